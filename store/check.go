@@ -1,0 +1,241 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Problem is one inconsistency found by Check.
+type Problem struct {
+	Where  string
+	Detail string
+}
+
+func (p Problem) String() string { return p.Where + ": " + p.Detail }
+
+// Check verifies bbolt's own page consistency, that every index entry points
+// at a record that agrees with it and every record is indexed, and the
+// circulation invariants (one open loan per item, on-loan items have a loan,
+// fee balances within their amounts). It returns every problem found.
+func (db *DB) Check() ([]Problem, error) {
+	var probs []Problem
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		for err := range btx.Check() {
+			probs = append(probs, Problem{"bbolt", err.Error()})
+		}
+		for _, name := range allBuckets {
+			if btx.Bucket(name) == nil {
+				probs = append(probs, Problem{"buckets", fmt.Sprintf("bucket %s missing", name)})
+			}
+		}
+		if len(probs) > 0 {
+			return nil
+		}
+		c := &checker{tx: &Tx{btx: btx}}
+		c.items()
+		c.patrons()
+		c.loans()
+		c.requests()
+		c.fees()
+		c.bibs()
+		probs = append(probs, c.probs...)
+		return nil
+	})
+	return probs, err
+}
+
+type checker struct {
+	tx    *Tx
+	probs []Problem
+}
+
+func (c *checker) add(where, format string, args ...any) {
+	c.probs = append(c.probs, Problem{where, fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) forEach(bucket []byte, fn func(k, v []byte)) {
+	_ = c.tx.b(bucket).ForEach(func(k, v []byte) error { fn(k, v); return nil })
+}
+
+func (c *checker) items() {
+	seen := 0
+	c.forEach(bucketItems, func(k, v []byte) {
+		var it Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			c.add("items", "record %x undecodable: %v", k, err)
+			return
+		}
+		seen++
+		if decodeU64(c.tx.b(idxItemBarcode).Get([]byte(NormalizeBarcode(it.Barcode)))) != it.ID {
+			c.add("items", "item %d (%s) missing from barcode index", it.ID, it.Barcode)
+		}
+		if c.tx.b(idxItemsBib).Get(pair(it.BibID, it.ID)) == nil {
+			c.add("items", "item %d missing from bib index", it.ID)
+		}
+		if _, err := c.tx.Bib(it.BibID); err != nil {
+			c.add("items", "item %d names bib %d: %v", it.ID, it.BibID, err)
+		}
+		_, open, _ := c.tx.OpenLoanOfItem(it.ID)
+		if open != (it.Status == ItemOnLoan) {
+			c.add("items", "item %d status %s but open loan=%v", it.ID, it.Status, open)
+		}
+	})
+	n := 0
+	c.forEach(idxItemBarcode, func(k, v []byte) {
+		n++
+		it, err := c.tx.Item(decodeU64(v))
+		if err != nil || NormalizeBarcode(it.Barcode) != string(k) {
+			c.add("idx_item_barcode", "entry %q points at item %d that does not carry it", k, decodeU64(v))
+		}
+	})
+	if n != seen {
+		c.add("idx_item_barcode", "%d entries for %d items", n, seen)
+	}
+	c.forEach(idxItemsBib, func(k, v []byte) {
+		it, err := c.tx.Item(pairSecond(k))
+		if err != nil || it.BibID != decodeU64(k) {
+			c.add("idx_items_bib", "stale entry bib %d item %d", decodeU64(k), pairSecond(k))
+		}
+	})
+}
+
+func (c *checker) patrons() {
+	keys := 0
+	c.forEach(bucketPatrons, func(k, v []byte) {
+		var p Patron
+		if err := json.Unmarshal(v, &p); err != nil {
+			c.add("patrons", "record %x undecodable: %v", k, err)
+			return
+		}
+		for _, ik := range c.tx.patronIdents(&p) {
+			keys++
+			if decodeU64(c.tx.b(idxPatronIdent).Get(ik)) != p.ID {
+				c.add("patrons", "patron %d identifier %q not indexed", p.ID, bytes.ReplaceAll(ik, []byte{0}, []byte{':'}))
+			}
+		}
+	})
+	n := c.tx.b(idxPatronIdent).Stats().KeyN
+	if n != keys {
+		c.add("idx_patron_ident", "%d entries for %d identifiers", n, keys)
+	}
+}
+
+func (c *checker) loans() {
+	open := 0
+	c.forEach(bucketLoans, func(k, v []byte) {
+		var l Loan
+		if err := json.Unmarshal(v, &l); err != nil {
+			c.add("loans", "record %x undecodable: %v", k, err)
+			return
+		}
+		if _, err := c.tx.Patron(l.PatronID); err != nil {
+			c.add("loans", "loan %d names patron %d: %v", l.ID, l.PatronID, err)
+		}
+		if l.Open() {
+			open++
+			if decodeU64(c.tx.b(idxLoanOpenItem).Get(u64(l.ItemID))) != l.ID {
+				c.add("loans", "open loan %d not the item %d's open loan (two open loans?)", l.ID, l.ItemID)
+			}
+			if c.tx.b(idxLoanOpenPatron).Get(pair(l.PatronID, l.ID)) == nil {
+				c.add("loans", "open loan %d missing from patron index", l.ID)
+			}
+			if c.tx.b(idxLoanOpenDue).Get(timeKey(l.Due, l.ID)) == nil {
+				c.add("loans", "open loan %d missing from due index", l.ID)
+			}
+		} else if c.tx.b(idxLoanHistPatron).Get(pair(l.PatronID, l.ID)) == nil {
+			c.add("loans", "returned loan %d missing from history index", l.ID)
+		}
+	})
+	for _, idx := range [][]byte{idxLoanOpenItem, idxLoanOpenPatron, idxLoanOpenDue} {
+		if n := c.tx.b(idx).Stats().KeyN; n != open {
+			c.add(string(idx), "%d entries for %d open loans", n, open)
+		}
+	}
+}
+
+func (c *checker) requests() {
+	open := 0
+	c.forEach(bucketRequests, func(k, v []byte) {
+		var r Request
+		if err := json.Unmarshal(v, &r); err != nil {
+			c.add("requests", "record %x undecodable: %v", k, err)
+			return
+		}
+		if r.Status.Open() {
+			open++
+			if c.tx.b(idxReqOpenBib).Get(pair(r.BibID, r.ID)) == nil || c.tx.b(idxReqOpenPatron).Get(pair(r.PatronID, r.ID)) == nil {
+				c.add("requests", "open request %d not indexed", r.ID)
+			}
+		}
+		if r.Status == RequestOnShelf && r.ItemID != 0 {
+			if it, err := c.tx.Item(r.ItemID); err != nil || it.HeldFor != r.ID {
+				c.add("requests", "request %d on shelf but item %d not held for it", r.ID, r.ItemID)
+			}
+		}
+	})
+	for _, idx := range [][]byte{idxReqOpenBib, idxReqOpenPatron} {
+		if n := c.tx.b(idx).Stats().KeyN; n != open {
+			c.add(string(idx), "%d entries for %d open requests", n, open)
+		}
+	}
+}
+
+func (c *checker) fees() {
+	c.forEach(bucketFees, func(k, v []byte) {
+		var f Fee
+		if err := json.Unmarshal(v, &f); err != nil {
+			c.add("fees", "record %x undecodable: %v", k, err)
+			return
+		}
+		if f.Balance < 0 || f.Balance > f.Amount {
+			c.add("fees", "fee %d balance %d outside 0..%d", f.ID, f.Balance, f.Amount)
+		}
+		var paid int64
+		for _, t := range f.Transactions {
+			if t.Kind != TxnExport {
+				paid += t.Amount
+			}
+		}
+		if f.Amount-paid != f.Balance {
+			c.add("fees", "fee %d: amount %d less transactions %d is not balance %d", f.ID, f.Amount, paid, f.Balance)
+		}
+		if c.tx.b(idxFeesPatron).Get(pair(f.PatronID, f.ID)) == nil {
+			c.add("fees", "fee %d missing from patron index", f.ID)
+		}
+	})
+}
+
+func (c *checker) bibs() {
+	n := 0
+	c.forEach(bucketBibs, func(k, v []byte) {
+		var b Bib
+		if err := json.Unmarshal(v, &b); err != nil {
+			c.add("bibs", "record %x undecodable: %v", k, err)
+			return
+		}
+		n++
+		if c.tx.b(idxBibChanged).Get(timeKey(b.Changed, b.ID)) == nil {
+			c.add("bibs", "bib %d missing from change index", b.ID)
+		}
+	})
+	if m := c.tx.b(idxBibChanged).Stats().KeyN; m != n {
+		c.add("idx_bib_changed", "%d entries for %d bibs", m, n)
+	}
+}
+
+// Stats returns the number of keys in every bucket.
+func (db *DB) Stats() (map[string]int, error) {
+	out := make(map[string]int)
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if b := btx.Bucket(name); b != nil {
+				out[string(name)] = b.Stats().KeyN
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,361 @@
+// Package store keeps everything circa knows in one bbolt file: records,
+// their indexes (written in the same transaction as the record), the change
+// journal that background loops read, the idempotency journal that answers
+// retried requests, and the schema version with its forward migrations.
+//
+// Writes go through Update, which group-commits: operations that arrive while
+// a commit is syncing share the next transaction, and an operation is
+// acknowledged only after its transaction is on disk.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Storage sentinels. circ turns them into circulation codes where it knows
+// which thing was missing.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: conflict")
+	ErrLocked   = errors.New("store: database is in use by another process")
+	ErrNewer    = errors.New("store: database was written by a newer circa")
+	ErrClosed   = errors.New("store: database is closed")
+)
+
+// Options configure Open.
+type Options struct {
+	// LockTimeout bounds the wait for another process's file lock (default 1s).
+	LockTimeout time.Duration
+	// ReadOnly opens the file without the write lock and without migrating.
+	ReadOnly bool
+	// MaxBatch caps how many operations share one commit (default 1024).
+	MaxBatch int
+}
+
+// DB is an open circa database.
+type DB struct {
+	bolt       *bolt.DB
+	path       string
+	maxBatch   int
+	migrations []migration
+
+	ops       chan *op
+	stop      chan struct{}
+	committer sync.WaitGroup
+	closeOnce sync.Once
+	mu        sync.RWMutex // held for reading while submitting, for writing while closing
+	closed    bool
+
+	commits  uint64 // statistics, guarded by statsMu
+	batched  uint64
+	statsMu  sync.Mutex
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced after each commit
+}
+
+type op struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// DefaultFile is the database's name inside a data directory.
+const DefaultFile = "circa.db"
+
+// Open opens (creating if needed) the database at path, creates missing
+// buckets, refuses a file from a newer schema and migrates an older one
+// forward after writing a hot backup beside it.
+func Open(path string, o Options) (*DB, error) {
+	return openWith(path, o, registeredMigrations)
+}
+
+func openWith(path string, o Options, migrations []migration) (*DB, error) {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1024
+	}
+	if !o.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, ReadOnly: o.ReadOnly})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %s is locked (is circa serve running on it?)", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db := &DB{bolt: bdb, path: path, maxBatch: o.MaxBatch, migrations: migrations,
+		ops: make(chan *op, 4096), stop: make(chan struct{}), notify: make(chan struct{})}
+	if !o.ReadOnly {
+		if err := db.prepare(); err != nil {
+			bdb.Close()
+			return nil, err
+		}
+	} else if err := db.checkVersion(); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	db.committer.Add(1)
+	go db.commitLoop()
+	return db, nil
+}
+
+// Path is the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close waits for queued operations to commit, then closes the file.
+func (db *DB) Close() error {
+	var err error
+	db.closeOnce.Do(func() {
+		db.mu.Lock()
+		db.closed = true
+		db.mu.Unlock()
+		close(db.stop)
+		db.committer.Wait()
+		err = db.bolt.Close()
+	})
+	return err
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.bolt.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx}) })
+}
+
+// Update runs fn in a write transaction shared with the operations that
+// queued while the previous commit was syncing, and returns once that
+// transaction is durable. fn may run more than once (when a neighbour fails
+// and the batch is retried without it), so it must not have effects outside
+// the transaction. A refusal must be recorded as a value, not returned as an
+// error: an error rolls fn back.
+func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	o := &op{fn: fn, done: make(chan error, 1)}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return ErrClosed
+	}
+	db.ops <- o
+	db.mu.RUnlock()
+	// The operation cannot be withdrawn once queued: waiting for it keeps
+	// "acknowledged" equal to "committed" even when the caller gives up.
+	return <-o.done
+}
+
+// UpdateDirect runs fn in its own fsync'd bbolt transaction, bypassing group
+// commit. It exists as the baseline that benchmarks compare against.
+func (db *DB) UpdateDirect(fn func(*Tx) error) error {
+	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx}) })
+}
+
+// Changed returns a channel closed at the next commit; loops that follow the
+// change journal wait on it instead of polling.
+func (db *DB) Changed() <-chan struct{} {
+	db.notifyMu.Lock()
+	defer db.notifyMu.Unlock()
+	return db.notify
+}
+
+// CommitStats reports how many commits ran and how many operations they held.
+func (db *DB) CommitStats() (commits, ops uint64) {
+	db.statsMu.Lock()
+	defer db.statsMu.Unlock()
+	return db.commits, db.batched
+}
+
+func (db *DB) commitLoop() {
+	defer db.committer.Done()
+	batch := make([]*op, 0, db.maxBatch)
+	for {
+		var first *op
+		select {
+		case first = <-db.ops:
+		case <-db.stop:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case o := <-db.ops:
+					db.run([]*op{o})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < db.maxBatch {
+			select {
+			case o := <-db.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		db.run(batch)
+	}
+}
+
+// run commits a batch. When one operation fails, the transaction is rolled
+// back, that operation is answered with its error, and the rest retry.
+func (db *DB) run(batch []*op) {
+	for len(batch) > 0 {
+		failed := -1
+		var failErr error
+		err := db.bolt.Update(func(btx *bolt.Tx) error {
+			tx := &Tx{btx: btx}
+			for i, o := range batch {
+				if err := safeCall(o.fn, tx); err != nil {
+					failed, failErr = i, err
+					return err
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			batch[failed].done <- failErr
+			batch = append(batch[:failed], batch[failed+1:]...)
+			continue
+		}
+		db.statsMu.Lock()
+		db.commits++
+		db.batched += uint64(len(batch))
+		db.statsMu.Unlock()
+		for _, o := range batch {
+			o.done <- err
+		}
+		if err == nil {
+			db.notifyMu.Lock()
+			close(db.notify)
+			db.notify = make(chan struct{})
+			db.notifyMu.Unlock()
+		}
+		return
+	}
+}
+
+func safeCall(fn func(*Tx) error, tx *Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: operation panicked: %v", r)
+		}
+	}()
+	return fn(tx)
+}
+
+// prepare creates buckets on a new file and validates and migrates an old one.
+func (db *DB) prepare() error {
+	var version uint64
+	fresh := false
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		meta := btx.Bucket(bucketMeta)
+		if meta == nil {
+			fresh = true
+			for _, name := range allBuckets {
+				if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			meta = btx.Bucket(bucketMeta)
+			key := make([]byte, 32)
+			if _, err := rand.Read(key); err != nil {
+				return err
+			}
+			if err := meta.Put(keyInstallKey, key); err != nil {
+				return err
+			}
+			version = SchemaVersion
+			return meta.Put(keySchemaVersion, u64(SchemaVersion))
+		}
+		version = decodeU64(meta.Get(keySchemaVersion))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: initialise: %w", err)
+	}
+	if fresh {
+		return nil
+	}
+	if version > SchemaVersion {
+		return fmt.Errorf("%w: schema version %d, this binary knows up to %d", ErrNewer, version, SchemaVersion)
+	}
+	return db.migrate(version)
+}
+
+func (db *DB) checkVersion() error {
+	return db.bolt.View(func(btx *bolt.Tx) error {
+		meta := btx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("store: %s is not a circa database", db.path)
+		}
+		if v := decodeU64(meta.Get(keySchemaVersion)); v > SchemaVersion {
+			return fmt.Errorf("%w: schema version %d, this binary knows up to %d", ErrNewer, v, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// Version returns the schema version stored in the file.
+func (db *DB) Version() (uint64, error) {
+	var v uint64
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		v = decodeU64(btx.Bucket(bucketMeta).Get(keySchemaVersion))
+		return nil
+	})
+	return v, err
+}
+
+// Backup writes a consistent copy of the database to w while it stays in use.
+func (db *DB) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		var err error
+		n, err = btx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// BackupFile writes a hot backup to path atomically (temporary file, fsync,
+// rename), so a crash never leaves a half-written backup under the name.
+func (db *DB) BackupFile(path string) (int64, error) {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("store: backup: %w", err)
+	}
+	n, err := db.Backup(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, fmt.Errorf("store: backup: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,986 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Tx is a transaction with typed accessors. Records returned are decoded
+// copies, valid after the transaction ends; every Put keeps the record's
+// indexes in step within the same transaction.
+type Tx struct {
+	btx *bolt.Tx
+}
+
+func (t *Tx) b(name []byte) *bolt.Bucket { return t.btx.Bucket(name) }
+
+// Writable reports whether the transaction can write.
+func (t *Tx) Writable() bool { return t.btx.Writable() }
+
+func getJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw := b.Get(key)
+	if raw == nil {
+		return ErrNotFound
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("store: decode record %x: %w", key, err)
+	}
+	return nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode: %w", err)
+	}
+	return b.Put(key, raw)
+}
+
+func (t *Tx) nextID(name []byte) (uint64, error) {
+	return t.b(name).NextSequence()
+}
+
+// scanPrefix calls fn with the second id of every pair key starting with prefix.
+func scanPrefix(b *bolt.Bucket, prefix uint64, fn func(id uint64) bool) {
+	p := u64(prefix)
+	c := b.Cursor()
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		if !fn(pairSecond(k)) {
+			return
+		}
+	}
+}
+
+// ---- libraries, locations, desks, rules, meta ----
+
+// PutLibrary creates or replaces a library.
+func (t *Tx) PutLibrary(l *Library) error {
+	return putJSON(t.b(bucketLibraries), []byte(l.Code), l)
+}
+
+// Library returns a library by code.
+func (t *Tx) Library(code string) (Library, error) {
+	var l Library
+	return l, getJSON(t.b(bucketLibraries), []byte(code), &l)
+}
+
+// Libraries returns every library in code order.
+func (t *Tx) Libraries() ([]Library, error) {
+	var out []Library
+	err := t.b(bucketLibraries).ForEach(func(k, v []byte) error {
+		var l Library
+		if err := json.Unmarshal(v, &l); err != nil {
+			return err
+		}
+		out = append(out, l)
+		return nil
+	})
+	return out, err
+}
+
+// PutLocation creates or replaces a location.
+func (t *Tx) PutLocation(l *Location) error {
+	return putJSON(t.b(bucketLocations), []byte(l.Code), l)
+}
+
+// Location returns a location by code.
+func (t *Tx) Location(code string) (Location, error) {
+	var l Location
+	return l, getJSON(t.b(bucketLocations), []byte(code), &l)
+}
+
+// Locations returns every location in code order.
+func (t *Tx) Locations() ([]Location, error) {
+	var out []Location
+	err := t.b(bucketLocations).ForEach(func(k, v []byte) error {
+		var l Location
+		if err := json.Unmarshal(v, &l); err != nil {
+			return err
+		}
+		out = append(out, l)
+		return nil
+	})
+	return out, err
+}
+
+// PutDesk creates or replaces a circulation desk.
+func (t *Tx) PutDesk(d *Desk) error {
+	return putJSON(t.b(bucketDesks), []byte(d.Code), d)
+}
+
+// Desk returns a desk by code.
+func (t *Tx) Desk(code string) (Desk, error) {
+	var d Desk
+	return d, getJSON(t.b(bucketDesks), []byte(code), &d)
+}
+
+// Desks returns every desk in code order.
+func (t *Tx) Desks() ([]Desk, error) {
+	var out []Desk
+	err := t.b(bucketDesks).ForEach(func(k, v []byte) error {
+		var d Desk
+		if err := json.Unmarshal(v, &d); err != nil {
+			return err
+		}
+		out = append(out, d)
+		return nil
+	})
+	return out, err
+}
+
+// PutRules replaces the circulation rules.
+func (t *Tx) PutRules(r *Rules) error { return putJSON(t.b(bucketMeta), keyRules, r) }
+
+// Rules returns the circulation rules.
+func (t *Tx) Rules() (Rules, error) {
+	var r Rules
+	return r, getJSON(t.b(bucketMeta), keyRules, &r)
+}
+
+// InstallKey is a random per-installation secret (for keyed hashes of patron
+// ids in logs and for signing tokens).
+func (t *Tx) InstallKey() []byte {
+	return append([]byte(nil), t.b(bucketMeta).Get(keyInstallKey)...)
+}
+
+// Cursor returns a background loop's saved position in the change journal.
+func (t *Tx) Cursor(name string) uint64 {
+	return decodeU64(t.b(bucketMeta).Get([]byte(cursorPrefix + name)))
+}
+
+// SetCursor saves a background loop's position in the change journal.
+func (t *Tx) SetCursor(name string, seq uint64) error {
+	return t.b(bucketMeta).Put([]byte(cursorPrefix+name), u64(seq))
+}
+
+// SetMeta stores a small named setting document.
+func (t *Tx) SetMeta(name string, v any) error {
+	return putJSON(t.b(bucketMeta), []byte("setting/"+name), v)
+}
+
+// Meta reads a small named setting document.
+func (t *Tx) Meta(name string, v any) error {
+	return getJSON(t.b(bucketMeta), []byte("setting/"+name), v)
+}
+
+// ---- bibliographic records and holdings ----
+
+// PutBib creates (ID 0) or replaces a bibliographic record and stamps it as
+// changed at the given time.
+func (t *Tx) PutBib(b *Bib, at time.Time) error {
+	bk := t.b(bucketBibs)
+	if b.ID == 0 {
+		id, err := t.nextID(bucketBibs)
+		if err != nil {
+			return err
+		}
+		b.ID = id
+		b.Created = at
+	} else {
+		var old Bib
+		if err := getJSON(bk, u64(b.ID), &old); err == nil {
+			if old.ControlNumber != "" && old.ControlNumber != b.ControlNumber {
+				if err := t.b(idxBibControl).Delete([]byte(old.ControlNumber)); err != nil {
+					return err
+				}
+			}
+			if err := t.b(idxBibChanged).Delete(timeKey(old.Changed, old.ID)); err != nil {
+				return err
+			}
+		} else if err != ErrNotFound {
+			return err
+		}
+	}
+	if b.ControlNumber != "" {
+		if id := decodeU64(t.b(idxBibControl).Get([]byte(b.ControlNumber))); id != 0 && id != b.ID {
+			return fmt.Errorf("%w: control number %q belongs to bib %d", ErrConflict, b.ControlNumber, id)
+		}
+		if err := t.b(idxBibControl).Put([]byte(b.ControlNumber), u64(b.ID)); err != nil {
+			return err
+		}
+	}
+	b.Changed = at.UTC().Truncate(time.Second)
+	if err := t.b(idxBibChanged).Put(timeKey(b.Changed, b.ID), nil); err != nil {
+		return err
+	}
+	return putJSON(bk, u64(b.ID), b)
+}
+
+// TouchBib marks a bib changed because its holdings or items changed, so
+// harvesters see the change.
+func (t *Tx) TouchBib(id uint64, at time.Time) error {
+	b, err := t.Bib(id)
+	if err != nil {
+		return err
+	}
+	if !at.UTC().Truncate(time.Second).After(b.Changed) {
+		return nil
+	}
+	return t.PutBib(&b, at)
+}
+
+// Bib returns a bibliographic record by id.
+func (t *Tx) Bib(id uint64) (Bib, error) {
+	var b Bib
+	return b, getJSON(t.b(bucketBibs), u64(id), &b)
+}
+
+// BibByControlNumber returns the bib whose 001 is cn.
+func (t *Tx) BibByControlNumber(cn string) (Bib, error) {
+	id := decodeU64(t.b(idxBibControl).Get([]byte(cn)))
+	if id == 0 {
+		return Bib{}, ErrNotFound
+	}
+	return t.Bib(id)
+}
+
+// BibsChanged calls fn for bibs in change order with Changed in
+// [from, until], starting after (afterTime, afterID); fn returns false to stop.
+func (t *Tx) BibsChanged(from, until time.Time, afterTime time.Time, afterID uint64, fn func(Bib) bool) error {
+	c := t.b(idxBibChanged).Cursor()
+	start := timeKey(from, 0)
+	if !afterTime.IsZero() {
+		after := timeKey(afterTime, afterID+1)
+		if bytes.Compare(after, start) > 0 {
+			start = after
+		}
+	}
+	end := timeKey(until, ^uint64(0))
+	for k, _ := c.Seek(start); k != nil && bytes.Compare(k, end) <= 0; k, _ = c.Next() {
+		b, err := t.Bib(pairSecond(k))
+		if err != nil {
+			return err
+		}
+		if !fn(b) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// EarliestChange returns the oldest change stamp of any bib.
+func (t *Tx) EarliestChange() (time.Time, bool) {
+	k, _ := t.b(idxBibChanged).Cursor().First()
+	if k == nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(decodeU64(k))).UTC(), true
+}
+
+// PutHolding creates (ID 0) or replaces a holding.
+func (t *Tx) PutHolding(h *Holding, at time.Time) error {
+	if h.ID == 0 {
+		id, err := t.nextID(bucketHoldings)
+		if err != nil {
+			return err
+		}
+		h.ID = id
+	}
+	if err := t.b(idxHoldingsBib).Put(pair(h.BibID, h.ID), nil); err != nil {
+		return err
+	}
+	if err := putJSON(t.b(bucketHoldings), u64(h.ID), h); err != nil {
+		return err
+	}
+	return t.TouchBib(h.BibID, at)
+}
+
+// Holding returns a holding by id.
+func (t *Tx) Holding(id uint64) (Holding, error) {
+	var h Holding
+	return h, getJSON(t.b(bucketHoldings), u64(id), &h)
+}
+
+// HoldingsOfBib returns the holdings of a bib.
+func (t *Tx) HoldingsOfBib(bibID uint64) ([]Holding, error) {
+	var ids []uint64
+	scanPrefix(t.b(idxHoldingsBib), bibID, func(id uint64) bool { ids = append(ids, id); return true })
+	out := make([]Holding, 0, len(ids))
+	for _, id := range ids {
+		h, err := t.Holding(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// ---- items ----
+
+// PutItem creates (ID 0) or replaces an item, keeping the barcode and bib
+// indexes and the bib's change stamp in step.
+func (t *Tx) PutItem(it *Item, at time.Time) error {
+	bc := NormalizeBarcode(it.Barcode)
+	if bc == "" {
+		return fmt.Errorf("%w: item without barcode", ErrConflict)
+	}
+	if owner := decodeU64(t.b(idxItemBarcode).Get([]byte(bc))); owner != 0 && owner != it.ID {
+		return fmt.Errorf("%w: barcode %s belongs to item %d", ErrConflict, it.Barcode, owner)
+	}
+	if it.ID == 0 {
+		id, err := t.nextID(bucketItems)
+		if err != nil {
+			return err
+		}
+		it.ID = id
+		it.Created = at
+	} else {
+		old, err := t.Item(it.ID)
+		if err != nil && err != ErrNotFound {
+			return err
+		}
+		if err == nil {
+			if ob := NormalizeBarcode(old.Barcode); ob != bc {
+				if err := t.b(idxItemBarcode).Delete([]byte(ob)); err != nil {
+					return err
+				}
+			}
+			if old.BibID != it.BibID {
+				if err := t.b(idxItemsBib).Delete(pair(old.BibID, old.ID)); err != nil {
+					return err
+				}
+				if err := t.TouchBib(old.BibID, at); err != nil && err != ErrNotFound {
+					return err
+				}
+			}
+		}
+	}
+	it.Updated = at
+	if err := t.b(idxItemBarcode).Put([]byte(bc), u64(it.ID)); err != nil {
+		return err
+	}
+	if err := t.b(idxItemsBib).Put(pair(it.BibID, it.ID), nil); err != nil {
+		return err
+	}
+	if err := putJSON(t.b(bucketItems), u64(it.ID), it); err != nil {
+		return err
+	}
+	if err := t.TouchBib(it.BibID, at); err != nil && err != ErrNotFound {
+		return err
+	}
+	return nil
+}
+
+// DeleteItem removes an item and its index entries. An item with an open
+// loan cannot be deleted.
+func (t *Tx) DeleteItem(id uint64, at time.Time) error {
+	it, err := t.Item(id)
+	if err != nil {
+		return err
+	}
+	if t.b(idxLoanOpenItem).Get(u64(id)) != nil {
+		return fmt.Errorf("%w: item %s is on loan", ErrConflict, it.Barcode)
+	}
+	if err := t.b(idxItemBarcode).Delete([]byte(NormalizeBarcode(it.Barcode))); err != nil {
+		return err
+	}
+	if err := t.b(idxItemsBib).Delete(pair(it.BibID, it.ID)); err != nil {
+		return err
+	}
+	if err := t.b(bucketItems).Delete(u64(id)); err != nil {
+		return err
+	}
+	if err := t.TouchBib(it.BibID, at); err != nil && err != ErrNotFound {
+		return err
+	}
+	return nil
+}
+
+// Item returns an item by id.
+func (t *Tx) Item(id uint64) (Item, error) {
+	var it Item
+	return it, getJSON(t.b(bucketItems), u64(id), &it)
+}
+
+// ItemByBarcode returns an item by barcode.
+func (t *Tx) ItemByBarcode(barcode string) (Item, error) {
+	id := decodeU64(t.b(idxItemBarcode).Get([]byte(NormalizeBarcode(barcode))))
+	if id == 0 {
+		return Item{}, ErrNotFound
+	}
+	return t.Item(id)
+}
+
+// ItemsOfBib returns the items of a bib in id order.
+func (t *Tx) ItemsOfBib(bibID uint64) ([]Item, error) {
+	var ids []uint64
+	scanPrefix(t.b(idxItemsBib), bibID, func(id uint64) bool { ids = append(ids, id); return true })
+	out := make([]Item, 0, len(ids))
+	for _, id := range ids {
+		it, err := t.Item(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// ForEachItem calls fn for every item in id order until fn returns false.
+func (t *Tx) ForEachItem(fn func(Item) bool) error {
+	c := t.b(bucketItems).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var it Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return err
+		}
+		if !fn(it) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ---- patrons ----
+
+func (t *Tx) patronIdents(p *Patron) [][]byte {
+	keys := [][]byte{stringKey(IdentBarcode, NormalizeBarcode(p.Barcode))}
+	for _, id := range p.Identifiers {
+		if id.Type == IdentBarcode || id.Value == "" {
+			continue
+		}
+		keys = append(keys, stringKey(id.Type, NormalizeBarcode(id.Value)))
+	}
+	return keys
+}
+
+// PutPatron creates (ID 0) or replaces a patron, keeping the identifier
+// index in step. An identifier already used by another patron is a conflict.
+func (t *Tx) PutPatron(p *Patron, at time.Time) error {
+	if NormalizeBarcode(p.Barcode) == "" {
+		return fmt.Errorf("%w: patron without barcode", ErrConflict)
+	}
+	idx := t.b(idxPatronIdent)
+	keys := t.patronIdents(p)
+	for _, k := range keys {
+		if owner := decodeU64(idx.Get(k)); owner != 0 && owner != p.ID {
+			return fmt.Errorf("%w: identifier already belongs to another patron", ErrConflict)
+		}
+	}
+	if p.ID == 0 {
+		id, err := t.nextID(bucketPatrons)
+		if err != nil {
+			return err
+		}
+		p.ID = id
+		p.Created = at
+	} else if old, err := t.Patron(p.ID); err == nil {
+		for _, k := range t.patronIdents(&old) {
+			if err := idx.Delete(k); err != nil {
+				return err
+			}
+		}
+	} else if err != ErrNotFound {
+		return err
+	}
+	for _, k := range keys {
+		if err := idx.Put(k, u64(p.ID)); err != nil {
+			return err
+		}
+	}
+	p.Updated = at
+	return putJSON(t.b(bucketPatrons), u64(p.ID), p)
+}
+
+// Patron returns a patron by id.
+func (t *Tx) Patron(id uint64) (Patron, error) {
+	var p Patron
+	return p, getJSON(t.b(bucketPatrons), u64(id), &p)
+}
+
+// PatronByBarcode returns a patron by primary id.
+func (t *Tx) PatronByBarcode(barcode string) (Patron, error) {
+	return t.PatronByIdentifier(IdentBarcode, barcode)
+}
+
+// PatronByIdentifier returns a patron by a typed identifier.
+func (t *Tx) PatronByIdentifier(typ, value string) (Patron, error) {
+	id := decodeU64(t.b(idxPatronIdent).Get(stringKey(typ, NormalizeBarcode(value))))
+	if id == 0 {
+		return Patron{}, ErrNotFound
+	}
+	return t.Patron(id)
+}
+
+// ForEachPatron calls fn for every patron in id order until fn returns false.
+func (t *Tx) ForEachPatron(fn func(Patron) bool) error {
+	c := t.b(bucketPatrons).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var p Patron
+		if err := json.Unmarshal(v, &p); err != nil {
+			return err
+		}
+		if !fn(p) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ---- loans ----
+
+// OpenLoan creates a loan for an item that has none; a second open loan for
+// the same item is a conflict, whatever the caller checked before.
+func (t *Tx) OpenLoan(l *Loan) error {
+	if t.b(idxLoanOpenItem).Get(u64(l.ItemID)) != nil {
+		return fmt.Errorf("%w: item %d already has an open loan", ErrConflict, l.ItemID)
+	}
+	id, err := t.nextID(bucketLoans)
+	if err != nil {
+		return err
+	}
+	l.ID = id
+	l.Returned = time.Time{}
+	if err := t.b(idxLoanOpenItem).Put(u64(l.ItemID), u64(l.ID)); err != nil {
+		return err
+	}
+	if err := t.b(idxLoanOpenPatron).Put(pair(l.PatronID, l.ID), nil); err != nil {
+		return err
+	}
+	if err := t.b(idxLoanOpenDue).Put(timeKey(l.Due, l.ID), nil); err != nil {
+		return err
+	}
+	return putJSON(t.b(bucketLoans), u64(l.ID), l)
+}
+
+// UpdateLoan rewrites an open loan (renewal, recall), moving its due index.
+func (t *Tx) UpdateLoan(l *Loan) error {
+	old, err := t.Loan(l.ID)
+	if err != nil {
+		return err
+	}
+	if !old.Open() || !l.Open() {
+		return fmt.Errorf("%w: loan %d is not open", ErrConflict, l.ID)
+	}
+	if !old.Due.Equal(l.Due) {
+		if err := t.b(idxLoanOpenDue).Delete(timeKey(old.Due, l.ID)); err != nil {
+			return err
+		}
+		if err := t.b(idxLoanOpenDue).Put(timeKey(l.Due, l.ID), nil); err != nil {
+			return err
+		}
+	}
+	return putJSON(t.b(bucketLoans), u64(l.ID), l)
+}
+
+// CloseLoan marks an open loan returned and moves it to the history index.
+func (t *Tx) CloseLoan(l *Loan, at time.Time, library string) error {
+	old, err := t.Loan(l.ID)
+	if err != nil {
+		return err
+	}
+	if !old.Open() {
+		return fmt.Errorf("%w: loan %d already returned", ErrConflict, l.ID)
+	}
+	for _, del := range []struct {
+		b []byte
+		k []byte
+	}{
+		{idxLoanOpenItem, u64(old.ItemID)},
+		{idxLoanOpenPatron, pair(old.PatronID, old.ID)},
+		{idxLoanOpenDue, timeKey(old.Due, old.ID)},
+	} {
+		if err := t.b(del.b).Delete(del.k); err != nil {
+			return err
+		}
+	}
+	if err := t.b(idxLoanHistPatron).Put(pair(old.PatronID, old.ID), nil); err != nil {
+		return err
+	}
+	l.Returned = at
+	l.ReturnedAt = library
+	return putJSON(t.b(bucketLoans), u64(l.ID), l)
+}
+
+// Loan returns a loan by id.
+func (t *Tx) Loan(id uint64) (Loan, error) {
+	var l Loan
+	return l, getJSON(t.b(bucketLoans), u64(id), &l)
+}
+
+// OpenLoanOfItem returns the item's open loan, if any.
+func (t *Tx) OpenLoanOfItem(itemID uint64) (Loan, bool, error) {
+	v := t.b(idxLoanOpenItem).Get(u64(itemID))
+	if v == nil {
+		return Loan{}, false, nil
+	}
+	l, err := t.Loan(decodeU64(v))
+	return l, err == nil, err
+}
+
+// OpenLoansOfPatron returns a patron's open loans in loan order.
+func (t *Tx) OpenLoansOfPatron(patronID uint64) ([]Loan, error) {
+	return t.loansByIndex(idxLoanOpenPatron, patronID)
+}
+
+// LoanHistoryOfPatron returns a patron's returned loans in loan order.
+func (t *Tx) LoanHistoryOfPatron(patronID uint64) ([]Loan, error) {
+	return t.loansByIndex(idxLoanHistPatron, patronID)
+}
+
+func (t *Tx) loansByIndex(idx []byte, patronID uint64) ([]Loan, error) {
+	var ids []uint64
+	scanPrefix(t.b(idx), patronID, func(id uint64) bool { ids = append(ids, id); return true })
+	out := make([]Loan, 0, len(ids))
+	for _, id := range ids {
+		l, err := t.Loan(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// OpenLoansDueBefore calls fn for open loans due before t0, earliest first.
+func (t *Tx) OpenLoansDueBefore(t0 time.Time, fn func(Loan) bool) error {
+	c := t.b(idxLoanOpenDue).Cursor()
+	end := timeKey(t0, 0)
+	for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+		l, err := t.Loan(pairSecond(k))
+		if err != nil {
+			return err
+		}
+		if !fn(l) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ---- requests ----
+
+// PutRequest creates (ID 0) or replaces a request, keeping the open-queue
+// indexes in step with its status.
+func (t *Tx) PutRequest(r *Request) error {
+	if r.ID == 0 {
+		id, err := t.nextID(bucketRequests)
+		if err != nil {
+			return err
+		}
+		r.ID = id
+	} else if old, err := t.Request(r.ID); err == nil {
+		if err := t.b(idxReqOpenBib).Delete(pair(old.BibID, old.ID)); err != nil {
+			return err
+		}
+		if err := t.b(idxReqOpenPatron).Delete(pair(old.PatronID, old.ID)); err != nil {
+			return err
+		}
+		if old.ExternalID != "" {
+			if err := t.b(idxReqExternal).Delete(stringKey(old.Partner, old.ExternalID)); err != nil {
+				return err
+			}
+		}
+	} else if err != ErrNotFound {
+		return err
+	}
+	if r.Status.Open() {
+		if err := t.b(idxReqOpenBib).Put(pair(r.BibID, r.ID), nil); err != nil {
+			return err
+		}
+		if err := t.b(idxReqOpenPatron).Put(pair(r.PatronID, r.ID), nil); err != nil {
+			return err
+		}
+	}
+	if r.ExternalID != "" {
+		k := stringKey(r.Partner, r.ExternalID)
+		if owner := decodeU64(t.b(idxReqExternal).Get(k)); owner != 0 && owner != r.ID {
+			return fmt.Errorf("%w: request id %s already used", ErrConflict, r.ExternalID)
+		}
+		if err := t.b(idxReqExternal).Put(k, u64(r.ID)); err != nil {
+			return err
+		}
+	}
+	return putJSON(t.b(bucketRequests), u64(r.ID), r)
+}
+
+// Request returns a request by id.
+func (t *Tx) Request(id uint64) (Request, error) {
+	var r Request
+	return r, getJSON(t.b(bucketRequests), u64(id), &r)
+}
+
+// RequestByExternalID returns the request a partner knows by its own id.
+func (t *Tx) RequestByExternalID(partner, externalID string) (Request, error) {
+	id := decodeU64(t.b(idxReqExternal).Get(stringKey(partner, externalID)))
+	if id == 0 {
+		return Request{}, ErrNotFound
+	}
+	return t.Request(id)
+}
+
+// OpenRequestsOfBib returns the open requests on a bib in queue order.
+func (t *Tx) OpenRequestsOfBib(bibID uint64) ([]Request, error) {
+	return t.requestsByIndex(idxReqOpenBib, bibID)
+}
+
+// OpenRequestsOfPatron returns a patron's open requests in creation order.
+func (t *Tx) OpenRequestsOfPatron(patronID uint64) ([]Request, error) {
+	return t.requestsByIndex(idxReqOpenPatron, patronID)
+}
+
+func (t *Tx) requestsByIndex(idx []byte, owner uint64) ([]Request, error) {
+	var ids []uint64
+	scanPrefix(t.b(idx), owner, func(id uint64) bool { ids = append(ids, id); return true })
+	out := make([]Request, 0, len(ids))
+	for _, id := range ids {
+		r, err := t.Request(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ForEachRequest calls fn for every request in id order until fn returns false.
+func (t *Tx) ForEachRequest(fn func(Request) bool) error {
+	c := t.b(bucketRequests).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var r Request
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if !fn(r) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ---- fees ----
+
+// PutFee creates (ID 0) or replaces a fee, indexing its external
+// transaction ids so a repeated payment is recognised.
+func (t *Tx) PutFee(f *Fee) error {
+	if f.Balance < 0 || f.Balance > f.Amount {
+		return fmt.Errorf("%w: fee balance %d outside 0..%d", ErrConflict, f.Balance, f.Amount)
+	}
+	if f.ID == 0 {
+		id, err := t.nextID(bucketFees)
+		if err != nil {
+			return err
+		}
+		f.ID = id
+	}
+	for _, tr := range f.Transactions {
+		if tr.ExternalID == "" {
+			continue
+		}
+		if err := t.b(idxFeeTxn).Put([]byte(tr.ExternalID), u64(f.ID)); err != nil {
+			return err
+		}
+	}
+	if err := t.b(idxFeesPatron).Put(pair(f.PatronID, f.ID), nil); err != nil {
+		return err
+	}
+	return putJSON(t.b(bucketFees), u64(f.ID), f)
+}
+
+// Fee returns a fee by id.
+func (t *Tx) Fee(id uint64) (Fee, error) {
+	var f Fee
+	return f, getJSON(t.b(bucketFees), u64(id), &f)
+}
+
+// FeeByTransaction returns the fee that carries an external transaction id.
+func (t *Tx) FeeByTransaction(txnID string) (Fee, error) {
+	id := decodeU64(t.b(idxFeeTxn).Get([]byte(txnID)))
+	if id == 0 {
+		return Fee{}, ErrNotFound
+	}
+	return t.Fee(id)
+}
+
+// FeesOfPatron returns all of a patron's fees, oldest first.
+func (t *Tx) FeesOfPatron(patronID uint64) ([]Fee, error) {
+	var ids []uint64
+	scanPrefix(t.b(idxFeesPatron), patronID, func(id uint64) bool { ids = append(ids, id); return true })
+	out := make([]Fee, 0, len(ids))
+	for _, id := range ids {
+		f, err := t.Fee(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+// ForEachFee calls fn for every fee in id order until fn returns false.
+func (t *Tx) ForEachFee(fn func(Fee) bool) error {
+	c := t.b(bucketFees).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var f Fee
+		if err := json.Unmarshal(v, &f); err != nil {
+			return err
+		}
+		if !fn(f) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ---- change journal ----
+
+// Emit appends an event to the change journal in the same transaction as
+// the change it describes, and returns its sequence number.
+func (t *Tx) Emit(e Event) (uint64, error) {
+	seq, err := t.nextID(bucketJournal)
+	if err != nil {
+		return 0, err
+	}
+	e.Seq = seq
+	e.At = e.At.UTC()
+	return seq, putJSON(t.b(bucketJournal), u64(seq), &e)
+}
+
+// JournalAfter calls fn for events with a sequence above after, in order,
+// until fn returns false.
+func (t *Tx) JournalAfter(after uint64, fn func(Event) bool) error {
+	c := t.b(bucketJournal).Cursor()
+	for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
+		var e Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return err
+		}
+		if !fn(e) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// JournalHead is the sequence number of the latest event.
+func (t *Tx) JournalHead() uint64 { return t.b(bucketJournal).Sequence() }
+
+// ---- idempotency journal ----
+
+// IdemEntry is a stored answer to a request that may be retried.
+type IdemEntry struct {
+	At     time.Time `json:"at"`
+	Result []byte    `json:"result"`
+}
+
+// Remembered returns the stored result for a request key.
+func (t *Tx) Remembered(key string) (IdemEntry, bool, error) {
+	var e IdemEntry
+	err := getJSON(t.b(bucketIdem), []byte(key), &e)
+	if err == ErrNotFound {
+		return e, false, nil
+	}
+	return e, err == nil, err
+}
+
+// Remember stores the result of a request under its key.
+func (t *Tx) Remember(key string, at time.Time, result []byte) error {
+	return putJSON(t.b(bucketIdem), []byte(key), IdemEntry{At: at.UTC(), Result: result})
+}
+
+// ForgetBefore drops idempotency entries older than cutoff and reports how
+// many went.
+func (t *Tx) ForgetBefore(cutoff time.Time) (int, error) {
+	var stale [][]byte
+	err := t.b(bucketIdem).ForEach(func(k, v []byte) error {
+		var e IdemEntry
+		if json.Unmarshal(v, &e) == nil && e.At.Before(cutoff) {
+			stale = append(stale, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range stale {
+		if err := t.b(bucketIdem).Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(stale), nil
+}
+
+// ---- profiles ----
+
+// PutProfile stores a profile document of a type under its code.
+func (t *Tx) PutProfile(typ, code string, doc []byte) error {
+	return t.b(bucketProfiles).Put(stringKey(typ, code), doc)
+}
+
+// Profile returns a profile document.
+func (t *Tx) Profile(typ, code string) ([]byte, error) {
+	v := t.b(bucketProfiles).Get(stringKey(typ, code))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// DeleteProfile removes a profile.
+func (t *Tx) DeleteProfile(typ, code string) error {
+	if t.b(bucketProfiles).Get(stringKey(typ, code)) == nil {
+		return ErrNotFound
+	}
+	return t.b(bucketProfiles).Delete(stringKey(typ, code))
+}
+
+// Profiles calls fn for every profile of a type in code order.
+func (t *Tx) Profiles(typ string, fn func(code string, doc []byte) error) error {
+	prefix := stringKey(typ, "")
+	c := t.b(bucketProfiles).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := fn(string(k[len(prefix):]), append([]byte(nil), v...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- remote-storage state history ----
+
+// AddStorageState appends to an item's remote-storage history.
+func (t *Tx) AddStorageState(s StorageState) error {
+	seq, err := t.nextID(bucketStorage)
+	if err != nil {
+		return err
+	}
+	return putJSON(t.b(bucketStorage), pair(s.ItemID, seq), &s)
+}
+
+// StorageHistory returns an item's remote-storage history, oldest first.
+func (t *Tx) StorageHistory(itemID uint64) ([]StorageState, error) {
+	var out []StorageState
+	p := u64(itemID)
+	c := t.b(bucketStorage).Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		var s StorageState
+		if err := json.Unmarshal(v, &s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// ForEachBib calls fn for every bibliographic record in id order until fn
+// returns false.
+func (t *Tx) ForEachBib(fn func(Bib) bool) error {
+	c := t.b(bucketBibs).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var b Bib
+		if err := json.Unmarshal(v, &b); err != nil {
+			return err
+		}
+		if !fn(b) {
+			return nil
+		}
+	}
+	return nil
+}

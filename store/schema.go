@@ -31,21 +31,21 @@ var (
 	bucketProfiles  = []byte("profiles")      // type 0x00 code → profile document
 	bucketStorage   = []byte("storage_state") // itemID ‖ seq → StorageState history entry
 
-	idxItemBarcode    = []byte("idx_item_barcode")    // normalised barcode → itemID
-	idxItemsBib       = []byte("idx_items_bib")       // bibID ‖ itemID → ∅
-	idxHoldingsBib    = []byte("idx_holdings_bib")    // bibID ‖ holdingID → ∅
-	idxBibControl     = []byte("idx_bib_control")     // 001 control number → bibID
-	idxBibChanged     = []byte("idx_bib_changed")     // unix nanos ‖ bibID → ∅
-	idxPatronIdent    = []byte("idx_patron_ident")    // type 0x00 normalised value → patronID
-	idxLoanOpenItem   = []byte("idx_loan_open_item")  // itemID → loanID (unique: one open loan per item)
+	idxItemBarcode    = []byte("idx_item_barcode")     // normalised barcode → itemID
+	idxItemsBib       = []byte("idx_items_bib")        // bibID ‖ itemID → ∅
+	idxHoldingsBib    = []byte("idx_holdings_bib")     // bibID ‖ holdingID → ∅
+	idxBibControl     = []byte("idx_bib_control")      // 001 control number → bibID
+	idxBibChanged     = []byte("idx_bib_changed")      // unix nanos ‖ bibID → ∅
+	idxPatronIdent    = []byte("idx_patron_ident")     // type 0x00 normalised value → patronID
+	idxLoanOpenItem   = []byte("idx_loan_open_item")   // itemID → loanID (unique: one open loan per item)
 	idxLoanOpenPatron = []byte("idx_loan_open_patron") // patronID ‖ loanID → ∅
-	idxLoanOpenDue    = []byte("idx_loan_open_due")   // due unix ‖ loanID → ∅
+	idxLoanOpenDue    = []byte("idx_loan_open_due")    // due unix ‖ loanID → ∅
 	idxLoanHistPatron = []byte("idx_loan_hist_patron") // patronID ‖ loanID → ∅ (returned loans)
-	idxReqOpenBib     = []byte("idx_req_open_bib")    // bibID ‖ requestID → ∅ (queue order)
-	idxReqOpenPatron  = []byte("idx_req_open_patron") // patronID ‖ requestID → ∅
-	idxReqExternal    = []byte("idx_req_external")    // partner 0x00 external id → requestID
-	idxFeesPatron     = []byte("idx_fees_patron")     // patronID ‖ feeID → ∅
-	idxFeeTxn         = []byte("idx_fee_txn")         // external transaction id → feeID
+	idxReqOpenBib     = []byte("idx_req_open_bib")     // bibID ‖ requestID → ∅ (queue order)
+	idxReqOpenPatron  = []byte("idx_req_open_patron")  // patronID ‖ requestID → ∅
+	idxReqExternal    = []byte("idx_req_external")     // partner 0x00 external id → requestID
+	idxFeesPatron     = []byte("idx_fees_patron")      // patronID ‖ feeID → ∅
+	idxFeeTxn         = []byte("idx_fee_txn")          // external transaction id → feeID
 )
 
 // allBuckets is created at initialisation and walked by Check and Stats.

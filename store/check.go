@@ -217,6 +217,7 @@ func (c *checker) bibs() {
 			return
 		}
 		n++
+		b, _ = c.tx.Bib(b.ID)
 		if c.tx.b(idxBibChanged).Get(timeKey(b.Changed, b.ID)) == nil {
 			c.add("bibs", "bib %d missing from change index", b.ID)
 		}

@@ -38,7 +38,7 @@ type Desk struct {
 type Bib struct {
 	ID            uint64    `json:"id"`
 	ControlNumber string    `json:"control_number,omitempty"` // MARC 001
-	MARCXML       string    `json:"marcxml"`
+	MARCXML       string    `json:"-"`                        // stored apart; filled by BibMARC, written by PutBib when set
 	Title         string    `json:"title"`
 	Author        string    `json:"author,omitempty"`
 	ISBN          string    `json:"isbn,omitempty"`
@@ -48,7 +48,7 @@ type Bib struct {
 	Suppressed    bool      `json:"suppressed,omitempty"`
 	Deleted       bool      `json:"deleted,omitempty"` // tombstone, kept for harvesters
 	Created       time.Time `json:"created"`
-	Changed       time.Time `json:"changed"` // latest change to the record, its holdings or items
+	Changed       time.Time `json:"-"` // latest change to the record, its holdings or items (kept apart, cheap to touch)
 }
 
 // Holding groups the items of a bib at one location.

@@ -19,7 +19,9 @@ var (
 	bucketLibraries = []byte("libraries") // code → Library
 	bucketLocations = []byte("locations") // code → Location
 	bucketDesks     = []byte("desks")     // code → Desk
-	bucketBibs      = []byte("bibs")      // id → Bib
+	bucketBibs      = []byte("bibs")      // id → Bib (without its MARCXML)
+	bucketMARC      = []byte("marc")      // bibID → MARCXML as given
+	bucketBibStamp  = []byte("bib_stamp") // bibID → unix nanos of the latest change
 	bucketHoldings  = []byte("holdings")  // id → Holding
 	bucketItems     = []byte("items")     // id → Item
 	bucketPatrons   = []byte("patrons")   // id → Patron
@@ -50,7 +52,7 @@ var (
 
 // allBuckets is created at initialisation and walked by Check and Stats.
 var allBuckets = [][]byte{
-	bucketMeta, bucketLibraries, bucketLocations, bucketDesks, bucketBibs, bucketHoldings,
+	bucketMeta, bucketLibraries, bucketLocations, bucketDesks, bucketBibs, bucketMARC, bucketBibStamp, bucketHoldings,
 	bucketItems, bucketPatrons, bucketLoans, bucketRequests, bucketFees, bucketJournal,
 	bucketIdem, bucketProfiles, bucketStorage,
 	idxItemBarcode, idxItemsBib, idxHoldingsBib, idxBibControl, idxBibChanged, idxPatronIdent,

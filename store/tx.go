@@ -171,7 +171,8 @@ func (t *Tx) Meta(name string, v any) error {
 // ---- bibliographic records and holdings ----
 
 // PutBib creates (ID 0) or replaces a bibliographic record and stamps it as
-// changed at the given time.
+// changed at the given time. The MARCXML is written when b.MARCXML is set and
+// kept as it was otherwise.
 func (t *Tx) PutBib(b *Bib, at time.Time) error {
 	bk := t.b(bucketBibs)
 	if b.ID == 0 {
@@ -189,9 +190,6 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 					return err
 				}
 			}
-			if err := t.b(idxBibChanged).Delete(timeKey(old.Changed, old.ID)); err != nil {
-				return err
-			}
 		} else if err != ErrNotFound {
 			return err
 		}
@@ -204,30 +202,68 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 			return err
 		}
 	}
-	b.Changed = at.UTC().Truncate(time.Second)
-	if err := t.b(idxBibChanged).Put(timeKey(b.Changed, b.ID), nil); err != nil {
+	if b.MARCXML != "" {
+		if err := t.b(bucketMARC).Put(u64(b.ID), []byte(b.MARCXML)); err != nil {
+			return err
+		}
+	}
+	if err := putJSON(bk, u64(b.ID), b); err != nil {
 		return err
 	}
-	return putJSON(bk, u64(b.ID), b)
+	b.Changed = time.Time{}
+	return t.stampBib(b.ID, at, &b.Changed)
+}
+
+// stampBib moves a bib's change stamp forward to at (never backward).
+func (t *Tx) stampBib(id uint64, at time.Time, out *time.Time) error {
+	at = at.UTC().Truncate(time.Second)
+	stamps := t.b(bucketBibStamp)
+	if v := stamps.Get(u64(id)); v != nil {
+		old := time.Unix(0, int64(decodeU64(v))).UTC()
+		if !at.After(old) {
+			*out = old
+			return nil
+		}
+		if err := t.b(idxBibChanged).Delete(timeKey(old, id)); err != nil {
+			return err
+		}
+	}
+	if err := t.b(idxBibChanged).Put(timeKey(at, id), nil); err != nil {
+		return err
+	}
+	*out = at
+	return stamps.Put(u64(id), u64(uint64(at.UnixNano())))
 }
 
 // TouchBib marks a bib changed because its holdings or items changed, so
 // harvesters see the change.
 func (t *Tx) TouchBib(id uint64, at time.Time) error {
-	b, err := t.Bib(id)
-	if err != nil {
-		return err
+	if t.b(bucketBibs).Get(u64(id)) == nil {
+		return ErrNotFound
 	}
-	if !at.UTC().Truncate(time.Second).After(b.Changed) {
-		return nil
-	}
-	return t.PutBib(&b, at)
+	var ignored time.Time
+	return t.stampBib(id, at, &ignored)
 }
 
-// Bib returns a bibliographic record by id.
+// Bib returns a bibliographic record by id, without its MARCXML.
 func (t *Tx) Bib(id uint64) (Bib, error) {
 	var b Bib
-	return b, getJSON(t.b(bucketBibs), u64(id), &b)
+	if err := getJSON(t.b(bucketBibs), u64(id), &b); err != nil {
+		return b, err
+	}
+	if v := t.b(bucketBibStamp).Get(u64(id)); v != nil {
+		b.Changed = time.Unix(0, int64(decodeU64(v))).UTC()
+	}
+	return b, nil
+}
+
+// BibMARC returns a bib's MARCXML as it was given.
+func (t *Tx) BibMARC(id uint64) (string, error) {
+	v := t.b(bucketMARC).Get(u64(id))
+	if v == nil {
+		return "", ErrNotFound
+	}
+	return string(v), nil
 }
 
 // BibByControlNumber returns the bib whose 001 is cn.
@@ -977,6 +1013,9 @@ func (t *Tx) ForEachBib(fn func(Bib) bool) error {
 		var b Bib
 		if err := json.Unmarshal(v, &b); err != nil {
 			return err
+		}
+		if st := t.b(bucketBibStamp).Get(k); st != nil {
+			b.Changed = time.Unix(0, int64(decodeU64(st))).UTC()
 		}
 		if !fn(b) {
 			return nil

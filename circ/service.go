@@ -1,0 +1,303 @@
+// Package circ holds the circulation rules: checkout, checkin, renewals,
+// holds and requests, fees and payments, blocks, patron and item status. A
+// SIP2 kiosk, an NCIP partner and the command line all run these operations,
+// so the same request gets the same answer whatever protocol carried it.
+//
+// Each operation is one store transaction (shared with neighbours by group
+// commit). A refusal is recorded as a value inside the transaction and
+// returned as a *Error after the commit, so it never rolls a neighbour back.
+package circ
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/circa-ils/circa/store"
+)
+
+// Agent says who asks: the protocol, the account or partner, and the library
+// and desk the request is made at. It decides routing and is kept for audit.
+type Agent struct {
+	Protocol    string `json:"protocol"` // sip2, ncip, cli
+	Account     string `json:"account,omitempty"`
+	Institution string `json:"institution,omitempty"`
+	Library     string `json:"library"`
+	Desk        string `json:"desk,omitempty"`
+}
+
+func (a Agent) String() string {
+	if a.Account == "" {
+		return a.Protocol
+	}
+	return a.Protocol + "/" + a.Account
+}
+
+// Service runs circulation operations over a store.
+type Service struct {
+	db    *store.DB
+	now   func() time.Time
+	rules atomic.Pointer[store.Rules]
+	key   []byte // per-installation key for PIN cache MACs and patron refs
+
+	zonesMu sync.Mutex
+	zones   map[string]*time.Location
+
+	pinMu    sync.Mutex
+	pinCache map[string]struct{} // MAC(patron id, PIN, hash) of verified PINs
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces the wall clock, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// New returns a Service over db, loading the rules stored in it.
+func New(db *store.DB, opts ...Option) (*Service, error) {
+	s := &Service{db: db, now: time.Now, zones: map[string]*time.Location{}, pinCache: map[string]struct{}{}}
+	for _, o := range opts {
+		o(s)
+	}
+	err := db.View(context.Background(), func(tx *store.Tx) error {
+		s.key = tx.InstallKey()
+		r, err := tx.Rules()
+		if errors.Is(err, store.ErrNotFound) {
+			r = store.Rules{}
+			err = nil
+		}
+		s.rules.Store(&r)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("circ: load rules: %w", err)
+	}
+	return s, nil
+}
+
+// DB returns the store the service works on.
+func (s *Service) DB() *store.DB { return s.db }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.now().UTC() }
+
+// Rules returns the rules in force.
+func (s *Service) Rules() store.Rules { return *s.rules.Load() }
+
+// SetRules validates and stores new rules, in force for the next operation.
+func (s *Service) SetRules(ctx context.Context, r store.Rules) error {
+	if err := ValidateRules(&r); err != nil {
+		return err
+	}
+	at := s.Now()
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.PutRules(&r); err != nil {
+			return err
+		}
+		_, err := tx.Emit(store.Event{At: at, Kind: "rules.update", Agent: "cli"})
+		return err
+	})
+	if err == nil {
+		s.rules.Store(&r)
+	}
+	return err
+}
+
+// ValidateRules reports every problem of a rule set at once.
+func ValidateRules(r *store.Rules) error {
+	var errs []error
+	for i, lr := range r.Loans {
+		if lr.Circulates && lr.LoanDays <= 0 && lr.LoanHours <= 0 {
+			errs = append(errs, fmt.Errorf("loan rule %d: a circulating rule needs loan_days or loan_hours", i+1))
+		}
+		if lr.RenewalLimit < 0 || lr.FinePerDay < 0 || lr.FineCap < 0 {
+			errs = append(errs, fmt.Errorf("loan rule %d: negative limit or amount", i+1))
+		}
+	}
+	for _, g := range r.Groups {
+		if g.UserGroup == "" || g.LoanLimit < 0 {
+			errs = append(errs, fmt.Errorf("group rule %q: needs a user group and a limit ≥ 0", g.UserGroup))
+		}
+	}
+	if r.MaxBalance < 0 || r.MaxOverdue < 0 {
+		errs = append(errs, errors.New("block thresholds must be ≥ 0"))
+	}
+	if len(r.Currency) != 3 {
+		errs = append(errs, fmt.Errorf("currency %q is not an ISO 4217 code", r.Currency))
+	}
+	return errors.Join(errs...)
+}
+
+// Zone returns a library's time zone (UTC when unknown).
+func (s *Service) Zone(tx *store.Tx, library string) *time.Location {
+	s.zonesMu.Lock()
+	z, ok := s.zones[library]
+	s.zonesMu.Unlock()
+	if ok {
+		return z
+	}
+	z = time.UTC
+	if lib, err := tx.Library(library); err == nil && lib.Timezone != "" {
+		if loc, err := time.LoadLocation(lib.Timezone); err == nil {
+			z = loc
+		}
+	}
+	s.zonesMu.Lock()
+	s.zones[library] = z
+	s.zonesMu.Unlock()
+	return z
+}
+
+// PatronRef is a keyed hash of a patron barcode, safe to log: it links log
+// lines about one patron without revealing who, and cannot be reversed by
+// enumerating barcodes without the installation key.
+func (s *Service) PatronRef(barcode string) string {
+	if barcode == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(store.NormalizeBarcode(barcode)))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// checkPIN verifies a patron's PIN, remembering successes so a kiosk that
+// sends the PIN with every message does not pay for a hash each time.
+func (s *Service) checkPIN(p *store.Patron, pin string) bool {
+	if p.PINHash == "" {
+		return false
+	}
+	m := hmac.New(sha256.New, s.key)
+	fmt.Fprintf(m, "%d\x00%s\x00%s", p.ID, pin, p.PINHash)
+	tag := string(m.Sum(nil))
+	s.pinMu.Lock()
+	_, ok := s.pinCache[tag]
+	s.pinMu.Unlock()
+	if ok {
+		return true
+	}
+	good, err := VerifySecret(p.PINHash, pin)
+	if err != nil || !good {
+		return false
+	}
+	s.pinMu.Lock()
+	if len(s.pinCache) > 100_000 {
+		clear(s.pinCache)
+	}
+	s.pinCache[tag] = struct{}{}
+	s.pinMu.Unlock()
+	return true
+}
+
+// update runs an operation in a group-committed transaction. With a key,
+// the operation's result is stored under it in the same transaction, and a
+// retry with the same key gets the stored result instead of acting again.
+// res must be a pointer the operation fills; refusal is the operation's
+// refusal (nil for success), stored with the result.
+func (s *Service) update(ctx context.Context, key string, res any, fn func(tx *store.Tx) (*Error, error)) error {
+	var refusal *Error
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		refusal = nil
+		if key != "" {
+			e, found, err := tx.Remembered(key)
+			if err != nil {
+				return err
+			}
+			if found {
+				var stored storedResult
+				if err := json.Unmarshal(e.Result, &stored); err != nil {
+					return fmt.Errorf("circ: stored result for retry: %w", err)
+				}
+				if err := json.Unmarshal(stored.Result, res); err != nil {
+					return fmt.Errorf("circ: stored result for retry: %w", err)
+				}
+				refusal = stored.Refusal
+				return nil
+			}
+		}
+		r, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		refusal = r
+		if key != "" {
+			raw, err := json.Marshal(res)
+			if err != nil {
+				return err
+			}
+			doc, err := json.Marshal(storedResult{Result: raw, Refusal: refusal})
+			if err != nil {
+				return err
+			}
+			return tx.Remember(key, s.Now(), doc)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if refusal != nil {
+		return refusal
+	}
+	return nil
+}
+
+type storedResult struct {
+	Result  json.RawMessage `json:"result"`
+	Refusal *Error          `json:"refusal,omitempty"`
+}
+
+// view runs a read-only operation.
+func (s *Service) view(ctx context.Context, fn func(tx *store.Tx) error) error {
+	return s.db.View(ctx, fn)
+}
+
+// lookupPatron finds a patron by barcode and, when pin is given (or
+// required), verifies it.
+func (s *Service) lookupPatron(tx *store.Tx, barcode, pin string, requirePIN bool) (store.Patron, *Error, error) {
+	p, err := tx.PatronByBarcode(barcode)
+	if errors.Is(err, store.ErrNotFound) {
+		return p, refuse(PatronUnknown, "no patron with that barcode"), nil
+	}
+	if err != nil {
+		return p, nil, err
+	}
+	if (pin != "" || requirePIN) && !s.checkPIN(&p, pin) {
+		return p, refuse(PatronAuthFailed, ""), nil
+	}
+	return p, nil, nil
+}
+
+func lookupItem(tx *store.Tx, barcode string) (store.Item, *Error, error) {
+	it, err := tx.ItemByBarcode(barcode)
+	if errors.Is(err, store.ErrNotFound) {
+		return it, refuse(ItemUnknown, "no item with barcode "+barcode), nil
+	}
+	return it, nil, err
+}
+
+// standing loads what decides whether a patron may borrow.
+func standing(tx *store.Tx, p *store.Patron, now time.Time) (Standing, []store.Loan, []store.Fee, error) {
+	loans, err := tx.OpenLoansOfPatron(p.ID)
+	if err != nil {
+		return Standing{}, nil, nil, err
+	}
+	fees, err := tx.FeesOfPatron(p.ID)
+	if err != nil {
+		return Standing{}, nil, nil, err
+	}
+	return StandingOf(p, loans, fees, now), loans, fees, nil
+}
+
+func emit(tx *store.Tx, at time.Time, kind string, agent Agent, refs ...store.Ref) error {
+	_, err := tx.Emit(store.Event{At: at, Kind: kind, Agent: agent.String(), Refs: refs})
+	return err
+}
+
+func ref(kind string, id uint64) store.Ref { return store.Ref{Kind: kind, ID: id} }

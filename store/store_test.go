@@ -1,0 +1,414 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var t0 = time.Date(2026, 3, 2, 15, 4, 5, 0, time.UTC)
+
+// openTest opens a fresh database and checks its consistency at cleanup.
+func openTest(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(filepath.Join(t.TempDir(), DefaultFile), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		probs, err := db.Check()
+		if err != nil {
+			t.Error(err)
+		}
+		for _, p := range probs {
+			t.Errorf("check: %s", p)
+		}
+		db.Close()
+	})
+	return db
+}
+
+func mustUpdate(t *testing.T, db *DB, fn func(*Tx) error) {
+	t.Helper()
+	if err := db.Update(context.Background(), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func seedItem(t *testing.T, db *DB, barcode string) (Bib, Item) {
+	t.Helper()
+	var b Bib
+	var it Item
+	mustUpdate(t, db, func(tx *Tx) error {
+		b = Bib{Title: "T " + barcode, MARCXML: "<record/>"}
+		if err := tx.PutBib(&b, t0); err != nil {
+			return err
+		}
+		it = Item{Barcode: barcode, BibID: b.ID, Library: "MAIN", Location: "STACKS", Status: ItemAvailable, Pieces: 1}
+		return tx.PutItem(&it, t0)
+	})
+	return b, it
+}
+
+func TestKeyOrderIsNumericOrder(t *testing.T) {
+	vals := []uint64{0, 1, 255, 256, 65535, 1 << 32, 1<<63 + 5, ^uint64(0)}
+	for i := 1; i < len(vals); i++ {
+		if bytes.Compare(u64(vals[i-1]), u64(vals[i])) >= 0 {
+			t.Fatalf("u64(%d) !< u64(%d)", vals[i-1], vals[i])
+		}
+		if bytes.Compare(pair(7, vals[i-1]), pair(7, vals[i])) >= 0 {
+			t.Fatalf("pair order broken at %d", vals[i])
+		}
+	}
+	a := timeKey(t0, 9)
+	b := timeKey(t0.Add(time.Nanosecond), 1)
+	if bytes.Compare(a, b) >= 0 {
+		t.Fatal("time keys do not order by time first")
+	}
+}
+
+func TestItemIndexesFollowChanges(t *testing.T) {
+	db := openTest(t)
+	_, it := seedItem(t, db, "31000000000001")
+	mustUpdate(t, db, func(tx *Tx) error {
+		got, err := tx.ItemByBarcode(" 31000000000001 ")
+		if err != nil || got.ID != it.ID {
+			t.Fatalf("lookup by padded barcode: %v %v", got.ID, err)
+		}
+		got.Barcode = "X1"
+		return tx.PutItem(&got, t0)
+	})
+	db.View(context.Background(), func(tx *Tx) error {
+		if _, err := tx.ItemByBarcode("31000000000001"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("old barcode still indexed: %v", err)
+		}
+		if got, err := tx.ItemByBarcode("x1"); err != nil || got.ID != it.ID {
+			t.Errorf("new barcode not found case-insensitively: %v", err)
+		}
+		return nil
+	})
+	// A second item may not take a barcode in use.
+	err := db.Update(context.Background(), func(tx *Tx) error {
+		other := Item{Barcode: "X1", BibID: it.BibID, Status: ItemAvailable}
+		return tx.PutItem(&other, t0)
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate barcode: got %v", err)
+	}
+}
+
+func TestOneOpenLoanPerItem(t *testing.T) {
+	db := openTest(t)
+	_, it := seedItem(t, db, "I1")
+	var p Patron
+	mustUpdate(t, db, func(tx *Tx) error {
+		p = Patron{Barcode: "P1", LastName: "x", UserGroup: "G"}
+		return tx.PutPatron(&p, t0)
+	})
+	mustUpdate(t, db, func(tx *Tx) error {
+		it.Status = ItemOnLoan
+		if err := tx.PutItem(&it, t0); err != nil {
+			return err
+		}
+		return tx.OpenLoan(&Loan{ItemID: it.ID, PatronID: p.ID, Out: t0, Due: t0.Add(time.Hour)})
+	})
+	err := db.Update(context.Background(), func(tx *Tx) error {
+		return tx.OpenLoan(&Loan{ItemID: it.ID, PatronID: p.ID, Out: t0, Due: t0.Add(time.Hour)})
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("second open loan: got %v", err)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		l, open, err := tx.OpenLoanOfItem(it.ID)
+		if err != nil || !open {
+			t.Fatalf("open loan missing: %v", err)
+		}
+		l.Due = l.Due.Add(24 * time.Hour)
+		if err := tx.UpdateLoan(&l); err != nil {
+			return err
+		}
+		if err := tx.CloseLoan(&l, t0.Add(2*time.Hour), "MAIN"); err != nil {
+			return err
+		}
+		it.Status = ItemAvailable
+		return tx.PutItem(&it, t0)
+	})
+	db.View(context.Background(), func(tx *Tx) error {
+		if open, _ := tx.OpenLoansOfPatron(p.ID); len(open) != 0 {
+			t.Errorf("open loans after close: %d", len(open))
+		}
+		if hist, _ := tx.LoanHistoryOfPatron(p.ID); len(hist) != 1 {
+			t.Errorf("history: %d loans", len(hist))
+		}
+		return nil
+	})
+}
+
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	db := openTest(t)
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = db.Update(context.Background(), func(tx *Tx) error {
+				if _, err := tx.Emit(Event{At: t0, Kind: "test"}); err != nil {
+					return err
+				}
+				if i%10 == 0 {
+					return errors.New("boom")
+				}
+				return tx.Remember(string(rune('a'+i%26))+string(rune(i)), t0, []byte("x"))
+			})
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for i, err := range errs {
+		if (i%10 == 0) != (err != nil) {
+			t.Fatalf("op %d: err %v", i, err)
+		}
+		if err != nil {
+			failed++
+		}
+	}
+	db.View(context.Background(), func(tx *Tx) error {
+		count := 0
+		tx.JournalAfter(0, func(Event) bool { count++; return true })
+		if count != n-failed {
+			t.Errorf("journal holds %d events, want %d (failed ops must leave nothing)", count, n-failed)
+		}
+		return nil
+	})
+	commits, ops := db.CommitStats()
+	if ops != uint64(n-failed) {
+		t.Errorf("committed ops %d, want %d", ops, n-failed)
+	}
+	t.Logf("%d ops in %d commits", ops, commits)
+}
+
+func TestPanicInOperationIsAnError(t *testing.T) {
+	db := openTest(t)
+	err := db.Update(context.Background(), func(tx *Tx) error { panic("bad") })
+	if err == nil {
+		t.Fatal("panic not reported")
+	}
+	mustUpdate(t, db, func(tx *Tx) error { return nil })
+}
+
+func TestOpenFailsFastWhenLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DefaultFile)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	_, err = Open(path, Options{LockTimeout: 200 * time.Millisecond})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: got %v, want ErrLocked", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("second open did not give up")
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DefaultFile)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.bolt.Update(func(btx *bolt.Tx) error {
+		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(SchemaVersion+1))
+	})
+	db.Close()
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrNewer) {
+		t.Fatalf("got %v, want ErrNewer", err)
+	}
+}
+
+func TestMigrationBacksUpAndStepsForward(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DefaultFile)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, it := seedItem(t, db, "M1")
+	// Pretend the file predates version 1.
+	db.bolt.Update(func(btx *bolt.Tx) error { return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(0)) })
+	db.Close()
+
+	steps := []migration{{to: 1, description: "mark items", apply: func(tx *Tx) error {
+		got, err := tx.Item(it.ID)
+		if err != nil {
+			return err
+		}
+		got.Properties = "migrated"
+		return tx.PutItem(&got, t0)
+	}}}
+	if got := planFrom(steps, 0); len(got) != 1 || got[0].From != 0 || got[0].To != 1 {
+		t.Fatalf("plan: %+v", got)
+	}
+	db, err = openWith(path, Options{}, steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, _ := db.Version(); v != 1 {
+		t.Fatalf("version after migrate: %d", v)
+	}
+	if _, err := os.Stat(BackupPath(path, 0)); err != nil {
+		t.Fatalf("no backup before migrating: %v", err)
+	}
+	db.View(context.Background(), func(tx *Tx) error {
+		got, _ := tx.Item(it.ID)
+		if got.Properties != "migrated" {
+			t.Error("migration step not applied")
+		}
+		return nil
+	})
+	backup, err := Open(BackupPath(path, 0), Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backup.Close()
+	backup.View(context.Background(), func(tx *Tx) error {
+		got, _ := tx.Item(it.ID)
+		if got.Properties != "" {
+			t.Error("backup holds migrated data")
+		}
+		return nil
+	})
+}
+
+func TestCheckFindsBrokenIndexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DefaultFile)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, it := seedItem(t, db, "C1")
+	if probs, _ := db.Check(); len(probs) != 0 {
+		t.Fatalf("clean db has problems: %v", probs)
+	}
+	db.bolt.Update(func(btx *bolt.Tx) error {
+		return btx.Bucket(idxItemBarcode).Delete([]byte("C1"))
+	})
+	probs, _ := db.Check()
+	if len(probs) == 0 {
+		t.Fatal("missing index entry not found")
+	}
+	db.bolt.Update(func(btx *bolt.Tx) error {
+		return btx.Bucket(idxItemBarcode).Put([]byte("C1"), u64(it.ID))
+	})
+	// An item marked on loan without a loan breaks an invariant.
+	mustUpdate(t, db, func(tx *Tx) error {
+		it.Status = ItemOnLoan
+		return tx.PutItem(&it, t0)
+	})
+	if probs, _ := db.Check(); len(probs) != 1 {
+		t.Fatalf("want one invariant problem, got %v", probs)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		it.Status = ItemAvailable
+		return tx.PutItem(&it, t0)
+	})
+}
+
+func TestBibChangeStampMovesForward(t *testing.T) {
+	db := openTest(t)
+	b, it := seedItem(t, db, "S1")
+	later := t0.Add(90 * time.Minute)
+	mustUpdate(t, db, func(tx *Tx) error {
+		it.Location = "ANNEX"
+		return tx.PutItem(&it, later)
+	})
+	db.View(context.Background(), func(tx *Tx) error {
+		got, _ := tx.Bib(b.ID)
+		if !got.Changed.Equal(later) {
+			t.Errorf("bib changed %v, want %v", got.Changed, later)
+		}
+		n := 0
+		tx.BibsChanged(later, later, time.Time{}, 0, func(Bib) bool { n++; return true })
+		if n != 1 {
+			t.Errorf("BibsChanged at the new stamp: %d", n)
+		}
+		n = 0
+		tx.BibsChanged(t0, later.Add(-time.Second), time.Time{}, 0, func(Bib) bool { n++; return true })
+		if n != 0 {
+			t.Errorf("old stamp still indexed: %d", n)
+		}
+		if m, err := tx.BibMARC(b.ID); err != nil || m != "<record/>" {
+			t.Errorf("MARC: %q %v", m, err)
+		}
+		return nil
+	})
+}
+
+func TestIdempotencyJournal(t *testing.T) {
+	db := openTest(t)
+	mustUpdate(t, db, func(tx *Tx) error { return tx.Remember("k1", t0, []byte("r1")) })
+	mustUpdate(t, db, func(tx *Tx) error { return tx.Remember("k2", t0.Add(48*time.Hour), []byte("r2")) })
+	mustUpdate(t, db, func(tx *Tx) error {
+		e, ok, err := tx.Remembered("k1")
+		if err != nil || !ok || string(e.Result) != "r1" {
+			t.Fatalf("remembered: %v %v %q", ok, err, e.Result)
+		}
+		n, err := tx.ForgetBefore(t0.Add(24 * time.Hour))
+		if n != 1 || err != nil {
+			t.Fatalf("forget: %d %v", n, err)
+		}
+		if _, ok, _ := tx.Remembered("k1"); ok {
+			t.Fatal("stale entry kept")
+		}
+		return nil
+	})
+}
+
+func TestProfilesByType(t *testing.T) {
+	db := openTest(t)
+	mustUpdate(t, db, func(tx *Tx) error {
+		tx.PutProfile("selfcheck", "b", []byte("B"))
+		tx.PutProfile("selfcheck", "a", []byte("A"))
+		return tx.PutProfile("ncip", "a", []byte("N"))
+	})
+	db.View(context.Background(), func(tx *Tx) error {
+		var codes []string
+		tx.Profiles("selfcheck", func(code string, doc []byte) error { codes = append(codes, code+string(doc)); return nil })
+		if len(codes) != 2 || codes[0] != "aA" || codes[1] != "bB" {
+			t.Errorf("profiles: %v", codes)
+		}
+		return nil
+	})
+}
+
+func TestBackupIsConsistentCopy(t *testing.T) {
+	db := openTest(t)
+	seedItem(t, db, "B1")
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	if _, err := db.BackupFile(dst); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := Open(dst, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	cp.View(context.Background(), func(tx *Tx) error {
+		if _, err := tx.ItemByBarcode("B1"); err != nil {
+			t.Errorf("backup lacks item: %v", err)
+		}
+		return nil
+	})
+}

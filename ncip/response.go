@@ -1,0 +1,330 @@
+package ncip
+
+import "time"
+
+// Response is a typed NCIP response. Every response carries an optional
+// ResponseHeader and either Problems or its success body: when Problems is
+// not empty only the Problems (and the fee/restriction fields the schema
+// allows beside them) are written.
+type Response interface {
+	Service() string // the request's element name, e.g. "CheckOutItem"
+	header() **ResponseHeader
+	problems() *[]Problem
+	body(w *writer)
+}
+
+// LookupVersionResponse lists the NCIP versions supported. LookupVersion is
+// outside the 2.0x schemas; its agencies come from Header.
+type LookupVersionResponse struct {
+	Header            *ResponseHeader
+	Problems          []Problem
+	VersionsSupported []string
+}
+
+// LookupAgencyResponse describes an agency.
+type LookupAgencyResponse struct {
+	Header                       *ResponseHeader
+	Problems                     []Problem
+	AgencyID                     SchemeValue
+	OrganizationNames            []OrganizationName
+	Addresses                    []Address
+	ApplicationProfilesSupported []SchemeValue
+	ConsortiumAgreements         []SchemeValue
+	AgencyUserPrivilegeTypes     []SchemeValue
+}
+
+// LoanedItem is one loan in a LookupUserResponse. A zero DateDue is written
+// as IndeterminateLoanPeriodFlag.
+type LoanedItem struct {
+	ItemID           Identifier
+	BibliographicIDs []BibliographicID
+	ReminderLevel    int // written when > 0
+	DateDue          time.Time
+	Amount           *Amount
+	Title            string
+	MediumType       SchemeValue
+}
+
+// RequestedItem is one request in a LookupUserResponse. DatePlaced is required.
+type RequestedItem struct {
+	ItemID            *Identifier
+	RequestID         *Identifier
+	BibliographicIDs  []BibliographicID
+	RequestType       SchemeValue
+	RequestStatusType SchemeValue // e.g. In Process, Available For Pickup
+	DatePlaced        time.Time
+	PickupDate        time.Time
+	PickupLocation    SchemeValue
+	PickupExpiryDate  time.Time
+	ReminderLevel     int // written when > 0
+	HoldQueuePosition int // written when > 0
+	Title             string
+	MediumType        SchemeValue
+}
+
+// AccountDetails is one transaction of a user's fiscal account.
+type AccountDetails struct {
+	AccrualDate time.Time
+	Transaction FiscalTransaction
+}
+
+// UserFiscalAccount is a user's balance and its transactions.
+type UserFiscalAccount struct {
+	Balance Amount
+	Details []AccountDetails
+}
+
+// LookupUserResponse describes a user.
+type LookupUserResponse struct {
+	Header         *ResponseHeader
+	Problems       []Problem
+	UserID         Identifier
+	FiscalAccounts []UserFiscalAccount
+	LoanedItems    []LoanedItem
+	RequestedItems []RequestedItem
+	OptionalFields *UserOptionalFields
+}
+
+// LookupItemResponse describes an item.
+type LookupItemResponse struct {
+	Header             *ResponseHeader
+	Problems           []Problem
+	ItemID             *Identifier
+	RequestID          *Identifier
+	HoldPickupDate     time.Time
+	DateRecalled       time.Time
+	CurrentBorrower    *Identifier
+	CurrentRequesters  []Identifier
+	ItemOptionalFields *ItemOptionalFields
+}
+
+// LookupRequestResponse describes a request.
+type LookupRequestResponse struct {
+	Header             *ResponseHeader
+	Problems           []Problem
+	ItemID             *Identifier
+	RequestID          *Identifier
+	UserID             *Identifier
+	RequestType        SchemeValue
+	RequestScopeType   SchemeValue
+	RequestStatusType  SchemeValue
+	HoldQueuePosition  int // written when > 0
+	EarliestDateNeeded time.Time
+	NeedBeforeDate     time.Time
+	PickupDate         time.Time
+	PickupLocation     SchemeValue
+	PickupExpiryDate   time.Time
+	DateOfUserRequest  time.Time
+	DateAvailable      time.Time
+	AcknowledgedFee    *Amount
+	PaidFee            *Amount
+	ItemOptionalFields *ItemOptionalFields
+	UserOptionalFields *UserOptionalFields
+}
+
+// AcceptItemResponse confirms an accepted item.
+type AcceptItemResponse struct {
+	Header    *ResponseHeader
+	Problems  []Problem
+	RequestID Identifier
+	ItemID    *Identifier
+}
+
+// CheckOutItemResponse confirms a loan. One of DateDue,
+// IndeterminateLoanPeriod and NonReturnable is required.
+type CheckOutItemResponse struct {
+	Header                          *ResponseHeader
+	Problems                        []Problem
+	RequiredFee                     *Amount       // only with Problems
+	RequiredItemUseRestrictionTypes []SchemeValue // only with Problems
+	ItemID                          Identifier
+	UserID                          Identifier
+	DateDue                         time.Time
+	IndeterminateLoanPeriod         bool
+	NonReturnable                   bool
+	RenewalCount                    *int
+	FiscalTransaction               *FiscalTransaction
+	ItemOptionalFields              *ItemOptionalFields
+	UserOptionalFields              *UserOptionalFields
+}
+
+// RoutingInformation tells where a returned item goes next.
+type RoutingInformation struct {
+	Instructions string
+	BinNumber    string
+	Destination  *Location // required unless BinNumber is set
+	RequestType  SchemeValue
+	UserID       *Identifier
+}
+
+// CheckInItemResponse confirms a return.
+type CheckInItemResponse struct {
+	Header             *ResponseHeader
+	Problems           []Problem
+	ItemID             Identifier
+	UserID             *Identifier
+	Routing            *RoutingInformation
+	FiscalTransaction  *FiscalTransaction
+	ItemOptionalFields *ItemOptionalFields
+	UserOptionalFields *UserOptionalFields
+}
+
+// RenewItemResponse confirms a renewal, or reports it pending.
+type RenewItemResponse struct {
+	Header                          *ResponseHeader
+	Problems                        []Problem
+	RequiredFee                     *Amount
+	RequiredItemUseRestrictionTypes []SchemeValue
+	Pending                         bool      // the renewal awaits a decision
+	DateOfExpectedReply             time.Time // with Pending
+	ItemID                          Identifier
+	UserID                          *Identifier
+	DateDue                         time.Time
+	DateForReturn                   time.Time
+	RenewalCount                    *int
+	FiscalTransaction               *FiscalTransaction
+	ItemOptionalFields              *ItemOptionalFields
+	UserOptionalFields              *UserOptionalFields
+}
+
+// RequestItemResponse confirms a request. ItemID or RequestID is required.
+type RequestItemResponse struct {
+	Header                          *ResponseHeader
+	Problems                        []Problem
+	RequiredFee                     *Amount
+	RequiredItemUseRestrictionTypes []SchemeValue
+	ItemID                          *Identifier
+	RequestID                       *Identifier
+	UserID                          Identifier
+	RequestType                     SchemeValue
+	RequestScopeType                SchemeValue
+	DateAvailable                   time.Time
+	HoldPickupDate                  time.Time
+	FiscalTransaction               *FiscalTransaction
+	ItemOptionalFields              *ItemOptionalFields
+	UserOptionalFields              *UserOptionalFields
+}
+
+// CancelRequestItemResponse confirms a cancellation.
+type CancelRequestItemResponse struct {
+	Header             *ResponseHeader
+	Problems           []Problem
+	ItemID             *Identifier
+	RequestID          *Identifier
+	UserID             Identifier
+	FiscalTransaction  *FiscalTransaction
+	ItemOptionalFields *ItemOptionalFields
+	UserOptionalFields *UserOptionalFields
+}
+
+// RecallItemResponse confirms a recall.
+type RecallItemResponse struct {
+	Header             *ResponseHeader
+	Problems           []Problem
+	ItemID             Identifier
+	UserID             *Identifier
+	DateDue            time.Time
+	FiscalTransaction  *FiscalTransaction
+	ItemOptionalFields *ItemOptionalFields
+	UserOptionalFields *UserOptionalFields
+}
+
+// DeleteItemResponse confirms a deletion.
+type DeleteItemResponse struct {
+	Header   *ResponseHeader
+	Problems []Problem
+	ItemID   Identifier
+}
+
+// CreateUserFiscalTransactionResponse confirms a charge with its id.
+type CreateUserFiscalTransactionResponse struct {
+	Header      *ResponseHeader
+	Problems    []Problem
+	UserID      Identifier
+	ReferenceID FiscalTransactionReferenceID
+}
+
+func (*LookupVersionResponse) Service() string               { return "LookupVersion" }
+func (*LookupAgencyResponse) Service() string                { return "LookupAgency" }
+func (*LookupUserResponse) Service() string                  { return "LookupUser" }
+func (*LookupItemResponse) Service() string                  { return "LookupItem" }
+func (*LookupRequestResponse) Service() string               { return "LookupRequest" }
+func (*AcceptItemResponse) Service() string                  { return "AcceptItem" }
+func (*CheckOutItemResponse) Service() string                { return "CheckOutItem" }
+func (*CheckInItemResponse) Service() string                 { return "CheckInItem" }
+func (*RenewItemResponse) Service() string                   { return "RenewItem" }
+func (*RequestItemResponse) Service() string                 { return "RequestItem" }
+func (*CancelRequestItemResponse) Service() string           { return "CancelRequestItem" }
+func (*RecallItemResponse) Service() string                  { return "RecallItem" }
+func (*DeleteItemResponse) Service() string                  { return "DeleteItem" }
+func (*CreateUserFiscalTransactionResponse) Service() string { return "CreateUserFiscalTransaction" }
+
+func (r *LookupVersionResponse) header() **ResponseHeader               { return &r.Header }
+func (r *LookupAgencyResponse) header() **ResponseHeader                { return &r.Header }
+func (r *LookupUserResponse) header() **ResponseHeader                  { return &r.Header }
+func (r *LookupItemResponse) header() **ResponseHeader                  { return &r.Header }
+func (r *LookupRequestResponse) header() **ResponseHeader               { return &r.Header }
+func (r *AcceptItemResponse) header() **ResponseHeader                  { return &r.Header }
+func (r *CheckOutItemResponse) header() **ResponseHeader                { return &r.Header }
+func (r *CheckInItemResponse) header() **ResponseHeader                 { return &r.Header }
+func (r *RenewItemResponse) header() **ResponseHeader                   { return &r.Header }
+func (r *RequestItemResponse) header() **ResponseHeader                 { return &r.Header }
+func (r *CancelRequestItemResponse) header() **ResponseHeader           { return &r.Header }
+func (r *RecallItemResponse) header() **ResponseHeader                  { return &r.Header }
+func (r *DeleteItemResponse) header() **ResponseHeader                  { return &r.Header }
+func (r *CreateUserFiscalTransactionResponse) header() **ResponseHeader { return &r.Header }
+
+func (r *LookupVersionResponse) problems() *[]Problem               { return &r.Problems }
+func (r *LookupAgencyResponse) problems() *[]Problem                { return &r.Problems }
+func (r *LookupUserResponse) problems() *[]Problem                  { return &r.Problems }
+func (r *LookupItemResponse) problems() *[]Problem                  { return &r.Problems }
+func (r *LookupRequestResponse) problems() *[]Problem               { return &r.Problems }
+func (r *AcceptItemResponse) problems() *[]Problem                  { return &r.Problems }
+func (r *CheckOutItemResponse) problems() *[]Problem                { return &r.Problems }
+func (r *CheckInItemResponse) problems() *[]Problem                 { return &r.Problems }
+func (r *RenewItemResponse) problems() *[]Problem                   { return &r.Problems }
+func (r *RequestItemResponse) problems() *[]Problem                 { return &r.Problems }
+func (r *CancelRequestItemResponse) problems() *[]Problem           { return &r.Problems }
+func (r *RecallItemResponse) problems() *[]Problem                  { return &r.Problems }
+func (r *DeleteItemResponse) problems() *[]Problem                  { return &r.Problems }
+func (r *CreateUserFiscalTransactionResponse) problems() *[]Problem { return &r.Problems }
+
+// ProblemResponse returns an empty response of the given service holding
+// only p, or nil when circa has no response type for that service.
+func ProblemResponse(service string, p *Problem) Response {
+	var r Response
+	switch service {
+	case "LookupVersion":
+		r = &LookupVersionResponse{}
+	case "LookupAgency":
+		r = &LookupAgencyResponse{}
+	case "LookupUser":
+		r = &LookupUserResponse{}
+	case "LookupItem":
+		r = &LookupItemResponse{}
+	case "LookupRequest":
+		r = &LookupRequestResponse{}
+	case "AcceptItem":
+		r = &AcceptItemResponse{}
+	case "CheckOutItem":
+		r = &CheckOutItemResponse{}
+	case "CheckInItem":
+		r = &CheckInItemResponse{}
+	case "RenewItem":
+		r = &RenewItemResponse{}
+	case "RequestItem":
+		r = &RequestItemResponse{}
+	case "CancelRequestItem":
+		r = &CancelRequestItemResponse{}
+	case "RecallItem":
+		r = &RecallItemResponse{}
+	case "DeleteItem":
+		r = &DeleteItemResponse{}
+	case "CreateUserFiscalTransaction":
+		r = &CreateUserFiscalTransactionResponse{}
+	default:
+		return nil
+	}
+	*r.problems() = []Problem{*p}
+	return r
+}

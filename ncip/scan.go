@@ -1,0 +1,504 @@
+package ncip
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits bound what the reader accepts, so a hostile message costs little.
+type Limits struct {
+	MaxBytes    int // whole message after charset conversion; 0 means 1 MiB
+	MaxDepth    int // element nesting; 0 means 32
+	MaxElements int // element count; 0 means 4096
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = 1 << 20
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 32
+	}
+	if l.MaxElements <= 0 {
+		l.MaxElements = 4096
+	}
+	return l
+}
+
+// Errors of the reader. Every one of them is answered with an
+// "Invalid Message Syntax Error" Problem.
+var (
+	ErrNotXML      = errors.New("ncip: not well-formed XML")
+	ErrDTD         = errors.New("ncip: document type declarations are not accepted")
+	ErrTooLarge    = errors.New("ncip: message too large")
+	ErrTooDeep     = errors.New("ncip: elements nested too deeply")
+	ErrTooMany     = errors.New("ncip: too many elements")
+	ErrNotNCIP     = errors.New("ncip: root element is not NCIPMessage")
+	ErrNoService   = errors.New("ncip: NCIPMessage holds no message")
+	ErrBadEncoding = errors.New("ncip: unsupported character encoding")
+)
+
+// node is one element of the parsed message. Names are local names: the
+// namespace prefix is dropped, so prefixed, default-namespace and
+// namespace-less messages read the same.
+type node struct {
+	name  string
+	attrs []attr
+	text  string // direct character data, entity-decoded, untrimmed
+	first int32  // index of the first child in the arena, -1 when none
+	next  int32  // index of the next sibling, -1 when none
+}
+
+type attr struct{ name, value string }
+
+// tree is an arena of nodes; index 0 is the root element.
+type tree struct{ nodes []node }
+
+func (t *tree) root() *node { return &t.nodes[0] }
+
+// children calls fn for every child element of n, in document order.
+func (t *tree) children(n *node, fn func(c *node)) {
+	for i := n.first; i >= 0; i = t.nodes[i].next {
+		fn(&t.nodes[i])
+	}
+}
+
+// child returns the first child named name, or nil.
+func (t *tree) child(n *node, name string) *node {
+	for i := n.first; i >= 0; i = t.nodes[i].next {
+		if t.nodes[i].name == name {
+			return &t.nodes[i]
+		}
+	}
+	return nil
+}
+
+// attr returns the value of the attribute with the given local name.
+func (n *node) attr(name string) (string, bool) {
+	for _, a := range n.attrs {
+		if a.name == name {
+			return a.value, true
+		}
+	}
+	return "", false
+}
+
+// scanner is a small XML 1.0 reader for messages that are data, not
+// documents: elements, attributes, character data, CDATA, character and the
+// five predefined entity references, comments and processing instructions.
+// A DOCTYPE is refused outright, so no entity can ever be declared or
+// expanded. It reads far faster than encoding/xml and keeps the first error.
+type scanner struct {
+	s      string
+	pos    int
+	lim    Limits
+	nodes  []node
+	stack  []stackEntry
+	textSB strings.Builder
+}
+
+type stackEntry struct {
+	idx   int32
+	qname string
+	last  int32 // last child index, -1 when none
+	parts []string
+}
+
+func lastLocal(qname string) string {
+	if i := strings.LastIndexByte(qname, ':'); i >= 0 {
+		return qname[i+1:]
+	}
+	return qname
+}
+
+// parseTree parses UTF-8 input into a tree.
+func parseTree(s string, lim Limits) (*tree, error) {
+	lim = lim.withDefaults()
+	if len(s) > lim.MaxBytes {
+		return nil, ErrTooLarge
+	}
+	sc := scanner{s: s, lim: lim, nodes: make([]node, 0, 32)}
+	if err := sc.run(); err != nil {
+		return nil, err
+	}
+	return &tree{nodes: sc.nodes}, nil
+}
+
+func (sc *scanner) errf(format string, a ...any) error {
+	return fmt.Errorf("%w: %s at byte %d", ErrNotXML, fmt.Sprintf(format, a...), sc.pos)
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func (sc *scanner) skipSpace() {
+	for sc.pos < len(sc.s) && isSpace(sc.s[sc.pos]) {
+		sc.pos++
+	}
+}
+
+func (sc *scanner) run() error {
+	rootSeen := false
+	for {
+		// Between markup at the top level only white space is allowed.
+		sc.skipSpace()
+		if sc.pos >= len(sc.s) {
+			if !rootSeen {
+				return sc.errf("no root element")
+			}
+			return nil
+		}
+		if sc.s[sc.pos] != '<' {
+			return sc.errf("text outside the root element")
+		}
+		rest := sc.s[sc.pos:]
+		switch {
+		case strings.HasPrefix(rest, "<?"):
+			if err := sc.skipPI(); err != nil {
+				return err
+			}
+		case strings.HasPrefix(rest, "<!--"):
+			if err := sc.skipComment(); err != nil {
+				return err
+			}
+		case strings.HasPrefix(rest, "<!"):
+			return ErrDTD
+		default:
+			if rootSeen {
+				return sc.errf("more than one root element")
+			}
+			rootSeen = true
+			if err := sc.element(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (sc *scanner) skipPI() error {
+	end := strings.Index(sc.s[sc.pos+2:], "?>")
+	if end < 0 {
+		return sc.errf("unterminated processing instruction")
+	}
+	sc.pos += 2 + end + 2
+	return nil
+}
+
+func (sc *scanner) skipComment() error {
+	end := strings.Index(sc.s[sc.pos+4:], "-->")
+	if end < 0 {
+		return sc.errf("unterminated comment")
+	}
+	sc.pos += 4 + end + 3
+	return nil
+}
+
+func isNameByte(c byte) bool {
+	return !(isSpace(c) || c == '<' || c == '>' || c == '/' || c == '=' || c == '"' || c == '\'' || c == '&' || c == '?' || c == '!')
+}
+
+func (sc *scanner) name() (string, error) {
+	start := sc.pos
+	for sc.pos < len(sc.s) && isNameByte(sc.s[sc.pos]) {
+		sc.pos++
+	}
+	if sc.pos == start {
+		return "", sc.errf("expected a name")
+	}
+	n := sc.s[start:sc.pos]
+	if c := n[0]; c == '-' || c == '.' || c == ':' || (c >= '0' && c <= '9') {
+		return "", sc.errf("invalid name %q", n)
+	}
+	return n, nil
+}
+
+// element parses the root element and everything inside it, iteratively so
+// that depth costs no Go stack.
+func (sc *scanner) element() error {
+	if err := sc.openTag(); err != nil {
+		return err
+	}
+	for len(sc.stack) > 0 {
+		if sc.pos >= len(sc.s) {
+			return sc.errf("unexpected end of input inside <%s>", sc.stack[len(sc.stack)-1].qname)
+		}
+		c := sc.s[sc.pos]
+		if c != '<' {
+			if err := sc.charData(); err != nil {
+				return err
+			}
+			continue
+		}
+		rest := sc.s[sc.pos:]
+		switch {
+		case strings.HasPrefix(rest, "</"):
+			if err := sc.closeTag(); err != nil {
+				return err
+			}
+		case strings.HasPrefix(rest, "<!--"):
+			if err := sc.skipComment(); err != nil {
+				return err
+			}
+		case strings.HasPrefix(rest, "<![CDATA["):
+			end := strings.Index(rest[9:], "]]>")
+			if end < 0 {
+				return sc.errf("unterminated CDATA section")
+			}
+			sc.addText(rest[9 : 9+end])
+			sc.pos += 9 + end + 3
+		case strings.HasPrefix(rest, "<!"):
+			return ErrDTD
+		case strings.HasPrefix(rest, "<?"):
+			if err := sc.skipPI(); err != nil {
+				return err
+			}
+		default:
+			if err := sc.openTag(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (sc *scanner) addText(s string) {
+	top := &sc.stack[len(sc.stack)-1]
+	top.parts = append(top.parts, s)
+}
+
+func (sc *scanner) charData() error {
+	start := sc.pos
+	for sc.pos < len(sc.s) {
+		c := sc.s[sc.pos]
+		if c == '<' {
+			break
+		}
+		if c == '&' {
+			if sc.pos > start {
+				sc.addText(sc.s[start:sc.pos])
+			}
+			r, err := sc.reference()
+			if err != nil {
+				return err
+			}
+			sc.addText(r)
+			start = sc.pos
+			continue
+		}
+		sc.pos++
+	}
+	if sc.pos > start {
+		sc.addText(sc.s[start:sc.pos])
+	}
+	return nil
+}
+
+var predefined = map[string]string{"lt": "<", "gt": ">", "amp": "&", "quot": `"`, "apos": "'"}
+
+// reference decodes &name; or &#n; / &#xh; at sc.pos.
+func (sc *scanner) reference() (string, error) {
+	end := strings.IndexByte(sc.s[sc.pos:], ';')
+	if end < 0 || end > 12 {
+		return "", sc.errf("unterminated entity reference")
+	}
+	ref := sc.s[sc.pos+1 : sc.pos+end]
+	sc.pos += end + 1
+	if v, ok := predefined[ref]; ok {
+		return v, nil
+	}
+	if len(ref) > 1 && ref[0] == '#' {
+		var n uint64
+		digits := ref[1:]
+		base := uint64(10)
+		if digits[0] == 'x' {
+			base = 16
+			digits = digits[1:]
+		}
+		if digits == "" {
+			return "", sc.errf("empty character reference")
+		}
+		for i := 0; i < len(digits); i++ {
+			d := digits[i]
+			var v uint64
+			switch {
+			case d >= '0' && d <= '9':
+				v = uint64(d - '0')
+			case base == 16 && d >= 'a' && d <= 'f':
+				v = uint64(d-'a') + 10
+			case base == 16 && d >= 'A' && d <= 'F':
+				v = uint64(d-'A') + 10
+			default:
+				return "", sc.errf("bad character reference %q", ref)
+			}
+			n = n*base + v
+			if n > utf8.MaxRune {
+				return "", sc.errf("character reference out of range")
+			}
+		}
+		r := rune(n)
+		if !utf8.ValidRune(r) || r == 0 {
+			return "", sc.errf("invalid character reference %q", ref)
+		}
+		return string(r), nil
+	}
+	return "", sc.errf("undefined entity &%s;", ref)
+}
+
+func (sc *scanner) openTag() error {
+	sc.pos++ // '<'
+	qname, err := sc.name()
+	if err != nil {
+		return err
+	}
+	if len(sc.stack) >= sc.lim.MaxDepth {
+		return ErrTooDeep
+	}
+	if len(sc.nodes) >= sc.lim.MaxElements {
+		return ErrTooMany
+	}
+	idx := int32(len(sc.nodes))
+	sc.nodes = append(sc.nodes, node{name: lastLocal(qname), first: -1, next: -1})
+	if len(sc.stack) > 0 {
+		parent := &sc.stack[len(sc.stack)-1]
+		if parent.last < 0 {
+			sc.nodes[parent.idx].first = idx
+		} else {
+			sc.nodes[parent.last].next = idx
+		}
+		parent.last = idx
+	}
+	var attrs []attr
+	for {
+		hadSpace := sc.pos < len(sc.s) && isSpace(sc.s[sc.pos])
+		sc.skipSpace()
+		if sc.pos >= len(sc.s) {
+			return sc.errf("unterminated start tag <%s>", qname)
+		}
+		switch sc.s[sc.pos] {
+		case '>':
+			sc.pos++
+			sc.nodes[idx].attrs = attrs
+			sc.stack = append(sc.stack, stackEntry{idx: idx, qname: qname, last: -1})
+			return nil
+		case '/':
+			if !strings.HasPrefix(sc.s[sc.pos:], "/>") {
+				return sc.errf("bad empty-element tag <%s>", qname)
+			}
+			sc.pos += 2
+			sc.nodes[idx].attrs = attrs
+			return nil
+		}
+		if !hadSpace {
+			return sc.errf("attributes of <%s> must be separated by white space", qname)
+		}
+		an, err := sc.name()
+		if err != nil {
+			return err
+		}
+		sc.skipSpace()
+		if sc.pos >= len(sc.s) || sc.s[sc.pos] != '=' {
+			return sc.errf("attribute %s has no value", an)
+		}
+		sc.pos++
+		sc.skipSpace()
+		v, err := sc.attrValue()
+		if err != nil {
+			return err
+		}
+		if an == "xmlns" || strings.HasPrefix(an, "xmlns:") {
+			continue
+		}
+		if len(attrs) >= 32 {
+			return sc.errf("too many attributes on <%s>", qname)
+		}
+		attrs = append(attrs, attr{name: lastLocal(an), value: v})
+	}
+}
+
+func (sc *scanner) attrValue() (string, error) {
+	if sc.pos >= len(sc.s) || (sc.s[sc.pos] != '"' && sc.s[sc.pos] != '\'') {
+		return "", sc.errf("attribute value must be quoted")
+	}
+	q := sc.s[sc.pos]
+	sc.pos++
+	start := sc.pos
+	end := strings.IndexByte(sc.s[start:], q)
+	if end < 0 {
+		return "", sc.errf("unterminated attribute value")
+	}
+	raw := sc.s[start : start+end]
+	if strings.IndexByte(raw, '<') >= 0 {
+		return "", sc.errf("'<' in attribute value")
+	}
+	if strings.IndexByte(raw, '&') < 0 {
+		sc.pos = start + end + 1
+		return normAttr(raw), nil
+	}
+	var b strings.Builder
+	for sc.pos < start+end {
+		c := sc.s[sc.pos]
+		if c == '&' {
+			r, err := sc.reference()
+			if err != nil {
+				return "", err
+			}
+			if sc.pos > start+end {
+				return "", sc.errf("entity reference runs past the attribute value")
+			}
+			b.WriteString(r)
+			continue
+		}
+		if isSpace(c) {
+			c = ' '
+		}
+		b.WriteByte(c)
+		sc.pos++
+	}
+	sc.pos = start + end + 1
+	return b.String(), nil
+}
+
+// normAttr applies XML attribute-value normalisation of white space.
+func normAttr(s string) string {
+	if strings.ContainsAny(s, "\t\r\n") {
+		return strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\r' || r == '\n' {
+				return ' '
+			}
+			return r
+		}, s)
+	}
+	return s
+}
+
+func (sc *scanner) closeTag() error {
+	sc.pos += 2
+	qname, err := sc.name()
+	if err != nil {
+		return err
+	}
+	sc.skipSpace()
+	if sc.pos >= len(sc.s) || sc.s[sc.pos] != '>' {
+		return sc.errf("bad end tag </%s>", qname)
+	}
+	sc.pos++
+	top := &sc.stack[len(sc.stack)-1]
+	if top.qname != qname {
+		return sc.errf("end tag </%s> does not match <%s>", qname, top.qname)
+	}
+	n := &sc.nodes[top.idx]
+	switch len(top.parts) {
+	case 0:
+	case 1:
+		n.text = top.parts[0]
+	default:
+		sc.textSB.Reset()
+		for _, p := range top.parts {
+			sc.textSB.WriteString(p)
+		}
+		n.text = sc.textSB.String()
+	}
+	sc.stack = sc.stack[:len(sc.stack)-1]
+	return nil
+}

@@ -56,11 +56,22 @@ func NewProxy(o *ProxyOptions) (*Proxy, error) {
 	upstream := o.Upstream
 	cfg := relayConfig{
 		log: o.Logger.With().Str("proto", "tlsproxy").Logger(),
-		accept: func(c net.Conn, log zerolog.Logger) (zerolog.Logger, error) {
-			if err := Handshake(c, hsTimeout); err != nil {
+		accept: func(s *session, log zerolog.Logger) (zerolog.Logger, error) {
+			tc := s.in.(*tls.Conn)
+			if err := tc.SetDeadline(time.Now().Add(hsTimeout)); err != nil {
 				return log, err
 			}
-			st := c.(*tls.Conn).ConnectionState()
+			// Checked after setting the deadline, so a Shutdown's deadline in the past cannot be overwritten.
+			if s.draining.Load() {
+				return log, errShuttingDown
+			}
+			if err := tc.Handshake(); err != nil {
+				return log, err
+			}
+			if err := tc.SetDeadline(time.Time{}); err != nil {
+				return log, err
+			}
+			st := tc.ConnectionState()
 			if id, ok := Identity(&st); ok {
 				log = log.With().Str("profile", id.Profile).Str("inst", id.Institution).Logger()
 			}

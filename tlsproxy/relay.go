@@ -28,6 +28,9 @@ const (
 // keep an idle relayed connection cheap.
 const relayBufSize = 4 << 10
 
+// errShuttingDown refuses a connection accepted just as Shutdown began.
+var errShuttingDown = errors.New("tlsproxy: shutting down")
+
 // aLongTimeAgo is a deadline in the past: setting it unblocks a pending read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -36,7 +39,7 @@ type relayConfig struct {
 	// wrap, when set, wraps each listener given to Serve (the proxy's TLS listener).
 	wrap func(net.Listener) net.Listener
 	// accept prepares an accepted conn (the proxy's TLS handshake) and returns the logger to use for it.
-	accept       func(c net.Conn, log zerolog.Logger) (zerolog.Logger, error)
+	accept       func(s *session, log zerolog.Logger) (zerolog.Logger, error)
 	dial         func(ctx context.Context) (net.Conn, error) // one attempt, bounded by its ctx
 	dialTimeout  time.Duration
 	backoffMin   time.Duration
@@ -172,7 +175,7 @@ func (r *relay) handle(s *session) {
 		r.mu.Unlock()
 	}()
 	log := r.cfg.log.With().Uint64("conn", r.ids.Add(1)).Str("remote", s.in.RemoteAddr().String()).Logger()
-	log, err := r.cfg.accept(s.in, log)
+	log, err := r.cfg.accept(s, log)
 	if err != nil {
 		log.Debug().Err(err).Msg("connection refused before relaying")
 		s.in.Close()

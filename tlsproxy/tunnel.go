@@ -81,7 +81,7 @@ func NewTunnel(o *TunnelOptions) (*Tunnel, error) {
 	}
 	cfg := relayConfig{
 		log: o.Logger.With().Str("proto", "tunnel").Logger(),
-		accept: func(_ net.Conn, log zerolog.Logger) (zerolog.Logger, error) {
+		accept: func(_ *session, log zerolog.Logger) (zerolog.Logger, error) {
 			return log, nil
 		},
 	}

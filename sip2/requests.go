@@ -61,13 +61,13 @@ func yes(v string) bool { return v == "Y" || v == "y" }
 // LoginRequest is message 93.
 type LoginRequest struct {
 	Header
-	UIDAlgorithm  byte   // '0' = plain text
-	PWDAlgorithm  byte   // '0' = plain text
-	UserID        string // CN
-	Password      string // CO
-	LocationCode  string // CP
-	HasPassword   bool   // CO was present (possibly empty)
-	HasLocationCode bool // CP was present
+	UIDAlgorithm    byte   // '0' = plain text
+	PWDAlgorithm    byte   // '0' = plain text
+	UserID          string // CN
+	Password        string // CO
+	LocationCode    string // CP
+	HasPassword     bool   // CO was present (possibly empty)
+	HasLocationCode bool   // CP was present
 }
 
 // Decode fills r from message 93. Dates are read in loc (nil: time.Local).
@@ -191,14 +191,14 @@ type Summary int8
 
 // Item lists a patron information request can ask for.
 const (
-	SummaryNone              Summary = -1
-	SummaryHoldItems         Summary = 0
-	SummaryOverdueItems      Summary = 1
-	SummaryChargedItems      Summary = 2
-	SummaryFineItems         Summary = 3
-	SummaryRecallItems       Summary = 4
-	SummaryUnavailableHolds  Summary = 5
-	summaryPositionsDefined          = 6
+	SummaryNone             Summary = -1
+	SummaryHoldItems        Summary = 0
+	SummaryOverdueItems     Summary = 1
+	SummaryChargedItems     Summary = 2
+	SummaryFineItems        Summary = 3
+	SummaryRecallItems      Summary = 4
+	SummaryUnavailableHolds Summary = 5
+	summaryPositionsDefined         = 6
 )
 
 // PatronInfoRequest is message 63.

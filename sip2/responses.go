@@ -87,11 +87,11 @@ type encoder struct {
 	now time.Time
 }
 
-func (e *encoder) raw(s string)  { e.buf = append(e.buf, s...) }
-func (e *encoder) ok(b bool)     { e.buf = append(e.buf, "01"[b2i(b)]) }
-func (e *encoder) yn(b bool)     { e.buf = append(e.buf, "NY"[b2i(b)]) }
-func (e *encoder) ynu(f Flag)    { e.buf = append(e.buf, "UNY"[min(f, Yes)]) }
-func (e *encoder) num(n, w int)  { e.buf = appendDigits(e.buf, n, w) }
+func (e *encoder) raw(s string) { e.buf = append(e.buf, s...) }
+func (e *encoder) ok(b bool)    { e.buf = append(e.buf, "01"[b2i(b)]) }
+func (e *encoder) yn(b bool)    { e.buf = append(e.buf, "NY"[b2i(b)]) }
+func (e *encoder) ynu(f Flag)   { e.buf = append(e.buf, "UNY"[min(f, Yes)]) }
+func (e *encoder) num(n, w int) { e.buf = appendDigits(e.buf, n, w) }
 func (e *encoder) date(t time.Time) {
 	if t.IsZero() {
 		t = e.now
@@ -377,17 +377,17 @@ type PatronInfoResponse struct {
 	FineItemsCount        int
 	RecallItemsCount      int
 	UnavailableHoldsCount int
-	InstitutionID         string // AO
-	PatronID              string // AA
-	PersonalName          string // AE
-	HoldItemsLimit        *int   // BZ
-	OverdueItemsLimit     *int   // CA
-	ChargedItemsLimit     *int   // CB
-	ValidPatron           Flag   // BL
-	ValidPatronPassword   Flag   // CQ
-	Currency              string // BH
-	FeeAmount             string // BV
-	FeeLimit              string // CC
+	InstitutionID         string   // AO
+	PatronID              string   // AA
+	PersonalName          string   // AE
+	HoldItemsLimit        *int     // BZ
+	OverdueItemsLimit     *int     // CA
+	ChargedItemsLimit     *int     // CB
+	ValidPatron           Flag     // BL
+	ValidPatronPassword   Flag     // CQ
+	Currency              string   // BH
+	FeeAmount             string   // BV
+	FeeLimit              string   // CC
 	HoldItems             []string // AS
 	OverdueItems          []string // AT
 	ChargedItems          []string // AU

@@ -45,16 +45,16 @@ func (f HandlerFunc) NewSession(ctx context.Context, c ConnInfo) (Session, error
 // refuses other messages until its Login succeeded (the server closes
 // connections that do not log in within Options.LoginTimeout).
 type Session interface {
-	Login(ctx context.Context, r *LoginRequest) (*LoginResponse, error)                        // 93 → 94
-	Status(ctx context.Context, r *SCStatus) (*ACSStatus, error)                               // 99 → 98
-	PatronStatus(ctx context.Context, r *PatronStatusRequest) (*PatronStatusResponse, error)   // 23 → 24
-	PatronInformation(ctx context.Context, r *PatronInfoRequest) (*PatronInfoResponse, error)  // 63 → 64
-	Checkout(ctx context.Context, r *CheckoutRequest) (*CheckoutResponse, error)               // 11 → 12
-	Checkin(ctx context.Context, r *CheckinRequest) (*CheckinResponse, error)                  // 09 → 10
-	Renew(ctx context.Context, r *RenewRequest) (*RenewResponse, error)                        // 29 → 30
-	FeePaid(ctx context.Context, r *FeePaidRequest) (*FeePaidResponse, error)                  // 37 → 38
-	ItemInformation(ctx context.Context, r *ItemInfoRequest) (*ItemInfoResponse, error)        // 17 → 18
-	EndPatronSession(ctx context.Context, r *EndSessionRequest) (*EndSessionResponse, error)   // 35 → 36
+	Login(ctx context.Context, r *LoginRequest) (*LoginResponse, error)                       // 93 → 94
+	Status(ctx context.Context, r *SCStatus) (*ACSStatus, error)                              // 99 → 98
+	PatronStatus(ctx context.Context, r *PatronStatusRequest) (*PatronStatusResponse, error)  // 23 → 24
+	PatronInformation(ctx context.Context, r *PatronInfoRequest) (*PatronInfoResponse, error) // 63 → 64
+	Checkout(ctx context.Context, r *CheckoutRequest) (*CheckoutResponse, error)              // 11 → 12
+	Checkin(ctx context.Context, r *CheckinRequest) (*CheckinResponse, error)                 // 09 → 10
+	Renew(ctx context.Context, r *RenewRequest) (*RenewResponse, error)                       // 29 → 30
+	FeePaid(ctx context.Context, r *FeePaidRequest) (*FeePaidResponse, error)                 // 37 → 38
+	ItemInformation(ctx context.Context, r *ItemInfoRequest) (*ItemInfoResponse, error)       // 17 → 18
+	EndPatronSession(ctx context.Context, r *EndSessionRequest) (*EndSessionResponse, error)  // 35 → 36
 	// Close is called once when the connection ends.
 	Close() error
 }

@@ -69,7 +69,7 @@ func (ex *exchange) identify() error {
 }
 
 func (ex *exchange) listMetadataFormats() error {
-	if id, ok := ex.req.args["identifier"]; ok && len(ex.errs) == 0 {
+	if id, ok := ex.req.args["identifier"]; ok && validURI(id) {
 		rec, found, err := ex.lookup(id)
 		if err != nil {
 			return err
@@ -115,14 +115,14 @@ func (ex *exchange) lookup(identifier string) (Record, bool, error) {
 
 func (ex *exchange) getRecord() error {
 	prefix := ex.req.args["metadataPrefix"]
+	if validPrefix(prefix) && !knownPrefix(prefix) {
+		ex.addErr(codeCannotDisseminateFormat, "this repository does not disseminate metadataPrefix "+prefix)
+	}
 	var rec Record
-	if len(ex.errs) == 0 {
-		if !knownPrefix(prefix) {
-			ex.addErr(codeCannotDisseminateFormat, "this repository does not disseminate metadataPrefix "+prefix)
-		}
+	if id, ok := ex.req.args["identifier"]; ok && validURI(id) {
 		var found bool
 		var err error
-		if rec, found, err = ex.lookup(ex.req.args["identifier"]); err != nil {
+		if rec, found, err = ex.lookup(id); err != nil {
 			return err
 		} else if !found {
 			ex.addErr(codeIDDoesNotExist, "no record has this identifier")
@@ -252,15 +252,15 @@ func (ex *exchange) list() error {
 		if st, err = ex.decodeToken(tok); err != nil {
 			return ex.writeErrors()
 		}
-	} else if len(ex.errs) == 0 {
+	} else if _, isToken := ex.req.args["resumptionToken"]; !isToken {
 		st = listState{verb: ex.req.verb, prefix: ex.req.args["metadataPrefix"], set: ex.req.args["set"], from: ex.req.from, until: ex.now}
 		if !ex.req.until.IsZero() && ex.req.until.Before(ex.now) {
 			st.until = ex.req.until
 		}
-		if !knownPrefix(st.prefix) {
+		if validPrefix(st.prefix) && !knownPrefix(st.prefix) {
 			ex.addErr(codeCannotDisseminateFormat, "this repository does not disseminate metadataPrefix "+st.prefix)
 		}
-		if st.set != "" {
+		if validSetSpec(st.set) {
 			sets, err := ex.h.repo.Sets(ex.r.Context())
 			if err != nil {
 				return err

@@ -7,6 +7,7 @@ import "time"
 type Request interface {
 	Service() string
 	Initiation() *InitiationHeader
+	encode(w *writer)
 }
 
 // LookupVersion asks which NCIP versions the responder supports. It is not

@@ -138,7 +138,8 @@ func (s *ServerConfig) Certificate() *x509.Certificate {
 
 // TLSConfig returns a new *tls.Config for a server: TLS 1.2 or newer, the AEAD suites above, the current
 // certificate on every handshake, and the client-certificate rule. Pass it to [NewListener], [ProxyOptions] or
-// http.Server.TLSConfig.
+// http.Server.TLSConfig. After a reload that changes the CA bundle, handshakes use a copy of the returned config
+// (with its fields as the caller left them) holding the new bundle.
 func (s *ServerConfig) TLSConfig() *tls.Config {
 	first := s.loaded.Load()
 	cfg := &tls.Config{

@@ -2,15 +2,21 @@ package tlsproxy
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"math/big"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // dialTLS connects to addr and completes the handshake.
@@ -94,11 +100,13 @@ func TestBadReloadKeepsOldCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	expiredCert, expiredKey := expiredPair(t, pki.dir)
 	cases := []struct {
 		name       string
 		cert, key  []byte
 		removeCert bool
 	}{
+		{name: "expired certificate", cert: expiredCert, key: expiredKey},
 		{name: "garbage certificate", cert: []byte("-----BEGIN CERTIFICATE-----\nnot base64\n"), key: goodKey},
 		{name: "empty key", cert: goodCert, key: nil},
 		{name: "mismatched key", cert: goodCert, key: otherKey},
@@ -392,4 +400,36 @@ func TestInitCARefusesExistingCA(t *testing.T) {
 	if _, err := InitCA(pki.dir); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("second InitCA: %v, want an fs.ErrExist error", err)
 	}
+}
+
+// expiredPair returns PEM certificate and key files, signed by the CA in caDir, that expired yesterday.
+func expiredPair(t *testing.T, caDir string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	ca, caKey, err := loadCA(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(42),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-48 * time.Hour),
+		NotAfter:     time.Now().Add(-24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -45,7 +46,7 @@ func NewProxy(o *ProxyOptions) (*Proxy, error) {
 		return nil, errors.New("tlsproxy: proxy needs a TLS configuration")
 	}
 	if _, _, err := net.SplitHostPort(o.Upstream); err != nil {
-		return nil, errors.New("tlsproxy: upstream " + o.Upstream + ": " + err.Error())
+		return nil, fmt.Errorf("tlsproxy: upstream %q: %w", o.Upstream, err)
 	}
 	p := &Proxy{listen: o.Listen}
 	if p.listen == "" {

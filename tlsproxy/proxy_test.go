@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -287,4 +288,89 @@ func deadAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+func TestProxyIdleTimeout(t *testing.T) {
+	pki := newPKI(t)
+	upstream := startEcho(t, "127.0.0.1:0", nil)
+	_, addr, _ := startProxy(t, pki, ClientCertNone, upstream.addr, ProxyOptions{IdleTimeout: 50 * time.Millisecond})
+	c, err := dialTLS(t, addr, pki.clientConfig(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	roundTrip(t, c, r, "9900302.00\r")
+	// Nothing moves either way: the proxy lets go of both sides.
+	expectEOF(t, c, r)
+}
+
+// failingListener fails its first Accept calls with an error that is not net.ErrClosed.
+type failingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	fails int
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if l.fails > 0 {
+		l.fails--
+		l.mu.Unlock()
+		return nil, errors.New("accept: too many open files")
+	}
+	l.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+func TestServeSurvivesAcceptErrors(t *testing.T) {
+	pki := newPKI(t)
+	server := startEcho(t, "127.0.0.1:0", pki.serverConfig(t, ClientCertNone).TLSConfig())
+	logs := newLogSink()
+	tun, err := NewTunnel(&TunnelOptions{
+		Connect: server.addr, CAFile: filepath.Join(pki.dir, CACertFile), Logger: zerolog.New(logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := serveInBackground(t, func() error { return tun.Serve(&failingListener{Listener: inner, fails: 3}) })
+	c, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := roundTrip(t, c, bufio.NewReader(c), "9900302.00\r"); got != "9900302.00\r" {
+		t.Fatalf("echo %q", got)
+	}
+	if n := strings.Count(logs.String(), "accept failed"); n != 3 {
+		t.Fatalf("%d accept failures logged, want 3:\n%s", n, logs.String())
+	}
+	if err := tun.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("Serve after Close: %v", err)
+	}
+}
+
+func TestServeAfterCloseReturnsAtOnce(t *testing.T) {
+	pki := newPKI(t)
+	p, err := NewProxy(&ProxyOptions{Upstream: "127.0.0.1:1", TLSConfig: pki.serverConfig(t, ClientCertNone).TLSConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Serve(l); err != nil {
+		t.Fatalf("Serve after Close: %v", err)
+	}
+	if _, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		t.Fatal("listener left open")
+	}
 }

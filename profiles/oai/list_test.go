@@ -125,7 +125,7 @@ func TestTokens(t *testing.T) {
 
 	// The upper bound is frozen when the list starts: a record changed after
 	// that moves out of this list, and the rest of the list is unaffected.
-	repo.recs[0].Datestamp = testNow.Add(time.Hour) // b1 changes after the harvest began
+	repo.update(func() { repo.recs[0].Datestamp = testNow.Add(time.Hour) }) // b1 changes after the harvest began
 	doc := c.get("verb=ListRecords&resumptionToken=" + tok)
 	if got := ids(doc); !slices.Equal(got, []string{"b3", "b4"}) {
 		t.Errorf("after a change, resumed page %v", got)
@@ -313,14 +313,14 @@ func TestRepositoryFailures(t *testing.T) {
 	}
 	// In the middle of a page: the response is cut off, never a short list that
 	// looks complete.
-	repo.failAt = 2
+	repo.update(func() { repo.failAt = 2 })
 	for _, q := range []string{"verb=ListRecords&metadataPrefix=oai_dc", "verb=ListIdentifiers&metadataPrefix=oai_dc"} {
 		if body, complete := fetchAll(c, q); complete {
 			t.Errorf("%s: a failed page arrived complete: %s", q, body)
 		}
 	}
 	// Count failing after the records were written also cuts the page off.
-	repo.listErr, repo.countErr = nil, errors.New("index gone")
+	repo.update(func() { repo.listErr, repo.countErr = nil, errors.New("index gone") })
 	if body, complete := fetchAll(c, "verb=ListRecords&metadataPrefix=oai_dc"); complete {
 		t.Errorf("a page whose count failed arrived complete: %s", body)
 	}

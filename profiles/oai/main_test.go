@@ -37,9 +37,24 @@ type memRepo struct {
 	countErr error
 }
 
-func (m *memRepo) Identity(context.Context) (Identity, error) { return m.ident, nil }
+// update changes the repository while servers may be reading it.
+func (m *memRepo) update(fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn()
+}
 
-func (m *memRepo) Sets(context.Context) ([]Set, error) { return m.sets, nil }
+func (m *memRepo) Identity(context.Context) (Identity, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ident, nil
+}
+
+func (m *memRepo) Sets(context.Context) ([]Set, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sets, nil
+}
 
 func (m *memRepo) Record(_ context.Context, id string) (Record, error) {
 	m.mu.Lock()
@@ -76,6 +91,9 @@ func (m *memRepo) matching(r Range) []Record {
 }
 
 func (m *memRepo) List(_ context.Context, req ListRequest, fn func(Record) error) error {
+	m.mu.Lock()
+	listErr, failAt := m.listErr, m.failAt
+	m.mu.Unlock()
 	n := 0
 	for _, rec := range m.matching(req.Range) {
 		if !req.After.Less(Key{rec.Datestamp, rec.ID}) {
@@ -84,8 +102,8 @@ func (m *memRepo) List(_ context.Context, req ListRequest, fn func(Record) error
 		if n == req.Limit {
 			return nil
 		}
-		if m.listErr != nil && n == m.failAt {
-			return m.listErr
+		if listErr != nil && n == failAt {
+			return listErr
 		}
 		if req.HeadersOnly {
 			rec.MARCXML, rec.Holdings = nil, nil
@@ -99,8 +117,11 @@ func (m *memRepo) List(_ context.Context, req ListRequest, fn func(Record) error
 }
 
 func (m *memRepo) Count(_ context.Context, r Range) (int, error) {
-	if m.countErr != nil {
-		return 0, m.countErr
+	m.mu.Lock()
+	countErr := m.countErr
+	m.mu.Unlock()
+	if countErr != nil {
+		return 0, countErr
 	}
 	return len(m.matching(r)), nil
 }

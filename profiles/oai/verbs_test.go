@@ -130,7 +130,7 @@ func TestListSets(t *testing.T) {
 	}
 
 	// No sets at all.
-	repo.sets = nil
+	repo.update(func() { repo.sets = nil })
 	for _, q := range []string{"verb=ListSets", "verb=ListRecords&metadataPrefix=oai_dc&set=lib"} {
 		if codes := errorCodes(c.get(q)); !slices.Equal(codes, []string{"noSetHierarchy"}) {
 			t.Errorf("%s without sets: %v", q, codes)

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/store"
+)
+
+// backend is an open data directory: the store and the circulation service.
+type backend struct {
+	dataDir string
+	db      *store.DB
+	svc     *circ.Service
+}
+
+// adminSocketName is the admin socket inside a data directory.
+const adminSocketName = "admin.sock"
+
+func dbPath(dataDir string) string { return filepath.Join(dataDir, store.DefaultFile) }
+
+func openBackend(dataDir string) (*backend, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	db, err := store.Open(dbPath(dataDir), store.Options{LockTimeout: time.Second})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("%s is in use by another process and its admin socket does not answer", dataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	svc, err := circ.New(db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &backend{dataDir: dataDir, db: db, svc: svc}, nil
+}
+
+func (b *backend) Close() error { return b.db.Close() }
+
+func (b *backend) reloadRules(ctx context.Context) error { return b.svc.ReloadRules(ctx) }
+
+// zone is the time zone times are shown in: the named library's, or the
+// first library's.
+func (b *backend) zone(ctx context.Context, library string) *time.Location {
+	loc := time.UTC
+	b.db.View(ctx, func(tx *store.Tx) error {
+		if library == "" {
+			if libs, _ := tx.Libraries(); len(libs) > 0 {
+				library = libs[0].Code
+			}
+		}
+		loc = b.svc.Zone(tx, library)
+		return nil
+	})
+	return loc
+}
+
+// withBackend runs fn with the server's backend when inside the server, or
+// with the data directory opened for this command.
+func (a *app) withBackend(fn func(*backend) error) error {
+	if a.server != nil {
+		return fn(a.server)
+	}
+	b, err := openBackend(a.dataDir)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
+}
+
+// adminRequest is one command line sent to a running server.
+type adminRequest struct {
+	Args []string `json:"args"`
+	Cwd  string   `json:"cwd"`
+}
+
+// adminResponse is the command's output and exit status.
+type adminResponse struct {
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
+	Code   int    `json:"code"`
+}
+
+// admin wraps a command's run function: when a server is running on the
+// data directory the command line is sent to it over the admin socket and
+// runs there, against the open store; otherwise it runs here.
+func (a *app) admin(run func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if a.server != nil {
+			return run(cmd, args)
+		}
+		sock := filepath.Join(a.dataDir, adminSocketName)
+		conn, err := net.DialTimeout("unix", sock, time.Second)
+		if err != nil {
+			return run(cmd, args)
+		}
+		defer conn.Close()
+		resp, err := forward(conn, adminRequest{Args: a.argv, Cwd: a.cwd})
+		if err != nil {
+			return fmt.Errorf("admin socket %s: %w", sock, err)
+		}
+		fmt.Fprint(cmd.OutOrStdout(), resp.Stdout)
+		fmt.Fprint(cmd.ErrOrStderr(), resp.Stderr)
+		if resp.Code != 0 {
+			return &exitError{code: resp.Code}
+		}
+		return nil
+	}
+}
+
+func forward(conn net.Conn, req adminRequest) (adminResponse, error) {
+	var resp adminResponse
+	conn.SetDeadline(time.Now().Add(10 * time.Minute))
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return resp, err
+	}
+	err := json.NewDecoder(bufio.NewReader(conn)).Decode(&resp)
+	return resp, err
+}
+
+// adminServer answers command lines on the admin socket with the server's
+// backend. The socket is owner-only: whoever can use it can run any admin
+// command.
+type adminServer struct {
+	ln      net.Listener
+	b       *backend
+	parent  *app
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closing bool
+}
+
+func listenAdmin(parent *app, b *backend) (*adminServer, error) {
+	sock := filepath.Join(b.dataDir, adminSocketName)
+	// The store's file lock is held, so no other server owns this socket:
+	// a leftover one is from a process that died.
+	os.Remove(sock)
+	old := umask(0o177)
+	ln, err := net.Listen("unix", sock)
+	umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &adminServer{ln: ln, b: b, parent: parent, conns: map[net.Conn]struct{}{}}, nil
+}
+
+// Serve answers until Shutdown; it returns nil after a shutdown.
+func (s *adminServer) Serve(ctx context.Context) error {
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		s.mu.Lock()
+		s.conns[conn] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, conn)
+				s.mu.Unlock()
+				conn.Close()
+			}()
+			s.handle(ctx, conn)
+		}()
+	}
+}
+
+func (s *adminServer) handle(ctx context.Context, conn net.Conn) {
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var req adminRequest
+	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	var stdout, stderr bytes.Buffer
+	a := &app{in: bytes.NewReader(nil), out: &stdout, errOut: &stderr, argv: req.Args, cwd: req.Cwd,
+		server: s.b, log: s.parent.log}
+	code := a.run(ctx)
+	s.parent.log.Info().Str("component", "admin").Int("code", code).Str("command", commandName(req.Args)).Msg("admin command")
+	conn.SetWriteDeadline(time.Now().Add(time.Minute))
+	json.NewEncoder(conn).Encode(adminResponse{Stdout: stdout.String(), Stderr: stderr.String(), Code: code})
+}
+
+// commandName is the command path without flags or arguments, which may
+// hold patron barcodes.
+func commandName(args []string) string {
+	cmd, _, err := newRootCommand(&app{}).Find(args)
+	if err != nil {
+		return "unknown"
+	}
+	return cmd.CommandPath()
+}
+
+// Shutdown stops accepting, then waits for running commands or ctx.
+func (s *adminServer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	err := s.ln.Close()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}

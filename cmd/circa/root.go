@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// app is what every command shares: global flags, the standard streams, and
+// where the store comes from. Inside a running server (commands that arrived
+// on the admin socket) server is the server's open backend; otherwise
+// commands open the data directory themselves.
+type app struct {
+	dataDir   string
+	logLevel  string
+	logFormat string
+
+	in          io.Reader
+	out, errOut io.Writer
+	argv        []string
+	cwd         string
+	server      *backend
+	log         zerolog.Logger
+}
+
+// exitError carries a process exit status through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks bad arguments (exit status 2).
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// execute runs the command line and returns the process exit status.
+// Errors are printed as one line on stderr.
+func execute(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
+	cwd, _ := os.Getwd()
+	a := &app{in: in, out: out, errOut: errOut, argv: args, cwd: cwd}
+	return a.run(ctx)
+}
+
+func (a *app) run(ctx context.Context) int {
+	root := newRootCommand(a)
+	root.SetArgs(a.argv)
+	root.SetIn(a.in)
+	root.SetOut(a.out)
+	root.SetErr(a.errOut)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(a.errOut, "circa: "+oneLine(ee.err.Error()))
+		}
+		return ee.code
+	}
+	fmt.Fprintln(a.errOut, "circa: "+oneLine(err.Error()))
+	if isCobraUsage(err) {
+		return 2
+	}
+	return 1
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// isCobraUsage recognises cobra's own argument and flag errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "flag needs an argument", "invalid argument", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRootCommand(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "circa",
+		Short:         "Library circulation protocol server (SIP2, NCIP, OAI-PMH)",
+		Long:          "circa serves self-check kiosks over SIP2, resource-sharing and remote-storage partners over NCIP,\nand harvesters over OAI-PMH, from one embedded database. The same command administers it.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return a.setupLogging()
+		},
+	}
+	defaultDir := os.Getenv("CIRCA_DATA_DIR")
+	if defaultDir == "" {
+		defaultDir = "data"
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.dataDir, "data-dir", defaultDir, "data directory holding circa.db (env CIRCA_DATA_DIR)")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&a.logFormat, "log-format", "json", "log format: json, or console for people")
+
+	root.AddGroup(&cobra.Group{ID: "server", Title: "Server:"}, &cobra.Group{ID: "circ", Title: "Circulation:"},
+		&cobra.Group{ID: "admin", Title: "Administration:"})
+	for _, c := range []*cobra.Command{newServeCommand(a)} {
+		c.GroupID = "server"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{newCheckoutCommand(a), newCheckinCommand(a), newRenewCommand(a),
+		newPatronCommand(a), newItemCommand(a), newLoanCommand(a), newFeeCommand(a)} {
+		c.GroupID = "circ"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a)} {
+		c.GroupID = "admin"
+		root.AddCommand(c)
+	}
+	root.AddCommand(newVersionCommand(a))
+	return root
+}
+
+func (a *app) setupLogging() error {
+	lvl, err := zerolog.ParseLevel(a.logLevel)
+	if err != nil || a.logLevel == "" {
+		return usageError("unknown log level %q", a.logLevel)
+	}
+	var w io.Writer = a.errOut
+	switch a.logFormat {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: a.errOut, TimeFormat: "15:04:05"}
+	default:
+		return usageError("unknown log format %q (json or console)", a.logFormat)
+	}
+	a.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+	return nil
+}
+
+// path resolves a file argument against the directory the command was
+// typed in, which differs from the server's when it arrived on the admin
+// socket.
+func (a *app) path(p string) string {
+	if p == "" || p == "-" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(a.cwd, p)
+}
+
+func newVersionCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "circa "+version)
+			return nil
+		},
+	}
+}

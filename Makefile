@@ -1,0 +1,49 @@
+# circa — see README.md. `make demo` runs the server on the demo library;
+# `make test` runs every test offline.
+
+GO       ?= go
+BIN      := bin/circa
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DATA_DIR ?= demo-data
+FUZZTIME ?= 30s
+
+# Shared schemas and samples live beside the project (../shared); tests that
+# validate against them read this variable and skip, saying so, without it.
+ifneq ($(wildcard ../shared/schemas),)
+export CIRCA_SHARED_DIR ?= $(abspath ../shared)
+endif
+
+.PHONY: all build test demo bench fuzz lint conformance clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/circa
+
+# The whole suite with the race detector, then every fuzz target briefly.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	scripts/fuzz.sh 3s
+
+demo: build
+	$(BIN) serve --demo --data-dir $(DATA_DIR) --log-format console
+
+# Go benchmarks (store, circulation, codecs); BENCHMARKS.md records a full run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 20m ./store/ ./circ/ ./sip2/ ./ncip/
+
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" >&2; exit 1)
+	$(GO) vet ./...
+
+# Checks against real outside parts: stunnel, OpenSSH's sshd and xmllint with
+# the official schemas. Installs what it needs with apt-get when missing.
+conformance: build
+	scripts/conformance.sh
+
+clean:
+	rm -rf bin $(DATA_DIR)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Checks against real outside parts: xmllint with the official NCIP and
+# OAI-PMH schemas, Debian's OpenSSH sshd as an SFTP server on loopback, and
+# stunnel as a kiosk-side TLS client. Installs what is missing with apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v xmllint >/dev/null || need+=(libxml2-utils)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need+=(stunnel4)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "conformance: installing ${need[*]}"
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ -z "${CIRCA_SHARED_DIR:-}" ]; then
+	if [ -d ../shared/schemas ]; then
+		export CIRCA_SHARED_DIR=$(cd ../shared && pwd)
+	else
+		echo "conformance: set CIRCA_SHARED_DIR to the folder holding schemas/ and samples/" >&2
+		exit 2
+	fi
+fi
+export CIRCA_SSHD=1 CIRCA_STUNNEL=1 CIRCA_CONFORMANCE=1
+
+echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel"
+go test -count=1 -timeout 20m -run 'Conformance|Schema|Sample|Validate|SSHD|Sshd|Stunnel' ./...

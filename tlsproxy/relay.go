@@ -26,7 +26,7 @@ const (
 
 // relayBufSize is the copy buffer per direction. SIP2 messages are a few hundred bytes, and two small buffers
 // keep an idle relayed connection cheap.
-const relayBufSize = 4 << 10
+const relayBufSize = 1 << 10
 
 // errShuttingDown refuses a connection accepted just as Shutdown began.
 var errShuttingDown = errors.New("tlsproxy: shutting down")

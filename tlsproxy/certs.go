@@ -50,7 +50,7 @@ type Paths struct {
 
 // InitCA creates a new CA (ECDSA P-256) in dir and a server certificate signed by it for hosts (host names or IP
 // addresses; [DefaultHosts] when empty). It refuses to replace an existing CA: the error then wraps fs.ErrExist.
-func InitCA(dir string, hosts ...string) (Paths, error) {
+func InitCA(dir string, hosts []string) (Paths, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Paths{}, fmt.Errorf("tlsproxy: create %s: %w", dir, err)
 	}
@@ -90,18 +90,18 @@ func InitCA(dir string, hosts ...string) (Paths, error) {
 	if err := writeCert(filepath.Join(dir, CACertFile), der); err != nil {
 		return Paths{}, err
 	}
-	return IssueServer(dir, dir, hosts...)
+	return IssueServer(dir, dir, hosts)
 }
 
 // IssueServer makes a new server certificate and key, signed by the CA in caDir, for hosts (host names or IP
 // addresses; [DefaultHosts] when empty), and writes them to outDir as server.pem and server-key.pem, replacing any
 // that are there. A running server picks them up on [ServerConfig.Reload].
-func IssueServer(caDir, outDir string, hosts ...string) (Paths, error) {
+func IssueServer(caDir, outDir string, hosts []string) (Paths, error) {
 	if len(hosts) == 0 {
 		hosts = DefaultHosts
 	}
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: hosts[0]},
+		Subject:     pkix.Name{CommonName: strings.TrimSpace(hosts[0])},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -163,7 +163,7 @@ func IssueClient(caDir, profile, institution, outDir string) (Paths, error) {
 // server.pem and server-key.pem exist it does nothing; when only the CA exists it issues a server certificate from
 // it; otherwise it creates a CA and a server certificate with [InitCA]. The CA certificate in dir is what kiosks,
 // stunnel or a [Tunnel] verify against. created reports whether anything was written.
-func EnsureSelfSigned(dir string, hosts ...string) (p Paths, created bool, err error) {
+func EnsureSelfSigned(dir string, hosts []string) (p Paths, created bool, err error) {
 	p = Paths{
 		CACert: filepath.Join(dir, CACertFile),
 		Cert:   filepath.Join(dir, ServerCertFile),
@@ -173,10 +173,10 @@ func EnsureSelfSigned(dir string, hosts ...string) (p Paths, created bool, err e
 		return p, false, nil
 	}
 	if exists(p.CACert) && exists(filepath.Join(dir, CAKeyFile)) {
-		p, err = IssueServer(dir, dir, hosts...)
+		p, err = IssueServer(dir, dir, hosts)
 		return p, err == nil, err
 	}
-	p, err = InitCA(dir, hosts...)
+	p, err = InitCA(dir, hosts)
 	return p, err == nil, err
 }
 

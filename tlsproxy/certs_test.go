@@ -14,7 +14,7 @@ import (
 
 func TestInitCAFiles(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tls")
-	p, err := InitCA(dir, "sip.example.org", "10.0.0.5")
+	p, err := InitCA(dir, []string{"sip.example.org", "10.0.0.5"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestInitCAFiles(t *testing.T) {
 
 func TestEnsureSelfSigned(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data", "tls")
-	p, created, err := EnsureSelfSigned(dir)
+	p, created, err := EnsureSelfSigned(dir, nil)
 	if err != nil || !created {
 		t.Fatalf("first call: created=%v err=%v", created, err)
 	}
@@ -71,7 +71,7 @@ func TestEnsureSelfSigned(t *testing.T) {
 	}
 	first, _ := os.ReadFile(p.Cert)
 
-	if _, created, err := EnsureSelfSigned(dir); err != nil || created {
+	if _, created, err := EnsureSelfSigned(dir, nil); err != nil || created {
 		t.Fatalf("second call: created=%v err=%v", created, err)
 	}
 	if again, _ := os.ReadFile(p.Cert); string(again) != string(first) {
@@ -82,7 +82,7 @@ func TestEnsureSelfSigned(t *testing.T) {
 	caBefore, _ := os.ReadFile(p.CACert)
 	os.Remove(p.Cert)
 	os.Remove(p.Key)
-	if _, created, err := EnsureSelfSigned(dir); err != nil || !created {
+	if _, created, err := EnsureSelfSigned(dir, nil); err != nil || !created {
 		t.Fatalf("after removing the server pair: created=%v err=%v", created, err)
 	}
 	if caAfter, _ := os.ReadFile(p.CACert); string(caAfter) != string(caBefore) {

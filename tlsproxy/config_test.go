@@ -56,7 +56,7 @@ func TestReloadKeepsOpenConnectionsAndServesNewCertificate(t *testing.T) {
 	}
 	oldSerial := open.ConnectionState().PeerCertificates[0].SerialNumber
 
-	if _, err := IssueServer(pki.dir, pki.dir, "127.0.0.1", "localhost"); err != nil {
+	if _, err := IssueServer(pki.dir, pki.dir, []string{"127.0.0.1", "localhost"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sc.Reload(); err != nil {
@@ -88,7 +88,7 @@ func TestBadReloadKeepsOldCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A key from another issue does not match the certificate.
-	other, err := IssueServer(pki.dir, filepath.Join(t.TempDir(), "other"))
+	other, err := IssueServer(pki.dir, filepath.Join(t.TempDir(), "other"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func FuzzInstitutionURI(f *testing.F) {
 
 func TestInitCARefusesExistingCA(t *testing.T) {
 	pki := newPKI(t)
-	if _, err := InitCA(pki.dir); !errors.Is(err, os.ErrExist) {
+	if _, err := InitCA(pki.dir, nil); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("second InitCA: %v, want an fs.ErrExist error", err)
 	}
 }

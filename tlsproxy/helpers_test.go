@@ -34,7 +34,7 @@ type testPKI struct {
 func newPKI(t testing.TB) *testPKI {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "tls")
-	p, err := InitCA(dir)
+	p, err := InitCA(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,15 +30,17 @@ type listener struct {
 
 // Accept returns the next connection as a *tls.Conn whose handshake has not started.
 func (l *listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if err := c.SetDeadline(time.Now().Add(l.timeout)); err != nil {
+			c.Close() // already gone; not the listener's failure
+			continue
+		}
+		return tls.Server(&firstDeadlineConn{Conn: c}, l.cfg), nil
 	}
-	if err := c.SetDeadline(time.Now().Add(l.timeout)); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return tls.Server(&firstDeadlineConn{Conn: c}, l.cfg), nil
 }
 
 // firstDeadlineConn hands the deadlines over to the server: the first call that sets one clears the handshake

@@ -177,7 +177,7 @@ func (r *relay) handle(s *session) {
 	log := r.cfg.log.With().Uint64("conn", r.ids.Add(1)).Str("remote", s.in.RemoteAddr().String()).Logger()
 	log, err := r.cfg.accept(s, log)
 	if err != nil {
-		log.Debug().Err(err).Msg("connection refused before relaying")
+		log.Info().Err(err).Msg("connection refused before relaying")
 		s.in.Close()
 		return
 	}

@@ -94,31 +94,30 @@ func (c Charset) decodeText(s string) string {
 // one, else by '?'.
 func (c Charset) appendText(dst []byte, s string) []byte {
 	t := c.table()
+	plain := 0 // s[plain:i] needs no change and is copied in one go
 	for i := 0; i < len(s); i++ {
 		b := s[i]
-		if b < 0x80 {
-			switch {
-			case b < 0x20 || b == 0x7F:
-				b = ' '
-			case b == '|':
-				b = '/'
+		if b >= 0x20 && b < 0x7F && b != '|' || b >= 0x80 && t == nil {
+			continue // printable ASCII, or any byte of UTF-8 text (valid or not)
+		}
+		dst = append(dst, s[plain:i]...)
+		switch {
+		case b < 0x20 || b == 0x7F:
+			dst = append(dst, ' ')
+		case b == '|':
+			dst = append(dst, '/')
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			i += size - 1
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, '?')
+			} else {
+				dst = append(dst, encodeRune(t, r))
 			}
-			dst = append(dst, b)
-			continue
 		}
-		if t == nil { // UTF-8: pass bytes through, valid or not
-			dst = append(dst, b)
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size - 1
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, '?')
-			continue
-		}
-		dst = append(dst, encodeRune(t, r))
+		plain = i + 1
 	}
-	return dst
+	return append(dst, s[plain:]...)
 }
 
 func encodeRune(t *charmap.Charmap, r rune) byte {

@@ -1,6 +1,7 @@
 package sip2
 
 import (
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -199,18 +200,26 @@ func AppendResponse(dst []byte, r Response, seq string, o *EncodeOptions) []byte
 	if o == nil {
 		o = &EncodeOptions{}
 	}
-	e := encoder{buf: dst, cs: o.Charset, loc: o.Location, now: o.Now}
+	// The encoder escapes through the interface call, so it is pooled
+	// rather than allocated per response.
+	e := encoderPool.Get().(*encoder)
+	*e = encoder{buf: dst, cs: o.Charset, loc: o.Location, now: o.Now}
 	if e.now.IsZero() {
 		e.now = time.Now()
 	}
 	start := len(dst)
 	e.raw(r.ResponseCode())
-	r.appendBody(&e)
+	r.appendBody(e)
 	if o.Checksum {
 		e.buf = appendTrailer(e.buf, start, r.ResponseCode(), seq)
 	}
-	return e.buf
+	dst = e.buf
+	*e = encoder{}
+	encoderPool.Put(e)
+	return dst
 }
+
+var encoderPool = sync.Pool{New: func() any { return new(encoder) }}
 
 // ResponseMessage encodes r and decodes it back into a generic Message,
 // for tools and tests that want to look at fields by tag.

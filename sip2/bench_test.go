@@ -1,0 +1,70 @@
+package sip2
+
+import (
+	"testing"
+	"time"
+)
+
+const benchCheckout = "11YN20261127    101500                  AOMAIN|AA2900001234|AB3900005678|ACkiosk|ADS3cret|BON|AY3AZ"
+
+func benchRequest(b *testing.B) string {
+	m, err := Decode([]byte(benchCheckout+"0000"), DecodeOptions{Checksum: ChecksumOff})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return string(m.AppendTo(nil, &EncodeOptions{Checksum: true})) + "\r"
+}
+
+// BenchmarkCheckoutMessage is the generic layer: decode and verify a
+// checkout request, encode a signed checkout response.
+func BenchmarkCheckoutMessage(b *testing.B) {
+	req := benchRequest(b)
+	resp := NewMessage("12")
+	resp.Fixed = "1NNY20261127    101500"
+	resp.Add("AO", "MAIN")
+	resp.Add("AA", "2900001234")
+	resp.Add("AB", "3900005678")
+	resp.Add("AJ", "The Left Hand of Darkness")
+	resp.Add("AH", "20261211    235900")
+	var m Message
+	o := DecodeOptions{Checksum: ChecksumRequired}
+	eo := EncodeOptions{Checksum: true}
+	buf := make([]byte, 0, 512)
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.DecodeString(req, &o); err != nil {
+			b.Fatal(err)
+		}
+		resp.Seq = m.Seq
+		buf = resp.AppendTo(buf[:0], &eo)
+		buf = append(buf, '\r')
+	}
+}
+
+// BenchmarkCheckoutTyped is the path the server takes: decode and verify
+// the frame, decode the typed request, encode a typed response.
+func BenchmarkCheckoutTyped(b *testing.B) {
+	req := benchRequest(b)
+	loc := time.FixedZone("LIB", 3600)
+	now := time.Date(2026, 11, 27, 10, 15, 0, 0, loc)
+	due := now.AddDate(0, 0, 14)
+	var m Message
+	var r CheckoutRequest
+	resp := new(CheckoutResponse)
+	o := DecodeOptions{Checksum: ChecksumRequired}
+	eo := EncodeOptions{Checksum: true, Location: loc, Now: now}
+	buf := make([]byte, 0, 512)
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.DecodeString(req, &o); err != nil {
+			b.Fatal(err)
+		}
+		r.Decode(&m, loc)
+		*resp = CheckoutResponse{OK: true, MagneticMedia: No, Desensitize: Yes, InstitutionID: r.InstitutionID,
+			PatronID: r.PatronID, ItemID: r.ItemID, TitleID: "The Left Hand of Darkness", DueDate: due}
+		buf = AppendResponse(buf[:0], resp, r.Seq(), &eo)
+		buf = append(buf, '\r')
+	}
+}

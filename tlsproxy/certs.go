@@ -38,8 +38,8 @@ const (
 	institutionURN = "urn:circa:institution:"
 )
 
-// DefaultHosts are the names a server certificate carries when none are given.
-var DefaultHosts = []string{"127.0.0.1", "localhost"}
+// defaultHosts are the names a server certificate carries when none are given.
+var defaultHosts = []string{"127.0.0.1", "localhost"}
 
 // Paths names the files one certificate operation wrote.
 type Paths struct {
@@ -49,7 +49,7 @@ type Paths struct {
 }
 
 // InitCA creates a new CA (ECDSA P-256) in dir and a server certificate signed by it for hosts (host names or IP
-// addresses; [DefaultHosts] when empty). It refuses to replace an existing CA: the error then wraps fs.ErrExist.
+// addresses; 127.0.0.1 and localhost when empty). It refuses to replace an existing CA: the error then wraps fs.ErrExist.
 func InitCA(dir string, hosts []string) (Paths, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Paths{}, fmt.Errorf("tlsproxy: create %s: %w", dir, err)
@@ -94,11 +94,11 @@ func InitCA(dir string, hosts []string) (Paths, error) {
 }
 
 // IssueServer makes a new server certificate and key, signed by the CA in caDir, for hosts (host names or IP
-// addresses; [DefaultHosts] when empty), and writes them to outDir as server.pem and server-key.pem, replacing any
+// addresses; 127.0.0.1 and localhost when empty), and writes them to outDir as server.pem and server-key.pem, replacing any
 // that are there. A running server picks them up on [ServerConfig.Reload].
 func IssueServer(caDir, outDir string, hosts []string) (Paths, error) {
 	if len(hosts) == 0 {
-		hosts = DefaultHosts
+		hosts = defaultHosts
 	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: strings.TrimSpace(hosts[0])},

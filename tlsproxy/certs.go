@@ -49,7 +49,8 @@ type Paths struct {
 }
 
 // InitCA creates a new CA (ECDSA P-256) in dir and a server certificate signed by it for hosts (host names or IP
-// addresses; 127.0.0.1 and localhost when empty). It refuses to replace an existing CA: the error then wraps fs.ErrExist.
+// addresses; 127.0.0.1 and localhost when empty). It refuses to replace an existing CA: the error then wraps
+// fs.ErrExist.
 func InitCA(dir string, hosts []string) (Paths, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Paths{}, fmt.Errorf("tlsproxy: create %s: %w", dir, err)
@@ -94,8 +95,8 @@ func InitCA(dir string, hosts []string) (Paths, error) {
 }
 
 // IssueServer makes a new server certificate and key, signed by the CA in caDir, for hosts (host names or IP
-// addresses; 127.0.0.1 and localhost when empty), and writes them to outDir as server.pem and server-key.pem, replacing any
-// that are there. A running server picks them up on [ServerConfig.Reload].
+// addresses; 127.0.0.1 and localhost when empty), and writes them to outDir as server.pem and server-key.pem,
+// replacing any that are there. A running server picks them up on [ServerConfig.Reload].
 func IssueServer(caDir, outDir string, hosts []string) (Paths, error) {
 	if len(hosts) == 0 {
 		hosts = defaultHosts

@@ -228,3 +228,31 @@ func TestEveryCodeHasAName(t *testing.T) {
 		}
 	}
 }
+
+func TestMoney(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		cur  string
+		want int64
+		ok   bool
+	}{
+		{"12.50", "USD", 1250, true}, {"12.5", "USD", 1250, true}, {"12", "USD", 1200, true}, {".05", "USD", 5, true},
+		{"0.500", "USD", 50, true}, {"1.005", "USD", 0, false}, {"-1", "USD", 0, false}, {"1e3", "USD", 0, false},
+		{"", "USD", 0, false}, {"500", "JPY", 500, true}, {"5.1", "JPY", 0, false}, {"1.234", "KWD", 1234, true},
+		{"99999999999999999999", "USD", 0, false},
+	} {
+		got, err := ParseAmount(c.in, c.cur)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseAmount(%q, %s) = %d, %v", c.in, c.cur, got, err)
+		}
+	}
+	for _, c := range []struct {
+		minor int64
+		cur   string
+		want  string
+	}{{1250, "USD", "12.50"}, {5, "USD", "0.05"}, {0, "USD", "0.00"}, {500, "JPY", "500"}, {-150, "EUR", "-1.50"}} {
+		if got := FormatAmount(c.minor, c.cur); got != c.want {
+			t.Errorf("FormatAmount(%d, %s) = %s", c.minor, c.cur, got)
+		}
+	}
+}

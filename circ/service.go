@@ -68,18 +68,31 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 	}
 	err := db.View(context.Background(), func(tx *store.Tx) error {
 		s.key = tx.InstallKey()
-		r, err := tx.Rules()
-		if errors.Is(err, store.ErrNotFound) {
-			r = store.Rules{}
-			err = nil
-		}
-		s.rules.Store(&r)
-		return err
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("circ: load rules: %w", err)
+		return nil, err
+	}
+	if err := s.ReloadRules(context.Background()); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// ReloadRules reads the rules from the store again, after something other
+// than SetRules wrote them (seeding, an import).
+func (s *Service) ReloadRules(ctx context.Context) error {
+	return s.db.View(ctx, func(tx *store.Tx) error {
+		r, err := tx.Rules()
+		if errors.Is(err, store.ErrNotFound) {
+			r, err = store.Rules{}, nil
+		}
+		if err != nil {
+			return fmt.Errorf("circ: load rules: %w", err)
+		}
+		s.rules.Store(&r)
+		return nil
+	})
 }
 
 // DB returns the store the service works on.

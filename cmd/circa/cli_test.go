@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/store"
+)
+
+// syncBuffer is a buffer a server goroutine writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type result struct {
+	code        int
+	out, errOut string
+}
+
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := execute(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	return result{code, out.String(), errOut.String()}
+}
+
+var (
+	templateOnce sync.Once
+	templateDir  string
+	templateErr  error
+)
+
+// seededDir returns a fresh data directory holding the demo library, copied
+// from one seeded once per test binary.
+func seededDir(t *testing.T) string {
+	t.Helper()
+	templateOnce.Do(func() {
+		templateDir, templateErr = os.MkdirTemp("", "circa-cli-template")
+		if templateErr != nil {
+			return
+		}
+		r := execute(context.Background(), []string{"db", "seed", "--data-dir", templateDir}, nil, &bytes.Buffer{}, &bytes.Buffer{})
+		if r != 0 {
+			templateErr = os.ErrInvalid
+		}
+	})
+	if templateErr != nil {
+		t.Fatalf("seed template: %v", templateErr)
+	}
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(templateDir, store.DefaultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, store.DefaultFile), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if templateDir != "" {
+		os.RemoveAll(templateDir)
+	}
+	os.Exit(code)
+}
+
+func TestVersionAndUsageErrors(t *testing.T) {
+	if r := run(t, "version"); r.code != 0 || !strings.HasPrefix(r.out, "circa ") {
+		t.Fatalf("version: %+v", r)
+	}
+	for _, args := range [][]string{
+		{"nosuch"},
+		{"checkout", "only-one-arg"},
+		{"item", "show"},
+		{"--log-format", "xml", "version"},
+		{"loan", "list", "--data-dir", t.TempDir()},
+		{"fee", "pay", "P", "12.345", "--data-dir", t.TempDir()},
+	} {
+		r := run(t, args...)
+		if r.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%q)", args, r.code, r.errOut)
+		}
+		if lines := strings.Count(strings.TrimSpace(r.errOut), "\n"); lines != 0 || !strings.HasPrefix(r.errOut, "circa: ") {
+			t.Errorf("%v: error is not one line: %q", args, r.errOut)
+		}
+	}
+}
+
+func TestStaffCirculationThroughTheRules(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	r := run(t, append([]string{"checkout", fixtures.PatronGood, fixtures.ItemAvailable}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "checked out "+fixtures.ItemAvailable) || !strings.Contains(r.out, "due ") {
+		t.Fatalf("checkout: %+v", r)
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"blocked patron", []string{"checkout", fixtures.PatronBlocked, fixtures.ItemBranch}, "patron blocked"},
+		{"expired card", []string{"checkout", fixtures.PatronExpired, fixtures.ItemBranch}, "expired"},
+		{"fees above threshold", []string{"checkout", fixtures.PatronFees, fixtures.ItemBranch}, "patron blocked"},
+		{"reference item", []string{"checkout", fixtures.PatronGood, fixtures.ItemNonCirculating}, "does not circulate"},
+		{"held for another", []string{"checkout", fixtures.PatronGood, fixtures.ItemHeld}, "on hold for another"},
+		{"unknown item", []string{"checkout", fixtures.PatronGood, "39999999999999"}, "item unknown"},
+		{"unknown patron", []string{"checkout", "29999999999999", fixtures.ItemBranch}, "patron unknown"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := run(t, append(c.args, d...)...)
+			if r.code != 1 || !strings.Contains(r.errOut, c.want) {
+				t.Fatalf("exit %d, stderr %q, want %q", r.code, r.errOut, c.want)
+			}
+		})
+	}
+	r = run(t, append([]string{"checkin", fixtures.ItemOnLoan}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "checked in "+fixtures.ItemOnLoan) {
+		t.Fatalf("checkin: %+v", r)
+	}
+	r = run(t, append([]string{"checkin", fixtures.ItemOnLoan}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "was not on loan") {
+		t.Fatalf("second checkin: %+v", r)
+	}
+	r = run(t, append([]string{"renew", fixtures.PatronGood, fixtures.ItemAvailable}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "renewal 1") {
+		t.Fatalf("renew: %+v", r)
+	}
+	r = run(t, append([]string{"patron", "show", fixtures.PatronGood}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, fixtures.ItemAvailable) || strings.Contains(r.out, "argon2") {
+		t.Fatalf("patron show: %+v", r)
+	}
+	r = run(t, append([]string{"patron", "block", fixtures.PatronGood, "--note", "desk"}, d...)...)
+	if r.code != 0 {
+		t.Fatalf("block: %+v", r)
+	}
+	r = run(t, append([]string{"renew", fixtures.PatronGood, fixtures.ItemAvailable}, d...)...)
+	if r.code != 1 || !strings.Contains(r.errOut, "blocked") {
+		t.Fatalf("renew while blocked: %+v", r)
+	}
+	if r = run(t, append([]string{"patron", "unblock", fixtures.PatronGood}, d...)...); r.code != 0 {
+		t.Fatalf("unblock: %+v", r)
+	}
+	r = run(t, append([]string{"item", "show", fixtures.ItemAvailable, "--json"}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, `"CircStatus": "04"`) {
+		t.Fatalf("item show: %+v", r)
+	}
+	r = run(t, append([]string{"loan", "list", "--patron", fixtures.PatronGood, "--history"}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, fixtures.ItemOnLoan) {
+		t.Fatalf("loan history: %+v", r)
+	}
+	if r = run(t, append([]string{"loan", "list", "--overdue"}, d...)...); r.code != 0 {
+		t.Fatalf("overdue list: %+v", r)
+	}
+	if r = run(t, append([]string{"db", "check"}, d...)...); r.code != 0 || !strings.Contains(r.out, "OK") {
+		t.Fatalf("check after the session: %+v", r)
+	}
+}
+
+func TestFeesFromTheCommandLine(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	r := run(t, append([]string{"fee", "list", fixtures.PatronFees}, d...)...)
+	if r.code != 0 || strings.Count(r.out, " open ") != 2 {
+		t.Fatalf("fee list: %+v", r)
+	}
+	r = run(t, append([]string{"fee", "pay", fixtures.PatronFees, "1000000"}, d...)...)
+	if r.code != 1 || !strings.Contains(r.errOut, "exceeds") {
+		t.Fatalf("overpayment: %+v", r)
+	}
+	r = run(t, append([]string{"fee", "pay", fixtures.PatronFees, "1.00", "--transaction", "T-1"}, d...)...)
+	if r.code != 0 {
+		t.Fatalf("pay: %+v", r)
+	}
+	again := run(t, append([]string{"fee", "pay", fixtures.PatronFees, "1.00", "--transaction", "T-1"}, d...)...)
+	if again.code != 0 || again.out != r.out {
+		t.Fatalf("repeated transaction paid twice: %q vs %q", again.out, r.out)
+	}
+}
+
+func TestLockedFileGivesOneLineError(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, store.DefaultFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	r := run(t, "db", "stats", "--data-dir", dir)
+	if r.code == 0 || !strings.Contains(r.errOut, "in use by another process") {
+		t.Fatalf("locked: %+v", r)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("locked file took too long to report")
+	}
+}
+
+// With a server running, commands reach it through the admin socket instead
+// of the locked file, and SIGTERM-like cancellation stops it cleanly.
+func TestCommandsReachRunningServer(t *testing.T) {
+	dir := seededDir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan int)
+	go func() {
+		done <- execute(ctx, []string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0"}, nil, out, &syncBuffer{})
+	}()
+	sock := filepath.Join(dir, adminSocketName)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "admin") {
+		if time.Now().After(deadline) {
+			t.Fatal("server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket mode: %v %v", fi.Mode(), err)
+	}
+	r := run(t, "checkout", fixtures.PatronGood, fixtures.ItemBranch, "--data-dir", dir)
+	if r.code != 0 || !strings.Contains(r.out, "checked out") {
+		t.Fatalf("checkout through the server: %+v", r)
+	}
+	r = run(t, "checkout", fixtures.PatronBlocked, fixtures.ItemAvailable, "--data-dir", dir)
+	if r.code != 1 || !strings.Contains(r.errOut, "blocked") {
+		t.Fatalf("refusal through the server: %+v", r)
+	}
+	backup := filepath.Join(t.TempDir(), "b.db")
+	if r = run(t, "db", "backup", backup, "--data-dir", dir); r.code != 0 {
+		t.Fatalf("backup through the server: %+v", r)
+	}
+	if r = run(t, "db", "check", "--data-dir", dir); r.code != 0 {
+		t.Fatalf("check through the server: %+v", r)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exit %d", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	// The file is free again and holds the checkout made through the server.
+	r = run(t, "item", "show", fixtures.ItemBranch, "--data-dir", dir)
+	if r.code != 0 || !strings.Contains(r.out, "on loan to") {
+		t.Fatalf("after stop: %+v", r)
+	}
+	r = run(t, "item", "show", fixtures.ItemBranch, "--data-dir", filepath.Dir(backup)+"/nope")
+	if r.code == 0 {
+		t.Fatal("item show on an empty directory succeeded")
+	}
+}

@@ -30,7 +30,7 @@ type HarvestOptions struct {
 	// MaxPageBytes bounds one page; default 256 MiB.
 	MaxPageBytes int64
 	// Retries is how many times a 503 answer is retried, honouring Retry-After
-	// (at most a minute each); default 3.
+	// (at most a minute each); 0 means 3, negative means none.
 	Retries int
 }
 
@@ -83,6 +83,7 @@ func Harvest(ctx context.Context, baseURL string, o HarvestOptions, fn func(Harv
 	if o.Retries == 0 {
 		o.Retries = 3
 	}
+	o.Retries = max(o.Retries, 0)
 	verb := "ListRecords"
 	if o.IdentifiersOnly {
 		verb = "ListIdentifiers"

@@ -73,7 +73,13 @@ func decodeToken(key []byte, tok string) (listState, error) {
 	if len(tok) == 0 || len(tok) > maxTokenLen {
 		return s, errBadToken
 	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
+	for i := 0; i < len(tok); i++ {
+		// The decoder would skip line breaks; a token is exactly what was issued.
+		if c := tok[i]; !isAlnum(c) && c != '-' && c != '_' {
+			return s, errBadToken
+		}
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil || len(b) < 2+macLen {
 		return s, errBadToken
 	}

@@ -114,9 +114,11 @@ const stubRecord = `<record><header><identifier>oai:x.org:1</identifier><datesta
 func TestHarvestBadServers(t *testing.T) {
 	noop := func(HarvestedRecord) error { return nil }
 	cases := map[string][]func(http.ResponseWriter){
-		"not XML":        {func(w http.ResponseWriter) { w.Write([]byte("<html><body>Maintenance")) }},
-		"not OAI":        {func(w http.ResponseWriter) { w.Write([]byte("<rss/>")) }},
-		"cut off":        {func(w http.ResponseWriter) { w.Write([]byte(`<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><ListRecords>` + stubRecord)) }},
+		"not XML": {func(w http.ResponseWriter) { w.Write([]byte("<html><body>Maintenance")) }},
+		"not OAI": {func(w http.ResponseWriter) { w.Write([]byte("<rss/>")) }},
+		"cut off": {func(w http.ResponseWriter) {
+			w.Write([]byte(`<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><ListRecords>` + stubRecord))
+		}},
 		"no list":        {page(`<Identify/>`)},
 		"HTTP 500":       {func(w http.ResponseWriter) { http.Error(w, "boom", 500) }},
 		"repeated token": {page(`<ListRecords>` + stubRecord + `<resumptionToken>same</resumptionToken></ListRecords>`)},

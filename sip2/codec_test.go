@@ -308,3 +308,26 @@ func TestParseFieldSpecAndPretty(t *testing.T) {
 		t.Fatalf("99: %v %q", err, m.Fixed)
 	}
 }
+
+func TestShortFixedPartEveryCode(t *testing.T) {
+	for code, defs := range fixedFields {
+		n, _ := FixedLen(code)
+		if n == 0 {
+			continue
+		}
+		m, err := ParseFieldSpec(code, nil, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Fixed) != n || len(defs) == 0 {
+			t.Fatalf("%s: default fixed part %q", code, m.Fixed)
+		}
+		full := code + m.Fixed
+		if _, err := Decode([]byte(full), DecodeOptions{}); err != nil {
+			t.Errorf("%s: default frame %q: %v", code, full, err)
+		}
+		if _, err := Decode([]byte(full[:len(full)-1]), DecodeOptions{}); !errors.Is(err, ErrShortFixed) {
+			t.Errorf("%s: short frame: err = %v", code, err)
+		}
+	}
+}

@@ -246,11 +246,18 @@ func (c *conn) handle(line string) bool {
 		if de.Reason == ReasonEmpty {
 			return true
 		}
-		kind := map[Reason]Malformed{
-			ReasonBadCode: MalformedFrame, ReasonShortFixed: MalformedShort,
-			ReasonBadChecksum: MalformedChecksum, ReasonMissingChecksum: MalformedNoChecksum,
-		}[de.Reason]
-		s.wire(c.info.ID, " < ", fmt.Appendf(nil, "(malformed: %s, %d bytes)", de.Reason, len(line)))
+		kind := MalformedFrame
+		switch de.Reason {
+		case ReasonShortFixed:
+			kind = MalformedShort
+		case ReasonBadChecksum:
+			kind = MalformedChecksum
+		case ReasonMissingChecksum:
+			kind = MalformedNoChecksum
+		}
+		if s.opts.Wire != nil { // the frame itself may hold a PIN: only its size is shown
+			s.wire(c.info.ID, " < ", fmt.Appendf(nil, "(malformed: %s, %d bytes)", de.Reason, len(line)))
+		}
 		if !c.loggedIn && kind == MalformedFrame {
 			s.observer.Malformed(kind)
 			c.log.Warn().Str("reason", de.Reason.String()).Msg("not SIP2 before login; closing connection")

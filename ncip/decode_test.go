@@ -419,3 +419,21 @@ func TestRequestRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestLargeTextIsLinear feeds text split into many pieces by references and
+// comments; joining them must not be quadratic (the test would time out).
+func TestLargeTextIsLinear(t *testing.T) {
+	for name, piece := range map[string]string{"references": "a&amp;", "comments": "ab<!---->", "cdata": "<![CDATA[ab]]>"} {
+		t.Run(name, func(t *testing.T) {
+			n := (1 << 20) / len(piece) / 2
+			doc := "<NCIPMessage><CheckInItem><ItemId><ItemIdentifierValue>" + strings.Repeat(piece, n) + "</ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage>"
+			m, err := DecodeRequest([]byte(doc), DecodeOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(m.Request.(*CheckInItem).ItemID.Value); got != 2*n {
+				t.Errorf("value length %d, want %d", got, 2*n)
+			}
+		})
+	}
+}

@@ -1,6 +1,9 @@
 package ncip
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // EncodeRequest writes a request as a complete NCIPMessage, in schema
 // order (LookupVersion, outside the schema, in NCIP 2.0 Part 1 order).
@@ -51,7 +54,9 @@ func (w *writer) mandated(t time.Time) {
 }
 
 // userRef writes the (UserId | AuthenticationInput+) choice: the inputs
-// when there are any, else the UserId.
+// when there are any, else the UserId. When both were given and the inputs
+// hold only a PIN or password, the UserId travels as a "User Id" input so
+// the user is not lost.
 func (w *writer) userRef(u *UserRef) {
 	if len(u.Auth) == 0 {
 		if u.UserID == nil {
@@ -61,7 +66,11 @@ func (w *writer) userRef(u *UserRef) {
 		w.userID(u.UserID)
 		return
 	}
-	for _, a := range u.Auth {
+	auth := u.Auth
+	if u.UserID != nil && u.UserID.Value != "" && !slices.ContainsFunc(auth, func(a AuthenticationInput) bool { return !a.IsSecret() }) {
+		auth = append([]AuthenticationInput{{Data: u.UserID.Value, Type: SchemeValue{Scheme: SchemeAuthenticationInputType, Value: "User Id"}}}, auth...)
+	}
+	for _, a := range auth {
 		w.open("AuthenticationInput")
 		w.leaf("AuthenticationInputData", a.Data)
 		f := a.FormatType

@@ -91,19 +91,20 @@ func (n *node) attr(name string) (string, bool) {
 // A DOCTYPE is refused outright, so no entity can ever be declared or
 // expanded. It reads far faster than encoding/xml and keeps the first error.
 type scanner struct {
-	s      string
-	pos    int
-	lim    Limits
-	nodes  []node
-	stack  []stackEntry
-	textSB strings.Builder
+	s     string
+	pos   int
+	lim   Limits
+	nodes []node
+	attrs []attr // arena the nodes' attribute slices point into
+	stack []stackEntry
 }
 
 type stackEntry struct {
 	idx   int32
 	qname string
-	last  int32 // last child index, -1 when none
-	parts []string
+	last  int32  // last child index, -1 when none
+	text  string // character data so far, when it is one piece
+	buf   []byte // character data so far, when it had to be joined
 }
 
 func lastLocal(qname string) string {
@@ -119,7 +120,11 @@ func parseTree(s string, lim Limits) (*tree, error) {
 	if len(s) > lim.MaxBytes {
 		return nil, ErrTooLarge
 	}
-	sc := scanner{s: s, lim: lim, nodes: make([]node, 0, 32)}
+	// Every element has at least one '<', so this bounds the arena and
+	// avoids regrowing it on the way.
+	n := strings.Count(s, "<")/2 + 1
+	n = min(n, lim.MaxElements)
+	sc := scanner{s: s, lim: lim, nodes: make([]node, 0, n), attrs: make([]attr, 0, 16), stack: make([]stackEntry, 0, 16)}
 	if err := sc.run(); err != nil {
 		return nil, err
 	}
@@ -262,9 +267,22 @@ func (sc *scanner) element() error {
 	return nil
 }
 
+// addText appends character data to the open element. Text that is only
+// white space (the indentation between child elements) is replaced rather
+// than joined, so container elements cost no allocation; values are trimmed
+// by the reader anyway. Joining goes through a buffer, so text split by
+// many references or comments still costs linear time.
 func (sc *scanner) addText(s string) {
 	top := &sc.stack[len(sc.stack)-1]
-	top.parts = append(top.parts, s)
+	switch {
+	case top.buf != nil:
+		top.buf = append(top.buf, s...)
+	case top.text == "" || strings.TrimSpace(top.text) == "":
+		top.text = s
+	default:
+		top.buf = make([]byte, 0, 2*(len(top.text)+len(s)))
+		top.buf = append(append(top.buf, top.text...), s...)
+	}
 }
 
 func (sc *scanner) charData() error {
@@ -368,7 +386,7 @@ func (sc *scanner) openTag() error {
 		}
 		parent.last = idx
 	}
-	var attrs []attr
+	attrStart := len(sc.attrs)
 	for {
 		hadSpace := sc.pos < len(sc.s) && isSpace(sc.s[sc.pos])
 		sc.skipSpace()
@@ -378,7 +396,7 @@ func (sc *scanner) openTag() error {
 		switch sc.s[sc.pos] {
 		case '>':
 			sc.pos++
-			sc.nodes[idx].attrs = attrs
+			sc.nodes[idx].attrs = sc.attrs[attrStart:len(sc.attrs):len(sc.attrs)]
 			sc.stack = append(sc.stack, stackEntry{idx: idx, qname: qname, last: -1})
 			return nil
 		case '/':
@@ -386,7 +404,7 @@ func (sc *scanner) openTag() error {
 				return sc.errf("bad empty-element tag <%s>", qname)
 			}
 			sc.pos += 2
-			sc.nodes[idx].attrs = attrs
+			sc.nodes[idx].attrs = sc.attrs[attrStart:len(sc.attrs):len(sc.attrs)]
 			return nil
 		}
 		if !hadSpace {
@@ -409,10 +427,10 @@ func (sc *scanner) openTag() error {
 		if an == "xmlns" || strings.HasPrefix(an, "xmlns:") {
 			continue
 		}
-		if len(attrs) >= 32 {
+		if len(sc.attrs)-attrStart >= 32 {
 			return sc.errf("too many attributes on <%s>", qname)
 		}
-		attrs = append(attrs, attr{name: lastLocal(an), value: v})
+		sc.attrs = append(sc.attrs, attr{name: lastLocal(an), value: v})
 	}
 }
 
@@ -487,17 +505,10 @@ func (sc *scanner) closeTag() error {
 	if top.qname != qname {
 		return sc.errf("end tag </%s> does not match <%s>", qname, top.qname)
 	}
-	n := &sc.nodes[top.idx]
-	switch len(top.parts) {
-	case 0:
-	case 1:
-		n.text = top.parts[0]
-	default:
-		sc.textSB.Reset()
-		for _, p := range top.parts {
-			sc.textSB.WriteString(p)
-		}
-		n.text = sc.textSB.String()
+	if top.buf != nil {
+		sc.nodes[top.idx].text = string(top.buf)
+	} else {
+		sc.nodes[top.idx].text = top.text
 	}
 	sc.stack = sc.stack[:len(sc.stack)-1]
 	return nil

@@ -1,0 +1,116 @@
+package ncip
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// fuzzSeeds returns realistic messages: the saved samples when
+// CIRCA_SHARED_DIR is set, the package's own test data and every request
+// circa can write.
+func fuzzSeeds(f *testing.F) [][]byte {
+	var seeds [][]byte
+	if dir := os.Getenv("CIRCA_SHARED_DIR"); dir != "" {
+		files, _ := filepath.Glob(filepath.Join(dir, "samples", "ncip", "*.xml"))
+		for _, p := range files {
+			if b, err := os.ReadFile(p); err == nil {
+				seeds = append(seeds, b)
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join("testdata", "checkout.xml")); err == nil {
+		seeds = append(seeds, b)
+	}
+	for _, r := range requestCases() {
+		b, err := EncodeRequest(r, WriteOptions{})
+		if err != nil {
+			f.Fatal(err)
+		}
+		seeds = append(seeds, b)
+		nb, _ := EncodeRequest(r, WriteOptions{NoNamespace: true})
+		seeds = append(seeds, nb)
+	}
+	for _, r := range responseCases() {
+		if b, err := EncodeResponse(r, WriteOptions{}); err == nil {
+			seeds = append(seeds, b)
+		}
+	}
+	seeds = append(seeds,
+		[]byte(`<?xml version="1.0" encoding="ISO-8859-1"?><NCIPMessage version="2"><CheckInItem><ItemId><ItemIdentifierValue>caf`+"\xe9"+`</ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage>`),
+		[]byte(`<!DOCTYPE x [<!ENTITY a "b">]><NCIPMessage>&a;</NCIPMessage>`),
+		[]byte(`<NCIPMessage><LookupUser><UserId>P1</UserId><AuthenticationInput><AuthenticationInputData>1</AuthenticationInputData><AuthenticationInputType>PIN</AuthenticationInputType></AuthenticationInput></LookupUser></NCIPMessage>`),
+		[]byte(`<NCIPMessage><CheckOutItem><ItemId><ItemIdentifierValue>A&amp;&#x42;<![CDATA[<c>]]></ItemIdentifierValue></ItemId><UserId><UserIdentifierValue> u </UserIdentifierValue></UserId><PaidFeeAmount><MonetaryValue>-0.5</MonetaryValue></PaidFeeAmount></CheckOutItem></NCIPMessage>`),
+	)
+	return seeds
+}
+
+// FuzzParse checks that no input panics the reader, and that whatever it
+// accepts is written back as a message that reads the same: one pass of
+// decode and encode reaches a fixed point.
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeRequest(b, DecodeOptions{})
+		if m == nil {
+			if err == nil {
+				t.Fatal("nil message without error")
+			}
+			if p := ProblemFor("", err); p.Type.Value == "" {
+				t.Fatalf("no problem for %v", err)
+			}
+			return
+		}
+		if m.Request == nil {
+			t.Fatalf("message without request: %+v", m)
+		}
+		b1, err1 := EncodeRequest(m.Request, WriteOptions{})
+		if err1 != nil {
+			if !errors.Is(err1, ErrIncomplete) {
+				t.Fatalf("encode: %v", err1)
+			}
+			return
+		}
+		m2, err2 := DecodeRequest(b1, DecodeOptions{})
+		if m2 == nil {
+			t.Fatalf("re-decode failed: %v\n%s", err2, b1)
+		}
+		var p *Problem
+		if err2 != nil && (err == nil || !errors.As(err2, &p)) {
+			t.Fatalf("re-decode: %v (first decode: %v)\n%s", err2, err, b1)
+		}
+		b2, err := EncodeRequest(m2.Request, WriteOptions{})
+		if err != nil {
+			t.Fatalf("second encode: %v", err)
+		}
+		if !bytes.Equal(b1, b2) {
+			t.Fatalf("not a fixed point:\n%s\n---\n%s", b1, b2)
+		}
+	})
+}
+
+// FuzzParseResponse checks the response reader never panics and that the
+// Problems it finds survive being written and read again.
+func FuzzParseResponse(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeResponse(b, DecodeOptions{})
+		if err != nil || len(m.Problems) == 0 {
+			return
+		}
+		out := EncodeProblems(m.Problems, WriteOptions{})
+		m2, err := DecodeResponse(out, DecodeOptions{})
+		if err != nil || len(m2.Problems) != len(m.Problems) {
+			t.Fatalf("problems lost: %v\n%s", err, out)
+		}
+		if !bytes.Equal(EncodeProblems(m2.Problems, WriteOptions{}), out) {
+			t.Fatalf("problems changed:\n%s", out)
+		}
+	})
+}

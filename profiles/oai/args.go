@@ -42,11 +42,10 @@ var verbRules = map[string]struct {
 
 // request is a syntactically checked OAI-PMH request.
 type request struct {
-	verb   string
-	args   map[string]string // every protocol argument given, verb included
-	from   time.Time         // zero: none
-	until  time.Time         // zero: none; a day is widened to its last second
-	hasDay bool              // from or until used day granularity
+	verb  string
+	args  map[string]string // every protocol argument given, verb included
+	from  time.Time         // zero: none
+	until time.Time         // zero: none; a day is widened to its last second
 }
 
 // pair is one key=value of a form-encoded argument string.
@@ -173,7 +172,6 @@ func parseRequest(pairs []pair, malformed []string) (request, []oaiError) {
 			req.until = req.until.Add(24*time.Hour - time.Second)
 		}
 	}
-	req.hasDay = fromDay || untilDay
 	if fromOK && untilOK {
 		if fromDay != untilDay {
 			errs = append(errs, oaiError{codeBadArgument, "from and until must have the same granularity"})

@@ -381,16 +381,18 @@ func (ex *exchange) writeRecord(rec Record, prefix string) {
 	}
 }
 
-// report counts, logs and hands on one Report.
+// report counts, logs (a warning only when a record cannot be rendered) and
+// hands on one Report.
 func (h *Handler) report(ex *exchange, r Report) {
 	h.stats.reports.Add(1)
 	h.stats.issues.Add(uint64(len(r.Issues)))
-	ev := ex.log.Warn().Str("identifier", r.Identifier).Str("prefix", r.Prefix).Int("issues", len(r.Issues))
 	if r.Err != nil {
 		h.stats.unrenderable.Add(1)
-		ev.Err(r.Err).Msg("record cannot be rendered; published as its header alone")
+		ex.log.Warn().Str("identifier", r.Identifier).Str("prefix", r.Prefix).Int("issues", len(r.Issues)).Err(r.Err).
+			Msg("record cannot be rendered; published as its header alone")
 	} else {
-		ev.Msg("record normalised before publishing")
+		ex.log.Debug().Str("identifier", r.Identifier).Str("prefix", r.Prefix).Int("issues", len(r.Issues)).
+			Msg("record normalised before publishing")
 	}
 	if h.opts.OnProblem != nil {
 		h.opts.OnProblem(r)

@@ -168,6 +168,10 @@ func (ex *exchange) listSets() error {
 		}
 	}
 	sets = valid
+	if len(sets) == 0 {
+		ex.addErr(codeNoSetHierarchy, "this repository has no usable sets")
+		return ex.writeErrors()
+	}
 	i := 0
 	if st.after.ID != "" {
 		i = sort.Search(len(sets), func(k int) bool { return sets[k].Spec > st.after.ID })
@@ -178,7 +182,7 @@ func (ex *exchange) listSets() error {
 		page = page[:ex.h.opts.PageSize]
 	}
 	if len(page) == 0 {
-		ex.addErr(codeNoRecordsMatch, "no sets remain in this list")
+		ex.addErr(codeBadResumptionToken, "no sets remain after this resumptionToken; the set hierarchy has changed")
 		return ex.writeErrors()
 	}
 	ex.start()

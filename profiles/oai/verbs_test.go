@@ -129,6 +129,22 @@ func TestListSets(t *testing.T) {
 		t.Errorf("bogus token: %v", codes)
 	}
 
+	// Sets whose setSpec breaks the syntax are left out and reported.
+	var got reports
+	cr, _ := newServer(t, &memRepo{ident: repo.ident, sets: []Set{{"ok", "Fine"}, {"not ok", "Bad"}, {"", "Empty"}}}, Options{OnProblem: got.add})
+	if specs := texts(cr.get("verb=ListSets"), "//set/setSpec"); !slices.Equal(specs, []string{"ok"}) {
+		t.Errorf("setSpecs with invalid ones %v", specs)
+	}
+	if reps := got.take(); len(reps) != 2 || reps[0].Issues[0].Kind != IssueSetSpec {
+		t.Errorf("invalid sets reported as %+v", reps)
+	}
+	cr2, _ := newServer(t, &memRepo{ident: repo.ident, sets: []Set{{"not ok", "Bad"}}}, Options{})
+	if codes := errorCodes(cr2.get("verb=ListSets")); !slices.Equal(codes, []string{"noSetHierarchy"}) {
+		t.Errorf("only invalid sets: %v", codes)
+	}
+	cr.validate()
+	cr2.validate()
+
 	// No sets at all.
 	repo.update(func() { repo.sets = nil })
 	for _, q := range []string{"verb=ListSets", "verb=ListRecords&metadataPrefix=oai_dc&set=lib"} {

@@ -118,6 +118,7 @@ type ServiceError struct {
 	Problem *Problem
 }
 
+// Error returns the Problem's text.
 func (e *ServiceError) Error() string { return e.Problem.Error() }
 
 // ProblemFor maps an error from DecodeRequest, or any other error, to the

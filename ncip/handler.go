@@ -64,33 +64,43 @@ type (
 	Authorizer interface {
 		Authorize(ctx context.Context, c *Call) error
 	}
+	// LookupVersionService is implemented by a Service that answers LookupVersion.
 	LookupVersionService interface {
 		LookupVersion(ctx context.Context, c *Call, r *LookupVersion) (*LookupVersionResponse, error)
 	}
+	// LookupAgencyService is implemented by a Service that answers LookupAgency.
 	LookupAgencyService interface {
 		LookupAgency(ctx context.Context, c *Call, r *LookupAgency) (*LookupAgencyResponse, error)
 	}
+	// LookupItemService is implemented by a Service that answers LookupItem.
 	LookupItemService interface {
 		LookupItem(ctx context.Context, c *Call, r *LookupItem) (*LookupItemResponse, error)
 	}
+	// LookupRequestService is implemented by a Service that answers LookupRequest.
 	LookupRequestService interface {
 		LookupRequest(ctx context.Context, c *Call, r *LookupRequest) (*LookupRequestResponse, error)
 	}
+	// AcceptItemService is implemented by a Service that answers AcceptItem.
 	AcceptItemService interface {
 		AcceptItem(ctx context.Context, c *Call, r *AcceptItem) (*AcceptItemResponse, error)
 	}
+	// RequestItemService is implemented by a Service that answers RequestItem.
 	RequestItemService interface {
 		RequestItem(ctx context.Context, c *Call, r *RequestItem) (*RequestItemResponse, error)
 	}
+	// CancelRequestItemService is implemented by a Service that answers CancelRequestItem.
 	CancelRequestItemService interface {
 		CancelRequestItem(ctx context.Context, c *Call, r *CancelRequestItem) (*CancelRequestItemResponse, error)
 	}
+	// RecallItemService is implemented by a Service that answers RecallItem.
 	RecallItemService interface {
 		RecallItem(ctx context.Context, c *Call, r *RecallItem) (*RecallItemResponse, error)
 	}
+	// DeleteItemService is implemented by a Service that answers DeleteItem.
 	DeleteItemService interface {
 		DeleteItem(ctx context.Context, c *Call, r *DeleteItem) (*DeleteItemResponse, error)
 	}
+	// CreateUserFiscalTransactionService is implemented by a Service that answers CreateUserFiscalTransaction.
 	CreateUserFiscalTransactionService interface {
 		CreateUserFiscalTransaction(ctx context.Context, c *Call, r *CreateUserFiscalTransaction) (*CreateUserFiscalTransactionResponse, error)
 	}
@@ -151,6 +161,10 @@ type handler struct {
 func NewHandler(svc Service, o HandlerOptions) http.Handler {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
+	}
+	if o.Decode.Limits.MaxBytes <= 0 {
+		// UTF-16 and 8-bit bodies grow when turned into UTF-8.
+		o.Decode.Limits.MaxBytes = int(2 * o.MaxBodyBytes)
 	}
 	if o.PathPrefix == "" {
 		o.PathPrefix = "/ncip"

@@ -200,36 +200,88 @@ type CreateUserFiscalTransaction struct {
 	FiscalTransaction FiscalTransaction
 }
 
-// Service names, the element names of the requests.
-func (*LookupVersion) Service() string               { return "LookupVersion" }
-func (*LookupAgency) Service() string                { return "LookupAgency" }
-func (*LookupUser) Service() string                  { return "LookupUser" }
-func (*LookupItem) Service() string                  { return "LookupItem" }
-func (*LookupRequest) Service() string               { return "LookupRequest" }
-func (*AcceptItem) Service() string                  { return "AcceptItem" }
-func (*CheckOutItem) Service() string                { return "CheckOutItem" }
-func (*CheckInItem) Service() string                 { return "CheckInItem" }
-func (*RenewItem) Service() string                   { return "RenewItem" }
-func (*RequestItem) Service() string                 { return "RequestItem" }
-func (*CancelRequestItem) Service() string           { return "CancelRequestItem" }
-func (*RecallItem) Service() string                  { return "RecallItem" }
-func (*DeleteItem) Service() string                  { return "DeleteItem" }
+// Service returns "LookupVersion".
+func (*LookupVersion) Service() string { return "LookupVersion" }
+
+// Service returns "LookupAgency".
+func (*LookupAgency) Service() string { return "LookupAgency" }
+
+// Service returns "LookupUser".
+func (*LookupUser) Service() string { return "LookupUser" }
+
+// Service returns "LookupItem".
+func (*LookupItem) Service() string { return "LookupItem" }
+
+// Service returns "LookupRequest".
+func (*LookupRequest) Service() string { return "LookupRequest" }
+
+// Service returns "AcceptItem".
+func (*AcceptItem) Service() string { return "AcceptItem" }
+
+// Service returns "CheckOutItem".
+func (*CheckOutItem) Service() string { return "CheckOutItem" }
+
+// Service returns "CheckInItem".
+func (*CheckInItem) Service() string { return "CheckInItem" }
+
+// Service returns "RenewItem".
+func (*RenewItem) Service() string { return "RenewItem" }
+
+// Service returns "RequestItem".
+func (*RequestItem) Service() string { return "RequestItem" }
+
+// Service returns "CancelRequestItem".
+func (*CancelRequestItem) Service() string { return "CancelRequestItem" }
+
+// Service returns "RecallItem".
+func (*RecallItem) Service() string { return "RecallItem" }
+
+// Service returns "DeleteItem".
+func (*DeleteItem) Service() string { return "DeleteItem" }
+
+// Service returns "CreateUserFiscalTransaction".
 func (*CreateUserFiscalTransaction) Service() string { return "CreateUserFiscalTransaction" }
 
-// Initiation returns the request's InitiationHeader, or nil.
-func (r *LookupVersion) Initiation() *InitiationHeader               { return r.Header }
-func (r *LookupAgency) Initiation() *InitiationHeader                { return r.Header }
-func (r *LookupUser) Initiation() *InitiationHeader                  { return r.Header }
-func (r *LookupItem) Initiation() *InitiationHeader                  { return r.Header }
-func (r *LookupRequest) Initiation() *InitiationHeader               { return r.Header }
-func (r *AcceptItem) Initiation() *InitiationHeader                  { return r.Header }
-func (r *CheckOutItem) Initiation() *InitiationHeader                { return r.Header }
-func (r *CheckInItem) Initiation() *InitiationHeader                 { return r.Header }
-func (r *RenewItem) Initiation() *InitiationHeader                   { return r.Header }
-func (r *RequestItem) Initiation() *InitiationHeader                 { return r.Header }
-func (r *CancelRequestItem) Initiation() *InitiationHeader           { return r.Header }
-func (r *RecallItem) Initiation() *InitiationHeader                  { return r.Header }
-func (r *DeleteItem) Initiation() *InitiationHeader                  { return r.Header }
+// Initiation returns the InitiationHeader, or nil.
+func (r *LookupVersion) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *LookupAgency) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *LookupUser) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *LookupItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *LookupRequest) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *AcceptItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *CheckOutItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *CheckInItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *RenewItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *RequestItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *CancelRequestItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *RecallItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *DeleteItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
 func (r *CreateUserFiscalTransaction) Initiation() *InitiationHeader { return r.Header }
 
 // knownServices are the request elements of ncip_v2_02.xsd. A request for

@@ -244,19 +244,46 @@ type CreateUserFiscalTransactionResponse struct {
 	ReferenceID FiscalTransactionReferenceID
 }
 
-func (*LookupVersionResponse) Service() string               { return "LookupVersion" }
-func (*LookupAgencyResponse) Service() string                { return "LookupAgency" }
-func (*LookupUserResponse) Service() string                  { return "LookupUser" }
-func (*LookupItemResponse) Service() string                  { return "LookupItem" }
-func (*LookupRequestResponse) Service() string               { return "LookupRequest" }
-func (*AcceptItemResponse) Service() string                  { return "AcceptItem" }
-func (*CheckOutItemResponse) Service() string                { return "CheckOutItem" }
-func (*CheckInItemResponse) Service() string                 { return "CheckInItem" }
-func (*RenewItemResponse) Service() string                   { return "RenewItem" }
-func (*RequestItemResponse) Service() string                 { return "RequestItem" }
-func (*CancelRequestItemResponse) Service() string           { return "CancelRequestItem" }
-func (*RecallItemResponse) Service() string                  { return "RecallItem" }
-func (*DeleteItemResponse) Service() string                  { return "DeleteItem" }
+// Service returns "LookupVersion".
+func (*LookupVersionResponse) Service() string { return "LookupVersion" }
+
+// Service returns "LookupAgency".
+func (*LookupAgencyResponse) Service() string { return "LookupAgency" }
+
+// Service returns "LookupUser".
+func (*LookupUserResponse) Service() string { return "LookupUser" }
+
+// Service returns "LookupItem".
+func (*LookupItemResponse) Service() string { return "LookupItem" }
+
+// Service returns "LookupRequest".
+func (*LookupRequestResponse) Service() string { return "LookupRequest" }
+
+// Service returns "AcceptItem".
+func (*AcceptItemResponse) Service() string { return "AcceptItem" }
+
+// Service returns "CheckOutItem".
+func (*CheckOutItemResponse) Service() string { return "CheckOutItem" }
+
+// Service returns "CheckInItem".
+func (*CheckInItemResponse) Service() string { return "CheckInItem" }
+
+// Service returns "RenewItem".
+func (*RenewItemResponse) Service() string { return "RenewItem" }
+
+// Service returns "RequestItem".
+func (*RequestItemResponse) Service() string { return "RequestItem" }
+
+// Service returns "CancelRequestItem".
+func (*CancelRequestItemResponse) Service() string { return "CancelRequestItem" }
+
+// Service returns "RecallItem".
+func (*RecallItemResponse) Service() string { return "RecallItem" }
+
+// Service returns "DeleteItem".
+func (*DeleteItemResponse) Service() string { return "DeleteItem" }
+
+// Service returns "CreateUserFiscalTransaction".
 func (*CreateUserFiscalTransactionResponse) Service() string { return "CreateUserFiscalTransaction" }
 
 func (r *LookupVersionResponse) header() **ResponseHeader               { return &r.Header }

@@ -316,6 +316,7 @@ type Problem struct {
 	Value   string      // ProblemValue, the value at fault
 }
 
+// Error returns the Problem type and detail.
 func (p *Problem) Error() string {
 	s := "ncip problem: " + p.Type.Value
 	if p.Detail != "" {

@@ -1,0 +1,196 @@
+package profiles
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/circa-ils/circa/circ"
+)
+
+// NCIPServices are the services a partner may be allowed.
+var NCIPServices = []string{"LookupVersion", "LookupAgency", "LookupUser", "LookupItem", "LookupRequest",
+	"AcceptItem", "CheckOutItem", "CheckInItem", "RenewItem", "RequestItem", "CancelRequestItem", "RecallItem",
+	"DeleteItem", "CreateUserFiscalTransaction"}
+
+// NCIPAuth is how an NCIP caller proves who it is. Every configured method
+// must pass; a key may come in the X-API-Key header, an Authorization bearer
+// token, or the URL path (/ncip/{key}).
+type NCIPAuth struct {
+	APIKey     string    `json:"-" yaml:"api_key,omitempty"` // plain, only on input; stored hashed
+	APIKeyHash string    `json:"api_key_hash,omitempty" yaml:"api_key_hash,omitempty"`
+	AllowIPs   AllowList `json:"allow_ips,omitempty" yaml:"allow_ips,omitempty"`
+	// ClientCert requires a verified TLS client certificate whose profile
+	// (subject CN) is this profile's code.
+	ClientCert bool `json:"client_cert,omitempty" yaml:"client_cert,omitempty"`
+	// SharedSecret is compared with the request's FromAgencyAuthentication.
+	SharedSecret     string `json:"-" yaml:"shared_secret,omitempty"`
+	SharedSecretHash string `json:"shared_secret_hash,omitempty" yaml:"shared_secret_hash,omitempty"`
+}
+
+// Prepare hashes plain secrets given on input.
+func (a *NCIPAuth) Prepare() {
+	if a.APIKey != "" {
+		a.APIKeyHash, a.APIKey = KeyHash(a.APIKey), ""
+	}
+	if a.SharedSecret != "" {
+		a.SharedSecretHash, a.SharedSecret = KeyHash(a.SharedSecret), ""
+	}
+}
+
+func (a *NCIPAuth) validate() error {
+	var errs []error
+	if a.APIKeyHash == "" && !a.ClientCert && a.SharedSecretHash == "" {
+		errs = append(errs, errors.New("authentication: give an API key, a client certificate or a shared secret"))
+	}
+	if err := a.AllowIPs.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// NCIPCompat switches on forms legacy partners need.
+type NCIPCompat struct {
+	BareVersion  bool `json:"bare_version,omitempty" yaml:"bare_version,omitempty"`   // version="…" without the ncip: prefix
+	NoNamespace  bool `json:"no_namespace,omitempty" yaml:"no_namespace,omitempty"`   // responses without the NCIP namespace
+	ExactProblem bool `json:"exact_problem,omitempty" yaml:"exact_problem,omitempty"` // ProblemType strings exactly as the partner expects
+}
+
+// NCIPPartner is a resource-sharing partner (an ILL broker or peer).
+type NCIPPartner struct {
+	Code      string   `json:"code" yaml:"code"`
+	Name      string   `json:"name,omitempty" yaml:"name,omitempty"`
+	Active    bool     `json:"active" yaml:"active"`
+	AgencyIDs []string `json:"agency_ids" yaml:"agency_ids"`
+	// LocalAgency is the agency id circa answers as (ResponseHeader From).
+	LocalAgency string   `json:"local_agency" yaml:"local_agency"`
+	Auth        NCIPAuth `json:"auth" yaml:"auth"`
+	// LendingPatron is the institutional patron items lent to the partner
+	// are checked out to.
+	LendingPatron string `json:"lending_patron" yaml:"lending_patron"`
+	// Library is where the partner's operations happen; PickupLibrary is
+	// where borrowed items wait for patrons.
+	Library       string     `json:"library" yaml:"library"`
+	PickupLibrary string     `json:"pickup_library" yaml:"pickup_library"`
+	Services      []string   `json:"services,omitempty" yaml:"services,omitempty"` // empty: all
+	Compat        NCIPCompat `json:"compat,omitempty" yaml:"compat,omitempty"`
+}
+
+// ProfileType implements Profile.
+func (p *NCIPPartner) ProfileType() string { return TypeNCIP }
+
+// ProfileCode implements Profile.
+func (p *NCIPPartner) ProfileCode() string { return p.Code }
+
+// Allows reports whether the partner may call a service.
+func (p *NCIPPartner) Allows(service string) bool {
+	return len(p.Services) == 0 || slices.Contains(p.Services, service)
+}
+
+// Validate implements Profile.
+func (p *NCIPPartner) Validate() error {
+	var errs []error
+	if err := validCode("code", p.Code); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, validAgencies(p.AgencyIDs), p.Auth.validate())
+	if p.LocalAgency == "" {
+		errs = append(errs, errors.New("local_agency is required"))
+	}
+	if p.Library == "" {
+		errs = append(errs, errors.New("library is required"))
+	}
+	for _, s := range p.Services {
+		if !slices.Contains(NCIPServices, s) {
+			errs = append(errs, fmt.Errorf("service %q is not one of %s", s, strings.Join(NCIPServices, ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validAgencies(ids []string) error {
+	if len(ids) == 0 {
+		return errors.New("at least one agency id is required")
+	}
+	var errs []error
+	for _, a := range ids {
+		if strings.TrimSpace(a) == "" || strings.TrimSpace(a) != a {
+			errs = append(errs, fmt.Errorf("agency id %q: no blanks around it", a))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Storage is a remote-storage facility (an ASRS or off-site annex) that
+// talks NCIP: its CheckInItem means accessioned or refiled, its
+// CheckOutItem retrieved and sent, its CancelRequestItem not found.
+type Storage struct {
+	Code        string   `json:"code" yaml:"code"`
+	Name        string   `json:"name,omitempty" yaml:"name,omitempty"`
+	Active      bool     `json:"active" yaml:"active"`
+	AgencyIDs   []string `json:"agency_ids" yaml:"agency_ids"`
+	LocalAgency string   `json:"local_agency" yaml:"local_agency"`
+	Auth        NCIPAuth `json:"auth" yaml:"auth"`
+	// Facility is the facility code remote-storage locations name.
+	Facility  string   `json:"facility" yaml:"facility"`
+	Locations []string `json:"locations" yaml:"locations"`
+	// Library and Desk receive the items the facility sends.
+	Library string `json:"library" yaml:"library"`
+	Desk    string `json:"desk,omitempty" yaml:"desk,omitempty"`
+	// StaleDays is after how many days a request never retrieved is
+	// reported by `circa storage report`.
+	StaleDays int        `json:"stale_days" yaml:"stale_days"`
+	Compat    NCIPCompat `json:"compat,omitempty" yaml:"compat,omitempty"`
+}
+
+// ProfileType implements Profile.
+func (p *Storage) ProfileType() string { return TypeStorage }
+
+// ProfileCode implements Profile.
+func (p *Storage) ProfileCode() string { return p.Code }
+
+// Validate implements Profile.
+func (p *Storage) Validate() error {
+	var errs []error
+	if err := validCode("code", p.Code); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, validAgencies(p.AgencyIDs), p.Auth.validate())
+	if p.LocalAgency == "" {
+		errs = append(errs, errors.New("local_agency is required"))
+	}
+	if p.Facility == "" {
+		errs = append(errs, errors.New("facility is required"))
+	}
+	if len(p.Locations) == 0 {
+		errs = append(errs, errors.New("at least one remote-storage location is required"))
+	}
+	if p.Library == "" {
+		errs = append(errs, errors.New("library is required"))
+	}
+	if p.StaleDays < 0 {
+		errs = append(errs, errors.New("stale_days must be ≥ 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// Prepare hashes the plain secrets a profile was given on input (from flags
+// or a YAML import), so only hashes are stored.
+func Prepare(p Profile) error {
+	switch v := p.(type) {
+	case *SelfCheck:
+		if v.Password != "" {
+			h, err := circ.HashSecret(v.Password)
+			if err != nil {
+				return err
+			}
+			v.PasswordHash, v.Password = h, ""
+		}
+	case *NCIPPartner:
+		v.Auth.Prepare()
+	case *Storage:
+		v.Auth.Prepare()
+	}
+	return nil
+}

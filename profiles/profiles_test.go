@@ -1,0 +1,186 @@
+package profiles
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/store"
+)
+
+var ctx = context.Background()
+
+func openRegistry(t *testing.T) *Registry {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), store.DefaultFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r, err := Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func kiosk(code string) *SelfCheck {
+	p := NewSelfCheck(code)
+	p.Password, p.Institution, p.Library = "secret", "MAIN", "MAIN"
+	return p
+}
+
+func TestSelfCheckValidation(t *testing.T) {
+	good := kiosk("k1")
+	if err := Prepare(good); err != nil {
+		t.Fatal(err)
+	}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	if ok, _ := circ.VerifySecret(good.PasswordHash, "secret"); !ok || good.Password != "" {
+		t.Fatal("password not hashed on prepare")
+	}
+	bad := *good
+	bad.Code, bad.Checksum, bad.Charset, bad.Terminator = "bad code", "maybe", "ebcdic", "LF"
+	bad.AllowedMessages = []string{"11", "42"}
+	bad.TimeoutSeconds, bad.SortBin, bad.DueDateFormat = 1000, "color", "roman"
+	bad.Messages = map[string]map[string]string{"en": {"Bad Code": "x|y"}}
+	err := bad.Validate()
+	for _, want := range []string{"code", "checksum", "charset", "terminator", "allowed message", "timeout", "sort bin", "due date", "language", "contains"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("validation misses %q: %v", want, err)
+		}
+	}
+	if !good.Allows("93") || !good.Allows("37") {
+		t.Fatal("empty allow-list must allow all")
+	}
+	good.AllowedMessages = []string{"99", "11"}
+	if good.Allows("37") || !good.Allows("11") || !good.Allows("93") {
+		t.Fatal("allow-list not applied (93 always allowed)")
+	}
+}
+
+func TestSaveReloadAndUniqueness(t *testing.T) {
+	r := openRegistry(t)
+	k1, k2 := kiosk("k1"), kiosk("k2")
+	for _, p := range []Profile{k1, k2} {
+		Prepare(p)
+	}
+	if err := r.Save(ctx, k1, k2); err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := r.Current().SelfCheckByLogin("k2"); !ok || p.Code != "k2" {
+		t.Fatal("login lookup")
+	}
+	old := r.Current()
+	k3 := kiosk("k3")
+	k3.Login = "k1"
+	Prepare(k3)
+	if err := r.Save(ctx, k3); err == nil || !strings.Contains(err.Error(), "login") {
+		t.Fatalf("duplicate login accepted: %v", err)
+	}
+	// Changing a profile's own login is fine.
+	k1b := *r.Current().SelfCheck["k1"]
+	k1b.Login = "kiosk-one"
+	if err := r.Save(ctx, &k1b); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Current().SelfCheckByLogin("kiosk-one"); !ok {
+		t.Fatal("new login not in the new snapshot")
+	}
+	if _, ok := old.SelfCheckByLogin("k1"); !ok {
+		t.Fatal("an old snapshot changed")
+	}
+	if err := r.Remove(ctx, TypeSelfCheck, "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remove(ctx, TypeSelfCheck, "k2"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second remove: %v", err)
+	}
+	// Agency ids are unique across NCIP partners and storage facilities.
+	ill := &NCIPPartner{Code: "ILL", Active: true, AgencyIDs: []string{"BROKER"}, LocalAgency: "ME", Library: "MAIN", Auth: NCIPAuth{APIKey: "k"}}
+	annex := &Storage{Code: "ANNEX", Active: true, AgencyIDs: []string{"broker"}, LocalAgency: "ME", Facility: "A", Locations: []string{"ANNEX"}, Library: "MAIN", Auth: NCIPAuth{APIKey: "k2"}}
+	Prepare(ill)
+	Prepare(annex)
+	if err := r.Save(ctx, ill); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Save(ctx, annex); err == nil {
+		t.Fatal("agency id shared by two profiles")
+	}
+	if p, ok := r.Current().ByAgency(" broker "); !ok || p.ProfileCode() != "ILL" {
+		t.Fatal("agency lookup is not case- and blank-tolerant")
+	}
+}
+
+func TestYAMLRoundTrip(t *testing.T) {
+	r := openRegistry(t)
+	k := kiosk("k1")
+	k.AllowedMessages = []string{"99", "11"}
+	k.Messages = map[string]map[string]string{"fre": {"checkout_ok": "Bonne lecture"}}
+	Prepare(k)
+	if err := r.Save(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := ExportYAML(&buf, r.Current(), TypeSelfCheck); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "secret") {
+		t.Fatal("plain password exported")
+	}
+	ps, err := ImportYAML(bytes.NewReader(buf.Bytes()), TypeSelfCheck)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("import: %v", err)
+	}
+	got := ps[0].(*SelfCheck)
+	if got.PasswordHash != k.PasswordHash || got.Messages["fre"]["checkout_ok"] != "Bonne lecture" || len(got.AllowedMessages) != 2 {
+		t.Fatalf("round trip: %+v", got)
+	}
+	for name, doc := range map[string]string{
+		"wrong type":    "version: 1\ntype: ncip\nprofiles: []\n",
+		"unknown field": "version: 1\ntype: selfcheck\nprofiles:\n  - code: a\n    colour: red\n",
+		"invalid":       "version: 1\ntype: selfcheck\nprofiles:\n  - code: a\n    login: a\n",
+		"duplicate":     "version: 1\ntype: selfcheck\nprofiles:\n  - {code: a, login: a, password: p, institution: M, library: M, checksum: auto, charset: utf-8, terminator: CR, due_date_format: sip2, sort_bin: hold}\n  - {code: a, login: b, password: p, institution: M, library: M, checksum: auto, charset: utf-8, terminator: CR, due_date_format: sip2, sort_bin: hold}\n",
+		"empty":         "",
+	} {
+		if _, err := ImportYAML(strings.NewReader(doc), TypeSelfCheck); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestKeysAndAllowLists(t *testing.T) {
+	h := KeyHash("demo-ncip-key")
+	if !KeyMatches(h, "demo-ncip-key") || KeyMatches(h, "demo-ncip-kez") || KeyMatches(h, "") || KeyMatches("", "x") {
+		t.Fatal("key matching")
+	}
+	a := AllowList{"127.0.0.1", "10.0.0.0/8", "::1"}
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{"127.0.0.1": true, "10.2.3.4": true, "::ffff:10.2.3.4": true, "192.168.1.1": false, "::1": true} {
+		if a.Allows(netip.MustParseAddr(addr)) != want {
+			t.Errorf("%s: want %v", addr, want)
+		}
+	}
+	if (AllowList{"nonsense"}).Validate() == nil {
+		t.Fatal("bad entry accepted")
+	}
+	if !(AllowList{}).Allows(netip.MustParseAddr("8.8.8.8")) {
+		t.Fatal("empty list must allow all")
+	}
+	p := &NCIPPartner{Code: "X", AgencyIDs: []string{" padded"}, Services: []string{"Teleport"}}
+	err := p.Validate()
+	for _, want := range []string{"authentication", "local_agency", "library", "Teleport", "padded"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("partner validation misses %q: %v", want, err)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package profiles
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// fileVersion is the version of the YAML export format.
+const fileVersion = 1
+
+// yamlFile is an export of the profiles of one type.
+type yamlFile[T any] struct {
+	Version  int    `yaml:"version"`
+	Type     string `yaml:"type"`
+	Profiles []T    `yaml:"profiles"`
+}
+
+// ExportYAML writes the profiles of a type (secrets only as hashes) in the
+// form ImportYAML reads.
+func ExportYAML(w io.Writer, s *Snapshot, typ string) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	defer enc.Close()
+	switch typ {
+	case TypeSelfCheck:
+		return enc.Encode(yamlFile[*SelfCheck]{fileVersion, typ, sorted(s.SelfCheck)})
+	case TypeNCIP:
+		return enc.Encode(yamlFile[*NCIPPartner]{fileVersion, typ, sorted(s.NCIP)})
+	case TypeStorage:
+		return enc.Encode(yamlFile[*Storage]{fileVersion, typ, sorted(s.Storage)})
+	}
+	return fmt.Errorf("unknown profile type %q", typ)
+}
+
+func sorted[T any](m map[string]T) []T {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]T, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+// ImportYAML reads profiles of a type, hashing plain secrets, and validates
+// every one; it returns all problems at once and no profile when any fails.
+func ImportYAML(r io.Reader, typ string) ([]Profile, error) {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	var ps []Profile
+	var err error
+	switch typ {
+	case TypeSelfCheck:
+		ps, err = decodeAs[SelfCheck](dec, typ)
+	case TypeNCIP:
+		ps, err = decodeAs[NCIPPartner](dec, typ)
+	case TypeStorage:
+		ps, err = decodeAs[Storage](dec, typ)
+	default:
+		return nil, fmt.Errorf("unknown profile type %q", typ)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if seen[p.ProfileCode()] {
+			errs = append(errs, fmt.Errorf("profile %s appears twice", p.ProfileCode()))
+		}
+		seen[p.ProfileCode()] = true
+		if err := Prepare(p); err != nil {
+			return nil, err
+		}
+		if err := p.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("profile %s: %w", p.ProfileCode(), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+func decodeAs[T any, PT interface {
+	*T
+	Profile
+}](dec *yaml.Decoder, typ string) ([]Profile, error) {
+	var f yamlFile[*T]
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty file")
+		}
+		return nil, err
+	}
+	if f.Type != typ {
+		return nil, fmt.Errorf("file holds %q profiles, not %q", f.Type, typ)
+	}
+	if f.Version != fileVersion {
+		return nil, fmt.Errorf("file version %d, this circa reads %d", f.Version, fileVersion)
+	}
+	out := make([]Profile, 0, len(f.Profiles))
+	for _, p := range f.Profiles {
+		if p == nil {
+			return nil, errors.New("an empty profile entry")
+		}
+		out = append(out, PT(p))
+	}
+	return out, nil
+}

@@ -303,6 +303,8 @@ func TestBadInput(t *testing.T) {
 		"xml bomb":       {`<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><NCIPMessage>&lol2;</NCIPMessage>`, ErrDTD, InvalidMessageSyntaxError},
 		"entity inside":  {`<NCIPMessage><!ENTITY x "y"></NCIPMessage>`, ErrDTD, InvalidMessageSyntaxError},
 		"external ent":   {`<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><NCIPMessage>&xxe;</NCIPMessage>`, ErrDTD, InvalidMessageSyntaxError},
+		"cdata outside":  {`<![CDATA[x]]><NCIPMessage/>`, ErrNotXML, InvalidMessageSyntaxError},
+		"lowercase dtd":  {`<!doctype NCIPMessage><NCIPMessage/>`, ErrDTD, InvalidMessageSyntaxError},
 		"too deep":       {deep, ErrTooDeep, InvalidMessageSyntaxError},
 		"too many":       {many, ErrTooMany, InvalidMessageSyntaxError},
 		"problem as req": {`<NCIPMessage><Problem><ProblemType>x</ProblemType></Problem></NCIPMessage>`, ErrNotNCIP, InvalidMessageSyntaxError},

@@ -49,7 +49,8 @@ type Call struct {
 //
 // A method answers a refusal with a response whose Problems are set, or by
 // returning a *Problem as the error. Any other error is logged and answered
-// with "Temporary Processing Failure".
+// with "Temporary Processing Failure"; its text reaches the log, so it must
+// carry no secret or personal data. Methods run concurrently.
 type Service interface {
 	LookupUser(ctx context.Context, c *Call, r *LookupUser) (*LookupUserResponse, error)
 	CheckOutItem(ctx context.Context, c *Call, r *CheckOutItem) (*CheckOutItemResponse, error)

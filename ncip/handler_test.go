@@ -405,6 +405,12 @@ func TestHandlerBodies(t *testing.T) {
 			t.Errorf("%+v", r.msg)
 		}
 	})
+	t.Run("raw XML labelled as a form (curl -d)", func(t *testing.T) {
+		r := ts.post(t, "/ncip", "application/x-www-form-urlencoded", msg)
+		if r.msg.Service != "CheckOutItem" || len(r.msg.Problems) != 0 {
+			t.Errorf("%+v", r.msg)
+		}
+	})
 	t.Run("multipart", func(t *testing.T) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)

@@ -132,7 +132,22 @@ func parseTree(s string, lim Limits) (*tree, error) {
 }
 
 func (sc *scanner) errf(format string, a ...any) error {
-	return fmt.Errorf("%w: %s at byte %d", ErrNotXML, fmt.Sprintf(format, a...), sc.pos)
+	msg := fmt.Sprintf(format, a...)
+	if len(msg) > 120 {
+		msg = strings.ToValidUTF8(msg[:120], "") + "…"
+	}
+	return fmt.Errorf("%w: %s at byte %d", ErrNotXML, msg, sc.pos)
+}
+
+// isDeclaration reports whether s starts a DTD construct (DOCTYPE, ENTITY,
+// ELEMENT, ATTLIST, NOTATION), all of which are refused.
+func isDeclaration(s string) bool {
+	for _, d := range []string{"<!DOCTYPE", "<!ENTITY", "<!ELEMENT", "<!ATTLIST", "<!NOTATION"} {
+		if len(s) >= len(d) && strings.EqualFold(s[:len(d)], d) {
+			return true
+		}
+	}
+	return false
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -167,8 +182,10 @@ func (sc *scanner) run() error {
 			if err := sc.skipComment(); err != nil {
 				return err
 			}
-		case strings.HasPrefix(rest, "<!"):
+		case isDeclaration(rest):
 			return ErrDTD
+		case strings.HasPrefix(rest, "<!"):
+			return sc.errf("unexpected markup outside the root element")
 		default:
 			if rootSeen {
 				return sc.errf("more than one root element")
@@ -252,8 +269,10 @@ func (sc *scanner) element() error {
 			}
 			sc.addText(rest[9 : 9+end])
 			sc.pos += 9 + end + 3
-		case strings.HasPrefix(rest, "<!"):
+		case isDeclaration(rest):
 			return ErrDTD
+		case strings.HasPrefix(rest, "<!"):
+			return sc.errf("unexpected markup")
 		case strings.HasPrefix(rest, "<?"):
 			if err := sc.skipPI(); err != nil {
 				return err

@@ -86,8 +86,11 @@ func (p *marcParser) parse(b []byte) error {
 		text            strings.Builder
 		where           = "MARCXML"
 	)
+	// RawToken skips namespace translation, which this reader does not need (it
+	// goes by local names); nesting is checked here instead.
+	var open []xml.Name
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		p.attribute(d.InputOffset(), where)
 		if err == io.EOF {
 			break
@@ -97,6 +100,7 @@ func (p *marcParser) parse(b []byte) error {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
+			open = append(open, t.Name)
 			depth++
 			name := t.Name.Local
 			if !inRecord {
@@ -135,10 +139,11 @@ func (p *marcParser) parse(b []byte) error {
 				text.Reset()
 			default:
 				p.issue(where, IssueStructure, "unexpected element <%s> ignored", shorten(name))
-				if err := d.Skip(); err != nil {
+				if err := skip(d, t.Name); err != nil {
 					return fmt.Errorf("MARCXML is not well-formed: %w", err)
 				}
 				p.attribute(d.InputOffset(), where)
+				open = open[:len(open)-1]
 				depth--
 			}
 		case xml.CharData:
@@ -146,6 +151,10 @@ func (p *marcParser) parse(b []byte) error {
 				text.Write(t)
 			}
 		case xml.EndElement:
+			if len(open) == 0 || open[len(open)-1] != t.Name {
+				return fmt.Errorf("MARCXML is not well-formed: unexpected end element </%s>", shorten(t.Name.Local))
+			}
+			open = open[:len(open)-1]
 			if inRecord {
 				name := t.Name.Local
 				switch rel := depth - recDepth; {
@@ -178,10 +187,39 @@ func (p *marcParser) parse(b []byte) error {
 			depth--
 		}
 	}
+	if len(open) > 0 && !done {
+		return fmt.Errorf("MARCXML is not well-formed: <%s> is not closed", shorten(open[len(open)-1].Local))
+	}
 	if !done {
 		return errNoRecord
 	}
 	return nil
+}
+
+// skip reads past the end of the element start just read, checking nesting.
+func skip(d *xml.Decoder, start xml.Name) error {
+	var open []xml.Name
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			open = append(open, t.Name)
+		case xml.EndElement:
+			if len(open) == 0 && t.Name == start {
+				return nil
+			}
+			if len(open) == 0 || open[len(open)-1] != t.Name {
+				return fmt.Errorf("unexpected end element </%s>", shorten(t.Name.Local))
+			}
+			open = open[:len(open)-1]
+		}
+	}
 }
 
 func attr(t xml.StartElement, name string) string {

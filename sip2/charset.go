@@ -60,15 +60,12 @@ func (c Charset) table() *charmap.Charmap {
 // characters with spaces. It returns s itself when nothing needs changing,
 // which is the common case (ASCII text), so decoding does not allocate.
 func (c Charset) decodeText(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if b < 0x20 || b == 0x7F || (b >= 0x80 && c != UTF8) {
-			clean = false
-			break
-		}
+	clean := &readClean[c%3]
+	i := 0
+	for i < len(s) && clean[s[i]] {
+		i++
 	}
-	if clean {
+	if i == len(s) {
 		return s
 	}
 	t := c.table()
@@ -94,11 +91,12 @@ func (c Charset) decodeText(s string) string {
 // one, else by '?'.
 func (c Charset) appendText(dst []byte, s string) []byte {
 	t := c.table()
+	clean := &writeClean[c%3]
 	plain := 0 // s[plain:i] needs no change and is copied in one go
 	for i := 0; i < len(s); i++ {
 		b := s[i]
-		if b >= 0x20 && b < 0x7F && b != '|' || b >= 0x80 && t == nil {
-			continue // printable ASCII, or any byte of UTF-8 text (valid or not)
+		if clean[b] {
+			continue
 		}
 		dst = append(dst, s[plain:i]...)
 		switch {
@@ -119,6 +117,21 @@ func (c Charset) appendText(dst []byte, s string) []byte {
 	}
 	return append(dst, s[plain:]...)
 }
+
+// readClean and writeClean tell, per charset, which bytes pass through
+// decoding and encoding unchanged: printable ASCII, and every byte ≥ 0x80 of
+// UTF-8 text. The delimiter is clean when reading (values never contain it)
+// and not when writing.
+var readClean, writeClean = func() (r, w [3][256]bool) {
+	for cs := range 3 {
+		for b := 0x20; b < 0x100; b++ {
+			ok := b < 0x7F || b >= 0x80 && Charset(cs) == UTF8
+			r[cs][b] = ok
+			w[cs][b] = ok && b != '|'
+		}
+	}
+	return r, w
+}()
 
 func encodeRune(t *charmap.Charmap, r rune) byte {
 	if e, ok := t.EncodeRune(r); ok {

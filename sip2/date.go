@@ -121,20 +121,21 @@ func atoi(s string) int {
 // appendDigits appends n as exactly width decimal digits, clamped to the
 // largest value that fits; negative numbers are written as zero.
 func appendDigits(dst []byte, n, width int) []byte {
-	max := 1
-	for i := 0; i < width; i++ {
-		max *= 10
-	}
 	if n < 0 {
 		n = 0
 	}
-	if n >= max {
-		n = max - 1
+	if width == 2 && n < 100 { // the common case: date and time parts
+		return append(dst, byte('0'+n/10), byte('0'+n%10))
 	}
 	var b [20]byte
 	for i := width - 1; i >= 0; i-- {
 		b[i] = byte('0' + n%10)
 		n /= 10
+	}
+	if n > 0 { // too large for the width
+		for i := range width {
+			b[i] = '9'
+		}
 	}
 	return append(dst, b[:width]...)
 }

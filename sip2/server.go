@@ -236,8 +236,8 @@ func (s *Server) Close() error {
 	s.shutting.Store(true)
 	err := s.closeListenersLocked()
 	for c := range s.conns {
+		c.nc.Close() // before cancel: a cancelled Session must find nothing to write to
 		c.cancel()
-		c.nc.Close()
 	}
 	s.mu.Unlock()
 	s.doneOnce.Do(func() { close(s.done) })

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -24,6 +25,18 @@ type backend struct {
 	dataDir string
 	db      *store.DB
 	svc     *circ.Service
+
+	regOnce sync.Once
+	reg     *profiles.Registry
+	regErr  error
+}
+
+// registry returns the profile registry, loaded on first use. Inside the
+// server it is the one sessions read, so a change made by an admin command
+// reaches new logins at once.
+func (b *backend) registry(ctx context.Context) (*profiles.Registry, error) {
+	b.regOnce.Do(func() { b.reg, b.regErr = profiles.Open(ctx, b.db) })
+	return b.reg, b.regErr
 }
 
 // adminSocketName is the admin socket inside a data directory.

@@ -273,3 +273,56 @@ func TestCommandsReachRunningServer(t *testing.T) {
 		t.Fatal("item show on an empty directory succeeded")
 	}
 }
+
+func TestProfileCommands(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	r := run(t, append([]string{"profile", "selfcheck", "list"}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, fixtures.KioskLogin) {
+		t.Fatalf("demo kiosk profile missing: %+v", r)
+	}
+	r = run(t, append([]string{"profile", "selfcheck", "add", "k2", "--password", "pw", "--institution", "MAIN", "--library", "MAIN", "--allow", "99,11"}, d...)...)
+	if r.code != 0 {
+		t.Fatalf("add: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "add", "k2", "--password", "pw"}, d...)...); r.code != 1 {
+		t.Fatalf("second add: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "edit", "k2", "--charset", "cp850", "--terminator", "crlf"}, d...)...); r.code != 0 {
+		t.Fatalf("edit: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "edit", "k2"}, d...)...); r.code != 2 {
+		t.Fatalf("edit without settings: %+v", r)
+	}
+	r = run(t, append([]string{"profile", "selfcheck", "edit", "k2", "--checksum", "maybe", "--timeout", "5000"}, d...)...)
+	if r.code != 1 || !strings.Contains(r.errOut, "checksum") || !strings.Contains(r.errOut, "timeout") {
+		t.Fatalf("invalid edit: %+v", r)
+	}
+	r = run(t, append([]string{"profile", "selfcheck", "show", "k2"}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "charset: cp850") || !strings.Contains(r.out, "terminator: CRLF") || strings.Contains(r.out, "pw\n") {
+		t.Fatalf("show: %+v", r)
+	}
+	file := filepath.Join(t.TempDir(), "kiosks.yaml")
+	if r = run(t, append([]string{"profile", "selfcheck", "export", file}, d...)...); r.code != 0 {
+		t.Fatalf("export: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "remove", "k2"}, d...)...); r.code != 0 {
+		t.Fatalf("remove: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "show", "k2"}, d...)...); r.code != 1 {
+		t.Fatalf("show removed: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "import", file}, d...)...); r.code != 0 || !strings.Contains(r.out, "imported 2") {
+		t.Fatalf("import: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "show", "k2"}, d...)...); r.code != 0 || !strings.Contains(r.out, "cp850") {
+		t.Fatalf("show imported: %+v", r)
+	}
+	r = run(t, append([]string{"profile", "ncip", "show", fixtures.PartnerCode}, d...)...)
+	if r.code != 0 || strings.Contains(r.out, fixtures.PartnerKey) || !strings.Contains(r.out, "api_key_hash") {
+		t.Fatalf("ncip show leaks or lacks the key hash: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "storage", "list"}, d...)...); r.code != 0 || !strings.Contains(r.out, fixtures.StorageCode) {
+		t.Fatalf("storage list: %+v", r)
+	}
+}

@@ -61,6 +61,13 @@ func newDBSeedCommand(a *app) *cobra.Command {
 				if err := b.reloadRules(cmd.Context()); err != nil {
 					return err
 				}
+				reg, err := b.registry(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := fixtures.SeedProfiles(cmd.Context(), reg); err != nil {
+					return err
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "seeded %d bibs, %d items, %d patrons, %d open loans, %d requests, %d fees in %s\n",
 					sum.Bibs, sum.Items, sum.Patrons, sum.OpenLoans, sum.OpenRequests, sum.Fees, time.Since(start).Round(time.Millisecond))
 				return nil

@@ -130,6 +130,13 @@ func seedDemoIfEmpty(ctx context.Context, a *app, b *backend) error {
 	if err := b.reloadRules(ctx); err != nil {
 		return err
 	}
+	reg, err := b.registry(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fixtures.SeedProfiles(ctx, reg); err != nil {
+		return fmt.Errorf("seed demo profiles: %w", err)
+	}
 	a.log.Info().Int("items", sum.Items).Int("patrons", sum.Patrons).Int("bibs", sum.Bibs).Msg("demo library seeded")
 	return nil
 }

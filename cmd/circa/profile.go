@@ -248,8 +248,11 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 	return profileKind[profiles.SelfCheck]{
 		typ: profiles.TypeSelfCheck, title: "self-check",
 		newDef: profiles.NewSelfCheck,
-		lookup: func(s *profiles.Snapshot, c string) (*profiles.SelfCheck, bool) { p, ok := s.SelfCheck[c]; return p, ok },
-		codes:  func(s *profiles.Snapshot) []string { return sortedKeys(s.SelfCheck) },
+		lookup: func(s *profiles.Snapshot, c string) (*profiles.SelfCheck, bool) {
+			p, ok := s.SelfCheck[c]
+			return p, ok
+		},
+		codes: func(s *profiles.Snapshot) []string { return sortedKeys(s.SelfCheck) },
 		summary: func(p *profiles.SelfCheck) string {
 			return fmt.Sprintf("login %s\tinstitution %s\tlibrary %s\tactive %v", p.Login, p.Institution, p.Library, p.Active)
 		},

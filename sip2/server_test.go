@@ -577,7 +577,7 @@ func TestServerConnLimit(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 	first.c.Close()
-	waitFor(t, func() bool { return ts.h.closed.Load() == 1 })
+	waitFor(t, func() bool { ts.srv.mu.Lock(); defer ts.srv.mu.Unlock(); return len(ts.srv.conns) == 0 })
 	third := dialRaw(t, ts.addr)
 	login(t, third)
 }

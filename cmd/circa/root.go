@@ -119,7 +119,7 @@ func newRootCommand(a *app) *cobra.Command {
 
 	root.AddGroup(&cobra.Group{ID: "server", Title: "Server:"}, &cobra.Group{ID: "circ", Title: "Circulation:"},
 		&cobra.Group{ID: "admin", Title: "Administration:"})
-	for _, c := range []*cobra.Command{newServeCommand(a)} {
+	for _, c := range []*cobra.Command{newServeCommand(a), newTLSCommand(a), newTunnelCommand(a), newTLSProxyCommand(a)} {
 		c.GroupID = "server"
 		root.AddCommand(c)
 	}

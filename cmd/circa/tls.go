@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/circa-ils/circa/tlsproxy"
+)
+
+func tlsDir(a *app, dir string) string {
+	if dir != "" {
+		return a.path(dir)
+	}
+	return filepath.Join(a.dataDir, "tls")
+}
+
+func newTLSCommand(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "tls", Short: "Make the CA, server and kiosk certificates for SIP2 over TLS"}
+	var dir string
+	var hosts []string
+	initCmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a CA and a server certificate signed by it",
+		Long: `Create a CA (ca.pem, ca-key.pem) and a server certificate (server.pem, server-key.pem)
+for the given host names and addresses in DIR (default DATA/tls, where serve looks).
+Kiosks, stunnel and circa tunnel verify the server against ca.pem.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := tlsproxy.InitCA(tlsDir(a, dir), hosts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "CA          %s\ncertificate %s\nkey         %s\n", p.CACert, p.Cert, p.Key)
+			return nil
+		},
+	}
+	initCmd.Flags().StringVar(&dir, "dir", "", "directory for the files (default DATA/tls)")
+	initCmd.Flags().StringSliceVar(&hosts, "host", []string{"localhost", "127.0.0.1"}, "host names and IP addresses the server answers as")
+
+	var issueDir, out, profile, institution string
+	issue := &cobra.Command{
+		Use:   "issue --profile CODE",
+		Short: "Issue a client certificate for a group of kiosks",
+		Long: `Issue a client certificate naming a self-check profile (subject CN) and an institution
+(URI urn:circa:institution:CODE), signed by the CA in --dir. A profile that requires a
+client certificate accepts only logins over a connection presenting one that names it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if profile == "" {
+				return usageError("--profile is required")
+			}
+			outDir := a.path(out)
+			if out == "" {
+				outDir = tlsDir(a, issueDir)
+			}
+			p, err := tlsproxy.IssueClient(tlsDir(a, issueDir), profile, institution, outDir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "certificate %s\nkey         %s\nCA          %s\n", p.Cert, p.Key, p.CACert)
+			return nil
+		},
+	}
+	issue.Flags().StringVar(&issueDir, "dir", "", "directory holding the CA (default DATA/tls)")
+	issue.Flags().StringVar(&out, "out", "", "directory for the client files (default: the CA directory)")
+	issue.Flags().StringVar(&profile, "profile", "", "self-check profile code the certificate names")
+	issue.Flags().StringVar(&institution, "institution", "", "institution id the certificate names")
+	cmd.AddCommand(initCmd, issue)
+	return cmd
+}
+
+func newTunnelCommand(a *app) *cobra.Command {
+	o := &tlsproxy.TunnelOptions{}
+	cmd := &cobra.Command{
+		Use:   "tunnel --connect HOST:6443",
+		Short: "Run on a kiosk PC instead of stunnel: plain SIP2 in, TLS to the server out",
+		Long: `Accept plain SIP2 from kiosks on --listen (loopback) and carry each connection over TLS to
+the server, verifying it against --ca and presenting --cert/--key when given. While the
+server cannot be reached, a kiosk connection waits and the tunnel retries with backoff.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Connect == "" {
+				return usageError("--connect is required")
+			}
+			o.CertFile, o.KeyFile, o.CAFile = a.path(o.CertFile), a.path(o.KeyFile), a.path(o.CAFile)
+			o.Logger = a.log.With().Str("component", "tunnel").Logger()
+			t, err := tlsproxy.NewTunnel(o)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", o.Listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "tunnel %s → %s (TLS)\n", ln.Addr(), o.Connect)
+			return runUntilSignal(cmd.Context(), func() error { return t.Serve(ln) }, t.Shutdown)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Listen, "listen", tlsproxy.DefaultTunnelListen, "plain address kiosks connect to")
+	f.StringVar(&o.Connect, "connect", "", "the circa server's TLS address")
+	f.StringVar(&o.CertFile, "cert", "", "client certificate (from circa tls issue)")
+	f.StringVar(&o.KeyFile, "key", "", "client key")
+	f.StringVar(&o.CAFile, "ca", "", "CA certificate the server must chain to")
+	f.StringVar(&o.ServerName, "server-name", "", "name to verify in the server certificate (default: the host of --connect)")
+	f.IntVar(&o.MaxAttempts, "max-attempts", 0, "connection attempts per kiosk connection before giving up (0: default)")
+	return cmd
+}
+
+func newTLSProxyCommand(a *app) *cobra.Command {
+	var listen, upstream, cert, key, clientCA, clientAuth string
+	cmd := &cobra.Command{
+		Use:   "tlsproxy --upstream HOST:PORT",
+		Short: "Front a plaintext SIP2 server with TLS (TLS in, plain out)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if upstream == "" || cert == "" || key == "" {
+				return usageError("--upstream, --cert and --key are required")
+			}
+			auth, err := tlsproxy.ParseClientAuth(clientAuth)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			sc, err := tlsproxy.NewServerConfig(tlsproxy.ServerOptions{CertFile: a.path(cert), KeyFile: a.path(key),
+				ClientAuth: auth, ClientCAFile: a.path(clientCA)})
+			if err != nil {
+				return err
+			}
+			p, err := tlsproxy.NewProxy(&tlsproxy.ProxyOptions{Upstream: upstream, TLSConfig: sc.TLSConfig(),
+				Logger: a.log.With().Str("component", "tlsproxy").Logger()})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "tlsproxy %s (TLS) → %s\n", ln.Addr(), upstream)
+			stopReload := reloadOnHUP(cmd.Context(), a, sc)
+			defer stopReload()
+			return runUntilSignal(cmd.Context(), func() error { return p.Serve(ln) }, p.Shutdown)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", ":6443", "TLS address to accept on")
+	f.StringVar(&upstream, "upstream", "", "plaintext SIP2 server")
+	f.StringVar(&cert, "cert", "", "server certificate")
+	f.StringVar(&key, "key", "", "server key")
+	f.StringVar(&clientCA, "client-ca", "", "CA bundle for client certificates")
+	f.StringVar(&clientAuth, "client-auth", "none", "client certificates: none, optional or required")
+	return cmd
+}
+
+// runUntilSignal serves until SIGTERM or SIGINT, then shuts down with a grace period.
+func runUntilSignal(ctx context.Context, serve func() error, shutdown func(context.Context) error) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, net.ErrClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// reloadOnHUP re-reads the certificate files on SIGHUP without dropping
+// connections; a bad file keeps the old certificate and is logged.
+func reloadOnHUP(ctx context.Context, a *app, sc *tlsproxy.ServerConfig) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c:
+				if err := sc.Reload(); err != nil {
+					a.log.Error().Err(err).Msg("TLS certificate reload failed; keeping the old certificate")
+				} else {
+					a.log.Info().Msg("TLS certificate reloaded")
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(c)
+		cancel()
+		<-done
+	}
+}

@@ -2,6 +2,7 @@ package oai
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -259,6 +260,15 @@ func validURI(s string) bool {
 			return false
 		}
 	}
+	if rest := s[len(scheme)+1:]; strings.HasPrefix(rest, "//") {
+		authority := rest[2:]
+		if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+			authority = authority[:i]
+		}
+		if !authorityPattern.MatchString(authority) {
+			return false
+		}
+	}
 	hashes := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -277,6 +287,10 @@ func validURI(s string) bool {
 	}
 	return hashes <= 1
 }
+
+// authorityPattern is a conservative [userinfo@]host[:port] with a registered
+// name as host (no IP literals).
+var authorityPattern = regexp.MustCompile(`^([A-Za-z0-9\-._~!$&'()*+,;=%:]*@)?[A-Za-z0-9\-._~!$&'()*+,;=%]+(:[0-9]+)?$`)
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'

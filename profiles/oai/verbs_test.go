@@ -271,6 +271,11 @@ func TestGetRecordErrors(t *testing.T) {
 		{"verb=GetRecord&metadataPrefix=mods&identifier=oai:library.example.edu:zzz", []string{"cannotDisseminateFormat", "idDoesNotExist"}, true},
 		{"verb=GetRecord&metadataPrefix=oai_dc&identifier=urn:isbn:123", []string{"idDoesNotExist"}, true},
 		{"verb=GetRecord&metadataPrefix=oai_dc&identifier=not%20a%20uri", []string{"badArgument"}, false},
+		// Identifiers an XML Schema validator would refuse as anyURI are never echoed.
+		{"verb=GetRecord&metadataPrefix=oai_dc&identifier=a://x:y:z@h:p", []string{"badArgument"}, false},
+		{"verb=GetRecord&metadataPrefix=oai_dc&identifier=a://[", []string{"badArgument"}, false},
+		{"verb=GetRecord&metadataPrefix=oai_dc&identifier=a:b%23c%23d", []string{"badArgument"}, false},
+		{"verb=GetRecord&metadataPrefix=oai_dc&identifier=http://example.org:8080/x%3Fy%23z", []string{"idDoesNotExist"}, true},
 		{"verb=GetRecord&metadataPrefix=oai%20dc&identifier=oai:library.example.edu:b1", []string{"badArgument"}, false},
 		{"verb=GetRecord&metadataPrefix=oai%20dc&identifier=oai:library.example.edu:nope", []string{"badArgument", "idDoesNotExist"}, false},
 		{"verb=ListRecords&metadataPrefix=mods&set=lib&foo=1", []string{"badArgument", "cannotDisseminateFormat"}, false},

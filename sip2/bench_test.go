@@ -1,6 +1,8 @@
 package sip2
 
 import (
+	"context"
+	"net"
 	"testing"
 	"time"
 )
@@ -67,4 +69,39 @@ func BenchmarkCheckoutTyped(b *testing.B) {
 		buf = AppendResponse(buf[:0], resp, r.Seq(), &eo)
 		buf = append(buf, '\r')
 	}
+}
+
+// BenchmarkServerCheckout is one kiosk doing signed checkouts back to back
+// over loopback TCP: codec, server loop, session call and two syscalls each
+// way.
+func BenchmarkServerCheckout(b *testing.B) {
+	h := &testHandler{}
+	srv := NewServer(&Options{Handler: h, Location: time.UTC})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	c, err := Dial(context.Background(), "tcp", l.Addr().String(), ClientOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	m, _ := ParseFieldSpec("93", []string{"CN=kiosk", "CO=secret-pw"}, time.Now())
+	if _, err := c.Send(ctx, m); err != nil {
+		b.Fatal(err)
+	}
+	co, _ := ParseFieldSpec("11", []string{"AO=MAIN", "AA=2900001234", "AB=3900005678", "AC=", "AD=1234"}, time.Now())
+	b.ReportAllocs()
+	for b.Loop() {
+		co.Seq = ""
+		reply, err := c.Send(ctx, co)
+		if err != nil || reply.Code != "12" {
+			b.Fatalf("%v %v", reply, err)
+		}
+	}
+	c.Close()
+	srv.Shutdown(ctx)
+	<-done
 }

@@ -286,7 +286,7 @@ func (c *conn) handle(line string) bool {
 	if !knownRequest(m.Code) {
 		return c.malformedInput(MalformedUnknownCode, "unknown message", m.Code, m.Checksum != "")
 	}
-	resp, outcome, panicked := c.call(m)
+	resp, outcome, ref, panicked := c.call(m)
 	if m.Code == "93" {
 		c.afterLogin(resp.(*LoginResponse))
 	}
@@ -303,7 +303,7 @@ func (c *conn) handle(line string) bool {
 	ok := c.write(c.last)
 	dur := time.Since(start)
 	s.observer.MessageHandled(m.Code, dur, outcome)
-	c.logMessage(m, resp, outcome, dur)
+	c.logMessage(m, resp, outcome, ref, dur)
 	return ok && !panicked
 }
 
@@ -316,8 +316,15 @@ func (c *conn) afterLogin(r *LoginResponse) {
 	if r.Settings != nil {
 		c.set = *r.Settings
 	}
-	if r.Account != "" {
-		c.log = c.log.With().Str("account", r.Account).Logger()
+	if r.Account != "" || r.Institution != "" {
+		lc := c.log.With()
+		if r.Account != "" {
+			lc = lc.Str("account", r.Account)
+		}
+		if r.Institution != "" {
+			lc = lc.Str("inst", r.Institution)
+		}
+		c.log = lc.Logger()
 		c.ctx = c.log.WithContext(c.ctx)
 	}
 }
@@ -356,7 +363,7 @@ func (c *conn) write(b []byte) bool {
 	return true
 }
 
-func (c *conn) logMessage(m *Message, resp Response, outcome Outcome, dur time.Duration) {
+func (c *conn) logMessage(m *Message, resp Response, outcome Outcome, patronRef string, dur time.Duration) {
 	lvl := zerolog.InfoLevel
 	if m.Code == "99" {
 		lvl = zerolog.DebugLevel
@@ -375,41 +382,45 @@ func (c *conn) logMessage(m *Message, resp Response, outcome Outcome, dur time.D
 	if item := m.Value("AB"); item != "" {
 		ev = ev.Str("item", item)
 	}
-	if pr, ok := c.sess.(PatronRefSession); ok {
-		if p := m.Value("AA"); p != "" {
-			ev = ev.Str("patron_ref", pr.PatronRef(p))
-		}
+	if patronRef != "" {
+		ev = ev.Str("patron_ref", patronRef)
 	}
 	ev.Bool("ok", resp.Succeeded()).Str("outcome", outcome.String()).Dur("dur", dur).Send()
 }
 
-// call runs the Session method for m. A panic is recovered into a failure
-// response; the caller then closes the connection.
-func (c *conn) call(m *Message) (resp Response, outcome Outcome, panicked bool) {
+// call runs the Session method for m and names the patron for the log. A
+// panic is recovered into a failure response; the caller then closes the
+// connection.
+func (c *conn) call(m *Message) (resp Response, outcome Outcome, patronRef string, panicked bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error().Str("msg", m.Code).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("panic in session; closing connection")
 			resp, outcome, panicked = failureResponse(m), OutcomePanic, true
 		}
 	}()
+	if pr, ok := c.sess.(PatronRefSession); ok {
+		if p := m.Value("AA"); p != "" {
+			patronRef = pr.PatronRef(p)
+		}
+	}
 	resp, supported, err := dispatch(c.ctx, c.sess, m, c.s.opts.Location)
 	switch {
 	case !supported:
-		return failureResponse(m), OutcomeUnsupported, false
+		return failureResponse(m), OutcomeUnsupported, patronRef, false
 	case err != nil || resp == nil:
 		if err == nil {
 			err = errors.New("session returned no response")
 		}
 		c.log.Error().Str("msg", m.Code).Err(err).Msg("session failed; sent failure response")
-		return failureResponse(m), OutcomeError, false
+		return failureResponse(m), OutcomeError, patronRef, false
 	}
 	if st, ok := resp.(*ACSStatus); ok {
 		st.SupportedMessages = supportedMessages(c.sess, st.SupportedMessages)
 	}
 	if resp.Succeeded() {
-		return resp, OutcomeOK, false
+		return resp, OutcomeOK, patronRef, false
 	}
-	return resp, OutcomeRefused, false
+	return resp, OutcomeRefused, patronRef, false
 }
 
 // knownRequest reports whether code is a request the server dispatches.

@@ -18,7 +18,8 @@ type Field struct {
 // message is read from or written to the wire.
 //
 // Decoding slices the input, so the strings of a decoded Message share the
-// input's memory.
+// input's memory. Use a Message through its pointer: a copied Message would
+// share its small-message field array with the original.
 type Message struct {
 	Code     string  // two-character command identifier, e.g. "11"
 	Fixed    string  // the fixed-length fields, concatenated
@@ -153,6 +154,7 @@ type DecodeError struct {
 	Offset int    // byte offset in the frame
 }
 
+// Error describes the failure without quoting the frame.
 func (e *DecodeError) Error() string {
 	s := "sip2: " + e.Reason.String()
 	if e.Code != "" {

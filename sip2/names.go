@@ -298,6 +298,7 @@ func (m *Message) MarshalZerologObject(e *zerolog.Event) {
 
 type redactedFields []Field
 
+// MarshalZerologArray logs each field as "TAG=value", masking secrets.
 func (fs redactedFields) MarshalZerologArray(a *zerolog.Array) {
 	for _, f := range fs {
 		if Redact(f.Tag) {

@@ -237,12 +237,14 @@ func ResponseMessage(r Response, o *EncodeOptions) *Message {
 
 // LoginResponse is message 94. Settings, when not nil, replace the
 // connection's settings from this response on (the charset, terminator and
-// checksum rules of the account that logged in). Account names the account
-// in every later log line of the connection.
+// checksum rules of the account that logged in). Account and Institution
+// name the account in every later log line of the connection ("account",
+// "inst"), and reach the Session's later calls through the ctx logger.
 type LoginResponse struct {
-	OK       bool
-	Settings *ConnSettings
-	Account  string
+	OK          bool
+	Settings    *ConnSettings
+	Account     string
+	Institution string
 }
 
 // ResponseCode returns "94".

@@ -53,7 +53,7 @@ func (h *testHandler) NewSession(ctx context.Context, c ConnInfo) (Session, erro
 
 func (s *testSession) Login(ctx context.Context, r *LoginRequest) (*LoginResponse, error) {
 	ok := r.UserID == "kiosk" && r.Password == "secret-pw"
-	return &LoginResponse{OK: ok, Settings: s.h.settings, Account: "kiosk"}, nil
+	return &LoginResponse{OK: ok, Settings: s.h.settings, Account: "kiosk", Institution: "MAIN"}, nil
 }
 
 func (s *testSession) Status(ctx context.Context, r *SCStatus) (*ACSStatus, error) {
@@ -329,7 +329,7 @@ func TestServerConversation(t *testing.T) {
 	c.Close()
 	waitFor(t, func() bool { return ts.h.closed.Load() == 1 })
 	log := ts.log.String()
-	for _, s := range []string{`"msg":"11"`, `"patron_ref":"ref-34"`, `"item":"3900005678"`, `"account":"kiosk"`, `"ok":true`, `"dur":`} {
+	for _, s := range []string{`"msg":"11"`, `"patron_ref":"ref-34"`, `"item":"3900005678"`, `"account":"kiosk"`, `"inst":"MAIN"`, `"ok":true`, `"dur":`} {
 		if !strings.Contains(log, s) {
 			t.Errorf("log lacks %s:\n%s", s, log)
 		}

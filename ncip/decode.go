@@ -43,6 +43,9 @@ func DecodeRequest(b []byte, o DecodeOptions) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Decoded values are substrings of s, never of the arena, so the
+	// arena can be reused once the request is built.
+	defer t.release()
 	root := t.root()
 	msg := &Message{}
 	msg.Version, _ = root.attr("version")

@@ -35,6 +35,7 @@ func DecodeResponse(b []byte, o DecodeOptions) (*ResponseMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer t.release()
 	root := t.root()
 	if root.name != "NCIPMessage" {
 		return nil, ErrNotNCIP

@@ -113,11 +113,12 @@ func (w *writer) finish() {
 	w.buf = append(w.buf, "NCIPMessage>\n"...)
 }
 
+// newlineIndent is a new line and enough indentation for any depth the
+// writer reaches.
+const newlineIndent = "\n                                                                "
+
 func (w *writer) indent() {
-	w.buf = append(w.buf, '\n')
-	for i := 0; i < w.depth; i++ {
-		w.buf = append(w.buf, ' ', ' ')
-	}
+	w.buf = append(w.buf, newlineIndent[:1+min(2*w.depth, len(newlineIndent)-1)]...)
 }
 
 func (w *writer) open(name string) {
@@ -210,9 +211,28 @@ func (w *writer) posInt(name string, n int) {
 	}
 }
 
+// plainByte marks the ASCII bytes written as they are in text and
+// attribute values.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7F; c++ {
+		t[c] = true
+	}
+	for _, c := range "&<>\"" {
+		t[c] = false
+	}
+	return t
+}()
+
 // escape appends s as XML character data or attribute content, dropping
 // characters XML 1.0 cannot carry and replacing invalid UTF-8.
 func (w *writer) escape(s string, attr bool) {
+	// Fast path: most values need no escaping at all.
+	clean := 0
+	for clean < len(s) && plainByte[s[clean]] {
+		clean++
+	}
+	w.buf = append(w.buf, s[:clean]...)
+	s = s[clean:]
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -53,8 +54,18 @@ type node struct {
 
 type attr struct{ name, value string }
 
-// tree is an arena of nodes; index 0 is the root element.
-type tree struct{ nodes []node }
+// tree is an arena of nodes; index 0 is the root element. Its nodes are
+// only valid until release.
+type tree struct {
+	nodes []node
+	arena *arena
+}
+
+// release hands the tree's memory back for the next message.
+func (t *tree) release() {
+	t.nodes = nil
+	t.arena.release()
+}
 
 func (t *tree) root() *node { return &t.nodes[0] }
 
@@ -124,11 +135,42 @@ func parseTree(s string, lim Limits) (*tree, error) {
 	// avoids regrowing it on the way.
 	n := strings.Count(s, "<")/2 + 1
 	n = min(n, lim.MaxElements)
-	sc := scanner{s: s, lim: lim, nodes: make([]node, 0, n), attrs: make([]attr, 0, 16), stack: make([]stackEntry, 0, 16)}
-	if err := sc.run(); err != nil {
+	a := arenaPool.Get().(*arena)
+	if cap(a.nodes) < n {
+		a.nodes = make([]node, 0, n)
+	}
+	sc := scanner{s: s, lim: lim, nodes: a.nodes[:0], attrs: a.attrs[:0], stack: a.stack[:0]}
+	err := sc.run()
+	a.nodes, a.attrs, a.stack = sc.nodes, sc.attrs, sc.stack
+	if err != nil {
+		a.release()
 		return nil, err
 	}
-	return &tree{nodes: sc.nodes}, nil
+	return &tree{nodes: sc.nodes, arena: a}, nil
+}
+
+// arena holds the scanner's slices between messages, so a busy server does
+// not allocate them for every request.
+type arena struct {
+	nodes []node
+	attrs []attr
+	stack []stackEntry
+}
+
+var arenaPool = sync.Pool{New: func() any {
+	return &arena{nodes: make([]node, 0, 64), attrs: make([]attr, 0, 16), stack: make([]stackEntry, 0, 16)}
+}}
+
+// release returns the arena to the pool, dropping references into the
+// message; arenas grown by an unusually large message are left to the GC.
+func (a *arena) release() {
+	if cap(a.nodes) > 512 || cap(a.attrs) > 512 || cap(a.stack) > 64 {
+		return
+	}
+	clear(a.nodes[:cap(a.nodes)])
+	clear(a.attrs[:cap(a.attrs)])
+	clear(a.stack[:cap(a.stack)])
+	arenaPool.Put(a)
 }
 
 func (sc *scanner) errf(format string, a ...any) error {
@@ -216,13 +258,21 @@ func (sc *scanner) skipComment() error {
 	return nil
 }
 
-func isNameByte(c byte) bool {
-	return !(isSpace(c) || c == '<' || c == '>' || c == '/' || c == '=' || c == '"' || c == '\'' || c == '&' || c == '?' || c == '!')
-}
+// nameByte marks the bytes a name may contain: everything but white space
+// and the XML delimiters (names are matched, not validated).
+var nameByte = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	for _, c := range " \t\r\n<>/=\"'&?!" {
+		t[c] = false
+	}
+	return t
+}()
 
 func (sc *scanner) name() (string, error) {
 	start := sc.pos
-	for sc.pos < len(sc.s) && isNameByte(sc.s[sc.pos]) {
+	for sc.pos < len(sc.s) && nameByte[sc.s[sc.pos]] {
 		sc.pos++
 	}
 	if sc.pos == start {
@@ -253,27 +303,34 @@ func (sc *scanner) element() error {
 			continue
 		}
 		rest := sc.s[sc.pos:]
-		switch {
-		case strings.HasPrefix(rest, "</"):
+		var next byte
+		if len(rest) > 1 {
+			next = rest[1]
+		}
+		switch next {
+		case '/':
 			if err := sc.closeTag(); err != nil {
 				return err
 			}
-		case strings.HasPrefix(rest, "<!--"):
-			if err := sc.skipComment(); err != nil {
-				return err
+		case '!':
+			switch {
+			case strings.HasPrefix(rest, "<!--"):
+				if err := sc.skipComment(); err != nil {
+					return err
+				}
+			case strings.HasPrefix(rest, "<![CDATA["):
+				end := strings.Index(rest[9:], "]]>")
+				if end < 0 {
+					return sc.errf("unterminated CDATA section")
+				}
+				sc.addText(rest[9 : 9+end])
+				sc.pos += 9 + end + 3
+			case isDeclaration(rest):
+				return ErrDTD
+			default:
+				return sc.errf("unexpected markup")
 			}
-		case strings.HasPrefix(rest, "<![CDATA["):
-			end := strings.Index(rest[9:], "]]>")
-			if end < 0 {
-				return sc.errf("unterminated CDATA section")
-			}
-			sc.addText(rest[9 : 9+end])
-			sc.pos += 9 + end + 3
-		case isDeclaration(rest):
-			return ErrDTD
-		case strings.HasPrefix(rest, "<!"):
-			return sc.errf("unexpected markup")
-		case strings.HasPrefix(rest, "<?"):
+		case '?':
 			if err := sc.skipPI(); err != nil {
 				return err
 			}

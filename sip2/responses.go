@@ -107,13 +107,20 @@ func b2i(b bool) int {
 	return 0
 }
 
-// code writes a fixed code of width w (digits or letters), falling back to
-// def when v does not have the right length.
+// code writes a fixed code of width w, falling back to def unless v is
+// exactly w printable ASCII characters (anything else would shift the
+// fixed fields after it in some charset).
 func (e *encoder) code(v string, w int, def string) {
 	if len(v) != w {
 		v = def
 	}
-	e.buf = e.cs.appendFixed(e.buf, v)
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] >= 0x7F || v[i] == '|' {
+			v = def
+			break
+		}
+	}
+	e.raw(v)
 }
 
 func (e *encoder) status(s *PatronStatus) {

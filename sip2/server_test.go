@@ -788,3 +788,73 @@ func TestServerWireTranscriptRedacted(t *testing.T) {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// fullSession implements every optional message.
+type fullSession struct{ testSession }
+
+func (s *fullSession) RenewAll(ctx context.Context, r *RenewAllRequest) (*RenewAllResponse, error) {
+	return &RenewAllResponse{OK: true, InstitutionID: r.InstitutionID, Renewed: []string{"a"}}, nil
+}
+func (s *fullSession) BlockPatron(ctx context.Context, r *BlockPatronRequest) (*PatronStatusResponse, error) {
+	return &PatronStatusResponse{Status: PatronStatus{CardReportedLost: true}, InstitutionID: r.InstitutionID, PatronID: r.PatronID, ValidPatron: Yes}, nil
+}
+func (s *fullSession) PatronEnable(ctx context.Context, r *PatronEnableRequest) (*PatronEnableResponse, error) {
+	return &PatronEnableResponse{InstitutionID: r.InstitutionID, PatronID: r.PatronID, ValidPatron: Yes}, nil
+}
+func (s *fullSession) ItemStatusUpdate(ctx context.Context, r *ItemStatusUpdateRequest) (*ItemStatusUpdateResponse, error) {
+	return &ItemStatusUpdateResponse{ItemPropertiesOK: true, ItemID: r.ItemID, ItemProperties: r.ItemProperties}, nil
+}
+
+func TestServerOptionalMessages(t *testing.T) {
+	h := &testHandler{}
+	ts := startServer(t, func(o *Options) {
+		o.Handler = HandlerFunc(func(ctx context.Context, c ConnInfo) (Session, error) {
+			return &fullSession{testSession{h: h, info: c}}, nil
+		})
+	})
+	r := dialRaw(t, ts.addr)
+	login(t, r)
+	if m := verify(t, r.roundTrip(sign("9910302.00", "1")), UTF8); m.Value("BX") != "YYYYYYYYYYYYYYYY" {
+		t.Fatalf("BX: %v", m)
+	}
+	for req, want := range map[string]string{
+		"6520261127    101500AOMAIN|AAP1|":               "661000100002",
+		"01Y20261127    101500AOMAIN|ALlost|AAP1|AC|":    "24    Y",
+		"2520261127    101500AOMAIN|AAP1|":               "26    ",
+		"1920261127    101500AOMAIN|ABI1|CHnew|":         "201",
+		"15+20261127    101500AOMAIN|AAP1|ABI1|":         "161N",
+		"6300020261127    101500          AOMAIN|AAP1|": "64",
+	} {
+		if got := r.roundTrip(sign(req, "2")); !strings.HasPrefix(got, want) {
+			t.Errorf("%s… answered %q, want prefix %q", req[:2], got, want)
+		}
+	}
+}
+
+func TestFailureResponses(t *testing.T) {
+	want := map[string]string{"93": "94", "99": "98", "23": "24", "01": "24", "63": "64", "11": "12", "29": "30", "09": "10",
+		"15": "16", "17": "18", "19": "20", "25": "26", "65": "66", "35": "36", "37": "38"}
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	for req, resp := range want {
+		if !knownRequest(req) {
+			t.Errorf("%s not dispatched", req)
+		}
+		m, err := ParseFieldSpec(req, []string{"AO=MAIN", "AA=P1", "AB=I1"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := failureResponse(m)
+		if f.ResponseCode() != resp || f.Succeeded() {
+			t.Errorf("%s: failure response %s ok=%v", req, f.ResponseCode(), f.Succeeded())
+		}
+		out := ResponseMessage(f, &EncodeOptions{Now: now})
+		for _, tag := range []string{"AO", "AA", "AB"} {
+			if v, ok := out.Get(tag); ok && v != m.Value(tag) {
+				t.Errorf("%s: %s=%q not echoed", req, tag, v)
+			}
+		}
+		if n, _ := FixedLen(resp); len(out.Fixed) != n {
+			t.Errorf("%s: fixed part %q", resp, out.Fixed)
+		}
+	}
+}

@@ -234,6 +234,12 @@ func TestResponseStrictOut(t *testing.T) {
 	if strings.ContainsRune(string(out[:len(out)-4]), 'a') {
 		t.Fatal("checksum must be uppercase hex")
 	}
+	// Fixed codes that are not plain ASCII of the right width get defaults,
+	// so the fixed part keeps its length in every charset.
+	bad := AppendResponse(nil, &ItemInfoResponse{CirculationStatus: "é", SecurityMarker: "0", FeeType: "0|"}, "", &EncodeOptions{Charset: CP850, Location: lib, Now: now})
+	if !strings.HasPrefix(string(bad), "18010101") {
+		t.Fatalf("bad fixed codes: %q", bad)
+	}
 	// 96 and 97 never carry a sequence number.
 	rs := NewMessage("96")
 	rs.Seq = "3"

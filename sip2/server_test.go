@@ -818,11 +818,11 @@ func TestServerOptionalMessages(t *testing.T) {
 		t.Fatalf("BX: %v", m)
 	}
 	for req, want := range map[string]string{
-		"6520261127    101500AOMAIN|AAP1|":               "661000100002",
-		"01Y20261127    101500AOMAIN|ALlost|AAP1|AC|":    "24    Y",
-		"2520261127    101500AOMAIN|AAP1|":               "26    ",
-		"1920261127    101500AOMAIN|ABI1|CHnew|":         "201",
-		"15+20261127    101500AOMAIN|AAP1|ABI1|":         "161N",
+		"6520261127    101500AOMAIN|AAP1|":              "661000100002",
+		"01Y20261127    101500AOMAIN|ALlost|AAP1|AC|":   "24    Y",
+		"2520261127    101500AOMAIN|AAP1|":              "26    ",
+		"1920261127    101500AOMAIN|ABI1|CHnew|":        "201",
+		"15+20261127    101500AOMAIN|AAP1|ABI1|":        "161N",
 		"6300020261127    101500          AOMAIN|AAP1|": "64",
 	} {
 		if got := r.roundTrip(sign(req, "2")); !strings.HasPrefix(got, want) {

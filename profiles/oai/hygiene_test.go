@@ -2,10 +2,12 @@ package oai
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // reports collects what OnProblem receives.
@@ -205,4 +207,58 @@ func TestCleanText(t *testing.T) {
 	if got != "ab\uFFFDcd" || len(issues) != 3 {
 		t.Errorf("cleanText = %q, %v", got, issues)
 	}
+}
+
+// TestRandomRecordsValidate renders records with random leaders, tags,
+// indicators, subfield codes and values (control characters, invalid UTF-8,
+// markup characters included) and checks every page against the schemas.
+func TestRandomRecordsValidate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "0123456789abcAZ #|\\$&<>\"'\x00\x1b\x1f\x7f\xff\xc3\xa9é\U0001F4DA:;/=.-"
+	pick := func(n int) string {
+		var b strings.Builder
+		for range n {
+			i := rng.IntN(len(alphabet))
+			b.WriteByte(alphabet[i])
+		}
+		return b.String()
+	}
+	esc := func(s string) string {
+		r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
+		return r.Replace(s)
+	}
+	repo := newRepo()
+	repo.recs = nil
+	for i := range 200 {
+		var b strings.Builder
+		b.WriteString(`<record xmlns="http://www.loc.gov/MARC21/slim"><leader>` + esc(pick(20+rng.IntN(8))) + `</leader>`)
+		for range rng.IntN(4) {
+			b.WriteString(`<controlfield tag="` + esc(pick(3)) + `">` + esc(pick(rng.IntN(40))) + `</controlfield>`)
+		}
+		for range rng.IntN(8) {
+			tag := pick(3)
+			if rng.IntN(2) == 0 {
+				tag = []string{"245", "100", "650", "260", "264", "020", "041", "856", "520"}[rng.IntN(9)]
+			}
+			b.WriteString(`<datafield tag="` + esc(tag) + `" ind1="` + esc(pick(rng.IntN(2))) + `" ind2="` + esc(pick(1)) + `">`)
+			for range rng.IntN(4) {
+				b.WriteString(`<subfield code="` + esc(pick(rng.IntN(3))) + `">` + esc(pick(rng.IntN(30))) + `</subfield>`)
+			}
+			b.WriteString(`</datafield>`)
+		}
+		b.WriteString(`</record>`)
+		repo.recs = append(repo.recs, Record{ID: pick(5), Datestamp: day(1).Add(time.Duration(i) * time.Second), Sets: []string{pick(4)},
+			MARCXML: []byte(b.String()), Holdings: []Holding{{pick(3), pick(3), pick(3), pick(8), pick(8), pick(4)}}})
+	}
+	c, h := newServer(t, repo, Options{PageSize: 200})
+	for _, p := range []string{"oai_dc", "marc21", "marc21_holdings"} {
+		doc := c.get("verb=ListRecords&metadataPrefix=" + p)
+		if n := len(doc.FindElements("//ListRecords/record")); n != 200 {
+			t.Errorf("%s: %d records on the page", p, n)
+		}
+	}
+	if st := h.Stats(); st.Unrenderable != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	c.validate()
 }

@@ -38,16 +38,12 @@ func (ex *exchange) identify() error {
 	x.element("repositoryName", cleanText(id.Name, "repositoryName", &discard))
 	x.element("baseURL", cleanText(ex.baseURL, "baseURL", &discard))
 	x.element("protocolVersion", "2.0")
-	var emails []string
 	for _, e := range id.AdminEmails {
 		if emailPattern.MatchString(e) && validText(e) {
-			emails = append(emails, e)
+			x.element("adminEmail", e)
 		} else {
 			ex.log.Warn().Msg("an admin e-mail of the repository identity is not a valid address and is left out")
 		}
-	}
-	for _, e := range emails {
-		x.element("adminEmail", e)
 	}
 	x.element("earliestDatestamp", earliest.UTC().Format(timeFormat))
 	x.element("deletedRecord", "persistent")

@@ -1,6 +1,12 @@
 package oai
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
+	"time"
+
+	"github.com/rs/zerolog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -402,4 +408,35 @@ func TestPOSTAndMethods(t *testing.T) {
 		t.Errorf("oversized POST: status %d", resp.StatusCode)
 	}
 	c.validate()
+}
+
+func TestLogging(t *testing.T) {
+	var buf bytes.Buffer
+	repo := dirtyRepo()
+	h := NewHandler(repo, Options{Logger: zerolog.New(&buf), Now: func() time.Time { return testNow }})
+	for _, q := range []string{"verb=Identify", "verb=GetRecord&metadataPrefix=marc21&identifier=oai:library.example.edu:d2", "verb=Nope"} {
+		r := httptest.NewRequest("GET", "/oai", nil)
+		r.URL.RawQuery = q
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	var lines []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 4 {
+		t.Fatalf("%d log lines: %s", len(lines), buf.Bytes())
+	}
+	if lines[0]["verb"] != "Identify" || lines[0]["proto"] != "oai" || lines[0]["level"] != "info" {
+		t.Errorf("request line %v", lines[0])
+	}
+	if lines[1]["level"] != "warn" || lines[1]["identifier"] != "oai:library.example.edu:d2" {
+		t.Errorf("unrenderable record line %v", lines[1])
+	}
+	if codes, _ := lines[3]["codes"].([]any); len(codes) != 1 || codes[0] != "badVerb" {
+		t.Errorf("error line %v", lines[3])
+	}
 }

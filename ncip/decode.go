@@ -172,11 +172,34 @@ func (d *decoder) need(ok bool, element string) {
 	}
 }
 
-func text(n *node) string { return strings.TrimSpace(n.text) }
+// text returns an element's value: trimmed, and without the characters
+// XML 1.0 cannot carry (C0 controls other than tab, CR and LF; U+FFFE and
+// U+FFFF), which no response could ever echo back.
+func text(n *node) string { return xmlClean(strings.TrimSpace(n.text)) }
 
 func sv(n *node) SchemeValue {
 	s, _ := n.attr("Scheme")
-	return SchemeValue{Scheme: strings.TrimSpace(s), Value: text(n)}
+	return SchemeValue{Scheme: strings.TrimSpace(xmlClean(s)), Value: text(n)}
+}
+
+func xmlClean(s string) string {
+	bad := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || (c == 0xEF && strings.HasPrefix(s[i:], "\uFFFE")) || (c == 0xEF && strings.HasPrefix(s[i:], "\uFFFF")) {
+			bad = true
+			break
+		}
+	}
+	if !bad {
+		return s
+	}
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0xFFFE || r == 0xFFFF {
+			return -1
+		}
+		return r
+	}, s))
 }
 
 // agency reads FromAgencyId, ToAgencyId, OnBehalfOfAgency and the like:

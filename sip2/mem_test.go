@@ -30,12 +30,12 @@ func idleConns(b *testing.B, addr string, n int, login bool) []net.Conn {
 	return conns
 }
 
-func inUse() uint64 {
+func inUse() (heapAndStack, stack uint64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
+	return ms.HeapInuse + ms.StackInuse, ms.StackInuse
 }
 
 // BenchmarkIdleConnMemory measures heap and stack per idle, logged-in plain
@@ -62,12 +62,13 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 				accepted <- c
 			}
 		}()
-		before := inUse()
+		before, _ := inUse()
 		raw := idleConns(b, l.Addr().String(), n, false)
 		for len(accepted) < n {
 			runtime.Gosched()
 		}
-		rawPer := float64(inUse()-before) / n / 1024
+		after, _ := inUse()
+		rawPer := float64(after-before) / n / 1024
 		l.Close()
 		for _, c := range raw {
 			c.Close()
@@ -85,10 +86,12 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- srv.Serve(l2) }()
-		before = inUse()
+		before, stackBefore := inUse()
 		conns := idleConns(b, l2.Addr().String(), n, true)
-		per := float64(inUse()-before) / n / 1024
+		after, stackAfter := inUse()
+		per := float64(after-before) / n / 1024
 		b.ReportMetric(per, "KiB/conn")
+		b.ReportMetric(float64(stackAfter-stackBefore)/n/1024, "stack-KiB/conn")
 		b.ReportMetric(rawPer, "raw-KiB/conn")
 		b.ReportMetric(per-rawPer, "sip2-KiB/conn")
 		for _, c := range conns {

@@ -3,15 +3,15 @@ package oai
 import (
 	"bytes"
 	"encoding/json"
-	"net/http/httptest"
-	"time"
-
-	"github.com/rs/zerolog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
 )
 
 const base = "verb=GetRecord&metadataPrefix=oai_dc&identifier=oai:library.example.edu:"

@@ -414,8 +414,10 @@ func (c *conn) call(m *Message) (resp Response, outcome Outcome, patronRef strin
 		c.log.Error().Str("msg", m.Code).Err(err).Msg("session failed; sent failure response")
 		return failureResponse(m), OutcomeError, patronRef, false
 	}
-	if st, ok := resp.(*ACSStatus); ok {
-		st.SupportedMessages = supportedMessages(c.sess, st.SupportedMessages)
+	if st, ok := resp.(*ACSStatus); ok { // a copy: the Session may share its status between connections
+		cp := *st
+		cp.SupportedMessages = supportedMessages(c.sess, st.SupportedMessages)
+		resp = &cp
 	}
 	if resp.Succeeded() {
 		return resp, OutcomeOK, patronRef, false

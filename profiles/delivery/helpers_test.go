@@ -164,3 +164,5 @@ func assertDelivered(t *testing.T, dir string, d Delivery, content []byte) {
 		t.Fatalf("manifest %+v does not describe %s", m, d.Name)
 	}
 }
+
+func sftptestStart(tb testing.TB) *sftptest.Server { return sftptest.Start(tb) }

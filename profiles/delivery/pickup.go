@@ -390,3 +390,36 @@ func (c *Client) Collect(ctx context.Context, o CollectOptions, process func(con
 	}
 	return done, errors.Join(errs...)
 }
+
+// Capabilities are what a target offers, as found by Check.
+type Capabilities struct {
+	// PosixRename: renames replace atomically (posix-rename@openssh.com,
+	// or a local directory). Without it the careful fallback is used.
+	PosixRename bool
+	// Fsync: file content can be made durable before the rename
+	// (fsync@openssh.com, or a local directory).
+	Fsync bool
+}
+
+// Check connects once, with no retry, and reports what the target offers:
+// the host key, the login and the target directory are all verified, and
+// nothing is written. It is what "test this destination" runs.
+func (c *Client) Check(ctx context.Context) (Capabilities, error) {
+	f, err := c.connect(ctx)
+	if err != nil {
+		return Capabilities{}, fmt.Errorf("check %s: %w", c.target, err)
+	}
+	defer f.close()
+	fi, err := f.stat("")
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
+		return Capabilities{}, fmt.Errorf("check %s: %w", c.target, ErrNoDir)
+	}
+	if err != nil {
+		return Capabilities{}, fmt.Errorf("check %s: %w", c.target, wrapFSError(err))
+	}
+	caps := Capabilities{PosixRename: f.replaces(), Fsync: true}
+	if s, ok := f.(*sftpFS); ok {
+		caps.Fsync = s.fsyncAvail
+	}
+	return caps, nil
+}

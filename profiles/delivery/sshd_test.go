@@ -40,14 +40,9 @@ func TestOpenSSH(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("extensions", func(t *testing.T) {
-		f, err := c.connect(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.close()
-		s := f.(*sftpFS)
-		if !s.posix || !s.fsyncAvail {
-			t.Fatalf("OpenSSH should offer posix-rename and fsync: posix=%v fsync=%v", s.posix, s.fsyncAvail)
+		caps, err := c.Check(ctx)
+		if err != nil || !caps.PosixRename || !caps.Fsync {
+			t.Fatalf("OpenSSH should offer posix-rename and fsync: %+v, %v", caps, err)
 		}
 	})
 

@@ -3,6 +3,7 @@ package oai
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -338,4 +340,68 @@ func fetchAll(c *oaiClient, query string) ([]byte, bool) {
 		return body, false
 	}
 	return body, etree.NewDocument().ReadFromBytes(body) == nil
+}
+
+// blockingRepo holds List after a few records until released.
+type blockingRepo struct {
+	*memRepo
+	after   int
+	release chan struct{}
+}
+
+func (b *blockingRepo) List(ctx context.Context, req ListRequest, fn func(Record) error) error {
+	n := 0
+	return b.memRepo.List(ctx, req, func(r Record) error {
+		if n == b.after {
+			<-b.release
+		}
+		n++
+		return fn(r)
+	})
+}
+
+// TestListStreams shows a page reaches the client while the repository is
+// still producing it: the repository waits for the client to have read the
+// first record before it yields the rest.
+func TestListStreams(t *testing.T) {
+	repo := newRepo()
+	big := strings.Repeat("A long summary. ", 2500) // 40 kB, more than the write buffer
+	repo.recs = repo.recs[:4]
+	for i := range repo.recs {
+		repo.recs[i].Deleted = false
+		repo.recs[i].MARCXML = marcXML("x", "Big", `<datafield tag="520" ind1=" " ind2=" "><subfield code="a">`+big+`</subfield></datafield>`)
+	}
+	br := &blockingRepo{memRepo: repo, after: 2, release: make(chan struct{})}
+	c, _ := newServer(t, br, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.url+"?verb=ListRecords&metadataPrefix=marc21", nil)
+	req.Header.Set("Accept-Encoding", "identity") // repeated text would sit in the compressor
+	resp, err := c.http.Do(req)
+	if err != nil {
+		close(br.release)
+		t.Fatalf("no response while the repository was still listing: %v", err)
+	}
+	defer resp.Body.Close()
+	var body []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(body, []byte("oai:library.example.edu:b1")) {
+		n, err := resp.Body.Read(buf)
+		body = append(body, buf[:n]...)
+		if err != nil {
+			close(br.release)
+			t.Fatalf("read before the first record arrived: %v", err)
+		}
+	}
+	close(br.release)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = append(body, rest...)
+	c.pages = append(c.pages, body)
+	if n := bytes.Count(body, []byte("<header>")); n != 4 {
+		t.Errorf("%d records", n)
+	}
+	c.validate()
 }

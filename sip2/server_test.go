@@ -112,7 +112,7 @@ func (s *testSession) Hold(ctx context.Context, r *HoldRequest) (*HoldResponse, 
 	return &HoldResponse{OK: true, InstitutionID: r.InstitutionID, PatronID: r.PatronID, ItemID: r.ItemID}, nil
 }
 
-func (s *testSession) PatronRef(id string) string { return "ref-" + id[len(id)-2:] }
+func (s *testSession) PatronRef(id string) string { return "ref-" + id[max(0, len(id)-2):] }
 
 func (s *testSession) Close() error {
 	if s.closed.Swap(true) {

@@ -128,12 +128,15 @@ type exchange struct {
 	n       int // list elements written
 }
 
+var _ http.Handler = (*Handler)(nil)
+
 // errStopList ends Repository.List once a page is full.
 var errStopList = errors.New("oai: page full")
 
 // ServeHTTP answers one OAI-PMH request. Protocol errors are OAI error elements
 // with HTTP 200; only transport problems (method, body size) and repository
-// failures use other status codes.
+// failures use other status codes. A POST's arguments are its form-encoded body
+// together with any in the URL, so an argument given in both is repeated.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	raw := r.URL.RawQuery
@@ -147,8 +150,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
-		if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		} else if err != nil {
+			http.Error(w, "request body unreadable", http.StatusBadRequest)
 			return
 		}
 		if raw != "" && len(body) > 0 {
@@ -161,7 +167,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex := &exchange{h: h, w: w, r: r, now: h.opts.Now().UTC().Truncate(time.Second)}
-	ex.log = h.opts.Logger.With().Str("proto", "oai").Logger()
+	ex.log = h.opts.Logger.With().Str("proto", "oai").Str("remote", r.RemoteAddr).Logger()
 	ex.req, ex.errs = parseRequest(splitArgs(raw))
 	var err error
 	if ex.ident, err = h.repo.Identity(r.Context()); err != nil {

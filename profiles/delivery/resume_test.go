@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 )
@@ -202,5 +206,37 @@ func TestCancelDuringBackoff(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) || IsPermanent(err) {
 		t.Fatalf("cancelled delivery: %v", err)
+	}
+}
+
+// TestStalledServerTimesOut: a server that accepts and then says nothing
+// must not hang a delivery; the stall is a transient failure.
+func TestStalledServerTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	defer func() {
+		ln.Close()
+		for c := range accepted {
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	srv := startServer(t) // only for a key pair
+	tg := Target{Kind: KindSFTP, Host: "127.0.0.1", Port: port, User: "u", PrivateKey: string(srv.ClientKeyPEM),
+		KnownHosts: knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))}, srv.HostKey),
+		RemoteDir:  "/out", Timeout: 200 * time.Millisecond}
+	got, err := newClient(t, tg, Retry{Attempts: 1}).Deliver(context.Background(), &memStore{}, prepare(t, "s.dat", []byte("s")))
+	if err == nil || IsPermanent(err) || got.Attempts != 1 {
+		t.Fatalf("stalled server: %+v, %v", got, err)
 	}
 }

@@ -1,14 +1,3 @@
-// Package delivery moves files to and from a partner over SFTP, or into a
-// local directory, so that a file arrives exactly once and complete: it is
-// written under a hidden temporary name, made durable, renamed into place and
-// verified, with every step recorded through a caller-supplied StateStore
-// before the next one starts. A delivery interrupted at any point (a dropped
-// connection, a crash, a lost reply) is finished by Resume without losing or
-// duplicating the file. Pick-up (List, Fetch, Archive, Collect) brings partner
-// files in, moving them aside only after the caller has processed them.
-//
-// The package holds no persistent state of its own; persisting Delivery
-// records is the caller's job.
 package delivery
 
 import (

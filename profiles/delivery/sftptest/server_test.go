@@ -189,6 +189,21 @@ func TestFaults(t *testing.T) {
 	})
 }
 
+func TestDropConnections(t *testing.T) {
+	srv := Start(t)
+	cl, err := dial(t, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.DropConnections()
+	if _, err := cl.Stat("/"); err == nil {
+		t.Fatal("client still served after DropConnections")
+	}
+	if _, err := dial(t, srv); err != nil {
+		t.Fatalf("new login after DropConnections: %v", err)
+	}
+}
+
 func isCode(err error, code error) bool {
 	var se *sftp.StatusError
 	return errors.As(err, &se) && se.FxCode() == code

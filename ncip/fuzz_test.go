@@ -114,3 +114,19 @@ func FuzzParseResponse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFormBody checks that reading a message out of an HTML-form post never
+// panics and returns either a form field or the body itself.
+func FuzzFormBody(f *testing.F) {
+	msg := []byte(`<NCIPMessage><CheckInItem/></NCIPMessage>`)
+	f.Add("application/x-www-form-urlencoded", []byte("xml=%3CNCIPMessage%2F%3E"))
+	f.Add("", []byte("xml=<NCIPMessage/>&x=1"))
+	f.Add("multipart/form-data; boundary=b", []byte("--b\r\nContent-Disposition: form-data; name=\"xml\"\r\n\r\n<NCIPMessage/>\r\n--b--\r\n"))
+	f.Add("application/xml", msg)
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		out := formBody(contentType, body)
+		if len(out) > len(body) {
+			t.Fatalf("form field longer than the body: %d > %d", len(out), len(body))
+		}
+	})
+}

@@ -21,6 +21,20 @@ const (
 	SchemeMediaTypes              = "http://www.iana.org/assignments/media-types"
 )
 
+// UserElementType values (NCIP v1 scheme) a LookupUser may ask for; see
+// LookupUser.Wants.
+const (
+	ElementAuthenticationInput    = "Authentication Input"
+	ElementBlockOrTrap            = "Block Or Trap"
+	ElementDateOfBirth            = "Date Of Birth"
+	ElementNameInformation        = "Name Information"
+	ElementPreviousUserID         = "Previous User Id"
+	ElementUserAddressInformation = "User Address Information"
+	ElementUserID                 = "User Id"
+	ElementUserLanguage           = "User Language"
+	ElementUserPrivilege          = "User Privilege"
+)
+
 // SchemeValue is an NCIP SchemeValuePair: a value with an optional Scheme URI.
 type SchemeValue struct {
 	Scheme string

@@ -147,6 +147,9 @@ type HandlerOptions struct {
 	// VersionsSupported answers LookupVersion when the Service does not
 	// implement LookupVersionService; nil means NCIP 2.0, 2.01 and 2.02.
 	VersionsSupported []string
+	// AgencyID is this library's agency, written as the ResponseHeader's
+	// FromAgencyId when a request's InitiationHeader names no ToAgencyId.
+	AgencyID SchemeValue
 }
 
 type handler struct {
@@ -205,14 +208,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	token, ok := h.token(r.URL.Path)
 	if !ok {
-		res.status, res.outcome = http.StatusNotFound, OutcomeRejected
+		res.status, res.outcome, res.problemType = http.StatusNotFound, OutcomeRejected, ProtocolError
 		out = EncodeProblems([]Problem{*NewProblem("", ProtocolError, "no NCIP endpoint at this path")}, h.o.Write)
 		h.write(w, res.status, out)
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		res.status, res.outcome = http.StatusMethodNotAllowed, OutcomeRejected
+		res.status, res.outcome, res.problemType = http.StatusMethodNotAllowed, OutcomeRejected, ProtocolError
 		out = EncodeProblems([]Problem{*NewProblem("", ProtocolError, "NCIP messages must be sent with POST")}, h.o.Write)
 		h.write(w, res.status, out)
 		return
@@ -336,13 +339,13 @@ func (h *handler) process(ctx context.Context, call *Call, body []byte, res *res
 		resp = h.dispatch(ctx, call, msg.Request, res)
 	}
 	if *resp.header() == nil {
-		*resp.header() = call.Header.Reply()
+		*resp.header() = h.reply(call.Header)
 	}
 	out, err := EncodeResponse(resp, call.Write)
 	if err != nil {
 		res.err = fmt.Errorf("encode %s response: %w", msg.Service, err)
 		resp = ProblemResponse(msg.Service, NewProblem(msg.Service, TemporaryProcessingFailure, "the response could not be built"))
-		*resp.header() = call.Header.Reply()
+		*resp.header() = h.reply(call.Header)
 		out, _ = EncodeResponse(resp, call.Write)
 	}
 	if ps := *resp.problems(); len(ps) > 0 {
@@ -357,6 +360,15 @@ func (h *handler) process(ctx context.Context, call *Call, body []byte, res *res
 		res.outcome = OutcomeOK
 	}
 	return out
+}
+
+// reply is the ResponseHeader answering an InitiationHeader (nil for none).
+func (h *handler) reply(ih *InitiationHeader) *ResponseHeader {
+	rh := ih.Reply()
+	if rh != nil && rh.FromAgencyID.Value == "" {
+		rh.FromAgencyID = h.o.AgencyID
+	}
+	return rh
 }
 
 // dispatch runs the service method, turning errors and panics into Problems.

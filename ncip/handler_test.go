@@ -438,7 +438,7 @@ func TestHandlerBodies(t *testing.T) {
 
 func TestHandlerAddOns(t *testing.T) {
 	svc := &authService{}
-	ts := newTestServer(t, svc)
+	ts := newTestServer(t, svc, func(o *HandlerOptions) { o.AgencyID = SchemeValue{Scheme: "http://x/agencies", Value: "MAIN"} })
 	del, _ := EncodeRequest(&DeleteItem{ItemID: Identifier{Value: "TMP1"}}, WriteOptions{})
 	acc, _ := EncodeRequest(&AcceptItem{RequestID: Identifier{Value: "R"}, RequestedActionType: SV("Hold For Pickup")}, WriteOptions{})
 	ver, _ := EncodeRequest(&LookupVersion{Header: &InitiationHeader{FromAgencyID: SV("ILL"), ToAgencyID: SV("MAIN")}}, WriteOptions{})
@@ -459,6 +459,10 @@ func TestHandlerAddOns(t *testing.T) {
 		t.Errorf("accept: %+v", r.msg)
 	} else {
 		validateNCIP(t, r.body)
+	}
+	noTo, _ := EncodeRequest(&DeleteItem{Header: &InitiationHeader{FromAgencyID: SV("ILL")}, ItemID: Identifier{Value: "T2"}}, WriteOptions{})
+	if r := send(noTo, "good-key"); r.msg.Header == nil || r.msg.Header.FromAgencyID != (SchemeValue{Scheme: "http://x/agencies", Value: "MAIN"}) || r.msg.Header.ToAgencyID.Value != "ILL" {
+		t.Errorf("own agency not filled in: %+v", r.msg.Header)
 	}
 	r := send(ver, "good-key")
 	if r.msg.Service != "LookupVersion" || !bytes.Contains(r.body, []byte("<ncip:VersionSupported>"+Version202)) ||

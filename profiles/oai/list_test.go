@@ -405,3 +405,39 @@ func TestListStreams(t *testing.T) {
 	}
 	c.validate()
 }
+
+// TestSubSecondDatestamps: a repository keeping finer datestamps lists in its
+// own order, resumes at the exact position, and publishes whole seconds.
+func TestSubSecondDatestamps(t *testing.T) {
+	repo := newRepo()
+	at := day(20, 10, 0, 0)
+	repo.recs = []Record{
+		{ID: "b", Datestamp: at.Add(300 * time.Millisecond), MARCXML: marcXML("b", "B")},
+		{ID: "z", Datestamp: at.Add(100 * time.Millisecond), MARCXML: marcXML("z", "Z")},
+		{ID: "a", Datestamp: at.Add(900 * time.Millisecond), MARCXML: marcXML("a", "A")},
+		{ID: "y", Datestamp: at.Add(time.Second), MARCXML: marcXML("y", "Y")},
+	}
+	c, _ := newServer(t, repo, Options{PageSize: 1})
+	var got []string
+	doc := c.get("verb=ListIdentifiers&metadataPrefix=oai_dc&from=2025-01-20T10:00:00Z&until=2025-01-20T10:00:00Z")
+	for {
+		got = append(got, ids(doc)...)
+		for _, ds := range texts(doc, "//header/datestamp") {
+			if ds != "2025-01-20T10:00:00Z" {
+				t.Errorf("datestamp %s", ds)
+			}
+		}
+		tok, _, size, _ := token(t, doc)
+		if size != 3 {
+			t.Errorf("completeListSize %d", size)
+		}
+		if tok == "" {
+			break
+		}
+		doc = c.get("verb=ListIdentifiers&resumptionToken=" + tok)
+	}
+	if !slices.Equal(got, []string{"z", "b", "a"}) {
+		t.Errorf("order %v", got)
+	}
+	c.validate()
+}

@@ -71,23 +71,23 @@ func (m *memRepo) matching(r Range) []Record {
 	m.mu.Lock()
 	recs := slices.Clone(m.recs)
 	m.mu.Unlock()
-	slices.SortFunc(recs, func(a, b Record) int {
-		ka, kb := Key{a.Datestamp, a.ID}, Key{b.Datestamp, b.ID}
-		switch {
-		case ka.Less(kb):
-			return -1
-		case kb.Less(ka):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(recs, func(a, b Record) int { return compareKeys(Key{a.Datestamp, a.ID}, Key{b.Datestamp, b.ID}) })
 	var out []Record
 	for _, rec := range recs {
-		if (r.From.IsZero() || !rec.Datestamp.Before(r.From)) && !rec.Datestamp.After(r.Until) && InSet(rec.Sets, r.Set) {
+		ds := rec.Datestamp.Truncate(time.Second)
+		if (r.From.IsZero() || !ds.Before(r.From)) && !ds.After(r.Until) && InSet(rec.Sets, r.Set) {
 			out = append(out, rec)
 		}
 	}
 	return out
+}
+
+// compareKeys orders by datestamp, then by id as a string.
+func compareKeys(a, b Key) int {
+	if c := a.Datestamp.Compare(b.Datestamp); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 func (m *memRepo) List(_ context.Context, req ListRequest, fn func(Record) error) error {
@@ -96,7 +96,7 @@ func (m *memRepo) List(_ context.Context, req ListRequest, fn func(Record) error
 	m.mu.Unlock()
 	n := 0
 	for _, rec := range m.matching(req.Range) {
-		if !req.After.Less(Key{rec.Datestamp, rec.ID}) {
+		if compareKeys(Key{rec.Datestamp, rec.ID}, req.After) <= 0 {
 			continue
 		}
 		if n == req.Limit {

@@ -13,9 +13,11 @@ var ErrNotFound = errors.New("oai: record not found")
 // Repository is where the data provider reads the catalogue from. The store-backed
 // implementation lives outside this package; the tests use one over a slice.
 //
-// Ordering and precision: records are listed in ascending (Datestamp, ID) order,
-// and datestamps are compared at second precision (the protocol's granularity),
-// so an implementation must store or truncate them to whole seconds.
+// Listing order: records are listed by ascending Datestamp (at whatever precision
+// the repository keeps it), ties broken by ID in an order of the repository's
+// choosing (numeric for numeric ids, say), the same order every time. A Key
+// names a position in that order by itself, so a list resumes correctly even
+// after the record at the key has changed or gone.
 //
 // All methods must be safe for concurrent use.
 type Repository interface {
@@ -25,8 +27,8 @@ type Repository interface {
 	Sets(ctx context.Context) ([]Set, error)
 	// Record returns one record, deleted or not, by its local bib id, or ErrNotFound.
 	Record(ctx context.Context, bibID string) (Record, error)
-	// List calls fn for each record in the range whose (Datestamp, ID) is strictly
-	// after req.After, in ascending order, stopping after req.Limit records or at the
+	// List calls fn for each record in the range that comes strictly after
+	// req.After in the listing order, in that order, stopping after req.Limit records or at the
 	// first error fn returns (which List returns). The Record passed to fn, and the
 	// slices it holds, need only stay valid until fn returns. fn writes to the
 	// network, so an implementation that keeps read transactions short should read
@@ -58,7 +60,7 @@ type Set struct {
 // Record is one bibliographic record with everything any format needs.
 type Record struct {
 	ID        string    // local bib id
-	Datestamp time.Time // latest change to the record, its holdings or items, or its deletion (UTC, whole seconds)
+	Datestamp time.Time // latest change to the record, its holdings or items, or its deletion; published to the second
 	Deleted   bool      // a tombstone, kept forever
 	Sets      []string  // setSpecs the record belongs to
 	// MARCXML is the record exactly as stored: a <record> in the MARC21 slim
@@ -78,15 +80,17 @@ type Holding struct {
 	Status      string // 852 $y (item status, a local subfield)
 }
 
-// Range bounds a list: From and Until are inclusive; a zero From means no lower
-// bound. Set, when not empty, selects records in that set or any set below it
-// (a record in "lib:MAIN:stacks" belongs to "lib" and "lib:MAIN").
+// Range bounds a list. A record is in it when its Datestamp, truncated to the
+// second, lies between From and Until inclusive (a zero From is no lower bound),
+// and, when Set is not empty, it belongs to that set or to any set below it (a
+// record in "lib:MAIN:stacks" belongs to "lib" and "lib:MAIN"; see InSet).
 type Range struct {
 	From, Until time.Time
 	Set         string
 }
 
-// Key is a position in the (Datestamp, ID) order; the zero Key precedes every record.
+// Key is a position in the listing order: the Datestamp and ID of a record, at
+// the repository's full precision. The zero Key precedes every record.
 type Key struct {
 	Datestamp time.Time
 	ID        string
@@ -114,13 +118,4 @@ func InSet(specs []string, set string) bool {
 		}
 	}
 	return false
-}
-
-// Less reports whether k sorts before o in the listing order.
-func (k Key) Less(o Key) bool {
-	a, b := k.Datestamp.Unix(), o.Datestamp.Unix()
-	if a != b {
-		return a < b
-	}
-	return k.ID < o.ID
 }

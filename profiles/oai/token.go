@@ -18,7 +18,9 @@ import (
 // Layout before base64url (no padding): version byte, verb byte, prefix, set,
 // from, until, resume datestamp, resume id, cursor, expiry, then the first 16
 // bytes of HMAC-SHA256(key, everything before). Strings are uvarint-length
-// prefixed, numbers are (u)varints, times are Unix seconds (from: 0 = none).
+// prefixed, numbers are (u)varints, times are Unix seconds (from and expiry:
+// 0 = none) except the resume datestamp, which keeps the repository's precision
+// in Unix nanoseconds (0 with an empty id: the start of the list).
 
 const (
 	tokenVersion = 1
@@ -53,7 +55,11 @@ func encodeToken(key []byte, s listState) string {
 	}
 	b = binary.AppendVarint(b, from)
 	b = binary.AppendVarint(b, s.until.Unix())
-	b = binary.AppendVarint(b, s.after.Datestamp.Unix())
+	var after int64
+	if s.after.ID != "" {
+		after = s.after.Datestamp.UnixNano()
+	}
+	b = binary.AppendVarint(b, after)
 	b = appendString(b, s.after.ID)
 	b = binary.AppendUvarint(b, uint64(s.cursor))
 	var exp int64
@@ -105,8 +111,13 @@ func decodeToken(key []byte, tok string) (listState, error) {
 		s.from = time.Unix(from, 0).UTC()
 	}
 	s.until = time.Unix(d.varint(), 0).UTC()
-	s.after.Datestamp = time.Unix(d.varint(), 0).UTC()
+	after := d.varint()
 	s.after.ID = d.string()
+	if s.after.ID != "" {
+		s.after.Datestamp = time.Unix(0, after).UTC()
+	} else if after != 0 {
+		d.bad = true
+	}
 	c := d.uvarint()
 	if exp := d.varint(); exp != 0 {
 		s.expires = time.Unix(exp, 0).UTC()

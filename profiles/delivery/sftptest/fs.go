@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 
 	"github.com/pkg/sftp"
 )
@@ -15,6 +16,9 @@ import (
 type fsHandler struct {
 	srv  *Server
 	conn net.Conn
+	// cut is set once a fault has cut the connection: writes the server
+	// had already buffered must not land, as they would not have arrived.
+	cut atomic.Bool
 }
 
 func (h *fsHandler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
@@ -107,6 +111,7 @@ func (h *fsHandler) rename(r *sftp.Request, replace bool) error {
 		return err
 	}
 	if f.CutAfterRename && h.srv.takeCutAfterRename() {
+		h.cut.Store(true)
 		h.conn.Close()
 		return sftp.ErrSSHFxConnectionLost
 	}
@@ -161,15 +166,21 @@ type countingFile struct {
 }
 
 func (c *countingFile) WriteAt(p []byte, off int64) (int, error) {
+	if c.h.cut.Load() {
+		return 0, errConnectionCut
+	}
 	allowed, cut := c.h.srv.consume(int64(len(p)))
 	n, err := c.f.WriteAt(p[:allowed], off)
 	c.h.srv.written.Add(int64(n))
 	if cut {
+		c.h.cut.Store(true)
 		c.h.conn.Close()
-		return n, errors.New("sftptest: connection cut")
+		return n, errConnectionCut
 	}
 	return n, err
 }
+
+var errConnectionCut = errors.New("sftptest: connection cut")
 
 func (c *countingFile) Close() error { return c.f.Close() }
 

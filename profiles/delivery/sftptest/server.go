@@ -38,9 +38,10 @@ import (
 // well as new ones.
 type Faults struct {
 	// CutAfterBytes, when positive, drops the TCP connection once that many
-	// bytes of file content have been written through it. The bytes up to the
-	// limit reach the file; the write that crosses it gets no reply. It fires
-	// once and then clears itself.
+	// bytes of file content have been written. The bytes up to the limit
+	// reach the file; the write that crosses it gets no reply, and writes
+	// the server had already buffered are discarded. It fires once and then
+	// clears itself.
 	CutAfterBytes int64
 	// CutAfterRename performs the next rename and then drops the connection
 	// before the reply is sent: the client never learns that it succeeded.

@@ -20,13 +20,20 @@ func sharedDir(t testing.TB) string {
 }
 
 // validateNCIP validates b against ncip_v2_02.xsd with xmllint, offline.
-// It skips when CIRCA_SHARED_DIR is not set or xmllint is not installed.
+// Without CIRCA_SHARED_DIR or xmllint it only logs that it could not, so
+// the checks that follow it in a test still run; tests whose point is the
+// schema call sharedDir first and are skipped instead.
 func validateNCIP(t testing.TB, b []byte) {
 	t.Helper()
-	dir := sharedDir(t)
+	dir := os.Getenv("CIRCA_SHARED_DIR")
+	if dir == "" {
+		t.Log("schema validation skipped: CIRCA_SHARED_DIR is not set")
+		return
+	}
 	xmllint, err := exec.LookPath("xmllint")
 	if err != nil {
-		t.Skip("xmllint is not installed (Debian package libxml2-utils)")
+		t.Log("schema validation skipped: xmllint is not installed (Debian package libxml2-utils)")
+		return
 	}
 	xsd := filepath.Join(dir, "schemas", "ncip", "ncip_v2_02.xsd")
 	cmd := exec.Command(xmllint, "--noout", "--nonet", "--schema", xsd, "-")
@@ -44,7 +51,8 @@ func checkWellFormed(t testing.TB, b []byte) {
 	t.Helper()
 	xmllint, err := exec.LookPath("xmllint")
 	if err != nil {
-		t.Skip("xmllint is not installed (Debian package libxml2-utils)")
+		t.Log("well-formedness check skipped: xmllint is not installed (Debian package libxml2-utils)")
+		return
 	}
 	cmd := exec.Command(xmllint, "--noout", "--nonet", "-")
 	cmd.Stdin = bytes.NewReader(b)

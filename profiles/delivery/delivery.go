@@ -80,8 +80,10 @@ type Delivery struct {
 
 // StateStore persists delivery records. Save must make d durable before it
 // returns: the protocol acts on the target only after the step that allows
-// it has been saved. An error stops the delivery at once (it is not
-// retried); Resume later carries on from the last saved step.
+// it has been saved. Save is called between network operations, never
+// during one, so an implementation can run one short store transaction per
+// call. An error stops the delivery at once (it is not retried); Resume
+// later carries on from the last saved step. Records are keyed by Name.
 type StateStore interface {
 	Save(ctx context.Context, d Delivery) error
 }
@@ -164,6 +166,9 @@ func (d *Delivery) validate() error {
 		errs = append(errs, fmt.Errorf("manifest step %q is unknown", d.ManifestStep))
 	}
 	if err := d.Summary.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkTime(d.Created); err != nil {
 		errs = append(errs, err)
 	}
 	d.SHA256 = strings.ToLower(d.SHA256)
@@ -315,7 +320,10 @@ func (c *Client) advance(ctx context.Context, f fsys, d *Delivery, save func(con
 	if d.NoManifest {
 		return nil
 	}
-	mb := d.Manifest().Encode()
+	mb, err := d.Manifest().Encode()
+	if err != nil {
+		return permanent(err)
+	}
 	sum := sha256.Sum256(mb)
 	man := part{name: ManifestName(d.Name), size: int64(len(mb)), sum: hex.EncodeToString(sum[:]), step: &d.ManifestStep,
 		open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(mb)), nil }}

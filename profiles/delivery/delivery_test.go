@@ -136,7 +136,11 @@ func TestLostRenameReply(t *testing.T) {
 		t.Fatalf("attempts = %d, want 2", got.Attempts)
 	}
 	// The second attempt found the rename done rather than uploading again.
-	if sent, want := srv.BytesWritten(), int64(len(content)+len(d.Manifest().Encode())); sent != want {
+	mb, err := d.Manifest().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent, want := srv.BytesWritten(), int64(len(content)+len(mb)); sent != want {
 		t.Fatalf("server received %d bytes, want %d (each file once)", sent, want)
 	}
 	assertDelivered(t, srv.Path("/out"), d, content)

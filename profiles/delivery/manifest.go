@@ -40,15 +40,15 @@ type Manifest struct {
 }
 
 // Encode renders the manifest. The same manifest always gives the same
-// bytes, so a re-sent manifest compares equal to the one already there.
-func (m Manifest) Encode() []byte {
+// bytes, so a re-sent manifest compares equal to the one already there. It
+// fails only for a Created time outside years 0-9999.
+func (m Manifest) Encode() ([]byte, error) {
 	m.Created = m.Created.UTC()
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		// Only strings, integers and a time: marshalling cannot fail.
-		panic("delivery: manifest: " + err.Error())
+		return nil, fmt.Errorf("manifest of %s: %w", m.File, err)
 	}
-	return append(b, '\n')
+	return append(b, '\n'), nil
 }
 
 // ParseManifest reads a manifest, leniently: unknown fields are ignored,
@@ -108,6 +108,9 @@ func (m Manifest) Validate() error {
 		errs = append(errs, errors.New("manifest sha256 is not 64 hex digits"))
 	}
 	if err := m.Summary.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("manifest: %w", err))
+	}
+	if err := checkTime(m.Created); err != nil {
 		errs = append(errs, fmt.Errorf("manifest: %w", err))
 	}
 	return errors.Join(errs...)
@@ -174,4 +177,12 @@ func isSHA256Hex(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// checkTime accepts times that JSON (RFC 3339) can carry.
+func checkTime(t time.Time) error {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("created year %d is outside 0-9999", y)
+	}
+	return nil
 }

@@ -22,7 +22,11 @@ func put(t *testing.T, dir, name string, content []byte, withManifest bool) {
 		sum := sha256.Sum256(content)
 		m := Manifest{File: name, Size: int64(len(content)), SHA256: hex.EncodeToString(sum[:]),
 			Created: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC), Summary: Summary{Records: 1}}
-		if err := os.WriteFile(filepath.Join(dir, ManifestName(name)), m.Encode(), 0o644); err != nil {
+		enc, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ManifestName(name)), enc, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

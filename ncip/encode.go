@@ -739,7 +739,7 @@ func (r *LookupUserResponse) body(w *writer) {
 		w.optSV("MediumType", q.MediumType)
 		w.close("RequestedItem")
 	}
-	w.userOptional(r.OptionalFields)
+	w.userOptional(r.UserOptionalFields)
 }
 
 func (r *LookupItemResponse) body(w *writer) {

@@ -52,7 +52,7 @@ func (s *fakeService) LookupUser(_ context.Context, c *Call, r *LookupUser) (*Lo
 	if pin, _ := r.Secret(); pin != "1234" {
 		return &LookupUserResponse{Problems: []Problem{*NewProblem("LookupUser", UserAuthenticationFailed, "")}}, nil
 	}
-	return &LookupUserResponse{UserID: Identifier{Value: r.UserIdentifier()}, OptionalFields: &UserOptionalFields{
+	return &LookupUserResponse{UserID: Identifier{Value: r.UserIdentifier()}, UserOptionalFields: &UserOptionalFields{
 		Name:       &PersonalName{GivenName: "Ada", Surname: "Lovelace"},
 		Privileges: []UserPrivilege{{AgencyID: SV("MAIN"), Type: SV("STATUS"), Status: SV("OK")}},
 	}}, nil

@@ -76,13 +76,13 @@ type UserFiscalAccount struct {
 
 // LookupUserResponse describes a user.
 type LookupUserResponse struct {
-	Header         *ResponseHeader
-	Problems       []Problem
-	UserID         Identifier
-	FiscalAccounts []UserFiscalAccount
-	LoanedItems    []LoanedItem
-	RequestedItems []RequestedItem
-	OptionalFields *UserOptionalFields
+	Header             *ResponseHeader
+	Problems           []Problem
+	UserID             Identifier
+	FiscalAccounts     []UserFiscalAccount
+	LoanedItems        []LoanedItem
+	RequestedItems     []RequestedItem
+	UserOptionalFields *UserOptionalFields
 }
 
 // LookupItemResponse describes an item.

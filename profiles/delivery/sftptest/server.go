@@ -6,10 +6,12 @@
 //
 // It is meant for tests in any package:
 //
-//	srv := sftptest.Start(t)
+//	srv := sftptest.Start(t)                       // stopped by t.Cleanup
+//	os.Mkdir(srv.Path("/out"), 0o755)              // SFTP "/out" on local disk
 //	target := delivery.Target{Kind: delivery.KindSFTP, Host: srv.Host, Port: srv.Port,
 //		User: srv.User, PrivateKey: string(srv.ClientKeyPEM), KnownHosts: srv.KnownHosts,
 //		RemoteDir: "/out"}
+//	srv.SetFaults(sftptest.Faults{CutAfterBytes: 4096}) // next upload is cut
 package sftptest
 
 import (

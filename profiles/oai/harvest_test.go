@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -151,5 +153,34 @@ func TestHarvestRetriesUnavailable(t *testing.T) {
 	url, client = stub(t, busy)
 	if _, err := Harvest(context.Background(), url, HarvestOptions{Client: client, Retries: 2}, func(HarvestedRecord) error { return nil }); err == nil {
 		t.Error("a server that stays unavailable is not an error")
+	}
+}
+
+func TestXMLLintValidator(t *testing.T) {
+	shared := os.Getenv("CIRCA_SHARED_DIR")
+	if shared == "" {
+		t.Skip("needs CIRCA_SHARED_DIR (the shared directory holding schemas/oai) and xmllint")
+	}
+	validate, err := XMLLintValidator(filepath.Join(shared, "schemas", "oai"))
+	if err != nil {
+		t.Skip(err)
+	}
+	if _, err := XMLLintValidator(t.TempDir()); err == nil {
+		t.Error("a directory without schemas was accepted")
+	}
+	c, _ := newServer(t, newRepo(), Options{PageSize: 2})
+	sum, err := Harvest(context.Background(), c.url, HarvestOptions{Prefix: "marc21_holdings", Client: c.http, Validate: validate},
+		func(HarvestedRecord) error { return nil })
+	if err != nil || sum.Pages != 3 {
+		t.Fatalf("validated harvest: %+v %v", sum, err)
+	}
+	bad := `<?xml version="1.0" encoding="UTF-8"?><OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2025-01-01T00:00:00Z</responseDate>` +
+		`<request>http://x</request><error code="noSuchCode">x</error></OAI-PMH>`
+	if err := validate([]byte(bad)); err == nil {
+		t.Error("an unknown error code validated")
+	}
+	url, client := stub(t, func(w http.ResponseWriter) { w.Write([]byte(bad)) })
+	if _, err := Harvest(context.Background(), url, HarvestOptions{Client: client, Validate: validate}, func(HarvestedRecord) error { return nil }); err == nil {
+		t.Error("an invalid page passed the harvest")
 	}
 }

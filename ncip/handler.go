@@ -121,7 +121,7 @@ const (
 
 // Observation describes one handled request.
 type Observation struct {
-	Service     string // "" when the message could not be read
+	Service     string // a schema service name; "" when the message could not be read or named none
 	Partner     string
 	Outcome     Outcome
 	ProblemType string // first Problem's type, if any
@@ -187,6 +187,7 @@ func NewHandler(svc Service, o HandlerOptions) http.Handler {
 // result is what ServeHTTP learned, for the log line and the observer.
 type result struct {
 	service     string
+	element     string // an unknown service element, for the log only
 	partner     string
 	outcome     Outcome
 	problemType string
@@ -318,7 +319,13 @@ func (h *handler) process(ctx context.Context, call *Call, body []byte, res *res
 		res.outcome = OutcomeInvalid
 		var se *ServiceError
 		if errors.As(err, &se) {
-			res.service = se.Service
+			// Only names from the schema become metric labels; any other
+			// element name is the sender's to choose.
+			if knownServices[se.Service] {
+				res.service = se.Service
+			} else {
+				res.element = clip(se.Service)
+			}
 		}
 		p := ProblemFor("", err)
 		res.problemType = p.Type.Value
@@ -499,6 +506,9 @@ func (h *handler) finish(r *http.Request, res *result, start time.Time, n int) {
 			Dur("dur", dur)
 		if res.problemType != "" {
 			ev = ev.Str("problem", res.problemType)
+		}
+		if res.element != "" {
+			ev = ev.Str("element", res.element)
 		}
 		if res.err != nil {
 			ev = ev.AnErr("error", res.err)

@@ -376,6 +376,12 @@ func TestHandlerBadInput(t *testing.T) {
 			if r.obs.Outcome != tc.outcome {
 				t.Errorf("outcome %q", r.obs.Outcome)
 			}
+			if name == "unknown service" && r.obs.Service != "" {
+				t.Errorf("unknown element %q became a metric label", r.obs.Service)
+			}
+			if name == "unsupported" && r.obs.Service != "CreateUser" {
+				t.Errorf("service %q", r.obs.Service)
+			}
 			validateNCIP(t, r.body)
 		})
 	}

@@ -1,0 +1,245 @@
+// Package responder answers NCIP requests with circ: it implements
+// ncip.Service, every add-on service and ncip.Authorizer.
+//
+// Callers are the NCIP partners (ILL brokers and peers) and remote-storage
+// facilities of the profile snapshot. A partner's calls get the
+// resource-sharing meaning: AcceptItem creates a temporary item held for
+// our patron, CheckOutItem of one of our items lends it to the partner's
+// institutional patron, CheckInItem returns it. A facility's calls get the
+// remote-storage meaning: CheckInItem is accessioned or refiled,
+// CheckOutItem retrieved and sent, CancelRequestItem not found.
+//
+// Changing services are safe to retry: a repeat with the same partner,
+// service and request id is answered from the circ idempotency journal, and
+// the services without a request id (CheckInItem, DeleteItem, the storage
+// events) recognise a state they already reached and answer success.
+package responder
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/profiles"
+)
+
+// Responder answers NCIP services. It is safe for concurrent use.
+type Responder struct {
+	svc  *circ.Service
+	snap func() *profiles.Snapshot
+
+	dummyOnce sync.Once
+	dummyHash string
+}
+
+// New returns a Responder over svc. snap returns the profile snapshot in
+// force (profiles.Registry.Current); it is read on every request, so a
+// profile change applies to the next one.
+func New(svc *circ.Service, snap func() *profiles.Snapshot) *Responder {
+	return &Responder{svc: svc, snap: snap}
+}
+
+// The interfaces the responder implements; the handler finds the add-ons
+// by type assertion, so this keeps them from silently going missing.
+var (
+	_ ncip.Service                            = (*Responder)(nil)
+	_ ncip.Authorizer                         = (*Responder)(nil)
+	_ ncip.LookupVersionService               = (*Responder)(nil)
+	_ ncip.LookupAgencyService                = (*Responder)(nil)
+	_ ncip.LookupItemService                  = (*Responder)(nil)
+	_ ncip.LookupRequestService               = (*Responder)(nil)
+	_ ncip.AcceptItemService                  = (*Responder)(nil)
+	_ ncip.RequestItemService                 = (*Responder)(nil)
+	_ ncip.CancelRequestItemService           = (*Responder)(nil)
+	_ ncip.RecallItemService                  = (*Responder)(nil)
+	_ ncip.DeleteItemService                  = (*Responder)(nil)
+	_ ncip.CreateUserFiscalTransactionService = (*Responder)(nil)
+)
+
+// StorageServices are the services a remote-storage facility may call.
+var StorageServices = []string{"LookupVersion", "LookupAgency", "LookupItem", "LookupRequest",
+	"CheckInItem", "CheckOutItem", "CancelRequestItem"}
+
+// caller is the authenticated partner or facility of a request.
+type caller struct {
+	code        string
+	localAgency string
+	agencies    []string
+	library     string
+	active      bool
+	auth        profiles.NCIPAuth
+	compat      profiles.NCIPCompat
+	partner     *profiles.NCIPPartner // set for a resource-sharing partner
+	storage     *profiles.Storage     // set for a remote-storage facility
+}
+
+func callerOf(p profiles.Profile) *caller {
+	switch v := p.(type) {
+	case *profiles.NCIPPartner:
+		return &caller{code: v.Code, localAgency: v.LocalAgency, agencies: v.AgencyIDs, library: v.Library, active: v.Active,
+			auth: v.Auth, compat: v.Compat, partner: v}
+	case *profiles.Storage:
+		return &caller{code: v.Code, localAgency: v.LocalAgency, agencies: v.AgencyIDs, library: v.Library, active: v.Active,
+			auth: v.Auth, compat: v.Compat, storage: v}
+	}
+	return nil
+}
+
+func (cl *caller) allows(service string) bool {
+	if cl.storage != nil {
+		for _, s := range StorageServices {
+			if s == service {
+				return true
+			}
+		}
+		return false
+	}
+	return cl.partner.Allows(service)
+}
+
+// agent is who circ records as acting.
+func (cl *caller) agent() circ.Agent {
+	a := circ.Agent{Protocol: "ncip", Account: cl.code, Library: cl.library}
+	if cl.storage != nil {
+		a.Desk = cl.storage.Desk
+	}
+	return a
+}
+
+// key makes a circ idempotency key from the partner, the service and the
+// partner's id for the transaction; "" when there is no id to key on.
+func (cl *caller) key(service, id string) string {
+	id = strings.TrimSpace(id)
+	if id == "" {
+		return ""
+	}
+	return "ncip\x00" + cl.code + "\x00" + service + "\x00" + id
+}
+
+func fromAgency(c *ncip.Call) string {
+	if c.Header == nil {
+		return ""
+	}
+	if a := strings.TrimSpace(c.Header.FromAgencyID.Value); a != "" {
+		return a
+	}
+	// Alma names the partner in ApplicationProfileType.
+	return strings.TrimSpace(c.Header.ApplicationProfileType.Value)
+}
+
+// identify finds the profile a request comes from: by its FromAgencyId,
+// or else by the API key it presents. It checks nothing else.
+func (r *Responder) identify(c *ncip.Call) (*caller, *ncip.Problem) {
+	snap := r.snap()
+	if snap == nil {
+		return nil, ncip.NewProblem("", ncip.UnknownAgency, "no NCIP partners are configured")
+	}
+	if agency := fromAgency(c); agency != "" {
+		p, ok := snap.ByAgency(agency)
+		if !ok {
+			return nil, ncip.NewProblem("", ncip.UnknownAgency, "agency "+agency+" is not a partner").At("FromAgencyId", agency)
+		}
+		return callerOf(p), nil
+	}
+	var found *caller
+	if c.APIKey != "" || c.Token != "" {
+		// Every profile is tried, so the time taken does not tell which matched.
+		for _, p := range snap.NCIPCallers() {
+			cl := callerOf(p)
+			if cl != nil && keyMatches(cl.auth.APIKeyHash, c) && found == nil {
+				found = cl
+			}
+		}
+	}
+	if found == nil {
+		return nil, ncip.NewProblem("", ncip.AgencyAuthenticationFailed, "name your agency in FromAgencyId or send your API key")
+	}
+	return found, nil
+}
+
+func keyMatches(hash string, c *ncip.Call) bool {
+	a := profiles.KeyMatches(hash, c.APIKey)
+	b := profiles.KeyMatches(hash, c.Token)
+	return a || b
+}
+
+// Authorize implements ncip.Authorizer: it identifies the caller, checks
+// every authentication method its profile sets (API key, client
+// certificate, IP allow-list, FromAgencyAuthentication shared secret) and
+// the services it may call, and switches on the partner's compatibility
+// options for the response.
+func (r *Responder) Authorize(_ context.Context, c *ncip.Call) error {
+	cl, p := r.identify(c)
+	if p != nil {
+		return p
+	}
+	failed := func(detail string) error {
+		return ncip.NewProblem("", ncip.AgencyAuthenticationFailed, detail)
+	}
+	a := cl.auth
+	keyOK := a.APIKeyHash == "" || keyMatches(a.APIKeyHash, c)
+	certOK := !a.ClientCert || len(c.PeerCertificates) > 0 && c.PeerCertificates[0].Subject.CommonName == cl.code
+	ipOK := len(a.AllowIPs) == 0 || c.RemoteIP.IsValid() && a.AllowIPs.Allows(c.RemoteIP)
+	secretOK := a.SharedSecretHash == "" || c.Header != nil && profiles.KeyMatches(a.SharedSecretHash, c.Header.FromAgencyAuthentication)
+	switch {
+	case !cl.active:
+		return failed("the partner is not active")
+	case !ipOK:
+		return failed("requests from this address are not accepted for the agency")
+	case !keyOK:
+		return failed("the API key is missing or wrong")
+	case !certOK:
+		return failed("a client certificate for the agency is required")
+	case !secretOK:
+		return failed("FromAgencyAuthentication is missing or wrong")
+	}
+	c.Partner = cl.code
+	c.Write.BareVersion = c.Write.BareVersion || cl.compat.BareVersion
+	c.Write.NoNamespace = c.Write.NoNamespace || cl.compat.NoNamespace
+	c.Write.OmitProblemScheme = c.Write.OmitProblemScheme || cl.compat.ExactProblem
+	if !cl.allows(c.Service) {
+		return ncip.NewProblem("", ncip.UnauthorizedServiceForAgency, c.Service+" is not enabled for this agency")
+	}
+	return nil
+}
+
+// caller returns the authenticated caller of a request. Authorize has
+// already accepted it; the profile is looked up again because a Call
+// carries only the partner's code.
+func (r *Responder) caller(c *ncip.Call) (*caller, error) {
+	cl, p := r.identify(c)
+	if p != nil {
+		return nil, p
+	}
+	if c.Partner != cl.code {
+		return nil, ncip.NewProblem("", ncip.AgencyAuthenticationFailed, "the request was not authorized")
+	}
+	return cl, nil
+}
+
+// header answers the request's InitiationHeader: From our agency, To the caller.
+func header(c *ncip.Call, cl *caller) *ncip.ResponseHeader {
+	h := c.Header.Reply()
+	if h == nil {
+		h = &ncip.ResponseHeader{}
+	}
+	if h.FromAgencyID.Value == "" {
+		h.FromAgencyID = ncip.SV(cl.localAgency)
+	}
+	if h.ToAgencyID.Value == "" && len(cl.agencies) > 0 {
+		h.ToAgencyID = ncip.SV(cl.agencies[0])
+	}
+	return h
+}
+
+// ours is an identifier of our agency.
+func ours(cl *caller, value string) ncip.Identifier {
+	return ncip.Identifier{AgencyID: ncip.SV(cl.localAgency), Value: value}
+}
+
+func oursPtr(cl *caller, value string) *ncip.Identifier {
+	id := ours(cl, value)
+	return &id
+}

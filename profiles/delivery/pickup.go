@@ -52,14 +52,19 @@ func (c *Client) List(ctx context.Context, pattern string) ([]RemoteFile, error)
 		return nil, fmt.Errorf("pattern %q: %w: %w", pattern, ErrInvalid, err)
 	}
 	wantManifests := strings.HasSuffix(pattern, ManifestSuffix)
+	ss := c.newSession()
+	defer ss.close()
+	out, err := ss.list(ctx, pattern, wantManifests)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", c.target, err)
+	}
+	return out, nil
+}
+
+func (s *session) list(ctx context.Context, pattern string, wantManifests bool) ([]RemoteFile, error) {
 	var out []RemoteFile
-	err := c.retry.do(ctx, func(ctx context.Context) error {
+	err := s.do(ctx, "list", func(f fsys) error {
 		out = out[:0]
-		f, err := c.connect(ctx)
-		if err != nil {
-			return err
-		}
-		defer f.close()
 		infos, err := f.list("")
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -80,17 +85,44 @@ func (c *Client) List(ctx context.Context, pattern string) ([]RemoteFile, error)
 			}
 		}
 		return nil
-	}, c.logFailure("list"))
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", c.target, err)
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out, err
 }
 
-func (c *Client) logFailure(op string) func(int, error) {
-	return func(attempt int, err error) {
-		c.log.Warn().Err(err).Str("op", op).Int("attempt", attempt).Bool("permanent", IsPermanent(err)).Msg("pick-up attempt failed")
+// session keeps one connection for a run of pick-up operations and opens a
+// new one when an operation fails in a way that may have broken it.
+type session struct {
+	c *Client
+	f fsys
+}
+
+func (c *Client) newSession() *session { return &session{c: c} }
+
+// do runs body on the session's connection with the client's retries.
+func (s *session) do(ctx context.Context, op string, body func(fsys) error) error {
+	return s.c.retry.do(ctx, func(ctx context.Context) error {
+		if s.f == nil {
+			f, err := s.c.connect(ctx)
+			if err != nil {
+				return err
+			}
+			s.f = f
+		}
+		err := body(s.f)
+		if err != nil && !IsPermanent(err) {
+			s.close()
+		}
+		return err
+	}, func(attempt int, err error) {
+		s.c.log.Warn().Err(err).Str("op", op).Int("attempt", attempt).Bool("permanent", IsPermanent(err)).Msg("pick-up attempt failed")
+	})
+}
+
+func (s *session) close() {
+	if s.f != nil {
+		s.f.close()
+		s.f = nil
 	}
 }
 
@@ -104,20 +136,22 @@ func (c *Client) Fetch(ctx context.Context, rf RemoteFile, localPath string) (Fe
 	if err := checkName(rf.Name); err != nil {
 		return Fetched{}, fmt.Errorf("fetch: %w: %w", ErrInvalid, err)
 	}
+	ss := c.newSession()
+	defer ss.close()
+	return ss.fetch(ctx, rf, localPath)
+}
+
+func (s *session) fetch(ctx context.Context, rf RemoteFile, localPath string) (Fetched, error) {
 	var got Fetched
-	err := c.retry.do(ctx, func(ctx context.Context) error {
-		f, err := c.connect(ctx)
-		if err != nil {
-			return err
-		}
-		defer f.close()
+	err := s.do(ctx, "fetch", func(f fsys) error {
+		var err error
 		got, err = fetchOne(f, rf, localPath)
 		return err
-	}, c.logFailure("fetch"))
+	})
 	if err != nil {
-		return Fetched{}, fmt.Errorf("fetch %s from %s: %w", rf.Name, c.target, err)
+		return Fetched{}, fmt.Errorf("fetch %s from %s: %w", rf.Name, s.c.target, err)
 	}
-	c.log.Info().Str("file", rf.Name).Int64("bytes", got.Size).Msg("fetched")
+	s.c.log.Info().Str("file", rf.Name).Int64("bytes", got.Size).Msg("fetched")
 	return got, nil
 }
 
@@ -230,6 +264,12 @@ func (c *Client) Remove(ctx context.Context, got Fetched) error {
 }
 
 func (c *Client) finish(ctx context.Context, got Fetched, del bool) error {
+	ss := c.newSession()
+	defer ss.close()
+	return ss.finish(ctx, got, del)
+}
+
+func (s *session) finish(ctx context.Context, got Fetched, del bool) error {
 	if err := checkName(got.Name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -237,55 +277,57 @@ func (c *Client) finish(ctx context.Context, got Fetched, del bool) error {
 	if del {
 		op = "remove"
 	}
-	err := c.retry.do(ctx, func(ctx context.Context) error {
-		f, err := c.connect(ctx)
-		if err != nil {
-			return err
-		}
-		defer f.close()
-		m, err := compare(f, got.Name, got.Size, got.SHA256)
-		if err != nil {
-			return err
-		}
-		switch m {
-		case different:
-			return fmt.Errorf("%s changed since it was fetched: %w", got.Name, ErrConflict)
-		case same:
-			if del {
-				err = f.remove(got.Name)
-			} else {
-				err = archiveOne(f, got.Name, got.SHA256)
-			}
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", op, got.Name, wrapFSError(err))
-			}
-		}
-		// The manifest follows the data file, also when an earlier call
-		// moved the data file and stopped.
-		mname := ManifestName(got.Name)
-		if _, err := f.stat(mname); errors.Is(err, fs.ErrNotExist) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("stat %s: %w", mname, wrapFSError(err))
-		}
-		if del {
-			err = f.remove(mname)
-		} else {
-			var sum string
-			sum, _, err = hashFile(f, mname)
-			if err == nil {
-				err = archiveOne(f, mname, sum)
-			}
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s %s: %w", op, mname, wrapFSError(err))
-		}
-		return nil
-	}, c.logFailure(op))
+	err := s.do(ctx, op, func(f fsys) error { return finishOne(f, got, del) })
 	if err != nil {
-		return fmt.Errorf("%s %s on %s: %w", op, got.Name, c.target, err)
+		return fmt.Errorf("%s %s on %s: %w", op, got.Name, s.c.target, err)
 	}
-	c.log.Info().Str("file", got.Name).Str("op", op).Msg("picked-up file cleared")
+	s.c.log.Info().Str("file", got.Name).Str("op", op).Msg("picked-up file cleared")
+	return nil
+}
+
+// finishOne archives or deletes a fetched file and its manifest.
+func finishOne(f fsys, got Fetched, del bool) error {
+	op := "archive"
+	if del {
+		op = "remove"
+	}
+	m, err := compare(f, got.Name, got.Size, got.SHA256)
+	if err != nil {
+		return err
+	}
+	switch m {
+	case different:
+		return fmt.Errorf("%s changed since it was fetched: %w", got.Name, ErrConflict)
+	case same:
+		if del {
+			err = f.remove(got.Name)
+		} else {
+			err = archiveOne(f, got.Name, got.SHA256)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", op, got.Name, wrapFSError(err))
+		}
+	}
+	// The manifest follows the data file, also when an earlier call moved
+	// the data file and stopped.
+	mname := ManifestName(got.Name)
+	if _, err := f.stat(mname); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("stat %s: %w", mname, wrapFSError(err))
+	}
+	if del {
+		err = f.remove(mname)
+	} else {
+		var sum string
+		sum, _, err = hashFile(f, mname)
+		if err == nil {
+			err = archiveOne(f, mname, sum)
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s %s: %w", op, mname, wrapFSError(err))
+	}
 	return nil
 }
 
@@ -340,28 +382,39 @@ type CollectOptions struct {
 // (or deletes) a file only after process returned nil. A file whose fetch or
 // processing fails stays on the server for the next run, so process must be
 // idempotent (Fetched.SHA256 identifies content already seen): a crash
-// between processing and archiving repeats the processing. Collect returns
-// the files it finished and every error, joined; it stops early only when
-// the target itself refuses (host key, login) or ctx ends.
+// between processing and archiving repeats the processing. Listing and
+// fetching share one connection, which is closed while process runs;
+// archiving shares another. Collect returns the files it finished and every
+// error, joined; it stops early only when the target itself refuses (host
+// key, login) or ctx ends.
 func (c *Client) Collect(ctx context.Context, o CollectOptions, process func(context.Context, Fetched) error) ([]Fetched, error) {
 	if o.LocalDir == "" {
 		return nil, fmt.Errorf("collect: local dir is required: %w", ErrInvalid)
 	}
-	files, err := c.List(ctx, o.Pattern)
-	if err != nil {
-		return nil, err
+	pattern := o.Pattern
+	if pattern == "" {
+		pattern = "*"
 	}
-	var done []Fetched
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("pattern %q: %w: %w", pattern, ErrInvalid, err)
+	}
 	var errs []error
+	stop := func(err error) bool {
+		return ctx.Err() != nil || errors.Is(err, ErrHostKey) || errors.Is(err, ErrAuth)
+	}
+
+	ss := c.newSession()
+	files, err := ss.list(ctx, pattern, strings.HasSuffix(pattern, ManifestSuffix))
+	if err != nil {
+		ss.close()
+		return nil, fmt.Errorf("list %s: %w", c.target, err)
+	}
+	var fetched []Fetched
 	for _, rf := range files {
-		if ctx.Err() != nil {
-			errs = append(errs, ctx.Err())
-			break
-		}
-		got, err := c.Fetch(ctx, rf, filepath.Join(o.LocalDir, rf.Name))
+		got, err := ss.fetch(ctx, rf, filepath.Join(o.LocalDir, rf.Name))
 		if err != nil {
 			errs = append(errs, err)
-			if errors.Is(err, ErrHostKey) || errors.Is(err, ErrAuth) {
+			if stop(err) {
 				break
 			}
 			continue
@@ -373,17 +426,32 @@ func (c *Client) Collect(ctx context.Context, o CollectOptions, process func(con
 			}
 			continue
 		}
+		fetched = append(fetched, got)
+	}
+	ss.close()
+
+	var processed []Fetched
+	for _, got := range fetched {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
 		if err := process(ctx, got); err != nil {
-			errs = append(errs, fmt.Errorf("process %s: %w", rf.Name, err))
+			errs = append(errs, fmt.Errorf("process %s: %w", got.Name, err))
 			continue
 		}
-		if o.Delete {
-			err = c.Remove(ctx, got)
-		} else {
-			err = c.Archive(ctx, got)
-		}
-		if err != nil {
+		processed = append(processed, got)
+	}
+
+	var done []Fetched
+	ss = c.newSession()
+	defer ss.close()
+	for _, got := range processed {
+		if err := ss.finish(ctx, got, o.Delete); err != nil {
 			errs = append(errs, err)
+			if stop(err) {
+				break
+			}
 			continue
 		}
 		done = append(done, got)

@@ -74,9 +74,14 @@ func TestCollectArchivesOnlyProcessedFiles(t *testing.T) {
 		processed = append(processed, f.Name)
 		return nil
 	}
+	logins := srv.Logins()
 	done, err := c.Collect(ctx, CollectOptions{Pattern: "*.csv", LocalDir: local}, process)
 	if err == nil || len(done) != 1 || done[0].Name != "a.csv" || done[0].Manifest == nil {
 		t.Fatalf("first collect: %+v, %v", done, err)
+	}
+	// One connection lists and fetches, another archives.
+	if n := srv.Logins() - logins; n != 2 {
+		t.Fatalf("collect logged in %d times, want 2", n)
 	}
 	// a.csv and its manifest went to archive/; b.csv stays for next time.
 	if got := dirNames(t, in); !slices.Equal(got, []string{".d.csv.part", "archive", "b.csv", "c.txt", "e.csv"}) {

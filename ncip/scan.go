@@ -161,15 +161,15 @@ var arenaPool = sync.Pool{New: func() any {
 	return &arena{nodes: make([]node, 0, 64), attrs: make([]attr, 0, 16), stack: make([]stackEntry, 0, 16)}
 }}
 
-// release returns the arena to the pool, dropping references into the
-// message; arenas grown by an unusually large message are left to the GC.
+// release returns the arena to the pool; arenas grown by an unusually
+// large message are left to the GC. Every slot is overwritten whole before
+// it is read again, so the old message's entries are not cleared: they
+// keep at most one earlier message alive, and only until the pool drops
+// the arena at a GC.
 func (a *arena) release() {
 	if cap(a.nodes) > 512 || cap(a.attrs) > 512 || cap(a.stack) > 64 {
 		return
 	}
-	clear(a.nodes[:cap(a.nodes)])
-	clear(a.attrs[:cap(a.attrs)])
-	clear(a.stack[:cap(a.stack)])
 	arenaPool.Put(a)
 }
 

@@ -1,0 +1,253 @@
+package responder
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/store"
+)
+
+// checkSecret verifies a patron's PIN or password. An unknown patron costs
+// the same hash as a known one and gets the same answer, User
+// Authentication Failed, so the answer does not tell which barcodes exist.
+func (r *Responder) checkSecret(ctx context.Context, service, user, secret string) error {
+	_, err := r.svc.VerifyPatron(ctx, user, secret)
+	if code, ok := circ.CodeOf(err); ok && code == circ.PatronUnknown {
+		r.dummyOnce.Do(func() { r.dummyHash, _ = circ.HashSecret("circa timing filler") })
+		_, _ = circ.VerifySecret(r.dummyHash, secret)
+		err = &circ.Error{Code: circ.PatronAuthFailed}
+	}
+	if err != nil {
+		return problemOf(service, err, ids{user: user})
+	}
+	return nil
+}
+
+// LookupUser answers with the elements asked for: name, addresses,
+// privileges with their status, blocks, user ids, date of birth, language,
+// and on request loaned items, requested items and the fiscal account. A
+// PIN or password, when sent, must be right.
+func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.LookupUser) (*ncip.LookupUserResponse, error) {
+	cl, err := r.caller(c)
+	if err != nil {
+		return nil, err
+	}
+	user := req.UserIdentifier()
+	if user == "" {
+		return nil, missing(c.Service, "UserId")
+	}
+	if secret, ok := req.Secret(); ok {
+		if err := r.checkSecret(ctx, c.Service, user, secret); err != nil {
+			return nil, err
+		}
+	}
+	sum, err := r.svc.PatronStatus(ctx, circ.PatronQuery{Patron: user})
+	if err != nil {
+		return nil, err
+	}
+	if !sum.Valid {
+		return nil, problemOf(c.Service, &circ.Error{Code: circ.PatronUnknown}, ids{user: user})
+	}
+	p := &sum.Patron
+	resp := &ncip.LookupUserResponse{Header: header(c, cl), UserID: ours(cl, p.Barcode)}
+	agency := ncip.SV(cl.localAgency)
+	f := &ncip.UserOptionalFields{}
+	some := false
+	if req.Wants("Name Information") {
+		f.Name = &ncip.PersonalName{GivenName: p.FirstName, Surname: p.LastName}
+		if p.LastName == "" {
+			f.Name = &ncip.PersonalName{Unstructured: p.FullName()}
+		}
+		some = true
+	}
+	if req.Wants("User Address Information") {
+		f.Addresses = addresses(p)
+		some = some || len(f.Addresses) > 0
+	}
+	if req.Wants("Date Of Birth") {
+		if d, err := time.Parse(time.DateOnly, p.Birthdate); err == nil {
+			f.DateOfBirth, some = d, true
+		}
+	}
+	if req.Wants("User Language") && p.Language != "" {
+		f.Languages, some = []ncip.SchemeValue{ncip.SV(p.Language)}, true
+	}
+	if req.Wants("User Privilege") {
+		status := "Active"
+		switch {
+		case sum.Standing.Expired:
+			status = "Expired"
+		case sum.Refusal != circ.OK:
+			status = "Blocked"
+		}
+		f.Privileges = []ncip.UserPrivilege{{AgencyID: agency, Type: ncip.SV(p.UserGroup), ValidTo: p.Expiry,
+			Status: ncip.SV(status), Description: "user group " + p.UserGroup}}
+		some = true
+	}
+	if req.Wants("Block Or Trap") {
+		for _, b := range p.Blocks {
+			f.Blocks = append(f.Blocks, ncip.BlockOrTrap{AgencyID: agency, Type: ncip.SV("Block: " + b.Type), ValidFrom: b.Created})
+		}
+		if sum.Refusal != circ.OK && sum.Refusal != circ.PatronBlocked {
+			f.Blocks = append(f.Blocks, ncip.BlockOrTrap{AgencyID: agency, Type: ncip.SV("Block: " + sum.Refusal.String())})
+		}
+		some = some || len(f.Blocks) > 0
+	}
+	if req.Wants("User Id") {
+		f.UserIDs = append(f.UserIDs, ncip.Identifier{AgencyID: agency, Type: ncip.SV("Barcode"), Value: p.Barcode})
+		for _, id := range p.Identifiers {
+			f.UserIDs = append(f.UserIDs, ncip.Identifier{AgencyID: agency, Type: ncip.SV(id.Type), Value: id.Value})
+		}
+		some = true
+	}
+	if some {
+		resp.UserOptionalFields = f
+	}
+	if req.LoanedItemsDesired {
+		for _, l := range sum.Loans {
+			resp.LoanedItems = append(resp.LoanedItems, ncip.LoanedItem{ItemID: ours(cl, l.Item.Barcode), DateDue: l.Due,
+				Title: l.Item.Title, MediumType: ncip.SV(mediumOf(l.Item.MediaType))})
+		}
+	}
+	if req.RequestedItemsDesired {
+		reqs, err := r.svc.PatronRequests(ctx, p.Barcode)
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range reqs {
+			ri := ncip.RequestedItem{RequestID: oursPtr(cl, circ.RequestKey(q.ID)), RequestType: ncip.SV("Hold"),
+				RequestStatusType: ncip.SV(requestStatus(q.Status)), DatePlaced: q.Created, PickupLocation: ncip.SV(q.Pickup),
+				PickupExpiryDate: q.ShelfExpires, HoldQueuePosition: q.Position, Title: q.Title}
+			if q.Item != "" {
+				ri.ItemID = oursPtr(cl, q.Item)
+			}
+			resp.RequestedItems = append(resp.RequestedItems, ri)
+		}
+	}
+	if req.UserFiscalAccountDesired {
+		acct := ncip.UserFiscalAccount{Balance: ncip.Amount{CurrencyCode: ncip.SV(sum.Currency)}}
+		for _, fee := range sum.Fees {
+			acct.Balance.Value += fee.Balance
+			acct.Details = append(acct.Details, ncip.AccountDetails{AccrualDate: fee.Created, Transaction: ncip.FiscalTransaction{
+				ActionType:      ncip.SV("Assess"),
+				ReferenceID:     &ncip.FiscalTransactionReferenceID{AgencyID: agency, Value: strconv.FormatUint(fee.ID, 10)},
+				TransactionType: ncip.SV(feeType(fee.Type)),
+				Amount:          ncip.Amount{CurrencyCode: ncip.SV(fee.Currency), Value: fee.Balance},
+				Description:     fee.Description,
+			}})
+		}
+		resp.FiscalAccounts = []ncip.UserFiscalAccount{acct}
+	}
+	return resp, nil
+}
+
+func addresses(p *store.Patron) []ncip.Address {
+	var out []ncip.Address
+	for _, c := range p.Contacts {
+		switch c.Kind {
+		case "address":
+			if c.Line1 == "" {
+				continue
+			}
+			out = append(out, ncip.Address{Role: ncip.SV("Home"), Physical: &ncip.PhysicalAddress{
+				Structured: &ncip.StructuredAddress{Line1: c.Line1, Line2: c.Line2, Locality: c.City, Region: c.Region,
+					Postal: c.Postal, Country: c.Country},
+				Type: ncip.SV("Postal Address")}})
+		case "email":
+			if c.Value != "" {
+				out = append(out, ncip.Address{Role: ncip.SV("Notice"), Electronic: &ncip.ElectronicAddress{Type: ncip.SV("mailto"), Data: c.Value}})
+			}
+		case "phone", "sms":
+			if c.Value != "" {
+				out = append(out, ncip.Address{Role: ncip.SV("Notice"), Electronic: &ncip.ElectronicAddress{Type: ncip.SV("tel"), Data: c.Value}})
+			}
+		}
+	}
+	return out
+}
+
+// feeType names a SIP2 fee type as an NCIP FiscalTransactionType.
+func feeType(sip string) string {
+	switch sip {
+	case "04":
+		return "Fine"
+	case "03", "07":
+		return "Lost Item Replacement Charge"
+	case "06":
+		return "Rental Charge"
+	default:
+		return "Service Charge"
+	}
+}
+
+// mediumOf names a SIP2 media type as an NCIP MediumType.
+func mediumOf(sip string) string {
+	switch sip {
+	case "002":
+		return "Magazine"
+	case "003":
+		return "Bound Journal"
+	case "004":
+		return "Audio Tape"
+	case "005":
+		return "Videotape"
+	case "006":
+		return "CD/CDROM"
+	case "007":
+		return "Diskette"
+	default:
+		return "Book"
+	}
+}
+
+func requestStatus(s store.RequestStatus) string {
+	switch s {
+	case store.RequestOnShelf:
+		return "Available For Pickup"
+	case store.RequestFulfilled:
+		return "Completed"
+	case store.RequestCancelled:
+		return "Cancelled"
+	case store.RequestExpired:
+		return "Expired"
+	default:
+		return "In Process"
+	}
+}
+
+func circulationStatus(s store.ItemStatus, recalled bool) string {
+	switch s {
+	case store.ItemAvailable, store.ItemReshelving:
+		return "Available On Shelf"
+	case store.ItemOnLoan:
+		if recalled {
+			return "Recalled"
+		}
+		return "On Loan"
+	case store.ItemOnHoldShelf:
+		return "Available For Pickup"
+	case store.ItemInTransit:
+		return "In Transit Between Library Locations"
+	case store.ItemInProcess:
+		return "In Process"
+	case store.ItemOnOrder:
+		return "On Order"
+	case store.ItemClaimedReturned:
+		return "Claimed Returned Or Never Borrowed"
+	case store.ItemLost:
+		return "Lost"
+	case store.ItemMissing:
+		return "Missing"
+	}
+	return "Circulation Status Undefined"
+}
+
+// isCode reports whether err is the circ refusal code c.
+func isCode(err error, c circ.Code) bool {
+	var ce *circ.Error
+	return errors.As(err, &ce) && ce.Code == c
+}

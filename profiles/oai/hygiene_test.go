@@ -40,7 +40,7 @@ func dirtyRepo() *memRepo {
 		`<marc:collection xmlns:marc="http://www.loc.gov/MARC21/slim"><marc:record type="Bogus">` +
 		`<marc:leader>01234nam  22bad    4500</marc:leader>` +
 		`<marc:controlfield tag="001">d1</marc:controlfield>` +
-		`<marc:datafield tag="245" ind1="#" ind2="A"><marc:subfield code="a">Stray` + "\x1f" + `b delimiter` + "\x1b" + `(B and` + "\x1e" + `</marc:subfield>` +
+		`<marc:datafield tag="245" ind1="#" ind2="A" id="x` + "\x01" + `"><marc:subfield code="a">Stray` + "\x1f" + `b delimiter` + "\x1b" + `(B and` + "\x1e" + `</marc:subfield>` +
 		`<marc:subfield code="bb">dropped</marc:subfield><marc:subfield code="c">Caf` + "\xe9" + ` &eacute;crit &#x1F;ref</marc:subfield></marc:datafield>` +
 		`<marc:datafield tag="500" ind1=" " ind2=" "><marc:subfield code="">only a bad code</marc:subfield></marc:datafield>` +
 		`<marc:datafield tag="24" ind1=" " ind2=" "><marc:subfield code="a">bad tag</marc:subfield></marc:datafield>` +
@@ -85,6 +85,9 @@ func TestHygieneNormalises(t *testing.T) {
 			if !hasIssue(rep, want.where, want.kind) {
 				t.Errorf("%s: no %s issue at %s in %+v", prefix, want.kind, want.where, rep.Issues)
 			}
+		}
+		if !hasIssue(rep, "245", IssueControlChar) {
+			t.Errorf("%s: control character in a 245 attribute not located: %+v", prefix, rep.Issues)
 		}
 		if n := len(slices.DeleteFunc(slices.Clone(rep.Issues), func(i Issue) bool { return i.Kind != IssueControlChar || i.Where != "245$a" })); n != 3 {
 			t.Errorf("%s: %d control characters reported, want 3", prefix, n)

@@ -91,7 +91,10 @@ func (p *marcParser) parse(b []byte) error {
 	var open []xml.Name
 	for {
 		tok, err := d.RawToken()
-		p.attribute(d.InputOffset(), where)
+		end := d.InputOffset()
+		if _, ok := tok.(xml.StartElement); !ok {
+			p.attribute(end, where)
+		}
 		if err == io.EOF {
 			break
 		}
@@ -118,6 +121,7 @@ func (p *marcParser) parse(b []byte) error {
 				default:
 					return fmt.Errorf("unexpected element <%s> where a MARC record was expected", shorten(name))
 				}
+				p.attribute(end, where)
 				continue
 			}
 			switch rel := depth - recDepth; {
@@ -138,6 +142,7 @@ func (p *marcParser) parse(b []byte) error {
 				where, collecting = shorten(cur.tag)+"$"+shorten(code), true
 				text.Reset()
 			default:
+				p.attribute(end, where)
 				p.issue(where, IssueStructure, "unexpected element <%s> ignored", shorten(name))
 				if err := skip(d, t.Name); err != nil {
 					return fmt.Errorf("MARCXML is not well-formed: %w", err)
@@ -146,6 +151,7 @@ func (p *marcParser) parse(b []byte) error {
 				open = open[:len(open)-1]
 				depth--
 			}
+			p.attribute(end, where) // characters fixed in this start tag's attributes
 		case xml.CharData:
 			if collecting {
 				text.Write(t)

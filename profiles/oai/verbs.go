@@ -194,7 +194,7 @@ func (ex *exchange) listSets() error {
 	}
 	if more || st.cursor > 0 {
 		next := listState{verb: "ListSets", until: ex.now, after: Key{ID: page[len(page)-1].Spec}, cursor: st.cursor + len(page)}
-		ex.writeToken(next, more, len(sets))
+		ex.writeToken(st.cursor, next, more, len(sets))
 	}
 	x.raw("</ListSets>")
 	return ex.end()
@@ -219,12 +219,13 @@ func (ex *exchange) decodeToken(tok string) (listState, error) {
 	return st, err
 }
 
-// writeToken writes the resumptionToken element for the list's next page, or
-// the empty one closing the list.
-func (ex *exchange) writeToken(next listState, more bool, size int) {
+// writeToken writes the resumptionToken element of a page starting at cursor:
+// the token for the next page, or the empty one closing the list. The list size
+// is never below what has been listed, should the repository have changed.
+func (ex *exchange) writeToken(cursor int, next listState, more bool, size int) {
 	size = max(size, next.cursor+boolInt(more))
 	x := &ex.x
-	x.raw(`<resumptionToken completeListSize="` + strconv.Itoa(size) + `" cursor="` + strconv.Itoa(next.cursor-ex.n) + `"`)
+	x.raw(`<resumptionToken completeListSize="` + strconv.Itoa(size) + `" cursor="` + strconv.Itoa(cursor) + `"`)
 	if !more {
 		x.raw("/>")
 		return
@@ -320,14 +321,15 @@ func (ex *exchange) list() error {
 		next.after = last
 		next.cursor = st.cursor + ex.n
 		next.expires = time.Time{}
-		ex.writeToken(next, more, size)
+		ex.writeToken(st.cursor, next, more, size)
 	}
 	ex.x.raw("</" + ex.req.verb + ">")
 	return ex.end()
 }
 
-// writeHeader writes a record's header; issues with its setSpecs are added to
-// issues when that is not nil, and reported here otherwise.
+// writeHeader writes a record's header, leaving out setSpecs that break the
+// syntax, and returns those problems; a header-only listing (prefix "") reports
+// them itself.
 func (ex *exchange) writeHeader(rec Record, prefix string) []Issue {
 	var issues []Issue
 	x := &ex.x

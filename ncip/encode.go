@@ -706,6 +706,19 @@ func (r *LookupUserResponse) body(w *writer) {
 		}
 		w.close("UserFiscalAccount")
 	}
+	for _, c := range r.LoanedItemsCounts {
+		w.open("LoanedItemsCount")
+		switch {
+		case c.CirculationStatus.Value != "":
+			w.sv("CirculationStatus", c.CirculationStatus)
+		case c.ItemUseRestrictionType.Value != "":
+			w.sv("ItemUseRestrictionType", c.ItemUseRestrictionType)
+		default:
+			w.fail("LoanedItemsCount needs a CirculationStatus")
+		}
+		w.leaf("LoanedItemCountValue", strconv.Itoa(max(c.Count, 0)))
+		w.close("LoanedItemsCount")
+	}
 	for i := range r.LoanedItems {
 		l := &r.LoanedItems[i]
 		w.open("LoanedItem")
@@ -721,6 +734,21 @@ func (r *LookupUserResponse) body(w *writer) {
 		w.opt("Title", l.Title)
 		w.optSV("MediumType", l.MediumType)
 		w.close("LoanedItem")
+	}
+	for _, c := range r.RequestedItemsCounts {
+		w.open("RequestedItemsCount")
+		switch {
+		case c.RequestType.Value != "":
+			w.sv("RequestType", c.RequestType)
+		case c.CirculationStatus.Value != "":
+			w.sv("CirculationStatus", c.CirculationStatus)
+		case c.ItemUseRestrictionType.Value != "":
+			w.sv("ItemUseRestrictionType", c.ItemUseRestrictionType)
+		default:
+			w.fail("RequestedItemsCount needs a RequestType")
+		}
+		w.leaf("RequestedItemCountValue", strconv.Itoa(max(c.Count, 0)))
+		w.close("RequestedItemsCount")
 	}
 	for i := range r.RequestedItems {
 		q := &r.RequestedItems[i]

@@ -74,15 +74,28 @@ type UserFiscalAccount struct {
 	Details []AccountDetails
 }
 
+// ItemCount is a LoanedItemsCount or RequestedItemsCount: how many of the
+// user's loans or requests are of one kind. Loans are counted by
+// CirculationStatus (or ItemUseRestrictionType), requests by RequestType
+// (or either of the others).
+type ItemCount struct {
+	RequestType            SchemeValue
+	CirculationStatus      SchemeValue
+	ItemUseRestrictionType SchemeValue
+	Count                  int
+}
+
 // LookupUserResponse describes a user.
 type LookupUserResponse struct {
-	Header             *ResponseHeader
-	Problems           []Problem
-	UserID             Identifier
-	FiscalAccounts     []UserFiscalAccount
-	LoanedItems        []LoanedItem
-	RequestedItems     []RequestedItem
-	UserOptionalFields *UserOptionalFields
+	Header               *ResponseHeader
+	Problems             []Problem
+	UserID               Identifier
+	FiscalAccounts       []UserFiscalAccount
+	LoanedItemsCounts    []ItemCount
+	LoanedItems          []LoanedItem
+	RequestedItemsCounts []ItemCount
+	RequestedItems       []RequestedItem
+	UserOptionalFields   *UserOptionalFields
 }
 
 // LookupItemResponse describes an item.

@@ -15,7 +15,7 @@ import (
 type Client struct {
 	URL    string       // the endpoint, e.g. http://127.0.0.1:8080/ncip
 	APIKey string       // sent as X-API-Key when set
-	HTTP   *http.Client // nil means a client with a 30 s timeout
+	HTTP   *http.Client // nil means a client with a 30 s timeout; for load, pass one whose Transport keeps enough idle connections per host
 	Write  WriteOptions // how Do writes requests
 }
 

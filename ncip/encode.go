@@ -3,6 +3,7 @@ package ncip
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -45,10 +46,11 @@ func EncodeResponse(r Response, o WriteOptions) ([]byte, error) {
 	r.body(w)
 	w.close(r.Service() + "Response")
 	w.finish()
+	out := w.bytes()
 	if w.err != nil {
 		return nil, w.err
 	}
-	return w.buf, nil
+	return out, nil
 }
 
 // EncodeProblems writes a top-level Problem message, the answer to a
@@ -60,7 +62,7 @@ func EncodeProblems(ps []Problem, o WriteOptions) []byte {
 		w.problem(&ps[i])
 	}
 	w.finish()
-	return w.buf
+	return w.bytes()
 }
 
 type writer struct {
@@ -71,12 +73,29 @@ type writer struct {
 	err   error
 }
 
+// bufPool holds scratch buffers for the writer: a message is built in one
+// and copied out at its exact size, instead of regrowing a fresh buffer
+// several times per message.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
 func newWriter(o WriteOptions) *writer {
-	w := &writer{buf: make([]byte, 0, 1024), o: o, p: "ncip:"}
+	bp := bufPool.Get().(*[]byte)
+	w := &writer{buf: (*bp)[:0], o: o, p: "ncip:"}
 	if o.NoNamespace {
 		w.p = ""
 	}
 	return w
+}
+
+// bytes returns a copy of the message and recycles the scratch buffer.
+func (w *writer) bytes() []byte {
+	out := append([]byte(nil), w.buf...)
+	if cap(w.buf) <= 256<<10 {
+		b := w.buf[:0]
+		bufPool.Put(&b)
+	}
+	w.buf = nil
+	return out
 }
 
 func (w *writer) fail(what string) {

@@ -14,10 +14,11 @@ func EncodeRequest(r Request, o WriteOptions) ([]byte, error) {
 	r.encode(w)
 	w.close(r.Service())
 	w.finish()
+	out := w.bytes()
 	if w.err != nil {
 		return nil, w.err
 	}
-	return w.buf, nil
+	return out, nil
 }
 
 func (w *writer) initiation(h *InitiationHeader) {

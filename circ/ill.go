@@ -636,3 +636,19 @@ func (s *Service) FindBib(ctx context.Context, id string) (uint64, error) {
 	}
 	return found, err
 }
+
+// ItemIsTemporary reports whether an item is a temporary ILL item; an
+// unknown item is refused as ItemUnknown.
+func (s *Service) ItemIsTemporary(ctx context.Context, barcode string) (bool, error) {
+	var temp bool
+	var refusal *Error
+	err := s.view(ctx, func(tx *store.Tx) error {
+		it, r, err := lookupItem(tx, barcode)
+		refusal, temp = r, it.Temporary
+		return err
+	})
+	if err == nil && refusal != nil {
+		err = refusal
+	}
+	return temp, err
+}

@@ -190,13 +190,16 @@ func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.Acce
 	}
 	user := strings.TrimSpace(req.UserID.Value)
 	ar := circ.AcceptItemRequest{Agent: cl.agent(), Partner: cl.code, RequestID: requestID, Patron: user,
-		Pickup: cl.partner.PickupLibrary, DateForReturn: req.DateForReturn, Key: cl.key(c.Service, requestID)}
+		Pickup: cl.partner.PickupLibrary, DateForReturn: req.DateForReturn}
 	if ar.Pickup == "" {
 		ar.Pickup = cl.library
 	}
 	if req.ItemID != nil {
 		ar.Item = strings.TrimSpace(req.ItemID.Value)
 	}
+	// The item is part of the key, so a request id reused for another item
+	// is refused rather than answered with the first item.
+	ar.Key = cl.key(c.Service, requestID+"\x00"+ar.Item)
 	if f := req.ItemOptionalFields; f != nil {
 		if b := f.Bibliographic; b != nil {
 			ar.Title, ar.Author = b.Title, b.Author
@@ -273,6 +276,25 @@ func (r *Responder) CheckOutItem(ctx context.Context, c *ncip.Call, req *ncip.Ch
 	return &ncip.CheckOutItemResponse{Header: header(c, cl), ItemID: ours(cl, res.Item.Barcode), UserID: uid, DateDue: res.Due}, nil
 }
 
+// patronFor decides whose loan or request a partner means: the user named
+// when they are one of our patrons (local), otherwise the partner's
+// lending patron, which stands for the partner's own users.
+func (r *Responder) patronFor(ctx context.Context, cl *caller, user string) (patron string, local bool, err error) {
+	if user != "" {
+		sum, err := r.svc.PatronStatus(ctx, circ.PatronQuery{Patron: user})
+		if err != nil {
+			return "", false, err
+		}
+		if sum.Valid && (cl.partner == nil || sum.Patron.Barcode != cl.partner.LendingPatron) {
+			return sum.Patron.Barcode, true, nil
+		}
+	}
+	if cl.partner != nil {
+		return cl.partner.LendingPatron, false, nil
+	}
+	return "", false, nil
+}
+
 func orString(v, def string) string {
 	if v != "" {
 		return v
@@ -337,14 +359,17 @@ func (r *Responder) RenewItem(ctx context.Context, c *ncip.Call, req *ncip.Renew
 		return nil, missing(c.Service, "ItemId")
 	}
 	user := req.UserIdentifier()
-	patron := user
-	if patron == "" && cl.partner != nil {
-		patron = cl.partner.LendingPatron
+	patron, local, err := r.patronFor(ctx, cl, user)
+	if err != nil {
+		return nil, err
 	}
 	if patron == "" {
 		return nil, missing(c.Service, "UserId")
 	}
-	pin, _ := req.Secret()
+	pin := ""
+	if local {
+		pin, _ = req.Secret()
+	}
 	res, err := r.svc.Renew(ctx, circ.RenewRequest{Agent: cl.agent(), Patron: patron, PIN: pin, Item: item})
 	if err != nil {
 		return nil, problemOf(c.Service, err, ids{user: patron, item: item})
@@ -373,16 +398,17 @@ func (r *Responder) RequestItem(ctx context.Context, c *ncip.Call, req *ncip.Req
 		requestID = strings.TrimSpace(req.RequestID.Value)
 	}
 	user := req.UserIdentifier()
-	hr := circ.HoldRequest{Agent: cl.agent(), Partner: cl.code, ExternalID: requestID, Key: cl.key(c.Service, requestID),
-		Kind: store.RequestResourceSharing, Patron: cl.partner.LendingPatron, Pickup: cl.library, Expires: req.NeedBeforeDate}
-	if user != "" {
-		if sum, err := r.svc.PatronStatus(ctx, circ.PatronQuery{Patron: user}); err != nil {
-			return nil, err
-		} else if sum.Valid && sum.Patron.Barcode != cl.partner.LendingPatron {
-			hr.Kind, hr.Patron, hr.Pickup = store.RequestHold, user, strings.TrimSpace(req.PickupLocation.Value)
-			if pin, ok := req.Secret(); ok {
-				hr.PIN, hr.RequirePIN = pin, true
-			}
+	hr := circ.HoldRequest{Agent: cl.agent(), Partner: cl.code, ExternalID: requestID,
+		Kind: store.RequestResourceSharing, Pickup: cl.library, Expires: req.NeedBeforeDate}
+	patron, local, err := r.patronFor(ctx, cl, user)
+	if err != nil {
+		return nil, err
+	}
+	hr.Patron = patron
+	if local {
+		hr.Kind, hr.Pickup = store.RequestHold, strings.TrimSpace(req.PickupLocation.Value)
+		if pin, ok := req.Secret(); ok {
+			hr.PIN, hr.RequirePIN = pin, true
 		}
 	}
 	if hr.Patron == "" {
@@ -414,6 +440,9 @@ func (r *Responder) RequestItem(ctx context.Context, c *ncip.Call, req *ncip.Req
 		}
 	} else {
 		hr.Item = item
+	}
+	if requestID != "" {
+		hr.Key = cl.key(c.Service, requestID+"\x00"+item+"\x00"+strconv.FormatUint(hr.BibID, 10))
 	}
 	res, err := r.svc.PlaceHold(ctx, hr)
 	if err != nil {
@@ -486,10 +515,15 @@ func (r *Responder) CancelRequestItem(ctx context.Context, c *ncip.Call, req *nc
 			return nil, problemOf(c.Service, err, ids{request: requestID})
 		}
 		ch.RequestID, ch.Key = info.ID, cl.key(c.Service, requestID)
-	case item != "" && user != "":
-		ch.Patron, ch.Item, ch.Key = user, item, cl.key(c.Service, user+"\x00"+item)
-	case item != "" && cl.partner.LendingPatron != "":
-		ch.Patron, ch.Item, ch.Key = cl.partner.LendingPatron, item, cl.key(c.Service, item)
+	case item != "":
+		patron, _, err := r.patronFor(ctx, cl, user)
+		if err != nil {
+			return nil, err
+		}
+		if patron == "" {
+			return nil, missing(c.Service, "UserId")
+		}
+		ch.Patron, ch.Item = patron, item
 	default:
 		return nil, missing(c.Service, "RequestId")
 	}

@@ -619,3 +619,16 @@ func TestSampleRequestsThroughHandler(t *testing.T) {
 		})
 	}
 }
+
+func TestHandlerWithoutBody(t *testing.T) {
+	obs := make(chan Observation, 1)
+	h := NewHandler(&fakeService{}, HandlerOptions{Observer: func(o Observation) { obs <- o }})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/ncip"}, Header: http.Header{}})
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), InvalidMessageSyntaxError) {
+		t.Errorf("%d %s", rec.Code, rec.Body)
+	}
+	if o := <-obs; o.Outcome != OutcomeInvalid {
+		t.Errorf("%+v", o)
+	}
+}

@@ -203,20 +203,10 @@ func xmlClean(s string) string {
 }
 
 // agency reads FromAgencyId, ToAgencyId, OnBehalfOfAgency and the like:
-// an AgencyId child, the NCIP v1 UniqueAgencyId form, or bare text.
+// an AgencyId child (v1 UniqueAgencyId is read as one), or bare text.
 func (d *decoder) agency(n *node) SchemeValue {
 	if a := d.t.child(n, "AgencyId"); a != nil {
 		return sv(a)
-	}
-	if u := d.t.child(n, "UniqueAgencyId"); u != nil {
-		var v SchemeValue
-		if c := d.t.child(u, "Value"); c != nil {
-			v.Value = text(c)
-		}
-		if c := d.t.child(u, "Scheme"); c != nil {
-			v.Scheme = text(c)
-		}
-		return v
 	}
 	return SchemeValue{Value: text(n)}
 }
@@ -246,15 +236,14 @@ func (d *decoder) header(n *node) *InitiationHeader {
 	return h
 }
 
-// ident reads a UserId, ItemId or RequestId (and the v1 Unique… forms).
+// ident reads a UserId, ItemId or RequestId (and the v1 Unique… forms,
+// which the scanner renames).
 func (d *decoder) ident(n *node) *Identifier {
 	id := &Identifier{}
 	d.t.children(n, func(c *node) {
 		switch {
 		case c.name == "AgencyId":
 			id.AgencyID = sv(c)
-		case c.name == "UniqueAgencyId":
-			id.AgencyID = d.agency(n)
 		case strings.HasSuffix(c.name, "IdentifierType"):
 			id.Type = sv(c)
 		case strings.HasSuffix(c.name, "IdentifierValue"):

@@ -204,6 +204,26 @@ func TestTolerantContent(t *testing.T) {
 			t.Errorf("got %+v", co.Header)
 		}
 	})
+	t.Run("NCIP v1 without a DOCTYPE", func(t *testing.T) {
+		co := mustDecode(t, `<NCIPMessage version="http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"><CheckOutItem>
+			<InitiationHeader><FromAgencyId><UniqueAgencyId><Scheme>http://x/agencies</Scheme><Value>ILL</Value></UniqueAgencyId></FromAgencyId>
+			<ToAgencyId><UniqueAgencyId><Scheme>http://x/agencies</Scheme><Value>MAIN</Value></UniqueAgencyId></ToAgencyId></InitiationHeader>
+			<UniqueUserId><UniqueAgencyId><Scheme>s</Scheme><Value>MAIN</Value></UniqueAgencyId><UserIdentifierValue>P1</UserIdentifierValue></UniqueUserId>
+			<UniqueItemId><UniqueAgencyId><Scheme>s</Scheme><Value>MAIN</Value></UniqueAgencyId><ItemIdentifierValue>I1</ItemIdentifierValue></UniqueItemId>
+			<UniqueRequestId><UniqueAgencyId><Scheme>s</Scheme><Value>ILL</Value></UniqueAgencyId><RequestIdentifierValue>R1</RequestIdentifierValue></UniqueRequestId>
+			</CheckOutItem></NCIPMessage>`).(*CheckOutItem)
+		if co.Header.FromAgencyID != (SchemeValue{Scheme: "http://x/agencies", Value: "ILL"}) || co.Header.ToAgencyID.Value != "MAIN" ||
+			co.UserID.Value != "P1" || co.UserID.AgencyID != (SchemeValue{Scheme: "s", Value: "MAIN"}) || co.ItemID.Value != "I1" || co.RequestID.Value != "R1" {
+			t.Errorf("got %+v %+v %+v %+v", co.Header, co.UserID, co.ItemID, co.RequestID)
+		}
+		lu := mustDecode(t, `<NCIPMessage><LookupUser><AuthenticationInput><AuthenticationInputData>1234</AuthenticationInputData>
+			<AuthenticationDataFormatType><Scheme>http://www.iana.org/assignments/media-types</Scheme><Value>text/plain</Value></AuthenticationDataFormatType>
+			<AuthenticationInputType><Scheme>`+SchemeAuthenticationInputType+`</Scheme><Value>PIN</Value></AuthenticationInputType></AuthenticationInput>
+			<UniqueUserId><UserIdentifierValue>P1</UserIdentifierValue></UniqueUserId></LookupUser></NCIPMessage>`).(*LookupUser)
+		if s, ok := lu.Secret(); !ok || s != "1234" || lu.UserIdentifier() != "P1" || lu.Auth[0].Type.Scheme != SchemeAuthenticationInputType {
+			t.Errorf("got %+v", lu)
+		}
+	})
 	t.Run("entities, CDATA, comments and PIs", func(t *testing.T) {
 		co := mustDecode(t, `<?xml version="1.0"?><!-- c --><?pi x?><NCIPMessage><CheckInItem><ItemId><ItemIdentifierValue>A&amp;B&#x20;&#67;<!-- c --><![CDATA[<D>]]><?pi?></ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage><!-- end -->`).(*CheckInItem)
 		if co.ItemID.Value != "A&B C<D>" {

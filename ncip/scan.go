@@ -452,7 +452,7 @@ func (sc *scanner) openTag() error {
 		return ErrTooMany
 	}
 	idx := int32(len(sc.nodes))
-	sc.nodes = append(sc.nodes, node{name: lastLocal(qname), first: -1, next: -1})
+	sc.nodes = append(sc.nodes, node{name: v2Name(lastLocal(qname)), first: -1, next: -1})
 	if len(sc.stack) > 0 {
 		parent := &sc.stack[len(sc.stack)-1]
 		if parent.last < 0 {
@@ -581,11 +581,60 @@ func (sc *scanner) closeTag() error {
 	if top.qname != qname {
 		return sc.errf("end tag </%s> does not match <%s>", qname, top.qname)
 	}
+	n := &sc.nodes[top.idx]
 	if top.buf != nil {
-		sc.nodes[top.idx].text = string(top.buf)
+		n.text = string(top.buf)
 	} else {
-		sc.nodes[top.idx].text = top.text
+		n.text = top.text
+	}
+	if n.first >= 0 && strings.TrimSpace(n.text) == "" {
+		sc.foldV1SchemeValue(n)
 	}
 	sc.stack = sc.stack[:len(sc.stack)-1]
 	return nil
+}
+
+// v2Name maps the NCIP v1 identifier elements to their v2 names, so v1
+// messages (sent without a DOCTYPE) read like v2 ones: the child elements
+// inside them (…IdentifierValue) are the same in both versions.
+func v2Name(local string) string {
+	if !strings.HasPrefix(local, "Unique") {
+		return local
+	}
+	switch local {
+	case "UniqueAgencyId":
+		return "AgencyId"
+	case "UniqueUserId":
+		return "UserId"
+	case "UniqueItemId":
+		return "ItemId"
+	case "UniqueRequestId":
+		return "RequestId"
+	}
+	return local
+}
+
+// foldV1SchemeValue turns an NCIP v1 scheme-value pair,
+// <X><Scheme>s</Scheme><Value>v</Value></X>, into the v2 form
+// <X Scheme="s">v</X>. No v2 element is named Scheme or Value, so this
+// never touches a v2 message.
+func (sc *scanner) foldV1SchemeValue(n *node) {
+	var scheme, value *node
+	for i := n.first; i >= 0; i = sc.nodes[i].next {
+		c := &sc.nodes[i]
+		switch {
+		case c.first >= 0:
+		case c.name == "Value":
+			value = c
+		case c.name == "Scheme":
+			scheme = c
+		}
+	}
+	if value == nil {
+		return
+	}
+	n.text = value.text
+	if scheme != nil {
+		n.attrs = append(n.attrs[:len(n.attrs):len(n.attrs)], attr{name: "Scheme", value: scheme.text})
+	}
 }

@@ -6,8 +6,9 @@
 // messages with no namespace, a default namespace or any prefix read the
 // same; elements may come in any order; a bare version attribute, a UserId
 // beside AuthenticationInput, an Amount without CurrencyCode, a missing
-// Scheme, padded agency ids, unknown Ext content, zone-less dates and
-// ISO-8859-1 or UTF-16 bodies are all accepted. A DOCTYPE is refused
+// Scheme, padded agency ids, unknown Ext content, zone-less dates,
+// ISO-8859-1 or UTF-16 bodies and NCIP v1 identifiers and Scheme/Value
+// pairs are all accepted. A DOCTYPE is refused
 // outright, so no entity is ever declared or expanded, and size, depth and
 // element count are bounded. A small scanner does the reading, not
 // encoding/xml: a CheckOutItem decodes in a few microseconds.

@@ -120,6 +120,7 @@ type Snapshot struct {
 	SelfCheck map[string]*SelfCheck   // by code
 	NCIP      map[string]*NCIPPartner // by code
 	Storage   map[string]*Storage     // by code
+	Exchange  map[string]*Exchange    // file-exchange profiles of every type, by code
 	byLogin   map[string]*SelfCheck
 	byAgency  map[string]Profile // NCIP partners and storage facilities by agency id
 }
@@ -168,7 +169,7 @@ func (r *Registry) Current() *Snapshot { return r.snap.Load() }
 // Reload rebuilds the snapshot from the store.
 func (r *Registry) Reload(ctx context.Context) error {
 	s := &Snapshot{SelfCheck: map[string]*SelfCheck{}, NCIP: map[string]*NCIPPartner{}, Storage: map[string]*Storage{},
-		byLogin: map[string]*SelfCheck{}, byAgency: map[string]Profile{}}
+		Exchange: map[string]*Exchange{}, byLogin: map[string]*SelfCheck{}, byAgency: map[string]Profile{}}
 	err := r.db.View(ctx, func(tx *store.Tx) error {
 		if err := tx.Profiles(TypeSelfCheck, func(code string, doc []byte) error {
 			var p SelfCheck
@@ -194,7 +195,7 @@ func (r *Registry) Reload(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
-		return tx.Profiles(TypeStorage, func(code string, doc []byte) error {
+		if err := tx.Profiles(TypeStorage, func(code string, doc []byte) error {
 			var p Storage
 			if err := json.Unmarshal(doc, &p); err != nil {
 				return fmt.Errorf("storage profile %s: %w", code, err)
@@ -204,7 +205,22 @@ func (r *Registry) Reload(ctx context.Context) error {
 				s.byAgency[strings.ToUpper(a)] = &p
 			}
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		for _, typ := range ExchangeTypes {
+			if err := tx.Profiles(typ, func(code string, doc []byte) error {
+				var p Exchange
+				if err := json.Unmarshal(doc, &p); err != nil {
+					return fmt.Errorf("%s profile %s: %w", typ, code, err)
+				}
+				s.Exchange[p.Code] = &p
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -254,6 +270,10 @@ func (r *Registry) checkUnique(ps []Profile) error {
 	for code, p := range cur.SelfCheck {
 		logins[p.Login] = TypeSelfCheck + " " + code
 	}
+	exchanges := map[string]string{}
+	for code, p := range cur.Exchange {
+		exchanges[code] = p.Type + " " + code
+	}
 	for agency, p := range cur.byAgency {
 		agencies[agency] = p.ProfileType() + " " + p.ProfileCode()
 	}
@@ -280,6 +300,11 @@ func (r *Registry) checkUnique(ps []Profile) error {
 				errs = append(errs, fmt.Errorf("%s: login %q is used by %s", self, v.Login, other))
 			}
 			logins[v.Login] = self
+		case *Exchange:
+			if other, ok := exchanges[v.Code]; ok && other != self {
+				errs = append(errs, fmt.Errorf("%s: code %q is used by %s", self, v.Code, other))
+			}
+			exchanges[v.Code] = self
 		case *NCIPPartner, *Storage:
 			for _, a := range agencyIDs(p) {
 				a = strings.ToUpper(a)

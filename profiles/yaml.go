@@ -33,6 +33,15 @@ func ExportYAML(w io.Writer, s *Snapshot, typ string) error {
 	case TypeStorage:
 		return enc.Encode(yamlFile[*Storage]{fileVersion, typ, sorted(s.Storage)})
 	}
+	if IsExchangeType(typ) {
+		var ps []*Exchange
+		for _, p := range sorted(s.Exchange) {
+			if p.Type == typ {
+				ps = append(ps, p)
+			}
+		}
+		return enc.Encode(yamlFile[*Exchange]{fileVersion, typ, ps})
+	}
 	return fmt.Errorf("unknown profile type %q", typ)
 }
 
@@ -63,6 +72,15 @@ func ImportYAML(r io.Reader, typ string) ([]Profile, error) {
 		ps, err = decodeAs[NCIPPartner](dec, typ)
 	case TypeStorage:
 		ps, err = decodeAs[Storage](dec, typ)
+	case TypeBursar, TypeUsers, TypeRequests, TypeSMS:
+		ps, err = decodeAs[Exchange](dec, typ)
+		for _, p := range ps {
+			if e := p.(*Exchange); e.Type == "" {
+				e.Type = typ
+			} else if e.Type != typ {
+				err = errors.Join(err, fmt.Errorf("profile %s has type %q in a %s file", e.Code, e.Type, typ))
+			}
+		}
 	default:
 		return nil, fmt.Errorf("unknown profile type %q", typ)
 	}

@@ -1,0 +1,537 @@
+package circ
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/circa-ils/circa/store"
+)
+
+// ---- bursar export ----
+
+// ExportFeesRequest selects the open fees a bursar export takes.
+type ExportFeesRequest struct {
+	Agent Agent
+	// FeeTypes and Libraries limit the fees (empty: all).
+	FeeTypes  []string
+	Libraries []string
+	// MinAmount is the smallest balance taken, in minor units.
+	MinAmount int64
+	// IdentifierType is the patron identifier the bursar knows users by;
+	// fees of patrons without one stay open.
+	IdentifierType string
+	// Limit bounds the fees taken (0: no bound).
+	Limit int
+	// TxnPrefix starts every bursar transaction id (the profile code):
+	// ids are TxnPrefix-FEEID, unique and stable.
+	TxnPrefix string
+}
+
+// ExportedFee is one fee an export took, with what the file shows of it.
+type ExportedFee struct {
+	Fee           store.Fee
+	TransactionID string // bursarTransactionId
+	MatchID       string // the patron's identifier of the requested type
+	PatronName    string // "Last, First"
+	PatronID      uint64
+	Item          store.Item // zero when the fee has no item
+	Title         string
+	Due           time.Time // the loan's due date, when known
+}
+
+// ExportFees marks matching open fees exported to the bursar, each with an
+// export transaction carrying its bursar transaction id, and calls record
+// with them inside the same store transaction, so the caller's outbox entry
+// commits with the marks or not at all. record must keep to the
+// transaction: it may run more than once. No matching fee is not an error:
+// record is not called and the result is empty.
+func (s *Service) ExportFees(ctx context.Context, req ExportFeesRequest, record func(tx *store.Tx, fees []ExportedFee) error) ([]ExportedFee, error) {
+	if req.IdentifierType == "" || req.TxnPrefix == "" {
+		return nil, refuse(InvalidRequest, "identifier type and transaction prefix are required")
+	}
+	now := s.Now()
+	var out []ExportedFee
+	err := s.commit(ctx, func(tx *store.Tx) error {
+		out = out[:0]
+		var picked []store.Fee
+		patrons := map[uint64]*store.Patron{}
+		err := tx.ForEachFee(func(f store.Fee) bool {
+			if f.Status != store.FeeOpen || f.Balance <= 0 || f.Balance < req.MinAmount {
+				return true
+			}
+			if len(req.FeeTypes) > 0 && !slices.Contains(req.FeeTypes, f.Type) ||
+				len(req.Libraries) > 0 && !slices.Contains(req.Libraries, f.Library) {
+				return true
+			}
+			picked = append(picked, f)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		for _, f := range picked {
+			if req.Limit > 0 && len(out) >= req.Limit {
+				break
+			}
+			p, ok := patrons[f.PatronID]
+			if !ok {
+				pp, err := tx.Patron(f.PatronID)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				if err == nil {
+					p = &pp
+				}
+				patrons[f.PatronID] = p
+			}
+			if p == nil {
+				continue
+			}
+			match := identifierOf(p, req.IdentifierType)
+			if match == "" {
+				continue
+			}
+			e := ExportedFee{TransactionID: fmt.Sprintf("%s-%d", req.TxnPrefix, f.ID), MatchID: match,
+				PatronName: sortName(p), PatronID: p.ID}
+			if f.ItemID != 0 {
+				if it, err := tx.Item(f.ItemID); err == nil {
+					e.Item = it
+					if b, err := tx.Bib(it.BibID); err == nil {
+						e.Title = b.Title
+					}
+				}
+			}
+			if f.LoanID != 0 {
+				if l, err := tx.Loan(f.LoanID); err == nil {
+					e.Due = l.Due
+				}
+			}
+			f.Status = store.FeeExported
+			f.Transactions = append(f.Transactions, store.FeeTxn{Kind: store.TxnExport, Amount: f.Balance, At: now,
+				ExternalID: e.TransactionID, Agent: req.Agent.String()})
+			if err := tx.PutFee(&f); err != nil {
+				return err
+			}
+			e.Fee = f
+			out = append(out, e)
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		refs := make([]store.Ref, 0, len(out))
+		for _, e := range out {
+			refs = append(refs, ref("fee", e.Fee.ID))
+		}
+		if err := emit(tx, now, "fee.export", req.Agent, refs...); err != nil {
+			return err
+		}
+		return record(tx, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// identifierOf returns a patron's identifier of a type; barcode is the
+// primary id.
+func identifierOf(p *store.Patron, typ string) string {
+	if typ == store.IdentBarcode {
+		return p.Barcode
+	}
+	for _, id := range p.Identifiers {
+		if id.Type == typ {
+			return id.Value
+		}
+	}
+	return ""
+}
+
+func sortName(p *store.Patron) string {
+	if p.FirstName == "" {
+		return p.LastName
+	}
+	return p.LastName + ", " + p.FirstName
+}
+
+// ---- bursar payments ----
+
+// BursarPayment is one line of a bursar's payment file.
+type BursarPayment struct {
+	Line          int // where the line is in the file, for the report
+	TransactionID string
+	Amount        int64 // minor units
+	Currency      string
+}
+
+// Payment outcomes.
+const (
+	PaymentApplied        = "paid"
+	PaymentAlreadyApplied = "already_paid" // the same file, or line, came before
+	PaymentUnknown        = "unknown_transaction"
+	PaymentNotExported    = "not_exported" // the fee was paid, waived or changed here meanwhile
+	PaymentAmountMismatch = "amount_mismatch"
+	PaymentCurrency       = "currency_mismatch"
+)
+
+// PaymentOutcome says what became of one payment line.
+type PaymentOutcome struct {
+	Line          int    `json:"line"`
+	TransactionID string `json:"transaction_id"`
+	FeeID         uint64 `json:"fee_id,omitempty"`
+	Outcome       string `json:"outcome"`
+	Detail        string `json:"detail,omitempty"`
+}
+
+// Exception reports whether the line was refused and changed nothing.
+func (o PaymentOutcome) Exception() bool {
+	return o.Outcome != PaymentApplied && o.Outcome != PaymentAlreadyApplied
+}
+
+// MarkExportedFeesPaid applies a bursar's payment lines in one store
+// transaction: a line naming a fee exported under that bursar transaction
+// id, for exactly the amount and currency exported, marks the fee paid
+// ("exported_paid"). Any other line is an exception and changes nothing; a
+// line already applied is recognised and left alone.
+func (s *Service) MarkExportedFeesPaid(ctx context.Context, agent Agent, lines []BursarPayment) ([]PaymentOutcome, error) {
+	now := s.Now()
+	var out []PaymentOutcome
+	err := s.commit(ctx, func(tx *store.Tx) error {
+		out = make([]PaymentOutcome, 0, len(lines))
+		var refs []store.Ref
+		for _, l := range lines {
+			o := PaymentOutcome{Line: l.Line, TransactionID: l.TransactionID}
+			f, err := tx.FeeByTransaction(l.TransactionID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				o.Outcome, o.Detail = PaymentUnknown, "no fee was exported under this transaction id"
+				out = append(out, o)
+				continue
+			case err != nil:
+				return err
+			}
+			o.FeeID = f.ID
+			var exported *store.FeeTxn
+			for i := range f.Transactions {
+				if t := &f.Transactions[i]; t.Kind == store.TxnExport && t.ExternalID == l.TransactionID {
+					exported = t
+				}
+			}
+			switch {
+			case exported == nil:
+				o.Outcome, o.Detail = PaymentUnknown, "the transaction id is not a bursar export"
+			case !strings.EqualFold(l.Currency, f.Currency):
+				o.Outcome, o.Detail = PaymentCurrency, fmt.Sprintf("fee is in %s, line in %s", f.Currency, l.Currency)
+			case l.Amount != exported.Amount:
+				o.Outcome, o.Detail = PaymentAmountMismatch, fmt.Sprintf("exported %s, line says %s",
+					FormatAmount(exported.Amount, f.Currency), FormatAmount(l.Amount, f.Currency))
+			case f.Status == store.FeeExportedPaid:
+				o.Outcome = PaymentAlreadyApplied
+			case f.Status != store.FeeExported || f.Balance != exported.Amount:
+				o.Outcome, o.Detail = PaymentNotExported, "fee is "+string(f.Status)+" here"
+			default:
+				f.Status, f.Balance = store.FeeExportedPaid, 0
+				f.Transactions = append(f.Transactions, store.FeeTxn{Kind: store.TxnPayment, Amount: l.Amount, At: now,
+					Agent: agent.String()})
+				if err := tx.PutFee(&f); err != nil {
+					return err
+				}
+				refs = append(refs, ref("fee", f.ID))
+				o.Outcome = PaymentApplied
+			}
+			out = append(out, o)
+		}
+		if len(refs) == 0 {
+			return nil
+		}
+		return emit(tx, now, "fee.bursar_paid", agent, refs...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ---- student information system users ----
+
+// Patron fields a sync replaces, by the names StaffEdited uses.
+const (
+	FieldFirstName   = "first_name"
+	FieldLastName    = "last_name"
+	FieldBirthdate   = "birthdate"
+	FieldExpiry      = "expiry"
+	FieldUserGroup   = "user_group"
+	FieldJobTitle    = "job_title"
+	FieldPIN         = "pin"
+	FieldLanguage    = "language"
+	FieldCampus      = "campus"
+	FieldShareLib    = "resource_sharing_library"
+	FieldHomeLibrary = "home_library"
+	FieldIdentifiers = "identifiers"
+	FieldContacts    = "contacts"
+	FieldBlocks      = "blocks"
+)
+
+// SyncUser is one user of a student information system file.
+type SyncUser struct {
+	Line int
+	// MatchValue is the user's identifier of the type the sync matches on.
+	MatchValue string
+	PrimaryID  string // becomes the barcode of a new patron
+	FirstName  string
+	LastName   string
+	Birthdate  string
+	Expiry     time.Time
+	UserGroup  string
+	JobTitle   string
+	// PINHash is the hashed PIN (hash outside the transaction with
+	// HashSecret); empty keeps the patron's.
+	PINHash     string
+	Language    string
+	Campus      string
+	ShareLib    string
+	HomeLibrary string
+	Identifiers []store.Identifier
+	Contacts    []store.Contact // the file's segments; all become external
+	Blocks      []store.Block   // the file's blocks; all become external
+}
+
+// SyncOptions direct SyncPatrons.
+type SyncOptions struct {
+	Agent Agent
+	// MatchType is the identifier type users are matched on; barcode is
+	// the primary id.
+	MatchType string
+	// AddNew adds unknown users; otherwise they are rejected.
+	AddNew bool
+	// HomeLibrary is given to new users whose file names none.
+	HomeLibrary string
+	// DryRun works out the outcomes and changes nothing.
+	DryRun bool
+}
+
+// Sync actions.
+const (
+	SyncAdded     = "added"
+	SyncUpdated   = "updated"
+	SyncUnchanged = "unchanged"
+	SyncRejected  = "rejected"
+)
+
+// SyncOutcome says what a sync did, or would do, with one user.
+type SyncOutcome struct {
+	Line     int      `json:"line"`
+	Match    string   `json:"match"`
+	PatronID uint64   `json:"patron_id,omitempty"`
+	Action   string   `json:"action"`
+	Reason   string   `json:"reason,omitempty"`
+	Changed  []string `json:"changed,omitempty"`
+}
+
+// SyncPatrons adds or updates the users of one chunk of a student
+// information system file in one store transaction (or, with DryRun, in a
+// read-only one). A user is matched on its identifier of o.MatchType among
+// external patrons; a match with a patron the library owns is rejected.
+// On a match, core fields are replaced except those in the patron's
+// StaffEdited list, and user group, job title, PIN, language, campus and
+// resource-sharing library are also kept when the file leaves them empty;
+// external contact segments and blocks are replaced and internal ones
+// kept; identifiers from the file are added or replaced by type.
+func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUser) ([]SyncOutcome, error) {
+	if o.MatchType == "" {
+		return nil, refuse(InvalidRequest, "match identifier type is required")
+	}
+	now := s.Now()
+	var out []SyncOutcome
+	run := func(tx *store.Tx) error {
+		out = make([]SyncOutcome, 0, len(users))
+		var refs []store.Ref
+		seen := map[string]int{}
+		for i := range users {
+			u := &users[i]
+			res := SyncOutcome{Line: u.Line, Match: u.MatchValue}
+			key := store.NormalizeBarcode(u.MatchValue)
+			if first, dup := seen[key]; dup {
+				res.Action, res.Reason = SyncRejected, fmt.Sprintf("the same user as line %d", first)
+				out = append(out, res)
+				continue
+			}
+			seen[key] = u.Line
+			p, err := tx.PatronByIdentifier(o.MatchType, u.MatchValue)
+			var next store.Patron
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				if !o.AddNew {
+					res.Action, res.Reason = SyncRejected, "unknown user; this profile does not add users"
+					out = append(out, res)
+					continue
+				}
+				next = newSyncPatron(u, o)
+				res.Action = SyncAdded
+			case err != nil:
+				return err
+			case !p.External:
+				res.PatronID, res.Action, res.Reason = p.ID, SyncRejected, "matches a patron the library manages, not the student information system"
+				out = append(out, res)
+				continue
+			default:
+				res.PatronID = p.ID
+				next = p
+				res.Changed = applySync(&next, u)
+				res.Action = SyncUpdated
+				if len(res.Changed) == 0 {
+					res.Action = SyncUnchanged
+					out = append(out, res)
+					continue
+				}
+			}
+			if msg := checkSynced(&next); msg != "" {
+				res.Action, res.Reason = SyncRejected, msg
+				out = append(out, res)
+				continue
+			}
+			if !o.DryRun {
+				if err := tx.PutPatron(&next, now); errors.Is(err, store.ErrConflict) {
+					res.Action, res.Reason = SyncRejected, "an identifier of this user belongs to another patron"
+					out = append(out, res)
+					continue
+				} else if err != nil {
+					return err
+				}
+				res.PatronID = next.ID
+				refs = append(refs, ref("patron", next.ID))
+			}
+			out = append(out, res)
+		}
+		if len(refs) == 0 {
+			return nil
+		}
+		return emit(tx, now, "patron.sync", o.Agent, refs...)
+	}
+	var err error
+	if o.DryRun {
+		err = s.view(ctx, run)
+	} else {
+		err = s.commit(ctx, run)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func checkSynced(p *store.Patron) string {
+	switch {
+	case strings.TrimSpace(p.Barcode) == "":
+		return "no primary id"
+	case strings.TrimSpace(p.LastName) == "":
+		return "no last name"
+	case p.UserGroup == "":
+		return "no user group"
+	}
+	return ""
+}
+
+func newSyncPatron(u *SyncUser, o SyncOptions) store.Patron {
+	p := store.Patron{Barcode: u.PrimaryID, External: true, HomeLibrary: o.HomeLibrary}
+	if p.Barcode == "" && o.MatchType == store.IdentBarcode {
+		p.Barcode = u.MatchValue
+	}
+	applySync(&p, u)
+	if o.MatchType != store.IdentBarcode && identifierOf(&p, o.MatchType) == "" {
+		p.Identifiers = append(p.Identifiers, store.Identifier{Type: o.MatchType, Value: u.MatchValue})
+	}
+	return p
+}
+
+// applySync changes p as the sync rules say and names the fields changed.
+func applySync(p *store.Patron, u *SyncUser) []string {
+	var changed []string
+	edited := func(f string) bool { return slices.Contains(p.StaffEdited, f) }
+	set := func(field string, dst *string, v string, keepEmpty bool) {
+		if edited(field) || keepEmpty && v == "" || *dst == v {
+			return
+		}
+		*dst = v
+		changed = append(changed, field)
+	}
+	set(FieldFirstName, &p.FirstName, u.FirstName, false)
+	set(FieldLastName, &p.LastName, u.LastName, false)
+	set(FieldBirthdate, &p.Birthdate, u.Birthdate, false)
+	set(FieldUserGroup, &p.UserGroup, u.UserGroup, true)
+	set(FieldJobTitle, &p.JobTitle, u.JobTitle, true)
+	set(FieldLanguage, &p.Language, u.Language, true)
+	set(FieldCampus, &p.Campus, u.Campus, true)
+	set(FieldShareLib, &p.ShareLib, u.ShareLib, true)
+	set(FieldHomeLibrary, &p.HomeLibrary, u.HomeLibrary, true)
+	if !edited(FieldExpiry) && !u.Expiry.IsZero() && !u.Expiry.Equal(p.Expiry) {
+		p.Expiry = u.Expiry.UTC()
+		changed = append(changed, FieldExpiry)
+	}
+	if !edited(FieldPIN) && u.PINHash != "" && u.PINHash != p.PINHash {
+		p.PINHash = u.PINHash
+		changed = append(changed, FieldPIN)
+	}
+	if !edited(FieldIdentifiers) {
+		ids := slices.Clone(p.Identifiers)
+		for _, id := range u.Identifiers {
+			if id.Type == store.IdentBarcode || id.Value == "" {
+				continue
+			}
+			if i := slices.IndexFunc(ids, func(x store.Identifier) bool { return x.Type == id.Type }); i >= 0 {
+				ids[i].Value = id.Value
+			} else {
+				ids = append(ids, id)
+			}
+		}
+		if !slices.Equal(ids, p.Identifiers) {
+			p.Identifiers = ids
+			changed = append(changed, FieldIdentifiers)
+		}
+	}
+	if !edited(FieldContacts) {
+		var contacts []store.Contact
+		for _, c := range p.Contacts {
+			if !c.External {
+				contacts = append(contacts, c)
+			}
+		}
+		for _, c := range u.Contacts {
+			c.External = true
+			contacts = append(contacts, c)
+		}
+		if !slices.Equal(contacts, p.Contacts) {
+			p.Contacts = contacts
+			changed = append(changed, FieldContacts)
+		}
+	}
+	if !edited(FieldBlocks) {
+		var blocks []store.Block
+		for _, b := range p.Blocks {
+			if !b.External {
+				blocks = append(blocks, b)
+			}
+		}
+		for _, b := range u.Blocks {
+			b.External = true
+			// A block the file repeats keeps the date it was first placed.
+			for _, old := range p.Blocks {
+				if old.External && old.Type == b.Type && old.Note == b.Note {
+					b.Created = old.Created
+				}
+			}
+			blocks = append(blocks, b)
+		}
+		if !slices.EqualFunc(blocks, p.Blocks, func(a, b store.Block) bool {
+			return a.Type == b.Type && a.Note == b.Note && a.External == b.External && a.Created.Equal(b.Created)
+		}) {
+			p.Blocks = blocks
+			changed = append(changed, FieldBlocks)
+		}
+	}
+	return changed
+}

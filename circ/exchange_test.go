@@ -1,0 +1,257 @@
+package circ
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/circa-ils/circa/store"
+)
+
+func (l *testLib) charge(patron, typ, library string, amount int64) uint64 {
+	l.t.Helper()
+	res, err := l.svc.Charge(ctx, ChargeRequest{Agent: Agent{Protocol: "test", Library: library}, Patron: patron,
+		Type: typ, Amount: amount, Currency: "USD"})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return res.FeeID
+}
+
+func (l *testLib) fee(id uint64) store.Fee {
+	l.t.Helper()
+	var f store.Fee
+	if err := l.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		f, err = tx.Fee(id)
+		return err
+	}); err != nil {
+		l.t.Fatal(err)
+	}
+	return f
+}
+
+func TestExportFeesSelectsMarksAndRecordsTogether(t *testing.T) {
+	l := newLib(t)
+	withID := func(p *store.Patron) { p.Identifiers = []store.Identifier{{Type: "univ_id", Value: "U1"}} }
+	l.patron("P1", "UNDERGRAD", withID)
+	l.patron("P2", "UNDERGRAD") // no university id: its fees stay
+	overdue := l.charge("P1", "04", "MAIN", 350)
+	small := l.charge("P1", "04", "MAIN", 20)
+	other := l.charge("P1", "05", "MAIN", 500)
+	branch := l.charge("P1", "04", "BRANCH", 700)
+	noID := l.charge("P2", "04", "MAIN", 900)
+
+	req := ExportFeesRequest{Agent: atMain, FeeTypes: []string{"04"}, Libraries: []string{"MAIN"}, MinAmount: 100,
+		IdentifierType: "univ_id", TxnPrefix: "BURSAR"}
+	var recorded []uint64
+	got, err := l.svc.ExportFees(ctx, req, func(tx *store.Tx, fees []ExportedFee) error {
+		recorded = recorded[:0]
+		for _, f := range fees {
+			recorded = append(recorded, f.Fee.ID)
+		}
+		return tx.SetMeta("test/outbox", recorded)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Fee.ID != overdue || got[0].MatchID != "U1" || got[0].TransactionID != "BURSAR-1" ||
+		got[0].PatronName != "Doe, Jo" || !slices.Equal(recorded, []uint64{overdue}) {
+		t.Fatalf("exported %+v, recorded %v", got, recorded)
+	}
+	f := l.fee(overdue)
+	if f.Status != store.FeeExported || f.Transactions[len(f.Transactions)-1].Kind != store.TxnExport {
+		t.Fatalf("fee not marked: %+v", f)
+	}
+	for _, id := range []uint64{small, other, branch, noID} {
+		if l.fee(id).Status != store.FeeOpen {
+			t.Errorf("fee %d should stay open", id)
+		}
+	}
+	// A second export finds nothing new and does not call record.
+	again, err := l.svc.ExportFees(ctx, req, func(*store.Tx, []ExportedFee) error {
+		t.Error("record called with nothing to export")
+		return nil
+	})
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second export: %v, %v", again, err)
+	}
+}
+
+func TestExportFeesRollsBackWhenRecordFails(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "UNDERGRAD")
+	id := l.charge("P1", "04", "MAIN", 350)
+	boom := errors.New("outbox full")
+	_, err := l.svc.ExportFees(ctx, ExportFeesRequest{IdentifierType: store.IdentBarcode, TxnPrefix: "B"},
+		func(*store.Tx, []ExportedFee) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("want the record error, got %v", err)
+	}
+	if f := l.fee(id); f.Status != store.FeeOpen || len(f.Transactions) != 0 {
+		t.Fatalf("fee changed although the outbox write failed: %+v", f)
+	}
+}
+
+func TestMarkExportedFeesPaid(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "UNDERGRAD")
+	a := l.charge("P1", "04", "MAIN", 350)
+	b := l.charge("P1", "04", "MAIN", 120)
+	open := l.charge("P1", "04", "BRANCH", 80)
+	if _, err := l.svc.ExportFees(ctx, ExportFeesRequest{Libraries: []string{"MAIN"}, IdentifierType: store.IdentBarcode, TxnPrefix: "B"},
+		func(*store.Tx, []ExportedFee) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	lines := []BursarPayment{
+		{Line: 1, TransactionID: "B-1", Amount: 350, Currency: "usd"},
+		{Line: 2, TransactionID: "B-2", Amount: 100, Currency: "USD"}, // wrong amount
+		{Line: 3, TransactionID: "B-99", Amount: 100, Currency: "USD"},
+		{Line: 4, TransactionID: "B-2", Amount: 120, Currency: "EUR"},
+	}
+	out, err := l.svc.MarkExportedFeesPaid(ctx, atMain, lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{PaymentApplied, PaymentAmountMismatch, PaymentUnknown, PaymentCurrency}
+	for i, o := range out {
+		if o.Outcome != want[i] {
+			t.Errorf("line %d: %s, want %s (%s)", o.Line, o.Outcome, want[i], o.Detail)
+		}
+	}
+	if f := l.fee(a); f.Status != store.FeeExportedPaid || f.Balance != 0 {
+		t.Fatalf("fee a: %+v", f)
+	}
+	if f := l.fee(b); f.Status != store.FeeExported || f.Balance != 120 {
+		t.Fatalf("fee b changed by refused lines: %+v", f)
+	}
+	if l.fee(open).Status != store.FeeOpen {
+		t.Fatal("fee never exported changed")
+	}
+	// The same file again applies nothing twice.
+	out, err = l.svc.MarkExportedFeesPaid(ctx, atMain, lines[:1])
+	if err != nil || out[0].Outcome != PaymentAlreadyApplied || out[0].Exception() {
+		t.Fatalf("repeat: %+v, %v", out, err)
+	}
+	// A fee paid at the desk after export is not paid again by the bursar.
+	l.svc.PayFee(ctx, PayRequest{Agent: atMain, Patron: "P1", FeeID: b, Amount: 20})
+	out, _ = l.svc.MarkExportedFeesPaid(ctx, atMain, []BursarPayment{{Line: 1, TransactionID: "B-2", Amount: 120, Currency: "USD"}})
+	if out[0].Outcome != PaymentNotExported {
+		t.Fatalf("paid-here fee: %+v", out[0])
+	}
+}
+
+func syncUser(line int, id, last string) SyncUser {
+	return SyncUser{Line: line, MatchValue: id, PrimaryID: "B" + id, FirstName: "Ada", LastName: last, UserGroup: "UNDERGRAD",
+		Identifiers: []store.Identifier{{Type: "univ_id", Value: id}}, Expiry: start.AddDate(2, 0, 0)}
+}
+
+func (l *testLib) patronBy(barcode string) store.Patron {
+	l.t.Helper()
+	var p store.Patron
+	if err := l.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		p, err = tx.PatronByBarcode(barcode)
+		return err
+	}); err != nil {
+		l.t.Fatal(err)
+	}
+	return p
+}
+
+func TestSyncPatronsAddOrReject(t *testing.T) {
+	l := newLib(t)
+	o := SyncOptions{Agent: atMain, MatchType: "univ_id", HomeLibrary: "MAIN"}
+	out, err := l.svc.SyncPatrons(ctx, o, []SyncUser{syncUser(3, "U1", "Lovelace")})
+	if err != nil || out[0].Action != SyncRejected {
+		t.Fatalf("a profile that adds nobody must reject: %+v, %v", out, err)
+	}
+	o.AddNew = true
+	out, err = l.svc.SyncPatrons(ctx, o, []SyncUser{syncUser(3, "U1", "Lovelace"), syncUser(9, "U1", "Again"), syncUser(12, "U2", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Action != SyncAdded || out[1].Action != SyncRejected || out[2].Action != SyncRejected {
+		t.Fatalf("outcomes %+v", out)
+	}
+	p := l.patronBy("BU1")
+	if !p.External || p.HomeLibrary != "MAIN" || p.LastName != "Lovelace" {
+		t.Fatalf("added patron %+v", p)
+	}
+	// A library-managed patron with the same identifier is never taken over.
+	l.patron("LOCAL", "STAFF", func(p *store.Patron) { p.Identifiers = []store.Identifier{{Type: "univ_id", Value: "U3"}} })
+	out, _ = l.svc.SyncPatrons(ctx, o, []SyncUser{syncUser(1, "U3", "Taken")})
+	if out[0].Action != SyncRejected || l.patronBy("LOCAL").LastName != "Doe" {
+		t.Fatalf("internal patron: %+v", out)
+	}
+}
+
+func TestSyncPatronsRules(t *testing.T) {
+	l := newLib(t)
+	created := start.Add(-time.Hour)
+	l.patron("BU1", "GRAD", func(p *store.Patron) {
+		p.External = true
+		p.Identifiers = []store.Identifier{{Type: "univ_id", Value: "U1"}}
+		p.JobTitle, p.Language, p.Campus, p.ShareLib = "TA", "eng", "NORTH", "MAIN"
+		p.FirstName = "Staff-chosen"
+		p.StaffEdited = []string{FieldFirstName}
+		p.Contacts = []store.Contact{{Kind: "email", Value: "old@sis", External: true}, {Kind: "phone", Value: "555-0100"}}
+		p.Blocks = []store.Block{{Type: "manual", Note: "desk"}, {Type: "SIS", Note: "unpaid", External: true, Created: created}}
+	})
+	before := l.patronBy("BU1")
+	u := syncUser(5, "U1", "Lovelace")
+	u.UserGroup = "" // left empty: kept
+	u.FirstName = "Ada"
+	u.Contacts = []store.Contact{{Kind: "email", Value: "ada@sis"}}
+	u.Blocks = []store.Block{{Type: "SIS", Note: "unpaid"}}
+	o := SyncOptions{Agent: atMain, MatchType: "univ_id"}
+
+	dry := o
+	dry.DryRun = true
+	out, err := l.svc.SyncPatrons(ctx, dry, []SyncUser{u})
+	if err != nil || out[0].Action != SyncUpdated {
+		t.Fatalf("dry run: %+v, %v", out, err)
+	}
+	if after := l.patronBy("BU1"); after.LastName != before.LastName || !after.Updated.Equal(before.Updated) {
+		t.Fatal("a dry run changed the patron")
+	}
+
+	out, err = l.svc.SyncPatrons(ctx, o, []SyncUser{u})
+	if err != nil || out[0].Action != SyncUpdated {
+		t.Fatalf("sync: %+v, %v", out, err)
+	}
+	if !slices.Contains(out[0].Changed, FieldLastName) || slices.Contains(out[0].Changed, FieldFirstName) {
+		t.Fatalf("changed fields %v", out[0].Changed)
+	}
+	p := l.patronBy("BU1")
+	switch {
+	case p.LastName != "Lovelace":
+		t.Error("core field not replaced")
+	case p.FirstName != "Staff-chosen":
+		t.Error("staff-edited field replaced")
+	case p.UserGroup != "GRAD" || p.JobTitle != "TA" || p.Language != "eng" || p.Campus != "NORTH" || p.ShareLib != "MAIN":
+		t.Errorf("fields the file left empty were not kept: %+v", p)
+	case p.PINHash != before.PINHash:
+		t.Error("PIN changed without one in the file")
+	}
+	if len(p.Contacts) != 2 || p.Contacts[0].Value != "555-0100" || p.Contacts[0].External ||
+		p.Contacts[1].Value != "ada@sis" || !p.Contacts[1].External {
+		t.Errorf("contacts %+v: internal kept, external replaced", p.Contacts)
+	}
+	if len(p.Blocks) != 2 || p.Blocks[0].Note != "desk" || !p.Blocks[1].Created.Equal(created) {
+		t.Errorf("blocks %+v: internal kept, a repeated external block keeps its date", p.Blocks)
+	}
+	// The same user again changes nothing.
+	out, _ = l.svc.SyncPatrons(ctx, o, []SyncUser{u})
+	if out[0].Action != SyncUnchanged {
+		t.Fatalf("repeat: %+v", out[0])
+	}
+	// Given values replace; a new PIN hash replaces the old one.
+	u.UserGroup, u.JobTitle, u.Language, u.Campus, u.ShareLib, u.PINHash = "STAFF", "RA", "fre", "SOUTH", "BRANCH", l.pin+"x"
+	l.svc.SyncPatrons(ctx, o, []SyncUser{u})
+	p = l.patronBy("BU1")
+	if p.UserGroup != "STAFF" || p.JobTitle != "RA" || p.Language != "fre" || p.Campus != "SOUTH" || p.ShareLib != "BRANCH" || p.PINHash != l.pin+"x" {
+		t.Errorf("given values not applied: %+v", p)
+	}
+}

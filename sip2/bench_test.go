@@ -105,3 +105,24 @@ func BenchmarkServerCheckout(b *testing.B) {
 	srv.Shutdown(ctx)
 	<-done
 }
+
+// BenchmarkFrames parses, verifies and re-encodes (signed) each signed frame
+// of the reference's section 4: the generic path for every message type.
+func BenchmarkFrames(b *testing.B) {
+	for _, g := range golden {
+		b.Run(g.line[:2], func(b *testing.B) {
+			var m Message
+			o := DecodeOptions{Checksum: ChecksumRequired}
+			eo := EncodeOptions{Checksum: true}
+			buf := make([]byte, 0, 512)
+			b.SetBytes(int64(len(g.line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := m.DecodeString(g.line, &o); err != nil {
+					b.Fatal(err)
+				}
+				buf = m.AppendTo(buf[:0], &eo)
+			}
+		})
+	}
+}

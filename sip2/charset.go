@@ -60,12 +60,7 @@ func (c Charset) table() *charmap.Charmap {
 // characters with spaces. It returns s itself when nothing needs changing,
 // which is the common case (ASCII text), so decoding does not allocate.
 func (c Charset) decodeText(s string) string {
-	clean := &readClean[c%3]
-	i := 0
-	for i < len(s) && clean[s[i]] {
-		i++
-	}
-	if i == len(s) {
+	if c.clean(s, false) {
 		return s
 	}
 	t := c.table()
@@ -90,6 +85,9 @@ func (c Charset) decodeText(s string) string {
 // charset lacks are replaced by their unaccented base letter when there is
 // one, else by '?'.
 func (c Charset) appendText(dst []byte, s string) []byte {
+	if c.clean(s, true) {
+		return append(dst, s...)
+	}
 	t := c.table()
 	clean := &writeClean[c%3]
 	plain := 0 // s[plain:i] needs no change and is copied in one go
@@ -132,6 +130,13 @@ var readClean, writeClean = func() (r, w [3][256]bool) {
 	}
 	return r, w
 }()
+
+// clean reports whether s passes through decoding (write false) or
+// encoding (write true) unchanged.
+func (c Charset) clean(s string, write bool) bool {
+	ok, pipes := scanText(c, s, write)
+	return ok && (!write || pipes == 0)
+}
 
 func encodeRune(t *charmap.Charmap, r rune) byte {
 	if e, ok := t.EncodeRune(r); ok {

@@ -331,3 +331,23 @@ func TestShortFixedPartEveryCode(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanEveryByteAndPosition(t *testing.T) {
+	for cs := range Charset(3) {
+		for _, write := range []bool{false, true} {
+			table := &readClean[cs]
+			if write {
+				table = &writeClean[cs]
+			}
+			for b := 0; b < 256; b++ {
+				for pos := 0; pos < 17; pos++ {
+					s := []byte("abcdefghijklmnopq")
+					s[pos] = byte(b)
+					if got := cs.clean(string(s), write); got != table[b] {
+						t.Fatalf("%s write=%v byte %#x at %d: clean=%v", cs, write, b, pos, got)
+					}
+				}
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package sip2
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -138,6 +139,51 @@ func FuzzChecksum(f *testing.F) {
 		}
 		if back.Seq != "9" {
 			t.Fatalf("seq %q in %q", back.Seq, out)
+		}
+	})
+}
+
+// FuzzClean checks the eight-bytes-at-a-time test against the byte table.
+func FuzzClean(f *testing.F) {
+	f.Add("plain ASCII text of some length", uint8(0))
+	f.Add("tab\there|pipe\x7fdel é", uint8(1))
+	f.Fuzz(func(t *testing.T, s string, opt uint8) {
+		cs := Charset(opt % 3)
+		for _, write := range []bool{false, true} {
+			table := &readClean[cs]
+			if write {
+				table = &writeClean[cs]
+			}
+			want := true
+			for i := 0; i < len(s); i++ {
+				want = want && table[s[i]]
+			}
+			if got := cs.clean(s, write); got != want {
+				t.Fatalf("clean(%q, %v) in %s = %v, want %v", s, write, cs, got, want)
+			}
+		}
+	})
+}
+
+// FuzzSplit checks the word-at-a-time field splitter against strings.Split.
+func FuzzSplit(f *testing.F) {
+	f.Add("AOMAIN|AA2900001234|AB3900005678|AC|ADS3cret|BON|")
+	f.Add("|x||AB12345678901234567890|Z")
+	f.Fuzz(func(t *testing.T, body string) {
+		var want []Field
+		for _, p := range strings.Split(body, "|") {
+			switch {
+			case p == "":
+				continue
+			case len(p) == 1:
+				p += " "
+			}
+			want = append(want, Field{p[:2], p[2:]})
+		}
+		var m Message
+		m.splitFields(body, UTF8, true)
+		if !slices.Equal(m.Fields, want) {
+			t.Fatalf("split %q = %q, want %q", body, m.Fields, want)
 		}
 	})
 }

@@ -300,27 +300,14 @@ func (m *Message) DecodeString(s string, o *DecodeOptions) error {
 	m.Code = code
 	m.Seq = seq
 	m.Checksum = sum
-	m.Fixed = o.Charset.decodeText(s[2:fixedEnd])
-	body := s[fixedEnd:bodyEnd]
-	for len(body) > 0 {
-		if body[0] == '|' {
-			body = body[1:]
-			continue
-		}
-		end := strings.IndexByte(body, '|')
-		if end < 0 {
-			end = len(body)
-		}
-		f := body[:end]
-		body = body[end:]
-		if len(f) < 2 { // a stray character where a field should start
-			f += " "
-		}
-		m.Fields = append(m.Fields, Field{
-			Tag:   o.Charset.decodeText(f[:2]),
-			Value: o.Charset.decodeText(f[2:]),
-		})
+	// Most frames are plain ASCII: one test for the whole frame spares a
+	// charset pass over every field.
+	cs, text := o.Charset, o.Charset.clean(s, false)
+	m.Fixed = s[2:fixedEnd]
+	if !text {
+		m.Fixed = cs.decodeText(m.Fixed)
 	}
+	m.splitFields(s[fixedEnd:bodyEnd], cs, text)
 	return nil
 }
 
@@ -358,29 +345,6 @@ func splitErrorDetection(s string, fixedEnd int) (bodyEnd int, seq string, sumAt
 	return len(s), "", -1, ""
 }
 
-// byteSum adds the bytes of s, eight at a time: each step adds the bytes of
-// a word pairwise into four 16-bit lanes, which cannot overflow within 128
-// steps.
-func byteSum[T string | []byte](s T) uint32 {
-	var sum uint32
-	for len(s) >= 8 {
-		var lanes uint64
-		n := min(len(s)/8, 128)
-		for i := 0; i < n; i++ {
-			w := s[i*8 : i*8+8]
-			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-			lanes += x&0x00FF00FF00FF00FF + x>>8&0x00FF00FF00FF00FF
-		}
-		sum += uint32((lanes * 0x0001000100010001) >> 48)
-		s = s[n*8:]
-	}
-	for i := 0; i < len(s); i++ {
-		sum += uint32(s[i])
-	}
-	return sum
-}
-
 func hexValue(s string) uint16 {
 	var v uint16
 	for i := 0; i < len(s); i++ {
@@ -402,7 +366,7 @@ func hexValue(s string) uint16 {
 // character through the "AZ" identifier: the 16-bit two's complement of
 // their sum.
 func Checksum(b []byte) uint16 {
-	return uint16(-byteSum(b))
+	return uint16(-byteSum(view(b)))
 }
 
 const hexDigits = "0123456789ABCDEF"
@@ -423,15 +387,38 @@ func (m *Message) AppendTo(dst []byte, o *EncodeOptions) []byte {
 		o = &EncodeOptions{}
 	}
 	start := len(dst)
-	dst = append(dst, m.Code...)
-	dst = o.Charset.appendFixed(dst, m.Fixed)
-	for _, f := range m.Fields {
-		dst = o.Charset.appendText(dst, f.Tag)
-		dst = o.Charset.appendText(dst, f.Value)
-		dst = append(dst, '|')
+	dst = m.appendBody(dst, o.Charset, true)
+	// The fast copy stands if it needs no charset work and its only
+	// delimiters are the ones written after each field (or in the fixed part).
+	if clean, pipes := scanText(o.Charset, view(dst[start:]), false); !clean ||
+		pipes != len(m.Fields) && pipes != len(m.Fields)+strings.Count(m.Fixed, "|") {
+		dst = m.appendBody(dst[:start], o.Charset, false)
 	}
 	if o.Checksum {
 		dst = appendTrailer(dst, start, m.Code, m.Seq)
+	}
+	return dst
+}
+
+// appendBody appends code, fixed part and fields. The fast form copies text
+// as it is; the caller checks the output once (scanText) and falls back to
+// the charset-aware form, which encodes and sanitises field by field.
+func (m *Message) appendBody(dst []byte, cs Charset, fast bool) []byte {
+	dst = append(dst, m.Code...)
+	if !fast {
+		dst = cs.appendFixed(dst, m.Fixed)
+		for _, f := range m.Fields {
+			dst = cs.appendText(dst, f.Tag)
+			dst = cs.appendText(dst, f.Value)
+			dst = append(dst, '|')
+		}
+		return dst
+	}
+	dst = append(dst, m.Fixed...)
+	for _, f := range m.Fields {
+		dst = append(dst, f.Tag...)
+		dst = append(dst, f.Value...)
+		dst = append(dst, '|')
 	}
 	return dst
 }

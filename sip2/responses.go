@@ -86,6 +86,27 @@ type encoder struct {
 	cs  Charset
 	loc *time.Location
 	now time.Time
+	// fast copies text as it is; delims counts the delimiters written, so
+	// one scan of the output shows whether any text held one (or needs
+	// charset work) and the response must be encoded again the careful way.
+	fast   bool
+	delims int
+}
+
+// text appends field text: copied in the fast pass, encoded and sanitised
+// otherwise.
+func (e *encoder) text(v string) {
+	if e.fast {
+		e.buf = append(e.buf, v...)
+	} else {
+		e.buf = e.cs.appendText(e.buf, v)
+	}
+}
+
+// end closes a field.
+func (e *encoder) end() {
+	e.buf = append(e.buf, '|')
+	e.delims++
 }
 
 func (e *encoder) raw(s string) { e.buf = append(e.buf, s...) }
@@ -149,8 +170,8 @@ func (e *encoder) field(tag, v string) {
 			n++
 		}
 	}
-	e.buf = e.cs.appendText(e.buf, v)
-	e.buf = append(e.buf, '|')
+	e.text(v)
+	e.end()
 }
 
 // opt writes an optional field when it has a value.
@@ -163,7 +184,8 @@ func (e *encoder) opt(tag, v string) {
 func (e *encoder) optFlag(tag string, f Flag) {
 	if f != Unset {
 		e.buf = append(e.buf, tag...)
-		e.buf = append(e.buf, "NNY"[f], '|')
+		e.buf = append(e.buf, "NNY"[f])
+		e.end()
 	}
 }
 
@@ -171,7 +193,7 @@ func (e *encoder) optNum(tag string, n *int, w int) {
 	if n != nil {
 		e.buf = append(e.buf, tag...)
 		e.num(*n, w)
-		e.buf = append(e.buf, '|')
+		e.end()
 	}
 }
 
@@ -179,7 +201,7 @@ func (e *encoder) optDate(tag string, t time.Time) {
 	if !t.IsZero() {
 		e.buf = append(e.buf, tag...)
 		e.buf = AppendDate(e.buf, t, e.loc)
-		e.buf = append(e.buf, '|')
+		e.end()
 	}
 }
 
@@ -215,8 +237,14 @@ func AppendResponse(dst []byte, r Response, seq string, o *EncodeOptions) []byte
 		e.now = time.Now()
 	}
 	start := len(dst)
+	e.fast = true
 	e.raw(r.ResponseCode())
 	r.appendBody(e)
+	if clean, pipes := scanText(e.cs, view(e.buf[start:]), false); !clean || pipes != e.delims {
+		e.buf, e.fast = e.buf[:start], false
+		e.raw(r.ResponseCode())
+		r.appendBody(e)
+	}
 	if o.Checksum {
 		e.buf = appendTrailer(e.buf, start, r.ResponseCode(), seq)
 	}
@@ -509,7 +537,7 @@ func (r *CheckoutResponse) appendBody(e *encoder) {
 	default:
 		e.raw("AH")
 		e.buf = AppendDate(e.buf, r.DueDate, e.loc)
-		e.raw("|")
+		e.end()
 	}
 	e.opt("BT", r.FeeType)
 	e.optFlag("CI", r.SecurityInhibit)
@@ -616,7 +644,7 @@ func (r *HoldResponse) appendBody(e *encoder) {
 	if r.QueuePosition != nil {
 		e.raw("BR")
 		e.buf = appendInt(e.buf, *r.QueuePosition)
-		e.raw("|")
+		e.end()
 	}
 	e.opt("BS", r.PickupLocation)
 	e.field("AO", r.InstitutionID)
@@ -681,7 +709,7 @@ func (r *ItemInfoResponse) appendBody(e *encoder) {
 	if r.HoldQueueLength != nil {
 		e.raw("CF")
 		e.buf = appendInt(e.buf, *r.HoldQueueLength)
-		e.raw("|")
+		e.end()
 	}
 	if r.DueDateText != "" {
 		e.field("AH", r.DueDateText)

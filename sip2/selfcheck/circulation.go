@@ -401,6 +401,9 @@ func (s *Session) FeePaid(ctx context.Context, r *sip2.FeePaidRequest) (*sip2.Fe
 		return nil, err
 	}
 	resp.TransactionDate = res.At
+	if code == circ.FeeNothingOwed && currency != s.h.svc.Rules().Currency {
+		code = circ.CurrencyMismatch // nothing is owed in a currency the library does not use
+	}
 	if code != circ.OK {
 		resp.ScreenMessage = s.screen(lang, refusalMessage(code, r.PatronPassword))
 		return resp, nil

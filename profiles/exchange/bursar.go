@@ -1,0 +1,247 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/profiles/delivery"
+	"github.com/circa-ils/circa/store"
+)
+
+// BursarNamespace is the namespace of Alma's bursar fine/fee files.
+const BursarNamespace = "http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans"
+
+// fineFeeTypes names SIP2 fee types as bursar files do.
+var fineFeeTypes = map[string]string{
+	"01": "OTHER", "02": "ADMINISTRATIVE", "03": "DAMAGEDITEMFINE", "04": "OVERDUEFINE",
+	"05": "LOSTITEMPROCESSFEE", "06": "RENTAL", "07": "LOSTITEMREPLACEMENTFEE", "08": "COMPUTERACCESS",
+	"09": "HOLDFEE",
+}
+
+func fineFeeType(sip2 string) string {
+	if t, ok := fineFeeTypes[sip2]; ok {
+		return t
+	}
+	return "OTHER"
+}
+
+func (s *Scheduler) buildBursar(ctx context.Context, p *profiles.Exchange) (int, error) {
+	b := p.Bursar
+	now := s.o.Circ.Now().Truncate(time.Second)
+	agent := circ.Agent{Protocol: "exchange", Account: p.Code, Library: p.Library}
+	fees, err := s.o.Circ.ExportFees(ctx, circ.ExportFeesRequest{Agent: agent, FeeTypes: b.FeeTypes, Libraries: b.Libraries,
+		MinAmount: b.MinAmount, IdentifierType: b.IdentifierType, Limit: p.Records(), TxnPrefix: p.Code},
+		func(tx *store.Tx, fees []circ.ExportedFee) error {
+			st, err := loadState(tx, p.Code)
+			if err != nil {
+				return err
+			}
+			content, sum := renderBursar(st.Files+1, b.IdentifierType, fees)
+			_, err = addEntry(tx, p, now, "xml", content, sum)
+			return err
+		})
+	return len(fees), err
+}
+
+// renderBursar writes fees in the shape of Alma's bursar export: an
+// xml-fragment holding two userExportedFineFees, the first with the export
+// number, the second with the users and their fees. Element names and order
+// follow Alma's files, itemCallNumebr spelling included, because bursar
+// software keys on them.
+func renderBursar(exportNumber uint64, idType string, fees []circ.ExportedFee) ([]byte, delivery.Summary) {
+	sort.SliceStable(fees, func(i, j int) bool {
+		if fees[i].PatronID != fees[j].PatronID {
+			return fees[i].PatronID < fees[j].PatronID
+		}
+		return fees[i].Fee.ID < fees[j].Fee.ID
+	})
+	totals := map[string]int64{}
+	w := newXW()
+	w.open("xb:xml-fragment", "xmlns:xb", BursarNamespace, "xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance")
+	w.open("xb:userExportedFineFees")
+	w.elem("xb:exportNumber", strconv.FormatUint(exportNumber, 10))
+	w.close("xb:userExportedFineFees")
+	w.open("xb:userExportedFineFees")
+	w.open("xb:userExportedList")
+	for i := 0; i < len(fees); {
+		j := i
+		for j < len(fees) && fees[j].PatronID == fees[i].PatronID {
+			j++
+		}
+		w.open("xb:userExportedFineFeesList")
+		w.open("xb:user")
+		w.elem("xb:type", idType)
+		w.elem("xb:value", fees[i].MatchID)
+		w.close("xb:user")
+		w.elem("xb:patronName", fees[i].PatronName)
+		w.open("xb:finefeeList")
+		for _, e := range fees[i:j] {
+			f := e.Fee
+			w.open("xb:userFineFee")
+			w.elem("xb:fineFeeType", fineFeeType(f.Type))
+			w.elem("xb:fineFeeComment", f.Description)
+			w.open("xb:owneredEntity")
+			w.elem("xb:libraryCode", f.Library)
+			w.close("xb:owneredEntity")
+			w.elem("xb:lastTransactionDate", f.Transactions[len(f.Transactions)-1].At.UTC().Format(time.RFC3339))
+			w.elem("xb:itemTitle", e.Title)
+			w.elem("xb:itemCallNumebr", e.Item.CallNumber)
+			w.elem("xb:itemLibrary", e.Item.Library)
+			w.elem("xb:itemLocation", e.Item.Location)
+			w.elem("xb:itemBarcode", e.Item.Barcode)
+			if e.Due.IsZero() {
+				w.elem("xb:itemDueDate", "", "xsi:nil", "true")
+			} else {
+				w.elem("xb:itemDueDate", e.Due.UTC().Format(time.RFC3339))
+			}
+			w.open("xb:compositeSum")
+			w.elem("xb:currency", f.Currency)
+			w.elem("xb:sum", circ.FormatAmount(f.Balance, f.Currency))
+			w.close("xb:compositeSum")
+			w.elem("xb:bursarTransactionId", e.TransactionID)
+			w.close("xb:userFineFee")
+			totals[strings.ToUpper(f.Currency)] += f.Balance
+		}
+		w.close("xb:finefeeList")
+		w.close("xb:userExportedFineFeesList")
+		i = j
+	}
+	w.close("xb:userExportedList")
+	w.close("xb:userExportedFineFees")
+	w.close("xb:xml-fragment")
+	sum := delivery.Summary{Records: len(fees), Totals: map[string]string{}}
+	for cur, v := range totals {
+		sum.Totals[cur] = circ.FormatAmount(v, cur)
+	}
+	if len(fees) > 0 {
+		sum.FirstID, sum.LastID = fees[0].TransactionID, fees[len(fees)-1].TransactionID
+	}
+	return w.bytes(), sum
+}
+
+// xmlFineFee is the part of a userFineFee an import reads.
+type xmlFineFee struct {
+	TransactionID string `xml:"bursarTransactionId"`
+	Currency      string `xml:"compositeSum>currency"`
+	Sum           string `xml:"compositeSum>sum"`
+}
+
+// ParseBursar reads a bursar payment file (the export's shape) into payment
+// lines. Every problem is collected: a missing transaction id or amount, an
+// amount that is not a number, a transaction id repeated, broken or
+// truncated XML, text that is not in its declared encoding. Any problem
+// refuses the whole file (*FileError).
+func ParseBursar(name string, data []byte) ([]circ.BursarPayment, error) {
+	fe := &FileError{File: name}
+	if p := checkText(data); p != nil {
+		fe.Problems = append(fe.Problems, *p)
+		return nil, fe
+	}
+	d := newDecoder(bytes.NewReader(data))
+	var out []circ.BursarPayment
+	seen := map[string]int{}
+	sawRoot := false
+	for len(fe.Problems) < maxProblems {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			fe.Problems = append(fe.Problems, xmlProblem(d, err))
+			break
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "xml-fragment", "userExportedFineFees":
+			sawRoot = true
+			continue
+		case "userFineFee":
+		default:
+			continue
+		}
+		line, _ := d.InputPos()
+		var f xmlFineFee
+		if err := d.DecodeElement(&f, &se); err != nil {
+			fe.Problems = append(fe.Problems, xmlProblem(d, err))
+			break
+		}
+		txn := strings.TrimSpace(f.TransactionID)
+		cur := strings.ToUpper(strings.TrimSpace(f.Currency))
+		var lineProblems []string
+		if txn == "" {
+			lineProblems = append(lineProblems, "no bursarTransactionId")
+		} else if first, dup := seen[txn]; dup {
+			lineProblems = append(lineProblems, fmt.Sprintf("transaction %s repeats line %d", txn, first))
+		} else {
+			seen[txn] = line
+		}
+		if len(cur) != 3 {
+			lineProblems = append(lineProblems, fmt.Sprintf("currency %q is not an ISO 4217 code", f.Currency))
+		}
+		amount, err := circ.ParseAmount(f.Sum, cur)
+		if err != nil {
+			lineProblems = append(lineProblems, "sum: "+err.Error())
+		}
+		if len(lineProblems) > 0 {
+			fe.Problems = append(fe.Problems, LineError{Line: line, Msg: strings.Join(lineProblems, "; ")})
+			continue
+		}
+		out = append(out, circ.BursarPayment{Line: line, TransactionID: txn, Amount: amount, Currency: cur})
+	}
+	if !sawRoot && len(fe.Problems) == 0 {
+		fe.Problems = append(fe.Problems, LineError{Line: 1, Msg: "not a bursar file (no xml-fragment or userExportedFineFees)"})
+	}
+	if len(fe.Problems) > 0 {
+		return nil, fe
+	}
+	return out, nil
+}
+
+// importBursar applies a bursar payment file and reports its exceptions.
+func (s *Scheduler) importBursar(ctx context.Context, p *profiles.Exchange, name string, data []byte, o RunOptions, run *Run) error {
+	lines, err := ParseBursar(name, data)
+	if err != nil {
+		return err
+	}
+	agent := circ.Agent{Protocol: "exchange", Account: p.Code, Library: p.Library}
+	if o.DryRun {
+		for _, l := range lines {
+			o.emit(fmt.Sprintf("line %d: would apply payment %s of %s %s", l.Line, l.TransactionID,
+				circ.FormatAmount(l.Amount, l.Currency), l.Currency))
+		}
+		return nil
+	}
+	outcomes, err := s.o.Circ.MarkExportedFeesPaid(ctx, agent, lines)
+	if err != nil {
+		return err
+	}
+	var report []string
+	for _, oc := range outcomes {
+		if oc.Outcome == circ.PaymentApplied {
+			run.Records++
+		}
+		if oc.Exception() {
+			report = append(report, fmt.Sprintf("line %d: transaction %s: %s %s", oc.Line, oc.TransactionID, oc.Outcome, oc.Detail))
+		}
+	}
+	return s.report(p, name, report, run)
+}
+
+func (o RunOptions) emit(line string) {
+	if o.Out != nil {
+		o.Out(line)
+	}
+}

@@ -1,0 +1,315 @@
+package exchange
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/profiles/delivery"
+	"github.com/circa-ils/circa/profiles/delivery/sftptest"
+	"github.com/circa-ils/circa/store"
+)
+
+func TestBursarExportOverSFTP(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	p := bursarProfile(tg)
+	p.MaxRecords = 7 // several files
+	e.save(p)
+	open := len(e.fees()[store.FeeOpen])
+	if open < 10 {
+		t.Fatalf("the demo library has only %d open fees", open)
+	}
+
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil || run.Result != ResultOK {
+		t.Fatalf("run: %+v, %v", run, err)
+	}
+	delivered := deliveredTxns(t, srv.Path("/out"))
+	exported := e.exportedTxns()
+	if len(delivered) == 0 || !sameKeys(delivered, exported) || run.Records != len(exported) {
+		t.Fatalf("delivered %d, marked exported %d, run says %d", len(delivered), len(exported), run.Records)
+	}
+	if len(run.Files) != len(dataFiles(t, srv.Path("/out"))) || len(run.Files) < 2 {
+		t.Fatalf("run files %v", run.Files)
+	}
+	// Shape: Alma's element names, the historical spelling included.
+	data, _ := os.ReadFile(srv.Path("/out/" + run.Files[0]))
+	for _, want := range []string{`<xb:xml-fragment xmlns:xb="` + BursarNamespace, "<xb:exportNumber>1</xb:exportNumber>",
+		"<xb:userExportedFineFeesList>", "<xb:itemCallNumebr", "<xb:compositeSum>", "<xb:bursarTransactionId>BURSAR-"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("file lacks %q", want)
+		}
+	}
+	// A second run has nothing new to send.
+	run, err = e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil || len(run.Files) != 0 || run.Records != 0 {
+		t.Fatalf("second run: %+v, %v", run, err)
+	}
+	hist, err := History(ctx, e.db, "BURSAR")
+	if err != nil || len(hist) != 2 || hist[0].ID != 2 || hist[1].Records != len(exported) {
+		t.Fatalf("history %+v, %v", hist, err)
+	}
+}
+
+func TestBursarExportFilters(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	p := bursarProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: dir})
+	p.ImportDir, p.Bursar.ImportPattern = "", ""
+	p.Bursar.FeeTypes, p.Bursar.MinAmount, p.Bursar.IdentifierType = []string{"04"}, 500, "university_id"
+	e.save(p)
+	if _, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range e.fees()[store.FeeExported] {
+		if f.Type != "04" || f.Amount < 500 {
+			t.Errorf("fee %d (type %s, %d) should not have been exported", f.ID, f.Type, f.Amount)
+		}
+		var p store.Patron
+		e.db.View(ctx, func(tx *store.Tx) error { p, _ = tx.Patron(f.PatronID); return nil })
+		if !strings.Contains(fmt.Sprint(p.Identifiers), "university_id") {
+			t.Errorf("fee %d of a patron without a university id was exported", f.ID)
+		}
+	}
+}
+
+// paymentFile turns a delivered export into the bursar's payment file (the
+// same shape), with edits.
+func paymentFile(t *testing.T, export []byte, edit func(string) string) []byte {
+	t.Helper()
+	return []byte(edit(string(export)))
+}
+
+func TestBursarImportWithExceptions(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	e.save(bursarProfile(tg))
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	export, _ := os.ReadFile(srv.Path("/out/" + run.Files[0]))
+	lines, err := ParseBursar("x", export)
+	if err != nil || len(lines) < 3 {
+		t.Fatalf("export: %d lines, %v", len(lines), err)
+	}
+	unknown, wrong := lines[0].TransactionID, lines[1].TransactionID
+	payments := paymentFile(t, export, func(s string) string {
+		s = strings.Replace(s, ">"+unknown+"<", ">NOSUCH-1<", 1)
+		i := strings.Index(s, ">"+wrong+"<")
+		j := strings.LastIndex(s[:i], "<xb:sum>")
+		return s[:j] + "<xb:sum>999.99" + s[j+len("<xb:sum>")+len(circ.FormatAmount(lines[1].Amount, lines[1].Currency)):]
+	})
+	if err := os.WriteFile(srv.Path("/in/payments_1.xml"), payments, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run, err = e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if run.Records != len(lines)-2 || len(run.Exceptions) != 2 || len(run.Reports) != 1 {
+		t.Fatalf("import run: records %d, exceptions %v", run.Records, run.Exceptions)
+	}
+	if !strings.Contains(run.Exceptions[0], "unknown_transaction") || !strings.Contains(run.Exceptions[1], "amount_mismatch") {
+		t.Fatalf("exceptions %v", run.Exceptions)
+	}
+	report, _ := os.ReadFile(run.Reports[0])
+	if !strings.Contains(string(report), "NOSUCH-1") {
+		t.Fatalf("report %s", report)
+	}
+	paid := e.fees()[store.FeeExportedPaid]
+	if len(paid) != len(lines)-2 {
+		t.Fatalf("%d fees paid, want %d", len(paid), len(lines)-2)
+	}
+	for _, f := range e.fees()[store.FeeExported] {
+		if f.Transactions[len(f.Transactions)-1].ExternalID == wrong && f.Balance == 0 {
+			t.Fatal("the mismatched line changed its fee")
+		}
+	}
+	if _, err := os.Stat(srv.Path("/in/archive/payments_1.xml")); err != nil {
+		t.Fatalf("applied file not archived: %v", err)
+	}
+}
+
+func TestBursarImportRefusesBadFiles(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	p := bursarProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: dir})
+	p.ImportDir = ""
+	e.save(p)
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(filepath.Join(dir, run.Files[0]))
+	lines, _ := ParseBursar("x", good)
+	first := lines[0].TransactionID
+	firstSum := circ.FormatAmount(lines[0].Amount, lines[0].Currency)
+	cases := map[string]struct {
+		data []byte
+		want string
+	}{
+		"truncated":  {good[:len(good)*2/3], "truncated"},
+		"malformed":  {[]byte(strings.Replace(string(good), "</xb:sum>", "</xb:summ>", 1)), "line"},
+		"not utf-8":  {[]byte(strings.Replace(string(good), "<xb:fineFeeComment", "<xb:x>\xe9t\xe9</xb:x><xb:fineFeeComment", 1)), "not UTF-8"},
+		"duplicated": {[]byte(strings.Replace(string(good), ">"+lines[1].TransactionID+"<", ">"+first+"<", 1)), "repeats line"},
+		"bad sum":    {[]byte(strings.Replace(string(good), "<xb:sum>"+firstSum, "<xb:sum>3,50", 1)), "not a number"},
+		"no id":      {[]byte(strings.Replace(string(good), ">"+first+"<", "><", 1)), "no bursarTransactionId"},
+		"encoding":   {[]byte(strings.Replace(string(good), `encoding="UTF-8"`, `encoding="EBCDIC"`, 1)), "not supported"},
+		"other file": {[]byte("<users><user/></users>"), "not a bursar file"},
+		"empty":      {nil, "empty"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "payments_bad.xml")
+			os.WriteFile(path, c.data, 0o644)
+			before := len(e.fees()[store.FeeExportedPaid])
+			run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{Files: []string{path}})
+			var fe *FileError
+			if !errors.As(err, &fe) && !strings.Contains(fmt.Sprint(err), "refused") {
+				t.Fatalf("want a refusal, got %v", err)
+			}
+			if !strings.Contains(strings.Join(run.Exceptions, "\n"), c.want) {
+				t.Fatalf("report %q lacks %q", run.Exceptions, c.want)
+			}
+			if after := len(e.fees()[store.FeeExportedPaid]); after != before {
+				t.Fatalf("a refused file paid %d fees", after-before)
+			}
+		})
+	}
+	// Latin-1, declared, is read.
+	latin := strings.Replace(string(good), `encoding="UTF-8"`, `encoding="ISO-8859-1"`, 1)
+	if _, err := ParseBursar("latin1.xml", []byte(latin)); err != nil {
+		t.Fatalf("declared ISO-8859-1: %v", err)
+	}
+}
+
+func TestBursarImportRefusesFileFailingItsManifest(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	e.save(bursarProfile(tg))
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := srv.Path("/out/" + run.Files[0])
+	data, _ := os.ReadFile(out)
+	man, _ := os.ReadFile(out + delivery.ManifestSuffix)
+	// The partner's manifest describes other content than the file holds.
+	os.WriteFile(srv.Path("/in/payments_1.xml"), append(data, ' '), 0o644)
+	os.WriteFile(srv.Path("/in/payments_1.xml"+delivery.ManifestSuffix),
+		[]byte(strings.Replace(string(man), run.Files[0], "payments_1.xml", 1)), 0o644)
+	run, err = e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err == nil {
+		t.Fatalf("a file failing its manifest was accepted: %+v", run)
+	}
+	if n := len(e.fees()[store.FeeExportedPaid]); n != 0 {
+		t.Fatalf("%d fees paid from a file failing its manifest", n)
+	}
+	if _, err := os.Stat(srv.Path("/in/payments_1.xml")); err != nil {
+		t.Fatal("the refused file should stay for the partner to see")
+	}
+}
+
+// exactlyOnce runs the profile until it succeeds and checks that every
+// exported fee was delivered once.
+func exactlyOnce(t *testing.T, e *env, srv *sftptest.Server) {
+	t.Helper()
+	srv.SetFaults(sftptest.Faults{})
+	if _, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); err != nil {
+		t.Fatalf("run after the fault: %v", err)
+	}
+	delivered := deliveredTxns(t, srv.Path("/out"))
+	exported := e.exportedTxns()
+	if len(exported) == 0 || !sameKeys(delivered, exported) {
+		t.Fatalf("delivered %d records, exported %d", len(delivered), len(exported))
+	}
+	st, err := ProfileStatus(ctx, e.db, "BURSAR")
+	if err != nil || len(st.Pending) != 0 || st.Stopped != "" {
+		t.Fatalf("status after recovery: %+v, %v", st, err)
+	}
+}
+
+func TestFaultConnectionCutMidUpload(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	e.save(bursarProfile(tg))
+	// Every attempt of the run is cut, so the run fails and leaves the
+	// file pending; the next run finishes it.
+	srv.SetFaults(sftptest.Faults{CutAfterBytes: 300})
+	e.sched.afterSave = func(d delivery.Delivery) error {
+		if d.Step == delivery.StepPending {
+			srv.SetFaults(sftptest.Faults{CutAfterBytes: 300})
+		}
+		return nil
+	}
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err == nil || run.Result != ResultFailed {
+		t.Fatalf("want a failed run, got %+v, %v", run, err)
+	}
+	st, _ := ProfileStatus(ctx, e.db, "BURSAR")
+	if len(st.Pending) != 1 {
+		t.Fatalf("pending %v", st.Pending)
+	}
+	e.sched.afterSave = nil
+	exactlyOnce(t, e, srv)
+}
+
+func TestFaultServerRefusesRename(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	e.save(bursarProfile(tg))
+	srv.SetFaults(sftptest.Faults{RefuseRename: true})
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err == nil || run.Result != ResultStopped || !run.Permanent {
+		t.Fatalf("a refused rename should stop the profile: %+v, %v", run, err)
+	}
+	st, _ := ProfileStatus(ctx, e.db, "BURSAR")
+	if st.Stopped == "" {
+		t.Fatal("profile not marked stopped")
+	}
+	if len(e.reports) == 0 || !e.reports[len(e.reports)-1].Run.Permanent {
+		t.Fatal("the observer did not see the permanent failure")
+	}
+	if got := dataFiles(t, srv.Path("/out")); len(got) != 0 {
+		t.Fatalf("files visible before the rename: %v", got)
+	}
+	exactlyOnce(t, e, srv)
+}
+
+func TestFaultKilledBetweenUploadAndRename(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	e.save(bursarProfile(tg))
+	killed := errors.New("killed")
+	e.sched.afterSave = func(d delivery.Delivery) error {
+		if d.Step == delivery.StepUploadedTemp {
+			return killed
+		}
+		return nil
+	}
+	if _, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); !errors.Is(err, killed) && !strings.Contains(fmt.Sprint(err), "killed") {
+		t.Fatalf("want the simulated kill, got %v", err)
+	}
+	// The process restarts: a new store handle, service and scheduler.
+	path := e.db.Path()
+	e.db.Close()
+	e.open(path)
+	exactlyOnce(t, e, srv)
+}
+
+func TestFaultLostRenameReply(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	e.save(bursarProfile(tg))
+	srv.SetFaults(sftptest.Faults{CutAfterRename: true})
+	if _, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); err != nil {
+		t.Fatalf("a lost rename reply is retried within the run: %v", err)
+	}
+	exactlyOnce(t, e, srv)
+}

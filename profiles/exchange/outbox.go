@@ -1,0 +1,222 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/profiles/delivery"
+	"github.com/circa-ils/circa/store"
+)
+
+// state is a profile's persistent standing (a store meta document).
+type state struct {
+	Files   uint64    `json:"files"` // files built so far; numbers the names
+	Runs    uint64    `json:"runs"`
+	LastRun time.Time `json:"last_run"`
+	Stopped string    `json:"stopped,omitempty"`
+	// Pending lists outbox entries not yet delivered, oldest first.
+	Pending []string `json:"pending,omitempty"`
+}
+
+// entry is one file in the outbox: its bytes, kept from the transaction
+// that built it until it is delivered, and its delivery state.
+type entry struct {
+	Name     string             `json:"name"`
+	Content  []byte             `json:"content,omitempty"`
+	SHA256   string             `json:"sha256"`
+	Summary  delivery.Summary   `json:"summary"`
+	Built    time.Time          `json:"built"`
+	Delivery *delivery.Delivery `json:"delivery,omitempty"`
+}
+
+func stateKey(code string) string                 { return "exchange/" + code + "/state" }
+func historyKey(code string) string               { return "exchange/" + code + "/history" }
+func entryKey(code, name string) string           { return "exchange/" + code + "/outbox/" + name }
+func cursorName(code string) string               { return "exchange/" + code }
+func markKey(code, mark string) string            { return "exchange/" + code + "/mark/" + mark }
+func (s *Scheduler) outboxDir(code string) string { return filepath.Join(s.o.Dir, "outbox", code) }
+
+func loadState(tx *store.Tx, code string) (state, error) {
+	var st state
+	err := tx.Meta(stateKey(code), &st)
+	if errors.Is(err, store.ErrNotFound) {
+		err = nil
+	}
+	return st, err
+}
+
+// fileName is a built file's name: system, type, profile, file number and
+// build time, so names never repeat and sort in build order.
+func fileName(p *profiles.Exchange, n uint64, at time.Time, ext string) string {
+	return fmt.Sprintf("circa_%s_%s_%06d_%s.%s", p.Type, p.Code, n, at.UTC().Format("20060102T150405Z"), ext)
+}
+
+// addEntry puts a built file into the outbox, inside the transaction that
+// marked its records.
+func addEntry(tx *store.Tx, p *profiles.Exchange, at time.Time, ext string, content []byte, sum delivery.Summary) (string, error) {
+	st, err := loadState(tx, p.Code)
+	if err != nil {
+		return "", err
+	}
+	st.Files++
+	name := fileName(p, st.Files, at, ext)
+	h := sha256.Sum256(content)
+	e := entry{Name: name, Content: content, SHA256: hex.EncodeToString(h[:]), Summary: sum, Built: at}
+	if err := tx.SetMeta(entryKey(p.Code, name), e); err != nil {
+		return "", err
+	}
+	st.Pending = append(st.Pending, name)
+	return name, tx.SetMeta(stateKey(p.Code), st)
+}
+
+// flush delivers every pending outbox entry, oldest first, stopping at the
+// first failure so files reach the partner in order.
+func (s *Scheduler) flush(ctx context.Context, cl *delivery.Client, p *profiles.Exchange, run *Run) error {
+	var pending []string
+	if err := s.db.View(ctx, func(tx *store.Tx) error {
+		st, err := loadState(tx, p.Code)
+		pending = st.Pending
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, name := range pending {
+		if err := s.deliverEntry(ctx, cl, p, name); err != nil {
+			return err
+		}
+		run.Files = append(run.Files, name)
+	}
+	return nil
+}
+
+func (s *Scheduler) deliverEntry(ctx context.Context, cl *delivery.Client, p *profiles.Exchange, name string) error {
+	var e entry
+	if err := s.db.View(ctx, func(tx *store.Tx) error { return tx.Meta(entryKey(p.Code, name), &e) }); err != nil {
+		return fmt.Errorf("outbox entry %s: %w", name, err)
+	}
+	src := filepath.Join(s.outboxDir(p.Code), name)
+	if err := materialize(src, e.Content, e.SHA256); err != nil {
+		return err
+	}
+	st := entryStore{db: s.db, code: p.Code, after: s.afterSave}
+	var err error
+	if e.Delivery == nil {
+		// Not handed to delivery yet (a crash came first): prepare it now.
+		var d delivery.Delivery
+		d, err = delivery.Prepare(name, src, e.Summary)
+		if err != nil {
+			return err
+		}
+		d.Created = e.Built
+		_, err = cl.Deliver(ctx, st, d)
+	} else {
+		_, err = cl.Resume(ctx, st, *e.Delivery)
+	}
+	if err != nil {
+		return err
+	}
+	return os.Remove(src)
+}
+
+// materialize writes a built file's bytes to the local outbox unless the
+// file is there already with the same content; it is synced before the
+// delivery reads it.
+func materialize(path string, content []byte, sum string) error {
+	if b, err := os.ReadFile(path); err == nil {
+		h := sha256.Sum256(b)
+		if hex.EncodeToString(h[:]) == sum {
+			return nil
+		}
+	}
+	if content == nil {
+		return fmt.Errorf("outbox file %s is missing and its content is gone", filepath.Base(path))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// entryStore keeps delivery state in the outbox entry, one short
+// transaction per step; a finished entry drops its bytes and leaves the
+// pending list.
+type entryStore struct {
+	db    *store.DB
+	code  string
+	after func(delivery.Delivery) error
+}
+
+func (es entryStore) Save(ctx context.Context, d delivery.Delivery) error {
+	if err := es.save(ctx, d); err != nil {
+		return err
+	}
+	if es.after != nil {
+		return es.after(d)
+	}
+	return nil
+}
+
+func (es entryStore) save(ctx context.Context, d delivery.Delivery) error {
+	return es.db.Update(ctx, func(tx *store.Tx) error {
+		var e entry
+		if err := tx.Meta(entryKey(es.code, d.Name), &e); err != nil {
+			return err
+		}
+		e.Delivery = &d
+		if d.Step == delivery.StepDone {
+			e.Content = nil
+			st, err := loadState(tx, es.code)
+			if err != nil {
+				return err
+			}
+			st.Pending = slices.DeleteFunc(st.Pending, func(n string) bool { return n == d.Name })
+			if err := tx.SetMeta(stateKey(es.code), st); err != nil {
+				return err
+			}
+		}
+		return tx.SetMeta(entryKey(es.code, d.Name), e)
+	})
+}
+
+// Outbox returns the content of a built file still in the outbox (for
+// tests and operators); nil once it is delivered.
+func Outbox(ctx context.Context, db *store.DB, code, name string) ([]byte, error) {
+	var e entry
+	err := db.View(ctx, func(tx *store.Tx) error { return tx.Meta(entryKey(code, name), &e) })
+	return bytes.Clone(e.Content), err
+}
+
+func (s *Scheduler) state(ctx context.Context, code string) (state, error) {
+	var st state
+	err := s.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		st, err = loadState(tx, code)
+		return err
+	})
+	return st, err
+}

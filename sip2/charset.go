@@ -116,26 +116,23 @@ func (c Charset) appendText(dst []byte, s string) []byte {
 	return append(dst, s[plain:]...)
 }
 
-// readClean and writeClean tell, per charset, which bytes pass through
-// decoding and encoding unchanged: printable ASCII, and every byte ≥ 0x80 of
-// UTF-8 text. The delimiter is clean when reading (values never contain it)
-// and not when writing.
-var readClean, writeClean = func() (r, w [3][256]bool) {
+// writeClean tells, per charset, which bytes pass through encoding
+// unchanged: printable ASCII but the delimiter, and every byte ≥ 0x80 of
+// UTF-8 text.
+var writeClean = func() (w [3][256]bool) {
 	for cs := range 3 {
 		for b := 0x20; b < 0x100; b++ {
-			ok := b < 0x7F || b >= 0x80 && Charset(cs) == UTF8
-			r[cs][b] = ok
-			w[cs][b] = ok && b != '|'
+			w[cs][b] = b != '|' && (b < 0x7F || b >= 0x80 && Charset(cs) == UTF8)
 		}
 	}
-	return r, w
+	return w
 }()
 
 // clean reports whether s passes through decoding (write false) or
 // encoding (write true) unchanged.
 func (c Charset) clean(s string, write bool) bool {
-	ok, pipes := scanText(c, s, write)
-	return ok && (!write || pipes == 0)
+	ok, _ := scanText(c, s, write)
+	return ok
 }
 
 func encodeRune(t *charmap.Charmap, r rune) byte {

@@ -332,6 +332,16 @@ func TestShortFixedPartEveryCode(t *testing.T) {
 	}
 }
 
+// readClean is the byte-at-a-time reference for reading: like writeClean,
+// but the delimiter is clean (values never contain it).
+var readClean = func() (r [3][256]bool) {
+	r = writeClean
+	for cs := range r {
+		r[cs]['|'] = true
+	}
+	return r
+}()
+
 func TestCleanEveryByteAndPosition(t *testing.T) {
 	for cs := range Charset(3) {
 		for _, write := range []bool{false, true} {

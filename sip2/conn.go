@@ -181,14 +181,14 @@ func (c *conn) logReadEnd(err error) {
 // readLine returns the next frame without its terminator. CR and LF both
 // end a frame, so CRLF yields an empty frame that handle ignores.
 func (c *conn) readLine() (string, error) {
-	max := c.s.opts.MaxMessage
+	limit := c.s.opts.MaxMessage
 	for {
 		if i := bytes.IndexAny(c.buf[c.r:c.w], "\r\n"); i >= 0 {
 			line := string(c.buf[c.r : c.r+i])
 			c.r += i + 1
 			return line, nil
 		}
-		if c.w-c.r >= max {
+		if c.w-c.r >= limit {
 			return "", errTooLong
 		}
 		if c.rerr != nil {
@@ -218,7 +218,7 @@ func (c *conn) readLine() (string, error) {
 		if !c.setReadDeadline(deadline) {
 			return "", net.ErrClosed
 		}
-		n, err := c.nc.Read(c.buf[c.w:min(len(c.buf), c.r+max)])
+		n, err := c.nc.Read(c.buf[c.w:min(len(c.buf), c.r+limit)])
 		c.w += n
 		if err != nil {
 			c.rerr = err

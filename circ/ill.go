@@ -371,6 +371,10 @@ func (s *Service) PartnerCheckin(ctx context.Context, req PartnerCheckinRequest)
 			if rsReq == nil || rsReq.Partner != req.Partner {
 				return refuse(ItemUnknown, "not an item of this partner"), nil
 			}
+			if !open && it.Status == store.ItemInTransit && it.TransitTo == req.Partner {
+				res.Destination, res.SortBin, res.Alert = req.Partner, req.Partner, AlertTransit
+				return nil, nil
+			}
 		}
 		if !open && !it.Temporary {
 			e, found, err := tx.Remembered(checkedInKey(it.ID))

@@ -13,6 +13,7 @@ import (
 )
 
 func TestEveryCodeHasAProblem(t *testing.T) {
+	t.Parallel()
 	for _, c := range circ.Codes() {
 		typ, ok := problemTypes[c]
 		if !ok || typ == "" {
@@ -33,6 +34,7 @@ func TestEveryCodeHasAProblem(t *testing.T) {
 }
 
 func TestLookupUser(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	all := "elements=Name Information,User Address Information,User Privilege,Block Or Trap,User Id,Date Of Birth,User Language"
 	r := e.ill("LookupUser", "user="+fixtures.PatronGood, all, "loans=1", "requests=1", "account=1")
@@ -84,6 +86,7 @@ func TestLookupUser(t *testing.T) {
 }
 
 func TestLookupVersionAgencyItem(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.ill("LookupVersion")
 	ok(t, "version", v)
@@ -109,6 +112,7 @@ func TestLookupVersionAgencyItem(t *testing.T) {
 }
 
 func TestLookupRequest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ok(t, "request", e.ill("RequestItem", "item="+fixtures.ItemAvailable, "request=LR-1", "request-type=Page"))
 	for _, id := range []string{"LR-1"} {
@@ -130,6 +134,7 @@ func TestLookupRequest(t *testing.T) {
 }
 
 func TestLendingServicesRefusals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	problem(t, "checkout unknown item", e.ill("CheckOutItem", "item=NOPE"), ncip.UnknownItem)
 	problem(t, "checkout non-circulating", e.ill("CheckOutItem", "item="+fixtures.ItemNonCirculating), ncip.ItemDoesNotCirculate)
@@ -163,6 +168,7 @@ func TestLendingServicesRefusals(t *testing.T) {
 }
 
 func TestRenewRecallFee(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := e.ill("RenewItem", "user="+fixtures.PatronGood, "item="+fixtures.ItemOnLoan)
 	m := ok(t, "renew", r)
@@ -204,6 +210,7 @@ func bodyAfterHeader(b []byte) []byte {
 }
 
 func TestRequestAndCancel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	// A local patron's title-level hold.
 	bib := titleOf(t, e, fixtures.ItemBranch)
@@ -237,6 +244,7 @@ func titleOf(t *testing.T, e *env, item string) string {
 }
 
 func TestStorageServices(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	problem(t, "facility LookupUser", e.annex("LookupUser", "user="+fixtures.PatronGood), ncip.UnauthorizedServiceForAgency)
 	problem(t, "facility AcceptItem", e.annex("AcceptItem", "request=X", "user="+fixtures.PatronGood), ncip.UnauthorizedServiceForAgency)

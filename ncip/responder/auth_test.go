@@ -1,0 +1,210 @@
+package responder
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/profiles"
+)
+
+// editPartner changes the demo ILL partner's profile.
+func (e *env) editPartner(fn func(p *profiles.NCIPPartner)) {
+	e.t.Helper()
+	p := *e.reg.Current().NCIP[fixtures.PartnerCode]
+	fn(&p)
+	if err := profiles.Prepare(&p); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.reg.Save(context.Background(), &p); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestCallerAuthentication(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	checkout := []string{"from=" + fixtures.PartnerAgency, "item=" + fixtures.ItemAvailable, "user=" + brokerUser}
+	e.unchanged("refused callers", func() {
+		problem(t, "wrong key", e.call("not-the-key", "CheckOutItem", checkout...), ncip.AgencyAuthenticationFailed)
+		problem(t, "no key", e.call("", "CheckOutItem", checkout...), ncip.AgencyAuthenticationFailed)
+		problem(t, "another caller's key", e.call(fixtures.StorageKey, "CheckOutItem", checkout...), ncip.AgencyAuthenticationFailed)
+		p := problem(t, "unknown agency", e.call(fixtures.PartnerKey, "CheckOutItem", "from=NOT-A-PARTNER", "item="+fixtures.ItemAvailable, "user=x"),
+			ncip.UnknownAgency)
+		if p.Type.Scheme != ncip.SchemeGeneralProcessingError {
+			t.Fatalf("scheme %q", p.Type.Scheme)
+		}
+		problem(t, "neither agency nor key", e.call("", "LookupUser", "user="+fixtures.PatronGood), ncip.AgencyAuthenticationFailed)
+		problem(t, "wrong key, no agency", e.call("wrong", "LookupUser", "user="+fixtures.PatronGood), ncip.AgencyAuthenticationFailed)
+	})
+	// The key alone names the partner; also as a bearer token or in the path.
+	ok(t, "key only", e.call(fixtures.PartnerKey, "LookupUser", "user="+fixtures.PatronGood))
+	req, _ := ncip.BuildRequest("LookupUser", []string{"user=" + fixtures.PatronGood})
+	body, _ := ncip.EncodeRequest(req, ncip.WriteOptions{})
+	status, out := e.post("/ncip/"+fixtures.PartnerKey, "", string(body), true)
+	if status != http.StatusOK || bytes.Contains(out, []byte("Problem")) {
+		t.Fatalf("path token: %d\n%s", status, out)
+	}
+	hr, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/ncip", bytes.NewReader(body))
+	hr.Header.Set("Authorization", "Bearer "+fixtures.PartnerKey)
+	resp, err := e.srv.Client().Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if bytes.Contains(buf.Bytes(), []byte("Problem")) {
+		t.Fatalf("bearer token:\n%s", buf.Bytes())
+	}
+	if bytes.Contains(buf.Bytes(), []byte(fixtures.PartnerKey)) {
+		t.Fatal("the key was echoed")
+	}
+
+	t.Run("services allowed", func(t *testing.T) {
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Services = []string{"LookupUser"} })
+		ok(t, "allowed", e.ill("LookupUser", "user="+fixtures.PatronGood))
+		e.unchanged("a service not allowed", func() {
+			problem(t, "not allowed", e.ill("CheckOutItem", "item="+fixtures.ItemAvailable), ncip.UnauthorizedServiceForAgency)
+		})
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Services = nil })
+	})
+	t.Run("allow-list", func(t *testing.T) {
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Auth.AllowIPs = profiles.AllowList{"192.0.2.0/24"} })
+		problem(t, "address not allowed", e.ill("LookupUser", "user="+fixtures.PatronGood), ncip.AgencyAuthenticationFailed)
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Auth.AllowIPs = profiles.AllowList{"127.0.0.1"} })
+		ok(t, "address allowed", e.ill("LookupUser", "user="+fixtures.PatronGood))
+	})
+	t.Run("shared secret", func(t *testing.T) {
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Auth.SharedSecret = "open sesame" })
+		problem(t, "no secret", e.ill("LookupUser", "user="+fixtures.PatronGood), ncip.AgencyAuthenticationFailed)
+		problem(t, "wrong secret", e.ill("LookupUser", "user="+fixtures.PatronGood, "from-auth=close sesame"), ncip.AgencyAuthenticationFailed)
+		r := e.ill("LookupUser", "user="+fixtures.PatronGood, "from-auth=open sesame")
+		ok(t, "right secret", r)
+		if bytes.Contains(r.Body, []byte("sesame")) {
+			t.Fatal("the shared secret was echoed")
+		}
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Auth.SharedSecretHash = "" })
+	})
+	t.Run("inactive", func(t *testing.T) {
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Active = false })
+		problem(t, "inactive partner", e.ill("LookupUser", "user="+fixtures.PatronGood), ncip.AgencyAuthenticationFailed)
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Active = true })
+	})
+	t.Run("compat", func(t *testing.T) {
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Compat = profiles.NCIPCompat{BareVersion: true, ExactProblem: true} })
+		req, _ := ncip.BuildRequest("LookupUser", []string{"from=" + fixtures.PartnerAgency, "user=NOBODY"})
+		b, _ := ncip.EncodeRequest(req, ncip.WriteOptions{})
+		_, out := e.post("/ncip", fixtures.PartnerKey, string(b), false)
+		if !bytes.Contains(out, []byte(` version="`)) || bytes.Contains(out, []byte(`ncip:version=`)) ||
+			bytes.Contains(out, []byte("Scheme=")) || !bytes.Contains(out, []byte(">Unknown User<")) {
+			t.Fatalf("legacy form not written:\n%s", out)
+		}
+		e.editPartner(func(p *profiles.NCIPPartner) { p.Compat = profiles.NCIPCompat{} })
+	})
+}
+
+func TestClientCertificate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.editPartner(func(p *profiles.NCIPPartner) { p.Auth.ClientCert = true })
+	problem(t, "no certificate", e.ill("LookupUser", "user="+fixtures.PatronGood), ncip.AgencyAuthenticationFailed)
+
+	srv := httptest.NewUnstartedServer(e.srv.Config.Handler)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	client := func(cn string) *http.Client {
+		c := srv.Client()
+		tr := c.Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Certificates = []tls.Certificate{selfSigned(t, cn)}
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
+	req, _ := ncip.BuildRequest("LookupUser", []string{"from=" + fixtures.PartnerAgency, "user=" + fixtures.PatronGood})
+	for _, c := range []struct {
+		cn   string
+		want bool
+	}{{fixtures.PartnerCode, true}, {"SOMEONE-ELSE", false}} {
+		cl := &ncip.Client{URL: srv.URL + "/ncip", APIKey: fixtures.PartnerKey, HTTP: client(c.cn)}
+		res, err := cl.Do(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Problem == nil; got != c.want {
+			t.Fatalf("certificate %s: accepted %v, want %v\n%s", c.cn, got, c.want, res.Body)
+		}
+		if tr, ok := cl.HTTP.Transport.(*http.Transport); ok {
+			tr.CloseIdleConnections()
+		}
+	}
+}
+
+func selfSigned(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bomb := `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">` +
+		`<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>` +
+		`<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><CheckInItem><ItemId><ItemIdentifierValue>&lol4;</ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage>`
+	dtd := `<?xml version="1.0"?><!DOCTYPE NCIPMessage SYSTEM "http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd">` +
+		`<NCIPMessage version="http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"><CheckInItem><UniqueItemId><ItemIdentifierValue>` +
+		fixtures.ItemOnLoan + `</ItemIdentifierValue></UniqueItemId></CheckInItem></NCIPMessage>`
+	cases := []struct {
+		name, body string
+		status     int
+	}{
+		{"not XML", "this is not XML at all", http.StatusOK},
+		{"truncated", `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><CheckInItem><ItemId>`, http.StatusOK},
+		{"XML bomb", bomb, http.StatusOK},
+		{"DTD", dtd, http.StatusOK},
+		{"unknown service", `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><FlyToTheMoon/></NCIPMessage>`, http.StatusOK},
+		{"unsupported service", `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><UpdateUser/></NCIPMessage>`, http.StatusOK},
+		{"oversized", `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><CheckInItem><ItemId><ItemIdentifierValue>` +
+			strings.Repeat("9", 70<<10) + `</ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage>`, http.StatusRequestEntityTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.unchanged(c.name, func() {
+				status, out := e.post("/ncip", fixtures.PartnerKey, c.body, c.status == http.StatusOK)
+				if status != c.status {
+					t.Fatalf("status %d, want %d\n%s", status, c.status, out)
+				}
+				m, err := ncip.DecodeResponse(out, ncip.DecodeOptions{})
+				if err != nil || len(m.Problems) == 0 {
+					t.Fatalf("no Problem (%v):\n%s", err, out)
+				}
+				if bytes.Contains(out, []byte("lollol")) {
+					t.Fatal("entities were expanded")
+				}
+			})
+		})
+	}
+}

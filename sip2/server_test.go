@@ -858,3 +858,30 @@ func TestFailureResponses(t *testing.T) {
 		}
 	}
 }
+
+func TestServerStartStopRace(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		srv := NewServer(&Options{Handler: &testHandler{}})
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(l) }()
+		var dialer sync.WaitGroup
+		if i%2 == 0 { // race a connection against the shutdown
+			dialer.Go(func() {
+				if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+					c.Close()
+				}
+			})
+		}
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+		dialer.Wait()
+	}
+}

@@ -254,10 +254,12 @@ func (e *env) dial() *kiosk {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	k := &kiosk{t: e.t, c: c, r: bufio.NewReader(c)}
+	k := &kiosk{t: e.t, c: c, r: newReader(c)}
 	e.t.Cleanup(func() { c.Close() })
 	return k
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
 // sign replaces a trailing "AZ????" with the checksum of the line.
 func sign(line string) string {

@@ -182,11 +182,20 @@ func sv(n *node) SchemeValue {
 	return SchemeValue{Scheme: strings.TrimSpace(xmlClean(s)), Value: text(n)}
 }
 
+// suspect marks the bytes xmlClean must look at: C0 controls other than
+// tab, CR and LF, and 0xEF, the lead byte of U+FFFE and U+FFFF.
+var suspect = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = c != '\t' && c != '\n' && c != '\r'
+	}
+	t[0xEF] = true
+	return t
+}()
+
 func xmlClean(s string) string {
 	bad := false
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || (c == 0xEF && strings.HasPrefix(s[i:], "\uFFFE")) || (c == 0xEF && strings.HasPrefix(s[i:], "\uFFFF")) {
+		if c := s[i]; suspect[c] && (c != 0xEF || strings.HasPrefix(s[i:], "\uFFFE") || strings.HasPrefix(s[i:], "\uFFFF")) {
 			bad = true
 			break
 		}

@@ -568,19 +568,22 @@ func normAttr(s string) string {
 
 func (sc *scanner) closeTag() error {
 	sc.pos += 2
-	qname, err := sc.name()
-	if err != nil {
-		return err
+	top := &sc.stack[len(sc.stack)-1]
+	// The end tag nearly always matches: compare in place before scanning.
+	if rest := sc.s[sc.pos:]; strings.HasPrefix(rest, top.qname) && len(rest) > len(top.qname) && !nameByte[rest[len(top.qname)]] {
+		sc.pos += len(top.qname)
+	} else {
+		qname, err := sc.name()
+		if err != nil {
+			return err
+		}
+		return sc.errf("end tag </%s> does not match <%s>", qname, top.qname)
 	}
 	sc.skipSpace()
 	if sc.pos >= len(sc.s) || sc.s[sc.pos] != '>' {
-		return sc.errf("bad end tag </%s>", qname)
+		return sc.errf("bad end tag </%s>", top.qname)
 	}
 	sc.pos++
-	top := &sc.stack[len(sc.stack)-1]
-	if top.qname != qname {
-		return sc.errf("end tag </%s> does not match <%s>", qname, top.qname)
-	}
 	n := &sc.nodes[top.idx]
 	if top.buf != nil {
 		n.text = string(top.buf)

@@ -197,6 +197,7 @@ type result struct {
 	stack       []byte
 }
 
+// ServeHTTP answers one NCIP message; see NewHandler.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	call := &Call{Received: start, RemoteAddr: r.RemoteAddr, Write: h.o.Write}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -17,13 +19,28 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/ncip/responder"
+	"github.com/circa-ils/circa/sip2"
+	"github.com/circa-ils/circa/sip2/selfcheck"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/tlsproxy"
 )
 
 type serveOptions struct {
 	demo          bool
+	sip2Addr      string
+	sip2TLSAddr   string
 	httpAddr      string
+	tlsCert       string
+	tlsKey        string
+	tlsClientCA   string
+	tlsClientAuth string
+	maxConns      int
+	idleTimeout   time.Duration
+	loginTimeout  time.Duration
 	shutdownGrace time.Duration
+	retryMemory   time.Duration
 }
 
 func newServeCommand(a *app) *cobra.Command {
@@ -31,21 +48,39 @@ func newServeCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server on a data directory",
-		Long: `Run the server: the store, HTTP (/healthz, /metrics) and the admin socket that
-other circa commands use while it runs. With --demo an empty data directory is
-seeded with the demo library first, and every listener stays on loopback.`,
+		Long: `Run the server: SIP2 in plain text (loopback by default) and over TLS, HTTP (/ncip, /oai,
+/metrics, /healthz) and the admin socket the other circa commands use while it runs.
+
+With --demo an empty data directory is seeded with the demo library and its profiles
+first, a self-signed CA and server certificate are made in DATA/tls when none exists,
+and every listener stays on loopback unless an address is given. Port 0 picks a free
+port; the chosen addresses are printed on start-up. SIGTERM drains and stops; SIGHUP
+re-reads the TLS certificate.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.server != nil {
 				return usageError("serve cannot run through the admin socket")
 			}
+			if !cmd.Flags().Changed("sip2-tls-addr") && o.demo {
+				o.sip2TLSAddr = "127.0.0.1:6443"
+			}
 			return runServe(cmd.Context(), a, o)
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.demo, "demo", false, "seed the demo library into an empty data directory and listen on loopback only")
-	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /ncip, /oai, /metrics and /healthz (port 0 picks a free port)")
+	f.BoolVar(&o.demo, "demo", false, "seed the demo library into an empty data directory; loopback only")
+	f.StringVar(&o.sip2Addr, "sip2-addr", "127.0.0.1:6001", "plain SIP2 address (empty: off)")
+	f.StringVar(&o.sip2TLSAddr, "sip2-tls-addr", ":6443", "SIP2 over TLS address (empty: off; with --demo 127.0.0.1:6443)")
+	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /ncip, /oai, /metrics and /healthz")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "server certificate (default DATA/tls/server.pem)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "server key (default DATA/tls/server-key.pem)")
+	f.StringVar(&o.tlsClientCA, "tls-client-ca", "", "CA bundle for kiosk client certificates (default DATA/tls/ca.pem when present)")
+	f.StringVar(&o.tlsClientAuth, "tls-client-auth", "optional", "kiosk client certificates: none, optional or required")
+	f.IntVar(&o.maxConns, "max-conns", 20000, "most concurrent SIP2 connections per listener")
+	f.DurationVar(&o.idleTimeout, "idle-timeout", 30*time.Minute, "close a SIP2 connection idle this long")
+	f.DurationVar(&o.loginTimeout, "login-timeout", 2*time.Minute, "close a SIP2 connection that has not logged in by then")
 	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long busy connections may take to finish on SIGTERM")
+	f.DurationVar(&o.retryMemory, "retry-memory", 14*24*time.Hour, "how long answers are kept for retried requests")
 	return cmd
 }
 
@@ -62,10 +97,69 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 			return err
 		}
 	}
+	reg, err := b.registry(ctx)
+	if err != nil {
+		return err
+	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerStoreMetrics(reg, b.db)
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerStoreMetrics(metrics, b.db)
+	sipMetrics := newSIP2MetricVecs(metrics)
+
+	// Listeners first, so a busy port fails start-up before anything runs.
+	var lns []net.Listener
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}
+	listen := func(addr string) (net.Listener, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		lns = append(lns, l)
+		return l, nil
+	}
+	httpLn, err := listen(o.httpAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	var sipLn, sipTLSLn net.Listener
+	if o.sip2Addr != "" {
+		if sipLn, err = listen(o.sip2Addr); err != nil {
+			return fmt.Errorf("SIP2 listener: %w", err)
+		}
+	}
+	var tlsCfg *tlsproxy.ServerConfig
+	var caFile string
+	if o.sip2TLSAddr != "" {
+		tlsCfg, caFile, err = serverTLS(a, o)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		l, err := listen(o.sip2TLSAddr)
+		if err != nil {
+			return fmt.Errorf("SIP2 TLS listener: %w", err)
+		}
+		sipTLSLn = tlsproxy.NewListener(l, tlsCfg.TLSConfig(), 30*time.Second)
+	}
+
+	sc, err := selfcheck.NewHandler(selfcheck.Options{Service: b.svc, Profiles: reg, Logger: a.log})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	sipOpts := func(listener string) *sip2.Options {
+		return &sip2.Options{Handler: sc, Logger: a.log.With().Str("listener", listener).Logger(),
+			Observer: sipMetrics.observer(listener), Location: b.zone(ctx, ""), MaxConns: o.maxConns,
+			IdleTimeout: o.idleTimeout, LoginTimeout: o.loginTimeout}
+	}
+	sipSrv := sip2.NewServer(sipOpts("sip2"))
+	sipTLSSrv := sip2.NewServer(sipOpts("sip2-tls"))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -76,23 +170,20 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	httpLn, err := net.Listen("tcp", o.httpAddr)
-	if err != nil {
-		return fmt.Errorf("http listener: %w", err)
-	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	ncipHandler := ncip.NewHandler(responder.New(b.svc, reg.Current), ncip.HandlerOptions{
+		Logger: a.log.With().Str("proto", "ncip").Logger(), Observer: ncipObserver(metrics), PathPrefix: "/ncip"})
+	mux.Handle("/ncip", ncipHandler)
+	mux.Handle("/ncip/", ncipHandler)
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute}
+
 	adm, err := listenAdmin(a, b)
 	if err != nil {
-		httpLn.Close()
+		closeAll()
 		return err
 	}
-
-	out := a.out
-	fmt.Fprintf(out, "circa %s serving %s\n", version, b.db.Path())
-	fmt.Fprintf(out, "  http      http://%s (/metrics /healthz)\n", httpLn.Addr())
-	fmt.Fprintf(out, "  admin     %s\n", adm.ln.Addr())
-	a.log.Info().Str("http", httpLn.Addr().String()).Str("data_dir", a.dataDir).Msg("serving")
+	printAddresses(a, o, b, httpLn, sipLn, sipTLSLn, caFile, adm)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -101,20 +192,133 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		}
 		return nil
 	})
+	if sipLn != nil {
+		g.Go(func() error { return sipSrv.Serve(sipLn) })
+	}
+	if sipTLSLn != nil {
+		g.Go(func() error { return sipTLSSrv.Serve(sipTLSLn) })
+		g.Go(func() error { reloadTLSOnHUP(gctx, a, tlsCfg); return nil })
+	}
 	g.Go(func() error { return adm.Serve(gctx) })
+	g.Go(func() error { forgetOldRetries(gctx, a, b, o.retryMemory); return nil })
 	g.Go(func() error {
 		<-gctx.Done()
 		a.log.Info().Msg("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 		defer cancel()
-		return errors.Join(httpSrv.Shutdown(sctx), adm.Shutdown(sctx))
+		return errors.Join(sipSrv.Shutdown(sctx), sipTLSSrv.Shutdown(sctx), httpSrv.Shutdown(sctx), adm.Shutdown(sctx))
 	})
 	err = g.Wait()
 	a.log.Info().Msg("stopped")
 	return err
 }
 
-// seedDemoIfEmpty seeds the demo library into a database without records.
+// serverTLS builds the TLS policy of the SIP2 listener. With --demo a CA and
+// server certificate are made in DATA/tls when missing; otherwise the files
+// must exist (circa tls init makes them).
+func serverTLS(a *app, o *serveOptions) (*tlsproxy.ServerConfig, string, error) {
+	dir := filepath.Join(a.dataDir, "tls")
+	cert, key := o.tlsCert, o.tlsKey
+	if cert == "" {
+		cert = filepath.Join(dir, tlsproxy.ServerCertFile)
+	}
+	if key == "" {
+		key = filepath.Join(dir, tlsproxy.ServerKeyFile)
+	}
+	if o.demo && o.tlsCert == "" && o.tlsKey == "" {
+		if _, created, err := tlsproxy.EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1", "::1"}); err != nil {
+			return nil, "", fmt.Errorf("demo TLS certificate: %w", err)
+		} else if created {
+			a.log.Info().Str("dir", dir).Msg("created a demo CA and server certificate")
+		}
+	}
+	if _, err := os.Stat(cert); err != nil {
+		return nil, "", fmt.Errorf("SIP2 over TLS needs a certificate: %s is missing (run circa tls init, give --tls-cert/--tls-key, or --sip2-tls-addr '' to turn TLS off)", cert)
+	}
+	auth, err := tlsproxy.ParseClientAuth(o.tlsClientAuth)
+	if err != nil {
+		return nil, "", usageError("%v", err)
+	}
+	clientCA := o.tlsClientCA
+	caFile := filepath.Join(dir, tlsproxy.CACertFile)
+	if clientCA == "" && auth != tlsproxy.ClientCertNone {
+		if _, err := os.Stat(caFile); err == nil {
+			clientCA = caFile
+		} else {
+			auth = tlsproxy.ClientCertNone
+		}
+	}
+	if _, err := os.Stat(caFile); err != nil {
+		caFile = ""
+	}
+	sc, err := tlsproxy.NewServerConfig(tlsproxy.ServerOptions{CertFile: a.path(cert), KeyFile: a.path(key),
+		ClientAuth: auth, ClientCAFile: a.path(clientCA)})
+	return sc, caFile, err
+}
+
+func printAddresses(a *app, o *serveOptions, b *backend, httpLn, sipLn, sipTLSLn net.Listener, caFile string, adm *adminServer) {
+	out := a.out
+	fmt.Fprintf(out, "circa %s serving %s\n", version, b.db.Path())
+	if sipLn != nil {
+		fmt.Fprintf(out, "  sip2      %s\n", sipLn.Addr())
+	}
+	if sipTLSLn != nil {
+		if caFile != "" {
+			fmt.Fprintf(out, "  sip2-tls  %s (CA %s)\n", sipTLSLn.Addr(), caFile)
+		} else {
+			fmt.Fprintf(out, "  sip2-tls  %s\n", sipTLSLn.Addr())
+		}
+	}
+	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz)\n", httpLn.Addr())
+	fmt.Fprintf(out, "  admin     %s\n", adm.ln.Addr())
+	if o.demo {
+		fmt.Fprintf(out, "demo self-check login: %s / %s (institution %s); NCIP key %s; patrons and items in fixtures/README.md\n",
+			fixtures.KioskLogin, fixtures.KioskPassword, fixtures.KioskInstitution, fixtures.PartnerKey)
+	}
+	ev := a.log.Info().Str("http", httpLn.Addr().String()).Str("data_dir", a.dataDir)
+	if sipLn != nil {
+		ev = ev.Str("sip2", sipLn.Addr().String())
+	}
+	if sipTLSLn != nil {
+		ev = ev.Str("sip2_tls", sipTLSLn.Addr().String())
+	}
+	ev.Msg("serving")
+}
+
+// reloadTLSOnHUP re-reads the server certificate on SIGHUP until ctx ends.
+func reloadTLSOnHUP(ctx context.Context, a *app, sc *tlsproxy.ServerConfig) {
+	stop := reloadOnHUP(ctx, a, sc)
+	<-ctx.Done()
+	stop()
+}
+
+// forgetOldRetries prunes the answers kept for retried requests, hourly.
+func forgetOldRetries(ctx context.Context, a *app, b *backend, keep time.Duration) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			var n int
+			cutoff := b.svc.Now().Add(-keep)
+			err := b.db.Update(ctx, func(tx *store.Tx) error {
+				var err error
+				n, err = tx.ForgetBefore(cutoff)
+				return err
+			})
+			if err != nil {
+				a.log.Error().Err(err).Msg("pruning retry answers failed")
+			} else if n > 0 {
+				a.log.Info().Int("pruned", n).Msg("pruned retry answers")
+			}
+		}
+	}
+}
+
+// seedDemoIfEmpty seeds the demo library and its profiles into a database
+// without records.
 func seedDemoIfEmpty(ctx context.Context, a *app, b *backend) error {
 	stats, err := b.db.Stats()
 	if err != nil {
@@ -139,13 +343,4 @@ func seedDemoIfEmpty(ctx context.Context, a *app, b *backend) error {
 	}
 	a.log.Info().Int("items", sum.Items).Int("patrons", sum.Patrons).Int("bibs", sum.Bibs).Msg("demo library seeded")
 	return nil
-}
-
-func registerStoreMetrics(reg *prometheus.Registry, db *store.DB) {
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "circa_store_commits_total", Help: "Write transactions committed (each fsync'd).",
-	}, func() float64 { c, _ := db.CommitStats(); return float64(c) }))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "circa_store_operations_total", Help: "Write operations committed; operations/commits is the group-commit batch size.",
-	}, func() float64 { _, n := db.CommitStats(); return float64(n) }))
 }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/sip2"
+	"github.com/circa-ils/circa/store"
+)
+
+// latencyBuckets span what circa answers in (tens of microseconds to a
+// fsync under load) and what peers answer in (seconds).
+var latencyBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
+// sip2Metrics turns SIP2 server events into Prometheus metrics.
+type sip2Metrics struct {
+	listener    string
+	messages    *prometheus.HistogramVec
+	open        prometheus.Gauge
+	rejected    prometheus.Counter
+	loginFailed prometheus.Counter
+	replayed    *prometheus.CounterVec
+	malformed   *prometheus.CounterVec
+}
+
+// sip2MetricVecs are shared by the plain and TLS listeners, labelled by listener.
+type sip2MetricVecs struct {
+	messages    *prometheus.HistogramVec
+	open        *prometheus.GaugeVec
+	rejected    *prometheus.CounterVec
+	loginFailed *prometheus.CounterVec
+	replayed    *prometheus.CounterVec
+	malformed   *prometheus.CounterVec
+}
+
+func newSIP2MetricVecs(reg prometheus.Registerer) *sip2MetricVecs {
+	v := &sip2MetricVecs{
+		messages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "circa_sip2_message_duration_seconds", Help: "Time to answer a SIP2 message, by message code and outcome.",
+			Buckets: latencyBuckets}, []string{"listener", "code", "outcome"}),
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "circa_sip2_connections_open", Help: "Open SIP2 connections."}, []string{"listener"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "circa_sip2_connections_rejected_total", Help: "Connections closed at once because the connection limit was reached."}, []string{"listener"}),
+		loginFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "circa_sip2_logins_failed_total", Help: "Failed SIP2 logins (93)."}, []string{"listener"}),
+		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "circa_sip2_retransmits_replayed_total", Help: "Retransmitted requests answered with the stored response."}, []string{"listener", "code"}),
+		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "circa_sip2_errors_total", Help: "Malformed SIP2 input, by kind."}, []string{"listener", "kind"}),
+	}
+	reg.MustRegister(v.messages, v.open, v.rejected, v.loginFailed, v.replayed, v.malformed)
+	return v
+}
+
+func (v *sip2MetricVecs) observer(listener string) *sip2Metrics {
+	return &sip2Metrics{listener: listener, messages: v.messages, open: v.open.WithLabelValues(listener),
+		rejected: v.rejected.WithLabelValues(listener), loginFailed: v.loginFailed.WithLabelValues(listener),
+		replayed: v.replayed, malformed: v.malformed}
+}
+
+func (m *sip2Metrics) ConnOpened(sip2.ConnInfo)  { m.open.Inc() }
+func (m *sip2Metrics) ConnClosed(sip2.ConnInfo)  { m.open.Dec() }
+func (m *sip2Metrics) ConnRejected(net.Addr)     { m.rejected.Inc() }
+func (m *sip2Metrics) LoginFailed(sip2.ConnInfo) { m.loginFailed.Inc() }
+func (m *sip2Metrics) RetransmitReplayed(code string) {
+	m.replayed.WithLabelValues(m.listener, code).Inc()
+}
+func (m *sip2Metrics) Malformed(kind sip2.Malformed) {
+	m.malformed.WithLabelValues(m.listener, kind.String()).Inc()
+}
+func (m *sip2Metrics) MessageHandled(code string, d time.Duration, o sip2.Outcome) {
+	m.messages.WithLabelValues(m.listener, code, o.String()).Observe(d.Seconds())
+}
+
+// ncipObserver records NCIP requests.
+func ncipObserver(reg prometheus.Registerer) ncip.Observer {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "circa_ncip_request_duration_seconds", Help: "Time to answer an NCIP request, by service and outcome.",
+		Buckets: latencyBuckets}, []string{"service", "partner", "outcome"})
+	problems := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "circa_ncip_problems_total", Help: "NCIP responses carrying a Problem, by problem type."}, []string{"service", "problem"})
+	reg.MustRegister(h, problems)
+	return func(o ncip.Observation) {
+		h.WithLabelValues(o.Service, o.Partner, fmt.Sprint(o.Outcome)).Observe(o.Duration.Seconds())
+		if o.ProblemType != "" {
+			problems.WithLabelValues(o.Service, o.ProblemType).Inc()
+		}
+	}
+}
+
+func registerStoreMetrics(reg prometheus.Registerer, db *store.DB) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "circa_store_commits_total", Help: "Write transactions committed (each fsync'd).",
+	}, func() float64 { c, _ := db.CommitStats(); return float64(c) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "circa_store_operations_total", Help: "Write operations committed; operations/commits is the group-commit batch size.",
+	}, func() float64 { _, n := db.CommitStats(); return float64(n) }))
+}

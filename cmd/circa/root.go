@@ -128,7 +128,7 @@ func newRootCommand(a *app) *cobra.Command {
 		c.GroupID = "circ"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a)} {
+	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a), newNCIPCommand(a), newStorageCommand(a)} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}

@@ -43,6 +43,7 @@ type conn struct {
 
 	last      []byte // the last response sent, for 97
 	lastReq   string // the last request answered by the Session, for retransmissions
+	opened    bool   // ConnOpened was reported
 	loggedIn  bool
 	loginBy   time.Time
 	malformed int
@@ -87,38 +88,35 @@ func (c *conn) setReadDeadline(t time.Time) bool {
 	return true
 }
 
+// serve runs the connection. It keeps a small stack frame: an idle kiosk's
+// goroutine sits in readLine under it, and its stack is most of the memory
+// the connection costs.
 func (c *conn) serve() {
-	s := c.s
-	defer s.untrackConn(c)
-	defer c.cancel()
-	defer c.nc.Close()
-	defer c.releaseBuf()
-
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		if !c.setReadDeadline(time.Now().Add(s.opts.ReadTimeout)) {
-			return
-		}
-		tc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		if err := tc.HandshakeContext(c.ctx); err != nil {
-			c.log.Info().Err(err).Msg("tls handshake failed")
-			return
-		}
-		st := tc.ConnectionState()
-		c.info.TLS = &st
+	defer c.finish()
+	if c.start() {
+		c.loop()
 	}
-	s.observer.ConnOpened(c.info)
-	defer s.observer.ConnClosed(c.info)
-	c.log.Debug().Str("local", addrString(c.info.LocalAddr)).Bool("tls", c.info.TLS != nil).Msg("connection opened")
+}
 
+// start completes the TLS handshake and gets a Session.
+func (c *conn) start() bool {
+	if !c.handshake() {
+		return false
+	}
+	c.opened = true
+	c.s.observer.ConnOpened(c.info)
+	c.log.Debug().Str("local", addrString(c.info.LocalAddr)).Bool("tls", c.info.TLS != nil).Msg("connection opened")
 	sess, err := c.newSession()
 	if err != nil {
 		c.log.Warn().Err(err).Msg("session refused; closing connection")
-		return
+		return false
 	}
 	c.sess = sess
-	defer c.closeSession()
+	return true
+}
 
-	for !s.shutting.Load() {
+func (c *conn) loop() {
+	for !c.s.shutting.Load() {
 		line, err := c.readLine()
 		if err != nil {
 			c.logReadEnd(err)
@@ -129,6 +127,41 @@ func (c *conn) serve() {
 		}
 	}
 	c.log.Debug().Msg("connection released by shutdown")
+}
+
+// finish releases everything the connection holds.
+func (c *conn) finish() {
+	if c.sess != nil {
+		c.closeSession()
+	}
+	if c.opened {
+		c.s.observer.ConnClosed(c.info)
+	}
+	c.releaseBuf()
+	c.nc.Close()
+	c.cancel()
+	c.s.untrackConn(c)
+}
+
+// handshake completes the TLS handshake of a TLS connection under the read
+// and write timeouts. It is a function of its own so that the connection
+// state does not stay on the stack of an idle connection.
+func (c *conn) handshake() bool {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return true
+	}
+	if !c.setReadDeadline(time.Now().Add(c.s.opts.ReadTimeout)) {
+		return false
+	}
+	tc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	if err := tc.HandshakeContext(c.ctx); err != nil {
+		c.log.Info().Err(err).Msg("tls handshake failed")
+		return false
+	}
+	st := tc.ConnectionState()
+	c.info.TLS = &st
+	return true
 }
 
 func (c *conn) newSession() (sess Session, err error) {

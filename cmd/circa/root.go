@@ -132,6 +132,7 @@ func newRootCommand(a *app) *cobra.Command {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}
+	root.AddCommand(newSIP2Commands(a)...)
 	root.AddCommand(newVersionCommand(a))
 	return root
 }

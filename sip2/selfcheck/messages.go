@@ -438,3 +438,7 @@ func expand(text string, args ...string) string {
 	}
 	return strings.NewReplacer(pairs...).Replace(text)
 }
+
+// NormalizeLanguage returns the ISO 639-2 bibliographic code profiles key
+// their messages by: lower case, terminology codes (fra, deu, …) mapped.
+func NormalizeLanguage(l string) string { return normLang(l) }

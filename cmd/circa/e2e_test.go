@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/sip2"
+	"github.com/circa-ils/circa/tlsproxy"
+)
+
+// demoServer is `circa serve --demo` running in-process on free ports.
+type demoServer struct {
+	dir                    string
+	sip2, sip2TLS, httpURL string
+	ca                     string
+}
+
+func startDemoServer(t *testing.T) *demoServer {
+	t.Helper()
+	dir := seededDir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- execute(ctx, []string{"serve", "--demo", "--data-dir", dir, "--http-addr", "127.0.0.1:0",
+			"--sip2-addr", "127.0.0.1:0", "--sip2-tls-addr", "127.0.0.1:0", "--log-level", "warn"}, nil, out, &syncBuffer{})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exit %d", code)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "admin") {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d: %s", code, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s := &demoServer{dir: dir, ca: filepath.Join(dir, "tls", tlsproxy.CACertFile)}
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "sip2":
+			s.sip2 = f[1]
+		case "sip2-tls":
+			s.sip2TLS = f[1]
+		case "http":
+			s.httpURL = f[1]
+		}
+	}
+	if s.sip2 == "" || s.sip2TLS == "" || s.httpURL == "" {
+		t.Fatalf("addresses not printed: %q", out.String())
+	}
+	return s
+}
+
+func (s *demoServer) tlsConfig(t *testing.T) *tls.Config {
+	pem, err := os.ReadFile(s.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+}
+
+// kioskSession runs a complete self-check session and checks each answer.
+// Sessions on one server differ in their transaction dates and in the item
+// they place a hold on, so none is mistaken for a retransmission of another.
+func kioskSession(t *testing.T, conn net.Conn, now time.Time, holdItem string) {
+	t.Helper()
+	c := sip2.NewClient(conn, sip2.ClientOptions{Timeout: 20 * time.Second})
+	defer c.Close()
+	ctx := context.Background()
+	steps := []struct {
+		code  string
+		specs []string
+		want  string // response code
+		ok    func(fixed string) bool
+	}{
+		{"93", []string{"CN=" + fixtures.KioskLogin, "CO=" + fixtures.KioskPassword, "CP=MAIN"}, "94", func(f string) bool { return f[0] == '1' }},
+		{"99", []string{"max_print_width=040"}, "98", func(f string) bool { return f[0] == 'Y' }},
+		{"23", []string{"AO=MAIN", "AA=" + fixtures.PatronGood, "AD=" + fixtures.DemoPIN}, "24", func(f string) bool { return f[0] == ' ' }},
+		{"63", []string{"AO=MAIN", "AA=" + fixtures.PatronGood, "AD=" + fixtures.DemoPIN, "summary=  Y       "}, "64", func(string) bool { return true }},
+		{"11", []string{"AO=MAIN", "AA=" + fixtures.PatronGood, "AD=" + fixtures.DemoPIN, "AB=" + fixtures.ItemBranch}, "12", func(f string) bool { return f[0] == '1' }},
+		{"29", []string{"AO=MAIN", "AA=" + fixtures.PatronGood, "AD=" + fixtures.DemoPIN, "AB=" + fixtures.ItemBranch}, "30", func(f string) bool { return f[0] == '1' }},
+		{"65", []string{"AO=MAIN", "AA=" + fixtures.PatronGood, "AD=" + fixtures.DemoPIN}, "66", func(f string) bool { return f[0] == '1' }},
+		{"09", []string{"AO=MAIN", "AP=MAIN", "AB=" + fixtures.ItemBranch}, "10", func(f string) bool { return f[0] == '1' }},
+		{"17", []string{"AO=MAIN", "AB=" + fixtures.ItemHeld}, "18", func(f string) bool { return f[:2] == "03" }},
+		{"37", []string{"AO=MAIN", "AA=" + fixtures.PatronFees, "AD=" + fixtures.DemoPIN, "BV=1.00", "BH=USD", "BK=E2E-" + fmt.Sprint(now.UnixNano())}, "38", func(f string) bool { return f[0] == 'Y' }},
+		{"15", []string{"hold_mode=+", "AO=MAIN", "AA=" + fixtures.PatronGood, "AD=" + fixtures.DemoPIN, "AB=" + holdItem}, "16", func(f string) bool { return f[0] == '1' }},
+		{"35", []string{"AO=MAIN", "AA=" + fixtures.PatronGood, "AD=" + fixtures.DemoPIN}, "36", func(f string) bool { return f[0] == 'Y' }},
+	}
+	for _, st := range steps {
+		m, err := sip2.ParseFieldSpec(st.code, st.specs, now)
+		if err != nil {
+			t.Fatalf("%s: %v", st.code, err)
+		}
+		reply, err := c.Send(ctx, m)
+		if err != nil {
+			t.Fatalf("%s: %v", st.code, err)
+		}
+		if reply.Code != st.want || len(reply.Fixed) == 0 || !st.ok(reply.Fixed) {
+			t.Fatalf("%s answered %s %q %v", st.code, reply.Code, reply.Fixed, reply.Fields)
+		}
+	}
+}
+
+// A complete kiosk session over plain TCP, over TLS, and through circa
+// tunnel; stunnel's path is TestConformanceStunnel.
+func TestKioskSessionOverEveryTransport(t *testing.T) {
+	s := startDemoServer(t)
+	t.Run("plain", func(t *testing.T) {
+		conn, err := net.Dial("tcp", s.sip2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kioskSession(t, conn, time.Now(), fixtures.ItemAvailable)
+	})
+	t.Run("tls", func(t *testing.T) {
+		conn, err := tls.Dial("tcp", s.sip2TLS, s.tlsConfig(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kioskSession(t, conn, time.Now().Add(time.Second), fixtures.ItemDiacritics)
+	})
+	t.Run("tunnel", func(t *testing.T) {
+		tun, err := tlsproxy.NewTunnel(&tlsproxy.TunnelOptions{Connect: s.sip2TLS, CAFile: s.ca, ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go tun.Serve(ln)
+		defer tun.Close()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		kioskSession(t, conn, time.Now().Add(2*time.Second), fixtures.ItemMagnetic)
+	})
+	if r := run(t, "db", "check", "--data-dir", s.dir); r.code != 0 {
+		t.Fatalf("db check after the sessions: %+v", r)
+	}
+}
+
+// TestConformanceStunnel runs the kiosk session through Debian's stunnel in
+// client mode, as kiosks of cloud ILS set-ups do. make conformance installs
+// stunnel4 and sets CIRCA_STUNNEL=1.
+func TestConformanceStunnel(t *testing.T) {
+	if os.Getenv("CIRCA_STUNNEL") == "" {
+		t.Skip("set CIRCA_STUNNEL=1 (make conformance) to run against Debian's stunnel4")
+	}
+	bin, err := exec.LookPath("stunnel4")
+	if err != nil {
+		if bin, err = exec.LookPath("stunnel"); err != nil {
+			t.Fatal("CIRCA_STUNNEL is set but stunnel4 is not installed")
+		}
+	}
+	s := startDemoServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	conf := filepath.Join(t.TempDir(), "stunnel.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`foreground = yes
+pid =
+[sip2]
+client = yes
+accept = 127.0.0.1:%d
+connect = %s
+CAfile = %s
+verifyChain = yes
+checkHost = localhost
+`, port, s.sip2TLS, s.ca)), 0o600)
+	cmd := exec.Command(bin, conf)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var conn net.Conn
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stunnel did not listen: %v\n%s", err, stderr.String())
+		}
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("stunnel said:\n%s", stderr.String())
+		}
+	}()
+	kioskSession(t, conn, time.Now(), fixtures.ItemAvailable)
+}

@@ -41,6 +41,7 @@ func (db *DB) Check() ([]Problem, error) {
 		c.requests()
 		c.fees()
 		c.bibs()
+		c.lookups()
 		probs = append(probs, c.probs...)
 		return nil
 	})
@@ -224,6 +225,61 @@ func (c *checker) bibs() {
 	})
 	if m := c.tx.b(idxBibChanged).Stats().KeyN; m != n {
 		c.add("idx_bib_changed", "%d entries for %d bibs", m, n)
+	}
+}
+
+// lookups verifies the indexes that map an outside identifier to a record:
+// holdings of a bib, bib control numbers, partners' request ids and fee
+// transaction ids. Each entry must point at a record that carries the key.
+func (c *checker) lookups() {
+	c.forEach(idxHoldingsBib, func(k, v []byte) {
+		h, err := c.tx.Holding(pairSecond(k))
+		if err != nil || h.BibID != decodeU64(k) {
+			c.add("idx_holdings_bib", "stale entry bib %d holding %d", decodeU64(k), pairSecond(k))
+		}
+	})
+	c.forEach(bucketHoldings, func(k, v []byte) {
+		var h Holding
+		if err := json.Unmarshal(v, &h); err != nil {
+			c.add("holdings", "record %x undecodable: %v", k, err)
+			return
+		}
+		if c.tx.b(idxHoldingsBib).Get(pair(h.BibID, h.ID)) == nil {
+			c.add("holdings", "holding %d missing from bib index", h.ID)
+		}
+	})
+	c.forEach(idxBibControl, func(k, v []byte) {
+		b, err := c.tx.Bib(decodeU64(v))
+		if err != nil || b.ControlNumber != string(k) {
+			c.add("idx_bib_control", "entry %q points at bib %d that does not carry it", k, decodeU64(v))
+		}
+	})
+	c.forEach(idxReqExternal, func(k, v []byte) {
+		r, err := c.tx.Request(decodeU64(v))
+		if err != nil || !bytes.Equal(stringKey(r.Partner, r.ExternalID), k) {
+			c.add("idx_req_external", "entry %q points at request %d that does not carry it", bytes.ReplaceAll(k, []byte{0}, []byte{'/'}), decodeU64(v))
+		}
+	})
+	c.forEach(idxFeeTxn, func(k, v []byte) {
+		f, err := c.tx.Fee(decodeU64(v))
+		found := false
+		for _, t := range f.Transactions {
+			found = found || t.ExternalID == string(k)
+		}
+		if err != nil || !found {
+			c.add("idx_fee_txn", "entry %q points at fee %d without that transaction", k, decodeU64(v))
+		}
+	})
+	var last uint64
+	c.forEach(bucketJournal, func(k, v []byte) {
+		var e Event
+		if err := json.Unmarshal(v, &e); err != nil || e.Seq != decodeU64(k) || e.Seq <= last {
+			c.add("journal", "event %d out of sequence or undecodable", decodeU64(k))
+		}
+		last = decodeU64(k)
+	})
+	if head := c.tx.JournalHead(); last > head {
+		c.add("journal", "event %d beyond the sequence %d", last, head)
 	}
 }
 

@@ -53,12 +53,41 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, set: s.opts.Defaults}
 	c.buf = c.head[:]
 	c.info = ConnInfo{ID: s.nextID.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()}
-	c.log = s.opts.Logger.With().Str("proto", "sip2").Uint64("conn", c.info.ID).Str("remote", addrString(c.info.RemoteAddr)).Logger()
+	c.log = c.connLogger("", "")
 	c.ctx, c.cancel = context.WithCancel(c.log.WithContext(context.Background()))
 	if s.opts.LoginTimeout > 0 {
 		c.loginBy = time.Now().Add(s.opts.LoginTimeout)
 	}
 	return c
+}
+
+// connLogger derives the connection's logger from the server's. The
+// connection's fields are added by a hook when a line is written rather than
+// with zerolog's With, whose 500-byte buffer per logger would be most of an
+// idle connection's heap.
+func (c *conn) connLogger(account, inst string) zerolog.Logger {
+	base := c.s.opts.Logger
+	if base.GetLevel() == zerolog.Disabled {
+		return base
+	}
+	return base.Hook(&connFields{id: c.info.ID, remote: addrString(c.info.RemoteAddr), account: account, inst: inst})
+}
+
+// connFields adds the connection's identity to each of its log lines.
+type connFields struct {
+	id                    uint64
+	remote, account, inst string
+}
+
+// Run implements zerolog.Hook.
+func (f *connFields) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str("proto", "sip2").Uint64("conn", f.id).Str("remote", f.remote)
+	if f.account != "" {
+		e.Str("account", f.account)
+	}
+	if f.inst != "" {
+		e.Str("inst", f.inst)
+	}
 }
 
 func addrString(a net.Addr) string {
@@ -350,14 +379,7 @@ func (c *conn) afterLogin(r *LoginResponse) {
 		c.set = *r.Settings
 	}
 	if r.Account != "" || r.Institution != "" {
-		lc := c.log.With()
-		if r.Account != "" {
-			lc = lc.Str("account", r.Account)
-		}
-		if r.Institution != "" {
-			lc = lc.Str("inst", r.Institution)
-		}
-		c.log = lc.Logger()
+		c.log = c.connLogger(r.Account, r.Institution)
 		c.ctx = c.log.WithContext(c.ctx)
 	}
 }

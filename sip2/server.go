@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,9 @@ func NewServer(o *Options) *Server {
 	}
 	if op.ErrLimit <= 0 {
 		op.ErrLimit = defaultErrLimit
+	}
+	if reflect.ValueOf(op.Logger).IsZero() { // the zero Logger writes nowhere; say so, so nothing is derived from it
+		op.Logger = zerolog.Nop()
 	}
 	if op.Location == nil {
 		op.Location = time.Local

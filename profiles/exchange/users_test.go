@@ -1,0 +1,242 @@
+package exchange
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/profiles/delivery"
+	"github.com/circa-ils/circa/store"
+)
+
+// sisUser writes one users/user element.
+func sisUser(b *bytes.Buffer, id, last, group, email string) {
+	fmt.Fprintf(b, `  <user>
+    <record_type desc="Public">PUBLIC</record_type>
+    <primary_id>%[1]s</primary_id>
+    <first_name>Ada</first_name>
+    <last_name>%[2]s</last_name>
+    <user_group desc="Undergraduate">%[3]s</user_group>
+    <expiry_date>2028-06-30Z</expiry_date>
+    <contact_info>
+      <emails><email preferred="true" segment_type="External"><email_address>%[4]s</email_address><email_types><email_type>school</email_type></email_types></email></emails>
+      <phones><phone preferred="true" preferred_sms="true" segment_type="External"><phone_number>+1 555 0100</phone_number></phone></phones>
+    </contact_info>
+    <user_identifiers>
+      <user_identifier segment_type="External"><id_type desc="University ID">university_id</id_type><value>U%[1]s</value><status>ACTIVE</status></user_identifier>
+    </user_identifiers>
+  </user>
+`, id, last, group, email)
+}
+
+func usersFile(n int, from int) []byte {
+	var b bytes.Buffer
+	b.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<users total_record_count=\"" + fmt.Sprint(n) + "\">\n")
+	for i := range n {
+		sisUser(&b, fmt.Sprintf("9%08d", from+i), fmt.Sprintf("Student%d", from+i), "UNDERGRAD", fmt.Sprintf("s%d@example.edu", from+i))
+	}
+	b.WriteString("</users>\n")
+	return b.Bytes()
+}
+
+func usersProfile(tg delivery.Target) *profiles.Exchange {
+	p := profiles.NewExchange(profiles.TypeUsers, "SIS")
+	p.Library, p.Target = fixtures.LibraryMain, tg
+	p.Users.MatchIdentifier, p.Users.AddNew, p.Users.HomeLibrary = "university_id", true, fixtures.LibraryMain
+	p.Users.ImportPattern = "users_*.xml"
+	return p
+}
+
+func (e *env) patronBy(typ, value string) (store.Patron, error) {
+	var p store.Patron
+	err := e.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		p, err = tx.PatronByIdentifier(typ, value)
+		return err
+	})
+	return p, err
+}
+
+func TestUsersImportOverSFTP(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	tg.RemoteDir = "/in"
+	e.save(usersProfile(tg))
+	var b bytes.Buffer
+	b.WriteString("<users>\n")
+	sisUser(&b, "00000001", "Lovelace", "UNDERGRAD", "ada@example.edu")
+	sisUser(&b, "00000002", "Hopper", "GRAD", "grace@example.edu")
+	// The demo's SIS patron, with a new last name and no user group (kept).
+	b.WriteString(`<user><primary_id>` + fixtures.PatronExternal + `</primary_id><last_name>Raman-Iyer</last_name>
+	  <user_identifiers><user_identifier><id_type>university_id</id_type><value>U20230005</value></user_identifier></user_identifiers></user>`)
+	// A library-managed patron's id: rejected.
+	good, _ := e.patronBy(store.IdentBarcode, fixtures.PatronGood)
+	b.WriteString(`<user><primary_id>X1</primary_id><last_name>Intruder</last_name><user_group>STAFF</user_group>
+	  <user_identifiers><user_identifier><id_type>university_id</id_type><value>` + fixtures.PatronGood + `</value></user_identifier></user_identifiers></user>`)
+	b.WriteString("</users>\n")
+	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+		good.Identifiers = append(good.Identifiers, store.Identifier{Type: "university_id", Value: fixtures.PatronGood})
+		return tx.PutPatron(&good, seededAt)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ext, _ := e.patronBy("university_id", "U20230005")
+	os.WriteFile(srv.Path("/in/users_1.xml"), b.Bytes(), 0o644)
+
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if run.Records != 3 || len(run.Exceptions) != 1 || !strings.Contains(run.Exceptions[0], "library manages") {
+		t.Fatalf("run %+v", run)
+	}
+	p, err := e.patronBy("university_id", "U00000001")
+	if err != nil || p.LastName != "Lovelace" || !p.External || p.Barcode != "00000001" {
+		t.Fatalf("new user: %+v, %v", p, err)
+	}
+	if sms, ok := p.ContactOf("sms"); !ok || sms.Value != "+1 555 0100" {
+		t.Fatalf("the preferred SMS phone did not become an SMS contact: %+v", p.Contacts)
+	}
+	after, _ := e.patronBy("university_id", "U20230005")
+	if after.LastName != "Raman-Iyer" || after.UserGroup != ext.UserGroup || after.PINHash != ext.PINHash {
+		t.Fatalf("SIS patron: %+v", after)
+	}
+	if good2, _ := e.patronBy(store.IdentBarcode, fixtures.PatronGood); good2.LastName != good.LastName {
+		t.Fatal("a library-managed patron was changed")
+	}
+	if _, err := os.Stat(srv.Path("/in/archive/users_1.xml")); err != nil {
+		t.Fatal("file not archived")
+	}
+}
+
+func TestUsersDryRunChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.save(usersProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: t.TempDir()}))
+	path := filepath.Join(t.TempDir(), "users.xml")
+	os.WriteFile(path, usersFile(3, 1), 0o644)
+	var out []string
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{DryRun: true, Files: []string{path}, Out: func(l string) { out = append(out, l) }})
+	if err != nil || run.Records != 3 {
+		t.Fatalf("dry run: %+v, %v", run, err)
+	}
+	text := strings.Join(out, "\n")
+	if !strings.Contains(text, "would be added") || !strings.Contains(text, "3 to add") {
+		t.Fatalf("dry-run output:\n%s", text)
+	}
+	if _, err := e.patronBy("university_id", "U900000001"); err == nil {
+		t.Fatal("a dry run added a patron")
+	}
+	if hist, _ := History(ctx, e.db, "SIS"); len(hist) != 0 {
+		t.Fatal("a dry run was recorded as a run")
+	}
+}
+
+func TestUsersImportRefusesBadFiles(t *testing.T) {
+	e := newEnv(t)
+	e.save(usersProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: t.TempDir()}))
+	good := string(usersFile(3, 1))
+	cases := map[string]struct{ data, want string }{
+		"truncated":  {good[:len(good)/2], "truncated"},
+		"duplicated": {strings.Replace(good, "U900000002", "U900000001", 1), "repeats line"},
+		"no match":   {strings.Replace(good, "<id_type desc=\"University ID\">university_id</id_type>", "<id_type>other</id_type>", 1), "no university_id identifier"},
+		"bad date":   {strings.Replace(good, "2028-06-30Z", "30/06/2028", 1), "expiry_date"},
+		"latin1":     {strings.Replace(good, "Student2", "Student\xe92", 1), "not UTF-8"},
+		"no root":    {"<people/>", "not a users file"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "users.xml")
+			os.WriteFile(path, []byte(c.data), 0o644)
+			run, err := e.sched.RunNow(ctx, "SIS", RunOptions{Files: []string{path}})
+			if err == nil || !strings.Contains(strings.Join(run.Exceptions, "\n"), c.want) {
+				t.Fatalf("want a refusal naming %q, got %v / %v", c.want, err, run.Exceptions)
+			}
+			if _, err := e.patronBy("university_id", "U900000003"); err == nil {
+				t.Fatal("a refused file added users")
+			}
+		})
+	}
+}
+
+func TestUsersExportSendsChangedUsersWithBlocks(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	p := usersProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: dir})
+	p.Users.ImportPattern, p.Users.Export = "", true
+	e.save(p)
+	// Catch up with the seeding, then block the SIS patron at the desk.
+	if _, err := e.sched.RunNow(ctx, "SIS", RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Block(ctx, circ.BlockRequest{Agent: circ.Agent{Protocol: "cli", Library: "MAIN"},
+		Patron: fixtures.PatronExternal, Type: "manual", Note: "Returned damaged"}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{})
+	if err != nil || run.Records != 1 || len(run.Files) != 1 {
+		t.Fatalf("export run %+v, %v", run, err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, run.Files[0]))
+	for _, want := range []string{"<primary_id>" + fixtures.PatronExternal, "<block_type>manual</block_type>",
+		"<block_note>Returned damaged</block_note>", `segment_type="Internal"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("export lacks %q", want)
+		}
+	}
+	if strings.Contains(string(data), "pin") {
+		t.Error("PINs must not leave circa")
+	}
+	// The export reads back as a users file.
+	users, err := ParseUsers(run.Files[0], data, "university_id")
+	if err != nil || len(users) != 1 {
+		t.Fatalf("round trip: %v, %v", users, err)
+	}
+	// Nothing changed since: nothing sent.
+	run, _ = e.sched.RunNow(ctx, "SIS", RunOptions{})
+	if len(run.Files) != 0 {
+		t.Fatalf("unchanged users sent again: %v", run.Files)
+	}
+}
+
+// TestUsersImport100k imports 100,000 new users (5,000 under the race
+// detector, which slows bbolt several times) and then the same file again.
+func TestUsersImport100k(t *testing.T) {
+	n := 100_000
+	if raceEnabled || testing.Short() {
+		n = 5_000
+	}
+	e := newEnv(t)
+	e.save(usersProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: t.TempDir()}))
+	path := filepath.Join(t.TempDir(), "users.xml")
+	os.WriteFile(path, usersFile(n, 1), 0o644)
+	var last int
+	e.sched.o.Progress = func(_ string, done, total int) { last = done }
+	start := time.Now()
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{Files: []string{path}})
+	took := time.Since(start)
+	if err != nil || run.Records != n || last != n {
+		t.Fatalf("import: %d records, progress %d, %v", run.Records, last, err)
+	}
+	t.Logf("imported %d users in %s", n, took)
+	run, err = e.sched.RunNow(ctx, "SIS", RunOptions{Files: []string{path}})
+	if err != nil || run.Records != 0 {
+		t.Fatalf("the same file again changed %d users: %v", run.Records, err)
+	}
+}
+
+func BenchmarkParseUsers(b *testing.B) {
+	data := usersFile(1000, 1)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParseUsers("u.xml", data, "university_id"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -68,7 +68,7 @@ func (r *Responder) LookupItem(ctx context.Context, c *ncip.Call, req *ncip.Look
 		barcode = strings.TrimSpace(req.ItemID.Value)
 	}
 	if barcode == "" && req.RequestID != nil {
-		info, err := r.svc.LookupRequest(ctx, r.requestQuery(cl, req.RequestID.Value))
+		info, err := r.svc.LookupRequest(ctx, r.requestQuery(ctx, cl, req.RequestID.Value))
 		if err == nil && r.visible(cl, &info) {
 			barcode = info.Item
 		}
@@ -82,10 +82,9 @@ func (r *Responder) LookupItem(ctx context.Context, c *ncip.Call, req *ncip.Look
 	}
 	it := sum.Item
 	queue := sum.HoldQueue
-	status := store.ItemStatus(it.Status)
 	f := &ncip.ItemOptionalFields{
 		Bibliographic:     &ncip.BibliographicDescription{Title: it.Title, Author: it.Author},
-		CirculationStatus: ncip.SV(circulationStatus(status, sum.Recalled)),
+		CirculationStatus: ncip.SV(circulationStatus(it.Status, sum.Recalled)),
 		HoldQueueLength:   &queue,
 		Locations: []ncip.Location{{Type: ncip.SV("Permanent"), Names: []ncip.LocationNameInstance{
 			{Level: 1, Value: it.Library}, {Level: 2, Value: it.Location}}}},
@@ -102,11 +101,11 @@ func (r *Responder) LookupItem(ctx context.Context, c *ncip.Call, req *ncip.Look
 }
 
 // requestQuery names a request by the caller's id for it, or by our id.
-func (r *Responder) requestQuery(cl *caller, id string) circ.RequestQuery {
+func (r *Responder) requestQuery(ctx context.Context, cl *caller, id string) circ.RequestQuery {
 	id = strings.TrimSpace(id)
 	q := circ.RequestQuery{Partner: cl.code, ExternalID: id}
 	if n, err := strconv.ParseUint(id, 10, 64); err == nil {
-		if _, err := r.svc.LookupRequest(context.Background(), q); err != nil {
+		if _, err := r.svc.LookupRequest(ctx, q); err != nil {
 			return circ.RequestQuery{ID: n}
 		}
 	}
@@ -137,7 +136,7 @@ func (r *Responder) LookupRequest(ctx context.Context, c *ncip.Call, req *ncip.L
 	switch {
 	case req.RequestID != nil && strings.TrimSpace(req.RequestID.Value) != "":
 		reqID = req.RequestID.Value
-		q = r.requestQuery(cl, reqID)
+		q = r.requestQuery(ctx, cl, reqID)
 	case user != "" && item != "":
 		q = circ.RequestQuery{Patron: user, Item: item}
 	default:
@@ -506,7 +505,7 @@ func (r *Responder) CancelRequestItem(ctx context.Context, c *ncip.Call, req *nc
 	ch := circ.CancelHoldRequest{Agent: cl.agent(), Reason: "cancelled by " + cl.code}
 	switch {
 	case requestID != "":
-		q := r.requestQuery(cl, requestID)
+		q := r.requestQuery(ctx, cl, requestID)
 		info, err := r.svc.LookupRequest(ctx, q)
 		if err == nil && !r.visible(cl, &info) {
 			err = &circ.Error{Code: circ.HoldNotFound}

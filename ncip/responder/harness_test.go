@@ -199,6 +199,9 @@ func (e *env) post(path, key, body string, keep bool) (int, []byte) {
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		e.t.Fatal(err)
 	}
+	if bytes.Contains(buf.Bytes(), []byte(ncip.TemporaryProcessingFailure)) {
+		e.t.Errorf("the responder failed on:\n%s\n%s", body, buf.Bytes())
+	}
 	if keep {
 		e.mu.Lock()
 		e.bodies = append(e.bodies, buf.Bytes())

@@ -220,8 +220,10 @@ func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.Acce
 }
 
 // CheckOutItem lends an item. From a partner: one of our items goes to the
-// partner's lending patron, a temporary item to the patron named. From a
-// facility: the item was retrieved and sent (no loan is made).
+// partner's lending patron, a temporary item to the patron named; the due
+// date is the loan rules' (DesiredDateDue is not honoured), and a repeat
+// for an item already on loan to that patron answers its current due date.
+// From a facility: the item was retrieved and sent (no loan is made).
 func (r *Responder) CheckOutItem(ctx context.Context, c *ncip.Call, req *ncip.CheckOutItem) (*ncip.CheckOutItemResponse, error) {
 	cl, err := r.caller(c)
 	if err != nil {

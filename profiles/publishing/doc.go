@@ -1,0 +1,51 @@
+// Package publishing publishes the catalogue: the store-backed OAI-PMH
+// repository that profiles/oai serves, the publishing profiles that name
+// selections of it, and the publisher that delivers changed records to
+// partners as MARCXML files.
+//
+// # OAI-PMH repository
+//
+// NewRepository implements oai.Repository over the store. A record is a
+// bibliographic record; its identifier is oai:<RepositoryID>:<bib id> and its
+// datestamp is the bib's change stamp, which every change to the record, its
+// holdings, its items or its deletion moves forward. Deleted and suppressed
+// records are tombstones, listed with status="deleted" forever. Temporary
+// records made for borrowed ILL items are not the library's and are never
+// published. Lists are in (change stamp, bib id) order, read a few dozen
+// records per read transaction so that no transaction stays open while a
+// page goes out to the network.
+//
+// # Sets
+//
+// setSpecs are built from codes, each code as one setSpec token with every
+// byte outside [A-Za-z0-9-_.] written as ~ and two upper-case hex digits
+// (so "RARE BOOKS" is RARE~20BOOKS):
+//
+//	library:<library>             everything held at a library
+//	library:<library>:<location>  everything held at one of its locations
+//	profile:<code>                the selection of a publishing profile
+//
+// A record belongs to the library and location sets of its holdings and
+// items; its header lists both levels. A deleted or suppressed record keeps
+// the places remembered when it was withdrawn (circ.Tombstone), so a
+// selective harvest of a set sees the deletion.
+//
+// # Publishing profiles
+//
+// A Profile names a selection (libraries, locations, material types, bib
+// ids; every criterion given must match) and how to deliver it: a schedule,
+// a delivery.Target and a format (MARCXML, optionally in a .tar.gz). Profiles
+// are stored as documents of type "publishing" in the store's profile
+// bucket; each is also an OAI set.
+//
+// # File publishing
+//
+// Publisher writes, for a profile, the records changed since its last run
+// (deletions with leader/05 = d) into one MARCXML collection and delivers it
+// with delivery.Client. Each run covers the change stamps from just after
+// the previous run's upper bound up to one second before it starts, so a
+// record stamped later in the same second is never missed. The run's state
+// (its window, file name and delivery step) is saved in the store before
+// anything is sent, so a crash at any point resumes the same file under the
+// same name and every change is delivered exactly once.
+package publishing

@@ -171,7 +171,8 @@ func (r *Responder) LookupRequest(ctx context.Context, c *ncip.Call, req *ncip.L
 }
 
 // AcceptItem creates the temporary item for an item lent to our patron,
-// held at the partner's pickup library.
+// held at the partner's pickup library whatever RequestedActionType says:
+// the patron collects it at the desk, where the loan is made.
 func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.AcceptItem) (*ncip.AcceptItemResponse, error) {
 	cl, err := r.caller(c)
 	if err != nil {
@@ -454,9 +455,6 @@ func (r *Responder) RequestItem(ctx context.Context, c *ncip.Call, req *ncip.Req
 		RequestScopeType: ncip.SchemeValue{Scheme: ncip.SchemeRequestScopeType, Value: "Item"}}
 	if user != "" {
 		resp.UserID.Value = user
-	}
-	if res.Pickup != "" && !res.Expires.IsZero() {
-		resp.HoldPickupDate = res.Expires
 	}
 	if hr.TitleLevel {
 		resp.RequestScopeType.Value = "Bibliographic Item"

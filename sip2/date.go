@@ -16,6 +16,9 @@ func ParseDate(s string, loc *time.Location) (t time.Time, ok bool) {
 	if loc == nil {
 		loc = time.Local
 	}
+	if t, ok := parseSIPDate(s, loc); ok { // the common case, in one pass
+		return t, true
+	}
 	n := len(s)
 	for n > 0 && s[n-1] == ' ' {
 		n--
@@ -44,6 +47,33 @@ func ParseDate(s string, loc *time.Location) (t time.Time, ok bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// parseSIPDate reads a complete 18-character date with a blank, "   Z" or
+// "ZZZZ" zone.
+func parseSIPDate(s string, loc *time.Location) (time.Time, bool) {
+	if len(s) != DateLen {
+		return time.Time{}, false
+	}
+	var v [7]int // century, year, month, day, hour, minute, second
+	for i, at := range [7]int{0, 2, 4, 6, 12, 14, 16} {
+		a, b := s[at]-'0', s[at+1]-'0'
+		if a > 9 || b > 9 {
+			return time.Time{}, false
+		}
+		v[i] = int(a)*10 + int(b)
+	}
+	switch s[8:12] {
+	case "    ", "ZZZZ":
+	case "   Z":
+		loc = time.UTC
+	default:
+		return time.Time{}, false
+	}
+	if v[2] < 1 || v[2] > 12 || v[3] < 1 || v[3] > 31 || v[4] > 23 || v[5] > 59 || v[6] > 60 {
+		return time.Time{}, false
+	}
+	return time.Date(v[0]*100+v[1], time.Month(v[2]), v[3], v[4], v[5], v[6], 0, loc), true
 }
 
 func mkDate(y, mo, d, h, mi, sec string, loc *time.Location) (time.Time, bool) {

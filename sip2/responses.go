@@ -91,6 +91,32 @@ type encoder struct {
 	// charset work) and the response must be encoded again the careful way.
 	fast   bool
 	delims int
+	// dates remembers the last dates written: a kiosk's responses repeat
+	// the same transaction second and, within a day, the same due date.
+	dates [2]dateMemo
+}
+
+type dateMemo struct {
+	sec  int64
+	loc  *time.Location
+	text [DateLen]byte
+}
+
+// appendDate appends t (never zero) in the SIP2 form, from memory when it
+// was written recently.
+func (e *encoder) appendDate(t time.Time) {
+	sec := t.Unix()
+	for i := range e.dates {
+		if d := &e.dates[i]; d.loc == e.loc && d.sec == sec && d.loc != nil {
+			e.buf = append(e.buf, d.text[:]...)
+			return
+		}
+	}
+	start := len(e.buf)
+	e.buf = AppendDate(e.buf, t, e.loc)
+	e.dates[1] = e.dates[0]
+	e.dates[0] = dateMemo{sec: sec, loc: e.loc}
+	copy(e.dates[0].text[:], e.buf[start:])
 }
 
 // text appends field text: copied in the fast pass, encoded and sanitised
@@ -118,7 +144,7 @@ func (e *encoder) date(t time.Time) {
 	if t.IsZero() {
 		t = e.now
 	}
-	e.buf = AppendDate(e.buf, t, e.loc)
+	e.appendDate(t)
 }
 
 func b2i(b bool) int {
@@ -200,7 +226,7 @@ func (e *encoder) optNum(tag string, n *int, w int) {
 func (e *encoder) optDate(tag string, t time.Time) {
 	if !t.IsZero() {
 		e.buf = append(e.buf, tag...)
-		e.buf = AppendDate(e.buf, t, e.loc)
+		e.appendDate(t)
 		e.end()
 	}
 }
@@ -232,7 +258,11 @@ func AppendResponse(dst []byte, r Response, seq string, o *EncodeOptions) []byte
 	// The encoder escapes through the interface call, so it is pooled
 	// rather than allocated per response.
 	e := encoderPool.Get().(*encoder)
-	*e = encoder{buf: dst, cs: o.Charset, loc: o.Location, now: o.Now}
+	loc := o.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	*e = encoder{buf: dst, cs: o.Charset, loc: loc, now: o.Now, dates: e.dates}
 	if e.now.IsZero() {
 		e.now = time.Now()
 	}
@@ -249,7 +279,7 @@ func AppendResponse(dst []byte, r Response, seq string, o *EncodeOptions) []byte
 		e.buf = appendTrailer(e.buf, start, r.ResponseCode(), seq)
 	}
 	dst = e.buf
-	*e = encoder{}
+	*e = encoder{dates: e.dates} // keep the date memory, drop the references
 	encoderPool.Put(e)
 	return dst
 }
@@ -536,7 +566,7 @@ func (r *CheckoutResponse) appendBody(e *encoder) {
 		e.field("AH", "")
 	default:
 		e.raw("AH")
-		e.buf = AppendDate(e.buf, r.DueDate, e.loc)
+		e.appendDate(r.DueDate)
 		e.end()
 	}
 	e.opt("BT", r.FeeType)

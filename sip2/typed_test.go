@@ -278,3 +278,23 @@ func TestLogRedaction(t *testing.T) {
 		t.Errorf("non-secret values missing:\n%s", buf.String())
 	}
 }
+
+func TestResponseDatesAcrossZones(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	berlin := time.FixedZone("CET", 3600)
+	for i := 0; i < 3; i++ { // the encoder remembers recent dates; zones must not mix
+		for _, c := range []struct {
+			loc  *time.Location
+			want string
+		}{{time.UTC, "36Y20261127   Z100000"}, {berlin, "36Y20261127    110000"}, {lib, "36Y20261127    100000"}} {
+			out := string(AppendResponse(nil, &EndSessionResponse{EndSession: true}, "", &EncodeOptions{Location: c.loc, Now: now}))
+			if !strings.HasPrefix(out, c.want) {
+				t.Fatalf("%s: %q, want prefix %q", c.loc, out, c.want)
+			}
+			out = string(AppendResponse(nil, &EndSessionResponse{EndSession: true}, "", &EncodeOptions{Location: c.loc, Now: now.Add(time.Second)}))
+			if !strings.HasPrefix(out, c.want[:len(c.want)-1]+"1") {
+				t.Fatalf("%s +1s: %q", c.loc, out)
+			}
+		}
+	}
+}

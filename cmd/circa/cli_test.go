@@ -225,11 +225,17 @@ func TestCommandsReachRunningServer(t *testing.T) {
 	out := &syncBuffer{}
 	done := make(chan int)
 	go func() {
-		done <- execute(ctx, []string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0"}, nil, out, &syncBuffer{})
+		done <- execute(ctx, []string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--sip2-addr", "127.0.0.1:0",
+			"--sip2-tls-addr", ""}, nil, out, &syncBuffer{})
 	}()
 	sock := filepath.Join(dir, adminSocketName)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "admin") {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d: %s", code, out.String())
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("server did not start")
 		}
@@ -324,5 +330,12 @@ func TestProfileCommands(t *testing.T) {
 	}
 	if r = run(t, append([]string{"profile", "storage", "list"}, d...)...); r.code != 0 || !strings.Contains(r.out, fixtures.StorageCode) {
 		t.Fatalf("storage list: %+v", r)
+	}
+}
+
+func TestServeWithoutCertificateSaysHowToMakeOne(t *testing.T) {
+	r := run(t, "serve", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0", "--sip2-addr", "127.0.0.1:0")
+	if r.code != 1 || !strings.Contains(r.errOut, "circa tls init") {
+		t.Fatalf("serve without a certificate: %+v", r)
 	}
 }

@@ -42,6 +42,7 @@ func newProfileCommand(a *app) *cobra.Command {
 		profileCommands(a, ncipKind()),
 		profileCommands(a, storageKind()),
 	)
+	cmd.AddCommand(exchangeCommands(a)...)
 	return cmd
 }
 

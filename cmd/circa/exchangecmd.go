@@ -255,7 +255,10 @@ func bindExchange(fs *pflag.FlagSet, p *profiles.Exchange, typ string) []profile
 	fields := []profileField[E]{
 		{"name", func(d, s *E) { d.Name = s.Name }}, {"active", func(d, s *E) { d.Active = s.Active }},
 		{"library", func(d, s *E) { d.Library = s.Library }},
-		{"every", func(d, s *E) { d.Schedule.EveryMinutes = s.Schedule.EveryMinutes; d.Schedule.At, d.Schedule.Weekday = "", "" }},
+		{"every", func(d, s *E) {
+			d.Schedule.EveryMinutes = s.Schedule.EveryMinutes
+			d.Schedule.At, d.Schedule.Weekday = "", ""
+		}},
 		{"at", func(d, s *E) { d.Schedule.At, d.Schedule.EveryMinutes = s.Schedule.At, 0 }},
 		{"weekday", func(d, s *E) { d.Schedule.Weekday = s.Schedule.Weekday }},
 		{"target", func(d, s *E) { d.Target.Kind = s.Target.Kind }},

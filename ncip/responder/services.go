@@ -197,9 +197,10 @@ func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.Acce
 	if req.ItemID != nil {
 		ar.Item = strings.TrimSpace(req.ItemID.Value)
 	}
-	// The item is part of the key, so a request id reused for another item
-	// is refused rather than answered with the first item.
-	ar.Key = cl.key(c.Service, requestID+"\x00"+ar.Item)
+	// The item and user are part of the key: a request id reused for
+	// another item is refused rather than answered with the first item, and
+	// a corrected user is tried afresh instead of getting the stored refusal.
+	ar.Key = cl.key(c.Service, requestID+"\x00"+ar.Item+"\x00"+user)
 	if f := req.ItemOptionalFields; f != nil {
 		if b := f.Bibliographic; b != nil {
 			ar.Title, ar.Author = b.Title, b.Author
@@ -267,7 +268,7 @@ func (r *Responder) CheckOutItem(ctx context.Context, c *ncip.Call, req *ncip.Ch
 	}
 	no := false
 	res, err := r.svc.Checkout(ctx, circ.CheckoutRequest{Agent: cl.agent(), Patron: patron, PIN: pin, Item: item, OwnItem: &no,
-		Key: cl.key(c.Service, reqID)})
+		Key: cl.key(c.Service, keyed(reqID, item, patron))})
 	if err != nil && !isCode(err, circ.AlreadyOnLoan) {
 		return nil, problemOf(c.Service, err, ids{user: orString(user, patron), item: item, request: reqID})
 	}
@@ -295,6 +296,15 @@ func (r *Responder) patronFor(ctx context.Context, cl *caller, user string) (pat
 		return cl.partner.LendingPatron, false, nil
 	}
 	return "", false, nil
+}
+
+// keyed joins the parts of an idempotency key when the partner gave an
+// id; without one there is nothing to key on.
+func keyed(id string, parts ...string) string {
+	if strings.TrimSpace(id) == "" {
+		return ""
+	}
+	return strings.Join(append([]string{id}, parts...), "\x00")
 }
 
 func orString(v, def string) string {
@@ -444,7 +454,7 @@ func (r *Responder) RequestItem(ctx context.Context, c *ncip.Call, req *ncip.Req
 		hr.Item = item
 	}
 	if requestID != "" {
-		hr.Key = cl.key(c.Service, requestID+"\x00"+item+"\x00"+strconv.FormatUint(hr.BibID, 10))
+		hr.Key = cl.key(c.Service, requestID+"\x00"+item+"\x00"+strconv.FormatUint(hr.BibID, 10)+"\x00"+user)
 	}
 	res, err := r.svc.PlaceHold(ctx, hr)
 	if err != nil {

@@ -163,6 +163,8 @@ func TestLendingServicesRefusals(t *testing.T) {
 		ncip.UnauthorizedCombinationForAgency)
 	problem(t, "accept without user", e.ill("AcceptItem", "request=A-1", "item=X"), ncip.NeededDataMissing)
 	problem(t, "accept for unknown user", e.ill("AcceptItem", "request=A-1", "user=NOBODY", "item=X"), ncip.UnknownUser)
+	problem(t, "the same, retried", e.ill("AcceptItem", "request=A-1", "user=NOBODY", "item=X"), ncip.UnknownUser)
+	ok(t, "the user corrected", e.ill("AcceptItem", "request=A-1", "user="+fixtures.PatronGood, "item=X"))
 	problem(t, "accept onto our own barcode", e.ill("AcceptItem", "request=A-2", "user="+fixtures.PatronGood, "item="+fixtures.ItemAvailable),
 		ncip.CannotAcceptItem)
 }

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/circa-ils/circa/profiles/oai"
+	"github.com/circa-ils/circa/profiles/publishing"
+	"github.com/circa-ils/circa/store"
+)
+
+const cliRecord = `<?xml version="1.0" encoding="UTF-8"?>
+<collection xmlns="http://www.loc.gov/MARC21/slim"><record>
+<leader>00000cam a2200000 i 4500</leader>
+<controlfield tag="001">cli000000001</controlfield>
+<datafield tag="050" ind1="0" ind2="0"><subfield code="a">Z699</subfield><subfield code="b">.C5 2026</subfield></datafield>
+<datafield tag="245" ind1="0" ind2="0"><subfield code="a">Cataloguing from the command line</subfield></datafield>
+</record></collection>`
+
+func TestCatalogCommands(t *testing.T) {
+	dir := seededDir(t)
+	file := filepath.Join(t.TempDir(), "rec.xml")
+	if err := os.WriteFile(file, []byte(cliRecord), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "bib", "add", file, "--data-dir", dir)
+	m := regexp.MustCompile(`^added bib (\d+) cli000000001: Cataloguing from the command line\n$`).FindStringSubmatch(r.out)
+	if r.code != 0 || m == nil {
+		t.Fatalf("bib add: %+v", r)
+	}
+	id := m[1]
+	if r := run(t, "bib", "add", file, "--data-dir", dir); r.code != 0 || !strings.HasPrefix(r.out, "replaced bib "+id+" ") {
+		t.Fatalf("bib add again: %+v", r)
+	}
+	steps := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"item", "add", "39990000000001", "--bib", id, "--location", "MAIN-STACKS"}, 0, "added item 39990000000001 to bib " + id + " at MAIN / MAIN-STACKS\n"},
+		{[]string{"item", "add", "39990000000002", "--bib", id, "--location", "NOWHERE"}, 1, ""},
+		{[]string{"item", "move", "39990000000001", "BRANCH-STACKS"}, 0, "moved item 39990000000001 to BRANCH / BRANCH-STACKS\n"},
+		{[]string{"item", "delete", "39990000000001"}, 0, "deleted item 39990000000001 of bib " + id + "\n"},
+		{[]string{"item", "delete", "39990000000001"}, 1, ""},
+		{[]string{"bib", "suppress", id}, 0, "suppressed bib " + id + ": Cataloguing from the command line\n"},
+		{[]string{"bib", "unsuppress", id}, 0, "unsuppressed bib " + id + ": Cataloguing from the command line\n"},
+		{[]string{"bib", "delete", id}, 0, "deleted bib " + id + " cli000000001: Cataloguing from the command line\n"},
+		{[]string{"bib", "delete", "x"}, 2, ""},
+		{[]string{"bib", "delete", "999999"}, 1, ""},
+	}
+	for _, s := range steps {
+		r := run(t, append(s.args, "--data-dir", dir)...)
+		if r.code != s.code || s.out != "" && r.out != s.out {
+			t.Errorf("%v: %+v", s.args, r)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.xml")
+	os.WriteFile(bad, []byte("<record><controlfield tag='1'>x</controlfield></record>"), 0o600)
+	if r := run(t, "bib", "add", bad, "--data-dir", dir); r.code != 1 || !strings.Contains(r.errOut, "bad.xml") {
+		t.Errorf("bad MARCXML: %+v", r)
+	}
+}
+
+func TestPublishCommands(t *testing.T) {
+	dir := seededDir(t)
+	pickup := t.TempDir()
+	yml := filepath.Join(t.TempDir(), "profile.yaml")
+	doc := "code: films\nname: Films\nselection:\n  material_types: [video]\nformat: marcxml.tar.gz\nevery: 24h\n" +
+		"target:\n  kind: local\n  local_dir: " + pickup + "\n"
+	if err := os.WriteFile(yml, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "publish", "profile", "import", yml, "--data-dir", dir); r.code != 0 || r.out != "saved publishing profile films (OAI set profile:films)\n" {
+		t.Fatalf("import: %+v", r)
+	}
+	if r := run(t, "publish", "profile", "list", "--data-dir", dir); r.code != 0 || !strings.Contains(r.out, "films  profile:films  24h0m0s  marcxml.tar.gz  file://"+pickup) {
+		t.Fatalf("list: %+v", r)
+	}
+	r := run(t, "publish", "full", "films", "--data-dir", dir)
+	if r.code != 0 || !regexp.MustCompile(`^films: delivered films_full_000001_\d{8}T\d{6}Z\.xml\.tar\.gz: \d+ records, 0 deleted\n$`).MatchString(r.out) {
+		t.Fatalf("full: %+v", r)
+	}
+	entries, _ := os.ReadDir(pickup)
+	if len(entries) != 2 {
+		t.Errorf("pick-up holds %d files", len(entries))
+	}
+	if r := run(t, "publish", "run", "nope", "--data-dir", dir); r.code != 1 {
+		t.Errorf("unknown profile: %+v", r)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("code: x\nformat: mods\n"), 0o600)
+	if r := run(t, "publish", "profile", "import", bad, "--data-dir", dir); r.code != 1 || !strings.Contains(r.errOut, "format") {
+		t.Errorf("bad profile: %+v", r)
+	}
+	if r := run(t, "publish", "profile", "remove", "films", "--data-dir", dir); r.code != 0 {
+		t.Errorf("remove: %+v", r)
+	}
+}
+
+// TestOAIHarvestValidate harvests the demo library over HTTP with the
+// command, validating every page when the schemas are available.
+func TestOAIHarvestValidate(t *testing.T) {
+	dir := seededDir(t)
+	db, err := store.Open(filepath.Join(dir, store.DefaultFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h, err := publishing.Handler(db, publishing.Options{Name: "Demo", AdminEmails: []string{"oai@library.example.edu"},
+		RepositoryID: "library.example.edu"}, oai.Options{PageSize: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	bibs := 0
+	db.View(context.Background(), func(tx *store.Tx) error {
+		return tx.ForEachBib(func(b store.Bib) bool {
+			if !b.Temporary {
+				bibs++
+			}
+			return true
+		})
+	})
+	args := []string{"oai", "harvest", srv.URL + "/oai", "--prefix", "marc21"}
+	if os.Getenv("CIRCA_SHARED_DIR") != "" {
+		args = append(args, "--validate")
+	} else {
+		t.Log("CIRCA_SHARED_DIR is not set: harvesting without schema validation")
+	}
+	r := run(t, args...)
+	if r.code != 0 || !strings.Contains(r.out, "records\t"+strconv.Itoa(bibs)+"\n") {
+		t.Fatalf("harvest: %+v", r)
+	}
+	if os.Getenv("CIRCA_SHARED_DIR") != "" && !strings.Contains(r.out, "validated\t") {
+		t.Errorf("no validation reported: %s", r.out)
+	}
+	if r := run(t, "oai", "harvest", srv.URL+"/oai", "--prefix", "mods"); r.code != 1 || !strings.Contains(r.errOut, "cannotDisseminateFormat") {
+		t.Errorf("unknown prefix: %+v", r)
+	}
+}

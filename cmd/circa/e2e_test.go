@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/tlsproxy"
 )
@@ -224,4 +225,64 @@ checkHost = localhost
 		}
 	}()
 	kioskSession(t, conn, time.Now(), fixtures.ItemAvailable)
+}
+
+// The ILL borrowing flow across both protocols against one running server:
+// the broker verifies the patron and announces the borrowed item over NCIP,
+// the patron checks it out and returns it at a kiosk over SIP2, and the
+// broker checks it in and deletes the temporary item.
+func TestILLBorrowingAcrossNCIPAndSIP2(t *testing.T) {
+	s := startDemoServer(t)
+	ctx := context.Background()
+	nc := &ncip.Client{URL: s.httpURL + "/ncip", APIKey: fixtures.PartnerKey}
+	call := func(service string, fields ...string) *ncip.Result {
+		t.Helper()
+		req, err := ncip.BuildRequest(service, append([]string{"from=" + fixtures.PartnerAgency, "to=" + fixtures.LocalAgency}, fields...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := nc.Do(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Problem != nil {
+			t.Fatalf("%s: problem %s: %s\n%s", service, res.Problem.Type.Value, res.Problem.Detail, res.Body)
+		}
+		return res
+	}
+	call("LookupUser", "barcode="+fixtures.PatronGood, "pin="+fixtures.DemoPIN)
+	call("AcceptItem", "request=E2E-1", "item=E2E-ILL-1", "user="+fixtures.PatronGood, "title=Borrowed across protocols")
+
+	conn, err := net.Dial("tcp", s.sip2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sip2.NewClient(conn, sip2.ClientOptions{Timeout: 20 * time.Second})
+	defer c.Close()
+	send := func(code string, specs ...string) *sip2.Message {
+		t.Helper()
+		m, err := sip2.ParseFieldSpec(code, specs, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := c.Send(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply
+	}
+	if r := send("93", "CN="+fixtures.KioskLogin, "CO="+fixtures.KioskPassword); r.Fixed[0] != '1' {
+		t.Fatalf("login: %q", r.Fixed)
+	}
+	if r := send("11", "AO=MAIN", "AA="+fixtures.PatronGood, "AD="+fixtures.DemoPIN, "AB=E2E-ILL-1"); r.Fixed[0] != '1' {
+		t.Fatalf("kiosk checkout of the borrowed item: %q %v", r.Fixed, r.Fields)
+	}
+	if r := send("09", "AO=MAIN", "AP=MAIN", "AB=E2E-ILL-1"); r.Fixed[0] != '1' {
+		t.Fatalf("kiosk checkin of the borrowed item: %q %v", r.Fixed, r.Fields)
+	}
+	call("CheckInItem", "item=E2E-ILL-1")
+	call("DeleteItem", "item=E2E-ILL-1")
+	if r := run(t, "item", "show", "E2E-ILL-1", "--data-dir", s.dir); r.code != 1 {
+		t.Fatalf("temporary item still there: %+v", r)
+	}
 }

@@ -143,3 +143,40 @@ func TestMessagesCommands(t *testing.T) {
 		t.Errorf("a delimiter in a text must be refused: %+v", r)
 	}
 }
+
+// FuzzParseSIP2Arg feeds the message syntax of sip2 send and shell: it
+// never panics, and what it accepts is a message with a two-digit code
+// whose quoted words come back whole.
+func FuzzParseSIP2Arg(f *testing.F) {
+	for _, s := range []string{
+		"23 AO=MAIN AA=21000000000001 AC= AD=1234",
+		`63 summary="  Y       " AO=MAIN AA=21000000000001`,
+		"11 no_block=Y nb_due_date=blank AB=31000000000001",
+		"9900402.00",
+		"2300120260310    100405AOMAIN|AA21000000000001|AC|AD1234|AY1AZF00D",
+		`15 mode=+ AJ="Le Piège" BS=MAIN`,
+		"97",
+		`"`,
+	} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 3, 10, 15, 4, 5, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		words, err := splitWords(s)
+		if err == nil {
+			for _, w := range words {
+				if strings.ContainsAny(w, "\"") {
+					t.Fatalf("%q: quote left in word %q", s, w)
+				}
+			}
+		}
+		m, err := parseSIP2Arg(s, now)
+		if err != nil {
+			return
+		}
+		if len(m.Code) != 2 || m.Code[0] < '0' || m.Code[0] > '9' || m.Code[1] < '0' || m.Code[1] > '9' {
+			t.Fatalf("%q: accepted with code %q", s, m.Code)
+		}
+		m.AppendTo(nil, &sip2.EncodeOptions{Checksum: true})
+	})
+}

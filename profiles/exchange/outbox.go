@@ -1,7 +1,6 @@
 package exchange
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -201,14 +200,6 @@ func (es entryStore) save(ctx context.Context, d delivery.Delivery) error {
 		}
 		return tx.SetMeta(entryKey(es.code, d.Name), e)
 	})
-}
-
-// Outbox returns the content of a built file still in the outbox (for
-// tests and operators); nil once it is delivered.
-func Outbox(ctx context.Context, db *store.DB, code, name string) ([]byte, error) {
-	var e entry
-	err := db.View(ctx, func(tx *store.Tx) error { return tx.Meta(entryKey(code, name), &e) })
-	return bytes.Clone(e.Content), err
 }
 
 func (s *Scheduler) state(ctx context.Context, code string) (state, error) {

@@ -319,7 +319,13 @@ func (s *Scheduler) runProfile(ctx context.Context, p *profiles.Exchange, o RunO
 		log.Error().Err(herr).Msg("recording the run failed")
 	}
 	ev := log.Info()
-	if err != nil {
+	var fe *FileError
+	switch {
+	case errors.As(err, &fe):
+		// A refused file's problems quote its lines (user ids among them):
+		// they go to the run's report, not to the log.
+		ev = log.Warn().Str("refused", fe.File).Int("problems", len(fe.Problems))
+	case err != nil:
 		ev = log.Warn().Err(err).Bool("permanent", run.Permanent)
 	}
 	ev.Str("result", run.Result).Int("records", run.Records).Int("files", len(run.Files)).

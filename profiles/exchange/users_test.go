@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/profiles"
@@ -241,5 +243,30 @@ func BenchmarkParseUsers(b *testing.B) {
 		if _, err := ParseUsers("u.xml", data, "university_id"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestLogsCarryNoPatronData(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	tg.RemoteDir = "/in"
+	e.save(usersProfile(tg))
+	var logs bytes.Buffer
+	e.sched.log = zerolog.New(&logs)
+	good := usersFile(2, 1)
+	os.WriteFile(srv.Path("/in/users_1.xml"), good, 0o644)
+	bad := strings.Replace(string(usersFile(2, 5)), "U900000006", "U900000005", 1)
+	os.WriteFile(srv.Path("/in/users_2.xml"), []byte(bad), 0o644)
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{})
+	if err == nil || run.Records != 2 || len(run.Exceptions) == 0 {
+		t.Fatalf("run %+v, %v", run, err)
+	}
+	for _, secret := range []string{"Student1", "Student5", "example.edu", "555 0100", "U900000005", "U900000001"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("log carries %q:\n%s", secret, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), `"refused":"users_2.xml"`) {
+		t.Errorf("the refusal is not logged:\n%s", logs.String())
 	}
 }

@@ -2,6 +2,8 @@ package selfcheck
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
@@ -390,7 +392,8 @@ func (s *Session) FeePaid(ctx context.Context, r *sip2.FeePaidRequest) (*sip2.Fe
 	if txn == "" {
 		// Without BK a retransmission is recognised by the request key.
 		if k := s.key(r.Header); k != "" {
-			txn = k
+			sum := sha256.Sum256([]byte(k))
+			txn = "sip2-" + s.prof.Code + "-" + hex.EncodeToString(sum[:12])
 		}
 	}
 	res, err := s.h.svc.PayFee(ctx, circ.PayRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,

@@ -656,3 +656,18 @@ func (s *Service) ItemIsTemporary(ctx context.Context, barcode string) (bool, er
 	}
 	return temp, err
 }
+
+// PatronBarcode looks a patron up by barcode (as barcodes are compared:
+// normalised) and returns the stored one; found is false for an unknown
+// patron.
+func (s *Service) PatronBarcode(ctx context.Context, id string) (barcode string, found bool, err error) {
+	err = s.view(ctx, func(tx *store.Tx) error {
+		p, err := tx.PatronByBarcode(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		barcode, found = p.Barcode, err == nil
+		return err
+	})
+	return barcode, found, err
+}

@@ -195,3 +195,27 @@ func TestFindBib(t *testing.T) {
 	_, err = l.svc.FindBib(ctx, "nope")
 	wantCode(t, err, ItemUnknown)
 }
+
+func TestPatronBarcodeAndTemporary(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "GRAD")
+	l.item("B1", "BOOK", "MAIN", "STACKS")
+	for _, id := range []string{"P1", " P1 "} {
+		if bc, found, err := l.svc.PatronBarcode(ctx, id); err != nil || !found || bc != "P1" {
+			t.Fatalf("PatronBarcode(%s) = %q %v %v", id, bc, found, err)
+		}
+	}
+	if _, found, err := l.svc.PatronBarcode(ctx, "NOBODY"); err != nil || found {
+		t.Fatalf("unknown patron found: %v", err)
+	}
+	if _, err := l.svc.AcceptItem(ctx, AcceptItemRequest{Agent: atPartner, Partner: "ILL", RequestID: "R", Patron: "P1"}); err != nil {
+		t.Fatal(err)
+	}
+	for bc, want := range map[string]bool{"B1": false, "R": true} {
+		if got, err := l.svc.ItemIsTemporary(ctx, bc); err != nil || got != want {
+			t.Fatalf("ItemIsTemporary(%s) = %v, %v", bc, got, err)
+		}
+	}
+	_, err := l.svc.ItemIsTemporary(ctx, "NOPE")
+	wantCode(t, err, ItemUnknown)
+}

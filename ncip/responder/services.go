@@ -284,12 +284,12 @@ func (r *Responder) CheckOutItem(ctx context.Context, c *ncip.Call, req *ncip.Ch
 // lending patron, which stands for the partner's own users.
 func (r *Responder) patronFor(ctx context.Context, cl *caller, user string) (patron string, local bool, err error) {
 	if user != "" {
-		sum, err := r.svc.PatronStatus(ctx, circ.PatronQuery{Patron: user})
+		barcode, found, err := r.svc.PatronBarcode(ctx, user)
 		if err != nil {
 			return "", false, err
 		}
-		if sum.Valid && (cl.partner == nil || sum.Patron.Barcode != cl.partner.LendingPatron) {
-			return sum.Patron.Barcode, true, nil
+		if found && (cl.partner == nil || barcode != cl.partner.LendingPatron) {
+			return barcode, true, nil
 		}
 	}
 	if cl.partner != nil {

@@ -133,6 +133,7 @@ func newRootCommand(a *app) *cobra.Command {
 		root.AddCommand(c)
 	}
 	root.AddCommand(newSIP2Commands(a)...)
+	root.AddCommand(newBenchCommand(a))
 	addCatalogCommands(root, a) // bib; item add, move, delete; publish; oai
 	root.AddCommand(newVersionCommand(a))
 	return root

@@ -1,0 +1,314 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Load models.
+const (
+	Closed = "closed" // N connections, no think time: throughput
+	Open   = "open"   // a fixed total rate, Poisson per connection: latency
+	Storm  = "storm"  // N connections connect, log in and send 99 at once
+)
+
+// Config describes one benchmark run. The server and the echo baseline
+// are driven by the same generator in alternating windows, echo first.
+type Config struct {
+	Mix         string
+	Load        string        // Closed (default), Open or Storm
+	Conns       int           // connections per target
+	Rate        float64       // Open: total requests per second
+	Windows     int           // pairs of windows (echo, server)
+	Window      time.Duration // length of each window
+	MaxRequests uint64        // stop once the server has answered this many (0: no cap)
+	Timeout     time.Duration // per request (default 10 s)
+	Login       Login
+
+	Server, Echo       SIPTarget
+	ServerPID, EchoPID int // local processes to read /proc from (0: none)
+
+	// StoreDir is where the store's commit limits are measured before a
+	// write mix ("" skips); StoreTime is each measurement's length.
+	StoreDir  string
+	StoreTime time.Duration
+
+	// CrashAt kills the server (Kill) after this much load on it; the run
+	// then ends and Report.Acked holds what the crash check verifies.
+	CrashAt time.Duration
+	Kill    func() error
+
+	Progress io.Writer // one line per window; nil: quiet
+}
+
+// WindowResult is one window's figures.
+type WindowResult struct {
+	Target     string            `json:"target"` // "echo" or "server"
+	Requests   uint64            `json:"requests"`
+	Throughput float64           `json:"throughput_rps"`
+	P50        float64           `json:"p50_ms"`
+	P99        float64           `json:"p99_ms"`
+	Max        float64           `json:"max_ms"`
+	Errors     uint64            `json:"errors"`
+	ErrorKinds map[string]uint64 `json:"error_kinds,omitempty"`
+	CPUPerReq  float64           `json:"cpu_us_per_req,omitempty"`
+	StealPct   float64           `json:"steal_pct"`
+	hist       Histogram
+	writes     uint64
+	secs       float64
+}
+
+// AckedLoan is a checkout the generator saw acknowledged and not followed
+// by an acknowledged checkin, with whether a write was still in flight
+// when the server died.
+type AckedLoan struct {
+	Party
+	InFlight bool
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// target is one side of the comparison with its open connections.
+type target struct {
+	name  string
+	pid   int
+	conns []*sipConn
+}
+
+// Run measures the server against the echo baseline.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	mix, err := MixByName(cfg.Mix)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Conns < 1 || cfg.Windows < 1 || cfg.Window <= 0 {
+		return nil, errors.New("conns, windows and window length must be positive")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Load == "" {
+		cfg.Load = Closed
+	}
+	rep := newReport(cfg, mix)
+	if mix.Write && cfg.StoreDir != "" && cfg.Load != Storm {
+		st := cfg.StoreTime
+		if st <= 0 {
+			st = time.Second
+		}
+		progress(cfg, "measuring the store's commit limits in %s (%d writers)", cfg.StoreDir, min(cfg.Conns, 1000))
+		lim, err := MeasureStore(ctx, cfg.StoreDir, min(cfg.Conns, 1000), st)
+		if err != nil {
+			return nil, err
+		}
+		rep.Store = &lim
+	}
+	progress(cfg, "finding %d patrons and items on %s", cfg.Conns, cfg.Server.Addr)
+	parties, patrons, err := Discover(ctx, cfg.Server, cfg.Login, cfg.Conns, mix.Write, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	rep.Patrons = patrons
+	if cfg.Load == Storm {
+		return runStorm(ctx, cfg, rep, parties)
+	}
+
+	echo := &target{name: "echo", pid: cfg.EchoPID}
+	server := &target{name: "server", pid: cfg.ServerPID}
+	defer echo.close()
+	defer server.close()
+	now := time.Now()
+	for _, t := range []*target{echo, server} {
+		st := cfg.Echo
+		if t == server {
+			st = cfg.Server
+		}
+		progress(cfg, "connecting %d sessions to %s (%s)", cfg.Conns, t.name, st.Addr)
+		if t.conns, err = connectAll(ctx, st, cfg, mix, parties, now); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.name, err)
+		}
+	}
+	rep.RSSConnectedKiB = procRSS(cfg.ServerPID)
+	rep.EchoRSSConnectedKiB = procRSS(cfg.EchoPID)
+
+	var serverTime time.Duration
+	var crashed atomic.Bool
+	// The request cap is shared out over the windows, so every window
+	// stays bounded by count as well as by time.
+	perWindow := int64(math.MaxInt64)
+	if cfg.MaxRequests > 0 {
+		perWindow = max(1, int64(cfg.MaxRequests)/int64(2*cfg.Windows))
+	}
+	for k := 0; k < cfg.Windows && ctx.Err() == nil; k++ {
+		for _, t := range []*target{echo, server} {
+			var stop *time.Timer
+			if t == server && cfg.Kill != nil && cfg.CrashAt > 0 && !crashed.Load() && serverTime+cfg.Window > cfg.CrashAt {
+				stop = time.AfterFunc(max(cfg.CrashAt-serverTime, 0), func() {
+					crashed.Store(true)
+					cfg.Kill()
+				})
+			}
+			var budget atomic.Int64
+			budget.Store(perWindow)
+			w := runWindow(ctx, cfg, t, &budget)
+			if stop != nil {
+				stop.Stop()
+			}
+			if t == server {
+				serverTime += cfg.Window
+			}
+			rep.Windows = append(rep.Windows, w)
+			progress(cfg, "window %d/%d %-6s %8.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d",
+				k+1, cfg.Windows, t.name, w.Throughput, w.P50, w.P99, w.Errors)
+		}
+		if crashed.Load() {
+			break
+		}
+	}
+	rep.RSSKiB = procRSS(cfg.ServerPID)
+	rep.EchoRSSKiB = procRSS(cfg.EchoPID)
+	rep.finish(server.conns)
+	if crashed.Load() {
+		rep.Crashed = true
+		for _, c := range server.conns {
+			if c.track.onLoan || c.track.inFlight {
+				rep.Acked = append(rep.Acked, AckedLoan{Party: c.party, InFlight: c.track.inFlight})
+			}
+		}
+	}
+	return rep, nil
+}
+
+func progress(cfg Config, format string, args ...any) {
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "circa bench: "+format+"\n", args...)
+	}
+}
+
+func (t *target) close() {
+	for _, c := range t.conns {
+		c.close()
+	}
+}
+
+// connectAll opens one logged-in session per party, 64 at a time.
+func connectAll(ctx context.Context, st SIPTarget, cfg Config, mix Mix, parties []Party, now time.Time) ([]*sipConn, error) {
+	conns := make([]*sipConn, len(parties))
+	errs := make([]error, len(parties))
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for i, p := range parties {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			conns[i], errs[i] = newSIPConn(ctx, st, cfg.Login, p, mix, now, cfg.Timeout)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, c := range conns {
+			if c != nil {
+				c.close()
+			}
+		}
+		return nil, err
+	}
+	return conns, nil
+}
+
+// runWindow drives every live connection of t for one window.
+func runWindow(ctx context.Context, cfg Config, t *target, budget *atomic.Int64) WindowResult {
+	for _, c := range t.conns {
+		c.hist.Reset()
+		c.done, c.writes = 0, 0
+		clear(c.errs)
+	}
+	cpu0, host0 := procCPU(t.pid), readHostCPU()
+	start := time.Now()
+	end := start.Add(cfg.Window)
+	var wg sync.WaitGroup
+	perConn := cfg.Rate / float64(len(t.conns))
+	for i, c := range t.conns {
+		if c.dead {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if cfg.Load == Open {
+				openLoop(ctx, c, perConn, start, end, uint64(i))
+				return
+			}
+			for ctx.Err() == nil && !c.dead && time.Now().Before(end) {
+				if budget.Add(-1) < 0 {
+					return
+				}
+				c.next(time.Time{})
+			}
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	w := WindowResult{Target: t.name, secs: secs, ErrorKinds: map[string]uint64{}}
+	for _, c := range t.conns {
+		w.hist.Merge(&c.hist)
+		w.Requests += c.done
+		for k, v := range c.errs {
+			w.ErrorKinds[k] += v
+			w.Errors += v
+		}
+		w.writes += c.writes
+	}
+	w.Throughput = float64(w.Requests) / secs
+	w.P50, w.P99, w.Max = ms(w.hist.Quantile(0.5)), ms(w.hist.Quantile(0.99)), ms(w.hist.Max())
+	if cpu1 := procCPU(t.pid); cpu0 >= 0 && cpu1 >= 0 && w.Requests > 0 {
+		w.CPUPerReq = float64(cpu1-cpu0) / float64(w.Requests)
+	}
+	w.StealPct = stealPct(host0, readHostCPU())
+	return w
+}
+
+// openLoop sends at Poisson-distributed intended times at rate per second
+// and measures each latency from its intended time, so a server that
+// falls behind shows its queue instead of slowing the generator down.
+func openLoop(ctx context.Context, c *sipConn, rate float64, start, end time.Time, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, uint64(start.UnixNano())))
+	next := start.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for ctx.Err() == nil && !c.dead && next.Before(end) {
+		if d := time.Until(next); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
+		c.next(next)
+		next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
+	}
+}
+
+// median of a non-empty slice (0 when empty).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

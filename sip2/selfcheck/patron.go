@@ -101,7 +101,10 @@ func (s *Session) PatronStatus(ctx context.Context, r *sip2.PatronStatusRequest)
 }
 
 // PatronInformation answers 63 with every count and the one list the
-// summary field asks for, cut to the BP–BQ range.
+// summary field asks for, cut to the BP–BQ range. Hold items (AS) are the
+// requests waiting on the hold shelf for the patron, unavailable holds (CD)
+// the others; fine items (AV) start with the fee identifier that 37 takes
+// in CG.
 func (s *Session) PatronInformation(ctx context.Context, r *sip2.PatronInfoRequest) (*sip2.PatronInfoResponse, error) {
 	resp := &sip2.PatronInfoResponse{Language: r.Language, InstitutionID: s.inst(r.InstitutionID), PatronID: r.PatronID}
 	if msg := s.gate("63", r.InstitutionID); msg != "" {

@@ -280,7 +280,7 @@ func (s *Session) rememberLanguage(patronID, lang string) {
 	if len(s.langs) > 64 { // a kiosk serves one patron at a time
 		clear(s.langs)
 	}
-	s.langs[patronID] = lang
+	s.langs[strings.Clone(patronID)] = lang // the request's strings are only valid during the call
 }
 
 // screen returns one screen message.

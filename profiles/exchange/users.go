@@ -19,50 +19,228 @@ import (
 // xmlUser is a users/user element of Alma's users file, as far as circa
 // reads it.
 type xmlUser struct {
-	PrimaryID   string `xml:"primary_id"`
-	FirstName   string `xml:"first_name"`
-	LastName    string `xml:"last_name"`
-	UserGroup   string `xml:"user_group"`
-	JobTitle    string `xml:"job_description"`
-	Language    string `xml:"preferred_language"`
-	Birthdate   string `xml:"birth_date"`
-	Expiry      string `xml:"expiry_date"`
-	Campus      string `xml:"campus_code"`
-	ShareLib    string `xml:"rs_libraries>rs_library"`
-	HomeLibrary string `xml:"home_library"`
-	PIN         string `xml:"pin_number"`
-	Addresses   []struct {
-		Preferred string `xml:"preferred,attr"`
-		Line1     string `xml:"line1"`
-		Line2     string `xml:"line2"`
-		City      string `xml:"city"`
-		Region    string `xml:"state_province"`
-		Postal    string `xml:"postal_code"`
-		Country   string `xml:"country"`
-		Type      string `xml:"address_types>address_type"`
-	} `xml:"contact_info>addresses>address"`
-	Emails []struct {
-		Preferred string `xml:"preferred,attr"`
-		Address   string `xml:"email_address"`
-		Type      string `xml:"email_types>email_type"`
-	} `xml:"contact_info>emails>email"`
-	Phones []struct {
-		Preferred    string `xml:"preferred,attr"`
-		PreferredSMS string `xml:"preferred_sms,attr"`
-		Number       string `xml:"phone_number"`
-		Type         string `xml:"phone_types>phone_type"`
-	} `xml:"contact_info>phones>phone"`
-	Identifiers []struct {
-		Type  string `xml:"id_type"`
-		Value string `xml:"value"`
-	} `xml:"user_identifiers>user_identifier"`
-	Blocks []struct {
-		Type        string `xml:"block_type"`
-		Description string `xml:"block_description"`
-		Status      string `xml:"block_status"`
-		Note        string `xml:"block_note"`
-		Created     string `xml:"created_date"`
-	} `xml:"user_blocks>user_block"`
+	PrimaryID, FirstName, LastName, UserGroup, JobTitle, Language string
+	Birthdate, Expiry, Campus, ShareLib, HomeLibrary, PIN         string
+
+	Addresses   []xmlAddress
+	Emails      []xmlEmail
+	Phones      []xmlPhone
+	Identifiers []xmlIdentifier
+	Blocks      []xmlBlock
+}
+
+type xmlAddress struct{ Preferred, Line1, Line2, City, Region, Postal, Country, Type string }
+type xmlEmail struct{ Preferred, Address, Type string }
+type xmlPhone struct{ Preferred, PreferredSMS, Number, Type string }
+type xmlIdentifier struct{ Type, Value string }
+type xmlBlock struct{ Type, Description, Status, Note, Created string }
+
+// Paths below <user> of the repeated parts.
+const (
+	pathAddress    = "contact_info/addresses/address"
+	pathEmail      = "contact_info/emails/email"
+	pathPhone      = "contact_info/phones/phone"
+	pathIdentifier = "user_identifiers/user_identifier"
+	pathBlock      = "user_blocks/user_block"
+)
+
+func last[T any](s []T) *T {
+	if len(s) == 0 {
+		return nil
+	}
+	return &s[len(s)-1]
+}
+
+// set stores the text of the element at path (below <user>).
+func (x *xmlUser) set(path, v string) {
+	switch path {
+	case "primary_id":
+		x.PrimaryID = v
+	case "first_name":
+		x.FirstName = v
+	case "last_name":
+		x.LastName = v
+	case "user_group":
+		x.UserGroup = v
+	case "job_description":
+		x.JobTitle = v
+	case "preferred_language":
+		x.Language = v
+	case "birth_date":
+		x.Birthdate = v
+	case "expiry_date":
+		x.Expiry = v
+	case "campus_code":
+		x.Campus = v
+	case "rs_libraries/rs_library":
+		x.ShareLib = v
+	case "home_library":
+		x.HomeLibrary = v
+	case "pin_number":
+		x.PIN = v
+	}
+	parent, field, _ := cutLast(path)
+	switch parent {
+	case pathAddress, pathAddress + "/address_types":
+		if a := last(x.Addresses); a != nil {
+			switch field {
+			case "line1":
+				a.Line1 = v
+			case "line2":
+				a.Line2 = v
+			case "city":
+				a.City = v
+			case "state_province":
+				a.Region = v
+			case "postal_code":
+				a.Postal = v
+			case "country":
+				a.Country = v
+			case "address_type":
+				a.Type = v
+			}
+		}
+	case pathEmail, pathEmail + "/email_types":
+		if e := last(x.Emails); e != nil {
+			switch field {
+			case "email_address":
+				e.Address = v
+			case "email_type":
+				e.Type = v
+			}
+		}
+	case pathPhone, pathPhone + "/phone_types":
+		if ph := last(x.Phones); ph != nil {
+			switch field {
+			case "phone_number":
+				ph.Number = v
+			case "phone_type":
+				ph.Type = v
+			}
+		}
+	case pathIdentifier:
+		if id := last(x.Identifiers); id != nil {
+			switch field {
+			case "id_type":
+				id.Type = v
+			case "value":
+				id.Value = v
+			}
+		}
+	case pathBlock:
+		if b := last(x.Blocks); b != nil {
+			switch field {
+			case "block_type":
+				b.Type = v
+			case "block_description":
+				b.Description = v
+			case "block_status":
+				b.Status = v
+			case "block_note":
+				b.Note = v
+			case "created_date":
+				b.Created = v
+			}
+		}
+	}
+}
+
+// begin notes a repeated part starting at path.
+func (x *xmlUser) begin(path string, attrs []xml.Attr) {
+	attr := func(name string) string {
+		for _, a := range attrs {
+			if a.Name.Local == name {
+				return a.Value
+			}
+		}
+		return ""
+	}
+	switch path {
+	case pathAddress:
+		x.Addresses = append(x.Addresses, xmlAddress{Preferred: attr("preferred")})
+	case pathEmail:
+		x.Emails = append(x.Emails, xmlEmail{Preferred: attr("preferred")})
+	case pathPhone:
+		x.Phones = append(x.Phones, xmlPhone{Preferred: attr("preferred"), PreferredSMS: attr("preferred_sms")})
+	case pathIdentifier:
+		x.Identifiers = append(x.Identifiers, xmlIdentifier{})
+	case pathBlock:
+		x.Blocks = append(x.Blocks, xmlBlock{})
+	}
+}
+
+func cutLast(path string) (parent, name string, ok bool) {
+	i := strings.LastIndexByte(path, '/')
+	if i < 0 {
+		return "", path, false
+	}
+	return path[:i], path[i+1:], true
+}
+
+// usersReader walks a users file with the decoder's raw tokenizer: element
+// names are matched by local name (prefixes ignored), and start and end
+// tags are checked to match here, since RawToken does not.
+type usersReader struct {
+	d     *xml.Decoder
+	stack []string // local names of the open elements
+}
+
+func (r *usersReader) token() (xml.Token, error) {
+	tok, err := r.d.RawToken()
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(r.stack) > 0 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case xml.StartElement:
+		r.stack = append(r.stack, t.Name.Local)
+	case xml.EndElement:
+		if len(r.stack) == 0 || r.stack[len(r.stack)-1] != t.Name.Local {
+			open := "nothing"
+			if len(r.stack) > 0 {
+				open = "<" + r.stack[len(r.stack)-1] + ">"
+			}
+			line, _ := r.d.InputPos()
+			return nil, &xml.SyntaxError{Line: line, Msg: "</" + t.Name.Local + "> closes " + open}
+		}
+		r.stack = r.stack[:len(r.stack)-1]
+	}
+	return tok, nil
+}
+
+// user reads the rest of a <user> element whose start tag was just read.
+func (r *usersReader) user() (xmlUser, error) {
+	var x xmlUser
+	base := len(r.stack)
+	var text []byte
+	path := ""
+	for {
+		tok, err := r.token()
+		if err != nil {
+			return x, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if path == "" {
+				path = t.Name.Local
+			} else {
+				path += "/" + t.Name.Local
+			}
+			x.begin(path, t.Attr)
+			text = text[:0]
+		case xml.CharData:
+			text = append(text, t...)
+		case xml.EndElement:
+			if len(r.stack) < base {
+				return x, nil // </user>
+			}
+			x.set(path, strings.TrimSpace(string(text)))
+			text = text[:0]
+			path, _, _ = cutLast(path)
+		}
+	}
 }
 
 // ParseUsers reads a users file (users/user, Alma's shape) into sync users,
@@ -76,38 +254,34 @@ func ParseUsers(name string, data []byte, match string) ([]circ.SyncUser, error)
 		fe.Problems = append(fe.Problems, *p)
 		return nil, fe
 	}
-	d := newDecoder(bytes.NewReader(data))
+	r := &usersReader{d: newDecoder(bytes.NewReader(data))}
 	var out []circ.SyncUser
 	seen := map[string]int{}
 	sawRoot := false
 	for len(fe.Problems) < maxProblems {
-		tok, err := d.Token()
+		tok, err := r.token()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			fe.Problems = append(fe.Problems, xmlProblem(d, err))
+			fe.Problems = append(fe.Problems, xmlProblem(r.d, err))
 			break
 		}
 		se, ok := tok.(xml.StartElement)
 		if !ok {
 			continue
 		}
-		if se.Name.Local == "users" {
+		switch {
+		case se.Name.Local == "users" && len(r.stack) == 1:
 			sawRoot = true
 			continue
-		}
-		if se.Name.Local != "user" {
-			if err := d.Skip(); err != nil {
-				fe.Problems = append(fe.Problems, xmlProblem(d, err))
-				break
-			}
+		case se.Name.Local != "user" || len(r.stack) != 2:
 			continue
 		}
-		line, _ := d.InputPos()
-		var x xmlUser
-		if err := d.DecodeElement(&x, &se); err != nil {
-			fe.Problems = append(fe.Problems, xmlProblem(d, err))
+		line, _ := r.d.InputPos()
+		x, err := r.user()
+		if err != nil {
+			fe.Problems = append(fe.Problems, xmlProblem(r.d, err))
 			break
 		}
 		u, problems := toSyncUser(&x, match)

@@ -94,6 +94,7 @@ func testProfiles() []profiles.Profile {
 	media.SortBins = map[string]string{"005": "VIDEO-BIN"}
 	media.Checksum = profiles.ChecksumOff
 	media.TimeoutSeconds = 0
+	media.Charset = profiles.CharsetLatin1
 
 	inactive := profiles.NewSelfCheck("inactive")
 	inactive.Password, inactive.Institution, inactive.Library, inactive.Active = "inactivepass", "MAIN", "MAIN", false

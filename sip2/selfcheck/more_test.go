@@ -161,3 +161,20 @@ func call(ctx context.Context, s *Session, m *sip2.Message) (sip2.Response, erro
 	}
 	return resp, err
 }
+
+// TestOfflineWhenStoreUnavailable: with the store closed, 98 says off-line
+// so the kiosk switches to its offline mode.
+func TestOfflineWhenStoreUnavailable(t *testing.T) {
+	e := newEnv(t).start()
+	k := e.dial()
+	k.login(fixtures.KioskLogin, fixtures.KioskPassword)
+	if got := k.send("9900402.00"); !strings.HasPrefix(got, "98Y") {
+		t.Fatalf("on-line: %q", got)
+	}
+	if err := e.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.send("9900402.00"); !strings.HasPrefix(got, "98N") {
+		t.Errorf("store closed: %q", got)
+	}
+}

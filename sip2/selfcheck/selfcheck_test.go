@@ -353,6 +353,9 @@ func TestMediaProfile(t *testing.T) {
 	if got := k.send("9900402.00AY1AZ0000"); !strings.HasPrefix(got, "98YYYYYY999003") || strings.Contains(got, "AZ") {
 		t.Errorf("checksums off, timeout 0 reported as unknown: %q", got)
 	}
+	if raw := k.send("17" + D + "AOMAIN|AB31000000000002|AC|"); !strings.Contains(raw, "AJ\xc9loge de la lenteur : essai sur les jardins d'\xe9t\xe9|") {
+		t.Errorf("title not in ISO-8859-1: %q", raw)
+	}
 	k.send("11YN" + D + B + "AOMAIN|AA21000000000001|AB31000000000004|AC|AD1234|")
 	r := decode(t, k.send("09N"+D+D+"APMAIN|AOMAIN|AB31000000000004|AC|"))
 	if r.Value("CL") != "VIDEO-BIN" || r.Fixed[2] != 'Y' {

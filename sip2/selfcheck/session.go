@@ -12,6 +12,7 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/sip2"
+	"github.com/circa-ils/circa/store"
 	"github.com/circa-ils/circa/tlsproxy"
 )
 
@@ -136,14 +137,14 @@ func (s *Session) Status(ctx context.Context, r *sip2.SCStatus) (*sip2.ACSStatus
 		if !s.prof.Allows("99") {
 			return s.offline(s.prof, "message_not_allowed"), nil
 		}
-		return s.statusOf(s.prof, s.libName), nil
+		return s.statusOf(ctx, s.prof, s.libName), nil
 	}
 	snap := s.h.reg.Current()
 	if s.hasIdent {
 		p, ok := snap.SelfCheck[s.ident.Profile]
 		if ok && p.Active && p.StatusBeforeLogin {
 			_, name := s.h.library(ctx, p.Library)
-			return s.statusOf(p, name), nil
+			return s.statusOf(ctx, p, name), nil
 		}
 		return s.offline(nil, "login_required"), nil
 	}
@@ -178,7 +179,10 @@ func (s *Session) offline(p *profiles.SelfCheck, msg string) *sip2.ACSStatus {
 // bxOrder is the request code of each BX position.
 var bxOrder = [16]string{"23", "11", "09", "01", "99", "97", "93", "63", "35", "37", "17", "19", "25", "15", "29", "65"}
 
-func (s *Session) statusOf(p *profiles.SelfCheck, libName string) *sip2.ACSStatus {
+// statusOf is the 98 of a profile. The ACS reports itself off-line when
+// the store cannot be read, so kiosks switch to their offline mode.
+func (s *Session) statusOf(ctx context.Context, p *profiles.SelfCheck, libName string) *sip2.ACSStatus {
+	online := s.h.svc.DB().View(ctx, func(*store.Tx) error { return nil }) == nil
 	var bx [16]byte
 	for i, code := range bxOrder {
 		bx[i] = "NY"[b2i(p.Allows(code))]
@@ -192,7 +196,7 @@ func (s *Session) statusOf(p *profiles.SelfCheck, libName string) *sip2.ACSStatu
 		loc = p.Library
 	}
 	return &sip2.ACSStatus{
-		Online:            true,
+		Online:            online,
 		CheckinOK:         p.Allows("09"),
 		CheckoutOK:        p.Allows("11"),
 		RenewalPolicy:     p.Allows("29"),

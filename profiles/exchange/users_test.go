@@ -270,3 +270,35 @@ func TestLogsCarryNoPatronData(t *testing.T) {
 		t.Errorf("the refusal is not logged:\n%s", logs.String())
 	}
 }
+
+func TestUsersPINFromTheFile(t *testing.T) {
+	e := newEnv(t)
+	e.save(usersProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: t.TempDir()}))
+	write := func(pin string) string {
+		path := filepath.Join(t.TempDir(), "users.xml")
+		data := strings.Replace(string(usersFile(1, 1)), "<last_name>", "<pin_number>"+pin+"</pin_number><last_name>", 1)
+		os.WriteFile(path, []byte(data), 0o644)
+		return path
+	}
+	pinOK := func(pin string) bool {
+		p, err := e.patronBy("university_id", "U900000001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, _ := circ.VerifySecret(p.PINHash, pin)
+		return ok
+	}
+	if run, err := e.sched.RunNow(ctx, "SIS", RunOptions{Files: []string{write("4321")}}); err != nil || run.Records != 1 {
+		t.Fatalf("first import: %+v, %v", run, err)
+	}
+	if !pinOK("4321") {
+		t.Fatal("the file's PIN was not stored (hashed)")
+	}
+	// The same PIN again is no change; a new one replaces it.
+	if run, _ := e.sched.RunNow(ctx, "SIS", RunOptions{Files: []string{write("4321")}}); run.Records != 0 {
+		t.Fatalf("an unchanged PIN counted as a change: %+v", run)
+	}
+	if run, _ := e.sched.RunNow(ctx, "SIS", RunOptions{Files: []string{write("9999")}}); run.Records != 1 || !pinOK("9999") {
+		t.Fatalf("a new PIN was not applied: %+v", run)
+	}
+}

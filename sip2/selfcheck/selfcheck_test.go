@@ -463,6 +463,7 @@ func TestLogsKeepSecrets(t *testing.T) {
 	k := e.dial()
 	k.send("9300CNkiosk1|COnot-the-password|")
 	k.login(fixtures.KioskLogin, fixtures.KioskPassword)
+	k.send("9910402.00")
 	for _, line := range []string{
 		"23000" + D + "AOMAIN|AA21000000000001|AC|AD4321|",
 		"63000" + D + "  Y       AOMAIN|AA21000000000001|AC|AD4321|",
@@ -481,7 +482,7 @@ func TestLogsKeepSecrets(t *testing.T) {
 			t.Errorf("log output contains %q", secret)
 		}
 	}
-	if !strings.Contains(logs, "patron_ref") || !strings.Contains(logs, "wrong password") {
+	if !strings.Contains(logs, "patron_ref") || !strings.Contains(logs, "wrong password") || !strings.Contains(logs, "kiosk reports printer out of paper") {
 		t.Errorf("expected patron refs and the login failure reason in the logs:\n%s", logs)
 	}
 }

@@ -313,3 +313,31 @@ func TestFaultLostRenameReply(t *testing.T) {
 	}
 	exactlyOnce(t, e, srv)
 }
+
+func benchFees(n int) []circ.ExportedFee {
+	fees := make([]circ.ExportedFee, n)
+	for i := range fees {
+		fees[i] = circ.ExportedFee{TransactionID: fmt.Sprintf("B-%d", i+1), MatchID: fmt.Sprintf("U%d", i/3),
+			PatronName: "Lovelace, Ada", PatronID: uint64(i / 3), Title: "The quiet harbor",
+			Fee: store.Fee{ID: uint64(i + 1), Type: "04", Balance: 350, Currency: "USD", Library: "MAIN",
+				Transactions: []store.FeeTxn{{Kind: store.TxnExport, Amount: 350}}}}
+	}
+	return fees
+}
+
+func BenchmarkRenderBursar(b *testing.B) {
+	fees := benchFees(1000)
+	for b.Loop() {
+		renderBursar(1, "barcode", fees)
+	}
+}
+
+func BenchmarkParseBursar(b *testing.B) {
+	data, _ := renderBursar(1, "barcode", benchFees(1000))
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParseBursar("b.xml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -269,9 +269,11 @@ func TestCountMatchesListing(t *testing.T) {
 	rg := oai.Range{Until: until.Add(24 * time.Hour)}
 	before, _ := repo.Count(ctx, rg)
 	c := newClock(until)
+	committed := db.Changed()
 	if _, err := service(t, db, c).PutBibs(ctx, staff, newRecord("cnt000000001", "Counted")); err != nil {
 		t.Fatal(err)
 	}
+	<-committed // the store announces a commit just after acknowledging it
 	if after, _ := repo.Count(ctx, rg); after != before+1 {
 		t.Errorf("count after an addition: %d, want %d", after, before+1)
 	}
@@ -370,3 +372,39 @@ func newStreamServer(t *testing.T, h http.Handler) *httptest.Server {
 }
 
 func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }
+
+// FuzzSetToken checks that any code becomes one valid setSpec token and that
+// different codes never share one.
+func FuzzSetToken(f *testing.F) {
+	for _, s := range []string{"MAIN", "MAIN-STACKS", "RARE BOOKS", "a:b", "~", "Ü", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, code string) {
+		tok := SetToken(code)
+		for i := 0; i < len(tok); i++ {
+			c := tok[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0) {
+				t.Fatalf("SetToken(%q) = %q holds %q", code, tok, c)
+			}
+		}
+		if code != "" && tok == "" {
+			t.Fatalf("SetToken(%q) is empty", code)
+		}
+		var back []byte
+		for i := 0; i < len(tok); i++ {
+			if tok[i] == '~' {
+				v, err := strconv.ParseUint(tok[i+1:i+3], 16, 8)
+				if err != nil {
+					t.Fatalf("SetToken(%q) = %q: bad escape", code, tok)
+				}
+				back = append(back, byte(v))
+				i += 2
+				continue
+			}
+			back = append(back, tok[i])
+		}
+		if string(back) != code {
+			t.Fatalf("SetToken(%q) = %q decodes to %q", code, tok, back)
+		}
+	})
+}

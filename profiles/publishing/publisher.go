@@ -45,9 +45,6 @@ type Publisher struct {
 	db *store.DB
 	o  PublisherOptions
 
-	locksMu sync.Mutex
-	locks   map[string]*sync.Mutex
-
 	// crash, when set (by tests), runs before (saved false) and after each
 	// save of delivery state; an error stops the run there, as a crash
 	// would.
@@ -98,7 +95,7 @@ func NewPublisher(db *store.DB, o PublisherOptions) (*Publisher, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Publisher{db: db, o: o, locks: map[string]*sync.Mutex{}}, nil
+	return &Publisher{db: db, o: o}, nil
 }
 
 // Run starts every scheduled profile's incremental run when it is due (and
@@ -145,14 +142,30 @@ func (p *Publisher) runDue(ctx context.Context) {
 
 func (p *Publisher) now() time.Time { return p.o.Now().UTC() }
 
+// runLocks serialises runs of one profile on one store across every
+// Publisher of the process (the serve loop's and an admin command's).
+var runLocks struct {
+	sync.Mutex
+	m map[runLockKey]*sync.Mutex
+}
+
+type runLockKey struct {
+	db   *store.DB
+	code string
+}
+
 func (p *Publisher) lock(code string) func() {
-	p.locksMu.Lock()
-	m := p.locks[code]
+	runLocks.Lock()
+	if runLocks.m == nil {
+		runLocks.m = map[runLockKey]*sync.Mutex{}
+	}
+	k := runLockKey{p.db, code}
+	m := runLocks.m[k]
 	if m == nil {
 		m = &sync.Mutex{}
-		p.locks[code] = m
+		runLocks.m[k] = m
 	}
-	p.locksMu.Unlock()
+	runLocks.Unlock()
 	m.Lock()
 	return m.Unlock
 }

@@ -43,8 +43,9 @@
 // Publisher writes, for a profile, the records changed since its last run
 // (deletions with leader/05 = d) into one MARCXML collection and delivers it
 // with delivery.Client. Each run covers the change stamps from just after
-// the previous run's upper bound up to one second before it starts, so a
-// record stamped later in the same second is never missed. The run's state
+// the previous run's upper bound up to SettleTime before it starts, so a
+// change still committing, or stamped later in the same second, is left to
+// the next run rather than missed. The run's state
 // (its window, file name and delivery step) is saved in the store before
 // anything is sent, so a crash at any point resumes the same file under the
 // same name and every change is delivered exactly once.

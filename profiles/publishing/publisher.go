@@ -23,6 +23,12 @@ import (
 	"github.com/circa-ils/circa/store"
 )
 
+// SettleTime is how far behind the clock a run's window ends. Operations
+// take their change stamp before their transaction commits, so a change
+// stamped a moment ago may not be visible yet; leaving the last seconds to
+// the next run means it is never skipped.
+const SettleTime = 10 * time.Second
+
 // PublisherOptions configure a Publisher.
 type PublisherOptions struct {
 	// Dir holds the files being built and delivered, one directory per
@@ -227,7 +233,7 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 				Deleted: pend.Deleted, Resumed: true, Through: pend.Through}, nil
 		}
 	}
-	through := p.now().Truncate(time.Second).Add(-time.Second)
+	through := p.now().Add(-SettleTime).Truncate(time.Second)
 	var from time.Time
 	if kind == "incremental" && !st.Through.IsZero() {
 		from = st.Through.Add(time.Second)

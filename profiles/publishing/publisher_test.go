@@ -129,7 +129,7 @@ func TestPublishFullThenIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := selectedBibs(t, db)
-	if full.Records != want || full.Deleted != 0 || full.File != "recap_full_000001_20261102T095959Z.xml.tar.gz" {
+	if full.Records != want || full.Deleted != 0 || full.File != "recap_full_000001_20261102T095950Z.xml.tar.gz" {
 		t.Fatalf("full run %+v, want %d records", full, want)
 	}
 	files := delivered(t, srv.Path("/out"))
@@ -261,7 +261,7 @@ func TestPublishCrashBetweenUploadAndRename(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !res.Resumed || res.File != "recap_incremental_000001_20261102T095959Z.xml" || res.Records != selectedBibs(t, db) {
+			if !res.Resumed || res.File != "recap_incremental_000001_20261102T095950Z.xml" || res.Records != selectedBibs(t, db) {
 				t.Fatalf("resumed run %+v", res)
 			}
 			files = delivered(t, srv.Path("/out"))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -31,10 +30,6 @@ func exchangeCommands(a *app) []*cobra.Command {
 		newProfileHistoryCommand(a),
 	}
 }
-
-// exchangeDir is where file-exchange runs keep their outbox, inbox and
-// reports.
-func exchangeDir(dataDir string) string { return filepath.Join(dataDir, "exchange") }
 
 type exchangeRunOptions struct {
 	dryRun bool
@@ -70,7 +65,7 @@ func runExchange(cmd *cobra.Command, a *app, b *backend, reg *profiles.Registry,
 		return usageError("--dry-run needs the files to examine (--file)")
 	}
 	bar := newProgressBar(a.errOut)
-	s, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg, Dir: exchangeDir(b.dataDir),
+	s, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg, Dir: fx.DataDir(b.dataDir),
 		Logger: a.log, Progress: bar.update})
 	if err != nil {
 		return err

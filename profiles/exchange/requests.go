@@ -37,19 +37,24 @@ type rsLine struct {
 // advances in the transaction that stores the file, so each request and
 // each cancellation goes out exactly once.
 func (s *Scheduler) buildRequests(ctx context.Context, p *profiles.Exchange) (int, error) {
+	return s.pages(ctx, func() (int, bool, error) { return s.buildRequestsPage(ctx, p) })
+}
+
+func (s *Scheduler) buildRequestsPage(ctx context.Context, p *profiles.Exchange) (int, bool, error) {
 	rs := p.Requests
 	now := s.o.Circ.Now().Truncate(time.Second)
-	n := 0
+	n, scanned := 0, 0
 	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		n = 0
+		n, scanned = 0, 0
 		cur := tx.Cursor(cursorName(p.Code))
 		last := cur
 		var lines []rsLine
 		var failed error
 		err := tx.JournalAfter(cur, func(e store.Event) bool {
-			if len(lines) >= p.Records() {
+			if len(lines) >= p.Records() || scanned >= journalPage {
 				return false
 			}
+			scanned++
 			last = e.Seq
 			switch e.Kind {
 			case "request.place":
@@ -141,7 +146,7 @@ func (s *Scheduler) buildRequests(ctx context.Context, p *profiles.Exchange) (in
 			FirstID: strconv.FormatUint(lines[0].req.ID, 10), LastID: strconv.FormatUint(lines[n-1].req.ID, 10)})
 		return err
 	})
-	return n, err
+	return n, scanned >= journalPage, err
 }
 
 func requestLine(tx *store.Tx, typ string, req store.Request, withPatron bool) (rsLine, error) {

@@ -100,6 +100,11 @@ type Options struct {
 	Progress func(profile string, done, total int)
 }
 
+// DataDir is where, in a data directory, file-exchange runs keep their
+// outbox, inbox and reports: the Dir that serve and the admin commands
+// both pass.
+func DataDir(dataDir string) string { return filepath.Join(dataDir, "exchange") }
+
 // historyLen is how many runs a profile's history keeps.
 const historyLen = 100
 
@@ -389,6 +394,24 @@ func (s *Scheduler) builder(p *profiles.Exchange) func(context.Context, *profile
 		return s.buildSMS
 	}
 	return nil
+}
+
+// journalPage bounds the change-journal events one build transaction
+// reads, so a long backlog is read in short transactions.
+const journalPage = 10_000
+
+// pages runs a journal-following build page by page until one yields a
+// file or the journal is read to its end.
+func (s *Scheduler) pages(ctx context.Context, page func() (n int, more bool, err error)) (int, error) {
+	for {
+		n, more, err := page()
+		if err != nil || n > 0 || !more {
+			return n, err
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // History returns a profile's runs, newest first.

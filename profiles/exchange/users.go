@@ -483,18 +483,23 @@ func (s *Scheduler) importUsers(ctx context.Context, p *profiles.Exchange, name 
 // last export (changes made by the sync itself excepted), in the users
 // file's shape, with their blocks.
 func (s *Scheduler) buildUsers(ctx context.Context, p *profiles.Exchange) (int, error) {
+	return s.pages(ctx, func() (int, bool, error) { return s.buildUsersPage(ctx, p) })
+}
+
+func (s *Scheduler) buildUsersPage(ctx context.Context, p *profiles.Exchange) (int, bool, error) {
 	now := s.o.Circ.Now().Truncate(time.Second)
-	n := 0
+	n, scanned := 0, 0
 	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		n = 0
+		n, scanned = 0, 0
 		cur := tx.Cursor(cursorName(p.Code))
 		last := cur
 		var ids []uint64
 		seen := map[uint64]bool{}
 		err := tx.JournalAfter(cur, func(e store.Event) bool {
-			if len(ids) >= p.Records() {
+			if len(ids) >= p.Records() || scanned >= journalPage {
 				return false
 			}
+			scanned++
 			last = e.Seq
 			if e.Kind == "patron.sync" || e.Kind == "seed" {
 				return true
@@ -537,7 +542,7 @@ func (s *Scheduler) buildUsers(ctx context.Context, p *profiles.Exchange) (int, 
 		_, err = addEntry(tx, p, now, "xml", content, delivery.Summary{Records: n})
 		return err
 	})
-	return n, err
+	return n, scanned >= journalPage, err
 }
 
 // renderUsers writes patrons as a users file: core fields, contact

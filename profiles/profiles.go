@@ -1,7 +1,9 @@
 // Package profiles holds the integration profiles of an installation — the
 // self-check accounts kiosks log in with, NCIP partners, remote-storage
-// facilities — their validation, their storage in the database, and the
-// immutable snapshot that running servers read.
+// facilities, and the file exchanges with a bursar, a student information
+// system, a facility's request feed and an SMS provider (run by
+// profiles/exchange) — their validation, their storage in the database, and
+// the immutable snapshot that running servers read.
 //
 // A profile change commits, then a new snapshot is built and swapped in;
 // a SIP2 session keeps the snapshot it logged in with, so a change is

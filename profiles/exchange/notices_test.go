@@ -89,9 +89,10 @@ func TestRemoteStorageRequestsOnceEachWithCancellations(t *testing.T) {
 
 func TestSMSNoticesOnceEach(t *testing.T) {
 	e := newEnv(t)
-	dir := t.TempDir()
+	srv, tg := sftpTarget(t)
+	dir := srv.Path("/out")
 	p := smsProfile(t, "SMS")
-	p.Target.LocalDir = dir
+	p.Target = tg
 	p.SMS.Templates["fre"] = map[string]string{profiles.NoticeFee: "Vous devez {{.Amount}} {{.Currency}}."}
 	e.save(p)
 	// Give the patron with fees an SMS number and French as language; the

@@ -19,6 +19,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/profiles/delivery"
 	"github.com/circa-ils/circa/store"
 )
@@ -160,5 +163,65 @@ func TestBursarSSHD(t *testing.T) {
 	run, err = e.sched.RunNow(ctx, "BURSAR", RunOptions{})
 	if err != nil || run.Records != len(lines) || len(e.fees()[store.FeeExportedPaid]) != len(lines) {
 		t.Fatalf("import over sshd: %+v, %v", run, err)
+	}
+}
+
+// TestUsersRequestsAndSMSSSHD runs the other three profile types against
+// OpenSSH's sshd: a users import collected from it, a remote-storage
+// request and SMS notices delivered to it.
+func TestUsersRequestsAndSMSSSHD(t *testing.T) {
+	tg, dir := openSSH(t)
+	e := newEnv(t)
+	drop := filepath.Join(dir, "drop")
+
+	in := tg
+	in.RemoteDir = filepath.Join(dir, "in")
+	e.save(usersProfile(in))
+	os.WriteFile(filepath.Join(dir, "in", "users_1.xml"), usersFile(3, 1), 0o644)
+	if run, err := e.sched.RunNow(ctx, "SIS", RunOptions{}); err != nil || run.Records != 3 {
+		t.Fatalf("users over sshd: %+v, %v", run, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "in", "archive", "users_1.xml")); err != nil {
+		t.Fatal("users file not archived on the server")
+	}
+
+	rq := profiles.NewExchange(profiles.TypeRequests, "REQ")
+	rq.Library, rq.Target, rq.Requests.Facility = fixtures.LibraryMain, tg, "ANNEX"
+	e.save(rq)
+	if _, err := e.sched.RunNow(ctx, "REQ", RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.PlaceHold(ctx, circ.HoldRequest{Agent: circ.Agent{Protocol: "cli", Library: "MAIN"},
+		Patron: fixtures.PatronGood, Item: fixtures.ItemAnnex}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.sched.RunNow(ctx, "REQ", RunOptions{})
+	if err != nil || len(run.Files) != 1 {
+		t.Fatalf("request over sshd: %+v, %v", run, err)
+	}
+	if f := readRS(t, filepath.Join(drop, run.Files[0])); len(f.Requests) != 1 || f.Requests[0].Barcode != fixtures.ItemAnnex {
+		t.Fatalf("request file %+v", f)
+	}
+
+	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+		pt, err := tx.PatronByBarcode(fixtures.PatronFees)
+		if err != nil {
+			return err
+		}
+		pt.Contacts = append(pt.Contacts, store.Contact{Kind: "sms", Value: "+15550004"})
+		return tx.PutPatron(&pt, seededAt)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sms := smsProfile(t, "SMS")
+	sms.Target = tg
+	e.save(sms)
+	run, err = e.sched.RunNow(ctx, "SMS", RunOptions{})
+	if err != nil || len(run.Files) != 1 || run.Records == 0 {
+		t.Fatalf("sms over sshd: %+v, %v", run, err)
+	}
+	rows := readCSV(t, filepath.Join(drop, run.Files[0]))
+	if len(rows)-1 != run.Records {
+		t.Fatalf("%d rows for %d notices", len(rows)-1, run.Records)
 	}
 }

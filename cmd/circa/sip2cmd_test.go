@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +15,12 @@ import (
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/sip2/selfcheck"
+	"github.com/circa-ils/circa/tlsproxy"
 )
 
 // sip2Server serves SIP2 with the self-check handler for a seeded data
-// directory on a loopback port.
-func sip2Server(t *testing.T) string {
+// directory on a loopback port, over TLS when tlsCfg is given.
+func sip2Server(t *testing.T, tlsCfg ...*tls.Config) string {
 	t.Helper()
 	b, err := openBackend(seededDir(t))
 	if err != nil {
@@ -36,6 +39,10 @@ func sip2Server(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := ln.Addr().String()
+	if len(tlsCfg) > 0 {
+		ln = tlsproxy.NewListener(ln, tlsCfg[0], 0)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -45,7 +52,7 @@ func sip2Server(t *testing.T) string {
 		<-done
 		b.Close()
 	})
-	return ln.Addr().String()
+	return addr
 }
 
 func TestSIP2Send(t *testing.T) {
@@ -179,4 +186,39 @@ func FuzzParseSIP2Arg(f *testing.F) {
 		}
 		m.AppendTo(nil, &sip2.EncodeOptions{Checksum: true})
 	})
+}
+
+func TestSIP2SendOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	caDir := filepath.Join(dir, "ca")
+	ca, err := tlsproxy.InitCA(caDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := tlsproxy.IssueClient(caDir, fixtures.KioskLogin, fixtures.KioskInstitution, filepath.Join(dir, "kiosk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := tlsproxy.NewServerConfig(tlsproxy.ServerOptions{CertFile: ca.Cert, KeyFile: ca.Key,
+		ClientAuth: tlsproxy.ClientCertOptional, ClientCAFile: ca.CACert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := sip2Server(t, cfg.TLSConfig())
+	login := fixtures.KioskLogin + ":" + fixtures.KioskPassword
+	r := run(t, "sip2", "send", "--addr", addr, "--tls", "--ca", ca.CACert, "--cert", client.Cert, "--key", client.Key,
+		"--login", login, "9900402.00")
+	if r.code != 0 || !strings.Contains(r.out, "< 98 ACS Status") || !strings.Contains(r.out, "< AO institution id") {
+		t.Fatalf("TLS with a client certificate: %+v", r)
+	}
+	r = run(t, "sip2", "send", "--addr", addr, "--tls", "--ca", ca.CACert, "--login", login, "9900402.00")
+	if r.code != 0 {
+		t.Fatalf("TLS without a client certificate: %+v", r)
+	}
+	if r = run(t, "sip2", "send", "--addr", addr, "--tls", "--login", login, "99"); r.code != 1 {
+		t.Errorf("a server certificate from an unknown CA must fail: %+v", r)
+	}
+	if r = run(t, "sip2", "send", "--addr", addr, "--tls", "--ca", ca.CACert, "--cert", client.Cert, "--login", login, "99"); r.code != 2 {
+		t.Errorf("--cert without --key: %+v", r)
+	}
 }

@@ -339,6 +339,58 @@ func TestOpenLoopStormAndRequestCap(t *testing.T) {
 	}
 }
 
+func TestNCIPAgainstHTTPEcho(t *testing.T) {
+	var urls []string
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := StartHTTPEcho(ln)
+		t.Cleanup(func() { h.Close() })
+		urls = append(urls, h.URL())
+	}
+	for _, mix := range NCIPMixNames() {
+		rep := runAgainstEcho(t, Config{Protocol: "ncip", Mix: mix, Conns: 3, Windows: 2, Window: 100 * time.Millisecond,
+			NCIPServer: NCIPTarget{URL: urls[0], Key: "k"}, NCIPEcho: NCIPTarget{URL: urls[1]},
+			Agencies: NCIPAgencies{From: "DEMO-BROKER", To: "DEMO-LIBRARY"}})
+		if rep.Protocol != "ncip" || rep.Errors != 0 || rep.Requests == 0 || rep.RatioVsEcho <= 0 {
+			t.Errorf("%s: %+v", mix, rep)
+		}
+		if (rep.WriteThroughput > 0) != (mix == "checkout") {
+			t.Errorf("%s: writes %v/s", mix, rep.WriteThroughput)
+		}
+	}
+	// A Problem, a wrong response and a transport error are counted by kind.
+	srv := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("X-API-Key") {
+		case "problem":
+			w.Write([]byte("<ncip:NCIPMessage><ncip:LookupUserResponse><ncip:Problem></ncip:Problem></ncip:LookupUserResponse></ncip:NCIPMessage>"))
+		case "wrong":
+			w.Write([]byte("<ncip:NCIPMessage><ncip:CheckInItemResponse/></ncip:NCIPMessage>"))
+		default:
+			http.Error(w, "no", http.StatusForbidden)
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	mix, _ := ncipMixByName("lookup-user")
+	for key, want := range map[string]string{"problem": ErrProblem, "wrong": ErrCode, "": ErrHTTP} {
+		c := &ncipConn{t: NCIPTarget{URL: "http://" + ln.Addr().String(), Key: key}, client: &http.Client{}}
+		req, _ := ncip.BuildRequest("LookupUser", []string{"from=A", "to=B", "user=U"})
+		body, _ := ncip.EncodeRequest(req, ncip.WriteOptions{})
+		c.bodies, c.services, c.replies = [][]byte{body}, mix.services, [][]byte{[]byte("LookupUserResponse>")}
+		if got := c.post(context.Background(), 0); got != want {
+			t.Errorf("key %q: %q, want %q", key, got, want)
+		}
+		c.close()
+	}
+}
+
 func TestDiscoverNeedsEnoughItems(t *testing.T) {
 	// The echo knows every identifier; a dead address knows none.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -61,6 +61,8 @@ type Report struct {
 	FsyncUpdate        float64      `json:"fsync_update_ops,omitempty"`
 	RatioVsGroupCommit float64      `json:"ratio_vs_group_commit,omitempty"`
 	RatioVsFsync       float64      `json:"ratio_vs_fsync_update,omitempty"`
+	ServerOpsCommit    float64      `json:"server_ops_per_commit,omitempty"`
+	ServerCommits      float64      `json:"server_commits_per_s,omitempty"`
 
 	Crash   *CrashResult   `json:"crash,omitempty"`
 	Windows []WindowResult `json:"windows"`
@@ -93,7 +95,11 @@ type Host struct {
 }
 
 func newReport(cfg Config, mix Mix) *Report {
-	return &Report{Protocol: "sip2", Mix: mix.Name, Load: cfg.Load, TLS: cfg.Server.TLS != nil, Conns: cfg.Conns,
+	proto := cfg.Protocol
+	if proto == "" {
+		proto = "sip2"
+	}
+	return &Report{Protocol: proto, Mix: mix.Name, Load: cfg.Load, TLS: cfg.Server.TLS != nil, Conns: cfg.Conns,
 		Rate: cfg.Rate, WindowMS: cfg.Window.Milliseconds(), ErrorKinds: map[string]uint64{}, write: mix.Write,
 		Ratios: []float64{}, Windows: []WindowResult{}, Host: hostInfo(cfg.StoreDir)}
 }
@@ -137,9 +143,9 @@ func fsOf(dir string) string {
 }
 
 // finish computes the aggregate figures from the windows.
-func (r *Report) finish(serverConns []*sipConn) {
+func (r *Report) finish(serverConns []loadConn) {
 	var sh, eh Histogram
-	var sTP, eTP, sCPU, eCPU, sP99, eP99, steal []float64
+	var sTP, eTP, sCPU, eCPU, sP99, eP99, steal, commits, opsCommit []float64
 	var writes uint64
 	var secs float64
 	for i := range r.Windows {
@@ -158,6 +164,9 @@ func (r *Report) finish(serverConns []*sipConn) {
 			secs += w.secs
 			if w.CPUPerReq > 0 {
 				sCPU = append(sCPU, w.CPUPerReq)
+			}
+			if w.Commits > 0 {
+				commits, opsCommit = append(commits, w.Commits), append(opsCommit, w.OpsCommit)
 			}
 			// The window before a server window is its echo partner.
 			if i > 0 && r.Windows[i-1].Target == "echo" && r.Windows[i-1].Throughput > 0 {
@@ -191,10 +200,11 @@ func (r *Report) finish(serverConns []*sipConn) {
 	r.P99VsEcho = median(p99r)
 	r.ServerCPUPerReq, r.EchoCPUPerReq = median(sCPU), median(eCPU)
 	r.StealPct = median(steal)
+	r.ServerCommits, r.ServerOpsCommit = median(commits), median(opsCommit)
 	if len(serverConns) > 0 {
-		r.ConnMin, r.ConnMax = serverConns[0].total, serverConns[0].total
+		r.ConnMin, r.ConnMax = serverConns[0].stats().total, serverConns[0].stats().total
 		for _, c := range serverConns {
-			r.ConnMin, r.ConnMax = min(r.ConnMin, c.total), max(r.ConnMax, c.total)
+			r.ConnMin, r.ConnMax = min(r.ConnMin, c.stats().total), max(r.ConnMax, c.stats().total)
 		}
 		if r.ConnMax > 0 {
 			r.ConnMinMax = float64(r.ConnMin) / float64(r.ConnMax)
@@ -252,6 +262,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "writes: %.0f/s; store limits on this disk (%d writers): group commit %.0f ops/s (%.0f ops/commit), one fsync'd Update per op %.0f ops/s\n",
 			r.WriteThroughput, r.Store.Writers, r.GroupCommit, r.Store.OpsPerCommit, r.FsyncUpdate)
 		fmt.Fprintf(w, "ratio vs group commit %.2f, vs one-fsync-per-op %.1f×\n", r.RatioVsGroupCommit, r.RatioVsFsync)
+	}
+	if r.ServerCommits > 0 {
+		fmt.Fprintf(w, "server store: %.0f commits/s, %.1f operations per commit\n", r.ServerCommits, r.ServerOpsCommit)
 	}
 	if c := r.Crash; c != nil {
 		fmt.Fprintf(w, "crash at %d ms: %d acknowledged loans, %d present, %d in flight, %d missing, %d store problems: ok=%v\n",

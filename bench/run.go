@@ -23,6 +23,7 @@ const (
 // Config describes one benchmark run. The server and the echo baseline
 // are driven by the same generator in alternating windows, echo first.
 type Config struct {
+	Protocol    string // "sip2" (default) or "ncip"
 	Mix         string
 	Load        string        // Closed (default), Open or Storm
 	Conns       int           // connections per target
@@ -33,8 +34,15 @@ type Config struct {
 	Timeout     time.Duration // per request (default 10 s)
 	Login       Login
 
-	Server, Echo       SIPTarget
-	ServerPID, EchoPID int // local processes to read /proc from (0: none)
+	// Server and Echo are the SIP2 targets. For NCIP, NCIPServer and
+	// NCIPEcho are driven and Server still finds patrons and items.
+	Server, Echo         SIPTarget
+	NCIPServer, NCIPEcho NCIPTarget
+	Agencies             NCIPAgencies
+	ServerPID, EchoPID   int // local processes to read /proc from (0: none)
+	// MetricsURL is the server's Prometheus endpoint; its store counters
+	// give the commits and operations per commit of each window.
+	MetricsURL string
 
 	// StoreDir is where the store's commit limits are measured before a
 	// write mix ("" skips); StoreTime is each measurement's length.
@@ -60,6 +68,8 @@ type WindowResult struct {
 	Errors     uint64            `json:"errors"`
 	ErrorKinds map[string]uint64 `json:"error_kinds,omitempty"`
 	CPUPerReq  float64           `json:"cpu_us_per_req,omitempty"`
+	Commits    float64           `json:"commits_per_s,omitempty"`
+	OpsCommit  float64           `json:"ops_per_commit,omitempty"`
 	StealPct   float64           `json:"steal_pct"`
 	hist       Histogram
 	writes     uint64
@@ -80,13 +90,23 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 type target struct {
 	name  string
 	pid   int
-	conns []*sipConn
+	conns []loadConn
 }
 
 // Run measures the server against the echo baseline.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	mix, err := MixByName(cfg.Mix)
-	if err != nil {
+	var mix Mix
+	var nmix ncipMix
+	var err error
+	if cfg.Protocol == "ncip" {
+		if nmix, err = ncipMixByName(cfg.Mix); err != nil {
+			return nil, err
+		}
+		if cfg.Load == Storm {
+			return nil, errors.New("the reconnect storm is a SIP2 load")
+		}
+		mix = Mix{Name: nmix.name, Write: nmix.write}
+	} else if mix, err = MixByName(cfg.Mix); err != nil {
 		return nil, err
 	}
 	if cfg.Conns < 1 || cfg.Windows < 1 || cfg.Window <= 0 {
@@ -127,12 +147,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer server.close()
 	now := time.Now()
 	for _, t := range []*target{echo, server} {
-		st := cfg.Echo
+		st, nt := cfg.Echo, cfg.NCIPEcho
 		if t == server {
-			st = cfg.Server
+			st, nt = cfg.Server, cfg.NCIPServer
 		}
-		progress(cfg, "connecting %d sessions to %s (%s)", cfg.Conns, t.name, st.Addr)
-		if t.conns, err = connectAll(ctx, st, cfg, mix, parties, now); err != nil {
+		dial := func(p Party) (loadConn, error) { return newSIPConn(ctx, st, cfg.Login, p, mix, now, cfg.Timeout) }
+		where := st.Addr
+		if cfg.Protocol == "ncip" {
+			dial = func(p Party) (loadConn, error) { return newNCIPConn(ctx, nt, cfg.Agencies, p, nmix, cfg.Timeout) }
+			where = nt.URL
+		}
+		progress(cfg, "connecting %d sessions to %s (%s)", cfg.Conns, t.name, where)
+		if t.conns, err = connectAll(parties, dial); err != nil {
 			return nil, fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
@@ -178,8 +204,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.finish(server.conns)
 	if crashed.Load() {
 		rep.Crashed = true
-		for _, c := range server.conns {
-			if c.track.onLoan || c.track.inFlight {
+		for _, lc := range server.conns {
+			c, ok := lc.(*sipConn)
+			if ok && (c.track.onLoan || c.track.inFlight) {
 				rep.Acked = append(rep.Acked, AckedLoan{Party: c.party, InFlight: c.track.inFlight})
 			}
 		}
@@ -199,9 +226,9 @@ func (t *target) close() {
 	}
 }
 
-// connectAll opens one logged-in session per party, 64 at a time.
-func connectAll(ctx context.Context, st SIPTarget, cfg Config, mix Mix, parties []Party, now time.Time) ([]*sipConn, error) {
-	conns := make([]*sipConn, len(parties))
+// connectAll opens one session per party, 64 at a time.
+func connectAll(parties []Party, dial func(Party) (loadConn, error)) ([]loadConn, error) {
+	conns := make([]loadConn, len(parties))
 	errs := make([]error, len(parties))
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
@@ -211,7 +238,12 @@ func connectAll(ctx context.Context, st SIPTarget, cfg Config, mix Mix, parties 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			conns[i], errs[i] = newSIPConn(ctx, st, cfg.Login, p, mix, now, cfg.Timeout)
+			c, err := dial(p)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			conns[i] = c
 		}()
 	}
 	wg.Wait()
@@ -228,10 +260,15 @@ func connectAll(ctx context.Context, st SIPTarget, cfg Config, mix Mix, parties 
 
 // runWindow drives every live connection of t for one window.
 func runWindow(ctx context.Context, cfg Config, t *target, budget *atomic.Int64) WindowResult {
-	for _, c := range t.conns {
+	for _, lc := range t.conns {
+		c := lc.stats()
 		c.hist.Reset()
 		c.done, c.writes = 0, 0
 		clear(c.errs)
+	}
+	var m0 storeCounters
+	if t.name == "server" {
+		m0 = scrapeStore(metricsClient, cfg.MetricsURL)
 	}
 	cpu0, host0 := procCPU(t.pid), readHostCPU()
 	start := time.Now()
@@ -239,7 +276,7 @@ func runWindow(ctx context.Context, cfg Config, t *target, budget *atomic.Int64)
 	var wg sync.WaitGroup
 	perConn := cfg.Rate / float64(len(t.conns))
 	for i, c := range t.conns {
-		if c.dead {
+		if c.stats().dead {
 			continue
 		}
 		wg.Add(1)
@@ -249,7 +286,7 @@ func runWindow(ctx context.Context, cfg Config, t *target, budget *atomic.Int64)
 				openLoop(ctx, c, perConn, start, end, uint64(i))
 				return
 			}
-			for ctx.Err() == nil && !c.dead && time.Now().Before(end) {
+			for ctx.Err() == nil && !c.stats().dead && time.Now().Before(end) {
 				if budget.Add(-1) < 0 {
 					return
 				}
@@ -260,7 +297,8 @@ func runWindow(ctx context.Context, cfg Config, t *target, budget *atomic.Int64)
 	wg.Wait()
 	secs := time.Since(start).Seconds()
 	w := WindowResult{Target: t.name, secs: secs, ErrorKinds: map[string]uint64{}}
-	for _, c := range t.conns {
+	for _, lc := range t.conns {
+		c := lc.stats()
 		w.hist.Merge(&c.hist)
 		w.Requests += c.done
 		for k, v := range c.errs {
@@ -275,18 +313,24 @@ func runWindow(ctx context.Context, cfg Config, t *target, budget *atomic.Int64)
 		w.CPUPerReq = float64(cpu1-cpu0) / float64(w.Requests)
 	}
 	w.StealPct = stealPct(host0, readHostCPU())
+	if m0.ok {
+		if m1 := scrapeStore(metricsClient, cfg.MetricsURL); m1.ok && m1.commits > m0.commits {
+			w.Commits = (m1.commits - m0.commits) / secs
+			w.OpsCommit = (m1.ops - m0.ops) / (m1.commits - m0.commits)
+		}
+	}
 	return w
 }
 
 // openLoop sends at Poisson-distributed intended times at rate per second
 // and measures each latency from its intended time, so a server that
 // falls behind shows its queue instead of slowing the generator down.
-func openLoop(ctx context.Context, c *sipConn, rate float64, start, end time.Time, seed uint64) {
+func openLoop(ctx context.Context, c loadConn, rate float64, start, end time.Time, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(start.UnixNano())))
 	next := start.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for ctx.Err() == nil && !c.dead && next.Before(end) {
+	for ctx.Err() == nil && !c.stats().dead && next.Before(end) {
 		if d := time.Until(next); d > 0 {
 			timer.Reset(d)
 			select {

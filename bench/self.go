@@ -71,8 +71,11 @@ func (s *Self) Configure(cfg *Config, useTLS bool) error {
 		cfg.Server = SIPTarget{Addr: s.server.Addrs.SIP2TLS, TLS: tc}
 		cfg.Echo = SIPTarget{Addr: s.echo.Addrs.SIP2TLS, TLS: tc}
 	}
+	cfg.NCIPServer.URL = "http://" + s.server.Addrs.HTTP + "/ncip"
+	cfg.NCIPEcho.URL = "http://" + s.echo.Addrs.HTTP + "/ncip"
 	cfg.ServerPID, cfg.EchoPID = s.server.PID(), s.echo.PID()
 	cfg.StoreDir = s.DataDir()
+	cfg.MetricsURL = "http://" + s.server.Addrs.HTTP + "/metrics"
 	cfg.Kill = s.server.Kill
 	return nil
 }

@@ -234,22 +234,36 @@ type sipConn struct {
 	pos     int
 	seq     int
 	timeout time.Duration
-	dead    bool
+	connStats
+	track tracker
+}
 
+// connStats are what every generator connection counts. Only its
+// goroutine touches them while a window runs.
+type connStats struct {
+	dead   bool
 	hist   Histogram
 	done   uint64
 	writes uint64 // acknowledged writes (checkout, renew, checkin)
 	total  uint64 // completions over the whole run
 	errs   map[string]uint64
-	track  tracker
 }
+
+// loadConn is one generator connection of either protocol.
+type loadConn interface {
+	next(intended time.Time) // send the next request of the cycle
+	stats() *connStats
+	close()
+}
+
+func (c *sipConn) stats() *connStats { return &c.connStats }
 
 func newSIPConn(ctx context.Context, t SIPTarget, l Login, p Party, mix Mix, now time.Time, timeout time.Duration) (*sipConn, error) {
 	nc, err := t.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c := &sipConn{party: p, nc: nc, r: bufio.NewReaderSize(nc, 2048), timeout: timeout, errs: map[string]uint64{}}
+	c := &sipConn{party: p, nc: nc, r: bufio.NewReaderSize(nc, 2048), timeout: timeout, connStats: connStats{errs: map[string]uint64{}}}
 	date := sipDate(now)
 	c.steps = mix.build(l, p, date)
 	c.enc = make([][10][]byte, len(c.steps))

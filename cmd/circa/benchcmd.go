@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,6 +41,11 @@ type benchOptions struct {
 	crashAt     time.Duration
 	json        bool
 	login       bench.Login
+
+	proto    string // "sip2" or "ncip"
+	url      string
+	key      string
+	agencies bench.NCIPAgencies
 }
 
 func newBenchCommand(a *app) *cobra.Command {
@@ -74,7 +82,36 @@ func newBenchCommand(a *app) *cobra.Command {
 		},
 	}
 	addBenchFlags(sip, o)
-	cmd.AddCommand(sip, newBenchEchoCommand(a))
+	cmd.AddCommand(sip, newBenchNCIPCommand(a), newBenchEchoCommand(a))
+	return cmd
+}
+
+func newBenchNCIPCommand(a *app) *cobra.Command {
+	o := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "ncip (--self | --url URL --addr SIP2ADDR) [flags]",
+		Short: "Load-test an NCIP responder against an HTTP echo measured in the same run",
+		Long: "Drive NCIP over HTTP/1.1 keep-alive (one TCP connection per generator connection) against the\n" +
+			"responder and against a built-in HTTP echo with a fixed NCIP reply, in alternating windows. Every\n" +
+			"answer must be HTTP 200 with the service's response and no Problem. Patrons and items are found over\n" +
+			"SIP2 (--addr, or the child server with --self).\n\n" +
+			"Mixes: lookup-user (LookupUser), checkout (CheckOutItem then CheckInItem of each connection's item).",
+		Example: "  circa bench ncip --self --mix checkout --conns 10 --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.proto = "ncip"
+			if !cmd.Flags().Changed("mix") {
+				o.mix = "lookup-user"
+			}
+			return runBench(cmd.Context(), a, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	addBenchFlags(cmd, o)
+	f := cmd.Flags()
+	f.StringVar(&o.url, "url", "", "the NCIP endpoint, e.g. http://127.0.0.1:8080/ncip")
+	f.StringVar(&o.key, "key", fixtures.PartnerKey, "API key sent as X-API-Key")
+	f.StringVar(&o.agencies.From, "from", fixtures.PartnerAgency, "FromAgencyId of the requests")
+	f.StringVar(&o.agencies.To, "to", fixtures.LocalAgency, "ToAgencyId of the requests")
 	return cmd
 }
 
@@ -119,7 +156,17 @@ func runBench(ctx context.Context, a *app, o *benchOptions, out, errOut io.Write
 	if o.crashAt > 0 && !o.self {
 		return usageError("--crash-at needs --self: it kills and restarts the server")
 	}
-	if _, err := bench.MixByName(o.mix); err != nil {
+	if o.proto == "ncip" {
+		if !slices.Contains(bench.NCIPMixNames(), o.mix) {
+			return usageError("unknown NCIP mix %q (one of %s)", o.mix, strings.Join(bench.NCIPMixNames(), ", "))
+		}
+		if !o.self && o.url == "" {
+			return usageError("give --url (and --addr of the same server's SIP2) or --self")
+		}
+		if o.load == bench.Storm || o.useTLS {
+			return usageError("--load storm and --tls are SIP2 only")
+		}
+	} else if _, err := bench.MixByName(o.mix); err != nil {
 		return usageError("%v", err)
 	}
 	if o.rate > 0 && o.load == bench.Closed {
@@ -134,7 +181,7 @@ func runBench(ctx context.Context, a *app, o *benchOptions, out, errOut io.Write
 	default:
 		return usageError("unknown load %q (closed, open or storm)", o.load)
 	}
-	cfg := bench.Config{Mix: o.mix, Load: o.load, Conns: o.conns, Rate: o.rate, Windows: o.windows,
+	cfg := bench.Config{Protocol: o.proto, Agencies: o.agencies, Mix: o.mix, Load: o.load, Conns: o.conns, Rate: o.rate, Windows: o.windows,
 		Window: o.duration / time.Duration(2*o.windows), MaxRequests: o.maxRequests, Timeout: o.timeout,
 		Login: o.login, StoreTime: o.storeTime, CrashAt: o.crashAt, Progress: errOut}
 	var self *bench.Self
@@ -154,6 +201,7 @@ func runBench(ctx context.Context, a *app, o *benchOptions, out, errOut io.Write
 		if err := self.Configure(&cfg, o.useTLS); err != nil {
 			return err
 		}
+		cfg.NCIPServer.Key = o.key
 	} else {
 		if err := checkLoopback(o.addr, o.allowRemote); err != nil {
 			return err
@@ -164,6 +212,23 @@ func runBench(ctx context.Context, a *app, o *benchOptions, out, errOut io.Write
 			return err
 		}
 		defer echo.Close()
+		if o.proto == "ncip" {
+			u, err := url.Parse(o.url)
+			if err != nil || u.Host == "" {
+				return usageError("--url %q is not an http URL", o.url)
+			}
+			if err := checkLoopback(u.Host, o.allowRemote); err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			h := bench.StartHTTPEcho(ln)
+			defer h.Close()
+			cfg.NCIPServer = bench.NCIPTarget{URL: o.url, Key: o.key}
+			cfg.NCIPEcho = bench.NCIPTarget{URL: h.URL()}
+		}
 		cfg.StoreDir = os.TempDir()
 	}
 	if o.storeDir != "" {

@@ -35,6 +35,8 @@ func TestBenchSelf(t *testing.T) {
 			"--store-time", "100ms", "--json"},
 		{"bench", "sip2", "--self", "--exe", bin, "--tls", "--mix", "read", "--conns", "4", "--duration", "600ms",
 			"--windows", "2", "--json"},
+		{"bench", "ncip", "--self", "--exe", bin, "--mix", "checkout", "--conns", "2", "--duration", "600ms",
+			"--windows", "2", "--store-time", "50ms", "--json"},
 	} {
 		r := run(t, args...)
 		if r.code != 0 {
@@ -46,7 +48,7 @@ func TestBenchSelf(t *testing.T) {
 		}
 		keys := []string{"mix", "conns", "throughput_rps", "p50_ms", "p99_ms", "p999_ms", "errors",
 			"echo_throughput_rps", "echo_p99_ms", "ratio_vs_echo", "server_cpu_us_per_req", "server_rss_kib"}
-		if m["mix"] == "kiosk" {
+		if m["mix"] == "kiosk" || m["mix"] == "checkout" {
 			keys = append(keys, "group_commit_ops", "fsync_update_ops", "ratio_vs_group_commit", "ratio_vs_fsync_update")
 		}
 		for _, k := range keys {
@@ -100,6 +102,9 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "--self", "--load", "open"},
 		{"bench", "--self", "--load", "sideways"},
 		{"bench", "--self", "--conns", "0"},
+		{"bench", "ncip", "--self", "--mix", "kiosk"},
+		{"bench", "ncip", "--addr", "127.0.0.1:1"},
+		{"bench", "ncip", "--self", "--load", "storm"},
 	} {
 		if r := run(t, args...); r.code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, r.code, r.errOut)

@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"bufio"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// storeCounters are the server's commit counters from its /metrics.
+type storeCounters struct {
+	commits, ops float64
+	ok           bool
+}
+
+// scrapeStore reads circa_store_commits_total and
+// circa_store_operations_total from a server's Prometheus endpoint.
+func scrapeStore(client *http.Client, metricsURL string) storeCounters {
+	if metricsURL == "" {
+		return storeCounters{}
+	}
+	resp, err := client.Get(metricsURL)
+	if err != nil {
+		return storeCounters{}
+	}
+	defer resp.Body.Close()
+	var c storeCounters
+	sc := bufio.NewScanner(resp.Body)
+	var seen int
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "circa_store_commits_total":
+			c.commits = v
+			seen++
+		case "circa_store_operations_total":
+			c.ops = v
+			seen++
+		}
+	}
+	c.ok = seen == 2
+	return c
+}
+
+var metricsClient = &http.Client{Timeout: 5 * time.Second}

@@ -66,7 +66,7 @@ func (h *Handler) NewSession(ctx context.Context, c sip2.ConnInfo) (sip2.Session
 	return s, nil
 }
 
-// zone returns a library's time zone and name.
+// library returns a library's time zone and name.
 func (h *Handler) library(ctx context.Context, code string) (*time.Location, string) {
 	zone, name := time.UTC, ""
 	h.svc.DB().View(ctx, func(tx *store.Tx) error {

@@ -282,21 +282,49 @@ func TestFaultServerRefusesRename(t *testing.T) {
 	exactlyOnce(t, e, srv)
 }
 
-func TestFaultKilledBetweenUploadAndRename(t *testing.T) {
+// TestFaultKilled kills the process right after each delivery step is
+// saved (between upload and rename among them), restarts it, and checks
+// every fee reaches the bursar once.
+func TestFaultKilled(t *testing.T) {
+	for _, step := range []delivery.Step{delivery.StepPending, delivery.StepUploadedTemp, delivery.StepRenamed,
+		delivery.StepVerified, delivery.StepDone} {
+		t.Run(string(step), func(t *testing.T) {
+			e := newEnv(t)
+			srv, tg := sftpTarget(t)
+			e.save(bursarProfile(tg))
+			killed := errors.New("killed")
+			e.sched.afterSave = func(d delivery.Delivery) error {
+				if d.Step == step {
+					return killed
+				}
+				return nil
+			}
+			if _, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); !strings.Contains(fmt.Sprint(err), "killed") {
+				t.Fatalf("want the simulated kill, got %v", err)
+			}
+			// The process restarts: a new store handle, service and
+			// scheduler, and the local outbox copy may be gone too.
+			path := e.db.Path()
+			e.db.Close()
+			os.RemoveAll(filepath.Join(e.dir, "outbox"))
+			e.open(path)
+			exactlyOnce(t, e, srv)
+		})
+	}
+}
+
+// TestFaultKilledAfterBuild kills the process after the file was built and
+// its fees marked, before delivery began and before the local copy was
+// written: the restarted run writes it from the outbox entry and sends it.
+func TestFaultKilledAfterBuild(t *testing.T) {
 	e := newEnv(t)
 	srv, tg := sftpTarget(t)
-	e.save(bursarProfile(tg))
-	killed := errors.New("killed")
-	e.sched.afterSave = func(d delivery.Delivery) error {
-		if d.Step == delivery.StepUploadedTemp {
-			return killed
-		}
-		return nil
+	p := bursarProfile(tg)
+	e.save(p)
+	n, err := e.sched.buildBursar(ctx, p)
+	if err != nil || n == 0 {
+		t.Fatalf("build: %d, %v", n, err)
 	}
-	if _, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); !errors.Is(err, killed) && !strings.Contains(fmt.Sprint(err), "killed") {
-		t.Fatalf("want the simulated kill, got %v", err)
-	}
-	// The process restarts: a new store handle, service and scheduler.
 	path := e.db.Path()
 	e.db.Close()
 	e.open(path)

@@ -29,11 +29,13 @@ type state struct {
 // entry is one file in the outbox: its bytes, kept from the transaction
 // that built it until it is delivered, and its delivery state.
 type entry struct {
-	Name     string             `json:"name"`
-	Content  []byte             `json:"content,omitempty"`
-	SHA256   string             `json:"sha256"`
-	Summary  delivery.Summary   `json:"summary"`
-	Built    time.Time          `json:"built"`
+	Name    string           `json:"name"`
+	Content []byte           `json:"content,omitempty"`
+	SHA256  string           `json:"sha256"`
+	Summary delivery.Summary `json:"summary"`
+	Built   time.Time        `json:"built"`
+	// Journal is the change-journal position the file was built at.
+	Journal  uint64             `json:"journal"`
 	Delivery *delivery.Delivery `json:"delivery,omitempty"`
 }
 
@@ -69,7 +71,8 @@ func addEntry(tx *store.Tx, p *profiles.Exchange, at time.Time, ext string, cont
 	st.Files++
 	name := fileName(p, st.Files, at, ext)
 	h := sha256.Sum256(content)
-	e := entry{Name: name, Content: content, SHA256: hex.EncodeToString(h[:]), Summary: sum, Built: at}
+	e := entry{Name: name, Content: content, SHA256: hex.EncodeToString(h[:]), Summary: sum, Built: at,
+		Journal: tx.JournalHead()}
 	if err := tx.SetMeta(entryKey(p.Code, name), e); err != nil {
 		return "", err
 	}

@@ -145,6 +145,7 @@ func TestHarvestDemoLibrary(t *testing.T) {
 			t.Fatalf("%s in library:BRANCH with sets %v", r.Identifier, r.Sets)
 		}
 	}
+	s.validate()
 }
 
 // TestIncrementalHarvestSeesEveryChange moves an item, deletes a record and

@@ -12,6 +12,8 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/profiles/delivery"
+	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -165,4 +167,44 @@ func readCSV(t *testing.T, path string) [][]string {
 		t.Fatalf("csv %v, %v", rows, err)
 	}
 	return rows
+}
+
+// TestRemoteStorageRequestSurvivesACutUpload cuts every upload of a run; the
+// request waits in the outbox and the next run sends it, once.
+func TestRemoteStorageRequestSurvivesACutUpload(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	p := profiles.NewExchange(profiles.TypeRequests, "REQ")
+	p.Library, p.Target, p.Requests.Facility = fixtures.LibraryMain, tg, "ANNEX"
+	e.save(p)
+	if _, err := e.sched.RunNow(ctx, "REQ", RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.PlaceHold(ctx, circ.HoldRequest{Agent: circ.Agent{Protocol: "cli", Library: "MAIN"},
+		Patron: fixtures.PatronGood, Item: fixtures.ItemAnnex}); err != nil {
+		t.Fatal(err)
+	}
+	cut := sftptest.Faults{CutAfterBytes: 100}
+	srv.SetFaults(cut)
+	e.sched.afterSave = func(delivery.Delivery) error { srv.SetFaults(cut); return nil }
+	if run, err := e.sched.RunNow(ctx, "REQ", RunOptions{}); err == nil || run.Result != ResultFailed {
+		t.Fatalf("want a failed run, got %+v, %v", run, err)
+	}
+	e.sched.afterSave = nil
+	srv.SetFaults(sftptest.Faults{})
+	run, err := e.sched.RunNow(ctx, "REQ", RunOptions{})
+	if err != nil || len(run.Files) != 1 {
+		t.Fatalf("recovery run %+v, %v", run, err)
+	}
+	var sent int
+	for _, n := range dataFiles(t, srv.Path("/out"), true) {
+		for _, r := range readRS(t, srv.Path("/out/"+n)).Requests {
+			if r.Barcode == fixtures.ItemAnnex {
+				sent++
+			}
+		}
+	}
+	if sent != 1 {
+		t.Fatalf("the request went out %d times", sent)
+	}
 }

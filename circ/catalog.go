@@ -49,22 +49,26 @@ func TombstoneOf(tx *store.Tx, bibID uint64) (t Tombstone, ok bool, err error) {
 	return t, err == nil, err
 }
 
-// PlacesOf returns the distinct places of a bib's holdings and items, sorted.
+// PlacesOf returns the distinct places of a bib's items, sorted; a bib
+// without items is at the places of its holdings (on order, say). A holding
+// an item has moved away from does not count.
 func PlacesOf(tx *store.Tx, bibID uint64) ([]Place, error) {
-	hs, err := tx.HoldingsOfBib(bibID)
-	if err != nil {
-		return nil, err
-	}
 	its, err := tx.ItemsOfBib(bibID)
 	if err != nil {
 		return nil, err
 	}
 	var out []Place
-	for _, h := range hs {
-		out = append(out, Place{h.Library, h.Location})
-	}
 	for _, it := range its {
 		out = append(out, Place{it.Library, it.Location})
+	}
+	if len(its) == 0 {
+		hs, err := tx.HoldingsOfBib(bibID)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hs {
+			out = append(out, Place{h.Library, h.Location})
+		}
 	}
 	slices.SortFunc(out, func(a, b Place) int {
 		if c := strings.Compare(a.Library, b.Library); c != 0 {

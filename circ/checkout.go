@@ -157,7 +157,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 				return refuse(LoanLimit, ""), nil
 			}
 			if fee := rentalFee(rules, it.Policy); fee > 0 {
-				res.Fee, res.FeeType = fee, "02"
+				res.Fee, res.FeeType = fee, "06"
 				if !req.FeeAcknowledged {
 					return refuse(FeeAckRequired, ""), nil
 				}

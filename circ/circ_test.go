@@ -189,7 +189,7 @@ func TestCheckoutRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Fee != 150 || res.FeeType != "02" {
+		if res.Fee != 150 || res.FeeType != "06" {
 			t.Fatalf("rental fee %d type %s", res.Fee, res.FeeType)
 		}
 		sum, _ := l.svc.PatronStatus(ctx, PatronQuery{Patron: "P1"})
@@ -524,6 +524,16 @@ func TestBlockUnblockAndPatronStatus(t *testing.T) {
 	if sum.PINOK || sum.Flags[FlagChargeDenied] {
 		t.Fatalf("after unblock: %+v", sum.Flags)
 	}
+	// A retried block (same key) places one block.
+	for range 2 {
+		if _, err := l.svc.Block(ctx, BlockRequest{Agent: atMain, Patron: "P1", Type: "sip2", Key: "blk-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, _ = l.svc.PatronStatus(ctx, PatronQuery{Patron: "P1"})
+	if len(sum.Patron.Blocks) != 1 {
+		t.Fatalf("retried block placed %d blocks", len(sum.Patron.Blocks))
+	}
 	sum, _ = l.svc.PatronStatus(ctx, PatronQuery{Patron: "NOPE"})
 	if sum.Valid {
 		t.Fatal("unknown patron valid")
@@ -546,7 +556,7 @@ func TestItemInfoAndProperties(t *testing.T) {
 	if err != nil || sum.CircStatus != CircCharged || sum.HoldQueue != 1 || !sum.Due.Equal(out.Due) || sum.Borrower.Barcode != "P1" {
 		t.Fatalf("item info: %+v %v", sum, err)
 	}
-	if _, err := l.svc.SetItemProperties(ctx, atMain, "B1", "RFID:E004"); err != nil {
+	if _, err := l.svc.SetItemProperties(ctx, ItemPropertiesRequest{Agent: atMain, Item: "B1", Properties: "RFID:E004"}); err != nil {
 		t.Fatal(err)
 	}
 	sum, _ = l.svc.ItemInfo(ctx, "B1")

@@ -75,22 +75,30 @@ func (s *Service) ItemInfo(ctx context.Context, barcode string) (ItemSummary, er
 	return sum, nil
 }
 
-// SetItemProperties stores the free-text properties a device keeps on an
+// ItemPropertiesRequest sets the free-text properties a device keeps on an
 // item (SIP2 message 19, field CH).
-func (s *Service) SetItemProperties(ctx context.Context, agent Agent, barcode, properties string) (ItemBrief, error) {
+type ItemPropertiesRequest struct {
+	Agent      Agent
+	Item       string
+	Properties string
+	Key        string
+}
+
+// SetItemProperties stores an item's properties.
+func (s *Service) SetItemProperties(ctx context.Context, req ItemPropertiesRequest) (ItemBrief, error) {
 	var res ItemBrief
 	now := s.Now()
-	err := s.update(ctx, "", nil, func(tx *store.Tx) (*Error, error) {
-		it, refusal, err := lookupItem(tx, barcode)
+	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+		it, refusal, err := lookupItem(tx, req.Item)
 		if err != nil || refusal != nil {
 			return refusal, err
 		}
-		it.Properties = properties
+		it.Properties = req.Properties
 		if err := tx.PutItem(&it, now); err != nil {
 			return nil, err
 		}
 		res = briefOf(tx, &it)
-		return nil, emit(tx, now, "item.properties", agent, ref("item", it.ID))
+		return nil, emit(tx, now, "item.properties", req.Agent, ref("item", it.ID))
 	})
 	return res, err
 }

@@ -345,7 +345,8 @@ func (s *Session) ItemStatusUpdate(ctx context.Context, r *sip2.ItemStatusUpdate
 		resp.ScreenMessage = s.screen(DefaultLanguage, msg)
 		return resp, nil
 	}
-	it, err := s.h.svc.SetItemProperties(ctx, s.agent(), r.ItemID, r.ItemProperties)
+	it, err := s.h.svc.SetItemProperties(ctx, circ.ItemPropertiesRequest{Agent: s.agent(), Item: r.ItemID,
+		Properties: r.ItemProperties, Key: s.key(r.Header)})
 	code, refused := circ.CodeOf(err)
 	if !refused {
 		return nil, err

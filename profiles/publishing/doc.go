@@ -25,9 +25,10 @@
 //	library:<library>:<location>  everything held at one of its locations
 //	profile:<code>                the selection of a publishing profile
 //
-// A record belongs to the library and location sets of its holdings and
-// items; its header lists both levels. A deleted or suppressed record keeps
-// the places remembered when it was withdrawn (circ.Tombstone), so a
+// A record belongs to the library and location sets of its items (of its
+// holdings when it has no items, such as a title on order); its header
+// lists both levels. A deleted or suppressed record keeps the places
+// remembered when it was withdrawn (circ.Tombstone), so a
 // selective harvest of a set sees the deletion.
 //
 // # Publishing profiles
@@ -41,8 +42,11 @@
 // # File publishing
 //
 // Publisher writes, for a profile, the records changed since its last run
-// (deletions with leader/05 = d) into one MARCXML collection and delivers it
-// with delivery.Client. Each run covers the change stamps from just after
+// into one MARCXML collection, deletions with leader/05 = d: records deleted
+// or suppressed, and records the partner was sent that have left the
+// selection (an item moved out of a selected location, say). It remembers
+// which records the partner holds for that. The file goes out with
+// delivery.Client. Each run covers the change stamps from just after
 // the previous run's upper bound up to SettleTime before it starts, so a
 // change still committing, or stamped later in the same second, is left to
 // the next run rather than missed. The run's state

@@ -5,11 +5,13 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +78,10 @@ type runState struct {
 	LastRun time.Time `json:"last_run,omitzero"`    // end of the last finished run
 	Pending *pending  `json:"pending,omitempty"`    // a file on its way
 	Failed  string    `json:"last_error,omitempty"` // for operators
+	// Members are the bibs the partner holds as live records from the files
+	// delivered so far (encodeIDs), so that a record leaving the selection
+	// is sent as a deletion.
+	Members []byte `json:"members,omitempty"`
 }
 
 // pending is a built file not yet known to be delivered.
@@ -85,6 +91,7 @@ type pending struct {
 	Through  time.Time         `json:"through"`
 	Records  int               `json:"records"`
 	Deleted  int               `json:"deleted"`
+	Members  []byte            `json:"members,omitempty"` // once delivered
 	Delivery delivery.Delivery `json:"delivery"`
 }
 
@@ -248,7 +255,14 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 		return res, err
 	}
 	path := filepath.Join(dir, name)
-	n, deleted, err := p.build(ctx, &prof, kind == "full", from, through, path)
+	members, err := decodeIDs(st.Members)
+	if err != nil {
+		return res, fmt.Errorf("publishing profile %s: saved state: %w", code, err)
+	}
+	if kind == "full" {
+		members = idSet{}
+	}
+	n, deleted, err := p.build(ctx, &prof, kind == "full", from, through, path, members)
 	if err != nil {
 		os.Remove(path)
 		return res, fmt.Errorf("build %s: %w", name, err)
@@ -264,7 +278,7 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 		return res, err
 	}
 	d.NoManifest = prof.NoManifest
-	st.Pending = &pending{Kind: kind, Seq: seq, Through: through, Records: n, Deleted: deleted, Delivery: d}
+	st.Pending = &pending{Kind: kind, Seq: seq, Through: through, Records: n, Deleted: deleted, Members: members.encode(), Delivery: d}
 	if err := p.deliver(ctx, client, code, &st, &d); err != nil {
 		return res, err
 	}
@@ -310,6 +324,7 @@ func (p *Publisher) deliver(ctx context.Context, client *delivery.Client, code s
 	}
 	done := *st.Pending
 	st.Through, st.Runs, st.LastRun, st.Pending, st.Failed = done.Through, done.Seq, p.now(), nil, ""
+	st.Members = done.Members
 	if err := p.saveState(ctx, code, *st); err != nil {
 		return err
 	}
@@ -327,9 +342,12 @@ func fileName(code, kind string, seq int, through time.Time, format string) stri
 	return name
 }
 
-// build writes the selected records changed in [from, through] (live ones
-// only for a full file) to path and counts them.
-func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, through time.Time, path string) (n, deleted int, err error) {
+// build writes the records changed in [from, through] to path and counts
+// them: selected live records, and deletions of selected records and of
+// records the partner holds (members) that left the selection. A full file
+// has selected live records only. members is updated to what the partner
+// holds once the file is delivered.
+func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, through time.Time, path string, members idSet) (n, deleted int, err error) {
 	xmlPath := path
 	if prof.format() == FormatMARCXMLTarGz {
 		xmlPath = strings.TrimSuffix(path, ".tar.gz") + ".building"
@@ -354,17 +372,20 @@ func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, t
 		if err != nil {
 			return false, err
 		}
-		if !prof.Selection.Matches(b, places) {
+		_, held := members[b.ID]
+		selected := prof.Selection.Matches(b, places)
+		if !selected && !held {
 			return true, nil
 		}
 		var m circ.MARCRecord
-		if gone {
+		if gone || !selected {
 			raw, err := tx.BibMARC(b.ID)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return false, err
 			}
 			m = deletionRecord(b, raw)
 			deleted++
+			delete(members, b.ID)
 		} else {
 			recs, err := circ.ParseMARCXML(rec.MARCXML)
 			if err != nil {
@@ -375,6 +396,7 @@ func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, t
 			if prof.Holdings {
 				m.Data = withHoldings(m.Data, rec)
 			}
+			members[b.ID] = struct{}{}
 		}
 		buf = m.AppendXML(buf[:0])
 		pendingOut = append(pendingOut, append(append([]byte(nil), buf...), '\n'))
@@ -484,4 +506,38 @@ func tarGz(src, dst, name string, mtime time.Time) error {
 		return err
 	}
 	return out.Close()
+}
+
+// idSet is a set of bib ids.
+type idSet map[uint64]struct{}
+
+// encode writes the ids ascending as uvarint deltas.
+func (s idSet) encode() []byte {
+	ids := make([]uint64, 0, len(s))
+	for id := range s {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var b []byte
+	prev := uint64(0)
+	for _, id := range ids {
+		b = binary.AppendUvarint(b, id-prev)
+		prev = id
+	}
+	return b
+}
+
+func decodeIDs(b []byte) (idSet, error) {
+	s := idSet{}
+	prev := uint64(0)
+	for len(b) > 0 {
+		d, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, errors.New("bad member list")
+		}
+		prev += d
+		s[prev] = struct{}{}
+		b = b[n:]
+	}
+	return s, nil
 }

@@ -170,12 +170,18 @@ func TestPublishFullThenIncremental(t *testing.T) {
 	if _, err := svc.AddItem(ctx, staff, circ.NewItem{BibID: branchOnly[0].Bib.ID, Barcode: "39999000000002", Location: "BRANCH-STACKS", Policy: "BOOK"}); err != nil {
 		t.Fatal(err)
 	}
+	// The reference book moves to the stacks: its record leaves the
+	// selection and the partner, which has it, is told it is gone.
+	left, err := svc.MoveItem(ctx, staff, fixtures.ItemNonCirculating, "MAIN-STACKS", "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.add(time.Minute)
 	inc, err := p.Incremental(ctx, "recap")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inc.Records != 3 || inc.Deleted != 1 {
+	if inc.Records != 4 || inc.Deleted != 2 {
 		t.Fatalf("incremental run %+v", inc)
 	}
 	files = delivered(t, srv.Path("/out"))
@@ -184,13 +190,15 @@ func TestPublishFullThenIncremental(t *testing.T) {
 	for _, r := range recs {
 		got[strings.TrimSpace(r.ControlValue("001"))] = r.Leader[5]
 	}
-	var movedBib, goneBib store.Bib
+	var movedBib, goneBib, leftBib store.Bib
 	db.View(ctx, func(tx *store.Tx) error {
 		movedBib, _ = tx.Bib(moved.BibID)
 		goneBib, _ = tx.Bib(gone)
+		leftBib, _ = tx.Bib(left.BibID)
 		return nil
 	})
-	if len(got) != 3 || got[goneBib.ControlNumber] != 'd' || got["pub000000001"] == 'd' || got[movedBib.ControlNumber] == 'd' {
+	if len(got) != 4 || got[goneBib.ControlNumber] != 'd' || got[leftBib.ControlNumber] != 'd' ||
+		got["pub000000001"] == 'd' || got[movedBib.ControlNumber] == 'd' {
 		t.Fatalf("incremental file: %v", got)
 	}
 

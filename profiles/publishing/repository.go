@@ -242,8 +242,9 @@ func (r *Repository) loadPlaces(tx *store.Tx, b *store.Bib, profs []Profile, hea
 	return rec, places, nil
 }
 
-// holdingGroups returns one group per item, then one per holding without
-// items, and the distinct places of both.
+// holdingGroups returns one group per item and the distinct places of the
+// items; a bib without items has one group and place per holding (on
+// order, say). Holdings items have moved away from are left out.
 func holdingGroups(tx *store.Tx, b *store.Bib, institution string) ([]oai.Holding, []circ.Place, error) {
 	hs, err := tx.HoldingsOfBib(b.ID)
 	if err != nil {
@@ -253,7 +254,6 @@ func holdingGroups(tx *store.Tx, b *store.Bib, institution string) ([]oai.Holdin
 	if err != nil {
 		return nil, nil, err
 	}
-	withItems := map[uint64]bool{}
 	call := map[uint64]string{}
 	for _, h := range hs {
 		call[h.ID] = h.CallNumber
@@ -261,14 +261,13 @@ func holdingGroups(tx *store.Tx, b *store.Bib, institution string) ([]oai.Holdin
 	var groups []oai.Holding
 	var places []circ.Place
 	for _, it := range its {
-		withItems[it.HoldingID] = true
 		groups = append(groups, oai.Holding{Institution: institution, Library: it.Library, Location: it.Location,
 			CallNumber: firstNonEmpty(it.CallNumber, call[it.HoldingID], b.CallNumber), Barcode: it.Barcode, Status: string(it.Status)})
 		places = append(places, circ.Place{Library: it.Library, Location: it.Location})
 	}
-	for _, h := range hs {
-		places = append(places, circ.Place{Library: h.Library, Location: h.Location})
-		if !withItems[h.ID] {
+	if len(its) == 0 {
+		for _, h := range hs {
+			places = append(places, circ.Place{Library: h.Library, Location: h.Location})
 			groups = append(groups, oai.Holding{Institution: institution, Library: h.Library, Location: h.Location,
 				CallNumber: firstNonEmpty(h.CallNumber, b.CallNumber)})
 		}

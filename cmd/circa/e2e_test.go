@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,5 +286,49 @@ func TestILLBorrowingAcrossNCIPAndSIP2(t *testing.T) {
 	call("DeleteItem", "item=E2E-ILL-1")
 	if r := run(t, "item", "show", "E2E-ILL-1", "--data-dir", s.dir); r.code != 1 {
 		t.Fatalf("temporary item still there: %+v", r)
+	}
+}
+
+// The HTTP side of a running server: health, metrics after a kiosk session,
+// and an OAI-PMH harvest of the whole demo catalogue.
+func TestServeHTTPEndpoints(t *testing.T) {
+	s := startDemoServer(t)
+	conn, err := net.Dial("tcp", s.sip2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kioskSession(t, conn, time.Now(), fixtures.ItemAvailable)
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(s.httpURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+		return string(body)
+	}
+	if body := get("/healthz"); strings.TrimSpace(body) != "ok" {
+		t.Fatalf("healthz: %q", body)
+	}
+	metrics := get("/metrics")
+	for _, want := range []string{`circa_sip2_message_duration_seconds_count{code="11",listener="sip2",outcome="ok"} 1`,
+		"circa_sip2_connections_open", "circa_store_commits_total", "circa_sip2_logins_failed_total"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(metrics, fixtures.PatronGood) {
+		t.Error("a patron barcode reached the metrics")
+	}
+	if body := get("/oai?verb=Identify"); !strings.Contains(body, "<deletedRecord>persistent</deletedRecord>") {
+		t.Fatalf("Identify: %s", body)
+	}
+	r := run(t, "oai", "harvest", s.httpURL+"/oai", "--prefix", "oai_dc")
+	if r.code != 0 || !strings.Contains(r.out, "1984") {
+		t.Fatalf("harvest of the demo catalogue: %+v", r)
 	}
 }

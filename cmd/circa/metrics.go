@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/circa-ils/circa/ncip"
+	fx "github.com/circa-ils/circa/profiles/exchange"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/store"
 )
@@ -89,6 +90,27 @@ func ncipObserver(reg prometheus.Registerer) ncip.Observer {
 		h.WithLabelValues(o.Service, o.Partner, fmt.Sprint(o.Outcome)).Observe(o.Duration.Seconds())
 		if o.ProblemType != "" {
 			problems.WithLabelValues(o.Service, o.ProblemType).Inc()
+		}
+	}
+}
+
+// exchangeMetrics counts file-exchange runs by profile and result; a
+// permanent failure (host key, login) also sets a gauge operators can alert on.
+func exchangeMetrics(reg prometheus.Registerer) fx.Observer {
+	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "circa_exchange_runs_total", Help: "File-exchange runs, by profile, type and result."}, []string{"profile", "type", "result"})
+	records := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "circa_exchange_records_total", Help: "Records exported or import lines applied."}, []string{"profile", "type"})
+	stopped := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "circa_exchange_stopped", Help: "1 while a profile is stopped by a permanent error (authentication, host key)."}, []string{"profile"})
+	reg.MustRegister(runs, records, stopped)
+	return func(r fx.Report) {
+		runs.WithLabelValues(r.Profile, r.Type, r.Run.Result).Inc()
+		records.WithLabelValues(r.Profile, r.Type).Add(float64(r.Run.Records))
+		if r.Run.Permanent {
+			stopped.WithLabelValues(r.Profile).Set(1)
+		} else {
+			stopped.WithLabelValues(r.Profile).Set(0)
 		}
 	}
 }

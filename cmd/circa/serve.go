@@ -21,6 +21,9 @@ import (
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
+	fx "github.com/circa-ils/circa/profiles/exchange"
+	"github.com/circa-ils/circa/profiles/oai"
+	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/sip2/selfcheck"
 	"github.com/circa-ils/circa/store"
@@ -41,6 +44,7 @@ type serveOptions struct {
 	loginTimeout  time.Duration
 	shutdownGrace time.Duration
 	retryMemory   time.Duration
+	oai           publishing.Options
 }
 
 func newServeCommand(a *app) *cobra.Command {
@@ -81,6 +85,11 @@ re-reads the TLS certificate.`,
 	f.DurationVar(&o.loginTimeout, "login-timeout", 2*time.Minute, "close a SIP2 connection that has not logged in by then")
 	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long busy connections may take to finish on SIGTERM")
 	f.DurationVar(&o.retryMemory, "retry-memory", 14*24*time.Hour, "how long answers are kept for retried requests")
+	f.StringVar(&o.oai.Name, "oai-name", "circa catalogue", "OAI-PMH repositoryName")
+	f.StringVar(&o.oai.BaseURL, "oai-base-url", "", "OAI-PMH baseURL as harvesters reach it (default: taken from each request)")
+	f.StringSliceVar(&o.oai.AdminEmails, "oai-admin-email", []string{"circa-admin@example.org"}, "OAI-PMH adminEmail (repeatable)")
+	f.StringVar(&o.oai.RepositoryID, "oai-repository-id", "catalog.circa.invalid", "domain-like name in OAI identifiers (oai:NAME:bib-id)")
+	f.StringVar(&o.oai.Institution, "oai-institution", "MAIN", "institution code published in 852 $a")
 	return cmd
 }
 
@@ -175,6 +184,26 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		Logger: a.log.With().Str("proto", "ncip").Logger(), Observer: ncipObserver(metrics), PathPrefix: "/ncip"})
 	mux.Handle("/ncip", ncipHandler)
 	mux.Handle("/ncip/", ncipHandler)
+	oaiHandler, err := publishing.Handler(b.db, o.oai, oai.Options{Logger: a.log.With().Str("proto", "oai").Logger()})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	mux.Handle("/oai", oaiHandler)
+
+	exchangeRuns := exchangeMetrics(metrics)
+	scheduler, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg,
+		Dir: fx.DataDir(a.dataDir), Logger: a.log.With().Str("component", "exchange").Logger(), Observer: exchangeRuns})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	publisher, err := publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(a.dataDir, "publishing"),
+		Institution: o.oai.Institution, Logger: a.log.With().Str("component", "publishing").Logger()})
+	if err != nil {
+		closeAll()
+		return err
+	}
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute}
 
@@ -201,6 +230,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	}
 	g.Go(func() error { return adm.Serve(gctx) })
 	g.Go(func() error { forgetOldRetries(gctx, a, b, o.retryMemory); return nil })
+	g.Go(func() error { return scheduler.Run(gctx) })
+	g.Go(func() error { return publisher.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		a.log.Info().Msg("shutting down")

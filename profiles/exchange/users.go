@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles"
@@ -248,14 +251,14 @@ func (r *usersReader) user() (xmlUser, error) {
 // is collected — a user without the match identifier or a last name, a bad
 // date, the same user twice, broken or truncated XML, text not in its
 // declared encoding — and any problem refuses the whole file (*FileError).
-func ParseUsers(name string, data []byte, match string) ([]circ.SyncUser, error) {
+func ParseUsers(name string, data []byte, match string) ([]User, error) {
 	fe := &FileError{File: name}
 	if p := checkText(data); p != nil {
 		fe.Problems = append(fe.Problems, *p)
 		return nil, fe
 	}
 	r := &usersReader{d: newDecoder(bytes.NewReader(data))}
-	var out []circ.SyncUser
+	var out []User
 	seen := map[string]int{}
 	sawRoot := false
 	for len(fe.Problems) < maxProblems {
@@ -309,15 +312,13 @@ func ParseUsers(name string, data []byte, match string) ([]circ.SyncUser, error)
 
 func truthy(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }
 
-func toSyncUser(x *xmlUser, match string) (circ.SyncUser, []string) {
+func toSyncUser(x *xmlUser, match string) (User, []string) {
 	tr := strings.TrimSpace
-	u := circ.SyncUser{PrimaryID: tr(x.PrimaryID), FirstName: tr(x.FirstName), LastName: tr(x.LastName),
+	u := User{PIN: x.PIN}
+	u.SyncUser = circ.SyncUser{PrimaryID: tr(x.PrimaryID), FirstName: tr(x.FirstName), LastName: tr(x.LastName),
 		UserGroup: tr(x.UserGroup), JobTitle: tr(x.JobTitle), Language: tr(x.Language), Campus: tr(x.Campus),
 		ShareLib: tr(x.ShareLib), HomeLibrary: tr(x.HomeLibrary)}
 	var problems []string
-	if x.PIN != "" {
-		u.PINHash = x.PIN // hashed by the caller before the sync; see hashPINs
-	}
 	for _, id := range x.Identifiers {
 		if tr(id.Type) == "" || tr(id.Value) == "" {
 			continue
@@ -390,15 +391,24 @@ func toSyncUser(x *xmlUser, match string) (circ.SyncUser, []string) {
 	return u, problems
 }
 
-// hashPINs replaces the plain PINs of users (held in PINHash by ParseUsers)
-// with hashes, keeping the stored hash when it already matches so an
-// unchanged PIN is not reported as a change. Hashing runs outside any
-// write transaction.
-func (s *Scheduler) hashPINs(ctx context.Context, match string, users []circ.SyncUser) error {
+// User is one user of a users file: what the sync applies, and the plain
+// PIN the file gave, which is hashed before the sync and never stored.
+type User struct {
+	circ.SyncUser
+	PIN string
+}
+
+// hashPINs turns parsed users into sync users, hashing the PINs they carry
+// outside any write transaction (on every core: hashing is the slow part).
+// A patron's stored hash is kept when the PIN still matches it, so an
+// unchanged PIN is not reported as a change.
+func (s *Scheduler) hashPINs(ctx context.Context, match string, users []User) ([]circ.SyncUser, error) {
+	out := make([]circ.SyncUser, len(users))
 	stored := map[int]string{}
 	err := s.db.View(ctx, func(tx *store.Tx) error {
 		for i := range users {
-			if users[i].PINHash == "" {
+			out[i] = users[i].SyncUser
+			if users[i].PIN == "" {
 				continue
 			}
 			if p, err := tx.PatronByIdentifier(match, users[i].MatchValue); err == nil {
@@ -408,26 +418,29 @@ func (s *Scheduler) hashPINs(ctx context.Context, match string, users []circ.Syn
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i := range users {
-		pin := users[i].PINHash
+		pin := users[i].PIN
 		if pin == "" {
 			continue
 		}
-		if h := stored[i]; h != "" {
-			if ok, _ := circ.VerifySecret(h, pin); ok {
-				users[i].PINHash = h
-				continue
+		old := stored[i]
+		g.Go(func() error {
+			if old != "" {
+				if ok, _ := circ.VerifySecret(old, pin); ok {
+					out[i].PINHash = old
+					return nil
+				}
 			}
-		}
-		h, err := circ.HashSecret(pin)
-		if err != nil {
+			h, err := circ.HashSecret(pin)
+			out[i].PINHash = h
 			return err
-		}
-		users[i].PINHash = h
+		})
 	}
-	return nil
+	return out, g.Wait()
 }
 
 // importUsers synchronises patrons with a users file in chunks of
@@ -436,11 +449,12 @@ func (s *Scheduler) hashPINs(ctx context.Context, match string, users []circ.Syn
 // short between chunks is finished by running the file again.
 func (s *Scheduler) importUsers(ctx context.Context, p *profiles.Exchange, name string, data []byte, o RunOptions, run *Run) error {
 	us := p.Users
-	users, err := ParseUsers(name, data, us.MatchIdentifier)
+	parsed, err := ParseUsers(name, data, us.MatchIdentifier)
 	if err != nil {
 		return err
 	}
-	if err := s.hashPINs(ctx, us.MatchIdentifier, users); err != nil {
+	users, err := s.hashPINs(ctx, us.MatchIdentifier, parsed)
+	if err != nil {
 		return err
 	}
 	opts := circ.SyncOptions{Agent: circ.Agent{Protocol: "exchange", Account: p.Code, Library: p.Library},

@@ -541,3 +541,33 @@ func decodeIDs(b []byte) (idSet, error) {
 	}
 	return s, nil
 }
+
+// Status is a profile's publishing progress, for operators.
+type Status struct {
+	Code    string
+	Through time.Time // every change stamped up to here has been delivered
+	Runs    int       // files delivered
+	LastRun time.Time
+	Held    int    // records the partner holds as live records
+	Pending string // a file on its way, if any
+	Step    delivery.Step
+	Failed  string // the last failure, until a run succeeds
+}
+
+// LoadStatus returns the progress of a profile's file publishing.
+func LoadStatus(ctx context.Context, db *store.DB, code string) (Status, error) {
+	p := &Publisher{db: db}
+	st, err := p.state(ctx, code)
+	if err != nil {
+		return Status{}, err
+	}
+	members, err := decodeIDs(st.Members)
+	if err != nil {
+		return Status{}, fmt.Errorf("publishing profile %s: saved state: %w", code, err)
+	}
+	s := Status{Code: code, Through: st.Through, Runs: st.Runs, LastRun: st.LastRun, Held: len(members), Failed: st.Failed}
+	if st.Pending != nil {
+		s.Pending, s.Step = st.Pending.Delivery.Name, st.Pending.Delivery.Step
+	}
+	return s, nil
+}

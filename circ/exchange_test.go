@@ -205,6 +205,7 @@ func TestSyncPatronsRules(t *testing.T) {
 	u.FirstName = "Ada"
 	u.Contacts = []store.Contact{{Kind: "email", Value: "ada@sis"}}
 	u.Blocks = []store.Block{{Type: "SIS", Note: "unpaid"}}
+	u.Identifiers = append(u.Identifiers, store.Identifier{Type: "sis_id", Value: "S1"})
 	o := SyncOptions{Agent: atMain, MatchType: "univ_id"}
 
 	dry := o
@@ -239,6 +240,12 @@ func TestSyncPatronsRules(t *testing.T) {
 		p.Contacts[1].Value != "ada@sis" || !p.Contacts[1].External {
 		t.Errorf("contacts %+v: internal kept, external replaced", p.Contacts)
 	}
+	if len(p.Identifiers) != 2 || p.Identifiers[1] != (store.Identifier{Type: "sis_id", Value: "S1"}) {
+		t.Errorf("identifiers %+v: the file's new type is added, others kept", p.Identifiers)
+	}
+	if !p.Expiry.Equal(u.Expiry) {
+		t.Errorf("expiry %s not replaced by %s", p.Expiry, u.Expiry)
+	}
 	if len(p.Blocks) != 2 || p.Blocks[0].Note != "desk" || !p.Blocks[1].Created.Equal(created) {
 		t.Errorf("blocks %+v: internal kept, a repeated external block keeps its date", p.Blocks)
 	}
@@ -246,6 +253,22 @@ func TestSyncPatronsRules(t *testing.T) {
 	out, _ = l.svc.SyncPatrons(ctx, o, []SyncUser{u})
 	if out[0].Action != SyncUnchanged {
 		t.Fatalf("repeat: %+v", out[0])
+	}
+	// Contacts staff edited are left alone even when the file differs.
+	if err := l.db.Update(ctx, func(tx *store.Tx) error {
+		q, err := tx.PatronByBarcode("BU1")
+		if err != nil {
+			return err
+		}
+		q.StaffEdited = append(q.StaffEdited, FieldContacts)
+		return tx.PutPatron(&q, start)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	u.Contacts = []store.Contact{{Kind: "email", Value: "new@sis"}}
+	out, _ = l.svc.SyncPatrons(ctx, o, []SyncUser{u})
+	if out[0].Action != SyncUnchanged || l.patronBy("BU1").Contacts[1].Value != "ada@sis" {
+		t.Fatalf("staff-edited contacts replaced: %+v", out[0])
 	}
 	// Given values replace; a new PIN hash replaces the old one.
 	u.UserGroup, u.JobTitle, u.Language, u.Campus, u.ShareLib, u.PINHash = "STAFF", "RA", "fre", "SOUTH", "BRANCH", l.pin+"x"

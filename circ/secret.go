@@ -1,14 +1,18 @@
 package circ
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/sync/singleflight"
 )
 
 // Patron PINs and account passwords are stored as argon2id hashes in the
@@ -38,9 +42,63 @@ func HashSecret(secret string) (string, error) {
 
 var errBadHash = errors.New("circ: malformed secret hash")
 
+// verified remembers successful verifications for the life of the
+// process, keyed by a MAC under a random per-process key, so neither
+// secrets nor anything that could be checked against them offline are kept.
+// Every kiosk login (93) verifies its account password: without this, a
+// reconnect storm of a thousand kiosks runs a thousand argon2 hashes of
+// 8 MiB each. Failures are never remembered, so guessing still pays the
+// full cost; concurrent checks of the same pair share one hash.
+var verified struct {
+	once  sync.Once
+	key   []byte
+	mu    sync.Mutex
+	ok    map[string]struct{}
+	group singleflight.Group
+}
+
+const maxVerified = 100_000
+
+func verifiedTag(hash, secret string) string {
+	verified.once.Do(func() {
+		verified.key = make([]byte, 32)
+		rand.Read(verified.key)
+		verified.ok = map[string]struct{}{}
+	})
+	m := hmac.New(sha256.New, verified.key)
+	m.Write([]byte(hash))
+	m.Write([]byte{0})
+	m.Write([]byte(secret))
+	return string(m.Sum(nil))
+}
+
 // VerifySecret reports whether secret matches a hash made by HashSecret.
-// The comparison runs in constant time.
+// The comparison runs in constant time; a pair verified before is
+// answered from memory.
 func VerifySecret(hash, secret string) (bool, error) {
+	tag := verifiedTag(hash, secret)
+	verified.mu.Lock()
+	_, known := verified.ok[tag]
+	verified.mu.Unlock()
+	if known {
+		return true, nil
+	}
+	v, err, _ := verified.group.Do(tag, func() (any, error) {
+		good, err := verifySecret(hash, secret)
+		if good && err == nil {
+			verified.mu.Lock()
+			if len(verified.ok) >= maxVerified {
+				clear(verified.ok)
+			}
+			verified.ok[tag] = struct{}{}
+			verified.mu.Unlock()
+		}
+		return good, err
+	})
+	return v.(bool), err
+}
+
+func verifySecret(hash, secret string) (bool, error) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, errBadHash

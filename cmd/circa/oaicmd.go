@@ -322,7 +322,38 @@ func newPublishCommand(a *app) *cobra.Command {
 			})
 		}),
 	}
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show each publishing profile's progress: delivered up to, files, pending delivery, last error",
+		Args:  cobra.NoArgs,
+		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
+			return a.withBackend(func(b *backend) error {
+				profs, err := publishing.LoadProfiles(cmd.Context(), b.db)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CODE	DELIVERED UP TO	FILES	RECORDS HELD	PENDING	LAST ERROR")
+				for _, p := range profs {
+					s, err := publishing.LoadStatus(cmd.Context(), b.db, p.Code)
+					if err != nil {
+						return err
+					}
+					through, pending := "-", "-"
+					if !s.Through.IsZero() {
+						through = s.Through.Format("2006-01-02T15:04:05Z")
+					}
+					if s.Pending != "" {
+						pending = s.Pending + " (" + string(s.Step) + ")"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", p.Code, through, s.Runs, s.Held, pending, dash(oneLine(s.Failed)))
+				}
+				return tw.Flush()
+			})
+		}),
+	}
 	profile.AddCommand(imp, list, remove)
+	cmd.AddCommand(status)
 	cmd.AddCommand(profile,
 		runKind("full", "Deliver every live record of the profile's selection (the first load)", true),
 		runKind("run", "Deliver the records changed since the profile's last run", false))

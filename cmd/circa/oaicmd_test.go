@@ -91,6 +91,9 @@ func TestPublishCommands(t *testing.T) {
 	if len(entries) != 2 {
 		t.Errorf("pick-up holds %d files", len(entries))
 	}
+	if r := run(t, "publish", "status", "--data-dir", dir); r.code != 0 || !regexp.MustCompile(`\nfilms +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +1 +\d+ +- +-\n`).MatchString(r.out) {
+		t.Errorf("status: %+v", r)
+	}
 	if r := run(t, "publish", "run", "nope", "--data-dir", dir); r.code != 1 {
 		t.Errorf("unknown profile: %+v", r)
 	}

@@ -333,6 +333,10 @@ func TestOpenLoopStormAndRequestCap(t *testing.T) {
 	if rep.Errors != 0 || rep.Requests != 32 || rep.RatioVsEcho <= 0 {
 		t.Errorf("storm: %d sessions, %d failures, ratio %v", rep.Requests, rep.Errors, rep.RatioVsEcho)
 	}
+	rep = runAgainstEcho(t, Config{Mix: "kiosk", Load: Idle, Conns: 20, Windows: 1, Window: 10 * time.Millisecond})
+	if rep.Errors != 0 || rep.Requests != 20 || rep.Windows[1].KiBPerConn == 0 && rep.IdleKiB != 0 {
+		t.Errorf("idle: %d sessions, %d failures, %+v", rep.Requests, rep.Errors, rep.Windows)
+	}
 	rep = runAgainstEcho(t, Config{Mix: "status-poll", Conns: 2, Windows: 3, Window: time.Minute, MaxRequests: 600})
 	if rep.Requests != 300 || len(rep.Windows) != 6 {
 		t.Errorf("request cap: %d requests in %d windows", rep.Requests, len(rep.Windows))

@@ -25,7 +25,7 @@ const (
 // by checking it out and in once, and kept only when both succeed without
 // an alert, so the measured cycles never meet a hold, a transit or a
 // non-circulating item. Patrons are reused round-robin when the library
-// has fewer good patrons than connections; items never are.
+// has fewer good patrons than connections; items only by read-only loads.
 func Discover(ctx context.Context, t SIPTarget, l Login, n int, write bool, timeout time.Duration) ([]Party, int, error) {
 	const workers = 4
 	probe, _ := MixByName("status-poll")
@@ -124,12 +124,12 @@ func Discover(ctx context.Context, t SIPTarget, l Login, n int, write bool, time
 		line, kind = c.raw(&in)
 		return renewKind == "" && kind == "" && len(line) > 5 && line[5] == 'N', true
 	}, n)
-	if len(items) < n {
+	if len(items) < n && (write || len(items) == 0) {
 		return nil, 0, fmt.Errorf("discover: %d usable items for %d connections; seed a larger library (circa db seed --scale)", len(items), n)
 	}
 	parties := make([]Party, n)
 	for i := range parties {
-		parties[i] = Party{Patron: patrons[i%len(patrons)], PIN: demoPIN, Item: items[i]}
+		parties[i] = Party{Patron: patrons[i%len(patrons)], PIN: demoPIN, Item: items[i%len(items)]}
 	}
 	return parties, len(patrons), nil
 }

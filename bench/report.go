@@ -47,6 +47,8 @@ type Report struct {
 	EchoRSSKiB          int64   `json:"echo_rss_kib,omitempty"`
 	EchoRSSConnectedKiB int64   `json:"echo_rss_connected_kib,omitempty"`
 	StealPct            float64 `json:"steal_pct"`
+	IdleKiB             float64 `json:"idle_kib_per_conn,omitempty"`
+	EchoIdleKiB         float64 `json:"echo_idle_kib_per_conn,omitempty"`
 
 	EchoThroughput float64   `json:"echo_throughput_rps"`
 	EchoP50        float64   `json:"echo_p50_ms"`
@@ -254,6 +256,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "ratio vs echo: %.2f (median of %s)  p99 ratio %.2f\n", r.RatioVsEcho, fmtRatios(r.Ratios), r.P99VsEcho)
 	if r.ConnMax > 0 {
 		fmt.Fprintf(w, "per-connection completions: min %d  max %d  (min/max %.2f)\n", r.ConnMin, r.ConnMax, r.ConnMinMax)
+	}
+	if r.IdleKiB != 0 {
+		fmt.Fprintf(w, "idle sessions: server %.1f KiB each, echo %.1f KiB each\n", r.IdleKiB, r.EchoIdleKiB)
 	}
 	if r.ServerCPUPerReq > 0 || r.RSSKiB > 0 {
 		fmt.Fprintf(w, "server CPU %.1f µs/req (echo %.1f), RSS %d KiB (echo %d KiB)\n", r.ServerCPUPerReq, r.EchoCPUPerReq, r.RSSKiB, r.EchoRSSKiB)

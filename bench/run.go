@@ -18,6 +18,7 @@ const (
 	Closed = "closed" // N connections, no think time: throughput
 	Open   = "open"   // a fixed total rate, Poisson per connection: latency
 	Storm  = "storm"  // N connections connect, log in and send 99 at once
+	Idle   = "idle"   // N sessions held open: server memory per session
 )
 
 // Config describes one benchmark run. The server and the echo baseline
@@ -68,6 +69,7 @@ type WindowResult struct {
 	Errors     uint64            `json:"errors"`
 	ErrorKinds map[string]uint64 `json:"error_kinds,omitempty"`
 	CPUPerReq  float64           `json:"cpu_us_per_req,omitempty"`
+	KiBPerConn float64           `json:"kib_per_conn,omitempty"`
 	Commits    float64           `json:"commits_per_s,omitempty"`
 	OpsCommit  float64           `json:"ops_per_commit,omitempty"`
 	StealPct   float64           `json:"steal_pct"`
@@ -102,8 +104,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if nmix, err = ncipMixByName(cfg.Mix); err != nil {
 			return nil, err
 		}
-		if cfg.Load == Storm {
-			return nil, errors.New("the reconnect storm is a SIP2 load")
+		if cfg.Load == Storm || cfg.Load == Idle {
+			return nil, errors.New("the storm and idle loads are SIP2 only")
 		}
 		mix = Mix{Name: nmix.name, Write: nmix.write}
 	} else if mix, err = MixByName(cfg.Mix); err != nil {
@@ -119,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.Load = Closed
 	}
 	rep := newReport(cfg, mix)
-	if mix.Write && cfg.StoreDir != "" && cfg.Load != Storm {
+	if mix.Write && cfg.StoreDir != "" && cfg.Load != Storm && cfg.Load != Idle {
 		st := cfg.StoreTime
 		if st <= 0 {
 			st = time.Second
@@ -132,13 +134,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Store = &lim
 	}
 	progress(cfg, "finding %d patrons and items on %s", cfg.Conns, cfg.Server.Addr)
-	parties, patrons, err := Discover(ctx, cfg.Server, cfg.Login, cfg.Conns, mix.Write, cfg.Timeout)
+	parties, patrons, err := Discover(ctx, cfg.Server, cfg.Login, cfg.Conns, mix.Write && cfg.Load != Storm && cfg.Load != Idle, cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	rep.Patrons = patrons
-	if cfg.Load == Storm {
+	switch cfg.Load {
+	case Storm:
 		return runStorm(ctx, cfg, rep, parties)
+	case Idle:
+		return runIdle(ctx, cfg, rep, parties)
 	}
 
 	echo := &target{name: "echo", pid: cfg.EchoPID}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -67,5 +68,68 @@ func runStorm(ctx context.Context, cfg Config, rep *Report, parties []Party) (*R
 	}
 	rep.RSSKiB = procRSS(cfg.ServerPID)
 	rep.finish(nil)
+	return rep, nil
+}
+
+// runIdle measures memory per idle session: for each target in turn it
+// opens every session (93, 99), lets the server settle for a window, and
+// divides the growth of the server's resident set by the sessions. One
+// target at a time, so the generator needs file descriptors for one set.
+func runIdle(ctx context.Context, cfg Config, rep *Report, parties []Party) (*Report, error) {
+	status, _ := MixByName("status-poll")
+	var sKiB, eKiB []float64
+	for k := 0; k < cfg.Windows && ctx.Err() == nil; k++ {
+		for _, t := range []struct {
+			name string
+			st   SIPTarget
+			pid  int
+		}{{"echo", cfg.Echo, cfg.EchoPID}, {"server", cfg.Server, cfg.ServerPID}} {
+			w := WindowResult{Target: t.name, ErrorKinds: map[string]uint64{}}
+			rss0 := procRSS(t.pid)
+			start := time.Now()
+			conns, err := connectAll(parties, func(p Party) (loadConn, error) {
+				t0 := time.Now()
+				c, err := newSIPConn(ctx, t.st, cfg.Login, p, status, t0, cfg.Timeout)
+				if err == nil {
+					c.hist.Record(time.Since(t0))
+				}
+				return c, err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			w.secs = time.Since(start).Seconds()
+			select {
+			case <-ctx.Done():
+			case <-time.After(cfg.Window):
+			}
+			rss1 := procRSS(t.pid)
+			for _, c := range conns {
+				w.hist.Merge(&c.stats().hist)
+				c.close()
+			}
+			w.Requests = uint64(len(conns))
+			w.Throughput = float64(w.Requests) / w.secs
+			w.P50, w.P99, w.Max = ms(w.hist.Quantile(0.5)), ms(w.hist.Quantile(0.99)), ms(w.hist.Max())
+			if rss0 > 0 && rss1 > 0 {
+				w.KiBPerConn = float64(rss1-rss0) / float64(len(conns))
+				if t.name == "server" {
+					sKiB = append(sKiB, w.KiBPerConn)
+				} else {
+					eKiB = append(eKiB, w.KiBPerConn)
+				}
+			}
+			rep.Windows = append(rep.Windows, w)
+			progress(cfg, "idle %d/%d %-6s %d sessions: %.1f KiB each (RSS %d → %d KiB)",
+				k+1, cfg.Windows, t.name, len(conns), w.KiBPerConn, rss0, rss1)
+			// Let the server release the closed sessions before the next set.
+			select {
+			case <-ctx.Done():
+			case <-time.After(cfg.Window):
+			}
+		}
+	}
+	rep.finish(nil)
+	rep.IdleKiB, rep.EchoIdleKiB = median(sKiB), median(eKiB)
 	return rep, nil
 }

@@ -60,7 +60,8 @@ func newBenchCommand(a *app) *cobra.Command {
 			"one-fsync-per-operation rate on the server's disk.\n\n" +
 			"Mixes: read (99, 23, 17, 63), kiosk (63, 11, 29, 17, 09), sorter (11, then 17 and 09), checkout (11, 09),\n" +
 			"status-poll (99). Loads: closed (no think time), open (--rate in total, Poisson, latency from the\n" +
-			"intended send time), storm (every connection connects, logs in and sends 99 at once).\n\n" +
+			"intended send time), storm (every connection connects, logs in and sends 99 at once), idle (every\n" +
+			"session held open while the server's resident set is measured).\n\n" +
 			"--self starts `circa serve --demo` (and the echo) as child processes on free loopback ports in a\n" +
 			"temporary directory, so one command gives the whole report; every child is stopped on exit.",
 		Example: "  circa bench --self --mix kiosk --conns 100 --duration 10s --json\n" +
@@ -127,7 +128,7 @@ func addBenchFlags(cmd *cobra.Command, o *benchOptions) {
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "total length of the measured windows (echo and server)")
 	f.IntVar(&o.windows, "windows", 5, "pairs of windows (echo, server) the duration is split into")
 	f.StringVar(&o.mix, "mix", "read", "request mix: read, kiosk, sorter, checkout, status-poll")
-	f.StringVar(&o.load, "load", bench.Closed, "load model: closed, open or storm")
+	f.StringVar(&o.load, "load", bench.Closed, "load model: closed, open, storm or idle")
 	f.Float64Var(&o.rate, "rate", 0, "open loop: total requests per second (implies --load open)")
 	f.Uint64Var(&o.maxRequests, "max-requests", 10_000_000, "stop after the server has answered this many requests")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
@@ -163,8 +164,8 @@ func runBench(ctx context.Context, a *app, o *benchOptions, out, errOut io.Write
 		if !o.self && o.url == "" {
 			return usageError("give --url (and --addr of the same server's SIP2) or --self")
 		}
-		if o.load == bench.Storm || o.useTLS {
-			return usageError("--load storm and --tls are SIP2 only")
+		if o.load == bench.Storm || o.load == bench.Idle || o.useTLS {
+			return usageError("--load storm, --load idle and --tls are SIP2 only")
 		}
 	} else if _, err := bench.MixByName(o.mix); err != nil {
 		return usageError("%v", err)
@@ -173,13 +174,13 @@ func runBench(ctx context.Context, a *app, o *benchOptions, out, errOut io.Write
 		o.load = bench.Open
 	}
 	switch o.load {
-	case bench.Closed, bench.Storm:
+	case bench.Closed, bench.Storm, bench.Idle:
 	case bench.Open:
 		if o.rate <= 0 {
 			return usageError("--load open needs --rate")
 		}
 	default:
-		return usageError("unknown load %q (closed, open or storm)", o.load)
+		return usageError("unknown load %q (closed, open, storm or idle)", o.load)
 	}
 	cfg := bench.Config{Protocol: o.proto, Agencies: o.agencies, Mix: o.mix, Load: o.load, Conns: o.conns, Rate: o.rate, Windows: o.windows,
 		Window: o.duration / time.Duration(2*o.windows), MaxRequests: o.maxRequests, Timeout: o.timeout,

@@ -42,8 +42,8 @@ func newProfileRunCommand(a *app) *cobra.Command {
 		Use:   "run CODE",
 		Short: "Run a file-exchange profile now (also one stopped by a permanent error)",
 		Long: "Run delivers what earlier runs left unsent, builds and sends new files, and collects the partner's files.\n" +
-			"With --file, the named local files are imported instead of collecting; --dry-run prints what an\n" +
-			"import would change and changes nothing.",
+			"With --file, the named local files are imported instead of collecting. --dry-run prints what importing\n" +
+			"them, or the partner's waiting files, would change, and changes nothing here or on the server.",
 		Args: cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			for i, f := range o.files {
@@ -54,16 +54,13 @@ func newProfileRunCommand(a *app) *cobra.Command {
 			})
 		}),
 	}
-	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what importing the --file files would change; change nothing")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what an import would change; change nothing")
 	cmd.Flags().StringSliceVar(&o.files, "file", nil, "local file to import instead of collecting from the target (repeatable)")
 	return cmd
 }
 
 func runExchange(cmd *cobra.Command, a *app, b *backend, reg *profiles.Registry, code string, o *exchangeRunOptions) error {
 	out := cmd.OutOrStdout()
-	if o.dryRun && len(o.files) == 0 {
-		return usageError("--dry-run needs the files to examine (--file)")
-	}
 	bar := newProgressBar(a.errOut)
 	s, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg, Dir: fx.DataDir(b.dataDir),
 		Logger: a.log, Progress: bar.update})

@@ -90,7 +90,8 @@ func TestUsersDryRunFromTheCommandLine(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.out, "1 records") {
 		t.Fatalf("import: %+v", r)
 	}
-	if r = run(t, "profile", "run", "SIS", "--data-dir", dir, "--dry-run"); r.code != 2 {
-		t.Fatalf("--dry-run without --file: %+v", r)
+	// Without an import pattern there is nothing waiting to examine.
+	if r = run(t, "profile", "run", "SIS", "--data-dir", dir, "--dry-run"); r.code != 1 || !strings.Contains(r.errOut, "imports nothing") {
+		t.Fatalf("--dry-run with nothing to examine: %+v", r)
 	}
 }

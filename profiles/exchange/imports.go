@@ -39,12 +39,53 @@ func (s *Scheduler) collect(ctx context.Context, cl *delivery.Client, p *profile
 	return err
 }
 
+// examine fetches the partner's waiting files and works out, without
+// changing anything here or on the server, what importing them would do.
+func (s *Scheduler) examine(ctx context.Context, p *profiles.Exchange, o RunOptions, run *Run) error {
+	if p.ImportPattern() == "" {
+		return fmt.Errorf("%s profile %s imports nothing; name local files to examine", p.Type, p.Code)
+	}
+	cl, err := delivery.NewClient(p.ImportTarget(), delivery.Options{Logger: s.log, Retry: s.o.Retry})
+	if err != nil {
+		return err
+	}
+	files, err := cl.List(ctx, p.ImportPattern())
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(filepath.Join(s.o.Dir, "inbox"), "dry-run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if len(files) == 0 {
+		o.emit("no files waiting")
+	}
+	var errs []error
+	for _, rf := range files {
+		got, err := cl.Fetch(ctx, rf, filepath.Join(dir, rf.Name))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		data, err := os.ReadFile(got.Path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := s.importFile(ctx, p, rf.Name, data, o, run); err != nil {
+			s.refused(p, rf.Name, err, run)
+			errs = append(errs, err)
+			continue
+		}
+		run.Files = append(run.Files, rf.Name)
+	}
+	return errors.Join(errs...)
+}
+
 // importLocal applies (or, dry, examines) local files named on the command
 // line.
 func (s *Scheduler) importLocal(ctx context.Context, p *profiles.Exchange, o RunOptions, run *Run) error {
-	if len(o.Files) == 0 {
-		return errors.New("a dry run needs the files to examine")
-	}
 	var errs []error
 	for _, path := range o.Files {
 		data, err := os.ReadFile(path)

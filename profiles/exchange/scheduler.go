@@ -244,8 +244,9 @@ func (s *Scheduler) zone(ctx context.Context, library string) *time.Location {
 // RunOptions direct one run.
 type RunOptions struct {
 	Trigger string // schedule or manual
-	// DryRun works out what an import would change and changes nothing;
-	// exports are not built.
+	// DryRun works out what importing Files, or the partner's files
+	// waiting on the target, would change, and changes nothing: no export
+	// is built and no remote file is archived.
 	DryRun bool
 	// Files are local files to import instead of collecting from the
 	// target.
@@ -344,8 +345,11 @@ func (s *Scheduler) runProfile(ctx context.Context, p *profiles.Exchange, o RunO
 // work delivers what earlier runs left in the outbox, builds and delivers
 // new files, then collects partner files.
 func (s *Scheduler) work(ctx context.Context, p *profiles.Exchange, o RunOptions, run *Run) error {
-	if o.DryRun || len(o.Files) > 0 {
+	if len(o.Files) > 0 {
 		return s.importLocal(ctx, p, o, run)
+	}
+	if o.DryRun {
+		return s.examine(ctx, p, o, run)
 	}
 	cl, err := delivery.NewClient(p.Target, delivery.Options{Logger: s.log, Retry: s.o.Retry})
 	if err != nil {

@@ -140,6 +140,25 @@ func TestUsersDryRunChangesNothing(t *testing.T) {
 	}
 }
 
+func TestUsersDryRunOfWaitingFiles(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	tg.RemoteDir = "/in"
+	e.save(usersProfile(tg))
+	os.WriteFile(srv.Path("/in/users_1.xml"), usersFile(2, 1), 0o644)
+	var out []string
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{DryRun: true, Out: func(l string) { out = append(out, l) }})
+	if err != nil || run.Records != 2 || !strings.Contains(strings.Join(out, "\n"), "2 to add") {
+		t.Fatalf("dry run: %+v, %v, %q", run, err, out)
+	}
+	if _, err := e.patronBy("university_id", "U900000001"); err == nil {
+		t.Fatal("a dry run added a patron")
+	}
+	if _, err := os.Stat(srv.Path("/in/users_1.xml")); err != nil {
+		t.Fatal("a dry run took the file off the server")
+	}
+}
+
 func TestUsersImportRefusesBadFiles(t *testing.T) {
 	e := newEnv(t)
 	e.save(usersProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: t.TempDir()}))

@@ -184,6 +184,12 @@ func TestUsersImportRefusesBadFiles(t *testing.T) {
 			}
 		})
 	}
+	// Latin-1, declared, is read, and its letters arrive intact.
+	latin := strings.Replace(strings.Replace(good, `encoding="UTF-8"`, `encoding="ISO-8859-1"`, 1), "Student2", "Student\xe92", 1)
+	users, err := ParseUsers("latin1.xml", []byte(latin), "university_id")
+	if err != nil || users[1].LastName != "Studenté2" {
+		t.Fatalf("declared ISO-8859-1: %v, %v", users, err)
+	}
 }
 
 func TestUsersExportSendsChangedUsersWithBlocks(t *testing.T) {

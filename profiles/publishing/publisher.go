@@ -368,7 +368,7 @@ func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, t
 		if full && gone {
 			return true, nil
 		}
-		rec, places, err := repo.loadPlaces(tx, b, nil, false)
+		rec, places, err := repo.loadPlaces(tx, b, nil, true)
 		if err != nil {
 			return false, err
 		}
@@ -387,6 +387,9 @@ func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, t
 			deleted++
 			delete(members, b.ID)
 		} else {
+			if err := readMARC(tx, &rec, b.ID); err != nil {
+				return false, err
+			}
 			recs, err := circ.ParseMARCXML(rec.MARCXML)
 			if err != nil {
 				p.o.Logger.Warn().Str("profile", prof.Code).Uint64("bib", b.ID).Err(err).Msg("stored MARC cannot be read; record left out")

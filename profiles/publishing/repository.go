@@ -229,17 +229,28 @@ func (r *Repository) loadPlaces(tx *store.Tx, b *store.Bib, profs []Profile, hea
 			return rec, nil, err
 		}
 		places = ps
+		rec.Holdings = groups
 		if !headersOnly {
-			rec.Holdings = groups
-			m, err := tx.BibMARC(b.ID)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := readMARC(tx, &rec, b.ID); err != nil {
 				return rec, nil, err
 			}
-			rec.MARCXML = []byte(m)
 		}
 	}
 	rec.Sets = setsOf(b, places, profs)
 	return rec, places, nil
+}
+
+// readMARC fills in a record's stored MARCXML (none for a tombstone).
+func readMARC(tx *store.Tx, rec *oai.Record, id uint64) error {
+	if rec.Deleted {
+		return nil
+	}
+	m, err := tx.BibMARC(id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	rec.MARCXML = []byte(m)
+	return nil
 }
 
 // holdingGroups returns one group per item and the distinct places of the
@@ -390,12 +401,17 @@ func (r *Repository) List(ctx context.Context, req oai.ListRequest, fn func(oai.
 	n := 0
 	batch := make([]oai.Record, 0, readChunk)
 	visit := func(tx *store.Tx, b *store.Bib, profs []Profile) (bool, error) {
-		rec, err := r.load(tx, b, profs, req.HeadersOnly)
+		rec, err := r.load(tx, b, profs, true)
 		if err != nil {
 			return false, err
 		}
 		if !oai.InSet(rec.Sets, req.Set) {
 			return true, nil
+		}
+		if !req.HeadersOnly {
+			if err := readMARC(tx, &rec, b.ID); err != nil {
+				return false, err
+			}
 		}
 		batch = append(batch, rec)
 		return len(batch) < readChunk && n+len(batch) < req.Limit, nil

@@ -386,3 +386,26 @@ func keys(m map[string][]byte) []string {
 	slices.Sort(out)
 	return out
 }
+
+// FuzzDecodeIDs checks the saved member list: any bytes decode or fail
+// cleanly, and what decodes encodes back to the same set.
+func FuzzDecodeIDs(f *testing.F) {
+	f.Add(idSet{1: {}, 2: {}, 300: {}, 1 << 40: {}}.encode())
+	f.Add([]byte{0x80})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeIDs(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeIDs(s.encode())
+		if err != nil || len(again) != len(s) {
+			t.Fatalf("round trip: %d ids, then %d (%v)", len(s), len(again), err)
+		}
+		for id := range s {
+			if _, ok := again[id]; !ok {
+				t.Fatalf("id %d lost", id)
+			}
+		}
+	})
+}

@@ -271,6 +271,9 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 	if n == 0 {
 		os.Remove(path)
 		st.Through, st.LastRun, st.Failed = through, p.now(), ""
+		if kind == "full" {
+			st.Members = nil // an empty first load: the partner holds nothing
+		}
 		return res, p.saveState(ctx, code, st)
 	}
 	d, err := delivery.Prepare(name, path, delivery.Summary{Records: n})

@@ -2,8 +2,11 @@ package exchange
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/profiles"
@@ -114,5 +117,20 @@ func TestRunNowUnknownProfile(t *testing.T) {
 	e := newEnv(t)
 	if _, err := e.sched.RunNow(ctx, "NOPE", RunOptions{}); err == nil {
 		t.Fatal("unknown profile ran")
+	}
+}
+
+func TestHostKeyMismatchStopsTheProfile(t *testing.T) {
+	e := newEnv(t)
+	_, tg := sftpTarget(t)
+	other := sftptest.Start(t)
+	tg.KnownHosts = knownhosts.Line([]string{knownhosts.Normalize(tg.Addr())}, other.HostKey)
+	e.save(bursarProfile(tg))
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err == nil || run.Result != ResultStopped || !strings.Contains(run.Error, "host key") {
+		t.Fatalf("want a stop for the host key, got %+v, %v", run, err)
+	}
+	if st, _ := ProfileStatus(ctx, e.db, "BURSAR"); st.Stopped == "" || len(st.Pending) != 1 {
+		t.Fatalf("status %+v: stopped, the built file kept for later", st)
 	}
 }

@@ -54,25 +54,63 @@ func (s *Service) ExportFees(ctx context.Context, req ExportFeesRequest, record 
 		return nil, refuse(InvalidRequest, "identifier type and transaction prefix are required")
 	}
 	now := s.Now()
+	matches := func(f *store.Fee) bool {
+		return f.Status == store.FeeOpen && f.Balance > 0 && f.Balance >= req.MinAmount &&
+			(len(req.FeeTypes) == 0 || slices.Contains(req.FeeTypes, f.Type)) &&
+			(len(req.Libraries) == 0 || slices.Contains(req.Libraries, f.Library))
+	}
+	// Candidates are found in a read transaction, so the write transaction
+	// that marks them touches a bounded number of fees and holds the commit
+	// only briefly; it checks each candidate again.
+	var candidates []uint64
+	err := s.view(ctx, func(tx *store.Tx) error {
+		candidates = candidates[:0]
+		seen := map[uint64]bool{}
+		ok := map[uint64]bool{}
+		var ferr error
+		err := tx.ForEachFee(func(f store.Fee) bool {
+			if !matches(&f) {
+				return true
+			}
+			if !seen[f.PatronID] {
+				seen[f.PatronID] = true
+				p, err := tx.Patron(f.PatronID)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					ferr = err
+					return false
+				}
+				ok[f.PatronID] = err == nil && identifierOf(&p, req.IdentifierType) != ""
+			}
+			if ok[f.PatronID] {
+				candidates = append(candidates, f.ID)
+			}
+			return req.Limit <= 0 || len(candidates) < req.Limit
+		})
+		if err == nil {
+			err = ferr
+		}
+		return err
+	})
+	if err != nil || len(candidates) == 0 {
+		return nil, err
+	}
 	var out []ExportedFee
-	err := s.commit(ctx, func(tx *store.Tx) error {
+	err = s.commit(ctx, func(tx *store.Tx) error {
 		out = out[:0]
 		var picked []store.Fee
-		patrons := map[uint64]*store.Patron{}
-		err := tx.ForEachFee(func(f store.Fee) bool {
-			if f.Status != store.FeeOpen || f.Balance <= 0 || f.Balance < req.MinAmount {
-				return true
+		for _, id := range candidates {
+			f, err := tx.Fee(id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
 			}
-			if len(req.FeeTypes) > 0 && !slices.Contains(req.FeeTypes, f.Type) ||
-				len(req.Libraries) > 0 && !slices.Contains(req.Libraries, f.Library) {
-				return true
+			if err != nil {
+				return err
 			}
-			picked = append(picked, f)
-			return true
-		})
-		if err != nil {
-			return err
+			if matches(&f) {
+				picked = append(picked, f)
+			}
 		}
+		patrons := map[uint64]*store.Patron{}
 		for _, f := range picked {
 			if req.Limit > 0 && len(out) >= req.Limit {
 				break

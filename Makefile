@@ -29,9 +29,11 @@ test:
 demo: build
 	$(BIN) serve --demo --data-dir $(DATA_DIR) --log-format console
 
-# Go benchmarks (store, circulation, codecs); BENCHMARKS.md records a full run.
-bench:
+# Go benchmarks (store, circulation, codecs), then a short circa bench run
+# against the demo server; BENCHMARKS.md records a full run of both.
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 20m ./store/ ./circ/ ./sip2/ ./ncip/
+	$(BIN) bench --self --mix kiosk --conns 20 --duration 6s --windows 3 --store-time 500ms
 
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)

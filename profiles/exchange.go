@@ -3,6 +3,7 @@ package profiles
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"regexp"
 	"slices"
@@ -112,6 +113,9 @@ const (
 	NoticeOverdue   = "overdue"
 	NoticeFee       = "fee"
 )
+
+// NoticeFields are the values an SMS template can use, as {{.Name}}.
+var NoticeFields = []string{"FirstName", "Name", "Title", "Barcode", "Due", "Pickup", "Expires", "Amount", "Currency", "Library"}
 
 // NoticeKinds lists the SMS notice kinds.
 var NoticeKinds = []string{NoticeHoldShelf, NoticeCourtesy, NoticeOverdue, NoticeFee}
@@ -372,7 +376,7 @@ func (s *SMSSettings) validate() error {
 				errs = append(errs, fmt.Errorf("sms: template %s/%s: unknown notice kind", lang, kind))
 				continue
 			}
-			if _, err := template.New(kind).Option("missingkey=error").Parse(body); err != nil {
+			if err := checkTemplate(body); err != nil {
 				errs = append(errs, fmt.Errorf("sms: template %s/%s: %w", lang, kind, err))
 			}
 		}
@@ -383,6 +387,21 @@ func (s *SMSSettings) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkTemplate parses a notice template and renders it with every
+// NoticeFields value set, so a misspelt field is caught when the profile is
+// saved rather than when a notice is due.
+func checkTemplate(body string) error {
+	t, err := template.New("notice").Option("missingkey=error").Parse(body)
+	if err != nil {
+		return err
+	}
+	sample := map[string]string{}
+	for _, f := range NoticeFields {
+		sample[f] = f
+	}
+	return t.Execute(io.Discard, sample)
 }
 
 // Kinds returns the notice kinds the profile sends.

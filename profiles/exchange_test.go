@@ -76,10 +76,11 @@ func TestExchangeValidation(t *testing.T) {
 	p := localExchange(t, TypeSMS, "bad code")
 	p.Library, p.Bursar = "", &BursarSettings{}
 	p.SMS.Templates["eng"]["fee"] = "{{.Amount"
+	p.SMS.Templates["eng"]["overdue"] = "{{.Tittle}} is late"
 	p.SMS.Notices = []string{"telegram"}
 	p.Target.LocalDir = "relative"
 	err := p.Validate()
-	for _, want := range []string{"code", "library", "bursar settings on a sms profile", "template eng/fee", "telegram", "local_dir"} {
+	for _, want := range []string{"code", "library", "bursar settings on a sms profile", "template eng/fee", "template eng/overdue", "telegram", "local_dir"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("validation misses %q: %v", want, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +208,18 @@ func TestRemoteStorageRequestSurvivesACutUpload(t *testing.T) {
 	}
 	if sent != 1 {
 		t.Fatalf("the request went out %d times", sent)
+	}
+}
+
+// TestNoticeDataMatchesNoticeFields keeps the fields templates are checked
+// against at save time equal to those they are rendered with.
+func TestNoticeDataMatchesNoticeFields(t *testing.T) {
+	var got []string
+	rt := reflect.TypeFor[NoticeData]()
+	for i := range rt.NumField() {
+		got = append(got, rt.Field(i).Name)
+	}
+	if !slices.Equal(got, profiles.NoticeFields) {
+		t.Fatalf("NoticeData has %v, profiles.NoticeFields %v", got, profiles.NoticeFields)
 	}
 }

@@ -17,7 +17,8 @@ import (
 	"github.com/circa-ils/circa/store"
 )
 
-// NoticeData is what an SMS template can use.
+// NoticeData is what an SMS template can use; its fields are the ones
+// profiles.NoticeFields names.
 type NoticeData struct {
 	FirstName string
 	Name      string
@@ -58,16 +59,18 @@ func (s *Scheduler) buildSMS(ctx context.Context, p *profiles.Exchange) (int, er
 			tmpls[lang+"/"+kind] = t
 		}
 	}
-	n := 0
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		n = 0
+	// The notices due are found and rendered in a read transaction; the
+	// write transaction only marks them sent and stores the file.
+	type row struct {
+		key    string
+		fields []string
+	}
+	var rows []row
+	err := s.db.View(ctx, func(tx *store.Tx) error {
 		notices, err := s.dueNotices(tx, p, now)
-		if err != nil || len(notices) == 0 {
+		if err != nil {
 			return err
 		}
-		var buf bytes.Buffer
-		cw := csv.NewWriter(&buf)
-		cw.Write([]string{"phone", "language", "notice", "message"})
 		for _, nt := range notices {
 			t, ok := tmpls[nt.lang+"/"+nt.kind]
 			if !ok {
@@ -77,17 +80,37 @@ func (s *Scheduler) buildSMS(ctx context.Context, p *profiles.Exchange) (int, er
 			if err := t.Execute(&msg, nt.data); err != nil {
 				return fmt.Errorf("sms template %s/%s: %w", nt.lang, nt.kind, err)
 			}
-			cw.Write([]string{nt.phone, nt.lang, nt.kind, strings.Join(strings.Fields(msg.String()), " ")})
-			if err := tx.SetMeta(markKey(p.Code, nt.key), now); err != nil {
+			rows = append(rows, row{nt.key, []string{nt.phone, nt.lang, nt.kind, strings.Join(strings.Fields(msg.String()), " ")}})
+		}
+		return nil
+	})
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	n := 0
+	err = s.db.Update(ctx, func(tx *store.Tx) error {
+		n = 0
+		var buf bytes.Buffer
+		cw := csv.NewWriter(&buf)
+		cw.Write([]string{"phone", "language", "notice", "message"})
+		for _, r := range rows {
+			var sent time.Time
+			if err := tx.Meta(markKey(p.Code, r.key), &sent); err == nil {
+				continue // sent meanwhile
+			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
+			cw.Write(r.fields)
+			if err := tx.SetMeta(markKey(p.Code, r.key), now); err != nil {
+				return err
+			}
+			n++
 		}
 		cw.Flush()
-		if err := cw.Error(); err != nil {
+		if err := cw.Error(); err != nil || n == 0 {
 			return err
 		}
-		n = len(notices)
-		_, err = addEntry(tx, p, now, "csv", buf.Bytes(), delivery.Summary{Records: n})
+		_, err := addEntry(tx, p, now, "csv", buf.Bytes(), delivery.Summary{Records: n})
 		return err
 	})
 	return n, err

@@ -240,14 +240,16 @@ func (db *DB) run(batch []*op) {
 		db.commits++
 		db.batched += uint64(len(batch))
 		db.statsMu.Unlock()
-		for _, o := range batch {
-			o.done <- err
-		}
+		// Wake the journal followers before answering, so a caller that
+		// waits on Changed after its Update returns never misses the wake-up.
 		if err == nil {
 			db.notifyMu.Lock()
 			close(db.notify)
 			db.notify = make(chan struct{})
 			db.notifyMu.Unlock()
+		}
+		for _, o := range batch {
+			o.done <- err
 		}
 		return
 	}

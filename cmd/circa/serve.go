@@ -184,7 +184,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		Logger: a.log.With().Str("proto", "ncip").Logger(), Observer: ncipObserver(metrics), PathPrefix: "/ncip"})
 	mux.Handle("/ncip", ncipHandler)
 	mux.Handle("/ncip/", ncipHandler)
-	oaiHandler, err := publishing.Handler(b.db, o.oai, oai.Options{Logger: a.log.With().Str("proto", "oai").Logger()})
+	oaiHandler, err := publishing.Handler(b.db, o.oai, oai.Options{Logger: a.log})
 	if err != nil {
 		closeAll()
 		return err

@@ -181,7 +181,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	ncipHandler := ncip.NewHandler(responder.New(b.svc, reg.Current), ncip.HandlerOptions{
-		Logger: a.log.With().Str("proto", "ncip").Logger(), Observer: ncipObserver(metrics), PathPrefix: "/ncip"})
+		Logger: a.log, Observer: ncipObserver(metrics), PathPrefix: "/ncip"})
 	mux.Handle("/ncip", ncipHandler)
 	mux.Handle("/ncip/", ncipHandler)
 	oaiHandler, err := publishing.Handler(b.db, o.oai, oai.Options{Logger: a.log})

@@ -41,6 +41,13 @@ type Options struct {
 	ReadOnly bool
 	// MaxBatch caps how many operations share one commit (default 1024).
 	MaxBatch int
+	// CommitStamps stamps changed bibs with the start of the commit that
+	// writes them (when that is later than the operation's own time), and
+	// makes WaitCommitted meaningful: a reader that waits for the commits
+	// started before it then sees every change stamped before that, so an
+	// incremental harvest from a previous response date never misses one.
+	// Servers turn it on; tests that drive a fake clock leave it off.
+	CommitStamps bool
 }
 
 // DB is an open circa database.
@@ -56,6 +63,11 @@ type DB struct {
 	closeOnce sync.Once
 	mu        sync.RWMutex // held for reading while submitting, for writing while closing
 	closed    bool
+
+	commitStamps bool
+	inflightMu   sync.Mutex
+	inflightDone *sync.Cond
+	inflight     time.Time // start of the commit in progress; zero when idle
 
 	commits  uint64 // statistics, guarded by statsMu
 	batched  uint64
@@ -98,8 +110,9 @@ func openWith(path string, o Options, migrations []migration) (*DB, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db := &DB{bolt: bdb, path: path, maxBatch: o.MaxBatch, migrations: migrations,
+	db := &DB{bolt: bdb, path: path, maxBatch: o.MaxBatch, migrations: migrations, commitStamps: o.CommitStamps,
 		ops: make(chan *op, 4096), stop: make(chan struct{}), notify: make(chan struct{})}
+	db.inflightDone = sync.NewCond(&db.inflightMu)
 	if !o.ReadOnly {
 		if err := db.prepare(); err != nil {
 			bdb.Close()
@@ -176,6 +189,17 @@ func (db *DB) Changed() <-chan struct{} {
 	return db.notify
 }
 
+// WaitCommitted returns once no commit that started at or before t is still
+// in progress, so a read transaction begun afterwards sees everything those
+// commits wrote.
+func (db *DB) WaitCommitted(t time.Time) {
+	db.inflightMu.Lock()
+	defer db.inflightMu.Unlock()
+	for !db.inflight.IsZero() && !db.inflight.After(t) {
+		db.inflightDone.Wait()
+	}
+}
+
 // CommitStats reports how many commits ran and how many operations they held.
 func (db *DB) CommitStats() (commits, ops uint64) {
 	db.statsMu.Lock()
@@ -218,11 +242,24 @@ func (db *DB) commitLoop() {
 // run commits a batch. When one operation fails, the transaction is rolled
 // back, that operation is answered with its error, and the rest retry.
 func (db *DB) run(batch []*op) {
+	start := time.Now()
+	db.inflightMu.Lock()
+	db.inflight = start
+	db.inflightMu.Unlock()
+	defer func() {
+		db.inflightMu.Lock()
+		db.inflight = time.Time{}
+		db.inflightMu.Unlock()
+		db.inflightDone.Broadcast()
+	}()
 	for len(batch) > 0 {
 		failed := -1
 		var failErr error
 		err := db.bolt.Update(func(btx *bolt.Tx) error {
 			tx := &Tx{btx: btx}
+			if db.commitStamps {
+				tx.commitStart = start.UTC()
+			}
 			for i, o := range batch {
 				if err := safeCall(o.fn, tx); err != nil {
 					failed, failErr = i, err

@@ -412,3 +412,56 @@ func TestBackupIsConsistentCopy(t *testing.T) {
 		return nil
 	})
 }
+
+// With CommitStamps a change is stamped no earlier than the commit that
+// writes it, and a reader that waits for the commits started before it sees
+// every change stamped before that.
+func TestCommitStampsAndWaitCommitted(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), DefaultFile), Options{CommitStamps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b, it := seedItem(t, db, "W1")
+	longAgo := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	before := time.Now().Truncate(time.Second)
+	mustUpdate(t, db, func(tx *Tx) error {
+		it.Location = "ANNEX"
+		return tx.PutItem(&it, longAgo)
+	})
+	db.View(context.Background(), func(tx *Tx) error {
+		got, _ := tx.Bib(b.ID)
+		if got.Changed.Before(before) {
+			t.Errorf("stamp %v is earlier than the commit (after %v)", got.Changed, before)
+		}
+		return nil
+	})
+
+	// Hold a commit in flight; WaitCommitted for a later instant must wait.
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	go db.Update(context.Background(), func(tx *Tx) error {
+		close(entered)
+		<-release
+		return nil
+	})
+	<-entered
+	waited := make(chan struct{})
+	go func() {
+		db.WaitCommitted(time.Now())
+		close(waited)
+	}()
+	select {
+	case <-waited:
+		t.Fatal("WaitCommitted returned while an earlier commit was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitCommitted did not return after the commit")
+	}
+	// Nothing in flight: it returns at once.
+	db.WaitCommitted(time.Now())
+}

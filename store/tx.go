@@ -15,6 +15,10 @@ import (
 // indexes in step within the same transaction.
 type Tx struct {
 	btx *bolt.Tx
+	// commitStart, when set (Options.CommitStamps), is the start of the
+	// group commit this transaction belongs to; change stamps are never
+	// earlier than it.
+	commitStart time.Time
 }
 
 func (t *Tx) b(name []byte) *bolt.Bucket { return t.btx.Bucket(name) }
@@ -216,6 +220,9 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 
 // stampBib moves a bib's change stamp forward to at (never backward).
 func (t *Tx) stampBib(id uint64, at time.Time, out *time.Time) error {
+	if t.commitStart.After(at) {
+		at = t.commitStart
+	}
 	at = at.UTC().Truncate(time.Second)
 	stamps := t.b(bucketBibStamp)
 	if v := stamps.Get(u64(id)); v != nil {

@@ -44,11 +44,17 @@ const adminSocketName = "admin.sock"
 
 func dbPath(dataDir string) string { return filepath.Join(dataDir, store.DefaultFile) }
 
-func openBackend(dataDir string) (*backend, error) {
+// openBackend opens a data directory for a command. A command that runs
+// without a server holds the file alone, so nothing can harvest while it
+// writes; serve opens it with commit stamps (store.Options.CommitStamps),
+// since its harvesters read while kiosks write.
+func openBackend(dataDir string) (*backend, error) { return openBackendWith(dataDir, false) }
+
+func openBackendWith(dataDir string, commitStamps bool) (*backend, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := store.Open(dbPath(dataDir), store.Options{LockTimeout: time.Second})
+	db, err := store.Open(dbPath(dataDir), store.Options{LockTimeout: time.Second, CommitStamps: commitStamps})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%s is in use by another process and its admin socket does not answer", dataDir)
 	}

@@ -96,7 +96,7 @@ re-reads the TLS certificate.`,
 func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	b, err := openBackend(a.dataDir)
+	b, err := openBackendWith(a.dataDir, true)
 	if err != nil {
 		return err
 	}

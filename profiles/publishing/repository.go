@@ -394,6 +394,10 @@ func untilOf(rg oai.Range) time.Time {
 // List yields the records of the range after req.After, reading at most
 // readChunk records per read transaction and calling fn between them.
 func (r *Repository) List(ctx context.Context, req oai.ListRequest, fn func(oai.Record) error) error {
+	// Commits already under way may carry changes stamped before this
+	// response's date; wait for them, so the next incremental harvest (from
+	// this response's date) cannot miss one.
+	r.db.WaitCommitted(time.Now())
 	afterTime, afterID, err := parseKey(req.After)
 	if err != nil {
 		return err
@@ -444,6 +448,7 @@ var errListFull = errors.New("publishing: list full")
 // Count returns the number of records in the range. A count is reused
 // while nothing has committed since, or for Options.CountTTL.
 func (r *Repository) Count(ctx context.Context, rg oai.Range) (int, error) {
+	r.db.WaitCommitted(time.Now())
 	key := countKey{rg.From, rg.Until, rg.Set}
 	now := time.Now()
 	r.mu.Lock()

@@ -55,6 +55,9 @@ type NCIPCompat struct {
 	BareVersion  bool `json:"bare_version,omitempty" yaml:"bare_version,omitempty"`   // version="…" without the ncip: prefix
 	NoNamespace  bool `json:"no_namespace,omitempty" yaml:"no_namespace,omitempty"`   // responses without the NCIP namespace
 	ExactProblem bool `json:"exact_problem,omitempty" yaml:"exact_problem,omitempty"` // ProblemType strings exactly as the partner expects
+	// ProblemTypes renames Problem types for a partner that matches on its
+	// own strings (standard type → the partner's string).
+	ProblemTypes map[string]string `json:"problem_types,omitempty" yaml:"problem_types,omitempty"`
 }
 
 // NCIPPartner is a resource-sharing partner (an ILL broker or peer).

@@ -113,6 +113,13 @@ func TestCallerAuthentication(t *testing.T) {
 			bytes.Contains(out, []byte("Scheme=")) || !bytes.Contains(out, []byte(">Unknown User<")) {
 			t.Fatalf("legacy form not written:\n%s", out)
 		}
+		e.editPartner(func(p *profiles.NCIPPartner) {
+			p.Compat = profiles.NCIPCompat{ProblemTypes: map[string]string{"Unknown User": "User Unknown"}}
+		})
+		_, out = e.post("/ncip", fixtures.PartnerKey, string(b), false)
+		if !bytes.Contains(out, []byte(">User Unknown<")) {
+			t.Fatalf("Problem type not renamed for the partner:\n%s", out)
+		}
 		e.editPartner(func(p *profiles.NCIPPartner) { p.Compat = profiles.NCIPCompat{} })
 	})
 }

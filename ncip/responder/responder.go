@@ -199,6 +199,9 @@ func (r *Responder) Authorize(_ context.Context, c *ncip.Call) error {
 	c.Write.BareVersion = c.Write.BareVersion || cl.compat.BareVersion
 	c.Write.NoNamespace = c.Write.NoNamespace || cl.compat.NoNamespace
 	c.Write.OmitProblemScheme = c.Write.OmitProblemScheme || cl.compat.ExactProblem
+	if len(cl.compat.ProblemTypes) > 0 {
+		c.Write.ProblemTypes = cl.compat.ProblemTypes
+	}
 	if !cl.allows(c.Service) {
 		return ncip.NewProblem("", ncip.UnauthorizedServiceForAgency, c.Service+" is not enabled for this agency")
 	}

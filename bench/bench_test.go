@@ -205,6 +205,43 @@ func TestEchoAnswersEveryMixStepOverTCPAndTLS(t *testing.T) {
 	}
 }
 
+func TestWritesNeverRepeatTheirBytes(t *testing.T) {
+	// The server answers a repeated request (same bytes, sequence number
+	// and checksum) from its journal: a generator repeating itself would
+	// measure replays. Writes must differ; reads may repeat.
+	e := startEcho(t)
+	p := Party{Patron: "21000000001000", PIN: "1234", Item: "31000000001000"}
+	mix, _ := MixByName("checkout")
+	c, err := newSIPConn(context.Background(), SIPTarget{Addr: e.Addr()}, demoLogin, p, mix, time.Now(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	seen := map[string]bool{}
+	var last time.Time
+	for i := range 60 {
+		st := &c.steps[c.pos]
+		b := string(c.stamp(st))
+		if seen[b] {
+			t.Fatalf("write %d repeats earlier bytes: %s", i, b)
+		}
+		seen[b] = true
+		m, err := sip2.Decode([]byte(b[:len(b)-1]), sip2.DecodeOptions{Checksum: sip2.ChecksumRequired})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamp, ok := sip2.ParseDate(m.Fixed[st.dates[0]:st.dates[0]+sip2.DateLen], time.Local)
+		if !ok || !stamp.After(last) {
+			t.Fatalf("write %d stamped %v after %v", i, stamp, last)
+		}
+		last = stamp
+		c.next(time.Time{}) // the real send advances the sequence number and step
+	}
+	if len(c.errs) != 0 || c.done != 60 {
+		t.Errorf("errors %v done %d", c.errs, c.done)
+	}
+}
+
 func TestEchoAnswersGarbageWithResend(t *testing.T) {
 	e := startEcho(t)
 	c, err := net.Dial("tcp", e.Addr())

@@ -46,6 +46,7 @@ func Discover(ctx context.Context, t SIPTarget, l Login, n int, write bool, time
 		}
 	}()
 	now := sipDate(time.Now())
+	past := sipDate(time.Now().Add(-time.Hour))
 
 	scan := func(base int, accept func(c *sipConn, id string) (ok, known bool), want int) []string {
 		var (
@@ -114,13 +115,14 @@ func Discover(ctx context.Context, t SIPTarget, l Login, n int, write bool, time
 		}
 		p := Party{Patron: patrons[int(claimed.Add(1))%len(patrons)], PIN: demoPIN, Item: id}
 		// Renew too: short-loan items allow no renewal and would fail the
-		// kiosk mix's 29.
-		out, renew := checkoutStep(l, p, now), renewStep(l, p, now)
+		// kiosk mix's 29. Claims are stamped an hour back so the measured
+		// writes, stamped from now on, never repeat their bytes.
+		out, renew := checkoutStep(l, p, past), renewStep(l, p, past)
 		if _, kind := c.raw(&out); kind != "" {
 			return false, true
 		}
 		_, renewKind := c.raw(&renew)
-		in := checkinStep(l, p, now)
+		in := checkinStep(l, p, past)
 		line, kind = c.raw(&in)
 		return renewKind == "" && kind == "" && len(line) > 5 && line[5] == 'N', true
 	}, n)

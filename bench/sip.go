@@ -59,6 +59,9 @@ type step struct {
 	okChar byte
 	needs  string // a field the reply must carry, e.g. "|BLY"
 	op     opKind
+	// dates are the offsets of transaction dates in the fixed part that
+	// a write restamps on every send (see sipConn.stamp).
+	dates []int
 }
 
 // encode returns the request for every sequence number 0–9, signed.
@@ -110,17 +113,17 @@ func itemInfoStep(l Login, p Party, now string) step {
 
 func checkoutStep(l Login, p Party, now string) step {
 	return step{req: msg("11", "NN"+now+blankDate, "AO", l.Institution, "AA", p.Patron, "AB", p.Item, "AC", "", "AD", p.PIN),
-		reply: "12", okPos: 2, okChar: '1', op: opCheckout}
+		reply: "12", okPos: 2, okChar: '1', op: opCheckout, dates: []int{2}}
 }
 
 func checkinStep(l Login, p Party, now string) step {
 	return step{req: msg("09", "N"+now+now, "AP", l.Location, "AO", l.Institution, "AB", p.Item, "AC", ""),
-		reply: "10", okPos: 2, okChar: '1', op: opCheckin}
+		reply: "10", okPos: 2, okChar: '1', op: opCheckin, dates: []int{1, 1 + sip2.DateLen}}
 }
 
 func renewStep(l Login, p Party, now string) step {
 	return step{req: msg("29", "NN"+now+blankDate, "AO", l.Institution, "AA", p.Patron, "AB", p.Item, "AC", "", "AD", p.PIN),
-		reply: "30", okPos: 2, okChar: '1', op: opRenew}
+		reply: "30", okPos: 2, okChar: '1', op: opRenew, dates: []int{2}}
 }
 
 // Mix is a named per-connection request cycle.
@@ -236,6 +239,9 @@ type sipConn struct {
 	timeout time.Duration
 	connStats
 	track tracker
+	clock time.Time // the transaction time of the last write sent
+	fixed []byte
+	buf   []byte
 }
 
 // connStats are what every generator connection counts. Only its
@@ -321,6 +327,7 @@ func (c *sipConn) next(intended time.Time) {
 	}
 	if st.op != opRead {
 		c.track.inFlight = true
+		req = c.stamp(st)
 	}
 	kind, err := c.exchange(req, st)
 	c.hist.Record(time.Since(intended))
@@ -352,3 +359,32 @@ func (c *sipConn) next(intended time.Time) {
 }
 
 func (c *sipConn) close() { c.nc.Close() }
+
+// stamp encodes a write with a transaction time one second after the
+// connection's previous write (or now, if later). The server treats a
+// request whose bytes, sequence number and checksum equal an earlier one as
+// a retransmission and answers it from its journal without acting, so a
+// generator that repeated its bytes would measure replays, not checkouts.
+// A real kiosk's clock makes every request distinct; the generator's
+// second-resolution stamps run ahead of the wall clock at high rates, which
+// the server accepts like any kiosk clock skew.
+func (c *sipConn) stamp(st *step) []byte {
+	now := time.Now().Truncate(time.Second)
+	if !now.After(c.clock) {
+		now = c.clock.Add(time.Second)
+	}
+	c.clock = now
+	date := sipDate(now)
+	c.fixed = append(c.fixed[:0], st.req.Fixed...)
+	for _, at := range st.dates {
+		copy(c.fixed[at:], date)
+	}
+	// The steps belong to this connection alone, so the message is
+	// restamped in place.
+	m := st.req
+	fixed := m.Fixed
+	m.Fixed, m.Seq = string(c.fixed), strconv.Itoa(c.seq)
+	c.buf = append(m.AppendTo(c.buf[:0], &sip2.EncodeOptions{Checksum: true}), '\r')
+	m.Fixed, m.Seq = fixed, ""
+	return c.buf
+}

@@ -37,3 +37,32 @@ func XMLLintValidator(schemaDir string) (func(page []byte) error, error) {
 		return nil
 	}, nil
 }
+
+// ValidatePages checks many pages with one xmllint run against the schemas in
+// schemaDir (as XMLLintValidator does for one). The error names the pages that
+// fail, by their index, with xmllint's messages.
+func ValidatePages(schemaDir string, pages [][]byte) error {
+	bin, err := exec.LookPath("xmllint")
+	if err != nil {
+		return fmt.Errorf("oai: xmllint not found (Debian package libxml2-utils): %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "circa-oai-pages")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	args := []string{"--noout", "--nonet", "--schema", filepath.Join(schemaDir, "oai-all.xsd")}
+	for i, p := range pages {
+		f := filepath.Join(tmp, fmt.Sprintf("page%03d.xml", i))
+		if err := os.WriteFile(f, p, 0o600); err != nil {
+			return err
+		}
+		args = append(args, f)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "XML_CATALOG_FILES="+filepath.Join(schemaDir, "catalog.xml"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("xmllint: %w\n%s", err, out)
+	}
+	return nil
+}

@@ -277,19 +277,16 @@ func newSIPConn(ctx context.Context, t SIPTarget, l Login, p Party, mix Mix, now
 		c.enc[i] = c.steps[i].encode()
 	}
 	for _, st := range []step{loginStep(l), statusStep()} {
-		if kind := c.once(&st); kind != "" {
+		enc := st.encode()
+		if kind, err := c.exchange(enc[c.seq], &st); kind != "" {
 			nc.Close()
-			return nil, fmt.Errorf("%s %s: %s", st.req.Code, sip2.MessageName(st.req.Code), kind)
+			if err == nil {
+				err = errors.New("unexpected reply")
+			}
+			return nil, fmt.Errorf("%s %s: %s: %w", st.req.Code, sip2.MessageName(st.req.Code), kind, err)
 		}
 	}
 	return c, nil
-}
-
-// once sends a step outside the measured cycle.
-func (c *sipConn) once(st *step) string {
-	enc := st.encode()
-	kind, _ := c.exchange(enc[c.seq], st)
-	return kind
 }
 
 // exchange sends one request and checks its reply.

@@ -2,8 +2,14 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -23,7 +29,7 @@ func runStorm(ctx context.Context, cfg Config, rep *Report, parties []Party) (*R
 			cpu0, host0 := procCPU(t.pid), readHostCPU()
 			hists := make([]Histogram, len(parties))
 			conns := make([]*sipConn, len(parties))
-			failed := make([]bool, len(parties))
+			failed := make([]string, len(parties))
 			gate := make(chan struct{})
 			var wg sync.WaitGroup
 			for i, p := range parties {
@@ -34,7 +40,11 @@ func runStorm(ctx context.Context, cfg Config, rep *Report, parties []Party) (*R
 					t0 := time.Now()
 					c, err := newSIPConn(ctx, t.st, cfg.Login, p, status, t0, cfg.Timeout)
 					hists[i].Record(time.Since(t0))
-					conns[i], failed[i] = c, err != nil
+					if err != nil {
+						failed[i] = setupKind(err)
+					} else {
+						conns[i] = c
+					}
 				}()
 			}
 			start := time.Now()
@@ -45,8 +55,8 @@ func runStorm(ctx context.Context, cfg Config, rep *Report, parties []Party) (*R
 				if c != nil {
 					c.close()
 				}
-				if failed[i] {
-					w.ErrorKinds[ErrSetup]++
+				if failed[i] != "" {
+					w.ErrorKinds[failed[i]]++
 					w.Errors++
 				} else {
 					w.Requests++
@@ -69,6 +79,22 @@ func runStorm(ctx context.Context, cfg Config, rep *Report, parties []Party) (*R
 	rep.RSSKiB = procRSS(cfg.ServerPID)
 	rep.finish(nil)
 	return rep, nil
+}
+
+// setupKind names why a session could not be set up.
+func setupKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return ErrSetup + "/timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrSetup + "/refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, syscall.EPIPE):
+		return ErrSetup + "/closed"
+	case errors.As(err, new(*tls.CertificateVerificationError)):
+		return ErrSetup + "/certificate"
+	}
+	return ErrSetup + "/other"
 }
 
 // runIdle measures memory per idle session: for each target in turn it

@@ -1,129 +1,29 @@
 package exchange
 
 import (
-	"bufio"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
-
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/profiles/delivery"
+	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	"github.com/circa-ils/circa/store"
 )
 
-const sshdBin = "/usr/sbin/sshd"
-
 // openSSH starts Debian's sshd as a throw-away daemon on a free loopback
-// port, with its own keys and config in a temporary directory, and returns
-// a target for the directory "drop" inside it.
+// port and returns a target for the directory "drop" inside it.
 func openSSH(t *testing.T) (delivery.Target, string) {
 	t.Helper()
-	if os.Getenv("CIRCA_SSHD") != "1" {
-		t.Skip("set CIRCA_SSHD=1 to run against OpenSSH's sshd on 127.0.0.1")
-	}
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat("/run/sshd"); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.Remove("/run/sshd") })
-	}
-	dir := t.TempDir()
-	key := func(name string) (ssh.Signer, []byte) {
-		_, priv, _ := ed25519.GenerateKey(rand.Reader)
-		block, err := ssh.MarshalPrivateKey(priv, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := pem.EncodeToMemory(block)
-		os.WriteFile(filepath.Join(dir, name), b, 0o600)
-		s, _ := ssh.NewSignerFromKey(priv)
-		return s, b
-	}
-	host, _ := key("host")
-	client, clientPEM := key("client")
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(client.PublicKey()), 0o600)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cfg := filepath.Join(dir, "sshd_config")
-	os.WriteFile(cfg, fmt.Appendf(nil, "Port %d\nListenAddress 127.0.0.1\nHostKey %s\nPidFile %s\nAuthorizedKeysFile %s\n"+
-		"PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"+
-		"StrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n", port, filepath.Join(dir, "host"),
-		filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys")), 0o600)
-	cmd := exec.Command(sshdBin, "-D", "-e", "-f", cfg)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan bool, 1)
-	logs := make(chan []string, 1)
-	go func() {
-		var lines []string
-		sc := bufio.NewScanner(stderr)
-		told := false
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if !told && strings.Contains(sc.Text(), "Server listening on 127.0.0.1") {
-				ready <- true
-				told = true
-			}
-		}
-		if !told {
-			ready <- false
-		}
-		logs <- lines
-	}()
-	stop := func() []string {
-		cmd.Process.Kill()
-		lines := <-logs
-		cmd.Wait()
-		return lines
-	}
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("sshd did not start:\n%s", strings.Join(stop(), "\n"))
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sshd did not start:\n%s", strings.Join(stop(), "\n"))
-	}
-	t.Cleanup(func() {
-		if lines := stop(); t.Failed() {
-			t.Logf("sshd log:\n%s", strings.Join(lines, "\n"))
-		}
-	})
+	o := sftptest.StartOpenSSH(t)
 	for _, d := range []string{"drop", "in"} {
-		os.Mkdir(filepath.Join(dir, d), 0o755)
+		os.Mkdir(filepath.Join(o.Dir, d), 0o755)
 	}
-	tg := delivery.Target{Kind: delivery.KindSFTP, Host: "127.0.0.1", Port: port, User: me.Username,
-		PrivateKey: string(clientPEM), RemoteDir: filepath.Join(dir, "drop")}
-	tg.KnownHosts = knownhosts.Line([]string{knownhosts.Normalize(tg.Addr())}, host.PublicKey())
-	return tg, dir
+	return delivery.Target{Kind: delivery.KindSFTP, Host: o.Host, Port: o.Port, User: o.User,
+		PrivateKey: string(o.ClientKeyPEM), KnownHosts: o.KnownHosts, RemoteDir: filepath.Join(o.Dir, "drop")}, o.Dir
 }
 
 // TestBursarSSHD exports fees to OpenSSH's sshd, is killed between an

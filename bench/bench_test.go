@@ -464,7 +464,7 @@ func TestStoreLimitsAndProc(t *testing.T) {
 	if lim.GroupCommit <= 0 || lim.FsyncUpdate <= 0 || lim.OpsPerCommit < 1 || lim.Writers != 8 {
 		t.Errorf("%+v", lim)
 	}
-	if procCPU(os.Getpid()) < 0 || procRSS(os.Getpid()) <= 0 || procCPU(-1) != -1 || procRSS(-1) != -1 {
+	if procCPU(os.Getpid()) < 0 || procRSS(os.Getpid()) <= 0 || procCPU(-1) != -1 || procRSS(-1) != 0 || procRSS(1<<30) != 0 {
 		t.Error("/proc readings")
 	}
 	if h := readHostCPU(); h.total == 0 {
@@ -489,8 +489,12 @@ func TestVerifyLoansAfterCrash(t *testing.T) {
 				return err
 			}
 		}
-		for _, b := range []string{"I1", "I2"} {
-			if err := tx.PutItem(&store.Item{Barcode: b, Library: "MAIN", Policy: "BOOK", Status: store.ItemAvailable, Pieces: 1}, now); err != nil {
+		bib := &store.Bib{Title: "A title"}
+		if err := tx.PutBib(bib, now); err != nil {
+			return err
+		}
+		for b, st := range map[string]store.ItemStatus{"I1": store.ItemOnLoan, "I2": store.ItemAvailable} {
+			if err := tx.PutItem(&store.Item{Barcode: b, BibID: bib.ID, Library: "MAIN", Policy: "BOOK", Status: st, Pieces: 1}, now); err != nil {
 				return err
 			}
 		}
@@ -503,24 +507,26 @@ func TestVerifyLoansAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := VerifyLoans(path, []AckedLoan{
-		{Party: Party{Patron: "P1", Item: "I1"}},
-		{Party: Party{Patron: "P1", Item: "I2"}, InFlight: true},
+		{Party: Party{Patron: "P1", Item: "I1"}, OnLoan: true},
+		{Party: Party{Patron: "P1", Item: "I2"}, OnLoan: true, InFlight: true},
+		{Party: Party{Patron: "P2", Item: "I2"}}, // returned, and it is
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Present != 1 || res.InFlight != 1 || res.AckedLoans != 1 || len(res.Missing) != 0 {
+	if !res.OK || res.Present != 1 || res.InFlight != 1 || res.AckedLoans != 1 || res.AckedReturns != 1 || res.Returned != 1 {
 		t.Errorf("%+v", res)
 	}
 	res, err = VerifyLoans(path, []AckedLoan{
-		{Party: Party{Patron: "P1", Item: "I2"}}, // not on loan
-		{Party: Party{Patron: "P2", Item: "I1"}}, // on loan to another patron
-		{Party: Party{Patron: "P1", Item: "I9"}}, // no such item
+		{Party: Party{Patron: "P1", Item: "I2"}, OnLoan: true}, // not on loan
+		{Party: Party{Patron: "P2", Item: "I1"}, OnLoan: true}, // on loan to another patron
+		{Party: Party{Patron: "P1", Item: "I9"}, OnLoan: true}, // no such item
+		{Party: Party{Patron: "P1", Item: "I1"}},               // returned, yet on loan
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.OK || len(res.Missing) != 3 {
+	if res.OK || len(res.Missing) != 3 || len(res.Reappeared) != 1 {
 		t.Errorf("%+v", res)
 	}
 }

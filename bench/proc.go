@@ -13,6 +13,9 @@ const clockTicks = 100
 // procCPU returns the user+system CPU time of a process in microseconds
 // (from /proc/PID/stat), or -1 when it cannot be read.
 func procCPU(pid int) int64 {
+	if pid <= 0 {
+		return -1
+	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return -1
@@ -35,11 +38,15 @@ func procCPU(pid int) int64 {
 	return (ut + st) * 1_000_000 / clockTicks
 }
 
-// procRSS returns a process's resident set in KiB (VmRSS), or -1.
+// procRSS returns a process's resident set in KiB (VmRSS), or 0 when it
+// cannot be read (no such local process).
 func procRSS(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return -1
+		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
@@ -51,7 +58,7 @@ func procRSS(pid int) int64 {
 			}
 		}
 	}
-	return -1
+	return 0
 }
 
 // hostCPU is the host's aggregate CPU counters from /proc/stat.

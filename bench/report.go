@@ -80,8 +80,11 @@ type CrashResult struct {
 	KilledAfterMS int64    `json:"killed_after_ms"`
 	AckedLoans    int      `json:"acked_loans"`
 	Present       int      `json:"present"`
-	InFlight      int      `json:"in_flight"` // writes unacknowledged at the kill: either outcome is right
-	Missing       []string `json:"missing"`   // acknowledged checkouts not on loan to their patron
+	AckedReturns  int      `json:"acked_returns"`
+	Returned      int      `json:"returned"`
+	InFlight      int      `json:"in_flight"`  // writes unacknowledged at the kill: either outcome is right
+	Missing       []string `json:"missing"`    // acknowledged checkouts not on loan to their patron
+	Reappeared    []string `json:"reappeared"` // acknowledged checkins found on loan again
 	DBProblems    []string `json:"db_problems"`
 	OK            bool     `json:"ok"`
 }
@@ -153,6 +156,9 @@ func (r *Report) finish(serverConns []loadConn) {
 	for i := range r.Windows {
 		w := &r.Windows[i]
 		steal = append(steal, w.StealPct)
+		if w.Killed {
+			continue // partial by design: left out of every aggregate
+		}
 		if w.Target == "server" {
 			sh.Merge(&w.hist)
 			r.Requests += w.Requests
@@ -237,7 +243,11 @@ func (r *Report) WriteTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "window\ttarget\treq/s\tp50 ms\tp99 ms\tmax ms\terrors\tcpu µs/req\tsteal %\t")
 	for i, win := range r.Windows {
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%d\t%.1f\t%.1f\t\n", i/2+1, win.Target, win.Throughput,
+		target := win.Target
+		if win.Killed {
+			target += " (killed)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%d\t%.1f\t%.1f\t\n", i/2+1, target, win.Throughput,
 			win.P50, win.P99, win.Max, win.Errors, win.CPUPerReq, win.StealPct)
 	}
 	tw.Flush()
@@ -272,8 +282,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "server store: %.0f commits/s, %.1f operations per commit\n", r.ServerCommits, r.ServerOpsCommit)
 	}
 	if c := r.Crash; c != nil {
-		fmt.Fprintf(w, "crash at %d ms: %d acknowledged loans, %d present, %d in flight, %d missing, %d store problems: ok=%v\n",
-			c.KilledAfterMS, c.AckedLoans, c.Present, c.InFlight, len(c.Missing), len(c.DBProblems), c.OK)
+		fmt.Fprintf(w, "crash at %d ms: %d acknowledged loans, %d present, %d missing; %d acknowledged returns, %d returned, %d on loan again; %d in flight; %d store problems: ok=%v\n",
+			c.KilledAfterMS, c.AckedLoans, c.Present, len(c.Missing), c.AckedReturns, c.Returned, len(c.Reappeared),
+			c.InFlight, len(c.DBProblems), c.OK)
 	}
 	fmt.Fprintf(w, "host: %s, %d CPUs, GOMAXPROCS %d, %s, steal %.1f%%", r.Host.CPU, r.Host.NumCPU, r.Host.GOMAXPROCS, r.Host.Go, r.StealPct)
 	if r.Host.FS != "" {

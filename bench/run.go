@@ -73,16 +73,19 @@ type WindowResult struct {
 	Commits    float64           `json:"commits_per_s,omitempty"`
 	OpsCommit  float64           `json:"ops_per_commit,omitempty"`
 	StealPct   float64           `json:"steal_pct"`
+	Killed     bool              `json:"killed,omitempty"` // the server was killed in this window (--crash-at)
 	hist       Histogram
 	writes     uint64
 	secs       float64
 }
 
-// AckedLoan is a checkout the generator saw acknowledged and not followed
-// by an acknowledged checkin, with whether a write was still in flight
-// when the server died.
+// AckedLoan is the state of a connection's item that the server last
+// acknowledged: on loan to the party's patron (an acknowledged checkout
+// not followed by an acknowledged checkin) or returned. InFlight marks an
+// unacknowledged write at the kill that may have changed it either way.
 type AckedLoan struct {
 	Party
+	OnLoan   bool
 	InFlight bool
 }
 
@@ -192,6 +195,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			w := runWindow(ctx, cfg, t, &budget)
 			if stop != nil {
 				stop.Stop()
+				w.Killed = crashed.Load()
 			}
 			if t == server {
 				serverTime += cfg.Window
@@ -211,9 +215,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Crashed = true
 		for _, lc := range server.conns {
 			c, ok := lc.(*sipConn)
-			if ok && (c.track.onLoan || c.track.inFlight) {
-				rep.Acked = append(rep.Acked, AckedLoan{Party: c.party, InFlight: c.track.inFlight})
+			if !ok || !c.track.acked && c.track.inFlight == opRead {
+				continue
 			}
+			// Only a write that could change the answer leaves it open:
+			// a checkin in flight after a checkout, or the reverse. A
+			// renew in flight keeps the loan either way.
+			ambiguous := c.track.onLoan && c.track.inFlight == opCheckin ||
+				!c.track.onLoan && c.track.inFlight == opCheckout
+			rep.Acked = append(rep.Acked, AckedLoan{Party: c.party, OnLoan: c.track.onLoan, InFlight: ambiguous})
 		}
 	}
 	return rep, nil

@@ -85,7 +85,8 @@ func (s *Self) Addrs() (server, echo Addrs) { return s.server.Addrs, s.echo.Addr
 
 // CheckCrash restarts the killed server on the same data directory, stops
 // it, and checks in the store that every acknowledged checkout is on loan
-// to its patron and that the store is consistent.
+// to its patron, every acknowledged checkin is returned, and the store is
+// consistent.
 func (s *Self) CheckCrash(ctx context.Context, acked []AckedLoan) (*CrashResult, error) {
 	restarted, err := StartProcess(ctx, s.Exe, s.serveArgs, filepath.Join(s.Dir, "server.log"))
 	if err != nil {
@@ -98,22 +99,36 @@ func (s *Self) CheckCrash(ctx context.Context, acked []AckedLoan) (*CrashResult,
 }
 
 // VerifyLoans opens a stopped server's store and checks the acknowledged
-// loans and the store's consistency.
+// loans and returns and the store's consistency.
 func VerifyLoans(path string, acked []AckedLoan) (*CrashResult, error) {
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	res := &CrashResult{Missing: []string{}, DBProblems: []string{}}
+	res := &CrashResult{Missing: []string{}, Reappeared: []string{}, DBProblems: []string{}}
 	err = db.View(context.Background(), func(tx *store.Tx) error {
 		for _, a := range acked {
 			if a.InFlight {
 				res.InFlight++
 				continue
 			}
-			res.AckedLoans++
 			item, err := tx.ItemByBarcode(a.Item)
+			if !a.OnLoan {
+				res.AckedReturns++
+				if err != nil {
+					return fmt.Errorf("item %s: %w", a.Item, err)
+				}
+				if _, open, err := tx.OpenLoanOfItem(item.ID); err != nil {
+					return err
+				} else if open {
+					res.Reappeared = append(res.Reappeared, a.Item)
+				} else {
+					res.Returned++
+				}
+				continue
+			}
+			res.AckedLoans++
 			if err != nil {
 				res.Missing = append(res.Missing, a.Item)
 				continue
@@ -145,7 +160,7 @@ func VerifyLoans(path string, acked []AckedLoan) (*CrashResult, error) {
 	for _, p := range problems {
 		res.DBProblems = append(res.DBProblems, p.String())
 	}
-	res.OK = len(res.Missing) == 0 && len(res.DBProblems) == 0
+	res.OK = len(res.Missing) == 0 && len(res.Reappeared) == 0 && len(res.DBProblems) == 0
 	return res, nil
 }
 

@@ -223,8 +223,9 @@ func (t SIPTarget) dial(ctx context.Context) (net.Conn, error) {
 // tracker follows the writes a crash check verifies: the last
 // acknowledged state of each item and whether a write was in flight.
 type tracker struct {
-	onLoan   bool // last acknowledged checkout not followed by an acknowledged checkin
-	inFlight bool // a write was sent and not acknowledged
+	onLoan   bool   // last acknowledged checkout not followed by an acknowledged checkin
+	acked    bool   // a checkout or checkin has been acknowledged
+	inFlight opKind // the write sent and not yet acknowledged (opRead: none)
 }
 
 // sipConn is one generator connection. Only its goroutine touches it.
@@ -323,7 +324,7 @@ func (c *sipConn) next(intended time.Time) {
 		intended = time.Now()
 	}
 	if st.op != opRead {
-		c.track.inFlight = true
+		c.track.inFlight = st.op
 		req = c.stamp(st)
 	}
 	kind, err := c.exchange(req, st)
@@ -336,18 +337,18 @@ func (c *sipConn) next(intended time.Time) {
 	if kind != "" {
 		c.errs[kind+"/"+st.reply]++
 		if kind == ErrStatus {
-			c.track.inFlight = false // refused: nothing was written
+			c.track.inFlight = opRead // refused: nothing was written
 		}
 	} else {
-		c.track.inFlight = false
+		c.track.inFlight = opRead
 		if st.op != opRead {
 			c.writes++
 		}
 		switch st.op {
 		case opCheckout:
-			c.track.onLoan = true
+			c.track.onLoan, c.track.acked = true, true
 		case opCheckin:
-			c.track.onLoan = false
+			c.track.onLoan, c.track.acked = false, true
 		}
 	}
 	c.done++

@@ -185,7 +185,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		for _, t := range []*target{echo, server} {
 			var stop *time.Timer
 			if t == server && cfg.Kill != nil && cfg.CrashAt > 0 && !crashed.Load() && serverTime+cfg.Window > cfg.CrashAt {
-				stop = time.AfterFunc(max(cfg.CrashAt-serverTime, 0), func() {
+				// Never at a window's edge, where nothing is in flight.
+				at := min(max(cfg.CrashAt-serverTime, cfg.Window/10), cfg.Window*9/10)
+				stop = time.AfterFunc(at, func() {
 					crashed.Store(true)
 					cfg.Kill()
 				})

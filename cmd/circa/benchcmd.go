@@ -134,7 +134,7 @@ func addBenchFlags(cmd *cobra.Command, o *benchOptions) {
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
 	f.StringVar(&o.storeDir, "store-dir", "", "where to measure the store's commit limits (default: the data directory with --self, else the temp directory)")
 	f.DurationVar(&o.storeTime, "store-time", time.Second, "length of each store measurement")
-	f.DurationVar(&o.crashAt, "crash-at", 0, "with --self: SIGKILL the server after this much load, restart it and check every acknowledged checkout")
+	f.DurationVar(&o.crashAt, "crash-at", 0, "with --self: SIGKILL the server after this much load on it (moved at least a tenth into a window, so writes are in flight), restart it and check every acknowledged checkout and checkin")
 	f.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	f.StringVar(&o.login.User, "login", fixtures.KioskLogin, "SIP2 login user (93 CN)")
 	f.StringVar(&o.login.Password, "password", fixtures.KioskPassword, "SIP2 login password (93 CO)")

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bufio"
+	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,8 +27,14 @@ func scrapeStore(client *http.Client, metricsURL string) storeCounters {
 		return storeCounters{}
 	}
 	defer resp.Body.Close()
+	return parseStoreCounters(resp.Body)
+}
+
+// parseStoreCounters reads the two store counters from a Prometheus text
+// exposition.
+func parseStoreCounters(r io.Reader) storeCounters {
 	var c storeCounters
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	var seen int
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), " ")
@@ -34,7 +42,7 @@ func scrapeStore(client *http.Client, metricsURL string) storeCounters {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil {
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			continue
 		}
 		switch name {

@@ -273,9 +273,13 @@ func newSIPConn(ctx context.Context, t SIPTarget, l Login, p Party, mix Mix, now
 	c := &sipConn{party: p, nc: nc, r: bufio.NewReaderSize(nc, 2048), timeout: timeout, connStats: connStats{errs: map[string]uint64{}}}
 	date := sipDate(now)
 	c.steps = mix.build(l, p, date)
+	// Reads repeat their bytes and are encoded once per sequence number;
+	// writes are stamped afresh on every send.
 	c.enc = make([][10][]byte, len(c.steps))
 	for i := range c.steps {
-		c.enc[i] = c.steps[i].encode()
+		if c.steps[i].op == opRead {
+			c.enc[i] = c.steps[i].encode()
+		}
 	}
 	for _, st := range []step{loginStep(l), statusStep()} {
 		enc := st.encode()
@@ -319,10 +323,10 @@ func ioKind(err error) string {
 // from intended (the open loop's scheduled send time; zero: now).
 func (c *sipConn) next(intended time.Time) {
 	st := &c.steps[c.pos]
-	req := c.enc[c.pos][c.seq]
 	if intended.IsZero() {
 		intended = time.Now()
 	}
+	req := c.enc[c.pos][c.seq]
 	if st.op != opRead {
 		c.track.inFlight = st.op
 		req = c.stamp(st)

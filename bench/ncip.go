@@ -52,24 +52,24 @@ type ncipMix struct {
 	services []string
 }
 
-// NCIPMixes are the NCIP workloads: a broker looking patrons up, and a
+// ncipMixes are the NCIP workloads: a broker looking patrons up, and a
 // broker checking items out and in again (each connection its own item).
-var NCIPMixes = []ncipMix{
+var ncipMixes = []ncipMix{
 	{name: "lookup-user", services: []string{"LookupUser"}},
 	{name: "checkout", write: true, services: []string{"CheckOutItem", "CheckInItem"}},
 }
 
 // NCIPMixNames lists the NCIP mixes.
 func NCIPMixNames() []string {
-	names := make([]string, len(NCIPMixes))
-	for i, m := range NCIPMixes {
+	names := make([]string, len(ncipMixes))
+	for i, m := range ncipMixes {
 		names[i] = m.name
 	}
 	return names
 }
 
 func ncipMixByName(name string) (ncipMix, error) {
-	for _, m := range NCIPMixes {
+	for _, m := range ncipMixes {
 		if m.name == name {
 			return m, nil
 		}

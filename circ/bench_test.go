@@ -3,6 +3,7 @@ package circ
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -93,6 +94,71 @@ func BenchmarkCheckoutCheckin(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// pairsFor runs checkout+checkin pairs from callers goroutines for d and
+// returns the pairs per second.
+func pairsFor(b *testing.B, svc *Service, callers int, d time.Duration) float64 {
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	begin := time.Now()
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			patron, item := fmt.Sprintf("BP%04d", c), fmt.Sprintf("BI%04d", c)
+			for time.Now().Before(stop) {
+				if _, err := svc.Checkout(ctx, CheckoutRequest{Agent: atMain, Patron: patron, Item: item}); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := svc.Checkin(ctx, CheckinRequest{Agent: atMain, Item: item}); err != nil {
+					b.Error(err)
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(done.Load()) / time.Since(begin).Seconds()
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// BenchmarkGroupCommitRatio alternates short windows of group commit and of
+// one fsync'd Update per operation (A B A B …) on two copies of the same
+// library, so both see the same machine, and reports the median of the
+// paired ratios. Run it with -benchtime=1x; BENCHMARKS.md records the
+// figures.
+func BenchmarkGroupCommitRatio(b *testing.B) {
+	const windows = 5
+	const window = 500 * time.Millisecond
+	for _, callers := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			group := benchLib(b, callers)
+			direct := benchLib(b, callers, WithoutGroupCommit())
+			for range b.N {
+				var ratios, gs, ds []float64
+				for range windows {
+					g := pairsFor(b, group, callers, window)
+					d := pairsFor(b, direct, callers, window)
+					gs, ds, ratios = append(gs, g), append(ds, d), append(ratios, g/d)
+				}
+				b.ReportMetric(median(ratios), "ratio")
+				b.ReportMetric(median(gs), "group-pairs/s")
+				b.ReportMetric(median(ds), "fsync-pairs/s")
+			}
+		})
 	}
 }
 

@@ -254,11 +254,7 @@ func (s *Service) update(ctx context.Context, key string, res any, fn func(tx *s
 		}
 		refusal = r
 		if key != "" {
-			raw, err := json.Marshal(res)
-			if err != nil {
-				return err
-			}
-			doc, err := json.Marshal(storedResult{Result: raw, Refusal: refusal})
+			doc, err := encodeStored(res, refusal)
 			if err != nil {
 				return err
 			}
@@ -278,6 +274,27 @@ func (s *Service) update(ctx context.Context, key string, res any, fn func(tx *s
 type storedResult struct {
 	Result  json.RawMessage `json:"result"`
 	Refusal *Error          `json:"refusal,omitempty"`
+}
+
+// encodeStored writes a storedResult without encoding the result twice
+// (json.Marshal would re-validate the already encoded RawMessage).
+func encodeStored(res any, refusal *Error) ([]byte, error) {
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	doc := make([]byte, 0, len(raw)+64)
+	doc = append(doc, `{"result":`...)
+	doc = append(doc, raw...)
+	if refusal != nil {
+		r, err := json.Marshal(refusal)
+		if err != nil {
+			return nil, err
+		}
+		doc = append(doc, `,"refusal":`...)
+		doc = append(doc, r...)
+	}
+	return append(doc, '}'), nil
 }
 
 // view runs a read-only operation.

@@ -373,7 +373,10 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 		}
 		it.ID = id
 		it.Created = at
-	} else {
+	} else if decodeU64(t.b(idxItemBarcode).Get([]byte(bc))) != it.ID || t.b(idxItemsBib).Get(pair(it.BibID, it.ID)) == nil {
+		// The barcode or the bib changed (each item has exactly one entry
+		// in each index, so an unchanged item is recognised without
+		// decoding its stored record): move the index entries.
 		old, err := t.Item(it.ID)
 		if err != nil && err != ErrNotFound {
 			return err
@@ -614,12 +617,17 @@ func (t *Tx) UpdateLoan(l *Loan) error {
 
 // CloseLoan marks an open loan returned and moves it to the history index.
 func (t *Tx) CloseLoan(l *Loan, at time.Time, library string) error {
-	old, err := t.Loan(l.ID)
-	if err != nil {
-		return err
-	}
-	if !old.Open() {
-		return fmt.Errorf("%w: loan %d already returned", ErrConflict, l.ID)
+	old := *l
+	// An open loan has one entry in each open index; when l's item and due
+	// date find it there, l is what is stored and need not be decoded again.
+	if decodeU64(t.b(idxLoanOpenItem).Get(u64(l.ItemID))) != l.ID || t.b(idxLoanOpenDue).Get(timeKey(l.Due, l.ID)) == nil {
+		var err error
+		if old, err = t.Loan(l.ID); err != nil {
+			return err
+		}
+		if !old.Open() {
+			return fmt.Errorf("%w: loan %d already returned", ErrConflict, l.ID)
+		}
 	}
 	for _, del := range []struct {
 		b []byte

@@ -647,3 +647,19 @@ func TestRulesValidation(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestBriefPatronStatusKeepsStandingWithoutLists(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "GRAD")
+	l.item("B1", "BOOK", "MAIN", "STACKS")
+	l.checkout("P1", "B1")
+	l.svc.Charge(ctx, ChargeRequest{Agent: atMain, Patron: "P1", Amount: 250})
+	full, _ := l.svc.PatronStatus(ctx, PatronQuery{Patron: "P1", PIN: "1234"})
+	brief, _ := l.svc.PatronStatus(ctx, PatronQuery{Patron: "P1", PIN: "1234", Brief: true})
+	if len(full.Loans) != 1 || len(full.Fees) != 1 {
+		t.Fatalf("full summary lists: %d loans, %d fees", len(full.Loans), len(full.Fees))
+	}
+	if len(brief.Loans) != 0 || brief.Standing != full.Standing || brief.Flags != full.Flags || !brief.PINOK || brief.Refusal != full.Refusal {
+		t.Fatalf("brief summary: %+v", brief)
+	}
+}

@@ -27,8 +27,10 @@ type patron struct {
 
 // lookup loads a patron and judges the PIN: checked when given, required
 // when the profile says so.
-func (s *Session) lookup(ctx context.Context, sipLang, id, pin string) (*patron, error) {
-	sum, err := s.h.svc.PatronStatus(ctx, circ.PatronQuery{Patron: id, PIN: pin})
+// lookup reads a patron's summary: brief (standing and flags only) for the
+// status messages, with the lists for 63.
+func (s *Session) lookup(ctx context.Context, sipLang, id, pin string, brief bool) (*patron, error) {
+	sum, err := s.h.svc.PatronStatus(ctx, circ.PatronQuery{Patron: id, PIN: pin, Brief: brief})
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +94,7 @@ func (s *Session) PatronStatus(ctx context.Context, r *sip2.PatronStatusRequest)
 		return &sip2.PatronStatusResponse{Status: deniedStatus, Language: r.Language, InstitutionID: s.inst(r.InstitutionID),
 			PatronID: r.PatronID, ValidPatron: sip2.No, ScreenMessage: s.screen(s.language(r.Language, "", ""), msg)}, nil
 	}
-	p, err := s.lookup(ctx, r.Language, r.PatronID, r.PatronPassword)
+	p, err := s.lookup(ctx, r.Language, r.PatronID, r.PatronPassword, true)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +114,7 @@ func (s *Session) PatronInformation(ctx context.Context, r *sip2.PatronInfoReque
 		resp.ScreenMessage = s.screen(s.language(r.Language, "", ""), msg)
 		return resp, nil
 	}
-	p, err := s.lookup(ctx, r.Language, r.PatronID, r.PatronPassword)
+	p, err := s.lookup(ctx, r.Language, r.PatronID, r.PatronPassword, false)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +249,7 @@ func (s *Session) BlockPatron(ctx context.Context, r *sip2.BlockPatronRequest) (
 	if !refused {
 		return nil, err
 	}
-	p, err := s.lookup(ctx, "000", r.PatronID, "")
+	p, err := s.lookup(ctx, "000", r.PatronID, "", true)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +273,7 @@ func (s *Session) PatronEnable(ctx context.Context, r *sip2.PatronEnableRequest)
 		resp.Status, resp.ValidPatron, resp.ScreenMessage = deniedStatus, sip2.No, s.screen(DefaultLanguage, msg)
 		return resp, nil
 	}
-	p, err := s.lookup(ctx, "000", r.PatronID, r.PatronPassword)
+	p, err := s.lookup(ctx, "000", r.PatronID, r.PatronPassword, true)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +291,7 @@ func (s *Session) PatronEnable(ctx context.Context, r *sip2.PatronEnableRequest)
 		default:
 			msg = "patron_enabled"
 		}
-		if p, err = s.lookup(ctx, "000", r.PatronID, r.PatronPassword); err != nil {
+		if p, err = s.lookup(ctx, "000", r.PatronID, r.PatronPassword, true); err != nil {
 			return nil, err
 		}
 	}

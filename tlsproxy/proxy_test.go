@@ -129,7 +129,7 @@ func TestProxyEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := bufio.NewReader(c)
-	for _, msg := range []string{"9300CNkiosk|COsecret|CPMAIN|\r", "6300120261127    101010Y         AOMAIN|AA2000001|AD4321|\r"} {
+	for _, msg := range []string{"9300CNkiosk|COsecret|CPMAIN|\r", "6300120261127    101010Y         AOMAIN|AA2000001XQ|ADPIN4321XQ|\r"} {
 		if got := roundTrip(t, c, r, msg); got != msg {
 			t.Fatalf("echo %q, want %q", got, msg)
 		}
@@ -157,7 +157,7 @@ func TestProxyEndToEnd(t *testing.T) {
 	if !strings.Contains(out, `"profile":"KIOSK-MAIN"`) {
 		t.Errorf("log does not name the client certificate's profile:\n%s", out)
 	}
-	for _, secret := range []string{"secret", "4321", "2000001"} {
+	for _, secret := range []string{"COsecret", "PIN4321XQ", "2000001XQ"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("relayed data %q reached the log:\n%s", secret, out)
 		}

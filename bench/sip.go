@@ -192,6 +192,11 @@ func validate(line []byte, st *step, seq byte) string {
 	if line[n-9] != 'A' || line[n-8] != 'Y' || line[n-7] != seq {
 		return ErrSeq
 	}
+	// AY is a field of its own: right after the fixed part or after a '|'
+	// (inside another field's value it is that field's text).
+	if fixed, ok := sip2.FixedLen(st.reply); ok && n-9 != 2+fixed && (n-9 < 2+fixed || line[n-10] != '|') {
+		return ErrSeq
+	}
 	if st.okPos >= 0 && (len(line) <= st.okPos || line[st.okPos] != st.okChar) {
 		return ErrStatus
 	}

@@ -22,6 +22,20 @@ type Message struct {
 	Request Request // nil when the service is not one circa decodes
 }
 
+// readTree bounds, transcodes and parses a message: the steps requests and
+// responses share.
+func readTree(b []byte, o DecodeOptions) (*tree, error) {
+	lim := o.Limits.withDefaults()
+	if len(b) > lim.MaxBytes {
+		return nil, ErrTooLarge
+	}
+	s, err := toUTF8(b)
+	if err != nil {
+		return nil, err
+	}
+	return parseTree(s, lim)
+}
+
 // DecodeRequest parses an NCIP request. Element names are matched by local
 // name, in any order; unknown elements and Ext content are ignored.
 //
@@ -31,20 +45,12 @@ type Message struct {
 // ItemId, an invalid date) it returns the Message with Service set and a
 // *Problem to answer inside that service's response.
 func DecodeRequest(b []byte, o DecodeOptions) (*Message, error) {
-	lim := o.Limits.withDefaults()
-	if len(b) > lim.MaxBytes {
-		return nil, ErrTooLarge
-	}
-	s, err := toUTF8(b)
+	t, err := readTree(b, o)
 	if err != nil {
 		return nil, err
 	}
-	t, err := parseTree(s, lim)
-	if err != nil {
-		return nil, err
-	}
-	// Decoded values are substrings of s, never of the arena, so the
-	// arena can be reused once the request is built.
+	// Decoded values are substrings of the text, never of the arena, so
+	// the arena can be reused once the request is built.
 	defer t.release()
 	root := t.root()
 	msg := &Message{}

@@ -23,15 +23,7 @@ type ResponseMessage struct {
 // DecodeResponse reads an NCIP response with the same tolerance as
 // DecodeRequest.
 func DecodeResponse(b []byte, o DecodeOptions) (*ResponseMessage, error) {
-	lim := o.Limits.withDefaults()
-	if len(b) > lim.MaxBytes {
-		return nil, ErrTooLarge
-	}
-	s, err := toUTF8(b)
-	if err != nil {
-		return nil, err
-	}
-	t, err := parseTree(s, lim)
+	t, err := readTree(b, o)
 	if err != nil {
 		return nil, err
 	}

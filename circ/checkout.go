@@ -135,6 +135,10 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 		}
 		rule := FindLoanRule(rules, p.UserGroup, it.Policy, it.Library)
 		zone := s.Zone(tx, req.Agent.Library)
+		reqs, err := tx.OpenRequestsOfBib(it.BibID)
+		if err != nil {
+			return nil, err
+		}
 		if !req.NoBlock {
 			if code := BorrowRefusal(rules, st); code != OK {
 				return refuse(code, ""), nil
@@ -145,10 +149,6 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 			switch it.Status {
 			case store.ItemLost, store.ItemMissing, store.ItemClaimedReturned, store.ItemOnOrder, store.ItemInProcess:
 				return refuse(ItemUnavailable, string(it.Status)), nil
-			}
-			reqs, err := tx.OpenRequestsOfBib(it.BibID)
-			if err != nil {
-				return nil, err
 			}
 			if heldForOther(&it, reqs, p.ID, now) {
 				return refuse(ItemOnHoldForOther, ""), nil
@@ -180,7 +180,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 		if err := tx.OpenLoan(&l); err != nil {
 			return nil, err
 		}
-		if err := s.fulfilRequests(tx, &it, p.ID, now); err != nil {
+		if err := fulfilRequests(tx, &it, reqs, p.ID, now); err != nil {
 			return nil, err
 		}
 		it.Status, it.HeldFor, it.TransitTo = store.ItemOnLoan, 0, ""
@@ -218,12 +218,9 @@ func rentalFee(r *store.Rules, policy string) int64 {
 
 // fulfilRequests closes the patron's own requests that this checkout
 // satisfies: an item-level request for the item, the request it was held
-// for, or a title-level request on its bib.
-func (s *Service) fulfilRequests(tx *store.Tx, it *store.Item, patronID uint64, now time.Time) error {
-	reqs, err := tx.OpenRequestsOfBib(it.BibID)
-	if err != nil {
-		return err
-	}
+// for, or a title-level request on its bib. reqs are the bib's open
+// requests, read once by the checkout.
+func fulfilRequests(tx *store.Tx, it *store.Item, reqs []store.Request, patronID uint64, now time.Time) error {
 	for _, r := range reqs {
 		if r.PatronID != patronID || r.Kind == store.RequestRetrieval {
 			continue

@@ -51,16 +51,16 @@ func MeasureStore(ctx context.Context, dir string, writers int, d time.Duration)
 	}
 	defer db.Close()
 	lim := StoreLimits{Writers: writers, MeasuredForMS: 2 * d.Milliseconds()}
-	c0, o0 := db.CommitStats()
+	s0 := db.CommitStats()
 	lim.GroupCommit, err = storeRate(writers, d, func(w int, i uint64) error {
 		return db.Update(ctx, func(tx *store.Tx) error { return tx.SetMeta(benchKey(w), loanOf(w, i)) })
 	})
 	if err != nil {
 		return lim, err
 	}
-	c1, o1 := db.CommitStats()
-	if c1 > c0 {
-		lim.OpsPerCommit = float64(o1-o0) / float64(c1-c0)
+	s1 := db.CommitStats()
+	if s1.Commits > s0.Commits {
+		lim.OpsPerCommit = float64(s1.Operations-s0.Operations) / float64(s1.Commits-s0.Commits)
 	}
 	lim.FsyncUpdate, err = storeRate(writers, d, func(w int, i uint64) error {
 		return db.UpdateDirect(func(tx *store.Tx) error { return tx.SetMeta(benchKey(w), loanOf(w, i)) })

@@ -89,8 +89,8 @@ func BenchmarkCheckoutCheckin(b *testing.B) {
 				}
 				wg.Wait()
 				b.ReportMetric(float64(b.N)/time.Since(begin).Seconds(), "pairs/s")
-				if commits, ops := svc.DB().CommitStats(); commits > 0 {
-					b.ReportMetric(float64(ops)/float64(commits), "ops/commit")
+				if st := svc.DB().CommitStats(); st.Commits > 0 {
+					b.ReportMetric(float64(st.Operations)/float64(st.Commits), "ops/commit")
 				}
 			})
 		}

@@ -69,8 +69,7 @@ type DB struct {
 	inflightDone *sync.Cond
 	inflight     time.Time // start of the commit in progress; zero when idle
 
-	commits  uint64 // statistics, guarded by statsMu
-	batched  uint64
+	stats    CommitStats // guarded by statsMu
 	statsMu  sync.Mutex
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after each commit
@@ -200,11 +199,21 @@ func (db *DB) WaitCommitted(t time.Time) {
 	}
 }
 
-// CommitStats reports how many commits ran and how many operations they held.
-func (db *DB) CommitStats() (commits, ops uint64) {
+// CommitStats counts the work of the group-committing writer.
+type CommitStats struct {
+	Commits      uint64        // write transactions committed
+	Operations   uint64        // operations they carried
+	PagesWritten uint64        // bbolt page writes (runs of dirty pages)
+	Apply        time.Duration // running the operations' functions
+	Spill        time.Duration // bbolt turning dirty nodes into pages
+	Write        time.Duration // writing the pages and syncing them
+}
+
+// CommitStats reports the writer's counts since Open.
+func (db *DB) CommitStats() CommitStats {
 	db.statsMu.Lock()
 	defer db.statsMu.Unlock()
-	return db.commits, db.batched
+	return db.stats
 }
 
 func (db *DB) commitLoop() {
@@ -255,17 +264,22 @@ func (db *DB) run(batch []*op) {
 	for len(batch) > 0 {
 		failed := -1
 		var failErr error
+		var applied time.Duration
+		var txStats bolt.TxStats
 		err := db.bolt.Update(func(btx *bolt.Tx) error {
 			tx := &Tx{btx: btx}
 			if db.commitStamps {
 				tx.commitStart = start.UTC()
 			}
+			applyStart := time.Now()
 			for i, o := range batch {
 				if err := safeCall(o.fn, tx); err != nil {
 					failed, failErr = i, err
 					return err
 				}
 			}
+			applied = time.Since(applyStart)
+			btx.OnCommit(func() { txStats = btx.Stats() })
 			return nil
 		})
 		if failed >= 0 {
@@ -274,8 +288,12 @@ func (db *DB) run(batch []*op) {
 			continue
 		}
 		db.statsMu.Lock()
-		db.commits++
-		db.batched += uint64(len(batch))
+		db.stats.Commits++
+		db.stats.Operations += uint64(len(batch))
+		db.stats.PagesWritten += uint64(txStats.GetWrite())
+		db.stats.Apply += applied
+		db.stats.Spill += txStats.GetSpillTime()
+		db.stats.Write += txStats.GetWriteTime()
 		db.statsMu.Unlock()
 		// Wake the journal followers before answering, so a caller that
 		// waits on Changed after its Update returns never misses the wake-up.

@@ -189,11 +189,11 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		}
 		return nil
 	})
-	commits, ops := db.CommitStats()
-	if ops != uint64(n-failed) {
-		t.Errorf("committed ops %d, want %d", ops, n-failed)
+	st := db.CommitStats()
+	if st.Operations != uint64(n-failed) {
+		t.Errorf("committed ops %d, want %d", st.Operations, n-failed)
 	}
-	t.Logf("%d ops in %d commits", ops, commits)
+	t.Logf("%d ops in %d commits", st.Operations, st.Commits)
 }
 
 func TestPanicInOperationIsAnError(t *testing.T) {

@@ -143,8 +143,8 @@ func newDBStatsCommand(a *app) *cobra.Command {
 				if fi, err := os.Stat(b.db.Path()); err == nil {
 					fmt.Fprintf(w, "file size\t%d\n", fi.Size())
 				}
-				commits, ops := b.db.CommitStats()
-				fmt.Fprintf(w, "commits since start\t%d (%d operations)\n", commits, ops)
+				st := b.db.CommitStats()
+				fmt.Fprintf(w, "commits since start\t%d (%d operations)\n", st.Commits, st.Operations)
 				return w.Flush()
 			})
 		}),

@@ -25,6 +25,7 @@ import (
 type demoServer struct {
 	dir                    string
 	sip2, sip2TLS, httpURL string
+	debugURL               string
 	ca                     string
 }
 
@@ -36,7 +37,7 @@ func startDemoServer(t *testing.T) *demoServer {
 	done := make(chan int, 1)
 	go func() {
 		done <- execute(ctx, []string{"serve", "--demo", "--data-dir", dir, "--http-addr", "127.0.0.1:0",
-			"--sip2-addr", "127.0.0.1:0", "--sip2-tls-addr", "127.0.0.1:0", "--log-level", "warn"}, nil, out, &syncBuffer{})
+			"--sip2-addr", "127.0.0.1:0", "--sip2-tls-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0", "--log-level", "warn"}, nil, out, &syncBuffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -74,6 +75,8 @@ func startDemoServer(t *testing.T) *demoServer {
 			s.sip2TLS = f[1]
 		case "http":
 			s.httpURL = f[1]
+		case "debug":
+			s.debugURL = strings.TrimSuffix(f[1], "/debug/pprof/")
 		}
 	}
 	if s.sip2 == "" || s.sip2TLS == "" || s.httpURL == "" {
@@ -316,13 +319,25 @@ func TestServeHTTPEndpoints(t *testing.T) {
 	}
 	metrics := get("/metrics")
 	for _, want := range []string{`circa_sip2_message_duration_seconds_count{code="11",listener="sip2",outcome="ok"} 1`,
-		"circa_sip2_connections_open", "circa_store_commits_total", "circa_sip2_logins_failed_total"} {
+		"circa_sip2_connections_open", "circa_store_commits_total", "circa_sip2_logins_failed_total",
+		"circa_store_pages_written_total", "circa_store_commit_apply_seconds_total", "circa_store_commit_write_seconds_total"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
 	if strings.Contains(metrics, fixtures.PatronGood) {
 		t.Error("a patron barcode reached the metrics")
+	}
+	// Profiles answer on their own listener only.
+	if resp, err := http.Get(s.debugURL + "/debug/pprof/cmdline"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("pprof on the debug listener: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, err := http.Get(s.httpURL + "/debug/pprof/cmdline"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("pprof must not be on the public listener: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	if body := get("/oai?verb=Identify"); !strings.Contains(body, "<deletedRecord>persistent</deletedRecord>") {
 		t.Fatalf("Identify: %s", body)

@@ -118,8 +118,23 @@ func exchangeMetrics(reg prometheus.Registerer) fx.Observer {
 func registerStoreMetrics(reg prometheus.Registerer, db *store.DB) {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "circa_store_commits_total", Help: "Write transactions committed (each fsync'd).",
-	}, func() float64 { c, _ := db.CommitStats(); return float64(c) }))
+	}, func() float64 { return float64(db.CommitStats().Commits) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "circa_store_operations_total", Help: "Write operations committed; operations/commits is the group-commit batch size.",
-	}, func() float64 { _, n := db.CommitStats(); return float64(n) }))
+	}, func() float64 { return float64(db.CommitStats().Operations) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "circa_store_pages_written_total", Help: "Page writes of committed transactions (runs of dirty pages).",
+	}, func() float64 { return float64(db.CommitStats().PagesWritten) }))
+	for _, phase := range []struct {
+		name, help string
+		get        func(store.CommitStats) time.Duration
+	}{
+		{"apply", "running the operations of each commit", func(s store.CommitStats) time.Duration { return s.Apply }},
+		{"spill", "turning changed nodes into pages", func(s store.CommitStats) time.Duration { return s.Spill }},
+		{"write", "writing and syncing the pages", func(s store.CommitStats) time.Duration { return s.Write }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "circa_store_commit_" + phase.name + "_seconds_total", Help: "Time the writer spent " + phase.help + ".",
+		}, func() float64 { return phase.get(db.CommitStats()).Seconds() }))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +36,7 @@ type serveOptions struct {
 	sip2Addr      string
 	sip2TLSAddr   string
 	httpAddr      string
+	debugAddr     string
 	tlsCert       string
 	tlsKey        string
 	tlsClientCA   string
@@ -76,6 +78,7 @@ re-reads the TLS certificate.`,
 	f.StringVar(&o.sip2Addr, "sip2-addr", "127.0.0.1:6001", "plain SIP2 address (empty: off)")
 	f.StringVar(&o.sip2TLSAddr, "sip2-tls-addr", ":6443", "SIP2 over TLS address (empty: off; with --demo 127.0.0.1:6443)")
 	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /ncip, /oai, /metrics and /healthz")
+	f.StringVar(&o.debugAddr, "debug-addr", "", "address for Go's /debug/pprof profiles (empty: off; keep it on loopback)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "server certificate (default DATA/tls/server.pem)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "server key (default DATA/tls/server-key.pem)")
 	f.StringVar(&o.tlsClientCA, "tls-client-ca", "", "CA bundle for kiosk client certificates (default DATA/tls/ca.pem when present)")
@@ -135,6 +138,12 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	httpLn, err := listen(o.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
+	}
+	var debugLn net.Listener
+	if o.debugAddr != "" {
+		if debugLn, err = listen(o.debugAddr); err != nil {
+			return fmt.Errorf("debug listener: %w", err)
+		}
 	}
 	var sipLn, sipTLSLn net.Listener
 	if o.sip2Addr != "" {
@@ -212,7 +221,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		closeAll()
 		return err
 	}
-	printAddresses(a, o, b, httpLn, sipLn, sipTLSLn, caFile, adm)
+	printAddresses(a, o, b, listeners{http: httpLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}, caFile, adm)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -221,6 +230,17 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		}
 		return nil
 	})
+	if debugLn != nil {
+		// Profiles only: a listener of its own, so they are never exposed where /ncip is.
+		debugSrv := &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := debugSrv.Serve(debugLn); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error { <-gctx.Done(); return debugSrv.Close() })
+	}
 	if sipLn != nil {
 		g.Go(func() error { return sipSrv.Serve(sipLn) })
 	}
@@ -287,7 +307,11 @@ func serverTLS(a *app, o *serveOptions) (*tlsproxy.ServerConfig, string, error) 
 	return sc, caFile, err
 }
 
-func printAddresses(a *app, o *serveOptions, b *backend, httpLn, sipLn, sipTLSLn net.Listener, caFile string, adm *adminServer) {
+// listeners are the server's sockets; sip2, sip2TLS and debug may be nil.
+type listeners struct{ http, sip2, sip2TLS, debug net.Listener }
+
+func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile string, adm *adminServer) {
+	httpLn, sipLn, sipTLSLn := ls.http, ls.sip2, ls.sip2TLS
 	out := a.out
 	fmt.Fprintf(out, "circa %s serving %s\n", version, b.db.Path())
 	if sipLn != nil {
@@ -301,6 +325,9 @@ func printAddresses(a *app, o *serveOptions, b *backend, httpLn, sipLn, sipTLSLn
 		}
 	}
 	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz)\n", httpLn.Addr())
+	if ls.debug != nil {
+		fmt.Fprintf(out, "  debug     http://%s/debug/pprof/\n", ls.debug.Addr())
+	}
 	fmt.Fprintf(out, "  admin     %s\n", adm.ln.Addr())
 	if o.demo {
 		fmt.Fprintf(out, "demo self-check login: %s / %s (institution %s); NCIP key %s; patrons and items in fixtures/README.md\n",
@@ -374,4 +401,15 @@ func seedDemoIfEmpty(ctx context.Context, a *app, b *backend) error {
 	}
 	a.log.Info().Int("items", sum.Items).Int("patrons", sum.Patrons).Int("bibs", sum.Bibs).Msg("demo library seeded")
 	return nil
+}
+
+// pprofMux serves Go's runtime profiles under /debug/pprof/.
+func pprofMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
 }

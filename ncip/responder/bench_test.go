@@ -1,0 +1,187 @@
+package responder
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/store"
+)
+
+// benchServer is the whole NCIP path as circa serve mounts it: handler,
+// responder, circ and a copy of the seeded demo store (fsync on), logging
+// every request to a discarded JSON logger.
+func benchServer(b *testing.B) http.Handler {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), store.DefaultFile)
+	if err := fixtures.CopyFile(template, path); err != nil {
+		b.Fatal(err)
+	}
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	svc, err := circ.New(db, circ.WithClock(func() time.Time { return seededAt }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := profiles.Open(context.Background(), db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ncip.NewHandler(New(svc, reg.Current), ncip.HandlerOptions{
+		Logger: zerolog.New(io.Discard), Observer: func(ncip.Observation) {}})
+}
+
+// benchBody is a request as the ILL broker sends it.
+func benchBody(b *testing.B, service string, fields ...string) []byte {
+	b.Helper()
+	req, err := ncip.BuildRequest(service, append([]string{"from=" + fixtures.PartnerAgency, "to=" + fixtures.LocalAgency}, fields...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := ncip.EncodeRequest(req, ncip.WriteOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// do posts body to h in process and checks the answer names want and
+// carries no Problem.
+func do(b *testing.B, h http.Handler, body []byte, want string) {
+	req := httptest.NewRequest(http.MethodPost, "/ncip", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/xml; charset=utf-8")
+	req.Header.Set("X-API-Key", fixtures.PartnerKey)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(want)) || bytes.Contains(rec.Body.Bytes(), []byte("Problem>")) {
+		b.Fatalf("status %d:\n%s", rec.Code, rec.Body.Bytes())
+	}
+}
+
+// echoHandler is the baseline: it reads the body and answers a fixed NCIP
+// response, as the bench harness's HTTP echo does.
+func echoHandler(resp []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		_, _ = w.Write(resp)
+	})
+}
+
+// echoLookupUser is about the size of a LookupUser answer.
+var echoLookupUser = []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<ncip:NCIPMessage xmlns:ncip="http://www.niso.org/2008/ncip" ncip:version="http://www.niso.org/schemas/ncip/v2_02/ncip_v2_02.xsd"><ncip:LookupUserResponse><ncip:ResponseHeader><ncip:FromAgencyId><ncip:AgencyId>DEMO-LIBRARY</ncip:AgencyId></ncip:FromAgencyId><ncip:ToAgencyId><ncip:AgencyId>DEMO-BROKER</ncip:AgencyId></ncip:ToAgencyId></ncip:ResponseHeader><ncip:UserId><ncip:AgencyId>DEMO-LIBRARY</ncip:AgencyId><ncip:UserIdentifierValue>21000000000001</ncip:UserIdentifierValue></ncip:UserId></ncip:LookupUserResponse></ncip:NCIPMessage>
+`)
+
+// BenchmarkLookupUser runs whole LookupUser requests through the handler
+// and the responder on the demo store, beside the fixed-response echo:
+// "plain" asks for nothing optional (as the bench harness does), "fields"
+// for the name, privilege and blocks, "lists" also for loans, requests and
+// the fiscal account.
+func BenchmarkLookupUser(b *testing.B) {
+	h := benchServer(b)
+	cases := []struct {
+		name   string
+		fields []string
+	}{
+		{"plain", nil},
+		{"fields", []string{"elements=Name Information,User Privilege,Block Or Trap"}},
+		{"lists", []string{"elements=Name Information,User Privilege,Block Or Trap", "loans=1", "requests=1", "account=1"}},
+	}
+	b.Run("echo", func(b *testing.B) {
+		e := echoHandler(echoLookupUser)
+		body := benchBody(b, "LookupUser", "user="+fixtures.PatronGood)
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			do(b, e, body, "LookupUserResponse>")
+		}
+	})
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			body := benchBody(b, "LookupUser", append([]string{"user=" + fixtures.PatronGood}, c.fields...)...)
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			for b.Loop() {
+				do(b, h, body, "LookupUserResponse>")
+			}
+		})
+	}
+}
+
+// BenchmarkCheckOutCheckIn runs CheckOutItem then CheckInItem of one item
+// for the partner's lending patron, one pair per op; "keyed" sends a
+// RequestId, so the checkout is remembered for retries. Each write waits
+// for its fsync'd commit, so cpu-ns/op is the figure to compare.
+func BenchmarkCheckOutCheckIn(b *testing.B) {
+	h := benchServer(b)
+	b.Run("echo", func(b *testing.B) {
+		e := echoHandler(echoLookupUser)
+		out := benchBody(b, "CheckOutItem", "user="+brokerUser, "item="+fixtures.ItemAvailable)
+		in := benchBody(b, "CheckInItem", "item="+fixtures.ItemAvailable)
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			do(b, e, out, "Response>")
+			do(b, e, in, "Response>")
+		}
+	})
+	for _, keyed := range []bool{false, true} {
+		name := "plain"
+		if keyed {
+			name = "keyed"
+		}
+		b.Run(name, func(b *testing.B) {
+			in := benchBody(b, "CheckInItem", "item="+fixtures.ItemAvailable)
+			fields := []string{"user=" + brokerUser, "item=" + fixtures.ItemAvailable}
+			if keyed {
+				fields = append(fields, "request="+benchID)
+			}
+			out := benchBody(b, "CheckOutItem", fields...)
+			at := bytes.Index(out, []byte(benchID))
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			n := uint64(0)
+			for b.Loop() {
+				if at >= 0 {
+					// A new RequestId for every pair, as a broker's would
+					// be; a repeated one would be answered as a retry.
+					n++
+					copy(out[at+len(benchID)-16:], fmt.Appendf(nil, "%016d", n))
+				}
+				do(b, h, out, "CheckOutItemResponse>")
+				do(b, h, in, "CheckInItemResponse>")
+			}
+		})
+	}
+}
+
+// benchID is the RequestId of a keyed checkout; its last 16 digits are
+// replaced by a counter.
+const benchID = "BENCH-0000000000000000"
+
+// reportCPU adds a cpu-ns/op metric: process CPU time (GC included) per
+// operation, which neighbours on a shared machine do not inflate.
+func reportCPU(b *testing.B) func() {
+	start := processCPU()
+	return func() {
+		if used := processCPU() - start; used > 0 && b.N > 0 {
+			b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		}
+	}
+}

@@ -3,6 +3,7 @@ package responder
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,52 @@ func TestLookupUser(t *testing.T) {
 	ok(t, "requests", rq)
 	if !bytes.Contains(rq.Body, []byte(fixtures.ItemHeld)) {
 		t.Fatalf("requested item missing:\n%s", rq.Body)
+	}
+}
+
+// TestLookupUserReads: a LookupUser reads only the patron record, the
+// standing too, or the lists too, depending on what it asks for; each way
+// checks a PIN the same and answers the same Problems.
+func TestLookupUserReads(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, c := range []struct {
+		name   string
+		fields []string
+		want   []string // in the success body
+	}{
+		{"record", []string{"elements=Name Information,User Id"}, []string{"Whitfield", "<ncip:UserIdentifierValue>" + fixtures.PatronGood}},
+		{"standing", []string{"elements=Name Information,User Privilege,Block Or Trap"}, []string{"Whitfield", "Active"}},
+		{"lists", []string{"elements=Name Information", "loans=1"}, []string{"Whitfield", fixtures.ItemOnLoan}},
+		{"account", []string{"account=1"}, []string{"<ncip:UserFiscalAccount>"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, id := range [][]string{{"user=" + fixtures.PatronGood}, {"barcode=" + fixtures.PatronGood, "pin=" + fixtures.DemoPIN}} {
+				r := e.ill("LookupUser", append(id, c.fields...)...)
+				ok(t, "lookup", r)
+				for _, w := range c.want {
+					if !bytes.Contains(r.Body, []byte(w)) {
+						t.Errorf("%v: lacks %q:\n%s", id, w, r.Body)
+					}
+				}
+				if !slices.Contains(c.fields, "loans=1") && bytes.Contains(r.Body, []byte("LoanedItem")) {
+					t.Errorf("%v: loans not asked for:\n%s", id, r.Body)
+				}
+			}
+			problem(t, "wrong PIN", e.ill("LookupUser", append([]string{"barcode=" + fixtures.PatronGood, "pin=9999"}, c.fields...)...),
+				ncip.UserAuthenticationFailed)
+			problem(t, "unknown with PIN", e.ill("LookupUser", append([]string{"barcode=NOBODY", "pin=9999"}, c.fields...)...),
+				ncip.UserAuthenticationFailed)
+			p := problem(t, "unknown", e.ill("LookupUser", append([]string{"user=NOBODY"}, c.fields...)...), ncip.UnknownUser)
+			if p.Element != "UserId" || p.Value != "NOBODY" {
+				t.Errorf("unknown: problem %+v", p)
+			}
+		})
+	}
+	// Fees count in the standing without the lists.
+	f := e.ill("LookupUser", "user="+fixtures.PatronFees, "elements=User Privilege")
+	if ok(t, "fees", f); !bytes.Contains(f.Body, []byte(">Blocked<")) || bytes.Contains(f.Body, []byte("UserFiscalAccount")) {
+		t.Fatalf("fees block:\n%s", f.Body)
 	}
 }
 

@@ -11,20 +11,50 @@ import (
 	"github.com/circa-ils/circa/store"
 )
 
-// checkSecret verifies a patron's PIN or password. An unknown patron costs
-// the same hash as a known one and gets the same answer, User
-// Authentication Failed, so the answer does not tell which barcodes exist.
-func (r *Responder) checkSecret(ctx context.Context, service, user, secret string) error {
-	_, err := r.svc.VerifyPatron(ctx, user, secret)
+// patronSummary reads what a LookupUser needs and no more: the patron's
+// standing only for User Privilege and Block Or Trap, the loans and fees
+// only for LoanedItemsDesired and UserFiscalAccountDesired, and otherwise
+// just the patron record. A PIN or password, when sent, must be right; an
+// unknown patron then costs the same hash as a known one and gets the same
+// answer, User Authentication Failed, so the answer does not tell which
+// barcodes exist. Without a secret, Valid is false for an unknown patron.
+func (r *Responder) patronSummary(ctx context.Context, service string, req *ncip.LookupUser, user string) (circ.PatronSummary, error) {
+	secret, hasSecret := req.Secret()
+	lists := req.LoanedItemsDesired || req.UserFiscalAccountDesired
+	var sum circ.PatronSummary
+	var err error
+	switch {
+	case lists || req.Wants("User Privilege") || req.Wants("Block Or Trap"):
+		sum, err = r.svc.PatronStatus(ctx, circ.PatronQuery{Patron: user, PIN: secret, Brief: !lists})
+		if err == nil && hasSecret && !sum.PINOK {
+			err = &circ.Error{Code: circ.PatronAuthFailed}
+			if !sum.Valid {
+				err = &circ.Error{Code: circ.PatronUnknown}
+			}
+		}
+	case hasSecret:
+		sum.Patron, err = r.svc.VerifyPatron(ctx, user, secret)
+		sum.Valid = err == nil
+	default:
+		err = r.svc.DB().View(ctx, func(tx *store.Tx) error {
+			p, err := tx.PatronByBarcode(user)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			sum.Patron, sum.Valid = p, err == nil
+			return err
+		})
+		return sum, err
+	}
 	if code, ok := circ.CodeOf(err); ok && code == circ.PatronUnknown {
 		r.dummyOnce.Do(func() { r.dummyHash, _ = circ.HashSecret("circa timing filler") })
 		_, _ = circ.VerifySecret(r.dummyHash, secret)
 		err = &circ.Error{Code: circ.PatronAuthFailed}
 	}
 	if err != nil {
-		return problemOf(service, err, ids{user: user})
+		return sum, problemOf(service, err, ids{user: user})
 	}
-	return nil
+	return sum, nil
 }
 
 // LookupUser answers with the elements asked for: name, addresses,
@@ -40,12 +70,7 @@ func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.Look
 	if user == "" {
 		return nil, missing(c.Service, "UserId")
 	}
-	if secret, ok := req.Secret(); ok {
-		if err := r.checkSecret(ctx, c.Service, user, secret); err != nil {
-			return nil, err
-		}
-	}
-	sum, err := r.svc.PatronStatus(ctx, circ.PatronQuery{Patron: user})
+	sum, err := r.patronSummary(ctx, c.Service, req, user)
 	if err != nil {
 		return nil, err
 	}

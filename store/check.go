@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -65,7 +64,7 @@ func (c *checker) items() {
 	seen := 0
 	c.forEach(bucketItems, func(k, v []byte) {
 		var it Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeRecord(v, &it); err != nil {
 			c.add("items", "record %x undecodable: %v", k, err)
 			return
 		}
@@ -107,7 +106,7 @@ func (c *checker) patrons() {
 	keys := 0
 	c.forEach(bucketPatrons, func(k, v []byte) {
 		var p Patron
-		if err := json.Unmarshal(v, &p); err != nil {
+		if err := decodeRecord(v, &p); err != nil {
 			c.add("patrons", "record %x undecodable: %v", k, err)
 			return
 		}
@@ -128,7 +127,7 @@ func (c *checker) loans() {
 	open := 0
 	c.forEach(bucketLoans, func(k, v []byte) {
 		var l Loan
-		if err := json.Unmarshal(v, &l); err != nil {
+		if err := decodeRecord(v, &l); err != nil {
 			c.add("loans", "record %x undecodable: %v", k, err)
 			return
 		}
@@ -161,7 +160,7 @@ func (c *checker) requests() {
 	open := 0
 	c.forEach(bucketRequests, func(k, v []byte) {
 		var r Request
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := decodeRecord(v, &r); err != nil {
 			c.add("requests", "record %x undecodable: %v", k, err)
 			return
 		}
@@ -187,7 +186,7 @@ func (c *checker) requests() {
 func (c *checker) fees() {
 	c.forEach(bucketFees, func(k, v []byte) {
 		var f Fee
-		if err := json.Unmarshal(v, &f); err != nil {
+		if err := decodeRecord(v, &f); err != nil {
 			c.add("fees", "record %x undecodable: %v", k, err)
 			return
 		}
@@ -213,7 +212,7 @@ func (c *checker) bibs() {
 	n := 0
 	c.forEach(bucketBibs, func(k, v []byte) {
 		var b Bib
-		if err := json.Unmarshal(v, &b); err != nil {
+		if err := decodeRecord(v, &b); err != nil {
 			c.add("bibs", "record %x undecodable: %v", k, err)
 			return
 		}
@@ -240,7 +239,7 @@ func (c *checker) lookups() {
 	})
 	c.forEach(bucketHoldings, func(k, v []byte) {
 		var h Holding
-		if err := json.Unmarshal(v, &h); err != nil {
+		if err := decodeRecord(v, &h); err != nil {
 			c.add("holdings", "record %x undecodable: %v", k, err)
 			return
 		}
@@ -273,7 +272,7 @@ func (c *checker) lookups() {
 	var last uint64
 	c.forEach(bucketJournal, func(k, v []byte) {
 		var e Event
-		if err := json.Unmarshal(v, &e); err != nil || e.Seq != decodeU64(k) || e.Seq <= last {
+		if err := decodeRecord(v, &e); err != nil || e.Seq != decodeU64(k) || e.Seq <= last {
 			c.add("journal", "event %d out of sequence or undecodable", decodeU64(k))
 		}
 		last = decodeU64(k)

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,7 +17,65 @@ type migration struct {
 
 // registeredMigrations is the forward plan, in order. Version 1 is the first
 // layout; a change of layout appends a step here and bumps SchemaVersion.
-var registeredMigrations []migration
+var registeredMigrations = []migration{
+	{to: 2, description: "hot records (items, patrons, loans, bibs, holdings, requests, fees, journal, stored answers) from JSON to the binary layout",
+		apply: binaryFromJSON},
+}
+
+func binaryFromJSON(tx *Tx) error {
+	steps := []func(*Tx) error{
+		reencodeJSON[Item](bucketItems), reencodeJSON[Patron](bucketPatrons), reencodeJSON[Loan](bucketLoans),
+		reencodeJSON[Bib](bucketBibs), reencodeJSON[Holding](bucketHoldings), reencodeJSON[Request](bucketRequests),
+		reencodeJSON[Fee](bucketFees), reencodeJSON[Event](bucketJournal), reencodeJSON[IdemEntry](bucketIdem),
+	}
+	for _, step := range steps {
+		if err := step(tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reencodeJSON rewrites every JSON record of a bucket in the binary layout,
+// a chunk at a time, because bbolt cursors must not run across their own
+// bucket's writes.
+func reencodeJSON[T any, PT interface {
+	*T
+	binaryRecord
+}](bucket []byte) func(*Tx) error {
+	return func(tx *Tx) error {
+		b := tx.b(bucket)
+		const chunk = 4096
+		var after []byte
+		for {
+			var keys, values [][]byte
+			c := b.Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(keys) < chunk; k, v = c.Next() {
+				var rec T
+				if err := json.Unmarshal(v, &rec); err != nil {
+					return fmt.Errorf("%s record %x: %w", bucket, k, err)
+				}
+				keys = append(keys, append([]byte(nil), k...))
+				values = append(values, encodeRecord(PT(&rec)))
+			}
+			for i := range keys {
+				if err := b.Put(keys[i], values[i]); err != nil {
+					return err
+				}
+			}
+			if len(keys) < chunk {
+				return nil
+			}
+			after = keys[len(keys)-1]
+		}
+	}
+}
 
 // MigrationStep describes one planned step.
 type MigrationStep struct {

@@ -2,8 +2,10 @@ package store
 
 import "time"
 
-// Records are stored as JSON documents. Money is in integer minor units of
-// the record's currency; times are UTC.
+// Money is in integer minor units of the record's currency; times are UTC.
+// The records circulation touches on every message are stored in the binary
+// layouts of encoding.go, the rest as JSON; the json tags also name the
+// fields in the CLI's --json output.
 
 // Library is a library of the institution (MAIN, BRANCH, …).
 type Library struct {

@@ -12,7 +12,7 @@ import (
 // or of a length-free string suffix that always comes last.
 
 // SchemaVersion is the version of the layout this binary writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var (
 	bucketMeta      = []byte("meta")

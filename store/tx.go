@@ -188,7 +188,7 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 		b.Created = at
 	} else {
 		var old Bib
-		if err := getJSON(bk, u64(b.ID), &old); err == nil {
+		if err := getRecord(bk, u64(b.ID), &old); err == nil {
 			if old.ControlNumber != "" && old.ControlNumber != b.ControlNumber {
 				if err := t.b(idxBibControl).Delete([]byte(old.ControlNumber)); err != nil {
 					return err
@@ -211,7 +211,7 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 			return err
 		}
 	}
-	if err := putJSON(bk, u64(b.ID), b); err != nil {
+	if err := putRecord(bk, u64(b.ID), b); err != nil {
 		return err
 	}
 	b.Changed = time.Time{}
@@ -255,7 +255,7 @@ func (t *Tx) TouchBib(id uint64, at time.Time) error {
 // Bib returns a bibliographic record by id, without its MARCXML.
 func (t *Tx) Bib(id uint64) (Bib, error) {
 	var b Bib
-	if err := getJSON(t.b(bucketBibs), u64(id), &b); err != nil {
+	if err := getRecord(t.b(bucketBibs), u64(id), &b); err != nil {
 		return b, err
 	}
 	if v := t.b(bucketBibStamp).Get(u64(id)); v != nil {
@@ -327,7 +327,7 @@ func (t *Tx) PutHolding(h *Holding, at time.Time) error {
 	if err := t.b(idxHoldingsBib).Put(pair(h.BibID, h.ID), nil); err != nil {
 		return err
 	}
-	if err := putJSON(t.b(bucketHoldings), u64(h.ID), h); err != nil {
+	if err := putRecord(t.b(bucketHoldings), u64(h.ID), h); err != nil {
 		return err
 	}
 	return t.TouchBib(h.BibID, at)
@@ -336,7 +336,7 @@ func (t *Tx) PutHolding(h *Holding, at time.Time) error {
 // Holding returns a holding by id.
 func (t *Tx) Holding(id uint64) (Holding, error) {
 	var h Holding
-	return h, getJSON(t.b(bucketHoldings), u64(id), &h)
+	return h, getRecord(t.b(bucketHoldings), u64(id), &h)
 }
 
 // HoldingsOfBib returns the holdings of a bib.
@@ -404,7 +404,7 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 	if err := t.b(idxItemsBib).Put(pair(it.BibID, it.ID), nil); err != nil {
 		return err
 	}
-	if err := putJSON(t.b(bucketItems), u64(it.ID), it); err != nil {
+	if err := putRecord(t.b(bucketItems), u64(it.ID), it); err != nil {
 		return err
 	}
 	if err := t.TouchBib(it.BibID, at); err != nil && err != ErrNotFound {
@@ -441,7 +441,7 @@ func (t *Tx) DeleteItem(id uint64, at time.Time) error {
 // Item returns an item by id.
 func (t *Tx) Item(id uint64) (Item, error) {
 	var it Item
-	return it, getJSON(t.b(bucketItems), u64(id), &it)
+	return it, getRecord(t.b(bucketItems), u64(id), &it)
 }
 
 // ItemByBarcode returns an item by barcode.
@@ -473,7 +473,7 @@ func (t *Tx) ForEachItem(fn func(Item) bool) error {
 	c := t.b(bucketItems).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var it Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeRecord(v, &it); err != nil {
 			return err
 		}
 		if !fn(it) {
@@ -531,13 +531,13 @@ func (t *Tx) PutPatron(p *Patron, at time.Time) error {
 		}
 	}
 	p.Updated = at
-	return putJSON(t.b(bucketPatrons), u64(p.ID), p)
+	return putRecord(t.b(bucketPatrons), u64(p.ID), p)
 }
 
 // Patron returns a patron by id.
 func (t *Tx) Patron(id uint64) (Patron, error) {
 	var p Patron
-	return p, getJSON(t.b(bucketPatrons), u64(id), &p)
+	return p, getRecord(t.b(bucketPatrons), u64(id), &p)
 }
 
 // PatronByBarcode returns a patron by primary id.
@@ -559,7 +559,7 @@ func (t *Tx) ForEachPatron(fn func(Patron) bool) error {
 	c := t.b(bucketPatrons).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var p Patron
-		if err := json.Unmarshal(v, &p); err != nil {
+		if err := decodeRecord(v, &p); err != nil {
 			return err
 		}
 		if !fn(p) {
@@ -592,7 +592,7 @@ func (t *Tx) OpenLoan(l *Loan) error {
 	if err := t.b(idxLoanOpenDue).Put(timeKey(l.Due, l.ID), nil); err != nil {
 		return err
 	}
-	return putJSON(t.b(bucketLoans), u64(l.ID), l)
+	return putRecord(t.b(bucketLoans), u64(l.ID), l)
 }
 
 // UpdateLoan rewrites an open loan (renewal, recall), moving its due index.
@@ -612,7 +612,7 @@ func (t *Tx) UpdateLoan(l *Loan) error {
 			return err
 		}
 	}
-	return putJSON(t.b(bucketLoans), u64(l.ID), l)
+	return putRecord(t.b(bucketLoans), u64(l.ID), l)
 }
 
 // CloseLoan marks an open loan returned and moves it to the history index.
@@ -646,13 +646,13 @@ func (t *Tx) CloseLoan(l *Loan, at time.Time, library string) error {
 	}
 	l.Returned = at
 	l.ReturnedAt = library
-	return putJSON(t.b(bucketLoans), u64(l.ID), l)
+	return putRecord(t.b(bucketLoans), u64(l.ID), l)
 }
 
 // Loan returns a loan by id.
 func (t *Tx) Loan(id uint64) (Loan, error) {
 	var l Loan
-	return l, getJSON(t.b(bucketLoans), u64(id), &l)
+	return l, getRecord(t.b(bucketLoans), u64(id), &l)
 }
 
 // OpenLoanOfItem returns the item's open loan, if any.
@@ -748,13 +748,13 @@ func (t *Tx) PutRequest(r *Request) error {
 			return err
 		}
 	}
-	return putJSON(t.b(bucketRequests), u64(r.ID), r)
+	return putRecord(t.b(bucketRequests), u64(r.ID), r)
 }
 
 // Request returns a request by id.
 func (t *Tx) Request(id uint64) (Request, error) {
 	var r Request
-	return r, getJSON(t.b(bucketRequests), u64(id), &r)
+	return r, getRecord(t.b(bucketRequests), u64(id), &r)
 }
 
 // RequestByExternalID returns the request a partner knows by its own id.
@@ -795,7 +795,7 @@ func (t *Tx) ForEachRequest(fn func(Request) bool) error {
 	c := t.b(bucketRequests).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var r Request
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := decodeRecord(v, &r); err != nil {
 			return err
 		}
 		if !fn(r) {
@@ -831,13 +831,13 @@ func (t *Tx) PutFee(f *Fee) error {
 	if err := t.b(idxFeesPatron).Put(pair(f.PatronID, f.ID), nil); err != nil {
 		return err
 	}
-	return putJSON(t.b(bucketFees), u64(f.ID), f)
+	return putRecord(t.b(bucketFees), u64(f.ID), f)
 }
 
 // Fee returns a fee by id.
 func (t *Tx) Fee(id uint64) (Fee, error) {
 	var f Fee
-	return f, getJSON(t.b(bucketFees), u64(id), &f)
+	return f, getRecord(t.b(bucketFees), u64(id), &f)
 }
 
 // FeeByTransaction returns the fee that carries an external transaction id.
@@ -870,7 +870,7 @@ func (t *Tx) ForEachFee(fn func(Fee) bool) error {
 	c := t.b(bucketFees).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var f Fee
-		if err := json.Unmarshal(v, &f); err != nil {
+		if err := decodeRecord(v, &f); err != nil {
 			return err
 		}
 		if !fn(f) {
@@ -891,7 +891,7 @@ func (t *Tx) Emit(e Event) (uint64, error) {
 	}
 	e.Seq = seq
 	e.At = e.At.UTC()
-	return seq, putJSON(t.b(bucketJournal), u64(seq), &e)
+	return seq, putRecord(t.b(bucketJournal), u64(seq), &e)
 }
 
 // JournalAfter calls fn for events with a sequence above after, in order,
@@ -900,7 +900,7 @@ func (t *Tx) JournalAfter(after uint64, fn func(Event) bool) error {
 	c := t.b(bucketJournal).Cursor()
 	for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
 		var e Event
-		if err := json.Unmarshal(v, &e); err != nil {
+		if err := decodeRecord(v, &e); err != nil {
 			return err
 		}
 		if !fn(e) {
@@ -924,7 +924,7 @@ type IdemEntry struct {
 // Remembered returns the stored result for a request key.
 func (t *Tx) Remembered(key string) (IdemEntry, bool, error) {
 	var e IdemEntry
-	err := getJSON(t.b(bucketIdem), []byte(key), &e)
+	err := getRecord(t.b(bucketIdem), []byte(key), &e)
 	if err == ErrNotFound {
 		return e, false, nil
 	}
@@ -933,7 +933,7 @@ func (t *Tx) Remembered(key string) (IdemEntry, bool, error) {
 
 // Remember stores the result of a request under its key.
 func (t *Tx) Remember(key string, at time.Time, result []byte) error {
-	return putJSON(t.b(bucketIdem), []byte(key), IdemEntry{At: at.UTC(), Result: result})
+	return putRecord(t.b(bucketIdem), []byte(key), &IdemEntry{At: at.UTC(), Result: result})
 }
 
 // ForgetBefore drops idempotency entries older than cutoff and reports how
@@ -942,7 +942,7 @@ func (t *Tx) ForgetBefore(cutoff time.Time) (int, error) {
 	var stale [][]byte
 	err := t.b(bucketIdem).ForEach(func(k, v []byte) error {
 		var e IdemEntry
-		if json.Unmarshal(v, &e) == nil && e.At.Before(cutoff) {
+		if decodeRecord(v, &e) == nil && e.At.Before(cutoff) {
 			stale = append(stale, append([]byte(nil), k...))
 		}
 		return nil
@@ -1026,7 +1026,7 @@ func (t *Tx) ForEachBib(fn func(Bib) bool) error {
 	c := t.b(bucketBibs).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var b Bib
-		if err := json.Unmarshal(v, &b); err != nil {
+		if err := decodeRecord(v, &b); err != nil {
 			return err
 		}
 		if st := t.b(bucketBibStamp).Get(k); st != nil {

@@ -51,7 +51,9 @@ var (
 )
 
 // allBuckets is created at initialisation and walked by Check and Stats.
-var allBuckets = [][]byte{
+var allBuckets = allBucketsArray[:]
+
+var allBucketsArray = [...][]byte{
 	bucketMeta, bucketLibraries, bucketLocations, bucketDesks, bucketBibs, bucketMARC, bucketBibStamp, bucketHoldings,
 	bucketItems, bucketPatrons, bucketLoans, bucketRequests, bucketFees, bucketJournal,
 	bucketIdem, bucketProfiles, bucketStorage,

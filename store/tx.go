@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,9 +20,36 @@ type Tx struct {
 	// group commit this transaction belongs to; change stamps are never
 	// earlier than it.
 	commitStart time.Time
+	// buckets caches the top-level buckets by their place in allBuckets:
+	// bbolt looks a bucket up with a B+tree seek on every call in a
+	// read-only transaction, which cost 8% of the CPU of a kiosk read.
+	buckets [len(allBucketsArray)]*bolt.Bucket
 }
 
-func (t *Tx) b(name []byte) *bolt.Bucket { return t.btx.Bucket(name) }
+func (t *Tx) b(name []byte) *bolt.Bucket {
+	i := bucketSlot(name)
+	if i < 0 {
+		return t.btx.Bucket(name)
+	}
+	if bk := t.buckets[i]; bk != nil {
+		return bk
+	}
+	bk := t.btx.Bucket(name)
+	t.buckets[i] = bk
+	return bk
+}
+
+// bucketSlot finds a bucket name by identity: callers pass the package's
+// own name variables.
+func bucketSlot(name []byte) int {
+	p := unsafe.SliceData(name)
+	for i, n := range allBucketsArray {
+		if unsafe.SliceData(n) == p {
+			return i
+		}
+	}
+	return -1
+}
 
 // Writable reports whether the transaction can write.
 func (t *Tx) Writable() bool { return t.btx.Writable() }

@@ -3,6 +3,7 @@ package sip2
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,19 +107,59 @@ func BenchmarkServerCheckout(b *testing.B) {
 	<-done
 }
 
-// BenchmarkFrames parses, verifies and re-encodes (signed) each signed frame
-// of the reference's section 4: the generic path for every message type.
-func BenchmarkFrames(b *testing.B) {
+// moreFrames completes the reference's signed frames (golden) with one
+// realistic frame for every other message of SIP2 2.00, so BenchmarkFrames
+// covers each request and response code. They are signed when used.
+var moreFrames = []string{
+	"98YYYYNN60000320261127    1015002.00AOMAIN|AMCirca Public Library|BXYYYYYYYYYNYNNNYN|ANkiosk-3|",
+	"24              00120261127    101500AOMAIN|AA2900001234|AEJane Q. Patron|BLY|CQY|BHUSD|BV0.00|AFWelcome back|",
+	"64              00120261127    101500000000010003000000000000AOMAIN|AA2900001234|AEJane Q. Patron|BZ0010|CA0005|CB0020|BLY|CQY|BHUSD|BV2.50|AU3900005678|AU3900005679|AU3900005680|BDMain Street 1|BEjane@example.org|BF555-0100|",
+	"121NNY20261127    101500AOMAIN|AA2900001234|AB3900005678|AJThe Left Hand of Darkness|AH20261211    235900|",
+	"09N20261127    10150020261127    101500APMAIN|AOMAIN|AB3900005678|ACkiosk|",
+	"29NN20261127    101500                  AOMAIN|AA2900001234|AB3900005678|ACkiosk|ADS3cret|BON|",
+	"301YNY20261127    101500AOMAIN|AA2900001234|AB3900005678|AJThe Left Hand of Darkness|AH20261225    235900|",
+	"6520261127    101500AOMAIN|AA2900001234|ADS3cret|ACkiosk|BON|",
+	"6610003000120261127    101500AOMAIN|BM3900005678|BM3900005679|BM3900005680|BN3900005681|AFOne item could not be renewed|",
+	"1720261127    101500AOMAIN|AB3900005678|ACkiosk|",
+	"1920261127    101500AOMAIN|AB3900005678|ACkiosk|CHsecurity=on|",
+	"20120261127    101500AB3900005678|AJThe Left Hand of Darkness|CHsecurity=on|",
+	"38Y20261127    101500AOMAIN|AA2900001234|BKTX-0001|",
+	"15+20261127    101500BW20261225    235900|BSMAIN|BY2|AOMAIN|AA2900001234|ADS3cret|AB3900005678|AJThe Left Hand of Darkness|ACkiosk|BON|",
+	"161N20261127    101500BW20261225    235900|BR2|BSMAIN|AOMAIN|AA2900001234|AB3900005678|AJThe Left Hand of Darkness|",
+	"01N20261127    101500AOMAIN|ALCard retained at kiosk 3|AA2900001234|ACkiosk|",
+	"2520261127    101500AOMAIN|AA2900001234|ACkiosk|ADS3cret|",
+	"26              00120261127    101500AOMAIN|AA2900001234|AEJane Q. Patron|BLY|CQY|",
+	"3520261127    101500AOMAIN|AA2900001234|ACkiosk|ADS3cret|",
+	"36Y20261127    101500AOMAIN|AA2900001234|AFThank you|",
+}
+
+// benchFrames returns a signed frame for every message code: the
+// reference's golden frames, then moreFrames signed with sequence number 4.
+func benchFrames(tb testing.TB) []string {
+	frames := make([]string, 0, len(golden)+len(moreFrames))
 	for _, g := range golden {
-		b.Run(g.line[:2], func(b *testing.B) {
+		frames = append(frames, g.line)
+	}
+	for _, f := range moreFrames {
+		frames = append(frames, strings.TrimSuffix(sign(f, "4"), "\r"))
+	}
+	return frames
+}
+
+// BenchmarkFrames parses, verifies and re-encodes (signed) a signed frame
+// of every message type: the reference's section 4 and moreFrames, the
+// generic path for every request and response code of SIP2 2.00.
+func BenchmarkFrames(b *testing.B) {
+	for _, line := range benchFrames(b) {
+		b.Run(line[:2], func(b *testing.B) {
 			var m Message
 			o := DecodeOptions{Checksum: ChecksumRequired}
 			eo := EncodeOptions{Checksum: true}
 			buf := make([]byte, 0, 512)
-			b.SetBytes(int64(len(g.line)))
+			b.SetBytes(int64(len(line)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := m.DecodeString(g.line, &o); err != nil {
+				if err := m.DecodeString(line, &o); err != nil {
 					b.Fatal(err)
 				}
 				buf = m.AppendTo(buf[:0], &eo)

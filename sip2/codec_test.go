@@ -3,6 +3,7 @@ package sip2
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -358,6 +359,29 @@ func TestCleanEveryByteAndPosition(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestBenchFramesCoverEveryCode keeps BenchmarkFrames honest: a frame for
+// every request and response code of SIP2 2.00, each one verifying and
+// re-encoding to itself.
+func TestBenchFramesCoverEveryCode(t *testing.T) {
+	seen := map[string]bool{}
+	for _, line := range benchFrames(t) {
+		m, err := Decode([]byte(line), DecodeOptions{Checksum: ChecksumRequired})
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if out := m.AppendTo(nil, &EncodeOptions{Checksum: true}); string(out) != line {
+			t.Errorf("re-encoded\n got %s\nwant %s", out, line)
+		}
+		seen[m.Code] = true
+	}
+	for code := range 100 {
+		c := fmt.Sprintf("%02d", code)
+		if _, ok := FixedLen(c); ok && !seen[c] {
+			t.Errorf("no frame for message %s", c)
 		}
 	}
 }

@@ -37,6 +37,17 @@ var ErrIncomplete = errors.New("ncip: response incomplete")
 
 // EncodeResponse writes a response as a complete NCIPMessage.
 func EncodeResponse(r Response, o WriteOptions) ([]byte, error) {
+	w := encodeResponse(r, o)
+	out := w.bytes()
+	if w.err != nil {
+		return nil, w.err
+	}
+	return out, nil
+}
+
+// encodeResponse writes r into a pooled writer; the caller reads w.buf
+// and hands it back with bytes or recycle.
+func encodeResponse(r Response, o WriteOptions) *writer {
 	w := newWriter(o)
 	w.begin()
 	w.open(r.Service() + "Response")
@@ -46,23 +57,23 @@ func EncodeResponse(r Response, o WriteOptions) ([]byte, error) {
 	r.body(w)
 	w.close(r.Service() + "Response")
 	w.finish()
-	out := w.bytes()
-	if w.err != nil {
-		return nil, w.err
-	}
-	return out, nil
+	return w
 }
 
 // EncodeProblems writes a top-level Problem message, the answer to a
 // message that could not be read or names an unknown service.
 func EncodeProblems(ps []Problem, o WriteOptions) []byte {
+	return encodeProblems(ps, o).bytes()
+}
+
+func encodeProblems(ps []Problem, o WriteOptions) *writer {
 	w := newWriter(o)
 	w.begin()
 	for i := range ps {
 		w.problem(&ps[i])
 	}
 	w.finish()
-	return w.bytes()
+	return w
 }
 
 type writer struct {
@@ -90,12 +101,17 @@ func newWriter(o WriteOptions) *writer {
 // bytes returns a copy of the message and recycles the scratch buffer.
 func (w *writer) bytes() []byte {
 	out := append([]byte(nil), w.buf...)
+	w.recycle()
+	return out
+}
+
+// recycle hands the scratch buffer back; w.buf is unusable afterwards.
+func (w *writer) recycle() {
 	if cap(w.buf) <= 256<<10 {
 		b := w.buf[:0]
 		bufPool.Put(&b)
 	}
 	w.buf = nil
-	return out
 }
 
 func (w *writer) fail(what string) {

@@ -14,7 +14,9 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -202,36 +204,37 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	call := &Call{Received: start, RemoteAddr: r.RemoteAddr, Write: h.o.Write}
 	res := &result{status: http.StatusOK}
-	var out []byte
+	n := 0
 	defer func() {
 		res.partner = call.Partner
-		h.finish(r, res, start, len(out))
+		h.finish(r, res, start, n)
 	}()
 
 	token, ok := h.token(r.URL.Path)
 	if !ok {
 		res.status, res.outcome, res.problemType = http.StatusNotFound, OutcomeRejected, ProtocolError
-		out = EncodeProblems([]Problem{*NewProblem("", ProtocolError, "no NCIP endpoint at this path")}, h.o.Write)
-		h.write(w, res.status, out)
+		n = h.write(w, res.status, encodeProblems([]Problem{*NewProblem("", ProtocolError, "no NCIP endpoint at this path")}, h.o.Write))
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		res.status, res.outcome, res.problemType = http.StatusMethodNotAllowed, OutcomeRejected, ProtocolError
-		out = EncodeProblems([]Problem{*NewProblem("", ProtocolError, "NCIP messages must be sent with POST")}, h.o.Write)
-		h.write(w, res.status, out)
+		n = h.write(w, res.status, encodeProblems([]Problem{*NewProblem("", ProtocolError, "NCIP messages must be sent with POST")}, h.o.Write))
 		return
 	}
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes), r.ContentLength, h.o.MaxBodyBytes)
+	// The message is copied out of the body as it is read (see toUTF8),
+	// so the buffer serves the next request.
+	defer recycleBody(body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			res.status, res.outcome, res.problemType = http.StatusRequestEntityTooLarge, OutcomeRejected, InvalidMessageSyntaxError
-			out = EncodeProblems([]Problem{*NewProblem("", InvalidMessageSyntaxError, fmt.Sprintf("message larger than %d bytes", h.o.MaxBodyBytes))}, h.o.Write)
-			h.write(w, res.status, out)
+			msg := "message larger than " + strconv.FormatInt(h.o.MaxBodyBytes, 10) + " bytes"
+			n = h.write(w, res.status, encodeProblems([]Problem{*NewProblem("", InvalidMessageSyntaxError, msg)}, h.o.Write))
 			return
 		}
 		// The client went away or the connection broke: nobody to answer.
@@ -250,8 +253,42 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call.RemoteIP, _ = netip.ParseAddr(host)
 	}
 
-	out = h.process(r.Context(), call, formBody(r.Header.Get("Content-Type"), body), res)
-	h.write(w, http.StatusOK, out)
+	n = h.write(w, http.StatusOK, h.process(r.Context(), call, formBody(r.Header.Get("Content-Type"), body), res))
+}
+
+// bodyPool holds request body buffers; bodies larger than maxPooledBody
+// are left to the garbage collector.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+const maxPooledBody = 64 << 10
+
+// readBody reads a whole request body into a pooled buffer, sized from the
+// Content-Length when the sender gave one.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	b := (*bodyPool.Get().(*[]byte))[:0]
+	if length > int64(cap(b)) && length <= limit {
+		b = make([]byte, 0, length+1) // +1 so the final read sees EOF without growing
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+func recycleBody(b []byte) {
+	if cap(b) <= maxPooledBody {
+		b = b[:0]
+		bodyPool.Put(&b)
+	}
 }
 
 func (h *handler) token(path string) (string, bool) {
@@ -270,11 +307,15 @@ func (h *handler) token(path string) (string, bool) {
 }
 
 func apiKey(r *http.Request) string {
-	if k := strings.TrimSpace(r.Header.Get("X-API-Key")); k != "" {
+	// Canonical header names are looked up without being rebuilt.
+	if k := strings.TrimSpace(r.Header.Get("X-Api-Key")); k != "" {
 		return k
 	}
 	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 		return strings.TrimSpace(a[7:])
+	}
+	if r.URL.RawQuery == "" {
+		return ""
 	}
 	return r.URL.Query().Get("apikey")
 }
@@ -282,6 +323,10 @@ func apiKey(r *http.Request) string {
 // formBody returns the NCIP message of an HTML-form post (field "xml" or
 // "XForms:Model", as some servers accept), or body itself.
 func formBody(contentType string, body []byte) []byte {
+	if !containsFold(contentType, "form") && !bytes.HasPrefix(body, []byte("xml=")) {
+		// An XML body, however it is labelled: nothing to unwrap.
+		return body
+	}
 	mt, params, _ := mime.ParseMediaType(contentType)
 	switch {
 	case mt == "application/x-www-form-urlencoded" || (mt == "" && bytes.HasPrefix(body, []byte("xml="))):
@@ -309,15 +354,40 @@ func formBody(contentType string, body []byte) []byte {
 	return body
 }
 
-func (h *handler) write(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+// containsFold reports whether s contains the lower-case ASCII word sub,
+// ignoring case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// Response header values, shared by every response: net/http only reads
+// them, and Set or Add by anyone else replaces the slice.
+var (
+	xmlContentType = []string{"application/xml; charset=utf-8"}
+	noSniff        = []string{"nosniff"}
+)
+
+// write sends the message in m with status, recycles m and returns the
+// message's length.
+func (h *handler) write(w http.ResponseWriter, status int, m *writer) int {
+	hdr := w.Header()
+	hdr["Content-Type"] = xmlContentType
+	hdr["X-Content-Type-Options"] = noSniff
+	hdr["Content-Length"] = []string{strconv.Itoa(len(m.buf))}
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	_, _ = w.Write(m.buf)
+	n := len(m.buf)
+	m.recycle()
+	return n
 }
 
 // process decodes, dispatches and encodes one message; it never fails.
-func (h *handler) process(ctx context.Context, call *Call, body []byte, res *result) []byte {
+func (h *handler) process(ctx context.Context, call *Call, body []byte, res *result) *writer {
 	msg, err := DecodeRequest(body, h.o.Decode)
 	if msg == nil {
 		res.outcome = OutcomeInvalid
@@ -333,7 +403,7 @@ func (h *handler) process(ctx context.Context, call *Call, body []byte, res *res
 		}
 		p := ProblemFor("", err)
 		res.problemType = p.Type.Value
-		return EncodeProblems([]Problem{*p}, h.o.Write)
+		return encodeProblems([]Problem{*p}, h.o.Write)
 	}
 	res.service = msg.Service
 	call.Service = msg.Service
@@ -352,12 +422,13 @@ func (h *handler) process(ctx context.Context, call *Call, body []byte, res *res
 	if *resp.header() == nil {
 		*resp.header() = h.reply(call.Header)
 	}
-	out, err := EncodeResponse(resp, call.Write)
-	if err != nil {
-		res.err = fmt.Errorf("encode %s response: %w", msg.Service, err)
+	out := encodeResponse(resp, call.Write)
+	if out.err != nil {
+		res.err = fmt.Errorf("encode %s response: %w", msg.Service, out.err)
+		out.recycle()
 		resp = ProblemResponse(msg.Service, NewProblem(msg.Service, TemporaryProcessingFailure, "the response could not be built"))
 		*resp.header() = h.reply(call.Header)
-		out, _ = EncodeResponse(resp, call.Write)
+		out = encodeResponse(resp, call.Write)
 	}
 	if ps := *resp.problems(); len(ps) > 0 {
 		res.problemType = ps[0].Type.Value

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"mime/multipart"
@@ -17,6 +18,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -440,6 +443,43 @@ func TestHandlerBodies(t *testing.T) {
 			t.Errorf("legacy form not written:\n%s", r.body)
 		}
 	})
+}
+
+// TestHandlerBodyBuffers sends bodies of many sizes, with and without a
+// Content-Length, one after another: body and response buffers are reused
+// between requests, so each answer must still be its own request's, and
+// must say its own length.
+func TestHandlerBodyBuffers(t *testing.T) {
+	ts := newTestServer(t, &fakeService{})
+	for i, pad := range []int{0, 3000, 70000, 10, 9000, 0, 200000, 5} {
+		item := fmt.Sprintf("I%d-%d", i, pad)
+		msg := checkoutXML(item)
+		// Padding goes in a comment after the XML declaration.
+		at := bytes.IndexByte(msg, '\n') + 1
+		body := slices.Concat(msg[:at], []byte("<!--"+strings.Repeat("p", pad)+"-->"), msg[at:])
+		for _, chunked := range []bool{false, true} {
+			var rd io.Reader = bytes.NewReader(body)
+			if chunked {
+				rd = io.MultiReader(rd) // hides the length: sent chunked
+			}
+			req, err := http.NewRequest(http.MethodPost, ts.URL+"/ncip", rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := ts.do(t, req)
+			if r.status != 200 || len(r.msg.Problems) != 0 || r.msg.ItemID.Value != item {
+				t.Fatalf("%s (chunked %v): %d %+v\n%s", item, chunked, r.status, r.msg, r.body)
+			}
+			if cl := r.header.Get("Content-Length"); cl != strconv.Itoa(len(r.body)) {
+				t.Errorf("%s: Content-Length %q for %d bytes", item, cl, len(r.body))
+			}
+		}
+	}
+	// A form post whose content type is not in lower case is still a form.
+	form := []byte(url.Values{"xml": {string(checkoutXML("FORM-1"))}}.Encode())
+	if r := ts.post(t, "/ncip", "Application/X-WWW-Form-URLEncoded", form); r.msg.ItemID.Value != "FORM-1" {
+		t.Errorf("upper-case form: %+v\n%s", r.msg, r.body)
+	}
 }
 
 func TestHandlerAddOns(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,12 @@ import (
 // responder, circ and a copy of the seeded demo store (fsync on), logging
 // every request to a discarded JSON logger.
 func benchServer(b *testing.B) http.Handler {
+	h, _ := benchService(b)
+	return h
+}
+
+// benchService is benchServer that also returns the circ service.
+func benchService(b *testing.B) (http.Handler, *circ.Service) {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), store.DefaultFile)
 	if err := fixtures.CopyFile(template, path); err != nil {
@@ -43,7 +51,7 @@ func benchServer(b *testing.B) http.Handler {
 		b.Fatal(err)
 	}
 	return ncip.NewHandler(New(svc, reg.Current), ncip.HandlerOptions{
-		Logger: zerolog.New(io.Discard), Observer: func(ncip.Observation) {}})
+		Logger: zerolog.New(io.Discard), Observer: func(ncip.Observation) {}}), svc
 }
 
 // benchBody is a request as the ILL broker sends it.
@@ -169,6 +177,95 @@ func BenchmarkCheckOutCheckIn(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHTTP is the G10 set-up in one process: ten clients, each with
+// its own keep-alive connection, post to a real loopback HTTP server in a
+// closed loop, against the echo and against circa. Client and server share
+// the CPU, as in the circa bench run; ns/op is the inverse of throughput,
+// so echo ns/op ÷ circa ns/op is the G10 ratio. The checkout mix gives each
+// client its own item.
+func BenchmarkHTTP(b *testing.B) {
+	h, svc := benchService(b)
+	const clients = 10
+	items := make([]string, clients)
+	for i := range items {
+		items[i] = fmt.Sprintf("3900000000%04d", i)
+	}
+	addItems(b, svc, items)
+	lookup := [][]byte{benchBody(b, "LookupUser", "user="+fixtures.PatronGood)}
+	var pairs [][][]byte
+	for _, it := range items {
+		pairs = append(pairs, [][]byte{benchBody(b, "CheckOutItem", "user="+brokerUser, "item="+it), benchBody(b, "CheckInItem", "item="+it)})
+	}
+	for _, c := range []struct {
+		name   string
+		h      http.Handler
+		bodies func(i int) [][]byte
+	}{
+		{"echo-lookup", echoHandler(echoLookupUser), func(int) [][]byte { return lookup }},
+		{"lookup-user", h, func(int) [][]byte { return lookup }},
+		{"echo-checkout", echoHandler(echoLookupUser), func(i int) [][]byte { return pairs[i] }},
+		{"checkout", h, func(i int) [][]byte { return pairs[i] }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			srv := httptest.NewServer(c.h)
+			defer srv.Close()
+			tr := &http.Transport{MaxIdleConnsPerHost: clients, DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			var next atomic.Int32
+			b.SetParallelism((clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			b.RunParallel(func(pb *testing.PB) {
+				bodies := c.bodies(int(next.Add(1)-1) % clients)
+				for i := 0; pb.Next(); i++ {
+					if err := postHTTP(client, srv.URL+"/ncip", bodies[i%len(bodies)]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// addItems adds available copies of the demo's available item.
+func addItems(b *testing.B, svc *circ.Service, barcodes []string) {
+	ctx := context.Background()
+	sum, err := svc.ItemInfo(ctx, fixtures.ItemAvailable)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range barcodes {
+		_, err := svc.AddItem(ctx, atDesk, circ.NewItem{BibID: sum.Item.BibID, Barcode: bc, Location: sum.Item.Location, Policy: sum.Item.Policy})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func postHTTP(c *http.Client, url string, body []byte) error {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/xml; charset=utf-8")
+	req.Header.Set("X-API-Key", fixtures.PartnerKey)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	switch {
+	case err != nil:
+		return err
+	case resp.StatusCode != http.StatusOK || bytes.Contains(got, []byte("Problem>")):
+		return fmt.Errorf("status %d:\n%s", resp.StatusCode, got)
+	}
+	return nil
 }
 
 // benchID is the RequestId of a keyed checkout; its last 16 digits are

@@ -131,8 +131,8 @@ var writeClean = func() (w [3][256]bool) {
 // clean reports whether s passes through decoding (write false) or
 // encoding (write true) unchanged.
 func (c Charset) clean(s string, write bool) bool {
-	ok, _ := scanText(c, s, write)
-	return ok
+	_, ok := scanText(c, s)
+	return ok && (!write || strings.IndexByte(s, '|') < 0)
 }
 
 func encodeRune(t *charmap.Charmap, r rune) byte {

@@ -165,10 +165,12 @@ func FuzzClean(f *testing.F) {
 	})
 }
 
-// FuzzSplit checks the word-at-a-time field splitter against strings.Split.
+// FuzzSplit checks the field splitter against strings.Split, and the
+// word-at-a-time scan against a byte sum and the byte table.
 func FuzzSplit(f *testing.F) {
 	f.Add("AOMAIN|AA2900001234|AB3900005678|AC|ADS3cret|BON|")
 	f.Add("|x||AB12345678901234567890|Z")
+	f.Add("11YN20261127    101500|\x7f\x00é AOMAIN|AA29|AY3AZ")
 	f.Fuzz(func(t *testing.T, body string) {
 		var want []Field
 		for _, p := range strings.Split(body, "|") {
@@ -181,9 +183,25 @@ func FuzzSplit(f *testing.F) {
 			want = append(want, Field{p[:2], p[2:]})
 		}
 		var m Message
-		m.splitFields(body, UTF8, true)
+		m.splitFields(body)
 		if !slices.Equal(m.Fields, want) {
 			t.Fatalf("split %q = %q, want %q", body, m.Fields, want)
+		}
+		var wantSum uint32
+		for i := 0; i < len(body); i++ {
+			wantSum += uint32(body[i])
+		}
+		for _, cs := range []Charset{UTF8, CP850, Latin1} {
+			wantClean := true
+			for i := 0; i < len(body); i++ {
+				wantClean = wantClean && readClean[cs][body[i]]
+			}
+			if sum, clean := scanText(cs, body); sum != wantSum || clean != wantClean {
+				t.Fatalf("scan %q in %s: sum %d clean %v, want %d %v", body, cs, sum, clean, wantSum, wantClean)
+			}
+		}
+		if got := byteSum(body); got != wantSum {
+			t.Fatalf("byteSum(%q) = %d, want %d", body, got, wantSum)
 		}
 	})
 }

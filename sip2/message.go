@@ -206,9 +206,20 @@ func FixedLen(code string) (int, bool) {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-func isHex(c byte) bool {
-	return isDigit(c) || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f')
-}
+
+// unhex maps a hexadecimal digit of either case to its value and any other
+// byte to 0xFF.
+var unhex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xFF
+	}
+	for i, c := range hexDigits {
+		t[c] = byte(i)
+		t[c|0x20] = byte(i) // lowercase; digits map to themselves
+	}
+	return t
+}()
+
 func isAlnum(c byte) bool {
 	return isDigit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
 }
@@ -284,30 +295,34 @@ func (m *Message) DecodeString(s string, o *DecodeOptions) error {
 		return &DecodeError{Reason: ReasonShortFixed, Code: code, Offset: len(s)}
 	}
 	bodyEnd, seq, sumAt, sum := splitErrorDetection(s, fixedEnd)
-	switch {
-	case sumAt < 0:
-		if o.Checksum == ChecksumRequired {
-			return &DecodeError{Reason: ReasonMissingChecksum, Code: code, Offset: len(s)}
-		}
-	case o.Checksum != ChecksumOff:
+	if sumAt < 0 && o.Checksum == ChecksumRequired {
+		return &DecodeError{Reason: ReasonMissingChecksum, Code: code, Offset: len(s)}
+	}
+	// One pass over the frame sums the bytes and tells whether any text
+	// needs the charset (most frames are plain ASCII).
+	total, text := scanText(o.Charset, s)
+	if sumAt >= 0 && o.Checksum != ChecksumOff {
 		want := uint32(hexValue(sum))
+		// The checksum covers the frame up to and including "AZ".
 		signed := s[:sumAt+2]
-		if (byteSum(signed)+want)&0xFFFF != 0 &&
+		if (total-byteSum(s[sumAt+2:])+want)&0xFFFF != 0 &&
 			!(o.CodePoints && (o.Charset.codePointSum(signed)+want)&0xFFFF == 0) {
 			return &DecodeError{Reason: ReasonBadChecksum, Code: code, Offset: sumAt}
 		}
 	}
+	m.splitFields(s[fixedEnd:bodyEnd])
 	m.Code = code
 	m.Seq = seq
 	m.Checksum = sum
-	// Most frames are plain ASCII: one test for the whole frame spares a
-	// charset pass over every field.
-	cs, text := o.Charset, o.Charset.clean(s, false)
 	m.Fixed = s[2:fixedEnd]
 	if !text {
+		cs := o.Charset
 		m.Fixed = cs.decodeText(m.Fixed)
+		for i := range m.Fields {
+			f := &m.Fields[i]
+			f.Tag, f.Value = cs.decodeText(f.Tag), cs.decodeText(f.Value)
+		}
 	}
-	m.splitFields(s[fixedEnd:bodyEnd], cs, text)
 	return nil
 }
 
@@ -322,7 +337,7 @@ func splitErrorDetection(s string, fixedEnd int) (bodyEnd int, seq string, sumAt
 	}
 	p := e - 6
 	if p < fixedEnd || s[p] != 'A' || s[p+1] != 'Z' ||
-		!isHex(s[p+2]) || !isHex(s[p+3]) || !isHex(s[p+4]) || !isHex(s[p+5]) {
+		unhex[s[p+2]]|unhex[s[p+3]]|unhex[s[p+4]]|unhex[s[p+5]] > 0xF {
 		return len(s), "", -1, ""
 	}
 	sum = s[p+2 : p+6]
@@ -345,21 +360,10 @@ func splitErrorDetection(s string, fixedEnd int) (bodyEnd int, seq string, sumAt
 	return len(s), "", -1, ""
 }
 
+// hexValue reads four hexadecimal digits.
 func hexValue(s string) uint16 {
-	var v uint16
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		default:
-			c = c - 'A' + 10
-		}
-		v = v<<4 | uint16(c)
-	}
-	return v
+	_ = s[3]
+	return uint16(unhex[s[0]])<<12 | uint16(unhex[s[1]])<<8 | uint16(unhex[s[2]])<<4 | uint16(unhex[s[3]])
 }
 
 // Checksum returns the AZ value for the bytes of a frame from its first
@@ -374,9 +378,14 @@ const hexDigits = "0123456789ABCDEF"
 // appendChecksum appends AZ and the checksum of everything in dst from
 // start on, in uppercase hex.
 func appendChecksum(dst []byte, start int) []byte {
-	dst = append(dst, 'A', 'Z')
-	c := Checksum(dst[start:])
-	return append(dst, hexDigits[c>>12], hexDigits[c>>8&0xF], hexDigits[c>>4&0xF], hexDigits[c&0xF])
+	return appendSum(dst, byteSum(view(dst[start:])))
+}
+
+// appendSum appends AZ and the checksum of a frame whose bytes before AZ
+// add up to sum.
+func appendSum(dst []byte, sum uint32) []byte {
+	c := uint16(-(sum + 'A' + 'Z'))
+	return append(dst, 'A', 'Z', hexDigits[c>>12], hexDigits[c>>8&0xF], hexDigits[c>>4&0xF], hexDigits[c&0xF])
 }
 
 // AppendTo appends the message in wire form, without terminator. With
@@ -389,13 +398,17 @@ func (m *Message) AppendTo(dst []byte, o *EncodeOptions) []byte {
 	start := len(dst)
 	dst = m.appendBody(dst, o.Charset, true)
 	// The fast copy stands if it needs no charset work and its only
-	// delimiters are the ones written after each field (or in the fixed part).
-	if clean, pipes := scanText(o.Charset, view(dst[start:]), false); !clean ||
+	// delimiters are the ones written after each field (or in the fixed
+	// part). The same pass sums the bytes for the checksum.
+	body := view(dst[start:])
+	sum, clean := scanText(o.Charset, body)
+	if pipes := strings.Count(body, "|"); !clean ||
 		pipes != len(m.Fields) && pipes != len(m.Fields)+strings.Count(m.Fixed, "|") {
 		dst = m.appendBody(dst[:start], o.Charset, false)
+		sum = byteSum(view(dst[start:]))
 	}
 	if o.Checksum {
-		dst = appendTrailer(dst, start, m.Code, m.Seq)
+		dst = appendTrailer(dst, sum, m.Code, m.Seq)
 	}
 	return dst
 }
@@ -416,21 +429,26 @@ func (m *Message) appendBody(dst []byte, cs Charset, fast bool) []byte {
 	}
 	dst = append(dst, m.Fixed...)
 	for _, f := range m.Fields {
-		dst = append(dst, f.Tag...)
+		if len(f.Tag) == 2 { // spares a copy call for the usual tag
+			dst = append(dst, f.Tag[0], f.Tag[1])
+		} else {
+			dst = append(dst, f.Tag...)
+		}
 		dst = append(dst, f.Value...)
 		dst = append(dst, '|')
 	}
 	return dst
 }
 
-// appendTrailer appends "AY<seq>AZ<checksum>"; resend messages never carry
-// a sequence number.
-func appendTrailer(dst []byte, start int, code, seq string) []byte {
+// appendTrailer appends "AY<seq>AZ<checksum>" to a body whose bytes add up
+// to sum; resend messages never carry a sequence number.
+func appendTrailer(dst []byte, sum uint32, code, seq string) []byte {
 	if seq != "" && code != "96" && code != "97" {
 		dst = append(dst, 'A', 'Y')
 		dst = append(dst, seq...)
+		sum += 'A' + 'Y' + byteSum(seq)
 	}
-	return appendChecksum(dst, start)
+	return appendSum(dst, sum)
 }
 
 // String returns the message in wire form (UTF-8, no checksum, no

@@ -1,6 +1,7 @@
 package sip2
 
 import (
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -270,13 +271,17 @@ func AppendResponse(dst []byte, r Response, seq string, o *EncodeOptions) []byte
 	e.fast = true
 	e.raw(r.ResponseCode())
 	r.appendBody(e)
-	if clean, pipes := scanText(e.cs, view(e.buf[start:]), false); !clean || pipes != e.delims {
+	// One pass checks the fast copy and sums it for the checksum.
+	body := view(e.buf[start:])
+	sum, clean := scanText(e.cs, body)
+	if !clean || strings.Count(body, "|") != e.delims {
 		e.buf, e.fast = e.buf[:start], false
 		e.raw(r.ResponseCode())
 		r.appendBody(e)
+		sum = byteSum(view(e.buf[start:]))
 	}
 	if o.Checksum {
-		e.buf = appendTrailer(e.buf, start, r.ResponseCode(), seq)
+		e.buf = appendTrailer(e.buf, sum, r.ResponseCode(), seq)
 	}
 	dst = e.buf
 	*e = encoder{dates: e.dates} // keep the date memory, drop the references

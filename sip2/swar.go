@@ -1,18 +1,20 @@
 package sip2
 
 import (
-	"math/bits"
+	"strings"
 	"unsafe"
 )
 
-// The codec's hot loops look at eight bytes per step ("SIMD within a
-// register"): a frame is tested for bytes that need charset work, searched
-// for delimiters and summed for its checksum a word at a time.
+// The codec's byte loops look at eight bytes per step ("SIMD within a
+// register"): one pass over a frame sums its bytes for the checksum and
+// tells whether any of them needs charset work. Delimiters are found and
+// counted with the strings package, whose loops are vectorised.
 
 const (
-	lanes01 = 0x0101010101010101
-	lanes7F = 0x7F7F7F7F7F7F7F7F
-	lanes80 = 0x8080808080808080
+	lanes01   = 0x0101010101010101
+	lanes7F   = 0x7F7F7F7F7F7F7F7F
+	lanes80   = 0x8080808080808080
+	lanes00FF = 0x00FF00FF00FF00FF
 )
 
 // load8 reads the first eight bytes of s as a little-endian word.
@@ -21,48 +23,77 @@ func load8(s string) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// tailWord reads fewer than eight bytes, padded with 'a', which no test
-// below looks for.
-func tailWord(s string) uint64 {
-	x := uint64(lanes01 * 'a')
+// tailWord reads the fewer than eight bytes of s, padded with zero bytes
+// above them; valid has 0xFF in the lanes that hold bytes of s.
+func tailWord(s string) (x, valid uint64) {
+	for i := len(s) - 1; i >= 0; i-- {
+		x = x<<8 | uint64(s[i])
+	}
+	return x, 1<<(8*len(s)) - 1
+}
+
+// chunk is how many bytes scanText takes before folding its 16-bit sum
+// lanes: each word adds at most 2×255 to a lane, and 128 words fit.
+const chunk = 128 * 8
+
+// fold adds the four 16-bit lanes of x.
+func fold(x uint64) uint32 {
+	return uint32((x&0xFFFF + x>>16&0xFFFF) + (x>>32&0xFFFF + x>>48))
+}
+
+// scanText sums the bytes of s and reports whether s passes through
+// charset c unchanged when read: no control character or DEL, and no byte
+// above 0x7F unless c is UTF-8.
+//
+// Per word it adds the bytes pairwise into four 16-bit lanes, ORs all bytes
+// (high) and keeps ctl, whose top lane bits tell that some byte is below
+// 0x20 or is DEL: (x-0x20…)&^x marks the lowest lane below 0x20 (borrows
+// only mark lanes above it), and the same test on x^0x7F… finds DEL as a
+// zero lane. Only the verdict for the whole text is exact, which is all
+// that is needed.
+func scanText(c Charset, s string) (sum uint32, clean bool) {
+	var ctl, high uint64
+	for len(s) > 0 {
+		t := s[:min(len(s), chunk)]
+		s = s[len(t):]
+		var lanes uint64
+		for ; len(t) >= 8; t = t[8:] {
+			l, h, c := absorb(load8(t), ^uint64(0))
+			lanes, high, ctl = lanes+l, high|h, ctl|c
+		}
+		if len(t) > 0 {
+			l, h, c := absorb(tailWord(t))
+			lanes, high, ctl = lanes+l, high|h, ctl|c
+		}
+		sum += fold(lanes)
+	}
+	return sum, ctl&lanes80 == 0 && (c == UTF8 || high&lanes80 == 0)
+}
+
+// absorb returns the contributions of the word x, whose lanes outside
+// valid are padding, to scanText's lanes, high and ctl.
+func absorb(x, valid uint64) (lanes, high, ctl uint64) {
+	d := x ^ lanes7F
+	return x&lanes00FF + x>>8&lanes00FF, x, ((x-lanes01*0x20)&^x | (d-lanes01)&^d) & valid
+}
+
+// byteSum adds the bytes of s.
+func byteSum(s string) uint32 {
+	var sum uint32
+	for len(s) >= 8 {
+		t := s[:min(len(s), chunk)&^7]
+		s = s[len(t):]
+		var lanes uint64
+		for ; len(t) >= 8; t = t[8:] {
+			x := load8(t)
+			lanes += x&lanes00FF + x>>8&lanes00FF
+		}
+		sum += fold(lanes)
+	}
 	for i := 0; i < len(s); i++ {
-		x = x&^(0xFF<<(8*i)) | uint64(s[i])<<(8*i)
+		sum += uint32(s[i])
 	}
-	return x
-}
-
-// matches has 0x80 in exactly the bytes of x that equal b.
-func matches(x uint64, b byte) uint64 {
-	y := x ^ lanes01*uint64(b)
-	return ^((y&lanes7F + lanes7F) | y | lanes7F)
-}
-
-// scanText reports whether s passes through charset c unchanged (no
-// control character or DEL; no byte above 0x7F in a single-byte charset;
-// with write, no delimiter either) and counts its delimiters.
-func scanText(c Charset, s string, write bool) (clean bool, pipes int) {
-	var bad uint64
-	for ; len(s) >= 8; s = s[8:] {
-		b, p := wordFlags(load8(s), c)
-		bad |= b
-		pipes += bits.OnesCount64(p)
-	}
-	if len(s) > 0 {
-		b, p := wordFlags(tailWord(s), c)
-		bad |= b
-		pipes += bits.OnesCount64(p)
-	}
-	return bad == 0 && (!write || pipes == 0), pipes
-}
-
-// wordFlags marks the bytes of x that need charset work, and the
-// delimiters.
-func wordFlags(x uint64, c Charset) (bad, pipes uint64) {
-	bad = (x-lanes01*0x20)&^x&lanes80 | matches(x, 0x7F) // below 0x20, or DEL
-	if c != UTF8 {
-		bad |= x & lanes80
-	}
-	return bad, matches(x, '|')
+	return sum
 }
 
 // view returns the bytes of b as a string without copying, for the scans
@@ -72,55 +103,28 @@ func view(b []byte) string {
 }
 
 // splitFields adds the delimited fields of body to m, skipping empty ones.
-func (m *Message) splitFields(body string, cs Charset, text bool) {
-	start, i := 0, 0
-	for ; i < len(body); i += 8 {
-		var x uint64
-		if len(body)-i >= 8 {
-			x = load8(body[i:])
-		} else {
-			x = tailWord(body[i:])
+// The delimiters are found with strings.IndexByte, which the runtime runs
+// with vector instructions.
+func (m *Message) splitFields(body string) {
+	for {
+		j := strings.IndexByte(body, '|')
+		if j < 0 {
+			m.addField(body)
+			return
 		}
-		for z := matches(x, '|'); z != 0; z &= z - 1 {
-			j := i + bits.TrailingZeros64(z)/8
-			m.addField(body[start:j], cs, text)
-			start = j + 1
-		}
+		m.addField(body[:j])
+		body = body[j+1:]
 	}
-	m.addField(body[start:], cs, text)
 }
 
-func (m *Message) addField(f string, cs Charset, text bool) {
+// addField adds one field as it is on the wire; a field of one character
+// is a stray character where a field should start.
+func (m *Message) addField(f string) {
 	switch len(f) {
 	case 0:
 		return
-	case 1: // a stray character where a field should start
+	case 1:
 		f += " "
 	}
-	fl := Field{Tag: f[:2], Value: f[2:]}
-	if !text {
-		fl = Field{Tag: cs.decodeText(fl.Tag), Value: cs.decodeText(fl.Value)}
-	}
-	m.Fields = append(m.Fields, fl)
-}
-
-// byteSum adds the bytes of s, eight at a time: each step adds the bytes of
-// a word pairwise into four 16-bit lanes, which cannot overflow within 128
-// steps.
-func byteSum(s string) uint32 {
-	var sum uint32
-	for len(s) >= 8 {
-		var lanes uint64
-		n := min(len(s)/8, 128)
-		for i := 0; i < n; i++ {
-			x := load8(s[i*8:])
-			lanes += x&0x00FF00FF00FF00FF + x>>8&0x00FF00FF00FF00FF
-		}
-		sum += uint32((lanes * 0x0001000100010001) >> 48)
-		s = s[n*8:]
-	}
-	for i := 0; i < len(s); i++ {
-		sum += uint32(s[i])
-	}
-	return sum
+	m.Fields = append(m.Fields, Field{Tag: f[:2], Value: f[2:]})
 }

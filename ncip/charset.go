@@ -65,7 +65,8 @@ func decodeWith(enc encoding.Encoding, b []byte, wide bool) (string, error) {
 }
 
 // declaredEncoding returns the lower-cased encoding name of the XML
-// declaration at the start of b, or "".
+// declaration at the start of b, or "". It works on the bytes in place:
+// it runs for every message.
 func declaredEncoding(b []byte) string {
 	if !bytes.HasPrefix(b, []byte("<?xml")) {
 		return ""
@@ -74,23 +75,27 @@ func declaredEncoding(b []byte) string {
 	if end < 0 || end > 256 {
 		return ""
 	}
-	decl := string(b[:end])
-	i := strings.Index(decl, "encoding")
+	decl := b[:end]
+	i := bytes.Index(decl, []byte("encoding"))
 	if i < 0 {
 		return ""
 	}
-	rest := strings.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
-	if !strings.HasPrefix(rest, "=") {
+	rest := bytes.TrimLeft(decl[i+len("encoding"):], " \t\r\n")
+	if !bytes.HasPrefix(rest, []byte("=")) {
 		return ""
 	}
-	rest = strings.TrimLeft(rest[1:], " \t\r\n")
-	if rest == "" || (rest[0] != '"' && rest[0] != '\'') {
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || (rest[0] != '"' && rest[0] != '\'') {
 		return ""
 	}
 	q := rest[0]
-	j := strings.IndexByte(rest[1:], q)
+	j := bytes.IndexByte(rest[1:], q)
 	if j < 0 {
 		return ""
 	}
-	return strings.ToLower(strings.TrimSpace(rest[1 : 1+j]))
+	label := bytes.TrimSpace(rest[1 : 1+j])
+	if bytes.EqualFold(label, []byte("utf-8")) {
+		return "utf-8"
+	}
+	return strings.ToLower(string(label))
 }

@@ -38,11 +38,11 @@ var ErrIncomplete = errors.New("ncip: response incomplete")
 // EncodeResponse writes a response as a complete NCIPMessage.
 func EncodeResponse(r Response, o WriteOptions) ([]byte, error) {
 	w := encodeResponse(r, o)
-	out := w.bytes()
-	if w.err != nil {
-		return nil, w.err
+	if err := w.err; err != nil {
+		w.recycle()
+		return nil, err
 	}
-	return out, nil
+	return w.bytes(), nil
 }
 
 // encodeResponse writes r into a pooled writer; the caller reads w.buf
@@ -84,14 +84,14 @@ type writer struct {
 	err   error
 }
 
-// bufPool holds scratch buffers for the writer: a message is built in one
-// and copied out at its exact size, instead of regrowing a fresh buffer
-// several times per message.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+// writerPool holds writers with their scratch buffers: a message is built
+// in one and copied out at its exact size (or written straight from it),
+// instead of regrowing a fresh buffer several times per message.
+var writerPool = sync.Pool{New: func() any { return &writer{buf: make([]byte, 0, 8<<10)} }}
 
 func newWriter(o WriteOptions) *writer {
-	bp := bufPool.Get().(*[]byte)
-	w := &writer{buf: (*bp)[:0], o: o, p: "ncip:"}
+	w := writerPool.Get().(*writer)
+	w.buf, w.o, w.p, w.depth, w.err = w.buf[:0], o, "ncip:", 0, nil
 	if o.NoNamespace {
 		w.p = ""
 	}
@@ -105,13 +105,12 @@ func (w *writer) bytes() []byte {
 	return out
 }
 
-// recycle hands the scratch buffer back; w.buf is unusable afterwards.
+// recycle hands the writer back; it is unusable afterwards.
 func (w *writer) recycle() {
 	if cap(w.buf) <= 256<<10 {
-		b := w.buf[:0]
-		bufPool.Put(&b)
+		w.o = WriteOptions{} // drop the caller's ProblemTypes map
+		writerPool.Put(w)
 	}
-	w.buf = nil
 }
 
 func (w *writer) fail(what string) {

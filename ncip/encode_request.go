@@ -14,11 +14,11 @@ func EncodeRequest(r Request, o WriteOptions) ([]byte, error) {
 	r.encode(w)
 	w.close(r.Service())
 	w.finish()
-	out := w.bytes()
-	if w.err != nil {
-		return nil, w.err
+	if err := w.err; err != nil {
+		w.recycle()
+		return nil, err
 	}
-	return out, nil
+	return w.bytes(), nil
 }
 
 func (w *writer) initiation(h *InitiationHeader) {

@@ -43,6 +43,10 @@ type Call struct {
 	// for this partner. It starts as HandlerOptions.Write with Version set
 	// to the request's version.
 	Write WriteOptions
+	// Auth is the Authorizer's own record of the caller it accepted, for
+	// the service method answering the same request; the handler does not
+	// read it.
+	Auth any
 }
 
 // Service implements the core NCIP services every ILL partner uses. The
@@ -225,10 +229,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes), r.ContentLength, h.o.MaxBodyBytes)
+	buf, err := readBody(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes), r.ContentLength, h.o.MaxBodyBytes)
 	// The message is copied out of the body as it is read (see toUTF8),
 	// so the buffer serves the next request.
-	defer recycleBody(body)
+	defer buf.recycle()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -253,22 +257,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call.RemoteIP, _ = netip.ParseAddr(host)
 	}
 
-	n = h.write(w, http.StatusOK, h.process(r.Context(), call, formBody(r.Header.Get("Content-Type"), body), res))
+	n = h.write(w, http.StatusOK, h.process(r.Context(), call, formBody(r.Header.Get("Content-Type"), buf.b), res))
 }
 
-// bodyPool holds request body buffers; bodies larger than maxPooledBody
-// are left to the garbage collector.
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+// bodyBuf is a pooled request body buffer; bodies larger than
+// maxPooledBody are left to the garbage collector.
+type bodyBuf struct{ b []byte }
+
+var bodyPool = sync.Pool{New: func() any { return &bodyBuf{b: make([]byte, 0, 4<<10)} }}
 
 const maxPooledBody = 64 << 10
 
 // readBody reads a whole request body into a pooled buffer, sized from the
 // Content-Length when the sender gave one.
-func readBody(r io.Reader, length, limit int64) ([]byte, error) {
-	b := (*bodyPool.Get().(*[]byte))[:0]
+func readBody(r io.Reader, length, limit int64) (*bodyBuf, error) {
+	buf := bodyPool.Get().(*bodyBuf)
+	b := buf.b[:0]
 	if length > int64(cap(b)) && length <= limit {
 		b = make([]byte, 0, length+1) // +1 so the final read sees EOF without growing
 	}
+	defer func() { buf.b = b }()
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -276,18 +284,18 @@ func readBody(r io.Reader, length, limit int64) ([]byte, error) {
 		m, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+m]
 		if err == io.EOF {
-			return b, nil
+			return buf, nil
 		}
 		if err != nil {
-			return b, err
+			return buf, err
 		}
 	}
 }
 
-func recycleBody(b []byte) {
-	if cap(b) <= maxPooledBody {
-		b = b[:0]
-		bodyPool.Put(&b)
+func (buf *bodyBuf) recycle() {
+	if cap(buf.b) <= maxPooledBody {
+		buf.b = buf.b[:0]
+		bodyPool.Put(buf)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -213,5 +214,46 @@ func TestBadInputChangesNothing(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestCallerKeptFromAuthorize: a service method answers for the caller
+// Authorize accepted, and a Call that did not pass through Authorize is
+// identified afresh and must name the same partner.
+func TestCallerKeptFromAuthorize(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := New(e.svc, e.reg.Current)
+	ctx := context.Background()
+	req := &ncip.LookupUser{UserRef: ncip.UserRef{UserID: ncip.ID(fixtures.PatronGood)}}
+	newCall := func() *ncip.Call {
+		return &ncip.Call{Service: "LookupUser", APIKey: fixtures.PartnerKey,
+			Header: &ncip.InitiationHeader{FromAgencyID: ncip.SV(fixtures.PartnerAgency)}}
+	}
+	c := newCall()
+	if err := r.Authorize(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if cl, ok := c.Auth.(*caller); !ok || cl.code != fixtures.PartnerCode || c.Partner != fixtures.PartnerCode {
+		t.Fatalf("Authorize left %+v, partner %q", c.Auth, c.Partner)
+	}
+	if resp, err := r.LookupUser(ctx, c, req); err != nil || resp.Header.ToAgencyID.Value != fixtures.PartnerAgency {
+		t.Fatalf("authorized call: %+v, %v", resp, err)
+	}
+	// Not through Authorize: looked up again.
+	c = newCall()
+	c.Partner = fixtures.PartnerCode
+	if _, err := r.LookupUser(ctx, c, req); err != nil {
+		t.Fatalf("identified call: %v", err)
+	}
+	// A record for another partner than the Call names is not trusted.
+	c.Auth = &caller{code: fixtures.StorageCode, storage: &profiles.Storage{}}
+	if _, err := r.LookupUser(ctx, c, req); err != nil {
+		t.Fatalf("mismatched record: %v", err)
+	}
+	c.Auth, c.Partner = nil, fixtures.StorageCode
+	var p *ncip.Problem
+	if _, err := r.LookupUser(ctx, c, req); !errors.As(err, &p) || p.Type.Value != ncip.AgencyAuthenticationFailed {
+		t.Fatalf("partner named wrongly: %v", err)
 	}
 }

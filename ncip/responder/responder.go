@@ -195,7 +195,7 @@ func (r *Responder) Authorize(_ context.Context, c *ncip.Call) error {
 	case !secretOK:
 		return failed("FromAgencyAuthentication is missing or wrong")
 	}
-	c.Partner = cl.code
+	c.Partner, c.Auth = cl.code, cl
 	c.Write.BareVersion = c.Write.BareVersion || cl.compat.BareVersion
 	c.Write.NoNamespace = c.Write.NoNamespace || cl.compat.NoNamespace
 	c.Write.OmitProblemScheme = c.Write.OmitProblemScheme || cl.compat.ExactProblem
@@ -208,10 +208,13 @@ func (r *Responder) Authorize(_ context.Context, c *ncip.Call) error {
 	return nil
 }
 
-// caller returns the authenticated caller of a request. Authorize has
-// already accepted it; the profile is looked up again because a Call
-// carries only the partner's code.
+// caller returns the authenticated caller of a request: the one Authorize
+// accepted, or, for a Call that did not pass through Authorize, the
+// profile looked up again.
 func (r *Responder) caller(c *ncip.Call) (*caller, error) {
+	if cl, ok := c.Auth.(*caller); ok && cl.code == c.Partner {
+		return cl, nil
+	}
 	cl, p := r.identify(c)
 	if p != nil {
 		return nil, p

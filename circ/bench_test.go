@@ -91,6 +91,7 @@ func BenchmarkCheckoutCheckin(b *testing.B) {
 				b.ReportMetric(float64(b.N)/time.Since(begin).Seconds(), "pairs/s")
 				if st := svc.DB().CommitStats(); st.Commits > 0 {
 					b.ReportMetric(float64(st.Operations)/float64(st.Commits), "ops/commit")
+					b.ReportMetric(float64(st.PagesWritten)/float64(st.Operations), "pages/op")
 				}
 			})
 		}

@@ -391,9 +391,13 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 	if bc == "" {
 		return fmt.Errorf("%w: item without barcode", ErrConflict)
 	}
-	if owner := decodeU64(t.b(idxItemBarcode).Get([]byte(bc))); owner != 0 && owner != it.ID {
+	owner := decodeU64(t.b(idxItemBarcode).Get([]byte(bc)))
+	if owner != 0 && owner != it.ID {
 		return fmt.Errorf("%w: barcode %s belongs to item %d", ErrConflict, it.Barcode, owner)
 	}
+	// An unchanged item (the common case: a status change) has both index
+	// entries already; writing them again would dirty two more pages.
+	indexed := owner != 0 && t.b(idxItemsBib).Get(pair(it.BibID, it.ID)) != nil
 	if it.ID == 0 {
 		id, err := t.nextID(bucketItems)
 		if err != nil {
@@ -401,7 +405,7 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 		}
 		it.ID = id
 		it.Created = at
-	} else if decodeU64(t.b(idxItemBarcode).Get([]byte(bc))) != it.ID || t.b(idxItemsBib).Get(pair(it.BibID, it.ID)) == nil {
+	} else if !indexed {
 		// The barcode or the bib changed (each item has exactly one entry
 		// in each index, so an unchanged item is recognised without
 		// decoding its stored record): move the index entries.
@@ -426,11 +430,13 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 		}
 	}
 	it.Updated = at
-	if err := t.b(idxItemBarcode).Put([]byte(bc), u64(it.ID)); err != nil {
-		return err
-	}
-	if err := t.b(idxItemsBib).Put(pair(it.BibID, it.ID), nil); err != nil {
-		return err
+	if !indexed {
+		if err := t.b(idxItemBarcode).Put([]byte(bc), u64(it.ID)); err != nil {
+			return err
+		}
+		if err := t.b(idxItemsBib).Put(pair(it.BibID, it.ID), nil); err != nil {
+			return err
+		}
 	}
 	if err := putRecord(t.b(bucketItems), u64(it.ID), it); err != nil {
 		return err

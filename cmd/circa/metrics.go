@@ -123,7 +123,7 @@ func registerStoreMetrics(reg prometheus.Registerer, db *store.DB) {
 		Name: "circa_store_operations_total", Help: "Write operations committed; operations/commits is the group-commit batch size.",
 	}, func() float64 { return float64(db.CommitStats().Operations) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "circa_store_pages_written_total", Help: "Page writes of committed transactions (runs of dirty pages).",
+		Name: "circa_store_pages_written_total", Help: "Pages written by committed transactions.",
 	}, func() float64 { return float64(db.CommitStats().PagesWritten) }))
 	for _, phase := range []struct {
 		name, help string

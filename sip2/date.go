@@ -1,6 +1,11 @@
 package sip2
 
-import "time"
+import (
+	"math"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
 
 // DateLen is the length of a SIP2 date: YYYYMMDDZZZZHHMMSS.
 const DateLen = 18
@@ -73,7 +78,7 @@ func parseSIPDate(s string, loc *time.Location) (time.Time, bool) {
 	if v[2] < 1 || v[2] > 12 || v[3] < 1 || v[3] > 31 || v[4] > 23 || v[5] > 59 || v[6] > 60 {
 		return time.Time{}, false
 	}
-	return time.Date(v[0]*100+v[1], time.Month(v[2]), v[3], v[4], v[5], v[6], 0, loc), true
+	return civilTime(v[0]*100+v[1], v[2], v[3], v[4], v[5], v[6], loc), true
 }
 
 func mkDate(y, mo, d, h, mi, sec string, loc *time.Location) (time.Time, bool) {
@@ -84,8 +89,113 @@ func mkDate(y, mo, d, h, mi, sec string, loc *time.Location) (time.Time, bool) {
 	if M < 1 || M > 12 || D < 1 || D > 31 || H > 23 || Mi > 59 || S > 60 {
 		return time.Time{}, false
 	}
-	return time.Date(Y, time.Month(M), D, H, Mi, S, 0, loc), true
+	return civilTime(Y, M, D, H, Mi, S, loc), true
 }
+
+// Dates are read and written for every message, and time.Date and
+// Time.In look the zone up each time. Within one period of a zone (between
+// two changes of its UTC offset) the conversion is plain arithmetic, so the
+// codec remembers the last period it met per Location and does the
+// arithmetic itself while a time falls inside it.
+
+// zonePeriod is a stretch of time [start, end), in Unix seconds, in which
+// loc keeps one offset from UTC.
+type zonePeriod struct {
+	loc        *time.Location
+	offset     int64
+	start, end int64
+}
+
+// zoneMemo holds the last period met for a few Locations, picked by a hash
+// of the Location's address. Each entry is immutable and replaced whole, so
+// readers on any goroutine see a consistent period.
+var zoneMemo [4]atomic.Pointer[zonePeriod]
+
+func memoSlot(loc *time.Location) *atomic.Pointer[zonePeriod] {
+	return &zoneMemo[uint64(uintptr(unsafe.Pointer(loc)))*0x9E3779B97F4A7C15>>62]
+}
+
+// rememberZone records the period of loc that t (a time in loc) falls in.
+func rememberZone(t time.Time, loc *time.Location) *zonePeriod {
+	_, off := t.Zone()
+	p := &zonePeriod{loc: loc, offset: int64(off), start: math.MinInt64, end: math.MaxInt64}
+	if start, end := t.ZoneBounds(); !start.IsZero() || !end.IsZero() {
+		if !start.IsZero() {
+			p.start = start.Unix()
+		}
+		if !end.IsZero() {
+			p.end = end.Unix()
+		}
+	}
+	memoSlot(loc).Store(p)
+	return p
+}
+
+// civilTime returns time.Date(y, mo, d, h, mi, s, 0, loc) for a year of
+// 0–9999 and fields that passed the range checks above (a day past the end
+// of its month rolls over, as with time.Date).
+//
+// time.Date takes the civil time as if it were UTC (c), finds the period
+// of loc containing c, and subtracts its offset; if the result falls
+// outside that period it takes the offset at the result instead. While c
+// and c minus the remembered period's offset both fall inside the
+// remembered period, the first step is the whole answer.
+func civilTime(y, mo, d, h, mi, s int, loc *time.Location) time.Time {
+	c := daysFromCivil(y, mo, d)*86400 + int64(h*3600+mi*60+s)
+	if loc == time.UTC {
+		return time.Unix(c, 0).UTC()
+	}
+	if p := memoSlot(loc).Load(); p != nil && p.loc == loc && c >= p.start && c < p.end {
+		if u := c - p.offset; u >= p.start && u < p.end {
+			return time.Unix(u, 0).In(loc)
+		}
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, s, 0, loc)
+	rememberZone(t, loc)
+	return t
+}
+
+// daysFromCivil counts the days from 1970-01-01 to a date of the
+// proleptic Gregorian calendar (years from 0 on), in 400-year eras of
+// 146097 days that start on 1 March.
+func daysFromCivil(y, m, d int) int64 {
+	y += 400 // one era more keeps the arithmetic non-negative for year 0
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	doy := (153*((m+9)%12)+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era-1)*146097 + int64(doe) - 719468
+}
+
+// civilFromDays is the inverse of daysFromCivil for days ≥ -146097*5 or so.
+func civilFromDays(z int64) (y, m, d int) {
+	z += 719468 + 146097*5 // five eras more keeps the arithmetic non-negative
+	era := z / 146097
+	doe := int(z - era*146097)
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	m = mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	y = yoe + int(era-5)*400
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
+// Civil seconds of 0000-01-01 and 10000-01-01: the years a SIP2 date can
+// hold, and the range civilFromDays is used for.
+const (
+	minCivil = -62167219200
+	maxCivil = 253402300800
+)
 
 // AppendDate appends t in the 18-character SIP2 form. Times are written in
 // loc (nil means time.Local); in UTC the zone is "   Z", otherwise blank. The
@@ -97,11 +207,30 @@ func AppendDate(dst []byte, t time.Time, loc *time.Location) []byte {
 	if loc == nil {
 		loc = time.Local
 	}
-	t = t.In(loc)
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
+	u := t.Unix()
+	var off int64
+	if loc != time.UTC {
+		p := memoSlot(loc).Load()
+		if p == nil || p.loc != loc || u < p.start || u >= p.end {
+			p = rememberZone(t.In(loc), loc)
+		}
+		off = p.offset
+	}
+	var y, mo, d, h, mi, s int
+	if c := u + off; c >= minCivil && c < maxCivil {
+		days := (c - minCivil) / 86400 // non-negative, so the division floors
+		sec := int(c - minCivil - days*86400)
+		y, mo, d = civilFromDays(days + minCivil/86400)
+		h, mi, s = sec/3600, sec/60%60, sec%60
+	} else {
+		var m time.Month
+		t = t.In(loc)
+		y, m, d = t.Date()
+		h, mi, s = t.Clock()
+		mo = int(m)
+	}
 	dst = appendDigits(dst, y, 4)
-	dst = appendDigits(dst, int(mo), 2)
+	dst = appendDigits(dst, mo, 2)
 	dst = appendDigits(dst, d, 2)
 	if loc == time.UTC {
 		dst = append(dst, "   Z"...)

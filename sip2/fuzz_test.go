@@ -199,6 +199,10 @@ func FuzzSplit(f *testing.F) {
 			if sum, clean := scanText(cs, body); sum != wantSum || clean != wantClean {
 				t.Fatalf("scan %q in %s: sum %d clean %v, want %d %v", body, cs, sum, clean, wantSum, wantClean)
 			}
+			// The portable loop, whatever this machine's scanText uses.
+			if sum, ctl, high := scanWords(body); sum != wantSum || passes(cs, ctl, high) != wantClean {
+				t.Fatalf("scanWords %q in %s: sum %d ctl %v high %v, want %d %v", body, cs, sum, ctl, high, wantSum, wantClean)
+			}
 		}
 		if got := byteSum(body); got != wantSum {
 			t.Fatalf("byteSum(%q) = %d, want %d", body, got, wantSum)

@@ -41,33 +41,39 @@ func fold(x uint64) uint32 {
 	return uint32((x&0xFFFF + x>>16&0xFFFF) + (x>>32&0xFFFF + x>>48))
 }
 
-// scanText sums the bytes of s and reports whether s passes through
-// charset c unchanged when read: no control character or DEL, and no byte
-// above 0x7F unless c is UTF-8.
+// passes reports whether text goes through charset c unchanged when read:
+// no control character or DEL (ctl), and no byte above 0x7F (high) unless
+// c is UTF-8.
+func passes(c Charset, ctl, high bool) bool {
+	return !ctl && (c == UTF8 || !high)
+}
+
+// scanWords sums the bytes of s and tells whether any is a control
+// character or DEL (ctl) or above 0x7F (high).
 //
 // Per word it adds the bytes pairwise into four 16-bit lanes, ORs all bytes
-// (high) and keeps ctl, whose top lane bits tell that some byte is below
-// 0x20 or is DEL: (x-0x20…)&^x marks the lowest lane below 0x20 (borrows
-// only mark lanes above it), and the same test on x^0x7F… finds DEL as a
-// zero lane. Only the verdict for the whole text is exact, which is all
-// that is needed.
-func scanText(c Charset, s string) (sum uint32, clean bool) {
-	var ctl, high uint64
+// (for high) and keeps flags whose top lane bits tell that some byte is
+// below 0x20 or is DEL: (x-0x20…)&^x marks the lowest lane below 0x20
+// (borrows only mark lanes above it), and the same test on x^0x7F… finds
+// DEL as a zero lane. Only the verdict for the whole text is exact, which
+// is all that is needed.
+func scanWords(s string) (sum uint32, ctl, high bool) {
+	var flags, or uint64
 	for len(s) > 0 {
 		t := s[:min(len(s), chunk)]
 		s = s[len(t):]
 		var lanes uint64
 		for ; len(t) >= 8; t = t[8:] {
 			l, h, c := absorb(load8(t), ^uint64(0))
-			lanes, high, ctl = lanes+l, high|h, ctl|c
+			lanes, or, flags = lanes+l, or|h, flags|c
 		}
 		if len(t) > 0 {
 			l, h, c := absorb(tailWord(t))
-			lanes, high, ctl = lanes+l, high|h, ctl|c
+			lanes, or, flags = lanes+l, or|h, flags|c
 		}
 		sum += fold(lanes)
 	}
-	return sum, ctl&lanes80 == 0 && (c == UTF8 || high&lanes80 == 0)
+	return sum, flags&lanes80 != 0, or&lanes80 != 0
 }
 
 // absorb returns the contributions of the word x, whose lanes outside

@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"strings"
 	"sync"
 
@@ -51,7 +53,7 @@ var errBadHash = errors.New("circ: malformed secret hash")
 // full cost; concurrent checks of the same pair share one hash.
 var verified struct {
 	once  sync.Once
-	key   []byte
+	macs  sync.Pool // HMAC-SHA256 under the process key, reused
 	mu    sync.Mutex
 	ok    map[string]struct{}
 	group singleflight.Group
@@ -59,17 +61,21 @@ var verified struct {
 
 const maxVerified = 100_000
 
-func verifiedTag(hash, secret string) string {
+func verifiedTag(encoded, secret string) string {
 	verified.once.Do(func() {
-		verified.key = make([]byte, 32)
-		rand.Read(verified.key)
+		key := make([]byte, 32)
+		rand.Read(key)
+		verified.macs.New = func() any { return hmac.New(sha256.New, key) }
 		verified.ok = map[string]struct{}{}
 	})
-	m := hmac.New(sha256.New, verified.key)
-	m.Write([]byte(hash))
+	m := verified.macs.Get().(hash.Hash)
+	defer verified.macs.Put(m)
+	m.Reset()
+	io.WriteString(m, encoded)
 	m.Write([]byte{0})
-	m.Write([]byte(secret))
-	return string(m.Sum(nil))
+	io.WriteString(m, secret)
+	var sum [sha256.Size]byte
+	return string(m.Sum(sum[:0]))
 }
 
 // VerifySecret reports whether secret matches a hash made by HashSecret.

@@ -154,8 +154,21 @@ func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.View(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx}) })
+	return db.bolt.View(func(btx *bolt.Tx) error {
+		tx := viewTxs.Get().(*Tx)
+		*tx = Tx{btx: btx}
+		defer func() {
+			*tx = Tx{}
+			viewTxs.Put(tx)
+		}()
+		return fn(tx)
+	})
 }
+
+// viewTxs recycles read transactions' wrappers (with their bucket cache),
+// one of which every kiosk message would otherwise allocate. A Tx must not
+// be kept past its function, as bbolt's own transaction must not.
+var viewTxs = sync.Pool{New: func() any { return new(Tx) }}
 
 // Update runs fn in a write transaction shared with the operations that
 // queued while the previous commit was syncing, and returns once that

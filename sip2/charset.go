@@ -131,8 +131,8 @@ var writeClean = func() (w [3][256]bool) {
 // clean reports whether s passes through decoding (write false) or
 // encoding (write true) unchanged.
 func (c Charset) clean(s string, write bool) bool {
-	_, ok := scanText(c, s)
-	return ok && (!write || strings.IndexByte(s, '|') < 0)
+	_, ok, pipes := scanText(c, s)
+	return ok && (!write || pipes == 0)
 }
 
 func encodeRune(t *charmap.Charmap, r rune) byte {

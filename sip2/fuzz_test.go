@@ -165,15 +165,19 @@ func FuzzClean(f *testing.F) {
 	})
 }
 
-// FuzzSplit checks the field splitter against strings.Split, and the
-// word-at-a-time scan against a byte sum and the byte table.
+// FuzzSplit checks the one-pass frame scan against strings.Split, a byte
+// sum, a count and the byte table, with the fields in any part of the
+// input; and the portable word loop and splitter the same way.
 func FuzzSplit(f *testing.F) {
-	f.Add("AOMAIN|AA2900001234|AB3900005678|AC|ADS3cret|BON|")
-	f.Add("|x||AB12345678901234567890|Z")
-	f.Add("11YN20261127    101500|\x7f\x00é AOMAIN|AA29|AY3AZ")
-	f.Fuzz(func(t *testing.T, body string) {
+	f.Add("AOMAIN|AA2900001234|AB3900005678|AC|ADS3cret|BON|", uint8(0), uint8(0))
+	f.Add("|x||AB12345678901234567890|Z", uint8(1), uint8(3))
+	f.Add("11YN20261127    101500|\x7f\x00é AOMAIN|AA29|AY3AZ", uint8(22), uint8(3))
+	f.Add(strings.Repeat("AB0123456789|", 90), uint8(40), uint8(13))
+	f.Fuzz(func(t *testing.T, s string, cut1, cut2 uint8) {
+		from := min(int(cut1), len(s))
+		to := max(from, len(s)-int(cut2))
 		var want []Field
-		for _, p := range strings.Split(body, "|") {
+		for _, p := range strings.Split(s[from:to], "|") {
 			switch {
 			case p == "":
 				continue
@@ -182,30 +186,37 @@ func FuzzSplit(f *testing.F) {
 			}
 			want = append(want, Field{p[:2], p[2:]})
 		}
-		var m Message
-		m.splitFields(body)
-		if !slices.Equal(m.Fields, want) {
-			t.Fatalf("split %q = %q, want %q", body, m.Fields, want)
-		}
 		var wantSum uint32
-		for i := 0; i < len(body); i++ {
-			wantSum += uint32(body[i])
+		for i := 0; i < len(s); i++ {
+			wantSum += uint32(s[i])
+		}
+		wantPipes := strings.Count(s, "|")
+		var m Message
+		m.splitFields(s[from:to])
+		if !slices.Equal(m.Fields, want) {
+			t.Fatalf("splitFields %q = %q, want %q", s[from:to], m.Fields, want)
 		}
 		for _, cs := range []Charset{UTF8, CP850, Latin1} {
 			wantClean := true
-			for i := 0; i < len(body); i++ {
-				wantClean = wantClean && readClean[cs][body[i]]
+			for i := 0; i < len(s); i++ {
+				wantClean = wantClean && readClean[cs][s[i]]
 			}
-			if sum, clean := scanText(cs, body); sum != wantSum || clean != wantClean {
-				t.Fatalf("scan %q in %s: sum %d clean %v, want %d %v", body, cs, sum, clean, wantSum, wantClean)
+			m.Fields = m.Fields[:0]
+			sum, clean := m.scanFrame(s, from, to, cs)
+			if !slices.Equal(m.Fields, want) || sum != wantSum || clean != wantClean {
+				t.Fatalf("scanFrame %q[%d:%d] in %s = %q %d %v, want %q %d %v",
+					s, from, to, cs, m.Fields, sum, clean, want, wantSum, wantClean)
+			}
+			if sum, clean, pipes := scanText(cs, s); sum != wantSum || clean != wantClean || pipes != wantPipes {
+				t.Fatalf("scanText %q in %s = %d %v %d, want %d %v %d", s, cs, sum, clean, pipes, wantSum, wantClean, wantPipes)
 			}
 			// The portable loop, whatever this machine's scanText uses.
-			if sum, ctl, high := scanWords(body); sum != wantSum || passes(cs, ctl, high) != wantClean {
-				t.Fatalf("scanWords %q in %s: sum %d ctl %v high %v, want %d %v", body, cs, sum, ctl, high, wantSum, wantClean)
+			if sum, ctl, high := scanWords(s); sum != wantSum || passes(cs, ctl, high) != wantClean {
+				t.Fatalf("scanWords %q in %s: sum %d ctl %v high %v, want %d %v", s, cs, sum, ctl, high, wantSum, wantClean)
 			}
 		}
-		if got := byteSum(body); got != wantSum {
-			t.Fatalf("byteSum(%q) = %d, want %d", body, got, wantSum)
+		if got := byteSum(s); got != wantSum {
+			t.Fatalf("byteSum(%q) = %d, want %d", s, got, wantSum)
 		}
 	})
 }

@@ -298,19 +298,19 @@ func (m *Message) DecodeString(s string, o *DecodeOptions) error {
 	if sumAt < 0 && o.Checksum == ChecksumRequired {
 		return &DecodeError{Reason: ReasonMissingChecksum, Code: code, Offset: len(s)}
 	}
-	// One pass over the frame sums the bytes and tells whether any text
-	// needs the charset (most frames are plain ASCII).
-	total, text := scanText(o.Charset, s)
+	// One pass over the frame splits the fields, sums the bytes and tells
+	// whether any text needs the charset (most frames are plain ASCII).
+	total, text := m.scanFrame(s, fixedEnd, bodyEnd, o.Charset)
 	if sumAt >= 0 && o.Checksum != ChecksumOff {
 		want := uint32(hexValue(sum))
 		// The checksum covers the frame up to and including "AZ".
 		signed := s[:sumAt+2]
 		if (total-byteSum(s[sumAt+2:])+want)&0xFFFF != 0 &&
 			!(o.CodePoints && (o.Charset.codePointSum(signed)+want)&0xFFFF == 0) {
+			m.Fields = m.Fields[:0]
 			return &DecodeError{Reason: ReasonBadChecksum, Code: code, Offset: sumAt}
 		}
 	}
-	m.splitFields(s[fixedEnd:bodyEnd])
 	m.Code = code
 	m.Seq = seq
 	m.Checksum = sum
@@ -400,10 +400,8 @@ func (m *Message) AppendTo(dst []byte, o *EncodeOptions) []byte {
 	// The fast copy stands if it needs no charset work and its only
 	// delimiters are the ones written after each field (or in the fixed
 	// part). The same pass sums the bytes for the checksum.
-	body := view(dst[start:])
-	sum, clean := scanText(o.Charset, body)
-	if pipes := strings.Count(body, "|"); !clean ||
-		pipes != len(m.Fields) && pipes != len(m.Fields)+strings.Count(m.Fixed, "|") {
+	sum, clean, pipes := scanText(o.Charset, view(dst[start:]))
+	if !clean || pipes != len(m.Fields) && pipes != len(m.Fields)+strings.Count(m.Fixed, "|") {
 		dst = m.appendBody(dst[:start], o.Charset, false)
 		sum = byteSum(view(dst[start:]))
 	}

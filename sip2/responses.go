@@ -1,7 +1,6 @@
 package sip2
 
 import (
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -272,9 +271,8 @@ func AppendResponse(dst []byte, r Response, seq string, o *EncodeOptions) []byte
 	e.raw(r.ResponseCode())
 	r.appendBody(e)
 	// One pass checks the fast copy and sums it for the checksum.
-	body := view(e.buf[start:])
-	sum, clean := scanText(e.cs, body)
-	if !clean || strings.Count(body, "|") != e.delims {
+	sum, clean, pipes := scanText(e.cs, view(e.buf[start:]))
+	if !clean || pipes != e.delims {
 		e.buf, e.fast = e.buf[:start], false
 		e.raw(r.ResponseCode())
 		r.appendBody(e)

@@ -24,6 +24,9 @@ func ParseDate(s string, loc *time.Location) (t time.Time, ok bool) {
 	if t, ok := parseSIPDate(s, loc); ok { // the common case, in one pass
 		return t, true
 	}
+	if s == blankDate { // an unused date, as kiosks send them
+		return time.Time{}, false
+	}
 	n := len(s)
 	for n > 0 && s[n-1] == ' ' {
 		n--
@@ -55,18 +58,16 @@ func ParseDate(s string, loc *time.Location) (t time.Time, ok bool) {
 }
 
 // parseSIPDate reads a complete 18-character date with a blank, "   Z" or
-// "ZZZZ" zone.
+// "ZZZZ" zone. The eight date digits and the six time digits are checked
+// and converted a word at a time.
 func parseSIPDate(s string, loc *time.Location) (time.Time, bool) {
 	if len(s) != DateLen {
 		return time.Time{}, false
 	}
-	var v [7]int // century, year, month, day, hour, minute, second
-	for i, at := range [7]int{0, 2, 4, 6, 12, 14, 16} {
-		a, b := s[at]-'0', s[at+1]-'0'
-		if a > 9 || b > 9 {
-			return time.Time{}, false
-		}
-		v[i] = int(a)*10 + int(b)
+	date := load8(s[:8])
+	clock := load8(s[10:18])>>16 | '0'<<48 | '0'<<56 // HHMMSS, padded with "00"
+	if !digits8(date) || !digits8(clock) {
+		return time.Time{}, false
 	}
 	switch s[8:12] {
 	case "    ", "ZZZZ":
@@ -75,10 +76,28 @@ func parseSIPDate(s string, loc *time.Location) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	if v[2] < 1 || v[2] > 12 || v[3] < 1 || v[3] > 31 || v[4] > 23 || v[5] > 59 || v[6] > 60 {
+	// Two-digit numbers in 16-bit lanes: century, year, month, day; and
+	// hour, minute, second.
+	d, c := pairs(date), pairs(clock)
+	mo, day, h, mi, sec := int(d>>32&0xFF), int(d>>48), int(c&0xFF), int(c>>16&0xFF), int(c>>32&0xFF)
+	if mo < 1 || mo > 12 || day < 1 || day > 31 || h > 23 || mi > 59 || sec > 60 {
 		return time.Time{}, false
 	}
-	return civilTime(v[0]*100+v[1], v[2], v[3], v[4], v[5], v[6], loc), true
+	return civilTime(int(d&0xFF)*100+int(d>>16&0xFF), mo, day, h, mi, sec, loc), true
+}
+
+// digits8 reports whether the eight bytes of x are decimal digits: x-'0'
+// borrows from a lane below '0', and x+0x46 carries into the top bit of a
+// lane above '9' (the lowest offending lane is always marked).
+func digits8(x uint64) bool {
+	return ((x-lanes01*'0')|(x+lanes01*0x46))&lanes80 == 0
+}
+
+// pairs turns eight digits into four two-digit numbers, one per 16-bit
+// lane, the first two digits in the lowest lane.
+func pairs(x uint64) uint64 {
+	v := x - lanes01*'0'
+	return (v*10 + v>>8) & lanes00FF
 }
 
 func mkDate(y, mo, d, h, mi, sec string, loc *time.Location) (time.Time, bool) {

@@ -3,7 +3,6 @@ package sip2
 import (
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // Response is a typed ACS response. Every response type of this package
@@ -183,21 +182,26 @@ func (e *encoder) language(l string) {
 	e.raw(l)
 }
 
-// field writes a required field, even when empty.
+// field writes a required field, even when empty; tag has two characters.
 func (e *encoder) field(tag, v string) {
-	e.buf = append(e.buf, tag...)
-	if len(v) > MaxFieldLen && utf8.RuneCountInString(v) > MaxFieldLen {
-		n := 0
-		for i := range v {
-			if n == MaxFieldLen {
-				v = v[:i]
-				break
-			}
-			n++
-		}
+	if len(v) > MaxFieldLen {
+		v = cut(v)
 	}
+	e.buf = append(e.buf, tag[0], tag[1]) // every tag has two characters
 	e.text(v)
 	e.end()
+}
+
+// cut shortens v to MaxFieldLen characters.
+func cut(v string) string {
+	n := 0
+	for i := range v {
+		if n == MaxFieldLen {
+			return v[:i]
+		}
+		n++
+	}
+	return v
 }
 
 // opt writes an optional field when it has a value.

@@ -112,25 +112,27 @@ func view(b []byte) string {
 // The delimiters are found with strings.IndexByte, which the runtime runs
 // with vector instructions.
 func (m *Message) splitFields(body string) {
+	fields := m.Fields
 	for {
 		j := strings.IndexByte(body, '|')
 		if j < 0 {
-			m.addField(body)
+			m.Fields = appendField(fields, body)
 			return
 		}
-		m.addField(body[:j])
+		fields = appendField(fields, body[:j])
 		body = body[j+1:]
 	}
 }
 
-// addField adds one field as it is on the wire; a field of one character
-// is a stray character where a field should start.
-func (m *Message) addField(f string) {
+// appendField appends one field as it is on the wire, unless it is empty;
+// a field of one character is a stray character where a field should
+// start.
+func appendField(fields []Field, f string) []Field {
 	switch len(f) {
 	case 0:
-		return
+		return fields
 	case 1:
-		f += " "
+		return append(fields, Field{Tag: f + " "})
 	}
-	m.Fields = append(m.Fields, Field{Tag: f[:2], Value: f[2:]})
+	return append(fields, Field{Tag: f[:2], Value: f[2:]})
 }

@@ -38,7 +38,7 @@ func (m *Message) scanFrame(s string, from, to int, c Charset) (sum uint32, clea
 	}
 	var marks [markedLen / 64]uint64
 	sum, ctl, high, _ := scanBytes(s, (*uint16)(unsafe.Pointer(&marks)))
-	start := from
+	start, fields := from, m.Fields // a local slice header spares a store to m per field
 	for w := from >> 6; w < len(marks) && w<<6 < to; w++ {
 		for p := marks[w]; p != 0; p &= p - 1 {
 			j := w<<6 + bits.TrailingZeros64(p)
@@ -46,11 +46,11 @@ func (m *Message) scanFrame(s string, from, to int, c Charset) (sum uint32, clea
 				break
 			}
 			if j >= from {
-				m.addField(s[start:j])
+				fields = appendField(fields, s[start:j])
 				start = j + 1
 			}
 		}
 	}
-	m.addField(s[start:to])
+	m.Fields = appendField(fields, s[start:to])
 	return sum, passes(c, ctl != 0, high != 0)
 }

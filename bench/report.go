@@ -39,6 +39,7 @@ type Report struct {
 	ConnMin         uint64            `json:"conn_min_completions"`
 	ConnMax         uint64            `json:"conn_max_completions"`
 	ConnMinMax      float64           `json:"conn_min_max_ratio"`
+	EchoConnMinMax  float64           `json:"echo_conn_min_max_ratio,omitempty"` // the generator's own fairness
 
 	ServerCPUPerReq     float64 `json:"server_cpu_us_per_req,omitempty"`
 	EchoCPUPerReq       float64 `json:"echo_cpu_us_per_req,omitempty"`
@@ -148,7 +149,7 @@ func fsOf(dir string) string {
 }
 
 // finish computes the aggregate figures from the windows.
-func (r *Report) finish(serverConns []loadConn) {
+func (r *Report) finish(serverConns, echoConns []loadConn) {
 	var sh, eh Histogram
 	var sTP, eTP, sCPU, eCPU, sP99, eP99, steal, commits, opsCommit []float64
 	var writes uint64
@@ -209,14 +210,12 @@ func (r *Report) finish(serverConns []loadConn) {
 	r.ServerCPUPerReq, r.EchoCPUPerReq = median(sCPU), median(eCPU)
 	r.StealPct = median(steal)
 	r.ServerCommits, r.ServerOpsCommit = median(commits), median(opsCommit)
-	if len(serverConns) > 0 {
-		r.ConnMin, r.ConnMax = serverConns[0].stats().total, serverConns[0].stats().total
-		for _, c := range serverConns {
-			r.ConnMin, r.ConnMax = min(r.ConnMin, c.stats().total), max(r.ConnMax, c.stats().total)
-		}
-		if r.ConnMax > 0 {
-			r.ConnMinMax = float64(r.ConnMin) / float64(r.ConnMax)
-		}
+	r.ConnMin, r.ConnMax = completionRange(serverConns)
+	if r.ConnMax > 0 {
+		r.ConnMinMax = float64(r.ConnMin) / float64(r.ConnMax)
+	}
+	if lo, hi := completionRange(echoConns); hi > 0 {
+		r.EchoConnMinMax = float64(lo) / float64(hi)
 	}
 	if r.Store != nil {
 		r.GroupCommit, r.FsyncUpdate = r.Store.GroupCommit, r.Store.FsyncUpdate
@@ -265,7 +264,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "echo:   %.0f req/s (median window)  p50 %.3f  p99 %.3f  p99.9 %.3f ms\n", r.EchoThroughput, r.EchoP50, r.EchoP99, r.EchoP999)
 	fmt.Fprintf(w, "ratio vs echo: %.2f (median of %s)  p99 ratio %.2f\n", r.RatioVsEcho, fmtRatios(r.Ratios), r.P99VsEcho)
 	if r.ConnMax > 0 {
-		fmt.Fprintf(w, "per-connection completions: min %d  max %d  (min/max %.2f)\n", r.ConnMin, r.ConnMax, r.ConnMinMax)
+		fmt.Fprintf(w, "per-connection completions: min %d  max %d  (min/max %.2f; echo %.2f)\n", r.ConnMin, r.ConnMax, r.ConnMinMax, r.EchoConnMinMax)
 	}
 	if r.IdleKiB != 0 {
 		fmt.Fprintf(w, "idle sessions: server %.1f KiB each, echo %.1f KiB each\n", r.IdleKiB, r.EchoIdleKiB)
@@ -299,4 +298,17 @@ func fmtRatios(rs []float64) string {
 		s[i] = fmt.Sprintf("%.2f", r)
 	}
 	return strings.Join(s, " ")
+}
+
+// completionRange is the fewest and most requests any one connection
+// completed.
+func completionRange(conns []loadConn) (lo, hi uint64) {
+	for i, c := range conns {
+		n := c.stats().total
+		if i == 0 {
+			lo, hi = n, n
+		}
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	return lo, hi
 }

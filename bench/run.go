@@ -212,7 +212,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.RSSKiB = procRSS(cfg.ServerPID)
 	rep.EchoRSSKiB = procRSS(cfg.EchoPID)
-	rep.finish(server.conns)
+	rep.finish(server.conns, echo.conns)
 	if crashed.Load() {
 		rep.Crashed = true
 		for _, lc := range server.conns {

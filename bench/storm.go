@@ -77,7 +77,7 @@ func runStorm(ctx context.Context, cfg Config, rep *Report, parties []Party) (*R
 		}
 	}
 	rep.RSSKiB = procRSS(cfg.ServerPID)
-	rep.finish(nil)
+	rep.finish(nil, nil)
 	return rep, nil
 }
 
@@ -157,7 +157,7 @@ func runIdle(ctx context.Context, cfg Config, rep *Report, parties []Party) (*Re
 			}
 		}
 	}
-	rep.finish(nil)
+	rep.finish(nil, nil)
 	rep.IdleKiB, rep.EchoIdleKiB = median(sKiB), median(eKiB)
 	return rep, nil
 }

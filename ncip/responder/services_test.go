@@ -125,10 +125,17 @@ func TestLookupUserReads(t *testing.T) {
 			}
 		})
 	}
-	// Fees count in the standing without the lists.
-	f := e.ill("LookupUser", "user="+fixtures.PatronFees, "elements=User Privilege")
-	if ok(t, "fees", f); !bytes.Contains(f.Body, []byte(">Blocked<")) || bytes.Contains(f.Body, []byte("UserFiscalAccount")) {
+	// Fees count in the standing without the lists, and their block is
+	// named as one.
+	f := e.ill("LookupUser", "user="+fixtures.PatronFees, "elements=User Privilege,Block Or Trap")
+	if ok(t, "fees", f); !bytes.Contains(f.Body, []byte(">Blocked<")) || !bytes.Contains(f.Body, []byte(">Block: fees owed<")) ||
+		bytes.Contains(f.Body, []byte("UserFiscalAccount")) {
 		t.Fatalf("fees block:\n%s", f.Body)
+	}
+	// A manual block is listed once.
+	b := e.ill("LookupUser", "user="+fixtures.PatronBlocked, "elements=Block Or Trap")
+	if ok(t, "blocked", b); bytes.Count(b.Body, []byte("<ncip:BlockOrTrap>")) != 1 {
+		t.Fatalf("manual block:\n%s", b.Body)
 	}
 }
 

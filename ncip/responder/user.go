@@ -117,8 +117,10 @@ func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.Look
 		for _, b := range p.Blocks {
 			f.Blocks = append(f.Blocks, ncip.BlockOrTrap{AgencyID: agency, Type: ncip.SV("Block: " + b.Type), ValidFrom: b.Created})
 		}
-		if sum.Refusal != circ.OK && sum.Refusal != circ.PatronBlocked {
-			f.Blocks = append(f.Blocks, ncip.BlockOrTrap{AgencyID: agency, Type: ncip.SV("Block: " + sum.Refusal.String())})
+		// A manual block is listed above; a refusal for the fee or overdue
+		// limits, which circ also calls "patron blocked", is not.
+		if sum.Refusal != circ.OK && (sum.Refusal != circ.PatronBlocked || !sum.Standing.ManualBlock) {
+			f.Blocks = append(f.Blocks, ncip.BlockOrTrap{AgencyID: agency, Type: ncip.SV("Block: " + r.refusalName(&sum))})
 		}
 		some = some || len(f.Blocks) > 0
 	}
@@ -168,6 +170,17 @@ func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.Look
 		resp.FiscalAccounts = []ncip.UserFiscalAccount{acct}
 	}
 	return resp, nil
+}
+
+// refusalName names why a patron may not borrow, for a Block Or Trap.
+func (r *Responder) refusalName(sum *circ.PatronSummary) string {
+	if sum.Refusal != circ.PatronBlocked || sum.Standing.ManualBlock {
+		return sum.Refusal.String()
+	}
+	if rules := r.svc.Rules(); rules.MaxBalance > 0 && sum.Standing.Balance > rules.MaxBalance {
+		return "fees owed"
+	}
+	return "overdue items"
 }
 
 func addresses(p *store.Patron) []ncip.Address {

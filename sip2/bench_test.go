@@ -167,3 +167,88 @@ func BenchmarkFrames(b *testing.B) {
 		})
 	}
 }
+
+// typedPairs gives, for every request code, a typed request to decode into
+// and a realistic typed response to answer with.
+func typedPairs(now time.Time) map[string]struct {
+	req interface {
+		Decode(*Message, *time.Location) error
+	}
+	resp Response
+} {
+	due := now.AddDate(0, 0, 14)
+	title := "The Left Hand of Darkness"
+	two := 2
+	type pair = struct {
+		req interface {
+			Decode(*Message, *time.Location) error
+		}
+		resp Response
+	}
+	return map[string]pair{
+		"93": {new(LoginRequest), &LoginResponse{OK: true}},
+		"99": {new(SCStatus), &ACSStatus{Online: true, CheckinOK: true, CheckoutOK: true, RenewalPolicy: true,
+			TimeoutPeriod: 5, RetriesAllowed: 3, InstitutionID: "MAIN", LibraryName: "Circa Public Library",
+			SupportedMessages: "YYYYYYYYYYYYYYYY", TerminalLocation: "kiosk-3"}},
+		"23": {new(PatronStatusRequest), &PatronStatusResponse{Language: "001", InstitutionID: "MAIN", PatronID: "2900001234",
+			PersonalName: "Jane Q. Patron", ValidPatron: Yes, ValidPatronPassword: Yes, Currency: "USD", FeeAmount: "0.00"}},
+		"01": {new(BlockPatronRequest), &PatronStatusResponse{Language: "001", InstitutionID: "MAIN", PatronID: "2900001234",
+			PersonalName: "Jane Q. Patron", ValidPatron: Yes, ScreenMessage: []string{"Card blocked"}}},
+		"63": {new(PatronInfoRequest), &PatronInfoResponse{Language: "001", ChargedItemsCount: 3, InstitutionID: "MAIN",
+			PatronID: "2900001234", PersonalName: "Jane Q. Patron", ValidPatron: Yes, ValidPatronPassword: Yes,
+			Currency: "USD", FeeAmount: "2.50", ChargedItems: []string{"3900005678", "3900005679", "3900005680"},
+			Email: "jane@example.org", HomePhone: "555-0100"}},
+		"11": {new(CheckoutRequest), &CheckoutResponse{OK: true, MagneticMedia: No, Desensitize: Yes, InstitutionID: "MAIN",
+			PatronID: "2900001234", ItemID: "3900005678", TitleID: title, DueDate: due}},
+		"29": {new(RenewRequest), &RenewResponse{OK: true, RenewalOK: true, MagneticMedia: No, Desensitize: Yes,
+			InstitutionID: "MAIN", PatronID: "2900001234", ItemID: "3900005678", TitleID: title, DueDate: due}},
+		"09": {new(CheckinRequest), &CheckinResponse{OK: true, Resensitize: true, MagneticMedia: No, InstitutionID: "MAIN",
+			ItemID: "3900005678", PermanentLocation: "MAIN", TitleID: title, SortBin: "A1", PatronID: "2900001234"}},
+		"65": {new(RenewAllRequest), &RenewAllResponse{OK: true, InstitutionID: "MAIN",
+			Renewed: []string{"3900005678", "3900005679"}, Unrenewed: []string{"3900005680"}}},
+		"17": {new(ItemInfoRequest), &ItemInfoResponse{CirculationStatus: CircCharged, SecurityMarker: "02", FeeType: "01",
+			DueDate: due, ItemID: "3900005678", TitleID: title, Owner: "MAIN", MediaType: "001", PermanentLocation: "MAIN"}},
+		"19": {new(ItemStatusUpdateRequest), &ItemStatusUpdateResponse{ItemPropertiesOK: true, ItemID: "3900005678",
+			TitleID: title, ItemProperties: "security=on"}},
+		"37": {new(FeePaidRequest), &FeePaidResponse{PaymentAccepted: true, InstitutionID: "MAIN", PatronID: "2900001234",
+			TransactionID: "TX-0001"}},
+		"15": {new(HoldRequest), &HoldResponse{OK: true, ExpirationDate: due, QueuePosition: &two, PickupLocation: "MAIN",
+			InstitutionID: "MAIN", PatronID: "2900001234", ItemID: "3900005678", TitleID: title}},
+		"25": {new(PatronEnableRequest), &PatronEnableResponse{Language: "001", InstitutionID: "MAIN", PatronID: "2900001234",
+			PersonalName: "Jane Q. Patron", ValidPatron: Yes, ValidPatronPassword: Yes}},
+		"35": {new(EndSessionRequest), &EndSessionResponse{EndSession: true, InstitutionID: "MAIN", PatronID: "2900001234",
+			ScreenMessage: []string{"Thank you"}}},
+	}
+}
+
+// BenchmarkTyped is the server's path for every request of SIP2 2.00:
+// decode and verify a signed frame, decode the typed request, and encode a
+// signed typed response dated in a zone of the library's.
+func BenchmarkTyped(b *testing.B) {
+	loc := time.FixedZone("LIB", 3600)
+	now := time.Date(2026, 11, 27, 10, 15, 0, 0, loc)
+	pairs := typedPairs(now)
+	for _, line := range benchFrames(b) {
+		p, ok := pairs[line[:2]]
+		if !ok {
+			continue
+		}
+		b.Run(line[:2], func(b *testing.B) {
+			var m Message
+			o := DecodeOptions{Checksum: ChecksumRequired}
+			eo := EncodeOptions{Checksum: true, Location: loc, Now: now}
+			buf := make([]byte, 0, 512)
+			b.SetBytes(int64(len(line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := m.DecodeString(line, &o); err != nil {
+					b.Fatal(err)
+				}
+				if err := p.req.Decode(&m, loc); err != nil {
+					b.Fatal(err)
+				}
+				buf = AppendResponse(buf[:0], p.resp, m.Seq, &eo)
+			}
+		})
+	}
+}

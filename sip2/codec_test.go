@@ -385,3 +385,34 @@ func TestBenchFramesCoverEveryCode(t *testing.T) {
 		}
 	}
 }
+
+// TestTypedPairsCoverEveryRequest keeps BenchmarkTyped honest: every
+// request code has a frame and a pair, and each response encodes to a
+// frame that verifies.
+func TestTypedPairsCoverEveryRequest(t *testing.T) {
+	loc := time.FixedZone("LIB", 3600)
+	pairs := typedPairs(time.Date(2026, 11, 27, 10, 15, 0, 0, loc))
+	seen := map[string]bool{}
+	for _, line := range benchFrames(t) {
+		p, ok := pairs[line[:2]]
+		if !ok || seen[line[:2]] {
+			continue
+		}
+		seen[line[:2]] = true
+		m, err := Decode([]byte(line), DecodeOptions{Checksum: ChecksumRequired})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.req.Decode(m, loc); err != nil {
+			t.Fatal(err)
+		}
+		out := AppendResponse(nil, p.resp, m.Seq, &EncodeOptions{Checksum: true, Location: loc})
+		back, err := Decode(out, DecodeOptions{Checksum: ChecksumRequired})
+		if err != nil || back.Seq != m.Seq || back.Code != p.resp.ResponseCode() {
+			t.Fatalf("%s: %q: %v", line[:2], out, err)
+		}
+	}
+	if len(seen) != len(pairs) || len(pairs) != 15 {
+		t.Fatalf("pairs for %d of %d request codes", len(seen), len(pairs))
+	}
+}

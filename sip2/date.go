@@ -302,8 +302,13 @@ func appendDigits(dst []byte, n, width int) []byte {
 	if n < 0 {
 		n = 0
 	}
-	if width == 2 && n < 100 { // the common case: date and time parts
+	switch { // the common cases: date and time parts, years, counts, limits
+	case width == 2 && n < 100:
 		return append(dst, byte('0'+n/10), byte('0'+n%10))
+	case width == 3 && n < 1000:
+		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	case width == 4 && n < 10000:
+		return append(dst, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
 	}
 	var b [20]byte
 	for i := width - 1; i >= 0; i-- {

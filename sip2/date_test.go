@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // the zones below, whatever the machine has installed
@@ -158,4 +159,23 @@ func FuzzParseDate(f *testing.F) {
 			t.Fatalf("ParseDate(%q, %s) = %v %v", s, loc, got, ok)
 		}
 	})
+}
+
+// TestAppendDigits checks fixed-width numbers against fmt, clamped at both
+// ends, for the widths with a fast path and around them.
+func TestAppendDigits(t *testing.T) {
+	for width := 1; width <= 6; width++ {
+		for n := -3; n <= 1_000_003; n++ {
+			if n > 12000 && n%997 != 0 && n < 999_990 {
+				continue
+			}
+			want := fmt.Sprintf("%0*d", width, max(n, 0))
+			if len(want) > width {
+				want = strings.Repeat("9", width)
+			}
+			if got := string(appendDigits(nil, n, width)); got != want {
+				t.Fatalf("appendDigits(%d, %d) = %q, want %q", n, width, got, want)
+			}
+		}
+	}
 }

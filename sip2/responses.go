@@ -266,12 +266,11 @@ func AppendResponse(dst []byte, r Response, seq string, o *EncodeOptions) []byte
 	if loc == nil {
 		loc = time.Local
 	}
-	*e = encoder{buf: dst, cs: o.Charset, loc: loc, now: o.Now, dates: e.dates}
+	e.buf, e.cs, e.loc, e.now, e.fast, e.delims = dst, o.Charset, loc, o.Now, true, 0
 	if e.now.IsZero() {
 		e.now = time.Now()
 	}
 	start := len(dst)
-	e.fast = true
 	e.raw(r.ResponseCode())
 	r.appendBody(e)
 	// One pass checks the fast copy and sums it for the checksum.
@@ -286,7 +285,7 @@ func AppendResponse(dst []byte, r Response, seq string, o *EncodeOptions) []byte
 		e.buf = appendTrailer(e.buf, sum, r.ResponseCode(), seq)
 	}
 	dst = e.buf
-	*e = encoder{dates: e.dates} // keep the date memory, drop the references
+	e.buf, e.loc, e.now = nil, nil, time.Time{} // drop the references, keep the date memory
 	encoderPool.Put(e)
 	return dst
 }

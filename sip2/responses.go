@@ -170,9 +170,11 @@ func (e *encoder) code(v string, w int, def string) {
 }
 
 func (e *encoder) status(s *PatronStatus) {
-	for _, b := range s {
-		e.buf = append(e.buf, " Y"[b2i(b)])
+	var text [len(s)]byte
+	for i, b := range s {
+		text[i] = " Y"[b2i(b)]
 	}
+	e.buf = append(e.buf, text[:]...)
 }
 
 func (e *encoder) language(l string) {

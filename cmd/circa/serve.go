@@ -99,6 +99,11 @@ re-reads the TLS certificate.`,
 func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if a.logFormat == "json" {
+		lines := newLineBatcher(a.errOut)
+		defer lines.Close()
+		a.log = a.log.Output(lines)
+	}
 	b, err := openBackendWith(a.dataDir, true)
 	if err != nil {
 		return err

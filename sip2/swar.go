@@ -5,10 +5,11 @@ import (
 	"unsafe"
 )
 
-// The codec's byte loops look at eight bytes per step ("SIMD within a
-// register"): one pass over a frame sums its bytes for the checksum and
-// tells whether any of them needs charset work. Delimiters are found and
-// counted with the strings package, whose loops are vectorised.
+// One pass over a frame sums its bytes for the checksum, tells whether any
+// of them needs charset work and finds the delimiters. On amd64 that pass
+// is SSE2 assembly (swar_amd64.s); elsewhere, and for the portable parts,
+// the loops below look at eight bytes per step ("SIMD within a register")
+// and the strings package, whose loops are vectorised, finds delimiters.
 
 const (
 	lanes01   = 0x0101010101010101
@@ -32,7 +33,7 @@ func tailWord(s string) (x, valid uint64) {
 	return x, 1<<(8*len(s)) - 1
 }
 
-// chunk is how many bytes scanText takes before folding its 16-bit sum
+// chunk is how many bytes scanWords takes before folding its 16-bit sum
 // lanes: each word adds at most 2×255 to a lane, and 128 words fit.
 const chunk = 128 * 8
 
@@ -77,7 +78,7 @@ func scanWords(s string) (sum uint32, ctl, high bool) {
 }
 
 // absorb returns the contributions of the word x, whose lanes outside
-// valid are padding, to scanText's lanes, high and ctl.
+// valid are padding, to scanWords' lanes, OR and control flags.
 func absorb(x, valid uint64) (lanes, high, ctl uint64) {
 	d := x ^ lanes7F
 	return x&lanes00FF + x>>8&lanes00FF, x, ((x-lanes01*0x20)&^x | (d-lanes01)&^d) & valid

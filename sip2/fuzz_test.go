@@ -92,7 +92,8 @@ func dispatchDecode(m *Message, loc *time.Location) {
 }
 
 // FuzzRoundTrip checks decode → encode → decode gives the same message, in
-// every charset, with the checksum kept when the input had one.
+// every charset, with the checksum kept when the input had one (and the
+// sequence number too, except on 96 and 97, which never carry one out).
 func FuzzRoundTrip(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte, opt uint8) {
@@ -111,7 +112,11 @@ func FuzzRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-decode of %q: %v", out, err)
 		}
-		if m1.Code != m2.Code || m1.Fixed != m2.Fixed || m1.Seq != m2.Seq || !slices.Equal(m1.Fields, m2.Fields) {
+		wantSeq := m1.Seq
+		if m1.Code == "96" || m1.Code == "97" { // resend messages are written without AY
+			wantSeq = ""
+		}
+		if m1.Code != m2.Code || m1.Fixed != m2.Fixed || m2.Seq != wantSeq || !slices.Equal(m1.Fields, m2.Fields) {
 			t.Fatalf("round trip differs\n in %q\nout %q\nm1 %q %q %q %q\nm2 %q %q %q %q", b, out,
 				m1.Code, m1.Fixed, m1.Seq, m1.Fields, m2.Code, m2.Fixed, m2.Seq, m2.Fields)
 		}

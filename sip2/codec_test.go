@@ -416,3 +416,24 @@ func TestTypedPairsCoverEveryRequest(t *testing.T) {
 		t.Fatalf("pairs for %d of %d request codes", len(seen), len(pairs))
 	}
 }
+
+// TestSequenceAcrossDelimiters reads AY and AZ even with several delimiters
+// before or after AZ, so a frame and its re-encoding agree on them.
+func TestSequenceAcrossDelimiters(t *testing.T) {
+	frame := string(appendChecksum([]byte("1720261127    101500AOMAIN|AB3900005678|AY5||"), 0))
+	m, err := Decode([]byte(frame), DecodeOptions{Checksum: ChecksumRequired})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Seq != "5" || len(m.Fields) != 2 || m.Value("AB") != "3900005678" {
+		t.Fatalf("seq %q fields %q", m.Seq, m.Fields)
+	}
+	out := m.AppendTo(nil, &EncodeOptions{Checksum: true})
+	if want := "1720261127    101500AOMAIN|AB3900005678|AY5AZ"; string(out[:len(out)-4]) != want {
+		t.Fatalf("re-encoded %q", out)
+	}
+	// Delimiters after the checksum are noise too.
+	if m, err := Decode([]byte(frame+"||\r"), DecodeOptions{Checksum: ChecksumRequired}); err != nil || m.Seq != "5" || len(m.Fields) != 2 {
+		t.Fatalf("trailing delimiters: %v %+v", err, m)
+	}
+}

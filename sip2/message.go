@@ -327,12 +327,12 @@ func (m *Message) DecodeString(s string, o *DecodeOptions) error {
 }
 
 // splitErrorDetection finds a trailing "AY<digits>AZ<4 hex>" (AY optional,
-// an extra delimiter tolerated) after the fixed part. It returns where the
+// extra delimiters tolerated) after the fixed part. It returns where the
 // fields end, the sequence number, the offset of "AZ" (-1 when there is no
 // checksum) and the checksum text.
 func splitErrorDetection(s string, fixedEnd int) (bodyEnd int, seq string, sumAt int, sum string) {
 	e := len(s)
-	if e-fixedEnd >= 7 && s[e-1] == '|' {
+	for e-fixedEnd >= 7 && s[e-1] == '|' {
 		e--
 	}
 	p := e - 6
@@ -341,10 +341,10 @@ func splitErrorDetection(s string, fixedEnd int) (bodyEnd int, seq string, sumAt
 		return len(s), "", -1, ""
 	}
 	sum = s[p+2 : p+6]
-	// Sequence number: AY<digits> right before AZ, perhaps with a delimiter
+	// Sequence number: AY<digits> right before AZ, perhaps with delimiters
 	// in between, itself at the start of the fields or after a delimiter.
 	q := p
-	if q > fixedEnd && s[q-1] == '|' {
+	for q > fixedEnd && s[q-1] == '|' {
 		q--
 	}
 	j := q

@@ -24,7 +24,7 @@ func ParseDate(s string, loc *time.Location) (t time.Time, ok bool) {
 	if t, ok := parseSIPDate(s, loc); ok { // the common case, in one pass
 		return t, true
 	}
-	if s == blankDate { // an unused date, as kiosks send them
+	if isBlankDate(s) { // an unused date, as kiosks send them
 		return time.Time{}, false
 	}
 	n := len(s)
@@ -84,6 +84,12 @@ func parseSIPDate(s string, loc *time.Location) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return civilTime(int(d&0xFF)*100+int(d>>16&0xFF), mo, day, h, mi, sec, loc), true
+}
+
+// isBlankDate reports whether s is the 18 spaces of an unused date,
+// comparing words rather than calling the runtime's string comparison.
+func isBlankDate(s string) bool {
+	return len(s) == DateLen && load8(s[:8]) == lanes01*' ' && load8(s[8:16]) == lanes01*' ' && s[16:] == "  "
 }
 
 // digits8 reports whether the eight bytes of x are decimal digits: x-'0'

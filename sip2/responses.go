@@ -189,7 +189,14 @@ func (e *encoder) field(tag, v string) {
 	if len(v) > MaxFieldLen {
 		v = cut(v)
 	}
-	e.buf = append(e.buf, tag[0], tag[1]) // every tag has two characters
+	if e.fast { // in a local, the slice header stays out of memory between appends
+		b := append(e.buf, tag[0], tag[1]) // every tag has two characters
+		b = append(b, v...)
+		e.buf = append(b, '|')
+		e.delims++
+		return
+	}
+	e.buf = append(e.buf, tag[0], tag[1])
 	e.text(v)
 	e.end()
 }

@@ -136,6 +136,7 @@ type zonePeriod struct {
 // readers on any goroutine see a consistent period.
 var zoneMemo [4]atomic.Pointer[zonePeriod]
 
+// memoSlot picks loc's entry by a multiplicative hash of its address.
 func memoSlot(loc *time.Location) *atomic.Pointer[zonePeriod] {
 	return &zoneMemo[uint64(uintptr(unsafe.Pointer(loc)))*0x9E3779B97F4A7C15>>62]
 }
@@ -144,13 +145,12 @@ func memoSlot(loc *time.Location) *atomic.Pointer[zonePeriod] {
 func rememberZone(t time.Time, loc *time.Location) *zonePeriod {
 	_, off := t.Zone()
 	p := &zonePeriod{loc: loc, offset: int64(off), start: math.MinInt64, end: math.MaxInt64}
-	if start, end := t.ZoneBounds(); !start.IsZero() || !end.IsZero() {
-		if !start.IsZero() {
-			p.start = start.Unix()
-		}
-		if !end.IsZero() {
-			p.end = end.Unix()
-		}
+	start, end := t.ZoneBounds() // zero when the period has no such end
+	if !start.IsZero() {
+		p.start = start.Unix()
+	}
+	if !end.IsZero() {
+		p.end = end.Unix()
 	}
 	memoSlot(loc).Store(p)
 	return p
@@ -195,7 +195,8 @@ func daysFromCivil(y, m, d int) int64 {
 	return int64(era-1)*146097 + int64(doe) - 719468
 }
 
-// civilFromDays is the inverse of daysFromCivil for days ≥ -146097*5 or so.
+// civilFromDays is the inverse of daysFromCivil, for the days of years
+// 0–9999 and well beyond either end.
 func civilFromDays(z int64) (y, m, d int) {
 	z += 719468 + 146097*5 // five eras more keeps the arithmetic non-negative
 	era := z / 146097

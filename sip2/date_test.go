@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata" // the zones below, whatever the machine has installed
@@ -177,5 +178,36 @@ func TestAppendDigits(t *testing.T) {
 				t.Fatalf("appendDigits(%d, %d) = %q, want %q", n, width, got, want)
 			}
 		}
+	}
+}
+
+// TestDatesAcrossGoroutines reads and writes dates in different zones on
+// several goroutines at once, so the shared date memory is replaced while
+// others read it (run with -race).
+func TestDatesAcrossGoroutines(t *testing.T) {
+	zones := testZones(t)
+	var wg sync.WaitGroup
+	errs := make(chan string, len(zones))
+	for g, loc := range zones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 7))
+			for range 300 {
+				y, mo, d, h, mi, s := 1990+r.IntN(60), 1+r.IntN(12), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60)
+				want := time.Date(y, time.Month(mo), d, h, mi, s, 0, loc)
+				got, ok := ParseDate(sipDate(y, mo, d, h, mi, s), loc)
+				lt := want.In(loc)
+				if !ok || got != want || FormatDate(want, loc)[12:] != fmt.Sprintf("%02d%02d%02d", lt.Hour(), lt.Minute(), lt.Second()) {
+					errs <- fmt.Sprintf("%s: %v %v, want %v", loc, got, ok, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

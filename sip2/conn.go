@@ -296,11 +296,17 @@ func (c *conn) releaseBuf() {
 	}
 }
 
+// messages recycles decoded requests: a Session may use a request only
+// during its call, and a fresh Message per frame was the largest allocation
+// of a kiosk read.
+var messages = sync.Pool{New: func() any { return NewMessage("") }}
+
 // handle answers one frame; false closes the connection.
 func (c *conn) handle(line string) bool {
 	s := c.s
 	start := time.Now()
-	m := NewMessage("")
+	m := messages.Get().(*Message)
+	defer messages.Put(m)
 	err := m.DecodeString(line, &DecodeOptions{Charset: c.set.Charset, Checksum: c.set.Checksum, CodePoints: c.set.CodePoints})
 	if err != nil {
 		var de *DecodeError

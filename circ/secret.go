@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"strings"
 	"sync"
 
@@ -53,7 +52,7 @@ var errBadHash = errors.New("circ: malformed secret hash")
 // full cost; concurrent checks of the same pair share one hash.
 var verified struct {
 	once  sync.Once
-	macs  sync.Pool // HMAC-SHA256 under the process key, reused
+	macs  sync.Pool // *keyedMAC under the process key, reused
 	mu    sync.Mutex
 	ok    map[string]struct{}
 	group singleflight.Group
@@ -65,17 +64,34 @@ func verifiedTag(encoded, secret string) string {
 	verified.once.Do(func() {
 		key := make([]byte, 32)
 		rand.Read(key)
-		verified.macs.New = func() any { return hmac.New(sha256.New, key) }
+		verified.macs.New = func() any { return newKeyedMAC(key) }
 		verified.ok = map[string]struct{}{}
 	})
-	m := verified.macs.Get().(hash.Hash)
+	m := verified.macs.Get().(*keyedMAC)
 	defer verified.macs.Put(m)
-	m.Reset()
-	io.WriteString(m, encoded)
-	m.Write([]byte{0})
-	io.WriteString(m, secret)
-	var sum [sha256.Size]byte
-	return string(m.Sum(sum[:0]))
+	return string(m.sum(encoded, "\x00", secret))
+}
+
+// keyedMAC is a reusable HMAC-SHA256 with a scratch buffer for its input,
+// so a MAC over strings allocates nothing.
+type keyedMAC struct {
+	mac     hash.Hash
+	scratch []byte
+	out     [sha256.Size]byte
+}
+
+func newKeyedMAC(key []byte) *keyedMAC { return &keyedMAC{mac: hmac.New(sha256.New, key)} }
+
+// sum returns the MAC of the concatenated parts; the result is valid until
+// the next call.
+func (k *keyedMAC) sum(parts ...string) []byte {
+	k.scratch = k.scratch[:0]
+	for _, p := range parts {
+		k.scratch = append(k.scratch, p...)
+	}
+	k.mac.Reset()
+	k.mac.Write(k.scratch)
+	return k.mac.Sum(k.out[:0])
 }
 
 // VerifySecret reports whether secret matches a hash made by HashSecret.

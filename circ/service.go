@@ -10,8 +10,6 @@ package circ
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -42,10 +40,11 @@ func (a Agent) String() string {
 
 // Service runs circulation operations over a store.
 type Service struct {
-	db    *store.DB
-	now   func() time.Time
-	rules atomic.Pointer[store.Rules]
-	key   []byte // per-installation key for patron refs
+	db      *store.DB
+	now     func() time.Time
+	rules   atomic.Pointer[store.Rules]
+	key     []byte    // per-installation key for patron refs
+	refMACs sync.Pool // *keyedMAC under key
 
 	zonesMu sync.Mutex
 	zones   map[string]*time.Location
@@ -84,6 +83,7 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.refMACs.New = func() any { return newKeyedMAC(s.key) }
 	if err := s.ReloadRules(context.Background()); err != nil {
 		return nil, err
 	}
@@ -186,9 +186,9 @@ func (s *Service) PatronRef(barcode string) string {
 	if barcode == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(store.NormalizeBarcode(barcode)))
-	return hex.EncodeToString(m.Sum(nil)[:8])
+	m := s.refMACs.Get().(*keyedMAC)
+	defer s.refMACs.Put(m)
+	return hex.EncodeToString(m.sum(store.NormalizeBarcode(barcode))[:8])
 }
 
 // checkPIN verifies a patron's PIN, remembering successes so a kiosk that

@@ -432,11 +432,35 @@ func expand(text string, args ...string) string {
 	if len(args) == 0 || !strings.Contains(text, "{") {
 		return text
 	}
-	pairs := make([]string, 0, len(args))
-	for i := 0; i+1 < len(args); i += 2 {
-		pairs = append(pairs, "{"+args[i]+"}", args[i+1])
+	var out strings.Builder
+	out.Grow(len(text) + 16)
+	for {
+		open := strings.IndexByte(text, '{')
+		if open < 0 {
+			break
+		}
+		end := strings.IndexByte(text[open:], '}')
+		if end < 0 {
+			break
+		}
+		name, value, found := text[open+1:open+end], "", false
+		for i := 0; i+1 < len(args); i += 2 {
+			if args[i] == name {
+				value, found = args[i+1], true
+				break
+			}
+		}
+		if !found { // not a placeholder of this text: keep it as written
+			out.WriteString(text[:open+1])
+			text = text[open+1:]
+			continue
+		}
+		out.WriteString(text[:open])
+		out.WriteString(value)
+		text = text[open+end+1:]
 	}
-	return strings.NewReplacer(pairs...).Replace(text)
+	out.WriteString(text)
+	return out.String()
 }
 
 // NormalizeLanguage returns the ISO 639-2 bibliographic code profiles key

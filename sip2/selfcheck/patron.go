@@ -25,16 +25,16 @@ type patron struct {
 	msg  string // why not ok
 }
 
-// lookup loads a patron and judges the PIN: checked when given, required
-// when the profile says so.
-// lookup reads a patron's summary: brief (standing and flags only) for the
-// status messages, with the lists for 63.
-func (s *Session) lookup(ctx context.Context, sipLang, id, pin string, brief bool) (*patron, error) {
+// lookup reads a patron's summary, brief (standing and flags only) for the
+// status messages or with the lists for 63, and judges the PIN: checked
+// when given, required when the profile says so. The patron is returned by
+// value: it is large and lives only for one message.
+func (s *Session) lookup(ctx context.Context, sipLang, id, pin string, brief bool) (patron, error) {
 	sum, err := s.h.svc.PatronStatus(ctx, circ.PatronQuery{Patron: id, PIN: pin, Brief: brief})
 	if err != nil {
-		return nil, err
+		return patron{}, err
 	}
-	p := &patron{sum: sum, lang: s.language(sipLang, id, sum.Patron.Language)}
+	p := patron{sum: sum, lang: s.language(sipLang, id, sum.Patron.Language)}
 	p.code = sipLang
 	if ISOLanguage(sipLang) == "" {
 		p.code = SIPLanguage(p.lang)
@@ -99,7 +99,7 @@ func (s *Session) PatronStatus(ctx context.Context, r *sip2.PatronStatusRequest)
 		return nil, err
 	}
 	s.rememberLanguage(r.PatronID, p.lang)
-	return s.statusResponse(p, r.InstitutionID, r.PatronID), nil
+	return s.statusResponse(&p, r.InstitutionID, r.PatronID), nil
 }
 
 // PatronInformation answers 63 with every count and the one list the
@@ -121,7 +121,7 @@ func (s *Session) PatronInformation(ctx context.Context, r *sip2.PatronInfoReque
 	s.rememberLanguage(r.PatronID, p.lang)
 	resp.Language, resp.TransactionDate = p.code, s.h.svc.Now()
 	resp.ValidPatron, resp.ValidPatronPassword = p.validFlag(), p.cq
-	resp.ScreenMessage = s.statusMessages(p)
+	resp.ScreenMessage = s.statusMessages(&p)
 	if !p.ok {
 		resp.Status = deniedStatus
 		return resp, nil
@@ -137,7 +137,8 @@ func (s *Session) PatronInformation(ctx context.Context, r *sip2.PatronInfoReque
 	resp.UnavailableHoldsCount = len(sum.Unavailable)
 	rules := s.h.svc.Rules()
 	if sum.LoanLimit > 0 {
-		resp.ChargedItemsLimit = &sum.LoanLimit
+		limit := sum.LoanLimit // a copy: a pointer into p would move all of p to the heap
+		resp.ChargedItemsLimit = &limit
 	}
 	if rules.MaxOverdue > 0 {
 		resp.OverdueItemsLimit = &rules.MaxOverdue
@@ -254,7 +255,7 @@ func (s *Session) BlockPatron(ctx context.Context, r *sip2.BlockPatronRequest) (
 		return nil, err
 	}
 	p.ok, p.cq = p.sum.Valid, sip2.Unset // the kiosk sent no PIN; the block stands regardless
-	resp := s.statusResponse(p, r.InstitutionID, r.PatronID)
+	resp := s.statusResponse(&p, r.InstitutionID, r.PatronID)
 	switch {
 	case code != circ.OK:
 		resp.ScreenMessage = s.screen(p.lang, MessageForCode(code))
@@ -295,7 +296,7 @@ func (s *Session) PatronEnable(ctx context.Context, r *sip2.PatronEnableRequest)
 			return nil, err
 		}
 	}
-	st := s.statusResponse(p, r.InstitutionID, r.PatronID)
+	st := s.statusResponse(&p, r.InstitutionID, r.PatronID)
 	if msg != "" {
 		st.ScreenMessage = s.screen(p.lang, msg)
 	}

@@ -94,8 +94,19 @@ func TestLanguages(t *testing.T) {
 			t.Errorf("Message(%s, %s) = %q, want %q", c.lang, c.code, got, c.want)
 		}
 	}
-	if got := expand("{title} due {due} {other}", "title", "T", "due", "D"); got != "T due D {other}" {
-		t.Errorf("expand: %q", got)
+	for _, c := range []struct{ text, want string }{
+		{"{title} due {due} {other}", "T due D {other}"},
+		{"{{title}} {due", "{T} {due"},
+		{"{due}{due} {title}", "DD T"},
+		{"no placeholders", "no placeholders"},
+		{"} {", "} {"},
+	} {
+		if got := expand(c.text, "title", "T", "due", "D"); got != c.want {
+			t.Errorf("expand(%q) = %q, want %q", c.text, got, c.want)
+		}
+	}
+	if got := expand("{title}", "title", "{due}", "due", "D"); got != "{due}" {
+		t.Errorf("a value is not expanded again: %q", got)
 	}
 }
 

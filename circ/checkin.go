@@ -14,7 +14,11 @@ type CheckinRequest struct {
 	// ReturnedAt is when the item was returned, for an offline checkin
 	// (zero: now). Fines are computed to it.
 	ReturnedAt time.Time
-	Key        string
+	// Borrower, when set, takes the item back only from the patron with
+	// this barcode (a kiosk cancelling its own checkout); otherwise the
+	// checkin is refused with ItemNotOnLoan and changes nothing.
+	Borrower string
+	Key      string
 }
 
 // Alert types say what to do with the item after a checkin; the values are
@@ -71,12 +75,18 @@ func (s *Service) Checkin(ctx context.Context, req CheckinRequest) (CheckinResul
 		if err != nil {
 			return nil, err
 		}
+		var p store.Patron
 		if open {
-			res.WasOnLoan = true
-			p, err := tx.Patron(loan.PatronID)
-			if err != nil {
+			if p, err = tx.Patron(loan.PatronID); err != nil {
 				return nil, err
 			}
+		}
+		if req.Borrower != "" && (!open || store.NormalizeBarcode(p.Barcode) != store.NormalizeBarcode(req.Borrower)) {
+			res.Item = briefOf(tx, &it)
+			return refuse(ItemNotOnLoan, "not on loan to the patron named"), nil
+		}
+		if open {
+			res.WasOnLoan = true
 			pb := patronBrief(&p)
 			res.Patron = &pb
 			if err := tx.CloseLoan(&loan, returned, req.Agent.Library); err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/sip2"
-	"github.com/circa-ils/circa/store"
 )
 
 // refusalMessage explains a refusal; a missing PIN where one is required
@@ -85,28 +84,23 @@ func (s *Session) Checkout(ctx context.Context, r *sip2.CheckoutRequest) (*sip2.
 }
 
 // cancelCheckout undoes a checkout the kiosk could not complete: the item
-// is taken back, but only from the patron the request names.
+// is taken back, but only from the patron the request names. The check and
+// the checkin are one retryable operation, so a retransmitted cancel gets
+// the first answer.
 func (s *Session) cancelCheckout(ctx context.Context, r *sip2.CheckoutRequest, resp *sip2.CheckoutResponse, lang string) (*sip2.CheckoutResponse, error) {
-	info, err := s.h.svc.ItemInfo(ctx, r.ItemID)
+	res, err := s.h.svc.Checkin(ctx, circ.CheckinRequest{Agent: s.agent(), Item: r.ItemID, Borrower: r.PatronID, Key: s.key(r.Header)})
 	code, refused := circ.CodeOf(err)
-	switch {
-	case !refused:
+	if !refused {
 		return nil, err
-	case code != circ.OK:
-		resp.ScreenMessage = s.screen(lang, MessageForCode(code))
-		return resp, nil
 	}
-	resp.TitleID, resp.MediaType, resp.MagneticMedia = info.Item.Title, info.Item.MediaType, itemFlags(&info.Item)
-	if info.Borrower == nil || store.NormalizeBarcode(info.Borrower.Barcode) != store.NormalizeBarcode(r.PatronID) {
+	resp.TitleID, resp.MediaType, resp.MagneticMedia = res.Item.Title, res.Item.MediaType, itemFlags(&res.Item)
+	switch code {
+	case circ.OK:
+		resp.TransactionDate = res.At
+	case circ.ItemNotOnLoan:
 		resp.ScreenMessage = s.screen(lang, "cancel_not_possible")
 		return resp, nil
-	}
-	res, err := s.h.svc.Checkin(ctx, circ.CheckinRequest{Agent: s.agent(), Item: r.ItemID, Key: s.key(r.Header)})
-	if code, refused = circ.CodeOf(err); !refused {
-		return nil, err
-	}
-	resp.TransactionDate = res.At
-	if code != circ.OK {
+	default:
 		resp.ScreenMessage = s.screen(lang, MessageForCode(code))
 		return resp, nil
 	}

@@ -146,6 +146,42 @@ func TestRetransmissionAcrossConnections(t *testing.T) {
 	}
 }
 
+// A cancel (11 with BI=Y) retransmitted on another connection after it took
+// the item back gets the same answer, not "cannot be cancelled".
+func TestCancelledCheckoutRetransmitted(t *testing.T) {
+	e := newEnv(t).start()
+	a := e.dial()
+	a.login(fixtures.KioskLogin, fixtures.KioskPassword)
+	if got := a.send("11YN" + D + B + "AOMAIN|AA21000000000001|AB31000000000002|AC|AD1234|AY1AZ????"); !strings.HasPrefix(got, "121") {
+		t.Fatalf("checkout: %q", got)
+	}
+	cancel := "11YN" + D + B + "AOMAIN|AA21000000000001|AB31000000000002|AC|AD1234|BIY|AY2AZ????"
+	first := a.send(cancel)
+	if !strings.HasPrefix(first, "121") || !strings.Contains(first, "Checkout cancelled") {
+		t.Fatalf("cancel: %q", first)
+	}
+	head := e.head()
+	b := e.dial()
+	b.login(fixtures.KioskLogin, fixtures.KioskPassword)
+	if again := b.send(cancel); again != first {
+		t.Errorf("retransmitted cancel answered differently:\n first: %q\n again: %q", first, again)
+	}
+	if h := e.head(); h != head {
+		t.Errorf("the retransmission acted again: journal head %d → %d", head, h)
+	}
+	// Someone else's loan is not cancelled, and nothing changes.
+	if got := a.send("11YN" + D + B + "AOMAIN|AA21000000000001|AB31000000000002|AC|AD1234|AY3AZ????"); !strings.HasPrefix(got, "121") {
+		t.Fatalf("checkout again: %q", got)
+	}
+	head = e.head()
+	if got := a.send("11YN" + D + B + "AOMAIN|AA21000000000005|AB31000000000002|AC|AD1234|BIY|AY4AZ????"); !strings.HasPrefix(got, "120") || !strings.Contains(got, "cannot be cancelled") {
+		t.Fatalf("another patron's cancel: %q", got)
+	}
+	if h := e.head(); h != head {
+		t.Errorf("a refused cancel changed the store: journal head %d → %d", head, h)
+	}
+}
+
 // TestRetransmissionAfterRestart repeats the requests after the server and
 // the store were reopened on the same file.
 func TestRetransmissionAfterRestart(t *testing.T) {

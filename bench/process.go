@@ -49,8 +49,37 @@ func (a *Addrs) parseAddrLine(line string) {
 	}
 }
 
-// StartProcess runs exe with args, its stderr going to logFile, and waits
-// until it has printed its HTTP address (the last listener it reports).
+// maxChildLog bounds a child's log file: a server logging every message
+// writes megabytes a second, and a long run must not fill the disk.
+const maxChildLog = 64 << 20
+
+// cappedLog writes up to a limit and then drops the rest, saying so once.
+type cappedLog struct {
+	f    *os.File
+	left int64
+}
+
+func (c *cappedLog) Write(p []byte) (int, error) {
+	if c.left <= 0 {
+		return len(p), nil
+	}
+	n := int64(len(p))
+	if n > c.left {
+		n = c.left
+	}
+	c.left -= n
+	if _, err := c.f.Write(p[:n]); err != nil {
+		return 0, err
+	}
+	if c.left == 0 {
+		fmt.Fprintf(c.f, "\n[circa bench: log cut at %d MiB]\n", maxChildLog>>20)
+	}
+	return len(p), nil
+}
+
+// StartProcess runs exe with args, its stderr going to logFile (up to
+// maxChildLog bytes), and waits until it has printed its HTTP address (the
+// last listener it reports).
 func StartProcess(ctx context.Context, exe string, args []string, logFile string) (*Process, error) {
 	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -58,7 +87,7 @@ func StartProcess(ctx context.Context, exe string, args []string, logFile string
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stderr = logf
+	cmd.Stderr = &cappedLog{f: logf, left: maxChildLog}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		logf.Close()

@@ -222,7 +222,7 @@ func (db *DB) WaitCommitted(t time.Time) {
 type CommitStats struct {
 	Commits      uint64        // write transactions committed
 	Operations   uint64        // operations they carried
-	PagesWritten uint64        // pages written (each dirty node, the free list)
+	PagesWritten uint64        // pages written (each dirty node)
 	Apply        time.Duration // running the operations' functions
 	Spill        time.Duration // bbolt turning dirty nodes into pages
 	Write        time.Duration // writing the pages and syncing them

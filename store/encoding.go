@@ -26,6 +26,23 @@ type binaryRecord interface {
 	decodeBinary(d *recordDecoder)
 }
 
+// binaryBuckets are the buckets whose records have a binary layout, each
+// with a fresh value of its record type.
+var binaryBuckets = []struct {
+	name  []byte
+	fresh func() binaryRecord
+}{
+	{bucketItems, func() binaryRecord { return &Item{} }},
+	{bucketPatrons, func() binaryRecord { return &Patron{} }},
+	{bucketLoans, func() binaryRecord { return &Loan{} }},
+	{bucketBibs, func() binaryRecord { return &Bib{} }},
+	{bucketHoldings, func() binaryRecord { return &Holding{} }},
+	{bucketRequests, func() binaryRecord { return &Request{} }},
+	{bucketFees, func() binaryRecord { return &Fee{} }},
+	{bucketJournal, func() binaryRecord { return &Event{} }},
+	{bucketIdem, func() binaryRecord { return &IdemEntry{} }},
+}
+
 func getRecord(b *bolt.Bucket, key []byte, v binaryRecord) error {
 	raw := b.Get(key)
 	if raw == nil {

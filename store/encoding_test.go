@@ -15,7 +15,11 @@ import (
 
 // binaryRecords are fresh values of every record kind with a binary layout.
 func binaryRecords() []binaryRecord {
-	return []binaryRecord{&Bib{}, &Holding{}, &Item{}, &Patron{}, &Loan{}, &Request{}, &Fee{}, &Event{}, &IdemEntry{}}
+	recs := make([]binaryRecord, len(binaryBuckets))
+	for i, bb := range binaryBuckets {
+		recs[i] = bb.fresh()
+	}
+	return recs
 }
 
 // fillDistinct sets every stored field of v (recursively, two elements per
@@ -121,22 +125,6 @@ func TestBinaryDecodeRefusesHugeCounts(t *testing.T) {
 	}
 }
 
-// hotBuckets pairs each bucket of binary records with a fresh value.
-var hotBuckets = []struct {
-	bucket []byte
-	fresh  func() binaryRecord
-}{
-	{bucketItems, func() binaryRecord { return &Item{} }},
-	{bucketPatrons, func() binaryRecord { return &Patron{} }},
-	{bucketLoans, func() binaryRecord { return &Loan{} }},
-	{bucketBibs, func() binaryRecord { return &Bib{} }},
-	{bucketHoldings, func() binaryRecord { return &Holding{} }},
-	{bucketRequests, func() binaryRecord { return &Request{} }},
-	{bucketFees, func() binaryRecord { return &Fee{} }},
-	{bucketJournal, func() binaryRecord { return &Event{} }},
-	{bucketIdem, func() binaryRecord { return &IdemEntry{} }},
-}
-
 // A file written by version 1 (JSON records) opens as version 2 with every
 // record unchanged, and passes the consistency check.
 func TestMigrationFromJSONRecords(t *testing.T) {
@@ -192,13 +180,13 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 	// What version 2 reads now, record by record.
 	want := map[string]binaryRecord{}
 	err = db.bolt.View(func(btx *bolt.Tx) error {
-		for _, hb := range hotBuckets {
-			err := btx.Bucket(hb.bucket).ForEach(func(k, v []byte) error {
+		for _, hb := range binaryBuckets {
+			err := btx.Bucket(hb.name).ForEach(func(k, v []byte) error {
 				rec := hb.fresh()
 				if err := decodeRecord(v, rec); err != nil {
 					return err
 				}
-				want[string(hb.bucket)+"/"+string(k)] = rec
+				want[string(hb.name)+"/"+string(k)] = rec
 				return nil
 			})
 			if err != nil {
@@ -242,14 +230,14 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 	}
 	got := 0
 	err = db.bolt.View(func(btx *bolt.Tx) error {
-		for _, hb := range hotBuckets {
-			err := btx.Bucket(hb.bucket).ForEach(func(k, v []byte) error {
+		for _, hb := range binaryBuckets {
+			err := btx.Bucket(hb.name).ForEach(func(k, v []byte) error {
 				rec := hb.fresh()
 				if err := decodeRecord(v, rec); err != nil {
-					return fmt.Errorf("%s %x not migrated: %w", hb.bucket, k, err)
+					return fmt.Errorf("%s %x not migrated: %w", hb.name, k, err)
 				}
-				if w := want[string(hb.bucket)+"/"+string(k)]; !reflect.DeepEqual(rec, w) {
-					return fmt.Errorf("%s %x: got %+v, want %+v", hb.bucket, k, rec, w)
+				if w := want[string(hb.name)+"/"+string(k)]; !reflect.DeepEqual(rec, w) {
+					return fmt.Errorf("%s %x: got %+v, want %+v", hb.name, k, rec, w)
 				}
 				got++
 				return nil

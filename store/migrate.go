@@ -23,13 +23,8 @@ var registeredMigrations = []migration{
 }
 
 func binaryFromJSON(tx *Tx) error {
-	steps := []func(*Tx) error{
-		reencodeJSON[Item](bucketItems), reencodeJSON[Patron](bucketPatrons), reencodeJSON[Loan](bucketLoans),
-		reencodeJSON[Bib](bucketBibs), reencodeJSON[Holding](bucketHoldings), reencodeJSON[Request](bucketRequests),
-		reencodeJSON[Fee](bucketFees), reencodeJSON[Event](bucketJournal), reencodeJSON[IdemEntry](bucketIdem),
-	}
-	for _, step := range steps {
-		if err := step(tx); err != nil {
+	for _, bb := range binaryBuckets {
+		if err := reencodeJSON(tx, bb.name, bb.fresh); err != nil {
 			return err
 		}
 	}
@@ -39,41 +34,36 @@ func binaryFromJSON(tx *Tx) error {
 // reencodeJSON rewrites every JSON record of a bucket in the binary layout,
 // a chunk at a time, because bbolt cursors must not run across their own
 // bucket's writes.
-func reencodeJSON[T any, PT interface {
-	*T
-	binaryRecord
-}](bucket []byte) func(*Tx) error {
-	return func(tx *Tx) error {
-		b := tx.b(bucket)
-		const chunk = 4096
-		var after []byte
-		for {
-			var keys, values [][]byte
-			c := b.Cursor()
-			k, v := c.First()
-			if after != nil {
-				if k, v = c.Seek(after); bytes.Equal(k, after) {
-					k, v = c.Next()
-				}
+func reencodeJSON(tx *Tx, bucket []byte, fresh func() binaryRecord) error {
+	b := tx.b(bucket)
+	const chunk = 4096
+	var after []byte
+	for {
+		var keys, values [][]byte
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
 			}
-			for ; k != nil && len(keys) < chunk; k, v = c.Next() {
-				var rec T
-				if err := json.Unmarshal(v, &rec); err != nil {
-					return fmt.Errorf("%s record %x: %w", bucket, k, err)
-				}
-				keys = append(keys, append([]byte(nil), k...))
-				values = append(values, encodeRecord(PT(&rec)))
-			}
-			for i := range keys {
-				if err := b.Put(keys[i], values[i]); err != nil {
-					return err
-				}
-			}
-			if len(keys) < chunk {
-				return nil
-			}
-			after = keys[len(keys)-1]
 		}
+		for ; k != nil && len(keys) < chunk; k, v = c.Next() {
+			rec := fresh()
+			if err := json.Unmarshal(v, rec); err != nil {
+				return fmt.Errorf("%s record %x: %w", bucket, k, err)
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			values = append(values, encodeRecord(rec))
+		}
+		for i := range keys {
+			if err := b.Put(keys[i], values[i]); err != nil {
+				return err
+			}
+		}
+		if len(keys) < chunk {
+			return nil
+		}
+		after = keys[len(keys)-1]
 	}
 }
 

@@ -31,6 +31,10 @@ var (
 	ErrLocked   = errors.New("store: database is in use by another process")
 	ErrNewer    = errors.New("store: database was written by a newer circa")
 	ErrClosed   = errors.New("store: database is closed")
+	// ErrUnavailable wraps the error of a commit that could not be written
+	// (a full disk, an I/O error): nothing of it was stored, and the store
+	// reports itself failing (Health) until a later commit succeeds.
+	ErrUnavailable = errors.New("store: cannot write")
 )
 
 // Options configure Open.
@@ -48,6 +52,11 @@ type Options struct {
 	// incremental harvest from a previous response date never misses one.
 	// Servers turn it on; tests that drive a fake clock leave it off.
 	CommitStamps bool
+	// WriteFault is for tests: called as each commit is about to be
+	// written, a non-nil error fails that commit the way a failing disk
+	// does (rolled back, every operation in it answered with
+	// ErrUnavailable, Health failing). Nil in production.
+	WriteFault func() error
 }
 
 // DB is an open circa database.
@@ -65,6 +74,8 @@ type DB struct {
 	closed    bool
 
 	commitStamps bool
+	readOnly     bool
+	writeFault   func() error
 	inflightMu   sync.Mutex
 	inflightDone *sync.Cond
 	inflight     time.Time // start of the commit in progress; zero when idle
@@ -73,6 +84,12 @@ type DB struct {
 	statsMu  sync.Mutex
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after each commit
+
+	health     Health    // guarded by statsMu; WritingSince is filled in by Health
+	opened     time.Time // when Open returned, the start of Health's knowledge
+	probeAfter time.Duration
+	probeMu    sync.Mutex
+	probe      chan struct{} // closed when the probe in progress ends; nil when none runs
 }
 
 type op struct {
@@ -116,7 +133,7 @@ func openWith(path string, o Options, migrations []migration) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	db := &DB{bolt: bdb, path: path, maxBatch: o.MaxBatch, migrations: migrations, commitStamps: o.CommitStamps,
-		ops: make(chan *op, 4096), stop: make(chan struct{}), notify: make(chan struct{})}
+		readOnly: o.ReadOnly, writeFault: o.WriteFault, health: Health{OK: true}, opened: time.Now(), probeAfter: ProbeAfter, ops: make(chan *op, 4096), stop: make(chan struct{}), notify: make(chan struct{})}
 	db.inflightDone = sync.NewCond(&db.inflightMu)
 	if !o.ReadOnly {
 		if err := db.prepare(); err != nil {
@@ -226,6 +243,7 @@ type CommitStats struct {
 	Apply        time.Duration // running the operations' functions
 	Spill        time.Duration // bbolt turning dirty nodes into pages
 	Write        time.Duration // writing the pages and syncing them
+	Failed       uint64        // commits the disk refused (their operations got ErrUnavailable)
 }
 
 // CommitStats reports the writer's counts since Open.
@@ -298,6 +316,11 @@ func (db *DB) run(batch []*op) {
 				}
 			}
 			applied = time.Since(applyStart)
+			if db.writeFault != nil {
+				if err := db.writeFault(); err != nil {
+					return err
+				}
+			}
 			btx.OnCommit(func() { txStats = btx.Stats() })
 			return nil
 		})
@@ -306,13 +329,24 @@ func (db *DB) run(batch []*op) {
 			batch = append(batch[:failed], batch[failed+1:]...)
 			continue
 		}
+		// Every operation succeeded, so an error here is the commit's own:
+		// the disk refused the pages or the sync.
+		now := time.Now()
 		db.statsMu.Lock()
-		db.stats.Commits++
-		db.stats.Operations += uint64(len(batch))
-		db.stats.PagesWritten += uint64(txStats.GetPageCount())
-		db.stats.Apply += applied
-		db.stats.Spill += txStats.GetSpillTime()
-		db.stats.Write += txStats.GetWriteTime()
+		if err != nil {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			db.stats.Failed++
+			db.health.OK, db.health.Failed, db.health.Failures = false, now.UTC(), db.health.Failures+1
+			db.health.Failure = err.Error()
+		} else {
+			db.stats.Commits++
+			db.stats.Operations += uint64(len(batch))
+			db.stats.PagesWritten += uint64(txStats.GetPageCount())
+			db.stats.Apply += applied
+			db.stats.Spill += txStats.GetSpillTime()
+			db.stats.Write += txStats.GetWriteTime()
+			db.health.OK, db.health.Committed = true, now.UTC()
+		}
 		db.statsMu.Unlock()
 		// Wake the journal followers before answering, so a caller that
 		// waits on Changed after its Update returns never misses the wake-up.

@@ -314,13 +314,14 @@ func TestServeHTTPEndpoints(t *testing.T) {
 		}
 		return string(body)
 	}
-	if body := get("/healthz"); strings.TrimSpace(body) != "ok" {
+	if body := get("/healthz"); !strings.Contains(body, `"status":"ok"`) {
 		t.Fatalf("healthz: %q", body)
 	}
 	metrics := get("/metrics")
 	for _, want := range []string{`circa_sip2_message_duration_seconds_count{code="11",listener="sip2",outcome="ok"} 1`,
 		"circa_sip2_connections_open", "circa_store_commits_total", "circa_sip2_logins_failed_total",
-		"circa_store_pages_written_total", "circa_store_commit_apply_seconds_total", "circa_store_commit_write_seconds_total"} {
+		"circa_store_pages_written_total", "circa_store_commit_apply_seconds_total", "circa_store_commit_write_seconds_total",
+		"circa_store_healthy 1", "circa_store_commit_failures_total 0"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}

@@ -123,6 +123,17 @@ func registerStoreMetrics(reg prometheus.Registerer, db *store.DB) {
 		Name: "circa_store_operations_total", Help: "Write operations committed; operations/commits is the group-commit batch size.",
 	}, func() float64 { return float64(db.CommitStats().Operations) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "circa_store_commit_failures_total", Help: "Commits the disk refused (full, I/O error); their operations were answered as failed.",
+	}, func() float64 { return float64(db.CommitStats().Failed) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "circa_store_healthy", Help: "1 while the store can write: 0 from a failed commit until one succeeds, or while a commit stalls.",
+	}, func() float64 {
+		if db.Health().OK {
+			return 1
+		}
+		return 0
+	}))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "circa_store_pages_written_total", Help: "Pages written by committed transactions.",
 	}, func() float64 { return float64(db.CommitStats().PagesWritten) }))
 	for _, phase := range []struct {

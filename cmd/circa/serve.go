@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -185,14 +186,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	sipTLSSrv := sip2.NewServer(sipOpts("sip2-tls"))
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := b.db.View(r.Context(), func(*store.Tx) error { return nil }); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
+	mux.Handle("GET /healthz", healthHandler(b.db))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	ncipHandler := ncip.NewHandler(responder.New(b.svc, reg.Current), ncip.HandlerOptions{
 		Logger: a.log, Observer: ncipObserver(metrics), PathPrefix: "/ncip"})
@@ -267,6 +261,41 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	err = g.Wait()
 	a.log.Info().Msg("stopped")
 	return err
+}
+
+// healthReport is the body of /healthz.
+type healthReport struct {
+	Status string       `json:"status"` // "ok" or "failing"
+	Store  store.Health `json:"store"`
+}
+
+// healthProbeWait bounds how long /healthz waits for a probe commit; a
+// disk slower than that is reported as still writing.
+const healthProbeWait = 2 * time.Second
+
+// healthHandler answers /healthz: 200 while the store can write, 503 with
+// the failure from a commit the disk refused until a later commit succeeds.
+// Reads may still work then, but nothing a kiosk or broker does is stored,
+// which is what a load balancer or an operator must hear. An idle server's
+// answer stays current through the store's probe commit, written at most
+// once per store.ProbeAfter however often this is asked.
+func healthHandler(db *store.DB) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), healthProbeWait)
+		defer cancel()
+		rep := healthReport{Status: "ok", Store: db.CheckHealth(ctx)}
+		if err := db.View(r.Context(), func(*store.Tx) error { return nil }); err != nil {
+			rep.Store.OK, rep.Store.Failure = false, err.Error()
+		}
+		code := http.StatusOK
+		if !rep.Store.OK {
+			rep.Status, code = "failing", http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(rep)
+	})
 }
 
 // serverTLS builds the TLS policy of the SIP2 listener. With --demo a CA and

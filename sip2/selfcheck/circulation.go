@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/sip2"
+	"github.com/circa-ils/circa/store"
 )
 
 // refusalMessage explains a refusal; a missing PIN where one is required
@@ -20,6 +22,41 @@ func refusalMessage(code circ.Code, pin string) string {
 		return "pin_required"
 	}
 	return MessageForCode(code)
+}
+
+// unavailable reports whether err is the store refusing to write (a full
+// or failing disk). The kiosk is told so, ok=0 with the system_unavailable
+// message, rather than getting the server's generic failure; nothing was
+// stored, so its retry acts afresh.
+func (s *Session) unavailable(err error) bool {
+	if !errors.Is(err, store.ErrUnavailable) {
+		return false
+	}
+	s.logger().Error().Err(err).Str("account", s.account()).Msg("store cannot write; answered system unavailable")
+	return true
+}
+
+// statusWait bounds how long a 99 waits for the store's probe commit; a
+// disk slower than that is reported by the next 99.
+const statusWait = time.Second
+
+// online reports whether the store can be read and, as far as it knows
+// (store.CheckHealth, which probes a store that has been idle), written.
+func (s *Session) online(ctx context.Context) bool {
+	if s.h.svc.DB().View(ctx, func(*store.Tx) error { return nil }) != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, statusWait)
+	defer cancel()
+	return s.h.svc.DB().CheckHealth(ctx).OK
+}
+
+// whyOffline is the screen message of an off-line 98.
+func (s *Session) whyOffline(online bool) []string {
+	if online {
+		return nil
+	}
+	return s.screen(DefaultLanguage, "system_unavailable")
 }
 
 func itemFlags(it *circ.ItemBrief) sip2.Flag {
@@ -46,6 +83,10 @@ func (s *Session) Checkout(ctx context.Context, r *sip2.CheckoutRequest) (*sip2.
 	res, err := s.h.svc.Checkout(ctx, circ.CheckoutRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,
 		RequirePIN: s.prof.RequirePIN, Item: r.ItemID, NoBlock: r.NoBlock, NoBlockDue: r.NBDueDate,
 		FeeAcknowledged: r.FeeAcknowledged, OwnItem: &own, Key: s.key(r.Header)})
+	if s.unavailable(err) {
+		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
+		return resp, nil
+	}
 	code, refused := circ.CodeOf(err)
 	if !refused {
 		return nil, err
@@ -89,6 +130,10 @@ func (s *Session) Checkout(ctx context.Context, r *sip2.CheckoutRequest) (*sip2.
 // the first answer.
 func (s *Session) cancelCheckout(ctx context.Context, r *sip2.CheckoutRequest, resp *sip2.CheckoutResponse, lang string) (*sip2.CheckoutResponse, error) {
 	res, err := s.h.svc.Checkin(ctx, circ.CheckinRequest{Agent: s.agent(), Item: r.ItemID, Borrower: r.PatronID, Key: s.key(r.Header)})
+	if s.unavailable(err) {
+		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
+		return resp, nil
+	}
 	code, refused := circ.CodeOf(err)
 	if !refused {
 		return nil, err
@@ -139,6 +184,10 @@ func (s *Session) Checkin(ctx context.Context, r *sip2.CheckinRequest) (*sip2.Ch
 		returned = r.ReturnDate
 	}
 	res, err := s.h.svc.Checkin(ctx, circ.CheckinRequest{Agent: s.agent(), Item: r.ItemID, ReturnedAt: returned, Key: s.key(r.Header)})
+	if s.unavailable(err) {
+		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
+		return resp, nil
+	}
 	code, refused := circ.CodeOf(err)
 	if !refused {
 		return nil, err
@@ -239,6 +288,10 @@ func (s *Session) Renew(ctx context.Context, r *sip2.RenewRequest) (*sip2.RenewR
 	}
 	res, err := s.h.svc.Renew(ctx, circ.RenewRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,
 		RequirePIN: s.prof.RequirePIN, Item: item, Key: s.key(r.Header)})
+	if s.unavailable(err) {
+		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
+		return resp, nil
+	}
 	code, refused := circ.CodeOf(err)
 	if !refused {
 		return nil, err
@@ -274,6 +327,10 @@ func (s *Session) RenewAll(ctx context.Context, r *sip2.RenewAllRequest) (*sip2.
 	}
 	res, err := s.h.svc.RenewAll(ctx, circ.RenewAllRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,
 		RequirePIN: s.prof.RequirePIN, Key: s.key(r.Header)})
+	if s.unavailable(err) {
+		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
+		return resp, nil
+	}
 	code, refused := circ.CodeOf(err)
 	if !refused {
 		return nil, err
@@ -341,6 +398,10 @@ func (s *Session) ItemStatusUpdate(ctx context.Context, r *sip2.ItemStatusUpdate
 	}
 	it, err := s.h.svc.SetItemProperties(ctx, circ.ItemPropertiesRequest{Agent: s.agent(), Item: r.ItemID,
 		Properties: r.ItemProperties, Key: s.key(r.Header)})
+	if s.unavailable(err) {
+		resp.ScreenMessage = s.screen(DefaultLanguage, "system_unavailable")
+		return resp, nil
+	}
 	code, refused := circ.CodeOf(err)
 	if !refused {
 		return nil, err
@@ -394,6 +455,10 @@ func (s *Session) FeePaid(ctx context.Context, r *sip2.FeePaidRequest) (*sip2.Fe
 	res, err := s.h.svc.PayFee(ctx, circ.PayRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,
 		RequirePIN: s.prof.RequirePIN, FeeID: feeID, Amount: amount, Currency: currency, PaymentType: r.PaymentType,
 		TransactionID: txn})
+	if s.unavailable(err) {
+		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
+		return resp, nil
+	}
 	code, refused := circ.CodeOf(err)
 	if !refused {
 		return nil, err
@@ -455,6 +520,10 @@ func (s *Session) Hold(ctx context.Context, r *sip2.HoldRequest) (*sip2.HoldResp
 	default:
 		resp.TransactionDate = s.h.svc.Now()
 		resp.ScreenMessage = s.screen(lang, "hold_mode_invalid")
+		return resp, nil
+	}
+	if s.unavailable(err) {
+		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
 		return resp, nil
 	}
 	code, refused := circ.CodeOf(err)

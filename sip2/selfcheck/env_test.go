@@ -163,6 +163,8 @@ type env struct {
 	done chan error
 	// wrap, when set, turns the listener into a TLS one.
 	wrap func(net.Listener) net.Listener
+	// fault, when set, is the store's write fault (store.Options.WriteFault).
+	fault func() error
 }
 
 func newEnv(t testing.TB) *env {
@@ -176,7 +178,7 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) start() *env {
 	e.t.Helper()
-	db, err := store.Open(e.path, store.Options{})
+	db, err := store.Open(e.path, store.Options{WriteFault: e.fault})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -246,8 +246,9 @@ func (s *Session) BlockPatron(ctx context.Context, r *sip2.BlockPatronRequest) (
 	}
 	_, err := s.h.svc.Block(ctx, circ.BlockRequest{Agent: s.agent(), Patron: r.PatronID, Type: kioskBlock,
 		Note: r.BlockedCardMsg, CardRetained: r.CardRetained, Key: s.key(r.Header)})
+	down := s.unavailable(err)
 	code, refused := circ.CodeOf(err)
-	if !refused {
+	if !refused && !down {
 		return nil, err
 	}
 	p, err := s.lookup(ctx, "000", r.PatronID, "", true)
@@ -257,6 +258,8 @@ func (s *Session) BlockPatron(ctx context.Context, r *sip2.BlockPatronRequest) (
 	p.ok, p.cq = p.sum.Valid, sip2.Unset // the kiosk sent no PIN; the block stands regardless
 	resp := s.statusResponse(&p, r.InstitutionID, r.PatronID)
 	switch {
+	case down:
+		resp.ScreenMessage = s.screen(p.lang, "system_unavailable")
 	case code != circ.OK:
 		resp.ScreenMessage = s.screen(p.lang, MessageForCode(code))
 	case r.CardRetained:
@@ -283,6 +286,8 @@ func (s *Session) PatronEnable(ctx context.Context, r *sip2.PatronEnableRequest)
 		_, err := s.h.svc.Unblock(ctx, circ.BlockRequest{Agent: s.agent(), Patron: r.PatronID, Type: kioskBlock, Key: s.key(r.Header)})
 		code, refused := circ.CodeOf(err)
 		switch {
+		case s.unavailable(err):
+			msg = "system_unavailable"
 		case !refused:
 			return nil, err
 		case code == circ.InvalidRequest:

@@ -12,7 +12,6 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/sip2"
-	"github.com/circa-ils/circa/store"
 	"github.com/circa-ils/circa/tlsproxy"
 )
 
@@ -180,9 +179,10 @@ func (s *Session) offline(p *profiles.SelfCheck, msg string) *sip2.ACSStatus {
 var bxOrder = [16]string{"23", "11", "09", "01", "99", "97", "93", "63", "35", "37", "17", "19", "25", "15", "29", "65"}
 
 // statusOf is the 98 of a profile. The ACS reports itself off-line when
-// the store cannot be read, so kiosks switch to their offline mode.
+// the store cannot be read or cannot write, so kiosks switch to their
+// offline mode.
 func (s *Session) statusOf(ctx context.Context, p *profiles.SelfCheck, libName string) *sip2.ACSStatus {
-	online := s.h.svc.DB().View(ctx, func(*store.Tx) error { return nil }) == nil
+	online := s.online(ctx)
 	var bx [16]byte
 	for i, code := range bxOrder {
 		bx[i] = "NY"[b2i(p.Allows(code))]
@@ -210,6 +210,7 @@ func (s *Session) statusOf(ctx context.Context, p *profiles.SelfCheck, libName s
 		LibraryName:       libName,
 		SupportedMessages: string(bx[:]),
 		TerminalLocation:  loc,
+		ScreenMessage:     s.whyOffline(online),
 	}
 }
 

@@ -475,59 +475,98 @@ func TestStoreLimitsAndProc(t *testing.T) {
 	}
 }
 
-func TestVerifyLoansAfterCrash(t *testing.T) {
+func TestVerifyWritesAfterCrash(t *testing.T) {
 	path := filepath.Join(t.TempDir(), store.DefaultFile)
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	since := time.Now().UTC().Truncate(time.Second)
+	before, after := since.Add(-time.Minute), since.Add(time.Second)
+	// Each item's loans: true is a loan still out, false one returned.
+	itemLoans := map[string][]bool{
+		"I1": {false, false, true}, // checked out, in, out, in, out
+		"I2": {false, true},        // out, in, then an unanswered checkout that happened
+		"I3": {false},              // out, in, out acknowledged: the last checkout is lost
+		"I4": {false, true},        // out, in, then a loan no write made
+		"I5": {},                   // only a claim before the run
+	}
 	err = db.Update(context.Background(), func(tx *store.Tx) error {
-		for _, p := range []*store.Patron{{Barcode: "P1", LastName: "One"}, {Barcode: "P2", LastName: "Two"}} {
-			p.UserGroup, p.HomeLibrary, p.Expiry = "UNDERGRAD", "MAIN", now.AddDate(1, 0, 0)
-			if err := tx.PutPatron(p, now); err != nil {
-				return err
-			}
-		}
-		bib := &store.Bib{Title: "A title"}
-		if err := tx.PutBib(bib, now); err != nil {
+		p := &store.Patron{Barcode: "P1", LastName: "One", UserGroup: "UNDERGRAD", HomeLibrary: "MAIN", Expiry: since.AddDate(1, 0, 0)}
+		if err := tx.PutPatron(p, before); err != nil {
 			return err
 		}
-		for b, st := range map[string]store.ItemStatus{"I1": store.ItemOnLoan, "I2": store.ItemAvailable} {
-			if err := tx.PutItem(&store.Item{Barcode: b, BibID: bib.ID, Library: "MAIN", Policy: "BOOK", Status: st, Pieces: 1}, now); err != nil {
+		bib := &store.Bib{Title: "A title"}
+		if err := tx.PutBib(bib, before); err != nil {
+			return err
+		}
+		for _, b := range []string{"I1", "I2", "I3", "I4", "I5"} {
+			it := &store.Item{Barcode: b, BibID: bib.ID, Library: "MAIN", Policy: "BOOK", Status: store.ItemAvailable, Pieces: 1}
+			if n := len(itemLoans[b]); n > 0 && itemLoans[b][n-1] {
+				it.Status = store.ItemOnLoan
+			}
+			if err := tx.PutItem(it, before); err != nil {
 				return err
 			}
+			// The claim Discover made before the run, returned: not the run's.
+			claim := &store.Loan{ItemID: it.ID, PatronID: p.ID, Library: "MAIN", Out: before, Due: since.AddDate(0, 0, 21)}
+			if err := tx.OpenLoan(claim); err != nil {
+				return err
+			}
+			if err := tx.CloseLoan(claim, before, "MAIN"); err != nil {
+				return err
+			}
+			for _, open := range itemLoans[b] {
+				l := &store.Loan{ItemID: it.ID, PatronID: p.ID, Library: "MAIN", Out: after, Due: since.AddDate(0, 0, 21)}
+				if err := tx.OpenLoan(l); err != nil {
+					return err
+				}
+				if !open {
+					if err := tx.CloseLoan(l, after, "MAIN"); err != nil {
+						return err
+					}
+				}
+			}
 		}
-		p1, _ := tx.PatronByBarcode("P1")
-		i1, _ := tx.ItemByBarcode("I1")
-		return tx.OpenLoan(&store.Loan{ItemID: i1.ID, PatronID: p1.ID, Library: "MAIN", Out: now, Due: now.AddDate(0, 0, 21)})
+		return nil
 	})
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := VerifyLoans(path, []AckedLoan{
-		{Party: Party{Patron: "P1", Item: "I1"}, OnLoan: true},
-		{Party: Party{Patron: "P1", Item: "I2"}, OnLoan: true, InFlight: true},
-		{Party: Party{Patron: "P2", Item: "I2"}}, // returned, and it is
+	out, in, renew := write{op: opCheckout, acked: true}, write{op: opCheckin, acked: true}, write{op: opRenew, acked: true}
+	unanswered := func(w write) write { w.acked = false; return w }
+	party := func(item string, log ...write) Writes {
+		return Writes{Party: Party{Patron: "P1", Item: item}, Since: since, log: log}
+	}
+	res, err := VerifyWrites(path, []Writes{
+		party("I1", out, renew, in, out, in, out),
+		party("I2", out, in, unanswered(out)),
+		party("I5", unanswered(out)), // in flight at the kill, never applied
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.OK || res.Present != 1 || res.InFlight != 1 || res.AckedLoans != 1 || res.AckedReturns != 1 || res.Returned != 1 {
-		t.Errorf("%+v", res)
+	if !res.OK || res.Checked != 8 || res.Acked != 8 || res.Checkouts != 4 || res.Checkins != 3 || res.Renewals != 1 ||
+		res.Unanswered != 2 || len(res.Missing) != 0 {
+		t.Errorf("all found: %+v", res)
 	}
-	res, err = VerifyLoans(path, []AckedLoan{
-		{Party: Party{Patron: "P1", Item: "I2"}, OnLoan: true}, // not on loan
-		{Party: Party{Patron: "P2", Item: "I1"}, OnLoan: true}, // on loan to another patron
-		{Party: Party{Patron: "P1", Item: "I9"}, OnLoan: true}, // no such item
-		{Party: Party{Patron: "P1", Item: "I1"}},               // returned, yet on loan
+	res, err = VerifyWrites(path, []Writes{
+		party("I1", out, in, out, in, out, in), // the last checkin is lost
+		party("I3", out, in, out),
+		party("I4", out, in),
+		party("I5", out),
+		{Party: Party{Patron: "P1", Item: "I9"}, Since: since, log: []write{out}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.OK || len(res.Missing) != 3 || len(res.Reappeared) != 1 {
-		t.Errorf("%+v", res)
+	if res.OK || len(res.Missing) != 5 || res.Checked != 9 {
+		t.Errorf("missing writes: %+v", res)
+	}
+	// Nothing acknowledged is nothing checked, which is not a pass.
+	if res, err = VerifyWrites(path, []Writes{party("I5", unanswered(out))}); err != nil || res.OK || res.Checked != 0 {
+		t.Errorf("nothing to check: %+v %v", res, err)
 	}
 }
 

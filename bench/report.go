@@ -71,23 +71,31 @@ type Report struct {
 	Windows []WindowResult `json:"windows"`
 	Host    Host           `json:"host"`
 
-	Crashed bool        `json:"-"`
-	Acked   []AckedLoan `json:"-"`
+	Crashed bool     `json:"-"`
+	Writes  []Writes `json:"-"`
 	write   bool
 }
 
-// CrashResult is what the --crash-at check found after the restart.
+// CrashResult is what the --crash-at check found after the restart. Every
+// acknowledged write is checked against the store: a checkout made a loan
+// of the item to its patron (or renewed the one it had), a checkin closed
+// it, a renewal found it open, each in the order sent; and the store holds
+// no loan of the run that the writes do not account for.
 type CrashResult struct {
-	KilledAfterMS int64    `json:"killed_after_ms"`
-	AckedLoans    int      `json:"acked_loans"`
-	Present       int      `json:"present"`
-	AckedReturns  int      `json:"acked_returns"`
-	Returned      int      `json:"returned"`
-	InFlight      int      `json:"in_flight"`  // writes unacknowledged at the kill: either outcome is right
-	Missing       []string `json:"missing"`    // acknowledged checkouts not on loan to their patron
-	Reappeared    []string `json:"reappeared"` // acknowledged checkins found on loan again
-	DBProblems    []string `json:"db_problems"`
-	OK            bool     `json:"ok"`
+	KilledAfterMS int64 `json:"killed_after_ms"`
+	Acked         int   `json:"acked"`   // acknowledged writes recorded
+	Checked       int   `json:"checked"` // of those, found in the store
+	Checkouts     int   `json:"checked_checkouts"`
+	Checkins      int   `json:"checked_checkins"`
+	Renewals      int   `json:"checked_renewals"`
+	// Unanswered writes (in flight at the kill, or with a broken reply)
+	// may or may not have happened: either is right.
+	Unanswered int      `json:"unanswered"`
+	Missing    []string `json:"missing"` // per item, the first acknowledged write the store does not show
+	DBProblems []string `json:"db_problems"`
+	// OK: something was checked, everything acknowledged was found, and
+	// the store is consistent.
+	OK bool `json:"ok"`
 }
 
 // Host records where the run happened.
@@ -281,9 +289,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "server store: %.0f commits/s, %.1f operations per commit\n", r.ServerCommits, r.ServerOpsCommit)
 	}
 	if c := r.Crash; c != nil {
-		fmt.Fprintf(w, "crash at %d ms: %d acknowledged loans, %d present, %d missing; %d acknowledged returns, %d returned, %d on loan again; %d in flight; %d store problems: ok=%v\n",
-			c.KilledAfterMS, c.AckedLoans, c.Present, len(c.Missing), c.AckedReturns, c.Returned, len(c.Reappeared),
-			c.InFlight, len(c.DBProblems), c.OK)
+		fmt.Fprintf(w, "crash at %d ms: %d of %d acknowledged writes found (%d checkouts, %d checkins, %d renewals), %d missing; %d unanswered; %d store problems: ok=%v\n",
+			c.KilledAfterMS, c.Checked, c.Acked, c.Checkouts, c.Checkins, c.Renewals, len(c.Missing), c.Unanswered,
+			len(c.DBProblems), c.OK)
 	}
 	fmt.Fprintf(w, "host: %s, %d CPUs, GOMAXPROCS %d, %s, steal %.1f%%", r.Host.CPU, r.Host.NumCPU, r.Host.GOMAXPROCS, r.Host.Go, r.StealPct)
 	if r.Host.FS != "" {

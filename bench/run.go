@@ -51,7 +51,8 @@ type Config struct {
 	StoreTime time.Duration
 
 	// CrashAt kills the server (Kill) after this much load on it; the run
-	// then ends and Report.Acked holds what the crash check verifies.
+	// then ends and Report.Writes holds what the crash check verifies.
+	// SIP2 only.
 	CrashAt time.Duration
 	Kill    func() error
 
@@ -79,14 +80,12 @@ type WindowResult struct {
 	secs       float64
 }
 
-// AckedLoan is the state of a connection's item that the server last
-// acknowledged: on loan to the party's patron (an acknowledged checkout
-// not followed by an acknowledged checkin) or returned. InFlight marks an
-// unacknowledged write at the kill that may have changed it either way.
-type AckedLoan struct {
+// Writes are the writes a connection sent to its item during a run, in
+// order, and when the run's writes began: what the crash check verifies.
+type Writes struct {
 	Party
-	OnLoan   bool
-	InFlight bool
+	Since time.Time
+	log   []write
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -170,11 +169,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
+	if cfg.CrashAt > 0 {
+		for _, lc := range server.conns {
+			if c, ok := lc.(*sipConn); ok {
+				c.writeLog = make([]write, 0, 64)
+			}
+		}
+	}
 	rep.RSSConnectedKiB = procRSS(cfg.ServerPID)
 	rep.EchoRSSConnectedKiB = procRSS(cfg.EchoPID)
 
 	var serverTime time.Duration
 	var crashed atomic.Bool
+	// Loans the check looks at are those made from here on: the claims of
+	// Discover were answered before.
+	since := time.Now()
 	// The request cap is shared out over the windows, so every window
 	// stays bounded by count as well as by time.
 	perWindow := int64(math.MaxInt64)
@@ -216,16 +225,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if crashed.Load() {
 		rep.Crashed = true
 		for _, lc := range server.conns {
-			c, ok := lc.(*sipConn)
-			if !ok || !c.track.acked && c.track.inFlight == opRead {
-				continue
+			if c, ok := lc.(*sipConn); ok {
+				rep.Writes = append(rep.Writes, Writes{Party: c.party, Since: since, log: c.writeLog})
 			}
-			// Only a write that could change the answer leaves it open:
-			// a checkin in flight after a checkout, or the reverse. A
-			// renew in flight keeps the loan either way.
-			ambiguous := c.track.onLoan && c.track.inFlight == opCheckin ||
-				!c.track.onLoan && c.track.inFlight == opCheckout
-			rep.Acked = append(rep.Acked, AckedLoan{Party: c.party, OnLoan: c.track.onLoan, InFlight: ambiguous})
 		}
 	}
 	return rep, nil

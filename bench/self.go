@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/circa-ils/circa/store"
@@ -85,10 +87,9 @@ func (s *Self) Configure(cfg *Config, useTLS bool) error {
 func (s *Self) Addrs() (server, echo Addrs) { return s.server.Addrs, s.echo.Addrs }
 
 // CheckCrash restarts the killed server on the same data directory, stops
-// it, and checks in the store that every acknowledged checkout is on loan
-// to its patron, every acknowledged checkin is returned, and the store is
-// consistent.
-func (s *Self) CheckCrash(ctx context.Context, acked []AckedLoan) (*CrashResult, error) {
+// it, and checks every acknowledged write against the store and the
+// store's consistency (VerifyWrites).
+func (s *Self) CheckCrash(ctx context.Context, writes []Writes) (*CrashResult, error) {
 	restarted, err := StartProcess(ctx, s.Exe, s.serveArgs, filepath.Join(s.Dir, "server.log"))
 	if err != nil {
 		return nil, fmt.Errorf("restart after the kill: %w", err)
@@ -96,58 +97,102 @@ func (s *Self) CheckCrash(ctx context.Context, acked []AckedLoan) (*CrashResult,
 	if err := restarted.Stop(30 * time.Second); err != nil {
 		return nil, fmt.Errorf("stop the restarted server: %w", err)
 	}
-	return VerifyLoans(filepath.Join(s.DataDir(), store.DefaultFile), acked)
+	return VerifyWrites(filepath.Join(s.DataDir(), store.DefaultFile), writes)
 }
 
-// VerifyLoans opens a stopped server's store and checks the acknowledged
-// loans and returns and the store's consistency.
-func VerifyLoans(path string, acked []AckedLoan) (*CrashResult, error) {
+// loanState is where a connection's item can be, as far as its writes
+// tell: how many of the run's loans they account for, and whether the
+// last of them is still out.
+type loanState struct {
+	n  int
+	on bool
+}
+
+// apply is the state after a write from s, given the item's loans of the
+// run in order; false when the store shows the write cannot have happened.
+func (s loanState) apply(op opKind, loans []store.Loan) (loanState, bool) {
+	switch op {
+	case opCheckout:
+		if s.on {
+			return s, true // the patron's own item: renewed
+		}
+		if s.n < len(loans) {
+			return loanState{s.n + 1, true}, true
+		}
+		return s, false
+	case opCheckin:
+		if !s.on {
+			return s, true // nothing was on loan
+		}
+		return loanState{s.n, false}, !loans[s.n-1].Open()
+	case opRenew:
+		return s, s.on
+	}
+	return s, true
+}
+
+// VerifyWrites opens a stopped server's store and checks every
+// acknowledged write of every connection, in the order sent, against the
+// loans its item got since the run began, then the store's consistency.
+// An unanswered write may or may not have happened, so both are followed.
+func VerifyWrites(path string, writes []Writes) (*CrashResult, error) {
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	res := &CrashResult{Missing: []string{}, Reappeared: []string{}, DBProblems: []string{}}
+	res := &CrashResult{Missing: []string{}, DBProblems: []string{}}
 	err = db.View(context.Background(), func(tx *store.Tx) error {
-		for _, a := range acked {
-			if a.InFlight {
-				res.InFlight++
+		patronLoans := map[uint64][]store.Loan{} // a patron's loans, open and returned, shared by connections
+		for _, w := range writes {
+			for _, op := range w.log {
+				if op.acked {
+					res.Acked++
+				}
+			}
+			if len(w.log) == 0 {
 				continue
 			}
-			item, err := tx.ItemByBarcode(a.Item)
-			if !a.OnLoan {
-				res.AckedReturns++
+			item, err := tx.ItemByBarcode(w.Item)
+			if err != nil {
+				res.Missing = append(res.Missing, fmt.Sprintf("item %s: %v", w.Item, err))
+				continue
+			}
+			patron, err := tx.PatronByBarcode(w.Patron)
+			if err != nil {
+				res.Missing = append(res.Missing, fmt.Sprintf("item %s: patron: %v", w.Item, err))
+				continue
+			}
+			all, ok := patronLoans[patron.ID]
+			if !ok {
+				open, err := tx.OpenLoansOfPatron(patron.ID)
 				if err != nil {
-					return fmt.Errorf("item %s: %w", a.Item, err)
-				}
-				if _, open, err := tx.OpenLoanOfItem(item.ID); err != nil {
 					return err
-				} else if open {
-					res.Reappeared = append(res.Reappeared, a.Item)
-				} else {
-					res.Returned++
 				}
+				hist, err := tx.LoanHistoryOfPatron(patron.ID)
+				if err != nil {
+					return err
+				}
+				all = append(open, hist...)
+				patronLoans[patron.ID] = all
+			}
+			var loans []store.Loan
+			for _, l := range all {
+				if l.ItemID == item.ID && !l.Out.Before(w.Since) {
+					loans = append(loans, l)
+				}
+			}
+			slices.SortFunc(loans, func(a, b store.Loan) int { return cmp.Compare(a.ID, b.ID) })
+			if msg := followWrites(res, w, loans); msg != "" {
+				res.Missing = append(res.Missing, "item "+w.Item+": "+msg)
 				continue
 			}
-			res.AckedLoans++
-			if err != nil {
-				res.Missing = append(res.Missing, a.Item)
-				continue
-			}
-			patron, err := tx.PatronByBarcode(a.Patron)
-			if err != nil {
-				res.Missing = append(res.Missing, a.Item)
-				continue
-			}
-			loan, ok, err := tx.OpenLoanOfItem(item.ID)
-			if err != nil {
+			// The item's open loan, if any, is the last one its writes made.
+			if open, ok, err := tx.OpenLoanOfItem(item.ID); err != nil {
 				return err
+			} else if ok && (len(loans) == 0 || open.ID != loans[len(loans)-1].ID) {
+				res.Missing = append(res.Missing, fmt.Sprintf("item %s: on a loan (%d) its writes did not make", w.Item, open.ID))
 			}
-			if !ok || loan.PatronID != patron.ID {
-				res.Missing = append(res.Missing, a.Item)
-				continue
-			}
-			res.Present++
 		}
 		return nil
 	})
@@ -161,8 +206,53 @@ func VerifyLoans(path string, acked []AckedLoan) (*CrashResult, error) {
 	for _, p := range problems {
 		res.DBProblems = append(res.DBProblems, p.String())
 	}
-	res.OK = len(res.Missing) == 0 && len(res.Reappeared) == 0 && len(res.DBProblems) == 0
+	res.OK = res.Checked > 0 && res.Checked == res.Acked && len(res.Missing) == 0 && len(res.DBProblems) == 0
 	return res, nil
+}
+
+// followWrites walks one connection's writes through the states its item
+// can be in, counting the acknowledged writes the store shows, and returns
+// why it cannot, or "".
+func followWrites(res *CrashResult, w Writes, loans []store.Loan) string {
+	states := []loanState{{}}
+	for i, op := range w.log {
+		var next []loanState
+		add := func(s loanState) {
+			if !slices.Contains(next, s) {
+				next = append(next, s)
+			}
+		}
+		for _, s := range states {
+			if t, ok := s.apply(op.op, loans); ok {
+				add(t)
+			}
+			if !op.acked {
+				add(s) // it may not have happened
+			}
+		}
+		if len(next) == 0 {
+			return fmt.Sprintf("acknowledged %s (write %d of %d) is not in the store (%d loans since the run began)",
+				op.op, i+1, len(w.log), len(loans))
+		}
+		states = next
+		switch {
+		case !op.acked:
+			res.Unanswered++
+			continue
+		case op.op == opCheckout:
+			res.Checkouts++
+		case op.op == opCheckin:
+			res.Checkins++
+		case op.op == opRenew:
+			res.Renewals++
+		}
+		res.Checked++
+	}
+	end := loanState{n: len(loans), on: len(loans) > 0 && loans[len(loans)-1].Open()}
+	if !slices.Contains(states, end) {
+		return fmt.Sprintf("the store has %d loans since the run began (the last open: %v), more than the writes made", end.n, end.on)
+	}
+	return ""
 }
 
 // Close stops both children (SIGTERM, then SIGKILL) and removes the

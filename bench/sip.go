@@ -225,12 +225,25 @@ func (t SIPTarget) dial(ctx context.Context) (net.Conn, error) {
 	return c, nil
 }
 
-// tracker follows the writes a crash check verifies: the last
-// acknowledged state of each item and whether a write was in flight.
-type tracker struct {
-	onLoan   bool   // last acknowledged checkout not followed by an acknowledged checkin
-	acked    bool   // a checkout or checkin has been acknowledged
-	inFlight opKind // the write sent and not yet acknowledged (opRead: none)
+// write is one write a connection sent, for the crash check: what it was
+// and whether the server acknowledged it. An unanswered write (in flight at
+// the kill, or answered with a broken reply) may or may not have happened;
+// a refused one (a valid reply with ok=0) changed nothing and is not kept.
+type write struct {
+	op    opKind
+	acked bool
+}
+
+func (k opKind) String() string {
+	switch k {
+	case opCheckout:
+		return "checkout"
+	case opCheckin:
+		return "checkin"
+	case opRenew:
+		return "renewal"
+	}
+	return "read"
 }
 
 // sipConn is one generator connection. Only its goroutine touches it.
@@ -244,10 +257,11 @@ type sipConn struct {
 	seq     int
 	timeout time.Duration
 	connStats
-	track tracker
-	clock time.Time // the transaction time of the last write sent
-	fixed []byte
-	buf   []byte
+	// writeLog, when not nil, records every write sent (Config.CrashAt).
+	writeLog []write
+	clock    time.Time // the transaction time of the last write sent
+	fixed    []byte
+	buf      []byte
 }
 
 // connStats are what every generator connection counts. Only its
@@ -333,11 +347,13 @@ func (c *sipConn) next(intended time.Time) {
 	}
 	req := c.enc[c.pos][c.seq]
 	if st.op != opRead {
-		c.track.inFlight = st.op
 		req = c.stamp(st)
 	}
 	kind, err := c.exchange(req, st)
 	c.hist.Record(time.Since(intended))
+	if c.writeLog != nil && st.op != opRead && kind != ErrStatus {
+		c.writeLog = append(c.writeLog, write{op: st.op, acked: kind == ""})
+	}
 	if err != nil {
 		c.dead = true
 		c.errs[kind]++
@@ -345,20 +361,8 @@ func (c *sipConn) next(intended time.Time) {
 	}
 	if kind != "" {
 		c.errs[kind+"/"+st.reply]++
-		if kind == ErrStatus {
-			c.track.inFlight = opRead // refused: nothing was written
-		}
-	} else {
-		c.track.inFlight = opRead
-		if st.op != opRead {
-			c.writes++
-		}
-		switch st.op {
-		case opCheckout:
-			c.track.onLoan, c.track.acked = true, true
-		case opCheckin:
-			c.track.onLoan, c.track.acked = false, true
-		}
+	} else if st.op != opRead {
+		c.writes++
 	}
 	c.done++
 	c.total++

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -134,7 +133,7 @@ func addBenchFlags(cmd *cobra.Command, o *benchOptions) {
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-request timeout")
 	f.StringVar(&o.storeDir, "store-dir", "", "where to measure the store's commit limits (default: the data directory with --self, else the temp directory)")
 	f.DurationVar(&o.storeTime, "store-time", time.Second, "length of each store measurement")
-	f.DurationVar(&o.crashAt, "crash-at", 0, "with --self: SIGKILL the server after this much load on it (moved at least a tenth into a window, so writes are in flight), restart it and check every acknowledged checkout and checkin")
+	f.DurationVar(&o.crashAt, "crash-at", 0, "with --self: SIGKILL the server after this much load on it (moved at least a tenth into a window, so writes are in flight), restart it and check every acknowledged checkout, checkin and renewal against the store (SIP2; fails when none was checked)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	f.StringVar(&o.login.User, "login", fixtures.KioskLogin, "SIP2 login user (93 CN)")
 	f.StringVar(&o.login.Password, "password", fixtures.KioskPassword, "SIP2 login password (93 CO)")
@@ -156,6 +155,9 @@ func runBench(ctx context.Context, a *app, o *benchOptions, out, errOut io.Write
 	}
 	if o.crashAt > 0 && !o.self {
 		return usageError("--crash-at needs --self: it kills and restarts the server")
+	}
+	if o.crashAt > 0 && o.proto == "ncip" {
+		return usageError("--crash-at checks SIP2 writes only")
 	}
 	if o.proto == "ncip" {
 		if !slices.Contains(bench.NCIPMixNames(), o.mix) {
@@ -243,7 +245,7 @@ func runBench(ctx context.Context, a *app, o *benchOptions, out, errOut io.Write
 		if !rep.Crashed {
 			return fmt.Errorf("the run ended before --crash-at %s: give a longer --duration", o.crashAt)
 		}
-		res, err := self.CheckCrash(ctx, rep.Acked)
+		res, err := self.CheckCrash(ctx, rep.Writes)
 		if err != nil {
 			return err
 		}
@@ -259,7 +261,8 @@ func runBench(ctx context.Context, a *app, o *benchOptions, out, errOut io.Write
 		rep.WriteTable(out)
 	}
 	if rep.Crash != nil && !rep.Crash.OK {
-		return &exitError{code: 1, err: errors.New("crash check failed: acknowledged checkouts missing or store problems")}
+		return &exitError{code: 1, err: fmt.Errorf("crash check failed: %d of %d acknowledged writes found, %d missing, %d store problems",
+			rep.Crash.Checked, rep.Crash.Acked, len(rep.Crash.Missing), len(rep.Crash.DBProblems))}
 	}
 	return nil
 }

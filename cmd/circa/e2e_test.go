@@ -31,7 +31,12 @@ type demoServer struct {
 
 func startDemoServer(t *testing.T) *demoServer {
 	t.Helper()
-	dir := seededDir(t)
+	return startDemoServerIn(t, seededDir(t))
+}
+
+// startDemoServerIn serves the data directory dir.
+func startDemoServerIn(t *testing.T, dir string) *demoServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan int, 1)

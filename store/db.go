@@ -5,7 +5,9 @@
 //
 // Writes go through Update, which group-commits: operations that arrive while
 // a commit is syncing share the next transaction, and an operation is
-// acknowledged only after its transaction is on disk.
+// acknowledged only after its transaction is on disk. A commit the disk
+// refuses answers its operations with ErrUnavailable and makes Health report
+// the store failing until a later commit succeeds.
 package store
 
 import (

@@ -90,6 +90,7 @@ type DB struct {
 	health     Health    // guarded by statsMu; WritingSince is filled in by Health
 	opened     time.Time // when Open returned, the start of Health's knowledge
 	probeAfter time.Duration
+	stallAfter time.Duration
 	probeMu    sync.Mutex
 	probe      chan struct{} // closed when the probe in progress ends; nil when none runs
 }
@@ -135,7 +136,7 @@ func openWith(path string, o Options, migrations []migration) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	db := &DB{bolt: bdb, path: path, maxBatch: o.MaxBatch, migrations: migrations, commitStamps: o.CommitStamps,
-		readOnly: o.ReadOnly, writeFault: o.WriteFault, health: Health{OK: true}, opened: time.Now(), probeAfter: ProbeAfter, ops: make(chan *op, 4096), stop: make(chan struct{}), notify: make(chan struct{})}
+		readOnly: o.ReadOnly, writeFault: o.WriteFault, health: Health{OK: true}, opened: time.Now(), probeAfter: ProbeAfter, stallAfter: StallAfter, ops: make(chan *op, 4096), stop: make(chan struct{}), notify: make(chan struct{})}
 	db.inflightDone = sync.NewCond(&db.inflightMu)
 	if !o.ReadOnly {
 		if err := db.prepare(); err != nil {

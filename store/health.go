@@ -43,7 +43,7 @@ func (db *DB) Health() Health {
 	db.inflightMu.Unlock()
 	if !h.WritingSince.IsZero() {
 		h.WritingSince = h.WritingSince.UTC()
-		if d := time.Since(h.WritingSince); d > StallAfter {
+		if d := time.Since(h.WritingSince); d > db.stallAfter {
 			h.OK, h.Failure = false, fmt.Sprintf("a commit has been writing for %s", d.Round(time.Second))
 		}
 	}

@@ -178,3 +178,44 @@ func TestHealthOnFullFilesystem(t *testing.T) {
 		t.Fatalf("check after the failed commit: %v %v", probs, err)
 	}
 }
+
+func TestHealthReportsAStalledCommit(t *testing.T) {
+	release := make(chan struct{})
+	var stall atomic.Bool
+	db, err := Open(filepath.Join(t.TempDir(), DefaultFile), Options{WriteFault: func() error {
+		if stall.Load() {
+			<-release
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.stallAfter = 10 * time.Millisecond
+	stall.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- db.Update(context.Background(), func(tx *Tx) error { return tx.SetMeta("a", 1) }) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Health().OK {
+		if time.Now().After(deadline) {
+			t.Fatal("a commit stuck in its write still reports healthy")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h := db.Health(); h.WritingSince.IsZero() || !strings.Contains(h.Failure, "a commit has been writing for") {
+		t.Errorf("stalled: %+v", h)
+	}
+	// A check does not queue a probe behind the stuck commit.
+	if h := db.CheckHealth(context.Background()); h.OK {
+		t.Errorf("check while stalled: %+v", h)
+	}
+	stall.Store(false)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if h := db.Health(); !h.OK || !h.WritingSince.IsZero() {
+		t.Errorf("after the write finished: %+v", h)
+	}
+}

@@ -2,8 +2,11 @@ package responder
 
 import (
 	"bytes"
+	"context"
 	"testing"
+	"time"
 
+	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/ncip"
 )
@@ -77,4 +80,77 @@ func TestV1Partners(t *testing.T) {
 	if !bytes.Contains([]byte(p.Detail), []byte("BibliographicId")) {
 		t.Fatalf("problem %+v", p)
 	}
+}
+
+// TestPartnerAccountFlow: which account a partner's loan is on is decided
+// once, by the UserId it sends, and CheckOutItem, RenewItem, CheckInItem
+// and LookupUser agree on it: a UserId naming one of our patrons is that
+// patron, with their standing; any other is the partner's lending patron.
+func TestPartnerAccountFlow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	loans := func(user string) []byte {
+		t.Helper()
+		r := e.ill("LookupUser", "user="+user, "loans=1")
+		ok(t, "loans of "+user, r)
+		return r.Body
+	}
+	for _, c := range []struct {
+		name, user, item, account string
+	}{
+		{"a patron of ours", fixtures.PatronGood, fixtures.ItemAvailable, fixtures.PatronGood},
+		{"a user of the partner's", brokerUser, fixtures.ItemDiacritics, fixtures.PatronILL},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			co := e.ill("CheckOutItem", "user="+c.user, "item="+c.item, "request=ACCT-"+c.item)
+			if ok(t, "checkout", co); co.Response.UserID == nil || co.Response.UserID.Value != c.user {
+				t.Fatalf("checkout:\n%s", co.Body)
+			}
+			if sum, _ := e.svc.ItemInfo(ctx, c.item); sum.Borrower == nil || sum.Borrower.Barcode != c.account {
+				t.Fatalf("lent to %+v, want %s", sum.Borrower, c.account)
+			}
+			if !bytes.Contains(loans(c.account), []byte(c.item)) {
+				t.Fatalf("the loan is not listed for %s", c.account)
+			}
+			e.advance(24 * time.Hour)
+			rn := e.ill("RenewItem", "user="+c.user, "item="+c.item)
+			if ok(t, "renew with the same UserId", rn); rn.Response.UserID == nil || rn.Response.UserID.Value != c.account ||
+				!rn.Response.DateDue.After(co.Response.DateDue) {
+				t.Fatalf("renew:\n%s", rn.Body)
+			}
+			ci := e.ill("CheckInItem", "item="+c.item)
+			if ok(t, "checkin", ci); ci.Response.UserID == nil || ci.Response.UserID.Value != c.account {
+				t.Fatalf("checkin:\n%s", ci.Body)
+			}
+			if bytes.Contains(loans(c.account), []byte(c.item)) {
+				t.Fatalf("the loan is still listed for %s", c.account)
+			}
+		})
+	}
+	// A LookupUser is a borrower check: a UserId that is not ours is not
+	// answered with the partner's account.
+	problem(t, "lookup of the partner's user", e.ill("LookupUser", "user="+brokerUser), ncip.UnknownUser)
+
+	// A blocked patron of ours is refused, not lent to under the partner's account.
+	e.unchanged("a checkout for a blocked patron", func() {
+		p := problem(t, "checkout for a blocked patron", e.ill("CheckOutItem", "user="+fixtures.PatronBlocked, "item="+fixtures.ItemAvailable, "request=ACCT-B"),
+			ncip.UserBlocked)
+		if p.Element != "UserId" || p.Value != fixtures.PatronBlocked {
+			t.Fatalf("problem %+v", p)
+		}
+	})
+	ok(t, "lent to our patron", e.ill("CheckOutItem", "user="+fixtures.PatronGood, "item="+fixtures.ItemAvailable))
+	if _, err := e.svc.Block(ctx, circ.BlockRequest{Agent: atDesk, Patron: fixtures.PatronGood}); err != nil {
+		t.Fatal(err)
+	}
+	e.unchanged("a renewal for a patron blocked since", func() {
+		problem(t, "renewal for a blocked patron", e.ill("RenewItem", "user="+fixtures.PatronGood, "item="+fixtures.ItemAvailable), ncip.UserBlocked)
+	})
+	ok(t, "a blocked patron's return", e.ill("CheckInItem", "item="+fixtures.ItemAvailable))
+
+	// A loan made at our desk is not the partner's to return.
+	e.unchanged("a checkin of a loan made at the desk", func() {
+		problem(t, "checkin of a desk loan", e.ill("CheckInItem", "item="+fixtures.ItemOnLoan), ncip.ItemNotCheckedOut)
+	})
 }

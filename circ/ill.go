@@ -42,7 +42,11 @@ type AcceptItemRequest struct {
 	// DateForReturn is when the lender wants the item back; kept in the
 	// request's note for staff.
 	DateForReturn time.Time
-	Key           string
+	// AllowBlocked accepts the item also for a patron who may not borrow
+	// (blocked, expired where the rules block that, over the fee or
+	// overdue limits); otherwise that patron's refusal answers.
+	AllowBlocked bool
+	Key          string
 }
 
 // AcceptItemResult describes the temporary item and its hold.
@@ -57,9 +61,11 @@ type AcceptItemResult struct {
 
 // AcceptItem creates a suppressed temporary bib and item at the pickup
 // library and a resource-sharing request that holds it for the patron. A
-// repeat for the same partner request or the same item of the same partner
-// answers with the first result; an item barcode already used otherwise is
-// refused as DuplicateRequest.
+// patron who may not borrow is refused with the reason (PatronBlocked,
+// PatronExpired) unless AllowBlocked is set. A repeat for the same partner
+// request or the same item of the same partner answers with the first
+// result; an item barcode already used otherwise is refused as
+// DuplicateRequest.
 func (s *Service) AcceptItem(ctx context.Context, req AcceptItemRequest) (AcceptItemResult, error) {
 	var res AcceptItemResult
 	now := s.Now()
@@ -95,6 +101,15 @@ func (s *Service) AcceptItem(ctx context.Context, req AcceptItemRequest) (Accept
 		p, refusal, err := s.lookupPatron(tx, req.Patron, "", false)
 		if err != nil || refusal != nil {
 			return refusal, err
+		}
+		if !req.AllowBlocked {
+			st, _, _, err := standing(tx, &p, now)
+			if err != nil {
+				return nil, err
+			}
+			if code := BorrowRefusal(rules, st); code != OK {
+				return refuse(code, "the patron may not borrow"), nil
+			}
 		}
 		pickup := req.Pickup
 		if pickup == "" {

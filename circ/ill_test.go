@@ -196,6 +196,26 @@ func TestFindBib(t *testing.T) {
 	wantCode(t, err, ItemUnknown)
 }
 
+// TestAcceptItemBlockedPatron: a patron who may not borrow is refused the
+// temporary item unless the request allows it; the refusal changes nothing.
+func TestAcceptItemBlockedPatron(t *testing.T) {
+	l := newLib(t)
+	l.patron("BLOCKED", "GRAD", func(p *store.Patron) { p.Blocks = []store.Block{{Type: "manual"}} })
+	head := l.journalHead()
+	_, err := l.svc.AcceptItem(ctx, AcceptItemRequest{Agent: atPartner, Partner: "ILL", RequestID: "R-B", Item: "ILL-B", Patron: "BLOCKED"})
+	wantCode(t, err, PatronBlocked)
+	if l.journalHead() != head {
+		t.Fatal("a refused AcceptItem changed the store")
+	}
+	if _, err := l.svc.ItemIsTemporary(ctx, "ILL-B"); err == nil {
+		t.Fatal("the item was created")
+	}
+	res, err := l.svc.AcceptItem(ctx, AcceptItemRequest{Agent: atPartner, Partner: "ILL", RequestID: "R-B", Item: "ILL-B", Patron: "BLOCKED", AllowBlocked: true})
+	if err != nil || res.Patron.Barcode != "BLOCKED" || res.Item.Status != store.ItemOnHoldShelf {
+		t.Fatalf("allowed: %+v, %v", res, err)
+	}
+}
+
 // TestPartnerAccount: a partner's loan is on the patron of ours it names,
 // else on its lending patron; only the partner's loans are its to return.
 func TestPartnerAccount(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/profiles"
 )
 
 // v1Header is the InitiationHeader of an NCIP 1.0 message from the demo
@@ -153,4 +154,37 @@ func TestPartnerAccountFlow(t *testing.T) {
 	e.unchanged("a checkin of a loan made at the desk", func() {
 		problem(t, "checkin of a desk loan", e.ill("CheckInItem", "item="+fixtures.ItemOnLoan), ncip.ItemNotCheckedOut)
 	})
+}
+
+// TestAcceptItemBlocked: an AcceptItem for a blocked patron follows the
+// partner profile: User Blocked by default, as FOLIO answers, changing
+// nothing; accepted with accept_item_blocked: allow.
+func TestAcceptItemBlocked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	accept := []string{"request=ILL-BLK", "item=ILL-BLK-1", "user=" + fixtures.PatronBlocked, "title=Borrowed for a blocked patron"}
+	e.unchanged("an AcceptItem for a blocked patron", func() {
+		p := problem(t, "blocked patron", e.ill("AcceptItem", accept...), ncip.UserBlocked)
+		if p.Element != "UserId" || p.Value != fixtures.PatronBlocked {
+			t.Fatalf("problem %+v", p)
+		}
+	})
+	prof, found := e.reg.Current().ByAgency(fixtures.PartnerAgency)
+	if !found {
+		t.Fatal("no demo partner")
+	}
+	partner := *prof.(*profiles.NCIPPartner)
+	partner.AcceptItemBlocked = profiles.AcceptBlockedAllow
+	if err := e.reg.Save(context.Background(), &partner); err != nil {
+		t.Fatal(err)
+	}
+	// Another request id: the refusal above is what a retry of that one gets.
+	a := e.ill("AcceptItem", "request=ILL-BLK-2", "item=ILL-BLK-1", "user="+fixtures.PatronBlocked)
+	if ok(t, "allowed by the profile", a); a.Response.ItemID == nil || a.Response.ItemID.Value != "ILL-BLK-1" {
+		t.Fatalf("accept:\n%s", a.Body)
+	}
+	// The patron still cannot borrow it.
+	if _, err := e.svc.Checkout(context.Background(), circ.CheckoutRequest{Agent: atDesk, Patron: fixtures.PatronBlocked, Item: "ILL-BLK-1"}); err == nil {
+		t.Fatal("a blocked patron borrowed the item")
+	}
 }

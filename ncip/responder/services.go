@@ -172,7 +172,9 @@ func (r *Responder) LookupRequest(ctx context.Context, c *ncip.Call, req *ncip.L
 
 // AcceptItem creates the temporary item for an item lent to our patron,
 // held at the partner's pickup library whatever RequestedActionType says:
-// the patron collects it at the desk, where the loan is made.
+// the patron collects it at the desk, where the loan is made. A patron who
+// may not borrow gets User Blocked unless the partner's profile says
+// accept_item_blocked: allow.
 func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.AcceptItem) (*ncip.AcceptItemResponse, error) {
 	cl, err := r.caller(c)
 	if err != nil {
@@ -190,7 +192,7 @@ func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.Acce
 	}
 	user := strings.TrimSpace(req.UserID.Value)
 	ar := circ.AcceptItemRequest{Agent: cl.agent(), Partner: cl.code, RequestID: requestID, Patron: user,
-		Pickup: cl.partner.PickupLibrary, DateForReturn: req.DateForReturn}
+		Pickup: cl.partner.PickupLibrary, DateForReturn: req.DateForReturn, AllowBlocked: cl.partner.AcceptsForBlocked()}
 	if ar.Pickup == "" {
 		ar.Pickup = cl.library
 	}

@@ -55,7 +55,7 @@ func DecodeRequest(b []byte, o DecodeOptions) (*Message, error) {
 	root := t.root()
 	msg := &Message{}
 	msg.Version, _ = root.attr("version")
-	if err := checkEnvelope(t, msg.Version); err != nil {
+	if err := checkEnvelope(t, root.name == "NCIPMessage", msg.Version); err != nil {
 		return nil, err
 	}
 	svc := root
@@ -124,11 +124,12 @@ func DecodeRequest(b []byte, o DecodeOptions) (*Message, error) {
 }
 
 // checkEnvelope refuses, before anything is acted on, a message whose
-// root or service element is in a namespace other than NCIP's, or whose
-// version attribute names neither NCIP 1.x nor 2.x.
-func checkEnvelope(t *tree, version string) error {
-	for _, ns := range t.ns {
-		if ns != "" && ns != Namespace {
+// root or service element (the root's first child when the root is
+// NCIPMessage) is in a namespace other than NCIP's, or whose version
+// attribute names neither NCIP 1.x nor 2.x.
+func checkEnvelope(t *tree, wrapped bool, version string) error {
+	for i, ns := range t.ns {
+		if ns != "" && ns != Namespace && (i == 0 || wrapped) {
 			return fmt.Errorf("%w: %q", ErrNamespace, clip(ns))
 		}
 	}

@@ -566,6 +566,10 @@ func TestEnvelopeRefused(t *testing.T) {
 	// An undeclared prefix and an undeclared default are no namespace.
 	mustDecode(t, `<ncip:NCIPMessage ncip:version="2.02"><ncip:CheckInItem><ncip:ItemId><ncip:ItemIdentifierValue>I1</ncip:ItemIdentifierValue></ncip:ItemId></ncip:CheckInItem></ncip:NCIPMessage>`)
 	mustDecode(t, `<NCIPMessage xmlns="">`+body+`</NCIPMessage>`)
+	// Without the NCIPMessage wrapper the root is the service; its first
+	// child is content, whose Ext-like namespaces are not judged.
+	mustDecode(t, `<CheckInItem xmlns="`+Namespace+`"><ItemId xmlns:wcl="urn:wcl"><ItemIdentifierValue>I1</ItemIdentifierValue></ItemId></CheckInItem>`)
+	mustDecode(t, `<CheckInItem><Ext xmlns="urn:wcl"/><ItemId><ItemIdentifierValue>I1</ItemIdentifierValue></ItemId></CheckInItem>`)
 }
 
 // TestV1BibliographicId: NCIP 1.0 names a title with UniqueBibliographicId,

@@ -335,8 +335,11 @@ func (sc *scanner) doctypeDecl() error {
 		sc.pos += end + 2
 		return true
 	}
-	if kw == "PUBLIC" && !literal(true) || !literal(false) {
-		return refuse("malformed external id in the DOCTYPE")
+	if kw == "PUBLIC" && !literal(true) {
+		return refuse("malformed public id in the DOCTYPE")
+	}
+	if !literal(false) {
+		return refuse("malformed system id in the DOCTYPE")
 	}
 	sc.skipSpace()
 	if sc.pos >= len(sc.s) || sc.s[sc.pos] != '>' {

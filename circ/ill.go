@@ -42,7 +42,11 @@ type AcceptItemRequest struct {
 	// DateForReturn is when the lender wants the item back; kept in the
 	// request's note for staff.
 	DateForReturn time.Time
-	Key           string
+	// AllowBlocked accepts the item also for a patron who may not borrow
+	// (blocked, expired where the rules block that, over the fee or
+	// overdue limits); otherwise that patron's refusal answers.
+	AllowBlocked bool
+	Key          string
 }
 
 // AcceptItemResult describes the temporary item and its hold.
@@ -57,9 +61,11 @@ type AcceptItemResult struct {
 
 // AcceptItem creates a suppressed temporary bib and item at the pickup
 // library and a resource-sharing request that holds it for the patron. A
-// repeat for the same partner request or the same item of the same partner
-// answers with the first result; an item barcode already used otherwise is
-// refused as DuplicateRequest.
+// patron who may not borrow is refused with the reason (PatronBlocked,
+// PatronExpired) unless AllowBlocked is set. A repeat for the same partner
+// request or the same item of the same partner answers with the first
+// result; an item barcode already used otherwise is refused as
+// DuplicateRequest.
 func (s *Service) AcceptItem(ctx context.Context, req AcceptItemRequest) (AcceptItemResult, error) {
 	var res AcceptItemResult
 	now := s.Now()
@@ -95,6 +101,15 @@ func (s *Service) AcceptItem(ctx context.Context, req AcceptItemRequest) (Accept
 		p, refusal, err := s.lookupPatron(tx, req.Patron, "", false)
 		if err != nil || refusal != nil {
 			return refusal, err
+		}
+		if !req.AllowBlocked {
+			st, _, _, err := standing(tx, &p, now)
+			if err != nil {
+				return nil, err
+			}
+			if code := BorrowRefusal(rules, st); code != OK {
+				return refuse(code, "the patron may not borrow"), nil
+			}
 		}
 		pickup := req.Pickup
 		if pickup == "" {
@@ -335,12 +350,16 @@ func (s *Service) Recall(ctx context.Context, req RecallRequest) (RecallResult, 
 type PartnerCheckinRequest struct {
 	Agent   Agent
 	Partner string
-	Item    string
-	Key     string
+	// LendingPatron is the partner's account (see PartnerAccountOf).
+	LendingPatron string
+	Item          string
+	Key           string
 }
 
 // PartnerCheckin closes the item's loan (with any overdue fine) and routes
-// it. A permanent item goes through the hold queue like any return; a
+// it. A permanent item goes through the hold queue like any return; its
+// loan must be the partner's (on its lending patron, or made by the partner
+// for a patron of ours it named), else it is refused as ItemNotOnLoan. A
 // temporary item of this partner is on its way back to the lender (status
 // in transit, TransitTo the partner code) and its request is closed. A
 // repeat from the partner that returned the item answers success; other
@@ -385,6 +404,15 @@ func (s *Service) PartnerCheckin(ctx context.Context, req PartnerCheckinRequest)
 				return nil, nil
 			}
 			return refuse(ItemNotOnLoan, ""), nil
+		}
+		if open && !it.Temporary {
+			ours, err := partnersLoan(tx, req.Agent, req.LendingPatron, &loan)
+			if err != nil {
+				return nil, err
+			}
+			if !ours {
+				return refuse(ItemNotOnLoan, "not on loan to this partner or to a patron it lent to"), nil
+			}
 		}
 		if open {
 			res.WasOnLoan = true
@@ -657,17 +685,64 @@ func (s *Service) ItemIsTemporary(ctx context.Context, barcode string) (bool, er
 	return temp, err
 }
 
-// PatronBarcode looks a patron up by barcode (as barcodes are compared:
-// normalised) and returns the stored one; found is false for an unknown
-// patron.
-func (s *Service) PatronBarcode(ctx context.Context, id string) (barcode string, found bool, err error) {
-	err = s.view(ctx, func(tx *store.Tx) error {
-		p, err := tx.PatronByBarcode(id)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		barcode, found = p.Barcode, err == nil
+// PartnerAccount is the patron a resource-sharing partner's loan is on.
+type PartnerAccount struct {
+	Patron string // barcode
+	// Local is true for one of our patrons the partner named; false for
+	// the partner's own account, its lending patron.
+	Local bool
+}
+
+// PartnerAccountOf decides which patron a partner's loan belongs to, the
+// one rule for a partner's checkouts, renewals, returns and user lookups: a
+// user the partner names who is one of our patrons (other than the
+// partner's lending patron) is that patron, and that patron's own standing
+// and PIN apply to the loan; anyone else (a user of the partner's, or no
+// user) is the partner's lending patron. A partner with no lending patron
+// set up has no account: such a user is refused as PatronUnknown.
+func (s *Service) PartnerAccountOf(ctx context.Context, lendingPatron, user string) (PartnerAccount, error) {
+	var acct PartnerAccount
+	err := s.view(ctx, func(tx *store.Tx) error {
+		var err error
+		acct, err = partnerAccount(tx, lendingPatron, user)
 		return err
 	})
-	return barcode, found, err
+	if err == nil && acct.Patron == "" {
+		err = refuse(PatronUnknown, "no lending patron is set up for this partner")
+	}
+	return acct, err
+}
+
+func partnerAccount(tx *store.Tx, lendingPatron, user string) (PartnerAccount, error) {
+	user = strings.TrimSpace(user)
+	if user != "" && store.NormalizeBarcode(user) != store.NormalizeBarcode(lendingPatron) {
+		p, err := tx.PatronByBarcode(user)
+		if err == nil {
+			return PartnerAccount{Patron: p.Barcode, Local: true}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return PartnerAccount{}, err
+		}
+	}
+	if lendingPatron == "" {
+		return PartnerAccount{}, nil
+	}
+	return PartnerAccount{Patron: lendingPatron}, nil
+}
+
+// partnersLoan reports whether an open loan is a partner's to return: on
+// the partner's lending patron, or made by the partner for one of our
+// patrons it named (PartnerAccountOf).
+func partnersLoan(tx *store.Tx, agent Agent, lendingPatron string, loan *store.Loan) (bool, error) {
+	if loan.Agent == agent.String() {
+		return true, nil
+	}
+	if lendingPatron == "" {
+		return false, nil
+	}
+	p, err := tx.Patron(loan.PatronID)
+	if err != nil {
+		return false, err
+	}
+	return store.NormalizeBarcode(p.Barcode) == store.NormalizeBarcode(lendingPatron), nil
 }

@@ -196,18 +196,80 @@ func TestFindBib(t *testing.T) {
 	wantCode(t, err, ItemUnknown)
 }
 
-func TestPatronBarcodeAndTemporary(t *testing.T) {
+// TestAcceptItemBlockedPatron: a patron who may not borrow is refused the
+// temporary item unless the request allows it; the refusal changes nothing.
+func TestAcceptItemBlockedPatron(t *testing.T) {
+	l := newLib(t)
+	l.patron("BLOCKED", "GRAD", func(p *store.Patron) { p.Blocks = []store.Block{{Type: "manual"}} })
+	head := l.journalHead()
+	_, err := l.svc.AcceptItem(ctx, AcceptItemRequest{Agent: atPartner, Partner: "ILL", RequestID: "R-B", Item: "ILL-B", Patron: "BLOCKED"})
+	wantCode(t, err, PatronBlocked)
+	if l.journalHead() != head {
+		t.Fatal("a refused AcceptItem changed the store")
+	}
+	if _, err := l.svc.ItemIsTemporary(ctx, "ILL-B"); err == nil {
+		t.Fatal("the item was created")
+	}
+	res, err := l.svc.AcceptItem(ctx, AcceptItemRequest{Agent: atPartner, Partner: "ILL", RequestID: "R-B", Item: "ILL-B", Patron: "BLOCKED", AllowBlocked: true})
+	if err != nil || res.Patron.Barcode != "BLOCKED" || res.Item.Status != store.ItemOnHoldShelf {
+		t.Fatalf("allowed: %+v, %v", res, err)
+	}
+}
+
+// TestPartnerAccount: a partner's loan is on the patron of ours it names,
+// else on its lending patron; only the partner's loans are its to return.
+func TestPartnerAccount(t *testing.T) {
+	l := newLib(t)
+	l.patron("LENDER", "ILL", func(p *store.Patron) { p.Institution = true; p.PINHash = "" })
+	l.patron("P1", "GRAD")
+	l.item("B1", "BOOK", "MAIN", "STACKS")
+	for user, want := range map[string]PartnerAccount{
+		"P1": {Patron: "P1", Local: true}, " p1 ": {Patron: "P1", Local: true},
+		"THEIRS-1": {Patron: "LENDER"}, "": {Patron: "LENDER"}, "LENDER": {Patron: "LENDER"}, "lender": {Patron: "LENDER"},
+	} {
+		if got, err := l.svc.PartnerAccountOf(ctx, "LENDER", user); err != nil || got != want {
+			t.Errorf("PartnerAccountOf(%q) = %+v, %v; want %+v", user, got, err, want)
+		}
+	}
+	if got, err := l.svc.PartnerAccountOf(ctx, "", "P1"); err != nil || got != (PartnerAccount{Patron: "P1", Local: true}) {
+		t.Errorf("without a lending patron, our patron: %+v, %v", got, err)
+	}
+	_, err := l.svc.PartnerAccountOf(ctx, "", "THEIRS-1")
+	wantCode(t, err, PatronUnknown)
+
+	// A loan made at the desk is not the partner's to return; one the
+	// partner made for our patron, or one on its lending patron, is.
+	in := PartnerCheckinRequest{Agent: atPartner, Partner: "ILL", LendingPatron: "LENDER", Item: "B1"}
+	for _, c := range []struct {
+		agent  Agent
+		patron string
+		ours   bool
+	}{{atMain, "P1", false}, {atPartner, "P1", true}, {atMain, "LENDER", true}} {
+		if _, err := l.svc.Checkout(ctx, CheckoutRequest{Agent: c.agent, Patron: c.patron, Item: "B1"}); err != nil {
+			t.Fatal(err)
+		}
+		head := l.journalHead()
+		ci, err := l.svc.PartnerCheckin(ctx, in)
+		if !c.ours {
+			wantCode(t, err, ItemNotOnLoan)
+			if l.journalHead() != head {
+				t.Fatal("a refused checkin changed the store")
+			}
+			if _, err := l.svc.Checkin(ctx, CheckinRequest{Agent: atMain, Item: "B1"}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err != nil || !ci.WasOnLoan || ci.Patron == nil || ci.Patron.Barcode != c.patron {
+			t.Fatalf("%+v: checkin %+v, %v", c, ci, err)
+		}
+	}
+}
+
+func TestItemIsTemporary(t *testing.T) {
 	l := newLib(t)
 	l.patron("P1", "GRAD")
 	l.item("B1", "BOOK", "MAIN", "STACKS")
-	for _, id := range []string{"P1", " P1 "} {
-		if bc, found, err := l.svc.PatronBarcode(ctx, id); err != nil || !found || bc != "P1" {
-			t.Fatalf("PatronBarcode(%s) = %q %v %v", id, bc, found, err)
-		}
-	}
-	if _, found, err := l.svc.PatronBarcode(ctx, "NOBODY"); err != nil || found {
-		t.Fatalf("unknown patron found: %v", err)
-	}
 	if _, err := l.svc.AcceptItem(ctx, AcceptItemRequest{Agent: atPartner, Partner: "ILL", RequestID: "R", Patron: "P1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,9 @@ func DecodeRequest(b []byte, o DecodeOptions) (*Message, error) {
 	root := t.root()
 	msg := &Message{}
 	msg.Version, _ = root.attr("version")
+	if err := checkEnvelope(t, root.name == "NCIPMessage", msg.Version); err != nil {
+		return nil, err
+	}
 	svc := root
 	if root.name == "NCIPMessage" {
 		svc = nil
@@ -120,6 +123,69 @@ func DecodeRequest(b []byte, o DecodeOptions) (*Message, error) {
 	return msg, nil
 }
 
+// checkEnvelope refuses, before anything is acted on, a message whose
+// root or service element (the root's first child when the root is
+// NCIPMessage) is in a namespace other than NCIP's, or whose version
+// attribute names neither NCIP 1.x nor 2.x.
+func checkEnvelope(t *tree, wrapped bool, version string) error {
+	for i, ns := range t.ns {
+		if ns != "" && ns != Namespace && (i == 0 || wrapped) {
+			return fmt.Errorf("%w: %q", ErrNamespace, clip(ns))
+		}
+	}
+	if !SupportedVersion(version) {
+		return fmt.Errorf("%w: %q", ErrVersion, clip(version))
+	}
+	return nil
+}
+
+// SupportedVersion reports whether a message's version attribute names NCIP
+// 1.x or 2.x: a version number ("2.02", "2", "1.0", "v2") or the address of
+// a NISO NCIP schema or DTD ("…/ncip/v2_02/ncip_v2_02.xsd",
+// "…/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"), every vM_N in it naming major
+// version 1 or 2. An absent version is accepted.
+func SupportedVersion(v string) bool {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return true
+	}
+	if num := strings.TrimPrefix(strings.TrimPrefix(v, "v"), "V"); num != "" && num[0] >= '0' && num[0] <= '9' {
+		major, rest, _ := strings.Cut(num, ".")
+		if major != "1" && major != "2" {
+			return false
+		}
+		for _, part := range strings.Split(rest, ".") {
+			if (rest != "" && part == "") || strings.Trim(part, "0123456789") != "" {
+				return false
+			}
+		}
+		return true
+	}
+	lower := strings.ToLower(v)
+	if !strings.Contains(lower, "ncip") {
+		return false
+	}
+	found := false
+	for i := 1; i+3 < len(lower); i++ {
+		// A vM_N segment: after '/' or '_', digits on both sides of '_'.
+		if lower[i] != 'v' || (lower[i-1] != '/' && lower[i-1] != '_') {
+			continue
+		}
+		j := i + 1
+		for j < len(lower) && lower[j] >= '0' && lower[j] <= '9' {
+			j++
+		}
+		if j == i+1 || j+1 >= len(lower) || lower[j] != '_' || lower[j+1] < '0' || lower[j+1] > '9' {
+			continue
+		}
+		if major := lower[i+1 : j]; major != "1" && major != "2" {
+			return false
+		}
+		found = true
+	}
+	return found
+}
+
 // ServiceError reports a request for a service circa does not decode; it is
 // answered with a top-level Problem.
 type ServiceError struct {
@@ -143,7 +209,10 @@ func ProblemFor(service string, err error) *Problem {
 	if errors.As(err, &se) {
 		return se.Problem
 	}
-	for _, e := range []error{ErrNotXML, ErrDTD, ErrTooLarge, ErrTooDeep, ErrTooMany, ErrNotNCIP, ErrNoService, ErrBadEncoding} {
+	if errors.Is(err, ErrVersion) {
+		return NewProblem(service, ProtocolError, clip(err.Error()))
+	}
+	for _, e := range []error{ErrNotXML, ErrDTD, ErrTooLarge, ErrTooDeep, ErrTooMany, ErrNotNCIP, ErrNoService, ErrBadEncoding, ErrNamespace} {
 		if errors.Is(err, e) {
 			return NewProblem(service, InvalidMessageSyntaxError, clip(err.Error()))
 		}
@@ -960,7 +1029,9 @@ func (d *decoder) requestItem(n *node) *RequestItem {
 		}
 	})
 	d.need(r.HasUser(), "UserId")
-	d.need(len(r.ItemIDs) > 0 || len(r.BibliographicIDs) > 0, "ItemId")
+	if len(r.ItemIDs) == 0 && len(r.BibliographicIDs) == 0 {
+		d.fail(NewProblem(d.service, NeededDataMissing, "ItemId or BibliographicId is required").At(d.service+"/ItemId", ""))
+	}
 	return r
 }
 

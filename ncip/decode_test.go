@@ -130,8 +130,8 @@ func TestTolerantNamespaces(t *testing.T) {
 			}
 		})
 	}
-	m, err := DecodeRequest([]byte(`<NCIPMessage version="bare"><CheckInItem><ItemId><ItemIdentifierValue>I</ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage>`), DecodeOptions{})
-	if err != nil || m.Version != "bare" {
+	m, err := DecodeRequest([]byte(`<NCIPMessage version="http://www.niso.org/schemas/ncip/v2_0/ncip_v2_0.xsd"><CheckInItem><ItemId><ItemIdentifierValue>I</ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage>`), DecodeOptions{})
+	if err != nil || m.Version != "http://www.niso.org/schemas/ncip/v2_0/ncip_v2_0.xsd" {
 		t.Errorf("unprefixed version: %v %+v", err, m)
 	}
 }
@@ -319,7 +319,7 @@ func TestBadInput(t *testing.T) {
 		"undefined ent":  {"<NCIPMessage><CheckInItem>&foo;</CheckInItem></NCIPMessage>", ErrNotXML, InvalidMessageSyntaxError},
 		"bad char ref":   {"<NCIPMessage><CheckInItem>&#0;</CheckInItem></NCIPMessage>", ErrNotXML, InvalidMessageSyntaxError},
 		"empty message":  {"<NCIPMessage/>", ErrNoService, InvalidMessageSyntaxError},
-		"dtd":            {`<!DOCTYPE NCIPMessage PUBLIC "-//NISO//NCIP DTD Version 1//EN" "http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"><NCIPMessage/>`, ErrDTD, InvalidMessageSyntaxError},
+		"dtd subset":     {`<!DOCTYPE NCIPMessage PUBLIC "-//NISO//NCIP DTD Version 1//EN" "http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd" []><NCIPMessage/>`, ErrDTD, InvalidMessageSyntaxError},
 		"xml bomb":       {`<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><NCIPMessage>&lol2;</NCIPMessage>`, ErrDTD, InvalidMessageSyntaxError},
 		"entity inside":  {`<NCIPMessage><!ENTITY x "y"></NCIPMessage>`, ErrDTD, InvalidMessageSyntaxError},
 		"external ent":   {`<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><NCIPMessage>&xxe;</NCIPMessage>`, ErrDTD, InvalidMessageSyntaxError},
@@ -457,5 +457,145 @@ func TestLargeTextIsLinear(t *testing.T) {
 				t.Errorf("value length %d, want %d", got, 2*n)
 			}
 		})
+	}
+}
+
+// v1CheckIn is an NCIP 1.0 CheckInItem as EnvisionWare's NCIP 1.01 client
+// sends it, written by hand from the NCIP v1 DTD's element names (no
+// captured message was at hand): a DOCTYPE that names the v1 DTD and
+// declares nothing.
+const v1CheckIn = `<NCIPMessage version="http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"><CheckInItem><InitiationHeader>` +
+	`<FromAgencyId><UniqueAgencyId><Scheme>http://x/agencies</Scheme><Value>ILL</Value></UniqueAgencyId></FromAgencyId>` +
+	`<ToAgencyId><UniqueAgencyId><Scheme>http://x/agencies</Scheme><Value>MAIN</Value></UniqueAgencyId></ToAgencyId></InitiationHeader>` +
+	`<UniqueItemId><UniqueAgencyId><Scheme>http://x/agencies</Scheme><Value>MAIN</Value></UniqueAgencyId><ItemIdentifierValue>I1</ItemIdentifierValue></UniqueItemId>` +
+	`</CheckInItem></NCIPMessage>`
+
+// TestExternalDoctype: a DOCTYPE that only names an external DTD is read
+// past (the DTD is never fetched); any other DOCTYPE is refused.
+func TestExternalDoctype(t *testing.T) {
+	for name, prolog := range map[string]string{
+		"public":          `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<!DOCTYPE NCIPMessage PUBLIC "-//NISO//NCIP DTD Version 1//EN" "http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd">` + "\n",
+		"system":          `<!DOCTYPE NCIPMessage SYSTEM "http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd">`,
+		"single quotes":   `<!DOCTYPE NCIPMessage PUBLIC '-//NISO//NCIP DTD Version 1//EN' 'ncip_v1_0.dtd' >`,
+		"line breaks":     "<!DOCTYPE NCIPMessage\r\n  PUBLIC \"-//NISO//NCIP DTD Version 1//EN\"\r\n  \"http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd\">\r\n",
+		"comment between": `<!DOCTYPE NCIPMessage SYSTEM "ncip_v1_0.dtd"><!-- v1 -->`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ci := mustDecode(t, prolog+v1CheckIn).(*CheckInItem)
+			if ci.ItemID.Value != "I1" || ci.Header.FromAgencyID.Value != "ILL" {
+				t.Errorf("got %+v %+v", ci.ItemID, ci.Header)
+			}
+		})
+	}
+	for name, prolog := range map[string]string{
+		"internal subset":      `<!DOCTYPE NCIPMessage SYSTEM "ncip_v1_0.dtd" [<!ENTITY a "b">]>`,
+		"empty subset":         `<!DOCTYPE NCIPMessage SYSTEM "ncip_v1_0.dtd" []>`,
+		"subset only":          `<!DOCTYPE NCIPMessage [<!ELEMENT NCIPMessage ANY>]>`,
+		"no external id":       `<!DOCTYPE NCIPMessage>`,
+		"public without sysid": `<!DOCTYPE NCIPMessage PUBLIC "-//NISO//NCIP DTD Version 1//EN">`,
+		"bad public id":        `<!DOCTYPE NCIPMessage PUBLIC "a<b>" "x.dtd">`,
+		"unquoted":             `<!DOCTYPE NCIPMessage SYSTEM x.dtd>`,
+		"unterminated":         `<!DOCTYPE NCIPMessage SYSTEM "x.dtd`,
+		"lowercase keyword":    `<!DOCTYPE NCIPMessage system "x.dtd">`,
+		"lowercase doctype":    `<!doctype NCIPMessage SYSTEM "x.dtd">`,
+		"no space":             `<!DOCTYPE NCIPMessage SYSTEM"x.dtd">`,
+		"extra token":          `<!DOCTYPE NCIPMessage SYSTEM "x.dtd" "y">`,
+		"other root":           `<!DOCTYPE html SYSTEM "about:legacy-compat">`,
+		"two doctypes":         `<!DOCTYPE NCIPMessage SYSTEM "x.dtd"><!DOCTYPE NCIPMessage SYSTEM "x.dtd">`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			m, err := DecodeRequest([]byte(prolog+v1CheckIn), DecodeOptions{})
+			if m != nil || !errors.Is(err, ErrDTD) {
+				t.Fatalf("got %+v, %v; want ErrDTD", m, err)
+			}
+			if p := ProblemFor("", err); p.Type.Value != InvalidMessageSyntaxError {
+				t.Errorf("problem = %+v", p)
+			}
+		})
+	}
+	if _, err := DecodeRequest([]byte(v1CheckIn+`<!DOCTYPE NCIPMessage SYSTEM "x.dtd">`), DecodeOptions{}); !errors.Is(err, ErrDTD) {
+		t.Errorf("DOCTYPE after the root element: %v", err)
+	}
+}
+
+// TestEnvelopeRefused: a message in another namespace, or of a version that
+// is neither NCIP 1.x nor 2.x, is refused with a top-level Problem; no
+// namespace, an undeclared prefix and every version partners send still read.
+func TestEnvelopeRefused(t *testing.T) {
+	body := `<CheckInItem><ItemId><ItemIdentifierValue>I1</ItemIdentifierValue></ItemId></CheckInItem>`
+	for name, tc := range map[string]struct {
+		doc     string
+		err     error
+		problem string
+	}{
+		"default namespace":  {`<NCIPMessage xmlns="urn:example:not-ncip" version="2.02">` + body + `</NCIPMessage>`, ErrNamespace, InvalidMessageSyntaxError},
+		"prefixed root":      {`<x:NCIPMessage xmlns:x="urn:example:not-ncip" xmlns="` + Namespace + `">` + body + `</x:NCIPMessage>`, ErrNamespace, InvalidMessageSyntaxError},
+		"service element":    {`<NCIPMessage xmlns="` + Namespace + `"><CheckInItem xmlns="urn:example:not-ncip"><ItemId><ItemIdentifierValue>I1</ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage>`, ErrNamespace, InvalidMessageSyntaxError},
+		"prefixed service":   {`<NCIPMessage xmlns="` + Namespace + `" xmlns:o="urn:other"><o:CheckInItem><ItemId><ItemIdentifierValue>I1</ItemIdentifierValue></ItemId></o:CheckInItem></NCIPMessage>`, ErrNamespace, InvalidMessageSyntaxError},
+		"old namespace":      {`<NCIPMessage xmlns="http://www.niso.org/ncip" version="2.02">` + body + `</NCIPMessage>`, ErrNamespace, InvalidMessageSyntaxError},
+		"version 3":          {`<NCIPMessage version="3.0">` + body + `</NCIPMessage>`, ErrVersion, ProtocolError},
+		"FOLIO test 5.6":     {`<NCIPMessage version="5.6">` + body + `</NCIPMessage>`, ErrVersion, ProtocolError},
+		"a word":             {`<NCIPMessage version="bare">` + body + `</NCIPMessage>`, ErrVersion, ProtocolError},
+		"schema v3":          {`<NCIPMessage version="http://www.niso.org/schemas/ncip/v3_0/ncip_v3_0.xsd">` + body + `</NCIPMessage>`, ErrVersion, ProtocolError},
+		"not an NCIP schema": {`<NCIPMessage version="http://example.org/schemas/v2_0/other.xsd">` + body + `</NCIPMessage>`, ErrVersion, ProtocolError},
+		"unwrapped v9":       {`<CheckInItem version="9"><ItemId><ItemIdentifierValue>I1</ItemIdentifierValue></ItemId></CheckInItem>`, ErrVersion, ProtocolError},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m, err := DecodeRequest([]byte(tc.doc), DecodeOptions{})
+			if m != nil || !errors.Is(err, tc.err) {
+				t.Fatalf("got %+v, %v; want %v", m, err, tc.err)
+			}
+			p := ProblemFor("", err)
+			if p.Type.Value != tc.problem || p.Type.Scheme != SchemeMessagingError {
+				t.Errorf("problem = %+v", p)
+			}
+			validateNCIP(t, EncodeProblems([]Problem{*p}, WriteOptions{}))
+		})
+	}
+	for _, v := range []string{"", "2", "2.0", "2.01", "2.02", "1.0", "1.01", "v2", " 2.02 ",
+		"http://www.niso.org/schemas/ncip/v2_02/ncip_v2_02.xsd", "http://www.niso.org/schemas/ncip/v2_0/imp1/xsd/ncip_v2_0.xsd",
+		"http://www.niso.org/schemas/ncip/v2_0/ncip_v2_0.xsd", "http://www.niso.org/ncip/v2_02/imp1/xsd/ncip_v2_02.xsd",
+		"http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"} {
+		for _, ns := range []string{"", ` xmlns="` + Namespace + `"`} {
+			doc := `<NCIPMessage` + ns + ` version="` + v + `">` + body + `</NCIPMessage>`
+			if ci := mustDecode(t, doc).(*CheckInItem); ci.ItemID.Value != "I1" {
+				t.Errorf("%s: got %+v", doc, ci)
+			}
+		}
+	}
+	// An undeclared prefix and an undeclared default are no namespace.
+	mustDecode(t, `<ncip:NCIPMessage ncip:version="2.02"><ncip:CheckInItem><ncip:ItemId><ncip:ItemIdentifierValue>I1</ncip:ItemIdentifierValue></ncip:ItemId></ncip:CheckInItem></ncip:NCIPMessage>`)
+	mustDecode(t, `<NCIPMessage xmlns="">`+body+`</NCIPMessage>`)
+	// Without the NCIPMessage wrapper the root is the service; its first
+	// child is content, whose Ext-like namespaces are not judged.
+	mustDecode(t, `<CheckInItem xmlns="`+Namespace+`"><ItemId xmlns:wcl="urn:wcl"><ItemIdentifierValue>I1</ItemIdentifierValue></ItemId></CheckInItem>`)
+	mustDecode(t, `<CheckInItem><Ext xmlns="urn:wcl"/><ItemId><ItemIdentifierValue>I1</ItemIdentifierValue></ItemId></CheckInItem>`)
+}
+
+// TestV1BibliographicId: NCIP 1.0 names a title with UniqueBibliographicId,
+// read as the v2 BibliographicId. The message is ReShare's v1 RequestItem
+// as its lib-ncip-client NCIP1 templates write it, typed by hand from the
+// v1 element names (no captured message was at hand).
+func TestV1BibliographicId(t *testing.T) {
+	doc := `<?xml version="1.0" encoding="UTF-8"?><NCIPMessage version="http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"><RequestItem>` +
+		`<InitiationHeader><FromAgencyId><UniqueAgencyId><Scheme>http://www.niso.org/ncip/v1_0/schemes/agencyidtype/agencyidtype.scm</Scheme><Value>RESHARE</Value></UniqueAgencyId></FromAgencyId>` +
+		`<ToAgencyId><UniqueAgencyId><Scheme>http://www.niso.org/ncip/v1_0/schemes/agencyidtype/agencyidtype.scm</Scheme><Value>MAIN</Value></UniqueAgencyId></ToAgencyId></InitiationHeader>` +
+		`<UniqueUserId><UniqueAgencyId><Scheme>s</Scheme><Value>RESHARE</Value></UniqueAgencyId><UserIdentifierValue>U1</UserIdentifierValue></UniqueUserId>` +
+		`<UniqueBibliographicId><BibliographicRecordId><BibliographicRecordIdentifier>cir000000001</BibliographicRecordIdentifier>` +
+		`<UniqueAgencyId><Scheme>s</Scheme><Value>MAIN</Value></UniqueAgencyId></BibliographicRecordId></UniqueBibliographicId>` +
+		`<UniqueRequestId><UniqueAgencyId><Scheme>s</Scheme><Value>RESHARE</Value></UniqueAgencyId><RequestIdentifierValue>RS-9</RequestIdentifierValue></UniqueRequestId>` +
+		`<RequestType><Scheme>http://www.niso.org/ncip/v1_0/imp1/schemes/requesttype/requesttype.scm</Scheme><Value>Loan</Value></RequestType>` +
+		`<RequestScopeType><Scheme>http://www.niso.org/ncip/v1_0/imp1/schemes/requestscopetype/requestscopetype.scm</Scheme><Value>Bibliographic Item</Value></RequestScopeType>` +
+		`</RequestItem></NCIPMessage>`
+	ri := mustDecode(t, doc).(*RequestItem)
+	if len(ri.BibliographicIDs) != 1 || ri.BibliographicIDs[0].RecordID == nil || ri.BibliographicIDs[0].RecordID.Identifier != "cir000000001" ||
+		ri.BibliographicIDs[0].RecordID.AgencyID.Value != "MAIN" || ri.RequestID.Value != "RS-9" || ri.UserIdentifier() != "U1" || !ri.TitleLevel() {
+		t.Fatalf("got %+v", ri)
+	}
+	// Naming neither says that either would do.
+	m, err := DecodeRequest([]byte(`<NCIPMessage><RequestItem><UserId><UserIdentifierValue>U1</UserIdentifierValue></UserId><RequestType>Hold</RequestType></RequestItem></NCIPMessage>`), DecodeOptions{})
+	p := ProblemFor("RequestItem", err)
+	if m == nil || p.Type.Value != NeededDataMissing || !strings.Contains(p.Detail, "BibliographicId") {
+		t.Fatalf("got %+v, %+v", m, p)
 	}
 }

@@ -8,9 +8,11 @@
 // beside AuthenticationInput, an Amount without CurrencyCode, a missing
 // Scheme, padded agency ids, unknown Ext content, zone-less dates,
 // ISO-8859-1 or UTF-16 bodies and NCIP v1 identifiers and Scheme/Value
-// pairs are all accepted. A DOCTYPE is refused
-// outright, so no entity is ever declared or expanded, and size, depth and
-// element count are bounded. A small scanner does the reading, not
+// pairs are all accepted. A message in another namespace, or whose version
+// names neither NCIP 1.x nor 2.x, is refused with a top-level Problem. A
+// DOCTYPE is accepted only when it merely names an external DTD (never
+// read); one with an internal subset is refused, so no entity is ever
+// declared or expanded. Size, depth and element count are bounded. A small scanner does the reading, not
 // encoding/xml: a CheckOutItem decodes in a few microseconds.
 //
 // Writing is strict. EncodeResponse writes ncip_v2_02.xsd-valid messages in

@@ -41,6 +41,10 @@ func fuzzSeeds(f *testing.F) [][]byte {
 	seeds = append(seeds,
 		[]byte(`<?xml version="1.0" encoding="ISO-8859-1"?><NCIPMessage version="2"><CheckInItem><ItemId><ItemIdentifierValue>caf`+"\xe9"+`</ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage>`),
 		[]byte(`<!DOCTYPE x [<!ENTITY a "b">]><NCIPMessage>&a;</NCIPMessage>`),
+		[]byte(`<!DOCTYPE NCIPMessage PUBLIC "-//NISO//NCIP DTD Version 1//EN" "http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd">`+v1CheckIn),
+		[]byte(`<NCIPMessage xmlns="urn:example:not-ncip" version="2.02"><CheckInItem><ItemId>I</ItemId></CheckInItem></NCIPMessage>`),
+		[]byte(`<NCIPMessage version="http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"><RequestItem><UniqueUserId><UserIdentifierValue>U</UserIdentifierValue></UniqueUserId>`+
+			`<UniqueBibliographicId><BibliographicRecordId><BibliographicRecordIdentifier>1</BibliographicRecordIdentifier></BibliographicRecordId></UniqueBibliographicId></RequestItem></NCIPMessage>`),
 		[]byte(`<NCIPMessage><LookupUser><UserId>P1</UserId><AuthenticationInput><AuthenticationInputData>1</AuthenticationInputData><AuthenticationInputType>PIN</AuthenticationInputType></AuthenticationInput></LookupUser></NCIPMessage>`),
 		[]byte(`<NCIPMessage><CheckOutItem><ItemId><ItemIdentifierValue>A&amp;&#x42;<![CDATA[<c>]]></ItemIdentifierValue></ItemId><UserId><UserIdentifierValue> u </UserIdentifierValue></UserId><PaidFeeAmount><MonetaryValue>-0.5</MonetaryValue></PaidFeeAmount></CheckOutItem></NCIPMessage>`),
 	)

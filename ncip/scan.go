@@ -28,8 +28,8 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Errors of the reader. Every one of them is answered with an
-// "Invalid Message Syntax Error" Problem.
+// Errors of the reader. Every one of them but ErrVersion is answered with
+// an "Invalid Message Syntax Error" Problem.
 var (
 	ErrNotXML      = errors.New("ncip: not well-formed XML")
 	ErrDTD         = errors.New("ncip: document type declarations are not accepted")
@@ -39,6 +39,12 @@ var (
 	ErrNotNCIP     = errors.New("ncip: root element is not NCIPMessage")
 	ErrNoService   = errors.New("ncip: NCIPMessage holds no message")
 	ErrBadEncoding = errors.New("ncip: unsupported character encoding")
+	// ErrNamespace: the message's elements are in a namespace other than
+	// NCIP's (no namespace at all is accepted).
+	ErrNamespace = errors.New("ncip: the message is not in the NCIP namespace")
+	// ErrVersion: the version attribute names neither NCIP 1.x nor 2.x.
+	// It is answered with a "Protocol Error" Problem.
+	ErrVersion = errors.New("ncip: not an NCIP 1.x or 2.x message")
 )
 
 // node is one element of the parsed message. Names are local names: the
@@ -59,6 +65,9 @@ type attr struct{ name, value string }
 type tree struct {
 	nodes []node
 	arena *arena
+	// ns holds the namespaces of the root element and of its first child
+	// (the service element): "" for none or an undeclared prefix.
+	ns [2]string
 }
 
 // release hands the tree's memory back for the next message.
@@ -99,8 +108,10 @@ func (n *node) attr(name string) (string, bool) {
 // scanner is a small XML 1.0 reader for messages that are data, not
 // documents: elements, attributes, character data, CDATA, character and the
 // five predefined entity references, comments and processing instructions.
-// A DOCTYPE is refused outright, so no entity can ever be declared or
-// expanded. It reads far faster than encoding/xml and keeps the first error.
+// A DOCTYPE is accepted only when it merely names an external DTD (NCIP v1
+// clients send one); the DTD is never read, and one with an internal subset
+// is refused, so no entity can ever be declared or expanded. It reads far
+// faster than encoding/xml and keeps the first error.
 type scanner struct {
 	s     string
 	pos   int
@@ -108,6 +119,10 @@ type scanner struct {
 	nodes []node
 	attrs []attr // arena the nodes' attribute slices point into
 	stack []stackEntry
+	ns    [2]string // see tree.ns
+	// doctype is the root element name a DOCTYPE declared, "" when none;
+	// rootName the root element's name as written.
+	doctype, rootName string
 }
 
 type stackEntry struct {
@@ -146,7 +161,7 @@ func parseTree(s string, lim Limits) (*tree, error) {
 		a.release()
 		return nil, err
 	}
-	return &tree{nodes: sc.nodes, arena: a}, nil
+	return &tree{nodes: sc.nodes, arena: a, ns: sc.ns}, nil
 }
 
 // arena holds the scanner's slices between messages, so a busy server does
@@ -224,6 +239,10 @@ func (sc *scanner) run() error {
 			if err := sc.skipComment(); err != nil {
 				return err
 			}
+		case strings.HasPrefix(rest, "<!DOCTYPE") && !rootSeen && sc.doctype == "":
+			if err := sc.doctypeDecl(); err != nil {
+				return err
+			}
 		case isDeclaration(rest):
 			return ErrDTD
 		case strings.HasPrefix(rest, "<!"):
@@ -235,6 +254,9 @@ func (sc *scanner) run() error {
 			rootSeen = true
 			if err := sc.element(); err != nil {
 				return err
+			}
+			if sc.doctype != "" && sc.doctype != sc.rootName {
+				return fmt.Errorf("%w: the DOCTYPE names %q, not the root element", ErrDTD, clip(sc.doctype))
 			}
 		}
 	}
@@ -256,6 +278,86 @@ func (sc *scanner) skipComment() error {
 	}
 	sc.pos += 4 + end + 3
 	return nil
+}
+
+// doctypeDecl reads a document type declaration that only names an
+// external DTD, as NCIP v1 clients send:
+//
+//	<!DOCTYPE name PUBLIC "pubid" "sysid">  or  <!DOCTYPE name SYSTEM "sysid">
+//
+// The DTD is never fetched. Anything else (no external id, an internal
+// subset, stray tokens) is refused with ErrDTD.
+func (sc *scanner) doctypeDecl() error {
+	refuse := func(why string) error { return fmt.Errorf("%w: %s", ErrDTD, why) }
+	sc.pos += len("<!DOCTYPE")
+	if sc.pos >= len(sc.s) || !isSpace(sc.s[sc.pos]) {
+		return refuse("malformed DOCTYPE")
+	}
+	sc.skipSpace()
+	name, err := sc.name()
+	if err != nil {
+		return refuse("malformed DOCTYPE")
+	}
+	keyword := func() string {
+		if sc.pos >= len(sc.s) || !isSpace(sc.s[sc.pos]) {
+			return ""
+		}
+		sc.skipSpace()
+		for _, k := range []string{"PUBLIC", "SYSTEM"} {
+			if strings.HasPrefix(sc.s[sc.pos:], k) {
+				sc.pos += len(k)
+				return k
+			}
+		}
+		return ""
+	}
+	kw := keyword()
+	if kw == "" {
+		return refuse("only a DOCTYPE naming an external DTD (PUBLIC or SYSTEM) is accepted")
+	}
+	literal := func(pubid bool) bool {
+		if sc.pos >= len(sc.s) || !isSpace(sc.s[sc.pos]) {
+			return false
+		}
+		sc.skipSpace()
+		if sc.pos >= len(sc.s) || (sc.s[sc.pos] != '"' && sc.s[sc.pos] != '\'') {
+			return false
+		}
+		q := sc.s[sc.pos]
+		end := strings.IndexByte(sc.s[sc.pos+1:], q)
+		if end < 0 {
+			return false
+		}
+		lit := sc.s[sc.pos+1 : sc.pos+1+end]
+		if pubid && strings.IndexFunc(lit, func(r rune) bool { return !isPubidChar(r) }) >= 0 {
+			return false
+		}
+		sc.pos += end + 2
+		return true
+	}
+	if kw == "PUBLIC" && !literal(true) {
+		return refuse("malformed public id in the DOCTYPE")
+	}
+	if !literal(false) {
+		return refuse("malformed system id in the DOCTYPE")
+	}
+	sc.skipSpace()
+	if sc.pos >= len(sc.s) || sc.s[sc.pos] != '>' {
+		// Above all an internal subset, '[', which could declare entities.
+		return refuse("a DOCTYPE with an internal subset or more than an external id is not accepted")
+	}
+	sc.pos++
+	sc.doctype = name
+	return nil
+}
+
+// isPubidChar reports whether r may appear in a public identifier.
+func isPubidChar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return strings.ContainsRune(" \r\n-'()+,./:=?;!*#@$_%", r)
 }
 
 // nameByte marks the bytes a name may contain: everything but white space
@@ -453,10 +555,21 @@ func (sc *scanner) openTag() error {
 	}
 	idx := int32(len(sc.nodes))
 	sc.nodes = append(sc.nodes, node{name: v2Name(lastLocal(qname)), first: -1, next: -1})
+	// The namespaces of the root and of the service element are kept, to
+	// refuse a message in another namespace; their xmlns declarations stay
+	// among their attributes (under the full name, which no lookup by local
+	// name matches) until the tag is read.
+	nsSlot := -1
+	if idx == 0 {
+		nsSlot, sc.rootName = 0, qname
+	}
 	if len(sc.stack) > 0 {
 		parent := &sc.stack[len(sc.stack)-1]
 		if parent.last < 0 {
 			sc.nodes[parent.idx].first = idx
+			if parent.idx == 0 {
+				nsSlot = 1
+			}
 		} else {
 			sc.nodes[parent.last].next = idx
 		}
@@ -473,6 +586,9 @@ func (sc *scanner) openTag() error {
 		case '>':
 			sc.pos++
 			sc.nodes[idx].attrs = sc.attrs[attrStart:len(sc.attrs):len(sc.attrs)]
+			if nsSlot >= 0 {
+				sc.ns[nsSlot] = sc.namespaceOf(qname, sc.nodes[idx].attrs)
+			}
 			sc.stack = append(sc.stack, stackEntry{idx: idx, qname: qname, last: -1})
 			return nil
 		case '/':
@@ -481,6 +597,9 @@ func (sc *scanner) openTag() error {
 			}
 			sc.pos += 2
 			sc.nodes[idx].attrs = sc.attrs[attrStart:len(sc.attrs):len(sc.attrs)]
+			if nsSlot >= 0 {
+				sc.ns[nsSlot] = sc.namespaceOf(qname, sc.nodes[idx].attrs)
+			}
 			return nil
 		}
 		if !hadSpace {
@@ -500,14 +619,44 @@ func (sc *scanner) openTag() error {
 		if err != nil {
 			return err
 		}
+		name := lastLocal(an)
 		if an == "xmlns" || strings.HasPrefix(an, "xmlns:") {
-			continue
+			if nsSlot < 0 {
+				continue
+			}
+			name = an
 		}
 		if len(sc.attrs)-attrStart >= 32 {
 			return sc.errf("too many attributes on <%s>", qname)
 		}
-		sc.attrs = append(sc.attrs, attr{name: lastLocal(an), value: v})
+		sc.attrs = append(sc.attrs, attr{name: name, value: v})
 	}
+}
+
+// namespaceOf resolves the prefix of an element's qname with its own xmlns
+// declarations (own) and the root's. An undeclared prefix counts as no
+// namespace, as lenient readers treat it.
+func (sc *scanner) namespaceOf(qname string, own []attr) string {
+	prefix := ""
+	if i := strings.IndexByte(qname, ':'); i >= 0 {
+		prefix = qname[:i]
+	}
+	lookup := func(attrs []attr) (string, bool) {
+		for _, a := range attrs {
+			if prefix == "" && a.name == "xmlns" || prefix != "" && len(a.name) == 6+len(prefix) && strings.HasPrefix(a.name, "xmlns:") && a.name[6:] == prefix {
+				return strings.TrimSpace(a.value), true
+			}
+		}
+		return "", false
+	}
+	if ns, ok := lookup(own); ok {
+		return ns
+	}
+	if len(sc.nodes) > 1 {
+		ns, _ := lookup(sc.nodes[0].attrs)
+		return ns
+	}
+	return ""
 }
 
 func (sc *scanner) attrValue() (string, error) {
@@ -613,6 +762,8 @@ func v2Name(local string) string {
 		return "ItemId"
 	case "UniqueRequestId":
 		return "RequestId"
+	case "UniqueBibliographicId":
+		return "BibliographicId"
 	}
 	return local
 }

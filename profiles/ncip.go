@@ -78,7 +78,25 @@ type NCIPPartner struct {
 	PickupLibrary string     `json:"pickup_library" yaml:"pickup_library"`
 	Services      []string   `json:"services,omitempty" yaml:"services,omitempty"` // empty: all
 	Compat        NCIPCompat `json:"compat,omitempty" yaml:"compat,omitempty"`
+
+	// AcceptItemBlocked says what an AcceptItem for a patron who may not
+	// borrow (blocked, or over the fee or overdue limits) gets:
+	// AcceptBlockedRefuse (the default, "") or AcceptBlockedAllow.
+	AcceptItemBlocked string `json:"accept_item_blocked,omitempty" yaml:"accept_item_blocked,omitempty"`
 }
+
+// Values of NCIPPartner.AcceptItemBlocked.
+const (
+	// AcceptBlockedRefuse answers User Blocked, as FOLIO does.
+	AcceptBlockedRefuse = "refuse"
+	// AcceptBlockedAllow accepts the item and holds it for the patron,
+	// who still cannot borrow it until the block is lifted.
+	AcceptBlockedAllow = "allow"
+)
+
+// AcceptsForBlocked reports whether the partner's AcceptItem creates the
+// item for a patron who may not borrow.
+func (p *NCIPPartner) AcceptsForBlocked() bool { return p.AcceptItemBlocked == AcceptBlockedAllow }
 
 // ProfileType implements Profile.
 func (p *NCIPPartner) ProfileType() string { return TypeNCIP }
@@ -108,6 +126,11 @@ func (p *NCIPPartner) Validate() error {
 		if !slices.Contains(NCIPServices, s) {
 			errs = append(errs, fmt.Errorf("service %q is not one of %s", s, strings.Join(NCIPServices, ", ")))
 		}
+	}
+	switch p.AcceptItemBlocked {
+	case "", AcceptBlockedRefuse, AcceptBlockedAllow:
+	default:
+		errs = append(errs, fmt.Errorf("accept_item_blocked %q is not %s or %s", p.AcceptItemBlocked, AcceptBlockedRefuse, AcceptBlockedAllow))
 	}
 	return errors.Join(errs...)
 }

@@ -176,11 +176,46 @@ func TestKeysAndAllowLists(t *testing.T) {
 	if !(AllowList{}).Allows(netip.MustParseAddr("8.8.8.8")) {
 		t.Fatal("empty list must allow all")
 	}
-	p := &NCIPPartner{Code: "X", AgencyIDs: []string{" padded"}, Services: []string{"Teleport"}}
+	p := &NCIPPartner{Code: "X", AgencyIDs: []string{" padded"}, Services: []string{"Teleport"}, AcceptItemBlocked: "sometimes"}
 	err := p.Validate()
-	for _, want := range []string{"authentication", "local_agency", "library", "Teleport", "padded"} {
+	for _, want := range []string{"authentication", "local_agency", "library", "Teleport", "padded", "accept_item_blocked"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("partner validation misses %q: %v", want, err)
 		}
+	}
+}
+
+// TestAcceptItemBlockedSetting: the partner setting is read from YAML,
+// defaults to refusing, and takes only its two values.
+func TestAcceptItemBlockedSetting(t *testing.T) {
+	doc := func(v string) string {
+		return "version: 1\ntype: ncip\nprofiles:\n  - code: ILL\n    active: true\n    agency_ids: [BROKER]\n    local_agency: ME\n" +
+			"    library: MAIN\n    auth: {api_key: k}\n" + v
+	}
+	for v, allows := range map[string]bool{"": false, "    accept_item_blocked: refuse\n": false, "    accept_item_blocked: allow\n": true} {
+		ps, err := ImportYAML(strings.NewReader(doc(v)), TypeNCIP)
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("%q: %v", v, err)
+		}
+		if got := ps[0].(*NCIPPartner).AcceptsForBlocked(); got != allows {
+			t.Errorf("%q: accepts for blocked patrons = %v", v, got)
+		}
+	}
+	if _, err := ImportYAML(strings.NewReader(doc("    accept_item_blocked: yes\n")), TypeNCIP); err == nil || !strings.Contains(err.Error(), "accept_item_blocked") {
+		t.Errorf("a bad value: %v", err)
+	}
+	r := openRegistry(t)
+	p := &NCIPPartner{Code: "ILL", Active: true, AgencyIDs: []string{"BROKER"}, LocalAgency: "ME", Library: "MAIN", Auth: NCIPAuth{APIKey: "k"},
+		AcceptItemBlocked: AcceptBlockedAllow}
+	Prepare(p)
+	if err := r.Save(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := ExportYAML(&buf, r.Current(), TypeNCIP); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "accept_item_blocked: allow") {
+		t.Fatalf("not exported:\n%s", buf.String())
 	}
 }

@@ -182,9 +182,15 @@ func TestBadInputChangesNothing(t *testing.T) {
 	bomb := `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">` +
 		`<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>` +
 		`<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><CheckInItem><ItemId><ItemIdentifierValue>&lol4;</ItemIdentifierValue></ItemId></CheckInItem></NCIPMessage>`
-	dtd := `<?xml version="1.0"?><!DOCTYPE NCIPMessage SYSTEM "http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd">` +
+	dtd := `<?xml version="1.0"?><!DOCTYPE NCIPMessage SYSTEM "http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd" [<!ENTITY e "x">]>` +
 		`<NCIPMessage version="http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"><CheckInItem><UniqueItemId><ItemIdentifierValue>` +
 		fixtures.ItemOnLoan + `</ItemIdentifierValue></UniqueItemId></CheckInItem></NCIPMessage>`
+	// A renewal that would be granted, in another namespace or of a version
+	// that is neither NCIP 1.x nor 2.x.
+	renew := `<RenewItem><UserId><UserIdentifierValue>` + fixtures.PatronGood + `</UserIdentifierValue></UserId>` +
+		`<ItemId><ItemIdentifierValue>` + fixtures.ItemOnLoan + `</ItemIdentifierValue></ItemId></RenewItem>`
+	foreign := `<NCIPMessage xmlns="urn:example:not-ncip" version="2.02">` + renew + `</NCIPMessage>`
+	version := `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="3.0">` + renew + `</NCIPMessage>`
 	cases := []struct {
 		name, body string
 		status     int
@@ -192,7 +198,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"not XML", "this is not XML at all", http.StatusOK},
 		{"truncated", `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><CheckInItem><ItemId>`, http.StatusOK},
 		{"XML bomb", bomb, http.StatusOK},
-		{"DTD", dtd, http.StatusOK},
+		{"DTD with an internal subset", dtd, http.StatusOK},
+		{"foreign namespace", foreign, http.StatusOK},
+		{"unknown version", version, http.StatusOK},
 		{"unknown service", `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><FlyToTheMoon/></NCIPMessage>`, http.StatusOK},
 		{"unsupported service", `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><UpdateUser/></NCIPMessage>`, http.StatusOK},
 		{"oversized", `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><CheckInItem><ItemId><ItemIdentifierValue>` +
@@ -214,6 +222,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 				}
 			})
 		})
+	}
+	// The renewal refused above is granted in NCIP's namespace and version.
+	_, out := e.post("/ncip", fixtures.PartnerKey, `<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02">`+renew+`</NCIPMessage>`, true)
+	if m, err := ncip.DecodeResponse(out, ncip.DecodeOptions{}); err != nil || len(m.Problems) > 0 || m.DateDue.IsZero() {
+		t.Fatalf("renewal refused (%v):\n%s", err, out)
 	}
 }
 

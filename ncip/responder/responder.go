@@ -4,10 +4,11 @@
 // Callers are the NCIP partners (ILL brokers and peers) and remote-storage
 // facilities of the profile snapshot. A partner's calls get the
 // resource-sharing meaning: AcceptItem creates a temporary item held for
-// our patron, CheckOutItem of one of our items lends it to the partner's
-// institutional patron, CheckInItem returns it. A facility's calls get the
-// remote-storage meaning: CheckInItem is accessioned or refiled,
-// CheckOutItem retrieved and sent, CancelRequestItem not found.
+// our patron, CheckOutItem of one of our items lends it to the patron of
+// ours the partner names or else to the partner's institutional patron
+// (one rule, circ.PartnerAccountOf), CheckInItem returns it. A facility's
+// calls get the remote-storage meaning: CheckInItem is accessioned or
+// refiled, CheckOutItem retrieved and sent, CancelRequestItem not found.
 //
 // Changing services are safe to retry: a repeat with the same partner,
 // service and request id is answered from the circ idempotency journal, and

@@ -172,7 +172,9 @@ func (r *Responder) LookupRequest(ctx context.Context, c *ncip.Call, req *ncip.L
 
 // AcceptItem creates the temporary item for an item lent to our patron,
 // held at the partner's pickup library whatever RequestedActionType says:
-// the patron collects it at the desk, where the loan is made.
+// the patron collects it at the desk, where the loan is made. A patron who
+// may not borrow gets User Blocked unless the partner's profile says
+// accept_item_blocked: allow.
 func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.AcceptItem) (*ncip.AcceptItemResponse, error) {
 	cl, err := r.caller(c)
 	if err != nil {
@@ -190,7 +192,7 @@ func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.Acce
 	}
 	user := strings.TrimSpace(req.UserID.Value)
 	ar := circ.AcceptItemRequest{Agent: cl.agent(), Partner: cl.code, RequestID: requestID, Patron: user,
-		Pickup: cl.partner.PickupLibrary, DateForReturn: req.DateForReturn}
+		Pickup: cl.partner.PickupLibrary, DateForReturn: req.DateForReturn, AllowBlocked: cl.partner.AcceptsForBlocked()}
 	if ar.Pickup == "" {
 		ar.Pickup = cl.library
 	}
@@ -221,11 +223,13 @@ func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.Acce
 	return &ncip.AcceptItemResponse{Header: header(c, cl), RequestID: rid, ItemID: oursPtr(cl, res.Item.Barcode)}, nil
 }
 
-// CheckOutItem lends an item. From a partner: one of our items goes to the
-// partner's lending patron, a temporary item to the patron named; the due
-// date is the loan rules' (DesiredDateDue is not honoured), and a repeat
-// for an item already on loan to that patron answers its current due date.
-// From a facility: the item was retrieved and sent (no loan is made).
+// CheckOutItem lends an item. From a partner: the loan is on the account
+// the partner's UserId names (see account): one of our patrons, with their
+// standing and PIN, or else the partner's lending patron; a temporary item
+// only ever goes to one of our patrons. The due date is the loan rules'
+// (DesiredDateDue is not honoured), and a repeat for an item already on
+// loan to that patron answers its current due date. From a facility: the
+// item was retrieved and sent (no loan is made).
 func (r *Responder) CheckOutItem(ctx context.Context, c *ncip.Call, req *ncip.CheckOutItem) (*ncip.CheckOutItemResponse, error) {
 	cl, err := r.caller(c)
 	if err != nil {
@@ -252,15 +256,20 @@ func (r *Responder) CheckOutItem(ctx context.Context, c *ncip.Call, req *ncip.Ch
 	if err != nil {
 		return nil, problemOf(c.Service, err, ids{item: item})
 	}
-	patron, pin := cl.partner.LendingPatron, ""
-	if temp {
-		if user == "" {
-			return nil, missing(c.Service, "UserId")
-		}
-		patron = user
+	if temp && user == "" {
+		return nil, missing(c.Service, "UserId")
+	}
+	acct, err := r.account(ctx, cl, user)
+	if err == nil && temp && !acct.Local {
+		// An item our patron borrowed is never lent on to the partner.
+		err = &circ.Error{Code: circ.PatronUnknown, Detail: "a borrowed item is lent to one of our patrons"}
+	}
+	if err != nil {
+		return nil, problemOf(c.Service, err, ids{user: user, item: item})
+	}
+	patron, pin := acct.Patron, ""
+	if acct.Local {
 		pin, _ = req.Secret()
-	} else if patron == "" {
-		return nil, ncip.NewProblem(c.Service, ncip.UnknownUser, "no lending patron is set up for this partner")
 	}
 	reqID := ""
 	if req.RequestID != nil {
@@ -279,23 +288,18 @@ func (r *Responder) CheckOutItem(ctx context.Context, c *ncip.Call, req *ncip.Ch
 	return &ncip.CheckOutItemResponse{Header: header(c, cl), ItemID: ours(cl, res.Item.Barcode), UserID: uid, DateDue: res.Due}, nil
 }
 
-// patronFor decides whose loan or request a partner means: the user named
-// when they are one of our patrons (local), otherwise the partner's
-// lending patron, which stands for the partner's own users.
-func (r *Responder) patronFor(ctx context.Context, cl *caller, user string) (patron string, local bool, err error) {
-	if user != "" {
-		barcode, found, err := r.svc.PatronBarcode(ctx, user)
-		if err != nil {
-			return "", false, err
-		}
-		if found && (cl.partner == nil || barcode != cl.partner.LendingPatron) {
-			return barcode, true, nil
-		}
-	}
+// account decides whose account a partner's loan or request is on, by the
+// one rule of circ.PartnerAccountOf: the user the partner names when they
+// are one of our patrons, otherwise the partner's lending patron, which
+// stands for the partner's own users. CheckOutItem, RenewItem, CheckInItem
+// (through circ.PartnerCheckin), RequestItem and CancelRequestItem all go
+// by it.
+func (r *Responder) account(ctx context.Context, cl *caller, user string) (circ.PartnerAccount, error) {
+	lending := ""
 	if cl.partner != nil {
-		return cl.partner.LendingPatron, false, nil
+		lending = cl.partner.LendingPatron
 	}
-	return "", false, nil
+	return r.svc.PartnerAccountOf(ctx, lending, user)
 }
 
 // keyed joins the parts of an idempotency key when the partner gave an
@@ -315,8 +319,9 @@ func orString(v, def string) string {
 }
 
 // CheckInItem returns an item. From a partner: the return of an item we
-// lent it or of a temporary item. From a facility: the item is accessioned
-// or refiled.
+// lent it (a loan on its account, see account) or of a temporary item; the
+// answer names the patron whose loan ended. From a facility: the item is
+// accessioned or refiled.
 func (r *Responder) CheckInItem(ctx context.Context, c *ncip.Call, req *ncip.CheckInItem) (*ncip.CheckInItemResponse, error) {
 	cl, err := r.caller(c)
 	if err != nil {
@@ -335,11 +340,15 @@ func (r *Responder) CheckInItem(ctx context.Context, c *ncip.Call, req *ncip.Che
 		resp.ItemID = ours(cl, res.Item.Barcode)
 		return resp, nil
 	}
-	res, err := r.svc.PartnerCheckin(ctx, circ.PartnerCheckinRequest{Agent: cl.agent(), Partner: cl.code, Item: item})
+	res, err := r.svc.PartnerCheckin(ctx, circ.PartnerCheckinRequest{Agent: cl.agent(), Partner: cl.code,
+		LendingPatron: cl.partner.LendingPatron, Item: item})
 	if err != nil {
 		return nil, problemOf(c.Service, err, ids{item: item})
 	}
 	resp.ItemID = ours(cl, res.Item.Barcode)
+	if res.Patron != nil {
+		resp.UserID = oursPtr(cl, res.Patron.Barcode)
+	}
 	if res.Destination != "" {
 		resp.Routing = &ncip.RoutingInformation{Instructions: routing(res.Alert),
 			Destination: &ncip.Location{Type: ncip.SV("Current"), Names: []ncip.LocationNameInstance{{Level: 1, Value: res.Destination}}}}
@@ -359,8 +368,8 @@ func routing(alert string) string {
 	return "Shelve"
 }
 
-// RenewItem renews a loan of the user named, or of the partner's lending
-// patron when none is.
+// RenewItem renews a loan on the account the partner's UserId names (see
+// account): one of our patrons, or the partner's lending patron.
 func (r *Responder) RenewItem(ctx context.Context, c *ncip.Call, req *ncip.RenewItem) (*ncip.RenewItemResponse, error) {
 	cl, err := r.caller(c)
 	if err != nil {
@@ -371,20 +380,17 @@ func (r *Responder) RenewItem(ctx context.Context, c *ncip.Call, req *ncip.Renew
 		return nil, missing(c.Service, "ItemId")
 	}
 	user := req.UserIdentifier()
-	patron, local, err := r.patronFor(ctx, cl, user)
+	acct, err := r.account(ctx, cl, user)
 	if err != nil {
-		return nil, err
-	}
-	if patron == "" {
-		return nil, missing(c.Service, "UserId")
+		return nil, problemOf(c.Service, err, ids{user: user, item: item})
 	}
 	pin := ""
-	if local {
+	if acct.Local {
 		pin, _ = req.Secret()
 	}
-	res, err := r.svc.Renew(ctx, circ.RenewRequest{Agent: cl.agent(), Patron: patron, PIN: pin, Item: item})
+	res, err := r.svc.Renew(ctx, circ.RenewRequest{Agent: cl.agent(), Patron: acct.Patron, PIN: pin, Item: item})
 	if err != nil {
-		return nil, problemOf(c.Service, err, ids{user: patron, item: item})
+		return nil, problemOf(c.Service, err, ids{user: acct.Patron, item: item})
 	}
 	n := res.Renewals
 	return &ncip.RenewItemResponse{Header: header(c, cl), ItemID: ours(cl, res.Item.Barcode), UserID: oursPtr(cl, res.Patron.Barcode),
@@ -412,19 +418,16 @@ func (r *Responder) RequestItem(ctx context.Context, c *ncip.Call, req *ncip.Req
 	user := req.UserIdentifier()
 	hr := circ.HoldRequest{Agent: cl.agent(), Partner: cl.code, ExternalID: requestID,
 		Kind: store.RequestResourceSharing, Pickup: cl.library, Expires: req.NeedBeforeDate}
-	patron, local, err := r.patronFor(ctx, cl, user)
+	acct, err := r.account(ctx, cl, user)
 	if err != nil {
-		return nil, err
+		return nil, problemOf(c.Service, err, ids{user: user})
 	}
-	hr.Patron = patron
-	if local {
+	hr.Patron = acct.Patron
+	if acct.Local {
 		hr.Kind, hr.Pickup = store.RequestHold, strings.TrimSpace(req.PickupLocation.Value)
 		if pin, ok := req.Secret(); ok {
 			hr.PIN, hr.RequirePIN = pin, true
 		}
-	}
-	if hr.Patron == "" {
-		return nil, ncip.NewProblem(c.Service, ncip.UnknownUser, "no lending patron is set up for this partner")
 	}
 	item := ""
 	if len(req.ItemIDs) > 0 {
@@ -525,14 +528,11 @@ func (r *Responder) CancelRequestItem(ctx context.Context, c *ncip.Call, req *nc
 		}
 		ch.RequestID, ch.Key = info.ID, cl.key(c.Service, requestID)
 	case item != "":
-		patron, _, err := r.patronFor(ctx, cl, user)
+		acct, err := r.account(ctx, cl, user)
 		if err != nil {
-			return nil, err
+			return nil, problemOf(c.Service, err, ids{user: user, item: item})
 		}
-		if patron == "" {
-			return nil, missing(c.Service, "UserId")
-		}
-		ch.Patron, ch.Item = patron, item
+		ch.Patron, ch.Item = acct.Patron, item
 	default:
 		return nil, missing(c.Service, "RequestId")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/circa-ils/circa/circ"
 )
@@ -78,6 +79,16 @@ type NCIPPartner struct {
 	PickupLibrary string     `json:"pickup_library" yaml:"pickup_library"`
 	Services      []string   `json:"services,omitempty" yaml:"services,omitempty"` // empty: all
 	Compat        NCIPCompat `json:"compat,omitempty" yaml:"compat,omitempty"`
+	// RetryWindowSeconds is how long after its answer the partner's repeat
+	// of a request (same service and request id) may be a retry, answered
+	// from the journal instead of acting again. 0 means
+	// DefaultNCIPRetryWindow.
+	RetryWindowSeconds int `json:"retry_window_seconds" yaml:"retry_window_seconds"`
+}
+
+// RetryWindow is the partner's retry window.
+func (p *NCIPPartner) RetryWindow() time.Duration {
+	return time.Duration(orDefault(p.RetryWindowSeconds, DefaultNCIPRetryWindow)) * time.Second
 }
 
 // ProfileType implements Profile.
@@ -108,6 +119,9 @@ func (p *NCIPPartner) Validate() error {
 		if !slices.Contains(NCIPServices, s) {
 			errs = append(errs, fmt.Errorf("service %q is not one of %s", s, strings.Join(NCIPServices, ", ")))
 		}
+	}
+	if err := validRetryWindow(p.RetryWindowSeconds); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -240,22 +240,43 @@ func (r Retry) keeps() bool { return r.Key != "" && (r.forever || r.Window > 0) 
 // pointer the operation fills; the operation returns its refusal (nil for
 // success).
 func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *store.Tx) (*Error, error)) error {
-	var refusal *Error
+	if !r.keeps() {
+		var refusal *Error
+		err := s.commit(ctx, func(tx *store.Tx) error {
+			var err error
+			refusal, err = fn(tx)
+			return err
+		})
+		if err == nil && refusal != nil {
+			return refusal
+		}
+		return err
+	}
 	if r.Match != "" {
 		// Kept as a keyed hash: a kiosk's frame may hold a PIN.
 		m := s.refMACs.Get().(*keyedMAC)
 		r.Match = hex.EncodeToString(m.sum("retry\x00", r.Match)[:16])
 		s.refMACs.Put(m)
 	}
-	err := s.commit(ctx, func(tx *store.Tx) error {
+	// A retry is answered from a read transaction: the stored answer is
+	// committed, and reading the journal since it (which can be long) does
+	// not hold up the writer or add a write. Only when that finds no answer
+	// to give does the request go to the writer, which checks again for an
+	// answer committed meanwhile (the same request still in flight).
+	var seen retryCheck
+	err := s.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		seen, err = checkRetry(tx, r, s.Now(), retryCheck{}, res)
+		return err
+	})
+	if err != nil || seen.replayed {
+		return err
+	}
+	var refusal *Error
+	err = s.commit(ctx, func(tx *store.Tx) error {
 		refusal = nil
-		if !r.keeps() {
-			rf, err := fn(tx)
-			refusal = rf
-			return err
-		}
 		now := s.Now()
-		if replayed, err := replay(tx, r, now, res); err != nil || replayed {
+		if c, err := checkRetry(tx, r, now, seen, res); err != nil || c.replayed {
 			return err
 		}
 		before := tx.Track()
@@ -293,33 +314,49 @@ func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *stor
 	return nil
 }
 
-// replay fills res with the stored answer when the request is a retry of
-// the one stored under its key.
-func replay(tx *store.Tx, r Retry, now time.Time, res any) (bool, error) {
+// retryCheck is what checkRetry learned about the entry under a key.
+type retryCheck struct {
+	replayed bool
+	// changed: the entry answered at at with journal head head has been
+	// changed since, which stays true.
+	changed bool
+	at      time.Time
+	head    uint64
+}
+
+// checkRetry fills res with the stored answer when the request is a retry
+// of the one stored under its key. seen, from an earlier check of the same
+// entry, spares reading the journal again when it already found a change.
+func checkRetry(tx *store.Tx, r Retry, now time.Time, seen retryCheck, res any) (retryCheck, error) {
 	e, found, err := tx.Remembered(r.Key)
 	if err != nil || !found {
-		return false, err
+		return retryCheck{}, err
 	}
+	c := retryCheck{at: e.At, head: e.Head}
 	if !e.Until.IsZero() {
 		if r.forever || e.Match != r.Match || !now.Before(e.Until) {
-			return false, nil
+			return c, nil
 		}
-		if changed, err := tx.ChangedSince(e.Head, e.Refs); err != nil || changed {
-			return false, err
+		if seen.changed && seen.head == e.Head && seen.at.Equal(e.At) {
+			return seen, nil
+		}
+		if c.changed, err = tx.ChangedSince(e.Head, e.Refs); err != nil || c.changed {
+			return c, err
 		}
 	}
 	var stored storedResult
 	if err := json.Unmarshal(e.Result, &stored); err != nil {
-		return false, fmt.Errorf("circ: stored result for retry: %w", err)
+		return c, fmt.Errorf("circ: stored result for retry: %w", err)
 	}
 	if stored.Refusal != nil {
 		// Only files from before schema version 3 kept refusals.
-		return false, nil
+		return c, nil
 	}
 	if err := json.Unmarshal(stored.Result, res); err != nil {
-		return false, fmt.Errorf("circ: stored result for retry: %w", err)
+		return c, fmt.Errorf("circ: stored result for retry: %w", err)
 	}
-	return true, nil
+	c.replayed = true
+	return c, nil
 }
 
 // distinct drops repeats. A stored answer depends on the records the

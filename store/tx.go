@@ -1030,19 +1030,27 @@ func (t *Tx) Forget(key string) error {
 // the events of that window. It relies on every change of a record being
 // journalled with an event naming it (circ's tests check that).
 func (t *Tx) ChangedSince(head uint64, refs []Ref) (bool, error) {
-	changed := false
-	err := t.JournalAfter(head, func(e Event) bool {
-		for _, r := range e.Refs {
+	c := t.b(bucketJournal).Cursor()
+	for k, v := c.Seek(u64(head + 1)); k != nil; k, v = c.Next() {
+		// Only the refs are read, in place and without copying: the value
+		// is not kept past this iteration (Event's layout, encoding.go).
+		d := recordDecoder{s: unsafe.String(unsafe.SliceData(v), len(v))}
+		d.uint()
+		d.time()
+		d.str()
+		for range d.count(2) {
+			kind, id := d.str(), d.uint()
 			for _, w := range refs {
-				if r == w {
-					changed = true
-					return false
+				if w.ID == id && w.Kind == kind {
+					return true, nil
 				}
 			}
 		}
-		return true
-	})
-	return changed, err
+		if d.bad {
+			return false, fmt.Errorf("store: decode journal event %x: %w", k, errRecordLayout)
+		}
+	}
+	return false, nil
 }
 
 // ForgetBefore drops the entries whose retry window ended before cutoff

@@ -80,8 +80,8 @@ func seed(dir string) (string, error) {
 // env is one test's server: a copy of the template behind a real HTTP
 // listener on 127.0.0.1.
 type env struct {
-	t   *testing.T
-	db  *store.DB
+	t    *testing.T
+	db   *store.DB
 	svc  *circ.Service
 	reg  *profiles.Registry
 	srv  *httptest.Server

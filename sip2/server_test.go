@@ -130,19 +130,17 @@ type countObserver struct {
 	rejected  int
 	outcomes  map[Outcome]int
 	malformed map[Malformed]int
-	replayed  int
 	loginFail int
 }
 
 func newCountObserver() *countObserver {
 	return &countObserver{outcomes: map[Outcome]int{}, malformed: map[Malformed]int{}}
 }
-func (o *countObserver) ConnOpened(ConnInfo)       { o.mu.Lock(); o.opened++; o.mu.Unlock() }
-func (o *countObserver) ConnClosed(ConnInfo)       { o.mu.Lock(); o.closed++; o.mu.Unlock() }
-func (o *countObserver) ConnRejected(net.Addr)     { o.mu.Lock(); o.rejected++; o.mu.Unlock() }
-func (o *countObserver) LoginFailed(ConnInfo)      { o.mu.Lock(); o.loginFail++; o.mu.Unlock() }
-func (o *countObserver) RetransmitReplayed(string) { o.mu.Lock(); o.replayed++; o.mu.Unlock() }
-func (o *countObserver) Malformed(k Malformed)     { o.mu.Lock(); o.malformed[k]++; o.mu.Unlock() }
+func (o *countObserver) ConnOpened(ConnInfo)   { o.mu.Lock(); o.opened++; o.mu.Unlock() }
+func (o *countObserver) ConnClosed(ConnInfo)   { o.mu.Lock(); o.closed++; o.mu.Unlock() }
+func (o *countObserver) ConnRejected(net.Addr) { o.mu.Lock(); o.rejected++; o.mu.Unlock() }
+func (o *countObserver) LoginFailed(ConnInfo)  { o.mu.Lock(); o.loginFail++; o.mu.Unlock() }
+func (o *countObserver) Malformed(k Malformed) { o.mu.Lock(); o.malformed[k]++; o.mu.Unlock() }
 func (o *countObserver) MessageHandled(_ string, _ time.Duration, oc Outcome) {
 	o.mu.Lock()
 	o.outcomes[oc]++

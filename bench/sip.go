@@ -373,9 +373,10 @@ func (c *sipConn) close() { c.nc.Close() }
 
 // stamp encodes a write with a transaction time one second after the
 // connection's previous write (or now, if later). The server treats a
-// request whose bytes, sequence number and checksum equal an earlier one as
-// a retransmission and answers it from its journal without acting, so a
-// generator that repeated its bytes would measure replays, not checkouts.
+// kiosk's repeat of its last frame, within the retry window and with
+// nothing changed since, as a retransmission and answers it from its
+// journal without acting, so a generator that repeated its bytes would
+// measure replays, not renewals.
 // A real kiosk's clock makes every request distinct; the generator's
 // second-resolution stamps run ahead of the wall clock at high rates, which
 // the server accepts like any kiosk clock skew.

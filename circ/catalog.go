@@ -94,7 +94,7 @@ func (s *Service) PutBibs(ctx context.Context, agent Agent, recs []MARCRecord) (
 		chunk := recs[start:min(start+bibMaxChunk, len(recs))]
 		var changes []BibChange
 		now := s.Now()
-		err := s.update(ctx, "", nil, func(tx *store.Tx) (*Error, error) {
+		err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
 			changes = changes[:0]
 			for i := range chunk {
 				c, err := putBib(tx, &chunk[i], now, agent)
@@ -152,7 +152,7 @@ func putBib(tx *store.Tx, rec *MARCRecord, now time.Time, agent Agent) (BibChang
 func (s *Service) DeleteBib(ctx context.Context, agent Agent, bibID uint64) (BibChange, error) {
 	var res BibChange
 	now := s.Now()
-	err := s.update(ctx, "", nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
 		b, refusal, err := catalogBib(tx, bibID)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -203,7 +203,7 @@ func (s *Service) DeleteBib(ctx context.Context, agent Agent, bibID uint64) (Bib
 func (s *Service) SuppressBib(ctx context.Context, agent Agent, bibID uint64, suppress bool) (BibChange, error) {
 	var res BibChange
 	now := s.Now()
-	err := s.update(ctx, "", nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
 		b, refusal, err := catalogBib(tx, bibID)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -286,7 +286,7 @@ func (s *Service) AddItem(ctx context.Context, agent Agent, n NewItem) (store.It
 	if n.Pieces <= 0 {
 		n.Pieces = 1
 	}
-	err := s.update(ctx, "", nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
 		b, refusal, err := catalogBib(tx, n.BibID)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -320,7 +320,7 @@ func (s *Service) AddItem(ctx context.Context, agent Agent, n NewItem) (store.It
 func (s *Service) MoveItem(ctx context.Context, agent Agent, barcode, location, callNumber string) (store.Item, error) {
 	var res store.Item
 	now := s.Now()
-	err := s.update(ctx, "", nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
 		it, refusal, err := lookupItem(tx, barcode)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -354,7 +354,7 @@ func (s *Service) MoveItem(ctx context.Context, agent Agent, barcode, location, 
 func (s *Service) RemoveItem(ctx context.Context, agent Agent, barcode string) (store.Item, error) {
 	var res store.Item
 	now := s.Now()
-	err := s.update(ctx, "", nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
 		it, refusal, err := lookupItem(tx, barcode)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -378,7 +378,7 @@ func (s *Service) RemoveItem(ctx context.Context, agent Agent, barcode string) (
 func (s *Service) AddHolding(ctx context.Context, agent Agent, bibID uint64, location, callNumber string) (store.Holding, error) {
 	var res store.Holding
 	now := s.Now()
-	err := s.update(ctx, "", nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
 		b, refusal, err := catalogBib(tx, bibID)
 		if err != nil || refusal != nil {
 			return refusal, err

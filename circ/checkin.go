@@ -18,7 +18,7 @@ type CheckinRequest struct {
 	// this barcode (a kiosk cancelling its own checkout); otherwise the
 	// checkin is refused with ItemNotOnLoan and changes nothing.
 	Borrower string
-	Key      string
+	Retry    Retry
 }
 
 // Alert types say what to do with the item after a checkin; the values are
@@ -60,7 +60,7 @@ func (s *Service) Checkin(ctx context.Context, req CheckinRequest) (CheckinResul
 	var res CheckinResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = CheckinResult{At: now, Currency: rules.Currency}
 		it, refusal, err := lookupItem(tx, req.Item)
 		if err != nil || refusal != nil {

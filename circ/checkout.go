@@ -67,9 +67,8 @@ type CheckoutRequest struct {
 	// OwnItem overrides the rule for an item already on loan to the same
 	// patron: nil follows the rules, true renews, false refuses.
 	OwnItem *bool
-	// Key makes the request safe to retry: a repeat with the same key gets
-	// the stored answer.
-	Key string
+	// Retry makes the request safe to retry: a retry gets the stored answer.
+	Retry Retry
 }
 
 // CheckoutResult is the answer to a checkout, filled as far as known also
@@ -94,7 +93,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 	var res CheckoutResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = CheckoutResult{At: now, Currency: rules.Currency}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN && !req.NoBlock)
 		if err != nil || (refusal != nil && refusal.Code == PatronUnknown) {
@@ -180,7 +179,8 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 		if err := tx.OpenLoan(&l); err != nil {
 			return nil, err
 		}
-		if err := fulfilRequests(tx, &it, reqs, p.ID, now); err != nil {
+		fulfilled, err := fulfilRequests(tx, &it, reqs, p.ID, now)
+		if err != nil {
 			return nil, err
 		}
 		it.Status, it.HeldFor, it.TransitTo = store.ItemOnLoan, 0, ""
@@ -188,6 +188,12 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 			return nil, err
 		}
 		refs := []store.Ref{ref("loan", l.ID), ref("item", it.ID), ref("patron", p.ID), ref("bib", it.BibID)}
+		if fulfilled != 0 {
+			refs = append(refs, ref("request", fulfilled))
+		}
+		if onLoan {
+			refs = append(refs, ref("loan", loan.ID), ref("patron", loan.PatronID))
+		}
 		if res.Fee > 0 {
 			f := store.Fee{PatronID: p.ID, ItemID: it.ID, LoanID: l.ID, Type: res.FeeType, Amount: res.Fee,
 				Balance: res.Fee, Currency: rules.Currency, Status: store.FeeOpen, Library: it.Library,
@@ -219,19 +225,17 @@ func rentalFee(r *store.Rules, policy string) int64 {
 // fulfilRequests closes the patron's own requests that this checkout
 // satisfies: an item-level request for the item, the request it was held
 // for, or a title-level request on its bib. reqs are the bib's open
-// requests, read once by the checkout.
-func fulfilRequests(tx *store.Tx, it *store.Item, reqs []store.Request, patronID uint64, now time.Time) error {
+// requests, read once by the checkout. It returns the closed request's id,
+// or 0.
+func fulfilRequests(tx *store.Tx, it *store.Item, reqs []store.Request, patronID uint64, now time.Time) (uint64, error) {
 	for _, r := range reqs {
 		if r.PatronID != patronID || r.Kind == store.RequestRetrieval {
 			continue
 		}
 		if r.ID == it.HeldFor || r.ItemID == it.ID || r.TitleLevel {
 			r.Status, r.Closed, r.ItemID = store.RequestFulfilled, now, it.ID
-			if err := tx.PutRequest(&r); err != nil {
-				return err
-			}
-			return nil
+			return r.ID, tx.PutRequest(&r)
 		}
 	}
-	return nil
+	return 0, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,7 @@ func newLib(t *testing.T) *testLib {
 	if err != nil {
 		t.Fatal(err)
 	}
+	journalsWrites(t, l.svc)
 	t.Cleanup(func() {
 		probs, err := db.Check()
 		if err != nil {
@@ -70,6 +72,33 @@ func newLib(t *testing.T) *testLib {
 		db.Close()
 	})
 	return l
+}
+
+// journalsWrites makes every operation the test runs check that each item,
+// patron, loan, request and fee it writes is named by one of its journal
+// events: a stored answer is replayed only while no later event names what
+// the first request wrote, so an unjournalled write would let a stale
+// answer through.
+func journalsWrites(t *testing.T, s *Service) {
+	inner := s.commit
+	s.commit = func(ctx context.Context, fn func(*store.Tx) error) error {
+		return inner(ctx, func(tx *store.Tx) error {
+			head, before := tx.JournalHead(), tx.Track()
+			if err := fn(tx); err != nil {
+				return err
+			}
+			var named []store.Ref
+			if err := tx.JournalAfter(head, func(e store.Event) bool { named = append(named, e.Refs...); return true }); err != nil {
+				return err
+			}
+			for _, r := range tx.Touched()[before:] {
+				if !slices.Contains(named, r) {
+					t.Errorf("%s %d written without a journal event naming it (events: %+v)", r.Kind, r.ID, named)
+				}
+			}
+			return nil
+		})
+	}
 }
 
 func (l *testLib) advance(d time.Duration) {
@@ -526,7 +555,7 @@ func TestBlockUnblockAndPatronStatus(t *testing.T) {
 	}
 	// A retried block (same key) places one block.
 	for range 2 {
-		if _, err := l.svc.Block(ctx, BlockRequest{Agent: atMain, Patron: "P1", Type: "sip2", Key: "blk-1"}); err != nil {
+		if _, err := l.svc.Block(ctx, BlockRequest{Agent: atMain, Patron: "P1", Type: "sip2", Retry: Retry{Key: "blk-1", Window: time.Minute}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -567,32 +596,111 @@ func TestItemInfoAndProperties(t *testing.T) {
 	wantCode(t, err, ItemUnknown)
 }
 
-func TestRetryWithKeyActsOnce(t *testing.T) {
+// A repeat replays the stored answer only while it is a retry: within the
+// window, the same match, and nothing changed since what the first request
+// acted on. Otherwise it is a new request and acts.
+func TestRetryReplaysOnlyRetries(t *testing.T) {
 	l := newLib(t)
 	l.patron("P1", "GRAD")
+	l.patron("P2", "GRAD")
 	l.item("B1", "BOOK", "MAIN", "STACKS")
-	first, err := l.svc.Checkout(ctx, CheckoutRequest{Agent: atMain, Patron: "P1", Item: "B1", Key: "k1"})
+	l.item("B2", "BOOK", "MAIN", "STACKS")
+	l.item("B3", "BOOK", "MAIN", "STACKS")
+	l.item("B4", "BOOK", "MAIN", "STACKS")
+	kiosk := func(frame string) Retry { return Retry{Key: "kiosk-1", Match: frame, Window: time.Minute} }
+	checkout := func(item, frame string) CheckoutResult {
+		t.Helper()
+		res, err := l.svc.Checkout(ctx, CheckoutRequest{Agent: atMain, Patron: "P1", Item: item, Retry: kiosk(frame)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := checkout("B1", "f1")
+	head := l.journalHead()
+	l.advance(30 * time.Second)
+	if again := checkout("B1", "f1"); again.Renewed || again.LoanID != first.LoanID || !again.At.Equal(first.At) || l.journalHead() != head {
+		t.Fatalf("retry within the window acted again: %+v", again)
+	}
+	// Past the window the same request acts: the patron's own item renews.
+	l.advance(31 * time.Second)
+	if late := checkout("B1", "f1"); !late.Renewed {
+		t.Fatalf("repeat after the window did not act: %+v", late)
+	}
+	// Checked in elsewhere since: the same frame makes a new loan.
+	second := checkout("B2", "f2")
+	if _, err := l.svc.Checkin(ctx, CheckinRequest{Agent: atBranch, Item: "B2"}); err != nil {
+		t.Fatal(err)
+	}
+	if again := checkout("B2", "f2"); again.LoanID == second.LoanID || again.Renewed || again.LoanID == 0 {
+		t.Fatalf("repeat after a checkin replayed the old loan: %+v", again)
+	}
+	// The slot holds the kiosk's last request only: another frame acts and
+	// replaces it, so the earlier frame is no longer a retry.
+	head = l.journalHead()
+	checkout("B3", "f3")
+	if l.journalHead() == head {
+		t.Fatal("another frame under the same key was answered from the journal")
+	}
+	// A refusal is not kept, and clears the slot.
+	_, err := l.svc.Checkin(ctx, CheckinRequest{Agent: atMain, Item: "NOPE", Retry: kiosk("f4")})
+	wantCode(t, err, ItemUnknown)
+	l.db.View(ctx, func(tx *store.Tx) error {
+		if _, found, _ := tx.Remembered("kiosk-1"); found {
+			t.Error("a refusal left an answer in the kiosk's slot")
+		}
+		return nil
+	})
+	// A change to another copy or patron is not a change to this loan.
+	third := checkout("B4", "f5")
+	if _, err := l.svc.Checkin(ctx, CheckinRequest{Agent: atBranch, Item: "B2"}); err != nil {
+		t.Fatal(err)
+	}
+	if again := checkout("B4", "f5"); again.Renewed || !again.Due.Equal(third.Due) {
+		t.Fatalf("an unrelated change stopped a retry: %+v", again)
+	}
+}
+
+// A payment id names the payment: it is never applied twice, however late
+// it comes, and a refused payment does not use the id up.
+func TestPaymentIDKeptForGood(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "GRAD")
+	if _, err := l.svc.Charge(ctx, ChargeRequest{Agent: atMain, Patron: "P1", Amount: 500}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.svc.PayFee(ctx, PayRequest{Agent: atMain, Patron: "P1", Amount: 900, TransactionID: "T1"})
+	wantCode(t, err, FeeOverpaid)
+	first, err := l.svc.PayFee(ctx, PayRequest{Agent: atMain, Patron: "P1", Amount: 200, TransactionID: "T1"})
+	if err != nil || first.Remaining != 300 {
+		t.Fatalf("payment: %+v %v", first, err)
+	}
+	l.advance(400 * 24 * time.Hour)
+	n, err := func() (int, error) {
+		var n int
+		err := l.db.Update(ctx, func(tx *store.Tx) error {
+			var err error
+			n, err = tx.ForgetBefore(l.svc.Now())
+			return err
+		})
+		return n, err
+	}()
+	if err != nil || n != 0 {
+		t.Fatalf("pruning dropped %d entries (%v)", n, err)
+	}
+	again, err := l.svc.PayFee(ctx, PayRequest{Agent: atMain, Patron: "P1", Amount: 200, TransactionID: "T1"})
+	if err != nil || again.Remaining != 300 || !again.At.Equal(first.At) {
+		t.Fatalf("late repeat of a payment id: %+v %v", again, err)
+	}
+	// The same charge id from a partner charges once.
+	c1, err := l.svc.Charge(ctx, ChargeRequest{Agent: atPartner, Patron: "P1", Amount: 100, Key: "ncip\x00ILL\x00CreateUserFiscalTransaction\x00F1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.advance(time.Hour)
-	again, err := l.svc.Checkout(ctx, CheckoutRequest{Agent: atMain, Patron: "P1", Item: "B1", Key: "k1"})
-	if err != nil || again.Renewed || !again.Due.Equal(first.Due) || again.LoanID != first.LoanID {
-		t.Fatalf("retry acted again: %+v %v", again, err)
-	}
-	// A refusal is remembered too.
-	_, err = l.svc.Checkin(ctx, CheckinRequest{Agent: atMain, Item: "NOPE", Key: "k2"})
-	wantCode(t, err, ItemUnknown)
-	_, err = l.svc.Checkin(ctx, CheckinRequest{Agent: atMain, Item: "NOPE", Key: "k2"})
-	wantCode(t, err, ItemUnknown)
-	// A checkin retried after it succeeded still answers as the first time.
-	c1, err := l.svc.Checkin(ctx, CheckinRequest{Agent: atMain, Item: "B1", Key: "k3"})
-	if err != nil || !c1.WasOnLoan {
-		t.Fatal(err)
-	}
-	c2, err := l.svc.Checkin(ctx, CheckinRequest{Agent: atMain, Item: "B1", Key: "k3"})
-	if err != nil || !c2.WasOnLoan {
-		t.Fatalf("retried checkin: %+v %v", c2, err)
+	l.advance(30 * 24 * time.Hour)
+	c2, err := l.svc.Charge(ctx, ChargeRequest{Agent: atPartner, Patron: "P1", Amount: 100, Key: "ncip\x00ILL\x00CreateUserFiscalTransaction\x00F1"})
+	if err != nil || c2.FeeID != c1.FeeID {
+		t.Fatalf("repeated charge id charged again: %+v %+v %v", c1, c2, err)
 	}
 }
 

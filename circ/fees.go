@@ -18,10 +18,13 @@ type PayRequest struct {
 	Amount      int64  // minor units
 	Currency    string // empty: the installation's currency
 	PaymentType string // SIP2 00 cash, 01 VISA, 02 credit card
-	// TransactionID is the payment's external id (SIP2 BK). A repeat with
-	// the same id gets the stored answer and pays nothing twice.
+	// TransactionID is the payment's external id (SIP2 BK). It names the
+	// payment for good: a repeat with the same id, however late, gets the
+	// stored answer and pays nothing twice.
 	TransactionID string
-	Waive         bool // staff waiver instead of a payment
+	// Retry, for a payment without an id, recognises a retransmission.
+	Retry Retry
+	Waive bool // staff waiver instead of a payment
 }
 
 // FeeApplied is the part of a payment that went to one fee.
@@ -51,11 +54,11 @@ func (s *Service) PayFee(ctx context.Context, req PayRequest) (PayResult, error)
 	if currency == "" {
 		currency = rules.Currency
 	}
-	key := ""
+	retry := req.Retry
 	if req.TransactionID != "" {
-		key = "pay\x00" + req.TransactionID
+		retry = foreverKey("pay\x00" + req.TransactionID)
 	}
-	err := s.update(ctx, key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = PayResult{At: now, Currency: currency, TransactionID: req.TransactionID}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN)
 		if err != nil || refusal != nil {
@@ -155,7 +158,9 @@ type ChargeRequest struct {
 	Currency    string
 	Description string
 	Item        string
-	Key         string
+	// Key names the charge for good (an NCIP partner's transaction id): a
+	// repeat with the same key, however late, gets the first charge.
+	Key string
 }
 
 // ChargeResult names the new fee.
@@ -172,7 +177,7 @@ func (s *Service) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, 
 	var res ChargeResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, foreverKey(req.Key), &res, func(tx *store.Tx) (*Error, error) {
 		res = ChargeResult{At: now}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, "", false)
 		if err != nil || refusal != nil {

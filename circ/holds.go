@@ -23,7 +23,7 @@ type HoldRequest struct {
 	Kind       store.RequestKind // hold (default) or resource_sharing
 	Partner    string            // NCIP partner for resource-sharing requests
 	ExternalID string            // the partner's request id
-	Key        string
+	Retry      Retry
 }
 
 // HoldResult describes the request.
@@ -48,7 +48,7 @@ func (s *Service) PlaceHold(ctx context.Context, req HoldRequest) (HoldResult, e
 	var res HoldResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = HoldResult{At: now}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN)
 		if err != nil || refusal != nil {
@@ -169,7 +169,7 @@ type CancelHoldRequest struct {
 	Partner    string
 	ExternalID string
 	Reason     string
-	Key        string
+	Retry      Retry
 }
 
 // CancelHold cancels a patron's request. An item trapped for it goes back
@@ -177,7 +177,7 @@ type CancelHoldRequest struct {
 func (s *Service) CancelHold(ctx context.Context, req CancelHoldRequest) (HoldResult, error) {
 	var res HoldResult
 	now := s.Now()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = HoldResult{At: now}
 		r, refusal, err := s.findRequest(tx, req.Patron, req.PIN, req.RequirePIN, req.RequestID, req.Item, req.BibID, req.Partner, req.ExternalID)
 		if err != nil || refusal != nil {
@@ -187,25 +187,27 @@ func (s *Service) CancelHold(ctx context.Context, req CancelHoldRequest) (HoldRe
 		if p, err := tx.Patron(r.PatronID); err == nil {
 			res.Patron = patronBrief(&p)
 		}
-		if err := s.closeRequest(tx, &r, store.RequestCancelled, req.Reason, now); err != nil {
+		refs, err := s.closeRequest(tx, &r, store.RequestCancelled, req.Reason, now)
+		if err != nil {
 			return nil, err
 		}
 		res.Status = string(r.Status)
-		return nil, emit(tx, now, "request.cancel", req.Agent, ref("request", r.ID), ref("bib", r.BibID))
+		return nil, emit(tx, now, "request.cancel", req.Agent, append(refs, ref("bib", r.BibID))...)
 	})
 	return res, err
 }
 
 // closeRequest ends a request, releases an item trapped for it and cancels
-// the retrieval that served it.
-func (s *Service) closeRequest(tx *store.Tx, r *store.Request, status store.RequestStatus, note string, now time.Time) error {
+// the retrieval that served it. It returns the refs of what it changed.
+func (s *Service) closeRequest(tx *store.Tx, r *store.Request, status store.RequestStatus, note string, now time.Time) ([]store.Ref, error) {
 	r.Status, r.Closed = status, now
 	if note != "" {
 		r.Note = note
 	}
 	if err := tx.PutRequest(r); err != nil {
-		return err
+		return nil, err
 	}
+	refs := []store.Ref{ref("request", r.ID)}
 	if r.ItemID != 0 {
 		it, err := tx.Item(r.ItemID)
 		if err == nil && it.HeldFor == r.ID {
@@ -214,23 +216,25 @@ func (s *Service) closeRequest(tx *store.Tx, r *store.Request, status store.Requ
 				it.Status = store.ItemReshelving
 			}
 			if err := tx.PutItem(&it, now); err != nil {
-				return err
+				return nil, err
 			}
+			refs = append(refs, ref("item", it.ID))
 		}
 	}
 	reqs, err := tx.OpenRequestsOfPatron(r.PatronID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, other := range reqs {
 		if other.Kind == store.RequestRetrieval && other.ParentID == r.ID {
 			other.Status, other.Closed = store.RequestCancelled, now
 			if err := tx.PutRequest(&other); err != nil {
-				return err
+				return nil, err
 			}
+			refs = append(refs, ref("request", other.ID))
 		}
 	}
-	return nil
+	return refs, nil
 }
 
 func (s *Service) findRequest(tx *store.Tx, patron, pin string, requirePIN bool, id uint64, item string, bibID uint64, partner, externalID string) (store.Request, *Error, error) {
@@ -298,14 +302,14 @@ type ChangeHoldRequest struct {
 	BibID      uint64
 	Pickup     string
 	Expires    time.Time
-	Key        string
+	Retry      Retry
 }
 
 // ChangeHold changes a waiting request's pickup library or expiry.
 func (s *Service) ChangeHold(ctx context.Context, req ChangeHoldRequest) (HoldResult, error) {
 	var res HoldResult
 	now := s.Now()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = HoldResult{At: now}
 		r, refusal, err := s.findRequest(tx, req.Patron, req.PIN, req.RequirePIN, req.RequestID, req.Item, req.BibID, "", "")
 		if err != nil || refusal != nil {

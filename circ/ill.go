@@ -46,7 +46,7 @@ type AcceptItemRequest struct {
 	// (blocked, expired where the rules block that, over the fee or
 	// overdue limits); otherwise that patron's refusal answers.
 	AllowBlocked bool
-	Key          string
+	Retry        Retry
 }
 
 // AcceptItemResult describes the temporary item and its hold.
@@ -70,7 +70,7 @@ func (s *Service) AcceptItem(ctx context.Context, req AcceptItemRequest) (Accept
 	var res AcceptItemResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = AcceptItemResult{At: now, RequestID: req.RequestID}
 		if strings.TrimSpace(req.RequestID) == "" {
 			return refuse(InvalidRequest, "a request id is required"), nil
@@ -197,7 +197,7 @@ type DeleteItemRequest struct {
 	Agent   Agent
 	Partner string
 	Item    string
-	Key     string
+	Retry   Retry
 }
 
 // DeleteItemResult describes the deleted item.
@@ -214,7 +214,7 @@ type DeleteItemResult struct {
 func (s *Service) DeleteTemporaryItem(ctx context.Context, req DeleteItemRequest) (DeleteItemResult, error) {
 	var res DeleteItemResult
 	now := s.Now()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = DeleteItemResult{At: now}
 		marker := deletedKey(req.Partner, req.Item)
 		it, err := tx.ItemByBarcode(req.Item)
@@ -241,12 +241,14 @@ func (s *Service) DeleteTemporaryItem(ctx context.Context, req DeleteItemRequest
 		if err != nil {
 			return nil, err
 		}
+		refs := []store.Ref{ref("item", it.ID), ref("bib", it.BibID)}
 		for _, r := range reqs {
 			if r.ItemID == it.ID {
 				r.Status, r.Closed, r.Note = store.RequestCancelled, now, "item deleted"
 				if err := tx.PutRequest(&r); err != nil {
 					return nil, err
 				}
+				refs = append(refs, ref("request", r.ID))
 			}
 		}
 		if err := tx.DeleteItem(it.ID, now); err != nil {
@@ -267,10 +269,11 @@ func (s *Service) DeleteTemporaryItem(ctx context.Context, req DeleteItemRequest
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.Remember(marker, now, doc); err != nil {
+		// Kept for good, like a payment id: it names the deleted item.
+		if err := tx.Remember(marker, store.IdemEntry{At: now, Result: doc}); err != nil {
 			return nil, err
 		}
-		return nil, emit(tx, now, "ill.delete", req.Agent, ref("item", it.ID), ref("bib", it.BibID))
+		return nil, emit(tx, now, "ill.delete", req.Agent, refs...)
 	})
 	return res, err
 }
@@ -286,8 +289,8 @@ type RecallRequest struct {
 	Agent Agent
 	Item  string
 	// Due is the date the recaller asks for; zero means now + RecallGrace.
-	Due time.Time
-	Key string
+	Due   time.Time
+	Retry Retry
 }
 
 // RecallResult describes the recalled loan.
@@ -305,7 +308,7 @@ type RecallResult struct {
 func (s *Service) Recall(ctx context.Context, req RecallRequest) (RecallResult, error) {
 	var res RecallResult
 	now := s.Now()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = RecallResult{At: now}
 		it, refusal, err := lookupItem(tx, req.Item)
 		if err != nil || refusal != nil {
@@ -353,7 +356,7 @@ type PartnerCheckinRequest struct {
 	// LendingPatron is the partner's account (see PartnerAccountOf).
 	LendingPatron string
 	Item          string
-	Key           string
+	Retry         Retry
 }
 
 // PartnerCheckin closes the item's loan (with any overdue fine) and routes
@@ -369,7 +372,7 @@ func (s *Service) PartnerCheckin(ctx context.Context, req PartnerCheckinRequest)
 	var res CheckinResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = CheckinResult{At: now, Currency: rules.Currency}
 		it, refusal, err := lookupItem(tx, req.Item)
 		if err != nil || refusal != nil {
@@ -442,7 +445,9 @@ func (s *Service) PartnerCheckin(ctx context.Context, req PartnerCheckinRequest)
 			return nil, err
 		}
 		res.Item = briefOf(tx, &it)
-		if err := tx.Remember(checkedInKey(it.ID), now, []byte(strconv.Quote(req.Partner))); err != nil {
+		// Kept for good (one per item, replaced by the next partner return):
+		// it marks a state, not a message.
+		if err := tx.Remember(checkedInKey(it.ID), store.IdemEntry{At: now, Result: []byte(strconv.Quote(req.Partner))}); err != nil {
 			return nil, err
 		}
 		return nil, emit(tx, now, "ill.checkin", req.Agent, refs...)

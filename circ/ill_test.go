@@ -13,7 +13,7 @@ func TestAcceptItemBorrowingCycle(t *testing.T) {
 	l := newLib(t)
 	l.patron("P1", "GRAD")
 	req := AcceptItemRequest{Agent: atPartner, Partner: "ILL", RequestID: "REQ-1", Item: "ILL-0001", Patron: "P1",
-		Title: "Borrowed title", Author: "Lender, A.", DateForReturn: start.AddDate(0, 1, 0), Key: "k-accept-1"}
+		Title: "Borrowed title", Author: "Lender, A.", DateForReturn: start.AddDate(0, 1, 0), Retry: Retry{Key: "k-accept-1", Window: time.Minute}}
 	res, err := l.svc.AcceptItem(ctx, req)
 	if err != nil {
 		t.Fatal(err)

@@ -81,14 +81,14 @@ type ItemPropertiesRequest struct {
 	Agent      Agent
 	Item       string
 	Properties string
-	Key        string
+	Retry      Retry
 }
 
 // SetItemProperties stores an item's properties.
 func (s *Service) SetItemProperties(ctx context.Context, req ItemPropertiesRequest) (ItemBrief, error) {
 	var res ItemBrief
 	now := s.Now()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		it, refusal, err := lookupItem(tx, req.Item)
 		if err != nil || refusal != nil {
 			return refusal, err

@@ -173,16 +173,16 @@ type BlockRequest struct {
 	Note   string
 	// CardRetained is SIP2's "card retained" flag of message 01.
 	CardRetained bool
-	// Key makes the request safe to retry: a repeat gets the stored answer
+	// Retry makes the request safe to retry: a retry gets the stored answer
 	// and places or lifts nothing twice.
-	Key string
+	Retry Retry
 }
 
 // Block places a block on a patron.
 func (s *Service) Block(ctx context.Context, req BlockRequest) (store.Patron, error) {
 	var p store.Patron
 	now := s.Now()
-	err := s.update(ctx, req.Key, &p, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &p, func(tx *store.Tx) (*Error, error) {
 		var refusal *Error
 		var err error
 		p, refusal, err = s.lookupPatron(tx, req.Patron, "", false)
@@ -210,7 +210,7 @@ func (s *Service) Block(ctx context.Context, req BlockRequest) (store.Patron, er
 func (s *Service) Unblock(ctx context.Context, req BlockRequest) (store.Patron, error) {
 	var p store.Patron
 	now := s.Now()
-	err := s.update(ctx, req.Key, &p, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &p, func(tx *store.Tx) (*Error, error) {
 		var refusal *Error
 		var err error
 		p, refusal, err = s.lookupPatron(tx, req.Patron, "", false)

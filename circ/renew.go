@@ -14,7 +14,7 @@ type RenewRequest struct {
 	PIN        string
 	RequirePIN bool
 	Item       string
-	Key        string
+	Retry      Retry
 }
 
 // RenewResult is the answer to a renewal.
@@ -32,7 +32,7 @@ func (s *Service) Renew(ctx context.Context, req RenewRequest) (RenewResult, err
 	var res RenewResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = RenewResult{At: now}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN)
 		if err != nil || refusal != nil {
@@ -107,7 +107,7 @@ type RenewAllRequest struct {
 	Patron     string
 	PIN        string
 	RequirePIN bool
-	Key        string
+	Retry      Retry
 }
 
 // RenewOutcome is one loan's result within a renew-all.
@@ -130,7 +130,7 @@ func (s *Service) RenewAll(ctx context.Context, req RenewAllRequest) (RenewAllRe
 	var res RenewAllResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = RenewAllResult{At: now}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN)
 		if err != nil || refusal != nil {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,45 +202,108 @@ func (s *Service) checkPIN(p *store.Patron, pin string) bool {
 	return err == nil && good
 }
 
-// update runs an operation in a group-committed transaction. With a key,
-// the operation's result is stored under it in the same transaction, and a
-// retry with the same key gets the stored result instead of acting again.
-// res must be a pointer the operation fills; refusal is the operation's
-// refusal (nil for success), stored with the result.
-func (s *Service) update(ctx context.Context, key string, res any, fn func(tx *store.Tx) (*Error, error)) error {
-	var refusal *Error
-	err := s.commit(ctx, func(tx *store.Tx) error {
-		refusal = nil
-		if key != "" {
-			e, found, err := tx.Remembered(key)
-			if err != nil {
-				return err
-			}
-			if found {
-				var stored storedResult
-				if err := json.Unmarshal(e.Result, &stored); err != nil {
-					return fmt.Errorf("circ: stored result for retry: %w", err)
-				}
-				if err := json.Unmarshal(stored.Result, res); err != nil {
-					return fmt.Errorf("circ: stored result for retry: %w", err)
-				}
-				refusal = stored.Refusal
-				return nil
-			}
+// Retry says when a repeat of a changing request is a retry, answered with
+// the stored answer instead of acting again (DESIGN.md, principle 3).
+//
+// Only a retry replays: the same request again (same Key and Match) within
+// Window of its answer, when no later journal event names a record the
+// first request changed. A repeat after the window, or after someone else
+// checked the item in, renewed the loan or paid the fee, is a new request
+// and acts. Refusals and answers that changed nothing are not kept: a
+// repeat evaluates again and gets the same answer unless something changed,
+// which is then the right answer; and reads store nothing.
+type Retry struct {
+	// Key names the request's slot. A SIP2 kiosk (account and location)
+	// has one slot, holding its last changing request, so a new request
+	// from it replaces the answer kept for the previous one; an NCIP
+	// request has one per partner, service and request id.
+	Key string
+	// Match is what a repeat must equal, besides its key, to be a retry
+	// (a kiosk's frame). Only a keyed hash of it is stored.
+	Match string
+	// Window is how long after its answer a repeat may be a retry; zero
+	// keeps nothing.
+	Window time.Duration
+	// forever marks an id that names a payment or charge rather than a
+	// message: any repeat, however late, gets the first answer.
+	forever bool
+}
+
+// foreverKey is the slot of a payment or charge id.
+func foreverKey(key string) Retry { return Retry{Key: key, forever: key != ""} }
+
+func (r Retry) keeps() bool { return r.Key != "" && (r.forever || r.Window > 0) }
+
+// update runs an operation in a group-committed transaction. With a retry
+// key, a retry gets the stored result instead of acting again, and a
+// changing success is stored in the same transaction. res must be a
+// pointer the operation fills; the operation returns its refusal (nil for
+// success).
+func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *store.Tx) (*Error, error)) error {
+	if !r.keeps() {
+		var refusal *Error
+		err := s.commit(ctx, func(tx *store.Tx) error {
+			var err error
+			refusal, err = fn(tx)
+			return err
+		})
+		if err == nil && refusal != nil {
+			return refusal
 		}
-		r, err := fn(tx)
+		return err
+	}
+	if r.Match != "" {
+		// Kept as a keyed hash: a kiosk's frame may hold a PIN.
+		m := s.refMACs.Get().(*keyedMAC)
+		r.Match = hex.EncodeToString(m.sum("retry\x00", r.Match)[:16])
+		s.refMACs.Put(m)
+	}
+	// A retry is answered from a read transaction: the stored answer is
+	// committed, and reading the journal since it (which can be long) does
+	// not hold up the writer or add a write. Only when that finds no answer
+	// to give does the request go to the writer, which checks again for an
+	// answer committed meanwhile (the same request still in flight).
+	var seen retryCheck
+	err := s.db.View(ctx, func(tx *store.Tx) error {
+		var err error
+		seen, err = checkRetry(tx, r, s.Now(), retryCheck{}, res)
+		return err
+	})
+	if err != nil || seen.replayed {
+		return err
+	}
+	var refusal *Error
+	err = s.commit(ctx, func(tx *store.Tx) error {
+		refusal = nil
+		now := s.Now()
+		if c, err := checkRetry(tx, r, now, seen, res); err != nil || c.replayed {
+			return err
+		}
+		before := tx.Track()
+		rf, err := fn(tx)
 		if err != nil {
 			return err
 		}
-		refusal = r
-		if key != "" {
-			doc, err := encodeStored(res, refusal)
-			if err != nil {
-				return err
+		refusal = rf
+		changed := distinct(tx.Touched()[before:])
+		if refusal != nil || len(changed) == 0 {
+			// Nothing to replay; the slot's previous answer is no longer
+			// the kiosk's last request (only present ones are deleted, so
+			// this writes nothing in the common case).
+			if r.forever {
+				return nil
 			}
-			return tx.Remember(key, s.Now(), doc)
+			return tx.Forget(r.Key)
 		}
-		return nil
+		doc, err := encodeStored(res)
+		if err != nil {
+			return err
+		}
+		e := store.IdemEntry{At: now, Head: tx.JournalHead(), Match: r.Match, Refs: changed, Result: doc}
+		if !r.forever {
+			e.Until = now.Add(r.Window)
+		}
+		return tx.Remember(r.Key, e)
 	})
 	if err != nil {
 		return err
@@ -250,6 +314,66 @@ func (s *Service) update(ctx context.Context, key string, res any, fn func(tx *s
 	return nil
 }
 
+// retryCheck is what checkRetry learned about the entry under a key.
+type retryCheck struct {
+	replayed bool
+	// changed: the entry answered at at with journal head head has been
+	// changed since, which stays true.
+	changed bool
+	at      time.Time
+	head    uint64
+}
+
+// checkRetry fills res with the stored answer when the request is a retry
+// of the one stored under its key. seen, from an earlier check of the same
+// entry, spares reading the journal again when it already found a change.
+func checkRetry(tx *store.Tx, r Retry, now time.Time, seen retryCheck, res any) (retryCheck, error) {
+	e, found, err := tx.Remembered(r.Key)
+	if err != nil || !found {
+		return retryCheck{}, err
+	}
+	c := retryCheck{at: e.At, head: e.Head}
+	if !e.Until.IsZero() {
+		if r.forever || e.Match != r.Match || !now.Before(e.Until) {
+			return c, nil
+		}
+		if seen.changed && seen.head == e.Head && seen.at.Equal(e.At) {
+			return seen, nil
+		}
+		if c.changed, err = tx.ChangedSince(e.Head, e.Refs); err != nil || c.changed {
+			return c, err
+		}
+	}
+	var stored storedResult
+	if err := json.Unmarshal(e.Result, &stored); err != nil {
+		return c, fmt.Errorf("circ: stored result for retry: %w", err)
+	}
+	if stored.Refusal != nil {
+		// Only files from before schema version 3 kept refusals.
+		return c, nil
+	}
+	if err := json.Unmarshal(stored.Result, res); err != nil {
+		return c, fmt.Errorf("circ: stored result for retry: %w", err)
+	}
+	c.replayed = true
+	return c, nil
+}
+
+// distinct drops repeats. A stored answer depends on the records the
+// operation wrote, not on every record its events name: a checkout's event
+// names the patron and the title, but a block placed on the patron or a
+// loan of another copy does not make "checked out" untrue, while a checkin
+// of the item does.
+func distinct(refs []store.Ref) []store.Ref {
+	var out []store.Ref
+	for _, r := range refs {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 type storedResult struct {
 	Result  json.RawMessage `json:"result"`
 	Refusal *Error          `json:"refusal,omitempty"`
@@ -257,22 +381,14 @@ type storedResult struct {
 
 // encodeStored writes a storedResult without encoding the result twice
 // (json.Marshal would re-validate the already encoded RawMessage).
-func encodeStored(res any, refusal *Error) ([]byte, error) {
+func encodeStored(res any) ([]byte, error) {
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return nil, err
 	}
-	doc := make([]byte, 0, len(raw)+64)
+	doc := make([]byte, 0, len(raw)+11)
 	doc = append(doc, `{"result":`...)
 	doc = append(doc, raw...)
-	if refusal != nil {
-		r, err := json.Marshal(refusal)
-		if err != nil {
-			return nil, err
-		}
-		doc = append(doc, `,"refusal":`...)
-		doc = append(doc, r...)
-	}
 	return append(doc, '}'), nil
 }
 

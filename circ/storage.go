@@ -24,7 +24,7 @@ type StorageEvent struct {
 	Facility string // the facility code its locations name
 	Item     string // barcode
 	Note     string // kept in the storage history
-	Key      string
+	Retry    Retry
 }
 
 // StorageResult says what the event did.
@@ -89,7 +89,7 @@ func (s *Service) StorageCheckin(ctx context.Context, ev StorageEvent) (StorageR
 	var res StorageResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, ev.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, ev.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = StorageResult{At: now}
 		it, _, refusal, err := facilityItem(tx, ev.Facility, ev.Item)
 		if err != nil || refusal != nil {
@@ -154,7 +154,7 @@ func (s *Service) StorageCheckin(ctx context.Context, ev StorageEvent) (StorageR
 func (s *Service) StorageRetrieve(ctx context.Context, ev StorageEvent) (StorageResult, error) {
 	var res StorageResult
 	now := s.Now()
-	err := s.update(ctx, ev.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, ev.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = StorageResult{At: now}
 		it, _, refusal, err := facilityItem(tx, ev.Facility, ev.Item)
 		if err != nil || refusal != nil {
@@ -226,7 +226,7 @@ func (s *Service) StorageRetrieve(ctx context.Context, ev StorageEvent) (Storage
 func (s *Service) StorageMissing(ctx context.Context, ev StorageEvent) (StorageResult, error) {
 	var res StorageResult
 	now := s.Now()
-	err := s.update(ctx, ev.Key, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, ev.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = StorageResult{At: now}
 		it, _, refusal, err := facilityItem(tx, ev.Facility, ev.Item)
 		if err != nil || refusal != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/circa-ils/circa/circ"
 )
@@ -83,6 +84,16 @@ type NCIPPartner struct {
 	// borrow (blocked, or over the fee or overdue limits) gets:
 	// AcceptBlockedRefuse (the default, "") or AcceptBlockedAllow.
 	AcceptItemBlocked string `json:"accept_item_blocked,omitempty" yaml:"accept_item_blocked,omitempty"`
+	// RetryWindowSeconds is how long after its answer the partner's repeat
+	// of a request (same service and request id) may be a retry, answered
+	// from the journal instead of acting again. 0 means
+	// DefaultNCIPRetryWindow.
+	RetryWindowSeconds int `json:"retry_window_seconds" yaml:"retry_window_seconds"`
+}
+
+// RetryWindow is the partner's retry window.
+func (p *NCIPPartner) RetryWindow() time.Duration {
+	return time.Duration(orDefault(p.RetryWindowSeconds, DefaultNCIPRetryWindow)) * time.Second
 }
 
 // Values of NCIPPartner.AcceptItemBlocked.
@@ -131,6 +142,9 @@ func (p *NCIPPartner) Validate() error {
 	case "", AcceptBlockedRefuse, AcceptBlockedAllow:
 	default:
 		errs = append(errs, fmt.Errorf("accept_item_blocked %q is not %s or %s", p.AcceptItemBlocked, AcceptBlockedRefuse, AcceptBlockedAllow))
+	}
+	if err := validRetryWindow(p.RetryWindowSeconds); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -178,6 +178,7 @@ func (r *Registry) Reload(ctx context.Context) error {
 			if err := json.Unmarshal(doc, &p); err != nil {
 				return fmt.Errorf("self-check profile %s: %w", code, err)
 			}
+			p.RetryWindowSeconds = orDefault(p.RetryWindowSeconds, DefaultSelfCheckRetryWindow)
 			s.SelfCheck[p.Code] = &p
 			s.byLogin[p.Login] = &p
 			return nil
@@ -189,6 +190,7 @@ func (r *Registry) Reload(ctx context.Context) error {
 			if err := json.Unmarshal(doc, &p); err != nil {
 				return fmt.Errorf("NCIP profile %s: %w", code, err)
 			}
+			p.RetryWindowSeconds = orDefault(p.RetryWindowSeconds, DefaultNCIPRetryWindow)
 			s.NCIP[p.Code] = &p
 			for _, a := range p.AgencyIDs {
 				s.byAgency[strings.ToUpper(a)] = &p

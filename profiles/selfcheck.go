@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Checksum modes of a self-check profile.
@@ -61,9 +62,14 @@ type SelfCheck struct {
 	Charset           string `json:"charset" yaml:"charset"`
 	Terminator        string `json:"terminator" yaml:"terminator"` // CR or CRLF
 	// TimeoutSeconds and Retries are reported to the kiosk in 98.
-	TimeoutSeconds int    `json:"timeout_seconds" yaml:"timeout_seconds"`
-	Retries        int    `json:"retries" yaml:"retries"`
-	DueDateFormat  string `json:"due_date_format" yaml:"due_date_format"`
+	TimeoutSeconds int `json:"timeout_seconds" yaml:"timeout_seconds"`
+	Retries        int `json:"retries" yaml:"retries"`
+	// RetryWindowSeconds caps how long after its answer a kiosk's repeated
+	// request may be a retry (answered from the journal, not acted on
+	// again); the window is the timeout × retries reported in 98, at most
+	// this. 0 means DefaultSelfCheckRetryWindow.
+	RetryWindowSeconds int    `json:"retry_window_seconds" yaml:"retry_window_seconds"`
+	DueDateFormat      string `json:"due_date_format" yaml:"due_date_format"`
 	// StatusBeforeLogin answers 99 before 93 (kiosks that poll first).
 	StatusBeforeLogin bool `json:"status_before_login,omitempty" yaml:"status_before_login,omitempty"`
 	// OwnItemRenews: a checkout of an item already on loan to the patron
@@ -98,8 +104,42 @@ func (p *SelfCheck) ProfileCode() string { return p.Code }
 // NewSelfCheck returns a profile with the defaults a new kiosk account gets.
 func NewSelfCheck(code string) *SelfCheck {
 	return &SelfCheck{Code: code, Login: code, Active: true, Checksum: ChecksumAuto, Charset: CharsetUTF8,
-		Terminator: "CR", TimeoutSeconds: 30, Retries: 3, DueDateFormat: DueSIP2, OwnItemRenews: true,
-		SortBin: SortByDestination}
+		Terminator: "CR", TimeoutSeconds: 30, Retries: 3, RetryWindowSeconds: DefaultSelfCheckRetryWindow,
+		DueDateFormat: DueSIP2, OwnItemRenews: true, SortBin: SortByDestination}
+}
+
+// Retry windows: the defaults, in seconds, and the largest allowed.
+const (
+	DefaultSelfCheckRetryWindow = 60
+	DefaultNCIPRetryWindow      = 300
+	MaxRetryWindow              = 3600
+)
+
+// RetryWindow is how long after its answer a kiosk's repeated request may
+// be a retry: the kiosk waits TimeoutSeconds for an answer and tries
+// Retries more times, so a retransmission comes within their product (as
+// reported in 98, where a timeout of 0 or over 99.9 s is "unknown"),
+// capped by RetryWindowSeconds. A kiosk that never retries gets none.
+func (p *SelfCheck) RetryWindow() time.Duration {
+	capped := time.Duration(orDefault(p.RetryWindowSeconds, DefaultSelfCheckRetryWindow)) * time.Second
+	if p.TimeoutSeconds <= 0 || p.TimeoutSeconds > 99 || p.Retries >= 999 {
+		return capped
+	}
+	return min(time.Duration(p.TimeoutSeconds*p.Retries)*time.Second, capped)
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func validRetryWindow(v int) error {
+	if v < 0 || v > MaxRetryWindow {
+		return fmt.Errorf("retry_window_seconds %d: 0–%d (0: the default)", v, MaxRetryWindow)
+	}
+	return nil
 }
 
 var messageCodePattern = regexp.MustCompile(`^[a-z_]{2,40}$`)
@@ -141,6 +181,9 @@ func (p *SelfCheck) Validate() error {
 	}
 	if p.Retries < 0 || p.Retries > 999 {
 		errs = append(errs, fmt.Errorf("retries %d: 0–999", p.Retries))
+	}
+	if err := validRetryWindow(p.RetryWindowSeconds); err != nil {
+		errs = append(errs, err)
 	}
 	if !slices.Contains([]string{DueSIP2, DueISO, DueDate}, p.DueDateFormat) {
 		errs = append(errs, fmt.Errorf("due date format %q: sip2, iso or date", p.DueDateFormat))

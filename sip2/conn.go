@@ -42,7 +42,6 @@ type conn struct {
 	rerr   error
 
 	last      []byte // the last response sent, for 97
-	lastReq   string // the last request answered by the Session, for retransmissions
 	opened    bool   // ConnOpened was reported
 	loggedIn  bool
 	loginBy   time.Time
@@ -341,16 +340,12 @@ func (c *conn) handle(line string) bool {
 		if len(c.last) == 0 {
 			return c.malformedInput(MalformedUnknownCode, "resend before any response", m.Code, m.Checksum != "")
 		}
-		c.lastReq = ""
 		s.observer.MessageHandled(m.Code, time.Since(start), OutcomeResent)
 		c.log.Debug().Str("msg", m.Code).Dur("dur", time.Since(start)).Msg("last response resent")
 		return c.write(c.last)
-	case c.lastReq != "" && line == c.lastReq && m.Seq != "" && m.Checksum != "":
-		s.observer.RetransmitReplayed(m.Code)
-		s.observer.MessageHandled(m.Code, time.Since(start), OutcomeResent)
-		c.log.Info().Str("msg", m.Code).Str("seq", m.Seq).Dur("dur", time.Since(start)).Msg("retransmitted request answered with the previous response")
-		return c.write(c.last)
 	}
+	// A retransmitted request goes to the Session like any other: only it
+	// can tell whether the records the first answer acted on changed since.
 	if !knownRequest(m.Code) {
 		return c.malformedInput(MalformedUnknownCode, "unknown message", m.Code, m.Checksum != "")
 	}
@@ -363,10 +358,6 @@ func (c *conn) handle(line string) bool {
 		Charset: c.set.Charset, Checksum: sign, Location: s.opts.Location, Now: s.opts.Now(),
 	})
 	c.last = append(c.last, c.set.Terminator.bytes()...)
-	c.lastReq = ""
-	if outcome == OutcomeOK || outcome == OutcomeRefused {
-		c.lastReq = line
-	}
 	c.malformed = 0
 	ok := c.write(c.last)
 	dur := time.Since(start)
@@ -395,7 +386,6 @@ func (c *conn) afterLogin(r *LoginResponse) {
 func (c *conn) malformedInput(kind Malformed, reason, code string, signed bool) bool {
 	c.s.observer.Malformed(kind)
 	c.malformed++
-	c.lastReq = ""
 	c.log.Warn().Str("msg", code).Str("reason", reason).Int("count", c.malformed).Msg("malformed message; asked for resend")
 	if c.malformed > c.s.opts.ErrLimit {
 		c.log.Warn().Int("limit", c.s.opts.ErrLimit).Msg("too many malformed messages; closing connection")

@@ -27,7 +27,8 @@
 // NewServer takes Options (copied), Serve runs a listener (wrap it with
 // tls.NewListener for TLS), Shutdown drains and Close stops. Each connection
 // gets a Session from the Handler; the server handles framing, deadlines,
-// limits, 96 and 97, replays retransmitted requests, turns Session errors and
+// limits, 96 and 97 (a retransmitted request goes to the Session, which
+// decides whether it is a retry), turns Session errors and
 // panics into failure responses of the right type, logs one redacted line per
 // message and reports events to an Observer.
 //

@@ -130,19 +130,17 @@ type countObserver struct {
 	rejected  int
 	outcomes  map[Outcome]int
 	malformed map[Malformed]int
-	replayed  int
 	loginFail int
 }
 
 func newCountObserver() *countObserver {
 	return &countObserver{outcomes: map[Outcome]int{}, malformed: map[Malformed]int{}}
 }
-func (o *countObserver) ConnOpened(ConnInfo)       { o.mu.Lock(); o.opened++; o.mu.Unlock() }
-func (o *countObserver) ConnClosed(ConnInfo)       { o.mu.Lock(); o.closed++; o.mu.Unlock() }
-func (o *countObserver) ConnRejected(net.Addr)     { o.mu.Lock(); o.rejected++; o.mu.Unlock() }
-func (o *countObserver) LoginFailed(ConnInfo)      { o.mu.Lock(); o.loginFail++; o.mu.Unlock() }
-func (o *countObserver) RetransmitReplayed(string) { o.mu.Lock(); o.replayed++; o.mu.Unlock() }
-func (o *countObserver) Malformed(k Malformed)     { o.mu.Lock(); o.malformed[k]++; o.mu.Unlock() }
+func (o *countObserver) ConnOpened(ConnInfo)   { o.mu.Lock(); o.opened++; o.mu.Unlock() }
+func (o *countObserver) ConnClosed(ConnInfo)   { o.mu.Lock(); o.closed++; o.mu.Unlock() }
+func (o *countObserver) ConnRejected(net.Addr) { o.mu.Lock(); o.rejected++; o.mu.Unlock() }
+func (o *countObserver) LoginFailed(ConnInfo)  { o.mu.Lock(); o.loginFail++; o.mu.Unlock() }
+func (o *countObserver) Malformed(k Malformed) { o.mu.Lock(); o.malformed[k]++; o.mu.Unlock() }
 func (o *countObserver) MessageHandled(_ string, _ time.Duration, oc Outcome) {
 	o.mu.Lock()
 	o.outcomes[oc]++
@@ -392,7 +390,10 @@ func TestServerResendAndChecksum(t *testing.T) {
 	}
 }
 
-func TestServerRetransmitReplay(t *testing.T) {
+// A retransmitted request reaches the Session: the server cannot tell
+// whether what the first answer acted on changed since (the self-check
+// session asks circ's retry journal).
+func TestServerRetransmitReachesSession(t *testing.T) {
 	ts := startServer(t, nil)
 	r := dialRaw(t, ts.addr)
 	login(t, r)
@@ -401,18 +402,8 @@ func TestServerRetransmitReplay(t *testing.T) {
 	if again := r.roundTrip(frame); again != first {
 		t.Fatalf("retransmission answered %q, want %q", again, first)
 	}
-	if n := ts.h.checkouts.Load(); n != 1 {
-		t.Fatalf("session called %d times for a retransmission", n)
-	}
-	// A new sequence number is a new request.
-	if got := r.roundTrip(sign(checkoutFrame, "5")); !strings.Contains(got, "AY5AZ") {
-		t.Fatalf("new request: %q", got)
-	}
 	if n := ts.h.checkouts.Load(); n != 2 {
-		t.Fatalf("checkouts = %d, want 2", n)
-	}
-	if ts.obs.get(func() int { return ts.obs.replayed }) != 1 {
-		t.Fatal("replay not observed")
+		t.Fatalf("session called %d times for a request and its retransmission", n)
 	}
 }
 

@@ -186,9 +186,6 @@ type Observer interface {
 	ConnRejected(remote net.Addr)
 	MessageHandled(code string, d time.Duration, o Outcome)
 	LoginFailed(c ConnInfo)
-	// RetransmitReplayed is called when a repeated request (same frame,
-	// sequence number and checksum) is answered from the previous response.
-	RetransmitReplayed(code string)
 	Malformed(kind Malformed)
 }
 
@@ -209,9 +206,6 @@ func (NopObserver) MessageHandled(string, time.Duration, Outcome) {}
 
 // LoginFailed does nothing.
 func (NopObserver) LoginFailed(ConnInfo) {}
-
-// RetransmitReplayed does nothing.
-func (NopObserver) RetransmitReplayed(string) {}
 
 // Malformed does nothing.
 func (NopObserver) Malformed(Malformed) {}

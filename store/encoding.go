@@ -531,10 +531,46 @@ func (ev *Event) decodeBinary(d *recordDecoder) {
 
 func (x *IdemEntry) appendBinary(e *recordEncoder) {
 	e.time(x.At)
+	e.time(x.Until)
+	e.uint(x.Head)
+	e.str(x.Match)
+	e.uint(uint64(len(x.Refs)))
+	for _, r := range x.Refs {
+		e.str(r.Kind)
+		e.uint(r.ID)
+	}
 	e.str(string(x.Result))
 }
 
 func (x *IdemEntry) decodeBinary(d *recordDecoder) {
+	x.At = d.time()
+	x.Until = d.time()
+	x.Head = d.uint()
+	x.Match = d.str()
+	if n := d.count(2); n > 0 {
+		x.Refs = make([]Ref, n)
+		for i := range x.Refs {
+			x.Refs[i] = Ref{Kind: d.str(), ID: d.uint()}
+		}
+	}
+	if r := d.str(); r != "" {
+		x.Result = []byte(r)
+	}
+}
+
+// idemEntryV2 is a stored answer as schema version 2 laid it out: when, and
+// the answer. Only the migration to version 3 reads it.
+type idemEntryV2 struct {
+	At     time.Time `json:"at"`
+	Result []byte    `json:"result"`
+}
+
+func (x *idemEntryV2) appendBinary(e *recordEncoder) {
+	e.time(x.At)
+	e.str(string(x.Result))
+}
+
+func (x *idemEntryV2) decodeBinary(d *recordDecoder) {
 	x.At = d.time()
 	if r := d.str(); r != "" {
 		x.Result = []byte(r)

@@ -175,7 +175,7 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 		if _, err := tx.Emit(Event{At: t0, Kind: "checkout", Refs: []Ref{{Kind: "item", ID: it.ID}}}); err != nil {
 			return err
 		}
-		return tx.Remember("sip2/key", t0, []byte("12 answer\r"))
+		return tx.Remember("pay\x00BK1", IdemEntry{At: t0, Result: []byte("12 answer\r")})
 	})
 	// What version 2 reads now, record by record.
 	want := map[string]binaryRecord{}
@@ -259,7 +259,7 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 		t.Fatalf("check after migrating: %v %v", probs, err)
 	}
 	db.View(ctx, func(tx *Tx) error {
-		if e, ok, _ := tx.Remembered("sip2/key"); !ok || string(e.Result) != "12 answer\r" {
+		if e, ok, _ := tx.Remembered("pay\x00BK1"); !ok || string(e.Result) != "12 answer\r" || !e.Until.IsZero() {
 			t.Errorf("stored answer after migrating: %+v %v", e, ok)
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -20,15 +21,74 @@ type migration struct {
 var registeredMigrations = []migration{
 	{to: 2, description: "hot records (items, patrons, loans, bibs, holdings, requests, fees, journal, stored answers) from JSON to the binary layout",
 		apply: binaryFromJSON},
+	{to: 3, description: "stored answers keep their retry window, journal head and changed records; only payment ids and partner charge ids carry over",
+		apply: idemWithWindows},
 }
 
 func binaryFromJSON(tx *Tx) error {
 	for _, bb := range binaryBuckets {
-		if err := reencodeJSON(tx, bb.name, bb.fresh); err != nil {
+		fresh := bb.fresh
+		if bytes.Equal(bb.name, bucketIdem) {
+			// Version 2's layout of a stored answer; version 3 converts it.
+			fresh = func() binaryRecord { return &idemEntryV2{} }
+		}
+		if err := reencodeJSON(tx, bb.name, fresh); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// idemWithWindows converts the idempotency bucket to version 3. A version 2
+// answer was replayed for any repeat of its key; it does not say what it
+// changed, so it cannot be told apart from a stale one and is dropped — the
+// repeat acts as a new request. Payment ids, partner charge ids and the
+// markers of items a partner returned or deleted name a payment, a charge
+// or a state rather than a message: they are kept for good.
+func idemWithWindows(tx *Tx) error {
+	b := tx.b(bucketIdem)
+	var keep, drop [][]byte
+	var kept [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var old idemEntryV2
+		if err := decodeRecord(v, &old); err != nil {
+			return fmt.Errorf("idempotency record %q: %w", k, err)
+		}
+		key := append([]byte(nil), k...)
+		if !keptForGood(string(k)) {
+			drop = append(drop, key)
+			return nil
+		}
+		keep = append(keep, key)
+		kept = append(kept, encodeRecord(&IdemEntry{At: old.At, Result: old.Result}))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	for i, k := range keep {
+		if err := b.Put(k, kept[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keptForGood recognises, by the key forms of version 2, the entries that
+// name a payment (circ "pay" keys), a partner's charge (the NCIP
+// CreateUserFiscalTransaction keys) or an item a partner returned or
+// deleted.
+func keptForGood(key string) bool {
+	if strings.HasPrefix(key, "pay\x00") || strings.HasPrefix(key, "ill.checkin\x00") || strings.HasPrefix(key, "ill.deleted\x00") {
+		return true
+	}
+	parts := strings.Split(key, "\x00")
+	return len(parts) >= 4 && parts[0] == "ncip" && parts[2] == "CreateUserFiscalTransaction"
 }
 
 // reencodeJSON rewrites every JSON record of a bucket in the binary layout,

@@ -12,24 +12,24 @@ import (
 // or of a length-free string suffix that always comes last.
 
 // SchemaVersion is the version of the layout this binary writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var (
 	bucketMeta      = []byte("meta")
-	bucketLibraries = []byte("libraries") // code → Library
-	bucketLocations = []byte("locations") // code → Location
-	bucketDesks     = []byte("desks")     // code → Desk
-	bucketBibs      = []byte("bibs")      // id → Bib (without its MARCXML)
-	bucketMARC      = []byte("marc")      // bibID → MARCXML as given
-	bucketBibStamp  = []byte("bib_stamp") // bibID → unix nanos of the latest change
-	bucketHoldings  = []byte("holdings")  // id → Holding
-	bucketItems     = []byte("items")     // id → Item
-	bucketPatrons   = []byte("patrons")   // id → Patron
-	bucketLoans     = []byte("loans")     // id → Loan (open and returned)
-	bucketRequests  = []byte("requests")  // id → Request
-	bucketFees      = []byte("fees")      // id → Fee
-	bucketJournal   = []byte("journal")   // seq → Event
-	bucketIdem      = []byte("idempotency")
+	bucketLibraries = []byte("libraries")     // code → Library
+	bucketLocations = []byte("locations")     // code → Location
+	bucketDesks     = []byte("desks")         // code → Desk
+	bucketBibs      = []byte("bibs")          // id → Bib (without its MARCXML)
+	bucketMARC      = []byte("marc")          // bibID → MARCXML as given
+	bucketBibStamp  = []byte("bib_stamp")     // bibID → unix nanos of the latest change
+	bucketHoldings  = []byte("holdings")      // id → Holding
+	bucketItems     = []byte("items")         // id → Item
+	bucketPatrons   = []byte("patrons")       // id → Patron
+	bucketLoans     = []byte("loans")         // id → Loan (open and returned)
+	bucketRequests  = []byte("requests")      // id → Request
+	bucketFees      = []byte("fees")          // id → Fee
+	bucketJournal   = []byte("journal")       // seq → Event
+	bucketIdem      = []byte("idempotency")   // request key → IdemEntry (stored answer)
 	bucketProfiles  = []byte("profiles")      // type 0x00 code → profile document
 	bucketStorage   = []byte("storage_state") // itemID ‖ seq → StorageState history entry
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -167,7 +168,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 				if i%10 == 0 {
 					return errors.New("boom")
 				}
-				return tx.Remember(string(rune('a'+i%26))+string(rune(i)), t0, []byte("x"))
+				return tx.Remember(string(rune('a'+i%26))+string(rune(i)), IdemEntry{At: t0, Result: []byte("x")})
 			})
 		}()
 	}
@@ -358,19 +359,146 @@ func TestBibChangeStampMovesForward(t *testing.T) {
 
 func TestIdempotencyJournal(t *testing.T) {
 	db := openTest(t)
-	mustUpdate(t, db, func(tx *Tx) error { return tx.Remember("k1", t0, []byte("r1")) })
-	mustUpdate(t, db, func(tx *Tx) error { return tx.Remember("k2", t0.Add(48*time.Hour), []byte("r2")) })
+	window := IdemEntry{At: t0, Until: t0.Add(time.Minute), Head: 7, Match: "frame",
+		Refs: []Ref{{Kind: "item", ID: 3}, {Kind: "loan", ID: 9}}, Result: []byte("r1")}
+	mustUpdate(t, db, func(tx *Tx) error { return tx.Remember("k1", window) })
+	mustUpdate(t, db, func(tx *Tx) error { return tx.Remember("k2", IdemEntry{At: t0, Result: []byte("paid")}) })
+	mustUpdate(t, db, func(tx *Tx) error {
+		return tx.Remember("k3", IdemEntry{At: t0.Add(48 * time.Hour), Until: t0.Add(49 * time.Hour), Result: []byte("r3")})
+	})
 	mustUpdate(t, db, func(tx *Tx) error {
 		e, ok, err := tx.Remembered("k1")
-		if err != nil || !ok || string(e.Result) != "r1" {
-			t.Fatalf("remembered: %v %v %q", ok, err, e.Result)
+		if err != nil || !ok || !reflect.DeepEqual(e, window) {
+			t.Fatalf("remembered: %v %v %+v", ok, err, e)
 		}
 		n, err := tx.ForgetBefore(t0.Add(24 * time.Hour))
 		if n != 1 || err != nil {
 			t.Fatalf("forget: %d %v", n, err)
 		}
 		if _, ok, _ := tx.Remembered("k1"); ok {
-			t.Fatal("stale entry kept")
+			t.Fatal("entry past its window kept")
+		}
+		if _, ok, _ := tx.Remembered("k2"); !ok {
+			t.Fatal("entry kept for good was dropped")
+		}
+		if _, ok, _ := tx.Remembered("k3"); !ok {
+			t.Fatal("entry within its window dropped")
+		}
+		if err := tx.Forget("k3"); err != nil {
+			return err
+		}
+		if _, ok, _ := tx.Remembered("k3"); ok {
+			t.Fatal("forgotten entry still there")
+		}
+		return tx.Forget("absent")
+	})
+}
+
+// An operation learns what it wrote from Touched, also when its
+// transaction carries neighbours' operations; ChangedSince finds a later
+// event naming one of those records and ignores the rest.
+func TestTouchedAndChangedSince(t *testing.T) {
+	db := openTest(t)
+	_, it := seedItem(t, db, "T1")
+	var head uint64
+	var mine []Ref
+	mustUpdate(t, db, func(tx *Tx) error {
+		p := Patron{Barcode: "PT1"} // a neighbour's write, untracked
+		if err := tx.PutPatron(&p, t0); err != nil {
+			return err
+		}
+		before := tx.Track()
+		l := Loan{ItemID: it.ID, PatronID: p.ID, Library: "MAIN", Out: t0, Due: t0.Add(time.Hour)}
+		if err := tx.OpenLoan(&l); err != nil {
+			return err
+		}
+		it.Status = ItemOnLoan
+		if err := tx.PutItem(&it, t0); err != nil {
+			return err
+		}
+		mine = append(mine, tx.Touched()[before:]...)
+		if _, err := tx.Emit(Event{At: t0, Kind: "checkout", Refs: mine}); err != nil {
+			return err
+		}
+		head = tx.JournalHead()
+		return nil
+	})
+	if want := []Ref{{Kind: "loan", ID: 1}, {Kind: "item", ID: it.ID}}; !reflect.DeepEqual(mine, want) {
+		t.Fatalf("touched %+v, want %+v", mine, want)
+	}
+	changed := func() bool {
+		var c bool
+		db.View(context.Background(), func(tx *Tx) error {
+			var err error
+			c, err = tx.ChangedSince(head, mine)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		})
+		return c
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		_, err := tx.Emit(Event{At: t0, Kind: "other", Refs: []Ref{{Kind: "item", ID: it.ID + 1}, {Kind: "patron", ID: 1}}})
+		return err
+	})
+	if changed() {
+		t.Fatal("an event about other records counted as a change")
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		_, err := tx.Emit(Event{At: t0, Kind: "checkin", Refs: []Ref{{Kind: "loan", ID: 1}}})
+		return err
+	})
+	if !changed() {
+		t.Fatal("a later event about the loan not seen")
+	}
+}
+
+// Version 2 kept every stored answer without saying what it changed:
+// version 3 keeps payment ids, partner charge ids and returned-item markers
+// for good and drops the rest, so their repeats act as new requests.
+func TestMigrateStoredAnswersToV3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DefaultFile)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{
+		"pay\x00BK77": true,
+		"ncip\x00broker\x00CreateUserFiscalTransaction\x00R1": true,
+		"ill.checkin\x0042":                                true,
+		"sip2\x00kiosk\x000\x00ABCD\x00ffff":               false,
+		"ncip\x00broker\x00CheckOutItem\x00R1\x00I1\x00P1": false,
+	}
+	err = db.bolt.Update(func(btx *bolt.Tx) error {
+		for k := range keys {
+			if err := btx.Bucket(bucketIdem).Put([]byte(k), encodeRecord(&idemEntryV2{At: t0, Result: []byte("answer " + k)})); err != nil {
+				return err
+			}
+		}
+		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(2))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, _ := db.Version(); v != SchemaVersion {
+		t.Fatalf("version %d after opening a version 2 file", v)
+	}
+	db.View(context.Background(), func(tx *Tx) error {
+		for k, kept := range keys {
+			e, ok, err := tx.Remembered(k)
+			if err != nil || ok != kept {
+				t.Errorf("%q: found %v (%v), want %v", k, ok, err, kept)
+			}
+			if ok && (string(e.Result) != "answer "+k || !e.At.Equal(t0) || !e.Until.IsZero()) {
+				t.Errorf("%q: %+v", k, e)
+			}
 		}
 		return nil
 	})

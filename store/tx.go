@@ -24,6 +24,30 @@ type Tx struct {
 	// bbolt looks a bucket up with a B+tree seek on every call in a
 	// read-only transaction, which cost 8% of the CPU of a kiosk read.
 	buckets [len(allBucketsArray)]*bolt.Bucket
+	// touched collects the circulation records written since Track, so an
+	// operation can keep with its stored answer what it changed.
+	tracking bool
+	touched  []Ref
+}
+
+// Track starts collecting the items, patrons, loans, requests and fees the
+// transaction writes, and returns how many it collected so far: a
+// transaction carries a whole group commit, so an operation takes the part
+// of Touched after that count. Untracked transactions (imports, seeding)
+// collect nothing.
+func (t *Tx) Track() int {
+	t.tracking = true
+	return len(t.touched)
+}
+
+// Touched returns the records written since tracking began, in order, with
+// repeats.
+func (t *Tx) Touched() []Ref { return t.touched }
+
+func (t *Tx) touch(kind string, id uint64) {
+	if t.tracking {
+		t.touched = append(t.touched, Ref{Kind: kind, ID: id})
+	}
 }
 
 func (t *Tx) b(name []byte) *bolt.Bucket {
@@ -438,6 +462,7 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 			return err
 		}
 	}
+	t.touch("item", it.ID)
 	if err := putRecord(t.b(bucketItems), u64(it.ID), it); err != nil {
 		return err
 	}
@@ -463,6 +488,7 @@ func (t *Tx) DeleteItem(id uint64, at time.Time) error {
 	if err := t.b(idxItemsBib).Delete(pair(it.BibID, it.ID)); err != nil {
 		return err
 	}
+	t.touch("item", id)
 	if err := t.b(bucketItems).Delete(u64(id)); err != nil {
 		return err
 	}
@@ -565,6 +591,7 @@ func (t *Tx) PutPatron(p *Patron, at time.Time) error {
 		}
 	}
 	p.Updated = at
+	t.touch("patron", p.ID)
 	return putRecord(t.b(bucketPatrons), u64(p.ID), p)
 }
 
@@ -626,6 +653,7 @@ func (t *Tx) OpenLoan(l *Loan) error {
 	if err := t.b(idxLoanOpenDue).Put(timeKey(l.Due, l.ID), nil); err != nil {
 		return err
 	}
+	t.touch("loan", l.ID)
 	return putRecord(t.b(bucketLoans), u64(l.ID), l)
 }
 
@@ -646,6 +674,7 @@ func (t *Tx) UpdateLoan(l *Loan) error {
 			return err
 		}
 	}
+	t.touch("loan", l.ID)
 	return putRecord(t.b(bucketLoans), u64(l.ID), l)
 }
 
@@ -680,6 +709,7 @@ func (t *Tx) CloseLoan(l *Loan, at time.Time, library string) error {
 	}
 	l.Returned = at
 	l.ReturnedAt = library
+	t.touch("loan", l.ID)
 	return putRecord(t.b(bucketLoans), u64(l.ID), l)
 }
 
@@ -782,6 +812,7 @@ func (t *Tx) PutRequest(r *Request) error {
 			return err
 		}
 	}
+	t.touch("request", r.ID)
 	return putRecord(t.b(bucketRequests), u64(r.ID), r)
 }
 
@@ -865,6 +896,7 @@ func (t *Tx) PutFee(f *Fee) error {
 	if err := t.b(idxFeesPatron).Put(pair(f.PatronID, f.ID), nil); err != nil {
 		return err
 	}
+	t.touch("fee", f.ID)
 	return putRecord(t.b(bucketFees), u64(f.ID), f)
 }
 
@@ -949,13 +981,26 @@ func (t *Tx) JournalHead() uint64 { return t.b(bucketJournal).Sequence() }
 
 // ---- idempotency journal ----
 
-// IdemEntry is a stored answer to a request that may be retried.
+// IdemEntry is a stored answer to a request that may be repeated.
+//
+// A payment id (or a partner's charge id) names one payment for good: its
+// entry has no Until and answers every repeat, however late. Any other
+// entry answers only a retry: a repeat before Until whose Match is the
+// entry's, when no journal event after Head names one of Refs (the records
+// the first request changed). The caller decides that with ChangedSince.
 type IdemEntry struct {
-	At     time.Time `json:"at"`
-	Result []byte    `json:"result"`
+	At    time.Time `json:"at"`    // when the request was answered
+	Until time.Time `json:"until"` // end of the retry window; zero: kept for good
+	// Head is the journal head after the request's own events.
+	Head uint64 `json:"head"`
+	// Match is what a repeat under the same key must equal to be a retry
+	// (a SIP2 kiosk's slot holds the hash of its last frame).
+	Match  string `json:"match,omitempty"`
+	Refs   []Ref  `json:"refs,omitempty"`
+	Result []byte `json:"result"`
 }
 
-// Remembered returns the stored result for a request key.
+// Remembered returns the stored entry for a request key.
 func (t *Tx) Remembered(key string) (IdemEntry, bool, error) {
 	var e IdemEntry
 	err := getRecord(t.b(bucketIdem), []byte(key), &e)
@@ -965,18 +1010,56 @@ func (t *Tx) Remembered(key string) (IdemEntry, bool, error) {
 	return e, err == nil, err
 }
 
-// Remember stores the result of a request under its key.
-func (t *Tx) Remember(key string, at time.Time, result []byte) error {
-	return putRecord(t.b(bucketIdem), []byte(key), &IdemEntry{At: at.UTC(), Result: result})
+// Remember stores the entry of a request under its key, replacing any.
+func (t *Tx) Remember(key string, e IdemEntry) error {
+	e.At, e.Until = e.At.UTC(), e.Until.UTC()
+	return putRecord(t.b(bucketIdem), []byte(key), &e)
 }
 
-// ForgetBefore drops idempotency entries older than cutoff and reports how
-// many went.
+// Forget drops the entry of a request key, if there is one.
+func (t *Tx) Forget(key string) error {
+	if t.b(bucketIdem).Get([]byte(key)) == nil {
+		return nil
+	}
+	return t.b(bucketIdem).Delete([]byte(key))
+}
+
+// ChangedSince reports whether a journal event after head names one of
+// refs. It reads forward and stops at the first such event; only a
+// repeated request within its retry window asks, so the walk is bounded by
+// the events of that window. It relies on every change of a record being
+// journalled with an event naming it (circ's tests check that).
+func (t *Tx) ChangedSince(head uint64, refs []Ref) (bool, error) {
+	c := t.b(bucketJournal).Cursor()
+	for k, v := c.Seek(u64(head + 1)); k != nil; k, v = c.Next() {
+		// Only the refs are read, in place and without copying: the value
+		// is not kept past this iteration (Event's layout, encoding.go).
+		d := recordDecoder{s: unsafe.String(unsafe.SliceData(v), len(v))}
+		d.uint()
+		d.time()
+		d.str()
+		for range d.count(2) {
+			kind, id := d.str(), d.uint()
+			for _, w := range refs {
+				if w.ID == id && w.Kind == kind {
+					return true, nil
+				}
+			}
+		}
+		if d.bad {
+			return false, fmt.Errorf("store: decode journal event %x: %w", k, errRecordLayout)
+		}
+	}
+	return false, nil
+}
+
+// ForgetBefore drops the entries whose retry window ended before cutoff
+// and reports how many went. Entries kept for good (payment ids) stay.
 func (t *Tx) ForgetBefore(cutoff time.Time) (int, error) {
 	var stale [][]byte
 	err := t.b(bucketIdem).ForEach(func(k, v []byte) error {
 		var e IdemEntry
-		if decodeRecord(v, &e) == nil && e.At.Before(cutoff) {
+		if decodeRecord(v, &e) == nil && !e.Until.IsZero() && e.Until.Before(cutoff) {
 			stale = append(stale, append([]byte(nil), k...))
 		}
 		return nil

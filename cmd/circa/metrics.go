@@ -24,7 +24,6 @@ type sip2Metrics struct {
 	open        prometheus.Gauge
 	rejected    prometheus.Counter
 	loginFailed prometheus.Counter
-	replayed    *prometheus.CounterVec
 	malformed   *prometheus.CounterVec
 }
 
@@ -34,7 +33,6 @@ type sip2MetricVecs struct {
 	open        *prometheus.GaugeVec
 	rejected    *prometheus.CounterVec
 	loginFailed *prometheus.CounterVec
-	replayed    *prometheus.CounterVec
 	malformed   *prometheus.CounterVec
 }
 
@@ -49,28 +47,23 @@ func newSIP2MetricVecs(reg prometheus.Registerer) *sip2MetricVecs {
 			Name: "circa_sip2_connections_rejected_total", Help: "Connections closed at once because the connection limit was reached."}, []string{"listener"}),
 		loginFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "circa_sip2_logins_failed_total", Help: "Failed SIP2 logins (93)."}, []string{"listener"}),
-		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "circa_sip2_retransmits_replayed_total", Help: "Retransmitted requests answered with the stored response."}, []string{"listener", "code"}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "circa_sip2_errors_total", Help: "Malformed SIP2 input, by kind."}, []string{"listener", "kind"}),
 	}
-	reg.MustRegister(v.messages, v.open, v.rejected, v.loginFailed, v.replayed, v.malformed)
+	reg.MustRegister(v.messages, v.open, v.rejected, v.loginFailed, v.malformed)
 	return v
 }
 
 func (v *sip2MetricVecs) observer(listener string) *sip2Metrics {
 	return &sip2Metrics{listener: listener, messages: v.messages, open: v.open.WithLabelValues(listener),
 		rejected: v.rejected.WithLabelValues(listener), loginFailed: v.loginFailed.WithLabelValues(listener),
-		replayed: v.replayed, malformed: v.malformed}
+		malformed: v.malformed}
 }
 
 func (m *sip2Metrics) ConnOpened(sip2.ConnInfo)  { m.open.Inc() }
 func (m *sip2Metrics) ConnClosed(sip2.ConnInfo)  { m.open.Dec() }
 func (m *sip2Metrics) ConnRejected(net.Addr)     { m.rejected.Inc() }
 func (m *sip2Metrics) LoginFailed(sip2.ConnInfo) { m.loginFailed.Inc() }
-func (m *sip2Metrics) RetransmitReplayed(code string) {
-	m.replayed.WithLabelValues(m.listener, code).Inc()
-}
 func (m *sip2Metrics) Malformed(kind sip2.Malformed) {
 	m.malformed.WithLabelValues(m.listener, kind.String()).Inc()
 }

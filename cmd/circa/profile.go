@@ -273,6 +273,8 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 			fs.StringVar(&p.Terminator, "terminator", "CR", "CR or CRLF")
 			fs.IntVar(&p.TimeoutSeconds, "timeout", 30, "timeout reported in 98, seconds")
 			fs.IntVar(&p.Retries, "retries", 3, "retries reported in 98")
+			fs.IntVar(&p.RetryWindowSeconds, "retry-window", profiles.DefaultSelfCheckRetryWindow,
+				"at most this many seconds (and timeout × retries) after its answer a repeated frame is a retry")
 			fs.StringVar(&p.DueDateFormat, "due-date-format", profiles.DueSIP2, "AH format: sip2, iso or date")
 			fs.BoolVar(&p.StatusBeforeLogin, "status-before-login", false, "answer 99 before 93")
 			fs.BoolVar(&p.OwnItemRenews, "own-item-renews", true, "a checkout of the patron's own item renews it")
@@ -292,6 +294,7 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 				{"charset", func(d, s *S) { d.Charset = strings.ToLower(s.Charset) }},
 				{"terminator", func(d, s *S) { d.Terminator = strings.ToUpper(s.Terminator) }},
 				{"timeout", func(d, s *S) { d.TimeoutSeconds = s.TimeoutSeconds }}, {"retries", func(d, s *S) { d.Retries = s.Retries }},
+				{"retry-window", func(d, s *S) { d.RetryWindowSeconds = s.RetryWindowSeconds }},
 				{"due-date-format", func(d, s *S) { d.DueDateFormat = s.DueDateFormat }},
 				{"status-before-login", func(d, s *S) { d.StatusBeforeLogin = s.StatusBeforeLogin }},
 				{"own-item-renews", func(d, s *S) { d.OwnItemRenews = s.OwnItemRenews }},
@@ -333,7 +336,9 @@ func ncipKind() profileKind[profiles.NCIPPartner] {
 	type N = profiles.NCIPPartner
 	return profileKind[N]{
 		typ: profiles.TypeNCIP, title: "NCIP partner",
-		newDef: func(code string) *N { return &N{Code: code, Active: true} },
+		newDef: func(code string) *N {
+			return &N{Code: code, Active: true, RetryWindowSeconds: profiles.DefaultNCIPRetryWindow}
+		},
 		lookup: func(s *profiles.Snapshot, c string) (*N, bool) { p, ok := s.NCIP[c]; return p, ok },
 		codes:  func(s *profiles.Snapshot) []string { return sortedKeys(s.NCIP) },
 		summary: func(p *N) string {
@@ -348,7 +353,10 @@ func ncipKind() profileKind[profiles.NCIPPartner] {
 			fs.StringVar(&p.Library, "library", "", "library the partner's operations happen at")
 			fs.StringVar(&p.PickupLibrary, "pickup-library", "", "library where borrowed items wait for patrons")
 			fs.StringSliceVar(&p.Services, "services", nil, "allowed services (empty: all)")
+			fs.IntVar(&p.RetryWindowSeconds, "retry-window", profiles.DefaultNCIPRetryWindow,
+				"seconds after its answer a repeated request (same service and request id) is a retry")
 			fields := []profileField[N]{
+				{"retry-window", func(d, s *N) { d.RetryWindowSeconds = s.RetryWindowSeconds }},
 				{"name", func(d, s *N) { d.Name = s.Name }}, {"active", func(d, s *N) { d.Active = s.Active }},
 				{"agency", func(d, s *N) { d.AgencyIDs = s.AgencyIDs }}, {"local-agency", func(d, s *N) { d.LocalAgency = s.LocalAgency }},
 				{"lending-patron", func(d, s *N) { d.LendingPatron = s.LendingPatron }}, {"library", func(d, s *N) { d.Library = s.Library }},

@@ -46,7 +46,6 @@ type serveOptions struct {
 	idleTimeout   time.Duration
 	loginTimeout  time.Duration
 	shutdownGrace time.Duration
-	retryMemory   time.Duration
 	oai           publishing.Options
 }
 
@@ -88,7 +87,6 @@ re-reads the TLS certificate.`,
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 30*time.Minute, "close a SIP2 connection idle this long")
 	f.DurationVar(&o.loginTimeout, "login-timeout", 2*time.Minute, "close a SIP2 connection that has not logged in by then")
 	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long busy connections may take to finish on SIGTERM")
-	f.DurationVar(&o.retryMemory, "retry-memory", 14*24*time.Hour, "how long answers are kept for retried requests")
 	f.StringVar(&o.oai.Name, "oai-name", "circa catalogue", "OAI-PMH repositoryName")
 	f.StringVar(&o.oai.BaseURL, "oai-base-url", "", "OAI-PMH baseURL as harvesters reach it (default: taken from each request)")
 	f.StringSliceVar(&o.oai.AdminEmails, "oai-admin-email", []string{"circa-admin@example.org"}, "OAI-PMH adminEmail (repeatable)")
@@ -248,7 +246,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		g.Go(func() error { reloadTLSOnHUP(gctx, a, tlsCfg); return nil })
 	}
 	g.Go(func() error { return adm.Serve(gctx) })
-	g.Go(func() error { forgetOldRetries(gctx, a, b, o.retryMemory); return nil })
+	g.Go(func() error { forgetOldRetries(gctx, a, b); return nil })
 	g.Go(func() error { return scheduler.Run(gctx) })
 	g.Go(func() error { return publisher.Run(gctx) })
 	g.Go(func() error {
@@ -388,8 +386,9 @@ func reloadTLSOnHUP(ctx context.Context, a *app, sc *tlsproxy.ServerConfig) {
 	stop()
 }
 
-// forgetOldRetries prunes the answers kept for retried requests, hourly.
-func forgetOldRetries(ctx context.Context, a *app, b *backend, keep time.Duration) {
+// forgetOldRetries prunes, hourly, the answers kept for retried requests
+// whose retry window has ended; payment and charge ids are kept for good.
+func forgetOldRetries(ctx context.Context, a *app, b *backend) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -398,10 +397,10 @@ func forgetOldRetries(ctx context.Context, a *app, b *backend, keep time.Duratio
 			return
 		case <-t.C:
 			var n int
-			cutoff := b.svc.Now().Add(-keep)
+			now := b.svc.Now()
 			err := b.db.Update(ctx, func(tx *store.Tx) error {
 				var err error
-				n, err = tx.ForgetBefore(cutoff)
+				n, err = tx.ForgetBefore(now)
 				return err
 			})
 			if err != nil {

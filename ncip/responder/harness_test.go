@@ -80,12 +80,13 @@ func seed(dir string) (string, error) {
 // env is one test's server: a copy of the template behind a real HTTP
 // listener on 127.0.0.1.
 type env struct {
-	t   *testing.T
-	db  *store.DB
-	svc *circ.Service
-	reg *profiles.Registry
-	srv *httptest.Server
-	now atomic.Pointer[time.Time]
+	t    *testing.T
+	db   *store.DB
+	svc  *circ.Service
+	reg  *profiles.Registry
+	srv  *httptest.Server
+	now  atomic.Pointer[time.Time]
+	path string
 
 	mu     sync.Mutex
 	bodies [][]byte // responses to validate against the schema
@@ -107,30 +108,53 @@ func newEnvWith(t *testing.T, o store.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db}
+	e := &env{t: t, db: db, path: path}
 	e.now.Store(&seededAt)
-	e.svc, err = circ.New(db, circ.WithClock(func() time.Time { return *e.now.Load() }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.reg, err = profiles.Open(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewServer(ncip.NewHandler(New(e.svc, e.reg.Current), ncip.HandlerOptions{MaxBodyBytes: 64 << 10}))
+	e.serve()
 	t.Cleanup(func() {
 		e.srv.Close()
 		e.validate()
-		probs, err := db.Check()
+		probs, err := e.db.Check()
 		if err != nil {
 			t.Error(err)
 		}
 		for _, p := range probs {
 			t.Errorf("db check: %s", p)
 		}
-		db.Close()
+		e.db.Close()
 	})
 	return e
+}
+
+// serve starts the service and the HTTP server over e.db.
+func (e *env) serve() {
+	e.t.Helper()
+	var err error
+	e.svc, err = circ.New(e.db, circ.WithClock(func() time.Time { return *e.now.Load() }))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.reg, err = profiles.Open(context.Background(), e.db)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(ncip.NewHandler(New(e.svc, e.reg.Current), ncip.HandlerOptions{MaxBodyBytes: 64 << 10}))
+}
+
+// restart closes the server and the store and opens the same file again,
+// as after a process restart.
+func (e *env) restart() {
+	e.t.Helper()
+	e.srv.Close()
+	if err := e.db.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	db, err := store.Open(e.path, store.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.db = db
+	e.serve()
 }
 
 func (e *env) advance(d time.Duration) {

@@ -10,10 +10,12 @@
 // calls get the remote-storage meaning: CheckInItem is accessioned or
 // refiled, CheckOutItem retrieved and sent, CancelRequestItem not found.
 //
-// Changing services are safe to retry: a repeat with the same partner,
-// service and request id is answered from the circ idempotency journal, and
-// the services without a request id (CheckInItem, DeleteItem, the storage
-// events) recognise a state they already reached and answer success.
+// Changing services are safe to retry: a retry (the same partner, service
+// and request id within the partner's retry window, with nothing changed
+// since) is answered from the circ idempotency journal; a charge's
+// FiscalTransactionReferenceId names the charge for good; and the services
+// without a request id (CheckInItem, DeleteItem, the storage events)
+// recognise a state they already reached and answer success.
 package responder
 
 import (
@@ -117,6 +119,17 @@ func (cl *caller) key(service, id string) string {
 		return ""
 	}
 	return "ncip\x00" + cl.code + "\x00" + service + "\x00" + id
+}
+
+// retry makes a request with the partner's id retry-safe: the same request
+// again within the partner's window, with nothing changed since what it
+// acted on, gets the first answer; later, or after a change, it acts.
+func (cl *caller) retry(service, id string) circ.Retry {
+	k := cl.key(service, id)
+	if k == "" || cl.partner == nil {
+		return circ.Retry{}
+	}
+	return circ.Retry{Key: k, Window: cl.partner.RetryWindow()}
 }
 
 func fromAgency(c *ncip.Call) string {

@@ -202,7 +202,7 @@ func (r *Responder) AcceptItem(ctx context.Context, c *ncip.Call, req *ncip.Acce
 	// The item and user are part of the key: a request id reused for
 	// another item is refused rather than answered with the first item, and
 	// a corrected user is tried afresh instead of getting the stored refusal.
-	ar.Key = cl.key(c.Service, requestID+"\x00"+ar.Item+"\x00"+user)
+	ar.Retry = cl.retry(c.Service, requestID+"\x00"+ar.Item+"\x00"+user)
 	if f := req.ItemOptionalFields; f != nil {
 		if b := f.Bibliographic; b != nil {
 			ar.Title, ar.Author = b.Title, b.Author
@@ -277,7 +277,7 @@ func (r *Responder) CheckOutItem(ctx context.Context, c *ncip.Call, req *ncip.Ch
 	}
 	no := false
 	res, err := r.svc.Checkout(ctx, circ.CheckoutRequest{Agent: cl.agent(), Patron: patron, PIN: pin, Item: item, OwnItem: &no,
-		Key: cl.key(c.Service, keyed(reqID, item, patron))})
+		Retry: cl.retry(c.Service, keyed(reqID, item, patron))})
 	if err != nil && !isCode(err, circ.AlreadyOnLoan) {
 		return nil, problemOf(c.Service, err, ids{user: orString(user, patron), item: item, request: reqID})
 	}
@@ -457,7 +457,7 @@ func (r *Responder) RequestItem(ctx context.Context, c *ncip.Call, req *ncip.Req
 		hr.Item = item
 	}
 	if requestID != "" {
-		hr.Key = cl.key(c.Service, requestID+"\x00"+item+"\x00"+strconv.FormatUint(hr.BibID, 10)+"\x00"+user)
+		hr.Retry = cl.retry(c.Service, requestID+"\x00"+item+"\x00"+strconv.FormatUint(hr.BibID, 10)+"\x00"+user)
 	}
 	res, err := r.svc.PlaceHold(ctx, hr)
 	if err != nil {
@@ -526,7 +526,7 @@ func (r *Responder) CancelRequestItem(ctx context.Context, c *ncip.Call, req *nc
 		if err != nil {
 			return nil, problemOf(c.Service, err, ids{request: requestID})
 		}
-		ch.RequestID, ch.Key = info.ID, cl.key(c.Service, requestID)
+		ch.RequestID, ch.Retry = info.ID, cl.retry(c.Service, requestID)
 	case item != "":
 		acct, err := r.account(ctx, cl, user)
 		if err != nil {

@@ -2,8 +2,6 @@ package selfcheck
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -82,7 +80,7 @@ func (s *Session) Checkout(ctx context.Context, r *sip2.CheckoutRequest) (*sip2.
 	own := s.prof.OwnItemRenews
 	res, err := s.h.svc.Checkout(ctx, circ.CheckoutRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,
 		RequirePIN: s.prof.RequirePIN, Item: r.ItemID, NoBlock: r.NoBlock, NoBlockDue: r.NBDueDate,
-		FeeAcknowledged: r.FeeAcknowledged, OwnItem: &own, Key: s.key(r.Header)})
+		FeeAcknowledged: r.FeeAcknowledged, OwnItem: &own, Retry: s.retry(r.Header)})
 	if s.unavailable(err) {
 		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
 		return resp, nil
@@ -129,7 +127,7 @@ func (s *Session) Checkout(ctx context.Context, r *sip2.CheckoutRequest) (*sip2.
 // the checkin are one retryable operation, so a retransmitted cancel gets
 // the first answer.
 func (s *Session) cancelCheckout(ctx context.Context, r *sip2.CheckoutRequest, resp *sip2.CheckoutResponse, lang string) (*sip2.CheckoutResponse, error) {
-	res, err := s.h.svc.Checkin(ctx, circ.CheckinRequest{Agent: s.agent(), Item: r.ItemID, Borrower: r.PatronID, Key: s.key(r.Header)})
+	res, err := s.h.svc.Checkin(ctx, circ.CheckinRequest{Agent: s.agent(), Item: r.ItemID, Borrower: r.PatronID, Retry: s.retry(r.Header)})
 	if s.unavailable(err) {
 		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
 		return resp, nil
@@ -183,7 +181,7 @@ func (s *Session) Checkin(ctx context.Context, r *sip2.CheckinRequest) (*sip2.Ch
 	if r.NoBlock {
 		returned = r.ReturnDate
 	}
-	res, err := s.h.svc.Checkin(ctx, circ.CheckinRequest{Agent: s.agent(), Item: r.ItemID, ReturnedAt: returned, Key: s.key(r.Header)})
+	res, err := s.h.svc.Checkin(ctx, circ.CheckinRequest{Agent: s.agent(), Item: r.ItemID, ReturnedAt: returned, Retry: s.retry(r.Header)})
 	if s.unavailable(err) {
 		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
 		return resp, nil
@@ -287,7 +285,7 @@ func (s *Session) Renew(ctx context.Context, r *sip2.RenewRequest) (*sip2.RenewR
 		return resp, nil
 	}
 	res, err := s.h.svc.Renew(ctx, circ.RenewRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,
-		RequirePIN: s.prof.RequirePIN, Item: item, Key: s.key(r.Header)})
+		RequirePIN: s.prof.RequirePIN, Item: item, Retry: s.retry(r.Header)})
 	if s.unavailable(err) {
 		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
 		return resp, nil
@@ -326,7 +324,7 @@ func (s *Session) RenewAll(ctx context.Context, r *sip2.RenewAllRequest) (*sip2.
 		return resp, nil
 	}
 	res, err := s.h.svc.RenewAll(ctx, circ.RenewAllRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,
-		RequirePIN: s.prof.RequirePIN, Key: s.key(r.Header)})
+		RequirePIN: s.prof.RequirePIN, Retry: s.retry(r.Header)})
 	if s.unavailable(err) {
 		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
 		return resp, nil
@@ -397,7 +395,7 @@ func (s *Session) ItemStatusUpdate(ctx context.Context, r *sip2.ItemStatusUpdate
 		return resp, nil
 	}
 	it, err := s.h.svc.SetItemProperties(ctx, circ.ItemPropertiesRequest{Agent: s.agent(), Item: r.ItemID,
-		Properties: r.ItemProperties, Key: s.key(r.Header)})
+		Properties: r.ItemProperties, Retry: s.retry(r.Header)})
 	if s.unavailable(err) {
 		resp.ScreenMessage = s.screen(DefaultLanguage, "system_unavailable")
 		return resp, nil
@@ -444,17 +442,11 @@ func (s *Session) FeePaid(ctx context.Context, r *sip2.FeePaidRequest) (*sip2.Fe
 			return resp, nil
 		}
 	}
-	txn := r.TransactionID
-	if txn == "" {
-		// Without BK a retransmission is recognised by the request key.
-		if k := s.key(r.Header); k != "" {
-			sum := sha256.Sum256([]byte(k))
-			txn = "sip2-" + s.prof.Code + "-" + hex.EncodeToString(sum[:12])
-		}
-	}
+	// With BK the id names the payment for good; without, only a
+	// retransmission of the kiosk's last frame is recognised.
 	res, err := s.h.svc.PayFee(ctx, circ.PayRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,
 		RequirePIN: s.prof.RequirePIN, FeeID: feeID, Amount: amount, Currency: currency, PaymentType: r.PaymentType,
-		TransactionID: txn})
+		TransactionID: r.TransactionID, Retry: s.retry(r.Header)})
 	if s.unavailable(err) {
 		resp.TransactionDate, resp.ScreenMessage = s.h.svc.Now(), s.screen(lang, "system_unavailable")
 		return resp, nil
@@ -503,19 +495,19 @@ func (s *Session) Hold(ctx context.Context, r *sip2.HoldRequest) (*sip2.HoldResp
 		res, err = s.h.svc.PlaceHold(ctx, circ.HoldRequest{Agent: s.agent(), Patron: r.PatronID, PIN: r.PatronPassword,
 			RequirePIN: s.prof.RequirePIN, Item: r.ItemID, BibID: bibID,
 			TitleLevel: r.ItemID == "" || r.HoldType == '2' || r.HoldType == '4',
-			Pickup:     r.PickupLocation, Expires: r.ExpirationDate, Key: s.key(r.Header)})
+			Pickup:     r.PickupLocation, Expires: r.ExpirationDate, Retry: s.retry(r.Header)})
 		msg = "hold_placed"
 		if res.Available {
 			msg = "hold_available"
 		}
 	case '-':
 		res, err = s.h.svc.CancelHold(ctx, circ.CancelHoldRequest{Agent: s.agent(), Patron: r.PatronID,
-			PIN: r.PatronPassword, RequirePIN: s.prof.RequirePIN, Item: r.ItemID, BibID: bibID, Key: s.key(r.Header)})
+			PIN: r.PatronPassword, RequirePIN: s.prof.RequirePIN, Item: r.ItemID, BibID: bibID, Retry: s.retry(r.Header)})
 		msg = "hold_cancelled"
 	case '*':
 		res, err = s.h.svc.ChangeHold(ctx, circ.ChangeHoldRequest{Agent: s.agent(), Patron: r.PatronID,
 			PIN: r.PatronPassword, RequirePIN: s.prof.RequirePIN, Item: r.ItemID, BibID: bibID,
-			Pickup: r.PickupLocation, Expires: r.ExpirationDate, Key: s.key(r.Header)})
+			Pickup: r.PickupLocation, Expires: r.ExpirationDate, Retry: s.retry(r.Header)})
 		msg = "hold_changed"
 	default:
 		resp.TransactionDate = s.h.svc.Now()

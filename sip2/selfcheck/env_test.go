@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,8 +27,6 @@ import (
 // now is the fixed instant the demo library is seeded at and the clock of
 // every test, so transcripts are stable.
 var now = time.Date(2026, 3, 10, 15, 4, 5, 0, time.UTC)
-
-func clock() time.Time { return now }
 
 var newYork = func() *time.Location {
 	l, err := time.LoadLocation("America/New_York")
@@ -165,7 +164,14 @@ type env struct {
 	wrap func(net.Listener) net.Listener
 	// fault, when set, is the store's write fault (store.Options.WriteFault).
 	fault func() error
+	// later moves the server's clock on from now.
+	later atomic.Int64
 }
+
+// clock is the server's clock: now, moved on by advance.
+func (e *env) clock() time.Time { return now.Add(time.Duration(e.later.Load())) }
+
+func (e *env) advance(d time.Duration) { e.later.Add(int64(d)) }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
@@ -182,7 +188,7 @@ func (e *env) start() *env {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	svc, err := circ.New(db, circ.WithClock(clock))
+	svc, err := circ.New(db, circ.WithClock(e.clock))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -195,7 +201,7 @@ func (e *env) start() *env {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	srv := sip2.NewServer(&sip2.Options{Handler: h, Logger: log, Location: newYork, Now: clock})
+	srv := sip2.NewServer(&sip2.Options{Handler: h, Logger: log, Location: newYork, Now: e.clock})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		e.t.Fatal(err)

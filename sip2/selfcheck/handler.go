@@ -8,10 +8,11 @@
 // result back into the full SIP2 response, with screen messages in the
 // patron's language and print lines wrapped to the printer's width.
 //
-// Every changing request that carries a sequence number and checksum gets
-// an idempotency key built from the profile, the sequence number, the
-// checksum and a hash of the request bytes, so a retransmission is answered
-// from the store's journal, also on another connection or after a restart.
+// Every changing request that carries a sequence number and checksum is
+// kept as its kiosk's last request (the kiosk is the account with the
+// location of its login), so a retransmission within the profile's retry
+// window, with nothing changed since, is answered from circ's journal, also
+// on another connection or after a restart; anything else acts.
 package selfcheck
 
 import (

@@ -245,7 +245,7 @@ func (s *Session) BlockPatron(ctx context.Context, r *sip2.BlockPatronRequest) (
 			ValidPatron: sip2.No, ScreenMessage: s.screen(DefaultLanguage, msg)}, nil
 	}
 	_, err := s.h.svc.Block(ctx, circ.BlockRequest{Agent: s.agent(), Patron: r.PatronID, Type: kioskBlock,
-		Note: r.BlockedCardMsg, CardRetained: r.CardRetained, Key: s.key(r.Header)})
+		Note: r.BlockedCardMsg, CardRetained: r.CardRetained, Retry: s.retry(r.Header)})
 	down := s.unavailable(err)
 	code, refused := circ.CodeOf(err)
 	if !refused && !down {
@@ -283,7 +283,7 @@ func (s *Session) PatronEnable(ctx context.Context, r *sip2.PatronEnableRequest)
 	}
 	msg := ""
 	if p.ok {
-		_, err := s.h.svc.Unblock(ctx, circ.BlockRequest{Agent: s.agent(), Patron: r.PatronID, Type: kioskBlock, Key: s.key(r.Header)})
+		_, err := s.h.svc.Unblock(ctx, circ.BlockRequest{Agent: s.agent(), Patron: r.PatronID, Type: kioskBlock, Retry: s.retry(r.Header)})
 		code, refused := circ.CodeOf(err)
 		switch {
 		case s.unavailable(err):

@@ -2,8 +2,6 @@ package selfcheck
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 	"time"
 
@@ -28,6 +26,9 @@ type Session struct {
 	prof    *profiles.SelfCheck
 	zone    *time.Location
 	libName string
+	// location is the CP of the login: with the account it names the
+	// kiosk, whose last changing request may be retried.
+	location string
 
 	width int               // printer width from the last 99
 	langs map[string]string // patron id → language chosen by 23/63, for later messages
@@ -66,7 +67,7 @@ func (s *Session) Login(ctx context.Context, r *sip2.LoginRequest) (*sip2.LoginR
 		ev.Msg("sip2 login refused")
 		return &sip2.LoginResponse{}, nil
 	}
-	s.prof = p
+	s.prof, s.location = p, strings.Clone(r.LocationCode)
 	s.zone, s.libName = s.h.library(ctx, p.Library)
 	return &sip2.LoginResponse{OK: true, Settings: connSettings(p), Account: p.Code, Institution: p.Institution}, nil
 }
@@ -249,15 +250,19 @@ func (s *Session) agent() circ.Agent {
 		Library: s.prof.Library, Desk: s.prof.Desk}
 }
 
-// key is the idempotency key of a changing request: only a request with a
-// sequence number and checksum can be told apart from a new one with the
-// same content, so only those get one.
-func (s *Session) key(h sip2.Header) string {
+// retry names a changing request for circ's retry journal. A kiosk — the
+// account with the location (CP) it logged in with — has one slot holding
+// its last changing frame; the same frame again, on this connection or on
+// one opened after this one dropped, within the profile's window and with
+// nothing changed since, is a retransmission and gets the stored answer.
+// Kiosks sharing an account at different locations never share answers.
+// Only a frame with a sequence number and checksum can be told apart from a
+// new request with the same content, so only those get a slot.
+func (s *Session) retry(h sip2.Header) circ.Retry {
 	if h.Message == nil || h.Seq() == "" || h.Checksum() == "" {
-		return ""
+		return circ.Retry{}
 	}
-	sum := sha256.Sum256([]byte(h.Raw()))
-	return "sip2\x00" + s.prof.Code + "\x00" + h.Seq() + "\x00" + strings.ToUpper(h.Checksum()) + "\x00" + hex.EncodeToString(sum[:16])
+	return circ.Retry{Key: "sip2\x00" + s.prof.Code + "\x00" + s.location, Match: h.Raw(), Window: s.prof.RetryWindow()}
 }
 
 // language picks the language of the texts: the request's language field,

@@ -45,7 +45,8 @@ type conn struct {
 	lastReq   string // the last request answered by the Session, for retransmissions
 	opened    bool   // ConnOpened was reported
 	loggedIn  bool
-	loginBy   time.Time
+	loginBy   time.Time // from the accept; no read before login goes past it
+	frameBy   time.Time // from a frame's first byte; the rest must arrive by then
 	malformed int
 }
 
@@ -180,10 +181,10 @@ func (c *conn) handshake() bool {
 	if !ok {
 		return true
 	}
-	if !c.setReadDeadline(time.Now().Add(c.s.opts.ReadTimeout)) {
+	if !c.setReadDeadline(c.capByLogin(time.Now().Add(c.s.opts.ReadTimeout))) {
 		return false
 	}
-	tc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	tc.SetWriteDeadline(c.capByLogin(time.Now().Add(c.s.opts.WriteTimeout)))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		c.log.Info().Err(err).Msg("tls handshake failed")
 		return false
@@ -228,10 +229,10 @@ func (c *conn) logReadEnd(err error) {
 		c.log.Debug().Msg("connection released by shutdown")
 	case errors.As(err, &ne) && ne.Timeout():
 		switch {
-		case c.w > 0:
-			c.log.Info().Msg("read timeout inside a message; closing connection")
 		case !c.loggedIn && !c.loginBy.IsZero() && !time.Now().Before(c.loginBy):
 			c.log.Info().Msg("no login in time; closing connection")
+		case c.w > 0:
+			c.log.Info().Msg("read timeout inside a message; closing connection")
 		default:
 			c.log.Info().Msg("idle timeout; closing connection")
 		}
@@ -248,6 +249,7 @@ func (c *conn) readLine() (string, error) {
 		if i := bytes.IndexAny(c.buf[c.r:c.w], "\r\n"); i >= 0 {
 			line := string(c.buf[c.r : c.r+i])
 			c.r += i + 1
+			c.frameBy = time.Time{}
 			return line, nil
 		}
 		if c.w-c.r >= limit {
@@ -270,13 +272,18 @@ func (c *conn) readLine() (string, error) {
 			copy(*p, c.buf[:c.w])
 			c.pooled, c.buf = p, *p
 		}
-		deadline := time.Now().Add(c.s.opts.ReadTimeout)
+		// Deadlines are fixed points, not renewed per read: a peer trickling
+		// one byte at a time must not hold the connection open.
+		var deadline time.Time
 		if c.w == 0 {
 			deadline = time.Now().Add(c.s.opts.IdleTimeout)
-			if !c.loggedIn && !c.loginBy.IsZero() && c.loginBy.Before(deadline) {
-				deadline = c.loginBy
+		} else {
+			if c.frameBy.IsZero() {
+				c.frameBy = time.Now().Add(c.s.opts.ReadTimeout)
 			}
+			deadline = c.frameBy
 		}
+		deadline = c.capByLogin(deadline)
 		if !c.setReadDeadline(deadline) {
 			return "", net.ErrClosed
 		}
@@ -286,6 +293,15 @@ func (c *conn) readLine() (string, error) {
 			c.rerr = err
 		}
 	}
+}
+
+// capByLogin returns t, or the login deadline when that comes first and
+// the connection has not logged in.
+func (c *conn) capByLogin(t time.Time) time.Time {
+	if !c.loggedIn && !c.loginBy.IsZero() && c.loginBy.Before(t) {
+		return c.loginBy
+	}
+	return t
 }
 
 func (c *conn) releaseBuf() {
@@ -411,7 +427,7 @@ func (c *conn) malformedInput(kind Malformed, reason, code string, signed bool) 
 }
 
 func (c *conn) write(b []byte) bool {
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	c.nc.SetWriteDeadline(c.capByLogin(time.Now().Add(c.s.opts.WriteTimeout)))
 	if _, err := c.nc.Write(b); err != nil {
 		c.log.Info().Err(err).Msg("write failed; closing connection")
 		return false

@@ -364,7 +364,7 @@ func (c *conn) handle(line string) bool {
 	case c.lastReq != "" && line == c.lastReq && m.Seq != "" && m.Checksum != "":
 		s.observer.RetransmitReplayed(m.Code)
 		s.observer.MessageHandled(m.Code, time.Since(start), OutcomeResent)
-		c.log.Info().Str("msg", m.Code).Str("seq", m.Seq).Dur("dur", time.Since(start)).Msg("retransmitted request answered with the previous response")
+		c.log.Info().Str("msg", m.Code).Str("seq", m.shownSeq()).Dur("dur", time.Since(start)).Msg("retransmitted request answered with the previous response")
 		return c.write(c.last)
 	}
 	if !knownRequest(m.Code) {
@@ -454,9 +454,9 @@ func (c *conn) logMessage(m *Message, resp Response, outcome Outcome, patronRef 
 	}
 	ev = ev.Str("msg", m.Code).Str("op", MessageName(m.Code))
 	if m.Seq != "" {
-		ev = ev.Str("seq", m.Seq)
+		ev = ev.Str("seq", m.shownSeq())
 	}
-	if item := m.Value("AB"); item != "" {
+	if item := m.Value("AB"); item != "" && !hidden('|', "AB", item) {
 		ev = ev.Str("item", item)
 	}
 	if patronRef != "" {

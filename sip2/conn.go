@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -48,6 +49,11 @@ type conn struct {
 	loginBy   time.Time // from the accept; no read before login goes past it
 	frameBy   time.Time // from a frame's first byte; the rest must arrive by then
 	malformed int
+
+	// Guarded by s.mu: the server's limits on connections not logged in.
+	src                    netip.Addr
+	unauthLinked, evicted  bool
+	unauthPrev, unauthNext *conn
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -396,7 +402,10 @@ func (c *conn) afterLogin(r *LoginResponse) {
 		c.s.observer.LoginFailed(c.info)
 		return
 	}
-	c.loggedIn = true
+	if !c.loggedIn {
+		c.loggedIn = true
+		c.s.loggedIn(c)
+	}
 	if r.Settings != nil {
 		c.set = *r.Settings
 	}

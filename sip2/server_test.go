@@ -128,6 +128,7 @@ type countObserver struct {
 	opened    int
 	closed    int
 	rejected  int
+	byLimit   map[Limit]int
 	outcomes  map[Outcome]int
 	malformed map[Malformed]int
 	replayed  int
@@ -135,11 +136,16 @@ type countObserver struct {
 }
 
 func newCountObserver() *countObserver {
-	return &countObserver{outcomes: map[Outcome]int{}, malformed: map[Malformed]int{}}
+	return &countObserver{outcomes: map[Outcome]int{}, malformed: map[Malformed]int{}, byLimit: map[Limit]int{}}
 }
-func (o *countObserver) ConnOpened(ConnInfo)       { o.mu.Lock(); o.opened++; o.mu.Unlock() }
-func (o *countObserver) ConnClosed(ConnInfo)       { o.mu.Lock(); o.closed++; o.mu.Unlock() }
-func (o *countObserver) ConnRejected(net.Addr)     { o.mu.Lock(); o.rejected++; o.mu.Unlock() }
+func (o *countObserver) ConnOpened(ConnInfo) { o.mu.Lock(); o.opened++; o.mu.Unlock() }
+func (o *countObserver) ConnClosed(ConnInfo) { o.mu.Lock(); o.closed++; o.mu.Unlock() }
+func (o *countObserver) ConnRejected(_ net.Addr, l Limit) {
+	o.mu.Lock()
+	o.rejected++
+	o.byLimit[l]++
+	o.mu.Unlock()
+}
 func (o *countObserver) LoginFailed(ConnInfo)      { o.mu.Lock(); o.loginFail++; o.mu.Unlock() }
 func (o *countObserver) RetransmitReplayed(string) { o.mu.Lock(); o.replayed++; o.mu.Unlock() }
 func (o *countObserver) Malformed(k Malformed)     { o.mu.Lock(); o.malformed[k]++; o.mu.Unlock() }

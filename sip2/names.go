@@ -66,10 +66,7 @@ func hidden(prev byte, tag, value string) bool {
 	if Redact(tag) || FieldName(tag) == "" || tag == "AY" || tag == "AZ" || holdsSecretTag(value) {
 		return true
 	}
-	var b [3]byte
-	b[0] = prev
-	copy(b[1:], tag)
-	return holdsSecretTag(string(b[:1+len(tag)]) + value[:min(1, len(value))])
+	return holdsSecretTag(string([]byte{prev}) + tag + value[:min(1, len(value))])
 }
 
 // fieldPrev is the byte before field i's tag: a delimiter, or for the

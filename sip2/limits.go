@@ -75,7 +75,7 @@ func (r *refusalLog) refused(limit Limit, value int, src netip.Addr) {
 		ev = ev.Int("max", value)
 	}
 	if src.IsValid() {
-		ev = ev.Str("source", src.String())
+		ev = ev.Str("source", sourceString(src))
 	}
 	msg := "connection limit reached; connections refused"
 	if limit == LimitConns {

@@ -245,16 +245,30 @@ func (s *Server) refuse(nc net.Conn, limit Limit, value int, src netip.Addr) {
 	nc.Close()
 }
 
-// sourceAddr is the address a connection comes from, without its port.
+// sourceAddr is the source a connection counts against: its IPv4
+// address, or the /64 of its IPv6 address, as one IPv6 host has a whole
+// /64 to pick addresses from.
 func sourceAddr(a net.Addr) netip.Addr {
+	var ip netip.Addr
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
+		ip = ta.AddrPort().Addr().Unmap()
+	} else if a != nil {
+		ap, _ := netip.ParseAddrPort(a.String())
+		ip = ap.Addr().Unmap()
 	}
-	if a == nil {
-		return netip.Addr{}
+	if ip.Is6() {
+		p, _ := ip.WithZone("").Prefix(64)
+		return p.Addr()
 	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap.Addr().Unmap()
+	return ip
+}
+
+// sourceString names a source in a log line.
+func sourceString(src netip.Addr) string {
+	if src.Is6() {
+		return netip.PrefixFrom(src, 64).String()
+	}
+	return src.String()
 }
 
 // linkUnauthLocked adds a new connection to those not logged in.

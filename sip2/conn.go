@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -44,8 +45,14 @@ type conn struct {
 	last      []byte // the last response sent, for 97
 	opened    bool   // ConnOpened was reported
 	loggedIn  bool
-	loginBy   time.Time
+	loginBy   time.Time // from the accept; no read before login goes past it
+	frameBy   time.Time // from a frame's first byte; the rest must arrive by then
 	malformed int
+
+	// Guarded by s.mu: the server's limits on connections not logged in.
+	src                    netip.Addr
+	unauthLinked, evicted  bool
+	unauthPrev, unauthNext *conn
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -179,10 +186,10 @@ func (c *conn) handshake() bool {
 	if !ok {
 		return true
 	}
-	if !c.setReadDeadline(time.Now().Add(c.s.opts.ReadTimeout)) {
+	if !c.setReadDeadline(c.capByLogin(time.Now().Add(c.s.opts.ReadTimeout))) {
 		return false
 	}
-	tc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	tc.SetWriteDeadline(c.capByLogin(time.Now().Add(c.s.opts.WriteTimeout)))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		c.log.Info().Err(err).Msg("tls handshake failed")
 		return false
@@ -227,10 +234,10 @@ func (c *conn) logReadEnd(err error) {
 		c.log.Debug().Msg("connection released by shutdown")
 	case errors.As(err, &ne) && ne.Timeout():
 		switch {
-		case c.w > 0:
-			c.log.Info().Msg("read timeout inside a message; closing connection")
 		case !c.loggedIn && !c.loginBy.IsZero() && !time.Now().Before(c.loginBy):
 			c.log.Info().Msg("no login in time; closing connection")
+		case c.w > 0:
+			c.log.Info().Msg("read timeout inside a message; closing connection")
 		default:
 			c.log.Info().Msg("idle timeout; closing connection")
 		}
@@ -247,6 +254,7 @@ func (c *conn) readLine() (string, error) {
 		if i := bytes.IndexAny(c.buf[c.r:c.w], "\r\n"); i >= 0 {
 			line := string(c.buf[c.r : c.r+i])
 			c.r += i + 1
+			c.frameBy = time.Time{}
 			return line, nil
 		}
 		if c.w-c.r >= limit {
@@ -269,13 +277,18 @@ func (c *conn) readLine() (string, error) {
 			copy(*p, c.buf[:c.w])
 			c.pooled, c.buf = p, *p
 		}
-		deadline := time.Now().Add(c.s.opts.ReadTimeout)
+		// Deadlines are fixed points, not renewed per read: a peer trickling
+		// one byte at a time must not hold the connection open.
+		var deadline time.Time
 		if c.w == 0 {
 			deadline = time.Now().Add(c.s.opts.IdleTimeout)
-			if !c.loggedIn && !c.loginBy.IsZero() && c.loginBy.Before(deadline) {
-				deadline = c.loginBy
+		} else {
+			if c.frameBy.IsZero() {
+				c.frameBy = time.Now().Add(c.s.opts.ReadTimeout)
 			}
+			deadline = c.frameBy
 		}
+		deadline = c.capByLogin(deadline)
 		if !c.setReadDeadline(deadline) {
 			return "", net.ErrClosed
 		}
@@ -285,6 +298,15 @@ func (c *conn) readLine() (string, error) {
 			c.rerr = err
 		}
 	}
+}
+
+// capByLogin returns t, or the login deadline when that comes first and
+// the connection has not logged in.
+func (c *conn) capByLogin(t time.Time) time.Time {
+	if !c.loggedIn && !c.loginBy.IsZero() && c.loginBy.Before(t) {
+		return c.loginBy
+	}
+	return t
 }
 
 func (c *conn) releaseBuf() {
@@ -371,7 +393,10 @@ func (c *conn) afterLogin(r *LoginResponse) {
 		c.s.observer.LoginFailed(c.info)
 		return
 	}
-	c.loggedIn = true
+	if !c.loggedIn {
+		c.loggedIn = true
+		c.s.loggedIn(c)
+	}
 	if r.Settings != nil {
 		c.set = *r.Settings
 	}
@@ -401,7 +426,7 @@ func (c *conn) malformedInput(kind Malformed, reason, code string, signed bool) 
 }
 
 func (c *conn) write(b []byte) bool {
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	c.nc.SetWriteDeadline(c.capByLogin(time.Now().Add(c.s.opts.WriteTimeout)))
 	if _, err := c.nc.Write(b); err != nil {
 		c.log.Info().Err(err).Msg("write failed; closing connection")
 		return false
@@ -428,9 +453,9 @@ func (c *conn) logMessage(m *Message, resp Response, outcome Outcome, patronRef 
 	}
 	ev = ev.Str("msg", m.Code).Str("op", MessageName(m.Code))
 	if m.Seq != "" {
-		ev = ev.Str("seq", m.Seq)
+		ev = ev.Str("seq", m.shownSeq())
 	}
-	if item := m.Value("AB"); item != "" {
+	if item := m.Value("AB"); item != "" && !hidden('|', "AB", item) {
 		ev = ev.Str("item", item)
 	}
 	if patronRef != "" {

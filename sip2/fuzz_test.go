@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func fuzzSeeds(f *testing.F) {
@@ -222,6 +224,43 @@ func FuzzSplit(f *testing.F) {
 		}
 		if got := byteSum(s); got != wantSum {
 			t.Fatalf("byteSum(%q) = %d, want %d", s, got, wantSum)
+		}
+	})
+}
+
+// FuzzRedactedSecret puts a secret right after a password field's (or the
+// sequence number's or checksum's) identifier anywhere in a frame, as a
+// kiosk that breaks its delimiters does ("9300CNkiosk1/COs3cretPW99|"):
+// whatever the frame became, no log or transcript form shows the secret.
+func FuzzRedactedSecret(f *testing.F) {
+	for i, g := range golden {
+		f.Add([]byte(g.line), uint16(i*7), uint8(i))
+	}
+	f.Add([]byte("9300CNkiosk1|CPMAIN|"), uint16(12), uint8(0))
+	f.Add([]byte("11YN20261127    101500                  AOMAIN|AB39000|BIN|"), uint16(48), uint8(1))
+	f.Add([]byte("2300120261127    101500AOMAIN|AA29000|"), uint16(7), uint8(2))
+	f.Fuzz(func(t *testing.T, frame []byte, at uint16, which uint8) {
+		secrets := [...]string{"s3cretPW99", "1234", "kiosk1pass"}
+		tags := [...]string{"CO", "AD", "AC", "AY", "AZ"}
+		secret := secrets[int(which)%len(secrets)]
+		i := int(at) % (len(frame) + 1)
+		b := slices.Concat(frame[:i], []byte(tags[int(which/3)%len(tags)]+secret), frame[i:])
+		for _, mode := range []ChecksumMode{ChecksumOff, ChecksumAuto} {
+			m, err := Decode(b, DecodeOptions{Checksum: mode})
+			if err != nil {
+				continue // the server shows only the size of a frame it cannot decode
+			}
+			if m.Checksum == secret && m.shownChecksum() == secret {
+				continue // a checksum that verifies is one, whatever its digits
+			}
+			var log strings.Builder
+			l := zerolog.New(&log)
+			l.Info().Object("m", m).Send()
+			for _, shown := range []string{string(m.AppendRedacted(nil)), m.Pretty(true), log.String()} {
+				if strings.Contains(shown, secret) {
+					t.Fatalf("%q shows %q:\n%s", b, secret, shown)
+				}
+			}
 		}
 	})
 }

@@ -45,6 +45,7 @@ func FieldName(tag string) string { return fieldNames[tag] }
 func Redact(tag string) bool {
 	switch tag {
 	case "AC", "AD", "CO", // terminal password, patron PIN, login password
+		"CN", "CP", // the login's other fields: where a misplaced password lands
 		"AA", "CY", // patron identifiers: logged only as a keyed hash
 		"AE", "BD", "BE", "BF", "DA", "PB": // name, address, e-mail, phone, birth date
 		return true
@@ -53,6 +54,73 @@ func Redact(tag string) bool {
 }
 
 const redactedText = "***"
+
+// hidden reports whether a field's value stays out of logs and transcripts:
+// a secret or personal field, a field of unknown meaning (a vendor's field
+// may hold anything), a sequence number or checksum that is not at the end,
+// or a field that holds a password field's identifier, which is where a
+// frame with a lost or wrong delimiter carries its secret
+// ("CNkiosk/COpassword"). prev is the byte before the tag in the frame, so
+// an identifier split across the two is seen too.
+func hidden(prev byte, tag, value string) bool {
+	if Redact(tag) || FieldName(tag) == "" || tag == "AY" || tag == "AZ" || holdsSecretTag(value) {
+		return true
+	}
+	return holdsSecretTag(string([]byte{prev}) + tag + value[:min(1, len(value))])
+}
+
+// fieldPrev is the byte before field i's tag: a delimiter, or for the
+// first field the end of the fixed part.
+func (m *Message) fieldPrev(i int) byte {
+	if i > 0 {
+		return '|'
+	}
+	if m.Fixed != "" {
+		return m.Fixed[len(m.Fixed)-1]
+	}
+	return '0' // the last digit of the command code
+}
+
+// holdsSecretTag reports whether v holds the identifier of a field that
+// carries a password or PIN, or of the sequence number and checksum, where
+// a kiosk that mixes up its fields may put one.
+func holdsSecretTag(v string) bool {
+	for _, t := range [...]string{"AC", "AD", "CO", "AY", "AZ"} {
+		if strings.Contains(v, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// shownFixed is the fixed part as logs show it: a fixed part is digits,
+// flags, dates and codes, so one with a delimiter or a password field's
+// identifier is a malformed frame whose fields slid into it.
+func (m *Message) shownFixed() string {
+	if strings.Contains(m.Fixed, "|") || holdsSecretTag(m.Fixed) {
+		return redactedText
+	}
+	return m.Fixed
+}
+
+// shownSeq is the sequence number as logs show it: SIP2's is one digit, so
+// a longer run of digits may be a PIN.
+func (m *Message) shownSeq() string {
+	if len(m.Seq) > 1 {
+		return redactedText
+	}
+	return m.Seq
+}
+
+// shownChecksum is the checksum as logs show it: only a checksum that
+// verifies is known to be one and not four digits of a PIN.
+func (m *Message) shownChecksum() string {
+	i := strings.LastIndex(m.Raw, "AZ"+m.Checksum)
+	if m.Checksum == "" || i < 0 || hexValue(m.Checksum) != Checksum([]byte(m.Raw[:i+2])) {
+		return "****"
+	}
+	return m.Checksum
+}
 
 var messageNames = map[string]string{
 	"93": "Login", "94": "Login Response", "99": "SC Status", "98": "ACS Status",
@@ -229,6 +297,10 @@ func (m *Message) Pretty(redact bool) string {
 	}
 	fmt.Fprintf(&b, "%s %s\n", m.Code, name)
 	rest := m.Fixed
+	if redact && m.shownFixed() != rest {
+		fmt.Fprintf(&b, "   %-26s %q\n", "fixed", redactedText)
+		rest = ""
+	}
 	for _, d := range fixedFields[m.Code] {
 		if len(rest) < d.Len {
 			break
@@ -239,9 +311,9 @@ func (m *Message) Pretty(redact bool) string {
 	if rest != "" {
 		fmt.Fprintf(&b, "   %-26s %q\n", "fixed", rest)
 	}
-	for _, f := range m.Fields {
+	for i, f := range m.Fields {
 		v := f.Value
-		if redact && Redact(f.Tag) {
+		if redact && hidden(m.fieldPrev(i), f.Tag, v) {
 			v = redactedText
 		}
 		n := FieldName(f.Tag)
@@ -250,24 +322,28 @@ func (m *Message) Pretty(redact bool) string {
 		}
 		fmt.Fprintf(&b, "%s %-26s %q\n", f.Tag, n, v)
 	}
+	seq, sum := m.Seq, m.Checksum
+	if redact {
+		seq, sum = m.shownSeq(), m.shownChecksum()
+	}
 	if m.Seq != "" {
-		fmt.Fprintf(&b, "AY %-26s %q\n", FieldName("AY"), m.Seq)
+		fmt.Fprintf(&b, "AY %-26s %q\n", FieldName("AY"), seq)
 	}
 	if m.Checksum != "" {
-		fmt.Fprintf(&b, "AZ %-26s %q\n", FieldName("AZ"), m.Checksum)
+		fmt.Fprintf(&b, "AZ %-26s %q\n", FieldName("AZ"), sum)
 	}
 	return b.String()
 }
 
-// AppendRedacted appends the message in wire form (UTF-8, no checksum)
-// with every secret or personal value replaced by "***". It is the form used
-// in logs and transcripts.
+// AppendRedacted appends the message in wire form (UTF-8) with every
+// secret or personal value, and every value that may hold one, replaced by
+// "***". It is the form used in logs and transcripts.
 func (m *Message) AppendRedacted(dst []byte) []byte {
 	dst = append(dst, m.Code...)
-	dst = append(dst, m.Fixed...)
-	for _, f := range m.Fields {
+	dst = append(dst, m.shownFixed()...)
+	for i, f := range m.Fields {
 		dst = append(dst, f.Tag...)
-		if Redact(f.Tag) {
+		if hidden(m.fieldPrev(i), f.Tag, f.Value) {
 			dst = append(dst, redactedText...)
 		} else {
 			dst = append(dst, f.Value...)
@@ -276,11 +352,11 @@ func (m *Message) AppendRedacted(dst []byte) []byte {
 	}
 	if m.Seq != "" {
 		dst = append(dst, "AY"...)
-		dst = append(dst, m.Seq...)
+		dst = append(dst, m.shownSeq()...)
 	}
 	if m.Checksum != "" {
 		dst = append(dst, "AZ"...)
-		dst = append(dst, m.Checksum...)
+		dst = append(dst, m.shownChecksum()...)
 	}
 	return dst
 }
@@ -290,18 +366,18 @@ func (m *Message) AppendRedacted(dst []byte) []byte {
 func (m *Message) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("code", m.Code)
 	if m.Seq != "" {
-		e.Str("seq", m.Seq)
+		e.Str("seq", m.shownSeq())
 	}
-	e.Str("fixed", m.Fixed)
-	e.Array("fields", redactedFields(m.Fields))
+	e.Str("fixed", m.shownFixed())
+	e.Array("fields", redactedFields{m})
 }
 
-type redactedFields []Field
+type redactedFields struct{ m *Message }
 
 // MarshalZerologArray logs each field as "TAG=value", masking secrets.
 func (fs redactedFields) MarshalZerologArray(a *zerolog.Array) {
-	for _, f := range fs {
-		if Redact(f.Tag) {
+	for i, f := range fs.m.Fields {
+		if hidden(fs.m.fieldPrev(i), f.Tag, f.Value) {
 			a.Str(f.Tag + "=" + redactedText)
 		} else {
 			a.Str(f.Tag + "=" + f.Value)

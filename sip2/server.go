@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -46,9 +48,15 @@ type Options struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing a response (default 30 seconds).
 	WriteTimeout time.Duration
-	// MaxConns limits concurrent connections; more are closed at once
-	// (0: no limit).
+	// MaxConns limits concurrent connections (0: no limit). Keep it below
+	// the process's open-file limit, so that accept never fails for want
+	// of a descriptor. When it is reached the oldest connection that has
+	// not logged in is closed to make room; when every connection has
+	// logged in the new one is closed at once.
 	MaxConns int
+	// MaxUnauthPerSource limits the connections from one source address
+	// that have not logged in yet; more are closed at once (0: no limit).
+	MaxUnauthPerSource int
 	// ErrLimit is how many malformed messages in a row a connection may
 	// send; the next one closes it (default 5).
 	ErrLimit int
@@ -80,14 +88,21 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[*net.Listener]struct{}
 	conns     map[*conn]struct{}
-	wg        sync.WaitGroup // one per connection goroutine
-	done      chan struct{}  // closed by Shutdown/Close; wakes accept back-off
-	doneOnce  sync.Once
+	live      int                // connections counted against MaxConns: all but those closed to make room
+	unauth    map[netip.Addr]int // connections not logged in, by source
+	// The connections not logged in, oldest first: the first to go when
+	// MaxConns is reached.
+	unauthHead, unauthTail *conn
+	refusals               refusalLog
+	wg                     sync.WaitGroup // one per connection goroutine
+	done                   chan struct{}  // closed by Shutdown/Close; wakes accept back-off
+	doneOnce               sync.Once
 }
 
 // NewServer returns a server with a copy of o.
 func NewServer(o *Options) *Server {
-	s := &Server{opts: *o, listeners: map[*net.Listener]struct{}{}, conns: map[*conn]struct{}{}, done: make(chan struct{})}
+	s := &Server{opts: *o, listeners: map[*net.Listener]struct{}{}, conns: map[*conn]struct{}{},
+		unauth: map[netip.Addr]int{}, done: make(chan struct{})}
 	op := &s.opts
 	if op.MaxMessage <= 0 {
 		op.MaxMessage = defaultMaxMessage
@@ -116,6 +131,7 @@ func NewServer(o *Options) *Server {
 	if op.Now == nil {
 		op.Now = time.Now
 	}
+	s.refusals.log = op.Logger
 	s.observer = op.Observer
 	if s.observer == nil {
 		s.observer = NopObserver{}
@@ -145,8 +161,16 @@ func (s *Server) Serve(l net.Listener) error {
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.opts.Logger.Warn().Err(err).Dur("retry_in", backoff).Msg("sip2 accept failed")
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of descriptors: the limits were set too high for the
+				// process. Retry soon, as connections end all the time.
+				backoff = min(max(2*backoff, time.Millisecond), 50*time.Millisecond)
+				s.observer.ConnRejected(nil, LimitFiles)
+				s.refusals.refused(LimitFiles, 0, netip.Addr{})
+			} else {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.opts.Logger.Warn().Err(err).Dur("retry_in", backoff).Msg("sip2 accept failed")
+			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-t.C:
@@ -182,24 +206,121 @@ func (s *Server) startConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if s.opts.MaxConns > 0 && len(s.conns) >= s.opts.MaxConns {
+	src := sourceAddr(nc.RemoteAddr())
+	if max := s.opts.MaxUnauthPerSource; max > 0 && s.unauth[src] >= max {
 		s.mu.Unlock()
-		s.observer.ConnRejected(nc.RemoteAddr())
-		s.opts.Logger.Warn().Str("proto", "sip2").Str("remote", nc.RemoteAddr().String()).
-			Int("max_conns", s.opts.MaxConns).Msg("connection limit reached; connection refused")
-		nc.Close()
+		s.refuse(nc, LimitUnauthPerSource, max, src)
 		return
 	}
+	var evicted *conn
+	if max := s.opts.MaxConns; max > 0 && s.live >= max {
+		if evicted = s.unauthHead; evicted == nil {
+			s.mu.Unlock()
+			s.refuse(nc, LimitConns, max, src)
+			return
+		}
+		s.unlinkUnauthLocked(evicted)
+		evicted.evicted = true
+		s.live--
+	}
 	c := s.newConn(nc)
+	c.src = src
 	s.conns[c] = struct{}{}
+	s.live++
+	s.linkUnauthLocked(c)
 	s.wg.Add(1)
 	s.mu.Unlock()
+	if evicted != nil {
+		evicted.nc.Close()
+		s.observer.ConnRejected(evicted.info.RemoteAddr, LimitConns)
+		s.refusals.refused(LimitConns, s.opts.MaxConns, evicted.src)
+	}
 	go c.serve()
+}
+
+// refuse closes a new connection at once because limit is reached.
+func (s *Server) refuse(nc net.Conn, limit Limit, value int, src netip.Addr) {
+	s.observer.ConnRejected(nc.RemoteAddr(), limit)
+	s.refusals.refused(limit, value, src)
+	nc.Close()
+}
+
+// sourceAddr is the source a connection counts against: its IPv4
+// address, or the /64 of its IPv6 address, as one IPv6 host has a whole
+// /64 to pick addresses from.
+func sourceAddr(a net.Addr) netip.Addr {
+	var ip netip.Addr
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip = ta.AddrPort().Addr().Unmap()
+	} else if a != nil {
+		ap, _ := netip.ParseAddrPort(a.String())
+		ip = ap.Addr().Unmap()
+	}
+	if ip.Is6() {
+		p, _ := ip.WithZone("").Prefix(64)
+		return p.Addr()
+	}
+	return ip
+}
+
+// sourceString names a source in a log line.
+func sourceString(src netip.Addr) string {
+	if src.Is6() {
+		return netip.PrefixFrom(src, 64).String()
+	}
+	return src.String()
+}
+
+// linkUnauthLocked adds a new connection to those not logged in.
+func (s *Server) linkUnauthLocked(c *conn) {
+	c.unauthLinked = true
+	c.unauthPrev = s.unauthTail
+	if s.unauthTail != nil {
+		s.unauthTail.unauthNext = c
+	} else {
+		s.unauthHead = c
+	}
+	s.unauthTail = c
+	s.unauth[c.src]++
+}
+
+// unlinkUnauthLocked removes c from the connections not logged in, if it
+// is one of them.
+func (s *Server) unlinkUnauthLocked(c *conn) {
+	if !c.unauthLinked {
+		return
+	}
+	c.unauthLinked = false
+	if c.unauthPrev != nil {
+		c.unauthPrev.unauthNext = c.unauthNext
+	} else {
+		s.unauthHead = c.unauthNext
+	}
+	if c.unauthNext != nil {
+		c.unauthNext.unauthPrev = c.unauthPrev
+	} else {
+		s.unauthTail = c.unauthPrev
+	}
+	c.unauthPrev, c.unauthNext = nil, nil
+	if s.unauth[c.src]--; s.unauth[c.src] <= 0 {
+		delete(s.unauth, c.src)
+	}
+}
+
+// loggedIn takes c out of the limits on connections not logged in.
+func (s *Server) loggedIn(c *conn) {
+	s.mu.Lock()
+	s.unlinkUnauthLocked(c)
+	s.mu.Unlock()
 }
 
 func (s *Server) untrackConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.unlinkUnauthLocked(c)
+	if !c.evicted {
+		s.live--
+	}
 	s.mu.Unlock()
 	s.wg.Done()
 }

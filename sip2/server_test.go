@@ -128,17 +128,23 @@ type countObserver struct {
 	opened    int
 	closed    int
 	rejected  int
+	byLimit   map[Limit]int
 	outcomes  map[Outcome]int
 	malformed map[Malformed]int
 	loginFail int
 }
 
 func newCountObserver() *countObserver {
-	return &countObserver{outcomes: map[Outcome]int{}, malformed: map[Malformed]int{}}
+	return &countObserver{outcomes: map[Outcome]int{}, malformed: map[Malformed]int{}, byLimit: map[Limit]int{}}
 }
-func (o *countObserver) ConnOpened(ConnInfo)   { o.mu.Lock(); o.opened++; o.mu.Unlock() }
-func (o *countObserver) ConnClosed(ConnInfo)   { o.mu.Lock(); o.closed++; o.mu.Unlock() }
-func (o *countObserver) ConnRejected(net.Addr) { o.mu.Lock(); o.rejected++; o.mu.Unlock() }
+func (o *countObserver) ConnOpened(ConnInfo) { o.mu.Lock(); o.opened++; o.mu.Unlock() }
+func (o *countObserver) ConnClosed(ConnInfo) { o.mu.Lock(); o.closed++; o.mu.Unlock() }
+func (o *countObserver) ConnRejected(_ net.Addr, l Limit) {
+	o.mu.Lock()
+	o.rejected++
+	o.byLimit[l]++
+	o.mu.Unlock()
+}
 func (o *countObserver) LoginFailed(ConnInfo)  { o.mu.Lock(); o.loginFail++; o.mu.Unlock() }
 func (o *countObserver) Malformed(k Malformed) { o.mu.Lock(); o.malformed[k]++; o.mu.Unlock() }
 func (o *countObserver) MessageHandled(_ string, _ time.Duration, oc Outcome) {
@@ -875,4 +881,97 @@ func TestServerStartStopRace(t *testing.T) {
 		}
 		dialer.Wait()
 	}
+}
+
+// trickle writes frame one byte every interval until the connection
+// fails or stop is closed; the frame never ends.
+func trickle(c net.Conn, frame string, every time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		if _, err := c.Write([]byte{frame[i%len(frame)]}); err != nil {
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// closedWithin reports how long the server took to close r, failing the
+// test when it was still open after max.
+func closedWithin(t *testing.T, r *rawConn, max time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	r.c.SetReadDeadline(start.Add(max))
+	_, err := r.br.ReadString('\r')
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("a trickling peer kept the connection open for %v", max)
+	}
+	return time.Since(start)
+}
+
+func TestServerTrickleCannotHoldConnection(t *testing.T) {
+	t.Run("before login the deadline counts from the accept", func(t *testing.T) {
+		ts := startServer(t, func(o *Options) {
+			o.LoginTimeout, o.IdleTimeout = 300*time.Millisecond, 400*time.Millisecond
+		})
+		r := dialRaw(t, ts.addr)
+		stop := make(chan struct{})
+		defer close(stop)
+		go trickle(r.c, "9300CNkiosk", 40*time.Millisecond, stop)
+		closedWithin(t, r, 3*time.Second)
+		waitFor(t, func() bool { return strings.Contains(ts.log.String(), "no login in time") })
+	})
+	t.Run("before login complete frames do not extend it", func(t *testing.T) {
+		ts := startServer(t, func(o *Options) {
+			o.LoginTimeout, o.IdleTimeout = 300*time.Millisecond, 400*time.Millisecond
+		})
+		r := dialRaw(t, ts.addr)
+		start := time.Now()
+		for range 4 {
+			if got := r.roundTrip("9910302.00\r"); !strings.HasPrefix(got, "98") {
+				t.Fatalf("status: %q", got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		stop := make(chan struct{})
+		defer close(stop)
+		go trickle(r.c, "9910302.00", 40*time.Millisecond, stop)
+		closedWithin(t, r, 3*time.Second)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("closed %v after the accept", d)
+		}
+	})
+	t.Run("after login a frame must complete within the read timeout", func(t *testing.T) {
+		ts := startServer(t, func(o *Options) {
+			o.ReadTimeout, o.IdleTimeout = 300*time.Millisecond, 400*time.Millisecond
+		})
+		r := dialRaw(t, ts.addr)
+		login(t, r)
+		stop := make(chan struct{})
+		defer close(stop)
+		go trickle(r.c, "9910302.00", 40*time.Millisecond, stop)
+		closedWithin(t, r, 3*time.Second)
+		waitFor(t, func() bool { return strings.Contains(ts.log.String(), "read timeout inside a message") })
+	})
+	t.Run("over TLS the handshake is bounded by the login deadline", func(t *testing.T) {
+		cfg := &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}
+		inner, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := startServer(t, func(o *Options) {
+			o.LoginTimeout, o.ReadTimeout = 300*time.Millisecond, 10*time.Second
+		}, tls.NewListener(inner, cfg))
+		r := dialRaw(t, ts.addr)
+		stop := make(chan struct{})
+		defer close(stop)
+		// A TLS record header, then its body a byte at a time.
+		go trickle(r.c, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 40*time.Millisecond, stop)
+		closedWithin(t, r, 3*time.Second)
+	})
 }

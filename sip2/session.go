@@ -182,8 +182,10 @@ func (m Malformed) String() string {
 type Observer interface {
 	ConnOpened(c ConnInfo)
 	ConnClosed(c ConnInfo)
-	// ConnRejected is called when Options.MaxConns is reached.
-	ConnRejected(remote net.Addr)
+	// ConnRejected is called when a limit closes a connection: a new one
+	// refused, or for LimitConns the oldest not logged in closed to make
+	// room. For LimitFiles (accept found no free descriptor) remote is nil.
+	ConnRejected(remote net.Addr, limit Limit)
 	MessageHandled(code string, d time.Duration, o Outcome)
 	LoginFailed(c ConnInfo)
 	Malformed(kind Malformed)
@@ -199,7 +201,7 @@ func (NopObserver) ConnOpened(ConnInfo) {}
 func (NopObserver) ConnClosed(ConnInfo) {}
 
 // ConnRejected does nothing.
-func (NopObserver) ConnRejected(net.Addr) {}
+func (NopObserver) ConnRejected(net.Addr, Limit) {}
 
 // MessageHandled does nothing.
 func (NopObserver) MessageHandled(string, time.Duration, Outcome) {}

@@ -254,9 +254,14 @@ func TestResponseStrictOut(t *testing.T) {
 }
 
 func TestLogRedaction(t *testing.T) {
-	secrets := []string{"LoginPassword", "S3cretPIN", "TermPass", "Jane Q Patron", "12 Elm Street", "jane@example.org", "555-0100", "2900001234", "Holdy McHoldface"}
+	secrets := []string{"LoginPassword", "LoginUserID", "s3cretPW99", "AY1234", "AZ1234", "S3cretPIN", "TermPass", "Jane Q Patron", "12 Elm Street", "jane@example.org", "555-0100", "2900001234", "Holdy McHoldface"}
 	fixtures := []string{
 		"9300CNLoginUserID|COLoginPassword|CPLocationCode|AY5AZEC7B",
+		"9300CNkiosk1/COs3cretPW99|CPMAIN|",                                         // the delimiter before CO replaced
+		"11YN20261127    101500                  AOMAIN|AB1565921879/ADs3cretPW99|", // before AD
+		"2300119960212    100239ADs3cretPW99|AOid_21|",                              // the fixed part cut short
+		"2300119960212    100239AOid_21|XXs3cretPW99|ZZs3cretPW99|",                 // fields of unknown meaning
+		"1720060110    215612AOBR1|AB1|AY1234|XAZ1234",                              // a PIN for sequence number and checksum
 		"2300119960212    100239AOid_21|AA2900001234|ACTermPass|ADS3cretPIN|",
 		"64              00020261127    100000000000000002000000000000AOi|AA2900001234|AEJane Q Patron|BD12 Elm Street|BEjane@example.org|BF555-0100|",
 		"101YNY20100623    165731AOBR1|AB1565921879|AQBR1|CY2900001234|DAHoldy McHoldface|",
@@ -274,7 +279,7 @@ func TestLogRedaction(t *testing.T) {
 			t.Errorf("%q leaked into the log:\n%s", s, buf.String())
 		}
 	}
-	if !strings.Contains(buf.String(), "LoginUserID") || !strings.Contains(buf.String(), "1565921879") {
+	if !strings.Contains(buf.String(), "AOid_21") || !strings.Contains(buf.String(), "1565921879") {
 		t.Errorf("non-secret values missing:\n%s", buf.String())
 	}
 }

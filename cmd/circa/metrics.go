@@ -22,7 +22,7 @@ type sip2Metrics struct {
 	listener    string
 	messages    *prometheus.HistogramVec
 	open        prometheus.Gauge
-	rejected    prometheus.Counter
+	rejected    *prometheus.CounterVec
 	loginFailed prometheus.Counter
 	malformed   *prometheus.CounterVec
 }
@@ -44,7 +44,7 @@ func newSIP2MetricVecs(reg prometheus.Registerer) *sip2MetricVecs {
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "circa_sip2_connections_open", Help: "Open SIP2 connections."}, []string{"listener"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "circa_sip2_connections_rejected_total", Help: "Connections closed at once because the connection limit was reached."}, []string{"listener"}),
+			Name: "circa_sip2_connections_rejected_total", Help: "Connections closed because a limit was reached, by limit: max_conns, max_unauth_per_source, open_files."}, []string{"listener", "limit"}),
 		loginFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "circa_sip2_logins_failed_total", Help: "Failed SIP2 logins (93)."}, []string{"listener"}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -56,13 +56,15 @@ func newSIP2MetricVecs(reg prometheus.Registerer) *sip2MetricVecs {
 
 func (v *sip2MetricVecs) observer(listener string) *sip2Metrics {
 	return &sip2Metrics{listener: listener, messages: v.messages, open: v.open.WithLabelValues(listener),
-		rejected: v.rejected.WithLabelValues(listener), loginFailed: v.loginFailed.WithLabelValues(listener),
+		rejected: v.rejected, loginFailed: v.loginFailed.WithLabelValues(listener),
 		malformed: v.malformed}
 }
 
-func (m *sip2Metrics) ConnOpened(sip2.ConnInfo)  { m.open.Inc() }
-func (m *sip2Metrics) ConnClosed(sip2.ConnInfo)  { m.open.Dec() }
-func (m *sip2Metrics) ConnRejected(net.Addr)     { m.rejected.Inc() }
+func (m *sip2Metrics) ConnOpened(sip2.ConnInfo) { m.open.Inc() }
+func (m *sip2Metrics) ConnClosed(sip2.ConnInfo) { m.open.Dec() }
+func (m *sip2Metrics) ConnRejected(_ net.Addr, l sip2.Limit) {
+	m.rejected.WithLabelValues(m.listener, string(l)).Inc()
+}
 func (m *sip2Metrics) LoginFailed(sip2.ConnInfo) { m.loginFailed.Inc() }
 func (m *sip2Metrics) Malformed(kind sip2.Malformed) {
 	m.malformed.WithLabelValues(m.listener, kind.String()).Inc()

@@ -43,6 +43,7 @@ type serveOptions struct {
 	tlsClientCA   string
 	tlsClientAuth string
 	maxConns      int
+	maxUnauth     int
 	idleTimeout   time.Duration
 	loginTimeout  time.Duration
 	shutdownGrace time.Duration
@@ -83,7 +84,8 @@ re-reads the TLS certificate.`,
 	f.StringVar(&o.tlsKey, "tls-key", "", "server key (default DATA/tls/server-key.pem)")
 	f.StringVar(&o.tlsClientCA, "tls-client-ca", "", "CA bundle for kiosk client certificates (default DATA/tls/ca.pem when present)")
 	f.StringVar(&o.tlsClientAuth, "tls-client-auth", "optional", "kiosk client certificates: none, optional or required")
-	f.IntVar(&o.maxConns, "max-conns", 20000, "most concurrent SIP2 connections per listener")
+	f.IntVar(&o.maxConns, "max-conns", 0, "most concurrent SIP2 connections per listener (0: the open-file limit less a reserve, shared by the SIP2 listeners)")
+	f.IntVar(&o.maxUnauth, "max-unauth-per-source", 64, "most SIP2 connections from one address that have not logged in (0: no limit)")
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 30*time.Minute, "close a SIP2 connection idle this long")
 	f.DurationVar(&o.loginTimeout, "login-timeout", 2*time.Minute, "close a SIP2 connection that has not logged in by then")
 	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long busy connections may take to finish on SIGTERM")
@@ -103,6 +105,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		defer lines.Close()
 		a.log = a.log.Output(lines)
 	}
+	maxConns := sip2ConnLimit(a, o)
 	b, err := openBackendWith(a.dataDir, true)
 	if err != nil {
 		return err
@@ -177,8 +180,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	}
 	sipOpts := func(listener string) *sip2.Options {
 		return &sip2.Options{Handler: sc, Logger: a.log.With().Str("listener", listener).Logger(),
-			Observer: sipMetrics.observer(listener), Location: b.zone(ctx, ""), MaxConns: o.maxConns,
-			IdleTimeout: o.idleTimeout, LoginTimeout: o.loginTimeout}
+			Observer: sipMetrics.observer(listener), Location: b.zone(ctx, ""), MaxConns: maxConns,
+			MaxUnauthPerSource: o.maxUnauth, IdleTimeout: o.idleTimeout, LoginTimeout: o.loginTimeout}
 	}
 	sipSrv := sip2.NewServer(sipOpts("sip2"))
 	sipTLSSrv := sip2.NewServer(sipOpts("sip2-tls"))
@@ -298,6 +301,45 @@ func healthHandler(db *store.DB) http.Handler {
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(rep)
 	})
+}
+
+// fileReserve is how many descriptors the default --max-conns leaves for
+// everything but SIP2 connections: the HTTP, admin and debug listeners and
+// their connections, the database, log and exchange files.
+func fileReserve(files uint64) uint64 { return 64 + files/8 }
+
+// sip2ConnLimit raises the open-file limit and returns the connection limit
+// of each SIP2 listener: --max-conns, or by default the open-file limit less
+// the reserve, shared by the SIP2 listeners, so that accept never runs out
+// of descriptors and refuses real kiosks.
+func sip2ConnLimit(a *app, o *serveOptions) int {
+	files, err := raiseFileLimit()
+	if err != nil {
+		a.log.Warn().Err(err).Uint64("open_files", files).Msg("could not raise the open-file limit")
+	}
+	listeners := uint64(0)
+	for _, addr := range []string{o.sip2Addr, o.sip2TLSAddr} {
+		if addr != "" {
+			listeners++
+		}
+	}
+	if files == 0 || listeners == 0 {
+		return o.maxConns
+	}
+	reserve := fileReserve(files)
+	if o.maxConns > 0 {
+		if uint64(o.maxConns)*listeners+reserve > files {
+			a.log.Warn().Int("max_conns", o.maxConns).Uint64("open_files", files).
+				Msg("--max-conns is above what the open-file limit allows; accept may fail for want of descriptors")
+		}
+		return o.maxConns
+	}
+	n := 1
+	if files > reserve {
+		n = int(min((files-reserve)/listeners, 1<<20))
+	}
+	a.log.Info().Uint64("open_files", files).Int("max_conns", n).Msg("SIP2 connection limit per listener from the open-file limit")
+	return n
 }
 
 // serverTLS builds the TLS policy of the SIP2 listener. With --demo a CA and

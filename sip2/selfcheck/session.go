@@ -60,7 +60,12 @@ func (s *Session) Login(ctx context.Context, r *sip2.LoginRequest) (*sip2.LoginR
 	s.prof = nil
 	p, reason := s.authenticate(r)
 	if reason != "" {
-		ev := s.logger().Info().Str("reason", reason).Str("login", r.UserID)
+		ev := s.logger().Info().Str("reason", reason)
+		// Only a configured account is named: an unknown login is often a
+		// password typed into the wrong place or a malformed frame.
+		if _, known := s.h.reg.Current().SelfCheckByLogin(r.UserID); known {
+			ev = ev.Str("login", r.UserID)
+		}
 		if s.hasIdent {
 			ev = ev.Str("cert_profile", s.ident.Profile).Str("cert_serial", s.ident.Serial)
 		}

@@ -39,10 +39,11 @@ func StartSelf(ctx context.Context, exe string) (*Self, error) {
 	s := &Self{Exe: exe, Dir: dir}
 	data := filepath.Join(dir, "data")
 	// Measured as deployed: logging a line per message, into a file. Every
-	// kiosk comes from one address here, so the cap per source is off.
+	// kiosk and broker comes from one address here, so the caps per source
+	// are off.
 	s.serveArgs = []string{"serve", "--demo", "--data-dir", data, "--sip2-addr", "127.0.0.1:0",
 		"--sip2-tls-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "info",
-		"--max-unauth-per-source", "0"}
+		"--max-unauth-per-source", "0", "--http-max-conns-per-source", "0"}
 	if s.server, err = StartProcess(ctx, exe, s.serveArgs, filepath.Join(dir, "server.log")); err != nil {
 		s.Close()
 		return nil, err

@@ -3,12 +3,13 @@ package sip2
 import (
 	"bufio"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circa-ils/circa/netlimit"
 )
 
 // dialFrom connects from a given loopback source address.
@@ -63,7 +64,7 @@ func TestServerUnauthPerSource(t *testing.T) {
 	waitFor(t, func() bool {
 		ts.srv.mu.Lock()
 		defer ts.srv.mu.Unlock()
-		return ts.srv.unauth[sourceAddr(r.c.LocalAddr())] == 2
+		return ts.srv.unauth[netlimit.Source(r.c.LocalAddr())] == 2
 	})
 	if !dialFrom(t, "127.0.0.2", ts.addr).open() {
 		t.Fatal("no room after a connection left")
@@ -164,24 +165,5 @@ func TestServerAcceptOutOfFiles(t *testing.T) {
 	}
 	if n := strings.Count(ts.log.String(), `"limit":"open_files"`); n != 1 {
 		t.Fatalf("%d log lines for 30 failures, want 1:\n%s", n, ts.log.String())
-	}
-}
-
-func TestSourceAddr(t *testing.T) {
-	src := func(s string) string {
-		return sourceString(sourceAddr(net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s))))
-	}
-	for in, want := range map[string]string{
-		"192.0.2.7:6001":              "192.0.2.7",
-		"[::ffff:192.0.2.7]:6001":     "192.0.2.7",
-		"[2001:db8:1:2:a:b:c:d]:6001": "2001:db8:1:2::/64",
-		"[2001:db8:1:2::ffff]:40000":  "2001:db8:1:2::/64",
-		"[2001:db8:1:3::1]:6001":      "2001:db8:1:3::/64",
-		"[fe80::1%eth0]:6001":         "fe80::/64",
-		"[::1]:6001":                  "::/64",
-	} {
-		if got := src(in); got != want {
-			t.Errorf("%s counts as %s, want %s", in, got, want)
-		}
 	}
 }

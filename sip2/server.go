@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/circa-ils/circa/netlimit"
 )
 
 // Options configure a Server. NewServer copies them; zero values get the
@@ -93,7 +95,7 @@ type Server struct {
 	// The connections not logged in, oldest first: the first to go when
 	// MaxConns is reached.
 	unauthHead, unauthTail *conn
-	refusals               refusalLog
+	refusals               netlimit.RefusalLog
 	wg                     sync.WaitGroup // one per connection goroutine
 	done                   chan struct{}  // closed by Shutdown/Close; wakes accept back-off
 	doneOnce               sync.Once
@@ -131,7 +133,7 @@ func NewServer(o *Options) *Server {
 	if op.Now == nil {
 		op.Now = time.Now
 	}
-	s.refusals.log = op.Logger
+	s.refusals.Log, s.refusals.Proto = op.Logger, "sip2"
 	s.observer = op.Observer
 	if s.observer == nil {
 		s.observer = NopObserver{}
@@ -166,7 +168,7 @@ func (s *Server) Serve(l net.Listener) error {
 				// process. Retry soon, as connections end all the time.
 				backoff = min(max(2*backoff, time.Millisecond), 50*time.Millisecond)
 				s.observer.ConnRejected(nil, LimitFiles)
-				s.refusals.refused(LimitFiles, 0, netip.Addr{})
+				s.refused(LimitFiles, 0, netip.Addr{})
 			} else {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.opts.Logger.Warn().Err(err).Dur("retry_in", backoff).Msg("sip2 accept failed")
@@ -206,7 +208,7 @@ func (s *Server) startConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	src := sourceAddr(nc.RemoteAddr())
+	src := netlimit.Source(nc.RemoteAddr())
 	if max := s.opts.MaxUnauthPerSource; max > 0 && s.unauth[src] >= max {
 		s.mu.Unlock()
 		s.refuse(nc, LimitUnauthPerSource, max, src)
@@ -233,7 +235,7 @@ func (s *Server) startConn(nc net.Conn) {
 	if evicted != nil {
 		evicted.nc.Close()
 		s.observer.ConnRejected(evicted.info.RemoteAddr, LimitConns)
-		s.refusals.refused(LimitConns, s.opts.MaxConns, evicted.src)
+		s.refused(LimitConns, s.opts.MaxConns, evicted.src)
 	}
 	go c.serve()
 }
@@ -241,34 +243,8 @@ func (s *Server) startConn(nc net.Conn) {
 // refuse closes a new connection at once because limit is reached.
 func (s *Server) refuse(nc net.Conn, limit Limit, value int, src netip.Addr) {
 	s.observer.ConnRejected(nc.RemoteAddr(), limit)
-	s.refusals.refused(limit, value, src)
+	s.refused(limit, value, src)
 	nc.Close()
-}
-
-// sourceAddr is the source a connection counts against: its IPv4
-// address, or the /64 of its IPv6 address, as one IPv6 host has a whole
-// /64 to pick addresses from.
-func sourceAddr(a net.Addr) netip.Addr {
-	var ip netip.Addr
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip = ta.AddrPort().Addr().Unmap()
-	} else if a != nil {
-		ap, _ := netip.ParseAddrPort(a.String())
-		ip = ap.Addr().Unmap()
-	}
-	if ip.Is6() {
-		p, _ := ip.WithZone("").Prefix(64)
-		return p.Addr()
-	}
-	return ip
-}
-
-// sourceString names a source in a log line.
-func sourceString(src netip.Addr) string {
-	if src.Is6() {
-		return netip.PrefixFrom(src, 64).String()
-	}
-	return src.String()
 }
 
 // linkUnauthLocked adds a new connection to those not logged in.

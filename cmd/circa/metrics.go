@@ -144,3 +144,13 @@ func registerStoreMetrics(reg prometheus.Registerer, db *store.DB) {
 		}, func() float64 { return phase.get(db.CommitStats()).Seconds() }))
 	}
 }
+
+// httpRejectedCounter counts HTTP connections closed at once by a limit.
+func httpRejectedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "circa_http_connections_rejected_total",
+		Help: "HTTP connections closed at once because a limit was reached, by limit: max_conns, max_conns_per_source."},
+		[]string{"limit"})
+	reg.MustRegister(c)
+	return c
+}

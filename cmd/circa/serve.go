@@ -23,6 +23,7 @@ import (
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
+	"github.com/circa-ils/circa/netlimit"
 	fx "github.com/circa-ils/circa/profiles/exchange"
 	"github.com/circa-ils/circa/profiles/oai"
 	"github.com/circa-ils/circa/profiles/publishing"
@@ -44,6 +45,8 @@ type serveOptions struct {
 	tlsClientAuth string
 	maxConns      int
 	maxUnauth     int
+	httpMaxConns  int
+	httpPerSource int
 	idleTimeout   time.Duration
 	loginTimeout  time.Duration
 	shutdownGrace time.Duration
@@ -86,6 +89,8 @@ re-reads the TLS certificate.`,
 	f.StringVar(&o.tlsClientAuth, "tls-client-auth", "optional", "kiosk client certificates: none, optional or required")
 	f.IntVar(&o.maxConns, "max-conns", 0, "most concurrent SIP2 connections per listener (0: the open-file limit less a reserve, shared by the SIP2 listeners)")
 	f.IntVar(&o.maxUnauth, "max-unauth-per-source", 64, "most SIP2 connections from one address that have not logged in (0: no limit)")
+	f.IntVar(&o.httpMaxConns, "http-max-conns", 0, "most concurrent HTTP connections (0: half the open-file reserve left beside the SIP2 listeners)")
+	f.IntVar(&o.httpPerSource, "http-max-conns-per-source", 64, "most concurrent HTTP connections from one address (0: no limit)")
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 30*time.Minute, "close a SIP2 connection idle this long")
 	f.DurationVar(&o.loginTimeout, "login-timeout", 2*time.Minute, "close a SIP2 connection that has not logged in by then")
 	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long busy connections may take to finish on SIGTERM")
@@ -105,7 +110,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		defer lines.Close()
 		a.log = a.log.Output(lines)
 	}
-	maxConns := sip2ConnLimit(a, o)
+	maxConns, httpMaxConns := connLimits(a, o)
 	b, err := openBackendWith(a.dataDir, true)
 	if err != nil {
 		return err
@@ -146,6 +151,9 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
+	httpRefused := httpRejectedCounter(metrics)
+	httpLn = netlimit.NewListener(httpLn, httpMaxConns, o.httpPerSource,
+		&netlimit.RefusalLog{Log: a.log, Proto: "http"}, func(limit string) { httpRefused.WithLabelValues(limit).Inc() })
 	var debugLn net.Listener
 	if o.debugAddr != "" {
 		if debugLn, err = listen(o.debugAddr); err != nil {
@@ -308,14 +316,23 @@ func healthHandler(db *store.DB) http.Handler {
 // their connections, the database, log and exchange files.
 func fileReserve(files uint64) uint64 { return 64 + files/8 }
 
-// sip2ConnLimit raises the open-file limit and returns the connection limit
-// of each SIP2 listener: --max-conns, or by default the open-file limit less
-// the reserve, shared by the SIP2 listeners, so that accept never runs out
-// of descriptors and refuses real kiosks.
-func sip2ConnLimit(a *app, o *serveOptions) int {
+// connLimits raises the open-file limit and returns the connection limit of
+// each SIP2 listener and of the HTTP listener. By default the SIP2
+// listeners share the open-file limit less the reserve, and HTTP may take
+// half the reserve, so that neither a flood of kiosk connections nor one of
+// HTTP connections leaves accept without descriptors for the other.
+func connLimits(a *app, o *serveOptions) (sip2PerListener, http int) {
 	files, err := raiseFileLimit()
 	if err != nil {
 		a.log.Warn().Err(err).Uint64("open_files", files).Msg("could not raise the open-file limit")
+	}
+	http = o.httpMaxConns
+	if files == 0 {
+		return o.maxConns, http
+	}
+	reserve := fileReserve(files)
+	if http <= 0 {
+		http = int(min(reserve/2, 1<<20))
 	}
 	listeners := uint64(0)
 	for _, addr := range []string{o.sip2Addr, o.sip2TLSAddr} {
@@ -323,23 +340,23 @@ func sip2ConnLimit(a *app, o *serveOptions) int {
 			listeners++
 		}
 	}
-	if files == 0 || listeners == 0 {
-		return o.maxConns
+	if listeners == 0 {
+		return o.maxConns, http
 	}
-	reserve := fileReserve(files)
 	if o.maxConns > 0 {
 		if uint64(o.maxConns)*listeners+reserve > files {
 			a.log.Warn().Int("max_conns", o.maxConns).Uint64("open_files", files).
 				Msg("--max-conns is above what the open-file limit allows; accept may fail for want of descriptors")
 		}
-		return o.maxConns
+		return o.maxConns, http
 	}
 	n := 1
 	if files > reserve {
 		n = int(min((files-reserve)/listeners, 1<<20))
 	}
-	a.log.Info().Uint64("open_files", files).Int("max_conns", n).Msg("SIP2 connection limit per listener from the open-file limit")
-	return n
+	a.log.Info().Uint64("open_files", files).Int("max_conns", n).Int("http_max_conns", http).
+		Msg("connection limits from the open-file limit")
+	return n, http
 }
 
 // serverTLS builds the TLS policy of the SIP2 listener. With --demo a CA and

@@ -1,8 +1,10 @@
 package circ
 
 import (
+	"errors"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestVerifySecretRemembersOnlySuccesses(t *testing.T) {
@@ -53,5 +55,38 @@ func BenchmarkVerifySecretRemembered(b *testing.B) {
 		if ok, _ := VerifySecret(h, "kiosk-pass"); !ok {
 			b.Fatal("not verified")
 		}
+	}
+}
+
+// With the hashing budget taken, a check waits at most hashWait and is
+// refused as busy without hashing; administrative hashing waits its turn.
+func TestVerifySecretBusyWhenBudgetFull(t *testing.T) {
+	h, err := HashSecret("kiosk-pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hashing.Acquire(ctx, hashBudget); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	ok, err := VerifySecret(h, "guess")
+	if waited := time.Since(started); ok || !errors.Is(err, ErrBusy) || waited < hashWait || waited > 10*hashWait {
+		hashing.Release(hashBudget)
+		t.Fatalf("budget full: %v %v after %v", ok, err, waited)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := HashSecret("new"); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("hashed beyond the budget: %v", err)
+	case <-time.After(2 * hashWait):
+	}
+	hashing.Release(hashBudget)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// A hash that asks for more memory than the whole budget is refused.
+	if _, err := VerifySecret("$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", "x"); !errors.Is(err, errBadHash) {
+		t.Fatalf("oversized hash: %v", err)
 	}
 }

@@ -20,6 +20,8 @@ type migration struct {
 var registeredMigrations = []migration{
 	{to: 2, description: "hot records (items, patrons, loans, bibs, holdings, requests, fees, journal, stored answers) from JSON to the binary layout",
 		apply: binaryFromJSON},
+	// The migration loop creates every bucket of allBuckets, the new one too.
+	{to: 3, description: "a bucket for patron PIN failure counters", apply: func(*Tx) error { return nil }},
 }
 
 func binaryFromJSON(tx *Tx) error {

@@ -49,6 +49,9 @@ type Service struct {
 	zonesMu sync.Mutex
 	zones   map[string]*time.Location
 
+	pinLocks patronLocks
+	pins     pinCounters
+
 	// commit runs a write transaction: the store's group commit, or one
 	// fsync'd transaction per operation for the baseline benchmarks measure
 	// group commit against.
@@ -191,16 +194,6 @@ func (s *Service) PatronRef(barcode string) string {
 	return hex.EncodeToString(m.sum(store.NormalizeBarcode(barcode))[:8])
 }
 
-// checkPIN verifies a patron's PIN, remembering successes so a kiosk that
-// sends the PIN with every message does not pay for a hash each time.
-func (s *Service) checkPIN(p *store.Patron, pin string) bool {
-	if p.PINHash == "" {
-		return false
-	}
-	good, err := VerifySecret(p.PINHash, pin)
-	return err == nil && good
-}
-
 // update runs an operation in a group-committed transaction. With a key,
 // the operation's result is stored under it in the same transaction, and a
 // retry with the same key gets the stored result instead of acting again.
@@ -281,9 +274,10 @@ func (s *Service) view(ctx context.Context, fn func(tx *store.Tx) error) error {
 	return s.db.View(ctx, fn)
 }
 
-// lookupPatron finds a patron by barcode and, when pin is given (or
-// required), verifies it.
-func (s *Service) lookupPatron(tx *store.Tx, barcode, pin string, requirePIN bool) (store.Patron, *Error, error) {
+// lookupPatron finds a patron by barcode and applies the verdict on the
+// PIN that checkPIN reached before the transaction. The PIN must have
+// matched the hash the patron has now: one changed in between is refused.
+func (s *Service) lookupPatron(tx *store.Tx, barcode string, pin pinVerdict) (store.Patron, *Error, error) {
 	p, err := tx.PatronByBarcode(barcode)
 	if errors.Is(err, store.ErrNotFound) {
 		return p, refuse(PatronUnknown, "no patron with that barcode"), nil
@@ -291,7 +285,10 @@ func (s *Service) lookupPatron(tx *store.Tx, barcode, pin string, requirePIN boo
 	if err != nil {
 		return p, nil, err
 	}
-	if (pin != "" || requirePIN) && !s.checkPIN(&p, pin) {
+	if pin.refusal != nil {
+		return p, pin.refusal, nil
+	}
+	if pin.need && (pin.hash == "" || pin.hash != p.PINHash) {
 		return p, refuse(PatronAuthFailed, ""), nil
 	}
 	return p, nil, nil

@@ -51,6 +51,7 @@ type Service struct {
 
 	pinLocks patronLocks
 	pins     pinCounters
+	logins   *LoginGuard
 
 	// commit runs a write transaction: the store's group commit, or one
 	// fsync'd transaction per operation for the baseline benchmarks measure
@@ -79,6 +80,7 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	s.logins = newLoginGuard(func() time.Time { return s.now().UTC() })
 	err := db.View(context.Background(), func(tx *store.Tx) error {
 		s.key = tx.InstallKey()
 		return nil
@@ -108,6 +110,9 @@ func (s *Service) ReloadRules(ctx context.Context) error {
 		return nil
 	})
 }
+
+// Logins is the throttle of account logins.
+func (s *Service) Logins() *LoginGuard { return s.logins }
 
 // DB returns the store the service works on.
 func (s *Service) DB() *store.DB { return s.db }

@@ -90,3 +90,25 @@ func TestVerifySecretBusyWhenBudgetFull(t *testing.T) {
 		t.Fatalf("oversized hash: %v", err)
 	}
 }
+
+// Memory is given back by the last hash of a burst that left a budget's
+// worth of garbage, not by every hash.
+func TestHashMemoryGivenBackAfterBurst(t *testing.T) {
+	var m memReturn
+	const mem = hashBudget / 4
+	for range 4 {
+		m.begin()
+	}
+	for i := range 3 {
+		if m.end(mem) {
+			t.Fatalf("given back with %d hashes still running", 3-i)
+		}
+	}
+	if !m.end(mem) {
+		t.Fatal("not given back after the burst")
+	}
+	m.begin()
+	if m.end(mem) {
+		t.Fatal("given back after one hash")
+	}
+}

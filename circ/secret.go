@@ -81,10 +81,12 @@ func argon2id(secret string, salt []byte, t, mem uint32, p uint8, keyLen uint32,
 // hashMem decides when to give hashing memory back to the system. Each
 // hash leaves its memory as garbage, and after a burst nothing allocates,
 // so no collection runs and the process kept 160 MiB of it for minutes
-// (TestLoginStormMemory measured it). The last hash of a burst that left at
-// least a budget's worth of garbage collects and returns it; a steady
-// trickle of hashes pays one collection per budget's worth.
+// (TestLoginStormMemory measured it). The last hash of a burst that left
+// at least returnAfter of garbage collects and returns it, so at most that
+// much stays; a trickle of single hashes pays one collection per two.
 var hashMem memReturn
+
+const returnAfter = 2 * argonMemory // KiB
 
 type memReturn struct {
 	mu       sync.Mutex
@@ -104,7 +106,7 @@ func (m *memReturn) end(mem uint32) bool {
 	defer m.mu.Unlock()
 	m.inFlight--
 	m.garbage += int64(mem)
-	if m.inFlight > 0 || m.garbage < hashBudget {
+	if m.inFlight > 0 || m.garbage < returnAfter {
 		return false
 	}
 	m.garbage = 0

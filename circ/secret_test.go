@@ -91,11 +91,11 @@ func TestVerifySecretBusyWhenBudgetFull(t *testing.T) {
 	}
 }
 
-// Memory is given back by the last hash of a burst that left a budget's
-// worth of garbage, not by every hash.
+// Memory is given back by the last hash of a burst that left returnAfter
+// of garbage, not by every hash.
 func TestHashMemoryGivenBackAfterBurst(t *testing.T) {
 	var m memReturn
-	const mem = hashBudget / 4
+	const mem = argonMemory
 	for range 4 {
 		m.begin()
 	}
@@ -110,5 +110,9 @@ func TestHashMemoryGivenBackAfterBurst(t *testing.T) {
 	m.begin()
 	if m.end(mem) {
 		t.Fatal("given back after one hash")
+	}
+	m.begin()
+	if !m.end(mem) {
+		t.Fatal("not given back after the second")
 	}
 }

@@ -155,8 +155,11 @@ func profileCommands[T any, PT interface {
 				if err := enc.Close(); err != nil {
 					return err
 				}
-				if k.logins {
+				switch {
+				case k.logins && a.server != nil:
 					printLogins(cmd.OutOrStdout(), b.svc.Logins().Account(args[0]), b.svc.Now())
+				case k.logins:
+					fmt.Fprintln(cmd.OutOrStdout(), "# login throttle: kept in the memory of a running server; none runs on this data directory")
 				}
 				return nil
 			})

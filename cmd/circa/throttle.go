@@ -81,7 +81,7 @@ func newPatronPINCommands(a *app) []*cobra.Command {
 // show` as YAML comments, so the output still imports.
 func printLogins(w io.Writer, st circ.AccountLogins, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "# login throttle (this server's memory):")
+	fmt.Fprintln(tw, "# login throttle (the running server's memory):")
 	locked := "not locked"
 	if now.Before(st.LockedUntil) {
 		locked = "locked until " + showTime(st.LockedUntil, time.UTC) + " for sources that have not logged in to it"

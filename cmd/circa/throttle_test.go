@@ -22,6 +22,15 @@ func runIn(t *testing.T, stdin string, args ...string) result {
 	return result{code, out.String(), errOut.String()}
 }
 
+// Without a server there is no login throttle to show, and show says so.
+func TestSelfCheckShowWithoutServer(t *testing.T) {
+	dir := seededDir(t)
+	r := run(t, "profile", "selfcheck", "show", fixtures.KioskLogin, "--data-dir", dir)
+	if r.code != 0 || !strings.Contains(r.out, "none runs on this data directory") {
+		t.Fatalf("show: %+v", r)
+	}
+}
+
 // A running server's throttles seen and cleared from the command line (the
 // commands go through the admin socket) and counted in /metrics.
 func TestThrottlesFromTheCommandLine(t *testing.T) {

@@ -72,7 +72,7 @@ func argon2id(secret string, salt []byte, t, mem uint32, p uint8, keyLen uint32,
 	hashMem.begin()
 	sum := argon2.IDKey([]byte(secret), salt, t, mem, p, keyLen)
 	hashing.Release(int64(mem))
-	if hashMem.end(mem) {
+	if hashMem.end(mem, bounded) {
 		debug.FreeOSMemory()
 	}
 	return sum, nil
@@ -84,6 +84,8 @@ func argon2id(secret string, salt []byte, t, mem uint32, p uint8, keyLen uint32,
 // (TestLoginStormMemory measured it). The last hash of a burst that left
 // at least returnAfter of garbage collects and returns it, so at most that
 // much stays; a trickle of single hashes pays one collection per two.
+// Administrative hashing (an import of thousands of PINs) is left to the
+// collector's own pace.
 var hashMem memReturn
 
 const returnAfter = 2 * argonMemory // KiB
@@ -101,11 +103,13 @@ func (m *memReturn) begin() {
 }
 
 // end reports whether the caller should give the memory back now.
-func (m *memReturn) end(mem uint32) bool {
+func (m *memReturn) end(mem uint32, bounded bool) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.inFlight--
-	m.garbage += int64(mem)
+	if bounded {
+		m.garbage += int64(mem)
+	}
 	if m.inFlight > 0 || m.garbage < returnAfter {
 		return false
 	}

@@ -100,19 +100,26 @@ func TestHashMemoryGivenBackAfterBurst(t *testing.T) {
 		m.begin()
 	}
 	for i := range 3 {
-		if m.end(mem) {
+		if m.end(mem, true) {
 			t.Fatalf("given back with %d hashes still running", 3-i)
 		}
 	}
-	if !m.end(mem) {
+	if !m.end(mem, true) {
 		t.Fatal("not given back after the burst")
 	}
 	m.begin()
-	if m.end(mem) {
+	if m.end(mem, true) {
 		t.Fatal("given back after one hash")
 	}
 	m.begin()
-	if !m.end(mem) {
+	if !m.end(mem, true) {
 		t.Fatal("not given back after the second")
+	}
+	// Administrative hashing leaves it to the collector.
+	for range 4 {
+		m.begin()
+		if m.end(mem, false) {
+			t.Fatal("given back after administrative hashing")
+		}
 	}
 }

@@ -39,7 +39,7 @@ const (
 // hashBudget in total however many logins and PIN checks arrive at once:
 // 1,000 concurrent wrong logins once took 7.8 GB. Four 8 MiB hashes at a
 // time keep two cores busy; a bigger budget only raised the storm's peak RSS
-// (190 MiB at 64 MiB, 142 MiB at 32 MiB in TestLoginStormMemory). A check
+// (190 MiB at 64 MiB, 140–165 MiB at 32 MiB in TestLoginStormMemory). A check
 // that cannot start within hashWait is refused with ErrBusy instead of
 // queueing without bound; the kiosk retries.
 const (

@@ -93,9 +93,13 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 	var res CheckoutResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	pin, err := s.checkPIN(ctx, req.Patron, req.PIN, req.RequirePIN && !req.NoBlock)
+	if err != nil {
+		return res, err
+	}
+	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = CheckoutResult{At: now, Currency: rules.Currency}
-		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN && !req.NoBlock)
+		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || (refusal != nil && refusal.Code == PatronUnknown) {
 			return refusal, err
 		}

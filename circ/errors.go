@@ -35,6 +35,10 @@ const (
 	InvalidRequest
 	DuplicateRequest
 	LocationUnknown
+	// PatronPINLocked refuses a PIN unchecked after too many wrong ones.
+	PatronPINLocked
+	// Busy refuses a PIN check the server had no room to run now.
+	Busy
 )
 
 var codeNames = [...]string{
@@ -65,6 +69,8 @@ var codeNames = [...]string{
 	InvalidRequest:     "invalid request",
 	DuplicateRequest:   "duplicate request",
 	LocationUnknown:    "location unknown",
+	PatronPINLocked:    "patron PIN locked after too many wrong tries",
+	Busy:               "server busy, try again",
 }
 
 // Codes lists every refusal code, for tables that must cover them all.
@@ -107,6 +113,7 @@ func (e *Error) Is(target error) bool {
 var (
 	ErrPatronUnknown    = &Error{Code: PatronUnknown}
 	ErrPatronAuthFailed = &Error{Code: PatronAuthFailed}
+	ErrPatronPINLocked  = &Error{Code: PatronPINLocked}
 	ErrPatronBlocked    = &Error{Code: PatronBlocked}
 	ErrItemUnknown      = &Error{Code: ItemUnknown}
 	ErrItemNotOnLoan    = &Error{Code: ItemNotOnLoan}

@@ -58,9 +58,13 @@ func (s *Service) PayFee(ctx context.Context, req PayRequest) (PayResult, error)
 	if req.TransactionID != "" {
 		retry = foreverKey("pay\x00" + req.TransactionID)
 	}
-	err := s.update(ctx, retry, &res, func(tx *store.Tx) (*Error, error) {
+	pin, err := s.checkPIN(ctx, req.Patron, req.PIN, req.RequirePIN)
+	if err != nil {
+		return res, err
+	}
+	err = s.update(ctx, retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = PayResult{At: now, Currency: currency, TransactionID: req.TransactionID}
-		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN)
+		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || refusal != nil {
 			return refusal, err
 		}
@@ -179,7 +183,7 @@ func (s *Service) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, 
 	rules := s.rules.Load()
 	err := s.update(ctx, foreverKey(req.Key), &res, func(tx *store.Tx) (*Error, error) {
 		res = ChargeResult{At: now}
-		p, refusal, err := s.lookupPatron(tx, req.Patron, "", false)
+		p, refusal, err := s.lookupPatron(tx, req.Patron, pinVerdict{})
 		if err != nil || refusal != nil {
 			return refusal, err
 		}

@@ -48,9 +48,13 @@ func (s *Service) PlaceHold(ctx context.Context, req HoldRequest) (HoldResult, e
 	var res HoldResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	pin, err := s.checkPIN(ctx, req.Patron, req.PIN, req.RequirePIN)
+	if err != nil {
+		return res, err
+	}
+	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = HoldResult{At: now}
-		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN)
+		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || refusal != nil {
 			return refusal, err
 		}
@@ -177,9 +181,13 @@ type CancelHoldRequest struct {
 func (s *Service) CancelHold(ctx context.Context, req CancelHoldRequest) (HoldResult, error) {
 	var res HoldResult
 	now := s.Now()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	pin, err := s.checkPIN(ctx, req.Patron, req.PIN, req.RequirePIN)
+	if err != nil {
+		return res, err
+	}
+	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = HoldResult{At: now}
-		r, refusal, err := s.findRequest(tx, req.Patron, req.PIN, req.RequirePIN, req.RequestID, req.Item, req.BibID, req.Partner, req.ExternalID)
+		r, refusal, err := s.findRequest(tx, req.Patron, pin, req.RequestID, req.Item, req.BibID, req.Partner, req.ExternalID)
 		if err != nil || refusal != nil {
 			return refusal, err
 		}
@@ -237,12 +245,12 @@ func (s *Service) closeRequest(tx *store.Tx, r *store.Request, status store.Requ
 	return refs, nil
 }
 
-func (s *Service) findRequest(tx *store.Tx, patron, pin string, requirePIN bool, id uint64, item string, bibID uint64, partner, externalID string) (store.Request, *Error, error) {
+func (s *Service) findRequest(tx *store.Tx, patron string, pin pinVerdict, id uint64, item string, bibID uint64, partner, externalID string) (store.Request, *Error, error) {
 	var p store.Patron
 	if patron != "" {
 		var refusal *Error
 		var err error
-		p, refusal, err = s.lookupPatron(tx, patron, pin, requirePIN)
+		p, refusal, err = s.lookupPatron(tx, patron, pin)
 		if err != nil || refusal != nil {
 			return store.Request{}, refusal, err
 		}
@@ -309,9 +317,13 @@ type ChangeHoldRequest struct {
 func (s *Service) ChangeHold(ctx context.Context, req ChangeHoldRequest) (HoldResult, error) {
 	var res HoldResult
 	now := s.Now()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	pin, err := s.checkPIN(ctx, req.Patron, req.PIN, req.RequirePIN)
+	if err != nil {
+		return res, err
+	}
+	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = HoldResult{At: now}
-		r, refusal, err := s.findRequest(tx, req.Patron, req.PIN, req.RequirePIN, req.RequestID, req.Item, req.BibID, "", "")
+		r, refusal, err := s.findRequest(tx, req.Patron, pin, req.RequestID, req.Item, req.BibID, "", "")
 		if err != nil || refusal != nil {
 			return refusal, err
 		}

@@ -98,7 +98,7 @@ func (s *Service) AcceptItem(ctx context.Context, req AcceptItemRequest) (Accept
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
-		p, refusal, err := s.lookupPatron(tx, req.Patron, "", false)
+		p, refusal, err := s.lookupPatron(tx, req.Patron, pinVerdict{})
 		if err != nil || refusal != nil {
 			return refusal, err
 		}

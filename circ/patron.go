@@ -49,14 +49,18 @@ type PatronSummary struct {
 	Valid    bool // the patron exists
 	PINGiven bool
 	PINOK    bool
-	Standing Standing
-	Flags    PatronFlags
-	Refusal  Code // why the patron may not borrow, OK if they may
-	Currency string
-	Loans    []LoanBrief
-	Overdue  []LoanBrief
-	Recalled []LoanBrief
-	Holds    []RequestBrief // open requests, all states
+	// PINRefusal says why a given PIN was not accepted: wrong
+	// (PatronAuthFailed), locked after too many wrong ones
+	// (PatronPINLocked), or not checked for lack of room (Busy).
+	PINRefusal Code
+	Standing   Standing
+	Flags      PatronFlags
+	Refusal    Code // why the patron may not borrow, OK if they may
+	Currency   string
+	Loans      []LoanBrief
+	Overdue    []LoanBrief
+	Recalled   []LoanBrief
+	Holds      []RequestBrief // open requests, all states
 	// Available are requests whose item waits on the hold shelf;
 	// Unavailable the rest.
 	Available   []RequestBrief
@@ -71,7 +75,11 @@ func (s *Service) PatronStatus(ctx context.Context, q PatronQuery) (PatronSummar
 	var sum PatronSummary
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.view(ctx, func(tx *store.Tx) error {
+	pin, err := s.checkPIN(ctx, q.Patron, q.PIN, false)
+	if err != nil {
+		return sum, err
+	}
+	err = s.view(ctx, func(tx *store.Tx) error {
 		sum = PatronSummary{Currency: rules.Currency}
 		p, err := tx.PatronByBarcode(q.Patron)
 		if errors.Is(err, store.ErrNotFound) {
@@ -82,7 +90,16 @@ func (s *Service) PatronStatus(ctx context.Context, q PatronQuery) (PatronSummar
 		}
 		sum.Patron, sum.Valid = p, true
 		sum.PINGiven = q.PIN != ""
-		sum.PINOK = sum.PINGiven && s.checkPIN(&p, q.PIN)
+		if sum.PINGiven {
+			_, refusal, err := s.lookupPatron(tx, q.Patron, pin)
+			if err != nil {
+				return err
+			}
+			sum.PINOK = refusal == nil
+			if refusal != nil {
+				sum.PINRefusal = refusal.Code
+			}
+		}
 		st, loans, fees, err := standing(tx, &p, now)
 		if err != nil {
 			return err
@@ -151,9 +168,13 @@ func (s *Service) PatronStatus(ctx context.Context, q PatronQuery) (PatronSummar
 func (s *Service) VerifyPatron(ctx context.Context, barcode, pin string) (store.Patron, error) {
 	var p store.Patron
 	var refusal *Error
-	err := s.view(ctx, func(tx *store.Tx) error {
+	v, err := s.checkPIN(ctx, barcode, pin, true)
+	if err != nil {
+		return p, err
+	}
+	err = s.view(ctx, func(tx *store.Tx) error {
 		var err error
-		p, refusal, err = s.lookupPatron(tx, barcode, pin, true)
+		p, refusal, err = s.lookupPatron(tx, barcode, v)
 		return err
 	})
 	if err != nil {
@@ -185,7 +206,7 @@ func (s *Service) Block(ctx context.Context, req BlockRequest) (store.Patron, er
 	err := s.update(ctx, req.Retry, &p, func(tx *store.Tx) (*Error, error) {
 		var refusal *Error
 		var err error
-		p, refusal, err = s.lookupPatron(tx, req.Patron, "", false)
+		p, refusal, err = s.lookupPatron(tx, req.Patron, pinVerdict{})
 		if err != nil || refusal != nil {
 			return refusal, err
 		}
@@ -213,7 +234,7 @@ func (s *Service) Unblock(ctx context.Context, req BlockRequest) (store.Patron, 
 	err := s.update(ctx, req.Retry, &p, func(tx *store.Tx) (*Error, error) {
 		var refusal *Error
 		var err error
-		p, refusal, err = s.lookupPatron(tx, req.Patron, "", false)
+		p, refusal, err = s.lookupPatron(tx, req.Patron, pinVerdict{})
 		if err != nil || refusal != nil {
 			return refusal, err
 		}

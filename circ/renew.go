@@ -32,9 +32,13 @@ func (s *Service) Renew(ctx context.Context, req RenewRequest) (RenewResult, err
 	var res RenewResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	pin, err := s.checkPIN(ctx, req.Patron, req.PIN, req.RequirePIN)
+	if err != nil {
+		return res, err
+	}
+	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = RenewResult{At: now}
-		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN)
+		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || refusal != nil {
 			return refusal, err
 		}
@@ -130,9 +134,13 @@ func (s *Service) RenewAll(ctx context.Context, req RenewAllRequest) (RenewAllRe
 	var res RenewAllResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	pin, err := s.checkPIN(ctx, req.Patron, req.PIN, req.RequirePIN)
+	if err != nil {
+		return res, err
+	}
+	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
 		res = RenewAllResult{At: now}
-		p, refusal, err := s.lookupPatron(tx, req.Patron, req.PIN, req.RequirePIN)
+		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || refusal != nil {
 			return refusal, err
 		}

@@ -1,6 +1,7 @@
 package circ
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,10 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -30,13 +34,99 @@ const (
 	argonKeyLen  = 32
 )
 
+// Every argon2 computation in the process holds its memory parameter (in
+// KiB) of this budget while it runs, so hashing never takes more than
+// hashBudget in total however many logins and PIN checks arrive at once:
+// 1,000 concurrent wrong logins once took 7.8 GB. Four 8 MiB hashes at a
+// time keep two cores busy; a bigger budget only raised the storm's peak RSS
+// (190 MiB at 64 MiB, 140–165 MiB at 32 MiB in TestLoginStormMemory). A check
+// that cannot start within hashWait is refused with ErrBusy instead of
+// queueing without bound; the kiosk retries.
+const (
+	hashBudget = 32 * 1024 // KiB
+	hashWait   = 500 * time.Millisecond
+)
+
+var hashing = semaphore.NewWeighted(hashBudget)
+
+// ErrBusy says a PIN or password check was not run because the hashing
+// budget stayed full for hashWait. Nothing was decided: try again later.
+var ErrBusy = errors.New("circ: too many PIN and password checks at once")
+
+// argon2id runs argon2.IDKey within the hashing budget. A bounded call
+// (a check a stranger can cause) waits at most hashWait for its share;
+// otherwise (administrative hashing, imports) it waits as long as needed.
+func argon2id(secret string, salt []byte, t, mem uint32, p uint8, keyLen uint32, bounded bool) ([]byte, error) {
+	if mem > hashBudget {
+		return nil, errBadHash
+	}
+	if bounded {
+		ctx, cancel := context.WithTimeout(context.Background(), hashWait)
+		defer cancel()
+		if err := hashing.Acquire(ctx, int64(mem)); err != nil {
+			return nil, ErrBusy
+		}
+	} else if err := hashing.Acquire(context.Background(), int64(mem)); err != nil {
+		return nil, err
+	}
+	hashMem.begin()
+	sum := argon2.IDKey([]byte(secret), salt, t, mem, p, keyLen)
+	hashing.Release(int64(mem))
+	if hashMem.end(mem, bounded) {
+		debug.FreeOSMemory()
+	}
+	return sum, nil
+}
+
+// hashMem decides when to give hashing memory back to the system. Each
+// hash leaves its memory as garbage, and after a burst nothing allocates,
+// so no collection runs and the process kept 160 MiB of it for minutes
+// (TestLoginStormMemory measured it). The last hash of a burst that left
+// at least returnAfter of garbage collects and returns it, so at most that
+// much stays; a trickle of single hashes pays one collection per two.
+// Administrative hashing (an import of thousands of PINs) is left to the
+// collector's own pace.
+var hashMem memReturn
+
+const returnAfter = 2 * argonMemory // KiB
+
+type memReturn struct {
+	mu       sync.Mutex
+	inFlight int
+	garbage  int64 // KiB hashed since memory was last given back
+}
+
+func (m *memReturn) begin() {
+	m.mu.Lock()
+	m.inFlight++
+	m.mu.Unlock()
+}
+
+// end reports whether the caller should give the memory back now.
+func (m *memReturn) end(mem uint32, bounded bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.inFlight--
+	if bounded {
+		m.garbage += int64(mem)
+	}
+	if m.inFlight > 0 || m.garbage < returnAfter {
+		return false
+	}
+	m.garbage = 0
+	return true
+}
+
 // HashSecret returns the argon2id hash of a PIN or password.
 func HashSecret(secret string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	sum := argon2.IDKey([]byte(secret), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	sum, err := argon2id(secret, salt, argonTime, argonMemory, argonThreads, argonKeyLen, false)
+	if err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
 }
@@ -96,7 +186,10 @@ func (k *keyedMAC) sum(parts ...string) []byte {
 
 // VerifySecret reports whether secret matches a hash made by HashSecret.
 // The comparison runs in constant time; a pair verified before is
-// answered from memory.
+// answered from memory. It returns ErrBusy when the hashing budget stays
+// full. Callers that take guesses from strangers consult their throttle
+// (Service's PIN throttle, LoginGuard) before calling it, so a locked
+// account or PIN is not answered even from memory.
 func VerifySecret(hash, secret string) (bool, error) {
 	tag := verifiedTag(hash, secret)
 	verified.mu.Lock()
@@ -131,7 +224,7 @@ func verifySecret(hash, secret string) (bool, error) {
 	}
 	var mem, t uint32
 	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &t, &p); err != nil || mem == 0 || t == 0 || p == 0 || mem > 1<<20 || t > 16 {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &t, &p); err != nil || mem == 0 || t == 0 || p == 0 || mem > hashBudget || t > 16 {
 		return false, errBadHash
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
@@ -142,6 +235,9 @@ func verifySecret(hash, secret string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(secret), salt, t, mem, p, uint32(len(want)))
+	got, err := argon2id(secret, salt, t, mem, p, uint32(len(want)), true)
+	if err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

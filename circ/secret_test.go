@@ -1,8 +1,10 @@
 package circ
 
 import (
+	"errors"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestVerifySecretRemembersOnlySuccesses(t *testing.T) {
@@ -52,6 +54,72 @@ func BenchmarkVerifySecretRemembered(b *testing.B) {
 	for b.Loop() {
 		if ok, _ := VerifySecret(h, "kiosk-pass"); !ok {
 			b.Fatal("not verified")
+		}
+	}
+}
+
+// With the hashing budget taken, a check waits at most hashWait and is
+// refused as busy without hashing; administrative hashing waits its turn.
+func TestVerifySecretBusyWhenBudgetFull(t *testing.T) {
+	h, err := HashSecret("kiosk-pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hashing.Acquire(ctx, hashBudget); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	ok, err := VerifySecret(h, "guess")
+	if waited := time.Since(started); ok || !errors.Is(err, ErrBusy) || waited < hashWait || waited > 10*hashWait {
+		hashing.Release(hashBudget)
+		t.Fatalf("budget full: %v %v after %v", ok, err, waited)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := HashSecret("new"); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("hashed beyond the budget: %v", err)
+	case <-time.After(2 * hashWait):
+	}
+	hashing.Release(hashBudget)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// A hash that asks for more memory than the whole budget is refused.
+	if _, err := VerifySecret("$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", "x"); !errors.Is(err, errBadHash) {
+		t.Fatalf("oversized hash: %v", err)
+	}
+}
+
+// Memory is given back by the last hash of a burst that left returnAfter
+// of garbage, not by every hash.
+func TestHashMemoryGivenBackAfterBurst(t *testing.T) {
+	var m memReturn
+	const mem = argonMemory
+	for range 4 {
+		m.begin()
+	}
+	for i := range 3 {
+		if m.end(mem, true) {
+			t.Fatalf("given back with %d hashes still running", 3-i)
+		}
+	}
+	if !m.end(mem, true) {
+		t.Fatal("not given back after the burst")
+	}
+	m.begin()
+	if m.end(mem, true) {
+		t.Fatal("given back after one hash")
+	}
+	m.begin()
+	if !m.end(mem, true) {
+		t.Fatal("not given back after the second")
+	}
+	// Administrative hashing leaves it to the collector.
+	for range 4 {
+		m.begin()
+		if m.end(mem, false) {
+			t.Fatal("given back after administrative hashing")
 		}
 	}
 }

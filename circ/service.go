@@ -50,6 +50,10 @@ type Service struct {
 	zonesMu sync.Mutex
 	zones   map[string]*time.Location
 
+	pinLocks patronLocks
+	pins     pinCounters
+	logins   *LoginGuard
+
 	// commit runs a write transaction: the store's group commit, or one
 	// fsync'd transaction per operation for the baseline benchmarks measure
 	// group commit against.
@@ -77,6 +81,7 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	s.logins = newLoginGuard(func() time.Time { return s.now().UTC() })
 	err := db.View(context.Background(), func(tx *store.Tx) error {
 		s.key = tx.InstallKey()
 		return nil
@@ -106,6 +111,9 @@ func (s *Service) ReloadRules(ctx context.Context) error {
 		return nil
 	})
 }
+
+// Logins is the throttle of account logins.
+func (s *Service) Logins() *LoginGuard { return s.logins }
 
 // DB returns the store the service works on.
 func (s *Service) DB() *store.DB { return s.db }
@@ -190,16 +198,6 @@ func (s *Service) PatronRef(barcode string) string {
 	m := s.refMACs.Get().(*keyedMAC)
 	defer s.refMACs.Put(m)
 	return hex.EncodeToString(m.sum(store.NormalizeBarcode(barcode))[:8])
-}
-
-// checkPIN verifies a patron's PIN, remembering successes so a kiosk that
-// sends the PIN with every message does not pay for a hash each time.
-func (s *Service) checkPIN(p *store.Patron, pin string) bool {
-	if p.PINHash == "" {
-		return false
-	}
-	good, err := VerifySecret(p.PINHash, pin)
-	return err == nil && good
 }
 
 // Retry says when a repeat of a changing request is a retry, answered with
@@ -397,9 +395,10 @@ func (s *Service) view(ctx context.Context, fn func(tx *store.Tx) error) error {
 	return s.db.View(ctx, fn)
 }
 
-// lookupPatron finds a patron by barcode and, when pin is given (or
-// required), verifies it.
-func (s *Service) lookupPatron(tx *store.Tx, barcode, pin string, requirePIN bool) (store.Patron, *Error, error) {
+// lookupPatron finds a patron by barcode and applies the verdict on the
+// PIN that checkPIN reached before the transaction. The PIN must have
+// matched the hash the patron has now: one changed in between is refused.
+func (s *Service) lookupPatron(tx *store.Tx, barcode string, pin pinVerdict) (store.Patron, *Error, error) {
 	p, err := tx.PatronByBarcode(barcode)
 	if errors.Is(err, store.ErrNotFound) {
 		return p, refuse(PatronUnknown, "no patron with that barcode"), nil
@@ -407,7 +406,10 @@ func (s *Service) lookupPatron(tx *store.Tx, barcode, pin string, requirePIN boo
 	if err != nil {
 		return p, nil, err
 	}
-	if (pin != "" || requirePIN) && !s.checkPIN(&p, pin) {
+	if pin.refusal != nil {
+		return p, pin.refusal, nil
+	}
+	if pin.need && (pin.hash == "" || pin.hash != p.PINHash) {
 		return p, refuse(PatronAuthFailed, ""), nil
 	}
 	return p, nil, nil

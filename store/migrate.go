@@ -21,7 +21,7 @@ type migration struct {
 var registeredMigrations = []migration{
 	{to: 2, description: "hot records (items, patrons, loans, bibs, holdings, requests, fees, journal, stored answers) from JSON to the binary layout",
 		apply: binaryFromJSON},
-	{to: 3, description: "stored answers keep their retry window, journal head and changed records; only payment ids and partner charge ids carry over",
+	{to: 3, description: "stored answers keep their retry window, journal head and changed records (only payment ids and partner charge ids carry over); a bucket for patron PIN failure counters",
 		apply: idemWithWindows},
 }
 

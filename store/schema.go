@@ -32,6 +32,7 @@ var (
 	bucketIdem      = []byte("idempotency")   // request key → IdemEntry (stored answer)
 	bucketProfiles  = []byte("profiles")      // type 0x00 code → profile document
 	bucketStorage   = []byte("storage_state") // itemID ‖ seq → StorageState history entry
+	bucketPINFails  = []byte("pin_failures")  // patronID → PINFailures (only while there are some)
 
 	idxItemBarcode    = []byte("idx_item_barcode")     // normalised barcode → itemID
 	idxItemsBib       = []byte("idx_items_bib")        // bibID ‖ itemID → ∅
@@ -56,7 +57,7 @@ var allBuckets = allBucketsArray[:]
 var allBucketsArray = [...][]byte{
 	bucketMeta, bucketLibraries, bucketLocations, bucketDesks, bucketBibs, bucketMARC, bucketBibStamp, bucketHoldings,
 	bucketItems, bucketPatrons, bucketLoans, bucketRequests, bucketFees, bucketJournal,
-	bucketIdem, bucketProfiles, bucketStorage,
+	bucketIdem, bucketProfiles, bucketStorage, bucketPINFails,
 	idxItemBarcode, idxItemsBib, idxHoldingsBib, idxBibControl, idxBibChanged, idxPatronIdent,
 	idxLoanOpenItem, idxLoanOpenPatron, idxLoanOpenDue, idxLoanHistPatron,
 	idxReqOpenBib, idxReqOpenPatron, idxReqExternal, idxFeesPatron, idxFeeTxn,

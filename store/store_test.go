@@ -593,3 +593,53 @@ func TestCommitStampsAndWaitCommitted(t *testing.T) {
 	// Nothing in flight: it returns at once.
 	db.WaitCommitted(time.Now())
 }
+
+// A patron's PIN failures survive a restart, and a version 2 file gains
+// their bucket when opened.
+func TestPINFailuresPersistAndMigrate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DefaultFile)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make the file a version 2 file: no failure bucket yet.
+	err = db.bolt.Update(func(btx *bolt.Tx) error {
+		if err := btx.DeleteBucket(bucketPINFails); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(2))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := PINFailures{Count: 7, Last: t0, LockedUntil: t0.Add(4 * time.Minute)}
+	mustUpdate(t, db, func(tx *Tx) error { return tx.PutPINFailures(42, want) })
+	db.Close()
+
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, _ := db.Version(); v != SchemaVersion {
+		t.Fatalf("version %d", v)
+	}
+	var got PINFailures
+	db.View(context.Background(), func(tx *Tx) error { got, err = tx.PINFailures(42); return err })
+	if err != nil || got != want {
+		t.Fatalf("after restart: %+v %v, want %+v", got, err, want)
+	}
+	mustUpdate(t, db, func(tx *Tx) error { return tx.PutPINFailures(42, PINFailures{}) })
+	db.View(context.Background(), func(tx *Tx) error { got, err = tx.PINFailures(42); return err })
+	if err != nil || got.Count != 0 {
+		t.Fatalf("after reset: %+v %v", got, err)
+	}
+	if probs, err := db.Check(); err != nil || len(probs) > 0 {
+		t.Fatalf("check: %v %v", probs, err)
+	}
+}

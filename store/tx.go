@@ -1075,6 +1075,36 @@ func (t *Tx) ForgetBefore(cutoff time.Time) (int, error) {
 	return len(stale), nil
 }
 
+// ---- patron PIN failures ----
+
+// PINFailures is a patron's run of wrong PINs since the last right one (or
+// staff's unlock). It is kept apart from the patron record so a failure
+// writes one small key and nothing in the journal.
+type PINFailures struct {
+	Count       int       `json:"count"`
+	Last        time.Time `json:"last"`
+	LockedUntil time.Time `json:"locked_until,omitempty"`
+}
+
+// PINFailures returns a patron's failure run; none is the zero value.
+func (t *Tx) PINFailures(patronID uint64) (PINFailures, error) {
+	var f PINFailures
+	err := getJSON(t.b(bucketPINFails), u64(patronID), &f)
+	if err == ErrNotFound {
+		err = nil
+	}
+	return f, err
+}
+
+// PutPINFailures stores a patron's failure run; a zero count deletes it.
+func (t *Tx) PutPINFailures(patronID uint64, f PINFailures) error {
+	if f.Count == 0 {
+		return t.b(bucketPINFails).Delete(u64(patronID))
+	}
+	f.Last, f.LockedUntil = f.Last.UTC(), f.LockedUntil.UTC()
+	return putJSON(t.b(bucketPINFails), u64(patronID), &f)
+}
+
 // ---- profiles ----
 
 // PutProfile stores a profile document of a type under its code.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,6 +108,8 @@ func (a *app) withBackend(fn func(*backend) error) error {
 type adminRequest struct {
 	Args []string `json:"args"`
 	Cwd  string   `json:"cwd"`
+	// Stdin is the line a command marked stdinLine reads (a PIN).
+	Stdin string `json:"stdin,omitempty"`
 }
 
 // adminResponse is the command's output and exit status.
@@ -130,7 +133,13 @@ func (a *app) admin(run func(cmd *cobra.Command, args []string) error) func(*cob
 			return run(cmd, args)
 		}
 		defer conn.Close()
-		resp, err := forward(conn, adminRequest{Args: a.argv, Cwd: a.cwd})
+		req := adminRequest{Args: a.argv, Cwd: a.cwd}
+		if _, ok := cmd.Annotations[stdinLine]; ok {
+			if req.Stdin, err = readLine(cmd.InOrStdin()); err != nil {
+				return err
+			}
+		}
+		resp, err := forward(conn, req)
 		if err != nil {
 			return fmt.Errorf("admin socket %s: %w", sock, err)
 		}
@@ -222,7 +231,7 @@ func (s *adminServer) handle(ctx context.Context, conn net.Conn) {
 	}
 	conn.SetReadDeadline(time.Time{})
 	var stdout, stderr bytes.Buffer
-	a := &app{in: bytes.NewReader(nil), out: &stdout, errOut: &stderr, argv: req.Args, cwd: req.Cwd,
+	a := &app{in: strings.NewReader(req.Stdin), out: &stdout, errOut: &stderr, argv: req.Args, cwd: req.Cwd,
 		server: s.b, log: s.parent.log}
 	code := a.run(ctx)
 	s.parent.log.Info().Str("component", "admin").Int("code", code).Str("command", commandName(req.Args)).Msg("admin command")

@@ -143,7 +143,7 @@ func newRenewCommand(a *app) *cobra.Command {
 }
 
 func newPatronCommand(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "patron", Short: "Show, block and unblock patrons"}
+	cmd := &cobra.Command{Use: "patron", Short: "Show, block and unblock patrons; check and unlock their PINs"}
 	var asJSON bool
 	show := &cobra.Command{
 		Use:   "show PATRON",
@@ -158,11 +158,20 @@ func newPatronCommand(a *app) *cobra.Command {
 				if !sum.Valid {
 					return &exitError{code: 1, err: fmt.Errorf("no patron %s", args[0])}
 				}
+				lock, err := b.svc.PINLockOf(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
 				if asJSON {
 					sum.Patron.PINHash = ""
-					return printJSON(cmd.OutOrStdout(), sum)
+					return printJSON(cmd.OutOrStdout(), struct {
+						circ.PatronSummary
+						PINLock circ.PINLock `json:"pin_lock"`
+					}{sum, lock})
 				}
-				printPatron(cmd.OutOrStdout(), &sum, b.zone(cmd.Context(), sum.Patron.HomeLibrary))
+				zone := b.zone(cmd.Context(), sum.Patron.HomeLibrary)
+				printPatron(cmd.OutOrStdout(), &sum, zone)
+				fmt.Fprintf(cmd.OutOrStdout(), "PIN: %s\n", pinState(lock, b.svc.Now(), zone))
 				return nil
 			})
 		}),
@@ -204,6 +213,7 @@ func newPatronCommand(a *app) *cobra.Command {
 	}
 	unblock.Flags().StringVar(&unblockType, "type", "", "only blocks of this type")
 	cmd.AddCommand(show, block, unblock)
+	cmd.AddCommand(newPatronPINCommands(a)...)
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/ncip"
 	fx "github.com/circa-ils/circa/profiles/exchange"
 	"github.com/circa-ils/circa/sip2"
@@ -153,4 +154,48 @@ func httpRejectedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 		[]string{"limit"})
 	reg.MustRegister(c)
 	return c
+}
+
+// registerAuthMetrics exposes the login and PIN throttles: failed logins by
+// reason, logins refused unchecked by reason, and PIN checks failed,
+// refused while locked, or refused as busy.
+func registerAuthMetrics(reg prometheus.Registerer, svc *circ.Service) {
+	logins := func(get func(circ.LoginStats) uint64) func() float64 {
+		return func() float64 { return float64(get(svc.Logins().Stats())) }
+	}
+	for reason, get := range map[string]func(circ.LoginStats) uint64{
+		circ.LoginWrongPassword:  func(s circ.LoginStats) uint64 { return s.WrongPassword },
+		circ.LoginUnknownAccount: func(s circ.LoginStats) uint64 { return s.UnknownAccount },
+		circ.LoginOtherFailure:   func(s circ.LoginStats) uint64 { return s.OtherFailure },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "circa_login_failures_total", Help: "Account logins refused after their password was checked, by reason.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, logins(get)))
+	}
+	for reason, get := range map[string]func(circ.LoginStats) uint64{
+		"source":  func(s circ.LoginStats) uint64 { return s.SourceThrottled },
+		"account": func(s circ.LoginStats) uint64 { return s.AccountThrottled },
+		"busy":    func(s circ.LoginStats) uint64 { return s.Busy },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "circa_login_throttled_total", Help: "Account logins refused without a password check: source or account throttled, or hashing busy.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, logins(get)))
+	}
+	pins := func(get func(circ.PINStats) uint64) func() float64 {
+		return func() float64 { return float64(get(svc.PINStats())) }
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "circa_pin_failures_total", Help: "Patron PIN checks that found the PIN wrong.",
+	}, pins(func(s circ.PINStats) uint64 { return s.Failed })))
+	for reason, get := range map[string]func(circ.PINStats) uint64{
+		"locked": func(s circ.PINStats) uint64 { return s.Locked },
+		"busy":   func(s circ.PINStats) uint64 { return s.Busy },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "circa_pin_refused_total", Help: "Patron PIN checks refused unchecked: PIN locked after too many wrong ones, or hashing busy.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, pins(get)))
+	}
 }

@@ -33,6 +33,9 @@ type profileKind[T any] struct {
 	lookup  func(s *profiles.Snapshot, code string) (*T, bool)
 	codes   func(s *profiles.Snapshot) []string
 	summary func(p *T) string
+	// logins says the profile is a login account: show adds its login
+	// throttle and unlock clears it.
+	logins bool
 }
 
 func newProfileCommand(a *app) *cobra.Command {
@@ -146,8 +149,19 @@ func profileCommands[T any, PT interface {
 				}
 				enc := yaml.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent(2)
-				defer enc.Close()
-				return enc.Encode(p)
+				if err := enc.Encode(p); err != nil {
+					return err
+				}
+				if err := enc.Close(); err != nil {
+					return err
+				}
+				switch {
+				case k.logins && a.server != nil:
+					printLogins(cmd.OutOrStdout(), b.svc.Logins().Account(args[0]), b.svc.Now())
+				case k.logins:
+					fmt.Fprintln(cmd.OutOrStdout(), "# login throttle: kept in the memory of a running server; none runs on this data directory")
+				}
+				return nil
 			})
 		}),
 	}
@@ -208,6 +222,9 @@ func profileCommands[T any, PT interface {
 		}),
 	}
 	cmd.AddCommand(add, edit, list, show, remove, export, imp)
+	if k.logins {
+		cmd.AddCommand(newSelfCheckUnlockCommand(a))
+	}
 	return cmd
 }
 
@@ -247,7 +264,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 func selfCheckKind() profileKind[profiles.SelfCheck] {
 	return profileKind[profiles.SelfCheck]{
-		typ: profiles.TypeSelfCheck, title: "self-check",
+		typ: profiles.TypeSelfCheck, title: "self-check", logins: true,
 		newDef: profiles.NewSelfCheck,
 		lookup: func(s *profiles.Snapshot, c string) (*profiles.SelfCheck, bool) {
 			p, ok := s.SelfCheck[c]

@@ -129,6 +129,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(metrics, b.db)
+	registerAuthMetrics(metrics, b.svc)
 	sipMetrics := newSIP2MetricVecs(metrics)
 
 	// Listeners first, so a busy port fails start-up before anything runs.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles"
@@ -269,4 +270,26 @@ func TestCallerKeptFromAuthorize(t *testing.T) {
 	if _, err := r.LookupUser(ctx, c, req); !errors.As(err, &p) || p.Type.Value != ncip.AgencyAuthenticationFailed {
 		t.Fatalf("partner named wrongly: %v", err)
 	}
+}
+
+// A patron's PIN locks after too many wrong ones, for LookupUser's
+// AuthenticationInput as for every protocol: User Authentication Failed
+// saying so, the right PIN too, until staff unlock it.
+func TestLookupUserPINLocked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for range circ.PINFreeFailures + 1 {
+		problem(t, "wrong PIN", e.ill("LookupUser", "barcode="+fixtures.PatronGood, "pin=9999"), ncip.UserAuthenticationFailed)
+	}
+	for _, elements := range []string{"elements=Name Information", "elements=User Privilege"} {
+		p := problem(t, "right PIN while locked", e.ill("LookupUser", "barcode="+fixtures.PatronGood, "pin="+fixtures.DemoPIN, elements),
+			ncip.UserAuthenticationFailed)
+		if !strings.Contains(p.Detail, "locked") || p.Element != "AuthenticationInput" {
+			t.Fatalf("locked problem: %+v", p)
+		}
+	}
+	if err := e.svc.UnlockPIN(t.Context(), fixtures.PatronGood); err != nil {
+		t.Fatal(err)
+	}
+	ok(t, "after unlock", e.ill("LookupUser", "barcode="+fixtures.PatronGood, "pin="+fixtures.DemoPIN))
 }

@@ -38,6 +38,8 @@ var problemTypes = map[circ.Code]string{
 	circ.InvalidRequest:     ncip.ElementRuleViolated,
 	circ.DuplicateRequest:   ncip.DuplicateRequest,
 	circ.LocationUnknown:    ncip.ElementRuleViolated,
+	circ.PatronPINLocked:    ncip.UserAuthenticationFailed,
+	circ.Busy:               ncip.TemporaryProcessingFailure,
 }
 
 // serviceProblemTypes are the services whose own scheme names a refusal
@@ -53,6 +55,7 @@ var serviceProblemTypes = map[string]map[circ.Code]string{
 var problemElements = map[circ.Code]string{
 	circ.PatronUnknown:    "UserId",
 	circ.PatronAuthFailed: "AuthenticationInput",
+	circ.PatronPINLocked:  "AuthenticationInput",
 	circ.PatronBlocked:    "UserId",
 	circ.PatronExpired:    "UserId",
 	circ.ItemUnknown:      "ItemId",

@@ -17,7 +17,9 @@ import (
 // just the patron record. A PIN or password, when sent, must be right; an
 // unknown patron then costs the same hash as a known one and gets the same
 // answer, User Authentication Failed, so the answer does not tell which
-// barcodes exist. Without a secret, Valid is false for an unknown patron.
+// barcodes exist. A patron's PIN locked by circ's throttle after too many
+// wrong ones is also User Authentication Failed, its detail saying so.
+// Without a secret, Valid is false for an unknown patron.
 func (r *Responder) patronSummary(ctx context.Context, service string, req *ncip.LookupUser, user string) (circ.PatronSummary, error) {
 	secret, hasSecret := req.Secret()
 	lists := req.LoanedItemsDesired || req.UserFiscalAccountDesired
@@ -27,7 +29,8 @@ func (r *Responder) patronSummary(ctx context.Context, service string, req *ncip
 	case lists || req.Wants("User Privilege") || req.Wants("Block Or Trap"):
 		sum, err = r.svc.PatronStatus(ctx, circ.PatronQuery{Patron: user, PIN: secret, Brief: !lists})
 		if err == nil && hasSecret && !sum.PINOK {
-			err = &circ.Error{Code: circ.PatronAuthFailed}
+			// Wrong, locked after too many wrong ones, or not checked (busy).
+			err = &circ.Error{Code: sum.PINRefusal}
 			if !sum.Valid {
 				err = &circ.Error{Code: circ.PatronUnknown}
 			}

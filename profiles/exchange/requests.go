@@ -50,6 +50,9 @@ func (s *Scheduler) buildRequestsPage(ctx context.Context, p *profiles.Exchange)
 		last := cur
 		var lines []rsLine
 		var failed error
+		// A cancellation names both the hold and the retrieval serving it,
+		// and both lead to the one retrieval sent: it is cancelled once.
+		cancelled := map[uint64]bool{}
 		err := tx.JournalAfter(cur, func(e store.Event) bool {
 			if len(lines) >= p.Records() || scanned >= journalPage {
 				return false
@@ -94,9 +97,10 @@ func (s *Scheduler) buildRequestsPage(ctx context.Context, p *profiles.Exchange)
 						continue
 					}
 					req, err := tx.Request(sent)
-					if err != nil || req.Status != store.RequestCancelled {
+					if err != nil || req.Status != store.RequestCancelled || cancelled[req.ID] {
 						continue
 					}
+					cancelled[req.ID] = true
 					l, err := requestLine(tx, RequestTypeCancel, req, false)
 					if err != nil {
 						failed = err

@@ -43,7 +43,8 @@ func (s *Session) lookup(ctx context.Context, sipLang, id, pin string, brief boo
 	case !sum.Valid:
 		p.cq, p.msg = sip2.No, "patron_unknown"
 	case sum.PINGiven && !sum.PINOK:
-		p.cq, p.msg = sip2.No, "patron_auth_failed"
+		// Wrong, locked after too many wrong ones, or not checked (busy).
+		p.cq, p.msg = sip2.No, MessageForCode(sum.PINRefusal)
 	case sum.PINGiven:
 		p.cq, p.ok = sip2.Yes, true
 	case s.prof.RequirePIN:

@@ -2,6 +2,7 @@ package selfcheck
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -78,32 +79,59 @@ func (s *Session) Login(ctx context.Context, r *sip2.LoginRequest) (*sip2.LoginR
 }
 
 // authenticate returns the profile a login names, or why it is refused.
-// The reason is for the log; the kiosk only learns ok=0.
+// The reason is for the log; the kiosk only learns ok=0. The login
+// throttle (circ.LoginGuard) is asked before the password is checked, and
+// every refusal after that counts against the source and the account.
 func (s *Session) authenticate(r *sip2.LoginRequest) (*profiles.SelfCheck, string) {
 	if r.UIDAlgorithm != '0' || r.PWDAlgorithm != '0' {
 		return nil, "encrypted login algorithms are not supported"
 	}
-	p, ok := s.h.reg.Current().SelfCheckByLogin(r.UserID)
-	if !ok {
+	p, known := s.h.reg.Current().SelfCheckByLogin(r.UserID)
+	account := ""
+	if known {
+		account = p.Code
+	}
+	at, throttled := s.h.svc.Logins().Begin(account, s.conn.RemoteAddr)
+	if throttled != "" {
+		return nil, throttled
+	}
+	if !known {
+		at.Fail(circ.LoginUnknownAccount)
 		return nil, "unknown account"
 	}
-	if good, err := circ.VerifySecret(p.PasswordHash, r.Password); err != nil || !good {
+	good, err := circ.VerifySecret(p.PasswordHash, r.Password)
+	if errors.Is(err, circ.ErrBusy) {
+		at.Abandon()
+		return nil, "busy: too many password checks at once"
+	}
+	if err != nil || !good {
+		at.Fail(circ.LoginWrongPassword)
 		return nil, "wrong password"
 	}
+	if reason := s.admit(p); reason != "" {
+		at.Fail(circ.LoginOtherFailure)
+		return nil, reason
+	}
+	at.Succeed()
+	return p, ""
+}
+
+// admit checks what a login needs besides the password.
+func (s *Session) admit(p *profiles.SelfCheck) string {
 	if !p.Active {
-		return nil, "account inactive"
+		return "account inactive"
 	}
 	if s.hasIdent {
 		if s.ident.Profile != p.Code {
-			return nil, "client certificate names another profile"
+			return "client certificate names another profile"
 		}
 		if s.ident.Institution != "" && s.ident.Institution != p.Institution {
-			return nil, "client certificate names another institution"
+			return "client certificate names another institution"
 		}
 	} else if p.RequireClientCert {
-		return nil, "client certificate required"
+		return "client certificate required"
 	}
-	return p, ""
+	return ""
 }
 
 // connSettings are the wire rules a profile asks for.

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/unicode"
+
+	"github.com/circa-ils/circa/internal/conformance"
 )
 
 func mustDecode(t *testing.T, s string) Request {
@@ -23,20 +25,23 @@ func mustDecode(t *testing.T, s string) Request {
 }
 
 // TestSamplesParse reads every saved sample: requests into typed requests,
-// responses into ResponseMessages.
+// responses into ResponseMessages. The samples are valid against the schema
+// circa carries.
 func TestSamplesParse(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "samples", "ncip")
+	dir := samplesDir
 	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no samples in %s: %v", dir, err)
 	}
+	var all [][]byte
 	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b)
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
 			service := name[:strings.IndexByte(name, '-')]
 			if strings.Contains(name, "-request-") {
 				m, err := DecodeRequest(b, DecodeOptions{})
@@ -64,10 +69,13 @@ func TestSamplesParse(t *testing.T) {
 			}
 		})
 	}
+	if conformance.Have(t, "xmllint") {
+		conformance.ValidateNCIP(t, all...)
+	}
 }
 
 func TestSampleRequestFields(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "samples", "ncip")
+	dir := samplesDir
 	read := func(name string) Request {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {

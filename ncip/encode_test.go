@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/circa-ils/circa/internal/conformance"
 )
 
 var (
@@ -116,7 +118,7 @@ func responseCases() map[string]Response {
 }
 
 func TestEncodeResponsesValidate(t *testing.T) {
-	sharedDir(t)
+	conformance.Tool(t, "xmllint")
 	for name, r := range responseCases() {
 		t.Run(name, func(t *testing.T) {
 			b, err := EncodeResponse(r, WriteOptions{})

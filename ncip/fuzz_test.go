@@ -8,18 +8,20 @@ import (
 	"testing"
 )
 
-// fuzzSeeds returns realistic messages: the saved samples when
-// CIRCA_SHARED_DIR is set, the package's own test data and every request
-// circa can write.
+// fuzzSeeds returns realistic messages: the saved samples, the package's
+// own test data and every request circa can write.
 func fuzzSeeds(f *testing.F) [][]byte {
 	var seeds [][]byte
-	if dir := os.Getenv("CIRCA_SHARED_DIR"); dir != "" {
-		files, _ := filepath.Glob(filepath.Join(dir, "samples", "ncip", "*.xml"))
-		for _, p := range files {
-			if b, err := os.ReadFile(p); err == nil {
-				seeds = append(seeds, b)
-			}
+	files, _ := filepath.Glob(filepath.Join(samplesDir, "*.xml"))
+	if len(files) == 0 {
+		f.Fatalf("no samples in %s", samplesDir)
+	}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
 		}
+		seeds = append(seeds, b)
 	}
 	if b, err := os.ReadFile(filepath.Join("testdata", "checkout.xml")); err == nil {
 		seeds = append(seeds, b)

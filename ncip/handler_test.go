@@ -638,7 +638,7 @@ func TestBuildRequest(t *testing.T) {
 // TestSampleRequestsThroughHandler posts every saved request sample and
 // checks that the answer validates against the schema.
 func TestSampleRequestsThroughHandler(t *testing.T) {
-	dir := sharedDir(t) + "/samples/ncip/"
+	dir := samplesDir + "/"
 	ts := newTestServer(t, &fakeService{})
 	entries, err := os.ReadDir(dir)
 	if err != nil {

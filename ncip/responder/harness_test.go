@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/store"
@@ -174,36 +174,11 @@ func (e *env) head() uint64 {
 // xmllint run.
 func (e *env) validate() {
 	e.t.Helper()
-	dir := os.Getenv("CIRCA_SHARED_DIR")
-	if dir == "" {
-		e.t.Log("schema validation skipped: set CIRCA_SHARED_DIR to the shared folder holding schemas/ncip")
-		return
-	}
-	xmllint, err := exec.LookPath("xmllint")
-	if err != nil {
-		e.t.Log("schema validation skipped: xmllint is not installed (Debian package libxml2-utils)")
-		return
-	}
-	if len(e.bodies) == 0 {
-		return
-	}
-	tmp := e.t.TempDir()
-	args := []string{"--noout", "--nonet", "--schema", filepath.Join(dir, "schemas", "ncip", "ncip_v2_02.xsd")}
-	for i, b := range e.bodies {
-		f := filepath.Join(tmp, fmt.Sprintf("%03d.xml", i))
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			e.t.Fatal(err)
-		}
-		args = append(args, f)
-	}
-	out, err := exec.Command(xmllint, args...).CombinedOutput()
-	if err != nil {
-		for i, b := range e.bodies {
-			if bytes.Contains(out, []byte(fmt.Sprintf("%03d.xml", i))) && !bytes.Contains(out, []byte(fmt.Sprintf("%03d.xml validates", i))) {
-				e.t.Errorf("response %d not valid against ncip_v2_02.xsd:\n%s", i, b)
-			}
-		}
-		e.t.Errorf("xmllint: %v\n%s", err, out)
+	e.mu.Lock()
+	bodies := e.bodies
+	e.mu.Unlock()
+	if len(bodies) > 0 && conformance.Have(e.t, "xmllint") {
+		conformance.ValidateNCIP(e.t, bodies...)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/beevik/etree"
+
+	"github.com/circa-ils/circa/internal/conformance"
+	"github.com/circa-ils/circa/schemas"
 )
 
 func TestHarvestRoundTrip(t *testing.T) {
@@ -157,13 +159,10 @@ func TestHarvestRetriesUnavailable(t *testing.T) {
 }
 
 func TestXMLLintValidator(t *testing.T) {
-	shared := os.Getenv("CIRCA_SHARED_DIR")
-	if shared == "" {
-		t.Skip("needs CIRCA_SHARED_DIR (the shared directory holding schemas/oai) and xmllint")
-	}
-	validate, err := XMLLintValidator(filepath.Join(shared, "schemas", "oai"))
+	conformance.Tool(t, "xmllint")
+	validate, err := XMLLintValidator(filepath.Join(conformance.SchemaDir(t), schemas.OAIDir))
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	if _, err := XMLLintValidator(t.TempDir()); err == nil {
 		t.Error("a directory without schemas was accepted")

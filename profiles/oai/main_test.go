@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +17,9 @@ import (
 
 	"github.com/beevik/etree"
 	"go.uber.org/goleak"
+
+	"github.com/circa-ils/circa/internal/conformance"
+	"github.com/circa-ils/circa/schemas"
 )
 
 func TestMain(m *testing.M) {
@@ -246,7 +247,7 @@ func (c *oaiClient) read(resp *http.Response) *etree.Document {
 }
 
 // validate checks every page this client received against the OAI-PMH, oai_dc and
-// MARC21slim schemas with xmllint, offline, through the shared XML catalog.
+// MARC21slim schemas with xmllint, offline, through their XML catalog.
 func (c *oaiClient) validate() {
 	c.t.Helper()
 	pages := c.pages
@@ -257,17 +258,11 @@ func (c *oaiClient) validate() {
 
 func validatePages(t *testing.T, pages [][]byte) {
 	t.Helper()
-	shared := os.Getenv("CIRCA_SHARED_DIR")
-	if shared == "" {
-		t.Skip("schema validation needs CIRCA_SHARED_DIR (the shared directory holding schemas/oai) and xmllint")
-	}
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Skip("schema validation needs xmllint on PATH (CIRCA_SHARED_DIR is set)")
-	}
+	conformance.Tool(t, "xmllint")
 	if len(pages) == 0 {
 		t.Fatal("no pages to validate")
 	}
-	if err := ValidatePages(filepath.Join(shared, "schemas", "oai"), pages); err != nil {
+	if err := ValidatePages(filepath.Join(conformance.SchemaDir(t), schemas.OAIDir), pages); err != nil {
 		for i, p := range pages {
 			if strings.Contains(err.Error(), fmt.Sprintf("page%03d.xml fails", i)) {
 				t.Logf("page%03d.xml:\n%s", i, p)

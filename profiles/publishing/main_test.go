@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,7 +19,9 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/profiles/oai"
+	"github.com/circa-ils/circa/schemas"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -189,17 +190,11 @@ func (s *server) validate() {
 
 func validatePages(t *testing.T, pages [][]byte) {
 	t.Helper()
-	shared := os.Getenv("CIRCA_SHARED_DIR")
-	if shared == "" {
-		t.Skip("schema validation needs CIRCA_SHARED_DIR (the shared directory holding schemas/oai) and xmllint")
-	}
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Skip("schema validation needs xmllint on PATH (CIRCA_SHARED_DIR is set)")
-	}
+	conformance.Tool(t, "xmllint")
 	if len(pages) == 0 {
 		t.Fatal("no pages to validate")
 	}
-	if err := oai.ValidatePages(filepath.Join(shared, "schemas", "oai"), pages); err != nil {
+	if err := oai.ValidatePages(filepath.Join(conformance.SchemaDir(t), schemas.OAIDir), pages); err != nil {
 		for i, p := range pages {
 			if strings.Contains(err.Error(), fmt.Sprintf("page%03d.xml fails", i)) {
 				t.Logf("page%03d.xml:\n%s", i, p)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/tlsproxy"
@@ -184,17 +185,9 @@ func TestKioskSessionOverEveryTransport(t *testing.T) {
 
 // TestConformanceStunnel runs the kiosk session through Debian's stunnel in
 // client mode, as kiosks of cloud ILS set-ups do. make conformance installs
-// stunnel4 and sets CIRCA_STUNNEL=1.
+// stunnel4.
 func TestConformanceStunnel(t *testing.T) {
-	if os.Getenv("CIRCA_STUNNEL") == "" {
-		t.Skip("set CIRCA_STUNNEL=1 (make conformance) to run against Debian's stunnel4")
-	}
-	bin, err := exec.LookPath("stunnel4")
-	if err != nil {
-		if bin, err = exec.LookPath("stunnel"); err != nil {
-			t.Fatal("CIRCA_STUNNEL is set but stunnel4 is not installed")
-		}
-	}
+	bin := conformance.Tool(t, "stunnel4", "stunnel")
 	s := startDemoServer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

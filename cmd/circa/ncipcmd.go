@@ -16,6 +16,7 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/schemas"
 )
 
 func newNCIPCommand(a *app) *cobra.Command {
@@ -119,7 +120,7 @@ func newNCIPCheckCommand(a *app) *cobra.Command {
 		Use:   "check FILE…",
 		Short: "Validate NCIP messages against ncip_v2_02.xsd",
 		Long: "Validate NCIP messages against the NCIP 2.02 schema with xmllint (Debian package libxml2-utils), offline.\n" +
-			"The schema is --schema, or $CIRCA_SHARED_DIR/schemas/ncip/ncip_v2_02.xsd. Each file is also read the\n" +
+			"The schema is --schema, or the official ncip_v2_02.xsd built into circa. Each file is also read the\n" +
 			"way circa reads messages, which names the service. The exit status is 1 when a file is invalid or\n" +
 			"cannot be checked.",
 		Args: cobra.MinimumNArgs(1),
@@ -127,30 +128,34 @@ func newNCIPCheckCommand(a *app) *cobra.Command {
 			return runNCIPCheck(a, o, args, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVar(&o.schema, "schema", "", "path of ncip_v2_02.xsd (default $CIRCA_SHARED_DIR/schemas/ncip/ncip_v2_02.xsd)")
+	cmd.Flags().StringVar(&o.schema, "schema", "", "path of an NCIP schema (default: the official ncip_v2_02.xsd built into circa)")
 	return cmd
 }
 
 func runNCIPCheck(a *app, o *ncipCheckOptions, files []string, out io.Writer) error {
-	schema := o.schema
-	if schema == "" {
-		if dir := os.Getenv("CIRCA_SHARED_DIR"); dir != "" {
-			schema = filepath.Join(dir, "schemas", "ncip", "ncip_v2_02.xsd")
-		}
-	} else {
-		schema = a.path(schema)
-	}
-	var cannot string
-	xmllint, err := exec.LookPath("xmllint")
-	switch {
-	case err != nil:
-		cannot = "xmllint is not on PATH (install libxml2-utils)"
-	case schema == "":
-		cannot = "no schema: give --schema or set CIRCA_SHARED_DIR"
-	default:
+	// A wrong --schema is the user's to fix whatever is installed, so it is
+	// reported before a missing xmllint.
+	var cannot, schema string
+	if o.schema != "" {
+		schema = a.path(o.schema)
 		if _, err := os.Stat(schema); err != nil {
 			cannot = "schema " + schema + " not found"
 		}
+	}
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil && cannot == "" {
+		cannot = "xmllint is not on PATH (install libxml2-utils)"
+	}
+	if cannot == "" && schema == "" {
+		dir, err := os.MkdirTemp("", "circa-schemas-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if err := schemas.WriteDir(dir); err != nil {
+			return err
+		}
+		schema = filepath.Join(dir, schemas.NCIP)
 	}
 	bad := 0
 	for _, f := range files {

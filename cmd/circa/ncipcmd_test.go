@@ -5,15 +5,16 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
+	"github.com/circa-ils/circa/schemas"
 )
 
 // ncipServer serves NCIP for a seeded data directory on a loopback port.
@@ -87,23 +88,34 @@ func TestNCIPCheck(t *testing.T) {
 	// A bare version attribute: what many partners send, not schema-valid.
 	os.WriteFile(bad, []byte(strings.Replace(string(msg), "ncip:version=", "version=", 1)), 0o600)
 
+	// A wrong --schema is reported as such whether xmllint is installed or
+	// not, and each file is still read the way circa reads it.
 	r := run(t, "ncip", "check", "--schema", filepath.Join(dir, "missing.xsd"), good)
-	if r.code != 1 || !strings.Contains(r.out, "not validated (CheckInItem request)") || !strings.Contains(r.errOut, "not found") {
+	if r.code != 1 || !strings.Contains(r.out, "good.xml: not validated (CheckInItem request)") || !strings.Contains(r.errOut, "missing.xsd not found") {
 		t.Fatalf("missing schema: %+v", r)
 	}
-	shared := os.Getenv("CIRCA_SHARED_DIR")
-	if shared == "" {
-		t.Skip("CIRCA_SHARED_DIR is not set: set it to the shared folder holding schemas/ncip to check validation")
-	}
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Skip("xmllint is not installed (Debian package libxml2-utils)")
-	}
+	t.Run("without xmllint", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		r := run(t, "ncip", "check", good)
+		if r.code != 1 || !strings.Contains(r.out, "good.xml: not validated (CheckInItem request)") ||
+			!strings.Contains(r.errOut, "not validated: xmllint is not on PATH") {
+			t.Fatalf("no xmllint: %+v", r)
+		}
+	})
+
+	conformance.Tool(t, "xmllint")
+	// Without --schema, the schema built into the binary.
 	if r := run(t, "ncip", "check", good); r.code != 0 || !strings.Contains(r.out, "good.xml: valid (CheckInItem request)") {
 		t.Fatalf("good: %+v", r)
 	}
 	r = run(t, "ncip", "check", good, bad)
 	if r.code != 1 || !strings.Contains(r.out, "bad.xml: INVALID") || !strings.Contains(r.errOut, "1 of 2 files") {
 		t.Fatalf("bad: %+v", r)
+	}
+	xsd := filepath.Join(conformance.SchemaDir(t), schemas.NCIP)
+	r = run(t, "ncip", "check", "--schema", xsd, good, bad)
+	if r.code != 1 || !strings.Contains(r.out, "good.xml: valid") || !strings.Contains(r.out, "bad.xml: INVALID") {
+		t.Fatalf("--schema: %+v", r)
 	}
 }
 

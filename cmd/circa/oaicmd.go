@@ -16,6 +16,7 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles/oai"
 	"github.com/circa-ils/circa/profiles/publishing"
+	"github.com/circa-ils/circa/schemas"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -389,9 +390,9 @@ func newOAICommand(a *app) *cobra.Command {
 		Short: "Harvest a repository to the end of its list and print a summary",
 		Long: `Harvest lists a repository with ListRecords (or ListIdentifiers), following
 resumptionTokens, and checks that every page is well-formed OAI-PMH. With
---validate each page is also validated against the OAI-PMH, oai_dc and
-MARC21slim schemas with xmllint, offline, using the schemas in
-$CIRCA_SHARED_DIR/schemas/oai.`,
+--validate each page is also validated against the official OAI-PMH, oai_dc
+and MARC21slim schemas built into circa, with xmllint (Debian package
+libxml2-utils), offline.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHarvest(cmd.Context(), cmd.OutOrStdout(), args[0], o)
@@ -403,7 +404,7 @@ $CIRCA_SHARED_DIR/schemas/oai.`,
 	f.StringVar(&o.until, "until", "", "until datestamp")
 	f.StringVar(&o.set, "set", "", "setSpec")
 	f.BoolVar(&o.identifiers, "identifiers", false, "list headers only (ListIdentifiers)")
-	f.BoolVar(&o.validate, "validate", false, "validate every page with xmllint against $CIRCA_SHARED_DIR/schemas/oai")
+	f.BoolVar(&o.validate, "validate", false, "validate every page with xmllint against the OAI-PMH schemas")
 	cmd.AddCommand(harvest)
 	return cmd
 }
@@ -411,11 +412,15 @@ $CIRCA_SHARED_DIR/schemas/oai.`,
 func runHarvest(ctx context.Context, out io.Writer, url string, o *harvestOptions) error {
 	ho := oai.HarvestOptions{Prefix: o.prefix, From: o.from, Until: o.until, Set: o.set, IdentifiersOnly: o.identifiers}
 	if o.validate {
-		shared := os.Getenv("CIRCA_SHARED_DIR")
-		if shared == "" {
-			return usageError("--validate needs CIRCA_SHARED_DIR, the directory holding schemas/oai")
+		dir, err := os.MkdirTemp("", "circa-schemas-")
+		if err != nil {
+			return err
 		}
-		v, err := oai.XMLLintValidator(filepath.Join(shared, "schemas", "oai"))
+		defer os.RemoveAll(dir)
+		if err := schemas.WriteDir(dir); err != nil {
+			return err
+		}
+		v, err := oai.XMLLintValidator(filepath.Join(dir, schemas.OAIDir))
 		if err != nil {
 			return err
 		}

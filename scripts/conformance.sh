@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks against real outside parts: xmllint with the official NCIP and
-# OAI-PMH schemas, Debian's OpenSSH sshd as an SFTP server on loopback, and
-# stunnel as a kiosk-side TLS client. Installs what is missing with apt-get.
+# OAI-PMH schemas (schemas/, built into circa), Debian's OpenSSH sshd as an
+# SFTP server on loopback, and stunnel as a kiosk-side TLS client. Installs
+# what is missing with apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,17 +16,9 @@ if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ -z "${CIRCA_SHARED_DIR:-}" ]; then
-	if [ -d ../shared/schemas ]; then
-		export CIRCA_SHARED_DIR=$(cd ../shared && pwd)
-	else
-		echo "conformance: set CIRCA_SHARED_DIR to the folder holding schemas/ and samples/" >&2
-		exit 2
-	fi
-fi
-export CIRCA_SSHD=1 CIRCA_STUNNEL=1 CIRCA_CONFORMANCE=1
-
 # The whole suite again with the outside parts present: the tests that need
-# them skip in `make test` when they are missing and run here.
+# them skip in `make test` when they are missing and run here, where a
+# missing one fails the test (internal/conformance).
+export CIRCA_CONFORMANCE=1
 echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel"
 go test -count=1 -timeout 30m ./...

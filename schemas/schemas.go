@@ -48,3 +48,20 @@ func WriteDir(dir string) error {
 		return os.WriteFile(dst, b, 0o644)
 	})
 }
+
+// WriteTemp writes every schema to a new temporary directory, as WriteDir
+// does, and returns it with the function that removes it. The directory's
+// name holds no '#': libxml2 resolves a schema's imports as URIs, and a '#'
+// would cut the path.
+func WriteTemp() (dir string, remove func(), err error) {
+	dir, err = os.MkdirTemp("", "circa-schemas-")
+	if err != nil {
+		return "", nil, err
+	}
+	remove = func() { os.RemoveAll(dir) }
+	if err := WriteDir(dir); err != nil {
+		remove()
+		return "", nil, err
+	}
+	return dir, remove, nil
+}

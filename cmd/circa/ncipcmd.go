@@ -147,14 +147,11 @@ func runNCIPCheck(a *app, o *ncipCheckOptions, files []string, out io.Writer) er
 		cannot = "xmllint is not on PATH (install libxml2-utils)"
 	}
 	if cannot == "" && schema == "" {
-		dir, err := os.MkdirTemp("", "circa-schemas-")
+		dir, remove, err := schemas.WriteTemp()
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		if err := schemas.WriteDir(dir); err != nil {
-			return err
-		}
+		defer remove()
 		schema = filepath.Join(dir, schemas.NCIP)
 	}
 	bad := 0

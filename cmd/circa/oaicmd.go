@@ -412,14 +412,11 @@ libxml2-utils), offline.`,
 func runHarvest(ctx context.Context, out io.Writer, url string, o *harvestOptions) error {
 	ho := oai.HarvestOptions{Prefix: o.prefix, From: o.from, Until: o.until, Set: o.set, IdentifiersOnly: o.identifiers}
 	if o.validate {
-		dir, err := os.MkdirTemp("", "circa-schemas-")
+		dir, remove, err := schemas.WriteTemp()
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		if err := schemas.WriteDir(dir); err != nil {
-			return err
-		}
+		defer remove()
 		v, err := oai.XMLLintValidator(filepath.Join(dir, schemas.OAIDir))
 		if err != nil {
 			return err

@@ -74,19 +74,16 @@ func missing(names []string) string {
 }
 
 // SchemaDir writes the official schemas circa carries (package schemas) to a
-// directory removed after the test, and returns it. Its name is not the
-// test's: libxml2 resolves a schema's imports as URIs, and a '#' in a subtest's
-// name would cut the path.
+// directory removed after the test, and returns it. It is not the test's
+// TempDir, whose name holds the test's: a '#' in a subtest's name would cut
+// the path for libxml2.
 func SchemaDir(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.MkdirTemp("", "circa-schemas-")
+	dir, remove, err := schemas.WriteTemp()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
-	if err := schemas.WriteDir(dir); err != nil {
-		tb.Fatal(err)
-	}
+	tb.Cleanup(remove)
 	return dir
 }
 

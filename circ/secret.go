@@ -190,7 +190,17 @@ func (k *keyedMAC) sum(parts ...string) []byte {
 // full. Callers that take guesses from strangers consult their throttle
 // (Service's PIN throttle, LoginGuard) before calling it, so a locked
 // account or PIN is not answered even from memory.
-func VerifySecret(hash, secret string) (bool, error) {
+func VerifySecret(hash, secret string) (bool, error) { return verifyRemembered(hash, secret, true) }
+
+// VerifySecretWaiting is VerifySecret for administrative work (an import
+// comparing PINs it was sent with those stored): it waits for its share of
+// the hashing budget however long a storm holds it, and never answers
+// ErrBusy, which such a caller would take for a mismatch.
+func VerifySecretWaiting(hash, secret string) (bool, error) {
+	return verifyRemembered(hash, secret, false)
+}
+
+func verifyRemembered(hash, secret string, bounded bool) (bool, error) {
 	tag := verifiedTag(hash, secret)
 	verified.mu.Lock()
 	_, known := verified.ok[tag]
@@ -198,8 +208,12 @@ func VerifySecret(hash, secret string) (bool, error) {
 	if known {
 		return true, nil
 	}
-	v, err, _ := verified.group.Do(tag, func() (any, error) {
-		good, err := verifySecret(hash, secret)
+	group := tag
+	if !bounded {
+		group += "\x00wait" // never share a bounded check's ErrBusy
+	}
+	v, err, _ := verified.group.Do(group, func() (any, error) {
+		good, err := verifySecret(hash, secret, bounded)
 		if good && err == nil {
 			verified.mu.Lock()
 			if len(verified.ok) >= maxVerified {
@@ -213,7 +227,7 @@ func VerifySecret(hash, secret string) (bool, error) {
 	return v.(bool), err
 }
 
-func verifySecret(hash, secret string) (bool, error) {
+func verifySecret(hash, secret string, bounded bool) (bool, error) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, errBadHash
@@ -235,7 +249,7 @@ func verifySecret(hash, secret string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
-	got, err := argon2id(secret, salt, t, mem, p, uint32(len(want)), true)
+	got, err := argon2id(secret, salt, t, mem, p, uint32(len(want)), bounded)
 	if err != nil {
 		return false, err
 	}

@@ -74,16 +74,30 @@ func TestVerifySecretBusyWhenBudgetFull(t *testing.T) {
 		hashing.Release(hashBudget)
 		t.Fatalf("budget full: %v %v after %v", ok, err, waited)
 	}
+	// Administrative hashing and checks wait for their turn instead.
 	done := make(chan error, 1)
 	go func() { _, err := HashSecret("new"); done <- err }()
+	checked := make(chan error, 1)
+	go func() {
+		ok, err := VerifySecretWaiting(h, "kiosk-pass")
+		if err == nil && !ok {
+			err = errors.New("the right secret did not match")
+		}
+		checked <- err
+	}()
 	select {
 	case err := <-done:
 		t.Fatalf("hashed beyond the budget: %v", err)
+	case err := <-checked:
+		t.Fatalf("checked beyond the budget: %v", err)
 	case <-time.After(2 * hashWait):
 	}
 	hashing.Release(hashBudget)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if err := <-checked; err != nil {
+		t.Fatalf("a waiting check after the budget freed: %v", err)
 	}
 	// A hash that asks for more memory than the whole budget is refused.
 	if _, err := VerifySecret("$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", "x"); !errors.Is(err, errBadHash) {

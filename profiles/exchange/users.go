@@ -430,7 +430,7 @@ func (s *Scheduler) hashPINs(ctx context.Context, match string, users []User) ([
 		old := stored[i]
 		g.Go(func() error {
 			if old != "" {
-				if ok, _ := circ.VerifySecret(old, pin); ok {
+				if ok, _ := circ.VerifySecretWaiting(old, pin); ok {
 					out[i].PINHash = old
 					return nil
 				}

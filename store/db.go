@@ -295,12 +295,20 @@ func (db *DB) run(batch []*op) {
 	db.inflightMu.Lock()
 	db.inflight = start
 	db.inflightMu.Unlock()
-	defer func() {
+	// The commit ends before its callers are answered, so a caller whose
+	// Update returned never sees it still writing (Health, WaitCommitted).
+	ended := false
+	end := func() {
+		if ended {
+			return
+		}
+		ended = true
 		db.inflightMu.Lock()
 		db.inflight = time.Time{}
 		db.inflightMu.Unlock()
 		db.inflightDone.Broadcast()
-	}()
+	}
+	defer end()
 	for len(batch) > 0 {
 		failed := -1
 		var failErr error
@@ -351,6 +359,7 @@ func (db *DB) run(batch []*op) {
 			db.health.OK, db.health.Committed = true, now.UTC()
 		}
 		db.statsMu.Unlock()
+		end()
 		// Wake the journal followers before answering, so a caller that
 		// waits on Changed after its Update returns never misses the wake-up.
 		if err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -259,6 +260,13 @@ func TestCheckoutDueDateAndOwnItemRenews(t *testing.T) {
 	wantCode(t, err, AlreadyOnLoan)
 	r := testRules
 	r.RefuseOwnCheckout = true
+	// New rules may name only policies the library's items carry.
+	r.Loans, r.RentalFees = nil, nil
+	for _, lr := range testRules.Loans {
+		if lr.ItemPolicy == "" || lr.ItemPolicy == res.Item.Policy {
+			r.Loans = append(r.Loans, lr)
+		}
+	}
 	if err := l.svc.SetRules(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -769,5 +777,67 @@ func TestBriefPatronStatusKeepsStandingWithoutLists(t *testing.T) {
 	}
 	if len(brief.Loans) != 0 || brief.Standing != full.Standing || brief.Flags != full.Flags || !brief.PINOK || brief.Refusal != full.Refusal {
 		t.Fatalf("brief summary: %+v", brief)
+	}
+}
+
+// TestRulesNegativeDays: a negative period is named as such, with its rule
+// and field, not as a missing one.
+func TestRulesNegativeDays(t *testing.T) {
+	bad := store.Rules{Loans: []store.LoanRule{{UserGroup: "GRAD", ItemPolicy: "BOOK", Circulates: true, LoanDays: -5}},
+		HoldShelfDays: -1, Currency: "USD"}
+	err := ValidateRules(&bad)
+	if err == nil {
+		t.Fatal("negative loan_days accepted")
+	}
+	for _, want := range []string{"loan rule 1 (user_group GRAD, item_policy BOOK): loan_days is -5; it must be a positive number of days",
+		"hold_shelf_days is -1"} {
+		if !contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	if contains(err.Error(), "needs loan_days or loan_hours") {
+		t.Errorf("misleading message: %v", err)
+	}
+}
+
+// TestRulesReferences: a rule naming a library, item policy or user group
+// nobody has is refused, with the close name suggested, and nothing stored.
+func TestRulesReferences(t *testing.T) {
+	l := newLib(t)
+	l.item("B1", "BOOK", "MAIN", "STACKS")
+	l.patron("P1", "GRAD")
+	before := l.svc.Rules()
+	r := store.Rules{Currency: "USD", Groups: []store.GroupRule{{UserGroup: "STAFF", LoanLimit: 5}},
+		Loans: []store.LoanRule{
+			{ItemPolicy: "BOOKS", Circulates: true, LoanDays: 7},
+			{UserGroup: "GRAD", Library: "BRANCHH", Circulates: true, LoanDays: 7},
+			{UserGroup: "STAF", ItemPolicy: "BOOK", Circulates: true, LoanDays: 7},
+			{UserGroup: "STAFF", ItemPolicy: "BOOK", Library: "MAIN", Circulates: true, LoanDays: 7},
+		},
+		RentalFees: []store.RentalFee{{ItemPolicy: "DVD", Amount: 100}},
+	}
+	err := l.svc.SetRules(ctx, r)
+	if err == nil {
+		t.Fatal("unknown names accepted")
+	}
+	for _, want := range []string{
+		`loan rule 1 (item_policy BOOKS): item policy "BOOKS" is unknown (did you mean "BOOK"?)`,
+		`loan rule 2 (user_group GRAD, library BRANCHH): library "BRANCHH" is unknown (did you mean "BRANCH"?)`,
+		`loan rule 3 (user_group STAF, item_policy BOOK): user group "STAF" is unknown (did you mean "STAFF"?)`,
+		`rental fee: item policy "DVD" is unknown`,
+	} {
+		if !contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	if contains(err.Error(), "loan rule 4") {
+		t.Errorf("a rule naming known names refused: %v", err)
+	}
+	if got := l.svc.Rules(); !reflect.DeepEqual(got, before) {
+		t.Fatalf("rules changed: %+v", got)
+	}
+	r.Loans, r.RentalFees = r.Loans[3:], nil
+	if err := l.svc.SetRules(ctx, r); err != nil {
+		t.Fatal(err)
 	}
 }

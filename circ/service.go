@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,12 +126,17 @@ func (s *Service) Now() time.Time { return s.now().UTC() }
 func (s *Service) Rules() store.Rules { return *s.rules.Load() }
 
 // SetRules validates and stores new rules, in force for the next operation.
+// Every library, item policy and user group a rule names must be known
+// (CheckRules), checked in the transaction that stores them.
 func (s *Service) SetRules(ctx context.Context, r store.Rules) error {
 	if err := ValidateRules(&r); err != nil {
 		return err
 	}
 	at := s.Now()
 	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		if err := CheckRuleRefs(tx, &r); err != nil {
+			return err
+		}
 		if err := tx.PutRules(&r); err != nil {
 			return err
 		}
@@ -143,15 +149,50 @@ func (s *Service) SetRules(ctx context.Context, r store.Rules) error {
 	return err
 }
 
+// CheckRules runs ValidateRules and CheckRuleRefs without storing anything.
+func (s *Service) CheckRules(ctx context.Context, r *store.Rules) error {
+	if err := ValidateRules(r); err != nil {
+		return err
+	}
+	return s.db.View(ctx, func(tx *store.Tx) error { return CheckRuleRefs(tx, r) })
+}
+
+// ruleName says which loan rule a message is about, in the rule's own terms.
+func ruleName(i int, lr store.LoanRule) string {
+	var parts []string
+	for _, f := range []struct{ k, v string }{{"user_group", lr.UserGroup}, {"item_policy", lr.ItemPolicy}, {"library", lr.Library}} {
+		if f.v != "" {
+			parts = append(parts, f.k+" "+f.v)
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "any")
+	}
+	return fmt.Sprintf("loan rule %d (%s)", i+1, strings.Join(parts, ", "))
+}
+
 // ValidateRules reports every problem of a rule set at once.
 func ValidateRules(r *store.Rules) error {
 	var errs []error
 	for i, lr := range r.Loans {
-		if lr.Circulates && lr.LoanDays <= 0 && lr.LoanHours <= 0 {
-			errs = append(errs, fmt.Errorf("loan rule %d: a circulating rule needs loan_days or loan_hours", i+1))
+		name := ruleName(i, lr)
+		if lr.LoanDays < 0 {
+			errs = append(errs, fmt.Errorf("%s: loan_days is %d; it must be a positive number of days", name, lr.LoanDays))
 		}
-		if lr.RenewalLimit < 0 || lr.FinePerDay < 0 || lr.FineCap < 0 {
-			errs = append(errs, fmt.Errorf("loan rule %d: negative limit or amount", i+1))
+		if lr.LoanHours < 0 {
+			errs = append(errs, fmt.Errorf("%s: loan_hours is %d; it must be a positive number of hours", name, lr.LoanHours))
+		}
+		if lr.Circulates && lr.LoanDays == 0 && lr.LoanHours == 0 {
+			errs = append(errs, fmt.Errorf("%s: a circulating rule needs loan_days or loan_hours", name))
+		}
+		if lr.RenewalLimit < 0 {
+			errs = append(errs, fmt.Errorf("%s: renewal_limit is %d; it must be 0 or more", name, lr.RenewalLimit))
+		}
+		if lr.FinePerDay < 0 {
+			errs = append(errs, fmt.Errorf("%s: fine_per_day must not be negative", name))
+		}
+		if lr.FineCap < 0 {
+			errs = append(errs, fmt.Errorf("%s: fine_cap must not be negative", name))
 		}
 	}
 	for _, g := range r.Groups {
@@ -159,13 +200,83 @@ func ValidateRules(r *store.Rules) error {
 			errs = append(errs, fmt.Errorf("group rule %q: needs a user group and a limit ≥ 0", g.UserGroup))
 		}
 	}
+	for _, f := range r.RentalFees {
+		if f.ItemPolicy == "" || f.Amount < 0 {
+			errs = append(errs, fmt.Errorf("rental fee %q: needs an item policy and an amount ≥ 0", f.ItemPolicy))
+		}
+	}
 	if r.MaxBalance < 0 || r.MaxOverdue < 0 {
 		errs = append(errs, errors.New("block thresholds must be ≥ 0"))
+	}
+	if r.HoldShelfDays < 0 {
+		errs = append(errs, fmt.Errorf("hold_shelf_days is %d; it must be 0 (the default) or a positive number of days", r.HoldShelfDays))
+	}
+	if r.HoldExpiryDays < 0 {
+		errs = append(errs, fmt.Errorf("hold_expiry_days is %d; it must be 0 (never) or a positive number of days", r.HoldExpiryDays))
 	}
 	if len(r.Currency) != 3 {
 		errs = append(errs, fmt.Errorf("currency %q is not an ISO 4217 code", r.Currency))
 	}
 	return errors.Join(errs...)
+}
+
+// CheckRuleRefs refuses rules naming a library, item policy or user group
+// that does not exist. Libraries are records; policies and groups have no
+// list of their own yet, so the known ones are those items and patrons
+// carry, and the groups the rules' own group limits name.
+func CheckRuleRefs(tx *store.Tx, r *store.Rules) error {
+	libs, err := tx.Libraries()
+	if err != nil {
+		return err
+	}
+	libraries := map[string]bool{}
+	for _, l := range libs {
+		libraries[l.Code] = true
+	}
+	policies, groups := map[string]bool{}, map[string]bool{}
+	if err := tx.ForEachItem(func(it store.Item) bool {
+		policies[it.Policy] = true
+		return true
+	}); err != nil {
+		return err
+	}
+	if err := tx.ForEachPatron(func(p store.Patron) bool {
+		groups[p.UserGroup] = true
+		return true
+	}); err != nil {
+		return err
+	}
+	for _, g := range r.Groups {
+		groups[g.UserGroup] = true
+	}
+	var errs []error
+	check := func(what, kind, name string, known map[string]bool) {
+		if name == "" || known[name] {
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s: %s %q is unknown%s", what, kind, name, store.DidYouMean(name, sortedKeys(known))))
+	}
+	for i, lr := range r.Loans {
+		name := ruleName(i, lr)
+		check(name, "library", lr.Library, libraries)
+		check(name, "item policy", lr.ItemPolicy, policies)
+		check(name, "user group", lr.UserGroup, groups)
+	}
+	for _, f := range r.RentalFees {
+		check("rental fee", "item policy", f.ItemPolicy, policies)
+	}
+	return errors.Join(errs...)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // Zone returns a library's time zone (UTC when unknown).

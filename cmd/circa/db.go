@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
@@ -200,43 +201,133 @@ written by a newer circa. This command does that explicitly; --dry-run prints th
 
 func newRulesCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "rules", Short: "Show or replace the circulation rules (YAML)"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "show",
-		Short: "Print the circulation rules as YAML",
-		Args:  cobra.NoArgs,
-		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
-			return a.withBackend(func(b *backend) error {
-				r := b.svc.Rules()
-				return yaml.NewEncoder(cmd.OutOrStdout()).Encode(&r)
-			})
-		}),
-	}, &cobra.Command{
+	var dryRun bool
+	importCmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Replace the circulation rules with a YAML file (as printed by rules show)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Replace the circulation rules with a YAML file as printed by rules show. Amounts are written
+as a decimal with their currency ("0.25 USD"; a bare 0.25 is in the rules' currency). Every
+library, item policy and user group a rule names must exist. --dry-run prints the difference
+from the rules in force and changes nothing.`,
+		Args: cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(a.path(args[0]))
+			data, err := os.ReadFile(a.path(args[0]))
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			var r store.Rules
-			dec := yaml.NewDecoder(f)
-			dec.KnownFields(true)
-			if err := dec.Decode(&r); err != nil && err != io.EOF {
+			r, err := store.DecodeRules(data)
+			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			if err := circ.ValidateRules(&r); err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			return a.withBackend(func(b *backend) error {
+				if dryRun {
+					if err := b.svc.CheckRules(cmd.Context(), &r); err != nil {
+						return fmt.Errorf("%s: %w", args[0], err)
+					}
+					cur := b.svc.Rules()
+					return printRulesDiff(cmd.OutOrStdout(), &cur, &r)
+				}
 				if err := b.svc.SetRules(cmd.Context(), r); err != nil {
-					return err
+					return fmt.Errorf("%s: %w", args[0], err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "rules replaced: %d loan rules, %d group rules\n", len(r.Loans), len(r.Groups))
 				return nil
 			})
 		}),
-	})
+	}
+	importCmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the difference from the rules in force without changing anything")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show",
+		Short: "Print the circulation rules as YAML (amounts as decimals with their currency)",
+		Args:  cobra.NoArgs,
+		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
+			return a.withBackend(func(b *backend) error {
+				r := b.svc.Rules()
+				out, err := store.EncodeRules(&r)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(out)
+				return err
+			})
+		}),
+	}, importCmd)
 	return cmd
+}
+
+// printRulesDiff prints a unified-style line difference of the two rule
+// sets as rules show writes them.
+func printRulesDiff(w io.Writer, cur, next *store.Rules) error {
+	a, err := store.EncodeRules(cur)
+	if err != nil {
+		return err
+	}
+	b, err := store.EncodeRules(next)
+	if err != nil {
+		return err
+	}
+	if string(a) == string(b) {
+		fmt.Fprintln(w, "no change")
+		return nil
+	}
+	fmt.Fprintln(w, "--- rules in force\n+++ rules in the file")
+	lines := diffLines(strings.Split(strings.TrimSuffix(string(a), "\n"), "\n"), strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"))
+	// Unchanged lines are shown only near a change, as context.
+	const context = 3
+	near := make([]bool, len(lines))
+	for i, l := range lines {
+		if l[0] != ' ' {
+			for j := max(0, i-context); j <= min(len(lines)-1, i+context); j++ {
+				near[j] = true
+			}
+		}
+	}
+	for i, l := range lines {
+		switch {
+		case near[i]:
+			fmt.Fprintln(w, l)
+		case i > 0 && near[i-1] && slices.Contains(near[i:], true):
+			fmt.Fprintln(w, "@@")
+		}
+	}
+	fmt.Fprintln(w, "(dry run: nothing changed)")
+	return nil
+}
+
+// diffLines returns the lines of a and b as " ", "-" or "+" lines along
+// their longest common subsequence; rule files are short enough for the
+// quadratic table.
+func diffLines(a, b []string) []string {
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out []string
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			out = append(out, " "+a[i])
+			i, j = i+1, j+1
+		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
+			out = append(out, "-"+a[i])
+			i++
+		default:
+			out = append(out, "+"+b[j])
+			j++
+		}
+	}
+	return out
 }

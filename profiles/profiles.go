@@ -234,8 +234,8 @@ func (r *Registry) Reload(ctx context.Context) error {
 }
 
 // Save validates and stores profiles in one transaction (all or none),
-// checking that logins and agency ids stay unique across profiles, then
-// reloads the snapshot.
+// checking that logins and agency ids stay unique across profiles and that
+// the libraries and desks they name exist, then reloads the snapshot.
 func (r *Registry) Save(ctx context.Context, ps ...Profile) error {
 	var errs []error
 	for _, p := range ps {
@@ -250,6 +250,15 @@ func (r *Registry) Save(ctx context.Context, ps ...Profile) error {
 		return err
 	}
 	err := r.db.Update(ctx, func(tx *store.Tx) error {
+		var errs []error
+		for _, p := range ps {
+			if err := checkRefs(tx, p); err != nil {
+				errs = append(errs, fmt.Errorf("%s %s: %w", p.ProfileType(), p.ProfileCode(), err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
 		for _, p := range ps {
 			doc, err := json.Marshal(p)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -22,6 +23,18 @@ func openRegistry(t *testing.T) *Registry {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	// Profiles may name only libraries and desks that exist.
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		for _, lib := range []store.Library{{Code: "MAIN"}, {Code: "BRANCH"}} {
+			if err := tx.PutLibrary(&lib); err != nil {
+				return err
+			}
+		}
+		return tx.PutDesk(&store.Desk{Code: "CIRC", Library: "MAIN"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -217,5 +230,67 @@ func TestAcceptItemBlockedSetting(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "accept_item_blocked: allow") {
 		t.Fatalf("not exported:\n%s", buf.String())
+	}
+}
+
+// TestYAMLImportGetsAddDefaults: an entry that leaves settings out gets the
+// defaults `add` gives, not zero values that fail validation.
+func TestYAMLImportGetsAddDefaults(t *testing.T) {
+	doc := "version: 1\ntype: selfcheck\nprofiles:\n  - code: k9\n    password: p\n    institution: MAIN\n    library: MAIN\n    timeout_seconds: 10\n"
+	ps, err := ImportYAML(strings.NewReader(doc), TypeSelfCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ps[0].(*SelfCheck)
+	want := NewSelfCheck("k9")
+	want.Institution, want.Library, want.TimeoutSeconds, want.PasswordHash = "MAIN", "MAIN", 10, got.PasswordHash
+	if !reflect.DeepEqual(got, want) || got.PasswordHash == "" {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	doc = "version: 1\ntype: storage\nprofiles:\n  - {code: S1, local_agency: L, facility: F, locations: [ANNEX], library: MAIN, agency_ids: [S], auth: {api_key: k}}\n"
+	ps, err = ImportYAML(strings.NewReader(doc), TypeStorage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := ps[0].(*Storage); !s.Active || s.StaleDays != NewStorage("S1").StaleDays {
+		t.Fatalf("storage defaults: %+v", s)
+	}
+}
+
+// TestSaveRefusesUnknownLibraryAndDesk: a profile naming a library or desk
+// that does not exist, or another library's desk, is refused and nothing
+// is stored.
+func TestSaveRefusesUnknownLibraryAndDesk(t *testing.T) {
+	r := openRegistry(t)
+	cases := []struct {
+		library, desk, want string
+	}{
+		{"MAINN", "", `selfcheck k1: library "MAINN" does not exist (did you mean "MAIN"?)`},
+		{"MAIN", "CIRK", `selfcheck k1: desk "CIRK" does not exist (did you mean "CIRC"?)`},
+		{"BRANCH", "CIRC", `selfcheck k1: desk "CIRC" belongs to library MAIN, not BRANCH`},
+	}
+	for _, c := range cases {
+		k := kiosk("k1")
+		k.Library, k.Desk = c.library, c.desk
+		Prepare(k)
+		if err := r.Save(ctx, k); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s/%s: %v, want %q", c.library, c.desk, err, c.want)
+		}
+		if _, ok := r.Current().SelfCheck["k1"]; ok {
+			t.Fatalf("%s/%s: stored", c.library, c.desk)
+		}
+	}
+	n := NewNCIPPartner("ILL")
+	n.AgencyIDs, n.LocalAgency, n.Library, n.PickupLibrary = []string{"ILL"}, "MAIN", "MAIN", "NOWHERE"
+	n.Auth.APIKey = "k"
+	Prepare(n)
+	if err := r.Save(ctx, n); err == nil || !strings.Contains(err.Error(), `pickup_library "NOWHERE" does not exist`) {
+		t.Errorf("ncip pickup library: %v", err)
+	}
+	k := kiosk("k1")
+	k.Desk = "CIRC"
+	Prepare(k)
+	if err := r.Save(ctx, k); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -60,24 +61,25 @@ func sorted[T any](m map[string]T) []T {
 
 // ImportYAML reads profiles of a type, hashing plain secrets, and validates
 // every one; it returns all problems at once and no profile when any fails.
+// Each entry starts from the defaults `add` gives a new profile (New), so a
+// file that leaves a setting out gets the same profile as the command line.
 func ImportYAML(r io.Reader, typ string) ([]Profile, error) {
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
 	var ps []Profile
-	var err error
 	switch typ {
 	case TypeSelfCheck:
-		ps, err = decodeAs[SelfCheck](dec, typ)
+		ps, err = decodeAs[SelfCheck](data, typ)
 	case TypeNCIP:
-		ps, err = decodeAs[NCIPPartner](dec, typ)
+		ps, err = decodeAs[NCIPPartner](data, typ)
 	case TypeStorage:
-		ps, err = decodeAs[Storage](dec, typ)
+		ps, err = decodeAs[Storage](data, typ)
 	case TypeBursar, TypeUsers, TypeRequests, TypeSMS:
-		ps, err = decodeAs[Exchange](dec, typ)
+		ps, err = decodeAs[Exchange](data, typ)
 		for _, p := range ps {
-			if e := p.(*Exchange); e.Type == "" {
-				e.Type = typ
-			} else if e.Type != typ {
+			if e := p.(*Exchange); e.Type != typ {
 				err = errors.Join(err, fmt.Errorf("profile %s has type %q in a %s file", e.Code, e.Type, typ))
 			}
 		}
@@ -107,10 +109,16 @@ func ImportYAML(r io.Reader, typ string) ([]Profile, error) {
 	return ps, nil
 }
 
+// decodeAs reads the file twice: strictly into bare profiles, which catches
+// unknown fields and wrong types with yaml's own messages and gives each
+// entry's code; then each entry over the defaults of a new profile with that
+// code.
 func decodeAs[T any, PT interface {
 	*T
 	Profile
-}](dec *yaml.Decoder, typ string) ([]Profile, error) {
+}](data []byte, typ string) ([]Profile, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
 	var f yamlFile[*T]
 	if err := dec.Decode(&f); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -124,12 +132,23 @@ func decodeAs[T any, PT interface {
 	if f.Version != fileVersion {
 		return nil, fmt.Errorf("file version %d, this circa reads %d", f.Version, fileVersion)
 	}
+	var nodes yamlFile[yaml.Node]
+	if err := yaml.Unmarshal(data, &nodes); err != nil {
+		return nil, err
+	}
 	out := make([]Profile, 0, len(f.Profiles))
-	for _, p := range f.Profiles {
+	for i, p := range f.Profiles {
 		if p == nil {
 			return nil, errors.New("an empty profile entry")
 		}
-		out = append(out, PT(p))
+		def, err := New(typ, PT(p).ProfileCode())
+		if err != nil {
+			return nil, err
+		}
+		if err := nodes.Profiles[i].Decode(def); err != nil {
+			return nil, err
+		}
+		out = append(out, def)
 	}
 	return out, nil
 }

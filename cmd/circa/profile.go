@@ -353,9 +353,7 @@ func ncipKind() profileKind[profiles.NCIPPartner] {
 	type N = profiles.NCIPPartner
 	return profileKind[N]{
 		typ: profiles.TypeNCIP, title: "NCIP partner",
-		newDef: func(code string) *N {
-			return &N{Code: code, Active: true, RetryWindowSeconds: profiles.DefaultNCIPRetryWindow}
-		},
+		newDef: profiles.NewNCIPPartner,
 		lookup: func(s *profiles.Snapshot, c string) (*N, bool) { p, ok := s.NCIP[c]; return p, ok },
 		codes:  func(s *profiles.Snapshot) []string { return sortedKeys(s.NCIP) },
 		summary: func(p *N) string {
@@ -389,7 +387,7 @@ func storageKind() profileKind[profiles.Storage] {
 	type S = profiles.Storage
 	return profileKind[S]{
 		typ: profiles.TypeStorage, title: "remote-storage",
-		newDef: func(code string) *S { return &S{Code: code, Active: true, StaleDays: 3} },
+		newDef: profiles.NewStorage,
 		lookup: func(s *profiles.Snapshot, c string) (*S, bool) { p, ok := s.Storage[c]; return p, ok },
 		codes:  func(s *profiles.Snapshot) []string { return sortedKeys(s.Storage) },
 		summary: func(p *S) string {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/store"
 	"github.com/circa-ils/circa/tlsproxy"
 )
 
@@ -52,11 +54,20 @@ Kiosks, stunnel and circa tunnel verify the server against ca.pem.`,
 		Short: "Issue a client certificate for a group of kiosks",
 		Long: `Issue a client certificate naming a self-check profile (subject CN) and an institution
 (URI urn:circa:institution:CODE), signed by the CA in --dir. A profile that requires a
-client certificate accepts only logins over a connection presenting one that names it.`,
+client certificate accepts only logins over a connection presenting one that names it.
+The profile (self-check, NCIP partner or remote storage) must exist.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			if profile == "" {
 				return usageError("--profile is required")
+			}
+			// A certificate naming no profile would be refused at every
+			// login, long after it was installed on a kiosk.
+			err := a.withProfiles(func(b *backend, reg *profiles.Registry) error {
+				return certProfileExists(reg.Current(), profile)
+			})
+			if err != nil {
+				return err
 			}
 			outDir := a.path(out)
 			if out == "" {
@@ -68,7 +79,7 @@ client certificate accepts only logins over a connection presenting one that nam
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "certificate %s\nkey         %s\nCA          %s\n", p.Cert, p.Key, p.CACert)
 			return nil
-		},
+		}),
 	}
 	issue.Flags().StringVar(&issueDir, "dir", "", "directory holding the CA (default DATA/tls)")
 	issue.Flags().StringVar(&out, "out", "", "directory for the client files (default: the CA directory)")
@@ -207,4 +218,18 @@ func reloadOnHUP(ctx context.Context, a *app, sc *tlsproxy.ServerConfig) (stop f
 		cancel()
 		<-done
 	}
+}
+
+// certProfileExists refuses a code that names no profile a client
+// certificate can stand for.
+func certProfileExists(s *profiles.Snapshot, code string) error {
+	_, sc := s.SelfCheck[code]
+	_, nc := s.NCIP[code]
+	_, st := s.Storage[code]
+	if sc || nc || st {
+		return nil
+	}
+	known := append(append(sortedKeys(s.SelfCheck), sortedKeys(s.NCIP)...), sortedKeys(s.Storage)...)
+	return &exitError{code: 1, err: fmt.Errorf("no self-check, NCIP or storage profile %q%s; add it first (circa profile selfcheck add)",
+		code, store.DidYouMean(code, known))}
 }

@@ -66,3 +66,29 @@ func TestTLSIssueNeedsAnExistingProfile(t *testing.T) {
 		t.Fatalf("issue: %+v", r)
 	}
 }
+
+// TestMessagesSetRefusesUnknownPlaceholders: a misspelt placeholder would
+// be shown to patrons as written; it is refused with the known ones listed,
+// by messages set and by a profile import alike.
+func TestMessagesSetRefusesUnknownPlaceholders(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	r := run(t, append([]string{"messages", "set", "--profile", fixtures.KioskLogin, "checkout_ok", "Enjoy {titel}, due {due}"}, d...)...)
+	if r.code != 2 || !strings.Contains(r.errOut, "unknown placeholder {titel}; this message knows {due}, {title}") {
+		t.Fatalf("set: %+v", r)
+	}
+	if r = run(t, append([]string{"messages", "list", "--profile", fixtures.KioskLogin}, d...)...); strings.Contains(r.out, "titel") {
+		t.Fatalf("refused text stored:\n%s", r.out)
+	}
+	if r = run(t, append([]string{"messages", "set", "--profile", fixtures.KioskLogin, "checkout_ok", "Enjoy {title}, due {due}"}, d...)...); r.code != 0 {
+		t.Fatalf("set: %+v", r)
+	}
+	file := filepath.Join(t.TempDir(), "kiosks.yaml")
+	doc := "version: 1\ntype: selfcheck\nprofiles:\n  - code: k8\n    password: pw\n    institution: MAIN\n    library: MAIN\n    messages: {eng: {checkin_ok: \"Back: {titel}\"}}\n"
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "import", file}, d...)...); r.code != 1 || !strings.Contains(r.errOut, "unknown placeholder {titel}") {
+		t.Fatalf("import: %+v", r)
+	}
+}

@@ -209,6 +209,9 @@ func profileCommands[T any, PT interface {
 			}
 			defer f.Close()
 			ps, err := profiles.ImportYAML(f, k.typ)
+			if err == nil {
+				err = checkProfileMessages(ps)
+			}
 			if err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("%s: %w", args[0], err)}
 			}

@@ -39,7 +39,8 @@ func newMessagesCommand(a *app) *cobra.Command {
 		Long: `Screen and print texts of the self-check service. Each has a code; circa ships
 English, French, German and Spanish texts, and a self-check profile may override
 any text per language (ISO 639-2: eng, fre, ger, spa, …). Texts may hold
-placeholders such as {title}, {due} and {amount}.`,
+placeholders such as {title}, {due} and {amount}: those the code's built-in
+text uses (messages set lists them when another is given).`,
 	}
 	var listProfile, listLang string
 	list := &cobra.Command{
@@ -93,6 +94,9 @@ placeholders such as {title}, {due} and {amount}.`,
 			if _, ok := selfcheck.BuiltinMessage(selfcheck.DefaultLanguage, code); !ok {
 				return usageError("unknown message code %q (see circa messages list)", code)
 			}
+			if err := selfcheck.CheckPlaceholders(code, text); err != nil {
+				return usageError("%v", err)
+			}
 			return a.withProfiles(func(b *backend, reg *profiles.Registry) error {
 				cur, ok := reg.Current().SelfCheck[setProfile]
 				if !ok {
@@ -130,6 +134,28 @@ placeholders such as {title}, {due} and {amount}.`,
 	set.Flags().StringVar(&setLang, "lang", selfcheck.DefaultLanguage, "language (ISO 639-2)")
 	cmd.AddCommand(list, set)
 	return cmd
+}
+
+// checkProfileMessages refuses self-check overrides of unknown message codes
+// or with placeholders their code does not fill, as messages set does.
+func checkProfileMessages(ps []profiles.Profile) error {
+	var errs []error
+	for _, p := range ps {
+		sc, ok := p.(*profiles.SelfCheck)
+		if !ok {
+			continue
+		}
+		for _, lang := range sortedKeys(sc.Messages) {
+			for _, code := range sortedKeys(sc.Messages[lang]) {
+				if _, ok := selfcheck.BuiltinMessage(selfcheck.DefaultLanguage, code); !ok {
+					errs = append(errs, fmt.Errorf("profile %s (%s): unknown message code %q", sc.Code, lang, code))
+				} else if err := selfcheck.CheckPlaceholders(code, sc.Messages[lang][code]); err != nil {
+					errs = append(errs, fmt.Errorf("profile %s (%s): %w", sc.Code, lang, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func messageLanguage(l string) (string, error) {

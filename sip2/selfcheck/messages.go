@@ -1,6 +1,9 @@
 package selfcheck
 
 import (
+	"fmt"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -10,7 +13,9 @@ import (
 
 // Screen and print texts are looked up by a message code. A text may hold
 // placeholders in braces ({title}, {due}, {amount}, …) that are filled from
-// the situation; an unknown placeholder is left as it is.
+// the situation; an unknown placeholder is left as it is. The placeholders a
+// code's situation fills are those of its built-in English text, and an
+// override may use only those (CheckPlaceholders).
 //
 // The lookup order is: the profile's override in the chosen language, the
 // built-in text in that language, the profile's English override, the
@@ -480,3 +485,43 @@ func expand(text string, args ...string) string {
 // NormalizeLanguage returns the ISO 639-2 bibliographic code profiles key
 // their messages by: lower case, terminology codes (fra, deu, …) mapped.
 func NormalizeLanguage(l string) string { return normLang(l) }
+
+// placeholderPattern matches a {name} placeholder; braces around anything
+// else are plain text.
+var placeholderPattern = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
+
+// Placeholders returns the placeholders a message code's text may hold,
+// sorted: those its built-in English text uses, which are what the code's
+// situation fills.
+func Placeholders(code string) []string {
+	var out []string
+	for _, m := range placeholderPattern.FindAllStringSubmatch(builtin[DefaultLanguage][code], -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckPlaceholders refuses a text for a code that holds a placeholder the
+// code's situation does not fill: a kiosk would show it as written.
+func CheckPlaceholders(code, text string) error {
+	known := Placeholders(code)
+	var unknown []string
+	for _, m := range placeholderPattern.FindAllStringSubmatch(text, -1) {
+		if !slices.Contains(known, m[1]) && !slices.Contains(unknown, m[1]) {
+			unknown = append(unknown, m[1])
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	names := func(ns []string) string {
+		if len(ns) == 0 {
+			return "none"
+		}
+		return "{" + strings.Join(ns, "}, {") + "}"
+	}
+	return fmt.Errorf("message %s: unknown placeholder %s; this message knows %s", code, names(unknown), names(known))
+}

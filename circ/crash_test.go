@@ -77,8 +77,11 @@ func TestSIGKILLLosesNoAcknowledgedCheckout(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(ctx, func(tx *store.Tx) error {
-		if err := tx.PutLibrary(&store.Library{Code: "MAIN", Timezone: "UTC", Currency: "USD"}); err != nil {
-			return err
+		// testRules name both libraries; db check refuses a rule naming none.
+		for _, code := range []string{"MAIN", "BRANCH"} {
+			if err := tx.PutLibrary(&store.Library{Code: code, Timezone: "UTC", Currency: "USD"}); err != nil {
+				return err
+			}
 		}
 		if err := tx.PutRules(&testRules); err != nil {
 			return err

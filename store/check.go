@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,7 +19,9 @@ func (p Problem) String() string { return p.Where + ": " + p.Detail }
 // Check verifies bbolt's own page consistency, that every index entry points
 // at a record that agrees with it and every record is indexed, and the
 // circulation invariants (one open loan per item, on-loan items have a loan,
-// fee balances within their amounts). It returns every problem found.
+// fee balances within their amounts), and that records name libraries,
+// locations, desks, items and patrons that exist. It returns every problem
+// found.
 func (db *DB) Check() ([]Problem, error) {
 	var probs []Problem
 	err := db.bolt.View(func(btx *bolt.Tx) error {
@@ -41,6 +44,7 @@ func (db *DB) Check() ([]Problem, error) {
 		c.fees()
 		c.bibs()
 		c.lookups()
+		c.references()
 		probs = append(probs, c.probs...)
 		return nil
 	})
@@ -279,6 +283,139 @@ func (c *checker) lookups() {
 	})
 	if head := c.tx.JournalHead(); last > head {
 		c.add("journal", "event %d beyond the sequence %d", last, head)
+	}
+}
+
+// references reports records naming a library, location, desk, item or
+// patron that does not exist. History may outlive an item (a returned
+// loan, a paid fee of a withdrawn copy), so only what is still in effect is
+// checked: open loans and requests, outstanding fees, items, holdings,
+// locations, desks, profiles and the loan rules.
+func (c *checker) references() {
+	libs, locs, desks := map[string]bool{}, map[string]Location{}, map[string]Desk{}
+	ls, err := c.tx.Libraries()
+	if err != nil {
+		c.add("libraries", "%v", err)
+	}
+	for _, l := range ls {
+		libs[l.Code] = true
+	}
+	lcs, err := c.tx.Locations()
+	if err != nil {
+		c.add("locations", "%v", err)
+	}
+	for _, l := range lcs {
+		locs[l.Code] = l
+	}
+	ds, err := c.tx.Desks()
+	if err != nil {
+		c.add("desks", "%v", err)
+	}
+	for _, d := range ds {
+		desks[d.Code] = d
+	}
+	library := func(where, what, code string) {
+		if code != "" && !libs[code] {
+			c.add(where, "%s names library %q, which does not exist", what, code)
+		}
+	}
+	location := func(where, what, code string) {
+		if _, ok := locs[code]; code != "" && !ok {
+			c.add(where, "%s names location %q, which does not exist", what, code)
+		}
+	}
+	for _, l := range lcs {
+		library("locations", "location "+l.Code, l.Library)
+	}
+	for _, d := range ds {
+		library("desks", "desk "+d.Code, d.Library)
+		for _, l := range d.Locations {
+			location("desks", "desk "+d.Code, l)
+		}
+	}
+	c.forEach(bucketItems, func(k, v []byte) {
+		var it Item
+		if decodeRecord(v, &it) != nil {
+			return // reported by items
+		}
+		what := fmt.Sprintf("item %d (%s)", it.ID, it.Barcode)
+		library("items", what, it.Library)
+		library("items", what+" in transit", it.TransitTo)
+		location("items", what, it.Location)
+		if it.HoldingID != 0 {
+			if _, err := c.tx.Holding(it.HoldingID); err != nil {
+				c.add("items", "%s names holding %d, which does not exist", what, it.HoldingID)
+			}
+		}
+	})
+	c.forEach(bucketHoldings, func(k, v []byte) {
+		var h Holding
+		if decodeRecord(v, &h) != nil {
+			return
+		}
+		library("holdings", fmt.Sprintf("holding %d", h.ID), h.Library)
+		location("holdings", fmt.Sprintf("holding %d", h.ID), h.Location)
+	})
+	c.forEach(bucketLoans, func(k, v []byte) {
+		var l Loan
+		if decodeRecord(v, &l) != nil || !l.Open() {
+			return
+		}
+		if _, err := c.tx.Item(l.ItemID); err != nil {
+			c.add("loans", "open loan %d names item %d, which does not exist", l.ID, l.ItemID)
+		}
+		library("loans", fmt.Sprintf("open loan %d", l.ID), l.Library)
+	})
+	c.forEach(bucketRequests, func(k, v []byte) {
+		var r Request
+		if decodeRecord(v, &r) != nil || !r.Status.Open() {
+			return
+		}
+		what := fmt.Sprintf("open request %d", r.ID)
+		if _, err := c.tx.Patron(r.PatronID); err != nil {
+			c.add("requests", "%s names patron %d, which does not exist", what, r.PatronID)
+		}
+		if _, err := c.tx.Bib(r.BibID); err != nil {
+			c.add("requests", "%s names bib %d, which does not exist", what, r.BibID)
+		}
+		if r.ItemID != 0 {
+			if _, err := c.tx.Item(r.ItemID); err != nil {
+				c.add("requests", "%s names item %d, which does not exist", what, r.ItemID)
+			}
+		}
+		library("requests", what+" pickup", r.Pickup)
+	})
+	c.forEach(bucketFees, func(k, v []byte) {
+		var f Fee
+		if decodeRecord(v, &f) != nil || !f.Outstanding() {
+			return
+		}
+		if _, err := c.tx.Patron(f.PatronID); err != nil {
+			c.add("fees", "outstanding fee %d names patron %d, which does not exist", f.ID, f.PatronID)
+		}
+	})
+	c.forEach(bucketProfiles, func(k, v []byte) {
+		// A profile is an opaque document to store; the profiles package
+		// writes JSON naming libraries and desks by these fields.
+		var doc struct {
+			Library       string `json:"library"`
+			PickupLibrary string `json:"pickup_library"`
+			Desk          string `json:"desk"`
+		}
+		if json.Unmarshal(v, &doc) != nil {
+			return
+		}
+		what := "profile " + string(bytes.ReplaceAll(k, []byte{0}, []byte{' '}))
+		library("profiles", what, doc.Library)
+		library("profiles", what+" pickup", doc.PickupLibrary)
+		if _, ok := desks[doc.Desk]; doc.Desk != "" && !ok {
+			c.add("profiles", "%s names desk %q, which does not exist", what, doc.Desk)
+		}
+	})
+	if r, err := c.tx.Rules(); err == nil {
+		for i, lr := range r.Loans {
+			library("rules", fmt.Sprintf("loan rule %d", i+1), lr.Library)
+		}
 	}
 }
 

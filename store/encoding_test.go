@@ -134,6 +134,7 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	seedPlaces(t, db)
 	// Enough loans to cross the migration's chunk size.
 	var it Item
 	mustUpdate(t, db, func(tx *Tx) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ func openTest(t *testing.T) *DB {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seedPlaces(t, db)
 	t.Cleanup(func() {
 		probs, err := db.Check()
 		if err != nil {
@@ -34,6 +36,28 @@ func openTest(t *testing.T) *DB {
 		db.Close()
 	})
 	return db
+}
+
+// seedPlaces puts the library and locations the tests' records name, so
+// that the check's reference test passes on them.
+func seedPlaces(t *testing.T, db *DB) {
+	t.Helper()
+	// Straight through bbolt, so tests counting commits see only theirs.
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		tx := &Tx{btx: btx}
+		if err := tx.PutLibrary(&Library{Code: "MAIN"}); err != nil {
+			return err
+		}
+		for _, l := range []string{"STACKS", "ANNEX"} {
+			if err := tx.PutLocation(&Location{Code: l, Library: "MAIN"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func mustUpdate(t *testing.T, db *DB, fn func(*Tx) error) {
@@ -299,6 +323,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	seedPlaces(t, db)
 	_, it := seedItem(t, db, "C1")
 	if probs, _ := db.Check(); len(probs) != 0 {
 		t.Fatalf("clean db has problems: %v", probs)
@@ -641,5 +666,66 @@ func TestPINFailuresPersistAndMigrate(t *testing.T) {
 	}
 	if probs, err := db.Check(); err != nil || len(probs) > 0 {
 		t.Fatalf("check: %v %v", probs, err)
+	}
+}
+
+// TestCheckFindsDanglingReferences: records naming a library, location,
+// desk or item that does not exist are problems.
+func TestCheckFindsDanglingReferences(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), DefaultFile), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seedPlaces(t, db)
+	_, it := seedItem(t, db, "C1")
+	if probs, _ := db.Check(); len(probs) != 0 {
+		t.Fatalf("clean db has problems: %v", probs)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		it.Location, it.Library = "ATTIC", "BRANCH"
+		if err := tx.PutItem(&it, t0); err != nil {
+			return err
+		}
+		if err := tx.PutLocation(&Location{Code: "ORPHAN", Library: "GONE"}); err != nil {
+			return err
+		}
+		if err := tx.PutDesk(&Desk{Code: "D1", Library: "MAIN", Locations: []string{"NOPE"}}); err != nil {
+			return err
+		}
+		p := Patron{Barcode: "P1", UserGroup: "G", HomeLibrary: "MAIN"}
+		if err := tx.PutPatron(&p, t0); err != nil {
+			return err
+		}
+		if err := tx.OpenLoan(&Loan{ItemID: 999, PatronID: p.ID, Library: "MAIN", Out: t0, Due: t0.Add(time.Hour)}); err != nil {
+			return err
+		}
+		if err := tx.PutProfile("selfcheck", "k1", []byte(`{"code":"k1","library":"GONE","desk":"NODESK"}`)); err != nil {
+			return err
+		}
+		return tx.PutRules(&Rules{Currency: "USD", Loans: []LoanRule{{Library: "GONE", Circulates: true, LoanDays: 1}}})
+	})
+	probs, err := db.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, p := range probs {
+		all = append(all, p.String())
+	}
+	got := strings.Join(all, "\n")
+	for _, want := range []string{
+		`items: item 1 (C1) names library "BRANCH", which does not exist`,
+		`items: item 1 (C1) names location "ATTIC", which does not exist`,
+		`locations: location ORPHAN names library "GONE", which does not exist`,
+		`desks: desk D1 names location "NOPE", which does not exist`,
+		`loans: open loan 1 names item 999, which does not exist`,
+		`profiles: profile selfcheck k1 names library "GONE", which does not exist`,
+		`profiles: profile selfcheck k1 names desk "NODESK", which does not exist`,
+		`rules: loan rule 1 names library "GONE", which does not exist`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
 	}
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/store"
 )
 
 // TestProfileNamesExistingLibraryAndDesk: add, edit and import refuse a
@@ -90,5 +92,30 @@ func TestMessagesSetRefusesUnknownPlaceholders(t *testing.T) {
 	}
 	if r = run(t, append([]string{"profile", "selfcheck", "import", file}, d...)...); r.code != 1 || !strings.Contains(r.errOut, "unknown placeholder {titel}") {
 		t.Fatalf("import: %+v", r)
+	}
+}
+
+// TestDBCheckReportsDanglingReferences: db check lists records naming
+// something that does not exist and exits 1.
+func TestDBCheckReportsDanglingReferences(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	if r := run(t, append([]string{"db", "check"}, d...)...); r.code != 0 || strings.TrimSpace(r.out) != "OK" {
+		t.Fatalf("demo db check: %+v", r)
+	}
+	db, err := store.Open(filepath.Join(dir, store.DefaultFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.PutLocation(&store.Location{Code: "ORPHAN", Library: "GONE"})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, append([]string{"db", "check"}, d...)...)
+	if r.code != 1 || !strings.Contains(r.out, `locations: location ORPHAN names library "GONE", which does not exist`) {
+		t.Fatalf("db check: %+v", r)
 	}
 }

@@ -100,7 +100,7 @@ func newDBBackupCommand(a *app) *cobra.Command {
 func newDBCheckCommand(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check",
-		Short: "Verify bbolt's consistency, every index and the circulation invariants",
+		Short: "Verify bbolt's consistency, every index, the circulation invariants and references",
 		Args:  cobra.NoArgs,
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b *backend) error {

@@ -127,16 +127,14 @@ func (s *Service) Rules() store.Rules { return *s.rules.Load() }
 
 // SetRules validates and stores new rules, in force for the next operation.
 // Every library, item policy and user group a rule names must be known
-// (CheckRules), checked in the transaction that stores them.
+// (CheckRules). The names are gathered by scanning items and patrons in a
+// read transaction, so that scan never holds up the commits of kiosks.
 func (s *Service) SetRules(ctx context.Context, r store.Rules) error {
-	if err := ValidateRules(&r); err != nil {
+	if err := s.CheckRules(ctx, &r); err != nil {
 		return err
 	}
 	at := s.Now()
 	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		if err := CheckRuleRefs(tx, &r); err != nil {
-			return err
-		}
 		if err := tx.PutRules(&r); err != nil {
 			return err
 		}

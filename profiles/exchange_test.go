@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/circa-ils/circa/profiles/delivery"
 )
 
@@ -138,5 +140,23 @@ func TestExchangeYAMLLeavesInlineKeysOut(t *testing.T) {
 	}
 	if p.Target.PrivateKey == "" {
 		t.Fatal("exporting changed the profile")
+	}
+}
+
+// TestYAMLImportGivenSettingReplacesDefault: a schedule given as
+// every_minutes keeps no default time of day, as `add --every` does.
+func TestYAMLImportGivenSettingReplacesDefault(t *testing.T) {
+	p := localExchange(t, TypeBursar, "B1")
+	p.Schedule = Schedule{EveryMinutes: 5}
+	doc, err := yaml.Marshal(yamlFile[*Exchange]{fileVersion, TypeBursar, []*Exchange{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := ImportYAML(bytes.NewReader(doc), TypeBursar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ps[0].(*Exchange).Schedule; got != (Schedule{EveryMinutes: 5}) {
+		t.Fatalf("schedule %+v", got)
 	}
 }

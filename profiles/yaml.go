@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -145,10 +147,35 @@ func decodeAs[T any, PT interface {
 		if err != nil {
 			return nil, err
 		}
-		if err := nodes.Profiles[i].Decode(def); err != nil {
+		if err := decodeOver(&nodes.Profiles[i], def); err != nil {
 			return nil, err
 		}
 		out = append(out, def)
 	}
 	return out, nil
+}
+
+// decodeOver decodes an entry over a profile's defaults: a setting the entry
+// leaves out keeps its default, and one it gives replaces the default whole,
+// as a flag of add does (a schedule given as every_minutes keeps no default
+// time of day).
+func decodeOver(n *yaml.Node, p Profile) error {
+	v := reflect.ValueOf(p).Elem()
+	if n.Kind == yaml.MappingNode && v.Kind() == reflect.Struct {
+		given := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			given[n.Content[i].Value] = true
+		}
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if name == "" {
+				name = strings.ToLower(t.Field(i).Name)
+			}
+			if given[name] && t.Field(i).IsExported() {
+				v.Field(i).SetZero()
+			}
+		}
+	}
+	return n.Decode(p)
 }

@@ -279,7 +279,8 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 			fs.StringVar(&p.Name, "name", "", "description")
 			fs.BoolVar(&p.Active, "active", true, "accept logins")
 			fs.StringVar(&p.Login, "login", "", "login id the kiosk sends in 93 (CN); default: the code")
-			fs.StringVar(&p.Password, "password", "", "login password (CO); stored hashed")
+			fs.StringVar(&p.Password, "password", "", "login password (CO); stored hashed (--password-file keeps it off the command line)")
+			addSecretFile(fs, "password", "the login password", setFlag(fs, "password"))
 			fs.StringVar(&p.Institution, "institution", "", "institution id (AO)")
 			fs.StringVar(&p.Library, "library", "", "library the kiosk stands in")
 			fs.StringVar(&p.Desk, "desk", "", "circulation desk")
@@ -326,10 +327,12 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 }
 
 func bindAuth[T any](fs *pflag.FlagSet, auth *profiles.NCIPAuth, get func(*T) *profiles.NCIPAuth) []profileField[T] {
-	fs.StringVar(&auth.APIKey, "api-key", "", "API key the caller sends (X-API-Key, bearer token or /ncip/KEY); stored hashed")
+	fs.StringVar(&auth.APIKey, "api-key", "", "API key the caller sends (X-API-Key, bearer token or /ncip/KEY); stored hashed (--api-key-file keeps it off the command line)")
+	addSecretFile(fs, "api-key", "the API key", setFlag(fs, "api-key"))
 	fs.StringSliceVar((*[]string)(&auth.AllowIPs), "allow-ip", nil, "IP addresses or prefixes allowed to call (empty: any)")
 	fs.BoolVar(&auth.ClientCert, "client-cert", false, "require a TLS client certificate naming this profile")
-	fs.StringVar(&auth.SharedSecret, "shared-secret", "", "FromAgencyAuthentication secret; stored hashed")
+	fs.StringVar(&auth.SharedSecret, "shared-secret", "", "FromAgencyAuthentication secret; stored hashed (--shared-secret-file keeps it off the command line)")
+	addSecretFile(fs, "shared-secret", "the shared secret", setFlag(fs, "shared-secret"))
 	return []profileField[T]{
 		{"api-key", func(d, s *T) { get(d).APIKey = get(s).APIKey }},
 		{"allow-ip", func(d, s *T) { get(d).AllowIPs = get(s).AllowIPs }},

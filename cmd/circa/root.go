@@ -32,6 +32,10 @@ type app struct {
 	cwd         string
 	server      *backend
 	log         zerolog.Logger
+	// secrets are the values of the --NAME-file flags given, by flag name:
+	// read once by the client, carried to a running server beside the
+	// command line.
+	secrets map[string]string
 }
 
 // exitError carries a process exit status through cobra.
@@ -145,7 +149,10 @@ func newRootCommand(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return a.setupLogging()
+			if err := a.setupLogging(); err != nil {
+				return err
+			}
+			return a.readSecrets(cmd)
 		},
 	}
 	defaultDir := os.Getenv("CIRCA_DATA_DIR")

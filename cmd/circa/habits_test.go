@@ -74,3 +74,50 @@ func TestConsoleLogWithoutTerminalHasNoColour(t *testing.T) {
 		t.Fatalf("%q", buf.String())
 	}
 }
+
+// Duration flags read and show units; a bare number keeps its old meaning.
+func TestDurationFlagsCarryUnits(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	r := run(t, append([]string{"profile", "selfcheck", "add", "k4", "--password", "pw", "--institution", "MAIN", "--library", "MAIN",
+		"--timeout", "45s", "--retry-window", "2m"}, d...)...)
+	if r.code != 0 {
+		t.Fatalf("add: %+v", r)
+	}
+	r = run(t, append([]string{"profile", "selfcheck", "show", "k4"}, d...)...)
+	if !strings.Contains(r.out, "timeout_seconds: 45\n") || !strings.Contains(r.out, "retry_window_seconds: 120\n") {
+		t.Fatalf("show: %s", r.out)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "edit", "k4", "--timeout", "40"}, d...)...); r.code != 0 {
+		t.Fatalf("bare seconds: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "selfcheck", "show", "k4"}, d...)...); !strings.Contains(r.out, "timeout_seconds: 40\n") {
+		t.Fatalf("show: %s", r.out)
+	}
+	for _, v := range []string{"1500ms", "soon"} {
+		if r = run(t, append([]string{"profile", "selfcheck", "edit", "k4", "--timeout", v}, d...)...); r.code != 2 {
+			t.Errorf("--timeout %s: %+v", v, r)
+		}
+	}
+	r = run(t, append([]string{"profile", "ncip", "edit", "ILL", "--retry-window", "10m"}, d...)...)
+	if r.code != 0 {
+		t.Fatalf("ncip edit: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "ncip", "show", "ILL"}, d...)...); !strings.Contains(r.out, "retry_window_seconds: 600\n") {
+		t.Fatalf("ncip show: %s", r.out)
+	}
+	r = run(t, append([]string{"profile", "bursar", "add", "B2", "--library", "MAIN", "--target", "local",
+		"--local-dir", t.TempDir(), "--every", "2h"}, d...)...)
+	if r.code != 0 {
+		t.Fatalf("bursar add: %+v", r)
+	}
+	if r = run(t, append([]string{"profile", "bursar", "list"}, d...)...); !strings.Contains(r.out, "every 120 min") {
+		t.Fatalf("bursar list: %s", r.out)
+	}
+	r = run(t, "profile", "selfcheck", "add", "--help")
+	for _, want := range []string{"--timeout duration", "(default 30s)", "--retry-window duration", "(default 1m0s)"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -289,10 +290,10 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 			fs.BoolVar(&p.CodePointChecksum, "code-point-checksum", false, "accept checksums computed over characters")
 			fs.StringVar(&p.Charset, "charset", profiles.CharsetUTF8, "utf-8, cp850 or iso-8859-1")
 			fs.StringVar(&p.Terminator, "terminator", "CR", "CR or CRLF")
-			fs.IntVar(&p.TimeoutSeconds, "timeout", 30, "timeout reported in 98, seconds")
+			durationVar(fs, &p.TimeoutSeconds, "timeout", 30, time.Second, "timeout reported in 98, whole seconds up to 999s")
 			fs.IntVar(&p.Retries, "retries", 3, "retries reported in 98")
-			fs.IntVar(&p.RetryWindowSeconds, "retry-window", profiles.DefaultSelfCheckRetryWindow,
-				"at most this many seconds (and timeout × retries) after its answer a repeated frame is a retry")
+			durationVar(fs, &p.RetryWindowSeconds, "retry-window", profiles.DefaultSelfCheckRetryWindow, time.Second,
+				"a repeated frame within this long of its answer (and of timeout × retries) is a retry; whole seconds")
 			fs.StringVar(&p.DueDateFormat, "due-date-format", profiles.DueSIP2, "AH format: sip2, iso or date")
 			fs.BoolVar(&p.StatusBeforeLogin, "status-before-login", false, "answer 99 before 93")
 			fs.BoolVar(&p.OwnItemRenews, "own-item-renews", true, "a checkout of the patron's own item renews it")
@@ -373,8 +374,8 @@ func ncipKind() profileKind[profiles.NCIPPartner] {
 			fs.StringVar(&p.Library, "library", "", "library the partner's operations happen at")
 			fs.StringVar(&p.PickupLibrary, "pickup-library", "", "library where borrowed items wait for patrons")
 			fs.StringSliceVar(&p.Services, "services", nil, "allowed services (empty: all)")
-			fs.IntVar(&p.RetryWindowSeconds, "retry-window", profiles.DefaultNCIPRetryWindow,
-				"seconds after its answer a repeated request (same service and request id) is a retry")
+			durationVar(fs, &p.RetryWindowSeconds, "retry-window", profiles.DefaultNCIPRetryWindow, time.Second,
+				"how long after its answer a repeated request (same service and request id) is a retry; whole seconds")
 			fields := []profileField[N]{
 				{"retry-window", func(d, s *N) { d.RetryWindowSeconds = s.RetryWindowSeconds }},
 				{"name", func(d, s *N) { d.Name = s.Name }}, {"active", func(d, s *N) { d.Active = s.Active }},

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -168,5 +170,45 @@ func TestSecretReachesRunningServer(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "admin command") {
 		t.Errorf("the add did not go through the server:\n%s", logs.String())
+	}
+}
+
+// On a terminal, --password-file - prompts and the typed secret is not
+// echoed. script(1) gives the child a real pseudo-terminal.
+func TestSecretPromptOnTerminalDoesNotEcho(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script (util-linux) not installed")
+	}
+	bin, dir := circaBinary(t), seededDir(t)
+	const pw = "typed-at-the-prompt-K2"
+	cmd := exec.Command(scriptBin, "-qec", bin+" profile selfcheck add k6 --password-file - --institution MAIN --library MAIN --data-dir "+dir, "/dev/null")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Type only once the prompt shows, when echo is already off.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "the login password: ") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no prompt: %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	io.WriteString(stdin, pw+"\r")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %q", err, out.String())
+	}
+	if strings.Contains(out.String(), pw) || !strings.Contains(out.String(), "added selfcheck profile k6") {
+		t.Fatalf("output: %q", out.String())
+	}
+	if !verified(t, storedHash(t, dir, "selfcheck", "k6", "password_hash"), pw) {
+		t.Error("the password stored is not the one typed")
 	}
 }

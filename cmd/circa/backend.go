@@ -110,6 +110,8 @@ type adminRequest struct {
 	Cwd  string   `json:"cwd"`
 	// Stdin is the line a command marked stdinLine reads (a PIN).
 	Stdin string `json:"stdin,omitempty"`
+	// Secrets are the secrets the client read for --NAME-file flags.
+	Secrets map[string]string `json:"secrets,omitempty"`
 }
 
 // adminResponse is the command's output and exit status.
@@ -133,7 +135,7 @@ func (a *app) admin(run func(cmd *cobra.Command, args []string) error) func(*cob
 			return run(cmd, args)
 		}
 		defer conn.Close()
-		req := adminRequest{Args: a.argv, Cwd: a.cwd}
+		req := adminRequest{Args: a.argv, Cwd: a.cwd, Secrets: a.secrets}
 		if _, ok := cmd.Annotations[stdinLine]; ok {
 			if req.Stdin, err = readLine(cmd.InOrStdin()); err != nil {
 				return err
@@ -232,7 +234,7 @@ func (s *adminServer) handle(ctx context.Context, conn net.Conn) {
 	conn.SetReadDeadline(time.Time{})
 	var stdout, stderr bytes.Buffer
 	a := &app{in: strings.NewReader(req.Stdin), out: &stdout, errOut: &stderr, argv: req.Args, cwd: req.Cwd,
-		server: s.b, log: s.parent.log}
+		server: s.b, log: s.parent.log, secrets: req.Secrets}
 	code := a.run(ctx)
 	s.parent.log.Info().Str("component", "admin").Int("code", code).Str("command", commandName(req.Args)).Msg("admin command")
 	conn.SetWriteDeadline(time.Now().Add(time.Minute))

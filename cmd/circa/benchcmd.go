@@ -109,7 +109,8 @@ func newBenchNCIPCommand(a *app) *cobra.Command {
 	addBenchFlags(cmd, o)
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", "", "the NCIP endpoint, e.g. http://127.0.0.1:8080/ncip")
-	f.StringVar(&o.key, "key", fixtures.PartnerKey, "API key sent as X-API-Key")
+	f.StringVar(&o.key, "key", fixtures.PartnerKey, "API key sent as X-API-Key (or --key-file)")
+	addSecretFile(f, "key", "the API key", setFlag(f, "key"))
 	f.StringVar(&o.agencies.From, "from", fixtures.PartnerAgency, "FromAgencyId of the requests")
 	f.StringVar(&o.agencies.To, "to", fixtures.LocalAgency, "ToAgencyId of the requests")
 	return cmd
@@ -136,7 +137,8 @@ func addBenchFlags(cmd *cobra.Command, o *benchOptions) {
 	f.DurationVar(&o.crashAt, "crash-at", 0, "with --self: SIGKILL the server after this much load on it (moved at least a tenth into a window, so writes are in flight), restart it and check every acknowledged checkout, checkin and renewal against the store (SIP2; fails when none was checked)")
 	f.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
 	f.StringVar(&o.login.User, "login", fixtures.KioskLogin, "SIP2 login user (93 CN)")
-	f.StringVar(&o.login.Password, "password", fixtures.KioskPassword, "SIP2 login password (93 CO)")
+	f.StringVar(&o.login.Password, "password", fixtures.KioskPassword, "SIP2 login password (93 CO; or --password-file)")
+	addSecretFile(f, "password", "the login password", setFlag(f, "password"))
 	f.StringVar(&o.login.Institution, "institution", fixtures.KioskInstitution, "institution id (AO)")
 	f.StringVar(&o.login.Location, "location", fixtures.KioskInstitution, "location code (93 CP, 09 AP)")
 }

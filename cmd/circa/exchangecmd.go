@@ -231,7 +231,7 @@ func bindExchange(fs *pflag.FlagSet, p *profiles.Exchange, typ string) []profile
 	fs.StringVar(&p.Name, "name", "", "description")
 	fs.BoolVar(&p.Active, "active", true, "run on the schedule")
 	fs.StringVar(&p.Library, "library", "", "library whose time zone reads the schedule")
-	fs.IntVar(&p.Schedule.EveryMinutes, "every", 0, "run every N minutes (instead of --at)")
+	durationVar(fs, &p.Schedule.EveryMinutes, "every", 0, time.Minute, "run every this long, whole minutes, e.g. 15m or 2h (instead of --at)")
 	fs.StringVar(&p.Schedule.At, "at", "02:00", "run daily at HH:MM, library time")
 	fs.StringVar(&p.Schedule.Weekday, "weekday", "", "with --at, run weekly on this day (monday … sunday)")
 	fs.StringVar((*string)(&p.Target.Kind), "target", string(delivery.KindSFTP), "transfer: sftp, or local (a directory)")

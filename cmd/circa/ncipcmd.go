@@ -36,7 +36,7 @@ type ncipSendOptions struct {
 func newNCIPSendCommand(a *app) *cobra.Command {
 	o := &ncipSendOptions{}
 	cmd := &cobra.Command{
-		Use:   "send --url URL [--key KEY] (FILE | --service NAME [field=value]…)",
+		Use:   "send --url URL [--key-file PATH] (FILE | --service NAME [field=value]…)",
 		Short: "Send an NCIP message and print the response",
 		Long: "Send an NCIP message from FILE (- for standard input), or build one with --service from key=value fields:\n" +
 			"  from, to, from-auth, profile, on-behalf-of, user, barcode, pin, password, item, request, request-type,\n" +
@@ -51,7 +51,8 @@ func newNCIPSendCommand(a *app) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", "http://127.0.0.1:8080/ncip", "the NCIP endpoint")
-	f.StringVar(&o.key, "key", os.Getenv("CIRCA_NCIP_KEY"), "API key sent as X-API-Key (env CIRCA_NCIP_KEY)")
+	f.StringVar(&o.key, "key", os.Getenv("CIRCA_NCIP_KEY"), "API key sent as X-API-Key (env CIRCA_NCIP_KEY, or --key-file)")
+	addSecretFile(f, "key", "the API key", setFlag(f, "key"))
 	f.StringVar(&o.service, "service", "", "build a request of this service from key=value arguments")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long")
 	return cmd

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -282,7 +283,8 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 			fs.StringVar(&p.Name, "name", "", "description")
 			fs.BoolVar(&p.Active, "active", true, "accept logins")
 			fs.StringVar(&p.Login, "login", "", "login id the kiosk sends in 93 (CN); default: the code")
-			fs.StringVar(&p.Password, "password", "", "login password (CO); stored hashed")
+			fs.StringVar(&p.Password, "password", "", "login password (CO); stored hashed (--password-file keeps it off the command line)")
+			addSecretFile(fs, "password", "the login password", setFlag(fs, "password"))
 			fs.StringVar(&p.Institution, "institution", "", "institution id (AO)")
 			fs.StringVar(&p.Library, "library", "", "library the kiosk stands in")
 			fs.StringVar(&p.Desk, "desk", "", "circulation desk")
@@ -291,10 +293,10 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 			fs.BoolVar(&p.CodePointChecksum, "code-point-checksum", false, "accept checksums computed over characters")
 			fs.StringVar(&p.Charset, "charset", profiles.CharsetUTF8, "utf-8, cp850 or iso-8859-1")
 			fs.StringVar(&p.Terminator, "terminator", "CR", "CR or CRLF")
-			fs.IntVar(&p.TimeoutSeconds, "timeout", 30, "timeout reported in 98, seconds")
+			durationVar(fs, &p.TimeoutSeconds, "timeout", 30, time.Second, "timeout reported in 98, whole seconds up to 999s")
 			fs.IntVar(&p.Retries, "retries", 3, "retries reported in 98")
-			fs.IntVar(&p.RetryWindowSeconds, "retry-window", profiles.DefaultSelfCheckRetryWindow,
-				"at most this many seconds (and timeout × retries) after its answer a repeated frame is a retry")
+			durationVar(fs, &p.RetryWindowSeconds, "retry-window", profiles.DefaultSelfCheckRetryWindow, time.Second,
+				"a repeated frame within this long of its answer (and of timeout × retries) is a retry; whole seconds")
 			fs.StringVar(&p.DueDateFormat, "due-date-format", profiles.DueSIP2, "AH format: sip2, iso or date")
 			fs.BoolVar(&p.StatusBeforeLogin, "status-before-login", false, "answer 99 before 93")
 			fs.BoolVar(&p.OwnItemRenews, "own-item-renews", true, "a checkout of the patron's own item renews it")
@@ -329,10 +331,12 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 }
 
 func bindAuth[T any](fs *pflag.FlagSet, auth *profiles.NCIPAuth, get func(*T) *profiles.NCIPAuth) []profileField[T] {
-	fs.StringVar(&auth.APIKey, "api-key", "", "API key the caller sends (X-API-Key, bearer token or /ncip/KEY); stored hashed")
+	fs.StringVar(&auth.APIKey, "api-key", "", "API key the caller sends (X-API-Key, bearer token or /ncip/KEY); stored hashed (--api-key-file keeps it off the command line)")
+	addSecretFile(fs, "api-key", "the API key", setFlag(fs, "api-key"))
 	fs.StringSliceVar((*[]string)(&auth.AllowIPs), "allow-ip", nil, "IP addresses or prefixes allowed to call (empty: any)")
 	fs.BoolVar(&auth.ClientCert, "client-cert", false, "require a TLS client certificate naming this profile")
-	fs.StringVar(&auth.SharedSecret, "shared-secret", "", "FromAgencyAuthentication secret; stored hashed")
+	fs.StringVar(&auth.SharedSecret, "shared-secret", "", "FromAgencyAuthentication secret; stored hashed (--shared-secret-file keeps it off the command line)")
+	addSecretFile(fs, "shared-secret", "the shared secret", setFlag(fs, "shared-secret"))
 	return []profileField[T]{
 		{"api-key", func(d, s *T) { get(d).APIKey = get(s).APIKey }},
 		{"allow-ip", func(d, s *T) { get(d).AllowIPs = get(s).AllowIPs }},
@@ -371,8 +375,8 @@ func ncipKind() profileKind[profiles.NCIPPartner] {
 			fs.StringVar(&p.Library, "library", "", "library the partner's operations happen at")
 			fs.StringVar(&p.PickupLibrary, "pickup-library", "", "library where borrowed items wait for patrons")
 			fs.StringSliceVar(&p.Services, "services", nil, "allowed services (empty: all)")
-			fs.IntVar(&p.RetryWindowSeconds, "retry-window", profiles.DefaultNCIPRetryWindow,
-				"seconds after its answer a repeated request (same service and request id) is a retry")
+			durationVar(fs, &p.RetryWindowSeconds, "retry-window", profiles.DefaultNCIPRetryWindow, time.Second,
+				"how long after its answer a repeated request (same service and request id) is a retry; whole seconds")
 			fields := []profileField[N]{
 				{"retry-window", func(d, s *N) { d.RetryWindowSeconds = s.RetryWindowSeconds }},
 				{"name", func(d, s *N) { d.Name = s.Name }}, {"active", func(d, s *N) { d.Active = s.Active }},

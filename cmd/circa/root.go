@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -31,6 +32,10 @@ type app struct {
 	cwd         string
 	server      *backend
 	log         zerolog.Logger
+	// secrets are the values of the --NAME-file flags given, by flag name:
+	// read once by the client, carried to a running server beside the
+	// command line.
+	secrets map[string]string
 }
 
 // exitError carries a process exit status through cobra.
@@ -73,15 +78,54 @@ func (a *app) run(ctx context.Context) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(a.errOut, "circa: "+oneLine(ee.err.Error()))
+			printError(a.errOut, ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(a.errOut, "circa: "+oneLine(err.Error()))
+	printError(a.errOut, err)
 	if isCobraUsage(err) {
 		return 2
 	}
 	return 1
+}
+
+// printError writes an error as one line, or one line per error when it
+// joins several (a profile with three problems names each on its own line).
+func printError(w io.Writer, err error) {
+	for _, l := range errorLines(err) {
+		fmt.Fprintln(w, "circa: "+l)
+	}
+}
+
+// errorLines splits errors.Join's errors, keeping the context wrapped around
+// them ("selfcheck K1: ") on each line. Other errors with several wrapped
+// errors (fmt.Errorf with two %w) read as one sentence and stay one line.
+func errorLines(err error) []string {
+	msg := err.Error()
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		var msgs, lines []string
+		for _, c := range e.Unwrap() {
+			if c != nil {
+				msgs = append(msgs, c.Error())
+				lines = append(lines, errorLines(c)...)
+			}
+		}
+		if strings.Join(msgs, "\n") == msg {
+			return lines
+		}
+	case interface{ Unwrap() error }:
+		if inner := e.Unwrap(); inner != nil && strings.HasSuffix(msg, inner.Error()) {
+			if lines := errorLines(inner); len(lines) > 1 {
+				prefix := oneLine(strings.TrimSuffix(msg, inner.Error()))
+				for i := range lines {
+					lines[i] = strings.TrimSpace(prefix + " " + lines[i])
+				}
+				return lines
+			}
+		}
+	}
+	return []string{oneLine(msg)}
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -105,7 +149,10 @@ func newRootCommand(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return a.setupLogging()
+			if err := a.setupLogging(); err != nil {
+				return err
+			}
+			return a.readSecrets(cmd)
 		},
 	}
 	defaultDir := os.Getenv("CIRCA_DATA_DIR")
@@ -136,7 +183,43 @@ func newRootCommand(a *app) *cobra.Command {
 	root.AddCommand(newBenchCommand(a))
 	addCatalogCommands(root, a) // bib; item add, move, delete; publish; oai
 	root.AddCommand(newVersionCommand(a))
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group (a command with
+// subcommands and nothing to run itself) refuse an argument that names none
+// of its subcommands: cobra would print the group's help and exit 0, so a
+// misspelt `circa profile selfchek` in a script would pass for success.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	if c.HasSubCommands() && !c.Runnable() {
+		// cobra's own default, which SuggestionsFor does not apply.
+		c.SuggestionsMinimumDistance = 2
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf("; did you mean %s?", strings.Join(quoteAll(s), " or "))
+			}
+			return usageError("%s (see %s --help)", msg, cmd.CommandPath())
+		}
+		// Without a run function cobra would show help before checking
+		// the arguments; with no argument help is still the answer.
+		c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+	}
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
 }
 
 func (a *app) setupLogging() error {
@@ -148,12 +231,20 @@ func (a *app) setupLogging() error {
 	switch a.logFormat {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: a.errOut, TimeFormat: "15:04:05"}
+		// Colour codes only for a terminal: in a file or a pipe to a log
+		// collector they are noise.
+		w = zerolog.ConsoleWriter{Out: a.errOut, TimeFormat: "15:04:05", NoColor: !isTerminal(a.errOut)}
 	default:
 		return usageError("unknown log format %q (json or console)", a.logFormat)
 	}
 	a.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 	return nil
+}
+
+// isTerminal says whether w is a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // path resolves a file argument against the directory the command was

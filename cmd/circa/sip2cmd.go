@@ -173,6 +173,7 @@ type sip2ClientOptions struct {
 	ca         string
 	cert, key  string
 	login      string
+	password   string
 	location   string
 	charset    string
 	crlf       bool
@@ -187,7 +188,8 @@ func (o *sip2ClientOptions) bind(cmd *cobra.Command) {
 	f.StringVar(&o.ca, "ca", "", "CA certificate (PEM) to verify the server with; default: the system's")
 	f.StringVar(&o.cert, "cert", "", "client certificate (PEM) for servers that identify kiosks by certificate")
 	f.StringVar(&o.key, "key", "", "private key of --cert")
-	f.StringVar(&o.login, "login", "", "USER:PASSWORD to log in with (message 93) before anything else")
+	f.StringVar(&o.login, "login", "", "USER:PASSWORD to log in with (message 93) before anything else; USER alone with --password-file")
+	addSecretFile(f, "password", "the login password", func(v string) error { o.password = v; return nil })
 	f.StringVar(&o.location, "location", "", "location code (CP) sent with the login")
 	f.StringVar(&o.charset, "charset", "utf-8", "character set: utf-8, cp850 or iso-8859-1")
 	f.BoolVar(&o.crlf, "crlf", false, "end messages with CR LF instead of CR")
@@ -200,6 +202,13 @@ func (o *sip2ClientOptions) connect(ctx context.Context, out io.Writer, path fun
 	cs, err := sip2.ParseCharset(o.charset)
 	if err != nil {
 		return nil, usageError("%v", err)
+	}
+	user, pass, ok := strings.Cut(o.login, ":")
+	if o.password != "" {
+		user, pass, ok = o.login, o.password, !ok
+	}
+	if o.login != "" && (!ok || user == "") {
+		return nil, usageError("--login wants USER:PASSWORD, or USER with --password-file")
 	}
 	dctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -229,11 +238,6 @@ func (o *sip2ClientOptions) connect(ctx context.Context, out io.Writer, path fun
 	c := sip2.NewClient(nc, co)
 	if o.login == "" {
 		return c, nil
-	}
-	user, pass, ok := strings.Cut(o.login, ":")
-	if !ok || user == "" {
-		c.Close()
-		return nil, usageError("--login wants USER:PASSWORD")
 	}
 	m := sip2.NewMessage("93")
 	m.Fixed = "00"

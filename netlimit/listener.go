@@ -47,7 +47,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if limit == "" {
 			return &conn{Conn: nc, l: l, src: src}, nil
 		}
-		nc.Close()
+		// Counted before the close, so a peer that sees its connection
+		// closed finds the refusal already counted.
 		if l.refused != nil {
 			l.refused(limit)
 		}
@@ -55,6 +56,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			src = netip.Addr{}
 		}
 		l.log.Refused(limit, max, src, "connection limit reached; connections refused")
+		nc.Close()
 	}
 }
 

@@ -64,6 +64,9 @@ func (s *Service) EditLibrary(ctx context.Context, code string, change func(*sto
 
 // RemoveLibrary removes a library nothing refers to.
 func (s *Service) RemoveLibrary(ctx context.Context, code string, agent Agent) error {
+	if err := s.refuseReferencedView(ctx, "library", code); err != nil {
+		return err
+	}
 	return s.structureUpdate(ctx, "library.remove", agent, func(tx *store.Tx) error {
 		if _, err := tx.Library(code); errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "library", code)
@@ -125,6 +128,9 @@ func (s *Service) EditLocation(ctx context.Context, code string, change func(*st
 
 // RemoveLocation removes a location nothing refers to.
 func (s *Service) RemoveLocation(ctx context.Context, code string, agent Agent) error {
+	if err := s.refuseReferencedView(ctx, "location", code); err != nil {
+		return err
+	}
 	return s.structureUpdate(ctx, "location.remove", agent, func(tx *store.Tx) error {
 		if _, err := tx.Location(code); errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "location", code)
@@ -184,6 +190,9 @@ func (s *Service) EditDesk(ctx context.Context, code string, change func(*store.
 
 // RemoveDesk removes a desk no profile names.
 func (s *Service) RemoveDesk(ctx context.Context, code string, agent Agent) error {
+	if err := s.refuseReferencedView(ctx, "desk", code); err != nil {
+		return err
+	}
 	return s.structureUpdate(ctx, "desk.remove", agent, func(tx *store.Tx) error {
 		if _, err := tx.Desk(code); errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "desk", code)
@@ -378,6 +387,21 @@ func (e *ReferencedError) Error() string {
 
 func (s *Service) refuseReferenced(tx *store.Tx, kind, code string) error {
 	refs, err := s.references(tx, kind, code)
+	if err != nil {
+		return err
+	}
+	if refs.total() > 0 {
+		return &ReferencedError{Refs: refs}
+	}
+	return nil
+}
+
+// refuseReferencedView refuses a removal found referenced in a read
+// transaction: the scan of items and patrons then never holds up kiosks'
+// commits. The write transaction scans again, as something may have come
+// to name the code in between.
+func (s *Service) refuseReferencedView(ctx context.Context, kind, code string) error {
+	refs, err := s.References(ctx, kind, code)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,9 @@ func Restore(src, dst string, lockTimeout time.Duration) error {
 		return fmt.Errorf("store: %w", err)
 	}
 
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
 	tmp := dst + ".restore"
 	if err := copyFile(src, tmp); err != nil {
 		os.Remove(tmp)

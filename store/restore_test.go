@@ -95,6 +95,18 @@ func TestRestore(t *testing.T) {
 	if _, err := os.Stat(live + ".restore"); !os.IsNotExist(err) {
 		t.Errorf("temporary file left: %v", err)
 	}
+
+	// Into a data directory that does not exist yet: nothing to keep.
+	fresh := filepath.Join(dir, "new", DefaultFile)
+	if err := Restore(backup, fresh, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := libraryCodes(t, fresh); got != "OLD" {
+		t.Errorf("restored into a new directory: %q", got)
+	}
+	if _, err := os.Stat(fresh + ".bak"); !os.IsNotExist(err) {
+		t.Errorf("a .bak of nothing: %v", err)
+	}
 }
 
 func TestRestoreRefusesNewerSchema(t *testing.T) {

@@ -87,3 +87,23 @@ func ParseAmount(s, currency string) (int64, error) {
 	}
 	return n, nil
 }
+
+// currencies are the ISO 4217 codes of the currencies in circulation (funds,
+// metals and test codes left out: no library charges in them).
+var currencies = func() map[string]bool {
+	m := map[string]bool{}
+	for _, c := range strings.Fields(`AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB
+		BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD
+		FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF
+		KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD
+		NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE
+		SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV
+		WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL`) {
+		m[c] = true
+	}
+	return m
+}()
+
+// KnownCurrency says whether code is an ISO 4217 currency in circulation,
+// written as the standard writes it (three capitals).
+func KnownCurrency(code string) bool { return currencies[code] }

@@ -24,6 +24,11 @@ type Location struct {
 	Name          string `json:"name"`
 	RemoteStorage bool   `json:"remote_storage,omitempty"`
 	Facility      string `json:"facility,omitempty"`
+	// NotCirculating marks a location whose items stay in the building
+	// (reference, reading room); the zero value circulates, as every
+	// location stored before the field existed did.
+	NotCirculating bool   `json:"not_circulating,omitempty"`
+	CallNumberType string `json:"call_number_type,omitempty"` // lc, dewey, local, …
 }
 
 // Desk is a circulation desk: the library it belongs to and the locations

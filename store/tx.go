@@ -189,6 +189,38 @@ func (t *Tx) Desks() ([]Desk, error) {
 	return out, err
 }
 
+// DeleteLibrary removes a library; ErrNotFound when there is none. Callers
+// check first that nothing refers to it (circ.RemoveLibrary).
+func (t *Tx) DeleteLibrary(code string) error { return deleteKey(t.b(bucketLibraries), []byte(code)) }
+
+// DeleteLocation removes a location; ErrNotFound when there is none.
+func (t *Tx) DeleteLocation(code string) error { return deleteKey(t.b(bucketLocations), []byte(code)) }
+
+// DeleteDesk removes a desk; ErrNotFound when there is none.
+func (t *Tx) DeleteDesk(code string) error { return deleteKey(t.b(bucketDesks), []byte(code)) }
+
+func deleteKey(b *bolt.Bucket, key []byte) error {
+	if b.Get(key) == nil {
+		return ErrNotFound
+	}
+	return b.Delete(key)
+}
+
+// ForEachHolding calls fn with every holding in id order until fn returns false.
+func (t *Tx) ForEachHolding(fn func(Holding) bool) error {
+	c := t.b(bucketHoldings).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var h Holding
+		if err := decodeRecord(v, &h); err != nil {
+			return err
+		}
+		if !fn(h) {
+			return nil
+		}
+	}
+	return nil
+}
+
 // PutRules replaces the circulation rules.
 func (t *Tx) PutRules(r *Rules) error { return putJSON(t.b(bucketMeta), keyRules, r) }
 
@@ -1135,6 +1167,19 @@ func (t *Tx) Profiles(typ string, fn func(code string, doc []byte) error) error 
 	c := t.b(bucketProfiles).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if err := fn(string(k[len(prefix):]), append([]byte(nil), v...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ForEachProfile calls fn with every profile of every type, in type and
+// code order.
+func (t *Tx) ForEachProfile(fn func(typ, code string, doc []byte) error) error {
+	c := t.b(bucketProfiles).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		typ, code, _ := bytes.Cut(k, []byte{0})
+		if err := fn(string(typ), string(code), append([]byte(nil), v...)); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +21,7 @@ import (
 func newDBCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "db", Short: "Create, seed, back up, check and migrate the database"}
 	cmd.AddCommand(newDBInitCommand(a), newDBSeedCommand(a), newDBBackupCommand(a), newDBCheckCommand(a),
-		newDBStatsCommand(a), newDBMigrateCommand(a))
+		newDBStatsCommand(a), newDBMigrateCommand(a), newDBRestoreCommand(a))
 	return cmd
 }
 
@@ -94,6 +95,32 @@ func newDBBackupCommand(a *app) *cobra.Command {
 				return nil
 			})
 		}),
+	}
+}
+
+// newDBRestoreCommand replaces the data directory's database with a backup.
+// It never goes through the admin socket: a running server holds the file,
+// and swapping it under the server would lose what the server writes next.
+func newDBRestoreCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Replace the database with a backup (the server must be stopped)",
+		Long: `Replace the data directory's database with FILE, a backup written by db backup. FILE must be a
+circa database of this binary's schema or an older one (migrated when next opened). The file
+replaced is kept beside it as circa.db.bak. Refused while a server runs on the data directory.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dst := dbPath(a.dataDir)
+			err := store.Restore(a.path(args[0]), dst, time.Second)
+			if errors.Is(err, store.ErrLocked) {
+				return fmt.Errorf("restore refused: %s is held by a running server (or another circa command); stop it first", dst)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %s from %s\n", dst, args[0])
+			return nil
+		},
 	}
 }
 

@@ -175,7 +175,8 @@ func newRootCommand(a *app) *cobra.Command {
 		c.GroupID = "circ"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a), newNCIPCommand(a), newStorageCommand(a)} {
+	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a), newNCIPCommand(a), newStorageCommand(a),
+		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a)} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}

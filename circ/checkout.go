@@ -123,7 +123,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 			}
 			if !renew {
 				res.Due = loan.Due
-				return refuse(AlreadyOnLoan, ""), nil
+				return &Error{Code: AlreadyOnLoan, Facts: Facts{Due: loan.Due}}, nil
 			}
 			rr, refusal, err := s.renewLoan(tx, rules, &p, &it, &loan, now, req.Agent)
 			res.Due, res.Renewed, res.LoanID = rr.Due, refusal == nil, loan.ID

@@ -114,6 +114,8 @@ type Facts struct {
 	Loans, LoanLimit      int
 	Overdue, OverdueLimit int
 	Expiry                time.Time
+	// Due is the date an item the patron already has is due back.
+	Due time.Time
 }
 
 func (e *Error) Error() string {

@@ -42,8 +42,9 @@ type PayResult struct {
 	Currency      string       `json:"currency"`
 	TransactionID string       `json:"transaction_id"`
 	At            time.Time    `json:"at"`
-	// Replayed: the payment was recorded before and this is its stored
-	// answer; nothing was charged now. Never stored with the answer.
+	// Replayed: the transaction id was recorded before and this is that
+	// payment's stored answer; nothing was charged now. Never stored with
+	// the answer.
 	Replayed bool `json:"-"`
 }
 

@@ -377,7 +377,7 @@ func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *stor
 		return err
 	})
 	if err != nil || seen.replayed {
-		markReplayed(res, seen.replayed)
+		markReplayed(res, seen.replayed && r.forever)
 		return err
 	}
 	var refusal *Error
@@ -421,11 +421,13 @@ func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *stor
 	if refusal != nil {
 		return refusal
 	}
-	markReplayed(res, replayed)
+	markReplayed(res, replayed && r.forever)
 	return nil
 }
 
-// replayMarker is a result that tells its caller it is a stored answer.
+// replayMarker is a result that tells its caller it is the stored answer
+// to a request named for good (a payment's transaction id). A kiosk's
+// retransmitted frame is not told: it gets the first answer as it was.
 type replayMarker interface{ markReplayed() }
 
 func markReplayed(res any, replayed bool) {

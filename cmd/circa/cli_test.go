@@ -293,7 +293,7 @@ func TestProfileCommands(t *testing.T) {
 	if r = run(t, append([]string{"profile", "selfcheck", "add", "k2", "--password", "pw"}, d...)...); r.code != 1 {
 		t.Fatalf("second add: %+v", r)
 	}
-	if r = run(t, append([]string{"profile", "selfcheck", "edit", "k2", "--charset", "cp850", "--terminator", "crlf"}, d...)...); r.code != 0 {
+	if r = run(t, append([]string{"profile", "selfcheck", "edit", "k2", "--charset", "cp850", "--terminator", "crlf", "--show-block-note", "--hide-refusal-details"}, d...)...); r.code != 0 {
 		t.Fatalf("edit: %+v", r)
 	}
 	if r = run(t, append([]string{"profile", "selfcheck", "edit", "k2"}, d...)...); r.code != 2 {
@@ -304,7 +304,8 @@ func TestProfileCommands(t *testing.T) {
 		t.Fatalf("invalid edit: %+v", r)
 	}
 	r = run(t, append([]string{"profile", "selfcheck", "show", "k2"}, d...)...)
-	if r.code != 0 || !strings.Contains(r.out, "charset: cp850") || !strings.Contains(r.out, "terminator: CRLF") || strings.Contains(r.out, "pw\n") {
+	if r.code != 0 || !strings.Contains(r.out, "charset: cp850") || !strings.Contains(r.out, "terminator: CRLF") || strings.Contains(r.out, "pw\n") ||
+		!strings.Contains(r.out, "show_block_note: true") || !strings.Contains(r.out, "hide_refusal_details: true") {
 		t.Fatalf("show: %+v", r)
 	}
 	file := filepath.Join(t.TempDir(), "kiosks.yaml")

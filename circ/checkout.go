@@ -123,7 +123,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 			}
 			if !renew {
 				res.Due = loan.Due
-				return refuse(AlreadyOnLoan, ""), nil
+				return &Error{Code: AlreadyOnLoan, Facts: Facts{Due: loan.Due}}, nil
 			}
 			rr, refusal, err := s.renewLoan(tx, rules, &p, &it, &loan, now, req.Agent)
 			res.Due, res.Renewed, res.LoanID = rr.Due, refusal == nil, loan.ID
@@ -143,8 +143,8 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 			return nil, err
 		}
 		if !req.NoBlock {
-			if code := BorrowRefusal(rules, st); code != OK {
-				return refuse(code, ""), nil
+			if refusal := RefusalOf(rules, &p, st); refusal != nil {
+				return refusal, nil
 			}
 			if !rule.Circulates {
 				return refuse(ItemNotCirculating, ""), nil
@@ -157,7 +157,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 				return refuse(ItemOnHoldForOther, ""), nil
 			}
 			if limit := LoanLimitOf(rules, p.UserGroup); limit > 0 && st.Loans >= limit {
-				return refuse(LoanLimit, ""), nil
+				return &Error{Code: LoanLimit, Facts: Facts{Loans: st.Loans, LoanLimit: limit}}, nil
 			}
 			if fee := rentalFee(rules, it.Policy); fee > 0 {
 				res.Fee, res.FeeType = fee, "06"

@@ -841,3 +841,76 @@ func TestRulesReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A refusal carries the figures behind it, for each protocol to show.
+func TestRefusalFacts(t *testing.T) {
+	l := newLib(t)
+	l.patron("BLOCKED", "GRAD", func(p *store.Patron) { p.Blocks = []store.Block{{Type: "manual", Note: "see the bursar"}} })
+	l.patron("EXPIRED", "GRAD", func(p *store.Patron) { p.Expiry = start.Add(-time.Hour) })
+	l.patron("OWES", "GRAD")
+	l.patron("UG", "UNDERGRAD")
+	for _, b := range []string{"B1", "B2", "B3", "B4"} {
+		l.item(b, "BOOK", "MAIN", "STACKS")
+	}
+	if _, err := l.svc.Charge(ctx, ChargeRequest{Agent: atMain, Patron: "OWES", Type: "04", Amount: 1250}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"B1", "B2"} {
+		if _, err := l.checkout("UG", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	facts := func(patron, item string, want Code) Facts {
+		t.Helper()
+		_, err := l.checkout(patron, item)
+		wantCode(t, err, want)
+		var e *Error
+		errors.As(err, &e)
+		return e.Facts
+	}
+	if f := facts("BLOCKED", "B3", PatronBlocked); f.BlockNote != "see the bursar" {
+		t.Errorf("block note: %+v", f)
+	}
+	if f := facts("EXPIRED", "B3", PatronExpired); !f.Expiry.Equal(start.Add(-time.Hour)) {
+		t.Errorf("expiry: %+v", f)
+	}
+	if f := facts("OWES", "B3", PatronBlocked); f.Balance != 1250 || f.BalanceLimit != 1000 || f.Currency != "USD" {
+		t.Errorf("balance: %+v", f)
+	}
+	if f := facts("UG", "B3", LoanLimit); f.Loans != 2 || f.LoanLimit != 2 {
+		t.Errorf("loans: %+v", f)
+	}
+	_, err := l.svc.Renew(ctx, RenewRequest{Agent: atMain, Patron: "UG", Item: "B1"})
+	wantCode(t, err, OK)
+	l.svc.Block(ctx, BlockRequest{Agent: atMain, Patron: "UG", Note: "staff only"})
+	_, err = l.svc.Renew(ctx, RenewRequest{Agent: atMain, Patron: "UG", Item: "B1"})
+	var e *Error
+	if !errors.As(err, &e) || e.Facts.BlockNote != "staff only" {
+		t.Fatalf("renewal refusal: %v %+v", err, e)
+	}
+	if strings.Contains(err.Error(), "staff only") {
+		t.Fatalf("the block note reached the error text: %v", err)
+	}
+}
+
+// A payment id seen before answers its stored result and says so.
+func TestPaymentReplayVisible(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "GRAD")
+	if _, err := l.svc.Charge(ctx, ChargeRequest{Agent: atMain, Patron: "P1", Type: "04", Amount: 500}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := l.svc.PayFee(ctx, PayRequest{Agent: atMain, Patron: "P1", Amount: 200, TransactionID: "TX9"})
+	if err != nil || first.Replayed {
+		t.Fatalf("first payment: %+v %v", first, err)
+	}
+	l.advance(time.Hour)
+	again, err := l.svc.PayFee(ctx, PayRequest{Agent: atMain, Patron: "P1", Amount: 200, TransactionID: "TX9"})
+	if err != nil || !again.Replayed || again.Remaining != 300 {
+		t.Fatalf("repeat: %+v %v", again, err)
+	}
+	other, err := l.svc.PayFee(ctx, PayRequest{Agent: atMain, Patron: "P1", Amount: 100, TransactionID: "TX10"})
+	if err != nil || other.Replayed || other.Remaining != 200 {
+		t.Fatalf("a new payment: %+v %v", other, err)
+	}
+}

@@ -1,6 +1,9 @@
 package circ
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Code says why circulation refused an operation. Protocol adapters map
 // every Code to their own form (a SIP2 screen message, an NCIP Problem).
@@ -90,10 +93,29 @@ func (c Code) String() string {
 }
 
 // Error is a refusal. Detail is safe to show staff and to log: it never
-// holds a PIN or personal data.
+// holds a PIN or personal data. Facts are what the refusal can say beyond
+// its code, for each protocol to render its own way; they stay out of
+// Error() because a staff block note may be private.
 type Error struct {
 	Code   Code
 	Detail string
+	Facts  Facts
+}
+
+// Facts are the figures behind a refusal. Zero fields are not relevant to it.
+type Facts struct {
+	// BlockNote is what staff wrote on the patron's block: it may be meant
+	// for staff only.
+	BlockNote string
+	// Balance owed against BalanceLimit, in minor units of Currency.
+	Balance, BalanceLimit int64
+	Currency              string
+	// Loans against LoanLimit, overdue loans against OverdueLimit.
+	Loans, LoanLimit      int
+	Overdue, OverdueLimit int
+	Expiry                time.Time
+	// Due is the date an item the patron already has is due back.
+	Due time.Time
 }
 
 func (e *Error) Error() string {

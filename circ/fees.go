@@ -42,7 +42,13 @@ type PayResult struct {
 	Currency      string       `json:"currency"`
 	TransactionID string       `json:"transaction_id"`
 	At            time.Time    `json:"at"`
+	// Replayed: the transaction id was recorded before and this is that
+	// payment's stored answer; nothing was charged now. Never stored with
+	// the answer.
+	Replayed bool `json:"-"`
 }
+
+func (r *PayResult) markReplayed() { r.Replayed = true }
 
 // PayFee applies a payment. Partial payments are accepted; paying more than
 // is owed is refused and changes nothing.

@@ -134,6 +134,32 @@ func BorrowRefusal(r *store.Rules, s Standing) Code {
 	return OK
 }
 
+// RefusalOf is BorrowRefusal as a refusal carrying the figures behind it,
+// or nil when the patron may borrow.
+func RefusalOf(r *store.Rules, p *store.Patron, s Standing) *Error {
+	code := BorrowRefusal(r, s)
+	if code == OK {
+		return nil
+	}
+	e := &Error{Code: code}
+	switch {
+	case s.ManualBlock:
+		for _, b := range p.Blocks {
+			if b.Note != "" {
+				e.Facts.BlockNote = b.Note
+				break
+			}
+		}
+	case code == PatronExpired:
+		e.Facts.Expiry = p.Expiry
+	case r.MaxOverdue > 0 && s.Overdue >= r.MaxOverdue:
+		e.Facts.Overdue, e.Facts.OverdueLimit = s.Overdue, r.MaxOverdue
+	default:
+		e.Facts.Balance, e.Facts.BalanceLimit, e.Facts.Currency = s.Balance, r.MaxBalance, r.Currency
+	}
+	return e
+}
+
 // PatronFlags are the 14 SIP2 patron-status flags, in wire order.
 type PatronFlags [14]bool
 

@@ -70,8 +70,8 @@ func (s *Service) renewLoan(tx *store.Tx, rules *store.Rules, p *store.Patron, i
 	if err != nil {
 		return res, nil, err
 	}
-	if code := BorrowRefusal(rules, st); code != OK {
-		return res, refuse(code, ""), nil
+	if refusal := RefusalOf(rules, p, st); refusal != nil {
+		return res, refusal, nil
 	}
 	rule := FindLoanRule(rules, p.UserGroup, it.Policy, it.Library)
 	if !rule.Circulates {

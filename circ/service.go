@@ -377,13 +377,16 @@ func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *stor
 		return err
 	})
 	if err != nil || seen.replayed {
+		markReplayed(res, seen.replayed && r.forever)
 		return err
 	}
 	var refusal *Error
+	replayed := false
 	err = s.commit(ctx, func(tx *store.Tx) error {
-		refusal = nil
+		refusal, replayed = nil, false
 		now := s.Now()
 		if c, err := checkRetry(tx, r, now, seen, res); err != nil || c.replayed {
+			replayed = c.replayed
 			return err
 		}
 		before := tx.Track()
@@ -418,7 +421,19 @@ func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *stor
 	if refusal != nil {
 		return refusal
 	}
+	markReplayed(res, replayed && r.forever)
 	return nil
+}
+
+// replayMarker is a result that tells its caller it is the stored answer
+// to a request named for good (a payment's transaction id). A kiosk's
+// retransmitted frame is not told: it gets the first answer as it was.
+type replayMarker interface{ markReplayed() }
+
+func markReplayed(res any, replayed bool) {
+	if m, ok := res.(replayMarker); ok && replayed {
+		m.markReplayed()
+	}
 }
 
 // retryCheck is what checkRetry learned about the entry under a key.

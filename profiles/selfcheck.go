@@ -85,6 +85,14 @@ type SelfCheck struct {
 	// SortBins maps a destination, HOLD, a location or a media type (by the
 	// rule) to the bin number the sorter knows; unmapped values pass as is.
 	SortBins map[string]string `json:"sort_bins,omitempty" yaml:"sort_bins,omitempty"`
+	// HideRefusalDetails leaves the figures out of a refusal's screen
+	// message (amount owed and its limit, loans and their limit, expiry and
+	// due dates), which are shown by default: they are the patron's own.
+	HideRefusalDetails bool `json:"hide_refusal_details,omitempty" yaml:"hide_refusal_details,omitempty"`
+	// ShowBlockNote puts the note staff wrote on a patron's block in the
+	// refusal's screen message; off by default, as such notes may be meant
+	// for staff only.
+	ShowBlockNote bool `json:"show_block_note,omitempty" yaml:"show_block_note,omitempty"`
 	// RequirePIN refuses patron operations without a correct PIN.
 	RequirePIN bool `json:"require_pin,omitempty" yaml:"require_pin,omitempty"`
 	// RequireClientCert refuses logins over a connection without a verified

@@ -24,19 +24,48 @@ func staffAgent(library string) circ.Agent {
 
 // refusalError turns a circulation refusal into the command's one-line
 // error; other errors pass through.
-func refusalError(what string, err error) error {
+func refusalError(what string, err error) error { return refusalErrorIn(what, err, time.UTC) }
+
+// refusalErrorIn is refusalError with dates shown in a library's zone.
+func refusalErrorIn(what string, err error, zone *time.Location) error {
 	if err == nil {
 		return nil
 	}
 	var refusal *circ.Error
 	if errors.As(err, &refusal) {
 		msg := refusal.Code.String()
-		if refusal.Detail != "" {
-			msg += " (" + refusal.Detail + ")"
+		if more := append(nonEmpty(refusal.Detail), refusalFacts(refusal.Facts, zone)...); len(more) > 0 {
+			msg += " (" + strings.Join(more, "; ") + ")"
 		}
 		return &exitError{code: 1, err: fmt.Errorf("%s refused: %s", what, msg)}
 	}
 	return err
+}
+
+// refusalFacts says the figures behind a refusal for staff, block note
+// included.
+func refusalFacts(f circ.Facts, zone *time.Location) []string {
+	var out []string
+	if f.BlockNote != "" {
+		out = append(out, "note: "+strings.Join(strings.Fields(f.BlockNote), " "))
+	}
+	if f.BalanceLimit > 0 {
+		out = append(out, fmt.Sprintf("owes %s %s, limit %s %s", circ.FormatAmount(f.Balance, f.Currency), f.Currency,
+			circ.FormatAmount(f.BalanceLimit, f.Currency), f.Currency))
+	}
+	if f.LoanLimit > 0 {
+		out = append(out, fmt.Sprintf("%d loans, limit %d", f.Loans, f.LoanLimit))
+	}
+	if f.OverdueLimit > 0 {
+		out = append(out, fmt.Sprintf("%d overdue, limit %d", f.Overdue, f.OverdueLimit))
+	}
+	if !f.Expiry.IsZero() {
+		out = append(out, "expiry date "+f.Expiry.In(zone).Format("2006-01-02"))
+	}
+	if !f.Due.IsZero() {
+		out = append(out, "due "+showTime(f.Due, zone))
+	}
+	return out
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -60,11 +89,11 @@ func newCheckoutCommand(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b *backend) error {
+				zone := b.zone(cmd.Context(), library)
 				res, err := b.svc.Checkout(cmd.Context(), circ.CheckoutRequest{Agent: staffAgent(library), Patron: args[0], Item: args[1]})
-				if err := refusalError("checkout", err); err != nil {
+				if err := refusalErrorIn("checkout", err, zone); err != nil {
 					return err
 				}
-				zone := b.zone(cmd.Context(), library)
 				verb := "checked out"
 				if res.Renewed {
 					verb = "renewed"
@@ -128,12 +157,13 @@ func newRenewCommand(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b *backend) error {
+				zone := b.zone(cmd.Context(), library)
 				res, err := b.svc.Renew(cmd.Context(), circ.RenewRequest{Agent: staffAgent(library), Patron: args[0], Item: args[1]})
-				if err := refusalError("renewal", err); err != nil {
+				if err := refusalErrorIn("renewal", err, zone); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "renewed %s for %s, due %s (renewal %d)\n", res.Item.Barcode, res.Patron.Barcode,
-					showTime(res.Due, b.zone(cmd.Context(), library)), res.Renewals)
+					showTime(res.Due, zone), res.Renewals)
 				return nil
 			})
 		}),
@@ -371,7 +401,10 @@ func newLoanCommand(a *app) *cobra.Command {
 				return usageError("give --patron PATRON or --overdue")
 			}
 			return a.withBackend(func(b *backend) error {
-				loans, err := listLoans(cmd.Context(), b, patron, overdue, history)
+				if overdue {
+					return listOverdue(cmd.Context(), cmd.OutOrStdout(), b, asJSON)
+				}
+				loans, err := listLoans(cmd.Context(), b, patron, history)
 				if err != nil {
 					return err
 				}
@@ -395,32 +428,91 @@ func newLoanCommand(a *app) *cobra.Command {
 	return cmd
 }
 
-func listLoans(ctx context.Context, b *backend, patron string, overdue, history bool) ([]circ.LoanBrief, error) {
+// overdueLoan is one line of the overdue list.
+type overdueLoan struct {
+	Patron      string    `json:"patron"`
+	Item        string    `json:"item"`
+	Title       string    `json:"title"`
+	Due         time.Time `json:"due"`
+	DaysOverdue int       `json:"days_overdue"`
+}
+
+// listOverdue prints every overdue loan, most overdue first (the store's
+// order), with the due
+// date in the library's zone and the started days past it.
+func listOverdue(ctx context.Context, w io.Writer, b *backend, asJSON bool) error {
+	now := b.svc.Now()
+	out := []overdueLoan{}
+	err := b.db.View(ctx, func(tx *store.Tx) error {
+		var loans []store.Loan
+		err := tx.OpenLoansDueBefore(now, func(l store.Loan) bool { loans = append(loans, l); return true })
+		if err != nil {
+			return err
+		}
+		for _, l := range loans {
+			it, err := tx.Item(l.ItemID)
+			if err != nil {
+				return err
+			}
+			p, err := tx.Patron(l.PatronID)
+			if err != nil {
+				return err
+			}
+			o := overdueLoan{Patron: p.Barcode, Item: it.Barcode, Due: l.Due, DaysOverdue: daysLate(l.Due, now)}
+			if bib, err := tx.Bib(it.BibID); err == nil {
+				o.Title = bib.Title
+			}
+			out = append(out, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(w, "no overdue loans")
+		return nil
+	}
+	zone := b.zone(ctx, "")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PATRON\tITEM\tTITLE\tDUE\tDAYS OVERDUE")
+	for _, o := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", o.Patron, o.Item, o.Title, showTime(o.Due, zone), o.DaysOverdue)
+	}
+	return tw.Flush()
+}
+
+// daysLate counts the started days from due to now, as fines do.
+func daysLate(due, now time.Time) int {
+	late := now.Sub(due)
+	if late <= 0 {
+		return 0
+	}
+	return int((late + 24*time.Hour - 1) / (24 * time.Hour))
+}
+
+func listLoans(ctx context.Context, b *backend, patron string, history bool) ([]circ.LoanBrief, error) {
 	now := b.svc.Now()
 	var out []circ.LoanBrief
 	err := b.db.View(ctx, func(tx *store.Tx) error {
+		p, err := tx.PatronByBarcode(patron)
+		if errors.Is(err, store.ErrNotFound) {
+			return &exitError{code: 1, err: fmt.Errorf("no patron %s", patron)}
+		}
+		if err != nil {
+			return err
+		}
 		var loans []store.Loan
-		if overdue {
-			err := tx.OpenLoansDueBefore(now, func(l store.Loan) bool { loans = append(loans, l); return true })
-			if err != nil {
-				return err
-			}
+		if history {
+			loans, err = tx.LoanHistoryOfPatron(p.ID)
 		} else {
-			p, err := tx.PatronByBarcode(patron)
-			if errors.Is(err, store.ErrNotFound) {
-				return &exitError{code: 1, err: fmt.Errorf("no patron %s", patron)}
-			}
-			if err != nil {
-				return err
-			}
-			if history {
-				loans, err = tx.LoanHistoryOfPatron(p.ID)
-			} else {
-				loans, err = tx.OpenLoansOfPatron(p.ID)
-			}
-			if err != nil {
-				return err
-			}
+			loans, err = tx.OpenLoansOfPatron(p.ID)
+		}
+		if err != nil {
+			return err
 		}
 		for _, l := range loans {
 			it, err := tx.Item(l.ItemID)
@@ -510,6 +602,9 @@ func newFeeCommand(a *app) *cobra.Command {
 					Amount: amount, Currency: cur, PaymentType: payType, TransactionID: txnID, Waive: waive})
 				if err := refusalError("payment", err); err != nil {
 					return err
+				}
+				if res.Replayed {
+					fmt.Fprintf(cmd.OutOrStdout(), "payment %s already recorded, nothing charged\n", res.TransactionID)
 				}
 				for _, ap := range res.Applied {
 					fmt.Fprintf(cmd.OutOrStdout(), "fee %d: %s applied, %s left\n", ap.FeeID,

@@ -305,6 +305,8 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 			fs.StringVar(&p.SortBin, "sort-bin", profiles.SortByDestination, "CL rule: destination, hold, location or media")
 			fs.StringToStringVar(&p.SortBins, "sort-bins", nil, "value=bin pairs mapping destinations, HOLD, locations or media types to bins")
 			fs.BoolVar(&p.RequirePIN, "require-pin", false, "refuse patron operations without a correct PIN")
+			fs.BoolVar(&p.HideRefusalDetails, "hide-refusal-details", false, "leave amounts, counts and dates out of refusal screen messages")
+			fs.BoolVar(&p.ShowBlockNote, "show-block-note", false, "show the note staff wrote on a patron's block in the refusal screen message")
 			fs.BoolVar(&p.RequireClientCert, "require-client-cert", false, "refuse logins without a client certificate naming this profile")
 			return []profileField[S]{
 				{"name", func(d, s *S) { d.Name = s.Name }}, {"active", func(d, s *S) { d.Active = s.Active }},
@@ -324,6 +326,8 @@ func selfCheckKind() profileKind[profiles.SelfCheck] {
 				{"held-items-block-checkin", func(d, s *S) { d.HeldItemsBlockCheckin = s.HeldItemsBlockCheckin }},
 				{"sort-bin", func(d, s *S) { d.SortBin = s.SortBin }}, {"sort-bins", func(d, s *S) { d.SortBins = s.SortBins }},
 				{"require-pin", func(d, s *S) { d.RequirePIN = s.RequirePIN }},
+				{"hide-refusal-details", func(d, s *S) { d.HideRefusalDetails = s.HideRefusalDetails }},
+				{"show-block-note", func(d, s *S) { d.ShowBlockNote = s.ShowBlockNote }},
 				{"require-client-cert", func(d, s *S) { d.RequireClientCert = s.RequireClientCert }},
 			}
 		},

@@ -22,6 +22,45 @@ func refusalMessage(code circ.Code, pin string) string {
 	return MessageForCode(code)
 }
 
+// refusalScreen explains a refusal with the figures behind it where the
+// profile shows them: amounts, counts and dates unless it hides refusal
+// details, a staff block note only when it shows block notes. args fill
+// the plain message's placeholders.
+func (s *Session) refusalScreen(lang string, err error, pin string, args ...string) []string {
+	code, _ := circ.CodeOf(err)
+	var e *circ.Error
+	if errors.As(err, &e) {
+		if msg, more := s.refusalDetail(e.Facts); msg != "" {
+			return s.screen(lang, msg, more...)
+		}
+	}
+	return s.screen(lang, refusalMessage(code, pin), args...)
+}
+
+// refusalDetail picks the detailed message for a refusal's facts, or ""
+// when the profile shows none of them.
+func (s *Session) refusalDetail(f circ.Facts) (string, []string) {
+	if f.BlockNote != "" && s.prof.ShowBlockNote {
+		return "patron_blocked_note", []string{"note", strings.Join(strings.Fields(f.BlockNote), " ")}
+	}
+	if s.prof.HideRefusalDetails {
+		return "", nil
+	}
+	switch {
+	case f.BalanceLimit > 0:
+		return "patron_blocked_balance", []string{"amount", money(f.Balance, f.Currency), "limit", money(f.BalanceLimit, f.Currency)}
+	case f.OverdueLimit > 0:
+		return "patron_blocked_overdue", []string{"overdue", strconv.Itoa(f.Overdue), "limit", strconv.Itoa(f.OverdueLimit)}
+	case f.LoanLimit > 0:
+		return "loan_limit_count", []string{"loans", strconv.Itoa(f.Loans), "limit", strconv.Itoa(f.LoanLimit)}
+	case !f.Expiry.IsZero():
+		return "patron_expired_on", []string{"date", f.Expiry.In(s.zone).Format("2006-01-02")}
+	case !f.Due.IsZero():
+		return "already_on_loan_due", []string{"due", s.humanDue(f.Due)}
+	}
+	return "", nil
+}
+
 // unavailable reports whether err is the store refusing to write (a full
 // or failing disk). The kiosk is told so, ok=0 with the system_unavailable
 // message, rather than getting the server's generic failure; nothing was
@@ -101,7 +140,7 @@ func (s *Session) Checkout(ctx context.Context, r *sip2.CheckoutRequest) (*sip2.
 		if res.Item.ID != 0 {
 			resp.Desensitize = sip2.No
 		}
-		resp.ScreenMessage = s.screen(lang, refusalMessage(code, r.PatronPassword), "amount", fee)
+		resp.ScreenMessage = s.refusalScreen(lang, err, r.PatronPassword, "amount", fee)
 		return resp, nil
 	}
 	resp.OK, resp.RenewalOK, resp.Desensitize = true, res.Renewed, sip2.Yes
@@ -304,7 +343,7 @@ func (s *Session) Renew(ctx context.Context, r *sip2.RenewRequest) (*sip2.RenewR
 		resp.Desensitize = sip2.No
 	}
 	if code != circ.OK {
-		resp.ScreenMessage = s.screen(lang, refusalMessage(code, r.PatronPassword))
+		resp.ScreenMessage = s.refusalScreen(lang, err, r.PatronPassword)
 		return resp, nil
 	}
 	resp.OK, resp.RenewalOK = true, true
@@ -465,6 +504,13 @@ func (s *Session) FeePaid(ctx context.Context, r *sip2.FeePaidRequest) (*sip2.Fe
 	}
 	resp.PaymentAccepted = true
 	paid, left := money(amount, res.Currency), money(res.Remaining, res.Currency)
+	if res.Replayed {
+		// The payment id was recorded before: the kiosk must not take the
+		// money again, and the patron must not think it was.
+		resp.ScreenMessage = s.screen(lang, "fee_already_recorded", "remaining", left)
+		resp.PrintLine = s.print(lang, "fee_already_recorded", "remaining", left)
+		return resp, nil
+	}
 	resp.ScreenMessage = s.screen(lang, "fee_paid", "amount", paid, "remaining", left)
 	resp.PrintLine = s.print(lang, "payment_receipt", "amount", paid, "remaining", left)
 	return resp, nil

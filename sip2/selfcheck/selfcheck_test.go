@@ -226,7 +226,9 @@ func TestFeePaymentIdempotentByTransactionID(t *testing.T) {
 	b.login(fixtures.KioskLogin, fixtures.KioskPassword)
 	again := pay(b, "6") // another sequence number: only BK ties it to the first
 	strip := func(s string) string { return s[:strings.Index(s, "AY")] }
-	if strip(again) != strip(first) || !strings.HasPrefix(first, "38Y") {
+	recorded := "AFPayment already recorded, nothing charged. Still owed: 10.50 USD|"
+	if !strings.HasPrefix(first, "38Y") || strings.Contains(first, "already recorded") ||
+		strip(again) != first[:strings.Index(first, "AF")]+recorded+"AGPayment already recorded, nothing charged. Still owed: 10.50 USD|" {
 		t.Errorf("second payment with the same BK:\n first: %q\n again: %q", first, again)
 	}
 	if h := e.head(); h != head {
@@ -330,7 +332,7 @@ func TestStrictProfile(t *testing.T) {
 		t.Errorf("checkout: AH %q AF %q", r.Value("AH"), r.Value("AF"))
 	}
 	r = decode(t, k.send("11YN"+D+B+"AOMAIN|AA21000000000001|AB31000000000008|AC|AD1234|AY6AZ????"))
-	if r.Fixed[0] != '0' || r.Value("AF") != "You already have this item on loan" {
+	if r.Fixed[0] != '0' || r.Value("AF") != "You already have this item on loan, due 2026-03-24" {
 		t.Errorf("own item with OwnItemRenews off: %q %v", r.Fixed, r.Fields)
 	}
 	r = decode(t, k.send("09N"+D+D+"APMAIN|AOMAIN|AB31000000000001|AC|AY7AZ????"))
@@ -535,5 +537,70 @@ func TestLogsKeepSecrets(t *testing.T) {
 	}
 	if !strings.Contains(logs, "patron_ref") || !strings.Contains(logs, "wrong password") || !strings.Contains(logs, "kiosk reports printer out of paper") {
 		t.Errorf("expected patron refs and the login failure reason in the logs:\n%s", logs)
+	}
+}
+
+// A refusal's screen message carries its figures unless the profile hides
+// them, and a staff block note only when the profile shows block notes.
+func TestRefusalDetailsFollowTheProfile(t *testing.T) {
+	e := newEnv(t).start()
+	checkout := func(k *kiosk, patron, seq string) string {
+		t.Helper()
+		r := decode(t, k.send("11YN"+D+B+"AOMAIN|AA"+patron+"|AB31000000000006|AC|AD1234|AY"+seq+"AZ????"))
+		if r.Fixed[0] != '0' {
+			t.Fatalf("checkout for %s was not refused: %q", patron, r.Fixed)
+		}
+		return r.Value("AF")
+	}
+	k := e.dial()
+	k.login(fixtures.KioskLogin, fixtures.KioskPassword)
+	for _, c := range []struct{ patron, want string }{
+		{fixtures.PatronBlocked, "Your account is blocked, please see staff"},
+		{fixtures.PatronFees, "Your account is blocked: you owe 12.50 USD, the limit is 10.00 USD"},
+		{fixtures.PatronExpired, "Your library card expired on 2026-02-08, please see staff"},
+	} {
+		if got := checkout(k, c.patron, "1"); got != c.want {
+			t.Errorf("default profile, %s: AF %q, want %q", c.patron, got, c.want)
+		}
+	}
+
+	p := *e.reg.Current().SelfCheck[fixtures.KioskLogin]
+	p.ShowBlockNote, p.HideRefusalDetails = true, true
+	p.Messages = map[string]map[string]string{"eng": {"patron_blocked_note": "Blocked ({note})"}}
+	if err := e.reg.Save(context.Background(), &p); err != nil {
+		t.Fatal(err)
+	}
+	k = e.dial()
+	k.login(fixtures.KioskLogin, fixtures.KioskPassword)
+	for _, c := range []struct{ patron, want string }{
+		{fixtures.PatronBlocked, "Blocked (Library card reported stolen; see the circulation desk)"},
+		{fixtures.PatronFees, "Your account is blocked, please see staff"},
+		{fixtures.PatronExpired, "Your library card has expired, please see staff"},
+	} {
+		if got := checkout(k, c.patron, "2"); got != c.want {
+			t.Errorf("notes shown, details hidden, %s: AF %q, want %q", c.patron, got, c.want)
+		}
+	}
+	if strings.Contains(e.logs.String(), "stolen") {
+		t.Error("the block note reached the log")
+	}
+}
+
+// Every detailed refusal text exists in every language circa ships.
+func TestRefusalDetailTextsInEveryLanguage(t *testing.T) {
+	for _, code := range []string{"patron_blocked_note", "patron_blocked_balance", "patron_blocked_overdue",
+		"patron_expired_on", "loan_limit_count", "already_on_loan_due", "fee_already_recorded"} {
+		for _, lang := range BuiltinLanguages() {
+			text, ok := builtin[lang][code]
+			if !ok {
+				t.Errorf("%s: no %s text", lang, code)
+				continue
+			}
+			for _, ph := range Placeholders(code) {
+				if !strings.Contains(text, "{"+ph+"}") {
+					t.Errorf("%s %s: %q lacks {%s}", lang, code, text, ph)
+				}
+			}
+		}
 	}
 }

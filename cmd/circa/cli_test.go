@@ -228,18 +228,7 @@ func TestCommandsReachRunningServer(t *testing.T) {
 			"--sip2-tls-addr", ""}, nil, out, &syncBuffer{})
 	}()
 	sock := filepath.Join(dir, adminSocketName)
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "admin") {
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitServing(t, out, done)
 	fi, err := os.Stat(sock)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin socket mode: %v %v", fi.Mode(), err)

@@ -56,18 +56,7 @@ func startDemoServerIn(t *testing.T, dir string) *demoServer {
 			t.Error("serve did not stop")
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "admin") {
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitServing(t, out, done)
 	s := &demoServer{dir: dir, ca: filepath.Join(dir, "tls", tlsproxy.CACertFile)}
 	for _, line := range strings.Split(out.String(), "\n") {
 		f := strings.Fields(line)
@@ -344,5 +333,24 @@ func TestServeHTTPEndpoints(t *testing.T) {
 	r := run(t, "oai", "harvest", s.httpURL+"/oai", "--prefix", "oai_dc")
 	if r.code != 0 || !strings.Contains(r.out, "1984") {
 		t.Fatalf("harvest of the demo catalogue: %+v", r)
+	}
+}
+
+// waitServing waits until a server started in this process with execute
+// has printed its addresses (the admin socket's line is the last), failing
+// the test if it exits first or takes over 30 s.
+func waitServing(t *testing.T, out *syncBuffer, done <-chan int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "admin") {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d: %s", code, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -138,18 +138,7 @@ func TestSecretReachesRunningServer(t *testing.T) {
 		done <- execute(ctx, []string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--sip2-addr", "127.0.0.1:0",
 			"--sip2-tls-addr", "", "--log-level", "debug"}, nil, out, logs)
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "admin") {
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitServing(t, out, done)
 	const pw = "through-the-socket-Q7"
 	r := runIn(t, pw+"\n", "profile", "selfcheck", "add", "k8", "--password-file", "-", "--institution", "MAIN", "--library", "MAIN", "--data-dir", dir)
 	if r.code != 0 || !strings.Contains(r.out, "added") {

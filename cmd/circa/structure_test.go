@@ -123,18 +123,7 @@ func startServer(t *testing.T, dir string) {
 			t.Error("serve did not stop")
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "admin") {
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitServing(t, out, done)
 }
 
 func TestDBRestore(t *testing.T) {

@@ -2,6 +2,7 @@ package circ
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/circa-ils/circa/store"
@@ -146,8 +147,8 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 			if refusal := RefusalOf(rules, &p, st); refusal != nil {
 				return refusal, nil
 			}
-			if !rule.Circulates {
-				return refuse(ItemNotCirculating, ""), nil
+			if ok, err := circulates(tx, rule, &it); err != nil || !ok {
+				return refuse(ItemNotCirculating, ""), err
 			}
 			switch it.Status {
 			case store.ItemLost, store.ItemMissing, store.ItemClaimedReturned, store.ItemOnOrder, store.ItemInProcess:
@@ -242,4 +243,17 @@ func fulfilRequests(tx *store.Tx, it *store.Item, reqs []store.Request, patronID
 		}
 	}
 	return 0, nil
+}
+
+// circulates says whether an item may go out: its loan rule lends it and
+// its location is not one whose items stay in the building.
+func circulates(tx *store.Tx, rule store.LoanRule, it *store.Item) (bool, error) {
+	if !rule.Circulates {
+		return false, nil
+	}
+	loc, err := tx.Location(it.Location)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil // db check reports the dangling location
+	}
+	return err == nil && !loc.NotCirculating, err
 }

@@ -47,7 +47,8 @@ func newLib(t *testing.T) *testLib {
 				return err
 			}
 		}
-		for _, loc := range []store.Location{{Code: "STACKS", Library: "MAIN"}, {Code: "ANNEX", Library: "MAIN", RemoteStorage: true, Facility: "ANNEX"}, {Code: "BSTACKS", Library: "BRANCH"}} {
+		for _, loc := range []store.Location{{Code: "STACKS", Library: "MAIN"}, {Code: "ANNEX", Library: "MAIN", RemoteStorage: true, Facility: "ANNEX"}, {Code: "BSTACKS", Library: "BRANCH"},
+			{Code: "READING", Library: "MAIN", NotCirculating: true}} {
 			if err := tx.PutLocation(&loc); err != nil {
 				return err
 			}
@@ -176,6 +177,7 @@ func TestCheckoutRefusals(t *testing.T) {
 	l.item("BOOK3", "BOOK", "MAIN", "STACKS")
 	l.item("REF1", "REF", "MAIN", "STACKS")
 	l.item("VID1", "VIDEO", "MAIN", "STACKS")
+	l.item("READ1", "BOOK", "MAIN", "READING")
 	if _, err := l.checkout("P2", "BOOK1"); err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +193,7 @@ func TestCheckoutRefusals(t *testing.T) {
 		{"blocked", "BLOCKED", "", "BOOK2", false, PatronBlocked},
 		{"expired", "EXPIRED", "", "BOOK2", false, PatronExpired},
 		{"not circulating", "P1", "", "REF1", false, ItemNotCirculating},
+		{"location does not circulate", "P1", "", "READ1", false, ItemNotCirculating},
 		{"on loan to other", "P1", "", "BOOK1", false, ItemOnLoanToOther},
 		{"fee acknowledgement", "P1", "", "VID1", false, FeeAckRequired},
 	}
@@ -913,4 +916,23 @@ func TestPaymentReplayVisible(t *testing.T) {
 	if err != nil || other.Replayed || other.Remaining != 200 {
 		t.Fatalf("a new payment: %+v %v", other, err)
 	}
+}
+
+func TestAReadingRoomLendsNothing(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "GRAD")
+	l.item("B1", "BOOK", "MAIN", "STACKS")
+	if _, err := l.checkout("P1", "B1"); err != nil {
+		t.Fatal(err)
+	}
+	// The stacks become a reading room while B1 is out: it comes back, but
+	// it is not renewed, and no hold can be placed on it.
+	if err := l.svc.EditLocation(ctx, "STACKS", func(loc *store.Location) { loc.NotCirculating = true }, atMain); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.svc.Renew(ctx, RenewRequest{Agent: atMain, Patron: "P1", Item: "B1"})
+	wantCode(t, err, ItemNotCirculating)
+	l.patron("P2", "GRAD")
+	_, err = l.svc.PlaceHold(ctx, HoldRequest{Agent: atMain, Patron: "P2", Item: "B1", Pickup: "MAIN"})
+	wantCode(t, err, ItemNotCirculating)
 }

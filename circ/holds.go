@@ -87,8 +87,9 @@ func (s *Service) PlaceHold(ctx context.Context, req HoldRequest) (HoldResult, e
 		}
 		res.BibID, res.Title = bib.ID, bib.Title
 		if it.ID != 0 {
-			if rule := FindLoanRule(rules, p.UserGroup, it.Policy, it.Library); !rule.Circulates {
-				return refuse(ItemNotCirculating, ""), nil
+			rule := FindLoanRule(rules, p.UserGroup, it.Policy, it.Library)
+			if ok, err := circulates(tx, rule, &it); err != nil || !ok {
+				return refuse(ItemNotCirculating, ""), err
 			}
 			if l, open, err := tx.OpenLoanOfItem(it.ID); err != nil {
 				return nil, err

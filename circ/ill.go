@@ -178,14 +178,15 @@ func acceptedResult(tx *store.Tx, r *store.Request, it *store.Item, res *AcceptI
 }
 
 // shelfOf picks the shelving location of a library that temporary items
-// get: its first location (in code order) that is not remote storage.
+// get: its first location (in code order) that lends (a borrowed item is
+// there to go out) and is not remote storage.
 func shelfOf(tx *store.Tx, library string) (string, error) {
 	locs, err := tx.Locations()
 	if err != nil {
 		return "", err
 	}
 	for _, l := range locs {
-		if l.Library == library && !l.RemoteStorage {
+		if l.Library == library && !l.RemoteStorage && !l.NotCirculating {
 			return l.Code, nil
 		}
 	}

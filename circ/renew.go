@@ -74,8 +74,8 @@ func (s *Service) renewLoan(tx *store.Tx, rules *store.Rules, p *store.Patron, i
 		return res, refusal, nil
 	}
 	rule := FindLoanRule(rules, p.UserGroup, it.Policy, it.Library)
-	if !rule.Circulates {
-		return res, refuse(ItemNotCirculating, ""), nil
+	if ok, err := circulates(tx, rule, it); err != nil || !ok {
+		return res, refuse(ItemNotCirculating, ""), err
 	}
 	if loan.Recalled {
 		return res, refuse(RenewalOnHold, "recalled"), nil

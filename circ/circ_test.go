@@ -927,7 +927,7 @@ func TestAReadingRoomLendsNothing(t *testing.T) {
 	}
 	// The stacks become a reading room while B1 is out: it comes back, but
 	// it is not renewed, and no hold can be placed on it.
-	if err := l.svc.EditLocation(ctx, "STACKS", func(loc *store.Location) { loc.NotCirculating = true }, atMain); err != nil {
+	if err := l.svc.EditLocation(ctx, "STACKS", func(loc *store.Location) { loc.Name, loc.NotCirculating = "Reading room", true }, atMain); err != nil {
 		t.Fatal(err)
 	}
 	_, err := l.svc.Renew(ctx, RenewRequest{Agent: atMain, Patron: "P1", Item: "B1"})

@@ -261,6 +261,18 @@ func CheckRuleRefs(tx *store.Tx, r *store.Rules) error {
 	return errors.Join(errs...)
 }
 
+// sortedKeys lists a set's non-empty members in order, for DidYouMean.
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // Zone returns a library's time zone (UTC when unknown).
 func (s *Service) Zone(tx *store.Tx, library string) *time.Location {
 	s.zonesMu.Lock()

@@ -662,6 +662,36 @@ func (t *Tx) ForEachPatron(fn func(Patron) bool) error {
 	return nil
 }
 
+// DeletePatron removes a patron, its identifier index entries and its
+// wrong-PIN counter. A patron with open loans or open requests cannot be
+// deleted. Returned loans, closed requests and settled fees stay, naming
+// the id, which is never given again: circulation counts and the accounts
+// keep them, and they lead to no one.
+func (t *Tx) DeletePatron(id uint64) error {
+	p, err := t.Patron(id)
+	if err != nil {
+		return err
+	}
+	for _, idx := range [][]byte{idxLoanOpenPatron, idxReqOpenPatron} {
+		if k, _ := t.b(idx).Cursor().Seek(u64(id)); k != nil && decodeU64(k) == id {
+			return fmt.Errorf("%w: patron %d has open loans or requests", ErrConflict, id)
+		}
+	}
+	for _, k := range t.patronIdents(&p) {
+		if decodeU64(t.b(idxPatronIdent).Get(k)) != id {
+			continue
+		}
+		if err := t.b(idxPatronIdent).Delete(k); err != nil {
+			return err
+		}
+	}
+	if err := t.b(bucketPINFails).Delete(u64(id)); err != nil {
+		return err
+	}
+	t.touch("patron", id)
+	return t.b(bucketPatrons).Delete(u64(id))
+}
+
 // ---- loans ----
 
 // OpenLoan creates a loan for an item that has none; a second open loan for

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -62,4 +63,33 @@ func TestDeletePatron(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete of a missing patron: got %v", err)
 	}
+}
+
+// A value is found whatever type holds it, barcode included.
+func TestPatronsWithValue(t *testing.T) {
+	db := openTest(t)
+	var a, b, c Patron
+	mustUpdate(t, db, func(tx *Tx) error {
+		a = Patron{Barcode: "A1", LastName: "x", Identifiers: []Identifier{{Type: "univ_id", Value: "SHARED"}}}
+		b = Patron{Barcode: "SHARED", LastName: "y"}
+		c = Patron{Barcode: "C1", LastName: "z", Identifiers: []Identifier{{Type: "email", Value: "c@x.org"}, {Type: "zz", Value: "A1"}}}
+		for _, p := range []*Patron{&a, &b, &c} {
+			if err := tx.PutPatron(p, t0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.View(context.Background(), func(tx *Tx) error {
+		for _, tc := range []struct {
+			value string
+			want  []uint64
+		}{{"shared", []uint64{b.ID, a.ID}}, {"a1", []uint64{a.ID, c.ID}}, {"C@X.ORG", []uint64{c.ID}}, {"nobody", nil}, {" ", nil}} {
+			got := tx.PatronsWithValue(tc.value)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("PatronsWithValue(%q) = %v, want %v", tc.value, got, tc.want)
+			}
+		}
+		return nil
+	})
 }

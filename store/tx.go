@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 	"unsafe"
@@ -645,6 +646,33 @@ func (t *Tx) PatronByIdentifier(typ, value string) (Patron, error) {
 		return Patron{}, ErrNotFound
 	}
 	return t.Patron(id)
+}
+
+// PatronsWithValue returns the ids of the patrons that hold value as their
+// barcode or as an identifier of any type, in type order. It seeks once per
+// identifier type the index holds, never reading the index whole.
+func (t *Tx) PatronsWithValue(value string) []uint64 {
+	v := NormalizeBarcode(value)
+	if v == "" {
+		return nil
+	}
+	var ids []uint64
+	c := t.b(idxPatronIdent).Cursor()
+	for k, _ := c.First(); k != nil; {
+		sep := bytes.IndexByte(k, 0)
+		if sep < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		typ := string(k[:sep])
+		want := stringKey(typ, v)
+		if kk, id := c.Seek(want); bytes.Equal(kk, want) && !slices.Contains(ids, decodeU64(id)) {
+			ids = append(ids, decodeU64(id))
+		}
+		// The next type: every key of this one sorts before typ 0x01.
+		k, _ = c.Seek(append([]byte(typ), 1))
+	}
+	return ids
 }
 
 // ForEachPatron calls fn for every patron in id order until fn returns false.

@@ -25,7 +25,7 @@ type PatronForm struct {
 	LastName    *string
 	UserGroup   *string
 	HomeLibrary *string
-	Expiry      *string // YYYY-MM-DD: the patron may borrow to the end of that day in the home library's zone
+	Expiry      *string // YYYY-MM-DD: the patron may borrow to the end of that day in the home library's zone; empty: never expires
 	Birthdate   *string // YYYY-MM-DD
 	Language    *string // ISO 639-2, three letters
 	Email       *string
@@ -233,7 +233,9 @@ func (s *Service) applyForm(tx *store.Tx, p *store.Patron, f *PatronForm) error 
 		p.Language = strings.ToLower(strings.TrimSpace(*f.Language))
 	}
 	var errs []error
-	if f.Expiry != nil {
+	if f.Expiry != nil && strings.TrimSpace(*f.Expiry) == "" {
+		p.Expiry = time.Time{}
+	} else if f.Expiry != nil {
 		day, err := time.Parse(time.DateOnly, strings.TrimSpace(*f.Expiry))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("expiry %q: not a date (YYYY-MM-DD)", *f.Expiry))
@@ -371,9 +373,6 @@ func checkPatron(tx *store.Tx, p *store.Patron) error {
 		errs = append(errs, notFound(tx, "library", p.HomeLibrary))
 	} else if err != nil {
 		return err
-	}
-	if p.Expiry.IsZero() {
-		errs = append(errs, errors.New("a patron needs an expiry date"))
 	}
 	if p.Birthdate != "" {
 		if _, err := time.Parse(time.DateOnly, p.Birthdate); err != nil {

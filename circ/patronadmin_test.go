@@ -66,7 +66,6 @@ func TestAddPatronRefusals(t *testing.T) {
 		{"unknown group", func(f *PatronForm) { f.UserGroup = ptr("UNDERGARD") }, []string{"no group UNDERGARD", `did you mean "UNDERGRAD"`}},
 		{"no group", func(f *PatronForm) { f.UserGroup = nil }, []string{"needs a group"}},
 		{"no last name", func(f *PatronForm) { f.LastName = ptr(" ") }, []string{"needs a last name"}},
-		{"no expiry", func(f *PatronForm) { f.Expiry = nil }, []string{"needs an expiry date"}},
 		{"bad expiry", func(f *PatronForm) { f.Expiry = ptr("30/06/2027") }, []string{`expiry "30/06/2027": not a date`}},
 		{"bad language", func(f *PatronForm) { f.Language = ptr("en") }, []string{`language "en"`, "ISO 639-2"}},
 		{"bad e-mail", func(f *PatronForm) { f.Email = ptr("ada@localhost") }, []string{`e-mail "ada@localhost"`, "no dot"}},
@@ -83,11 +82,12 @@ func TestAddPatronRefusals(t *testing.T) {
 			l.wantRefused(err, head, c.parts...)
 		})
 	}
-	// A group the rules name is known before any patron is in it.
+	// A group the rules name is known before any patron is in it; a
+	// patron without an expiry date never expires.
 	f := goodForm("NEW2")
-	f.UserGroup = ptr("FACULTY")
-	if _, err := l.svc.AddPatron(ctx, f, atMain); err != nil {
-		t.Fatal(err)
+	f.UserGroup, f.Expiry = ptr("FACULTY"), nil
+	if p, err := l.svc.AddPatron(ctx, f, atMain); err != nil || !p.Expiry.IsZero() {
+		t.Fatalf("%+v %v", p, err)
 	}
 }
 

@@ -36,9 +36,14 @@ func scanHolding[T any, P interface {
 	binaryRecord
 }](b *bolt.Bucket, text string, fresh func() P, fn func(T) bool) error {
 	lower := []byte(strings.ToLower(text))
+	holds := containsFoldASCII
+	if !bytes.ContainsFunc(lower, func(r rune) bool { return 'a' <= r && r <= 'z' }) {
+		// Nothing to fold (a barcode, a date): the plain search is faster.
+		holds = bytes.Contains
+	}
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if !containsFoldASCII(v, lower) {
+		if !holds(v, lower) {
 			continue
 		}
 		r := fresh()

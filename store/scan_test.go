@@ -75,4 +75,12 @@ func TestForEachHolding(t *testing.T) {
 	if strings.Join(got, ",") != "A1,C1" {
 		t.Errorf("patrons holding LOVE: %v", got)
 	}
+	// Text without letters takes the plain search.
+	got = nil
+	db.View(context.Background(), func(tx *Tx) error {
+		return tx.ForEachPatronHolding("1", func(p Patron) bool { got = append(got, p.Barcode); return true })
+	})
+	if strings.Join(got, ",") != "A1,B1,C1" {
+		t.Errorf("patrons holding 1: %v", got)
+	}
 }

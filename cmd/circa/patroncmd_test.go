@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
@@ -195,5 +198,47 @@ func TestBibNamesAndSearch(t *testing.T) {
 	}
 	if r = cmd("item", "search", "Z699"); r.code != 0 || !strings.Contains(r.out, "39990000000077") {
 		t.Errorf("item search by call number:\n%s", r.out)
+	}
+}
+
+// On a terminal, pin set prompts for the PIN and does not echo it.
+// script(1) gives the child a real pseudo-terminal.
+func TestPINSetPromptsOnTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script (util-linux) not installed")
+	}
+	bin, dir := circaBinary(t), seededDir(t)
+	const pin = "8642"
+	cmd := exec.Command(scriptBin, "-qec", bin+" patron pin set "+fixtures.PatronGood+" --data-dir "+dir, "/dev/null")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "the new PIN: ") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no prompt: %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The prompt is written just before echo goes off: give that a moment
+	// on a busy machine.
+	time.Sleep(200 * time.Millisecond)
+	io.WriteString(stdin, pin+"\r")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %q", err, out.String())
+	}
+	if strings.Contains(out.String(), pin) || !strings.Contains(out.String(), "PIN of "+fixtures.PatronGood+" set") {
+		t.Fatalf("output: %q", out.String())
+	}
+	if r := runIn(t, pin+"\n", "patron", "verify-pin", fixtures.PatronGood, "--data-dir", dir); r.code != 0 {
+		t.Errorf("verify-pin with the PIN typed: %+v", r)
 	}
 }

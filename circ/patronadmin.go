@@ -453,12 +453,19 @@ func checkGroup(tx *store.Tx, code string) error {
 		return nil
 	}
 	found := false
-	err = tx.ForEachPatron(func(p store.Patron) bool {
-		known[p.UserGroup] = true
+	err = tx.ForEachPatronHolding(code, func(p store.Patron) bool {
 		found = p.UserGroup == code
 		return !found
 	})
 	if err != nil || found {
+		return err
+	}
+	// Only a misspelling reads every patron, for the nearest group.
+	err = tx.ForEachPatron(func(p store.Patron) bool {
+		known[p.UserGroup] = true
+		return true
+	})
+	if err != nil {
 		return err
 	}
 	return &NotFoundError{Kind: "group", Code: code, hint: store.DidYouMean(code, sortedKeys(known))}

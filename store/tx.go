@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 	"unsafe"
@@ -647,6 +648,33 @@ func (t *Tx) PatronByIdentifier(typ, value string) (Patron, error) {
 	return t.Patron(id)
 }
 
+// PatronsWithValue returns the ids of the patrons that hold value as their
+// barcode or as an identifier of any type, in type order. It seeks once per
+// identifier type the index holds, never reading the index whole.
+func (t *Tx) PatronsWithValue(value string) []uint64 {
+	v := NormalizeBarcode(value)
+	if v == "" {
+		return nil
+	}
+	var ids []uint64
+	c := t.b(idxPatronIdent).Cursor()
+	for k, _ := c.First(); k != nil; {
+		sep := bytes.IndexByte(k, 0)
+		if sep < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		typ := string(k[:sep])
+		want := stringKey(typ, v)
+		if kk, id := c.Seek(want); bytes.Equal(kk, want) && !slices.Contains(ids, decodeU64(id)) {
+			ids = append(ids, decodeU64(id))
+		}
+		// The next type: every key of this one sorts before typ 0x01.
+		k, _ = c.Seek(append([]byte(typ), 1))
+	}
+	return ids
+}
+
 // ForEachPatron calls fn for every patron in id order until fn returns false.
 func (t *Tx) ForEachPatron(fn func(Patron) bool) error {
 	c := t.b(bucketPatrons).Cursor()
@@ -660,6 +688,36 @@ func (t *Tx) ForEachPatron(fn func(Patron) bool) error {
 		}
 	}
 	return nil
+}
+
+// DeletePatron removes a patron, its identifier index entries and its
+// wrong-PIN counter. A patron with open loans or open requests cannot be
+// deleted. Returned loans, closed requests and settled fees stay, naming
+// the id, which is never given again: circulation counts and the accounts
+// keep them, and they lead to no one.
+func (t *Tx) DeletePatron(id uint64) error {
+	p, err := t.Patron(id)
+	if err != nil {
+		return err
+	}
+	for _, idx := range [][]byte{idxLoanOpenPatron, idxReqOpenPatron} {
+		if k, _ := t.b(idx).Cursor().Seek(u64(id)); k != nil && decodeU64(k) == id {
+			return fmt.Errorf("%w: patron %d has open loans or requests", ErrConflict, id)
+		}
+	}
+	for _, k := range t.patronIdents(&p) {
+		if decodeU64(t.b(idxPatronIdent).Get(k)) != id {
+			continue
+		}
+		if err := t.b(idxPatronIdent).Delete(k); err != nil {
+			return err
+		}
+	}
+	if err := t.b(bucketPINFails).Delete(u64(id)); err != nil {
+		return err
+	}
+	t.touch("patron", id)
+	return t.b(bucketPatrons).Delete(u64(id))
 }
 
 // ---- loans ----

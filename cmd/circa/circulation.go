@@ -173,7 +173,7 @@ func newRenewCommand(a *app) *cobra.Command {
 }
 
 func newPatronCommand(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "patron", Short: "Show, block and unblock patrons; check and unlock their PINs"}
+	cmd := &cobra.Command{Use: "patron", Short: "Add, change, find, show, block and remove patrons; set, check and unlock their PINs"}
 	var asJSON bool
 	show := &cobra.Command{
 		Use:   "show PATRON",
@@ -244,6 +244,7 @@ func newPatronCommand(a *app) *cobra.Command {
 	unblock.Flags().StringVar(&unblockType, "type", "", "only blocks of this type")
 	cmd.AddCommand(show, block, unblock)
 	cmd.AddCommand(newPatronPINCommands(a)...)
+	cmd.AddCommand(newPatronAdminCommands(a)...)
 	return cmd
 }
 

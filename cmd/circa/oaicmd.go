@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -25,8 +24,9 @@ import (
 func addCatalogCommands(root *cobra.Command, a *app) {
 	for _, c := range root.Commands() {
 		if c.Name() == "item" {
-			c.Short = "Show, add, move and delete items"
+			c.Short = "Show, find, add, move and delete items"
 			c.AddCommand(newItemCatalogCommands(a)...)
+			c.AddCommand(newItemSearchCommand(a))
 		}
 	}
 	for _, c := range []*cobra.Command{newBibCommand(a), newPublishCommand(a), newOAICommand(a)} {
@@ -35,16 +35,8 @@ func addCatalogCommands(root *cobra.Command, a *app) {
 	}
 }
 
-func parseBibID(s string) (uint64, error) {
-	id, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || id == 0 {
-		return 0, usageError("%q is not a bib id", s)
-	}
-	return id, nil
-}
-
 func newBibCommand(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "bib", Short: "Add, replace, delete and suppress bibliographic records"}
+	cmd := &cobra.Command{Use: "bib", Short: "Show, find, add, replace, delete and suppress bibliographic records"}
 	add := &cobra.Command{
 		Use:   "add FILE.xml",
 		Short: "Add MARCXML records (a record or a collection); a record whose 001 is known replaces it",
@@ -76,15 +68,17 @@ func newBibCommand(a *app) *cobra.Command {
 		}),
 	}
 	del := &cobra.Command{
-		Use:   "delete BIBID",
+		Use:   "delete BIB",
 		Short: "Delete a record: its items go, a tombstone stays for harvesters",
+		Long:  "Delete a record: its items go, a tombstone stays for harvesters. " + bibArg + ".",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
-			id, err := parseBibID(args[0])
-			if err != nil {
-				return err
-			}
 			return a.withBackend(func(b *backend) error {
+				bib, err := resolveBib(cmd.Context(), b, args[0])
+				if err != nil {
+					return err
+				}
+				id := bib.ID
 				c, err := b.svc.DeleteBib(cmd.Context(), staffAgent(""), id)
 				if err := refusalError("bib delete", err); err != nil {
 					return err
@@ -96,15 +90,17 @@ func newBibCommand(a *app) *cobra.Command {
 	}
 	suppress := func(use, short string, on bool) *cobra.Command {
 		return &cobra.Command{
-			Use:   use + " BIBID",
+			Use:   use + " BIB",
 			Short: short,
+			Long:  short + ". " + bibArg + ".",
 			Args:  cobra.ExactArgs(1),
 			RunE: a.admin(func(cmd *cobra.Command, args []string) error {
-				id, err := parseBibID(args[0])
-				if err != nil {
-					return err
-				}
 				return a.withBackend(func(b *backend) error {
+					bib, err := resolveBib(cmd.Context(), b, args[0])
+					if err != nil {
+						return err
+					}
+					id := bib.ID
 					c, err := b.svc.SuppressBib(cmd.Context(), staffAgent(""), id, on)
 					if err := refusalError("bib "+use, err); err != nil {
 						return err
@@ -115,6 +111,7 @@ func newBibCommand(a *app) *cobra.Command {
 			}),
 		}
 	}
+	cmd.AddCommand(newBibQueryCommands(a)...)
 	cmd.AddCommand(add, del,
 		suppress("suppress", "Hide a record from publishing (published as deleted); its items stay", true),
 		suppress("unsuppress", "Publish a suppressed record again", false))
@@ -133,17 +130,18 @@ func newItemCatalogCommands(a *app) []*cobra.Command {
 	var n circ.NewItem
 	var bib, status string
 	add := &cobra.Command{
-		Use:   "add BARCODE --bib BIBID --location LOCATION",
+		Use:   "add BARCODE --bib BIB --location LOCATION",
 		Short: "Add an item to a record, at its holding for the location",
+		Long:  "Add an item to a record, at its holding for the location. " + bibArg + ".",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
-			id, err := parseBibID(bib)
-			if err != nil {
-				return err
-			}
-			item := n
-			item.BibID, item.Barcode, item.Status = id, args[0], store.ItemStatus(status)
 			return a.withBackend(func(b *backend) error {
+				rec, err := resolveBib(cmd.Context(), b, bib)
+				if err != nil {
+					return err
+				}
+				item := n
+				item.BibID, item.Barcode, item.Status = rec.ID, args[0], store.ItemStatus(status)
 				it, err := b.svc.AddItem(cmd.Context(), staffAgent(""), item)
 				if err := refusalError("item add", err); err != nil {
 					return err
@@ -154,7 +152,7 @@ func newItemCatalogCommands(a *app) []*cobra.Command {
 		}),
 	}
 	f := add.Flags()
-	f.StringVar(&bib, "bib", "", "bib id of the record the item belongs to")
+	f.StringVar(&bib, "bib", "", "the record the item belongs to: its 001, its id, or id:N")
 	f.StringVar(&n.Location, "location", "", "shelving location code")
 	f.StringVar(&n.Policy, "policy", "BOOK", "item policy (the column of the loan rules; it must exist, see circa policy)")
 	f.StringVar(&n.MediaType, "media-type", "", "SIP2 media type, 000–010 (default: the policy's, then 001)")

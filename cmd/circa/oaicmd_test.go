@@ -53,7 +53,8 @@ func TestCatalogCommands(t *testing.T) {
 		{[]string{"bib", "suppress", id}, 0, "suppressed bib " + id + ": Cataloguing from the command line\n"},
 		{[]string{"bib", "unsuppress", id}, 0, "unsuppressed bib " + id + ": Cataloguing from the command line\n"},
 		{[]string{"bib", "delete", id}, 0, "deleted bib " + id + " cli000000001: Cataloguing from the command line\n"},
-		{[]string{"bib", "delete", "x"}, 2, ""},
+		{[]string{"bib", "delete", "id:x"}, 2, ""},
+		{[]string{"bib", "delete", "x"}, 1, ""}, // a 001 that names nothing
 		{[]string{"bib", "delete", "999999"}, 1, ""},
 	}
 	for _, s := range steps {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -83,18 +84,16 @@ func (r *Reader) Next() (*Record, error) {
 	}
 	r.n++
 	start := r.off
-	buf, err := r.br.Peek(maxRecord)
-	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+	head, err := r.br.Peek(5)
+	if err != nil && err != io.EOF {
 		r.err = err
 		return nil, err
 	}
-	eof := err == io.EOF
-	declared, lenOK := number(buf, 0, 5)
-	end := -1
-	if lenOK && declared > 24 && declared <= len(buf) && buf[declared-1] == recordTerminator {
-		end = declared
-	} else if i := bytes.IndexByte(buf, recordTerminator); i >= 0 {
-		end = i + 1
+	declared, lenOK := number(head, 0, 5)
+	buf, end, eof, err := r.frame(declared, lenOK)
+	if err != nil {
+		r.err = err
+		return nil, err
 	}
 	if end < 0 {
 		rerr := &RecordError{N: r.n, Offset: start, ID: controlNumber(buf)}
@@ -125,11 +124,39 @@ func (r *Reader) Next() (*Record, error) {
 		rec = nil
 	} else if !lenOK {
 		rerr = &RecordError{N: r.n, Offset: start, ID: rec.ControlValue("001"),
-			Reason: fmt.Sprintf("bad leader length %q", printable(buf[:5]))}
+			Reason: fmt.Sprintf("bad leader length \"%s\"", printable(buf[:5]))}
 		rec = nil
 	}
 	r.discard(end)
 	return rec, rerr
+}
+
+// frame finds the end of the record at the read position: where the
+// leader length says when a record terminator is there, else just after
+// the first record terminator. It returns the bytes looked at, the record
+// length or -1 when there is no terminator within maxRecord bytes, and
+// whether the input ended first. Only as much as needed is buffered.
+func (r *Reader) frame(declared int, lenOK bool) (buf []byte, end int, eof bool, err error) {
+	if lenOK && declared > 24 {
+		buf, err = r.br.Peek(declared)
+		if len(buf) == declared && buf[declared-1] == recordTerminator {
+			return buf, declared, false, nil
+		}
+	}
+	for n := min(max(r.br.Buffered(), 512), maxRecord); ; n = min(2*n, maxRecord) {
+		buf, err = r.br.Peek(n)
+		if i := bytes.IndexByte(buf, recordTerminator); i >= 0 {
+			return buf, i + 1, false, nil
+		}
+		switch {
+		case err == io.EOF:
+			return buf, -1, true, nil
+		case err != nil && err != bufio.ErrBufferFull:
+			return buf, -1, false, err
+		case n == maxRecord:
+			return buf, -1, false, nil
+		}
+	}
 }
 
 func (r *Reader) discard(n int) {
@@ -308,12 +335,12 @@ func splitFields(dir, data []byte) ([][]byte, string) {
 	for i := 0; i < n; i++ {
 		e := dir[i*12 : i*12+12]
 		if !validTag(string(e[:3])) {
-			return nil, fmt.Sprintf("bad directory: entry %d has tag %q", i+1, printable(e[:3]))
+			return nil, fmt.Sprintf("bad directory: entry %d has tag \"%s\"", i+1, printable(e[:3]))
 		}
 		length, ok1 := number(e, 3, 4)
 		at, ok2 := number(e, 7, 5)
 		if !ok1 || !ok2 {
-			return nil, fmt.Sprintf("bad directory: entry %d (%s) has length/start %q, not digits", i+1, e[:3], printable(e[3:12]))
+			return nil, fmt.Sprintf("bad directory: entry %d (%s) has length/start \"%s\", not digits", i+1, e[:3], printable(e[3:12]))
 		}
 		switch {
 		case length < 1 || at+length > len(data):
@@ -345,16 +372,30 @@ func splitFields(dir, data []byte) ([][]byte, string) {
 type decoder func([]byte) (string, string)
 
 func decodeUTF8(b []byte) (string, string) {
-	if !utf8.Valid(b) {
-		i := 0
-		for i < len(b) {
-			r, n := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && n == 1 {
-				break
-			}
-			i += n
-		}
-		return "", fmt.Sprintf("invalid UTF-8 (byte 0x%02X at %d) in a record whose leader/09 says UTF-8", b[i], i)
+	if utf8.Valid(b) {
+		return string(b), ""
 	}
-	return string(b), ""
+	i := 0
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		i += n
+	}
+	return "", fmt.Sprintf("invalid UTF-8 (byte 0x%02X after %s) in a record whose leader/09 says UTF-8", b[i], context(b[:i]))
+}
+
+// context quotes the end of the text before a bad byte, subfield marks
+// written as $, to show a cataloguer where it is.
+func context(before []byte) string {
+	start := max(0, len(before)-24)
+	for start > 0 && !utf8.RuneStart(before[start]) {
+		start++
+	}
+	s := strings.ReplaceAll(string(before[start:]), "\x1f", "$")
+	if start > 0 {
+		s = "…" + s
+	}
+	return strconv.Quote(s)
 }

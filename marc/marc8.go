@@ -167,5 +167,5 @@ func escape(b []byte) (n, g int, set *charset, reason string) {
 	if set, ok := finals[f]; ok {
 		return 1 + len(f), g, set, ""
 	}
-	return bad(3)
+	return bad(1 + max(len(f), 1))
 }

@@ -119,6 +119,7 @@ func (x *XMLReader) fail(err error, start int64, inRecord bool) error {
 	case x.charset != nil:
 		x.err = x.charset
 	case errors.As(err, &syn) || errors.Is(err, errTokenTooLong) || errors.Is(err, errTooDeep):
+		line := x.in.lines + 1
 		found, rerr := x.resync()
 		switch {
 		case rerr != nil:
@@ -136,7 +137,11 @@ func (x *XMLReader) fail(err error, start int64, inRecord bool) error {
 			if !inRecord {
 				x.n++ // damage between records may have hidden one
 			}
-			return &RecordError{N: x.n, Offset: start, Reason: "not well-formed XML: " + strings.TrimPrefix(err.Error(), "XML syntax error on ")}
+			msg := err.Error()
+			if syn != nil {
+				msg = syn.Msg
+			}
+			return &RecordError{N: x.n, Offset: start, Reason: fmt.Sprintf("not well-formed XML at line %d: %s", line, msg)}
 		}
 	default:
 		x.err = err
@@ -158,6 +163,9 @@ func (x *XMLReader) resync() (bool, error) {
 			return false, err
 		}
 		x.in.n++
+		if c == '\n' {
+			x.in.lines++
+		}
 		if c != '<' {
 			continue
 		}
@@ -373,6 +381,7 @@ type guardReader struct {
 	br      *bufio.Reader
 	pending []byte // bytes given back after resynchronising
 	n       int64
+	lines   int // line feeds read
 	sinceLT int
 }
 
@@ -387,6 +396,9 @@ func (g *guardReader) ReadByte() (byte, error) {
 		}
 	}
 	g.n++
+	if c == '\n' {
+		g.lines++
+	}
 	if c == '<' {
 		g.sinceLT = 0
 	} else if g.sinceLT++; g.sinceLT > maxXMLToken {

@@ -123,7 +123,7 @@ func (r *Reader) Next() (*Record, error) {
 		rerr = &RecordError{N: r.n, Offset: start, ID: controlNumber(buf[:end]), Reason: reason}
 		rec = nil
 	} else if !lenOK {
-		rerr = &RecordError{N: r.n, Offset: start, ID: rec.ControlValue("001"),
+		rerr = &RecordError{N: r.n, Offset: start, ID: shortText(strings.TrimSpace(rec.ControlValue("001"))),
 			Reason: fmt.Sprintf("bad leader length \"%s\"", printable(buf[:5]))}
 		rec = nil
 	}

@@ -256,13 +256,7 @@ func parseRecord(rec []byte) (*Record, string) {
 	if _, ok := number(leader, 12, 5); !ok {
 		return nil, fmt.Sprintf("bad base address %q in leader/12-16", leader[12:17])
 	}
-	var dec decoder
-	switch leader[9] {
-	case 'a':
-		dec = decodeUTF8
-	case ' ':
-		dec = decodeMARC8
-	default:
+	if leader[9] != 'a' && leader[9] != ' ' {
 		return nil, fmt.Sprintf("leader/09 %q is neither blank (MARC-8) nor a (UTF-8)", leader[9])
 	}
 	// The directory ends at the first field terminator; the base address
@@ -283,14 +277,38 @@ func parseRecord(rec []byte) (*Record, string) {
 	if reason != "" {
 		return nil, reason
 	}
-	out := &Record{Leader: string(leader)}
+	// A UTF-8 record's values are cut from one string of its data.
+	var text string
+	if leader[9] == 'a' {
+		if !utf8.Valid(data) {
+			for i, f := range fields {
+				if _, reason := decodeUTF8(data[f.at:f.end]); reason != "" {
+					return nil, "field " + string(dir[i*12:i*12+3]) + ": " + reason
+				}
+			}
+		}
+		text = string(data)
+	}
+	value := func(at, end int) (string, string) {
+		if leader[9] == 'a' {
+			return text[at:end], ""
+		}
+		return decodeMARC8(data[at:end])
+	}
+	controls := 0
+	for i := range fields {
+		if dir[i*12] == '0' && dir[i*12+1] == '0' {
+			controls++
+		}
+	}
+	out := &Record{Leader: string(leader), Control: make([]ControlField, 0, controls), Data: make([]DataField, 0, len(fields)-controls)}
 	if leader[9] == ' ' {
 		out.Leader = out.Leader[:9] + "a" + out.Leader[10:]
 	}
 	for i, f := range fields {
-		tag := string(dir[i*12 : i*12+3])
+		tag := tagString(dir[i*12 : i*12+3])
 		if strings.HasPrefix(tag, "00") {
-			v, err := dec(f)
+			v, err := value(f.at, f.end)
 			if err != "" {
 				return nil, "field " + tag + ": " + err
 			}
@@ -298,39 +316,54 @@ func parseRecord(rec []byte) (*Record, string) {
 			continue
 		}
 		df := DataField{Tag: tag, Ind1: " ", Ind2: " "}
-		for n := 0; n < 2 && len(f) > 0 && f[0] != subfieldMark; n++ {
+		at := f.at
+		for n := 0; n < 2 && at < f.end && data[at] != subfieldMark; n++ {
 			if n == 0 {
-				df.Ind1 = indicator(string(f[:1]))
+				df.Ind1 = indicator(string(data[at]))
 			} else {
-				df.Ind2 = indicator(string(f[:1]))
+				df.Ind2 = indicator(string(data[at]))
 			}
-			f = f[1:]
+			at++
 		}
-		v, err := dec(f)
+		v, err := value(at, f.end)
 		if err != "" {
 			return nil, "field " + tag + ": " + err
 		}
-		subs := strings.Split(v, "\x1f")
-		for _, s := range subs[1:] {
-			if s == "" {
-				continue
+		df.Subfields = make([]Subfield, 0, strings.Count(v, "\x1f"))
+		for v != "" {
+			// Skip to the next subfield mark; text before the first is
+			// not part of any subfield.
+			j := strings.IndexByte(v, subfieldMark)
+			if j < 0 {
+				break
 			}
-			_, n := utf8.DecodeRuneInString(s)
-			df.Subfields = append(df.Subfields, Subfield{Code: s[:n], Value: s[n:]})
+			v = v[j+1:]
+			end := strings.IndexByte(v, subfieldMark)
+			if end < 0 {
+				end = len(v)
+			}
+			if end > 0 {
+				_, n := utf8.DecodeRuneInString(v)
+				df.Subfields = append(df.Subfields, Subfield{Code: v[:n], Value: v[n:end]})
+			}
+			v = v[end:]
 		}
 		out.Data = append(out.Data, df)
 	}
 	return out, ""
 }
 
-// splitFields returns the fields the directory points to, without their
-// terminators. When the directory's lengths or offsets do not fit the data
-// (as tools that re-encode records without recounting leave them) but the
-// data holds exactly one terminated field per entry, those are used in
-// directory order.
-func splitFields(dir, data []byte) ([][]byte, string) {
+// span is where a field lies in a record's data, without its terminator.
+type span struct{ at, end int }
+
+// splitFields returns where the fields the directory points to are. When
+// the directory's lengths or offsets do not fit the data (as tools that
+// re-encode records without recounting leave them) but the data holds
+// exactly one terminated field per entry, those are used in directory
+// order.
+func splitFields(dir, data []byte) ([]span, string) {
 	n := len(dir) / 12
-	fields := make([][]byte, 0, n)
+	fields := make([]span, 0, n)
 	reason := ""
 	for i := 0; i < n; i++ {
 		e := dir[i*12 : i*12+12]
@@ -351,7 +384,7 @@ func splitFields(dir, data []byte) ([][]byte, string) {
 		if reason != "" {
 			break
 		}
-		fields = append(fields, data[at:at+length-1])
+		fields = append(fields, span{at, at + length - 1})
 	}
 	if reason == "" {
 		return fields, ""
@@ -360,16 +393,30 @@ func splitFields(dir, data []byte) ([][]byte, string) {
 		return nil, reason
 	}
 	fields = fields[:0]
+	at := 0
 	for i := 0; i < n; i++ {
-		j := bytes.IndexByte(data, fieldTerminator)
-		fields = append(fields, data[:j])
-		data = data[j+1:]
+		j := at + bytes.IndexByte(data[at:], fieldTerminator)
+		fields = append(fields, span{at, j})
+		at = j + 1
 	}
 	return fields, ""
 }
 
-// A decoder turns the bytes of one field into UTF-8, or says why not.
-type decoder func([]byte) (string, string)
+// numericTags holds the tags 000-999 so that reading a record does not
+// allocate a string for each field's tag.
+var numericTags = func() (t [1000]string) {
+	for i := range t {
+		t[i] = fmt.Sprintf("%03d", i)
+	}
+	return t
+}()
+
+func tagString(b []byte) string {
+	if n, ok := number(b, 0, 3); ok {
+		return numericTags[n]
+	}
+	return string(b)
+}
 
 func decodeUTF8(b []byte) (string, string) {
 	if utf8.Valid(b) {

@@ -54,7 +54,7 @@ func TestISO2709RecordErrors(t *testing.T) {
 		"unterminated field":  {set(bad, 24+24+1+3, "X"), "bad directory: field 001 at 0+4 does not end with a field terminator"},
 		"short record":        {[]byte("00020nam a22\x1e\x1d"), "record too short: 14 bytes"},
 		"bad coding":          {set(bad, 9, "z"), `leader/09 'z' is neither blank (MARC-8) nor a (UTF-8)`},
-		"invalid utf-8":       {rawISO('a', field{"001", "bad"}, field{"245", "10\x1faP\xe9rez"}), `field 245: invalid UTF-8 (byte 0xE9 after "$aP")`},
+		"invalid utf-8":       {rawISO('a', field{"001", "bad"}, field{"245", "10\x1faP\xe9rez"}), `field 245: invalid UTF-8 (byte 0xE9 after "10$aP")`},
 		"no terminator":       {long, "no record terminator (0x1D) within 99999 bytes"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestISO2709RecordErrors(t *testing.T) {
 func TestISO2709ErrorNamesControlNumber(t *testing.T) {
 	rec := rawISO('a', field{"001", "ocm123"}, field{"245", "10\x1faP\xe9rez"})
 	_, errs := readAll(t, NewReader(bytes.NewReader(rec)))
-	if len(errs) != 1 || errs[0].ID != "ocm123" || errs[0].Error() != `record 1 (ocm123): field 245: invalid UTF-8 (byte 0xE9 after "$aP") in a record whose leader/09 says UTF-8` {
+	if len(errs) != 1 || errs[0].ID != "ocm123" || errs[0].Error() != `record 1 (ocm123): field 245: invalid UTF-8 (byte 0xE9 after "10$aP") in a record whose leader/09 says UTF-8` {
 		t.Errorf("%v", errs)
 	}
 }

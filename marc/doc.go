@@ -17,7 +17,10 @@
 //
 // MARC-8 records are decoded to Unicode NFC (combining diacritics, which
 // MARC-8 writes before their base letter, come after it) and returned with
-// leader/09 set to 'a'. The MARC-8 sets supported are Basic and Extended
+// leader/09 set to 'a'. A record whose leader/09 is blank but whose data is
+// valid UTF-8 with non-ASCII characters and no escape is read as UTF-8: a
+// common export mistake, and MARC-8 text is practically never valid UTF-8.
+// The MARC-8 sets supported are Basic and Extended
 // Latin (ASCII, ANSEL), the Greek symbols, subscripts and superscripts, Basic
 // and Extended Cyrillic, Basic Greek, Basic Hebrew and Basic and Extended
 // Arabic. The multibyte East Asian set (EACC) is refused: export such records

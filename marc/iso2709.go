@@ -277,9 +277,14 @@ func parseRecord(rec []byte) (*Record, string) {
 	if reason != "" {
 		return nil, reason
 	}
+	// Exports that write UTF-8 but leave leader/09 blank are common. MARC-8
+	// text with diacritics or special letters is practically never valid
+	// UTF-8 (a diacritic byte is followed by an ASCII letter, a special
+	// letter is a lone continuation byte), so such data is taken as UTF-8.
+	utf := leader[9] == 'a' || looksUTF8(data)
 	// A UTF-8 record's values are cut from one string of its data.
 	var text string
-	if leader[9] == 'a' {
+	if utf {
 		if !utf8.Valid(data) {
 			for i, f := range fields {
 				if _, reason := decodeUTF8(data[f.at:f.end]); reason != "" {
@@ -290,7 +295,7 @@ func parseRecord(rec []byte) (*Record, string) {
 		text = string(data)
 	}
 	value := func(at, end int) (string, string) {
-		if leader[9] == 'a' {
+		if utf {
 			return text[at:end], ""
 		}
 		return decodeMARC8(data[at:end])
@@ -302,7 +307,7 @@ func parseRecord(rec []byte) (*Record, string) {
 		}
 	}
 	out := &Record{Leader: string(leader), Control: make([]ControlField, 0, controls), Data: make([]DataField, 0, len(fields)-controls)}
-	if leader[9] == ' ' {
+	if leader[9] != 'a' {
 		out.Leader = out.Leader[:9] + "a" + out.Leader[10:]
 	}
 	for i, f := range fields {
@@ -351,6 +356,20 @@ func parseRecord(rec []byte) (*Record, string) {
 		out.Data = append(out.Data, df)
 	}
 	return out, ""
+}
+
+// looksUTF8 reports whether data holds non-ASCII text that is valid UTF-8
+// and no MARC-8 escape.
+func looksUTF8(data []byte) bool {
+	for i, c := range data {
+		if c == 0x1B {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			return bytes.IndexByte(data[i:], 0x1B) < 0 && utf8.Valid(data[i:])
+		}
+	}
+	return false
 }
 
 // span is where a field lies in a record's data, without its terminator.

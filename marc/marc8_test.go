@@ -132,3 +132,19 @@ func TestMARC8Records(t *testing.T) {
 		t.Errorf("%v %+v", errs, again)
 	}
 }
+
+// TestBlankCodingUTF8 reads a UTF-8 export that left leader/09 blank as
+// UTF-8, while the same text in MARC-8 still decodes as MARC-8.
+func TestBlankCodingUTF8(t *testing.T) {
+	utf := rawISO(' ', field{"001", "u"}, field{"100", "1 \x1faPérez, José, Æsop"})
+	m8 := rawISO(' ', field{"001", "m"}, field{"100", "1 \x1faP\xe2erez, Jos\xe2e, \xa5sop"})
+	recs, errs := readAll(t, NewReader(bytes.NewReader(append(utf, m8...))))
+	if len(errs) != 0 || len(recs) != 2 {
+		t.Fatalf("%d records, errors %v", len(recs), errs)
+	}
+	for _, r := range recs {
+		if v := r.Fields("100")[0].Value("a"); v != "Pérez, José, Æsop" || r.Leader[9] != 'a' {
+			t.Errorf("record %s: %q, leader %q", r.ControlValue("001"), v, r.Leader)
+		}
+	}
+}

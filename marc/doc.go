@@ -10,8 +10,8 @@
 // ISO 2709 is read the way permissive MARC tools read real exports: the
 // record terminator is trusted over a wrong leader length, a wrong base
 // address or directory offsets are tolerated when the field terminators
-// tell where the fields are, and line ends, NUL padding and junk between
-// or after records are skipped. A record that ends before its terminator,
+// tell where the fields are, line ends, NUL padding and DOS end-of-file
+// marks between records are skipped, and so is junk after the last record. A record that ends before its terminator,
 // a leader length that is not digits, a directory that cannot be read, or
 // a record that says it is UTF-8 but is not, is reported, not repaired.
 //
@@ -20,10 +20,10 @@
 // leader/09 set to 'a'. A record whose leader/09 is blank but whose data is
 // valid UTF-8 with non-ASCII characters and no escape is read as UTF-8: a
 // common export mistake, and MARC-8 text is practically never valid UTF-8.
-// The MARC-8 sets supported are Basic and Extended
-// Latin (ASCII, ANSEL), the Greek symbols, subscripts and superscripts, Basic
-// and Extended Cyrillic, Basic Greek, Basic Hebrew and Basic and Extended
-// Arabic. The multibyte East Asian set (EACC) is refused: export such records
+//
+// The MARC-8 sets supported are Basic and Extended Latin (ASCII, ANSEL), the
+// Greek symbols, subscripts and superscripts, Basic and Extended Cyrillic,
+// Basic Greek, Basic Hebrew and Basic and Extended Arabic. The multibyte East Asian set (EACC) is refused: export such records
 // as UTF-8. An unknown escape sequence or a byte with no character in its
 // set makes the record an error naming the field.
 //

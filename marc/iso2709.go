@@ -118,6 +118,21 @@ func (r *Reader) Next() (*Record, error) {
 		return nil, rerr
 	}
 	rec, reason := parseRecord(buf[:end])
+	if reason != "" || !lenOK {
+		// A record cut short, or junk, runs on into the next record up to
+		// its terminator: when a whole record starts inside, report what
+		// comes before it and read that record next time.
+		if p := embeddedRecord(buf[:end]); p > 0 {
+			rerr := &RecordError{N: r.n, Offset: start, ID: controlNumber(buf[:p])}
+			if lenOK {
+				rerr.Reason = fmt.Sprintf("truncated record: leader says %d bytes, the next record starts after %d", declared, p)
+			} else {
+				rerr.Reason = fmt.Sprintf("not a MARC record: %d bytes before the next record", p)
+			}
+			r.discard(p)
+			return nil, rerr
+		}
+	}
 	var rerr error
 	if reason != "" {
 		rerr = &RecordError{N: r.n, Offset: start, ID: controlNumber(buf[:end]), Reason: reason}
@@ -157,6 +172,26 @@ func (r *Reader) frame(declared int, lenOK bool) (buf []byte, end int, eof bool,
 			return buf, -1, false, nil
 		}
 	}
+}
+
+// embeddedRecord returns where a well-formed record that ends with rec
+// starts inside it, or 0: its leader length must reach exactly to the end.
+// Only a few candidates are parsed, so that hostile input cannot make the
+// search quadratic.
+func embeddedRecord(rec []byte) int {
+	tries := 0
+	for p := 1; p+26 <= len(rec) && tries < 8; p++ {
+		if n, ok := number(rec, p, 5); ok && n == len(rec)-p {
+			if _, ok := number(rec, p+12, 5); !ok {
+				continue
+			}
+			tries++
+			if _, reason := parseRecord(rec[p:]); reason == "" {
+				return p
+			}
+		}
+	}
+	return 0
 }
 
 func (r *Reader) discard(n int) {

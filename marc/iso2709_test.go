@@ -193,3 +193,29 @@ func TestMarshalRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestISO2709DamageBeforeARecord: a record cut short or junk runs on to the
+// next record's terminator; the reader reports the damage and still reads
+// the record that follows.
+func TestISO2709DamageBeforeARecord(t *testing.T) {
+	a := rawISO('a', field{"001", "a"}, field{"245", "10\x1faFirst"})
+	b := rawISO('a', field{"001", "b"}, field{"245", "10\x1faSecond " + strings.Repeat("x", 300)})
+	c := rawISO('a', field{"001", "c"}, field{"245", "10\x1faThird"})
+	for name, tc := range map[string]struct {
+		damage []byte
+		reason string
+	}{
+		"cut short": {b[:200], fmt.Sprintf("truncated record: leader says %d bytes, the next record starts after 200", len(b))},
+		"junk":      {[]byte("<html>oops</html>"), "not a MARC record: 17 bytes before the next record"},
+	} {
+		file := bytes.Join([][]byte{a, tc.damage, c}, nil)
+		recs, errs := readAll(t, NewReader(bytes.NewReader(file)))
+		if len(recs) != 2 || recs[1].ControlValue("001") != "c" {
+			t.Errorf("%s: %d records, errors %v", name, len(recs), errs)
+			continue
+		}
+		if len(errs) != 1 || errs[0].Reason != tc.reason || errs[0].N != 2 {
+			t.Errorf("%s: errors %v, want %q", name, errs, tc.reason)
+		}
+	}
+}

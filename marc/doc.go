@@ -11,7 +11,9 @@
 // record terminator is trusted over a wrong leader length, a wrong base
 // address or directory offsets are tolerated when the field terminators
 // tell where the fields are, line ends, NUL padding and DOS end-of-file
-// marks between records are skipped, and so is junk after the last record. A record that ends before its terminator,
+// marks between records are skipped, and so is junk after the last record.
+// Junk, or a record cut short, before another record is reported, and the
+// record after it is still read. A record that ends before its terminator,
 // a leader length that is not digits, a directory that cannot be read, or
 // a record that says it is UTF-8 but is not, is reported, not repaired.
 //

@@ -429,16 +429,18 @@ func splitFields(dir, data []byte) ([]span, string) {
 		if !ok1 || !ok2 {
 			return nil, fmt.Sprintf("bad directory: entry %d (%s) has length/start \"%s\", not digits", i+1, e[:3], printable(e[3:12]))
 		}
+		if reason != "" {
+			continue // still check the other entries' tags and numbers
+		}
 		switch {
 		case length < 1 || at+length > len(data):
 			reason = fmt.Sprintf("bad directory: field %s at %d+%d runs past the end of the data (%d bytes)", e[:3], at, length, len(data))
 		case data[at+length-1] != fieldTerminator:
 			reason = fmt.Sprintf("bad directory: field %s at %d+%d does not end with a field terminator", e[:3], at, length)
 		}
-		if reason != "" {
-			break
+		if reason == "" {
+			fields = append(fields, span{at, at + length - 1})
 		}
-		fields = append(fields, span{at, at + length - 1})
 	}
 	if reason == "" {
 		return fields, ""

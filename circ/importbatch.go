@@ -19,6 +19,11 @@ type ImportBatch struct {
 	at    time.Time
 	agent Agent
 	svc   *Service
+
+	// What the checks of the batch's records looked up, read once a batch.
+	locations map[string]store.Location // code → location; Code "" when there is none
+	libraries map[string]bool
+	policies  map[string]bool // item policies items carry
 }
 
 // Import runs fn in one write transaction. fn may run more than once (a

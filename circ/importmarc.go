@@ -1,0 +1,340 @@
+package circ
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/circa-ils/circa/store"
+)
+
+// ImportItem is one item of a catalogue record being imported, its codes
+// already translated to circa's by the import mapping.
+type ImportItem struct {
+	Barcode    string
+	Library    string // the library the source names; "" takes the location's
+	Location   string // shelving location code
+	CallNumber string // "" takes the holding's, then the bib's
+	Policy     string // item policy
+	MediaType  string // SIP2 media type; "" is 001 for a new item and keeps an existing item's
+	Status     store.ItemStatus
+	// Status "" is available for a new item and keeps an existing item's.
+}
+
+// MatchBy says how an imported record finds the bib it updates.
+type MatchBy int
+
+const (
+	// MatchControlNumber matches the 001 (the default).
+	MatchControlNumber MatchBy = iota
+)
+
+// ImportProblem is a record that was checked and not written, with the
+// reason a librarian reads in the import report.
+type ImportProblem struct{ Reason string }
+
+func (p *ImportProblem) Error() string { return p.Reason }
+
+func importProblem(format string, args ...any) *ImportProblem {
+	return &ImportProblem{Reason: fmt.Sprintf(format, args...)}
+}
+
+// ImportedBib says what one imported record came to.
+type ImportedBib struct {
+	BibID           uint64
+	Bib             string // "created", "updated" or "unchanged"
+	ItemsCreated    int
+	ItemsUpdated    int
+	ItemsUnchanged  int
+	HoldingsCreated int
+}
+
+// ImportableStatuses are the statuses an import may give an item. On loan,
+// on the hold shelf and in transit come from the loans and holds imports,
+// which know the patron and the request.
+var ImportableStatuses = []store.ItemStatus{store.ItemAvailable, store.ItemReshelving, store.ItemInProcess,
+	store.ItemOnOrder, store.ItemClaimedReturned, store.ItemLost, store.ItemMissing}
+
+// circulatingStatus are the statuses an import never changes: the loan, the
+// request or the transit they belong to says when they end.
+func circulatingStatus(s store.ItemStatus) bool {
+	return s == store.ItemOnLoan || s == store.ItemOnHoldShelf || s == store.ItemInTransit
+}
+
+// GeneratedControlPrefix starts the 001 given to an imported record that
+// had none.
+const GeneratedControlPrefix = "circa-"
+
+// GeneratedControlNumber is the 001 an imported record without one gets:
+// a hash of its content, so importing the same file again finds the bib it
+// created the first time.
+func GeneratedControlNumber(rec *MARCRecord) string {
+	sum := sha256.Sum256(rec.AppendXML(nil))
+	return GeneratedControlPrefix + hex.EncodeToString(sum[:10])
+}
+
+// ImportMARC imports one catalogue record with its items: the bib whose
+// 001 matches is updated (a record without 001 gets GeneratedControlNumber
+// first), or a new one created; the bib gets a holding at each location its
+// items are shelved at; items are matched by barcode and created or
+// updated. Everything is checked before anything is written: an unknown
+// library, location or item policy, a location of another library, an
+// unimportable status, a barcode given twice in the record or held by
+// another bib's item all make the whole record an *ImportProblem and
+// nothing of it is written. A record that says what the store already
+// holds writes nothing and journals nothing. An item on loan, on the hold
+// shelf or in transit keeps its status.
+func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match MatchBy) (ImportedBib, error) {
+	var res ImportedBib
+	tx := b.tx
+	f := rec.Extract()
+	if f.ControlNumber == "" {
+		f.ControlNumber = GeneratedControlNumber(rec)
+		rec.Control = slices.Insert(rec.Control, 0, ControlField{Tag: "001", Value: f.ControlNumber})
+	}
+
+	bib, err := tx.BibByControlNumber(f.ControlNumber)
+	exists := err == nil
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return res, err
+	case bib.Temporary:
+		return res, importProblem("control number %s belongs to a temporary interlibrary-loan record", f.ControlNumber)
+	}
+
+	// Checks: every item, before any write.
+	type plan struct {
+		in   ImportItem
+		loc  store.Location
+		old  store.Item
+		have bool
+	}
+	plans := make([]plan, 0, len(items))
+	seen := make(map[string]bool, len(items))
+	for _, in := range items {
+		in.Barcode = strings.TrimSpace(in.Barcode)
+		bc := store.NormalizeBarcode(in.Barcode)
+		if bc == "" {
+			return res, importProblem("an item without a barcode")
+		}
+		if seen[bc] {
+			return res, importProblem("barcode %s is given twice", in.Barcode)
+		}
+		seen[bc] = true
+		p := plan{in: in}
+		if in.Library != "" {
+			if ok, err := b.libraryKnown(in.Library); err != nil {
+				return res, err
+			} else if !ok {
+				return res, importProblem("item %s: unknown library code %q", in.Barcode, in.Library)
+			}
+		}
+		if in.Location == "" {
+			return res, importProblem("item %s has no location", in.Barcode)
+		}
+		loc, ok, err := b.location(in.Location)
+		if err != nil {
+			return res, err
+		}
+		if !ok {
+			return res, importProblem("item %s: unknown location code %q", in.Barcode, in.Location)
+		}
+		if in.Library != "" && loc.Library != in.Library {
+			return res, importProblem("item %s: location %s belongs to library %s, not %s", in.Barcode, loc.Code, loc.Library, in.Library)
+		}
+		p.loc = loc
+		if in.Policy == "" {
+			return res, importProblem("item %s has no item policy", in.Barcode)
+		}
+		if ok, err := b.policyKnown(in.Policy); err != nil {
+			return res, err
+		} else if !ok {
+			return res, importProblem("item %s: unknown item policy %q", in.Barcode, in.Policy)
+		}
+		if in.Status != "" && !slices.Contains(ImportableStatuses, in.Status) {
+			return res, importProblem("item %s: status %s cannot be imported (loans and holds set it)", in.Barcode, in.Status)
+		}
+		old, err := tx.ItemByBarcode(bc)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return res, err
+		case !exists || old.BibID != bib.ID:
+			owner := fmt.Sprintf("bib %d", old.BibID)
+			if ob, err := tx.Bib(old.BibID); err == nil && ob.ControlNumber != "" {
+				owner = "the record with 001 " + ob.ControlNumber
+			}
+			return res, importProblem("barcode %s belongs to an item of %s", in.Barcode, owner)
+		default:
+			p.old, p.have = old, true
+		}
+		plans = append(plans, p)
+	}
+
+	// Writes.
+	refs := make([]store.Ref, 0, 1+len(items))
+	marcxml := string(rec.AppendXML(nil))
+	switch {
+	case !exists:
+		bib = store.Bib{}
+		res.Bib = "created"
+	case bib.Deleted || bibDiffers(&bib, &f):
+		res.Bib = "updated"
+	default:
+		stored, err := tx.BibMARC(bib.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return res, err
+		}
+		res.Bib = "unchanged"
+		if stored != marcxml {
+			res.Bib = "updated"
+		}
+	}
+	if res.Bib != "unchanged" {
+		bib.ControlNumber, bib.Title, bib.Author, bib.ISBN = f.ControlNumber, f.Title, f.Author, f.ISBN
+		bib.CallNumber, bib.MaterialType = f.CallNumber, f.MaterialType
+		bib.Deleted = false
+		bib.MARCXML = marcxml
+		if err := tx.PutBib(&bib, b.at); err != nil {
+			return res, err
+		}
+		bib.MARCXML = ""
+		refs = append(refs, ref("bib", bib.ID))
+	}
+	res.BibID = bib.ID
+
+	var holdings []store.Holding
+	if exists {
+		if holdings, err = tx.HoldingsOfBib(bib.ID); err != nil {
+			return res, err
+		}
+	}
+	holdingOf := func(loc store.Location, callNumber string) (store.Holding, error) {
+		for _, h := range holdings {
+			if h.Location == loc.Code && h.Library == loc.Library {
+				return h, nil
+			}
+		}
+		h := store.Holding{BibID: bib.ID, Library: loc.Library, Location: loc.Code, CallNumber: firstNonEmpty(callNumber, bib.CallNumber)}
+		if err := tx.PutHolding(&h, b.at); err != nil {
+			return h, err
+		}
+		holdings = append(holdings, h)
+		res.HoldingsCreated++
+		refs = append(refs, ref("holding", h.ID))
+		return h, nil
+	}
+	for _, p := range plans {
+		h, err := holdingOf(p.loc, p.in.CallNumber)
+		if err != nil {
+			return res, err
+		}
+		it := p.old
+		if !p.have {
+			it = store.Item{Barcode: p.in.Barcode, BibID: bib.ID, MediaType: "001", Status: store.ItemAvailable, Pieces: 1}
+		}
+		it.HoldingID, it.Library, it.Location = h.ID, h.Library, h.Location
+		it.CallNumber = firstNonEmpty(p.in.CallNumber, h.CallNumber, bib.CallNumber)
+		it.Policy = p.in.Policy
+		if p.in.MediaType != "" {
+			it.MediaType = p.in.MediaType
+		}
+		if p.in.Status != "" && !circulatingStatus(it.Status) {
+			it.Status = p.in.Status
+		}
+		if p.have && it == p.old {
+			res.ItemsUnchanged++
+			continue
+		}
+		if err := tx.PutItem(&it, b.at); err != nil {
+			return res, err
+		}
+		if p.have {
+			res.ItemsUpdated++
+		} else {
+			res.ItemsCreated++
+		}
+		refs = append(refs, ref("item", it.ID))
+	}
+	if len(refs) == 0 {
+		return res, nil
+	}
+	if refs[0].Kind != "bib" {
+		refs = slices.Insert(refs, 0, ref("bib", bib.ID))
+	}
+	return res, b.emit("bib.import", refs...)
+}
+
+// bibDiffers says whether the fields kept beside the MARCXML change.
+func bibDiffers(b *store.Bib, f *BibFields) bool {
+	return b.Title != f.Title || b.Author != f.Author || b.ISBN != f.ISBN ||
+		b.CallNumber != f.CallNumber || b.MaterialType != f.MaterialType
+}
+
+// location reads a location once per batch: an import looks the same few up
+// for every item.
+func (b *ImportBatch) location(code string) (store.Location, bool, error) {
+	if l, ok := b.locations[code]; ok {
+		return l, l.Code != "", nil
+	}
+	l, err := b.tx.Location(code)
+	if errors.Is(err, store.ErrNotFound) {
+		l, err = store.Location{}, nil
+	}
+	if err != nil {
+		return l, false, err
+	}
+	if b.locations == nil {
+		b.locations = map[string]store.Location{}
+	}
+	b.locations[code] = l
+	return l, l.Code != "", nil
+}
+
+func (b *ImportBatch) libraryKnown(code string) (bool, error) {
+	if ok, seen := b.libraries[code]; seen {
+		return ok, nil
+	}
+	_, err := b.tx.Library(code)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	if b.libraries == nil {
+		b.libraries = map[string]bool{}
+	}
+	b.libraries[code] = err == nil
+	return err == nil, nil
+}
+
+// policyKnown accepts an item policy that the circulation rules name or
+// that an item already carries (gathered by one scan of the items, once per
+// batch and only when the rules do not name the policy). Item policies
+// become records of their own with circ.CheckPolicy; this check then
+// becomes a call to it.
+func (b *ImportBatch) policyKnown(code string) (bool, error) {
+	rules := b.svc.Rules()
+	for _, lr := range rules.Loans {
+		if lr.ItemPolicy == code {
+			return true, nil
+		}
+	}
+	for _, f := range rules.RentalFees {
+		if f.ItemPolicy == code {
+			return true, nil
+		}
+	}
+	if b.policies == nil {
+		b.policies = map[string]bool{}
+		if err := b.tx.ForEachItem(func(it store.Item) bool {
+			b.policies[it.Policy] = true
+			return true
+		}); err != nil {
+			return false, err
+		}
+	}
+	return b.policies[code], nil
+}

@@ -114,7 +114,7 @@ func (s *Service) PutBibs(ctx context.Context, agent Agent, recs []MARCRecord) (
 }
 
 func putBib(tx *store.Tx, rec *MARCRecord, now time.Time, agent Agent) (BibChange, error) {
-	f := rec.Extract()
+	f := ExtractBib(rec)
 	var c BibChange
 	b, err := store.Bib{}, error(nil)
 	if f.ControlNumber != "" {

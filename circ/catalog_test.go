@@ -35,13 +35,13 @@ func TestParseMARCXMLAndExtract(t *testing.T) {
 	if len(recs) != 2 {
 		t.Fatalf("%d records", len(recs))
 	}
-	got := recs[0].Extract()
+	got := ExtractBib(&recs[0])
 	want := BibFields{ControlNumber: "cat000000001", Title: "The Go programming language", Author: "Donovan, Alan A. A.",
 		ISBN: "9780306406157", CallNumber: "QA76.73.G63 D66 2016", MaterialType: "book"}
 	if got != want {
 		t.Errorf("extract:\n got %+v\nwant %+v", got, want)
 	}
-	got = recs[1].Extract()
+	got = ExtractBib(&recs[1])
 	want = BibFields{ControlNumber: "cat000000002", Title: "Harbour lights : a film", Author: "Varda, Agnès",
 		CallNumber: "DVD 1234", MaterialType: "book"}
 	if got != want {
@@ -88,7 +88,7 @@ func FuzzParseMARCXML(f *testing.F) {
 			return
 		}
 		for _, r := range recs {
-			_ = r.Extract()
+			_ = ExtractBib(&r)
 			out := r.AppendXML(nil)
 			again, err := ParseMARCXML(out)
 			if err != nil {

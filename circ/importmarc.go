@@ -90,7 +90,7 @@ func GeneratedControlNumber(rec *MARCRecord) string {
 func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match MatchBy) (ImportedBib, error) {
 	var res ImportedBib
 	tx := b.tx
-	f := rec.Extract()
+	f := ExtractBib(rec)
 	if f.ControlNumber == "" {
 		f.ControlNumber = GeneratedControlNumber(rec)
 		rec.Control = slices.Insert(rec.Control, 0, ControlField{Tag: "001", Value: f.ControlNumber})

@@ -175,3 +175,29 @@ func TestItemMappingErrors(t *testing.T) {
 		t.Errorf("misspelt preset: %v", err)
 	}
 }
+
+// FuzzItemMapping reads arbitrary mapping files and applies what parses to
+// records with arbitrary item fields: errors, never a panic.
+func FuzzItemMapping(f *testing.F) {
+	f.Add("tag: '952'\nbarcode: p\nlocation: c\ncodes: {location: {'A/B': X}}\n", "952", "p1c\x1fB")
+	f.Add("tag: '876'\nbarcode: p\nholdings: {tag: '852', link: '8', library: b}\n", "876", "81p2")
+	f.Add("tag: '949'\nbarcode: i\nstatus: [{subfield: k, codes: {m: missing}}]\n", "949", "i1km")
+	f.Fuzz(func(t *testing.T, doc, tag, subs string) {
+		m, err := ParseItemMapping([]byte(doc))
+		if err != nil {
+			return
+		}
+		f := circ.DataField{Tag: tag}
+		for i := 0; i+1 < len(subs); i += 2 {
+			f.Subfields = append(f.Subfields, circ.Subfield{Code: subs[i : i+1], Value: subs[i+1 : i+2]})
+		}
+		h := f
+		h.Tag = "852"
+		items, _ := m.Items(recordWith(f, h))
+		for _, it := range items {
+			if it.Barcode == "" {
+				t.Fatalf("an item without a barcode passed: %+v", it)
+			}
+		}
+	})
+}

@@ -30,6 +30,12 @@ type MatchBy int
 const (
 	// MatchControlNumber matches the 001 (the default).
 	MatchControlNumber MatchBy = iota
+	// MatchSystemNumber matches any 035 $a (OCLC numbers with or without
+	// their ocm/ocn prefix and leading zeros), then the 001.
+	MatchSystemNumber
+	// MatchISBN matches the first 020 $a (ISBN-10 and ISBN-13 alike), then
+	// the 001.
+	MatchISBN
 )
 
 // ImportProblem is a record that was checked and not written, with the
@@ -76,9 +82,10 @@ func GeneratedControlNumber(rec *MARCRecord) string {
 	return GeneratedControlPrefix + hex.EncodeToString(sum[:10])
 }
 
-// ImportMARC imports one catalogue record with its items: the bib whose
-// 001 matches is updated (a record without 001 gets GeneratedControlNumber
-// first), or a new one created; the bib gets a holding at each location its
+// ImportMARC imports one catalogue record with its items: the bib it
+// matches is updated — by its 035 $a or its ISBN when match says so, else
+// by its 001 (a record without 001 takes the matched bib's, or
+// GeneratedControlNumber) — or a new one created; the bib gets a holding at each location its
 // items are shelved at; items are matched by barcode and created or
 // updated. Everything is checked before anything is written: an unknown
 // library, location or item policy, a location of another library, an
@@ -91,19 +98,34 @@ func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match Matc
 	var res ImportedBib
 	tx := b.tx
 	f := ExtractBib(rec)
+	bib, exists, err := b.matchBib(&f, match)
+	if err != nil {
+		return res, err
+	}
 	if f.ControlNumber == "" {
-		f.ControlNumber = GeneratedControlNumber(rec)
+		f.ControlNumber = bib.ControlNumber
+		if f.ControlNumber == "" {
+			f.ControlNumber = GeneratedControlNumber(rec)
+		}
 		rec.Control = slices.Insert(rec.Control, 0, ControlField{Tag: "001", Value: f.ControlNumber})
 	}
-
-	bib, err := tx.BibByControlNumber(f.ControlNumber)
-	exists := err == nil
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return res, err
-	case bib.Temporary:
-		return res, importProblem("control number %s belongs to a temporary interlibrary-loan record", f.ControlNumber)
+	if !exists {
+		bib, err = tx.BibByControlNumber(f.ControlNumber)
+		exists = err == nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return res, err
+		}
+	} else if bib.ControlNumber != f.ControlNumber {
+		other, err := tx.BibByControlNumber(f.ControlNumber)
+		switch {
+		case err == nil && other.ID != bib.ID:
+			return res, importProblem("001 %s belongs to bib %d, not to bib %d that the record matches", f.ControlNumber, other.ID, bib.ID)
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return res, err
+		}
+	}
+	if exists && bib.Temporary {
+		return res, importProblem("control number %s belongs to a temporary interlibrary-loan record", bib.ControlNumber)
 	}
 
 	// Checks: every item, before any write.
@@ -182,7 +204,7 @@ func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match Matc
 	case !exists:
 		bib = store.Bib{}
 		res.Bib = "created"
-	case bib.Deleted || bibDiffers(&bib, &f):
+	case bib.Deleted || bib.ControlNumber != f.ControlNumber || bibDiffers(&bib, &f):
 		res.Bib = "updated"
 	default:
 		stored, err := tx.BibMARC(bib.ID)
@@ -196,7 +218,7 @@ func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match Matc
 	}
 	if res.Bib != "unchanged" {
 		bib.ControlNumber, bib.Title, bib.Author, bib.ISBN = f.ControlNumber, f.Title, f.Author, f.ISBN
-		bib.CallNumber, bib.MaterialType = f.CallNumber, f.MaterialType
+		bib.CallNumber, bib.MaterialType, bib.SystemNumbers = f.CallNumber, f.MaterialType, f.SystemNumbers
 		bib.Deleted = false
 		bib.MARCXML = marcxml
 		if err := tx.PutBib(&bib, b.at); err != nil {
@@ -272,7 +294,45 @@ func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match Matc
 // bibDiffers says whether the fields kept beside the MARCXML change.
 func bibDiffers(b *store.Bib, f *BibFields) bool {
 	return b.Title != f.Title || b.Author != f.Author || b.ISBN != f.ISBN ||
-		b.CallNumber != f.CallNumber || b.MaterialType != f.MaterialType
+		b.CallNumber != f.CallNumber || b.MaterialType != f.MaterialType || !slices.Equal(b.SystemNumbers, f.SystemNumbers)
+}
+
+// matchBib finds the bib a record updates by its 035s or ISBN, as match
+// says; ok is false when none does (the 001 is tried next). Numbers that
+// match several bibs are a problem: the record cannot say which it is.
+func (b *ImportBatch) matchBib(f *BibFields, match MatchBy) (store.Bib, bool, error) {
+	var ids []uint64
+	var what string
+	switch match {
+	case MatchSystemNumber:
+		for _, n := range f.SystemNumbers {
+			for _, id := range b.tx.BibsBySystemNumber(n) {
+				if !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
+		}
+		what = "its 035 $a"
+	case MatchISBN:
+		ids = b.tx.BibsByISBN(f.ISBN)
+		what = "ISBN " + f.ISBN
+	}
+	switch len(ids) {
+	case 0:
+		return store.Bib{}, false, nil
+	case 1:
+		bib, err := b.tx.Bib(ids[0])
+		return bib, err == nil, err
+	}
+	var names []string
+	for _, id := range ids[:min(len(ids), 3)] {
+		name := fmt.Sprintf("bib %d", id)
+		if bib, err := b.tx.Bib(id); err == nil && bib.ControlNumber != "" {
+			name += " (001 " + bib.ControlNumber + ")"
+		}
+		names = append(names, name)
+	}
+	return store.Bib{}, false, importProblem("%s matches %d records: %s", what, len(ids), strings.Join(names, ", "))
 }
 
 // location reads a location once per batch: an import looks the same few up

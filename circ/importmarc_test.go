@@ -2,6 +2,7 @@ package circ
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -203,5 +204,76 @@ func TestImportMARCRefusesATemporaryRecord(t *testing.T) {
 	}
 	if _, err := l.importOne(importRecord("ill1", "Borrowed")); err == nil || !strings.Contains(err.Error(), "temporary") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestImportMARCMatchesBySystemNumberAndISBN(t *testing.T) {
+	l := newLib(t)
+	sys := func(n string) DataField {
+		return DataField{Tag: "035", Ind1: " ", Ind2: " ", Subfields: []Subfield{{Code: "a", Value: n}}}
+	}
+	isbn := func(n string) DataField {
+		return DataField{Tag: "020", Ind1: " ", Ind2: " ", Subfields: []Subfield{{Code: "a", Value: n}}}
+	}
+	// Bibs loaded earlier from another source, under other 001s.
+	first, err := l.importOne(importRecord("oclc-1", "Catalogued before", sys("(OCoLC)ocm00000042"), isbn("0306406152")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := l.importOne(importRecord("oclc-2", "Another"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var res ImportedBib
+	err = l.svc.Import(ctx, atMain, func(b *ImportBatch) error {
+		var err error
+		res, err = b.ImportMARC(importRecord("koha-7", "Catalogued before", sys("(OCoLC)42"), isbn("0306406152")),
+			[]ImportItem{{Barcode: "M1", Location: "STACKS", Policy: "BOOK"}}, MatchSystemNumber)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BibID != first.BibID || res.Bib != "updated" || res.ItemsCreated != 1 {
+		t.Fatalf("by 035: %+v", res)
+	}
+	var bib store.Bib
+	l.db.View(ctx, func(tx *store.Tx) (err error) { bib, err = tx.Bib(first.BibID); return err })
+	if bib.ControlNumber != "koha-7" {
+		t.Fatalf("the record's 001 replaces the bib's: %+v", bib)
+	}
+
+	// ISBN-13 of the same book, no 001: the bib keeps its control number.
+	err = l.svc.Import(ctx, atMain, func(b *ImportBatch) error {
+		var err error
+		res, err = b.ImportMARC(importRecord("", "Catalogued before", sys("(OCoLC)42"), isbn("978-0-306-40615-7")), nil, MatchISBN)
+		return err
+	})
+	if err != nil || res.BibID != first.BibID {
+		t.Fatalf("by ISBN: %+v %v", res, err)
+	}
+	l.db.View(ctx, func(tx *store.Tx) (err error) { bib, err = tx.Bib(first.BibID); return err })
+	if bib.ControlNumber != "koha-7" {
+		t.Fatalf("a record without 001 takes the matched bib's: %+v", bib)
+	}
+
+	// Problems: the 001 of another bib; numbers matching two bibs.
+	err = l.svc.Import(ctx, atMain, func(b *ImportBatch) error {
+		_, err := b.ImportMARC(importRecord("oclc-2", "Clash", sys("(OCoLC)42")), nil, MatchSystemNumber)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("001 oclc-2 belongs to bib %d, not to bib %d", other.BibID, first.BibID)) {
+			t.Errorf("001 clash: %v", err)
+		}
+		if _, err := b.ImportMARC(importRecord("oclc-2", "Two", sys("(OCoLC)99")), nil, MatchControlNumber); err != nil {
+			return err
+		}
+		_, err = b.ImportMARC(importRecord("new", "Ambiguous", sys("(OCoLC)42"), sys("(OCoLC)99")), nil, MatchSystemNumber)
+		if err == nil || !strings.Contains(err.Error(), "its 035 $a matches 2 records") {
+			t.Errorf("ambiguous: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

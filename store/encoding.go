@@ -208,9 +208,51 @@ func (b *Bib) appendBinary(e *recordEncoder) {
 	e.bool(b.Suppressed)
 	e.bool(b.Deleted)
 	e.time(b.Created)
+	e.uint(uint64(len(b.SystemNumbers)))
+	for _, n := range b.SystemNumbers {
+		e.str(n)
+	}
 }
 
 func (b *Bib) decodeBinary(d *recordDecoder) {
+	b.ID = d.uint()
+	b.ControlNumber = d.str()
+	b.Title = d.str()
+	b.Author = d.str()
+	b.ISBN = d.str()
+	b.CallNumber = d.str()
+	b.MaterialType = d.str()
+	b.Temporary = d.bool()
+	b.Suppressed = d.bool()
+	b.Deleted = d.bool()
+	b.Created = d.time()
+	if n := d.count(1); n > 0 {
+		b.SystemNumbers = make([]string, n)
+		for i := range b.SystemNumbers {
+			b.SystemNumbers[i] = d.str()
+		}
+	}
+}
+
+// bibV3 is a bib as schema versions 2 and 3 laid it out, without its
+// system numbers. Only the migrations read it.
+type bibV3 struct{ Bib }
+
+func (b *bibV3) appendBinary(e *recordEncoder) {
+	e.uint(b.ID)
+	e.str(b.ControlNumber)
+	e.str(b.Title)
+	e.str(b.Author)
+	e.str(b.ISBN)
+	e.str(b.CallNumber)
+	e.str(b.MaterialType)
+	e.bool(b.Temporary)
+	e.bool(b.Suppressed)
+	e.bool(b.Deleted)
+	e.time(b.Created)
+}
+
+func (b *bibV3) decodeBinary(d *recordDecoder) {
 	b.ID = d.uint()
 	b.ControlNumber = d.str()
 	b.Title = d.str()

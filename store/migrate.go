@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/circa-ils/circa/marc"
 )
 
 // migration moves the file from version to version+1 in one transaction.
@@ -23,14 +26,78 @@ var registeredMigrations = []migration{
 		apply: binaryFromJSON},
 	{to: 3, description: "stored answers keep their retry window, journal head and changed records (only payment ids and partner charge ids carry over); a bucket for patron PIN failure counters",
 		apply: idemWithWindows},
+	{to: 4, description: "bibs keep the system control numbers of their 035 fields; indexes of bibs by ISBN and by system control number, for matching imported records",
+		apply: bibNumbers},
+}
+
+// bibNumbers re-encodes every bib with the 035 $a system numbers of its
+// MARCXML and indexes bibs by them and by ISBN, a chunk at a time (bbolt
+// cursors must not run across their own bucket's writes).
+func bibNumbers(tx *Tx) error {
+	b := tx.b(bucketBibs)
+	const chunk = 4096
+	var after []byte
+	for {
+		var bibs []Bib
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(bibs) < chunk; k, v = c.Next() {
+			var old bibV3
+			if err := decodeRecord(v, &old); err != nil {
+				return fmt.Errorf("bib %d: %w", decodeU64(k), err)
+			}
+			bib := old.Bib
+			// A record that cannot be read has no system numbers.
+			if raw := tx.b(bucketMARC).Get(k); raw != nil {
+				if rec, err := marc.NewXMLReader(bytes.NewReader(raw)).Next(); err == nil {
+					bib.SystemNumbers = SystemNumbersOf(rec)
+				}
+			}
+			bibs = append(bibs, bib)
+			after = append(after[:0], k...)
+		}
+		for i := range bibs {
+			if err := putRecord(b, u64(bibs[i].ID), &bibs[i]); err != nil {
+				return err
+			}
+			if err := tx.indexBibNumbers(&Bib{}, &bibs[i]); err != nil {
+				return err
+			}
+		}
+		if len(bibs) < chunk {
+			return nil
+		}
+	}
+}
+
+// SystemNumbersOf returns the distinct 035 $a of a record, normalised.
+func SystemNumbersOf(rec *marc.Record) []string {
+	var out []string
+	for _, f := range rec.Fields("035") {
+		for _, sf := range f.Subfields {
+			if n := NormalizeSystemNumber(sf.Value); sf.Code == "a" && n != "" && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 func binaryFromJSON(tx *Tx) error {
 	for _, bb := range binaryBuckets {
 		fresh := bb.fresh
-		if bytes.Equal(bb.name, bucketIdem) {
+		switch {
+		case bytes.Equal(bb.name, bucketIdem):
 			// Version 2's layout of a stored answer; version 3 converts it.
 			fresh = func() binaryRecord { return &idemEntryV2{} }
+		case bytes.Equal(bb.name, bucketBibs):
+			// Version 2's layout of a bib; version 4 converts it.
+			fresh = func() binaryRecord { return &bibV3{} }
 		}
 		if err := reencodeJSON(tx, bb.name, fresh); err != nil {
 			return err

@@ -50,8 +50,9 @@ type Bib struct {
 	Author        string    `json:"author,omitempty"`
 	ISBN          string    `json:"isbn,omitempty"`
 	CallNumber    string    `json:"call_number,omitempty"`
-	MaterialType  string    `json:"material_type,omitempty"` // e.g. book, video
-	Temporary     bool      `json:"temporary,omitempty"`     // created for a borrowed ILL item
+	MaterialType  string    `json:"material_type,omitempty"`  // e.g. book, video
+	SystemNumbers []string  `json:"system_numbers,omitempty"` // 035 $a, as NormalizeSystemNumber gives them
+	Temporary     bool      `json:"temporary,omitempty"`      // created for a borrowed ILL item
 	Suppressed    bool      `json:"suppressed,omitempty"`
 	Deleted       bool      `json:"deleted,omitempty"` // tombstone, kept for harvesters
 	Created       time.Time `json:"created"`

@@ -13,17 +13,18 @@ import (
 )
 
 // matchModes are the values of --match.
-var matchModes = map[string]circ.MatchBy{"001": circ.MatchControlNumber}
+var matchModes = map[string]circ.MatchBy{"001": circ.MatchControlNumber, "035": circ.MatchSystemNumber, "isbn": circ.MatchISBN}
 
 func newImportMARCCommand(a *app) *cobra.Command {
 	var f importFlags
 	var items, match string
 	cmd := &cobra.Command{
-		Use:   "marc FILE… --items koha|evergreen|sierra|symphony|alma|MAPPING.yaml [--match 001]",
+		Use:   "marc FILE… --items koha|evergreen|sierra|symphony|alma|MAPPING.yaml [--match 001|035|isbn]",
 		Short: "Import catalogue records with their items from MARC files (ISO 2709, MARC-8 or UTF-8, or MARCXML)",
 		Long: `Import catalogue records with their items from an ILS's MARC export.
 
-A record whose 001 matches a bib updates it; any other creates a bib (a record
+A record whose 001 matches a bib updates it (with --match 035 or isbn, a bib
+with the same 035 $a or ISBN, before the 001); any other creates a bib (a record
 without 001 gets one derived from its content, so importing it again finds it).
 Items come from the item fields the export carries: --items names a preset for
 Koha (952), Evergreen (852), Sierra (949), Symphony (999) or Alma publishing
@@ -41,7 +42,7 @@ its number and nothing of it is imported.`,
 			}
 			by, ok := matchModes[match]
 			if !ok {
-				return usageError("--match %q: only 001 is supported", match)
+				return usageError("--match %q: one of 001, 035 or isbn", match)
 			}
 			mappingArg := items
 			if _, err := os.Stat(a.path(items)); err == nil {
@@ -74,6 +75,6 @@ its number and nothing of it is imported.`,
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&items, "items", "", "where the records carry their items: "+strings.Join(importer.PresetNames(), ", ")+", or a mapping YAML file")
-	cmd.Flags().StringVar(&match, "match", "001", "how a record finds the bib it updates: 001")
+	cmd.Flags().StringVar(&match, "match", "001", "how a record finds the bib it updates: 001, 035 (its 035 $a, then its 001) or isbn (its first 020 $a, then its 001)")
 	return cmd
 }

@@ -169,7 +169,7 @@ func TestImportMARCBadArguments(t *testing.T) {
 	}{
 		{[]string{"import", "marc", "x.mrc"}, "--items is required"},
 		{[]string{"import", "marc", "x.mrc", "--items", "kohaa"}, `did you mean "koha"`},
-		{[]string{"import", "marc", "x.mrc", "--items", "koha", "--match", "lccn"}, "--match"},
+		{[]string{"import", "marc", "x.mrc", "--items", "koha", "--match", "lccn"}, "one of 001, 035 or isbn"},
 	} {
 		r := run(t, append(c.args, "--data-dir", dir)...)
 		if r.code != 2 || !strings.Contains(r.errOut, c.want) {

@@ -22,8 +22,8 @@ type ImportBatch struct {
 
 	// What the checks of the batch's records looked up, read once a batch.
 	locations map[string]store.Location // code → location; Code "" when there is none
-	libraries map[string]bool
-	policies  map[string]bool // item policies items carry
+	libraries map[string]store.Library  // code → library; Code "" when there is none
+	policies  map[string]bool           // item policies items carry
 }
 
 // Import runs fn in one write transaction. fn may run more than once (a

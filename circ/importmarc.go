@@ -22,6 +22,8 @@ type ImportItem struct {
 	MediaType  string // SIP2 media type; "" is 001 for a new item and keeps an existing item's
 	Status     store.ItemStatus
 	// Status "" is available for a new item and keeps an existing item's.
+	Price string // decimal amount in the library's currency; "" keeps the item's
+	Note  string // for staff; "" keeps the item's
 }
 
 // MatchBy says how an imported record finds the bib it updates.
@@ -130,10 +132,11 @@ func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match Matc
 
 	// Checks: every item, before any write.
 	type plan struct {
-		in   ImportItem
-		loc  store.Location
-		old  store.Item
-		have bool
+		in    ImportItem
+		loc   store.Location
+		price int64
+		old   store.Item
+		have  bool
 	}
 	plans := make([]plan, 0, len(items))
 	seen := make(map[string]bool, len(items))
@@ -169,6 +172,15 @@ func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match Matc
 			return res, importProblem("item %s: location %s belongs to library %s, not %s", in.Barcode, loc.Code, loc.Library, in.Library)
 		}
 		p.loc = loc
+		if in.Price != "" {
+			currency, err := b.currency(loc.Library)
+			if err != nil {
+				return res, err
+			}
+			if p.price, err = store.ParseAmount(in.Price, currency); err != nil {
+				return res, importProblem("item %s: price: %v", in.Barcode, err)
+			}
+		}
 		if in.Policy == "" {
 			return res, importProblem("item %s has no item policy", in.Barcode)
 		}
@@ -268,6 +280,12 @@ func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match Matc
 		if p.in.Status != "" && !circulatingStatus(it.Status) {
 			it.Status = p.in.Status
 		}
+		if p.in.Price != "" {
+			it.Price = p.price
+		}
+		if p.in.Note != "" {
+			it.Note = p.in.Note
+		}
 		if p.have && it == p.old {
 			res.ItemsUnchanged++
 			continue
@@ -356,18 +374,36 @@ func (b *ImportBatch) location(code string) (store.Location, bool, error) {
 }
 
 func (b *ImportBatch) libraryKnown(code string) (bool, error) {
-	if ok, seen := b.libraries[code]; seen {
-		return ok, nil
+	l, err := b.library(code)
+	return l.Code != "", err
+}
+
+// currency is the currency a library's amounts are in.
+func (b *ImportBatch) currency(code string) (string, error) {
+	l, err := b.library(code)
+	if l.Currency == "" {
+		return b.svc.Rules().Currency, err
 	}
-	_, err := b.tx.Library(code)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return false, err
+	return l.Currency, err
+}
+
+// library reads a library once per batch; Code is "" when there is none.
+func (b *ImportBatch) library(code string) (store.Library, error) {
+	if l, ok := b.libraries[code]; ok {
+		return l, nil
+	}
+	l, err := b.tx.Library(code)
+	if errors.Is(err, store.ErrNotFound) {
+		l, err = store.Library{}, nil
+	}
+	if err != nil {
+		return l, err
 	}
 	if b.libraries == nil {
-		b.libraries = map[string]bool{}
+		b.libraries = map[string]store.Library{}
 	}
-	b.libraries[code] = err == nil
-	return err == nil, nil
+	b.libraries[code] = l
+	return l, nil
 }
 
 // policyKnown accepts an item policy that the circulation rules name or

@@ -277,3 +277,25 @@ func TestImportMARCMatchesBySystemNumberAndISBN(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestImportMARCPriceAndNote(t *testing.T) {
+	l := newLib(t)
+	in := ImportItem{Barcode: "P1", Location: "STACKS", Policy: "BOOK", Price: "24.95", Note: "Signed copy"}
+	if _, err := l.importOne(importRecord("pr1", "Priced"), in); err != nil {
+		t.Fatal(err)
+	}
+	if it := l.itemByBarcode("P1"); it.Price != 2495 || it.Note != "Signed copy" {
+		t.Fatalf("%+v", it)
+	}
+	// An export without them keeps what the item has.
+	res, err := l.importOne(importRecord("pr1", "Priced"), ImportItem{Barcode: "P1", Location: "STACKS", Policy: "BOOK"})
+	if err != nil || res.ItemsUnchanged != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	for price, want := range map[string]string{"24.955": "more decimals than USD", "$24": "not a number"} {
+		in.Price = price
+		if _, err := l.importOne(importRecord("pr1", "Priced"), in); err == nil || !strings.Contains(err.Error(), "item P1: price: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("price %q: %v", price, err)
+		}
+	}
+}

@@ -27,6 +27,8 @@ import (
 //	call_number: o        # all of these subfields, in field order, joined by a space
 //	policy: y             # item policy (item type)
 //	media_type: ""        # SIP2 media type code 000–010 (or a source code the table maps)
+//	price: vg             # decimal amount in the library's currency ("12.50"), stored in minor units
+//	notes: xz             # all of these subfields, in field order, joined by "; " (a staff note)
 //	holdings:             # optional: library, location and call number from a linked field
 //	  tag: "852"          #   (Alma: 852 holdings linked to 876 items by $8)
 //	  link: "8"           #   subfield with the same value in both fields
@@ -53,8 +55,9 @@ import (
 // claimed_returned, lost, missing. On loan, on the hold shelf and in transit
 // come from `circa import loans|holds`, never from a catalogue export. An
 // item's library is its location's; a library the export names is checked
-// against it. Prices and notes are not imported: circa's item record keeps
-// neither.
+// against it. A price with more decimals than the library's currency, or
+// that is not a plain decimal number, is a problem of the record. An item
+// the export gives no media type, status, price or note keeps what it has.
 type ItemMapping struct {
 	Tag        string        `yaml:"tag"`
 	Barcode    string        `yaml:"barcode"`
@@ -63,6 +66,8 @@ type ItemMapping struct {
 	CallNumber string        `yaml:"call_number"`
 	Policy     string        `yaml:"policy"`
 	MediaType  string        `yaml:"media_type"`
+	Price      string        `yaml:"price"`
+	Notes      string        `yaml:"notes"`
 	Holdings   *HoldingsLink `yaml:"holdings"`
 	Status     []StatusRule  `yaml:"status"`
 	Codes      CodeTables    `yaml:"codes"`
@@ -140,7 +145,7 @@ func str(s string) *string { return &s }
 // keeps in the item policy and the location instead).
 func kohaItems() ItemMapping {
 	return ItemMapping{
-		Tag: "952", Barcode: "p", Library: "a", Location: "c", CallNumber: "o", Policy: "y",
+		Tag: "952", Barcode: "p", Library: "a", Location: "c", CallNumber: "o", Policy: "y", Price: "vg", Notes: "xz",
 		Status: []StatusRule{
 			{Subfield: "1", Codes: map[string]string{"0": "", "1": "lost", "2": "lost", "3": "lost", "4": "missing"}, Other: str("lost")},
 			{Subfield: "0", Codes: map[string]string{"0": ""}, Other: str("missing")},
@@ -158,7 +163,7 @@ func kohaItems() ItemMapping {
 // $t copy number, $x flags (reference, unholdable, noncirculating, hidden).
 // The export carries no copy status.
 func evergreenItems() ItemMapping {
-	return ItemMapping{Tag: "852", Barcode: "p", Library: "b", Location: "c", CallNumber: "ijk", Policy: "g"}
+	return ItemMapping{Tag: "852", Barcode: "p", Library: "b", Location: "c", CallNumber: "ijk", Policy: "g", Price: "y"}
 }
 
 // sierraItems reads the 949 item field of Sierra's (and Millennium's) load
@@ -170,7 +175,7 @@ func evergreenItems() ItemMapping {
 // own codes go in a mapping file.
 func sierraItems() ItemMapping {
 	return ItemMapping{
-		Tag: "949", Barcode: "i", Location: "l", CallNumber: "av", Policy: "t",
+		Tag: "949", Barcode: "i", Location: "l", CallNumber: "av", Policy: "t", Notes: "nm",
 		Status: []StatusRule{{Subfield: "k", Codes: map[string]string{
 			"-": "available", "m": "missing", "$": "lost", "n": "lost", "z": "claimed_returned",
 			"o": "available", "t": "", "!": "",
@@ -186,7 +191,7 @@ func sierraItems() ItemMapping {
 // copy is on the shelf), $m library, $t item type, $p price.
 func symphonyItems() ItemMapping {
 	return ItemMapping{
-		Tag: "999", Barcode: "i", Library: "m", Location: "l", CallNumber: "a", Policy: "t",
+		Tag: "999", Barcode: "i", Library: "m", Location: "l", CallNumber: "a", Policy: "t", Price: "p",
 		Status: []StatusRule{{Subfield: "k", Codes: map[string]string{
 			"MISSING": "missing", "LOST": "lost", "LOST-ASSUM": "lost", "LOST-CLAIM": "claimed_returned",
 			"CLAIMRETURN": "claimed_returned", "ON-ORDER": "on_order", "INPROCESS": "in_process",
@@ -199,14 +204,14 @@ func symphonyItems() ItemMapping {
 // holdings enriched as 852 ($b library code, $c location code, $h
 // classification part and $i item part of the call number, $8 holdings id)
 // and each item as a MARC 21 876 ($p piece designation = barcode, $a item
-// id, $j item status, $h use restrictions, $t copy number, $z public note,
-// $x non-public note, $8 the holdings id of its 852). Which tag and
+// id, $c cost, $j item status, $h use restrictions, $t copy number, $z
+// public note, $x non-public note, $8 the holdings id of its 852). Which tag and
 // subfields a publishing profile writes items to is set in the profile;
 // this preset follows the MARC 21 876 definition, and a profile written
 // otherwise needs a mapping file.
 func almaItems() ItemMapping {
 	return ItemMapping{
-		Tag: "876", Barcode: "p",
+		Tag: "876", Barcode: "p", Price: "c", Notes: "xz",
 		Holdings: &HoldingsLink{Tag: "852", Link: "8", Library: "b", Location: "c", CallNumber: "hi"},
 	}
 }
@@ -339,6 +344,8 @@ func (m *ItemMapping) item(f circ.DataField, holdings []circ.DataField) (circ.Im
 	it.CallNumber = callNumber
 	it.Policy = translate(m.Codes.Policy, first(f, m.Policy), m.Defaults.Policy)
 	it.MediaType = translate(m.Codes.MediaType, first(f, m.MediaType), m.Defaults.MediaType)
+	it.Price = first(f, m.Price)
+	it.Note = joinedBy(f, m.Notes, "; ")
 	status, err := m.status(f)
 	if err != nil {
 		return it, fmt.Errorf("item %s: %w", it.Barcode, err)
@@ -384,7 +391,9 @@ func first(f circ.DataField, codes string) string {
 
 // joined returns the non-blank values of the subfields with any of the
 // codes, in field order, joined by a space.
-func joined(f circ.DataField, codes string) string {
+func joined(f circ.DataField, codes string) string { return joinedBy(f, codes, " ") }
+
+func joinedBy(f circ.DataField, codes, sep string) string {
 	var parts []string
 	for _, s := range f.Subfields {
 		if len(s.Code) == 1 && strings.IndexByte(codes, s.Code[0]) >= 0 {
@@ -393,7 +402,7 @@ func joined(f circ.DataField, codes string) string {
 			}
 		}
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts, sep)
 }
 
 func cmpOr(a, b string) string {

@@ -41,13 +41,13 @@ func TestPresetsReadTheirExports(t *testing.T) {
 	}{
 		{"koha", recordWith(
 			field("952", "0", "0", "1", "0", "7", "0", "a", "CPL", "b", "FFL", "c", "STACKS", "o", "823.914 ROW", "p", "39999000001", "y", "BK", "g", "12.50"),
-			field("952", "1", "4", "a", "CPL", "c", "STACKS", "p", "39999000002", "y", "BK"),
+			field("952", "1", "4", "a", "CPL", "c", "STACKS", "p", "39999000002", "y", "BK", "g", "25.00", "v", "30.00", "z", "Signed copy", "x", "staff only"),
 			field("952", "0", "1", "a", "CPL", "p", "39999000003", "y", "BK"),
 			field("952", "7", "-1", "a", "CPL", "p", "39999000004", "y", "BK"),
 			field("952", "1", "2", "a", "CPL", "p", "39999000005", "y", "BK"),
 		), []circ.ImportItem{
-			{Barcode: "39999000001", Library: "CPL", Location: "STACKS", CallNumber: "823.914 ROW", Policy: "BK"},
-			{Barcode: "39999000002", Library: "CPL", Location: "STACKS", Policy: "BK", Status: store.ItemMissing},
+			{Barcode: "39999000001", Library: "CPL", Location: "STACKS", CallNumber: "823.914 ROW", Policy: "BK", Price: "12.50"},
+			{Barcode: "39999000002", Library: "CPL", Location: "STACKS", Policy: "BK", Status: store.ItemMissing, Price: "30.00", Note: "Signed copy; staff only"},
 			{Barcode: "39999000003", Library: "CPL", Policy: "BK", Status: store.ItemMissing},
 			{Barcode: "39999000004", Library: "CPL", Policy: "BK", Status: store.ItemOnOrder},
 			{Barcode: "39999000005", Library: "CPL", Policy: "BK", Status: store.ItemLost},
@@ -55,7 +55,7 @@ func TestPresetsReadTheirExports(t *testing.T) {
 		{"evergreen", recordWith(
 			field("852", "b", "BR1", "b", "BR2", "c", "Stacks", "j", "FIC SMI", "g", "BOOK", "p", "30000001", "y", "20.00", "t", "1"),
 		), []circ.ImportItem{
-			{Barcode: "30000001", Library: "BR1", Location: "Stacks", CallNumber: "FIC SMI", Policy: "BOOK"},
+			{Barcode: "30000001", Library: "BR1", Location: "Stacks", CallNumber: "FIC SMI", Policy: "BOOK", Price: "20.00"},
 		}},
 		{"sierra", recordWith(
 			field("949", "a", "QA76 .K5", "v", "v.2", "i", "3100001", "l", "mstk", "t", "0", "k", "-"),

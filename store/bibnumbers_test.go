@@ -68,8 +68,8 @@ func TestBibNumberIndexes(t *testing.T) {
 	}
 }
 
-// A version 3 file gets its bibs' system numbers from their MARCXML and the
-// two indexes on opening.
+// A version 3 file gets its bibs' system numbers from their MARCXML, the
+// two indexes, and its items' new layout on opening.
 func TestMigrationIndexesBibNumbers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), DefaultFile)
 	db, err := Open(path, Options{})
@@ -81,15 +81,26 @@ func TestMigrationIndexesBibNumbers(t *testing.T) {
 		`<datafield tag="035" ind1=" " ind2=" "><subfield code="a">(OCoLC)ocm00042</subfield></datafield>` +
 		`<datafield tag="035" ind1=" " ind2=" "><subfield code="a">(Koha)17</subfield><subfield code="z">(Koha)16</subfield></datafield>` +
 		`<datafield tag="245" ind1="0" ind2="0"><subfield code="a">Migrated</subfield></datafield></record>`
+	seedPlaces(t, db)
 	var b Bib
+	var it Item
 	mustUpdate(t, db, func(tx *Tx) error {
 		b = Bib{Title: "Migrated", ControlNumber: "m1", ISBN: "0306406152", MARCXML: marcxml}
-		return tx.PutBib(&b, t0)
+		if err := tx.PutBib(&b, t0); err != nil {
+			return err
+		}
+		it = Item{Barcode: "MIG-1", BibID: b.ID, Library: "MAIN", Location: "STACKS", Status: ItemAvailable, Pieces: 1}
+		return tx.PutItem(&it, t0)
 	})
-	// Write the bib as version 3 laid it out, without the new indexes.
+	// Write the bib and the item as version 3 laid them out, without the
+	// new indexes.
 	err = db.bolt.Update(func(btx *bolt.Tx) error {
 		old := bibV3{b}
 		if err := btx.Bucket(bucketBibs).Put(u64(b.ID), encodeRecord(&old)); err != nil {
+			return err
+		}
+		oldItem := itemV3{it}
+		if err := btx.Bucket(bucketItems).Put(u64(it.ID), encodeRecord(&oldItem)); err != nil {
 			return err
 		}
 		for _, idx := range [][]byte{idxBibISBN, idxBibSysNum} {
@@ -125,6 +136,9 @@ func TestMigrationIndexesBibNumbers(t *testing.T) {
 		}
 		if ids := tx.BibsByISBN("9780306406157"); !reflect.DeepEqual(ids, []uint64{b.ID}) {
 			t.Errorf("by ISBN: %v", ids)
+		}
+		if got, err := tx.ItemByBarcode("MIG-1"); err != nil || !reflect.DeepEqual(got, it) {
+			t.Errorf("item %+v %v, want %+v", got, err, it)
 		}
 		return nil
 	})

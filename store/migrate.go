@@ -26,8 +26,49 @@ var registeredMigrations = []migration{
 		apply: binaryFromJSON},
 	{to: 3, description: "stored answers keep their retry window, journal head and changed records (only payment ids and partner charge ids carry over); a bucket for patron PIN failure counters",
 		apply: idemWithWindows},
-	{to: 4, description: "bibs keep the system control numbers of their 035 fields; indexes of bibs by ISBN and by system control number, for matching imported records",
-		apply: bibNumbers},
+	{to: 4, description: "bibs keep the system control numbers of their 035 fields, indexed with their ISBNs for matching imported records; items have a price and a note",
+		apply: func(tx *Tx) error {
+			if err := bibNumbers(tx); err != nil {
+				return err
+			}
+			return reencode(tx, bucketItems, func() binaryRecord { return &itemV3{} }, func(r binaryRecord) binaryRecord { return &r.(*itemV3).Item })
+		}},
+}
+
+// reencode rewrites every record of a bucket from an old layout (old gives
+// a fresh record of it) to the current one (current converts), a chunk at
+// a time.
+func reencode(tx *Tx, bucket []byte, old func() binaryRecord, current func(binaryRecord) binaryRecord) error {
+	b := tx.b(bucket)
+	const chunk = 4096
+	var after []byte
+	for {
+		var keys, values [][]byte
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(keys) < chunk; k, v = c.Next() {
+			rec := old()
+			if err := decodeRecord(v, rec); err != nil {
+				return fmt.Errorf("%s record %x: %w", bucket, k, err)
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			values = append(values, encodeRecord(current(rec)))
+		}
+		for i := range keys {
+			if err := b.Put(keys[i], values[i]); err != nil {
+				return err
+			}
+		}
+		if len(keys) < chunk {
+			return nil
+		}
+		after = keys[len(keys)-1]
+	}
 }
 
 // bibNumbers re-encodes every bib with the 035 $a system numbers of its
@@ -96,8 +137,11 @@ func binaryFromJSON(tx *Tx) error {
 			// Version 2's layout of a stored answer; version 3 converts it.
 			fresh = func() binaryRecord { return &idemEntryV2{} }
 		case bytes.Equal(bb.name, bucketBibs):
-			// Version 2's layout of a bib; version 4 converts it.
+			// Version 2's layouts of a bib and an item; version 4
+			// converts them.
 			fresh = func() binaryRecord { return &bibV3{} }
+		case bytes.Equal(bb.name, bucketItems):
+			fresh = func() binaryRecord { return &itemV3{} }
 		}
 		if err := reencodeJSON(tx, bb.name, fresh); err != nil {
 			return err

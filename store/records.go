@@ -110,6 +110,8 @@ type Item struct {
 	Temporary   bool       `json:"temporary,omitempty"`    // borrowed through ILL
 	Created     time.Time  `json:"created"`
 	Updated     time.Time  `json:"updated"`
+	Price       int64      `json:"price,omitempty"` // replacement or purchase price, minor units of the library's currency
+	Note        string     `json:"note,omitempty"`  // for staff
 }
 
 // Identifier is a typed patron identifier (barcode, university id, e-mail …).

@@ -48,7 +48,7 @@ func kohaRecords() []*marc.Record {
 	return []*marc.Record{
 		marcRecord("kb1", "The first import",
 			marcField("952", "a", "MAIN", "b", "MAIN", "c", "MAIN-STACKS", "o", "QA76 .F1", "p", "39000000000001", "y", "BOOK"),
-			marcField("952", "a", "BRANCH", "c", "BRANCH-STACKS", "p", "39000000000002", "y", "BOOK", "1", "4")),
+			marcField("952", "a", "BRANCH", "c", "BRANCH-STACKS", "p", "39000000000002", "y", "BOOK", "1", "4", "g", "12.50", "x", "Gift")),
 		marcRecord("", "A record without a control number",
 			marcField("952", "a", "MAIN", "c", "MAIN-REF", "p", "39000000000003", "y", "REFERENCE")),
 		marcRecord("kb3", "Shelved nowhere",
@@ -107,7 +107,8 @@ func TestImportMARCKohaFile(t *testing.T) {
 		}
 	}
 	show := run(t, append([]string{"item", "show", "39000000000002", "--json"}, d...)...)
-	if show.code != 0 || !strings.Contains(show.out, `"missing"`) || !strings.Contains(show.out, "BRANCH-STACKS") {
+	if show.code != 0 || !strings.Contains(show.out, `"missing"`) || !strings.Contains(show.out, "BRANCH-STACKS") ||
+		!strings.Contains(show.out, `"price": 1250`) || !strings.Contains(show.out, `"note": "Gift"`) {
 		t.Fatalf("item show: %+v", show)
 	}
 

@@ -312,6 +312,21 @@ func (m *ItemMapping) Items(rec *circ.MARCRecord) ([]circ.ImportItem, error) {
 	return out, nil
 }
 
+// WithoutItems returns a copy of rec without the fields the mapping reads
+// items from (the item field and the linked holdings field); rec is left
+// as it is.
+func (m *ItemMapping) WithoutItems(rec *circ.MARCRecord) *circ.MARCRecord {
+	out := *rec
+	out.Control = slices.Clone(rec.Control)
+	out.Data = make([]circ.DataField, 0, len(rec.Data))
+	for _, f := range rec.Data {
+		if f.Tag != m.Tag && (m.Holdings == nil || f.Tag != m.Holdings.Tag) {
+			out.Data = append(out.Data, f)
+		}
+	}
+	return &out
+}
+
 func (m *ItemMapping) item(f circ.DataField, holdings []circ.DataField) (circ.ImportItem, error) {
 	it := circ.ImportItem{Barcode: first(f, m.Barcode)}
 	if it.Barcode == "" {

@@ -73,7 +73,10 @@ func (s *MARCSource) Close() error {
 }
 
 // MARCApply imports a record of a MARCSource with the items the mapping
-// finds in it, the bib matched as match says.
+// finds in it, the bib matched as match says. The bib keeps the record
+// without its item fields: circa's items say where the copies are and how
+// they stand, and an export whose items changed still says the same of the
+// bib.
 func MARCApply(m ItemMapping, match circ.MatchBy) Apply {
 	return func(b *circ.ImportBatch, rec Record) (Counts, error) {
 		r := rec.Value.(*circ.MARCRecord)
@@ -84,7 +87,7 @@ func MARCApply(m ItemMapping, match circ.MatchBy) Apply {
 		if err != nil {
 			return nil, Problemf(rec, "%v", err)
 		}
-		res, err := b.ImportMARC(r, items, match)
+		res, err := b.ImportMARC(m.WithoutItems(r), items, match)
 		var p *circ.ImportProblem
 		if errors.As(err, &p) {
 			return nil, Problemf(rec, "%s", p.Reason)

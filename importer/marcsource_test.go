@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/circa-ils/circa/circ"
@@ -181,5 +182,48 @@ func TestMARCSourceNumbersAcrossFilesAndReportsBadRecords(t *testing.T) {
 	want := []string{"1 k0000001", "2 k0000002", "record 3: truncated record: leader says 1000 bytes, 24 left", "4 x1"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestMARCApplyStoresTheBibWithoutItsItems(t *testing.T) {
+	svc, db := catalogueService(t)
+	m, err := LoadItemMapping("koha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "export.mrc")
+	rec := kohaRecord(1, 2)
+	writeISO(t, path, []*marc.Record{rec})
+	run := func(key string) Report {
+		t.Helper()
+		src := NewMARCSource(path)
+		defer src.Close()
+		rep, err := Run(context.Background(), svc, src, MARCApply(m, circ.MatchControlNumber), Options{Key: key})
+		if err != nil || rep.Problems != 0 {
+			t.Fatalf("%+v %v", rep, err)
+		}
+		return rep
+	}
+	run("marc/1")
+	err = db.View(context.Background(), func(tx *store.Tx) error {
+		b, err := tx.BibByControlNumber("k0000001")
+		if err != nil {
+			return err
+		}
+		x, err := tx.BibMARC(b.ID)
+		if strings.Contains(x, `tag="952"`) || !strings.Contains(x, `tag="245"`) {
+			t.Errorf("stored MARCXML: %s", x)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The export again with one item now lost: the bib is unchanged.
+	rec.Data[len(rec.Data)-1].Subfields[1].Value = "1"
+	writeISO(t, path, []*marc.Record{rec})
+	rep := run("marc/2")
+	if rep.Counts["bibs unchanged"] != 1 || rep.Counts["items updated"] != 1 || rep.Counts["items unchanged"] != 1 {
+		t.Fatalf("second run: %+v", rep.Counts)
 	}
 }

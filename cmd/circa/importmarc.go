@@ -69,6 +69,7 @@ its number and nothing of it is imported.`,
 					return src, src, nil
 				},
 				apply: func(*backend) (importer.Apply, error) { return importer.MARCApply(m, by), nil },
+				batch: importer.MARCBatch,
 			}
 			return a.runImport(cmd, job, f)
 		},

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -83,18 +84,16 @@ func (r *Reader) Next() (*Record, error) {
 	}
 	r.n++
 	start := r.off
-	buf, err := r.br.Peek(maxRecord)
-	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+	head, err := r.br.Peek(5)
+	if err != nil && err != io.EOF {
 		r.err = err
 		return nil, err
 	}
-	eof := err == io.EOF
-	declared, lenOK := number(buf, 0, 5)
-	end := -1
-	if lenOK && declared > 24 && declared <= len(buf) && buf[declared-1] == recordTerminator {
-		end = declared
-	} else if i := bytes.IndexByte(buf, recordTerminator); i >= 0 {
-		end = i + 1
+	declared, lenOK := number(head, 0, 5)
+	buf, end, eof, err := r.frame(declared, lenOK)
+	if err != nil {
+		r.err = err
+		return nil, err
 	}
 	if end < 0 {
 		rerr := &RecordError{N: r.n, Offset: start, ID: controlNumber(buf)}
@@ -119,17 +118,80 @@ func (r *Reader) Next() (*Record, error) {
 		return nil, rerr
 	}
 	rec, reason := parseRecord(buf[:end])
+	if reason != "" || !lenOK {
+		// A record cut short, or junk, runs on into the next record up to
+		// its terminator: when a whole record starts inside, report what
+		// comes before it and read that record next time.
+		if p := embeddedRecord(buf[:end]); p > 0 {
+			rerr := &RecordError{N: r.n, Offset: start, ID: controlNumber(buf[:p])}
+			if lenOK {
+				rerr.Reason = fmt.Sprintf("truncated record: leader says %d bytes, the next record starts after %d", declared, p)
+			} else {
+				rerr.Reason = fmt.Sprintf("not a MARC record: %d bytes before the next record", p)
+			}
+			r.discard(p)
+			return nil, rerr
+		}
+	}
 	var rerr error
 	if reason != "" {
 		rerr = &RecordError{N: r.n, Offset: start, ID: controlNumber(buf[:end]), Reason: reason}
 		rec = nil
 	} else if !lenOK {
-		rerr = &RecordError{N: r.n, Offset: start, ID: rec.ControlValue("001"),
-			Reason: fmt.Sprintf("bad leader length %q", printable(buf[:5]))}
+		rerr = &RecordError{N: r.n, Offset: start, ID: shortText(strings.TrimSpace(rec.ControlValue("001"))),
+			Reason: fmt.Sprintf("bad leader length \"%s\"", printable(buf[:5]))}
 		rec = nil
 	}
 	r.discard(end)
 	return rec, rerr
+}
+
+// frame finds the end of the record at the read position: where the
+// leader length says when a record terminator is there, else just after
+// the first record terminator. It returns the bytes looked at, the record
+// length or -1 when there is no terminator within maxRecord bytes, and
+// whether the input ended first. Only as much as needed is buffered.
+func (r *Reader) frame(declared int, lenOK bool) (buf []byte, end int, eof bool, err error) {
+	if lenOK && declared > 24 {
+		buf, err = r.br.Peek(declared)
+		if len(buf) == declared && buf[declared-1] == recordTerminator {
+			return buf, declared, false, nil
+		}
+	}
+	for n := min(max(r.br.Buffered(), 512), maxRecord); ; n = min(2*n, maxRecord) {
+		buf, err = r.br.Peek(n)
+		if i := bytes.IndexByte(buf, recordTerminator); i >= 0 {
+			return buf, i + 1, false, nil
+		}
+		switch {
+		case err == io.EOF:
+			return buf, -1, true, nil
+		case err != nil && err != bufio.ErrBufferFull:
+			return buf, -1, false, err
+		case n == maxRecord:
+			return buf, -1, false, nil
+		}
+	}
+}
+
+// embeddedRecord returns where a well-formed record that ends with rec
+// starts inside it, or 0: its leader length must reach exactly to the end.
+// Only a few candidates are parsed, so that hostile input cannot make the
+// search quadratic.
+func embeddedRecord(rec []byte) int {
+	tries := 0
+	for p := 1; p+26 <= len(rec) && tries < 8; p++ {
+		if n, ok := number(rec, p, 5); ok && n == len(rec)-p {
+			if _, ok := number(rec, p+12, 5); !ok {
+				continue
+			}
+			tries++
+			if _, reason := parseRecord(rec[p:]); reason == "" {
+				return p
+			}
+		}
+	}
+	return 0
 }
 
 func (r *Reader) discard(n int) {
@@ -229,13 +291,7 @@ func parseRecord(rec []byte) (*Record, string) {
 	if _, ok := number(leader, 12, 5); !ok {
 		return nil, fmt.Sprintf("bad base address %q in leader/12-16", leader[12:17])
 	}
-	var dec decoder
-	switch leader[9] {
-	case 'a':
-		dec = decodeUTF8
-	case ' ':
-		dec = decodeMARC8
-	default:
+	if leader[9] != 'a' && leader[9] != ' ' {
 		return nil, fmt.Sprintf("leader/09 %q is neither blank (MARC-8) nor a (UTF-8)", leader[9])
 	}
 	// The directory ends at the first field terminator; the base address
@@ -256,14 +312,43 @@ func parseRecord(rec []byte) (*Record, string) {
 	if reason != "" {
 		return nil, reason
 	}
-	out := &Record{Leader: string(leader)}
-	if leader[9] == ' ' {
+	// Exports that write UTF-8 but leave leader/09 blank are common. MARC-8
+	// text with diacritics or special letters is practically never valid
+	// UTF-8 (a diacritic byte is followed by an ASCII letter, a special
+	// letter is a lone continuation byte), so such data is taken as UTF-8.
+	utf := leader[9] == 'a' || looksUTF8(data)
+	// A UTF-8 record's values are cut from one string of its data.
+	var text string
+	if utf {
+		if !utf8.Valid(data) {
+			for i, f := range fields {
+				if _, reason := decodeUTF8(data[f.at:f.end]); reason != "" {
+					return nil, "field " + string(dir[i*12:i*12+3]) + ": " + reason
+				}
+			}
+		}
+		text = string(data)
+	}
+	value := func(at, end int) (string, string) {
+		if utf {
+			return text[at:end], ""
+		}
+		return decodeMARC8(data[at:end])
+	}
+	controls := 0
+	for i := range fields {
+		if dir[i*12] == '0' && dir[i*12+1] == '0' {
+			controls++
+		}
+	}
+	out := &Record{Leader: string(leader), Control: make([]ControlField, 0, controls), Data: make([]DataField, 0, len(fields)-controls)}
+	if leader[9] != 'a' {
 		out.Leader = out.Leader[:9] + "a" + out.Leader[10:]
 	}
 	for i, f := range fields {
-		tag := string(dir[i*12 : i*12+3])
+		tag := tagString(dir[i*12 : i*12+3])
 		if strings.HasPrefix(tag, "00") {
-			v, err := dec(f)
+			v, err := value(f.at, f.end)
 			if err != "" {
 				return nil, "field " + tag + ": " + err
 			}
@@ -271,49 +356,81 @@ func parseRecord(rec []byte) (*Record, string) {
 			continue
 		}
 		df := DataField{Tag: tag, Ind1: " ", Ind2: " "}
-		for n := 0; n < 2 && len(f) > 0 && f[0] != subfieldMark; n++ {
+		at := f.at
+		for n := 0; n < 2 && at < f.end && data[at] != subfieldMark; n++ {
 			if n == 0 {
-				df.Ind1 = indicator(string(f[:1]))
+				df.Ind1 = indicator(string(data[at]))
 			} else {
-				df.Ind2 = indicator(string(f[:1]))
+				df.Ind2 = indicator(string(data[at]))
 			}
-			f = f[1:]
+			at++
 		}
-		v, err := dec(f)
+		v, err := value(at, f.end)
 		if err != "" {
 			return nil, "field " + tag + ": " + err
 		}
-		subs := strings.Split(v, "\x1f")
-		for _, s := range subs[1:] {
-			if s == "" {
-				continue
+		df.Subfields = make([]Subfield, 0, strings.Count(v, "\x1f"))
+		for v != "" {
+			// Skip to the next subfield mark; text before the first is
+			// not part of any subfield.
+			j := strings.IndexByte(v, subfieldMark)
+			if j < 0 {
+				break
 			}
-			_, n := utf8.DecodeRuneInString(s)
-			df.Subfields = append(df.Subfields, Subfield{Code: s[:n], Value: s[n:]})
+			v = v[j+1:]
+			end := strings.IndexByte(v, subfieldMark)
+			if end < 0 {
+				end = len(v)
+			}
+			if end > 0 {
+				_, n := utf8.DecodeRuneInString(v)
+				df.Subfields = append(df.Subfields, Subfield{Code: v[:n], Value: v[n:end]})
+			}
+			v = v[end:]
 		}
 		out.Data = append(out.Data, df)
 	}
 	return out, ""
 }
 
-// splitFields returns the fields the directory points to, without their
-// terminators. When the directory's lengths or offsets do not fit the data
-// (as tools that re-encode records without recounting leave them) but the
-// data holds exactly one terminated field per entry, those are used in
-// directory order.
-func splitFields(dir, data []byte) ([][]byte, string) {
+// looksUTF8 reports whether data holds non-ASCII text that is valid UTF-8
+// and no MARC-8 escape.
+func looksUTF8(data []byte) bool {
+	for i, c := range data {
+		if c == 0x1B {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			return bytes.IndexByte(data[i:], 0x1B) < 0 && utf8.Valid(data[i:])
+		}
+	}
+	return false
+}
+
+// span is where a field lies in a record's data, without its terminator.
+type span struct{ at, end int }
+
+// splitFields returns where the fields the directory points to are. When
+// the directory's lengths or offsets do not fit the data (as tools that
+// re-encode records without recounting leave them) but the data holds
+// exactly one terminated field per entry, those are used in directory
+// order.
+func splitFields(dir, data []byte) ([]span, string) {
 	n := len(dir) / 12
-	fields := make([][]byte, 0, n)
+	fields := make([]span, 0, n)
 	reason := ""
 	for i := 0; i < n; i++ {
 		e := dir[i*12 : i*12+12]
 		if !validTag(string(e[:3])) {
-			return nil, fmt.Sprintf("bad directory: entry %d has tag %q", i+1, printable(e[:3]))
+			return nil, fmt.Sprintf("bad directory: entry %d has tag \"%s\"", i+1, printable(e[:3]))
 		}
 		length, ok1 := number(e, 3, 4)
 		at, ok2 := number(e, 7, 5)
 		if !ok1 || !ok2 {
-			return nil, fmt.Sprintf("bad directory: entry %d (%s) has length/start %q, not digits", i+1, e[:3], printable(e[3:12]))
+			return nil, fmt.Sprintf("bad directory: entry %d (%s) has length/start \"%s\", not digits", i+1, e[:3], printable(e[3:12]))
+		}
+		if reason != "" {
+			continue // still check the other entries' tags and numbers
 		}
 		switch {
 		case length < 1 || at+length > len(data):
@@ -321,10 +438,9 @@ func splitFields(dir, data []byte) ([][]byte, string) {
 		case data[at+length-1] != fieldTerminator:
 			reason = fmt.Sprintf("bad directory: field %s at %d+%d does not end with a field terminator", e[:3], at, length)
 		}
-		if reason != "" {
-			break
+		if reason == "" {
+			fields = append(fields, span{at, at + length - 1})
 		}
-		fields = append(fields, data[at:at+length-1])
 	}
 	if reason == "" {
 		return fields, ""
@@ -333,28 +449,56 @@ func splitFields(dir, data []byte) ([][]byte, string) {
 		return nil, reason
 	}
 	fields = fields[:0]
+	at := 0
 	for i := 0; i < n; i++ {
-		j := bytes.IndexByte(data, fieldTerminator)
-		fields = append(fields, data[:j])
-		data = data[j+1:]
+		j := at + bytes.IndexByte(data[at:], fieldTerminator)
+		fields = append(fields, span{at, j})
+		at = j + 1
 	}
 	return fields, ""
 }
 
-// A decoder turns the bytes of one field into UTF-8, or says why not.
-type decoder func([]byte) (string, string)
+// numericTags holds the tags 000-999 so that reading a record does not
+// allocate a string for each field's tag.
+var numericTags = func() (t [1000]string) {
+	for i := range t {
+		t[i] = fmt.Sprintf("%03d", i)
+	}
+	return t
+}()
+
+func tagString(b []byte) string {
+	if n, ok := number(b, 0, 3); ok {
+		return numericTags[n]
+	}
+	return string(b)
+}
 
 func decodeUTF8(b []byte) (string, string) {
-	if !utf8.Valid(b) {
-		i := 0
-		for i < len(b) {
-			r, n := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && n == 1 {
-				break
-			}
-			i += n
-		}
-		return "", fmt.Sprintf("invalid UTF-8 (byte 0x%02X at %d) in a record whose leader/09 says UTF-8", b[i], i)
+	if utf8.Valid(b) {
+		return string(b), ""
 	}
-	return string(b), ""
+	i := 0
+	for i < len(b) {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		i += n
+	}
+	return "", fmt.Sprintf("invalid UTF-8 (byte 0x%02X after %s) in a record whose leader/09 says UTF-8", b[i], context(b[:i]))
+}
+
+// context quotes the end of the text before a bad byte, subfield marks
+// written as $, to show a cataloguer where it is.
+func context(before []byte) string {
+	start := max(0, len(before)-24)
+	for start > 0 && !utf8.RuneStart(before[start]) {
+		start++
+	}
+	s := strings.ReplaceAll(string(before[start:]), "\x1f", "$")
+	if start > 0 {
+		s = "…" + s
+	}
+	return strconv.Quote(s)
 }

@@ -86,9 +86,15 @@ func decodeMARC8(b []byte) (string, string) {
 			}
 			i += n
 			continue
-		case c <= 0x20:
+		case c < 0x20:
 			flush()
 			out.WriteByte(c)
+			continue
+		case c == 0x20:
+			// A mark before a space is a spacing diacritic: the space is
+			// its base.
+			out.WriteByte(c)
+			flush()
 			continue
 		case c == 0x7F || c == 0xA0 || c == 0xFF:
 			return "", fmt.Sprintf("MARC-8 byte 0x%02X has no character", c)
@@ -161,5 +167,5 @@ func escape(b []byte) (n, g int, set *charset, reason string) {
 	if set, ok := finals[f]; ok {
 		return 1 + len(f), g, set, ""
 	}
-	return bad(3)
+	return bad(1 + max(len(f), 1))
 }

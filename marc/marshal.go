@@ -7,12 +7,15 @@ import (
 )
 
 // Marshal writes the record in ISO 2709 with UTF-8 coding: leader/09 is
-// set to 'a', and the record length, base address and the fixed leader
+// set to 'a', a missing leader is DefaultLeader, and the record length, base address and the fixed leader
 // positions 10-11 and 20-23 are computed.
 func Marshal(r *Record) ([]byte, error) {
 	leader := []byte(DefaultLeader)
-	if len(r.Leader) == 24 {
+	if r.Leader != "" {
 		leader = []byte(r.Leader)
+	}
+	if len(leader) != 24 {
+		return nil, fmt.Errorf("leader is %d bytes, not 24", len(leader))
 	}
 	for i, c := range leader {
 		if c < 0x20 || c >= 0x7F {

@@ -22,7 +22,17 @@ const (
 // oaiNS is the OAI-PMH namespace, whose <record> wraps a MARC record.
 const oaiNS = "http://www.openarchives.org/OAI/2.0/"
 
-var errTokenTooLong = errors.New("more than 1 MiB of text without markup")
+// maxXMLDepth bounds element nesting, which the decoder keeps a stack of.
+const maxXMLDepth = 64
+
+// elementCost is what an element counts against a record's text budget,
+// so that a record of countless empty elements is refused too.
+const elementCost = 32
+
+var (
+	errTokenTooLong = errors.New("more than 1 MiB of text without markup")
+	errTooDeep      = fmt.Errorf("elements nested more than %d deep", maxXMLDepth)
+)
 
 // XMLReader reads MARCXML records one at a time: bare <record> elements,
 // a <collection> of them, or records inside another wrapper such as an
@@ -31,6 +41,7 @@ var errTokenTooLong = errors.New("more than 1 MiB of text without markup")
 type XMLReader struct {
 	in      *guardReader
 	d       *xml.Decoder
+	depth   int
 	n       int
 	err     error
 	charset error // a refused encoding declaration
@@ -72,7 +83,7 @@ func (x *XMLReader) Next() (*Record, error) {
 	}
 	for {
 		start := x.in.n
-		tok, err := x.d.Token()
+		tok, err := x.token()
 		if err != nil {
 			return nil, x.fail(err, start, false)
 		}
@@ -107,7 +118,8 @@ func (x *XMLReader) fail(err error, start int64, inRecord bool) error {
 		x.err = io.EOF
 	case x.charset != nil:
 		x.err = x.charset
-	case errors.As(err, &syn) || errors.Is(err, errTokenTooLong):
+	case errors.As(err, &syn) || errors.Is(err, errTokenTooLong) || errors.Is(err, errTooDeep):
+		line := x.in.lines + 1
 		found, rerr := x.resync()
 		switch {
 		case rerr != nil:
@@ -125,7 +137,11 @@ func (x *XMLReader) fail(err error, start int64, inRecord bool) error {
 			if !inRecord {
 				x.n++ // damage between records may have hidden one
 			}
-			return &RecordError{N: x.n, Offset: start, Reason: "not well-formed XML: " + strings.TrimPrefix(err.Error(), "XML syntax error on ")}
+			msg := err.Error()
+			if syn != nil {
+				msg = syn.Msg
+			}
+			return &RecordError{N: x.n, Offset: start, Reason: fmt.Sprintf("not well-formed XML at line %d: %s", line, msg)}
 		}
 	default:
 		x.err = err
@@ -147,6 +163,9 @@ func (x *XMLReader) resync() (bool, error) {
 			return false, err
 		}
 		x.in.n++
+		if c == '\n' {
+			x.in.lines++
+		}
 		if c != '<' {
 			continue
 		}
@@ -165,7 +184,7 @@ func (x *XMLReader) resync() (bool, error) {
 		if string(local) == "record" {
 			x.in.pending = []byte{'<'}
 			x.in.n--
-			x.d = x.decoder()
+			x.d, x.depth = x.decoder(), 0
 			return true, nil
 		}
 	}
@@ -182,9 +201,9 @@ func (x *XMLReader) record(se xml.StartElement) (*Record, string, error) {
 			reason = r
 		}
 	}
-	sawLeader := false
+	sawLeader, tooBig := false, false
 	for {
-		tok, err := x.d.Token()
+		tok, err := x.token()
 		if err != nil {
 			return nil, "", err
 		}
@@ -199,6 +218,7 @@ func (x *XMLReader) record(se xml.StartElement) (*Record, string, error) {
 			rec.Leader = fixLeader(rec.Leader, sawLeader)
 			return rec, "", nil
 		case xml.StartElement:
+			budget -= elementCost
 			switch t.Name.Local {
 			case "leader":
 				v, err := x.text(&budget)
@@ -215,7 +235,9 @@ func (x *XMLReader) record(se xml.StartElement) (*Record, string, error) {
 				if !validTag(tag) {
 					setReason(fmt.Sprintf("control field tag %q is not three letters or digits", shortText(tag)))
 				}
-				rec.Control = append(rec.Control, ControlField{Tag: tag, Value: v})
+				if budget >= 0 {
+					rec.Control = append(rec.Control, ControlField{Tag: tag, Value: v})
+				}
 			case "datafield":
 				f, r, err := x.datafield(t, &budget)
 				if err != nil {
@@ -224,17 +246,21 @@ func (x *XMLReader) record(se xml.StartElement) (*Record, string, error) {
 				if r != "" {
 					setReason(r)
 				}
-				rec.Data = append(rec.Data, f)
+				if budget >= 0 {
+					rec.Data = append(rec.Data, f)
+				}
 			default:
-				if err := x.d.Skip(); err != nil {
+				if err := x.skip(); err != nil {
 					return nil, "", err
 				}
 			}
 		}
-		if budget < 0 {
+		if budget < 0 && !tooBig {
+			tooBig = true
+			// Too big: keep the control fields, which name the record in
+			// the report, and nothing more.
 			setReason(fmt.Sprintf("record larger than %d bytes of text", maxXMLRecord))
-			rec.Control, rec.Data = nil, nil
-			budget = maxXMLRecord
+			rec.Data = nil
 		}
 	}
 }
@@ -247,7 +273,7 @@ func (x *XMLReader) datafield(se xml.StartElement, budget *int) (DataField, stri
 		reason = fmt.Sprintf("data field tag %q is not three letters or digits", shortText(tag))
 	}
 	for {
-		tok, err := x.d.Token()
+		tok, err := x.token()
 		if err != nil {
 			return f, "", err
 		}
@@ -256,11 +282,12 @@ func (x *XMLReader) datafield(se xml.StartElement, budget *int) (DataField, stri
 			return f, reason, nil
 		case xml.StartElement:
 			if t.Name.Local != "subfield" {
-				if err := x.d.Skip(); err != nil {
+				if err := x.skip(); err != nil {
 					return f, "", err
 				}
 				continue
 			}
+			*budget -= elementCost
 			v, err := x.text(budget)
 			if err != nil {
 				return f, "", err
@@ -281,7 +308,7 @@ func (x *XMLReader) datafield(se xml.StartElement, budget *int) (DataField, stri
 func (x *XMLReader) text(budget *int) (string, error) {
 	var b []byte
 	for {
-		tok, err := x.d.Token()
+		tok, err := x.token()
 		if err != nil {
 			return "", err
 		}
@@ -292,13 +319,37 @@ func (x *XMLReader) text(budget *int) (string, error) {
 				b = append(b, t...)
 			}
 		case xml.StartElement:
-			if err := x.d.Skip(); err != nil {
+			if err := x.skip(); err != nil {
 				return "", err
 			}
 		case xml.EndElement:
 			return string(b), nil
 		}
 	}
+}
+
+// token returns the next token, keeping count of the nesting depth.
+func (x *XMLReader) token() (xml.Token, error) {
+	tok, err := x.d.Token()
+	switch tok.(type) {
+	case xml.StartElement:
+		if x.depth++; x.depth > maxXMLDepth {
+			return nil, errTooDeep
+		}
+	case xml.EndElement:
+		x.depth--
+	}
+	return tok, err
+}
+
+// skip reads past the end of the element just started.
+func (x *XMLReader) skip() error {
+	for level := x.depth; x.depth >= level; {
+		if _, err := x.token(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func attr(se xml.StartElement, name string) string {
@@ -330,6 +381,7 @@ type guardReader struct {
 	br      *bufio.Reader
 	pending []byte // bytes given back after resynchronising
 	n       int64
+	lines   int // line feeds read
 	sinceLT int
 }
 
@@ -344,6 +396,9 @@ func (g *guardReader) ReadByte() (byte, error) {
 		}
 	}
 	g.n++
+	if c == '\n' {
+		g.lines++
+	}
 	if c == '<' {
 		g.sinceLT = 0
 	} else if g.sinceLT++; g.sinceLT > maxXMLToken {

@@ -155,7 +155,7 @@ func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match Matc
 			if ok, err := b.libraryKnown(in.Library); err != nil {
 				return res, err
 			} else if !ok {
-				return res, importProblem("item %s: unknown library code %q", in.Barcode, in.Library)
+				return res, importProblem("item %s: unknown library code %q%s", in.Barcode, in.Library, b.didYouMean(in.Library, false))
 			}
 		}
 		if in.Location == "" {
@@ -166,7 +166,7 @@ func (b *ImportBatch) ImportMARC(rec *MARCRecord, items []ImportItem, match Matc
 			return res, err
 		}
 		if !ok {
-			return res, importProblem("item %s: unknown location code %q", in.Barcode, in.Location)
+			return res, importProblem("item %s: unknown location code %q%s", in.Barcode, in.Location, b.didYouMean(in.Location, true))
 		}
 		if in.Library != "" && loc.Library != in.Library {
 			return res, importProblem("item %s: location %s belongs to library %s, not %s", in.Barcode, loc.Code, loc.Library, in.Library)
@@ -376,6 +376,30 @@ func (b *ImportBatch) location(code string) (store.Location, bool, error) {
 func (b *ImportBatch) libraryKnown(code string) (bool, error) {
 	l, err := b.library(code)
 	return l.Code != "", err
+}
+
+// didYouMean names the nearest location (or library) code to an unknown
+// one, for the report.
+func (b *ImportBatch) didYouMean(code string, location bool) string {
+	var codes []string
+	if location {
+		locs, err := b.tx.Locations()
+		if err != nil {
+			return ""
+		}
+		for _, l := range locs {
+			codes = append(codes, l.Code)
+		}
+	} else {
+		libs, err := b.tx.Libraries()
+		if err != nil {
+			return ""
+		}
+		for _, l := range libs {
+			codes = append(codes, l.Code)
+		}
+	}
+	return store.DidYouMean(code, codes)
 }
 
 // currency is the currency a library's amounts are in.

@@ -131,6 +131,7 @@ func TestImportMARCProblemsWriteNothing(t *testing.T) {
 		want  string
 	}{
 		{"unknown location", []ImportItem{{Barcode: "A1", Location: "NOWHERE", Policy: "BOOK"}}, `unknown location code "NOWHERE"`},
+		{"misspelt location", []ImportItem{{Barcode: "A1", Location: "STAKCS", Policy: "BOOK"}}, `unknown location code "STAKCS" (did you mean "STACKS"?)`},
 		{"unknown library", []ImportItem{{Barcode: "A1", Library: "ELSEWHERE", Location: "STACKS", Policy: "BOOK"}}, `unknown library code "ELSEWHERE"`},
 		{"location of another library", []ImportItem{{Barcode: "A1", Library: "BRANCH", Location: "STACKS", Policy: "BOOK"}}, "belongs to library MAIN, not BRANCH"},
 		{"no barcode", []ImportItem{{Barcode: "A1", Location: "STACKS", Policy: "BOOK"}, {Barcode: " ", Location: "STACKS", Policy: "BOOK"}}, "without a barcode"},

@@ -178,3 +178,38 @@ func TestImportMARCBadArguments(t *testing.T) {
 		}
 	}
 }
+
+func TestImportMARCMatchByISBNAnd035(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	existing := filepath.Join(t.TempDir(), "bib.xml")
+	doc := `<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000 a 4500</leader>` +
+		`<controlfield tag="001">old-1</controlfield>` +
+		`<datafield tag="020" ind1=" " ind2=" "><subfield code="a">0306406152</subfield></datafield>` +
+		`<datafield tag="035" ind1=" " ind2=" "><subfield code="a">(OCoLC)ocm00777</subfield></datafield>` +
+		`<datafield tag="245" ind1="0" ind2="0"><subfield code="a">Loaded before</subfield></datafield></record>`
+	if err := os.WriteFile(existing, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, append([]string{"bib", "add", existing}, d...)...); r.code != 0 {
+		t.Fatalf("bib add: %+v", r)
+	}
+	byISBN := kohaFile(t, marcRecord("koha-1", "Loaded before", marcField("020", "a", "978-0-306-40615-7"),
+		marcField("952", "a", "MAIN", "c", "MAIN-STACKS", "p", "39000000000101", "y", "BOOK")))
+	r := run(t, append([]string{"import", "marc", byISBN, "--items", "koha", "--match", "isbn"}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "bibs updated             1") || strings.Contains(r.out, "bibs created") {
+		t.Fatalf("--match isbn: %+v", r)
+	}
+	// The bib now has 001 koha-1 and no 035; a record with the 035 of
+	// another bib and no match creates one.
+	by035 := kohaFile(t, marcRecord("", "Loaded before", marcField("035", "a", "(OCoLC)777"),
+		marcField("952", "a", "MAIN", "c", "MAIN-STACKS", "p", "39000000000102", "y", "BOOK")))
+	r = run(t, append([]string{"import", "marc", by035, "--items", "koha", "--match", "035"}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "bibs created             1") {
+		t.Fatalf("--match 035: %+v", r)
+	}
+	r = run(t, append([]string{"import", "marc", by035, "--items", "koha", "--match", "035"}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "bibs unchanged           1") || !strings.Contains(r.out, "items unchanged          1") {
+		t.Fatalf("--match 035 again: %+v", r)
+	}
+}

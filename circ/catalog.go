@@ -130,7 +130,7 @@ func putBib(tx *store.Tx, rec *MARCRecord, now time.Time, agent Agent) (BibChang
 	}
 	c.Restored = b.Deleted
 	b.ControlNumber, b.Title, b.Author, b.ISBN = f.ControlNumber, f.Title, f.Author, f.ISBN
-	b.CallNumber, b.MaterialType = f.CallNumber, f.MaterialType
+	b.CallNumber, b.MaterialType, b.SystemNumbers = f.CallNumber, f.MaterialType, f.SystemNumbers
 	b.Deleted = false
 	b.MARCXML = string(rec.AppendXML(nil))
 	if err := tx.PutBib(&b, now); err != nil {

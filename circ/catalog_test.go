@@ -2,6 +2,7 @@ package circ
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -38,13 +39,13 @@ func TestParseMARCXMLAndExtract(t *testing.T) {
 	got := ExtractBib(&recs[0])
 	want := BibFields{ControlNumber: "cat000000001", Title: "The Go programming language", Author: "Donovan, Alan A. A.",
 		ISBN: "9780306406157", CallNumber: "QA76.73.G63 D66 2016", MaterialType: "book"}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("extract:\n got %+v\nwant %+v", got, want)
 	}
 	got = ExtractBib(&recs[1])
 	want = BibFields{ControlNumber: "cat000000002", Title: "Harbour lights : a film", Author: "Varda, Agnès",
 		CallNumber: "DVD 1234", MaterialType: "book"}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("extract:\n got %+v\nwant %+v", got, want)
 	}
 	if recs[1].Leader != defaultLeader {

@@ -24,12 +24,14 @@ type ItemBrief struct {
 	Policy     string           `json:"policy"`
 	BibID      uint64           `json:"bib_id"`
 	Properties string           `json:"properties,omitempty"`
+	Price      int64            `json:"price,omitempty"` // minor units of the library's currency
+	Note       string           `json:"note,omitempty"`  // for staff
 }
 
 func briefOf(tx *store.Tx, it *store.Item) ItemBrief {
 	b := ItemBrief{ID: it.ID, Barcode: it.Barcode, CallNumber: it.CallNumber, Library: it.Library,
 		Location: it.Location, MediaType: it.MediaType, Magnetic: it.Magnetic, Pieces: it.Pieces,
-		Status: it.Status, Policy: it.Policy, BibID: it.BibID, Properties: it.Properties}
+		Status: it.Status, Policy: it.Policy, BibID: it.BibID, Properties: it.Properties, Price: it.Price, Note: it.Note}
 	if bib, err := tx.Bib(it.BibID); err == nil {
 		b.Title, b.Author = bib.Title, bib.Author
 		if b.CallNumber == "" {

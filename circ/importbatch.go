@@ -19,6 +19,10 @@ type ImportBatch struct {
 	at    time.Time
 	agent Agent
 	svc   *Service
+
+	// What the checks of the batch's records looked up, read once a batch.
+	locations map[string]store.Location // code → location; Code "" when there is none
+	libraries map[string]store.Library  // code → library; Code "" when there is none
 }
 
 // Import runs fn in one write transaction. fn may run more than once (a

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/circa-ils/circa/marc"
+	"github.com/circa-ils/circa/store"
 )
 
 // MARC21slimNS is the namespace of MARCXML.
@@ -71,12 +72,13 @@ func isbdTrim(s string) string {
 // BibFields are the values circa keeps beside a MARC record for display,
 // search and circulation.
 type BibFields struct {
-	ControlNumber string // 001
-	Title         string // 245 $a $b
-	Author        string // 100, 110 or 111 $a, else the first 700 $a
-	ISBN          string // the first 020 $a, digits and X only
-	CallNumber    string // 050 or 090 $a $b, else 099 $a, else 852 $h $i
-	MaterialType  string // from leader/06-07: book, serial, video, audio, map, score, image, computer, kit, object
+	ControlNumber string   // 001
+	Title         string   // 245 $a $b
+	Author        string   // 100, 110 or 111 $a, else the first 700 $a
+	ISBN          string   // the first 020 $a, digits and X only
+	CallNumber    string   // 050 or 090 $a $b, else 099 $a, else 852 $h $i
+	MaterialType  string   // from leader/06-07: book, serial, video, audio, map, score, image, computer, kit, object
+	SystemNumbers []string // every 035 $a, as store.NormalizeSystemNumber gives them, each once
 }
 
 // ExtractBib derives the BibFields of a record.
@@ -99,6 +101,7 @@ func ExtractBib(r *MARCRecord) BibFields {
 			f.Author = isbdTrim(fs[0].Value("a"))
 		}
 	}
+	f.SystemNumbers = store.SystemNumbersOf(r)
 	for _, fd := range r.Fields("020") {
 		if v := isbnDigits(fd.Value("a")); v != "" {
 			f.ISBN = v

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -226,6 +227,14 @@ func (c *checker) bibs() {
 		if c.tx.b(idxBibChanged).Get(timeKey(b.Changed, b.ID)) == nil {
 			c.add("bibs", "bib %d missing from change index", b.ID)
 		}
+		if isbn := NormalizeISBN(b.ISBN); isbn != "" && c.tx.b(idxBibISBN).Get(idKey(isbn, b.ID)) == nil {
+			c.add("bibs", "bib %d missing from ISBN index", b.ID)
+		}
+		for _, sn := range b.SystemNumbers {
+			if c.tx.b(idxBibSysNum).Get(idKey(sn, b.ID)) == nil {
+				c.add("bibs", "bib %d missing from system number index under %q", b.ID, sn)
+			}
+		}
 	})
 	if m := c.tx.b(idxBibChanged).Stats().KeyN; m != n {
 		c.add("idx_bib_changed", "%d entries for %d bibs", m, n)
@@ -256,6 +265,20 @@ func (c *checker) lookups() {
 		b, err := c.tx.Bib(decodeU64(v))
 		if err != nil || b.ControlNumber != string(k) {
 			c.add("idx_bib_control", "entry %q points at bib %d that does not carry it", k, decodeU64(v))
+		}
+	})
+	c.forEach(idxBibISBN, func(k, v []byte) {
+		id, isbn := idKeyParts(k)
+		b, err := c.tx.Bib(id)
+		if err != nil || NormalizeISBN(b.ISBN) != isbn {
+			c.add("idx_bib_isbn", "entry %q points at bib %d that does not carry it", isbn, id)
+		}
+	})
+	c.forEach(idxBibSysNum, func(k, v []byte) {
+		id, n := idKeyParts(k)
+		b, err := c.tx.Bib(id)
+		if err != nil || !slices.Contains(b.SystemNumbers, n) {
+			c.add("idx_bib_sysnum", "entry %q points at bib %d that does not carry it", n, id)
 		}
 	})
 	c.forEach(idxReqExternal, func(k, v []byte) {

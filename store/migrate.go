@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/circa-ils/circa/marc"
 )
 
 // migration moves the file from version to version+1 in one transaction.
@@ -25,7 +28,14 @@ var registeredMigrations = []migration{
 		apply: binaryFromJSON},
 	{to: 3, description: "stored answers keep their retry window, journal head and changed records (only payment ids and partner charge ids carry over); a bucket for patron PIN failure counters",
 		apply: idemWithWindows},
-	{to: 4, description: "patron groups and item policies as records: one for every user group patrons and the rules name, one for every item policy items and the rules name",
+	{to: 4, description: "bibs keep the system control numbers of their 035 fields, indexed with their ISBNs for matching imported records; items have a price and a note",
+		apply: func(tx *Tx) error {
+			if err := bibNumbers(tx); err != nil {
+				return err
+			}
+			return reencode(tx, bucketItems, func() binaryRecord { return &itemV3{} }, func(r binaryRecord) binaryRecord { return &r.(*itemV3).Item })
+		}},
+	{to: 5, description: "patron groups and item policies as records: one for every user group patrons and the rules name, one for every item policy items and the rules name",
 		apply: groupsAndPolicies},
 }
 
@@ -88,12 +98,113 @@ func groupsAndPolicies(tx *Tx) error {
 	return nil
 }
 
+// reencode rewrites every record of a bucket from an old layout (old gives
+// a fresh record of it) to the current one (current converts), a chunk at
+// a time.
+func reencode(tx *Tx, bucket []byte, old func() binaryRecord, current func(binaryRecord) binaryRecord) error {
+	b := tx.b(bucket)
+	const chunk = 4096
+	var after []byte
+	for {
+		var keys, values [][]byte
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(keys) < chunk; k, v = c.Next() {
+			rec := old()
+			if err := decodeRecord(v, rec); err != nil {
+				return fmt.Errorf("%s record %x: %w", bucket, k, err)
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			values = append(values, encodeRecord(current(rec)))
+		}
+		for i := range keys {
+			if err := b.Put(keys[i], values[i]); err != nil {
+				return err
+			}
+		}
+		if len(keys) < chunk {
+			return nil
+		}
+		after = keys[len(keys)-1]
+	}
+}
+
+// bibNumbers re-encodes every bib with the 035 $a system numbers of its
+// MARCXML and indexes bibs by them and by ISBN, a chunk at a time (bbolt
+// cursors must not run across their own bucket's writes).
+func bibNumbers(tx *Tx) error {
+	b := tx.b(bucketBibs)
+	const chunk = 4096
+	var after []byte
+	for {
+		var bibs []Bib
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(bibs) < chunk; k, v = c.Next() {
+			var old bibV3
+			if err := decodeRecord(v, &old); err != nil {
+				return fmt.Errorf("bib %d: %w", decodeU64(k), err)
+			}
+			bib := old.Bib
+			// A record that cannot be read has no system numbers.
+			if raw := tx.b(bucketMARC).Get(k); raw != nil {
+				if rec, err := marc.NewXMLReader(bytes.NewReader(raw)).Next(); err == nil {
+					bib.SystemNumbers = SystemNumbersOf(rec)
+				}
+			}
+			bibs = append(bibs, bib)
+			after = append(after[:0], k...)
+		}
+		for i := range bibs {
+			if err := putRecord(b, u64(bibs[i].ID), &bibs[i]); err != nil {
+				return err
+			}
+			if err := tx.indexBibNumbers(&Bib{}, &bibs[i]); err != nil {
+				return err
+			}
+		}
+		if len(bibs) < chunk {
+			return nil
+		}
+	}
+}
+
+// SystemNumbersOf returns the distinct 035 $a of a record, normalised.
+func SystemNumbersOf(rec *marc.Record) []string {
+	var out []string
+	for _, f := range rec.Fields("035") {
+		for _, sf := range f.Subfields {
+			if n := NormalizeSystemNumber(sf.Value); sf.Code == "a" && n != "" && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 func binaryFromJSON(tx *Tx) error {
 	for _, bb := range binaryBuckets {
 		fresh := bb.fresh
-		if bytes.Equal(bb.name, bucketIdem) {
+		switch {
+		case bytes.Equal(bb.name, bucketIdem):
 			// Version 2's layout of a stored answer; version 3 converts it.
 			fresh = func() binaryRecord { return &idemEntryV2{} }
+		case bytes.Equal(bb.name, bucketBibs):
+			// Version 2's layouts of a bib and an item; version 4
+			// converts them.
+			fresh = func() binaryRecord { return &bibV3{} }
+		case bytes.Equal(bb.name, bucketItems):
+			fresh = func() binaryRecord { return &itemV3{} }
 		}
 		if err := reencodeJSON(tx, bb.name, fresh); err != nil {
 			return err

@@ -50,8 +50,9 @@ type Bib struct {
 	Author        string    `json:"author,omitempty"`
 	ISBN          string    `json:"isbn,omitempty"`
 	CallNumber    string    `json:"call_number,omitempty"`
-	MaterialType  string    `json:"material_type,omitempty"` // e.g. book, video
-	Temporary     bool      `json:"temporary,omitempty"`     // created for a borrowed ILL item
+	MaterialType  string    `json:"material_type,omitempty"`  // e.g. book, video
+	SystemNumbers []string  `json:"system_numbers,omitempty"` // 035 $a, as NormalizeSystemNumber gives them
+	Temporary     bool      `json:"temporary,omitempty"`      // created for a borrowed ILL item
 	Suppressed    bool      `json:"suppressed,omitempty"`
 	Deleted       bool      `json:"deleted,omitempty"` // tombstone, kept for harvesters
 	Created       time.Time `json:"created"`
@@ -109,6 +110,8 @@ type Item struct {
 	Temporary   bool       `json:"temporary,omitempty"`    // borrowed through ILL
 	Created     time.Time  `json:"created"`
 	Updated     time.Time  `json:"updated"`
+	Price       int64      `json:"price,omitempty"` // replacement or purchase price, minor units of the library's currency
+	Note        string     `json:"note,omitempty"`  // for staff
 }
 
 // Identifier is a typed patron identifier (barcode, university id, e-mail …).

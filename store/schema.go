@@ -12,7 +12,7 @@ import (
 // or of a length-free string suffix that always comes last.
 
 // SchemaVersion is the version of the layout this binary writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 var (
 	bucketMeta      = []byte("meta")
@@ -41,6 +41,8 @@ var (
 	idxHoldingsBib    = []byte("idx_holdings_bib")     // bibID ‖ holdingID → ∅
 	idxBibControl     = []byte("idx_bib_control")      // 001 control number → bibID
 	idxBibChanged     = []byte("idx_bib_changed")      // unix nanos ‖ bibID → ∅
+	idxBibISBN        = []byte("idx_bib_isbn")         // ISBN-13 0x00 bibID → ∅
+	idxBibSysNum      = []byte("idx_bib_sysnum")       // normalised 035 $a 0x00 bibID → ∅
 	idxPatronIdent    = []byte("idx_patron_ident")     // type 0x00 normalised value → patronID
 	idxLoanOpenItem   = []byte("idx_loan_open_item")   // itemID → loanID (unique: one open loan per item)
 	idxLoanOpenPatron = []byte("idx_loan_open_patron") // patronID ‖ loanID → ∅
@@ -60,7 +62,7 @@ var allBucketsArray = [...][]byte{
 	bucketMeta, bucketLibraries, bucketLocations, bucketDesks, bucketBibs, bucketMARC, bucketBibStamp, bucketHoldings,
 	bucketItems, bucketPatrons, bucketLoans, bucketRequests, bucketFees, bucketJournal,
 	bucketIdem, bucketProfiles, bucketStorage, bucketPINFails, bucketGroups, bucketPolicies,
-	idxItemBarcode, idxItemsBib, idxHoldingsBib, idxBibControl, idxBibChanged, idxPatronIdent,
+	idxItemBarcode, idxItemsBib, idxHoldingsBib, idxBibControl, idxBibChanged, idxBibISBN, idxBibSysNum, idxPatronIdent,
 	idxLoanOpenItem, idxLoanOpenPatron, idxLoanOpenDue, idxLoanHistPatron,
 	idxReqOpenBib, idxReqOpenPatron, idxReqExternal, idxFeesPatron, idxFeeTxn,
 }
@@ -109,6 +111,52 @@ func stringKey(a, b string) []byte {
 	k = append(k, a...)
 	k = append(k, 0)
 	return append(k, b...)
+}
+
+// NormalizeISBN is the form ISBNs are indexed under: the ISBN-13 of an
+// ISBN-10 or ISBN-13 given as digits (with X), "" for anything else.
+func NormalizeISBN(s string) string {
+	s = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(s), "-", ""))
+	switch len(s) {
+	case 13:
+		if strings.Trim(s, "0123456789") == "" {
+			return s
+		}
+	case 10:
+		if strings.Trim(s[:9], "0123456789") != "" {
+			return ""
+		}
+		s = "978" + s[:9]
+		sum := 0
+		for i, c := range s {
+			w := 1
+			if i%2 == 1 {
+				w = 3
+			}
+			sum += w * int(c-'0')
+		}
+		return s + string(rune('0'+(10-sum%10)%10))
+	}
+	return ""
+}
+
+// NormalizeSystemNumber is the form 035 $a system control numbers are
+// indexed under: without blanks, upper-cased, and for OCLC numbers without
+// the ocm/ocn/on prefix and leading zeros, so "(OCoLC)ocm00012345" and
+// "(OCoLC)12345" are the same number.
+func NormalizeSystemNumber(s string) string {
+	s = strings.ToUpper(strings.Join(strings.Fields(s), ""))
+	if rest, ok := strings.CutPrefix(s, "(OCOLC)"); ok {
+		for _, p := range []string{"OCM", "OCN", "ON"} {
+			if r, ok := strings.CutPrefix(rest, p); ok {
+				rest = r
+				break
+			}
+		}
+		rest = strings.TrimLeft(rest, "0")
+		s = "(OCOLC)" + rest
+	}
+	return s
 }
 
 // NormalizeBarcode is the form barcodes and identifiers are indexed under:

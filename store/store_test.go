@@ -737,10 +737,10 @@ func TestCheckFindsDanglingReferences(t *testing.T) {
 	}
 }
 
-// A version 3 file knew groups and policies only as strings: opening it
+// A version 4 file knew groups and policies only as strings: opening it
 // creates a record for each one that patrons, items and the rules name, and
 // keeps the records a file already has.
-func TestMigrateGroupsAndPoliciesToV4(t *testing.T) {
+func TestMigrateGroupsAndPoliciesToV5(t *testing.T) {
 	path := filepath.Join(t.TempDir(), DefaultFile)
 	db, err := Open(path, Options{})
 	if err != nil {
@@ -765,14 +765,14 @@ func TestMigrateGroupsAndPoliciesToV4(t *testing.T) {
 			Groups:     []GroupRule{{UserGroup: "ILL", LoanLimit: 200}},
 			RentalFees: []RentalFee{{ItemPolicy: "DVD", Amount: 100}}})
 	})
-	// Make it a version 3 file: no group or policy buckets.
+	// Make it a version 4 file: no group or policy buckets.
 	err = db.bolt.Update(func(btx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketGroups, bucketPolicies} {
 			if err := btx.DeleteBucket(b); err != nil {
 				return err
 			}
 		}
-		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(3))
+		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(4))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -783,8 +783,8 @@ func TestMigrateGroupsAndPoliciesToV4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := db.Version(); v != 4 {
-		t.Fatalf("version %d after opening a version 3 file", v)
+	if v, _ := db.Version(); v != 5 {
+		t.Fatalf("version %d after opening a version 4 file", v)
 	}
 	var groups, policies []string
 	db.View(context.Background(), func(tx *Tx) error {
@@ -816,16 +816,16 @@ func TestMigrateGroupsAndPoliciesToV4(t *testing.T) {
 	if probs, err := db.Check(); err != nil || len(probs) > 0 {
 		t.Errorf("check after migration: %v %v", probs, err)
 	}
-	if _, err := os.Stat(BackupPath(path, 3)); err != nil {
+	if _, err := os.Stat(BackupPath(path, 4)); err != nil {
 		t.Errorf("no backup before migrating: %v", err)
 	}
 
 	// A group renamed after the migration keeps its name when the step runs
-	// again on a file put back to version 3.
+	// again on a file put back to version 4.
 	mustUpdate(t, db, func(tx *Tx) error {
 		return tx.PutGroup(&Group{Code: "GRAD", Name: "Graduate students", Created: t0, Updated: t0})
 	})
-	mustUpdate(t, db, func(tx *Tx) error { return tx.btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(3)) })
+	mustUpdate(t, db, func(tx *Tx) error { return tx.btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(4)) })
 	db.Close()
 	db, err = Open(path, Options{})
 	if err != nil {

@@ -264,6 +264,7 @@ func (t *Tx) Meta(name string, v any) error {
 // kept as it was otherwise.
 func (t *Tx) PutBib(b *Bib, at time.Time) error {
 	bk := t.b(bucketBibs)
+	var old Bib
 	if b.ID == 0 {
 		id, err := t.nextID(bucketBibs)
 		if err != nil {
@@ -272,7 +273,6 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 		b.ID = id
 		b.Created = at
 	} else {
-		var old Bib
 		if err := getRecord(bk, u64(b.ID), &old); err == nil {
 			if old.ControlNumber != "" && old.ControlNumber != b.ControlNumber {
 				if err := t.b(idxBibControl).Delete([]byte(old.ControlNumber)); err != nil {
@@ -282,6 +282,9 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 		} else if err != ErrNotFound {
 			return err
 		}
+	}
+	if err := t.indexBibNumbers(&old, b); err != nil {
+		return err
 	}
 	if b.ControlNumber != "" {
 		if id := decodeU64(t.b(idxBibControl).Get([]byte(b.ControlNumber))); id != 0 && id != b.ID {
@@ -301,6 +304,75 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 	}
 	b.Changed = time.Time{}
 	return t.stampBib(b.ID, at, &b.Changed)
+}
+
+// indexBibNumbers moves a bib's ISBN and system number index entries from
+// what old carried to what b carries.
+func (t *Tx) indexBibNumbers(old, b *Bib) error {
+	move := func(idx []byte, from, to []string) error {
+		for _, v := range from {
+			if v != "" && !slices.Contains(to, v) {
+				if err := t.b(idx).Delete(idKey(v, b.ID)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, v := range to {
+			if v != "" && !slices.Contains(from, v) {
+				if err := t.b(idx).Put(idKey(v, b.ID), nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := move(idxBibISBN, []string{NormalizeISBN(old.ISBN)}, []string{NormalizeISBN(b.ISBN)}); err != nil {
+		return err
+	}
+	return move(idxBibSysNum, old.SystemNumbers, b.SystemNumbers)
+}
+
+// BibsByISBN returns the ids of the bibs whose ISBN is isbn (ISBN-10 and
+// ISBN-13 alike), in id order.
+func (t *Tx) BibsByISBN(isbn string) []uint64 {
+	return scanIDKeys(t.b(idxBibISBN), NormalizeISBN(isbn))
+}
+
+// BibsBySystemNumber returns the ids of the bibs carrying the 035 system
+// control number n, in id order.
+func (t *Tx) BibsBySystemNumber(n string) []uint64 {
+	return scanIDKeys(t.b(idxBibSysNum), NormalizeSystemNumber(n))
+}
+
+// idKey is a value 0x00 id, for indexes where several records share a value.
+func idKey(v string, id uint64) []byte {
+	k := make([]byte, 0, len(v)+9)
+	k = append(k, v...)
+	k = append(k, 0)
+	return append(k, u64(id)...)
+}
+
+// idKeyParts splits an idKey.
+func idKeyParts(k []byte) (uint64, string) {
+	if len(k) < 9 {
+		return 0, string(k)
+	}
+	return decodeU64(k[len(k)-8:]), string(k[:len(k)-9])
+}
+
+func scanIDKeys(b *bolt.Bucket, v string) []uint64 {
+	if v == "" {
+		return nil
+	}
+	p := append([]byte(v), 0)
+	var ids []uint64
+	c := b.Cursor()
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		if len(k) == len(p)+8 {
+			ids = append(ids, decodeU64(k[len(p):]))
+		}
+	}
+	return ids
 }
 
 // stampBib moves a bib's change stamp forward to at (never backward).

@@ -38,6 +38,7 @@ its record or line number and the reason (exit status 1 when there were any).
 Running the same file again changes nothing. A run that stopped part-way (a
 crash, Ctrl-C) resumes after its last committed batch when run again.`,
 	}
+	cmd.AddCommand(newImportMARCCommand(a))
 	return cmd
 }
 
@@ -62,6 +63,8 @@ type importJob struct {
 	open func() (importer.Source, io.Closer, error)
 	// apply is the importer's Apply against b.
 	apply func(b *backend) (importer.Apply, error)
+	// batch is the number of records per transaction (0: importer's default).
+	batch int
 }
 
 // runImport runs job as its flags say and prints the report.
@@ -112,6 +115,7 @@ func (a *app) importInto(ctx context.Context, cmd *cobra.Command, b *backend, jo
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	return importer.Run(ctx, b.svc, src, apply, importer.Options{
 		Key:       key,
+		Batch:     job.batch,
 		Agent:     staffAgent(""),
 		Progress:  importer.NewProgress(errOut, isTerminal(errOut), job.what, size),
 		OnProblem: func(p importer.Problem) { fmt.Fprintln(out, p.Error()) },

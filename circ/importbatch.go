@@ -19,6 +19,8 @@ type ImportBatch struct {
 	at    time.Time
 	agent Agent
 	svc   *Service
+	// groups are the user groups known, filled on first use (importcsv.go).
+	groups map[string]bool
 }
 
 // Import runs fn in one write transaction. fn may run more than once (a

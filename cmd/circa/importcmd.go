@@ -38,6 +38,7 @@ its record or line number and the reason (exit status 1 when there were any).
 Running the same file again changes nothing. A run that stopped part-way (a
 crash, Ctrl-C) resumes after its last committed batch when run again.`,
 	}
+	cmd.AddCommand(newImportPatronsCommand(a), newImportLoansCommand(a), newImportHoldsCommand(a), newImportFeesCommand(a))
 	return cmd
 }
 

@@ -19,8 +19,7 @@ type ImportBatch struct {
 	at    time.Time
 	agent Agent
 	svc   *Service
-	// groups are the user groups known, filled on first use (importcsv.go).
-	groups map[string]bool
+	groups *knownGroups // filled on first use (importcsv.go)
 }
 
 // Import runs fn in one write transaction. fn may run more than once (a

@@ -1,6 +1,7 @@
 package circ
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -81,6 +82,46 @@ type PatronImport struct {
 	Phone       string
 	Address     store.Contact // Line1…Country; ignored when all empty
 	PIN         string        // plain; stored hashed
+
+	// Set by PreparePIN, outside the import's transaction.
+	pinPrepared  bool
+	pinCheckedOn string // the stored hash the PIN was checked against ("" none)
+	pinSame      bool   // whether that hash verified the PIN
+	pinHash      string // a fresh hash of the PIN, when it did not
+}
+
+// PreparePIN does the slow part of importing a patron's PIN, an argon2
+// hash or check of some milliseconds, before the import's transaction, so
+// a batch of hundreds of patrons does not hold the store's writer for
+// seconds. ImportPatron uses the result while the patron's stored hash is
+// still the one checked, and works it out itself otherwise.
+func (s *Service) PreparePIN(ctx context.Context, in *PatronImport) error {
+	if in.PIN == "" {
+		return nil
+	}
+	var stored string
+	err := s.view(ctx, func(tx *store.Tx) error {
+		p, err := tx.PatronByBarcode(in.Barcode)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		stored = p.PINHash
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	in.pinPrepared, in.pinCheckedOn, in.pinSame, in.pinHash = true, stored, false, ""
+	if stored != "" {
+		if in.pinSame, err = VerifySecretWaiting(stored, in.PIN); err != nil && !errors.Is(err, errBadHash) {
+			return err
+		}
+		if in.pinSame {
+			return nil
+		}
+	}
+	in.pinHash, err = HashSecret(in.PIN)
+	return err
 }
 
 // ImportPatron creates the patron or, matched by barcode, updates what the
@@ -124,7 +165,7 @@ func (b *ImportBatch) ImportPatron(in PatronImport) (string, error) {
 			return "", err
 		}
 		if !known {
-			return "", refuseImport("unknown group %q%s", in.Group, store.DidYouMean(in.Group, sortedKeys(b.groups)))
+			return "", refuseImport("unknown group %q%s", in.Group, store.DidYouMean(in.Group, sortedKeys(b.groups.codes)))
 		}
 	}
 	if in.HomeLibrary != "" {
@@ -159,7 +200,13 @@ func (b *ImportBatch) ImportPatron(in PatronImport) (string, error) {
 	if addr != (store.Contact{Kind: "address"}) {
 		setContact(&next, addr)
 	}
-	if in.PIN != "" {
+	switch {
+	case in.PIN == "":
+	case in.pinPrepared && in.pinCheckedOn == p.PINHash:
+		if !in.pinSame {
+			next.PINHash = in.pinHash
+		}
+	default:
 		same := false
 		if p.PINHash != "" {
 			if same, err = VerifySecretWaiting(p.PINHash, in.PIN); err != nil && !errors.Is(err, errBadHash) {
@@ -210,30 +257,42 @@ func patronEqual(a, b *store.Patron) bool {
 		slices.Equal(a.Contacts, b.Contacts)
 }
 
+// knownGroups are the user groups an import batch has found to exist.
+type knownGroups struct {
+	codes       map[string]bool
+	patronsRead bool
+}
+
 // knownGroup says whether a user group exists: one the circulation rules
-// or a patron already name.
+// or a patron already name. The patrons are read only for a group the
+// rules do not name, and once a batch.
 //
 // Until user groups are records of their own (circ.CheckGroup), this is
 // the test the import can make; replace it with CheckGroup when that lands.
 func (b *ImportBatch) knownGroup(code string) (bool, error) {
-	if b.groups == nil {
-		b.groups = map[string]bool{}
+	g := b.groups
+	if g == nil {
+		g = &knownGroups{codes: map[string]bool{}}
 		rules := b.svc.rules.Load()
-		for _, g := range rules.Groups {
-			b.groups[g.UserGroup] = true
+		for _, r := range rules.Groups {
+			g.codes[r.UserGroup] = true
 		}
 		for _, l := range rules.Loans {
-			b.groups[l.UserGroup] = true
+			g.codes[l.UserGroup] = true
 		}
+		b.groups = g
+	}
+	if !g.codes[code] && !g.patronsRead {
 		if err := b.tx.ForEachPatron(func(p store.Patron) bool {
-			b.groups[p.UserGroup] = true
+			g.codes[p.UserGroup] = true
 			return true
 		}); err != nil {
 			return false, err
 		}
-		delete(b.groups, "")
+		g.patronsRead = true
 	}
-	return b.groups[code], nil
+	delete(g.codes, "")
+	return g.codes[code], nil
 }
 
 // LoanImport is one open loan of an import file.

@@ -270,3 +270,43 @@ func TestImportFee(t *testing.T) {
 		l.wantImportRefused(c.reason, func(b *ImportBatch) (string, error) { return b.ImportFee(c.in) })
 	}
 }
+
+func TestImportPatronPreparedPIN(t *testing.T) {
+	l := newLib(t)
+	in := PatronImport{Barcode: "P1", LastName: "Ito", Group: "UNDERGRAD", HomeLibrary: "MAIN", PIN: "4321"}
+	if err := l.svc.PreparePIN(ctx, &in); err != nil || in.pinHash == "" {
+		t.Fatalf("prepare: %v, hash %q", err, in.pinHash)
+	}
+	l.wantImport(ImportCreated, func(b *ImportBatch) (string, error) { return b.ImportPatron(in) })
+	stored := func() string {
+		var p store.Patron
+		l.db.View(ctx, func(tx *store.Tx) (err error) { p, err = tx.PatronByBarcode("P1"); return })
+		return p.PINHash
+	}
+	if stored() != in.pinHash {
+		t.Error("the import hashed the PIN again instead of using the prepared hash")
+	}
+
+	again := PatronImport{Barcode: "P1", PIN: "4321"}
+	if err := l.svc.PreparePIN(ctx, &again); err != nil || !again.pinSame || again.pinHash != "" {
+		t.Fatalf("prepare of the same PIN: %v %+v", err, again)
+	}
+	l.wantImport(ImportUnchanged, func(b *ImportBatch) (string, error) { return b.ImportPatron(again) })
+
+	// Prepared against a hash that has changed since: worked out afresh.
+	changed := PatronImport{Barcode: "P1", PIN: "5555"}
+	if err := l.svc.PreparePIN(ctx, &changed); err != nil {
+		t.Fatal(err)
+	}
+	l.db.Update(ctx, func(tx *store.Tx) error {
+		p, _ := tx.PatronByBarcode("P1")
+		p.PINHash = l.pin // 1234, set by staff meanwhile
+		return tx.PutPatron(&p, start)
+	})
+	stale := PatronImport{Barcode: "P1", PIN: "1234", pinPrepared: true, pinCheckedOn: changed.pinCheckedOn, pinHash: changed.pinHash}
+	l.wantImport(ImportUnchanged, func(b *ImportBatch) (string, error) { return b.ImportPatron(stale) })
+	l.wantImport(ImportUpdated, func(b *ImportBatch) (string, error) { return b.ImportPatron(changed) })
+	if ok, _ := VerifySecret(stored(), "5555"); !ok {
+		t.Error("the new PIN does not verify")
+	}
+}

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -369,4 +370,30 @@ func applyOutcome(rec Record, what string, fn func() (string, error)) (Counts, e
 		return nil, err
 	}
 	return Counts{what + " " + outcome: 1}, nil
+}
+
+// PreparedPINs wraps a patron source so that each patron's PIN is checked
+// or hashed as it is read, outside the import's transaction (see
+// circ.Service.PreparePIN).
+func PreparedPINs(ctx context.Context, svc *circ.Service, src Source) Source {
+	return &preparedPINs{ctx: ctx, svc: svc, src: src}
+}
+
+type preparedPINs struct {
+	ctx context.Context
+	svc *circ.Service
+	src Source
+}
+
+func (p *preparedPINs) Next() (Record, error) {
+	rec, err := p.src.Next()
+	in, ok := rec.Value.(circ.PatronImport)
+	if err != nil || !ok {
+		return rec, err
+	}
+	if err := p.svc.PreparePIN(p.ctx, &in); err != nil {
+		return rec, fmt.Errorf("line %d: %w", rec.N, err)
+	}
+	rec.Value = in
+	return rec, nil
 }

@@ -63,6 +63,9 @@ type importJob struct {
 	open func() (importer.Source, io.Closer, error)
 	// apply is the importer's Apply against b.
 	apply func(b *backend) (importer.Apply, error)
+	// prepare, when set, wraps the source to do slow work on each record
+	// (hashing a PIN) before the batch's transaction instead of in it.
+	prepare func(ctx context.Context, b *backend, src importer.Source) importer.Source
 }
 
 // runImport runs job as its flags say and prints the report.
@@ -109,6 +112,9 @@ func (a *app) importInto(ctx context.Context, cmd *cobra.Command, b *backend, jo
 	apply, err := job.apply(b)
 	if err != nil {
 		return importer.Report{}, err
+	}
+	if job.prepare != nil {
+		src = job.prepare(ctx, b, src)
 	}
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	return importer.Run(ctx, b.svc, src, apply, importer.Options{

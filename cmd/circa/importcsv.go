@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ type csvImport struct {
 	mapping func(name string) (settings any, parser func(src *importer.CSVSource) (func(importer.Row) (string, any, error), error), err error)
 	unique  string // the key's name when a key may appear once
 	apply   importer.Apply
+	// prepare, when set, is importJob.prepare.
+	prepare func(ctx context.Context, b *backend, src importer.Source) importer.Source
 	// order, when set, reorders the records before the import (holds take
 	// their queue order).
 	order func(importer.Source) (importer.Source, error)
@@ -47,6 +50,9 @@ where the file differs (an empty cell changes nothing). PINs are stored hashed.`
 		},
 		unique: "barcode",
 		apply:  importer.ApplyPatron,
+		prepare: func(ctx context.Context, b *backend, src importer.Source) importer.Source {
+			return importer.PreparedPINs(ctx, b.svc, src)
+		},
 	})
 }
 
@@ -149,7 +155,8 @@ func csvImportCommand(a *app, imp csvImport) *cobra.Command {
 				}
 				return src, fh, nil
 			},
-			apply: func(*backend) (importer.Apply, error) { return imp.apply, nil },
+			apply:   func(*backend) (importer.Apply, error) { return imp.apply, nil },
+			prepare: imp.prepare,
 		}
 		return a.runImport(cmd, job, f)
 	})

@@ -15,10 +15,10 @@ import (
 // and journal an event naming every record they write, as every other
 // circ operation does.
 type ImportBatch struct {
-	tx    *store.Tx
-	at    time.Time
-	agent Agent
-	svc   *Service
+	tx     *store.Tx
+	at     time.Time
+	agent  Agent
+	svc    *Service
 	groups *knownGroups // filled on first use (importcsv.go)
 }
 

@@ -25,6 +25,7 @@ type Record struct {
 	Key   string // what identifies it to a librarian: a 001, a barcode
 	End   int64  // byte offset just after the record, for progress
 	Value any    // the parsed record, for the Apply of the same importer
+	Unit  string // what N counts, as the report says it: "line" for CSV; "record" when empty
 }
 
 // A Source yields the records of a file in order. Next returns io.EOF at
@@ -39,18 +40,23 @@ type Problem struct {
 	N      int
 	Key    string
 	Reason string
+	Unit   string // as Record.Unit
 }
 
 func (p *Problem) Error() string {
-	if p.Key == "" {
-		return fmt.Sprintf("record %d: %s", p.N, p.Reason)
+	unit := p.Unit
+	if unit == "" {
+		unit = "record"
 	}
-	return fmt.Sprintf("record %d (%s): %s", p.N, p.Key, p.Reason)
+	if p.Key == "" {
+		return fmt.Sprintf("%s %d: %s", unit, p.N, p.Reason)
+	}
+	return fmt.Sprintf("%s %d (%s): %s", unit, p.N, p.Key, p.Reason)
 }
 
 // Problemf makes the Problem of rec.
 func Problemf(rec Record, format string, args ...any) *Problem {
-	return &Problem{N: rec.N, Key: rec.Key, Reason: fmt.Sprintf(format, args...)}
+	return &Problem{N: rec.N, Key: rec.Key, Reason: fmt.Sprintf(format, args...), Unit: rec.Unit}
 }
 
 // Counts says what records came to, e.g. {"bibs created": 1, "items

@@ -39,6 +39,7 @@ Running the same file again changes nothing. A run that stopped part-way (a
 crash, Ctrl-C) resumes after its last committed batch when run again.`,
 	}
 	cmd.AddCommand(newImportMARCCommand(a))
+	cmd.AddCommand(newImportPatronsCommand(a), newImportLoansCommand(a), newImportHoldsCommand(a), newImportFeesCommand(a))
 	return cmd
 }
 
@@ -65,6 +66,9 @@ type importJob struct {
 	apply func(b *backend) (importer.Apply, error)
 	// batch is the number of records per transaction (0: importer's default).
 	batch int
+	// prepare, when set, wraps the source to do slow work on each record
+	// (hashing a PIN) before the batch's transaction instead of in it.
+	prepare func(ctx context.Context, b *backend, src importer.Source) importer.Source
 }
 
 // runImport runs job as its flags say and prints the report.
@@ -111,6 +115,9 @@ func (a *app) importInto(ctx context.Context, cmd *cobra.Command, b *backend, jo
 	apply, err := job.apply(b)
 	if err != nil {
 		return importer.Report{}, err
+	}
+	if job.prepare != nil {
+		src = job.prepare(ctx, b, src)
 	}
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	return importer.Run(ctx, b.svc, src, apply, importer.Options{

@@ -35,6 +35,7 @@ import (
 //	                      it printed reach the real one
 //	```yaml file=F        (csv, xml, text too) written to F in the page's
 //	                      directory; a later command must name F
+//	```yaml file=F expand $PWD in it is the page's directory, as in commands
 //	```marc file=F        records in MARCMaker text (=LDR, =001, =245 10$a…)
 //	                      written to F as ISO 2709
 //	```xml check=GLOB     the one file matching GLOB holds this text (with ...)
@@ -439,7 +440,11 @@ func (p *pageRun) writeFile(where string, b docBlock) {
 	if filepath.IsAbs(name) || strings.Contains(name, "..") {
 		p.t.Fatalf("%s: file=%s must be a name inside the page's directory", where, name)
 	}
-	data := []byte(strings.Join(b.body, "\n") + "\n")
+	text := strings.Join(b.body, "\n") + "\n"
+	if b.has("expand") {
+		text = strings.ReplaceAll(text, "$PWD", p.work)
+	}
+	data := []byte(text)
 	if b.lang == "marc" {
 		var err error
 		if data, err = mrkToISO2709(data); err != nil {

@@ -492,8 +492,15 @@ func TestVerifyWritesAfterCrash(t *testing.T) {
 		"I5": {},                   // only a claim before the run
 	}
 	err = db.Update(context.Background(), func(tx *store.Tx) error {
-		// db check reports records naming a library that does not exist.
+		// db check reports records naming a library, group or policy that
+		// does not exist.
 		if err := tx.PutLibrary(&store.Library{Code: "MAIN", Name: "Main", Timezone: "UTC", Currency: "USD"}); err != nil {
+			return err
+		}
+		if err := tx.PutGroup(&store.Group{Code: "UNDERGRAD", Name: "Undergraduates"}); err != nil {
+			return err
+		}
+		if err := tx.PutPolicy(&store.Policy{Code: "BOOK", Name: "Book"}); err != nil {
 			return err
 		}
 		p := &store.Patron{Barcode: "P1", LastName: "One", UserGroup: "UNDERGRAD", HomeLibrary: "MAIN", Expiry: since.AddDate(1, 0, 0)}

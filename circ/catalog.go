@@ -260,8 +260,8 @@ type NewItem struct {
 	Barcode    string
 	Location   string // shelving location code; the library is the location's
 	CallNumber string // defaults to the holding's, then the bib's
-	MediaType  string // SIP2 media type; default 001 (book)
-	Policy     string // item policy; required
+	MediaType  string // SIP2 media type; default the policy's, then 001 (book)
+	Policy     string // item policy; required, and must exist
 	Status     store.ItemStatus
 	Pieces     int // default 1
 }
@@ -280,13 +280,20 @@ func (s *Service) AddItem(ctx context.Context, agent Agent, n NewItem) (store.It
 	if strings.TrimSpace(n.Barcode) == "" || strings.TrimSpace(n.Policy) == "" {
 		return res, refuse(InvalidRequest, "an item needs a barcode and a policy")
 	}
-	if n.MediaType == "" {
-		n.MediaType = "001"
+	if n.MediaType != "" && !validMediaType(n.MediaType) {
+		return res, refuse(InvalidRequest, "media type "+strconv.Quote(n.MediaType)+" is not a SIP2 media type (000 to 010)")
 	}
 	if n.Pieces <= 0 {
 		n.Pieces = 1
 	}
 	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
+		pol, err := tx.Policy(n.Policy)
+		if errors.Is(err, store.ErrNotFound) {
+			return refuse(InvalidRequest, notFound(tx, "policy", n.Policy).Error()), nil
+		} else if err != nil {
+			return nil, err
+		}
+		mediaType := firstNonEmpty(n.MediaType, pol.MediaType, "001")
 		b, refusal, err := catalogBib(tx, n.BibID)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -305,7 +312,7 @@ func (s *Service) AddItem(ctx context.Context, agent Agent, n NewItem) (store.It
 		}
 		it := store.Item{Barcode: strings.TrimSpace(n.Barcode), BibID: b.ID, HoldingID: h.ID, Library: h.Library,
 			Location: h.Location, CallNumber: firstNonEmpty(n.CallNumber, h.CallNumber, b.CallNumber),
-			MediaType: n.MediaType, Policy: n.Policy, Status: n.Status, Pieces: n.Pieces}
+			MediaType: mediaType, Policy: n.Policy, Status: n.Status, Pieces: n.Pieces}
 		if err := tx.PutItem(&it, now); err != nil {
 			return nil, err
 		}

@@ -32,6 +32,27 @@ var (
 	ctx      = context.Background()
 )
 
+// The patron groups and item policies of newLib: those testRules name and
+// those the tests' patrons and items carry.
+var (
+	testGroups   = []string{"ADULT", "FACULTY", "GRAD", "ILL", "STAFF", "UNDERGRAD"}
+	testPolicies = []string{"BOOK", "REF", "SHORT", "VIDEO"}
+)
+
+func putTestGroupsAndPolicies(tx *store.Tx) error {
+	for _, g := range testGroups {
+		if err := tx.PutGroup(&store.Group{Code: g, Name: g, Created: start, Updated: start}); err != nil {
+			return err
+		}
+	}
+	for _, p := range testPolicies {
+		if err := tx.PutPolicy(&store.Policy{Code: p, Name: p, Created: start, Updated: start}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func newLib(t *testing.T) *testLib {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), store.DefaultFile), store.Options{})
@@ -52,6 +73,9 @@ func newLib(t *testing.T) *testLib {
 			if err := tx.PutLocation(&loc); err != nil {
 				return err
 			}
+		}
+		if err := putTestGroupsAndPolicies(tx); err != nil {
+			return err
 		}
 		return tx.PutRules(&testRules)
 	})

@@ -83,6 +83,9 @@ func TestSIGKILLLosesNoAcknowledgedCheckout(t *testing.T) {
 				return err
 			}
 		}
+		if err := putTestGroupsAndPolicies(tx); err != nil {
+			return err
+		}
 		if err := tx.PutRules(&testRules); err != nil {
 			return err
 		}

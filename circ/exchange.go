@@ -432,6 +432,14 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 				out = append(out, res)
 				continue
 			}
+			var nf *NotFoundError
+			if err := CheckGroup(tx, next.UserGroup); errors.As(err, &nf) {
+				res.Action, res.Reason = SyncRejected, fmt.Sprintf("user group %q does not exist%s", next.UserGroup, nf.hint)
+				out = append(out, res)
+				continue
+			} else if err != nil {
+				return err
+			}
 			if !o.DryRun {
 				if err := tx.PutPatron(&next, now); errors.Is(err, store.ErrConflict) {
 					res.Action, res.Reason = SyncRejected, "an identifier of this user belongs to another patron"

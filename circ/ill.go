@@ -19,6 +19,18 @@ import (
 // books decide how long a patron keeps a borrowed item.
 const ILLItemPolicy = "BOOK"
 
+// ensureILLPolicy creates ILLItemPolicy when the library has no such
+// policy. A borrowed item arrives on a partner's request, with no one at
+// hand to add a missing record, and every item must name a policy that
+// exists; the loan rules decide how it lends, as for any other policy.
+func ensureILLPolicy(tx *store.Tx, now time.Time) error {
+	_, err := tx.Policy(ILLItemPolicy)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return tx.PutPolicy(&store.Policy{Code: ILLItemPolicy, Name: "Book", MediaType: "001", Created: now, Updated: now})
+}
+
 // RecallGrace is how long a recalled loan may still run when the recall
 // names no date: the due date becomes the earlier of the current one and
 // now + RecallGrace.
@@ -133,6 +145,9 @@ func (s *Service) AcceptItem(ctx context.Context, req AcceptItemRequest) (Accept
 		}
 		h := store.Holding{BibID: bib.ID, Library: pickup, Location: location, CallNumber: req.CallNumber}
 		if err := tx.PutHolding(&h, now); err != nil {
+			return nil, err
+		}
+		if err := ensureILLPolicy(tx, now); err != nil {
 			return nil, err
 		}
 		it := store.Item{Barcode: barcode, BibID: bib.ID, HoldingID: h.ID, Library: pickup, Location: location,

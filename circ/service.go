@@ -126,9 +126,8 @@ func (s *Service) Now() time.Time { return s.now().UTC() }
 func (s *Service) Rules() store.Rules { return *s.rules.Load() }
 
 // SetRules validates and stores new rules, in force for the next operation.
-// Every library, item policy and user group a rule names must be known
-// (CheckRules). The names are gathered by scanning items and patrons in a
-// read transaction, so that scan never holds up the commits of kiosks.
+// Every library, item policy and user group a rule names must exist
+// (CheckRules).
 func (s *Service) SetRules(ctx context.Context, r store.Rules) error {
 	if err := s.CheckRules(ctx, &r); err != nil {
 		return err
@@ -219,53 +218,50 @@ func ValidateRules(r *store.Rules) error {
 }
 
 // CheckRuleRefs refuses rules naming a library, item policy or user group
-// that does not exist. Libraries are records; policies and groups have no
-// list of their own yet, so the known ones are those items and patrons
-// carry, and the groups the rules' own group limits name.
+// that does not exist, each with the nearest code that does.
 func CheckRuleRefs(tx *store.Tx, r *store.Rules) error {
-	libs, err := tx.Libraries()
-	if err != nil {
-		return err
-	}
-	libraries := map[string]bool{}
-	for _, l := range libs {
-		libraries[l.Code] = true
-	}
-	policies, groups := map[string]bool{}, map[string]bool{}
-	if err := tx.ForEachItem(func(it store.Item) bool {
-		policies[it.Policy] = true
-		return true
-	}); err != nil {
-		return err
-	}
-	if err := tx.ForEachPatron(func(p store.Patron) bool {
-		groups[p.UserGroup] = true
-		return true
-	}); err != nil {
-		return err
-	}
-	for _, g := range r.Groups {
-		groups[g.UserGroup] = true
-	}
 	var errs []error
-	check := func(what, kind, name string, known map[string]bool) {
-		if name == "" || known[name] {
-			return
+	check := func(what, kind, code string, exists func(*store.Tx, string) error) error {
+		if code == "" {
+			return nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %s %q is unknown%s", what, kind, name, store.DidYouMean(name, sortedKeys(known))))
+		var nf *NotFoundError
+		if err := exists(tx, code); errors.As(err, &nf) {
+			errs = append(errs, fmt.Errorf("%s: %s %q is unknown%s", what, kind, code, nf.hint))
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	library := func(tx *store.Tx, code string) error {
+		_, err := tx.Library(code)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(tx, "library", code)
+		}
+		return err
 	}
 	for i, lr := range r.Loans {
 		name := ruleName(i, lr)
-		check(name, "library", lr.Library, libraries)
-		check(name, "item policy", lr.ItemPolicy, policies)
-		check(name, "user group", lr.UserGroup, groups)
+		if err := errors.Join(check(name, "library", lr.Library, library),
+			check(name, "item policy", lr.ItemPolicy, CheckPolicy),
+			check(name, "user group", lr.UserGroup, CheckGroup)); err != nil {
+			return err
+		}
+	}
+	for i, g := range r.Groups {
+		if err := check(fmt.Sprintf("group rule %d", i+1), "user group", g.UserGroup, CheckGroup); err != nil {
+			return err
+		}
 	}
 	for _, f := range r.RentalFees {
-		check("rental fee", "item policy", f.ItemPolicy, policies)
+		if err := check("rental fee", "item policy", f.ItemPolicy, CheckPolicy); err != nil {
+			return err
+		}
 	}
 	return errors.Join(errs...)
 }
 
+// sortedKeys lists a set's non-empty members in order, for DidYouMean.
 func sortedKeys(m map[string]bool) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

@@ -318,11 +318,30 @@ func notFound(tx *store.Tx, kind, code string) error {
 		for _, d := range all {
 			known = append(known, d.Code)
 		}
+	case "group":
+		all, _ := tx.Groups()
+		for _, g := range all {
+			known = append(known, g.Code)
+		}
+	case "policy":
+		all, _ := tx.Policies()
+		for _, p := range all {
+			known = append(known, p.Code)
+		}
 	}
-	return &NotFoundError{Kind: kind, Code: code, hint: store.DidYouMean(code, known)}
+	return &NotFoundError{Kind: kindName(kind), Code: code, hint: store.DidYouMean(code, known)}
 }
 
-// NotFoundError says a library, location or desk does not exist.
+// kindName is how messages name a kind of record.
+func kindName(kind string) string {
+	if kind == "policy" {
+		return "item policy"
+	}
+	return kind
+}
+
+// NotFoundError says a library, location, desk, group or item policy does
+// not exist.
 type NotFoundError struct {
 	Kind, Code string
 	hint       string
@@ -330,8 +349,8 @@ type NotFoundError struct {
 
 func (e *NotFoundError) Error() string { return fmt.Sprintf("no %s %s%s", e.Kind, e.Code, e.hint) }
 
-// Referrers counts what names a library, location or desk, by kind, with
-// the first few names of each.
+// Referrers counts what names a library, location, desk, group or item
+// policy, by kind, with the first few names of each.
 type Referrers struct {
 	Kind, Code string
 	Counts     map[string]int
@@ -411,7 +430,8 @@ func (s *Service) refuseReferencedView(ctx context.Context, kind, code string) e
 	return nil
 }
 
-// References returns what names a library, location or desk.
+// References returns what names a library, location, desk, group
+// ("group") or item policy ("policy").
 func (s *Service) References(ctx context.Context, kind, code string) (*Referrers, error) {
 	var refs *Referrers
 	err := s.db.View(ctx, func(tx *store.Tx) error {
@@ -426,7 +446,10 @@ func (s *Service) References(ctx context.Context, kind, code string) (*Referrers
 // The scan is linear in items and patrons; removing a library is rare and
 // the store has no index by library.
 func (s *Service) references(tx *store.Tx, kind, code string) (*Referrers, error) {
-	r := &Referrers{Kind: kind, Code: code, Counts: map[string]int{}, Names: map[string][]string{}}
+	r := &Referrers{Kind: kindName(kind), Code: code, Counts: map[string]int{}, Names: map[string][]string{}}
+	if kind == "group" || kind == "policy" {
+		return r, s.namedByRules(tx, kind, code, r)
+	}
 	if kind == "library" {
 		locs, err := tx.Locations()
 		if err != nil {

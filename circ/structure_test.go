@@ -156,9 +156,9 @@ func TestLocationAndDeskValidation(t *testing.T) {
 func TestRemoveReferencedLibrary(t *testing.T) {
 	l := newLib(t)
 	for _, b := range []string{"B1", "B2", "B3", "B4"} {
-		l.item(b, "book", "BRANCH", "BSTACKS")
+		l.item(b, "BOOK", "BRANCH", "BSTACKS")
 	}
-	l.patron("P-SECRET", "adult", func(p *store.Patron) { p.HomeLibrary = "BRANCH" })
+	l.patron("P-SECRET", "ADULT", func(p *store.Patron) { p.HomeLibrary = "BRANCH" })
 	err := l.db.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.PutDesk(&store.Desk{Code: "BD", Library: "BRANCH", Locations: []string{"BSTACKS"}}); err != nil {
 			return err

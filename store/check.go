@@ -20,7 +20,7 @@ func (p Problem) String() string { return p.Where + ": " + p.Detail }
 // at a record that agrees with it and every record is indexed, and the
 // circulation invariants (one open loan per item, on-loan items have a loan,
 // fee balances within their amounts), and that records name libraries,
-// locations, desks, items and patrons that exist. It returns every problem
+// locations, desks, groups, item policies, items and patrons that exist. It returns every problem
 // found.
 func (db *DB) Check() ([]Problem, error) {
 	var probs []Problem
@@ -286,11 +286,11 @@ func (c *checker) lookups() {
 	}
 }
 
-// references reports records naming a library, location, desk, item or
-// patron that does not exist. History may outlive an item (a returned
+// references reports records naming a library, location, desk, group,
+// item policy, item or patron that does not exist. History may outlive an item (a returned
 // loan, a paid fee of a withdrawn copy), so only what is still in effect is
-// checked: open loans and requests, outstanding fees, items, holdings,
-// locations, desks, profiles and the loan rules.
+// checked: open loans and requests, outstanding fees, items, patrons,
+// holdings, locations, desks, profiles and the rules.
 func (c *checker) references() {
 	libs, locs, desks := map[string]bool{}, map[string]Location{}, map[string]Desk{}
 	ls, err := c.tx.Libraries()
@@ -324,6 +324,31 @@ func (c *checker) references() {
 			c.add(where, "%s names location %q, which does not exist", what, code)
 		}
 	}
+	groups, policies := map[string]bool{}, map[string]bool{}
+	gs, err := c.tx.Groups()
+	if err != nil {
+		c.add("groups", "%v", err)
+	}
+	for _, g := range gs {
+		groups[g.Code] = true
+	}
+	ps, err := c.tx.Policies()
+	if err != nil {
+		c.add("item_policies", "%v", err)
+	}
+	for _, p := range ps {
+		policies[p.Code] = true
+	}
+	group := func(where, what, code string) {
+		if code != "" && !groups[code] {
+			c.add(where, "%s names group %q, which does not exist", what, code)
+		}
+	}
+	policy := func(where, what, code string) {
+		if code != "" && !policies[code] {
+			c.add(where, "%s names item policy %q, which does not exist", what, code)
+		}
+	}
 	for _, l := range lcs {
 		library("locations", "location "+l.Code, l.Library)
 	}
@@ -342,11 +367,26 @@ func (c *checker) references() {
 		library("items", what, it.Library)
 		library("items", what+" in transit", it.TransitTo)
 		location("items", what, it.Location)
+		policy("items", what, it.Policy)
 		if it.HoldingID != 0 {
 			if _, err := c.tx.Holding(it.HoldingID); err != nil {
 				c.add("items", "%s names holding %d, which does not exist", what, it.HoldingID)
 			}
 		}
+	})
+	c.forEach(bucketPatrons, func(k, v []byte) {
+		var p Patron
+		if decodeRecord(v, &p) != nil {
+			return // reported by patrons
+		}
+		group("patrons", fmt.Sprintf("patron %d", p.ID), p.UserGroup)
+	})
+	c.forEach(bucketPatrons, func(k, v []byte) {
+		var p Patron
+		if decodeRecord(v, &p) != nil {
+			return // reported by patrons
+		}
+		group("patrons", fmt.Sprintf("patron %d", p.ID), p.UserGroup)
 	})
 	c.forEach(bucketHoldings, func(k, v []byte) {
 		var h Holding
@@ -414,7 +454,16 @@ func (c *checker) references() {
 	})
 	if r, err := c.tx.Rules(); err == nil {
 		for i, lr := range r.Loans {
-			library("rules", fmt.Sprintf("loan rule %d", i+1), lr.Library)
+			what := fmt.Sprintf("loan rule %d", i+1)
+			library("rules", what, lr.Library)
+			group("rules", what, lr.UserGroup)
+			policy("rules", what, lr.ItemPolicy)
+		}
+		for i, g := range r.Groups {
+			group("rules", fmt.Sprintf("group rule %d", i+1), g.UserGroup)
+		}
+		for i, f := range r.RentalFees {
+			policy("rules", fmt.Sprintf("rental fee %d", i+1), f.ItemPolicy)
 		}
 	}
 }

@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -23,6 +25,67 @@ var registeredMigrations = []migration{
 		apply: binaryFromJSON},
 	{to: 3, description: "stored answers keep their retry window, journal head and changed records (only payment ids and partner charge ids carry over); a bucket for patron PIN failure counters",
 		apply: idemWithWindows},
+	{to: 4, description: "patron groups and item policies as records: one for every user group patrons and the rules name, one for every item policy items and the rules name",
+		apply: groupsAndPolicies},
+}
+
+// groupsAndPolicies creates the group and policy records that version 3
+// only knew as strings on patrons, items and the rules, so every existing
+// reference names a record. A record's name is its code until staff give
+// it another.
+func groupsAndPolicies(tx *Tx) error {
+	groups, policies := map[string]bool{}, map[string]bool{}
+	err := tx.ForEachPatron(func(p Patron) bool {
+		groups[p.UserGroup] = true
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.ForEachItem(func(it Item) bool {
+		policies[it.Policy] = true
+		return true
+	}); err != nil {
+		return err
+	}
+	r, err := tx.Rules()
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	for _, lr := range r.Loans {
+		groups[lr.UserGroup] = true
+		policies[lr.ItemPolicy] = true
+	}
+	for _, g := range r.Groups {
+		groups[g.UserGroup] = true
+	}
+	for _, f := range r.RentalFees {
+		policies[f.ItemPolicy] = true
+	}
+	now := time.Now().UTC()
+	for code := range groups {
+		if code == "" {
+			continue
+		}
+		if _, err := tx.Group(code); err == nil {
+			continue
+		}
+		if err := tx.PutGroup(&Group{Code: code, Name: code, Created: now, Updated: now}); err != nil {
+			return err
+		}
+	}
+	for code := range policies {
+		if code == "" {
+			continue
+		}
+		if _, err := tx.Policy(code); err == nil {
+			continue
+		}
+		if err := tx.PutPolicy(&Policy{Code: code, Name: code, Created: now, Updated: now}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func binaryFromJSON(tx *Tx) error {

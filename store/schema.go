@@ -12,7 +12,7 @@ import (
 // or of a length-free string suffix that always comes last.
 
 // SchemaVersion is the version of the layout this binary writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 var (
 	bucketMeta      = []byte("meta")
@@ -33,6 +33,8 @@ var (
 	bucketProfiles  = []byte("profiles")      // type 0x00 code → profile document
 	bucketStorage   = []byte("storage_state") // itemID ‖ seq → StorageState history entry
 	bucketPINFails  = []byte("pin_failures")  // patronID → PINFailures (only while there are some)
+	bucketGroups    = []byte("groups")        // code → Group (patron groups)
+	bucketPolicies  = []byte("item_policies") // code → Policy
 
 	idxItemBarcode    = []byte("idx_item_barcode")     // normalised barcode → itemID
 	idxItemsBib       = []byte("idx_items_bib")        // bibID ‖ itemID → ∅
@@ -57,7 +59,7 @@ var allBuckets = allBucketsArray[:]
 var allBucketsArray = [...][]byte{
 	bucketMeta, bucketLibraries, bucketLocations, bucketDesks, bucketBibs, bucketMARC, bucketBibStamp, bucketHoldings,
 	bucketItems, bucketPatrons, bucketLoans, bucketRequests, bucketFees, bucketJournal,
-	bucketIdem, bucketProfiles, bucketStorage, bucketPINFails,
+	bucketIdem, bucketProfiles, bucketStorage, bucketPINFails, bucketGroups, bucketPolicies,
 	idxItemBarcode, idxItemsBib, idxHoldingsBib, idxBibControl, idxBibChanged, idxPatronIdent,
 	idxLoanOpenItem, idxLoanOpenPatron, idxLoanOpenDue, idxLoanHistPatron,
 	idxReqOpenBib, idxReqOpenPatron, idxReqExternal, idxFeesPatron, idxFeeTxn,

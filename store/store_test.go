@@ -38,7 +38,7 @@ func openTest(t *testing.T) *DB {
 	return db
 }
 
-// seedPlaces puts the library and locations the tests' records name, so
+// seedPlaces puts the library, locations and group the tests' records name, so
 // that the check's reference test passes on them.
 func seedPlaces(t *testing.T, db *DB) {
 	t.Helper()
@@ -53,7 +53,7 @@ func seedPlaces(t *testing.T, db *DB) {
 				return err
 			}
 		}
-		return nil
+		return tx.PutGroup(&Group{Code: "G", Name: "Test group"})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -683,7 +683,7 @@ func TestCheckFindsDanglingReferences(t *testing.T) {
 		t.Fatalf("clean db has problems: %v", probs)
 	}
 	mustUpdate(t, db, func(tx *Tx) error {
-		it.Location, it.Library = "ATTIC", "BRANCH"
+		it.Location, it.Library, it.Policy = "ATTIC", "BRANCH", "GONEPOL"
 		if err := tx.PutItem(&it, t0); err != nil {
 			return err
 		}
@@ -693,7 +693,7 @@ func TestCheckFindsDanglingReferences(t *testing.T) {
 		if err := tx.PutDesk(&Desk{Code: "D1", Library: "MAIN", Locations: []string{"NOPE"}}); err != nil {
 			return err
 		}
-		p := Patron{Barcode: "P1", UserGroup: "G", HomeLibrary: "MAIN"}
+		p := Patron{Barcode: "P1", UserGroup: "GONE", HomeLibrary: "MAIN"}
 		if err := tx.PutPatron(&p, t0); err != nil {
 			return err
 		}
@@ -703,7 +703,8 @@ func TestCheckFindsDanglingReferences(t *testing.T) {
 		if err := tx.PutProfile("selfcheck", "k1", []byte(`{"code":"k1","library":"GONE","desk":"NODESK"}`)); err != nil {
 			return err
 		}
-		return tx.PutRules(&Rules{Currency: "USD", Loans: []LoanRule{{Library: "GONE", Circulates: true, LoanDays: 1}}})
+		return tx.PutRules(&Rules{Currency: "USD", Loans: []LoanRule{{Library: "GONE", UserGroup: "NOGROUP", ItemPolicy: "NOPOL", Circulates: true, LoanDays: 1}},
+			Groups: []GroupRule{{UserGroup: "NOGROUP2", LoanLimit: 3}}, RentalFees: []RentalFee{{ItemPolicy: "NOPOL2", Amount: 100}}})
 	})
 	probs, err := db.Check()
 	if err != nil {
@@ -723,9 +724,119 @@ func TestCheckFindsDanglingReferences(t *testing.T) {
 		`profiles: profile selfcheck k1 names library "GONE", which does not exist`,
 		`profiles: profile selfcheck k1 names desk "NODESK", which does not exist`,
 		`rules: loan rule 1 names library "GONE", which does not exist`,
+		`items: item 1 (C1) names item policy "GONEPOL", which does not exist`,
+		`patrons: patron 1 names group "GONE", which does not exist`,
+		`rules: loan rule 1 names group "NOGROUP", which does not exist`,
+		`rules: loan rule 1 names item policy "NOPOL", which does not exist`,
+		`rules: group rule 1 names group "NOGROUP2", which does not exist`,
+		`rules: rental fee 1 names item policy "NOPOL2", which does not exist`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in\n%s", want, got)
 		}
 	}
+}
+
+// A version 3 file knew groups and policies only as strings: opening it
+// creates a record for each one that patrons, items and the rules name, and
+// keeps the records a file already has.
+func TestMigrateGroupsAndPoliciesToV4(t *testing.T) {
+	path := filepath.Join(t.TempDir(), DefaultFile)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedPlaces(t, db)
+	_, it := seedItem(t, db, "M1")
+	mustUpdate(t, db, func(tx *Tx) error {
+		it.Policy = "BOOK"
+		if err := tx.PutItem(&it, t0); err != nil {
+			return err
+		}
+		for _, g := range []string{"GRAD", "STAFF"} {
+			p := Patron{Barcode: "P-" + g, LastName: "Doe", UserGroup: g, HomeLibrary: "MAIN"}
+			if err := tx.PutPatron(&p, t0); err != nil {
+				return err
+			}
+		}
+		return tx.PutRules(&Rules{Currency: "USD",
+			Loans: []LoanRule{{UserGroup: "FACULTY", ItemPolicy: "VIDEO", Circulates: true, LoanDays: 7},
+				{ItemPolicy: "BOOK", Circulates: true, LoanDays: 21}},
+			Groups:     []GroupRule{{UserGroup: "ILL", LoanLimit: 200}},
+			RentalFees: []RentalFee{{ItemPolicy: "DVD", Amount: 100}}})
+	})
+	// Make it a version 3 file: no group or policy buckets.
+	err = db.bolt.Update(func(btx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketGroups, bucketPolicies} {
+			if err := btx.DeleteBucket(b); err != nil {
+				return err
+			}
+		}
+		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(3))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := db.Version(); v != 4 {
+		t.Fatalf("version %d after opening a version 3 file", v)
+	}
+	var groups, policies []string
+	db.View(context.Background(), func(tx *Tx) error {
+		gs, err := tx.Groups()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range gs {
+			if g.Name != g.Code || g.Created.IsZero() {
+				t.Errorf("group %+v: want its code as name and a creation time", g)
+			}
+			groups = append(groups, g.Code)
+		}
+		ps, err := tx.Policies()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			policies = append(policies, p.Code)
+		}
+		return nil
+	})
+	if got := strings.Join(groups, ","); got != "FACULTY,GRAD,ILL,STAFF" {
+		t.Errorf("groups after migration: %s", got)
+	}
+	if got := strings.Join(policies, ","); got != "BOOK,DVD,VIDEO" {
+		t.Errorf("policies after migration: %s", got)
+	}
+	if probs, err := db.Check(); err != nil || len(probs) > 0 {
+		t.Errorf("check after migration: %v %v", probs, err)
+	}
+	if _, err := os.Stat(BackupPath(path, 3)); err != nil {
+		t.Errorf("no backup before migrating: %v", err)
+	}
+
+	// A group renamed after the migration keeps its name when the step runs
+	// again on a file put back to version 3.
+	mustUpdate(t, db, func(tx *Tx) error {
+		return tx.PutGroup(&Group{Code: "GRAD", Name: "Graduate students", Created: t0, Updated: t0})
+	})
+	mustUpdate(t, db, func(tx *Tx) error { return tx.btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(3)) })
+	db.Close()
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(context.Background(), func(tx *Tx) error {
+		g, err := tx.Group("GRAD")
+		if err != nil || g.Name != "Graduate students" {
+			t.Errorf("GRAD after a second migration: %+v %v", g, err)
+		}
+		return nil
+	})
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/circa-ils/circa/store"
 )
 
-// structureKind describes libraries, locations or desks to the five
-// commands every one of them has; the rules live in circ, these only
+// structureKind describes libraries, locations, desks, patron groups or
+// item policies to the five commands every one of them has; the rules live in circ, these only
 // translate flags and print.
 type structureKind[T any] struct {
 	name, plural string
@@ -243,13 +243,22 @@ func structureCommands[T any](a *app, k structureKind[T]) *cobra.Command {
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b *backend) error {
 				var r T
+				var hint string
 				err := b.db.View(cmd.Context(), func(tx *store.Tx) error {
 					var err error
 					r, err = k.get(tx, args[0])
+					if errors.Is(err, store.ErrNotFound) {
+						all, _ := k.all(tx)
+						codes := make([]string, len(all))
+						for i := range all {
+							codes[i] = *k.code(&all[i])
+						}
+						hint = store.DidYouMean(args[0], codes)
+					}
 					return err
 				})
 				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("no %s %s", k.name, args[0])
+					return fmt.Errorf("no %s %s%s", k.name, args[0], hint)
 				}
 				if err != nil {
 					return err

@@ -75,6 +75,8 @@ func TestUsersImportOverSFTP(t *testing.T) {
 	b.WriteString("<users>\n")
 	sisUser(&b, "00000001", "Lovelace", "UNDERGRAD", "ada@example.edu")
 	sisUser(&b, "00000002", "Hopper", "GRAD", "grace@example.edu")
+	// A group the library does not have: rejected, the others go in.
+	sisUser(&b, "00000003", "Turing", "UNDERGRD", "alan@example.edu")
 	// The demo's SIS patron, with a new last name and no user group (kept).
 	b.WriteString(`<user><primary_id>` + fixtures.PatronExternal + `</primary_id><last_name>Raman-Iyer</last_name>
 	  <user_identifiers><user_identifier><id_type>university_id</id_type><value>U20230005</value></user_identifier></user_identifiers></user>`)
@@ -96,8 +98,12 @@ func TestUsersImportOverSFTP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if run.Records != 3 || len(run.Exceptions) != 1 || !strings.Contains(run.Exceptions[0], "library manages") {
+	if run.Records != 3 || len(run.Exceptions) != 2 || !strings.Contains(run.Exceptions[0], `user group "UNDERGRD" does not exist (did you mean "UNDERGRAD"?)`) ||
+		!strings.Contains(run.Exceptions[1], "library manages") {
 		t.Fatalf("run %+v", run)
+	}
+	if _, err := e.patronBy("university_id", "U00000003"); err == nil {
+		t.Fatal("a user of a missing group was added")
 	}
 	p, err := e.patronBy("university_id", "U00000001")
 	if err != nil || p.LastName != "Lovelace" || !p.External || p.Barcode != "00000001" {

@@ -42,9 +42,14 @@ import (
 //	norun                 shown, not run (and a file block not written)
 //	pending               names a command not built yet: skipped and listed
 //
-// CIRCA_DOCS_DIR names another folder of pages (TestDocsRunnerFails uses it).
+// CIRCA_DOCS_DIR names another folder of pages (TestDocsRunnerFails uses it);
+// CIRCA_DOCS_PENDING=run runs the pending blocks as well.
 
 const docsDirEnv = "CIRCA_DOCS_DIR"
+
+// runPending runs pending blocks too (CIRCA_DOCS_PENDING=run), to try the
+// pages on a tree where the commands they name have been built.
+var runPending = os.Getenv("CIRCA_DOCS_PENDING") == "run"
 
 func TestDocs(t *testing.T) {
 	dir := os.Getenv(docsDirEnv)
@@ -250,7 +255,7 @@ func runPage(t *testing.T, path, name string) {
 			for _, c := range cmds {
 				p.use(c.args)
 			}
-			if b.has("pending") {
+			if b.has("pending") && !runPending {
 				pending = append(pending, p.pendingNote(where, cmds))
 				continue
 			}

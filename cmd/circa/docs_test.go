@@ -551,6 +551,9 @@ func mrkToISO2709(text []byte) ([]byte, error) {
 		}
 		var dir, data bytes.Buffer
 		for _, f := range fields {
+			if len(f.data)+1 > 9999 {
+				return fmt.Errorf("record %d: field %s is longer than ISO 2709 allows", countRecords(out.Bytes())+1, f.tag)
+			}
 			fmt.Fprintf(&dir, "%s%04d%05d", f.tag, len(f.data)+1, data.Len())
 			data.WriteString(f.data)
 			data.WriteByte(ft)
@@ -660,7 +663,7 @@ func TestMRKToISO2709(t *testing.T) {
 }
 
 // FuzzMRKToISO2709: any text is refused or gives records whose leaders give
-// their true lengths.
+// their true lengths and whose directories point at their fields.
 func FuzzMRKToISO2709(f *testing.F) {
 	f.Add("=LDR  00000nam a2200000 a 4500\n=001  b1\n=245  10$aT$cA\n\n=LDR  00000nam a2200000 a 4500\n=952  \\\\$p1$aMAIN\n")
 	f.Fuzz(func(t *testing.T, text string) {
@@ -672,6 +675,18 @@ func FuzzMRKToISO2709(f *testing.F) {
 			n, err := strconv.Atoi(string(out[:5]))
 			if err != nil || n > len(out) || out[n-1] != 0x1d {
 				t.Fatalf("record length %q does not end a record in %q", out[:5], out)
+			}
+			rec := out[:n]
+			base, err := strconv.Atoi(string(rec[12:17]))
+			if err != nil || base > n || rec[base-1] != 0x1e || (base-25)%12 != 0 {
+				t.Fatalf("base address %q is wrong in %q", rec[12:17], rec)
+			}
+			for e := 24; e < base-1; e += 12 {
+				length, _ := strconv.Atoi(string(rec[e+3 : e+7]))
+				start, _ := strconv.Atoi(string(rec[e+7 : e+12]))
+				if end := base + start + length; end > n-1 || rec[end-1] != 0x1e {
+					t.Fatalf("directory entry %q does not end at a field terminator in %q", rec[e:e+12], rec)
+				}
 			}
 			out = out[n:]
 		}

@@ -707,6 +707,8 @@ func TestDocsRunnerFails(t *testing.T) {
 		{"wrong exit status", "```console exit=2\n$ circa db init\n...\n```\n", "exit 0, want 2", false},
 		{"unused file", "```yaml file=rules.yaml\ncurrency: USD\n```\n", "file rules.yaml is written but no command uses it", false},
 		{"not circa", "```console\n$ rm -rf data\n```\n", "only circa commands are run", false},
+		{"wrong file content", "```console\n$ circa db init\n...\n$ circa rules show\n...\n$ circa profile selfcheck export kiosks.yaml\n```\n" +
+			"```yaml check=kiosks.yaml\nversion: 2\n...\n```\n", "kiosks.yaml differs", false},
 		{"right output", "```console\n$ circa db init\n.../data/circa.db ready (schema version ...)\n```\n" +
 			"```yaml file=rules.yaml\ncurrency: US\n```\n```console exit=1\n$ circa rules import rules.yaml\ncirca: ...\n```\n" +
 			"```console pending\n$ circa nosuch command\n```\n", "pending", true},

@@ -26,7 +26,8 @@ import (
 //	                      output (stdout and stderr as a terminal shows them);
 //	                      a line "..." matches any lines, "..." inside a line
 //	                      any text; JSON log lines are left out; a command
-//	                      may continue over lines ending in \
+//	                      may continue over lines ending in \, and $PWD in
+//	                      it is the page's directory
 //	```console exit=N     every command of the block exits with status N
 //	```console stdin=F    every command of the block reads the file F
 //	```console serve      starts `circa serve` in the background for the rest of
@@ -308,18 +309,12 @@ func (p *pageRun) pendingNote(where string, cmds []docCommand) string {
 	return note
 }
 
-// expand replaces the page's own variables ($PWD) and the addresses shown in
-// the page by the ones really listening.
-func (p *pageRun) expand(where string, args []string) []string {
+// expand gives $PWD, the page's directory, its value and replaces the
+// addresses shown in the page by the ones really listening.
+func (p *pageRun) expand(args []string) []string {
 	out := make([]string, len(args))
 	for i, a := range args {
-		a = os.Expand(a, func(v string) string {
-			if v == "PWD" {
-				return p.work
-			}
-			p.t.Fatalf("%s: unknown variable $%s", where, v)
-			return ""
-		})
+		a = strings.ReplaceAll(a, "$PWD", p.work)
 		for shown, real := range p.addrs {
 			a = strings.ReplaceAll(a, shown, real)
 		}
@@ -349,7 +344,7 @@ func (p *pageRun) runConsole(where string, b docBlock, cmds []docCommand) {
 			delete(p.files, f)
 		}
 		var out syncBuffer
-		code := execute(context.Background(), p.expand(at, c.args), bytes.NewReader(stdin), &out, &out)
+		code := execute(context.Background(), p.expand(c.args), bytes.NewReader(stdin), &out, &out)
 		got := p.unexpand(dropLogLines(out.String()))
 		if code != wantCode {
 			p.t.Fatalf("%s: circa %s: exit %d, want %d\n%s", at, strings.Join(c.args, " "), code, wantCode, got)
@@ -391,7 +386,7 @@ func (p *pageRun) serve(where string, cmds []docCommand) {
 		p.t.Fatalf("%s: a serve block holds one circa serve command", where)
 	}
 	c := cmds[0]
-	args := p.expand(where, c.args)
+	args := p.expand(c.args)
 	shown := map[string]string{} // flag → address shown
 	for i := 1; i < len(args); i++ {
 		flag, val, hasVal := strings.Cut(args[i], "=")

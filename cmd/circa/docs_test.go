@@ -80,6 +80,47 @@ func TestDocs(t *testing.T) {
 	}
 }
 
+var mdLink = regexp.MustCompile(`\]\(([^)#\s]+)(#[^)]*)?\)`)
+
+// TestDocsLinks: every link between files of the repository points at a file
+// that exists, and the index links every page.
+func TestDocsLinks(t *testing.T) {
+	dir, err := filepath.Abs(filepath.Join("..", "..", "docs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".md") {
+			return err
+		}
+		text, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		for _, m := range mdLink.FindAllStringSubmatch(string(text), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(path), target)); err != nil {
+				t.Errorf("docs/%s links %s, which does not exist", rel, target)
+			}
+		}
+		if rel != "README.md" && !strings.Contains(string(index), "]("+filepath.ToSlash(rel)+")") {
+			t.Errorf("docs/README.md does not link %s", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // docBlock is one fenced block of a page.
 type docBlock struct {
 	line  int    // line of the opening fence

@@ -163,14 +163,6 @@ func TestImportMARCProblemsWriteNothing(t *testing.T) {
 	}
 }
 
-func TestImportMARCPolicyCarriedByItemsIsKnown(t *testing.T) {
-	l := newLib(t)
-	l.item("31000000000050", "ZINE", "MAIN", "STACKS")
-	if _, err := l.importOne(importRecord("z1", "Zine"), ImportItem{Barcode: "Z1", Location: "STACKS", Policy: "ZINE"}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestImportMARCKeepsTheStatusOfALoan(t *testing.T) {
 	l := newLib(t)
 	res, err := l.importOne(importRecord("c1", "Circulating"), ImportItem{Barcode: "C1", Location: "STACKS", Policy: "BOOK"})

@@ -40,6 +40,9 @@ func TestCSVImportResumesAfterACrash(t *testing.T) {
 		if err := tx.PutLibrary(&store.Library{Code: "MAIN", Timezone: "UTC", Currency: "USD"}); err != nil {
 			return err
 		}
+		if err := tx.PutGroup(&store.Group{Code: "UNDERGRAD", Name: "Undergraduates"}); err != nil {
+			return err
+		}
 		return tx.PutRules(&store.Rules{Currency: "USD", Groups: []store.GroupRule{{UserGroup: "UNDERGRAD"}}})
 	})
 	if err != nil {

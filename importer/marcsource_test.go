@@ -15,7 +15,7 @@ import (
 )
 
 // catalogueService is a store with two libraries, their locations and loan
-// rules naming the item policy BOOK.
+// rules and record of the item policy BOOK.
 func catalogueService(t testing.TB) (*circ.Service, *store.DB) {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), store.DefaultFile), store.Options{})
@@ -33,6 +33,9 @@ func catalogueService(t testing.TB) (*circ.Service, *store.DB) {
 			if err := tx.PutLocation(&l); err != nil {
 				return err
 			}
+		}
+		if err := tx.PutPolicy(&store.Policy{Code: "BOOK", Name: "Book", MediaType: "001"}); err != nil {
+			return err
 		}
 		return tx.PutRules(&store.Rules{Currency: "USD", Loans: []store.LoanRule{{ItemPolicy: "BOOK", Circulates: true, LoanDays: 21}}})
 	})

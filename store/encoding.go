@@ -197,17 +197,7 @@ func (d *recordDecoder) count(minSize int) int {
 // ---- layouts, fields in declaration order ----
 
 func (b *Bib) appendBinary(e *recordEncoder) {
-	e.uint(b.ID)
-	e.str(b.ControlNumber)
-	e.str(b.Title)
-	e.str(b.Author)
-	e.str(b.ISBN)
-	e.str(b.CallNumber)
-	e.str(b.MaterialType)
-	e.bool(b.Temporary)
-	e.bool(b.Suppressed)
-	e.bool(b.Deleted)
-	e.time(b.Created)
+	b.appendV3(e)
 	e.uint(uint64(len(b.SystemNumbers)))
 	for _, n := range b.SystemNumbers {
 		e.str(n)
@@ -215,17 +205,7 @@ func (b *Bib) appendBinary(e *recordEncoder) {
 }
 
 func (b *Bib) decodeBinary(d *recordDecoder) {
-	b.ID = d.uint()
-	b.ControlNumber = d.str()
-	b.Title = d.str()
-	b.Author = d.str()
-	b.ISBN = d.str()
-	b.CallNumber = d.str()
-	b.MaterialType = d.str()
-	b.Temporary = d.bool()
-	b.Suppressed = d.bool()
-	b.Deleted = d.bool()
-	b.Created = d.time()
+	b.decodeV3(d)
 	if n := d.count(1); n > 0 {
 		b.SystemNumbers = make([]string, n)
 		for i := range b.SystemNumbers {
@@ -234,11 +214,9 @@ func (b *Bib) decodeBinary(d *recordDecoder) {
 	}
 }
 
-// bibV3 is a bib as schema versions 2 and 3 laid it out, without its
-// system numbers. Only the migrations read it.
-type bibV3 struct{ Bib }
-
-func (b *bibV3) appendBinary(e *recordEncoder) {
+// appendV3 and decodeV3 are the fields of a bib through schema version 3;
+// later versions add theirs after them.
+func (b *Bib) appendV3(e *recordEncoder) {
 	e.uint(b.ID)
 	e.str(b.ControlNumber)
 	e.str(b.Title)
@@ -252,7 +230,7 @@ func (b *bibV3) appendBinary(e *recordEncoder) {
 	e.time(b.Created)
 }
 
-func (b *bibV3) decodeBinary(d *recordDecoder) {
+func (b *Bib) decodeV3(d *recordDecoder) {
 	b.ID = d.uint()
 	b.ControlNumber = d.str()
 	b.Title = d.str()
@@ -265,6 +243,13 @@ func (b *bibV3) decodeBinary(d *recordDecoder) {
 	b.Deleted = d.bool()
 	b.Created = d.time()
 }
+
+// bibV3 is a bib as schema versions 2 and 3 laid it out, without its
+// system numbers. Only the migrations read it.
+type bibV3 struct{ Bib }
+
+func (b *bibV3) appendBinary(e *recordEncoder) { b.Bib.appendV3(e) }
+func (b *bibV3) decodeBinary(d *recordDecoder) { b.Bib.decodeV3(d) }
 
 func (h *Holding) appendBinary(e *recordEncoder) {
 	e.uint(h.ID)
@@ -283,6 +268,20 @@ func (h *Holding) decodeBinary(d *recordDecoder) {
 }
 
 func (it *Item) appendBinary(e *recordEncoder) {
+	it.appendV3(e)
+	e.int(it.Price)
+	e.str(it.Note)
+}
+
+func (it *Item) decodeBinary(d *recordDecoder) {
+	it.decodeV3(d)
+	it.Price = d.int()
+	it.Note = d.str()
+}
+
+// appendV3 and decodeV3 are the fields of an item through schema version
+// 3; later versions add theirs after them.
+func (it *Item) appendV3(e *recordEncoder) {
 	e.uint(it.ID)
 	e.str(it.Barcode)
 	e.uint(it.BibID)
@@ -302,11 +301,9 @@ func (it *Item) appendBinary(e *recordEncoder) {
 	e.bool(it.Temporary)
 	e.time(it.Created)
 	e.time(it.Updated)
-	e.int(it.Price)
-	e.str(it.Note)
 }
 
-func (it *Item) decodeBinary(d *recordDecoder) {
+func (it *Item) decodeV3(d *recordDecoder) {
 	it.ID = d.uint()
 	it.Barcode = d.str()
 	it.BibID = d.uint()
@@ -326,57 +323,14 @@ func (it *Item) decodeBinary(d *recordDecoder) {
 	it.Temporary = d.bool()
 	it.Created = d.time()
 	it.Updated = d.time()
-	it.Price = d.int()
-	it.Note = d.str()
 }
 
 // itemV3 is an item as schema versions 2 and 3 laid it out, without price
 // and note. Only the migrations read it.
 type itemV3 struct{ Item }
 
-func (it *itemV3) appendBinary(e *recordEncoder) {
-	e.uint(it.ID)
-	e.str(it.Barcode)
-	e.uint(it.BibID)
-	e.uint(it.HoldingID)
-	e.str(it.Library)
-	e.str(it.Location)
-	e.str(it.CallNumber)
-	e.str(it.MediaType)
-	e.str(it.Policy)
-	e.str(string(it.Status))
-	e.bool(it.Magnetic)
-	e.int(int64(it.Pieces))
-	e.str(it.Properties)
-	e.str(it.TransitTo)
-	e.uint(it.HeldFor)
-	e.str(it.StorageNote)
-	e.bool(it.Temporary)
-	e.time(it.Created)
-	e.time(it.Updated)
-}
-
-func (it *itemV3) decodeBinary(d *recordDecoder) {
-	it.ID = d.uint()
-	it.Barcode = d.str()
-	it.BibID = d.uint()
-	it.HoldingID = d.uint()
-	it.Library = d.str()
-	it.Location = d.str()
-	it.CallNumber = d.str()
-	it.MediaType = d.str()
-	it.Policy = d.str()
-	it.Status = ItemStatus(d.str())
-	it.Magnetic = d.bool()
-	it.Pieces = int(d.int())
-	it.Properties = d.str()
-	it.TransitTo = d.str()
-	it.HeldFor = d.uint()
-	it.StorageNote = d.str()
-	it.Temporary = d.bool()
-	it.Created = d.time()
-	it.Updated = d.time()
-}
+func (it *itemV3) appendBinary(e *recordEncoder) { it.Item.appendV3(e) }
+func (it *itemV3) decodeBinary(d *recordDecoder) { it.Item.decodeV3(d) }
 
 func (p *Patron) appendBinary(e *recordEncoder) {
 	e.uint(p.ID)

@@ -99,50 +99,51 @@ func groupsAndPolicies(tx *Tx) error {
 }
 
 // reencode rewrites every record of a bucket from an old layout (old gives
-// a fresh record of it) to the current one (current converts), a chunk at
-// a time.
+// a fresh record of it) to the current one (current converts).
 func reencode(tx *Tx, bucket []byte, old func() binaryRecord, current func(binaryRecord) binaryRecord) error {
 	b := tx.b(bucket)
-	const chunk = 4096
-	var after []byte
-	for {
-		var keys, values [][]byte
-		c := b.Cursor()
-		k, v := c.First()
-		if after != nil {
-			if k, v = c.Seek(after); bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
+	return rewriteChunked(b, func(k, v []byte) (func() error, error) {
+		rec := old()
+		if err := decodeRecord(v, rec); err != nil {
+			return nil, fmt.Errorf("%s record %x: %w", bucket, k, err)
 		}
-		for ; k != nil && len(keys) < chunk; k, v = c.Next() {
-			rec := old()
-			if err := decodeRecord(v, rec); err != nil {
-				return fmt.Errorf("%s record %x: %w", bucket, k, err)
-			}
-			keys = append(keys, append([]byte(nil), k...))
-			values = append(values, encodeRecord(current(rec)))
-		}
-		for i := range keys {
-			if err := b.Put(keys[i], values[i]); err != nil {
-				return err
-			}
-		}
-		if len(keys) < chunk {
-			return nil
-		}
-		after = keys[len(keys)-1]
-	}
+		return putLater(b, k, encodeRecord(current(rec))), nil
+	})
 }
 
 // bibNumbers re-encodes every bib with the 035 $a system numbers of its
-// MARCXML and indexes bibs by them and by ISBN, a chunk at a time (bbolt
-// cursors must not run across their own bucket's writes).
+// MARCXML and indexes bibs by them and by ISBN.
 func bibNumbers(tx *Tx) error {
 	b := tx.b(bucketBibs)
+	return rewriteChunked(b, func(k, v []byte) (func() error, error) {
+		var old bibV3
+		if err := decodeRecord(v, &old); err != nil {
+			return nil, fmt.Errorf("bib %d: %w", decodeU64(k), err)
+		}
+		bib := old.Bib
+		// A record that cannot be read has no system numbers.
+		if raw := tx.b(bucketMARC).Get(k); raw != nil {
+			if rec, err := marc.NewXMLReader(bytes.NewReader(raw)).Next(); err == nil {
+				bib.SystemNumbers = SystemNumbersOf(rec)
+			}
+		}
+		return func() error {
+			if err := putRecord(b, u64(bib.ID), &bib); err != nil {
+				return err
+			}
+			return tx.indexBibNumbers(&Bib{}, &bib)
+		}, nil
+	})
+}
+
+// rewriteChunked reads every record of a bucket and makes the writes read
+// returns for them, a chunk of records at a time, because bbolt cursors
+// must not run across their own bucket's writes.
+func rewriteChunked(b *bolt.Bucket, read func(k, v []byte) (write func() error, err error)) error {
 	const chunk = 4096
 	var after []byte
 	for {
-		var bibs []Bib
+		var writes []func() error
 		c := b.Cursor()
 		k, v := c.First()
 		if after != nil {
@@ -150,33 +151,30 @@ func bibNumbers(tx *Tx) error {
 				k, v = c.Next()
 			}
 		}
-		for ; k != nil && len(bibs) < chunk; k, v = c.Next() {
-			var old bibV3
-			if err := decodeRecord(v, &old); err != nil {
-				return fmt.Errorf("bib %d: %w", decodeU64(k), err)
+		for ; k != nil && len(writes) < chunk; k, v = c.Next() {
+			w, err := read(k, v)
+			if err != nil {
+				return err
 			}
-			bib := old.Bib
-			// A record that cannot be read has no system numbers.
-			if raw := tx.b(bucketMARC).Get(k); raw != nil {
-				if rec, err := marc.NewXMLReader(bytes.NewReader(raw)).Next(); err == nil {
-					bib.SystemNumbers = SystemNumbersOf(rec)
-				}
-			}
-			bibs = append(bibs, bib)
+			writes = append(writes, w)
 			after = append(after[:0], k...)
 		}
-		for i := range bibs {
-			if err := putRecord(b, u64(bibs[i].ID), &bibs[i]); err != nil {
-				return err
-			}
-			if err := tx.indexBibNumbers(&Bib{}, &bibs[i]); err != nil {
+		for _, w := range writes {
+			if err := w(); err != nil {
 				return err
 			}
 		}
-		if len(bibs) < chunk {
+		if len(writes) < chunk {
 			return nil
 		}
 	}
+}
+
+// putLater is the write of value under a copy of k (cursor keys are only
+// valid until the cursor moves).
+func putLater(b *bolt.Bucket, k, value []byte) func() error {
+	k = append([]byte(nil), k...)
+	return func() error { return b.Put(k, value) }
 }
 
 // SystemNumbersOf returns the distinct 035 $a of a record, normalised.
@@ -265,40 +263,16 @@ func keptForGood(key string) bool {
 	return len(parts) >= 4 && parts[0] == "ncip" && parts[2] == "CreateUserFiscalTransaction"
 }
 
-// reencodeJSON rewrites every JSON record of a bucket in the binary layout,
-// a chunk at a time, because bbolt cursors must not run across their own
-// bucket's writes.
+// reencodeJSON rewrites every JSON record of a bucket in the binary layout.
 func reencodeJSON(tx *Tx, bucket []byte, fresh func() binaryRecord) error {
 	b := tx.b(bucket)
-	const chunk = 4096
-	var after []byte
-	for {
-		var keys, values [][]byte
-		c := b.Cursor()
-		k, v := c.First()
-		if after != nil {
-			if k, v = c.Seek(after); bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
+	return rewriteChunked(b, func(k, v []byte) (func() error, error) {
+		rec := fresh()
+		if err := json.Unmarshal(v, rec); err != nil {
+			return nil, fmt.Errorf("%s record %x: %w", bucket, k, err)
 		}
-		for ; k != nil && len(keys) < chunk; k, v = c.Next() {
-			rec := fresh()
-			if err := json.Unmarshal(v, rec); err != nil {
-				return fmt.Errorf("%s record %x: %w", bucket, k, err)
-			}
-			keys = append(keys, append([]byte(nil), k...))
-			values = append(values, encodeRecord(rec))
-		}
-		for i := range keys {
-			if err := b.Put(keys[i], values[i]); err != nil {
-				return err
-			}
-		}
-		if len(keys) < chunk {
-			return nil
-		}
-		after = keys[len(keys)-1]
-	}
+		return putLater(b, k, encodeRecord(rec)), nil
+	})
 }
 
 // MigrationStep describes one planned step.

@@ -7,7 +7,7 @@ import (
 )
 
 // benchFile is n copies of a realistic record of about 1 KB with its items.
-func benchFile(b *testing.B, n int, write func(*Record) []byte) []byte {
+func benchFile(n int, write func(*Record) []byte) []byte {
 	rec := book("ocm00000001")
 	rec.Data = append(rec.Data,
 		DataField{Tag: "504", Ind1: " ", Ind2: " ", Subfields: []Subfield{{"a", "Includes bibliographical references and index."}}},
@@ -19,35 +19,23 @@ func benchFile(b *testing.B, n int, write func(*Record) []byte) []byte {
 }
 
 func BenchmarkReader(b *testing.B) {
-	file := benchFile(b, 1000, func(r *Record) []byte { return marshal(b, r) })
-	b.ReportAllocs()
-	b.ResetTimer()
-	records := 0
-	for b.Loop() {
-		r := NewReader(bytes.NewReader(file))
-		for {
-			_, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			records++
-		}
-	}
-	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-	b.SetBytes(int64(len(file)))
+	file := benchFile(1000, func(r *Record) []byte { return marshal(b, r) })
+	benchRead(b, file, func(r io.Reader) RecordReader { return NewReader(r) })
 }
 
 func BenchmarkXMLReader(b *testing.B) {
-	file := benchFile(b, 1000, func(r *Record) []byte { return r.AppendXML(nil) })
+	file := benchFile(1000, func(r *Record) []byte { return r.AppendXML(nil) })
 	file = append(append([]byte("<collection>"), file...), "</collection>"...)
+	benchRead(b, file, func(r io.Reader) RecordReader { return NewXMLReader(r) })
+}
+
+// benchRead reads every record of file with a fresh reader per round.
+func benchRead(b *testing.B, file []byte, open func(io.Reader) RecordReader) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	records := 0
 	for b.Loop() {
-		r := NewXMLReader(bytes.NewReader(file))
+		r := open(bytes.NewReader(file))
 		for {
 			_, err := r.Next()
 			if err == io.EOF {

@@ -94,7 +94,7 @@ func TestMigrationIndexesBibNumbers(t *testing.T) {
 	})
 	// Write the bib and the item as version 3 laid them out, without the
 	// new indexes.
-	err = db.bolt.Update(func(btx *bolt.Tx) error {
+	db = reopenAs(t, db, 3, func(btx *bolt.Tx) error {
 		old := bibV3{b}
 		if err := btx.Bucket(bucketBibs).Put(u64(b.ID), encodeRecord(&old)); err != nil {
 			return err
@@ -108,17 +108,8 @@ func TestMigrationIndexesBibNumbers(t *testing.T) {
 				return err
 			}
 		}
-		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(3))
+		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer db.Close()
 	if v, _ := db.Version(); v != SchemaVersion {
 		t.Fatalf("version %d", v)

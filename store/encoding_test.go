@@ -203,7 +203,7 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 		t.Fatalf("only %d records seeded", len(want))
 	}
 	// Rewrite them as version 1 did.
-	err = db.bolt.Update(func(btx *bolt.Tx) error {
+	db = reopenAs(t, db, 1, func(btx *bolt.Tx) error {
 		for key, rec := range want {
 			bucket, k, _ := strings.Cut(key, "/")
 			raw, err := json.Marshal(rec)
@@ -214,17 +214,8 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 				return err
 			}
 		}
-		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(1))
+		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer db.Close()
 	if v, _ := db.Version(); v != SchemaVersion {
 		t.Fatalf("version %d after opening a version 1 file", v)

@@ -67,6 +67,27 @@ func mustUpdate(t *testing.T, db *DB, fn func(*Tx) error) {
 	}
 }
 
+// reopenAs has edit give db's file the content of an older version, marks
+// the file version v and opens it again, which migrates it.
+func reopenAs(t *testing.T, db *DB, v uint64, edit func(*bolt.Tx) error) *DB {
+	t.Helper()
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		if err := edit(btx); err != nil {
+			return err
+		}
+		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(v))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(db.path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func seedItem(t *testing.T, db *DB, barcode string) (Bib, Item) {
 	t.Helper()
 	var b Bib
@@ -495,22 +516,14 @@ func TestMigrateStoredAnswersToV3(t *testing.T) {
 		"sip2\x00kiosk\x000\x00ABCD\x00ffff":               false,
 		"ncip\x00broker\x00CheckOutItem\x00R1\x00I1\x00P1": false,
 	}
-	err = db.bolt.Update(func(btx *bolt.Tx) error {
+	db = reopenAs(t, db, 2, func(btx *bolt.Tx) error {
 		for k := range keys {
 			if err := btx.Bucket(bucketIdem).Put([]byte(k), encodeRecord(&idemEntryV2{At: t0, Result: []byte("answer " + k)})); err != nil {
 				return err
 			}
 		}
-		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(2))
+		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer db.Close()
 	if v, _ := db.Version(); v != SchemaVersion {
 		t.Fatalf("version %d after opening a version 2 file", v)
@@ -628,20 +641,7 @@ func TestPINFailuresPersistAndMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Make the file a version 2 file: no failure bucket yet.
-	err = db.bolt.Update(func(btx *bolt.Tx) error {
-		if err := btx.DeleteBucket(bucketPINFails); err != nil {
-			return err
-		}
-		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(2))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = reopenAs(t, db, 2, func(btx *bolt.Tx) error { return btx.DeleteBucket(bucketPINFails) })
 	want := PINFailures{Count: 7, Last: t0, LockedUntil: t0.Add(4 * time.Minute)}
 	mustUpdate(t, db, func(tx *Tx) error { return tx.PutPINFailures(42, want) })
 	db.Close()
@@ -766,23 +766,14 @@ func TestMigrateGroupsAndPoliciesToV5(t *testing.T) {
 			RentalFees: []RentalFee{{ItemPolicy: "DVD", Amount: 100}}})
 	})
 	// Make it a version 4 file: no group or policy buckets.
-	err = db.bolt.Update(func(btx *bolt.Tx) error {
+	db = reopenAs(t, db, 4, func(btx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketGroups, bucketPolicies} {
 			if err := btx.DeleteBucket(b); err != nil {
 				return err
 			}
 		}
-		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(4))
+		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if v, _ := db.Version(); v != 5 {
 		t.Fatalf("version %d after opening a version 4 file", v)
 	}

@@ -2,6 +2,7 @@ package importer
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -346,9 +347,9 @@ func (m *ItemMapping) item(f circ.DataField, holdings []circ.DataField) (circ.Im
 		if linked == nil {
 			return it, fmt.Errorf("item %s: no %s with $%s %q", it.Barcode, h.Tag, h.Link, first(f, h.Link))
 		}
-		library = cmpOr(library, first(*linked, h.Library))
-		location = cmpOr(location, first(*linked, h.Location))
-		callNumber = cmpOr(callNumber, joined(*linked, h.CallNumber))
+		library = cmp.Or(library, first(*linked, h.Library))
+		location = cmp.Or(location, first(*linked, h.Location))
+		callNumber = cmp.Or(callNumber, joined(*linked, h.CallNumber))
 	}
 	it.Library = translate(m.Codes.Library, library, m.Defaults.Library)
 	if location != "" {
@@ -365,7 +366,7 @@ func (m *ItemMapping) item(f circ.DataField, holdings []circ.DataField) (circ.Im
 	if err != nil {
 		return it, fmt.Errorf("item %s: %w", it.Barcode, err)
 	}
-	it.Status = store.ItemStatus(cmpOr(status, m.Defaults.Status))
+	it.Status = store.ItemStatus(cmp.Or(status, m.Defaults.Status))
 	return it, nil
 }
 
@@ -418,13 +419,6 @@ func joinedBy(f circ.DataField, codes, sep string) string {
 		}
 	}
 	return strings.Join(parts, sep)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // translate maps a source code, or gives the default (a circa code) when

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circa-ils/circa/marc"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -48,7 +49,7 @@ func TestParseMARCXMLAndExtract(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("extract:\n got %+v\nwant %+v", got, want)
 	}
-	if recs[1].Leader != defaultLeader {
+	if recs[1].Leader != marc.DefaultLeader {
 		t.Errorf("missing leader became %q", recs[1].Leader)
 	}
 	out := string(recs[0].AppendXML(nil))

@@ -14,9 +14,6 @@ import (
 // MARC21slimNS is the namespace of MARCXML.
 const MARC21slimNS = marc.NS
 
-// defaultLeader stands in for a missing leader: a new monograph record.
-const defaultLeader = marc.DefaultLeader
-
 // The MARC record types live in package marc.
 type (
 	MARCRecord   = marc.Record

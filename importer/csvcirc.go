@@ -196,15 +196,13 @@ func (m CircMapping) LoanParser(src *CSVSource) (func(Row) (string, any, error),
 	}, nil
 }
 
+// requiredDate is parseDateField of a date that must be given.
 func requiredDate(what, s string) (circ.WallTime, error) {
-	if s == "" || strings.HasPrefix(s, "0000-00-00") {
-		return circ.WallTime{}, fmt.Errorf("no %s", what)
+	w, err := parseDateField(what, s)
+	if err == nil && w.IsZero() {
+		return w, fmt.Errorf("no %s", what)
 	}
-	w, err := ParseWallTime(s)
-	if err != nil {
-		return w, fmt.Errorf("%s: %w", what, err)
-	}
-	return w, nil
+	return w, err
 }
 
 // HoldParser returns the Parse of a holds file: a circ.HoldImport keyed by

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -132,7 +133,7 @@ func (m CircMapping) columns(l circLayout, src *CSVSource) (map[string]string, e
 	for col, field := range m.Columns {
 		if _, ok := l.fields[field]; !ok {
 			return nil, fmt.Errorf("mapping: column %q: %s have no field %q%s", col, l.what, field,
-				store.DidYouMean(field, slices.Sorted(mapKeys(l.fields))))
+				store.DidYouMean(field, slices.Sorted(maps.Keys(l.fields))))
 		}
 		if src.Has(col) {
 			cols[field] = col
@@ -145,16 +146,6 @@ func (m CircMapping) columns(l circLayout, src *CSVSource) (map[string]string, e
 		}
 	}
 	return cols, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func (m CircMapping) library(v string) string {

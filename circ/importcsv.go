@@ -160,9 +160,7 @@ func (b *ImportBatch) ImportPatron(in PatronImport) (string, error) {
 		}
 	}
 	if in.HomeLibrary != "" {
-		if _, err := tx.Library(in.HomeLibrary); errors.Is(err, store.ErrNotFound) {
-			return "", importProblem("unknown library code %q", in.HomeLibrary)
-		} else if err != nil {
+		if err := b.needLibrary(in.HomeLibrary); err != nil {
 			return "", err
 		}
 	}
@@ -264,16 +262,12 @@ type LoanImport struct {
 // brought in line); an item on loan to someone else is refused.
 func (b *ImportBatch) ImportLoan(in LoanImport) (string, error) {
 	tx := b.tx
-	p, err := tx.PatronByBarcode(in.Patron)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", importProblem("unknown patron barcode %q", in.Patron)
-	} else if err != nil {
+	p, err := b.patronOf(in.Patron)
+	if err != nil {
 		return "", err
 	}
-	it, err := tx.ItemByBarcode(in.Item)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", importProblem("unknown item barcode %q", in.Item)
-	} else if err != nil {
+	it, err := b.itemOf(in.Item)
+	if err != nil {
 		return "", err
 	}
 	if in.Out.IsZero() || in.Due.IsZero() {
@@ -351,18 +345,14 @@ type HoldImport struct {
 // waiting for the title is unchanged.
 func (b *ImportBatch) ImportHold(in HoldImport) (string, error) {
 	tx := b.tx
-	p, err := tx.PatronByBarcode(in.Patron)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", importProblem("unknown patron barcode %q", in.Patron)
-	} else if err != nil {
+	p, err := b.patronOf(in.Patron)
+	if err != nil {
 		return "", err
 	}
 	var it store.Item
 	var bib store.Bib
 	if in.Item != "" {
-		if it, err = tx.ItemByBarcode(in.Item); errors.Is(err, store.ErrNotFound) {
-			return "", importProblem("unknown item barcode %q", in.Item)
-		} else if err != nil {
+		if it, err = b.itemOf(in.Item); err != nil {
 			return "", err
 		}
 	}
@@ -392,9 +382,7 @@ func (b *ImportBatch) ImportHold(in HoldImport) (string, error) {
 	if pickup == "" {
 		pickup = p.HomeLibrary
 	}
-	if _, err := tx.Library(pickup); errors.Is(err, store.ErrNotFound) {
-		return "", importProblem("unknown library code %q", pickup)
-	} else if err != nil {
+	if err := b.needLibrary(pickup); err != nil {
 		return "", err
 	}
 	queue, err := tx.OpenRequestsOfBib(bib.ID)
@@ -471,25 +459,20 @@ type FeeImport struct {
 // description and item, as often as the file repeats it) is unchanged.
 func (b *ImportBatch) ImportFee(in FeeImport) (string, error) {
 	tx := b.tx
-	p, err := tx.PatronByBarcode(in.Patron)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", importProblem("unknown patron barcode %q", in.Patron)
-	} else if err != nil {
+	p, err := b.patronOf(in.Patron)
+	if err != nil {
 		return "", err
 	}
 	library := in.Library
 	if library == "" {
 		library = p.HomeLibrary
 	}
-	lib, err := tx.Library(library)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", importProblem("unknown library code %q", library)
-	} else if err != nil {
+	if err := b.needLibrary(library); err != nil {
 		return "", err
 	}
-	currency := lib.Currency
-	if currency == "" {
-		currency = b.svc.rules.Load().Currency
+	currency, err := b.currency(library)
+	if err != nil {
+		return "", err
 	}
 	if n, err := strconv.Atoi(in.Type); err != nil || len(in.Type) != 2 || n < 1 || n > 16 {
 		return "", importProblem("fee type %q is not a SIP2 fee type 01–16", in.Type)
@@ -528,10 +511,8 @@ func (b *ImportBatch) ImportFee(in FeeImport) (string, error) {
 	}
 	var itemID uint64
 	if in.Item != "" {
-		it, err := tx.ItemByBarcode(in.Item)
-		if errors.Is(err, store.ErrNotFound) {
-			return "", importProblem("unknown item barcode %q", in.Item)
-		} else if err != nil {
+		it, err := b.itemOf(in.Item)
+		if err != nil {
 			return "", err
 		}
 		itemID = it.ID
@@ -566,4 +547,32 @@ func (b *ImportBatch) ImportFee(in FeeImport) (string, error) {
 		return "", err
 	}
 	return ImportCreated, nil
+}
+
+// patronOf reads the patron a record names by barcode; an unknown one is the
+// record's problem.
+func (b *ImportBatch) patronOf(barcode string) (store.Patron, error) {
+	p, err := b.tx.PatronByBarcode(barcode)
+	if errors.Is(err, store.ErrNotFound) {
+		return p, importProblem("unknown patron barcode %q", barcode)
+	}
+	return p, err
+}
+
+// itemOf reads the item a record names by barcode; an unknown one is the
+// record's problem.
+func (b *ImportBatch) itemOf(barcode string) (store.Item, error) {
+	it, err := b.tx.ItemByBarcode(barcode)
+	if errors.Is(err, store.ErrNotFound) {
+		return it, importProblem("unknown item barcode %q", barcode)
+	}
+	return it, err
+}
+
+// needLibrary refuses a record naming a library there is none of.
+func (b *ImportBatch) needLibrary(code string) error {
+	if ok, err := b.libraryKnown(code); err != nil || ok {
+		return err
+	}
+	return importProblem("unknown library code %q", code)
 }

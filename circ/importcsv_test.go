@@ -310,3 +310,56 @@ func TestImportPatronPreparedPIN(t *testing.T) {
 		t.Error("the new PIN does not verify")
 	}
 }
+
+func TestImportFeeTakesTheLibrarysCurrency(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "UNDERGRAD")
+	l.db.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.PutLibrary(&store.Library{Code: "EURO", Timezone: "UTC", Currency: "EUR"}); err != nil {
+			return err
+		}
+		return tx.PutLibrary(&store.Library{Code: "PLAIN", Timezone: "UTC"})
+	})
+	euro := FeeImport{Patron: "P1", Amount: "2.50", Type: "01", Date: wall("2026-01-10"), Library: "EURO", Occurrence: 1}
+	plain := FeeImport{Patron: "P1", Amount: "1.00", Type: "01", Date: wall("2026-01-10"), Library: "PLAIN", Occurrence: 1}
+	for _, in := range []FeeImport{euro, plain} {
+		l.wantImport(ImportCreated, func(b *ImportBatch) (string, error) { return b.ImportFee(in) })
+	}
+	// In one batch, as a file's rows are: the second row of a library finds
+	// the first's fee under the same currency.
+	var got []string
+	l.importCSVRecord(func(b *ImportBatch) (string, error) {
+		for _, in := range []FeeImport{euro, plain, euro} {
+			outcome, err := b.ImportFee(in)
+			if err != nil {
+				return "", err
+			}
+			got = append(got, outcome)
+		}
+		return "", nil
+	})
+	if strings.Join(got, " ") != "unchanged unchanged unchanged" {
+		t.Errorf("second run: %v", got)
+	}
+	l.db.View(ctx, func(tx *store.Tx) error {
+		p, _ := tx.PatronByBarcode("P1")
+		fees, _ := tx.FeesOfPatron(p.ID)
+		var currencies []string
+		for _, f := range fees {
+			currencies = append(currencies, f.Library+":"+f.Currency)
+		}
+		if strings.Join(currencies, " ") != "EURO:EUR PLAIN:"+l.svc.Rules().Currency {
+			t.Errorf("fees %v: want the library's currency, else the rules'", currencies)
+		}
+		return nil
+	})
+}
+
+func TestImportHoldUnknownPickup(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "UNDERGRAD")
+	l.item("I1", "BOOK", "MAIN", "STACKS")
+	l.wantImportRefused(`unknown library code "NOPE"`, func(b *ImportBatch) (string, error) {
+		return b.ImportHold(HoldImport{Patron: "P1", Item: "I1", Pickup: "NOPE"})
+	})
+}

@@ -303,3 +303,52 @@ func FuzzPatronRow(f *testing.F) {
 		t.Fatal("the source never ended")
 	})
 }
+
+// countingReader counts what is read of r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func TestCSVSourceBoundsARow(t *testing.T) {
+	// A long row within the bound reads.
+	long := strings.Repeat("x", maxRow-100)
+	recs, probs := readAll(t, patronSource(t, KohaPatrons, "cardnumber,surname\n2001,"+long+"\n2002,Smith\n", ""))
+	if len(recs) != 2 || len(probs) != 0 || recs[0].Value.(circ.PatronImport).LastName != long {
+		t.Fatalf("%d records, problems %v: want the long row and the next", len(recs), probs)
+	}
+
+	// A quote left open on line 3 would take the rest of a large file
+	// into one field; the source stops soon after the bound instead.
+	rest := strings.Repeat("2003,Jones\n", 64<<20/11)
+	in := &countingReader{r: strings.NewReader("cardnumber,surname\n2001,Smith\n2002,\"Open\n" + rest)}
+	src, err := NewCSVSource(in, CSVOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.SetParse(func(r Row) (string, any, error) { return r.Get("cardnumber"), nil, nil })
+	if _, err := src.Next(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Next()
+	if !errors.Is(err, errRowTooLong) || isProblem(err) {
+		t.Fatalf("err %v, want the run stopped by a row over the bound", err)
+	}
+	if want := "after line 2: a row is longer than 1048576 bytes: is a quote left open?"; err.Error() != want {
+		t.Errorf("err %q, want %q", err, want)
+	}
+	if in.n > 2*maxRow {
+		t.Errorf("%d bytes read for a row bounded at %d", in.n, maxRow)
+	}
+
+	// So is a header with no end.
+	if _, err := NewCSVSource(strings.NewReader("cardnumber,\""+rest), CSVOptions{}); !errors.Is(err, errRowTooLong) {
+		t.Errorf("header: err %v, want the bound's", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -132,7 +133,7 @@ func (m CircMapping) columns(l circLayout, src *CSVSource) (map[string]string, e
 	for col, field := range m.Columns {
 		if _, ok := l.fields[field]; !ok {
 			return nil, fmt.Errorf("mapping: column %q: %s have no field %q%s", col, l.what, field,
-				store.DidYouMean(field, slices.Sorted(mapKeys(l.fields))))
+				store.DidYouMean(field, slices.Sorted(maps.Keys(l.fields))))
 		}
 		if src.Has(col) {
 			cols[field] = col
@@ -145,16 +146,6 @@ func (m CircMapping) columns(l circLayout, src *CSVSource) (map[string]string, e
 		}
 	}
 	return cols, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func (m CircMapping) library(v string) string {
@@ -196,15 +187,13 @@ func (m CircMapping) LoanParser(src *CSVSource) (func(Row) (string, any, error),
 	}, nil
 }
 
+// requiredDate is parseDateField of a date that must be given.
 func requiredDate(what, s string) (circ.WallTime, error) {
-	if s == "" || strings.HasPrefix(s, "0000-00-00") {
-		return circ.WallTime{}, fmt.Errorf("no %s", what)
+	w, err := parseDateField(what, s)
+	if err == nil && w.IsZero() {
+		return w, fmt.Errorf("no %s", what)
 	}
-	w, err := ParseWallTime(s)
-	if err != nil {
-		return w, fmt.Errorf("%s: %w", what, err)
-	}
-	return w, nil
+	return w, err
 }
 
 // HoldParser returns the Parse of a holds file: a circ.HoldImport keyed by

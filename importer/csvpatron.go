@@ -372,28 +372,19 @@ func applyOutcome(rec Record, what string, fn func() (string, error)) (Counts, e
 	return Counts{what + " " + outcome: 1}, nil
 }
 
-// PreparedPINs wraps a patron source so that each patron's PIN is checked
-// or hashed as it is read, outside the import's transaction (see
+// PreparePINs is the Options.Prepare of a patron import: each patron's PIN
+// is checked or hashed outside the import's transaction (see
 // circ.Service.PreparePIN).
-func PreparedPINs(ctx context.Context, svc *circ.Service, src Source) Source {
-	return &preparedPINs{ctx: ctx, svc: svc, src: src}
-}
-
-type preparedPINs struct {
-	ctx context.Context
-	svc *circ.Service
-	src Source
-}
-
-func (p *preparedPINs) Next() (Record, error) {
-	rec, err := p.src.Next()
-	in, ok := rec.Value.(circ.PatronImport)
-	if err != nil || !ok {
-		return rec, err
+func PreparePINs(ctx context.Context, svc *circ.Service) func(*Record) error {
+	return func(rec *Record) error {
+		in, ok := rec.Value.(circ.PatronImport)
+		if !ok {
+			return nil
+		}
+		if err := svc.PreparePIN(ctx, &in); err != nil {
+			return fmt.Errorf("line %d: %w", rec.N, err)
+		}
+		rec.Value = in
+		return nil
 	}
-	if err := p.svc.PreparePIN(p.ctx, &in); err != nil {
-		return rec, fmt.Errorf("line %d: %w", rec.N, err)
-	}
-	rec.Value = in
-	return rec, nil
 }

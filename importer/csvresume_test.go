@@ -72,9 +72,14 @@ func TestCSVImportResumesAfterACrash(t *testing.T) {
 	if !errors.Is(err, errDiskGone) {
 		t.Fatalf("err %v, want the reader's failure", err)
 	}
+	prepared := 0
+	o.Prepare = func(*Record) error { prepared++; return nil }
 	rep, err := Run(ctx, svc, source(strings.NewReader(data)), ApplyPatron, o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prepared != 70 {
+		t.Errorf("%d records prepared, want the 70 after the resume point (the 50 read past need no PIN hashed)", prepared)
 	}
 	if rep.ResumedAt != 50 || rep.Counts["patrons created"] != 120 || rep.Problems != 0 {
 		t.Errorf("report %+v: want a resume after the committed batches and 120 created in all", rep)

@@ -54,6 +54,8 @@ func headerName(s string) string { return strings.ToLower(strings.TrimSpace(s)) 
 // counts them all), so a report points at the line an editor shows.
 type CSVSource struct {
 	r      *csv.Reader
+	lim    *rowLimit
+	last   int // line of the last row read (the header's: 1)
 	header []string
 	cols   map[string]int
 	o      CSVOptions
@@ -76,7 +78,8 @@ func NewCSVSource(r io.Reader, o CSVOptions) (*CSVSource, error) {
 	default:
 		return nil, fmt.Errorf("unknown encoding %q: utf-8, windows-1252 or latin-1", o.Encoding)
 	}
-	cr := csv.NewReader(r)
+	lim := &rowLimit{r: r}
+	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
@@ -85,7 +88,7 @@ func NewCSVSource(r io.Reader, o CSVOptions) (*CSVSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("header row: %w", err)
 	}
-	s := &CSVSource{r: cr, header: header, cols: map[string]int{}, o: o}
+	s := &CSVSource{r: cr, lim: lim, last: 1, header: header, cols: map[string]int{}, o: o}
 	for i, h := range header {
 		name := headerName(h)
 		if name == "" {
@@ -117,18 +120,25 @@ func (s *CSVSource) Has(col string) bool {
 
 // Next reads the next row.
 func (s *CSVSource) Next() (Record, error) {
+	s.lim.start = s.r.InputOffset()
 	fields, err := s.r.Read()
 	if errors.Is(err, io.EOF) {
 		return Record{}, io.EOF
 	}
+	if errors.Is(err, errRowTooLong) {
+		// Where the row ends is not known, so the rows after it cannot be read.
+		return Record{}, fmt.Errorf("after line %d: %w", s.last, err)
+	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
+		s.last = pe.StartLine
 		return Record{}, &Problem{N: pe.StartLine, Reason: "unreadable CSV: " + pe.Err.Error(), Unit: "line"}
 	}
 	if err != nil {
 		return Record{}, err
 	}
 	line, _ := s.r.FieldPos(0)
+	s.last = line
 	rec := Record{N: line, End: s.r.InputOffset(), Unit: "line"}
 	if len(fields) != len(s.header) {
 		return Record{}, Problemf(rec, "%d fields where the header has %d", len(fields), len(s.header))
@@ -146,4 +156,29 @@ func (s *CSVSource) Next() (Record, error) {
 		s.seen[norm] = line
 	}
 	return rec, nil
+}
+
+// maxRow bounds a row of a CSV file, as the marc readers bound a record: a
+// quote left open would otherwise read the rest of the file into one field.
+const maxRow = 1 << 20
+
+var errRowTooLong = fmt.Errorf("a row is longer than %d bytes: is a quote left open?", maxRow)
+
+// rowLimit is the reader under the csv.Reader. It fails once the row being
+// read (from start, the csv.Reader's offset when the row began) has taken
+// more than maxRow bytes; the csv.Reader reads ahead at most its buffer's
+// size.
+type rowLimit struct {
+	r     io.Reader
+	read  int64 // bytes given to the csv.Reader
+	start int64
+}
+
+func (l *rowLimit) Read(p []byte) (int, error) {
+	if l.read-l.start > maxRow {
+		return 0, errRowTooLong
+	}
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	return n, err
 }

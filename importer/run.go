@@ -90,6 +90,11 @@ type Options struct {
 	Agent circ.Agent
 	// Progress, when set, is told after every batch.
 	Progress *Progress
+	// Prepare, when set, is called on each record to be applied, before its
+	// batch's transaction, for slow work (hashing a PIN) that should not hold
+	// up the store's writer. The records a resumed run reads past are not
+	// prepared. An error ends the run.
+	Prepare func(rec *Record) error
 	// OnProblem, when set, is told each problem once its batch is
 	// committed (or, in a dry run, checked), in file order.
 	OnProblem func(Problem)
@@ -155,6 +160,11 @@ func Run(ctx context.Context, svc *circ.Service, src Source, apply Apply, o Opti
 			}
 			if err != nil {
 				return rep, err
+			}
+			if o.Prepare != nil {
+				if err := o.Prepare(&rec); err != nil {
+					return rep, err
+				}
 			}
 			end = max(end, rec.End)
 			recs = append(recs, rec)

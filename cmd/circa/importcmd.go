@@ -66,9 +66,9 @@ type importJob struct {
 	apply func(b *backend) (importer.Apply, error)
 	// batch is the number of records per transaction (0: importer's default).
 	batch int
-	// prepare, when set, wraps the source to do slow work on each record
-	// (hashing a PIN) before the batch's transaction instead of in it.
-	prepare func(ctx context.Context, b *backend, src importer.Source) importer.Source
+	// prepare, when set, gives the run's Options.Prepare: slow work on each
+	// record (hashing a PIN) before the batch's transaction instead of in it.
+	prepare func(ctx context.Context, b *backend) func(*importer.Record) error
 }
 
 // runImport runs job as its flags say and prints the report.
@@ -116,13 +116,15 @@ func (a *app) importInto(ctx context.Context, cmd *cobra.Command, b *backend, jo
 	if err != nil {
 		return importer.Report{}, err
 	}
+	var prepare func(*importer.Record) error
 	if job.prepare != nil {
-		src = job.prepare(ctx, b, src)
+		prepare = job.prepare(ctx, b)
 	}
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	return importer.Run(ctx, b.svc, src, apply, importer.Options{
 		Key:       key,
 		Batch:     job.batch,
+		Prepare:   prepare,
 		Agent:     staffAgent(""),
 		Progress:  importer.NewProgress(errOut, isTerminal(errOut), job.what, size),
 		OnProblem: func(p importer.Problem) { fmt.Fprintln(out, p.Error()) },

@@ -23,7 +23,7 @@ type csvImport struct {
 	unique  string // the key's name when a key may appear once
 	apply   importer.Apply
 	// prepare, when set, is importJob.prepare.
-	prepare func(ctx context.Context, b *backend, src importer.Source) importer.Source
+	prepare func(ctx context.Context, b *backend) func(*importer.Record) error
 	// order, when set, reorders the records before the import (holds take
 	// their queue order).
 	order func(importer.Source) (importer.Source, error)
@@ -50,8 +50,8 @@ where the file differs (an empty cell changes nothing). PINs are stored hashed.`
 		},
 		unique: "barcode",
 		apply:  importer.ApplyPatron,
-		prepare: func(ctx context.Context, b *backend, src importer.Source) importer.Source {
-			return importer.PreparedPINs(ctx, b.svc, src)
+		prepare: func(ctx context.Context, b *backend) func(*importer.Record) error {
+			return importer.PreparePINs(ctx, b.svc)
 		},
 	})
 }

@@ -89,14 +89,8 @@ func newPatronAdminCommands(a *app) []*cobra.Command {
 		Short: "Change a patron (only the flags given; an empty value clears a field)",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
-			given := 0
-			cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
-				if f.Changed {
-					given++
-				}
-			})
-			if given == 0 {
-				return usageError("no setting given to change")
+			if err := needSetting(cmd); err != nil {
+				return err
 			}
 			f, err := editFlags.form(cmd.Flags(), args[0])
 			if err != nil {

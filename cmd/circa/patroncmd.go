@@ -135,9 +135,6 @@ func newPatronAdminCommands(a *app) []*cobra.Command {
 					return usageError("%v", err)
 				}
 				if asJSON {
-					if hits.Patrons == nil {
-						hits.Patrons = []store.Patron{}
-					}
 					return printJSON(cmd.OutOrStdout(), hits)
 				}
 				printPatronHits(cmd.OutOrStdout(), hits, func(lib string) *time.Location { return b.zone(cmd.Context(), lib) })

@@ -307,3 +307,19 @@ func TestPatronAdminThroughServerLogsNoPersonalData(t *testing.T) {
 		t.Errorf("the PIN reached the client's output:\n%s", clientOut)
 	}
 }
+
+// A search that finds nothing prints an empty list in JSON, not null.
+func TestSearchJSONFindingNothing(t *testing.T) {
+	dir := seededDir(t)
+	for _, c := range [][]string{{"patron", "search"}, {"bib", "search"}, {"item", "search"}} {
+		r := run(t, append(c, "--json", "zzyzx", "--data-dir", dir)...)
+		var hits map[string]any
+		if err := json.Unmarshal([]byte(r.out), &hits); r.code != 0 || err != nil {
+			t.Fatalf("%v: %v %+v", c, err, r)
+		}
+		list := c[0] + "s"
+		if got, ok := hits[list].([]any); !ok || len(got) != 0 || hits["more"] != false {
+			t.Errorf("%v: %s", c, r.out)
+		}
+	}
+}

@@ -40,7 +40,8 @@ type ItemHits struct {
 }
 
 // collector gathers up to limit distinct records by id and notes whether
-// there were more.
+// there were more. Its out is never nil, so that no hits print as [] in
+// JSON.
 type collector[T any] struct {
 	limit int
 	seen  map[uint64]bool
@@ -52,7 +53,7 @@ func newCollector[T any](limit int) *collector[T] {
 	if limit <= 0 {
 		limit = SearchLimit
 	}
-	return &collector[T]{limit: limit, seen: map[uint64]bool{}}
+	return &collector[T]{limit: limit, seen: map[uint64]bool{}, out: []T{}}
 }
 
 // add keeps r unless it is already there; false once the limit is passed.

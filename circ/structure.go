@@ -304,32 +304,28 @@ func notFound(tx *store.Tx, kind, code string) error {
 	var known []string
 	switch kind {
 	case "library":
-		all, _ := tx.Libraries()
-		for _, l := range all {
-			known = append(known, l.Code)
-		}
+		known = codesOf(tx.Libraries, func(l *store.Library) string { return l.Code })
 	case "location":
-		all, _ := tx.Locations()
-		for _, l := range all {
-			known = append(known, l.Code)
-		}
+		known = codesOf(tx.Locations, func(l *store.Location) string { return l.Code })
 	case "desk":
-		all, _ := tx.Desks()
-		for _, d := range all {
-			known = append(known, d.Code)
-		}
+		known = codesOf(tx.Desks, func(d *store.Desk) string { return d.Code })
 	case "group":
-		all, _ := tx.Groups()
-		for _, g := range all {
-			known = append(known, g.Code)
-		}
+		known = codesOf(tx.Groups, func(g *store.Group) string { return g.Code })
 	case "policy":
-		all, _ := tx.Policies()
-		for _, p := range all {
-			known = append(known, p.Code)
-		}
+		known = codesOf(tx.Policies, func(p *store.Policy) string { return p.Code })
 	}
 	return &NotFoundError{Kind: kindName(kind), Code: code, hint: store.DidYouMean(code, known)}
+}
+
+// codesOf lists the codes of every record all returns; a store that cannot
+// list them gives no hint rather than an error.
+func codesOf[T any](all func() ([]T, error), code func(*T) string) []string {
+	rs, _ := all()
+	out := make([]string, len(rs))
+	for i := range rs {
+		out[i] = code(&rs[i])
+	}
+	return out
 }
 
 // kindName is how messages name a kind of record.

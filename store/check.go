@@ -310,20 +310,28 @@ func (c *checker) lookups() {
 	}
 }
 
+// codeSet is the set of the codes of every record all returns; an error
+// listing them is a problem of where.
+func codeSet[T any](c *checker, where string, all func() ([]T, error), code func(*T) string) map[string]bool {
+	rs, err := all()
+	if err != nil {
+		c.add(where, "%v", err)
+	}
+	set := make(map[string]bool, len(rs))
+	for i := range rs {
+		set[code(&rs[i])] = true
+	}
+	return set
+}
+
 // references reports records naming a library, location, desk, group,
 // item policy, item or patron that does not exist. History may outlive an item (a returned
 // loan, a paid fee of a withdrawn copy), so only what is still in effect is
 // checked: open loans and requests, outstanding fees, items, patrons,
 // holdings, locations, desks, profiles and the rules.
 func (c *checker) references() {
-	libs, locs, desks := map[string]bool{}, map[string]Location{}, map[string]Desk{}
-	ls, err := c.tx.Libraries()
-	if err != nil {
-		c.add("libraries", "%v", err)
-	}
-	for _, l := range ls {
-		libs[l.Code] = true
-	}
+	libs := codeSet(c, "libraries", c.tx.Libraries, func(l *Library) string { return l.Code })
+	locs, desks := map[string]Location{}, map[string]Desk{}
 	lcs, err := c.tx.Locations()
 	if err != nil {
 		c.add("locations", "%v", err)
@@ -348,21 +356,8 @@ func (c *checker) references() {
 			c.add(where, "%s names location %q, which does not exist", what, code)
 		}
 	}
-	groups, policies := map[string]bool{}, map[string]bool{}
-	gs, err := c.tx.Groups()
-	if err != nil {
-		c.add("groups", "%v", err)
-	}
-	for _, g := range gs {
-		groups[g.Code] = true
-	}
-	ps, err := c.tx.Policies()
-	if err != nil {
-		c.add("item_policies", "%v", err)
-	}
-	for _, p := range ps {
-		policies[p.Code] = true
-	}
+	groups := codeSet(c, "groups", c.tx.Groups, func(g *Group) string { return g.Code })
+	policies := codeSet(c, "item_policies", c.tx.Policies, func(p *Policy) string { return p.Code })
 	group := func(where, what, code string) {
 		if code != "" && !groups[code] {
 			c.add(where, "%s names group %q, which does not exist", what, code)
@@ -397,13 +392,6 @@ func (c *checker) references() {
 				c.add("items", "%s names holding %d, which does not exist", what, it.HoldingID)
 			}
 		}
-	})
-	c.forEach(bucketPatrons, func(k, v []byte) {
-		var p Patron
-		if decodeRecord(v, &p) != nil {
-			return // reported by patrons
-		}
-		group("patrons", fmt.Sprintf("patron %d", p.ID), p.UserGroup)
 	})
 	c.forEach(bucketPatrons, func(k, v []byte) {
 		var p Patron

@@ -17,24 +17,24 @@ import (
 // case: at least every patron with a field that contains text. The caller
 // still matches the fields; text is best its longest ASCII word.
 func (t *Tx) ForEachPatronHolding(text string, fn func(Patron) bool) error {
-	return scanHolding(t.b(bucketPatrons), text, func() *Patron { return new(Patron) }, fn)
+	return scanHolding(t.b(bucketPatrons), text, fn)
 }
 
 // ForEachBibHolding is ForEachPatronHolding for bibliographic records;
 // their MARCXML, stored apart, is not read, and Changed is left zero.
 func (t *Tx) ForEachBibHolding(text string, fn func(Bib) bool) error {
-	return scanHolding(t.b(bucketBibs), text, func() *Bib { return new(Bib) }, fn)
+	return scanHolding(t.b(bucketBibs), text, fn)
 }
 
 // ForEachItemHolding is ForEachPatronHolding for items.
 func (t *Tx) ForEachItemHolding(text string, fn func(Item) bool) error {
-	return scanHolding(t.b(bucketItems), text, func() *Item { return new(Item) }, fn)
+	return scanHolding(t.b(bucketItems), text, fn)
 }
 
 func scanHolding[T any, P interface {
 	*T
 	binaryRecord
-}](b *bolt.Bucket, text string, fresh func() P, fn func(T) bool) error {
+}](b *bolt.Bucket, text string, fn func(T) bool) error {
 	lower := []byte(strings.ToLower(text))
 	holds := containsFoldASCII
 	if !bytes.ContainsFunc(lower, func(r rune) bool { return 'a' <= r && r <= 'z' }) {
@@ -46,7 +46,7 @@ func scanHolding[T any, P interface {
 		if !holds(v, lower) {
 			continue
 		}
-		r := fresh()
+		r := P(new(T))
 		if err := decodeRecord(v, r); err != nil {
 			return err
 		}

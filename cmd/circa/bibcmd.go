@@ -95,9 +95,6 @@ func newBibQueryCommands(a *app) []*cobra.Command {
 					return usageError("%v", err)
 				}
 				if searchJSON {
-					if hits.Bibs == nil {
-						hits.Bibs = []store.Bib{}
-					}
 					return printJSON(cmd.OutOrStdout(), hits)
 				}
 				w := cmd.OutOrStdout()
@@ -172,9 +169,6 @@ func newItemSearchCommand(a *app) *cobra.Command {
 					return usageError("%v", err)
 				}
 				if asJSON {
-					if hits.Items == nil {
-						hits.Items = []store.Item{}
-					}
 					return printJSON(cmd.OutOrStdout(), hits)
 				}
 				w := cmd.OutOrStdout()

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/circa-ils/circa/marc"
 )
 
 // The pages in docs/ are run as tests, so that what they show is what circa
@@ -570,41 +572,24 @@ func matchLine(want, got string) bool {
 // mrkToISO2709 converts records in MARCMaker text ("=LDR  00000nam…",
 // "=001  id", "=245  10$aTitle$cAuthor", blank lines between records, "\"
 // for a blank in the leader, control fields and indicators, {dollar} for a
-// literal $) to ISO 2709, computing
-// the leader's record length and base address and the directory.
+// literal $) to ISO 2709, laid out by marc.Marshal.
 func mrkToISO2709(text []byte) ([]byte, error) {
-	const ft, rt, sf = 0x1e, 0x1d, 0x1f
-	var out bytes.Buffer
-	var leader string
-	type field struct{ tag, data string }
-	var fields []field
+	var out []byte
+	var rec *marc.Record
+	records := 0
 	flush := func() error {
-		if leader == "" && len(fields) == 0 {
+		if rec == nil {
 			return nil
 		}
-		if len(leader) != 24 {
-			return fmt.Errorf("record %d: the leader is %d characters, not 24", countRecords(out.Bytes())+1, len(leader))
+		records++
+		if len(rec.Leader) != 24 {
+			return fmt.Errorf("record %d: the leader is %d characters, not 24", records, len(rec.Leader))
 		}
-		var dir, data bytes.Buffer
-		for _, f := range fields {
-			if len(f.data)+1 > 9999 {
-				return fmt.Errorf("record %d: field %s is longer than ISO 2709 allows", countRecords(out.Bytes())+1, f.tag)
-			}
-			fmt.Fprintf(&dir, "%s%04d%05d", f.tag, len(f.data)+1, data.Len())
-			data.WriteString(f.data)
-			data.WriteByte(ft)
+		b, err := marc.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", records, err)
 		}
-		base := 24 + dir.Len() + 1
-		total := base + data.Len() + 1
-		if total > 99999 {
-			return fmt.Errorf("record %d is longer than ISO 2709 allows", countRecords(out.Bytes())+1)
-		}
-		out.WriteString(fmt.Sprintf("%05d", total) + leader[5:12] + fmt.Sprintf("%05d", base) + leader[17:])
-		out.Write(dir.Bytes())
-		out.WriteByte(ft)
-		out.Write(data.Bytes())
-		out.WriteByte(rt)
-		leader, fields = "", nil
+		out, rec = append(out, b...), nil
 		return nil
 	}
 	sc := bufio.NewScanner(bytes.NewReader(text))
@@ -622,14 +607,17 @@ func mrkToISO2709(text []byte) ([]byte, error) {
 		if !strings.HasPrefix(line, "=") || len(line) < 4 || !utf8.ValidString(line) {
 			return nil, fmt.Errorf("line %d: %q is not a MARCMaker line (=TAG  data)", n, line)
 		}
+		if rec == nil {
+			rec = &marc.Record{}
+		}
 		tag := line[1:4]
 		value := strings.TrimPrefix(line[4:], "  ")
 		value = strings.TrimPrefix(value, " ")
 		switch {
 		case tag == "LDR":
-			leader = strings.ReplaceAll(value, `\`, " ")
+			rec.Leader = strings.ReplaceAll(value, `\`, " ")
 		case tag < "010" && isDigits(tag):
-			fields = append(fields, field{tag, strings.ReplaceAll(unescapeMRK(value), `\`, " ")})
+			rec.Control = append(rec.Control, marc.ControlField{Tag: tag, Value: strings.ReplaceAll(unescapeMRK(value), `\`, " ")})
 		case isDigits(tag):
 			if len(value) < 2 {
 				return nil, fmt.Errorf("line %d: field %s has no indicators", n, tag)
@@ -639,16 +627,15 @@ func mrkToISO2709(text []byte) ([]byte, error) {
 			if subs[0] != "" || len(subs) < 2 {
 				return nil, fmt.Errorf("line %d: field %s: subfields start with $ after the indicators", n, tag)
 			}
-			var b strings.Builder
-			b.WriteString(ind)
+			f := marc.DataField{Tag: tag, Ind1: ind[:1], Ind2: ind[1:]}
 			for _, s := range subs[1:] {
 				if s == "" {
 					return nil, fmt.Errorf("line %d: field %s: a $ without a subfield code", n, tag)
 				}
-				b.WriteByte(sf)
-				b.WriteString(unescapeMRK(s))
+				_, size := utf8.DecodeRuneInString(s)
+				f.Subfields = append(f.Subfields, marc.Subfield{Code: s[:size], Value: unescapeMRK(s[size:])})
 			}
-			fields = append(fields, field{tag, b.String()})
+			rec.Data = append(rec.Data, f)
 		default:
 			return nil, fmt.Errorf("line %d: %q is not a tag", n, tag)
 		}
@@ -659,7 +646,7 @@ func mrkToISO2709(text []byte) ([]byte, error) {
 	if err := flush(); err != nil {
 		return nil, err
 	}
-	return out.Bytes(), nil
+	return out, nil
 }
 
 // unescapeMRK reads MARCMaker's escapes of characters with a meaning of
@@ -676,8 +663,6 @@ func isDigits(s string) bool {
 	}
 	return s != ""
 }
-
-func countRecords(b []byte) int { return bytes.Count(b, []byte{0x1d}) }
 
 // TestMRKToISO2709 checks the converter against a record laid out by hand.
 func TestMRKToISO2709(t *testing.T) {

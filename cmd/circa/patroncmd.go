@@ -89,14 +89,8 @@ func newPatronAdminCommands(a *app) []*cobra.Command {
 		Short: "Change a patron (only the flags given; an empty value clears a field)",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
-			given := 0
-			cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
-				if f.Changed {
-					given++
-				}
-			})
-			if given == 0 {
-				return usageError("no setting given to change")
+			if err := needSetting(cmd); err != nil {
+				return err
 			}
 			f, err := editFlags.form(cmd.Flags(), args[0])
 			if err != nil {
@@ -141,9 +135,6 @@ func newPatronAdminCommands(a *app) []*cobra.Command {
 					return usageError("%v", err)
 				}
 				if asJSON {
-					if hits.Patrons == nil {
-						hits.Patrons = []store.Patron{}
-					}
 					return printJSON(cmd.OutOrStdout(), hits)
 				}
 				printPatronHits(cmd.OutOrStdout(), hits, func(lib string) *time.Location { return b.zone(cmd.Context(), lib) })

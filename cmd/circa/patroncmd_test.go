@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -240,5 +241,85 @@ func TestPINSetPromptsOnTerminal(t *testing.T) {
 	}
 	if r := runIn(t, pin+"\n", "patron", "verify-pin", fixtures.PatronGood, "--data-dir", dir); r.code != 0 {
 		t.Errorf("verify-pin with the PIN typed: %+v", r)
+	}
+}
+
+// Patron commands through a running server: the server's log names each
+// command, never the PIN nor the patron's name and contacts, even at debug
+// level and when the command fails.
+func TestPatronAdminThroughServerLogsNoPersonalData(t *testing.T) {
+	dir := seededDir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out, logs := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int)
+	go func() {
+		done <- execute(ctx, []string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--sip2-addr", "127.0.0.1:0",
+			"--sip2-tls-addr", "", "--log-level", "debug"}, nil, out, logs)
+	}()
+	waitServing(t, out, done)
+	d := []string{"--data-dir", dir}
+	const (
+		barcode = "29000000000077"
+		pin     = "P1n-Q8x7"
+		email   = "hypatia@alexandria.example"
+	)
+	secrets := []string{pin, "Hypatia", "Theonsdottir", email, "+20 3 555 0199", "Serapeum Lane", "Alexandria", "21500", "N-0415"}
+	var clientOut string
+	for _, c := range []struct {
+		stdin string
+		args  []string
+		code  int
+	}{
+		{"", []string{"patron", "add", barcode, "--group", "UNDERGRAD", "--library", "MAIN", "--last", "Theonsdottir", "--first", "Hypatia",
+			"--email", email, "--phone", "+20 3 555 0199", "--address", "Serapeum Lane, Alexandria, 21500", "--id", "national=N-0415"}, 0},
+		{"", []string{"patron", "edit", barcode, "--email", "hypatia@alexandria"}, 1},
+		{"", []string{"patron", "search", "Theonsdottir, Hyp"}, 0},
+		{"", []string{"patron", "search", email}, 0},
+		{pin + "\n", []string{"patron", "pin", "set", barcode}, 0},
+		{pin + "\n", []string{"patron", "verify-pin", barcode}, 0},
+	} {
+		r := runIn(t, c.stdin, append(c.args, d...)...)
+		if r.code != c.code {
+			t.Fatalf("%v: %+v", c.args, r)
+		}
+		clientOut += r.out + r.errOut
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(clientOut, email) {
+		t.Fatalf("the search through the server did not find the patron:\n%s", clientOut)
+	}
+	for _, cmd := range []string{"circa patron add", "circa patron edit", "circa patron search", "circa patron pin set"} {
+		if !strings.Contains(logs.String(), cmd) {
+			t.Errorf("%q did not go through the server:\n%s", cmd, logs.String())
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(logs.String()+out.String(), s) {
+			t.Errorf("%q reached the server's log:\n%s", s, logs.String()+out.String())
+		}
+	}
+	if strings.Contains(clientOut, pin) {
+		t.Errorf("the PIN reached the client's output:\n%s", clientOut)
+	}
+}
+
+// A search that finds nothing prints an empty list in JSON, not null.
+func TestSearchJSONFindingNothing(t *testing.T) {
+	dir := seededDir(t)
+	for _, c := range [][]string{{"patron", "search"}, {"bib", "search"}, {"item", "search"}} {
+		r := run(t, append(c, "--json", "zzyzx", "--data-dir", dir)...)
+		var hits map[string]any
+		if err := json.Unmarshal([]byte(r.out), &hits); r.code != 0 || err != nil {
+			t.Fatalf("%v: %v %+v", c, err, r)
+		}
+		list := c[0] + "s"
+		if got, ok := hits[list].([]any); !ok || len(got) != 0 || hits["more"] != false {
+			t.Errorf("%v: %s", c, r.out)
+		}
 	}
 }

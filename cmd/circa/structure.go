@@ -177,14 +177,8 @@ func structureCommands[T any](a *app, k structureKind[T]) *cobra.Command {
 		Short: "Change a " + k.name + " (only the flags given)",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
-			given := 0
-			cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
-				if f.Changed {
-					given++
-				}
-			})
-			if given == 0 {
-				return usageError("no setting given to change")
+			if err := needSetting(cmd); err != nil {
+				return err
 			}
 			return a.withBackend(func(b *backend) error {
 				err := k.edit(b, cmd, args[0], func(r *T) { k.apply(cmd.Flags(), r, editScratch) })
@@ -332,4 +326,14 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// needSetting refuses an edit given none of its own flags.
+func needSetting(cmd *cobra.Command) error {
+	given := false
+	cmd.LocalFlags().VisitAll(func(f *pflag.Flag) { given = given || f.Changed })
+	if !given {
+		return usageError("no setting given to change")
+	}
+	return nil
 }

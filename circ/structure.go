@@ -536,3 +536,12 @@ func (s *Service) references(tx *store.Tx, kind, code string) (*Referrers, error
 	}
 	return r, nil
 }
+
+// SetInstitution sets the installation's institution code (and name), the
+// one every published holding and bursar file names.
+func (s *Service) SetInstitution(ctx context.Context, in store.Institution, agent Agent) error {
+	if err := checkCode("institution", in.Code); err != nil {
+		return err
+	}
+	return s.structureUpdate(ctx, "institution.set", agent, func(tx *store.Tx) error { return tx.PutInstitution(&in) })
+}

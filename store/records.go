@@ -16,6 +16,14 @@ type Library struct {
 	Address  string `json:"address,omitempty"`
 }
 
+// Institution is the installation's own identity in files partners read:
+// 852 $a of published holdings, the institution of bursar files. It is one
+// setting so that every file names the institution the same way.
+type Institution struct {
+	Code string `json:"code"`
+	Name string `json:"name,omitempty"`
+}
+
 // Location is a shelving location of a library. A remote-storage location
 // names the facility that holds its items.
 type Location struct {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -246,6 +247,30 @@ func (t *Tx) Cursor(name string) uint64 {
 func (t *Tx) SetCursor(name string, seq uint64) error {
 	return t.b(bucketMeta).Put([]byte(cursorPrefix+name), u64(seq))
 }
+
+const institutionSetting = "institution"
+
+// Institution returns the institution set with PutInstitution or, in a
+// database where none was set, one named after the first library by code.
+// ErrNotFound means neither exists.
+func (t *Tx) Institution() (Institution, error) {
+	var in Institution
+	err := t.Meta(institutionSetting, &in)
+	if !errors.Is(err, ErrNotFound) {
+		return in, err
+	}
+	libs, err := t.Libraries()
+	if err != nil {
+		return in, err
+	}
+	if len(libs) == 0 {
+		return in, ErrNotFound
+	}
+	return Institution{Code: libs[0].Code}, nil
+}
+
+// PutInstitution sets the installation's institution.
+func (t *Tx) PutInstitution(in *Institution) error { return t.SetMeta(institutionSetting, in) }
 
 // SetMeta stores a small named setting document.
 func (t *Tx) SetMeta(name string, v any) error {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -68,4 +71,51 @@ func newPolicyCommand(a *app) *cobra.Command {
 			return [][2]string{{"code", r.Code}, {"name", r.Name}, {"media type", r.MediaType}}
 		},
 	})
+}
+
+// newInstitutionCommand shows and sets the institution code that published
+// holdings (852 $a) and bursar files carry.
+func newInstitutionCommand(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "institution", Short: "Show or set the institution code files and published records carry"}
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show the institution (the first library's code until one is set)",
+		Args:  cobra.NoArgs,
+		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
+			return a.withBackend(func(b *backend) error {
+				var in store.Institution
+				err := b.db.View(cmd.Context(), func(tx *store.Tx) error {
+					var err error
+					in, err = tx.Institution()
+					return err
+				})
+				if errors.Is(err, store.ErrNotFound) {
+					return errors.New("no institution set and no library yet: circa institution set CODE")
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "code\t%s\nname\t%s\n", in.Code, in.Name)
+				return nil
+			})
+		}),
+	}
+	var name string
+	set := &cobra.Command{
+		Use:   "set CODE",
+		Short: "Set the institution code (and --name)",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
+			return a.withBackend(func(b *backend) error {
+				if err := b.svc.SetInstitution(cmd.Context(), store.Institution{Code: args[0], Name: name}, staffAgent("")); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "institution %s\n", args[0])
+				return nil
+			})
+		}),
+	}
+	set.Flags().StringVar(&name, "name", "", "the institution's name")
+	cmd.AddCommand(show, set)
+	return cmd
 }

@@ -123,3 +123,24 @@ func TestGroupCommandsThroughServer(t *testing.T) {
 	r := run(t, append([]string{"group", "remove", "STAF"}, d...)...)
 	wantFail(t, r, "no group STAF", `did you mean "STAFF"`)
 }
+
+func TestInstitutionCommand(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	cmd := func(args ...string) result { return run(t, append(args, d...)...) }
+
+	// Until one is set, the institution is the first library by code.
+	if r := cmd("institution", "show"); r.code != 0 || !strings.Contains(r.out, "code\tBRANCH") {
+		t.Fatalf("institution show before set: %+v", r)
+	}
+	if r := cmd("institution", "set", "01CIRCA_INST", "--name", "Circa University"); r.code != 0 {
+		t.Fatalf("institution set: %+v", r)
+	}
+	if r := cmd("institution", "show"); !strings.Contains(r.out, "code\t01CIRCA_INST\nname\tCirca University") {
+		t.Fatalf("institution show after set: %+v", r)
+	}
+	wantFail(t, cmd("institution", "set", "TWO WORDS"), "spaces")
+	if r := cmd("institution", "show"); !strings.Contains(r.out, "01CIRCA_INST") {
+		t.Fatalf("a refused set changed the institution: %+v", r)
+	}
+}

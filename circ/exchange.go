@@ -41,6 +41,9 @@ type ExportedFee struct {
 	Item          store.Item // zero when the fee has no item
 	Title         string
 	Due           time.Time // the loan's due date, when known
+	// LastActivity is the fee's own last transaction (or its creation)
+	// before the export: what the bursar is told the fee last changed.
+	LastActivity time.Time
 }
 
 // ExportFees marks matching open fees exported to the bursar, each with an
@@ -147,6 +150,10 @@ func (s *Service) ExportFees(ctx context.Context, req ExportFeesRequest, record 
 				if l, err := tx.Loan(f.LoanID); err == nil {
 					e.Due = l.Due
 				}
+			}
+			e.LastActivity = f.Created
+			if n := len(f.Transactions); n > 0 {
+				e.LastActivity = f.Transactions[n-1].At
 			}
 			f.Status = store.FeeExported
 			f.Transactions = append(f.Transactions, store.FeeTxn{Kind: store.TxnExport, Amount: f.Balance, At: now,

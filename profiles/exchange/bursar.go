@@ -46,7 +46,8 @@ func (s *Scheduler) buildBursar(ctx context.Context, p *profiles.Exchange) (int,
 			if err != nil {
 				return err
 			}
-			content, sum := renderBursar(st.Files+1, b.IdentifierType, fees)
+			zone := func(library string) *time.Location { return s.o.Circ.Zone(tx, library) }
+			content, sum := renderBursar(st.Files+1, b.IdentifierType, zone, fees)
 			_, err = addEntry(tx, p, now, "xml", content, sum)
 			return err
 		})
@@ -58,7 +59,7 @@ func (s *Scheduler) buildBursar(ctx context.Context, p *profiles.Exchange) (int,
 // number, the second with the users and their fees. Element names and order
 // follow Alma's files, itemCallNumebr spelling included, because bursar
 // software keys on them.
-func renderBursar(exportNumber uint64, idType string, fees []circ.ExportedFee) ([]byte, delivery.Summary) {
+func renderBursar(exportNumber uint64, idType string, zone func(library string) *time.Location, fees []circ.ExportedFee) ([]byte, delivery.Summary) {
 	sort.SliceStable(fees, func(i, j int) bool {
 		if fees[i].PatronID != fees[j].PatronID {
 			return fees[i].PatronID < fees[j].PatronID
@@ -93,7 +94,8 @@ func renderBursar(exportNumber uint64, idType string, fees []circ.ExportedFee) (
 			w.open("xb:owneredEntity")
 			w.elem("xb:libraryCode", f.Library)
 			w.close("xb:owneredEntity")
-			w.elem("xb:lastTransactionDate", f.Transactions[len(f.Transactions)-1].At.UTC().Format(time.RFC3339))
+			loc := zone(f.Library)
+			w.elem("xb:lastTransactionDate", e.LastActivity.In(loc).Format(bursarTimeLayout))
 			w.elem("xb:itemTitle", e.Title)
 			w.elem("xb:itemCallNumebr", e.Item.CallNumber)
 			w.elem("xb:itemLibrary", e.Item.Library)
@@ -102,7 +104,7 @@ func renderBursar(exportNumber uint64, idType string, fees []circ.ExportedFee) (
 			if e.Due.IsZero() {
 				w.elem("xb:itemDueDate", "", "xsi:nil", "true")
 			} else {
-				w.elem("xb:itemDueDate", e.Due.UTC().Format(time.RFC3339))
+				w.elem("xb:itemDueDate", e.Due.In(zone(e.Item.Library)).Format(bursarTimeLayout))
 			}
 			w.open("xb:compositeSum")
 			w.elem("xb:currency", f.Currency)
@@ -128,6 +130,11 @@ func renderBursar(exportNumber uint64, idType string, fees []circ.ExportedFee) (
 	}
 	return w.bytes(), sum
 }
+
+// bursarTimeLayout is how Alma's bursar files write times: month first, in
+// the library's zone, with the zone's abbreviation (11/04/2026 14:05:00 EST).
+// Bursar jobs parse this layout; RFC 3339 times fail them.
+const bursarTimeLayout = "01/02/2006 15:04:05 MST"
 
 // xmlFineFee is the part of a userFineFee an import reads.
 type xmlFineFee struct {

@@ -1,12 +1,14 @@
 package exchange
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles/delivery"
@@ -53,6 +55,93 @@ func TestBursarExportOverSFTP(t *testing.T) {
 	hist, err := History(ctx, e.db, "BURSAR")
 	if err != nil || len(hist) != 2 || hist[0].ID != 2 || hist[1].Records != len(exported) {
 		t.Fatalf("history %+v, %v", hist, err)
+	}
+}
+
+// consumerFineFee is what a bursar job reads of each userFineFee, parsed the
+// way such jobs do: element names with the xb prefix's namespace, times in
+// Alma's month-first layout with the library zone's abbreviation.
+type consumerFineFee struct {
+	Library  string `xml:"owneredEntity>libraryCode"`
+	LastDate string `xml:"lastTransactionDate"`
+	DueDate  string `xml:"itemDueDate"`
+	TxnID    string `xml:"bursarTransactionId"`
+}
+
+func readAsBursarJob(t *testing.T, data []byte) []consumerFineFee {
+	t.Helper()
+	var doc struct {
+		Lists []struct {
+			Fees []consumerFineFee `xml:"userExportedList>userExportedFineFeesList>finefeeList>userFineFee"`
+		} `xml:"userExportedFineFees"`
+	}
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("a bursar job cannot read the file: %v", err)
+	}
+	if len(doc.Lists) != 2 {
+		t.Fatalf("a bursar job reads the fees from the second userExportedFineFees; the file has %d", len(doc.Lists))
+	}
+	return doc.Lists[1].Fees
+}
+
+// TestBursarTimesAsAlmaWritesThem reads an export the way bursar jobs do:
+// every time parses as MM/DD/YYYY HH:MM:SS TZ in the fee library's zone, and
+// lastTransactionDate is the fee's own last change, not the export.
+func TestBursarTimesAsAlmaWritesThem(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	e.save(bursarProfile(tg))
+	before := map[string]time.Time{} // bursar transaction id → the fee's last change before the export
+	for _, f := range e.fees()[store.FeeOpen] {
+		last := f.Created
+		if n := len(f.Transactions); n > 0 {
+			last = f.Transactions[n-1].At
+		}
+		before[fmt.Sprintf("BURSAR-%d", f.ID)] = last
+	}
+	e.advance(72 * time.Hour) // the export is days after any fee changed
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil || len(run.Files) == 0 {
+		t.Fatalf("run: %+v, %v", run, err)
+	}
+	data, err := os.ReadFile(srv.Path("/out/" + run.Files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fees := readAsBursarJob(t, data)
+	if len(fees) == 0 {
+		t.Fatal("no fees in the file")
+	}
+	var zone *time.Location
+	if err := e.db.View(ctx, func(tx *store.Tx) error { zone = e.svc.Zone(tx, fees[0].Library); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	const layout = "01/02/2006 15:04:05 MST"
+	dues := 0
+	for _, f := range fees {
+		got, err := time.ParseInLocation(layout, f.LastDate, zone)
+		if err != nil {
+			t.Fatalf("%s: lastTransactionDate %q: %v", f.TxnID, f.LastDate, err)
+		}
+		if abbr, _ := got.Zone(); !strings.HasSuffix(f.LastDate, " "+abbr) || abbr == "UTC" && zone != time.UTC {
+			t.Errorf("%s: lastTransactionDate %q is not in the library's zone %s", f.TxnID, f.LastDate, zone)
+		}
+		want, ok := before[f.TxnID]
+		if !ok {
+			t.Fatalf("%s was not an open fee", f.TxnID)
+		}
+		if !got.Equal(want.Truncate(time.Second)) {
+			t.Errorf("%s: lastTransactionDate %s, want the fee's own last change %s", f.TxnID, got, want.In(zone))
+		}
+		if f.DueDate != "" {
+			dues++
+			if _, err := time.ParseInLocation(layout, f.DueDate, zone); err != nil {
+				t.Errorf("%s: itemDueDate %q: %v", f.TxnID, f.DueDate, err)
+			}
+		}
+	}
+	if dues == 0 {
+		t.Error("no fee in the file has an item due date to check")
 	}
 }
 
@@ -353,15 +442,17 @@ func benchFees(n int) []circ.ExportedFee {
 	return fees
 }
 
+func utcZone(string) *time.Location { return time.UTC }
+
 func BenchmarkRenderBursar(b *testing.B) {
 	fees := benchFees(1000)
 	for b.Loop() {
-		renderBursar(1, "barcode", fees)
+		renderBursar(1, "barcode", utcZone, fees)
 	}
 }
 
 func BenchmarkParseBursar(b *testing.B) {
-	data, _ := renderBursar(1, "barcode", benchFees(1000))
+	data, _ := renderBursar(1, "barcode", utcZone, benchFees(1000))
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		if _, err := ParseBursar("b.xml", data); err != nil {

@@ -1,5 +1,5 @@
 // Package schemas carries the official XML schemas that circa's messages are
-// checked against — NCIP 2.02, OAI-PMH 2.0 with oai_dc and MARC21 slim — byte
+// checked against — NCIP 2.02, OAI-PMH 2.0 with oai_dc and MARC21 slim, Alma's users schema — byte
 // for byte as their publishers issued them (SOURCES.md names each origin and
 // licence). They are embedded so that `circa ncip check` and `circa oai
 // harvest --validate` work from the binary alone, and so that tests find them
@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 )
 
-//go:embed ncip/ncip_v2_02.xsd oai/*.xsd oai/catalog.xml
+//go:embed ncip/ncip_v2_02.xsd oai/*.xsd oai/catalog.xml alma/*.xsd
 var files embed.FS
 
 // Paths of the schemas inside the directory WriteDir fills.
@@ -27,6 +27,10 @@ const (
 	// format circa serves, and catalog.xml, the XML catalog that maps the
 	// schemas' remote locations to the files beside it.
 	OAIDir = "oai"
+	// AlmaUsers is Ex Libris' users schema (it includes rest_user.xsd and
+	// rest_researcher.xsd beside it), which student-information-system
+	// users files and circa's users exports follow.
+	AlmaUsers = "alma/rest_users.xsd"
 )
 
 // WriteDir writes every schema under dir (created if missing), keeping the

@@ -97,6 +97,14 @@ func ValidateNCIP(tb testing.TB, docs ...[]byte) {
 	xmllintDocs(tb, xmllint, []string{"--schema", filepath.Join(SchemaDir(tb), schemas.NCIP)}, "not valid against ncip_v2_02.xsd", docs)
 }
 
+// ValidateAlmaUsers validates every document against Alma's rest_users.xsd
+// with one xmllint run, offline; without xmllint it skips as Tool does.
+func ValidateAlmaUsers(tb testing.TB, docs ...[]byte) {
+	tb.Helper()
+	xmllint := Tool(tb, "xmllint")
+	xmllintDocs(tb, xmllint, []string{"--schema", filepath.Join(SchemaDir(tb), schemas.AlmaUsers)}, "not valid against rest_users.xsd", docs)
+}
+
 // WellFormed parses every document with xmllint without a schema, for
 // messages no schema covers. Without xmllint it skips as Tool does.
 func WellFormed(tb testing.TB, docs ...[]byte) {

@@ -559,6 +559,16 @@ func (s *Scheduler) buildUsersPage(ctx context.Context, p *profiles.Exchange) (i
 	return n, scanned >= journalPage, err
 }
 
+// typeList writes the types list Alma's schema requires of every e-mail and
+// phone, empty when the contact has no type.
+func typeList(w *xw, list, elem, typ string) {
+	w.open(list)
+	if typ != "" {
+		w.elem(elem, typ)
+	}
+	w.close(list)
+}
+
 // renderUsers writes patrons as a users file: core fields, contact
 // segments (segment_type External or Internal), identifiers and active
 // blocks. PINs never leave circa.
@@ -613,6 +623,7 @@ func renderUsers(pats []store.Patron) []byte {
 			if c.Kind == "email" {
 				w.open("email", "preferred", fmt.Sprint(c.Preferred), "segment_type", seg(c.External))
 				w.elem("email_address", c.Value)
+				typeList(w, "email_types", "email_type", c.Type)
 				w.close("email")
 			}
 		}
@@ -624,6 +635,7 @@ func renderUsers(pats []store.Patron) []byte {
 				w.open("phone", "preferred", fmt.Sprint(c.Preferred), "preferred_sms", fmt.Sprint(hasSMS && sms.Value == c.Value),
 					"segment_type", seg(c.External))
 				w.elem("phone_number", c.Value)
+				typeList(w, "phone_types", "phone_type", c.Type)
 				w.close("phone")
 			}
 		}
@@ -642,6 +654,9 @@ func renderUsers(pats []store.Patron) []byte {
 		for _, b := range pt.Blocks {
 			w.open("user_block", "segment_type", seg(b.External))
 			w.elem("block_type", b.Type)
+			// Alma requires a description; circa's block kind is the code
+			// the description stands for.
+			w.elem("block_description", b.Type)
 			w.elem("block_status", "ACTIVE")
 			w.opt("block_note", b.Note)
 			if !b.Created.IsZero() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/profiles/delivery"
 	"github.com/circa-ils/circa/store"
@@ -226,10 +227,13 @@ func TestUsersExportSendsChangedUsersWithBlocks(t *testing.T) {
 	if strings.Contains(string(data), "pin") {
 		t.Error("PINs must not leave circa")
 	}
-	// The export reads back as a users file.
+	// The export reads back as a users file, and is one for Alma's schema.
 	users, err := ParseUsers(run.Files[0], data, "university_id")
 	if err != nil || len(users) != 1 {
 		t.Fatalf("round trip: %v, %v", users, err)
+	}
+	if conformance.Have(t, "xmllint") {
+		conformance.ValidateAlmaUsers(t, data)
 	}
 	// Nothing changed since: nothing sent.
 	run, _ = e.sched.RunNow(ctx, "SIS", RunOptions{})

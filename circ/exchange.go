@@ -489,12 +489,22 @@ func checkSynced(p *store.Patron) string {
 	return ""
 }
 
+// IdentPrimaryID is the identifier type a synced patron keeps the file's
+// primary_id under when its barcode is another identifier.
+const IdentPrimaryID = "primary_id"
+
 func newSyncPatron(u *SyncUser, o SyncOptions) store.Patron {
 	p := store.Patron{Barcode: u.PrimaryID, External: true, HomeLibrary: o.HomeLibrary}
-	if p.Barcode == "" && o.MatchType == store.IdentBarcode {
+	if o.MatchType == store.IdentBarcode {
+		// Matched on the card barcode (a BARCODE identifier, or else the
+		// primary id): that is the barcode kiosks will scan.
 		p.Barcode = u.MatchValue
 	}
 	applySync(&p, u)
+	if p.Barcode != u.PrimaryID && u.PrimaryID != "" && identifierOf(&p, IdentPrimaryID) == "" {
+		// Alma's primary id stays findable: its loan and fee exports name it.
+		p.Identifiers = append(p.Identifiers, store.Identifier{Type: IdentPrimaryID, Value: u.PrimaryID})
+	}
 	if o.MatchType != store.IdentBarcode && identifierOf(&p, o.MatchType) == "" {
 		p.Identifiers = append(p.Identifiers, store.Identifier{Type: o.MatchType, Value: u.MatchValue})
 	}

@@ -554,6 +554,11 @@ func (b *ImportBatch) ImportFee(in FeeImport) (string, error) {
 func (b *ImportBatch) patronOf(barcode string) (store.Patron, error) {
 	p, err := b.tx.PatronByBarcode(barcode)
 	if errors.Is(err, store.ErrNotFound) {
+		// Alma's reports name users by primary id, which a users sync
+		// keeps as an identifier when the card barcode is another.
+		p, err = b.tx.PatronByIdentifier(IdentPrimaryID, barcode)
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		return p, importProblem("unknown patron barcode %q", barcode)
 	}
 	return p, err

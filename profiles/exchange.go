@@ -140,7 +140,7 @@ type BursarSettings struct {
 // UsersSettings direct the student-information-system exchange.
 type UsersSettings struct {
 	// MatchIdentifier is the identifier type users in files are matched on
-	// (barcode matches the primary id).
+	// (barcode matches a BARCODE user identifier, else the primary id).
 	MatchIdentifier string `json:"match_identifier" yaml:"match_identifier"`
 	// AddNew adds users the file names and circa does not know; otherwise
 	// they are rejected and reported.

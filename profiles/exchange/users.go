@@ -323,12 +323,16 @@ func toSyncUser(x *xmlUser, match string) (User, []string) {
 		if tr(id.Type) == "" || tr(id.Value) == "" {
 			continue
 		}
-		u.Identifiers = append(u.Identifiers, store.Identifier{Type: tr(id.Type), Value: tr(id.Value)})
 		if strings.EqualFold(tr(id.Type), match) {
 			u.MatchValue = tr(id.Value)
 		}
+		if strings.EqualFold(tr(id.Type), store.IdentBarcode) {
+			continue // the card barcode is the patron's barcode, not another identifier
+		}
+		u.Identifiers = append(u.Identifiers, store.Identifier{Type: tr(id.Type), Value: tr(id.Value)})
 	}
-	if match == store.IdentBarcode {
+	// Without a BARCODE identifier, Alma's primary id is the barcode.
+	if match == store.IdentBarcode && u.MatchValue == "" {
 		u.MatchValue = u.PrimaryID
 	}
 	if u.MatchValue == "" {

@@ -337,3 +337,40 @@ func TestUsersPINFromTheFile(t *testing.T) {
 		t.Fatalf("a new PIN was not applied: %+v", run)
 	}
 }
+
+// TestUsersMatchOnTheBarcodeIdentifier: with barcode matching, a file whose
+// primary_id is the campus login and whose card barcode is a BARCODE user
+// identifier updates the patron holding that barcode instead of adding the
+// same person again under the login.
+func TestUsersMatchOnTheBarcodeIdentifier(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	tg.RemoteDir = "/in"
+	p := usersProfile(tg)
+	p.Users.MatchIdentifier = store.IdentBarcode
+	e.save(p)
+	before, err := e.patronBy(store.IdentBarcode, fixtures.PatronExternal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := `<users><user><primary_id>araman7</primary_id><last_name>Raman-Iyer</last_name>
+	  <user_identifiers><user_identifier segment_type="External"><id_type desc="Barcode">BARCODE</id_type><value>` +
+		fixtures.PatronExternal + `</value><status>ACTIVE</status></user_identifier></user_identifiers></user></users>`
+	os.WriteFile(srv.Path("/in/users_1.xml"), []byte(file), 0o644)
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{})
+	if err != nil || run.Records != 1 || len(run.Exceptions) != 0 {
+		t.Fatalf("run %+v, %v", run, err)
+	}
+	if dup, err := e.patronBy(store.IdentBarcode, "araman7"); err == nil {
+		t.Fatalf("the patron was added again under the login: %+v", dup)
+	}
+	after, err := e.patronBy(store.IdentBarcode, fixtures.PatronExternal)
+	if err != nil || after.ID != before.ID || after.LastName != "Raman-Iyer" {
+		t.Fatalf("the card barcode finds %+v, %v; want patron %d renamed", after, err, before.ID)
+	}
+	for _, id := range after.Identifiers {
+		if strings.EqualFold(id.Type, store.IdentBarcode) {
+			t.Errorf("the barcode became an identifier beside the patron's barcode: %+v", after.Identifiers)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package circ
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -331,8 +332,11 @@ type SyncUser struct {
 	LastName   string
 	Birthdate  string
 	Expiry     time.Time
-	UserGroup  string
-	JobTitle   string
+	// ExpiryDay, a date without a time (YYYY-MM-DD), means the end of that
+	// day in the patron's home library's zone; the sync sets Expiry from it.
+	ExpiryDay string
+	UserGroup string
+	JobTitle  string
 	// PINHash is the hashed PIN (hash outside the transaction with
 	// HashSecret); empty keeps the patron's.
 	PINHash     string
@@ -415,6 +419,7 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 					out = append(out, res)
 					continue
 				}
+				s.syncExpiry(tx, u, cmp.Or(u.HomeLibrary, o.HomeLibrary))
 				next = newSyncPatron(u, o)
 				res.Action = SyncAdded
 			case err != nil:
@@ -426,6 +431,7 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 			default:
 				res.PatronID = p.ID
 				next = p
+				s.syncExpiry(tx, u, p.HomeLibrary)
 				res.Changed = applySync(&next, u)
 				res.Action = SyncUpdated
 				if len(res.Changed) == 0 {
@@ -487,6 +493,17 @@ func checkSynced(p *store.Patron) string {
 		return "no user group"
 	}
 	return ""
+}
+
+// syncExpiry turns a user's expiry day into the end of that day in the
+// home library's zone, as a librarian reads "expires 31 October".
+func (s *Service) syncExpiry(tx *store.Tx, u *SyncUser, home string) {
+	day, err := time.Parse(time.DateOnly, u.ExpiryDay)
+	if err != nil {
+		return
+	}
+	zone := s.Zone(tx, home)
+	u.Expiry = time.Date(day.Year(), day.Month(), day.Day(), 23, 59, 59, 0, zone).UTC()
 }
 
 // IdentPrimaryID is the identifier type a synced patron keeps the file's

@@ -110,6 +110,11 @@ func TestUsersImportOverSFTP(t *testing.T) {
 	if err != nil || p.LastName != "Lovelace" || !p.External || p.Barcode != "00000001" {
 		t.Fatalf("new user: %+v, %v", p, err)
 	}
+	// expiry_date 2028-06-30Z: the end of that day where the patron's library is.
+	ny, _ := time.LoadLocation("America/New_York")
+	if want := time.Date(2028, 6, 30, 23, 59, 59, 0, ny); !p.Expiry.Equal(want) {
+		t.Errorf("expiry %s, want the end of the day in the library's zone, %s", p.Expiry.In(ny), want)
+	}
 	if sms, ok := p.ContactOf("sms"); !ok || sms.Value != "+1 555 0100" {
 		t.Fatalf("the preferred SMS phone did not become an SMS contact: %+v", p.Contacts)
 	}

@@ -201,17 +201,7 @@ func newItemCatalogCommands(a *app) []*cobra.Command {
 // publisher returns the file publisher of a backend: files are built in
 // DATA-DIR/publishing until delivered.
 func publisherOf(b *backend) (*publishing.Publisher, error) {
-	inst := ""
-	err := b.db.View(context.Background(), func(tx *store.Tx) error {
-		if libs, err := tx.Libraries(); err == nil && len(libs) > 0 {
-			inst = libs[0].Code
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(b.dataDir, "publishing"), Institution: inst})
+	return publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(b.dataDir, "publishing")})
 }
 
 func newPublishCommand(a *app) *cobra.Command {

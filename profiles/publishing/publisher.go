@@ -36,8 +36,6 @@ type PublisherOptions struct {
 	// Dir holds the files being built and delivered, one directory per
 	// profile; a file stays there until its delivery is done. Required.
 	Dir string
-	// Institution is 852 $a when a profile adds holdings.
-	Institution string
 	// Logger gets one line per run and per failure; the zero Logger discards.
 	Logger zerolog.Logger
 	// Delivery configures the delivery clients (retries, logging).
@@ -365,7 +363,7 @@ func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, t
 	w.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<collection xmlns="` + circ.MARC21slimNS + `">` + "\n")
 	var buf []byte
 	var pendingOut [][]byte
-	repo := &Repository{db: p.db, o: Options{Institution: p.o.Institution}}
+	repo := &Repository{db: p.db}
 	visit := func(tx *store.Tx, b *store.Bib, _ []Profile) (bool, error) {
 		gone := b.Deleted || b.Suppressed
 		if full && gone {
@@ -399,8 +397,12 @@ func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, t
 				return true, nil
 			}
 			m = recs[0]
-			if prof.Holdings {
-				m.Data = withHoldings(m.Data, rec)
+			if e := prof.enrichment(); e.Any() {
+				inv, err := inventoryOf(tx, b, true)
+				if err != nil {
+					return false, err
+				}
+				m.Data = withInventory(m.Data, inv.holdings, e)
 			}
 			members[b.ID] = struct{}{}
 		}
@@ -456,24 +458,11 @@ func deletionRecord(b *store.Bib, raw string) circ.MARCRecord {
 	return m
 }
 
-// withHoldings replaces the 852 fields with the record's holdings groups.
-func withHoldings(data []circ.DataField, rec oai.Record) []circ.DataField {
-	out := make([]circ.DataField, 0, len(data)+len(rec.Holdings))
-	for _, f := range data {
-		if f.Tag != "852" {
-			out = append(out, f)
-		}
-	}
-	for _, h := range rec.Holdings {
-		f := circ.DataField{Tag: "852", Ind1: " ", Ind2: " "}
-		for _, s := range [][2]string{{"a", h.Institution}, {"b", h.Library}, {"c", h.Location}, {"h", h.CallNumber}, {"p", h.Barcode}, {"y", h.Status}} {
-			if s[1] != "" {
-				f.Subfields = append(f.Subfields, circ.Subfield{Code: s[0], Value: s[1]})
-			}
-		}
-		out = append(out, f)
-	}
-	return out
+// withInventory gives a record the inventory fields of the enrichment.
+func withInventory(data []circ.DataField, hs []oai.Holding, e oai.Enrichment) []circ.DataField {
+	inv := oai.InventoryFields(hs, e)
+	inv = slices.DeleteFunc(inv, func(f circ.DataField) bool { return len(f.Subfields) == 0 })
+	return oai.MergeInventory(data, inv, e)
 }
 
 // tarGz packs src into dst as one tar entry called name, deterministically

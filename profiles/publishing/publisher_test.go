@@ -26,14 +26,14 @@ var fastRetry = delivery.Retry{Attempts: 3, Initial: time.Millisecond, Max: 4 * 
 // and media collections to srv's /out.
 func sftpProfile(srv *sftptest.Server, format string) Profile {
 	return Profile{Code: "recap", Name: "ReCAP partner", Selection: Selection{Locations: []string{"MAIN-REF", "MAIN-MEDIA"}},
-		Format: format, Holdings: true, Every: time.Hour,
+		Format: format, Holdings: true, Items: true, Every: time.Hour,
 		Target: &delivery.Target{Kind: delivery.KindSFTP, Host: srv.Host, Port: srv.Port, User: srv.User,
 			PrivateKey: string(srv.ClientKeyPEM), KnownHosts: srv.KnownHosts, RemoteDir: "/out"}}
 }
 
 func newPublisher(t *testing.T, db *store.DB, dir string, c *clock) *Publisher {
 	t.Helper()
-	p, err := NewPublisher(db, PublisherOptions{Dir: dir, Institution: "CIRCA", Now: c.now,
+	p, err := NewPublisher(db, PublisherOptions{Dir: dir, Now: c.now,
 		Delivery: delivery.Options{Retry: fastRetry}})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestPublishFullThenIncremental(t *testing.T) {
 	if len(recs) != want {
 		t.Fatalf("file holds %d records", len(recs))
 	}
-	if h := recs[0].Fields("852"); len(h) == 0 || h[0].Value("a") != "CIRCA" {
+	if h := recs[0].Fields("852"); len(h) == 0 || h[0].Value("a") != fixtures.KioskInstitution {
 		t.Errorf("no holdings 852 in %+v", recs[0].Data)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/marc"
 	"github.com/circa-ils/circa/profiles/delivery"
+	"github.com/circa-ils/circa/profiles/oai"
 )
 
 // TestMarclintDemo publishes the whole demo catalogue with its holdings
@@ -43,6 +44,24 @@ func TestMarclintDemo(t *testing.T) {
 		t.Fatalf("%d records converted of %d published", n, res.Records)
 	}
 	lint(t, marclint, mrc)
+
+	// The same records harvested as marc21_holdings.
+	recs, _ := startServer(t, db, oai.Options{}).harvest(oai.HarvestOptions{Prefix: "marc21_holdings"})
+	var coll bytes.Buffer
+	coll.WriteString("<collection>")
+	live := 0
+	for _, r := range recs {
+		if !r.Deleted {
+			coll.Write(r.Metadata)
+			live++
+		}
+	}
+	coll.WriteString("</collection>")
+	harvested := filepath.Join(t.TempDir(), "oai.mrc")
+	if n := toISO2709(t, coll.Bytes(), harvested); n != live || n < res.Records {
+		t.Fatalf("%d harvested records converted of %d, %d published in the file", n, live, res.Records)
+	}
+	lint(t, marclint, harvested)
 }
 
 // toISO2709 converts a MARCXML collection to a binary MARC file, which is

@@ -29,7 +29,10 @@
 // holdings when it has no items, such as a title on order); its header
 // lists both levels. A deleted or suppressed record keeps the places
 // remembered when it was withdrawn (circ.Tombstone), so a
-// selective harvest of a set sees the deletion.
+// selective harvest of a set sees the deletion. A live record that has
+// left a set (every item it had there moved away; its holdings record
+// there stays, empty) is listed in that set as deleted, with the sets it
+// left as its setSpecs; lists without that set show it live.
 //
 // # Publishing profiles
 //

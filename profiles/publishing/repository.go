@@ -495,11 +495,11 @@ func (r *Repository) List(ctx context.Context, req oai.ListRequest, fn func(oai.
 	n := 0
 	batch := make([]oai.Record, 0, readChunk)
 	visit := func(tx *store.Tx, b *store.Bib, profs []Profile) (bool, error) {
-		rec, err := r.load(tx, b, profs, true)
+		rec, in, err := r.inSet(tx, b, profs, req.Set)
 		if err != nil {
 			return false, err
 		}
-		if !oai.InSet(rec.Sets, req.Set) {
+		if !in {
 			return true, nil
 		}
 		if !req.HeadersOnly {
@@ -535,6 +535,23 @@ func (r *Repository) List(ctx context.Context, req oai.ListRequest, fn func(oai.
 
 var errListFull = errors.New("publishing: list full")
 
+// inSet returns a record's header as a list of set is to show it, and
+// whether it belongs there: a record that has left the set (its items
+// there all moved away) is listed in it as deleted, so that the set's
+// harvesters drop it.
+func (r *Repository) inSet(tx *store.Tx, b *store.Bib, profs []Profile, set string) (oai.Record, bool, error) {
+	rec, _, left, err := r.loadFormer(tx, b, profs, true)
+	switch {
+	case err != nil:
+		return rec, false, err
+	case oai.InSet(rec.Sets, set):
+		return rec, true, nil
+	case oai.InSet(left, set):
+		return oai.Record{ID: rec.ID, Datestamp: rec.Datestamp, Deleted: true, Sets: left}, true, nil
+	}
+	return rec, false, nil
+}
+
 // Count returns the number of records in the range. A count is reused
 // while nothing has committed since, or for Options.CountTTL.
 func (r *Repository) Count(ctx context.Context, rg oai.Range) (int, error) {
@@ -554,11 +571,11 @@ func (r *Repository) Count(ctx context.Context, rg oai.Range) (int, error) {
 			n++
 			return true, nil
 		}
-		rec, err := r.load(tx, b, profs, true)
+		_, in, err := r.inSet(tx, b, profs, rg.Set)
 		if err != nil {
 			return false, err
 		}
-		if oai.InSet(rec.Sets, rg.Set) {
+		if in {
 			n++
 		}
 		return true, nil

@@ -32,11 +32,11 @@ func TestOneInstitution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(out, res.File))
+	b, err := os.ReadFile(filepath.Join(out, res.Files[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs := records(t, res.File, b)
+	recs := records(t, res.Files[0], b)
 	if len(recs) != 1 || len(recs[0].Fields("852")) == 0 {
 		t.Fatalf("file: %+v", recs)
 	}

@@ -34,7 +34,7 @@ func TestMarclintDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(out, res.File))
+	b, err := os.ReadFile(filepath.Join(out, res.Files[0]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@
 //     way to one 852 per holdings record ($a institution, $b library, $c
 //     location, $h/$i call number, $8 holdings id; first indicator the
 //     shelving scheme) and one 876 per item ($a item id, $h use restriction,
-//     $j status, $p barcode).
+//     $j status, $p barcode, $8 holdings id).
 //
 // # The oai_dc crosswalk
 //

@@ -21,7 +21,8 @@ type Holding struct {
 	Items          []Item
 }
 
-// Item is one item of a holdings record, published as one 876 field.
+// Item is one item of a holdings record, published as one 876 field whose
+// $8 is the holdings id of its 852, as Alma links them.
 type Item struct {
 	ID      string // internal item number: 876 $a
 	Barcode string // piece designation: 876 $p
@@ -112,7 +113,7 @@ func InventoryFields(hs []Holding, e Enrichment) []marc.DataField {
 		if e.Items {
 			for _, it := range h.Items {
 				f := marc.DataField{Tag: "876", Ind1: " ", Ind2: " "}
-				f.Subfields = subfields(f.Subfields, "a", it.ID, "h", it.UseRestriction, "j", it.Status, "p", it.Barcode)
+				f.Subfields = subfields(f.Subfields, "a", it.ID, "h", it.UseRestriction, "j", it.Status, "p", it.Barcode, "8", h.ID)
 				items = append(items, f)
 			}
 		}

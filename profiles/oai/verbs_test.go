@@ -239,8 +239,8 @@ func TestGetRecordMARC(t *testing.T) {
 	for i, want := range []string{
 		"852 0  $a CIRCA $b MAIN $c stacks $h PS2384 $i .M6 2003 $8 2201",
 		"852 8  $a CIRCA $b MAIN $c reserve $h PS2384 .M6 2003 c.2 $8 2202",
-		"876    $a 2301 $j available $p 39000001",
-		"876    $a 2302 $h In library use $j on_loan $p 39000002",
+		"876    $a 2301 $j available $p 39000001 $8 2201",
+		"876    $a 2302 $h In library use $j on_loan $p 39000002 $8 2202",
 	} {
 		if i >= len(inv) {
 			t.Fatalf("%d inventory fields", len(inv))

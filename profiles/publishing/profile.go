@@ -74,7 +74,8 @@ type Profile struct {
 	// fields with one per holdings record ($a institution, $b library, $c
 	// location, $h and $i call number, $8 holdings id; first indicator the
 	// location's shelving scheme), Items the stored 876 fields with one per
-	// item ($a item id, $h use restriction, $j status, $p barcode).
+	// item ($a item id, $h use restriction, $j status, $p barcode, $8
+	// holdings id).
 	Holdings bool `json:"holdings,omitempty" yaml:"holdings,omitempty"`
 	Items    bool `json:"items,omitempty" yaml:"items,omitempty"`
 	// Target is where files go; a profile without one is an OAI set only.

@@ -20,6 +20,7 @@ build:
 test:
 	@command -v xmllint >/dev/null || echo "make test: xmllint is not on PATH: the schema checks skip; they run in make conformance"
 	@command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || echo "make test: stunnel is not on PATH: its check skips; it runs in make conformance"
+	@command -v marclint >/dev/null || echo "make test: marclint is not on PATH: its check of the published catalogue skips; it runs in make conformance"
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	scripts/fuzz.sh 3s
@@ -40,8 +41,8 @@ lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" >&2; exit 1)
 	$(GO) vet ./...
 
-# Checks against real outside parts: stunnel, OpenSSH's sshd and xmllint with
-# the official schemas in schemas/. Installs what it needs with apt-get when
+# Checks against real outside parts: stunnel, OpenSSH's sshd, marclint and
+# xmllint with the official schemas in schemas/. Installs what it needs with apt-get when
 # missing; a test that still lacks one fails instead of skipping.
 conformance: build
 	scripts/conformance.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks against real outside parts: xmllint with the official NCIP and
 # OAI-PMH schemas (schemas/, built into circa), Debian's OpenSSH sshd as an
-# SFTP server on loopback, and stunnel as a kiosk-side TLS client. Installs
-# what is missing with apt-get.
+# SFTP server on loopback, stunnel as a kiosk-side TLS client and marclint
+# (MARC::Lint) on the published catalogue. Installs what is missing with
+# apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ need=()
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need+=(stunnel4)
+command -v marclint >/dev/null || need+=(libmarc-lint-perl)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "conformance: installing ${need[*]}"
 	apt-get update -qq >/dev/null
@@ -20,5 +22,5 @@ fi
 # them skip in `make test` when they are missing and run here, where a
 # missing one fails the test (internal/conformance).
 export CIRCA_CONFORMANCE=1
-echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel"
+echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, marclint"
 go test -count=1 -timeout 30m ./...

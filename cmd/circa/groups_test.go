@@ -129,9 +129,9 @@ func TestInstitutionCommand(t *testing.T) {
 	d := []string{"--data-dir", dir}
 	cmd := func(args ...string) result { return run(t, append(args, d...)...) }
 
-	// Until one is set, the institution is the first library by code.
-	if r := cmd("institution", "show"); r.code != 0 || !strings.Contains(r.out, "code\tBRANCH") {
-		t.Fatalf("institution show before set: %+v", r)
+	// The demo seeds its institution.
+	if r := cmd("institution", "show"); r.code != 0 || !strings.Contains(r.out, "code\tMAIN\nname\tCirca Demo Library") {
+		t.Fatalf("institution show of the demo: %+v", r)
 	}
 	if r := cmd("institution", "set", "01CIRCA_INST", "--name", "Circa University"); r.code != 0 {
 		t.Fatalf("institution set: %+v", r)
@@ -142,5 +142,17 @@ func TestInstitutionCommand(t *testing.T) {
 	wantFail(t, cmd("institution", "set", "TWO WORDS"), "spaces")
 	if r := cmd("institution", "show"); !strings.Contains(r.out, "01CIRCA_INST") {
 		t.Fatalf("a refused set changed the institution: %+v", r)
+	}
+
+	// Until one is set, the institution is the first library by code.
+	empty := []string{"--data-dir", t.TempDir()}
+	for _, args := range [][]string{{"db", "init"}, {"library", "add", "WEST", "--name", "West", "--timezone", "UTC", "--currency", "USD"},
+		{"library", "add", "EAST", "--name", "East", "--timezone", "UTC", "--currency", "USD"}} {
+		if r := run(t, append(args, empty...)...); r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+	}
+	if r := run(t, append([]string{"institution", "show"}, empty...)...); r.code != 0 || !strings.Contains(r.out, "code\tEAST") {
+		t.Fatalf("institution show before set: %+v", r)
 	}
 }

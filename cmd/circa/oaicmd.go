@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -201,17 +202,7 @@ func newItemCatalogCommands(a *app) []*cobra.Command {
 // publisher returns the file publisher of a backend: files are built in
 // DATA-DIR/publishing until delivered.
 func publisherOf(b *backend) (*publishing.Publisher, error) {
-	inst := ""
-	err := b.db.View(context.Background(), func(tx *store.Tx) error {
-		if libs, err := tx.Libraries(); err == nil && len(libs) > 0 {
-			inst = libs[0].Code
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(b.dataDir, "publishing"), Institution: inst})
+	return publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(b.dataDir, "publishing")})
 }
 
 func newPublishCommand(a *app) *cobra.Command {
@@ -239,7 +230,7 @@ func newPublishCommand(a *app) *cobra.Command {
 						return err
 					}
 					out := cmd.OutOrStdout()
-					if res.File == "" {
+					if len(res.Files) == 0 {
 						fmt.Fprintf(out, "%s: nothing changed up to %s\n", res.Profile, res.Through.Format("2006-01-02T15:04:05Z"))
 						return nil
 					}
@@ -247,7 +238,7 @@ func newPublishCommand(a *app) *cobra.Command {
 					if res.Resumed {
 						resumed = " (finished an interrupted delivery)"
 					}
-					fmt.Fprintf(out, "%s: delivered %s: %d records, %d deleted%s\n", res.Profile, res.File, res.Records, res.Deleted, resumed)
+					fmt.Fprintf(out, "%s: delivered %s: %d records, %d deleted%s\n", res.Profile, strings.Join(res.Files, ", "), res.Records, res.Deleted, resumed)
 					return nil
 				})
 			}),

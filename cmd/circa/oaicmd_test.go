@@ -86,7 +86,7 @@ func TestPublishCommands(t *testing.T) {
 		t.Fatalf("list: %+v", r)
 	}
 	r := run(t, "publish", "full", "films", "--data-dir", dir)
-	if r.code != 0 || !regexp.MustCompile(`^films: delivered films_full_000001_\d{8}T\d{6}Z\.xml\.tar\.gz: \d+ records, 0 deleted\n$`).MatchString(r.out) {
+	if r.code != 0 || !regexp.MustCompile(`^films: delivered films_1_\d{8}_\d{6}\[000\]_new\.xml\.tar\.gz: \d+ records, 0 deleted\n$`).MatchString(r.out) {
 		t.Fatalf("full: %+v", r)
 	}
 	entries, _ := os.ReadDir(pickup)

@@ -98,7 +98,6 @@ re-reads the TLS certificate.`,
 	f.StringVar(&o.oai.BaseURL, "oai-base-url", "", "OAI-PMH baseURL as harvesters reach it (default: taken from each request)")
 	f.StringSliceVar(&o.oai.AdminEmails, "oai-admin-email", []string{"circa-admin@example.org"}, "OAI-PMH adminEmail (repeatable)")
 	f.StringVar(&o.oai.RepositoryID, "oai-repository-id", "catalog.circa.invalid", "domain-like name in OAI identifiers (oai:NAME:bib-id)")
-	f.StringVar(&o.oai.Institution, "oai-institution", "MAIN", "institution code published in 852 $a")
 	return cmd
 }
 
@@ -217,7 +216,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	publisher, err := publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(a.dataDir, "publishing"),
-		Institution: o.oai.Institution, Logger: a.log.With().Str("component", "publishing").Logger()})
+		Logger: a.log.With().Str("component", "publishing").Logger()})
 	if err != nil {
 		closeAll()
 		return err

@@ -29,9 +29,12 @@
 //
 //   - oai_dc: Dublin Core, by the crosswalk below.
 //   - marc21: the stored MARCXML, normalised to validate against MARC21slim.xsd.
-//   - marc21_holdings: marc21 with the stored 852 fields replaced by one 852 per
-//     holdings group: $a institution, $b library, $c location, $h call number,
-//     $p barcode and, in the locally defined $y, the item status.
+//   - marc21_holdings: marc21 enriched with the live inventory as Alma's
+//     publishing does (InventoryFields): the stored 852 and 876 fields give
+//     way to one 852 per holdings record ($a institution, $b library, $c
+//     location, $h/$i call number, $8 holdings id; first indicator the
+//     shelving scheme) and one 876 per item ($a item id, $h use restriction,
+//     $j status, $p barcode, $8 holdings id).
 //
 // # The oai_dc crosswalk
 //

@@ -118,7 +118,8 @@ func FuzzParseMARC(f *testing.F) {
 		if err != nil {
 			return
 		}
-		holdings := []Holding{{"A\x00", "B", "C", "D\xff", "E", "F"}}
+		holdings := []Holding{{ID: "A\x00", Institution: "B", Library: "C", Location: "D\xff", CallNumber: "E F", CallNumberType: "lc",
+			Items: []Item{{ID: "G", Barcode: "H\x1f", Status: "I"}}}}
 		var buf bytes.Buffer
 		bw := bufio.NewWriter(&buf)
 		x := xmlWriter{w: bw}

@@ -49,7 +49,8 @@ func dirtyRepo() *memRepo {
 		`</marc:record><marc:record><marc:leader>second</marc:leader></marc:record></marc:collection>`)
 	repo.recs = []Record{
 		{ID: "d1", Datestamp: day(10), Sets: []string{"lib:MAIN", "bad set"}, MARCXML: dirty,
-			Holdings: []Holding{{"CIRCA", "MAIN", "stacks", "QA76\x07 .D1", "39000009", "available"}, {}}},
+			Holdings: []Holding{{Institution: "CIRCA", Library: "MAIN", Location: "stacks", CallNumber: "QA76\x07 .D1",
+				Items: []Item{{Barcode: "39000009", Status: "available"}}}, {}}},
 		{ID: "d2", Datestamp: day(11), MARCXML: []byte("this is not XML")},
 		{ID: "d3", Datestamp: day(12), MARCXML: []byte(`<record xmlns="http://www.loc.gov/MARC21/slim"><leader>`)},
 		{ID: "d4", Datestamp: day(13)},
@@ -124,7 +125,7 @@ func TestHygieneNormalises(t *testing.T) {
 			}
 			want := []string{"leader", "controlfield001", "controlfield008", "datafield245"}
 			if prefix == "marc21_holdings" {
-				want = append(want, "datafield852")
+				want = append(want, "datafield852", "datafield876")
 			}
 			if !slices.Equal(tags, want) {
 				t.Errorf("%s: fields %v, want %v", prefix, tags, want)
@@ -251,7 +252,8 @@ func TestRandomRecordsValidate(t *testing.T) {
 		}
 		b.WriteString(`</record>`)
 		repo.recs = append(repo.recs, Record{ID: pick(5), Datestamp: day(1).Add(time.Duration(i) * time.Second), Sets: []string{pick(4)},
-			MARCXML: []byte(b.String()), Holdings: []Holding{{pick(3), pick(3), pick(3), pick(8), pick(8), pick(4)}}})
+			MARCXML: []byte(b.String()), Holdings: []Holding{{ID: pick(3), Institution: pick(3), Library: pick(3), Location: pick(8), CallNumber: pick(8),
+				CallNumberType: pick(2), Items: []Item{{ID: pick(3), Barcode: pick(8), Status: pick(4)}}}}})
 	}
 	c, h := newServer(t, repo, Options{PageSize: 200})
 	for _, p := range []string{"oai_dc", "marc21", "marc21_holdings"} {

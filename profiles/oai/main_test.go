@@ -166,8 +166,10 @@ func newRepo() *memRepo {
 		sets: []Set{{"lib", "All libraries"}, {"lib:MAIN", "Main library"}, {"lib:LAW", "Law library"}},
 		recs: []Record{
 			{ID: "b1", Datestamp: day(2, 9, 0, 0), Sets: []string{"lib:MAIN"}, MARCXML: full,
-				Holdings: []Holding{{"CIRCA", "MAIN", "stacks", "PS2384 .M6 2003", "39000001", "available"},
-					{"CIRCA", "MAIN", "reserve", "PS2384 .M6 2003 c.2", "39000002", "checked out"}}},
+				Holdings: []Holding{{ID: "2201", Institution: "CIRCA", Library: "MAIN", Location: "stacks", CallNumber: "PS2384 .M6 2003",
+					CallNumberType: "lc", Items: []Item{{ID: "2301", Barcode: "39000001", Status: "available"}}},
+					{ID: "2202", Institution: "CIRCA", Library: "MAIN", Location: "reserve", CallNumber: "PS2384 .M6 2003 c.2",
+						CallNumberType: "local", Items: []Item{{ID: "2302", Barcode: "39000002", Status: "on_loan", UseRestriction: "In library use"}}}}},
 			{ID: "b2", Datestamp: day(3, 10, 0, 0), Sets: []string{"lib:LAW"}, MARCXML: marcXML("b2", "Law &amp; order")},
 			{ID: "b3", Datestamp: day(3, 10, 0, 0), Deleted: true, Sets: []string{"lib:MAIN"}},
 			{ID: "b4", Datestamp: day(4, 23, 59, 59), Sets: []string{"lib:MAIN"}, MARCXML: marcXML("b4", "Night owls")},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/circa-ils/circa/marc"
 )
 
 const (
@@ -374,51 +376,50 @@ func validSubfieldCode(c string) bool {
 	return len(c) == 1 && (isAlnum(c[0]) || strings.IndexByte("!\"#$%&'()*+,-./:;<=>?{}_^`~[]\\", c[0]) >= 0)
 }
 
-// withHoldings returns a copy of the record for marc21_holdings: the stored 852
-// fields give way to one 852 per holdings group, placed in tag order. Problems
-// in the holdings data go to report.
+// withHoldings returns a copy of the record for marc21_holdings: the
+// stored 852 and 876 fields give way to the live inventory, one 852 per
+// holdings record and one 876 per item (InventoryFields). Problems in the
+// inventory data go to report.
 func (r *marcRecord) withHoldings(h []Holding, report func(Issue)) *marcRecord {
 	out := *r
-	out.data = make([]dataField, 0, len(r.data)+len(h))
-	var holdings []dataField
-	for i, g := range h {
-		f := dataField{tag: "852", ind1: " ", ind2: " "}
-		where := fmt.Sprintf("852[%d]", i+1)
+	var inv []marc.DataField
+	seen := map[string]int{}
+	for _, f := range InventoryFields(h, Enrichment{Holdings: true, Items: true}) {
+		seen[f.Tag]++
+		where := fmt.Sprintf("%s[%d]", f.Tag, seen[f.Tag])
 		var issues []Issue
-		add := func(code, v string) {
-			v = cleanText(v, where+"$"+code, &issues)
-			if strings.TrimSpace(v) != "" {
-				f.subs = append(f.subs, subfield{code, v})
+		n := 0
+		for _, s := range f.Subfields {
+			s.Value = cleanText(s.Value, where+"$"+s.Code, &issues)
+			if strings.TrimSpace(s.Value) != "" {
+				f.Subfields[n] = s
+				n++
 			}
 		}
-		add("a", g.Institution)
-		add("b", g.Library)
-		add("c", g.Location)
-		add("h", g.CallNumber)
-		add("p", g.Barcode)
-		add("y", g.Status)
+		f.Subfields = f.Subfields[:n]
 		for _, is := range issues {
 			report(is)
 		}
-		if len(f.subs) == 0 {
-			report(Issue{Where: where, Kind: IssueEmptyField, Detail: "holdings group with no data left out"})
+		if n == 0 {
+			report(Issue{Where: where, Kind: IssueEmptyField, Detail: "inventory field with no data left out"})
 			continue
 		}
-		holdings = append(holdings, f)
+		inv = append(inv, f)
 	}
-	inserted := false
-	for _, f := range r.data {
-		if f.tag == "852" {
-			continue // the stored bibliographic 852s give way to the live holdings
+	data := make([]marc.DataField, len(r.data))
+	for i, f := range r.data {
+		data[i] = marc.DataField{Tag: f.tag, Ind1: f.ind1, Ind2: f.ind2}
+		for _, s := range f.subs {
+			data[i].Subfields = append(data[i].Subfields, marc.Subfield{Code: s.code, Value: s.value})
 		}
-		if !inserted && f.tag > "852" {
-			out.data = append(out.data, holdings...)
-			inserted = true
-		}
-		out.data = append(out.data, f)
 	}
-	if !inserted {
-		out.data = append(out.data, holdings...)
+	merged := MergeInventory(data, inv, Enrichment{Holdings: true, Items: true})
+	out.data = make([]dataField, len(merged))
+	for i, f := range merged {
+		out.data[i] = dataField{tag: f.Tag, ind1: f.Ind1, ind2: f.Ind2}
+		for _, s := range f.Subfields {
+			out.data[i].subs = append(out.data[i].subs, subfield{s.Code, s.Value})
+		}
 	}
 	return &out
 }

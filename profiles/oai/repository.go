@@ -67,17 +67,7 @@ type Record struct {
 	// namespace (a <collection> holding one record and a missing namespace are
 	// accepted). Empty for deleted records and in header-only listings.
 	MARCXML  []byte
-	Holdings []Holding // one entry per holdings/item group; used by marc21_holdings
-}
-
-// Holding is one holdings/item group, published as one 852 field.
-type Holding struct {
-	Institution string // 852 $a
-	Library     string // 852 $b
-	Location    string // 852 $c
-	CallNumber  string // 852 $h
-	Barcode     string // 852 $p
-	Status      string // 852 $y (item status, a local subfield)
+	Holdings []Holding // the holdings records with their items; used by marc21_holdings
 }
 
 // Range bounds a list. A record is in it when its Datestamp, truncated to the

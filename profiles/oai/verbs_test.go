@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/rs/zerolog"
 )
 
@@ -223,17 +224,35 @@ func TestGetRecordMARC(t *testing.T) {
 	for _, f := range doc.FindElements("//metadata/record/datafield") {
 		tags = append(tags, f.SelectAttrValue("tag", ""))
 	}
-	if !slices.Equal(tags, []string{"245", "020", "100", "264", "300", "520", "650", "700", "852", "852", "900"}) {
+	if !slices.Equal(tags, []string{"245", "020", "100", "264", "300", "520", "650", "700", "852", "852", "876", "876", "900"}) {
 		t.Errorf("field order %v", tags)
 	}
-	f852 := doc.FindElements("//metadata/record/datafield[@tag='852']")
-	want := [][2]string{{"a", "CIRCA"}, {"b", "MAIN"}, {"c", "reserve"}, {"h", "PS2384 .M6 2003 c.2"}, {"p", "39000002"}, {"y", "checked out"}}
-	var got [][2]string
-	for _, s := range f852[1].SelectElements("subfield") {
-		got = append(got, [2]string{s.SelectAttrValue("code", ""), s.Text()})
+	// Alma's enrichment: 852 per holdings record, first indicator from the
+	// shelving scheme, the LC call number split into its class and item
+	// parts, the holdings id in $8; 876 per item.
+	var inv []*etree.Element
+	for _, f := range doc.FindElements("//metadata/record/datafield") {
+		if tag := f.SelectAttrValue("tag", ""); tag == "852" || tag == "876" {
+			inv = append(inv, f)
+		}
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("second 852 = %v, want %v", got, want)
+	for i, want := range []string{
+		"852 0  $a CIRCA $b MAIN $c stacks $h PS2384 $i .M6 2003 $8 2201",
+		"852 8  $a CIRCA $b MAIN $c reserve $h PS2384 .M6 2003 c.2 $8 2202",
+		"876    $a 2301 $j available $p 39000001 $8 2201",
+		"876    $a 2302 $h In library use $j on_loan $p 39000002 $8 2202",
+	} {
+		if i >= len(inv) {
+			t.Fatalf("%d inventory fields", len(inv))
+		}
+		f := inv[i]
+		got := f.SelectAttrValue("tag", "") + " " + f.SelectAttrValue("ind1", "") + f.SelectAttrValue("ind2", "")
+		for _, s := range f.SelectElements("subfield") {
+			got += " $" + s.SelectAttrValue("code", "") + " " + s.Text()
+		}
+		if got != want {
+			t.Errorf("inventory field %d = %q, want %q", i+1, got, want)
+		}
 	}
 	c.validate()
 }

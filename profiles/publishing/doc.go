@@ -29,7 +29,10 @@
 // holdings when it has no items, such as a title on order); its header
 // lists both levels. A deleted or suppressed record keeps the places
 // remembered when it was withdrawn (circ.Tombstone), so a
-// selective harvest of a set sees the deletion.
+// selective harvest of a set sees the deletion. A live record that has
+// left a set (every item it had there moved away; its holdings record
+// there stays, empty) is listed in that set as deleted, with the sets it
+// left as its setSpecs; lists without that set show it live.
 //
 // # Publishing profiles
 //
@@ -42,15 +45,18 @@
 // # File publishing
 //
 // Publisher writes, for a profile, the records changed since its last run
-// into one MARCXML collection, deletions with leader/05 = d: records deleted
-// or suppressed, and records the partner was sent that have left the
-// selection (an item moved out of a selected location, say). It remembers
-// which records the partner holds for that. The file goes out with
-// delivery.Client. Each run covers the change stamps from just after
-// the previous run's upper bound up to SettleTime before it starts, so a
-// change still committing, or stamped later in the same second, is left to
-// the next run rather than missed. The run's state
-// (its window, file name and delivery step) is saved in the store before
-// anything is sent, so a crash at any point resumes the same file under the
-// same name and every change is delivered exactly once.
+// as Alma's publishing does: the new and changed records in a _new file,
+// the deletions (leader/05 = d) in a _delete file, each a MARCXML
+// collection, packed alone in a .tar.gz for FormatMARCXMLTarGz, and named
+// CODE_RUN_YYYYMMDD_HHMMSS[mmm]_new|delete.xml (FileName). Deletions are
+// records deleted or suppressed, and records the partner was sent that
+// have left the selection (an item moved out of a selected location, say);
+// it remembers which records the partner holds for that. The files go out
+// with delivery.Client, one after the other. Each run covers the change
+// stamps from just after the previous run's upper bound up to SettleTime
+// before it starts, so a change still committing, or stamped later in the
+// same second, is left to the next run rather than missed. The run's state
+// (its window, file names and delivery steps) is saved in the store before
+// anything is sent, so a crash at any point resumes the same files under
+// the same names and every change is delivered exactly once.
 package publishing

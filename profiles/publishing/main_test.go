@@ -57,7 +57,7 @@ var ctx = context.Background()
 
 // testOptions is the identity the tests publish under.
 var testOptions = Options{Name: "Circa Demo Library", AdminEmails: []string{"oai@library.example.edu"},
-	RepositoryID: "library.example.edu", Institution: "CIRCA"}
+	RepositoryID: "library.example.edu"}
 
 // demoFile returns a fresh copy of the seeded demo library.
 func demoFile(t testing.TB) string {

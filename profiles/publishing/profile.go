@@ -12,6 +12,7 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles/delivery"
+	"github.com/circa-ils/circa/profiles/oai"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -68,10 +69,15 @@ type Profile struct {
 	Every time.Duration `json:"every,omitempty" yaml:"every,omitempty"`
 	// Format is FormatMARCXML (the default) or FormatMARCXMLTarGz.
 	Format string `json:"format,omitempty" yaml:"format,omitempty"`
-	// Holdings replaces the records' 852 fields with one per item (and per
-	// holding without items): $a institution, $b library, $c location,
-	// $h call number, $p barcode, $y item status.
+	// Holdings and Items enrich the records with their inventory, as
+	// Alma's publishing profiles do: Holdings replaces the stored 852
+	// fields with one per holdings record ($a institution, $b library, $c
+	// location, $h and $i call number, $8 holdings id; first indicator the
+	// location's shelving scheme), Items the stored 876 fields with one per
+	// item ($a item id, $h use restriction, $j status, $p barcode, $8
+	// holdings id).
 	Holdings bool `json:"holdings,omitempty" yaml:"holdings,omitempty"`
+	Items    bool `json:"items,omitempty" yaml:"items,omitempty"`
 	// Target is where files go; a profile without one is an OAI set only.
 	Target *delivery.Target `json:"target,omitempty" yaml:"target,omitempty"`
 	// NoManifest leaves out the sidecar manifest, for partners whose pick-up
@@ -113,6 +119,10 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("publishing profile %s: %w", p.Code, errors.Join(errs...))
 	}
 	return nil
+}
+
+func (p *Profile) enrichment() oai.Enrichment {
+	return oai.Enrichment{Holdings: p.Holdings, Items: p.Items}
 }
 
 func (p *Profile) format() string {

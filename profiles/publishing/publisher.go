@@ -36,8 +36,6 @@ type PublisherOptions struct {
 	// Dir holds the files being built and delivered, one directory per
 	// profile; a file stays there until its delivery is done. Required.
 	Dir string
-	// Institution is 852 $a when a profile adds holdings.
-	Institution string
 	// Logger gets one line per run and per failure; the zero Logger discards.
 	Logger zerolog.Logger
 	// Delivery configures the delivery clients (retries, logging).
@@ -63,10 +61,13 @@ type Publisher struct {
 type RunResult struct {
 	Profile string
 	Kind    string // full or incremental
-	File    string // the delivered file's name; empty when nothing changed
-	Records int    // records in the file, deletions included
-	Deleted int    // of which deletions
-	Resumed bool   // the run finished a delivery an earlier run had begun
+	// Files are the delivered files' names: the _new file, then the
+	// _delete file, each only when it has records; none when nothing
+	// changed.
+	Files   []string
+	Records int  // records in the files, deletions included
+	Deleted int  // of which deletions (the _delete file's records)
+	Resumed bool // the run finished a delivery an earlier run had begun
 	Through time.Time
 }
 
@@ -76,7 +77,7 @@ type runState struct {
 	Through time.Time `json:"through,omitzero"`
 	Runs    int       `json:"runs"`                 // files made so far
 	LastRun time.Time `json:"last_run,omitzero"`    // end of the last finished run
-	Pending *pending  `json:"pending,omitempty"`    // a file on its way
+	Pending *pending  `json:"pending,omitempty"`    // files on their way
 	Failed  string    `json:"last_error,omitempty"` // for operators
 	// Members are the bibs the partner holds as live records from the files
 	// delivered so far (encodeIDs), so that a record leaving the selection
@@ -84,15 +85,27 @@ type runState struct {
 	Members []byte `json:"members,omitempty"`
 }
 
-// pending is a built file not yet known to be delivered.
+// pending is a run's files, built and not yet known to be delivered.
 type pending struct {
-	Kind     string            `json:"kind"`
-	Seq      int               `json:"seq"`
-	Through  time.Time         `json:"through"`
-	Records  int               `json:"records"`
-	Deleted  int               `json:"deleted"`
-	Members  []byte            `json:"members,omitempty"` // once delivered
-	Delivery delivery.Delivery `json:"delivery"`
+	Kind    string    `json:"kind"`
+	Seq     int       `json:"seq"`
+	Through time.Time `json:"through"`
+	Records int       `json:"records"`
+	Deleted int       `json:"deleted"`
+	Members []byte    `json:"members,omitempty"` // once delivered
+	// Files are delivered in order, each to the end before the next.
+	Files []delivery.Delivery `json:"files"`
+	// One is the single file of a run saved by a version that wrote one
+	// file per run; state reads it as Files.
+	One *delivery.Delivery `json:"delivery,omitempty"`
+}
+
+func (p *pending) names() []string {
+	var out []string
+	for _, d := range p.Files {
+		out = append(out, d.Name)
+	}
+	return out
 }
 
 func stateKey(code string) string { return "publishing/" + code }
@@ -192,6 +205,9 @@ func (p *Publisher) state(ctx context.Context, code string) (runState, error) {
 		}
 		return err
 	})
+	if st.Pending != nil && st.Pending.One != nil {
+		st.Pending.Files, st.Pending.One = append(st.Pending.Files, *st.Pending.One), nil
+	}
 	return st, err
 }
 
@@ -232,11 +248,11 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 	}
 	if st.Pending != nil {
 		pend := *st.Pending
-		if err := p.deliver(ctx, client, code, &st, nil); err != nil {
+		if err := p.deliver(ctx, client, code, &st); err != nil {
 			return res, err
 		}
 		if pend.Kind == kind {
-			return RunResult{Profile: code, Kind: kind, File: pend.Delivery.Name, Records: pend.Records,
+			return RunResult{Profile: code, Kind: kind, Files: pend.names(), Records: pend.Records,
 				Deleted: pend.Deleted, Resumed: true, Through: pend.Through}, nil
 		}
 	}
@@ -249,12 +265,10 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 		return RunResult{Profile: code, Kind: kind, Through: st.Through}, nil
 	}
 	seq := st.Runs + 1
-	name := fileName(code, kind, seq, through, prof.format())
 	dir := filepath.Join(p.o.Dir, code)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return res, err
 	}
-	path := filepath.Join(dir, name)
 	members, err := decodeIDs(st.Members)
 	if err != nil {
 		return res, fmt.Errorf("publishing profile %s: saved state: %w", code, err)
@@ -262,68 +276,82 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 	if kind == "full" {
 		members = idSet{}
 	}
-	n, deleted, err := p.build(ctx, &prof, kind == "full", from, through, path, members)
+	out := runFiles{
+		live:    filepath.Join(dir, FileName(code, seq, through, PartNew, prof.format())),
+		deleted: filepath.Join(dir, FileName(code, seq, through, PartDelete, prof.format())),
+	}
+	n, deleted, err := p.build(ctx, &prof, kind == "full", from, through, out, members)
 	if err != nil {
-		os.Remove(path)
-		return res, fmt.Errorf("build %s: %w", name, err)
+		os.Remove(out.live)
+		os.Remove(out.deleted)
+		return res, fmt.Errorf("build the files of %s run %d: %w", code, seq, err)
 	}
 	res.Through = through
 	if n == 0 {
-		os.Remove(path)
 		st.Through, st.LastRun, st.Failed = through, p.now(), ""
 		if kind == "full" {
 			st.Members = nil // an empty first load: the partner holds nothing
 		}
 		return res, p.saveState(ctx, code, st)
 	}
-	d, err := delivery.Prepare(name, path, delivery.Summary{Records: n})
-	if err != nil {
+	pend := &pending{Kind: kind, Seq: seq, Through: through, Records: n, Deleted: deleted, Members: members.encode()}
+	for _, f := range []struct {
+		path    string
+		records int
+	}{{out.live, n - deleted}, {out.deleted, deleted}} {
+		if f.records == 0 {
+			continue
+		}
+		d, err := delivery.Prepare(filepath.Base(f.path), f.path, delivery.Summary{Records: f.records})
+		if err != nil {
+			return res, err
+		}
+		d.NoManifest = prof.NoManifest
+		pend.Files = append(pend.Files, d)
+	}
+	st.Pending = pend
+	if err := p.saveState(ctx, code, st); err != nil {
 		return res, err
 	}
-	d.NoManifest = prof.NoManifest
-	st.Pending = &pending{Kind: kind, Seq: seq, Through: through, Records: n, Deleted: deleted, Members: members.encode(), Delivery: d}
-	if err := p.deliver(ctx, client, code, &st, &d); err != nil {
+	if err := p.deliver(ctx, client, code, &st); err != nil {
 		return res, err
 	}
-	res.File, res.Records, res.Deleted = name, n, deleted
-	p.o.Logger.Info().Str("profile", code).Str("kind", kind).Str("file", name).Int("records", n).
+	res.Files, res.Records, res.Deleted = pend.names(), n, deleted
+	p.o.Logger.Info().Str("profile", code).Str("kind", kind).Strs("files", res.Files).Int("records", n).
 		Int("deleted", deleted).Msg("published")
 	return res, nil
 }
 
-// deliver sends st.Pending (fresh when d is given, else resumed) and, once
-// it is done, records the run as finished and removes the local file.
-func (p *Publisher) deliver(ctx context.Context, client *delivery.Client, code string, st *runState, d *delivery.Delivery) error {
-	save := delivery.StateStoreFunc(func(ctx context.Context, d delivery.Delivery) error {
-		if p.crash != nil {
-			if err := p.crash(d, false); err != nil {
+// deliver sends st.Pending's files in order, each from the step it was
+// saved at, and once all are done records the run as finished and
+// removes the local files.
+func (p *Publisher) deliver(ctx context.Context, client *delivery.Client, code string, st *runState) error {
+	for i := range st.Pending.Files {
+		save := delivery.StateStoreFunc(func(ctx context.Context, d delivery.Delivery) error {
+			if p.crash != nil {
+				if err := p.crash(d, false); err != nil {
+					return err
+				}
+			}
+			st.Pending.Files[i] = d
+			if err := p.saveState(ctx, code, *st); err != nil {
 				return err
 			}
-		}
-		st.Pending.Delivery = d
-		if err := p.saveState(ctx, code, *st); err != nil {
+			if p.crash != nil {
+				return p.crash(d, true)
+			}
+			return nil
+		})
+		if _, err := client.Resume(ctx, save, st.Pending.Files[i]); err != nil {
+			if ctx.Err() == nil && p.crash == nil {
+				fail := *st
+				fail.Failed = err.Error()
+				if serr := p.saveState(context.WithoutCancel(ctx), code, fail); serr != nil {
+					p.o.Logger.Error().Err(serr).Str("profile", code).Msg("saving publishing state failed")
+				}
+			}
 			return err
 		}
-		if p.crash != nil {
-			return p.crash(d, true)
-		}
-		return nil
-	})
-	var err error
-	if d != nil {
-		_, err = client.Deliver(ctx, save, *d)
-	} else {
-		_, err = client.Resume(ctx, save, st.Pending.Delivery)
-	}
-	if err != nil {
-		if ctx.Err() == nil && p.crash == nil {
-			fail := *st
-			fail.Failed = err.Error()
-			if serr := p.saveState(context.WithoutCancel(ctx), code, fail); serr != nil {
-				p.o.Logger.Error().Err(serr).Str("profile", code).Msg("saving publishing state failed")
-			}
-		}
-		return err
 	}
 	done := *st.Pending
 	st.Through, st.Runs, st.LastRun, st.Pending, st.Failed = done.Through, done.Seq, p.now(), nil, ""
@@ -331,44 +359,64 @@ func (p *Publisher) deliver(ctx context.Context, client *delivery.Client, code s
 	if err := p.saveState(ctx, code, *st); err != nil {
 		return err
 	}
-	os.Remove(done.Delivery.Source)
+	for _, d := range done.Files {
+		os.Remove(d.Source)
+	}
 	return nil
 }
 
-// fileName is deterministic for a run: profile, kind, sequence and the
-// window's upper bound.
-func fileName(code, kind string, seq int, through time.Time, format string) string {
-	name := fmt.Sprintf("%s_%s_%06d_%s.xml", code, kind, seq, through.UTC().Format("20060102T150405Z"))
+// The parts of a run: Alma's publishing writes the new and changed
+// records and the deleted ones to separate files.
+const (
+	PartNew    = "new"
+	PartDelete = "delete"
+)
+
+// FileName is the name of a part of a profile's run as Alma names its
+// publishing files, which jobs written for Alma match:
+// CODE_JOB_YYYYMMDD_HHMMSS[mmm]_PART.xml, .tar.gz added for a packed
+// file, with the run's number as the job id and the upper bound of its
+// window as the time. It is deterministic, so a resumed run keeps it.
+func FileName(code string, seq int, through time.Time, part, format string) string {
+	t := through.UTC()
+	name := fmt.Sprintf("%s_%d_%s[%03d]_%s.xml", code, seq, t.Format("20060102_150405"), t.Nanosecond()/1e6, part)
 	if format == FormatMARCXMLTarGz {
 		name += ".tar.gz"
 	}
 	return name
 }
 
-// build writes the records changed in [from, through] to path and counts
-// them: selected live records, and deletions of selected records and of
-// records the partner holds (members) that left the selection. A full file
-// has selected live records only. members is updated to what the partner
-// holds once the file is delivered.
-func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, through time.Time, path string, members idSet) (n, deleted int, err error) {
-	xmlPath := path
-	if prof.format() == FormatMARCXMLTarGz {
-		xmlPath = strings.TrimSuffix(path, ".tar.gz") + ".building"
-		defer os.Remove(xmlPath)
-	}
-	f, err := os.OpenFile(xmlPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+// runFiles are the paths a run builds: the live records and the
+// deletions.
+type runFiles struct{ live, deleted string }
+
+// build writes the records changed in [from, through] to out and counts
+// them: selected live records to out.live, and deletions of selected
+// records and of records the partner holds (members) that left the
+// selection to out.deleted. A full run has selected live records only. A
+// file that would hold no record is not written. members is updated to
+// what the partner holds once the files are delivered.
+func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, through time.Time, out runFiles, members idSet) (n, deleted int, err error) {
+	live, err := newCollection(out.live, prof.format())
 	if err != nil {
 		return 0, 0, err
 	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 64<<10)
-	w.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<collection xmlns="` + circ.MARC21slimNS + `">` + "\n")
+	defer live.discard()
+	gone, err := newCollection(out.deleted, prof.format())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer gone.discard()
 	var buf []byte
-	var pendingOut [][]byte
-	repo := &Repository{db: p.db, o: Options{Institution: p.o.Institution}}
+	type entry struct {
+		to  *collection
+		rec []byte
+	}
+	var batch []entry
+	repo := &Repository{db: p.db}
 	visit := func(tx *store.Tx, b *store.Bib, _ []Profile) (bool, error) {
-		gone := b.Deleted || b.Suppressed
-		if full && gone {
+		withdrawn := b.Deleted || b.Suppressed
+		if full && withdrawn {
 			return true, nil
 		}
 		rec, places, err := repo.loadPlaces(tx, b, nil, true)
@@ -381,12 +429,14 @@ func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, t
 			return true, nil
 		}
 		var m circ.MARCRecord
-		if gone || !selected {
+		to := live
+		if withdrawn || !selected {
 			raw, err := tx.BibMARC(b.ID)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return false, err
 			}
 			m = deletionRecord(b, raw)
+			to = gone
 			deleted++
 			delete(members, b.ID)
 		} else {
@@ -399,44 +449,106 @@ func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, t
 				return true, nil
 			}
 			m = recs[0]
-			if prof.Holdings {
-				m.Data = withHoldings(m.Data, rec)
+			if e := prof.enrichment(); e.Any() {
+				inv, err := inventoryOf(tx, b, true)
+				if err != nil {
+					return false, err
+				}
+				m.Data = withInventory(m.Data, inv.holdings, e)
 			}
 			members[b.ID] = struct{}{}
 		}
 		buf = m.AppendXML(buf[:0])
-		pendingOut = append(pendingOut, append(append([]byte(nil), buf...), '\n'))
+		batch = append(batch, entry{to, append(append([]byte(nil), buf...), '\n')})
 		n++
 		return true, nil
 	}
 	flush := func() error {
-		for _, b := range pendingOut {
-			if _, err := w.Write(b); err != nil {
+		for _, e := range batch {
+			if err := e.to.add(e.rec); err != nil {
 				return err
 			}
 		}
-		pendingOut = pendingOut[:0]
+		batch = batch[:0]
 		return ctx.Err()
 	}
 	if err := repo.scan(ctx, from, through, time.Time{}, 0, visit, flush); err != nil {
 		return 0, 0, err
 	}
-	w.WriteString("</collection>\n")
-	if err := w.Flush(); err != nil {
+	if err := live.finish(through); err != nil {
 		return 0, 0, err
 	}
-	if err := f.Sync(); err != nil {
+	if err := gone.finish(through); err != nil {
 		return 0, 0, err
-	}
-	if err := f.Close(); err != nil {
-		return 0, 0, err
-	}
-	if xmlPath != path {
-		if err := tarGz(xmlPath, path, filepath.Base(strings.TrimSuffix(path, ".tar.gz")), through); err != nil {
-			return 0, 0, err
-		}
 	}
 	return n, deleted, nil
+}
+
+// collection is one file of a run being written: a MARCXML <collection>,
+// packed into a .tar.gz of its own when the format asks for it. It is
+// created with its first record, so a part without records leaves no file.
+type collection struct {
+	path, xmlPath string
+	f             *os.File
+	w             *bufio.Writer
+	records       int
+}
+
+func newCollection(path, format string) (*collection, error) {
+	c := &collection{path: path, xmlPath: path}
+	if format == FormatMARCXMLTarGz {
+		c.xmlPath = strings.TrimSuffix(path, ".tar.gz") + ".building"
+	}
+	os.Remove(path)
+	return c, nil
+}
+
+func (c *collection) add(rec []byte) error {
+	if c.f == nil {
+		f, err := os.OpenFile(c.xmlPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		c.f, c.w = f, bufio.NewWriterSize(f, 64<<10)
+		c.w.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<collection xmlns="` + circ.MARC21slimNS + `">` + "\n")
+	}
+	c.records++
+	_, err := c.w.Write(rec)
+	return err
+}
+
+// finish closes the collection, syncs it and packs it; mtime is the
+// packed entry's time.
+func (c *collection) finish(mtime time.Time) error {
+	if c.f == nil {
+		return nil
+	}
+	c.w.WriteString("</collection>\n")
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	if err := c.f.Sync(); err != nil {
+		return err
+	}
+	if err := c.f.Close(); err != nil {
+		return err
+	}
+	c.f = nil
+	if c.xmlPath != c.path {
+		return tarGz(c.xmlPath, c.path, filepath.Base(strings.TrimSuffix(c.path, ".tar.gz")), mtime)
+	}
+	return nil
+}
+
+// discard closes a collection not finished and removes what building it
+// left behind (the packed file stays).
+func (c *collection) discard() {
+	if c.f != nil {
+		c.f.Close()
+	}
+	if c.xmlPath != c.path {
+		os.Remove(c.xmlPath)
+	}
 }
 
 // deletionRecord is the stored record with leader/05 = d, or a minimal one
@@ -456,24 +568,11 @@ func deletionRecord(b *store.Bib, raw string) circ.MARCRecord {
 	return m
 }
 
-// withHoldings replaces the 852 fields with the record's holdings groups.
-func withHoldings(data []circ.DataField, rec oai.Record) []circ.DataField {
-	out := make([]circ.DataField, 0, len(data)+len(rec.Holdings))
-	for _, f := range data {
-		if f.Tag != "852" {
-			out = append(out, f)
-		}
-	}
-	for _, h := range rec.Holdings {
-		f := circ.DataField{Tag: "852", Ind1: " ", Ind2: " "}
-		for _, s := range [][2]string{{"a", h.Institution}, {"b", h.Library}, {"c", h.Location}, {"h", h.CallNumber}, {"p", h.Barcode}, {"y", h.Status}} {
-			if s[1] != "" {
-				f.Subfields = append(f.Subfields, circ.Subfield{Code: s[0], Value: s[1]})
-			}
-		}
-		out = append(out, f)
-	}
-	return out
+// withInventory gives a record the inventory fields of the enrichment.
+func withInventory(data []circ.DataField, hs []oai.Holding, e oai.Enrichment) []circ.DataField {
+	inv := oai.InventoryFields(hs, e)
+	inv = slices.DeleteFunc(inv, func(f circ.DataField) bool { return len(f.Subfields) == 0 })
+	return oai.MergeInventory(data, inv, e)
 }
 
 // tarGz packs src into dst as one tar entry called name, deterministically
@@ -554,10 +653,10 @@ type Status struct {
 	Through time.Time // every change stamped up to here has been delivered
 	Runs    int       // files delivered
 	LastRun time.Time
-	Held    int    // records the partner holds as live records
-	Pending string // a file on its way, if any
-	Step    delivery.Step
-	Failed  string // the last failure, until a run succeeds
+	Held    int           // records the partner holds as live records
+	Pending string        // the files on their way, if any
+	Step    delivery.Step // how far the first of them not done has got
+	Failed  string        // the last failure, until a run succeeds
 }
 
 // LoadStatus returns the progress of a profile's file publishing.
@@ -573,7 +672,13 @@ func LoadStatus(ctx context.Context, db *store.DB, code string) (Status, error) 
 	}
 	s := Status{Code: code, Through: st.Through, Runs: st.Runs, LastRun: st.LastRun, Held: len(members), Failed: st.Failed}
 	if st.Pending != nil {
-		s.Pending, s.Step = st.Pending.Delivery.Name, st.Pending.Delivery.Step
+		s.Pending = strings.Join(st.Pending.names(), ", ")
+		for _, d := range st.Pending.Files {
+			if d.Step != delivery.StepDone {
+				s.Step = d.Step
+				break
+			}
+		}
 	}
 	return s, nil
 }

@@ -26,14 +26,14 @@ var fastRetry = delivery.Retry{Attempts: 3, Initial: time.Millisecond, Max: 4 * 
 // and media collections to srv's /out.
 func sftpProfile(srv *sftptest.Server, format string) Profile {
 	return Profile{Code: "recap", Name: "ReCAP partner", Selection: Selection{Locations: []string{"MAIN-REF", "MAIN-MEDIA"}},
-		Format: format, Holdings: true, Every: time.Hour,
+		Format: format, Holdings: true, Items: true, Every: time.Hour,
 		Target: &delivery.Target{Kind: delivery.KindSFTP, Host: srv.Host, Port: srv.Port, User: srv.User,
 			PrivateKey: string(srv.ClientKeyPEM), KnownHosts: srv.KnownHosts, RemoteDir: "/out"}}
 }
 
 func newPublisher(t *testing.T, db *store.DB, dir string, c *clock) *Publisher {
 	t.Helper()
-	p, err := NewPublisher(db, PublisherOptions{Dir: dir, Institution: "CIRCA", Now: c.now,
+	p, err := NewPublisher(db, PublisherOptions{Dir: dir, Now: c.now,
 		Delivery: delivery.Options{Retry: fastRetry}})
 	if err != nil {
 		t.Fatal(err)
@@ -129,18 +129,20 @@ func TestPublishFullThenIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := selectedBibs(t, db)
-	if full.Records != want || full.Deleted != 0 || full.File != "recap_full_000001_20261102T095950Z.xml.tar.gz" {
+	const fullName = "recap_1_20261102_095950[000]_new.xml.tar.gz"
+	if full.Records != want || full.Deleted != 0 || !slices.Equal(full.Files, []string{fullName}) {
 		t.Fatalf("full run %+v, want %d records", full, want)
 	}
 	files := delivered(t, srv.Path("/out"))
-	if len(files) != 2 || files[delivery.ManifestName(full.File)] == nil {
+	if len(files) != 2 || files[delivery.ManifestName(fullName)] == nil {
 		t.Fatalf("delivered %v", keys(files))
 	}
-	recs := records(t, full.File, files[full.File])
-	if len(recs) != want {
-		t.Fatalf("file holds %d records", len(recs))
+	alma := readAlmaFiles(t, files)
+	recs := alma[fullName].Records
+	if len(alma) != 1 || len(recs) != want || alma[fullName].Part != PartNew || alma[fullName].Profile != "recap" {
+		t.Fatalf("consumer reads %d files, %d records", len(alma), len(recs))
 	}
-	if h := recs[0].Fields("852"); len(h) == 0 || h[0].Value("a") != "CIRCA" {
+	if h := recs[0].Fields("852"); len(h) == 0 || h[0].Value("a") != fixtures.KioskInstitution {
 		t.Errorf("no holdings 852 in %+v", recs[0].Data)
 	}
 
@@ -181,14 +183,22 @@ func TestPublishFullThenIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inc.Records != 4 || inc.Deleted != 2 {
+	newName, delName := "recap_2_20261102_110050[000]_new.xml.tar.gz", "recap_2_20261102_110050[000]_delete.xml.tar.gz"
+	if inc.Records != 4 || inc.Deleted != 2 || !slices.Equal(inc.Files, []string{newName, delName}) {
 		t.Fatalf("incremental run %+v", inc)
 	}
-	files = delivered(t, srv.Path("/out"))
-	recs = records(t, inc.File, files[inc.File])
+	alma = readAlmaFiles(t, delivered(t, srv.Path("/out")))
+	if len(alma) != 3 || len(alma[newName].Records) != 2 || len(alma[delName].Records) != 2 || alma[delName].Part != PartDelete {
+		t.Fatalf("consumer reads %v", keys(delivered(t, srv.Path("/out"))))
+	}
 	got := map[string]byte{}
-	for _, r := range recs {
-		got[strings.TrimSpace(r.ControlValue("001"))] = r.Leader[5]
+	for _, name := range []string{newName, delName} {
+		for _, r := range alma[name].Records {
+			if (r.Leader[5] == 'd') != (name == delName) {
+				t.Errorf("%s holds a record with leader %q", name, r.Leader)
+			}
+			got[strings.TrimSpace(r.ControlValue("001"))] = r.Leader[5]
+		}
 	}
 	var movedBib, goneBib, leftBib store.Bib
 	db.View(ctx, func(tx *store.Tx) error {
@@ -205,11 +215,11 @@ func TestPublishFullThenIncremental(t *testing.T) {
 	// Nothing changed: no file.
 	c.add(time.Hour)
 	again, err := p.Incremental(ctx, "recap")
-	if err != nil || again.File != "" {
+	if err != nil || len(again.Files) != 0 {
 		t.Fatalf("idle run %+v %v", again, err)
 	}
-	if n := len(delivered(t, srv.Path("/out"))); n != 4 {
-		t.Errorf("%d files delivered, want two files and their manifests", n)
+	if n := len(delivered(t, srv.Path("/out"))); n != 6 {
+		t.Errorf("%d files delivered, want three files and their manifests", n)
 	}
 }
 
@@ -269,21 +279,22 @@ func TestPublishCrashBetweenUploadAndRename(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !res.Resumed || res.File != "recap_incremental_000001_20261102T095950Z.xml" || res.Records != selectedBibs(t, db) {
+			const name = "recap_1_20261102_095950[000]_new.xml"
+			if !res.Resumed || !slices.Equal(res.Files, []string{name}) || res.Records != selectedBibs(t, db) {
 				t.Fatalf("resumed run %+v", res)
 			}
 			files = delivered(t, srv.Path("/out"))
-			if len(files) != 2 || files[res.File] == nil || files[delivery.ManifestName(res.File)] == nil {
+			if len(files) != 2 || files[name] == nil || files[delivery.ManifestName(name)] == nil {
 				t.Fatalf("delivered %v", keys(files))
 			}
-			if n := len(records(t, res.File, files[res.File])); n != res.Records {
+			if n := len(records(t, name, files[name])); n != res.Records {
 				t.Fatalf("file holds %d records, run says %d", n, res.Records)
 			}
 			if left, _ := os.ReadDir(filepath.Join(outbox, "recap")); len(left) != 0 {
 				t.Errorf("outbox keeps %d files", len(left))
 			}
 			c.add(time.Hour)
-			if again, err := p.Incremental(ctx, "recap"); err != nil || again.File != "" {
+			if again, err := p.Incremental(ctx, "recap"); err != nil || len(again.Files) != 0 {
 				t.Fatalf("run after recovery %+v %v", again, err)
 			}
 			if n := len(delivered(t, srv.Path("/out"))); n != 2 {

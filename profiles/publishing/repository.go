@@ -25,8 +25,6 @@ type Options struct {
 	// RepositoryID is the domain-like name in identifiers
 	// (oai:<RepositoryID>:<bib id>), e.g. "catalog.example.edu".
 	RepositoryID string
-	// Institution is 852 $a of the holdings groups.
-	Institution string
 	// CountTTL is how long a list size may be reused while the store keeps
 	// changing; default 30 s. While nothing commits it is reused as is.
 	CountTTL time.Duration
@@ -208,36 +206,50 @@ func (r *Repository) load(tx *store.Tx, b *store.Bib, profs []Profile, headersOn
 // loadPlaces is load that also returns the places the record is held at
 // (or was, for a tombstone).
 func (r *Repository) loadPlaces(tx *store.Tx, b *store.Bib, profs []Profile, headersOnly bool) (oai.Record, []circ.Place, error) {
+	rec, places, _, err := r.loadFormer(tx, b, profs, headersOnly)
+	return rec, places, err
+}
+
+// loadFormer is loadPlaces that also returns the sets a live record has
+// left: those of the places its items have all moved away from, so that a
+// harvester of such a set can be told the record is gone from it.
+func (r *Repository) loadFormer(tx *store.Tx, b *store.Bib, profs []Profile, headersOnly bool) (oai.Record, []circ.Place, []string, error) {
 	rec := oai.Record{ID: strconv.FormatUint(b.ID, 10), Datestamp: b.Changed, Deleted: b.Deleted || b.Suppressed}
-	var places []circ.Place
+	var places, former []circ.Place
 	if rec.Deleted {
 		ts, _, err := circ.TombstoneOf(tx, b.ID)
 		if err != nil {
-			return rec, nil, err
+			return rec, nil, nil, err
 		}
 		places = ts.Places
 		if !b.Deleted { // suppressed: still held where its items are
 			now, err := circ.PlacesOf(tx, b.ID)
 			if err != nil {
-				return rec, nil, err
+				return rec, nil, nil, err
 			}
 			places = mergePlaces(places, now)
 		}
 	} else {
-		groups, ps, err := holdingGroups(tx, b, r.o.Institution)
+		inv, err := inventoryOf(tx, b, !headersOnly)
 		if err != nil {
-			return rec, nil, err
+			return rec, nil, nil, err
 		}
-		places = ps
-		rec.Holdings = groups
+		places, former = inv.places, inv.former
+		rec.Holdings = inv.holdings
 		if !headersOnly {
 			if err := readMARC(tx, &rec, b.ID); err != nil {
-				return rec, nil, err
+				return rec, nil, nil, err
 			}
 		}
 	}
 	rec.Sets = setsOf(b, places, profs)
-	return rec, places, nil
+	var left []string
+	if len(former) > 0 {
+		left = slices.DeleteFunc(setsOf(b, mergePlaces(places, former), profs), func(s string) bool {
+			return slices.Contains(rec.Sets, s)
+		})
+	}
+	return rec, places, left, nil
 }
 
 // readMARC fills in a record's stored MARCXML (none for a tombstone).
@@ -253,37 +265,115 @@ func readMARC(tx *store.Tx, rec *oai.Record, id uint64) error {
 	return nil
 }
 
-// holdingGroups returns one group per item and the distinct places of the
-// items; a bib without items has one group and place per holding (on
-// order, say). Holdings items have moved away from are left out.
-func holdingGroups(tx *store.Tx, b *store.Bib, institution string) ([]oai.Holding, []circ.Place, error) {
+// inventory is what a live record's holdings say about it.
+type inventory struct {
+	holdings []oai.Holding // with their items, for enrichment
+	places   []circ.Place  // where it is held now
+	former   []circ.Place  // where it was held before all its items there moved away
+}
+
+// inventoryOf returns a record's holdings records with their items, its
+// places and its former places. A bib with items is held where they are,
+// and a holdings record every item has left is a former place; a bib
+// without items (a title on order) is held at its holdings. With details,
+// the holdings carry what enrichment publishes (institution, call-number
+// scheme, items).
+func inventoryOf(tx *store.Tx, b *store.Bib, details bool) (inventory, error) {
+	var inv inventory
 	hs, err := tx.HoldingsOfBib(b.ID)
 	if err != nil {
-		return nil, nil, err
+		return inv, err
 	}
 	its, err := tx.ItemsOfBib(b.ID)
 	if err != nil {
-		return nil, nil, err
+		return inv, err
 	}
-	call := map[uint64]string{}
+	var institution string
+	if details {
+		in, err := tx.Institution()
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return inv, err
+		}
+		institution = in.Code
+	}
+	locs := map[string]store.Location{}
+	location := func(code string) (store.Location, error) {
+		l, ok := locs[code]
+		if ok || !details {
+			return l, nil
+		}
+		l, err := tx.Location(code)
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil
+		}
+		locs[code] = l
+		return l, err
+	}
+	byID := map[uint64]int{}        // holdings id → index in inv.holdings
+	byPlace := map[circ.Place]int{} // the same for items without a holdings record of their own
+	group := func(id uint64, library, loc, call string) (int, error) {
+		place := circ.Place{Library: library, Location: loc}
+		if i, ok := byID[id]; ok && id != 0 {
+			return i, nil
+		}
+		if i, ok := byPlace[place]; ok && id == 0 {
+			return i, nil
+		}
+		l, err := location(loc)
+		if err != nil {
+			return 0, err
+		}
+		h := oai.Holding{Institution: institution, Library: library, Location: loc,
+			CallNumber: firstNonEmpty(call, b.CallNumber), CallNumberType: l.CallNumberType}
+		if id != 0 {
+			h.ID = strconv.FormatUint(id, 10)
+			byID[id] = len(inv.holdings)
+		} else {
+			byPlace[place] = len(inv.holdings)
+		}
+		inv.holdings = append(inv.holdings, h)
+		return len(inv.holdings) - 1, nil
+	}
+	held := map[uint64]store.Holding{}
 	for _, h := range hs {
-		call[h.ID] = h.CallNumber
+		held[h.ID] = h
 	}
-	var groups []oai.Holding
-	var places []circ.Place
+	used := map[uint64]bool{}
 	for _, it := range its {
-		groups = append(groups, oai.Holding{Institution: institution, Library: it.Library, Location: it.Location,
-			CallNumber: firstNonEmpty(it.CallNumber, call[it.HoldingID], b.CallNumber), Barcode: it.Barcode, Status: string(it.Status)})
-		places = append(places, circ.Place{Library: it.Library, Location: it.Location})
+		h, ok := held[it.HoldingID]
+		if !ok || h.Library != it.Library || h.Location != it.Location {
+			h = store.Holding{Library: it.Library, Location: it.Location} // no holdings record of its own
+		}
+		i, err := group(h.ID, it.Library, it.Location, firstNonEmpty(h.CallNumber, it.CallNumber))
+		if err != nil {
+			return inv, err
+		}
+		used[h.ID] = true
+		l, err := location(it.Location)
+		if err != nil {
+			return inv, err
+		}
+		item := oai.Item{ID: strconv.FormatUint(it.ID, 10), Barcode: it.Barcode, Status: string(it.Status)}
+		if l.NotCirculating {
+			item.UseRestriction = "In library use"
+		}
+		inv.holdings[i].Items = append(inv.holdings[i].Items, item)
+		inv.places = append(inv.places, circ.Place{Library: it.Library, Location: it.Location})
 	}
-	if len(its) == 0 {
-		for _, h := range hs {
-			places = append(places, circ.Place{Library: h.Library, Location: h.Location})
-			groups = append(groups, oai.Holding{Institution: institution, Library: h.Library, Location: h.Location,
-				CallNumber: firstNonEmpty(h.CallNumber, b.CallNumber)})
+	for _, h := range hs {
+		switch {
+		case len(its) == 0:
+			if _, err := group(h.ID, h.Library, h.Location, h.CallNumber); err != nil {
+				return inv, err
+			}
+			inv.places = append(inv.places, circ.Place{Library: h.Library, Location: h.Location})
+		case !used[h.ID]:
+			inv.former = append(inv.former, circ.Place{Library: h.Library, Location: h.Location})
 		}
 	}
-	return groups, mergePlaces(nil, places), nil
+	inv.places = mergePlaces(nil, inv.places)
+	inv.former = slices.DeleteFunc(mergePlaces(nil, inv.former), func(p circ.Place) bool { return slices.Contains(inv.places, p) })
+	return inv, nil
 }
 
 func mergePlaces(a, b []circ.Place) []circ.Place {
@@ -405,11 +495,11 @@ func (r *Repository) List(ctx context.Context, req oai.ListRequest, fn func(oai.
 	n := 0
 	batch := make([]oai.Record, 0, readChunk)
 	visit := func(tx *store.Tx, b *store.Bib, profs []Profile) (bool, error) {
-		rec, err := r.load(tx, b, profs, true)
+		rec, in, err := r.inSet(tx, b, profs, req.Set)
 		if err != nil {
 			return false, err
 		}
-		if !oai.InSet(rec.Sets, req.Set) {
+		if !in {
 			return true, nil
 		}
 		if !req.HeadersOnly {
@@ -445,6 +535,23 @@ func (r *Repository) List(ctx context.Context, req oai.ListRequest, fn func(oai.
 
 var errListFull = errors.New("publishing: list full")
 
+// inSet returns a record's header as a list of set is to show it, and
+// whether it belongs there: a record that has left the set (its items
+// there all moved away) is listed in it as deleted, so that the set's
+// harvesters drop it.
+func (r *Repository) inSet(tx *store.Tx, b *store.Bib, profs []Profile, set string) (oai.Record, bool, error) {
+	rec, _, left, err := r.loadFormer(tx, b, profs, true)
+	switch {
+	case err != nil:
+		return rec, false, err
+	case oai.InSet(rec.Sets, set):
+		return rec, true, nil
+	case oai.InSet(left, set):
+		return oai.Record{ID: rec.ID, Datestamp: rec.Datestamp, Deleted: true, Sets: left}, true, nil
+	}
+	return rec, false, nil
+}
+
 // Count returns the number of records in the range. A count is reused
 // while nothing has committed since, or for Options.CountTTL.
 func (r *Repository) Count(ctx context.Context, rg oai.Range) (int, error) {
@@ -464,11 +571,11 @@ func (r *Repository) Count(ctx context.Context, rg oai.Range) (int, error) {
 			n++
 			return true, nil
 		}
-		rec, err := r.load(tx, b, profs, true)
+		_, in, err := r.inSet(tx, b, profs, rg.Set)
 		if err != nil {
 			return false, err
 		}
-		if oai.InSet(rec.Sets, rg.Set) {
+		if in {
 			n++
 		}
 		return true, nil

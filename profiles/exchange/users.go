@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -352,9 +351,9 @@ func toSyncUser(x *xmlUser, match string) (User, []string) {
 	if x.Expiry != "" {
 		if t, err := parseDate(x.Expiry); err != nil {
 			problems = append(problems, "expiry_date: "+err.Error())
-		} else if day := tr(x.Expiry); dateOnly.MatchString(day) {
+		} else if day, ok := dayOf(x.Expiry); ok {
 			// Alma writes a day (2027-10-31Z): the user expires at its end.
-			u.ExpiryDay = day[:len(time.DateOnly)]
+			u.ExpiryDay = day
 		} else {
 			u.Expiry = t
 		}
@@ -398,10 +397,6 @@ func toSyncUser(x *xmlUser, match string) (User, []string) {
 	}
 	return u, problems
 }
-
-// dateOnly matches the xs:date forms of a users file: a day, alone or with
-// a zone (2027-10-31, 2027-10-31Z, 2027-10-31+02:00).
-var dateOnly = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(Z|[+-]\d{2}:\d{2})?$`)
 
 // User is one user of a users file: what the sync applies, and the plain
 // PIN the file gave, which is hashed before the sync and never stored.

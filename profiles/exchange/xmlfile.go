@@ -177,10 +177,27 @@ func xmlProblem(d *xml.Decoder, err error) LineError {
 // or a full timestamp.
 func parseDate(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	for _, layout := range []string{time.RFC3339, "2006-01-02Z07:00", "2006-01-02Z", "2006-01-02"} {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	for _, layout := range dayLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("date %q is not YYYY-MM-DD", s)
+}
+
+// dayLayouts are the xs:date forms partner files write a day in.
+var dayLayouts = []string{"2006-01-02Z07:00", "2006-01-02Z", "2006-01-02"}
+
+// dayOf returns the day (YYYY-MM-DD) of a date written without a time.
+func dayOf(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	for _, layout := range dayLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.Format(time.DateOnly), true
+		}
+	}
+	return "", false
 }

@@ -278,3 +278,15 @@ func newRecord(control, title string) []circ.MARCRecord {
 	}
 	return recs
 }
+
+// shelveNewRecord adds a record with one item at a location.
+func shelveNewRecord(t *testing.T, svc *circ.Service, control, title, barcode, location, policy string) {
+	t.Helper()
+	added, err := svc.PutBibs(ctx, staff, newRecord(control, title))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AddItem(ctx, staff, circ.NewItem{BibID: added[0].Bib.ID, Barcode: barcode, Location: location, Policy: policy}); err != nil {
+		t.Fatal(err)
+	}
+}

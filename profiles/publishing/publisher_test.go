@@ -158,20 +158,8 @@ func TestPublishFullThenIncremental(t *testing.T) {
 	if _, err := svc.DeleteBib(ctx, staff, gone); err != nil {
 		t.Fatal(err)
 	}
-	added, err := svc.PutBibs(ctx, staff, newRecord("pub000000001", "Published once"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.AddItem(ctx, staff, circ.NewItem{BibID: added[0].Bib.ID, Barcode: "39999000000001", Location: "MAIN-REF", Policy: "REFERENCE"}); err != nil {
-		t.Fatal(err)
-	}
-	branchOnly, err := svc.PutBibs(ctx, staff, newRecord("pub000000002", "Held elsewhere"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.AddItem(ctx, staff, circ.NewItem{BibID: branchOnly[0].Bib.ID, Barcode: "39999000000002", Location: "BRANCH-STACKS", Policy: "BOOK"}); err != nil {
-		t.Fatal(err)
-	}
+	shelveNewRecord(t, svc, "pub000000001", "Published once", "39999000000001", "MAIN-REF", "REFERENCE")
+	shelveNewRecord(t, svc, "pub000000002", "Held elsewhere", "39999000000002", "BRANCH-STACKS", "BOOK")
 	// The reference book moves to the stacks: its record leaves the
 	// selection and the partner, which has it, is told it is gone.
 	left, err := svc.MoveItem(ctx, staff, fixtures.ItemNonCirculating, "MAIN-STACKS", "")

@@ -55,13 +55,7 @@ func TestPublishSSHD(t *testing.T) {
 	if _, err := svc.MoveItem(ctx, staff, fixtures.ItemBranch, "MAIN-STACKS", ""); err != nil {
 		t.Fatal(err)
 	}
-	added, err := svc.PutBibs(ctx, staff, newRecord("pub000000009", "Shelved at the branch"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.AddItem(ctx, staff, circ.NewItem{BibID: added[0].Bib.ID, Barcode: "39999000000009", Location: "BRANCH-STACKS", Policy: "BOOK"}); err != nil {
-		t.Fatal(err)
-	}
+	shelveNewRecord(t, svc, "pub000000009", "Shelved at the branch", "39999000000009", "BRANCH-STACKS", "BOOK")
 	c.add(time.Hour)
 	inc, err := p.Incremental(ctx, prof.Code)
 	if err != nil {

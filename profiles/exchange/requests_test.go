@@ -318,3 +318,39 @@ func TestRequestReaderRulesRefuse(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestFileWithoutCancellations: by default the file is Alma's, which
+// never carries a withdrawn request (a reader written for it would fetch
+// the item again); a partner's request goes out under Alma's
+// resource-sharing type, and without patronInfo unless the profile asks.
+func TestRequestFileWithoutCancellations(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	p := profiles.NewExchange(profiles.TypeRequests, "ANNEX-REQ")
+	p.Library, p.Target, p.Requests.Facility = fixtures.LibraryMain, tg, "ANNEX"
+	e.save(p)
+	if _, err := e.sched.RunNow(ctx, "ANNEX-REQ", RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	agent := circ.Agent{Protocol: "ncip", Library: fixtures.LibraryMain}
+	hold, err := e.svc.PlaceHold(ctx, circ.HoldRequest{Agent: agent, Patron: fixtures.PatronILL, Item: fixtures.ItemAnnex,
+		Pickup: fixtures.LibraryMain, Kind: store.RequestResourceSharing, Partner: "ILL", ExternalID: "BRK-1"})
+	if err != nil || hold.Retrieval == 0 {
+		t.Fatalf("lending request on the annex item: %+v, %v", hold, err)
+	}
+	run, err := e.sched.RunNow(ctx, "ANNEX-REQ", RunOptions{})
+	if err != nil || len(run.Files) != 1 {
+		t.Fatalf("request run: %+v, %v", run, err)
+	}
+	f := readRS(t, srv.Path("/out/"+run.Files[0]))
+	if len(f.Requests) != 1 || f.Requests[0].Type != RequestTypeResourceSharing || f.Requests[0].hasPatronInfo {
+		t.Fatalf("request file %+v", f)
+	}
+	if _, err := e.svc.CancelHold(ctx, circ.CancelHoldRequest{Agent: agent, RequestID: hold.Request}); err != nil {
+		t.Fatal(err)
+	}
+	run, err = e.sched.RunNow(ctx, "ANNEX-REQ", RunOptions{})
+	if err != nil || len(run.Files) != 0 {
+		t.Fatalf("a cancellation was sent: %+v, %v", run, err)
+	}
+}

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -353,4 +354,39 @@ func TestRequestFileWithoutCancellations(t *testing.T) {
 	if err != nil || len(run.Files) != 0 {
 		t.Fatalf("a cancellation was sent: %+v, %v", run, err)
 	}
+}
+
+// FuzzRenderRequests: whatever the records hold, the file stays one that
+// the sample reader takes, and each value reads back as written (characters
+// XML cannot carry become U+FFFD).
+func FuzzRenderRequests(f *testing.F) {
+	f.Add("31000000000006", "Canal days on Cayuga Lake", "Main Library", "Whitfield", "Eleanor", "a note", "Gallagher, Edward")
+	f.Add(" ", "\n", "<&>\"'", "\x00\x01", "\xff", "]]>", "\r\n\t")
+	f.Fuzz(func(t *testing.T, barcode, title, libName, last, first, note, author string) {
+		l := rsLine{typ: RequestTypePatron, req: store.Request{ID: 7, BibID: 3, ItemID: 5, Pickup: "MAIN"}, note: note,
+			item: store.Item{Barcode: barcode, Location: "ANNEX"}, bib: store.Bib{ControlNumber: "rec1", Title: title, Author: author},
+			pickup: store.Library{Code: "MAIN", Name: libName}, patron: &store.Patron{Barcode: "2100", LastName: last, FirstName: first}}
+		got, err := readAlmaRS(renderRequests([]rsLine{l, l}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		xmlText := func(s string) string {
+			return strings.Map(func(r rune) rune {
+				if r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF {
+					return r
+				}
+				return 0xFFFD
+			}, s)
+		}
+		name := last
+		if first != "" {
+			name += ", " + first
+		}
+		r := got[1]
+		if len(got) != 2 || r.Barcode != xmlText(barcode) || r.Title != xmlText(title) ||
+			r.Library != xmlText(cmp.Or(libName, "MAIN")) || r.PatronName != xmlText(name) || r.Note != xmlText(note) ||
+			r.Author != xmlText(author) || r.LibraryCode != "MAIN" || r.Patron != "2100" {
+			t.Fatalf("read back %+v", got)
+		}
+	})
 }

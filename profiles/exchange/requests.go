@@ -39,8 +39,9 @@ type rsLine struct {
 }
 
 // buildRequests sends the retrieval requests placed on the facility's
-// items since the last file, and the cancellations of requests already
-// sent, following the change journal from the profile's cursor. The cursor
+// items since the last file and, when the profile asks, the cancellations
+// of requests already sent, following the change journal from the
+// profile's cursor. The cursor
 // advances in the transaction that stores the file, so each request and
 // each cancellation goes out exactly once.
 func (s *Scheduler) buildRequests(ctx context.Context, p *profiles.Exchange) (int, error) {
@@ -141,7 +142,8 @@ func (s *Scheduler) buildRequestsPage(ctx context.Context, p *profiles.Exchange)
 				continue
 			}
 			// Remember what was sent, under the request and the hold it
-			// serves, so either one's cancellation finds it.
+			// serves, so either one's cancellation finds it (also while
+			// cancellations are off, for a profile that turns them on).
 			for _, id := range []uint64{l.req.ID, l.req.ParentID} {
 				if id == 0 {
 					continue
@@ -160,8 +162,8 @@ func (s *Scheduler) buildRequestsPage(ctx context.Context, p *profiles.Exchange)
 }
 
 // requestLine gathers what the file says of a retrieval: its item, record,
-// pickup library, the item's location and, for a hold, the hold's type and
-// note.
+// pickup library, the item's location, and the type and note of the
+// request it serves.
 func requestLine(tx *store.Tx, req store.Request, cancel, withPatron bool) (rsLine, error) {
 	l := rsLine{typ: RequestTypePatron, req: req, note: req.Note}
 	if cancel {

@@ -13,8 +13,9 @@ import (
 	"golang.org/x/text/encoding/charmap"
 )
 
-// xw writes indented XML with every value escaped; characters XML cannot
-// carry become U+FFFD rather than a file a partner's parser refuses.
+// xw writes XML, indented unless flat, with every value escaped; characters
+// XML cannot carry become U+FFFD rather than a file a partner's parser
+// refuses.
 type xw struct {
 	b     bytes.Buffer
 	depth int

@@ -53,9 +53,10 @@ func smsFileName(p *profiles.Exchange, kind string, n uint64, at time.Time) stri
 	return fmt.Sprintf("%s_%s_%06d_%s.txt", smsLetters[kind], p.Code, n, at.UTC().Format("20060102T150405Z"))
 }
 
-// smsLetter is one message as Alma's SMS output lays it out and gateways
-// read it: the number alone on the first line, the second line skipped,
-// the text after it.
+// smsLetter is one message as gateways taking Alma's SMS files read it:
+// the number on the first line, the second line skipped, the text after
+// it. The number stands alone so that a gateway splitting Alma's
+// "number : sender" first line finds it too.
 func smsLetter(phone, text string) []byte { return []byte(phone + "\n\n" + text + "\n") }
 
 // noManifest tells whether a profile's files go without a sidecar

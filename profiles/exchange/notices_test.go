@@ -187,6 +187,18 @@ func TestSMSNoticesEndToEnd(t *testing.T) {
 	p.Library, p.Target = fixtures.LibraryMain, tg
 	e.save(p)
 	good := "+16075550142" // PatronGood's seeded mobile, 607-555-0142
+	// The patron with fees reads German and has a number marked for texts.
+	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+		pt, err := tx.PatronByBarcode(fixtures.PatronFees)
+		if err != nil {
+			return err
+		}
+		pt.Language = "ger"
+		pt.Contacts = append(pt.Contacts, store.Contact{Kind: "sms", Value: "+1 212 555 0104"})
+		return tx.PutPatron(&pt, seededAt)
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	agent := circ.Agent{Protocol: "cli", Library: fixtures.LibraryMain}
 	// PatronGood borrows a video tape, lent for a week, beside the book
@@ -249,6 +261,12 @@ func TestSMSNoticesEndToEnd(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("PatronGood's texts %v", got)
+	}
+	fees := byNotice(texts, "+12125550104")["FulFinesFeesNotificationLetter"]
+	slices.Sort(fees)
+	if len(fees) != 2 || !strings.HasSuffix(fees[0], ": Sie haben offene Gebühren von 4.00 USD.") ||
+		!strings.HasSuffix(fees[1], ": Sie haben offene Gebühren von 8.50 USD.") {
+		t.Errorf("fee texts in German %q", fees)
 	}
 	// Nothing new: nothing sent.
 	if run, err := e.sched.RunNow(ctx, "SMS", RunOptions{}); err != nil || len(run.Files) != 0 {

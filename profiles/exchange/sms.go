@@ -27,7 +27,7 @@ type NoticeData struct {
 	Expires   string // hold-shelf deadline, YYYY-MM-DD
 	Amount    string // fee balance, e.g. 3.50
 	Currency  string
-	Library   string
+	Library   string // name of the item's or fee's library, else the profile's
 }
 
 // smsNotice is one notice due, with the key that marks it sent.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -120,6 +121,37 @@ var NoticeFields = []string{"FirstName", "Name", "Title", "Barcode", "Due", "Pic
 // NoticeKinds lists the SMS notice kinds.
 var NoticeKinds = []string{NoticeHoldShelf, NoticeCourtesy, NoticeOverdue, NoticeFee}
 
+// DefaultNoticeTemplates are the texts a notice is rendered with when the
+// profile has none of its own for the patron's language or its default
+// language, so a fresh profile sends every kind. Each starts with the
+// library as sender, the way Alma's SMS letters open, and names no patron.
+var DefaultNoticeTemplates = map[string]map[string]string{
+	"eng": {
+		NoticeHoldShelf: "{{.Pickup}}: {{.Title}} is waiting for you until {{.Expires}}.",
+		NoticeCourtesy:  "{{.Library}}: {{.Title}} is due back on {{.Due}}.",
+		NoticeOverdue:   "{{.Library}}: {{.Title}} was due back on {{.Due}}. Please return or renew it.",
+		NoticeFee:       "{{.Library}}: you owe {{.Amount}} {{.Currency}}.",
+	},
+	"fre": {
+		NoticeHoldShelf: "{{.Pickup}} : {{.Title}} vous attend jusqu'au {{.Expires}}.",
+		NoticeCourtesy:  "{{.Library}} : {{.Title}} est à rendre le {{.Due}}.",
+		NoticeOverdue:   "{{.Library}} : {{.Title}} était à rendre le {{.Due}}. Merci de le rendre ou de le prolonger.",
+		NoticeFee:       "{{.Library}} : vous devez {{.Amount}} {{.Currency}}.",
+	},
+	"ger": {
+		NoticeHoldShelf: "{{.Pickup}}: {{.Title}} liegt bis {{.Expires}} für Sie zur Abholung bereit.",
+		NoticeCourtesy:  "{{.Library}}: {{.Title}} ist am {{.Due}} zurückzugeben.",
+		NoticeOverdue:   "{{.Library}}: {{.Title}} war am {{.Due}} zurückzugeben. Bitte geben Sie das Medium zurück oder verlängern Sie die Leihfrist.",
+		NoticeFee:       "{{.Library}}: Sie haben offene Gebühren von {{.Amount}} {{.Currency}}.",
+	},
+	"spa": {
+		NoticeHoldShelf: "{{.Pickup}}: {{.Title}} le espera hasta el {{.Expires}}.",
+		NoticeCourtesy:  "{{.Library}}: {{.Title}} debe devolverse el {{.Due}}.",
+		NoticeOverdue:   "{{.Library}}: {{.Title}} debía devolverse el {{.Due}}. Por favor, devuélvalo o renuévelo.",
+		NoticeFee:       "{{.Library}}: tiene una deuda de {{.Amount}} {{.Currency}}.",
+	},
+}
+
 // BursarSettings select the fees a bursar profile exports and say how its
 // payment files are found.
 type BursarSettings struct {
@@ -175,8 +207,8 @@ type SMSSettings struct {
 	// goes out (default 2).
 	CourtesyDays int `json:"courtesy_days,omitempty" yaml:"courtesy_days,omitempty"`
 	// Templates are text/template bodies by language (ISO 639-2) and
-	// notice kind. DefaultLanguage's set is used when the patron's
-	// language has none.
+	// notice kind, overriding DefaultNoticeTemplates. A patron whose
+	// language has no template of a kind gets DefaultLanguage's.
 	Templates       map[string]map[string]string `json:"templates" yaml:"templates"`
 	DefaultLanguage string                       `json:"default_language" yaml:"default_language"`
 }
@@ -369,9 +401,6 @@ func (s *SMSSettings) validate() error {
 	if s.CourtesyDays < 0 {
 		errs = append(errs, errors.New("sms: courtesy_days must be ≥ 0"))
 	}
-	if _, ok := s.Templates[s.DefaultLanguage]; !ok {
-		errs = append(errs, fmt.Errorf("sms: no templates for the default language %q", s.DefaultLanguage))
-	}
 	for lang, set := range s.Templates {
 		for kind, body := range set {
 			if !slices.Contains(NoticeKinds, kind) {
@@ -384,8 +413,9 @@ func (s *SMSSettings) validate() error {
 		}
 	}
 	for _, kind := range s.Kinds() {
-		if _, ok := s.Templates[s.DefaultLanguage][kind]; !ok {
-			errs = append(errs, fmt.Errorf("sms: no %s template for the default language %q", kind, s.DefaultLanguage))
+		if body, _ := s.Template(s.DefaultLanguage, kind); body == "" {
+			errs = append(errs, fmt.Errorf("sms: no %s template for the default language %q (built in: %s); give one with --template %s/%s=TEXT",
+				kind, s.DefaultLanguage, strings.Join(slices.Sorted(maps.Keys(DefaultNoticeTemplates)), ", "), s.DefaultLanguage, kind))
 		}
 	}
 	return errors.Join(errs...)
@@ -414,13 +444,19 @@ func (s *SMSSettings) Kinds() []string {
 	return s.Notices
 }
 
-// Template returns the template body for a notice in a language, falling
-// back to the default language.
-func (s *SMSSettings) Template(lang, kind string) string {
-	if body, ok := s.Templates[lang][kind]; ok {
-		return body
+// Template returns the template body for a notice in a language and the
+// language it is in: the profile's own, else the built-in one, else the
+// same for the default language. The body is empty when there is none.
+func (s *SMSSettings) Template(lang, kind string) (body, in string) {
+	for _, l := range []string{lang, s.DefaultLanguage} {
+		if body, ok := s.Templates[l][kind]; ok {
+			return body, l
+		}
+		if body, ok := DefaultNoticeTemplates[l][kind]; ok {
+			return body, l
+		}
 	}
-	return s.Templates[s.DefaultLanguage][kind]
+	return "", ""
 }
 
 // MarshalYAML leaves an inline private key out of exports and `show`: key

@@ -160,3 +160,45 @@ func TestYAMLImportGivenSettingReplacesDefault(t *testing.T) {
 		t.Fatalf("schedule %+v", got)
 	}
 }
+
+// TestSMSDefaultTemplates: a fresh SMS profile needs no templates; the
+// built-in ones cover every kind in every language they name; a profile's
+// own override them, and a language nobody wrote for is refused by name.
+func TestSMSDefaultTemplates(t *testing.T) {
+	p := NewExchange(TypeSMS, "S")
+	p.Library, p.Target = "MAIN", delivery.Target{Kind: delivery.KindLocal, LocalDir: t.TempDir()}
+	if err := p.Validate(); err != nil {
+		t.Fatalf("fresh profile: %v", err)
+	}
+	for lang, set := range DefaultNoticeTemplates {
+		for _, kind := range NoticeKinds {
+			if err := checkTemplate(set[kind]); set[kind] == "" || err != nil {
+				t.Errorf("built-in %s/%s %q: %v", lang, kind, set[kind], err)
+			}
+		}
+	}
+	p.SMS.Templates = map[string]map[string]string{"eng": {NoticeHoldShelf: "Ready: {{.Title}}"}}
+	for _, c := range []struct{ lang, kind, body, in string }{
+		{"eng", NoticeHoldShelf, "Ready: {{.Title}}", "eng"},
+		{"eng", NoticeFee, DefaultNoticeTemplates["eng"][NoticeFee], "eng"},
+		{"fre", NoticeHoldShelf, DefaultNoticeTemplates["fre"][NoticeHoldShelf], "fre"},
+		{"wel", NoticeHoldShelf, "Ready: {{.Title}}", "eng"},
+		{"", NoticeOverdue, DefaultNoticeTemplates["eng"][NoticeOverdue], "eng"},
+	} {
+		if body, in := p.SMS.Template(c.lang, c.kind); body != c.body || in != c.in {
+			t.Errorf("Template(%q, %s) = %q in %q, want %q in %q", c.lang, c.kind, body, in, c.body, c.in)
+		}
+	}
+	p.SMS.DefaultLanguage = "wel"
+	p.SMS.Templates = map[string]map[string]string{"wel": {NoticeFee: "Mae arnoch {{.Amount}} {{.Currency}}."}}
+	err := p.Validate()
+	for _, kind := range []string{NoticeHoldShelf, NoticeCourtesy, NoticeOverdue} {
+		if err == nil || !strings.Contains(err.Error(), "no "+kind+` template for the default language "wel"`) ||
+			!strings.Contains(err.Error(), "--template wel/"+kind+"=TEXT") {
+			t.Errorf("%s: %v", kind, err)
+		}
+	}
+	if strings.Contains(err.Error(), "no fee template") {
+		t.Errorf("the profile's own fee template was missed: %v", err)
+	}
+}

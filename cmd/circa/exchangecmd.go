@@ -311,7 +311,7 @@ func bindExchange(fs *pflag.FlagSet, p *profiles.Exchange, typ string) []profile
 		fs.StringSliceVar(&m.Notices, "notices", nil, "notices sent: "+strings.Join(profiles.NoticeKinds, ",")+" (empty: all)")
 		fs.IntVar(&m.CourtesyDays, "courtesy-days", 2, "days before the due date a courtesy notice goes out")
 		fs.StringVar(&m.DefaultLanguage, "default-language", "eng", "language whose templates serve patrons without their own")
-		fs.StringToStringVar(&templates, "template", nil, "LANG/KIND=TEXT, a text/template, e.g. 'eng/fee=You owe {{.Amount}} {{.Currency}}.' (repeatable)")
+		fs.StringToStringVar(&templates, "template", nil, "LANG/KIND=TEXT, a text/template in place of circa's own, e.g. 'eng/fee=You owe {{.Amount}} {{.Currency}}.' (repeatable)")
 		fields = append(fields,
 			profileField[E]{"notices", func(d, s *E) { own(d).Notices = s.SMS.Notices }},
 			profileField[E]{"courtesy-days", func(d, s *E) { own(d).CourtesyDays = s.SMS.CourtesyDays }},

@@ -64,20 +64,27 @@ func fileName(p *profiles.Exchange, n uint64, at time.Time, ext string) string {
 // addEntry puts a built file into the outbox, inside the transaction that
 // marked its records.
 func addEntry(tx *store.Tx, p *profiles.Exchange, at time.Time, ext string, content []byte, sum delivery.Summary) (string, error) {
+	return addNamedEntry(tx, p, at, func(n uint64) string { return fileName(p, n, at, ext) }, content, sum)
+}
+
+// addNamedEntry is addEntry for a file whose name the partner's software
+// dictates; name gets the profile's file sequence number, which keeps it
+// unique.
+func addNamedEntry(tx *store.Tx, p *profiles.Exchange, at time.Time, name func(uint64) string, content []byte, sum delivery.Summary) (string, error) {
 	st, err := loadState(tx, p.Code)
 	if err != nil {
 		return "", err
 	}
 	st.Files++
-	name := fileName(p, st.Files, at, ext)
+	fname := name(st.Files)
 	h := sha256.Sum256(content)
-	e := entry{Name: name, Content: content, SHA256: hex.EncodeToString(h[:]), Summary: sum, Built: at,
+	e := entry{Name: fname, Content: content, SHA256: hex.EncodeToString(h[:]), Summary: sum, Built: at,
 		Journal: tx.JournalHead()}
-	if err := tx.SetMeta(entryKey(p.Code, name), e); err != nil {
+	if err := tx.SetMeta(entryKey(p.Code, fname), e); err != nil {
 		return "", err
 	}
-	st.Pending = append(st.Pending, name)
-	return name, tx.SetMeta(stateKey(p.Code), st)
+	st.Pending = append(st.Pending, fname)
+	return fname, tx.SetMeta(stateKey(p.Code), st)
 }
 
 // flush delivers every pending outbox entry, oldest first, stopping at the
@@ -118,7 +125,7 @@ func (s *Scheduler) deliverEntry(ctx context.Context, cl *delivery.Client, p *pr
 		if err != nil {
 			return err
 		}
-		d.Created = e.Built
+		d.Created, d.NoManifest = e.Built, noManifest(p)
 		_, err = cl.Deliver(ctx, st, d)
 	} else {
 		_, err = cl.Resume(ctx, st, *e.Delivery)

@@ -1,9 +1,7 @@
 package exchange
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,7 +27,7 @@ type NoticeData struct {
 	Expires   string // hold-shelf deadline, YYYY-MM-DD
 	Amount    string // fee balance, e.g. 3.50
 	Currency  string
-	Library   string
+	Library   string // name of the item's or fee's library, else the profile's
 }
 
 // smsNotice is one notice due, with the key that marks it sent.
@@ -41,79 +39,133 @@ type smsNotice struct {
 	data  NoticeData
 }
 
-// buildSMS renders the notices now due to patrons with an SMS contact into
-// one CSV file for the provider (phone, language, notice, message), and
-// marks each notice sent in the same transaction, so it goes out once: a
-// hold on the shelf once per request, a courtesy and an overdue notice once
-// per loan and due date, a fee notice once per fee.
+// smsLetters names the file of each notice kind after the Alma letter that
+// carries it by SMS: gateways fed by Alma's SMS integration pick up the
+// files whose names hold "Ful".
+var smsLetters = map[string]string{
+	profiles.NoticeHoldShelf: "FulPlaceOnHoldShelfLetter",
+	profiles.NoticeCourtesy:  "FulUserLoansCourtesyLetter",
+	profiles.NoticeOverdue:   "FulUserOverdueNoticeLetter",
+	profiles.NoticeFee:       "FulFinesFeesNotificationLetter",
+}
+
+func smsFileName(p *profiles.Exchange, kind string, n uint64, at time.Time) string {
+	return fmt.Sprintf("%s_%s_%06d_%s.txt", smsLetters[kind], p.Code, n, at.UTC().Format("20060102T150405Z"))
+}
+
+// smsLetter is one message as gateways taking Alma's SMS files read it:
+// the number on the first line, the second line skipped, the text after
+// it. The number stands alone so that a gateway splitting Alma's
+// "number : sender" first line finds it too.
+func smsLetter(phone, text string) []byte { return []byte(phone + "\n\n" + text + "\n") }
+
+// noManifest tells whether a profile's files go without a sidecar
+// manifest: an SMS gateway texts every file of its directory whose name
+// holds "Ful", so a manifest beside a letter would be sent as one.
+func noManifest(p *profiles.Exchange) bool { return p.Type == profiles.TypeSMS }
+
+// buildSMS renders the notices now due to patrons with a number for texts
+// into one file each for the SMS gateway, and marks each notice sent in
+// the same transaction, so it goes out once: a hold on the shelf once per
+// request, a courtesy and an overdue notice once per loan and due date, a
+// fee notice once per fee.
 func (s *Scheduler) buildSMS(ctx context.Context, p *profiles.Exchange) (int, error) {
 	ss := p.SMS
 	now := s.o.Circ.Now().Truncate(time.Second)
-	tmpls := map[string]*template.Template{}
-	for lang, set := range ss.Templates {
-		for kind, body := range set {
-			t, err := template.New(kind).Option("missingkey=error").Parse(body)
-			if err != nil {
-				return 0, fmt.Errorf("sms template %s/%s: %w", lang, kind, err)
-			}
-			tmpls[lang+"/"+kind] = t
+	parsed := map[string]*template.Template{}
+	render := func(nt smsNotice) (string, error) {
+		body, lang := ss.Template(nt.lang, nt.kind)
+		if body == "" {
+			return "", fmt.Errorf("sms: no %s template for %q or the default language %q", nt.kind, nt.lang, ss.DefaultLanguage)
 		}
+		name := lang + "/" + nt.kind
+		t, ok := parsed[name]
+		if !ok {
+			var err error
+			if t, err = template.New(name).Option("missingkey=error").Parse(body); err != nil {
+				return "", fmt.Errorf("sms template %s: %w", name, err)
+			}
+			parsed[name] = t
+		}
+		var msg strings.Builder
+		if err := t.Execute(&msg, nt.data); err != nil {
+			return "", fmt.Errorf("sms template %s: %w", name, err)
+		}
+		// The gateway joins the text's lines with spaces; so does this.
+		text := strings.Join(strings.Fields(msg.String()), " ")
+		if text == "" {
+			return "", fmt.Errorf("sms template %s renders an empty message for notice %s", name, nt.key)
+		}
+		return text, nil
 	}
 	// The notices due are found and rendered in a read transaction; the
-	// write transaction only marks them sent and stores the file.
-	type row struct {
-		key    string
-		fields []string
+	// write transaction only marks them sent and stores the files.
+	type letter struct {
+		key, kind string
+		content   []byte
 	}
-	var rows []row
+	var letters []letter
 	err := s.db.View(ctx, func(tx *store.Tx) error {
 		notices, err := s.dueNotices(tx, p, now)
 		if err != nil {
 			return err
 		}
 		for _, nt := range notices {
-			t, ok := tmpls[nt.lang+"/"+nt.kind]
-			if !ok {
-				t, nt.lang = tmpls[ss.DefaultLanguage+"/"+nt.kind], ss.DefaultLanguage
+			text, err := render(nt)
+			if err != nil {
+				return err
 			}
-			var msg strings.Builder
-			if err := t.Execute(&msg, nt.data); err != nil {
-				return fmt.Errorf("sms template %s/%s: %w", nt.lang, nt.kind, err)
-			}
-			rows = append(rows, row{nt.key, []string{nt.phone, nt.lang, nt.kind, strings.Join(strings.Fields(msg.String()), " ")}})
+			letters = append(letters, letter{nt.key, nt.kind, smsLetter(nt.phone, text)})
 		}
 		return nil
 	})
-	if err != nil || len(rows) == 0 {
+	if err != nil || len(letters) == 0 {
 		return 0, err
 	}
 	n := 0
 	err = s.db.Update(ctx, func(tx *store.Tx) error {
 		n = 0
-		var buf bytes.Buffer
-		cw := csv.NewWriter(&buf)
-		cw.Write([]string{"phone", "language", "notice", "message"})
-		for _, r := range rows {
+		for _, l := range letters {
 			var sent time.Time
-			if err := tx.Meta(markKey(p.Code, r.key), &sent); err == nil {
+			if err := tx.Meta(markKey(p.Code, l.key), &sent); err == nil {
 				continue // sent meanwhile
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-			cw.Write(r.fields)
-			if err := tx.SetMeta(markKey(p.Code, r.key), now); err != nil {
+			if err := tx.SetMeta(markKey(p.Code, l.key), now); err != nil {
+				return err
+			}
+			name := func(seq uint64) string { return smsFileName(p, l.kind, seq, now) }
+			if _, err := addNamedEntry(tx, p, now, name, l.content, delivery.Summary{Records: 1}); err != nil {
 				return err
 			}
 			n++
 		}
-		cw.Flush()
-		if err := cw.Error(); err != nil || n == 0 {
-			return err
-		}
-		_, err := addEntry(tx, p, now, "csv", buf.Bytes(), delivery.Summary{Records: n})
-		return err
+		return nil
 	})
 	return n, err
+}
+
+// smsNumber is the number a patron's notices are texted to: the one marked
+// for texts (an "sms" contact, as Alma's preferred_sms makes it), else a
+// mobile phone, the preferred one first. A value that cannot stand alone
+// on a file's first line, or has no digit, is no number.
+func smsNumber(pt *store.Patron) (string, bool) {
+	usable := func(c store.Contact) bool {
+		v := strings.TrimSpace(c.Value)
+		return v != "" && !strings.ContainsAny(v, "\r\n") && strings.ContainsAny(v, "0123456789")
+	}
+	if c, ok := pt.ContactOf("sms"); ok && usable(c) {
+		return strings.TrimSpace(c.Value), true
+	}
+	var best store.Contact
+	found := false
+	for _, c := range pt.Contacts {
+		if c.Kind == "phone" && strings.EqualFold(strings.TrimSpace(c.Type), "mobile") && usable(c) && (!found || c.Preferred && !best.Preferred) {
+			best, found = c, true
+		}
+	}
+	return strings.TrimSpace(best.Value), found
 }
 
 // dueNotices lists the notices due and not yet sent, up to the profile's
@@ -145,8 +197,8 @@ func (s *Scheduler) dueNotices(tx *store.Tx, p *profiles.Exchange, now time.Time
 		}
 		return t.In(s.o.Circ.Zone(tx, library)).Format("2006-01-02")
 	}
-	// add queues a notice unless it was sent or the patron has no SMS
-	// contact.
+	// add queues a notice unless it was sent or the patron has no number
+	// for texts.
 	add := func(kind, key string, patronID uint64, fill func(*NoticeData) error) error {
 		if len(out) >= limit {
 			return nil
@@ -161,12 +213,12 @@ func (s *Scheduler) dueNotices(tx *store.Tx, p *profiles.Exchange, now time.Time
 		if err != nil || pt == nil {
 			return err
 		}
-		c, ok := pt.ContactOf("sms")
-		if !ok || strings.TrimSpace(c.Value) == "" {
+		phone, ok := smsNumber(pt)
+		if !ok {
 			return nil
 		}
-		nt := smsNotice{key: key, kind: kind, phone: c.Value, lang: pt.Language,
-			data: NoticeData{FirstName: pt.FirstName, Name: pt.FullName()}}
+		nt := smsNotice{key: key, kind: kind, phone: phone, lang: pt.Language,
+			data: NoticeData{FirstName: pt.FirstName, Name: pt.FullName(), Library: libraryName(tx, p.Library)}}
 		if err := fill(&nt.data); err != nil {
 			return err
 		}
@@ -256,7 +308,10 @@ func (s *Scheduler) dueNotices(tx *store.Tx, p *profiles.Exchange, now time.Time
 		}
 		for _, f := range fees {
 			if err := add(profiles.NoticeFee, fmt.Sprintf("fee/%d", f.ID), f.PatronID, func(d *NoticeData) error {
-				d.Amount, d.Currency, d.Library = circ.FormatAmount(f.Balance, f.Currency), f.Currency, libraryName(tx, f.Library)
+				d.Amount, d.Currency = circ.FormatAmount(f.Balance, f.Currency), f.Currency
+				if f.Library != "" {
+					d.Library = libraryName(tx, f.Library)
+				}
 				if f.ItemID != 0 {
 					return itemData(d, f.ItemID)
 				}

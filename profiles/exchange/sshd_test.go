@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
@@ -106,25 +108,73 @@ func TestUsersRequestsAndSMSSSHD(t *testing.T) {
 		t.Fatalf("request file %+v", f)
 	}
 
+	// SMS: a fresh profile, the patron with fees given a number for texts;
+	// a day after PatronGood's loan fell due and with a hold of his on the
+	// shelf, every kind of notice arrives as the gateway reads it. The
+	// generated patrons' mobile phones are left out, sparing sshd the
+	// demo's hundred-odd other texts (TestSMSNoticesEndToEnd sends them).
 	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+		var others []store.Patron
+		if err := tx.ForEachPatron(func(pt store.Patron) bool {
+			if pt.Barcode != fixtures.PatronGood && slices.ContainsFunc(pt.Contacts, func(c store.Contact) bool { return c.Kind == "phone" }) {
+				others = append(others, pt)
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		for _, pt := range others {
+			pt.Contacts = slices.DeleteFunc(pt.Contacts, func(c store.Contact) bool { return c.Kind == "phone" })
+			if err := tx.PutPatron(&pt, seededAt); err != nil {
+				return err
+			}
+		}
 		pt, err := tx.PatronByBarcode(fixtures.PatronFees)
 		if err != nil {
 			return err
 		}
-		pt.Contacts = append(pt.Contacts, store.Contact{Kind: "sms", Value: "+15550004"})
+		pt.Contacts = append(pt.Contacts, store.Contact{Kind: "sms", Value: "+1 212 555 0104"})
 		return tx.PutPatron(&pt, seededAt)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	sms := smsProfile(t, "SMS")
-	sms.Target = tg
+	agent := circ.Agent{Protocol: "cli", Library: fixtures.LibraryMain}
+	e.advance(13 * 24 * time.Hour)
+	if _, err := e.svc.PlaceHold(ctx, circ.HoldRequest{Agent: agent, Patron: fixtures.PatronGood, Item: fixtures.ItemDiacritics}); err != nil {
+		t.Fatal(err)
+	}
+	// Not on loan, the item is still routed: to the hold shelf.
+	if res, err := e.svc.Checkin(ctx, circ.CheckinRequest{Agent: agent, Item: fixtures.ItemDiacritics}); res.Alert != circ.AlertHoldHere {
+		t.Fatalf("checkin %+v, %v", res, err)
+	}
+	smsDrop := filepath.Join(dir, "sms")
+	os.Mkdir(smsDrop, 0o755)
+	sms := profiles.NewExchange(profiles.TypeSMS, "SMS")
+	sms.Library, sms.Target = fixtures.LibraryMain, tg
+	sms.Target.RemoteDir = smsDrop
 	e.save(sms)
 	run, err = e.sched.RunNow(ctx, "SMS", RunOptions{})
-	if err != nil || len(run.Files) != 1 || run.Records == 0 {
+	if err != nil || run.Records == 0 || len(run.Files) != run.Records {
 		t.Fatalf("sms over sshd: %+v, %v", run, err)
 	}
-	rows := readCSV(t, filepath.Join(drop, run.Files[0]))
-	if len(rows)-1 != run.Records {
-		t.Fatalf("%d rows for %d notices", len(rows)-1, run.Records)
+	e.advance(2 * 24 * time.Hour)
+	if run, err := e.sched.RunNow(ctx, "SMS", RunOptions{}); err != nil || run.Records == 0 {
+		t.Fatalf("second sms run over sshd: %+v, %v", run, err)
+	}
+	texts := readSMSDrop(t, smsDrop)
+	if files := dataFiles(t, smsDrop, true); len(files) != len(texts) {
+		t.Fatalf("%d files in the SMS drop, %d texts", len(files), len(texts))
+	}
+	got := byNotice(texts, "+16075550142")
+	for _, letter := range []string{"FulPlaceOnHoldShelfLetter", "FulUserLoansCourtesyLetter", "FulUserOverdueNoticeLetter"} {
+		if len(got[letter]) != 1 {
+			t.Errorf("PatronGood's %s texts: %q", letter, got[letter])
+		}
+	}
+	if fees := byNotice(texts, "+12125550104"); len(fees["FulFinesFeesNotificationLetter"]) != 2 {
+		t.Errorf("fee texts %v", fees)
+	}
+	if len(texts) != 5 {
+		t.Errorf("%d texts, want PatronGood's three and two fee notices: %+v", len(texts), texts)
 	}
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/circa-ils/circa/store"
 )
 
 func TestExchangeProfileCommands(t *testing.T) {
@@ -94,4 +98,116 @@ func TestUsersDryRunFromTheCommandLine(t *testing.T) {
 	if r = run(t, "profile", "run", "SIS", "--data-dir", dir, "--dry-run"); r.code != 1 || !strings.Contains(r.errOut, "imports nothing") {
 		t.Fatalf("--dry-run with nothing to examine: %+v", r)
 	}
+}
+
+// TestBursarMisconfiguredTargetLosesNothing is the data-loss scenario: a
+// profile whose directory does not exist exports fees into a file it cannot
+// deliver. The profile is refused unless --no-check; a profile holding
+// undelivered files cannot be removed; --hand-to gives them to a working
+// profile, which delivers every fee; --resend sends a past run's file again.
+func TestBursarMisconfiguredTargetLosesNothing(t *testing.T) {
+	dir := seededDir(t)
+	missing := filepath.Join(t.TempDir(), "not-there")
+	bad := []string{"profile", "bursar", "add", "BAD", "--data-dir", dir, "--library", "MAIN", "--target", "local",
+		"--local-dir", missing, "--port", "0"}
+	r := run(t, bad...)
+	if r.code == 0 || !strings.Contains(r.errOut, missing) || !strings.Contains(r.errOut, "does not exist") {
+		t.Fatalf("a profile whose directory does not exist was accepted: %+v", r)
+	}
+	if r = run(t, "profile", "bursar", "show", "BAD", "--data-dir", dir); r.code == 0 {
+		t.Fatalf("the refused profile was saved: %s", r.out)
+	}
+	// Prepared before its directory exists, on purpose.
+	if r = run(t, append(bad, "--no-check")...); r.code != 0 {
+		t.Fatalf("add --no-check: %+v", r)
+	}
+	r = run(t, "profile", "run", "BAD", "--data-dir", dir)
+	if r.code == 0 || !strings.Contains(r.out, "file") && !strings.Contains(r.errOut, "does not exist") {
+		t.Fatalf("run of BAD: %+v", r)
+	}
+	r = run(t, "profile", "history", "BAD", "--data-dir", dir)
+	pending := regexp.MustCompile(`pending (circa_bursar_BAD_\S+\.xml)`).FindStringSubmatch(r.out)
+	if pending == nil {
+		t.Fatalf("history of BAD shows no pending file: %s", r.out)
+	}
+	exported := exportedFees(t, dir)
+	if exported == 0 {
+		t.Fatal("BAD's run marked no fee exported; the scenario needs some")
+	}
+
+	r = run(t, "profile", "bursar", "remove", "BAD", "--data-dir", dir)
+	if r.code == 0 || !strings.Contains(r.errOut, pending[1]) || !strings.Contains(r.errOut, "--hand-to") {
+		t.Fatalf("BAD was removed with an undelivered file: %+v", r)
+	}
+	drop := t.TempDir()
+	if r = run(t, "profile", "bursar", "add", "GOOD", "--data-dir", dir, "--library", "MAIN", "--target", "local",
+		"--local-dir", drop, "--port", "0"); r.code != 0 {
+		t.Fatalf("add GOOD: %+v", r)
+	}
+	if r = run(t, "profile", "users", "add", "SIS", "--data-dir", dir, "--library", "MAIN", "--target", "local",
+		"--local-dir", drop, "--port", "0"); r.code != 0 {
+		t.Fatalf("add SIS: %+v", r)
+	}
+	if r = run(t, "profile", "bursar", "remove", "BAD", "--hand-to", "SIS", "--data-dir", dir); r.code == 0 {
+		t.Fatalf("bursar files handed to a users profile: %+v", r)
+	}
+	r = run(t, "profile", "bursar", "remove", "BAD", "--hand-to", "GOOD", "--data-dir", dir)
+	if r.code != 0 || !strings.Contains(r.out, "handed "+pending[1]+" to GOOD") {
+		t.Fatalf("remove --hand-to: %+v", r)
+	}
+
+	r = run(t, "profile", "run", "GOOD", "--data-dir", dir)
+	if r.code != 0 || !strings.Contains(r.out, "file "+pending[1]) || !strings.Contains(r.out, "run 1: ok, 0 records") {
+		t.Fatalf("GOOD did not deliver BAD's file: %+v", r)
+	}
+	data, err := os.ReadFile(filepath.Join(drop, pending[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "<xb:userFineFee>"); n != exported {
+		t.Fatalf("the bursar received %d fees of the %d marked exported", n, exported)
+	}
+
+	// The bursar lost the file: send run 1's files again.
+	os.Remove(filepath.Join(drop, pending[1]))
+	r = run(t, "profile", "run", "GOOD", "--resend", "1", "--data-dir", dir)
+	if r.code != 0 || !strings.Contains(r.out, "file "+pending[1]) {
+		t.Fatalf("resend: %+v", r)
+	}
+	if again, err := os.ReadFile(filepath.Join(drop, pending[1])); err != nil || string(again) != string(data) {
+		t.Fatalf("resent file differs: %v", err)
+	}
+	if r = run(t, "profile", "history", "GOOD", "--data-dir", dir); !strings.Contains(r.out, "resend 1") {
+		t.Fatalf("history does not show the resend: %s", r.out)
+	}
+	if r = run(t, "profile", "run", "GOOD", "--data-dir", dir); r.code != 0 || !strings.Contains(r.out, "run 3: ok, 0 records, 0 files") {
+		t.Fatalf("a run with nothing to send: %+v", r)
+	}
+	for id, want := range map[string]string{"9": "not in GOOD's history", "3": "delivered no files"} {
+		if r = run(t, "profile", "run", "GOOD", "--resend", id, "--data-dir", dir); r.code == 0 || !strings.Contains(r.errOut, want) {
+			t.Fatalf("resend %s: %+v", id, r)
+		}
+	}
+}
+
+// exportedFees counts the fees of a data directory marked exported.
+func exportedFees(t *testing.T, dir string) int {
+	t.Helper()
+	db, err := store.Open(filepath.Join(dir, store.DefaultFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := 0
+	if err := db.View(context.Background(), func(tx *store.Tx) error {
+		return tx.ForEachFee(func(f store.Fee) bool {
+			if f.Status == store.FeeExported {
+				n++
+			}
+			return true
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

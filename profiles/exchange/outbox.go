@@ -24,7 +24,14 @@ type state struct {
 	Stopped string    `json:"stopped,omitempty"`
 	// Pending lists outbox entries not yet delivered, oldest first.
 	Pending []string `json:"pending,omitempty"`
+	// Kept lists delivered entries whose content is still kept for a
+	// resend, oldest first (at most KeptFiles).
+	Kept []string `json:"kept,omitempty"`
 }
+
+// KeptFiles is how many delivered files of a profile keep their content
+// in the store, so `circa profile run --resend` can send them again.
+const KeptFiles = 50
 
 // entry is one file in the outbox: its bytes, kept from the transaction
 // that built it until it is delivered, and its delivery state.
@@ -37,6 +44,9 @@ type entry struct {
 	// Journal is the change-journal position the file was built at.
 	Journal  uint64             `json:"journal"`
 	Delivery *delivery.Delivery `json:"delivery,omitempty"`
+	// HandedTo names the profile the file was handed to when its own
+	// profile was removed.
+	HandedTo string `json:"handed_to,omitempty"`
 }
 
 func stateKey(code string) string                 { return "exchange/" + code + "/state" }
@@ -165,8 +175,9 @@ func materialize(path string, content []byte, sum string) error {
 }
 
 // entryStore keeps delivery state in the outbox entry, one short
-// transaction per step; a finished entry drops its bytes and leaves the
-// pending list.
+// transaction per step; a finished entry leaves the pending list and joins
+// the kept ones, and the oldest kept entry beyond KeptFiles drops its
+// bytes.
 type entryStore struct {
 	db    *store.DB
 	code  string
@@ -191,18 +202,40 @@ func (es entryStore) save(ctx context.Context, d delivery.Delivery) error {
 		}
 		e.Delivery = &d
 		if d.Step == delivery.StepDone {
-			e.Content = nil
 			st, err := loadState(tx, es.code)
 			if err != nil {
 				return err
 			}
 			st.Pending = slices.DeleteFunc(st.Pending, func(n string) bool { return n == d.Name })
+			if !slices.Contains(st.Kept, d.Name) {
+				st.Kept = append(st.Kept, d.Name)
+			}
+			for len(st.Kept) > KeptFiles {
+				if err := dropContent(tx, es.code, st.Kept[0]); err != nil {
+					return err
+				}
+				st.Kept = st.Kept[1:]
+			}
 			if err := tx.SetMeta(stateKey(es.code), st); err != nil {
 				return err
 			}
 		}
 		return tx.SetMeta(entryKey(es.code, d.Name), e)
 	})
+}
+
+// dropContent forgets the bytes of a delivered entry, keeping its record.
+func dropContent(tx *store.Tx, code, name string) error {
+	var e entry
+	err := tx.Meta(entryKey(code, name), &e)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	e.Content = nil
+	return tx.SetMeta(entryKey(code, name), e)
 }
 
 func (s *Scheduler) state(ctx context.Context, code string) (state, error) {

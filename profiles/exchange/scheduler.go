@@ -55,7 +55,7 @@ const (
 // Run is one run of a profile, as kept in its history.
 type Run struct {
 	ID       uint64    `json:"id"`
-	Trigger  string    `json:"trigger"` // schedule, manual
+	Trigger  string    `json:"trigger"` // schedule, manual, resend N
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Result   string    `json:"result"`
@@ -253,6 +253,9 @@ type RunOptions struct {
 	Files []string
 	// Out, when set, receives the dry-run report.
 	Out func(line string)
+	// Resend, when set, delivers again the files of that past run (by
+	// its id) and does nothing else.
+	Resend uint64
 }
 
 // ErrUnknownProfile is returned by RunNow for a code no file-exchange
@@ -266,7 +269,11 @@ func (s *Scheduler) RunNow(ctx context.Context, code string, o RunOptions) (Run,
 	if !ok {
 		return Run{}, fmt.Errorf("%w: %s", ErrUnknownProfile, code)
 	}
-	if o.Trigger == "" {
+	switch {
+	case o.Trigger != "":
+	case o.Resend > 0:
+		o.Trigger = fmt.Sprintf("resend %d", o.Resend)
+	default:
 		o.Trigger = "manual"
 	}
 	if !o.DryRun {
@@ -354,6 +361,9 @@ func (s *Scheduler) work(ctx context.Context, p *profiles.Exchange, o RunOptions
 	cl, err := delivery.NewClient(p.Target, delivery.Options{Logger: s.log, Retry: s.o.Retry})
 	if err != nil {
 		return err
+	}
+	if o.Resend > 0 {
+		return s.resend(ctx, cl, p, o.Resend, run)
 	}
 	if err := s.flush(ctx, cl, p, run); err != nil {
 		return err

@@ -17,7 +17,8 @@ type Library struct {
 }
 
 // Institution is the installation's own identity in files partners read:
-// 852 $a of published holdings, in OAI-PMH and in files. It is one
+// 852 $a of published holdings, in OAI-PMH and in files, and the
+// InstitutionId of bursar files. It is one
 // setting so that every file names the institution the same way.
 type Institution struct {
 	Code string `json:"code"`

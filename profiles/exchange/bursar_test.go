@@ -4,8 +4,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -442,21 +445,205 @@ func benchFees(n int) []circ.ExportedFee {
 	return fees
 }
 
-func utcZone(string) *time.Location { return time.UTC }
+// benchPlaces is a one-library institution in UTC.
+var benchPlaces = places{institution: "INST", zone: func(string) *time.Location { return time.UTC },
+	library: func(c string) string { return c }, location: func(c string) string { return c }}
 
 func BenchmarkRenderBursar(b *testing.B) {
 	fees := benchFees(1000)
 	for b.Loop() {
-		renderBursar(1, "barcode", utcZone, fees)
+		renderBursar(1, "barcode", benchPlaces, fees)
 	}
 }
 
 func BenchmarkParseBursar(b *testing.B) {
-	data, _ := renderBursar(1, "barcode", utcZone, benchFees(1000))
+	data, _ := renderBursar(1, "barcode", benchPlaces, benchFees(1000))
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		if _, err := ParseBursar("b.xml", data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// almaFineFeeOrder is the order of a userFineFee's children in Alma's
+// bursar files (and of the fields of consumers' models built from them).
+var almaFineFeeOrder = []string{"fineFeeComment", "fineFeeType", "owneredEntity", "lastTransactionDate", "itemTitle",
+	"itemCallNumebr", "itemLibrary", "itemLocation", "itemInternalLocation", "itemDueDate", "itemBarcode",
+	"compositeSum", "bursarTransactionId"}
+
+// libJobsPatron is a userExportedFineFeesList read as Princeton's lib_jobs
+// reads Alma's bursar files: namespace-qualified names (its xb: prefix),
+// found anywhere in the document, the user's value, each
+// finefeeList/userFineFee with its compositeSum/sum as a decimal and its
+// lastTransactionDate as "%m/%d/%Y %H:%M:%S %Z"; and every other field a
+// real file carries, as Alma names them.
+type libJobsPatron struct {
+	UserType        string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans user>type"`
+	UserValue       string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans user>value"`
+	UserInstitution string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans user>owneredEntity>InstitutionId"`
+	Name            string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans patronName"`
+	Fees            []struct {
+		Comment     string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans fineFeeComment"`
+		Type        string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans fineFeeType"`
+		Institution string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans owneredEntity>InstitutionId"`
+		LibraryID   string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans owneredEntity>libraryId"`
+		LibraryCode string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans owneredEntity>libraryCode"`
+		LastDate    string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans lastTransactionDate"`
+		Title       string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemTitle"`
+		CallNumber  string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemCallNumebr"`
+		Library     string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemLibrary"`
+		Location    string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemLocation"`
+		Internal    string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemInternalLocation"`
+		Barcode     string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemBarcode"`
+		Currency    string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans compositeSum>currency"`
+		Sum         string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans compositeSum>sum"`
+		VAT         struct {
+			Nil string `xml:"http://www.w3.org/2001/XMLSchema-instance nil,attr"`
+		} `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans compositeSum>vat"`
+		TxnID string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans bursarTransactionId"`
+	} `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans finefeeList>userFineFee"`
+}
+
+// readAsLibJobs finds every userExportedFineFeesList of a bursar file, and
+// the order of each userFineFee's children.
+func readAsLibJobs(t *testing.T, data []byte) (patrons []libJobsPatron, orders [][]string) {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(string(data)))
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return patrons, orders
+		}
+		if err != nil {
+			t.Fatalf("the file does not parse: %v", err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok || se.Name.Space != BursarNamespace || se.Name.Local != "userExportedFineFeesList" {
+			continue
+		}
+		var raw struct {
+			Inner []byte `xml:",innerxml"`
+		}
+		if err := d.DecodeElement(&raw, &se); err != nil {
+			t.Fatal(err)
+		}
+		// Decode the element again, as the patron and as bare children.
+		whole := []byte(`<l xmlns:xb="` + BursarNamespace + `" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
+			string(raw.Inner) + `</l>`)
+		var p libJobsPatron
+		if err := xml.Unmarshal(whole, &p); err != nil {
+			t.Fatal(err)
+		}
+		patrons = append(patrons, p)
+		var kids struct {
+			Fees []struct {
+				Children []struct {
+					XMLName xml.Name
+				} `xml:",any"`
+			} `xml:"finefeeList>userFineFee"`
+		}
+		if err := xml.Unmarshal(whole, &kids); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range kids.Fees {
+			var names []string
+			for _, c := range f.Children {
+				names = append(names, c.XMLName.Local)
+			}
+			orders = append(orders, names)
+		}
+	}
+}
+
+// TestBursarFileCarriesEveryFieldOfAlmasFiles reads an export the way
+// lib_jobs reads Alma's and checks every field real files carry: the
+// institution on the user and the fee, the fee's library id and code,
+// item library and location names, the internal location, a nil VAT, in
+// Alma's order.
+func TestBursarFileCarriesEveryFieldOfAlmasFiles(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	p := bursarProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: dir})
+	p.Bursar.ImportPattern = ""
+	e.save(p)
+	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+		return tx.PutInstitution(&store.Institution{Code: "CIRCA_U", Name: "Circa University"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil || len(run.Files) == 0 {
+		t.Fatalf("run: %+v, %v", run, err)
+	}
+	fees := map[string]store.Fee{}
+	for _, f := range e.fees()[store.FeeExported] {
+		fees[fmt.Sprintf("BURSAR-%d", f.ID)] = f
+	}
+	withItem := 0
+	for _, name := range run.Files {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		patrons, orders := readAsLibJobs(t, data)
+		if len(patrons) == 0 {
+			t.Fatalf("%s: no userExportedFineFeesList", name)
+		}
+		for _, o := range orders {
+			if !slices.Equal(o, almaFineFeeOrder) {
+				t.Fatalf("userFineFee children\n%v\nwant Alma's order\n%v", o, almaFineFeeOrder)
+			}
+		}
+		for _, pt := range patrons {
+			if pt.UserType != "barcode" || pt.UserValue == "" || pt.UserInstitution != "CIRCA_U" || pt.Name == "" {
+				t.Errorf("user %+v", pt)
+			}
+			for _, f := range pt.Fees {
+				fee, ok := fees[f.TxnID]
+				if !ok {
+					t.Fatalf("%s is not an exported fee", f.TxnID)
+				}
+				if _, err := strconv.ParseFloat(f.Sum, 64); err != nil || f.Currency != fee.Currency {
+					t.Errorf("%s: sum %q %q", f.TxnID, f.Sum, f.Currency)
+				}
+				if _, err := time.Parse("01/02/2006 15:04:05 MST", f.LastDate); err != nil {
+					t.Errorf("%s: lastTransactionDate %q: %v", f.TxnID, f.LastDate, err)
+				}
+				if f.Institution != "CIRCA_U" || f.LibraryID != fee.Library || f.LibraryCode != fee.Library || f.Type == "" {
+					t.Errorf("%s: owner %q %q %q, type %q", f.TxnID, f.Institution, f.LibraryID, f.LibraryCode, f.Type)
+				}
+				if f.VAT.Nil != "true" {
+					t.Errorf("%s: vat is not nil", f.TxnID)
+				}
+				if fee.ItemID == 0 {
+					continue
+				}
+				withItem++
+				var it store.Item
+				var lib store.Library
+				var loc store.Location
+				if err := e.db.View(ctx, func(tx *store.Tx) (err error) {
+					if it, err = tx.Item(fee.ItemID); err != nil {
+						return err
+					}
+					if lib, err = tx.Library(it.Library); err != nil {
+						return err
+					}
+					loc, err = tx.Location(it.Location)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if f.Library != lib.Name || f.Location != loc.Name || f.Internal != it.Location+": "+lib.Name ||
+					f.Barcode != it.Barcode || f.Title == "" {
+					t.Errorf("%s: item %q %q %q %q %q, want %q %q %q %q", f.TxnID, f.Library, f.Location, f.Internal,
+						f.Barcode, f.Title, lib.Name, loc.Name, it.Location+": "+lib.Name, it.Barcode)
+				}
+			}
+		}
+	}
+	if withItem == 0 {
+		t.Fatal("no exported fee has an item to check")
 	}
 }

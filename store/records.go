@@ -18,8 +18,8 @@ type Library struct {
 
 // Institution is the installation's own identity in files partners read:
 // 852 $a of published holdings, in OAI-PMH and in files, and the
-// InstitutionId of bursar files. It is one
-// setting so that every file names the institution the same way.
+// InstitutionId of bursar files. It is one setting so that every file
+// names the institution the same way.
 type Institution struct {
 	Code string `json:"code"`
 	Name string `json:"name,omitempty"`

@@ -287,6 +287,10 @@ const (
 	FeeWaived       FeeStatus = "waived"
 	FeeExported     FeeStatus = "exported"      // sent to the bursar
 	FeeExportedPaid FeeStatus = "exported_paid" // the bursar reported payment
+	// FeeCredit is money the library owes the patron (a bursar's
+	// overpayment): Balance is what is left of it. It is never outstanding
+	// and it lowers what the patron owes (circ.StandingOf).
+	FeeCredit FeeStatus = "credit"
 )
 
 // FeeTxnKind is what a fee transaction did.

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/circa-ils/circa/circ"
+	fx "github.com/circa-ils/circa/profiles/exchange"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -210,4 +213,44 @@ func exportedFees(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestBursarOverpaymentIsACredit: a bursar's payment of more than a fee
+// pays it and leaves the excess as the patron's credit, which patron show
+// reports and which lowers the balance SIP2 reports.
+func TestBursarOverpaymentIsACredit(t *testing.T) {
+	dir := seededDir(t)
+	drop := t.TempDir()
+	if r := run(t, "profile", "bursar", "add", "BUR", "--data-dir", dir, "--library", "MAIN", "--target", "local",
+		"--local-dir", drop, "--port", "0"); r.code != 0 {
+		t.Fatalf("add: %+v", r)
+	}
+	r := run(t, "profile", "run", "BUR", "--data-dir", dir)
+	files, _ := filepath.Glob(filepath.Join(drop, "circa_bursar_BUR_*.xml"))
+	if r.code != 0 || len(files) != 1 {
+		t.Fatalf("export: %+v %v", r, files)
+	}
+	export, _ := os.ReadFile(files[0])
+	lines, err := fx.ParseBursar("export", export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := lines[0]
+	// The bursar pays the first fee 1.00 too much and every other in full.
+	s := string(export)
+	i := strings.Index(s, ">"+first.TransactionID+"<")
+	j := strings.LastIndex(s[:i], "<xb:sum>")
+	k := j + strings.Index(s[j:], "</xb:sum>")
+	s = s[:j] + "<xb:sum>" + circ.FormatAmount(first.Amount+100, first.Currency) + s[k:]
+	payments := filepath.Join(t.TempDir(), "payments.xml")
+	os.WriteFile(payments, []byte(s), 0o600)
+	if r = run(t, "profile", "run", "BUR", "--file", payments, "--data-dir", dir); r.code != 0 ||
+		!strings.Contains(r.out, fmt.Sprintf("%d records", len(lines))) {
+		t.Fatalf("import: %+v", r)
+	}
+	r = run(t, "patron", "show", first.UserValue, "--data-dir", dir)
+	if r.code != 0 || !regexp.MustCompile(`(?m)^credit\s+1\.00 `+first.Currency+`$`).MatchString(r.out) ||
+		!regexp.MustCompile(`(?m)^balance\s+0\.00 `).MatchString(r.out) {
+		t.Fatalf("patron show: %+v", r)
+	}
 }

@@ -3,6 +3,7 @@ package exchange
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -203,11 +204,20 @@ type xmlFineFee struct {
 	Sum           string `xml:"compositeSum>sum"`
 }
 
+// xmlBursarUser is the user a userExportedFineFeesList is for.
+type xmlBursarUser struct {
+	Type  string `xml:"type"`
+	Value string `xml:"value"`
+}
+
 // ParseBursar reads a bursar payment file (the export's shape) into payment
-// lines. Every problem is collected: a missing transaction id or amount, an
-// amount that is not a number, a transaction id repeated, broken or
+// lines, each with the user of its userExportedFineFeesList and a key made
+// of the file's digest and the line, which tells a file read again from a
+// new one. Every problem is collected: a missing transaction id or amount,
+// an amount that is not a number, a transaction id repeated, broken or
 // truncated XML, text that is not in its declared encoding. Any problem
-// refuses the whole file (*FileError).
+// refuses the whole file (*FileError). A negative or zero amount parses:
+// circulation reports it as an exception.
 func ParseBursar(name string, data []byte) ([]circ.BursarPayment, error) {
 	fe := &FileError{File: name}
 	if p := checkText(data); p != nil {
@@ -218,6 +228,8 @@ func ParseBursar(name string, data []byte) ([]circ.BursarPayment, error) {
 	var out []circ.BursarPayment
 	seen := map[string]int{}
 	sawRoot := false
+	digest := sha256.Sum256(data)
+	var user xmlBursarUser
 	for len(fe.Problems) < maxProblems {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -234,6 +246,15 @@ func ParseBursar(name string, data []byte) ([]circ.BursarPayment, error) {
 		switch se.Name.Local {
 		case "xml-fragment", "userExportedFineFees":
 			sawRoot = true
+			continue
+		case "userExportedFineFeesList":
+			user = xmlBursarUser{}
+			continue
+		case "user":
+			if err := d.DecodeElement(&user, &se); err != nil {
+				fe.Problems = append(fe.Problems, xmlProblem(d, err))
+				return nil, fe
+			}
 			continue
 		case "userFineFee":
 		default:
@@ -258,15 +279,21 @@ func ParseBursar(name string, data []byte) ([]circ.BursarPayment, error) {
 		if len(cur) != 3 {
 			lineProblems = append(lineProblems, fmt.Sprintf("currency %q is not an ISO 4217 code", f.Currency))
 		}
-		amount, err := circ.ParseAmount(f.Sum, cur)
+		sum, negative := strings.CutPrefix(strings.TrimSpace(f.Sum), "-")
+		amount, err := circ.ParseAmount(sum, cur)
 		if err != nil {
 			lineProblems = append(lineProblems, "sum: "+err.Error())
+		}
+		if negative {
+			amount = -amount
 		}
 		if len(lineProblems) > 0 {
 			fe.Problems = append(fe.Problems, LineError{Line: line, Msg: strings.Join(lineProblems, "; ")})
 			continue
 		}
-		out = append(out, circ.BursarPayment{Line: line, TransactionID: txn, Amount: amount, Currency: cur})
+		out = append(out, circ.BursarPayment{Line: line, TransactionID: txn, Amount: amount, Currency: cur,
+			UserType: strings.TrimSpace(user.Type), UserValue: strings.TrimSpace(user.Value),
+			Key: fmt.Sprintf("bursar-payment:%x:%d", digest[:12], line)})
 	}
 	if !sawRoot && len(fe.Problems) == 0 {
 		fe.Problems = append(fe.Problems, LineError{Line: 1, Msg: "not a bursar file (no xml-fragment or userExportedFineFees)"})
@@ -284,6 +311,11 @@ func (s *Scheduler) importBursar(ctx context.Context, p *profiles.Exchange, name
 		return err
 	}
 	agent := circ.Agent{Protocol: "exchange", Account: p.Code, Library: p.Library}
+	for i := range lines {
+		if lines[i].UserType == "" {
+			lines[i].UserType = p.Bursar.IdentifierType
+		}
+	}
 	if o.DryRun {
 		for _, l := range lines {
 			o.emit(fmt.Sprintf("line %d: would apply payment %s of %s %s", l.Line, l.TransactionID,
@@ -297,7 +329,7 @@ func (s *Scheduler) importBursar(ctx context.Context, p *profiles.Exchange, name
 	}
 	var report []string
 	for _, oc := range outcomes {
-		if oc.Outcome == circ.PaymentApplied {
+		if oc.Applied() {
 			run.Records++
 		}
 		if oc.Exception() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,6 +178,25 @@ func paymentFile(t *testing.T, export []byte, edit func(string) string) []byte {
 	return []byte(edit(string(export)))
 }
 
+// editFee changes the userFineFee of transaction txn in a bursar file.
+func editFee(t *testing.T, s, txn string, edit func(block string) string) string {
+	t.Helper()
+	i := strings.Index(s, ">"+txn+"<")
+	if i < 0 {
+		t.Fatalf("no transaction %s", txn)
+	}
+	from := strings.LastIndex(s[:i], "<xb:userFineFee>")
+	to := i + strings.Index(s[i:], "</xb:userFineFee>")
+	return s[:from] + edit(s[from:to]) + s[to:]
+}
+
+var sumElem = regexp.MustCompile(`<xb:sum>[^<]*</xb:sum>`)
+
+// TestBursarImportWithExceptions imports a payment file as Alma's import
+// takes it: a payment in full, in part and too much are applied (the last
+// with a credit); an unknown transaction, another patron, an amount that is
+// not positive and another currency are reported and change nothing; the
+// same file again pays nothing twice.
 func TestBursarImportWithExceptions(t *testing.T) {
 	e := newEnv(t)
 	srv, tg := sftpTarget(t)
@@ -187,44 +207,116 @@ func TestBursarImportWithExceptions(t *testing.T) {
 	}
 	export, _ := os.ReadFile(srv.Path("/out/" + run.Files[0]))
 	lines, err := ParseBursar("x", export)
-	if err != nil || len(lines) < 3 {
-		t.Fatalf("export: %d lines, %v", len(lines), err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	unknown, wrong := lines[0].TransactionID, lines[1].TransactionID
+	// The first patron's fees are claimed for someone else; six fees of
+	// other patrons get the other cases; the rest are paid in full.
+	stranger := lines[0].UserValue
+	var others []circ.BursarPayment
+	for _, l := range lines {
+		if l.UserValue != stranger {
+			others = append(others, l)
+		}
+	}
+	if len(others) < 7 {
+		t.Fatalf("the export has %d fees of other patrons than the first; the test needs 7", len(others))
+	}
+	unknown, partial, over, zero, negative, euro := others[0], others[1], others[2], others[3], others[4], others[5]
+	sumOf := func(amount int64, cur string) string {
+		return "<xb:sum>" + circ.FormatAmount(amount, cur) + "</xb:sum>"
+	}
 	payments := paymentFile(t, export, func(s string) string {
-		s = strings.Replace(s, ">"+unknown+"<", ">NOSUCH-1<", 1)
-		i := strings.Index(s, ">"+wrong+"<")
-		j := strings.LastIndex(s[:i], "<xb:sum>")
-		return s[:j] + "<xb:sum>999.99" + s[j+len("<xb:sum>")+len(circ.FormatAmount(lines[1].Amount, lines[1].Currency)):]
+		s = strings.ReplaceAll(s, "<xb:value>"+stranger+"</xb:value>", "<xb:value>SOMEONE-ELSE</xb:value>")
+		s = strings.Replace(s, ">"+unknown.TransactionID+"<", ">NOSUCH-1<", 1)
+		s = editFee(t, s, partial.TransactionID, func(b string) string {
+			return sumElem.ReplaceAllString(b, sumOf(partial.Amount-1, partial.Currency))
+		})
+		s = editFee(t, s, over.TransactionID, func(b string) string {
+			return sumElem.ReplaceAllString(b, sumOf(over.Amount+250, over.Currency))
+		})
+		s = editFee(t, s, zero.TransactionID, func(b string) string { return sumElem.ReplaceAllString(b, "<xb:sum>0.00</xb:sum>") })
+		s = editFee(t, s, negative.TransactionID, func(b string) string {
+			return sumElem.ReplaceAllString(b, "<xb:sum>-"+circ.FormatAmount(negative.Amount, negative.Currency)+"</xb:sum>")
+		})
+		return editFee(t, s, euro.TransactionID, func(b string) string {
+			return strings.Replace(b, "<xb:currency>"+euro.Currency+"<", "<xb:currency>EUR<", 1)
+		})
 	})
 	if err := os.WriteFile(srv.Path("/in/payments_1.xml"), payments, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	before := e.fees()
 	run, err = e.sched.RunNow(ctx, "BURSAR", RunOptions{})
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	if run.Records != len(lines)-2 || len(run.Exceptions) != 2 || len(run.Reports) != 1 {
-		t.Fatalf("import run: records %d, exceptions %v", run.Records, run.Exceptions)
-	}
-	if !strings.Contains(run.Exceptions[0], "unknown_transaction") || !strings.Contains(run.Exceptions[1], "amount_mismatch") {
-		t.Fatalf("exceptions %v", run.Exceptions)
+	strangers := len(lines) - len(others)
+	refused := strangers + 4 // and unknown, zero, negative, euro
+	if run.Records != len(lines)-refused || len(run.Reports) != 1 {
+		t.Fatalf("import run: records %d of %d lines, %d refused expected; exceptions %v", run.Records, len(lines), refused, run.Exceptions)
 	}
 	report, _ := os.ReadFile(run.Reports[0])
-	if !strings.Contains(string(report), "NOSUCH-1") {
-		t.Fatalf("report %s", report)
-	}
-	paid := e.fees()[store.FeeExportedPaid]
-	if len(paid) != len(lines)-2 {
-		t.Fatalf("%d fees paid, want %d", len(paid), len(lines)-2)
-	}
-	for _, f := range e.fees()[store.FeeExported] {
-		if f.Transactions[len(f.Transactions)-1].ExternalID == wrong && f.Balance == 0 {
-			t.Fatal("the mismatched line changed its fee")
+	for _, want := range []string{"NOSUCH-1: unknown_transaction", zero.TransactionID + ": bad_amount",
+		negative.TransactionID + ": bad_amount", euro.TransactionID + ": currency_mismatch",
+		lines[0].TransactionID + ": wrong_patron"} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
 		}
+	}
+	if n := strings.Count(string(report), "wrong_patron"); n != strangers {
+		t.Errorf("%d wrong_patron lines, want %d", n, strangers)
+	}
+	byTxn := map[string]store.Fee{}
+	var credits []store.Fee
+	for st, fees := range e.fees() {
+		for _, f := range fees {
+			if st == store.FeeCredit {
+				credits = append(credits, f)
+			}
+			for _, tr := range f.Transactions {
+				if tr.Kind == store.TxnExport {
+					byTxn[tr.ExternalID] = f
+				}
+			}
+		}
+	}
+	if f := byTxn[partial.TransactionID]; f.Status != store.FeeExported || f.Balance != 1 {
+		t.Errorf("fee paid in part: %s, balance %d", f.Status, f.Balance)
+	}
+	if f := byTxn[over.TransactionID]; f.Status != store.FeeExportedPaid || f.Balance != 0 {
+		t.Errorf("overpaid fee: %s, balance %d", f.Status, f.Balance)
+	}
+	if len(credits) != 1 || credits[0].Balance != 250 || credits[0].PatronID != byTxn[over.TransactionID].PatronID {
+		t.Errorf("credits %+v", credits)
+	}
+	for _, l := range append([]circ.BursarPayment{unknown, zero, negative, euro}, lines[:strangers]...) {
+		if f := byTxn[l.TransactionID]; f.Status != store.FeeExported || f.Balance != l.Amount {
+			t.Errorf("%s changed by a refused line: %s, balance %d", l.TransactionID, f.Status, f.Balance)
+		}
+	}
+	if got, want := len(e.fees()[store.FeeExportedPaid]), len(before[store.FeeExportedPaid])+len(lines)-refused-1; got != want {
+		t.Errorf("%d fees paid in full, want %d", got, want)
 	}
 	if _, err := os.Stat(srv.Path("/in/archive/payments_1.xml")); err != nil {
 		t.Fatalf("applied file not archived: %v", err)
+	}
+
+	// The same file again pays nothing twice, the partial payment included.
+	first := e.fees()
+	again, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{Files: []string{srv.Path("/in/archive/payments_1.xml")}})
+	if err != nil || again.Records != 0 {
+		t.Fatalf("the same file again: %+v, %v", again, err)
+	}
+	for st, fees := range e.fees() {
+		if len(fees) != len(first[st]) {
+			t.Errorf("the same file again changed the %s fees: %d, were %d", st, len(fees), len(first[st]))
+		}
+	}
+	for _, fee := range e.fees()[store.FeeExported] {
+		if fee.ID == byTxn[partial.TransactionID].ID && fee.Balance != 1 {
+			t.Fatalf("the partial payment was applied again: balance %d", fee.Balance)
+		}
 	}
 }
 

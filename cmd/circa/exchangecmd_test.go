@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	fx "github.com/circa-ils/circa/profiles/exchange"
 	"github.com/circa-ils/circa/store"
 )
@@ -104,10 +105,12 @@ func TestUsersDryRunFromTheCommandLine(t *testing.T) {
 }
 
 // TestBursarMisconfiguredTargetLosesNothing is the data-loss scenario: a
-// profile whose directory does not exist exports fees into a file it cannot
-// deliver. The profile is refused unless --no-check; a profile holding
-// undelivered files cannot be removed; --hand-to gives them to a working
-// profile, which delivers every fee; --resend sends a past run's file again.
+// profile whose directory does not exist exported fees into a file it could
+// not deliver. Such a profile is refused unless --no-check, and then its
+// runs mark nothing. A file stuck on the way (an SFTP server that refuses
+// the rename) keeps its profile from being removed; --hand-to gives it to a
+// working profile, which delivers every fee; --resend sends a past run's
+// file again.
 func TestBursarMisconfiguredTargetLosesNothing(t *testing.T) {
 	dir := seededDir(t)
 	missing := filepath.Join(t.TempDir(), "not-there")
@@ -120,27 +123,48 @@ func TestBursarMisconfiguredTargetLosesNothing(t *testing.T) {
 	if r = run(t, "profile", "bursar", "show", "BAD", "--data-dir", dir); r.code == 0 {
 		t.Fatalf("the refused profile was saved: %s", r.out)
 	}
-	// Prepared before its directory exists, on purpose.
+	// Prepared before its directory exists, on purpose: its runs fail and
+	// export nothing.
 	if r = run(t, append(bad, "--no-check")...); r.code != 0 {
 		t.Fatalf("add --no-check: %+v", r)
 	}
-	r = run(t, "profile", "run", "BAD", "--data-dir", dir)
-	if r.code == 0 || !strings.Contains(r.out, "file") && !strings.Contains(r.errOut, "does not exist") {
+	if r = run(t, "profile", "run", "BAD", "--data-dir", dir); r.code == 0 || !strings.Contains(r.errOut, "does not exist") {
 		t.Fatalf("run of BAD: %+v", r)
 	}
-	r = run(t, "profile", "history", "BAD", "--data-dir", dir)
-	pending := regexp.MustCompile(`pending (circa_bursar_BAD_\S+\.xml)`).FindStringSubmatch(r.out)
+	if n := exportedFees(t, dir); n != 0 {
+		t.Fatalf("a profile that cannot deliver marked %d fees exported", n)
+	}
+	if r = run(t, "profile", "bursar", "remove", "BAD", "--data-dir", dir); r.code != 0 {
+		t.Fatalf("remove of a profile with nothing pending: %+v", r)
+	}
+
+	// An SFTP server that takes the upload and refuses the rename.
+	srv := sftptest.Start(t)
+	os.Mkdir(srv.Path("/out"), 0o755)
+	key := filepath.Join(t.TempDir(), "id")
+	os.WriteFile(key, srv.ClientKeyPEM, 0o600)
+	if r = run(t, "profile", "bursar", "add", "STUCK", "--data-dir", dir, "--library", "MAIN", "--host", srv.Host,
+		"--port", fmt.Sprint(srv.Port), "--user", srv.User, "--private-key", key, "--known-hosts", srv.KnownHosts,
+		"--remote-dir", "/out"); r.code != 0 {
+		t.Fatalf("add STUCK: %+v", r)
+	}
+	srv.SetFaults(sftptest.Faults{RefuseRename: true})
+	if r = run(t, "profile", "run", "STUCK", "--data-dir", dir); r.code == 0 {
+		t.Fatalf("run of STUCK: %+v", r)
+	}
+	r = run(t, "profile", "history", "STUCK", "--data-dir", dir)
+	pending := regexp.MustCompile(`pending (circa_bursar_STUCK_\S+\.xml)`).FindStringSubmatch(r.out)
 	if pending == nil {
-		t.Fatalf("history of BAD shows no pending file: %s", r.out)
+		t.Fatalf("history of STUCK shows no pending file: %s", r.out)
 	}
 	exported := exportedFees(t, dir)
 	if exported == 0 {
-		t.Fatal("BAD's run marked no fee exported; the scenario needs some")
+		t.Fatal("STUCK's run marked no fee exported; the scenario needs some")
 	}
 
-	r = run(t, "profile", "bursar", "remove", "BAD", "--data-dir", dir)
+	r = run(t, "profile", "bursar", "remove", "STUCK", "--data-dir", dir)
 	if r.code == 0 || !strings.Contains(r.errOut, pending[1]) || !strings.Contains(r.errOut, "--hand-to") {
-		t.Fatalf("BAD was removed with an undelivered file: %+v", r)
+		t.Fatalf("STUCK was removed with an undelivered file: %+v", r)
 	}
 	drop := t.TempDir()
 	if r = run(t, "profile", "bursar", "add", "GOOD", "--data-dir", dir, "--library", "MAIN", "--target", "local",
@@ -151,17 +175,17 @@ func TestBursarMisconfiguredTargetLosesNothing(t *testing.T) {
 		"--local-dir", drop, "--port", "0"); r.code != 0 {
 		t.Fatalf("add SIS: %+v", r)
 	}
-	if r = run(t, "profile", "bursar", "remove", "BAD", "--hand-to", "SIS", "--data-dir", dir); r.code == 0 {
+	if r = run(t, "profile", "bursar", "remove", "STUCK", "--hand-to", "SIS", "--data-dir", dir); r.code == 0 {
 		t.Fatalf("bursar files handed to a users profile: %+v", r)
 	}
-	r = run(t, "profile", "bursar", "remove", "BAD", "--hand-to", "GOOD", "--data-dir", dir)
+	r = run(t, "profile", "bursar", "remove", "STUCK", "--hand-to", "GOOD", "--data-dir", dir)
 	if r.code != 0 || !strings.Contains(r.out, "handed "+pending[1]+" to GOOD") {
 		t.Fatalf("remove --hand-to: %+v", r)
 	}
 
 	r = run(t, "profile", "run", "GOOD", "--data-dir", dir)
 	if r.code != 0 || !strings.Contains(r.out, "file "+pending[1]) || !strings.Contains(r.out, "run 1: ok, 0 records") {
-		t.Fatalf("GOOD did not deliver BAD's file: %+v", r)
+		t.Fatalf("GOOD did not deliver STUCK's file: %+v", r)
 	}
 	data, err := os.ReadFile(filepath.Join(drop, pending[1]))
 	if err != nil {

@@ -15,6 +15,11 @@
 // record nor sends it twice, and file names, fixed when the file is built,
 // let the delivery protocol recognise a file already in place.
 //
+// Records leave only through files that will be delivered: a run checks
+// its target before it builds, a profile is not removed while its outbox
+// holds files (Remove hands them to another profile), and the last
+// KeptFiles delivered files can be sent again (RunOptions.Resend).
+//
 // # Imports
 //
 // Partner files are collected from the import directory, parsed completely
@@ -369,6 +374,13 @@ func (s *Scheduler) work(ctx context.Context, p *profiles.Exchange, o RunOptions
 		return err
 	}
 	build := s.builder(p)
+	if build != nil {
+		// A build marks its records (fees exported, notices sent): build
+		// nothing for a target that cannot take the file now.
+		if _, err := cl.Check(ctx); err != nil {
+			return err
+		}
+	}
 	for i := 0; build != nil && i < maxFilesPerRun; i++ {
 		n, err := build(ctx, p)
 		if err != nil {

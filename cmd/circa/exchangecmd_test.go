@@ -215,6 +215,24 @@ func TestBursarMisconfiguredTargetLosesNothing(t *testing.T) {
 			t.Fatalf("resend %s: %+v", id, r)
 		}
 	}
+
+	// Editing the target, and importing profiles, check it too.
+	if r = run(t, "profile", "bursar", "edit", "GOOD", "--local-dir", missing, "--data-dir", dir); r.code == 0 ||
+		!strings.Contains(r.errOut, "does not exist") {
+		t.Fatalf("edit to a missing directory: %+v", r)
+	}
+	yml := filepath.Join(t.TempDir(), "bursar.yaml")
+	if r = run(t, "profile", "bursar", "export", yml, "--data-dir", dir); r.code != 0 {
+		t.Fatalf("export: %+v", r)
+	}
+	doc, _ := os.ReadFile(yml)
+	os.WriteFile(yml, []byte(strings.ReplaceAll(string(doc), drop, missing)), 0o600)
+	if r = run(t, "profile", "bursar", "import", yml, "--data-dir", dir); r.code == 0 || !strings.Contains(r.errOut, "does not exist") {
+		t.Fatalf("import of a profile with a missing directory: %+v", r)
+	}
+	if r = run(t, "profile", "bursar", "show", "GOOD", "--data-dir", dir); !strings.Contains(r.out, drop) {
+		t.Fatalf("a refused edit or import changed GOOD: %s", r.out)
+	}
 }
 
 // exportedFees counts the fees of a data directory marked exported.

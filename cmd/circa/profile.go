@@ -257,7 +257,7 @@ func profileCommands[T any, PT interface {
 					}
 				}
 				if err := errors.Join(errs...); err != nil {
-					return &exitError{code: 1, err: fmt.Errorf("%s: %w", args[0], err)}
+					return &exitError{code: 1, err: fmt.Errorf("%s: %w\n(--no-check imports them anyway)", args[0], err)}
 				}
 				if err := reg.Save(cmd.Context(), ps...); err != nil {
 					return &exitError{code: 1, err: err}
@@ -319,7 +319,7 @@ func save[T any, PT interface {
 		return &exitError{code: 1, err: fmt.Errorf("%s %s: %w", pp.ProfileType(), pp.ProfileCode(), err)}
 	}
 	if err := check(ctx, pp); err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("%s %s: %w", pp.ProfileType(), pp.ProfileCode(), err)}
+		return &exitError{code: 1, err: fmt.Errorf("%s %s: %w (--no-check saves it anyway)", pp.ProfileType(), pp.ProfileCode(), err)}
 	}
 	if err := reg.Save(ctx, pp); err != nil {
 		return &exitError{code: 1, err: err}

@@ -134,7 +134,7 @@ func handOver(tx *store.Tx, from, to string, names []string) error {
 				name, from, d.Step, from)
 		}
 		moved := e
-		moved.Delivery = nil
+		moved.Delivery, moved.Target = nil, ""
 		if err := tx.SetMeta(entryKey(to, name), moved); err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (s *Scheduler) resend(ctx context.Context, cl *delivery.Client, p *profiles
 	}); err != nil {
 		return err
 	}
-	st := entryStore{db: s.db, code: p.Code, after: s.afterSave}
+	st := entryStore{db: s.db, code: p.Code, target: cl.Target().String(), after: s.afterSave}
 	for _, e := range entries {
 		src := filepath.Join(s.outboxDir(p.Code), e.Name)
 		if err := materialize(src, e.Content, e.SHA256); err != nil {

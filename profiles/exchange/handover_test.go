@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/circa-ils/circa/profiles/delivery"
+	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -121,4 +122,65 @@ func TestResendOnlyWhileTheContentIsKept(t *testing.T) {
 	if after := len(e.exportedTxns()); after != before {
 		t.Fatalf("a resend exported %d new fees", after-before)
 	}
+}
+
+// TestTargetChangeRestartsAStuckDelivery: a file stuck at a server that
+// refused the rename goes, once the profile points at another server, to
+// that server from the start; its temporary copy at the old one does not
+// make it count as delivered.
+func TestTargetChangeRestartsAStuckDelivery(t *testing.T) {
+	e := newEnv(t)
+	old, tg := sftpTarget(t)
+	p := bursarProfile(tg)
+	e.save(p)
+	old.SetFaults(sftptest.Faults{RefuseRename: true})
+	if _, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); err == nil {
+		t.Fatal("the refused rename did not fail the run")
+	}
+	if st, _ := ProfileStatus(ctx, e.db, "BURSAR"); len(st.Pending) != 1 {
+		t.Fatalf("pending %v", st.Pending)
+	}
+	srv, tg2 := sftpTarget(t)
+	moved := *p
+	moved.Target = tg2
+	e.save(&moved)
+	exactlyOnce(t, e, srv)
+	if got := dataFiles(t, old.Path("/out")); len(got) != 0 {
+		t.Fatalf("the old server got %v", got)
+	}
+}
+
+// TestTargetChangeKeepsAFileThatReachedTheOldTarget: a file already under
+// its final name at the old target is not sent to the new one (that would
+// bill twice); the run says so and keeps it pending until the profile
+// points back.
+func TestTargetChangeKeepsAFileThatReachedTheOldTarget(t *testing.T) {
+	e := newEnv(t)
+	old, tg := sftpTarget(t)
+	p := bursarProfile(tg)
+	e.save(p)
+	killed := errors.New("killed")
+	e.sched.afterSave = func(d delivery.Delivery) error {
+		if d.Step == delivery.StepRenamed {
+			return killed
+		}
+		return nil
+	}
+	if _, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); err == nil {
+		t.Fatal("want the simulated kill")
+	}
+	e.sched.afterSave = nil
+	srv, tg2 := sftpTarget(t)
+	moved := *p
+	moved.Target = tg2
+	e.save(&moved)
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "before the target changed") || run.Result != ResultStopped {
+		t.Fatalf("run at the new target: %+v, %v", run, err)
+	}
+	if got := dataFiles(t, srv.Path("/out")); len(got) != 0 {
+		t.Fatalf("the new server got %v", got)
+	}
+	e.save(p) // back to the old server
+	exactlyOnce(t, e, old)
 }

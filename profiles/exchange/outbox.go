@@ -44,6 +44,10 @@ type entry struct {
 	// Journal is the change-journal position the file was built at.
 	Journal  uint64             `json:"journal"`
 	Delivery *delivery.Delivery `json:"delivery,omitempty"`
+	// Target is where Delivery is going (its String: no secrets). A
+	// delivery whose profile has since been pointed elsewhere does not
+	// resume there, where its steps mean nothing.
+	Target string `json:"target,omitempty"`
 	// HandedTo names the profile the file was handed to when its own
 	// profile was removed.
 	HandedTo string `json:"handed_to,omitempty"`
@@ -119,7 +123,19 @@ func (s *Scheduler) deliverEntry(ctx context.Context, cl *delivery.Client, p *pr
 	if err := materialize(src, e.Content, e.SHA256); err != nil {
 		return err
 	}
-	st := entryStore{db: s.db, code: p.Code, after: s.afterSave}
+	target := cl.Target().String()
+	if d := e.Delivery; d != nil && e.Target != "" && e.Target != target {
+		switch d.Step {
+		case delivery.StepPending, delivery.StepUploadedTemp:
+			// Only a hidden temporary copy, if anything, is at the old
+			// target: send the file to the new one from the start.
+			e.Delivery = nil
+		default:
+			return fmt.Errorf("%s reached %s under its final name (step %s) before the target changed to %s: "+
+				"point the profile back there to finish it: %w", name, e.Target, d.Step, target, delivery.ErrConflict)
+		}
+	}
+	st := entryStore{db: s.db, code: p.Code, target: target, after: s.afterSave}
 	var err error
 	if e.Delivery == nil {
 		// Not handed to delivery yet (a crash came first): prepare it now.
@@ -179,9 +195,10 @@ func materialize(path string, content []byte, sum string) error {
 // the kept ones, and the oldest kept entry beyond KeptFiles drops its
 // bytes.
 type entryStore struct {
-	db    *store.DB
-	code  string
-	after func(delivery.Delivery) error
+	db     *store.DB
+	code   string
+	target string // where the delivery goes
+	after  func(delivery.Delivery) error
 }
 
 func (es entryStore) Save(ctx context.Context, d delivery.Delivery) error {
@@ -200,7 +217,7 @@ func (es entryStore) save(ctx context.Context, d delivery.Delivery) error {
 		if err := tx.Meta(entryKey(es.code, d.Name), &e); err != nil {
 			return err
 		}
-		e.Delivery = &d
+		e.Delivery, e.Target = &d, es.target
 		if d.Step == delivery.StepDone {
 			st, err := loadState(tx, es.code)
 			if err != nil {

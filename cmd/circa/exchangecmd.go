@@ -48,7 +48,8 @@ func newProfileRunCommand(a *app) *cobra.Command {
 			"With --file, the named local files are imported instead of collecting. --dry-run prints what importing\n" +
 			"them, or the partner's waiting files, would change, and changes nothing here or on the server.\n" +
 			"--resend RUN delivers the files of that past run (see history -v) again, unchanged and under their names,\n" +
-			"and does nothing else; a profile keeps the content of its last " + strconv.Itoa(fx.KeptFiles) + " delivered files.",
+			"and does nothing else; a profile keeps the content of its last " + strconv.Itoa(fx.KeptFiles) + " delivered files,\n" +
+			"up to " + strconv.Itoa(fx.KeptBytes>>20) + " MiB.",
 		Args: cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			if o.resend > 0 && (o.dryRun || len(o.files) > 0) {

@@ -177,8 +177,8 @@ func (s *Scheduler) resend(ctx context.Context, cl *delivery.Client, p *profiles
 			}
 		}
 		if len(gone) > 0 {
-			return fmt.Errorf("the content of %s is no longer kept (a profile keeps its last %d delivered files)",
-				strings.Join(gone, ", "), KeptFiles)
+			return fmt.Errorf("the content of %s is no longer kept (a profile keeps its last %d delivered files, up to %d MiB)",
+				strings.Join(gone, ", "), KeptFiles, KeptBytes>>20)
 		}
 		return nil
 	}); err != nil {

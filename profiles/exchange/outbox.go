@@ -25,13 +25,23 @@ type state struct {
 	// Pending lists outbox entries not yet delivered, oldest first.
 	Pending []string `json:"pending,omitempty"`
 	// Kept lists delivered entries whose content is still kept for a
-	// resend, oldest first (at most KeptFiles).
-	Kept []string `json:"kept,omitempty"`
+	// resend, oldest first (at most KeptFiles and KeptBytes).
+	Kept []keptFile `json:"kept,omitempty"`
 }
 
-// KeptFiles is how many delivered files of a profile keep their content
-// in the store, so `circa profile run --resend` can send them again.
-const KeptFiles = 50
+// keptFile is a delivered entry whose content is kept.
+type keptFile struct {
+	Name string `json:"name"`
+	Size int    `json:"size"`
+}
+
+// The delivered files of a profile whose content the store keeps, so
+// `circa profile run --resend` can send them again: the last KeptFiles,
+// as long as they hold no more than KeptBytes together.
+const (
+	KeptFiles = 50
+	KeptBytes = 64 << 20
+)
 
 // entry is one file in the outbox: its bytes, kept from the transaction
 // that built it until it is delivered, and its delivery state.
@@ -224,13 +234,18 @@ func (es entryStore) save(ctx context.Context, d delivery.Delivery) error {
 				return err
 			}
 			st.Pending = slices.DeleteFunc(st.Pending, func(n string) bool { return n == d.Name })
-			if !slices.Contains(st.Kept, d.Name) {
-				st.Kept = append(st.Kept, d.Name)
+			if !slices.ContainsFunc(st.Kept, func(k keptFile) bool { return k.Name == d.Name }) {
+				st.Kept = append(st.Kept, keptFile{Name: d.Name, Size: len(e.Content)})
 			}
-			for len(st.Kept) > KeptFiles {
-				if err := dropContent(tx, es.code, st.Kept[0]); err != nil {
+			size := 0
+			for _, k := range st.Kept {
+				size += k.Size
+			}
+			for len(st.Kept) > KeptFiles || len(st.Kept) > 1 && size > KeptBytes {
+				if err := dropContent(tx, es.code, st.Kept[0].Name); err != nil {
 					return err
 				}
+				size -= st.Kept[0].Size
 				st.Kept = st.Kept[1:]
 			}
 			if err := tx.SetMeta(stateKey(es.code), st); err != nil {

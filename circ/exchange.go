@@ -210,17 +210,27 @@ func sortName(p *store.Patron) string {
 type BursarPayment struct {
 	Line          int // where the line is in the file, for the report
 	TransactionID string
-	Amount        int64 // minor units
+	Amount        int64 // minor units; a bursar pays more than nothing
 	Currency      string
+	// UserType and UserValue are the user the line names (empty: the line
+	// names none and is matched on the transaction alone).
+	UserType, UserValue string
+	// Key identifies the line among every payment line ever applied (its
+	// file's digest and its line), so a file read again pays nothing twice
+	// while two equal instalments in two files both count.
+	Key string
 }
 
 // Payment outcomes.
 const (
 	PaymentApplied        = "paid"
+	PaymentPartial        = "paid_in_part" // the fee stays owed with the rest
+	PaymentOverpaid       = "overpaid"     // the fee is paid and the excess is a credit
 	PaymentAlreadyApplied = "already_paid" // the same file, or line, came before
 	PaymentUnknown        = "unknown_transaction"
 	PaymentNotExported    = "not_exported" // the fee was paid, waived or changed here meanwhile
-	PaymentAmountMismatch = "amount_mismatch"
+	PaymentWrongPatron    = "wrong_patron"
+	PaymentBadAmount      = "bad_amount"
 	PaymentCurrency       = "currency_mismatch"
 )
 
@@ -233,16 +243,27 @@ type PaymentOutcome struct {
 	Detail        string `json:"detail,omitempty"`
 }
 
+// Applied reports whether the line paid something.
+func (o PaymentOutcome) Applied() bool {
+	return o.Outcome == PaymentApplied || o.Outcome == PaymentPartial || o.Outcome == PaymentOverpaid
+}
+
 // Exception reports whether the line was refused and changed nothing.
 func (o PaymentOutcome) Exception() bool {
-	return o.Outcome != PaymentApplied && o.Outcome != PaymentAlreadyApplied
+	return !o.Applied() && o.Outcome != PaymentAlreadyApplied
 }
 
 // MarkExportedFeesPaid applies a bursar's payment lines in one store
-// transaction: a line naming a fee exported under that bursar transaction
-// id, for exactly the amount and currency exported, marks the fee paid
-// ("exported_paid"). Any other line is an exception and changes nothing; a
-// line already applied is recognised and left alone.
+// transaction, as Alma's bursar import does: a line naming a fee exported
+// under that bursar transaction id, in the fee's currency, for the patron
+// the fee is exported for, pays it. The whole balance marks the fee paid
+// ("exported_paid"); less reduces the balance and the fee stays exported
+// and owed; more pays the fee and puts the excess on the patron as a
+// credit (a fee record of status "credit"). Any other line (an unknown
+// transaction, another patron, an amount that is not positive, another
+// currency, a fee no longer exported here) is an exception and changes
+// nothing; a line already applied (the same Key) is recognised and left
+// alone.
 func (s *Service) MarkExportedFeesPaid(ctx context.Context, agent Agent, lines []BursarPayment) ([]PaymentOutcome, error) {
 	now := s.Now()
 	var out []PaymentOutcome
@@ -251,6 +272,17 @@ func (s *Service) MarkExportedFeesPaid(ctx context.Context, agent Agent, lines [
 		var refs []store.Ref
 		for _, l := range lines {
 			o := PaymentOutcome{Line: l.Line, TransactionID: l.TransactionID}
+			if l.Key != "" {
+				_, err := tx.FeeByTransaction(l.Key)
+				if err == nil {
+					o.Outcome = PaymentAlreadyApplied
+					out = append(out, o)
+					continue
+				}
+				if !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
 			f, err := tx.FeeByTransaction(l.TransactionID)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
@@ -267,27 +299,51 @@ func (s *Service) MarkExportedFeesPaid(ctx context.Context, agent Agent, lines [
 					exported = t
 				}
 			}
+			wrongPatron := false
+			if l.UserValue != "" {
+				p, err := tx.Patron(f.PatronID)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				wrongPatron = err != nil || identifierOf(&p, l.UserType) != l.UserValue
+			}
 			switch {
 			case exported == nil:
 				o.Outcome, o.Detail = PaymentUnknown, "the transaction id is not a bursar export"
+			case wrongPatron:
+				o.Outcome, o.Detail = PaymentWrongPatron, "the fee was exported for another patron"
+			case l.Amount <= 0:
+				o.Outcome, o.Detail = PaymentBadAmount, "a payment must be more than nothing"
 			case !strings.EqualFold(l.Currency, f.Currency):
 				o.Outcome, o.Detail = PaymentCurrency, fmt.Sprintf("fee is in %s, line in %s", f.Currency, l.Currency)
-			case l.Amount != exported.Amount:
-				o.Outcome, o.Detail = PaymentAmountMismatch, fmt.Sprintf("exported %s, line says %s",
-					FormatAmount(exported.Amount, f.Currency), FormatAmount(l.Amount, f.Currency))
-			case f.Status == store.FeeExportedPaid:
-				o.Outcome = PaymentAlreadyApplied
-			case f.Status != store.FeeExported || f.Balance != exported.Amount:
+			case f.Status != store.FeeExported || f.Balance <= 0:
 				o.Outcome, o.Detail = PaymentNotExported, "fee is "+string(f.Status)+" here"
 			default:
-				f.Status, f.Balance = store.FeeExportedPaid, 0
-				f.Transactions = append(f.Transactions, store.FeeTxn{Kind: store.TxnPayment, Amount: l.Amount, At: now,
-					Agent: agent.String()})
+				paid := min(l.Amount, f.Balance)
+				f.Balance -= paid
+				f.Transactions = append(f.Transactions, store.FeeTxn{Kind: store.TxnPayment, Amount: paid, At: now,
+					ExternalID: l.Key, Agent: agent.String()})
+				o.Outcome = PaymentPartial
+				if f.Balance == 0 {
+					f.Status, o.Outcome = store.FeeExportedPaid, PaymentApplied
+				}
 				if err := tx.PutFee(&f); err != nil {
 					return err
 				}
 				refs = append(refs, ref("fee", f.ID))
-				o.Outcome = PaymentApplied
+				switch excess := l.Amount - paid; {
+				case excess > 0:
+					c := store.Fee{PatronID: f.PatronID, Type: "01", Amount: excess, Balance: excess, Currency: f.Currency,
+						Status: store.FeeCredit, Library: f.Library, Created: now,
+						Description: "credit: overpayment of bursar transaction " + l.TransactionID}
+					if err := tx.PutFee(&c); err != nil {
+						return err
+					}
+					refs = append(refs, ref("fee", c.ID))
+					o.Outcome, o.Detail = PaymentOverpaid, "credit "+FormatAmount(excess, f.Currency)+" "+f.Currency
+				case f.Balance > 0:
+					o.Detail = "owes " + FormatAmount(f.Balance, f.Currency) + " " + f.Currency
+				}
 			}
 			out = append(out, o)
 		}

@@ -2,6 +2,7 @@ package circ
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -97,48 +98,123 @@ func TestExportFeesRollsBackWhenRecordFails(t *testing.T) {
 func TestMarkExportedFeesPaid(t *testing.T) {
 	l := newLib(t)
 	l.patron("P1", "UNDERGRAD")
+	l.patron("P2", "UNDERGRAD")
 	a := l.charge("P1", "04", "MAIN", 350)
 	b := l.charge("P1", "04", "MAIN", 120)
+	c := l.charge("P1", "04", "MAIN", 200)
+	other := l.charge("P2", "04", "MAIN", 500)
 	open := l.charge("P1", "04", "BRANCH", 80)
 	if _, err := l.svc.ExportFees(ctx, ExportFeesRequest{Libraries: []string{"MAIN"}, IdentifierType: store.IdentBarcode, TxnPrefix: "B"},
 		func(*store.Tx, []ExportedFee) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
+	balance := func(patron string) Standing {
+		t.Helper()
+		sum, err := l.svc.PatronStatus(ctx, PatronQuery{Patron: patron})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum.Standing
+	}
+	if st := balance("P1"); st.Balance != 350+120+200+80 {
+		t.Fatalf("P1 owes %d before any payment", st.Balance)
+	}
+	line := func(n int, txn string, amount int64, cur, user string) BursarPayment {
+		return BursarPayment{Line: n, TransactionID: txn, Amount: amount, Currency: cur, UserType: store.IdentBarcode,
+			UserValue: user, Key: fmt.Sprintf("file1:%d", n)}
+	}
 	lines := []BursarPayment{
-		{Line: 1, TransactionID: "B-1", Amount: 350, Currency: "usd"},
-		{Line: 2, TransactionID: "B-2", Amount: 100, Currency: "USD"}, // wrong amount
-		{Line: 3, TransactionID: "B-99", Amount: 100, Currency: "USD"},
-		{Line: 4, TransactionID: "B-2", Amount: 120, Currency: "EUR"},
+		line(1, "B-1", 350, "usd", "P1"), // in full
+		line(2, "B-2", 100, "USD", "P1"), // in part
+		line(3, "B-3", 260, "USD", "P1"), // 60 too much
+		line(4, "B-99", 100, "USD", "P1"),
+		line(5, "B-4", 500, "USD", "P1"), // P2's fee
+		line(6, "B-2", 0, "USD", "P1"),
+		line(7, "B-2", -20, "USD", "P1"),
+		line(8, "B-2", 20, "EUR", "P1"),
 	}
 	out, err := l.svc.MarkExportedFeesPaid(ctx, atMain, lines)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{PaymentApplied, PaymentAmountMismatch, PaymentUnknown, PaymentCurrency}
+	want := []string{PaymentApplied, PaymentPartial, PaymentOverpaid, PaymentUnknown, PaymentWrongPatron,
+		PaymentBadAmount, PaymentBadAmount, PaymentCurrency}
 	for i, o := range out {
-		if o.Outcome != want[i] {
-			t.Errorf("line %d: %s, want %s (%s)", o.Line, o.Outcome, want[i], o.Detail)
+		if o.Outcome != want[i] || o.Exception() == o.Applied() {
+			t.Errorf("line %d: %s (%s), want %s", o.Line, o.Outcome, o.Detail, want[i])
 		}
 	}
 	if f := l.fee(a); f.Status != store.FeeExportedPaid || f.Balance != 0 {
-		t.Fatalf("fee a: %+v", f)
+		t.Fatalf("fee paid in full: %+v", f)
 	}
-	if f := l.fee(b); f.Status != store.FeeExported || f.Balance != 120 {
-		t.Fatalf("fee b changed by refused lines: %+v", f)
+	if f := l.fee(b); f.Status != store.FeeExported || f.Balance != 20 || !f.Outstanding() {
+		t.Fatalf("fee paid in part stays owed with the rest: %+v", f)
+	}
+	if f := l.fee(c); f.Status != store.FeeExportedPaid || f.Balance != 0 || f.Transactions[len(f.Transactions)-1].Amount != 200 {
+		t.Fatalf("overpaid fee: %+v", f)
+	}
+	if f := l.fee(other); f.Status != store.FeeExported || f.Balance != 500 {
+		t.Fatalf("another patron's fee changed: %+v", f)
 	}
 	if l.fee(open).Status != store.FeeOpen {
 		t.Fatal("fee never exported changed")
 	}
-	// The same file again applies nothing twice.
-	out, err = l.svc.MarkExportedFeesPaid(ctx, atMain, lines[:1])
-	if err != nil || out[0].Outcome != PaymentAlreadyApplied || out[0].Exception() {
-		t.Fatalf("repeat: %+v, %v", out, err)
+	// The 60 overpaid is a credit on P1, set against what P1 owes: 20 on
+	// b and 80 never exported.
+	var credits []store.Fee
+	l.db.View(ctx, func(tx *store.Tx) error {
+		fees, err := tx.FeesOfPatron(l.patronBy("P1").ID)
+		for _, f := range fees {
+			if f.Status == store.FeeCredit {
+				credits = append(credits, f)
+			}
+		}
+		return err
+	})
+	if len(credits) != 1 || credits[0].Balance != 60 || credits[0].Currency != "USD" || credits[0].Outstanding() {
+		t.Fatalf("credits %+v", credits)
 	}
-	// A fee paid at the desk after export is not paid again by the bursar.
-	l.svc.PayFee(ctx, PayRequest{Agent: atMain, Patron: "P1", FeeID: b, Amount: 20})
-	out, _ = l.svc.MarkExportedFeesPaid(ctx, atMain, []BursarPayment{{Line: 1, TransactionID: "B-2", Amount: 120, Currency: "USD"}})
-	if out[0].Outcome != PaymentNotExported {
-		t.Fatalf("paid-here fee: %+v", out[0])
+	if st := balance("P1"); st.Balance != 20+80-60 || st.Credit != 0 {
+		t.Fatalf("P1's standing after the credit: %+v", st)
+	}
+
+	// The same file again applies nothing twice.
+	again, err := l.svc.MarkExportedFeesPaid(ctx, atMain, lines[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range again {
+		if o.Outcome != PaymentAlreadyApplied || o.Exception() {
+			t.Fatalf("repeat: %+v", o)
+		}
+	}
+	if f := l.fee(b); f.Balance != 20 {
+		t.Fatalf("a repeated partial payment was applied again: %+v", f)
+	}
+	// An equal instalment in another file does count; the fee is then paid.
+	second := line(2, "B-2", 20, "USD", "P1")
+	second.Key = "file2:2"
+	out, _ = l.svc.MarkExportedFeesPaid(ctx, atMain, []BursarPayment{second})
+	if out[0].Outcome != PaymentApplied || l.fee(b).Status != store.FeeExportedPaid {
+		t.Fatalf("second instalment: %+v, %+v", out[0], l.fee(b))
+	}
+	// A fee paid in full is not paid again by a new line.
+	third := line(1, "B-1", 350, "USD", "P1")
+	third.Key = "file3:1"
+	if out, _ = l.svc.MarkExportedFeesPaid(ctx, atMain, []BursarPayment{third}); out[0].Outcome != PaymentNotExported {
+		t.Fatalf("payment of a paid fee: %+v", out[0])
+	}
+	// Paid in part at the desk after export, then in full by the bursar:
+	// the fee is paid and the excess is the patron's credit.
+	l.svc.PayFee(ctx, PayRequest{Agent: atMain, Patron: "P2", FeeID: other, Amount: 50})
+	fourth := line(1, "B-4", 500, "USD", "P2")
+	fourth.Key = "file4:1"
+	out, _ = l.svc.MarkExportedFeesPaid(ctx, atMain, []BursarPayment{fourth})
+	if out[0].Outcome != PaymentOverpaid || l.fee(other).Status != store.FeeExportedPaid {
+		t.Fatalf("paid at the desk and by the bursar: %+v", out[0])
+	}
+	if st := balance("P2"); st.Balance != 0 || st.Credit != 50 {
+		t.Fatalf("P2's standing: %+v", st)
 	}
 }
 

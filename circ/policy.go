@@ -95,7 +95,8 @@ type Standing struct {
 	Expired     bool
 	Overdue     int
 	Loans       int
-	Balance     int64 // outstanding fees in minor units
+	Balance     int64 // outstanding fees less credits in minor units, never below 0
+	Credit      int64 // credits not yet set against fees
 	Recalled    int
 }
 
@@ -112,10 +113,16 @@ func StandingOf(p *store.Patron, loans []store.Loan, fees []store.Fee, now time.
 		}
 	}
 	for i := range fees {
-		if fees[i].Outstanding() {
+		switch {
+		case fees[i].Outstanding():
 			s.Balance += fees[i].Balance
+		case fees[i].Status == store.FeeCredit:
+			s.Credit += fees[i].Balance
 		}
 	}
+	// A credit pays what is owed first; what is left stays a credit.
+	used := min(s.Balance, s.Credit)
+	s.Balance, s.Credit = s.Balance-used, s.Credit-used
 	return s
 }
 

@@ -538,7 +538,7 @@ func (s *Service) references(tx *store.Tx, kind, code string) (*Referrers, error
 }
 
 // SetInstitution sets the installation's institution code (and name), the
-// one every published holding names (852 $a).
+// one every published holding (852 $a) and bursar file names.
 func (s *Service) SetInstitution(ctx context.Context, in store.Institution, agent Agent) error {
 	if err := checkCode("institution", in.Code); err != nil {
 		return err

@@ -17,8 +17,9 @@ type Library struct {
 }
 
 // Institution is the installation's own identity in files partners read:
-// 852 $a of published holdings, in OAI-PMH and in files. It is one
-// setting so that every file names the institution the same way.
+// 852 $a of published holdings, in OAI-PMH and in files, and the
+// InstitutionId of bursar files. It is one setting so that every file
+// names the institution the same way.
 type Institution struct {
 	Code string `json:"code"`
 	Name string `json:"name,omitempty"`
@@ -286,6 +287,10 @@ const (
 	FeeWaived       FeeStatus = "waived"
 	FeeExported     FeeStatus = "exported"      // sent to the bursar
 	FeeExportedPaid FeeStatus = "exported_paid" // the bursar reported payment
+	// FeeCredit is money the library owes the patron (a bursar's
+	// overpayment): Balance is what is left of it. It is never outstanding
+	// and it lowers what the patron owes (circ.StandingOf).
+	FeeCredit FeeStatus = "credit"
 )
 
 // FeeTxnKind is what a fee transaction did.

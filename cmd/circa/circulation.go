@@ -278,6 +278,9 @@ func printPatron(w io.Writer, s *circ.PatronSummary, zone *time.Location) {
 	}
 	fmt.Fprintf(tw, "standing\t%s\n", standing)
 	fmt.Fprintf(tw, "balance\t%s %s\n", circ.FormatAmount(s.Standing.Balance, s.Currency), s.Currency)
+	if s.Standing.Credit > 0 {
+		fmt.Fprintf(tw, "credit\t%s %s\n", circ.FormatAmount(s.Standing.Credit, s.Currency), s.Currency)
+	}
 	tw.Flush()
 	if len(s.Loans) > 0 {
 		fmt.Fprintln(w, "\nloans:")

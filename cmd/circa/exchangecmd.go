@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,6 +36,7 @@ func exchangeCommands(a *app) []*cobra.Command {
 type exchangeRunOptions struct {
 	dryRun bool
 	files  []string
+	resend uint64
 }
 
 func newProfileRunCommand(a *app) *cobra.Command {
@@ -43,9 +46,15 @@ func newProfileRunCommand(a *app) *cobra.Command {
 		Short: "Run a file-exchange profile now (also one stopped by a permanent error)",
 		Long: "Run delivers what earlier runs left unsent, builds and sends new files, and collects the partner's files.\n" +
 			"With --file, the named local files are imported instead of collecting. --dry-run prints what importing\n" +
-			"them, or the partner's waiting files, would change, and changes nothing here or on the server.",
+			"them, or the partner's waiting files, would change, and changes nothing here or on the server.\n" +
+			"--resend RUN delivers the files of that past run (see history -v) again, unchanged and under their names,\n" +
+			"and does nothing else; a profile keeps the content of its last " + strconv.Itoa(fx.KeptFiles) + " delivered files,\n" +
+			"up to " + strconv.Itoa(fx.KeptBytes>>20) + " MiB.",
 		Args: cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
+			if o.resend > 0 && (o.dryRun || len(o.files) > 0) {
+				return usageError("--resend goes alone, without --dry-run or --file")
+			}
 			for i, f := range o.files {
 				o.files[i] = a.path(f)
 			}
@@ -56,6 +65,7 @@ func newProfileRunCommand(a *app) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what an import would change; change nothing")
 	cmd.Flags().StringSliceVar(&o.files, "file", nil, "local file to import instead of collecting from the target (repeatable)")
+	cmd.Flags().Uint64Var(&o.resend, "resend", 0, "deliver the files of this past run again")
 	return cmd
 }
 
@@ -67,7 +77,7 @@ func runExchange(cmd *cobra.Command, a *app, b *backend, reg *profiles.Registry,
 	if err != nil {
 		return err
 	}
-	run, err := s.RunNow(cmd.Context(), code, fx.RunOptions{DryRun: o.dryRun, Files: o.files,
+	run, err := s.RunNow(cmd.Context(), code, fx.RunOptions{DryRun: o.dryRun, Files: o.files, Resend: o.resend,
 		Out: func(line string) { fmt.Fprintln(out, line) }})
 	bar.done()
 	if errors.Is(err, fx.ErrUnknownProfile) {
@@ -222,6 +232,26 @@ func exchangeKind(typ, title string) profileKind[profiles.Exchange] {
 			p.Type = typ
 			p.Defaults()
 			return bindExchange(fs, p, typ)
+		},
+		// An edit that leaves where files go alone needs no check.
+		check: func(ctx context.Context, old, p *E) error {
+			if old != nil && old.Target == p.Target && old.ImportTarget() == p.ImportTarget() &&
+				old.ImportPattern() == p.ImportPattern() {
+				return nil
+			}
+			return fx.CheckTargets(ctx, p)
+		},
+		remove: func(ctx context.Context, b *backend, reg *profiles.Registry, code, handTo string) ([]string, error) {
+			s, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg, Dir: fx.DataDir(b.dataDir)})
+			if err != nil {
+				return nil, err
+			}
+			moved, err := s.Remove(ctx, code, handTo)
+			var lines []string
+			for _, name := range moved {
+				lines = append(lines, "handed "+name+" to "+handTo)
+			}
+			return lines, err
 		},
 	}
 }

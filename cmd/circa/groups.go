@@ -74,7 +74,7 @@ func newPolicyCommand(a *app) *cobra.Command {
 }
 
 // newInstitutionCommand shows and sets the institution code that published
-// holdings carry (852 $a).
+// holdings (852 $a) and bursar files carry.
 func newInstitutionCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "institution", Short: "Show or set the institution code files and published records carry"}
 	show := &cobra.Command{

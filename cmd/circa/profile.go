@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,7 +38,18 @@ type profileKind[T any] struct {
 	// logins says the profile is a login account: show adds its login
 	// throttle and unlock clears it.
 	logins bool
+	// check, when set, proves a profile about to be saved can work (old
+	// is the version it replaces, nil for a new one); add, edit and
+	// import run it unless --no-check is given.
+	check func(ctx context.Context, old, p *T) error
+	// remove, when set, removes a profile instead of the registry,
+	// handing what it still owes to the profile handTo; it returns a
+	// line to print for each thing handed over.
+	remove func(ctx context.Context, b *backend, reg *profiles.Registry, code, handTo string) ([]string, error)
 }
+
+// noCheckHelp says what --no-check is for.
+const noCheckHelp = "save without checking that the target can be reached and takes files (to prepare a profile before its server or directory exists; runs fail until it does)"
 
 func newProfileCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "profile", Short: "Manage self-check, NCIP partner and remote-storage profiles"}
@@ -80,7 +92,7 @@ func profileCommands[T any, PT interface {
 				}
 				p := k.newDef(args[0])
 				applyChanged(cmd.Flags(), fields, p, scratch)
-				if err := save[T, PT](cmd.Context(), reg, p); err != nil {
+				if err := save[T, PT](cmd.Context(), reg, p, k.checker(cmd, nil)); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "added %s profile %s\n", k.typ, args[0])
@@ -107,7 +119,7 @@ func profileCommands[T any, PT interface {
 				if applyChanged(cmd.Flags(), editFields, p, editScratch) == 0 {
 					return usageError("no setting given to change")
 				}
-				if err := save[T, PT](cmd.Context(), reg, p); err != nil {
+				if err := save[T, PT](cmd.Context(), reg, p, k.checker(cmd, cur)); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "changed %s profile %s\n", k.typ, args[0])
@@ -166,19 +178,39 @@ func profileCommands[T any, PT interface {
 			})
 		}),
 	}
+	var handTo string
 	remove := &cobra.Command{
 		Use:   "remove CODE",
 		Short: "Remove a " + k.title + " profile",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withProfiles(func(b *backend, reg *profiles.Registry) error {
-				if err := reg.Remove(cmd.Context(), k.typ, args[0]); err != nil {
-					return &exitError{code: 1, err: err}
+				if k.remove == nil {
+					if err := reg.Remove(cmd.Context(), k.typ, args[0]); err != nil {
+						return &exitError{code: 1, err: err}
+					}
+				} else {
+					if _, ok := k.lookup(reg.Current(), args[0]); !ok {
+						return &exitError{code: 1, err: fmt.Errorf("no %s profile %s", k.typ, args[0])}
+					}
+					handed, err := k.remove(cmd.Context(), b, reg, args[0], handTo)
+					if err != nil {
+						return &exitError{code: 1, err: err}
+					}
+					for _, h := range handed {
+						fmt.Fprintln(cmd.OutOrStdout(), h)
+					}
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s profile %s\n", k.typ, args[0])
 				return nil
 			})
 		}),
+	}
+	if k.remove != nil {
+		remove.Long = "Remove refuses a profile whose outbox holds files not yet delivered, naming them: their records are\n" +
+			"marked exported and reach the partner only through those files. --hand-to OTHER moves them to another\n" +
+			"profile of the same type, which delivers them, unchanged and under their names, at its next run."
+		remove.Flags().StringVar(&handTo, "hand-to", "", "profile of the same type that takes over the undelivered files")
 	}
 	export := &cobra.Command{
 		Use:   "export [FILE]",
@@ -217,6 +249,16 @@ func profileCommands[T any, PT interface {
 				return &exitError{code: 1, err: fmt.Errorf("%s: %w", args[0], err)}
 			}
 			return a.withProfiles(func(b *backend, reg *profiles.Registry) error {
+				var errs []error
+				for _, p := range ps {
+					old, _ := k.lookup(reg.Current(), p.ProfileCode())
+					if err := k.checker(cmd, old)(cmd.Context(), p); err != nil {
+						errs = append(errs, fmt.Errorf("%s %s: %w", k.typ, p.ProfileCode(), err))
+					}
+				}
+				if err := errors.Join(errs...); err != nil {
+					return &exitError{code: 1, err: fmt.Errorf("%s: %w\n(--no-check imports them anyway)", args[0], err)}
+				}
 				if err := reg.Save(cmd.Context(), ps...); err != nil {
 					return &exitError{code: 1, err: err}
 				}
@@ -224,6 +266,11 @@ func profileCommands[T any, PT interface {
 				return nil
 			})
 		}),
+	}
+	if k.check != nil {
+		for _, c := range []*cobra.Command{add, edit, imp} {
+			c.Flags().Bool("no-check", false, noCheckHelp)
+		}
 	}
 	cmd.AddCommand(add, edit, list, show, remove, export, imp)
 	if k.logins {
@@ -243,13 +290,36 @@ func applyChanged[T any](fs *pflag.FlagSet, fields []profileField[T], dst, src *
 	return n
 }
 
+// checker returns what save runs on a profile that validates: k.check
+// against old, unless the kind has none or --no-check was given.
+func (k profileKind[T]) checker(cmd *cobra.Command, old *T) func(ctx context.Context, p profiles.Profile) error {
+	skip, _ := cmd.Flags().GetBool("no-check")
+	return func(ctx context.Context, p profiles.Profile) error {
+		if k.check == nil || skip {
+			return nil
+		}
+		t, ok := any(p).(*T)
+		if !ok {
+			return nil
+		}
+		return k.check(ctx, old, t)
+	}
+}
+
 func save[T any, PT interface {
 	*T
 	profiles.Profile
-}](ctx context.Context, reg *profiles.Registry, p *T) error {
+}](ctx context.Context, reg *profiles.Registry, p *T, check func(context.Context, profiles.Profile) error) error {
 	pp := PT(p)
 	if err := profiles.Prepare(pp); err != nil {
 		return err
+	}
+	// The check meets only well-formed settings.
+	if err := pp.Validate(); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%s %s: %w", pp.ProfileType(), pp.ProfileCode(), err)}
+	}
+	if err := check(ctx, pp); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%s %s: %w (--no-check saves it anyway)", pp.ProfileType(), pp.ProfileCode(), err)}
 	}
 	if err := reg.Save(ctx, pp); err != nil {
 		return &exitError{code: 1, err: err}

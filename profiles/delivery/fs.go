@@ -157,6 +157,21 @@ func (l *localFS) list(dir string) ([]fs.FileInfo, error) {
 
 func (l *localFS) close() error { return nil }
 
+// probeWrite creates and removes a hidden file, proving the directory
+// takes files.
+func (l *localFS) probeWrite() error {
+	f, err := os.CreateTemp(l.dir, ".circa-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	err = f.Close()
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	return err
+}
+
 // syncDir makes a rename or removal in dir durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

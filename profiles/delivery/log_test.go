@@ -3,6 +3,9 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,5 +60,46 @@ func TestCheck(t *testing.T) {
 	caps, err = newClient(t, Target{Kind: KindLocal, LocalDir: t.TempDir()}, fastRetry).Check(context.Background())
 	if err != nil || !caps.PosixRename || !caps.Fsync {
 		t.Fatalf("local check: %+v, %v", caps, err)
+	}
+}
+
+// TestCheckProvesTheTargetTakesFiles: a check fails, naming the problem,
+// on a missing or unwritable local directory and on a host whose key is
+// not the pinned one, and leaves nothing behind where it passes.
+func TestCheckProvesTheTargetTakesFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := newClient(t, Target{Kind: KindLocal, LocalDir: dir}, fastRetry).Check(ctx); err != nil {
+		t.Fatalf("check of a writable directory: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("check left %v behind", ents)
+	}
+	_, err := newClient(t, Target{Kind: KindLocal, LocalDir: filepath.Join(dir, "missing")}, fastRetry).Check(ctx)
+	if !errors.Is(err, ErrNoDir) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("check of a missing directory: %v", err)
+	}
+	// A directory that refuses new files: one without write permission, or
+	// for root (whom permissions do not stop) sysfs.
+	readOnly := filepath.Join(dir, "ro")
+	if os.Geteuid() == 0 {
+		readOnly = "/sys"
+	} else if err := os.Mkdir(readOnly, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	_, err = newClient(t, Target{Kind: KindLocal, LocalDir: readOnly}, fastRetry).Check(ctx)
+	if !errors.Is(err, ErrPermission) || !IsPermanent(err) || !strings.Contains(err.Error(), "cannot create a file") {
+		t.Fatalf("check of a directory that takes no files: %v", err)
+	}
+
+	srv, other := startServer(t), sftptest.Start(t)
+	tg := sftpTarget(srv, "/out")
+	// The pinned line names srv's address with another server's key.
+	tg.KnownHosts = strings.Fields(srv.KnownHosts)[0] + " " + strings.Join(strings.Fields(other.KnownHosts)[1:], " ")
+	if _, err := newClient(t, tg, fastRetry).Check(ctx); !errors.Is(err, ErrHostKey) {
+		t.Fatalf("check of a host with another key: %v", err)
+	}
+	if n := srv.Logins(); n != 0 {
+		t.Fatalf("the client logged in to a host it does not know (%d logins)", n)
 	}
 }

@@ -471,7 +471,10 @@ type Capabilities struct {
 
 // Check connects once, with no retry, and reports what the target offers:
 // the host key, the login and the target directory are all verified, and
-// nothing is written. It is what "test this destination" runs.
+// the directory is listed. A local directory must also take a file: a
+// hidden probe is created and removed at once. Nothing is written to an
+// SFTP server, whose pick-up jobs might see it. It is what "test this
+// destination" runs.
 func (c *Client) Check(ctx context.Context) (Capabilities, error) {
 	f, err := c.connect(ctx)
 	if err != nil {
@@ -484,6 +487,14 @@ func (c *Client) Check(ctx context.Context) (Capabilities, error) {
 	}
 	if err != nil {
 		return Capabilities{}, fmt.Errorf("check %s: %w", c.target, wrapFSError(err))
+	}
+	if _, err := f.list(""); err != nil {
+		return Capabilities{}, fmt.Errorf("check %s: cannot list the directory: %w", c.target, wrapFSError(err))
+	}
+	if l, ok := f.(*localFS); ok {
+		if err := l.probeWrite(); err != nil {
+			return Capabilities{}, fmt.Errorf("check %s: cannot create a file: %w", c.target, wrapFSError(err))
+		}
 	}
 	caps := Capabilities{PosixRename: f.replaces(), Fsync: true}
 	if s, ok := f.(*sftpFS); ok {

@@ -3,6 +3,7 @@ package exchange
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -46,20 +47,67 @@ func (s *Scheduler) buildBursar(ctx context.Context, p *profiles.Exchange) (int,
 			if err != nil {
 				return err
 			}
-			zone := func(library string) *time.Location { return s.o.Circ.Zone(tx, library) }
-			content, sum := renderBursar(st.Files+1, b.IdentifierType, zone, fees)
+			pl, err := s.bursarPlaces(tx)
+			if err != nil {
+				return err
+			}
+			content, sum := renderBursar(st.Files+1, b.IdentifierType, pl, fees)
 			_, err = addEntry(tx, p, now, "xml", content, sum)
 			return err
 		})
 	return len(fees), err
 }
 
+// places is what a bursar file says about where a fee belongs: the
+// institution, each library's name and zone, each location's name.
+type places struct {
+	institution string
+	zone        func(library string) *time.Location
+	library     func(code string) string // its name, or the code
+	location    func(code string) string // its name, or the code
+}
+
+// bursarPlaces reads places from tx, each library and location once.
+func (s *Scheduler) bursarPlaces(tx *store.Tx) (places, error) {
+	in, err := tx.Institution()
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return places{}, err
+	}
+	names := map[string]string{}
+	name := func(kind, code string, get func(string) (string, error)) string {
+		key := kind + "/" + code
+		if n, ok := names[key]; ok {
+			return n
+		}
+		n, err := get(code)
+		if err != nil || n == "" {
+			n = code
+		}
+		names[key] = n
+		return n
+	}
+	return places{
+		institution: in.Code,
+		zone:        func(library string) *time.Location { return s.o.Circ.Zone(tx, library) },
+		library: func(code string) string {
+			return name("library", code, func(c string) (string, error) { l, err := tx.Library(c); return l.Name, err })
+		},
+		location: func(code string) string {
+			return name("location", code, func(c string) (string, error) { l, err := tx.Location(c); return l.Name, err })
+		},
+	}, nil
+}
+
 // renderBursar writes fees in the shape of Alma's bursar export: an
 // xml-fragment holding two userExportedFineFees, the first with the export
 // number, the second with the users and their fees. Element names and order
 // follow Alma's files, itemCallNumebr spelling included, because bursar
-// software keys on them.
-func renderBursar(exportNumber uint64, idType string, zone func(library string) *time.Location, fees []circ.ExportedFee) ([]byte, delivery.Summary) {
+// software keys on them: owneredEntity names the institution and the fee's
+// library (Alma's libraryId is its internal number; circa's libraries are
+// known by their codes), itemLibrary and itemLocation are names, and
+// itemInternalLocation is "location code: library name". circa's fees carry
+// no VAT, which Alma writes as a nil vat.
+func renderBursar(exportNumber uint64, idType string, pl places, fees []circ.ExportedFee) ([]byte, delivery.Summary) {
 	sort.SliceStable(fees, func(i, j int) bool {
 		if fees[i].PatronID != fees[j].PatronID {
 			return fees[i].PatronID < fees[j].PatronID
@@ -83,32 +131,45 @@ func renderBursar(exportNumber uint64, idType string, zone func(library string) 
 		w.open("xb:user")
 		w.elem("xb:type", idType)
 		w.elem("xb:value", fees[i].MatchID)
+		w.open("xb:owneredEntity")
+		w.elem("xb:InstitutionId", pl.institution)
+		w.close("xb:owneredEntity")
 		w.close("xb:user")
 		w.elem("xb:patronName", fees[i].PatronName)
 		w.open("xb:finefeeList")
 		for _, e := range fees[i:j] {
 			f := e.Fee
 			w.open("xb:userFineFee")
-			w.elem("xb:fineFeeType", fineFeeType(f.Type))
 			w.elem("xb:fineFeeComment", f.Description)
+			w.elem("xb:fineFeeType", fineFeeType(f.Type))
 			w.open("xb:owneredEntity")
+			w.elem("xb:InstitutionId", pl.institution)
+			w.elem("xb:libraryId", f.Library)
 			w.elem("xb:libraryCode", f.Library)
 			w.close("xb:owneredEntity")
-			loc := zone(f.Library)
-			w.elem("xb:lastTransactionDate", e.LastActivity.In(loc).Format(bursarTimeLayout))
+			w.elem("xb:lastTransactionDate", e.LastActivity.In(pl.zone(f.Library)).Format(bursarTimeLayout))
 			w.elem("xb:itemTitle", e.Title)
 			w.elem("xb:itemCallNumebr", e.Item.CallNumber)
-			w.elem("xb:itemLibrary", e.Item.Library)
-			w.elem("xb:itemLocation", e.Item.Location)
-			w.elem("xb:itemBarcode", e.Item.Barcode)
+			var library, location, internal string
+			if e.Item.Library != "" {
+				library = pl.library(e.Item.Library)
+			}
+			if e.Item.Location != "" {
+				location, internal = pl.location(e.Item.Location), e.Item.Location+": "+library
+			}
+			w.elem("xb:itemLibrary", library)
+			w.elem("xb:itemLocation", location)
+			w.elem("xb:itemInternalLocation", internal)
 			if e.Due.IsZero() {
 				w.elem("xb:itemDueDate", "", "xsi:nil", "true")
 			} else {
-				w.elem("xb:itemDueDate", e.Due.In(zone(e.Item.Library)).Format(bursarTimeLayout))
+				w.elem("xb:itemDueDate", e.Due.In(pl.zone(e.Item.Library)).Format(bursarTimeLayout))
 			}
+			w.elem("xb:itemBarcode", e.Item.Barcode)
 			w.open("xb:compositeSum")
 			w.elem("xb:currency", f.Currency)
 			w.elem("xb:sum", circ.FormatAmount(f.Balance, f.Currency))
+			w.elem("xb:vat", "", "xsi:nil", "true")
 			w.close("xb:compositeSum")
 			w.elem("xb:bursarTransactionId", e.TransactionID)
 			w.close("xb:userFineFee")
@@ -143,11 +204,20 @@ type xmlFineFee struct {
 	Sum           string `xml:"compositeSum>sum"`
 }
 
+// xmlBursarUser is the user a userExportedFineFeesList is for.
+type xmlBursarUser struct {
+	Type  string `xml:"type"`
+	Value string `xml:"value"`
+}
+
 // ParseBursar reads a bursar payment file (the export's shape) into payment
-// lines. Every problem is collected: a missing transaction id or amount, an
-// amount that is not a number, a transaction id repeated, broken or
+// lines, each with the user of its userExportedFineFeesList and a key made
+// of the file's digest and the line, which tells a file read again from a
+// new one. Every problem is collected: a missing transaction id or amount,
+// an amount that is not a number, a transaction id repeated, broken or
 // truncated XML, text that is not in its declared encoding. Any problem
-// refuses the whole file (*FileError).
+// refuses the whole file (*FileError). A negative or zero amount parses:
+// circulation reports it as an exception.
 func ParseBursar(name string, data []byte) ([]circ.BursarPayment, error) {
 	fe := &FileError{File: name}
 	if p := checkText(data); p != nil {
@@ -158,6 +228,8 @@ func ParseBursar(name string, data []byte) ([]circ.BursarPayment, error) {
 	var out []circ.BursarPayment
 	seen := map[string]int{}
 	sawRoot := false
+	digest := sha256.Sum256(data)
+	var user xmlBursarUser
 	for len(fe.Problems) < maxProblems {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -174,6 +246,15 @@ func ParseBursar(name string, data []byte) ([]circ.BursarPayment, error) {
 		switch se.Name.Local {
 		case "xml-fragment", "userExportedFineFees":
 			sawRoot = true
+			continue
+		case "userExportedFineFeesList":
+			user = xmlBursarUser{}
+			continue
+		case "user":
+			if err := d.DecodeElement(&user, &se); err != nil {
+				fe.Problems = append(fe.Problems, xmlProblem(d, err))
+				return nil, fe
+			}
 			continue
 		case "userFineFee":
 		default:
@@ -198,15 +279,21 @@ func ParseBursar(name string, data []byte) ([]circ.BursarPayment, error) {
 		if len(cur) != 3 {
 			lineProblems = append(lineProblems, fmt.Sprintf("currency %q is not an ISO 4217 code", f.Currency))
 		}
-		amount, err := circ.ParseAmount(f.Sum, cur)
+		sum, negative := strings.CutPrefix(strings.TrimSpace(f.Sum), "-")
+		amount, err := circ.ParseAmount(sum, cur)
 		if err != nil {
 			lineProblems = append(lineProblems, "sum: "+err.Error())
+		}
+		if negative {
+			amount = -amount
 		}
 		if len(lineProblems) > 0 {
 			fe.Problems = append(fe.Problems, LineError{Line: line, Msg: strings.Join(lineProblems, "; ")})
 			continue
 		}
-		out = append(out, circ.BursarPayment{Line: line, TransactionID: txn, Amount: amount, Currency: cur})
+		out = append(out, circ.BursarPayment{Line: line, TransactionID: txn, Amount: amount, Currency: cur,
+			UserType: strings.TrimSpace(user.Type), UserValue: strings.TrimSpace(user.Value),
+			Key: fmt.Sprintf("bursar-payment:%x:%d", digest[:12], line)})
 	}
 	if !sawRoot && len(fe.Problems) == 0 {
 		fe.Problems = append(fe.Problems, LineError{Line: 1, Msg: "not a bursar file (no xml-fragment or userExportedFineFees)"})
@@ -224,6 +311,11 @@ func (s *Scheduler) importBursar(ctx context.Context, p *profiles.Exchange, name
 		return err
 	}
 	agent := circ.Agent{Protocol: "exchange", Account: p.Code, Library: p.Library}
+	for i := range lines {
+		if lines[i].UserType == "" {
+			lines[i].UserType = p.Bursar.IdentifierType
+		}
+	}
 	if o.DryRun {
 		for _, l := range lines {
 			o.emit(fmt.Sprintf("line %d: would apply payment %s of %s %s", l.Line, l.TransactionID,
@@ -237,7 +329,7 @@ func (s *Scheduler) importBursar(ctx context.Context, p *profiles.Exchange, name
 	}
 	var report []string
 	for _, oc := range outcomes {
-		if oc.Outcome == circ.PaymentApplied {
+		if oc.Applied() {
 			run.Records++
 		}
 		if oc.Exception() {

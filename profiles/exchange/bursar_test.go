@@ -4,8 +4,12 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +178,25 @@ func paymentFile(t *testing.T, export []byte, edit func(string) string) []byte {
 	return []byte(edit(string(export)))
 }
 
+// editFee changes the userFineFee of transaction txn in a bursar file.
+func editFee(t *testing.T, s, txn string, edit func(block string) string) string {
+	t.Helper()
+	i := strings.Index(s, ">"+txn+"<")
+	if i < 0 {
+		t.Fatalf("no transaction %s", txn)
+	}
+	from := strings.LastIndex(s[:i], "<xb:userFineFee>")
+	to := i + strings.Index(s[i:], "</xb:userFineFee>")
+	return s[:from] + edit(s[from:to]) + s[to:]
+}
+
+var sumElem = regexp.MustCompile(`<xb:sum>[^<]*</xb:sum>`)
+
+// TestBursarImportWithExceptions imports a payment file as Alma's import
+// takes it: a payment in full, in part and too much are applied (the last
+// with a credit); an unknown transaction, another patron, an amount that is
+// not positive and another currency are reported and change nothing; the
+// same file again pays nothing twice.
 func TestBursarImportWithExceptions(t *testing.T) {
 	e := newEnv(t)
 	srv, tg := sftpTarget(t)
@@ -184,44 +207,116 @@ func TestBursarImportWithExceptions(t *testing.T) {
 	}
 	export, _ := os.ReadFile(srv.Path("/out/" + run.Files[0]))
 	lines, err := ParseBursar("x", export)
-	if err != nil || len(lines) < 3 {
-		t.Fatalf("export: %d lines, %v", len(lines), err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	unknown, wrong := lines[0].TransactionID, lines[1].TransactionID
+	// The first patron's fees are claimed for someone else; six fees of
+	// other patrons get the other cases; the rest are paid in full.
+	stranger := lines[0].UserValue
+	var others []circ.BursarPayment
+	for _, l := range lines {
+		if l.UserValue != stranger {
+			others = append(others, l)
+		}
+	}
+	if len(others) < 7 {
+		t.Fatalf("the export has %d fees of other patrons than the first; the test needs 7", len(others))
+	}
+	unknown, partial, over, zero, negative, euro := others[0], others[1], others[2], others[3], others[4], others[5]
+	sumOf := func(amount int64, cur string) string {
+		return "<xb:sum>" + circ.FormatAmount(amount, cur) + "</xb:sum>"
+	}
 	payments := paymentFile(t, export, func(s string) string {
-		s = strings.Replace(s, ">"+unknown+"<", ">NOSUCH-1<", 1)
-		i := strings.Index(s, ">"+wrong+"<")
-		j := strings.LastIndex(s[:i], "<xb:sum>")
-		return s[:j] + "<xb:sum>999.99" + s[j+len("<xb:sum>")+len(circ.FormatAmount(lines[1].Amount, lines[1].Currency)):]
+		s = strings.ReplaceAll(s, "<xb:value>"+stranger+"</xb:value>", "<xb:value>SOMEONE-ELSE</xb:value>")
+		s = strings.Replace(s, ">"+unknown.TransactionID+"<", ">NOSUCH-1<", 1)
+		s = editFee(t, s, partial.TransactionID, func(b string) string {
+			return sumElem.ReplaceAllString(b, sumOf(partial.Amount-1, partial.Currency))
+		})
+		s = editFee(t, s, over.TransactionID, func(b string) string {
+			return sumElem.ReplaceAllString(b, sumOf(over.Amount+250, over.Currency))
+		})
+		s = editFee(t, s, zero.TransactionID, func(b string) string { return sumElem.ReplaceAllString(b, "<xb:sum>0.00</xb:sum>") })
+		s = editFee(t, s, negative.TransactionID, func(b string) string {
+			return sumElem.ReplaceAllString(b, "<xb:sum>-"+circ.FormatAmount(negative.Amount, negative.Currency)+"</xb:sum>")
+		})
+		return editFee(t, s, euro.TransactionID, func(b string) string {
+			return strings.Replace(b, "<xb:currency>"+euro.Currency+"<", "<xb:currency>EUR<", 1)
+		})
 	})
 	if err := os.WriteFile(srv.Path("/in/payments_1.xml"), payments, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	before := e.fees()
 	run, err = e.sched.RunNow(ctx, "BURSAR", RunOptions{})
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	if run.Records != len(lines)-2 || len(run.Exceptions) != 2 || len(run.Reports) != 1 {
-		t.Fatalf("import run: records %d, exceptions %v", run.Records, run.Exceptions)
-	}
-	if !strings.Contains(run.Exceptions[0], "unknown_transaction") || !strings.Contains(run.Exceptions[1], "amount_mismatch") {
-		t.Fatalf("exceptions %v", run.Exceptions)
+	strangers := len(lines) - len(others)
+	refused := strangers + 4 // and unknown, zero, negative, euro
+	if run.Records != len(lines)-refused || len(run.Reports) != 1 {
+		t.Fatalf("import run: records %d of %d lines, %d refused expected; exceptions %v", run.Records, len(lines), refused, run.Exceptions)
 	}
 	report, _ := os.ReadFile(run.Reports[0])
-	if !strings.Contains(string(report), "NOSUCH-1") {
-		t.Fatalf("report %s", report)
-	}
-	paid := e.fees()[store.FeeExportedPaid]
-	if len(paid) != len(lines)-2 {
-		t.Fatalf("%d fees paid, want %d", len(paid), len(lines)-2)
-	}
-	for _, f := range e.fees()[store.FeeExported] {
-		if f.Transactions[len(f.Transactions)-1].ExternalID == wrong && f.Balance == 0 {
-			t.Fatal("the mismatched line changed its fee")
+	for _, want := range []string{"NOSUCH-1: unknown_transaction", zero.TransactionID + ": bad_amount",
+		negative.TransactionID + ": bad_amount", euro.TransactionID + ": currency_mismatch",
+		lines[0].TransactionID + ": wrong_patron"} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
 		}
+	}
+	if n := strings.Count(string(report), "wrong_patron"); n != strangers {
+		t.Errorf("%d wrong_patron lines, want %d", n, strangers)
+	}
+	byTxn := map[string]store.Fee{}
+	var credits []store.Fee
+	for st, fees := range e.fees() {
+		for _, f := range fees {
+			if st == store.FeeCredit {
+				credits = append(credits, f)
+			}
+			for _, tr := range f.Transactions {
+				if tr.Kind == store.TxnExport {
+					byTxn[tr.ExternalID] = f
+				}
+			}
+		}
+	}
+	if f := byTxn[partial.TransactionID]; f.Status != store.FeeExported || f.Balance != 1 {
+		t.Errorf("fee paid in part: %s, balance %d", f.Status, f.Balance)
+	}
+	if f := byTxn[over.TransactionID]; f.Status != store.FeeExportedPaid || f.Balance != 0 {
+		t.Errorf("overpaid fee: %s, balance %d", f.Status, f.Balance)
+	}
+	if len(credits) != 1 || credits[0].Balance != 250 || credits[0].PatronID != byTxn[over.TransactionID].PatronID {
+		t.Errorf("credits %+v", credits)
+	}
+	for _, l := range append([]circ.BursarPayment{unknown, zero, negative, euro}, lines[:strangers]...) {
+		if f := byTxn[l.TransactionID]; f.Status != store.FeeExported || f.Balance != l.Amount {
+			t.Errorf("%s changed by a refused line: %s, balance %d", l.TransactionID, f.Status, f.Balance)
+		}
+	}
+	if got, want := len(e.fees()[store.FeeExportedPaid]), len(before[store.FeeExportedPaid])+len(lines)-refused-1; got != want {
+		t.Errorf("%d fees paid in full, want %d", got, want)
 	}
 	if _, err := os.Stat(srv.Path("/in/archive/payments_1.xml")); err != nil {
 		t.Fatalf("applied file not archived: %v", err)
+	}
+
+	// The same file again pays nothing twice, the partial payment included.
+	first := e.fees()
+	again, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{Files: []string{srv.Path("/in/archive/payments_1.xml")}})
+	if err != nil || again.Records != 0 {
+		t.Fatalf("the same file again: %+v, %v", again, err)
+	}
+	for st, fees := range e.fees() {
+		if len(fees) != len(first[st]) {
+			t.Errorf("the same file again changed the %s fees: %d, were %d", st, len(fees), len(first[st]))
+		}
+	}
+	for _, fee := range e.fees()[store.FeeExported] {
+		if fee.ID == byTxn[partial.TransactionID].ID && fee.Balance != 1 {
+			t.Fatalf("the partial payment was applied again: balance %d", fee.Balance)
+		}
 	}
 }
 
@@ -442,21 +537,205 @@ func benchFees(n int) []circ.ExportedFee {
 	return fees
 }
 
-func utcZone(string) *time.Location { return time.UTC }
+// benchPlaces is a one-library institution in UTC.
+var benchPlaces = places{institution: "INST", zone: func(string) *time.Location { return time.UTC },
+	library: func(c string) string { return c }, location: func(c string) string { return c }}
 
 func BenchmarkRenderBursar(b *testing.B) {
 	fees := benchFees(1000)
 	for b.Loop() {
-		renderBursar(1, "barcode", utcZone, fees)
+		renderBursar(1, "barcode", benchPlaces, fees)
 	}
 }
 
 func BenchmarkParseBursar(b *testing.B) {
-	data, _ := renderBursar(1, "barcode", utcZone, benchFees(1000))
+	data, _ := renderBursar(1, "barcode", benchPlaces, benchFees(1000))
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		if _, err := ParseBursar("b.xml", data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// almaFineFeeOrder is the order of a userFineFee's children in Alma's
+// bursar files (and of the fields of consumers' models built from them).
+var almaFineFeeOrder = []string{"fineFeeComment", "fineFeeType", "owneredEntity", "lastTransactionDate", "itemTitle",
+	"itemCallNumebr", "itemLibrary", "itemLocation", "itemInternalLocation", "itemDueDate", "itemBarcode",
+	"compositeSum", "bursarTransactionId"}
+
+// libJobsPatron is a userExportedFineFeesList read as Princeton's lib_jobs
+// reads Alma's bursar files: namespace-qualified names (its xb: prefix),
+// found anywhere in the document, the user's value, each
+// finefeeList/userFineFee with its compositeSum/sum as a decimal and its
+// lastTransactionDate as "%m/%d/%Y %H:%M:%S %Z"; and every other field a
+// real file carries, as Alma names them.
+type libJobsPatron struct {
+	UserType        string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans user>type"`
+	UserValue       string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans user>value"`
+	UserInstitution string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans user>owneredEntity>InstitutionId"`
+	Name            string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans patronName"`
+	Fees            []struct {
+		Comment     string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans fineFeeComment"`
+		Type        string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans fineFeeType"`
+		Institution string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans owneredEntity>InstitutionId"`
+		LibraryID   string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans owneredEntity>libraryId"`
+		LibraryCode string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans owneredEntity>libraryCode"`
+		LastDate    string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans lastTransactionDate"`
+		Title       string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemTitle"`
+		CallNumber  string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemCallNumebr"`
+		Library     string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemLibrary"`
+		Location    string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemLocation"`
+		Internal    string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemInternalLocation"`
+		Barcode     string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans itemBarcode"`
+		Currency    string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans compositeSum>currency"`
+		Sum         string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans compositeSum>sum"`
+		VAT         struct {
+			Nil string `xml:"http://www.w3.org/2001/XMLSchema-instance nil,attr"`
+		} `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans compositeSum>vat"`
+		TxnID string `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans bursarTransactionId"`
+	} `xml:"http://com/exlibris/urm/rep/externalsysfinesfees/xmlbeans finefeeList>userFineFee"`
+}
+
+// readAsLibJobs finds every userExportedFineFeesList of a bursar file, and
+// the order of each userFineFee's children.
+func readAsLibJobs(t *testing.T, data []byte) (patrons []libJobsPatron, orders [][]string) {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(string(data)))
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return patrons, orders
+		}
+		if err != nil {
+			t.Fatalf("the file does not parse: %v", err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok || se.Name.Space != BursarNamespace || se.Name.Local != "userExportedFineFeesList" {
+			continue
+		}
+		var raw struct {
+			Inner []byte `xml:",innerxml"`
+		}
+		if err := d.DecodeElement(&raw, &se); err != nil {
+			t.Fatal(err)
+		}
+		// Decode the element again, as the patron and as bare children.
+		whole := []byte(`<l xmlns:xb="` + BursarNamespace + `" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
+			string(raw.Inner) + `</l>`)
+		var p libJobsPatron
+		if err := xml.Unmarshal(whole, &p); err != nil {
+			t.Fatal(err)
+		}
+		patrons = append(patrons, p)
+		var kids struct {
+			Fees []struct {
+				Children []struct {
+					XMLName xml.Name
+				} `xml:",any"`
+			} `xml:"finefeeList>userFineFee"`
+		}
+		if err := xml.Unmarshal(whole, &kids); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range kids.Fees {
+			var names []string
+			for _, c := range f.Children {
+				names = append(names, c.XMLName.Local)
+			}
+			orders = append(orders, names)
+		}
+	}
+}
+
+// TestBursarFileCarriesEveryFieldOfAlmasFiles reads an export the way
+// lib_jobs reads Alma's and checks every field real files carry: the
+// institution on the user and the fee, the fee's library id and code,
+// item library and location names, the internal location, a nil VAT, in
+// Alma's order.
+func TestBursarFileCarriesEveryFieldOfAlmasFiles(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	p := bursarProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: dir})
+	p.Bursar.ImportPattern = ""
+	e.save(p)
+	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+		return tx.PutInstitution(&store.Institution{Code: "CIRCA_U", Name: "Circa University"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil || len(run.Files) == 0 {
+		t.Fatalf("run: %+v, %v", run, err)
+	}
+	fees := map[string]store.Fee{}
+	for _, f := range e.fees()[store.FeeExported] {
+		fees[fmt.Sprintf("BURSAR-%d", f.ID)] = f
+	}
+	withItem := 0
+	for _, name := range run.Files {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		patrons, orders := readAsLibJobs(t, data)
+		if len(patrons) == 0 {
+			t.Fatalf("%s: no userExportedFineFeesList", name)
+		}
+		for _, o := range orders {
+			if !slices.Equal(o, almaFineFeeOrder) {
+				t.Fatalf("userFineFee children\n%v\nwant Alma's order\n%v", o, almaFineFeeOrder)
+			}
+		}
+		for _, pt := range patrons {
+			if pt.UserType != "barcode" || pt.UserValue == "" || pt.UserInstitution != "CIRCA_U" || pt.Name == "" {
+				t.Errorf("user %+v", pt)
+			}
+			for _, f := range pt.Fees {
+				fee, ok := fees[f.TxnID]
+				if !ok {
+					t.Fatalf("%s is not an exported fee", f.TxnID)
+				}
+				if _, err := strconv.ParseFloat(f.Sum, 64); err != nil || f.Currency != fee.Currency {
+					t.Errorf("%s: sum %q %q", f.TxnID, f.Sum, f.Currency)
+				}
+				if _, err := time.Parse("01/02/2006 15:04:05 MST", f.LastDate); err != nil {
+					t.Errorf("%s: lastTransactionDate %q: %v", f.TxnID, f.LastDate, err)
+				}
+				if f.Institution != "CIRCA_U" || f.LibraryID != fee.Library || f.LibraryCode != fee.Library || f.Type == "" {
+					t.Errorf("%s: owner %q %q %q, type %q", f.TxnID, f.Institution, f.LibraryID, f.LibraryCode, f.Type)
+				}
+				if f.VAT.Nil != "true" {
+					t.Errorf("%s: vat is not nil", f.TxnID)
+				}
+				if fee.ItemID == 0 {
+					continue
+				}
+				withItem++
+				var it store.Item
+				var lib store.Library
+				var loc store.Location
+				if err := e.db.View(ctx, func(tx *store.Tx) (err error) {
+					if it, err = tx.Item(fee.ItemID); err != nil {
+						return err
+					}
+					if lib, err = tx.Library(it.Library); err != nil {
+						return err
+					}
+					loc, err = tx.Location(it.Location)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if f.Library != lib.Name || f.Location != loc.Name || f.Internal != it.Location+": "+lib.Name ||
+					f.Barcode != it.Barcode || f.Title == "" {
+					t.Errorf("%s: item %q %q %q %q %q, want %q %q %q %q", f.TxnID, f.Library, f.Location, f.Internal,
+						f.Barcode, f.Title, lib.Name, loc.Name, it.Location+": "+lib.Name, it.Barcode)
+				}
+			}
+		}
+	}
+	if withItem == 0 {
+		t.Fatal("no exported fee has an item to check")
 	}
 }

@@ -24,7 +24,24 @@ type state struct {
 	Stopped string    `json:"stopped,omitempty"`
 	// Pending lists outbox entries not yet delivered, oldest first.
 	Pending []string `json:"pending,omitempty"`
+	// Kept lists delivered entries whose content is still kept for a
+	// resend, oldest first (at most KeptFiles and KeptBytes).
+	Kept []keptFile `json:"kept,omitempty"`
 }
+
+// keptFile is a delivered entry whose content is kept.
+type keptFile struct {
+	Name string `json:"name"`
+	Size int    `json:"size"`
+}
+
+// The delivered files of a profile whose content the store keeps, so
+// `circa profile run --resend` can send them again: the last KeptFiles,
+// as long as they hold no more than KeptBytes together.
+const (
+	KeptFiles = 50
+	KeptBytes = 64 << 20
+)
 
 // entry is one file in the outbox: its bytes, kept from the transaction
 // that built it until it is delivered, and its delivery state.
@@ -37,6 +54,13 @@ type entry struct {
 	// Journal is the change-journal position the file was built at.
 	Journal  uint64             `json:"journal"`
 	Delivery *delivery.Delivery `json:"delivery,omitempty"`
+	// Target is where Delivery is going (its String: no secrets). A
+	// delivery whose profile has since been pointed elsewhere does not
+	// resume there, where its steps mean nothing.
+	Target string `json:"target,omitempty"`
+	// HandedTo names the profile the file was handed to when its own
+	// profile was removed.
+	HandedTo string `json:"handed_to,omitempty"`
 }
 
 func stateKey(code string) string                 { return "exchange/" + code + "/state" }
@@ -116,7 +140,19 @@ func (s *Scheduler) deliverEntry(ctx context.Context, cl *delivery.Client, p *pr
 	if err := materialize(src, e.Content, e.SHA256); err != nil {
 		return err
 	}
-	st := entryStore{db: s.db, code: p.Code, after: s.afterSave}
+	target := cl.Target().String()
+	if d := e.Delivery; d != nil && e.Target != "" && e.Target != target {
+		switch d.Step {
+		case delivery.StepPending, delivery.StepUploadedTemp:
+			// Only a hidden temporary copy, if anything, is at the old
+			// target: send the file to the new one from the start.
+			e.Delivery = nil
+		default:
+			return fmt.Errorf("%s reached %s under its final name (step %s) before the target changed to %s: "+
+				"point the profile back there to finish it: %w", name, e.Target, d.Step, target, delivery.ErrConflict)
+		}
+	}
+	st := entryStore{db: s.db, code: p.Code, target: target, after: s.afterSave}
 	var err error
 	if e.Delivery == nil {
 		// Not handed to delivery yet (a crash came first): prepare it now.
@@ -172,12 +208,14 @@ func materialize(path string, content []byte, sum string) error {
 }
 
 // entryStore keeps delivery state in the outbox entry, one short
-// transaction per step; a finished entry drops its bytes and leaves the
-// pending list.
+// transaction per step; a finished entry leaves the pending list and joins
+// the kept ones, and the oldest kept entry beyond KeptFiles drops its
+// bytes.
 type entryStore struct {
-	db    *store.DB
-	code  string
-	after func(delivery.Delivery) error
+	db     *store.DB
+	code   string
+	target string // where the delivery goes
+	after  func(delivery.Delivery) error
 }
 
 func (es entryStore) Save(ctx context.Context, d delivery.Delivery) error {
@@ -196,20 +234,47 @@ func (es entryStore) save(ctx context.Context, d delivery.Delivery) error {
 		if err := tx.Meta(entryKey(es.code, d.Name), &e); err != nil {
 			return err
 		}
-		e.Delivery = &d
+		e.Delivery, e.Target = &d, es.target
 		if d.Step == delivery.StepDone {
-			e.Content = nil
 			st, err := loadState(tx, es.code)
 			if err != nil {
 				return err
 			}
 			st.Pending = slices.DeleteFunc(st.Pending, func(n string) bool { return n == d.Name })
+			if !slices.ContainsFunc(st.Kept, func(k keptFile) bool { return k.Name == d.Name }) {
+				st.Kept = append(st.Kept, keptFile{Name: d.Name, Size: len(e.Content)})
+			}
+			size := 0
+			for _, k := range st.Kept {
+				size += k.Size
+			}
+			for len(st.Kept) > KeptFiles || len(st.Kept) > 1 && size > KeptBytes {
+				if err := dropContent(tx, es.code, st.Kept[0].Name); err != nil {
+					return err
+				}
+				size -= st.Kept[0].Size
+				st.Kept = st.Kept[1:]
+			}
 			if err := tx.SetMeta(stateKey(es.code), st); err != nil {
 				return err
 			}
 		}
 		return tx.SetMeta(entryKey(es.code, d.Name), e)
 	})
+}
+
+// dropContent forgets the bytes of a delivered entry, keeping its record.
+func dropContent(tx *store.Tx, code, name string) error {
+	var e entry
+	err := tx.Meta(entryKey(code, name), &e)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	e.Content = nil
+	return tx.SetMeta(entryKey(code, name), e)
 }
 
 func (s *Scheduler) state(ctx context.Context, code string) (state, error) {

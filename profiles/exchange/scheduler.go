@@ -15,6 +15,11 @@
 // record nor sends it twice, and file names, fixed when the file is built,
 // let the delivery protocol recognise a file already in place.
 //
+// Records leave only through files that will be delivered: a run checks
+// its target before it builds, a profile is not removed while its outbox
+// holds files (Remove hands them to another profile), and the last
+// KeptFiles delivered files can be sent again (RunOptions.Resend).
+//
 // # Imports
 //
 // Partner files are collected from the import directory, parsed completely
@@ -55,7 +60,7 @@ const (
 // Run is one run of a profile, as kept in its history.
 type Run struct {
 	ID       uint64    `json:"id"`
-	Trigger  string    `json:"trigger"` // schedule, manual
+	Trigger  string    `json:"trigger"` // schedule, manual, resend N
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Result   string    `json:"result"`
@@ -253,6 +258,9 @@ type RunOptions struct {
 	Files []string
 	// Out, when set, receives the dry-run report.
 	Out func(line string)
+	// Resend, when set, delivers again the files of that past run (by
+	// its id) and does nothing else.
+	Resend uint64
 }
 
 // ErrUnknownProfile is returned by RunNow for a code no file-exchange
@@ -266,7 +274,11 @@ func (s *Scheduler) RunNow(ctx context.Context, code string, o RunOptions) (Run,
 	if !ok {
 		return Run{}, fmt.Errorf("%w: %s", ErrUnknownProfile, code)
 	}
-	if o.Trigger == "" {
+	switch {
+	case o.Trigger != "":
+	case o.Resend > 0:
+		o.Trigger = fmt.Sprintf("resend %d", o.Resend)
+	default:
 		o.Trigger = "manual"
 	}
 	if !o.DryRun {
@@ -355,10 +367,20 @@ func (s *Scheduler) work(ctx context.Context, p *profiles.Exchange, o RunOptions
 	if err != nil {
 		return err
 	}
+	if o.Resend > 0 {
+		return s.resend(ctx, cl, p, o.Resend, run)
+	}
 	if err := s.flush(ctx, cl, p, run); err != nil {
 		return err
 	}
 	build := s.builder(p)
+	if build != nil {
+		// A build marks its records (fees exported, notices sent): build
+		// nothing for a target that cannot take the file now.
+		if _, err := cl.Check(ctx); err != nil {
+			return err
+		}
+	}
 	for i := 0; build != nil && i < maxFilesPerRun; i++ {
 		n, err := build(ctx, p)
 		if err != nil {

@@ -130,7 +130,12 @@ func TestHostKeyMismatchStopsTheProfile(t *testing.T) {
 	if err == nil || run.Result != ResultStopped || !strings.Contains(run.Error, "host key") {
 		t.Fatalf("want a stop for the host key, got %+v, %v", run, err)
 	}
-	if st, _ := ProfileStatus(ctx, e.db, "BURSAR"); st.Stopped == "" || len(st.Pending) != 1 {
-		t.Fatalf("status %+v: stopped, the built file kept for later", st)
+	// Nothing was built for a target that cannot take it: every fee is
+	// still open.
+	if st, _ := ProfileStatus(ctx, e.db, "BURSAR"); st.Stopped == "" || len(st.Pending) != 0 {
+		t.Fatalf("status %+v: stopped, no file built", st)
+	}
+	if n := len(e.exportedTxns()); n != 0 {
+		t.Fatalf("%d fees marked exported for a target that refused us", n)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
+	"github.com/circa-ils/circa/profiles/initiator"
 	"github.com/circa-ils/circa/schemas"
 )
 
@@ -147,5 +149,72 @@ func TestStorageReportCommand(t *testing.T) {
 	}
 	if r := run(t, "storage", "report", "--data-dir", dir, "--days", "-1"); r.code != 2 {
 		t.Fatalf("negative days: %+v", r)
+	}
+}
+
+// TestStorageOnlineProfileAndReport: a storage profile is set to take
+// requests online from the command line (secrets as file paths only), an
+// undelivered RequestItem shows in `circa storage report`, and
+// --online-url "" turns it off again.
+func TestStorageOnlineProfileAndReport(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/ncip"
+	ln.Close() // connections are refused from now on
+	key := filepath.Join(t.TempDir(), "annex.key")
+	if err := os.WriteFile(key, []byte("secret-annex-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, append([]string{"profile", "storage", "edit", fixtures.StorageCode, "--online-url", "ftp://annex"}, d...)...); r.code != 1 ||
+		!strings.Contains(r.errOut, "online url") {
+		t.Fatalf("ftp url: %+v", r)
+	}
+	if r := run(t, append([]string{"profile", "storage", "edit", fixtures.StorageCode, "--online-url", url, "--online-api-key-file", key}, d...)...); r.code != 0 {
+		t.Fatalf("edit: %+v", r)
+	}
+	r := run(t, append([]string{"profile", "storage", "show", fixtures.StorageCode}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "url: "+url) || !strings.Contains(r.out, "api_key_file: "+key) || strings.Contains(r.out, "secret-annex-key") {
+		t.Fatalf("show: %+v", r)
+	}
+
+	b, err := openBackend(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, err := b.svc.PlaceHold(context.Background(), circ.HoldRequest{Agent: staffAgent(fixtures.LibraryMain), Patron: fixtures.PatronGood,
+		Item: fixtures.ItemAnnex})
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	reg, err := b.registry(context.Background())
+	if err == nil {
+		var snd *initiator.Sender
+		if snd, err = initiator.New(initiator.Options{DB: b.db, Registry: reg}); err == nil {
+			snd.Pass(context.Background())
+		}
+	}
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "storage", "report", "--data-dir", dir, "--days", "0")
+	rid := circ.RequestKey(hold.Retrieval)
+	if r.code != 0 || !strings.Contains(r.out, initiator.MismatchNotDelivered) ||
+		!strings.Contains(r.out, "RequestItem not yet delivered: 1 attempts, last error ") || !strings.Contains(r.out, "connection refused") ||
+		!strings.Contains(r.out, "retrieval requested, not yet retrieved; RequestItem not yet delivered") ||
+		!strings.Contains(r.out, "2 mismatches") || !strings.Contains(r.out, " "+rid+" ") {
+		t.Fatalf("report: %+v", r)
+	}
+
+	if r := run(t, append([]string{"profile", "storage", "edit", fixtures.StorageCode, "--online-url", ""}, d...)...); r.code != 0 {
+		t.Fatalf("edit off: %+v", r)
+	}
+	if r := run(t, append([]string{"profile", "storage", "show", fixtures.StorageCode}, d...)...); r.code != 0 || strings.Contains(r.out, "online") {
+		t.Fatalf("show after turning off: %+v", r)
 	}
 }

@@ -3,6 +3,7 @@ package initiator
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/ncip/responder"
+	"github.com/circa-ils/circa/store"
 )
 
 // TestRequestAndCancelReachTheFacilityOnce: a hold on an annex item sends
@@ -298,4 +301,45 @@ func hasLine(ms []circ.Mismatch, kind string, request uint64, detail string) boo
 		}
 	}
 	return false
+}
+
+// TestFacilityClosesTheLoop: after the RequestItem went out, the
+// facility's CheckOutItem to circa's own NCIP responder (retrieved and
+// sent) fulfils the retrieval as before; nothing more goes to the
+// facility and the report says nothing more of the message.
+func TestFacilityClosesTheLoop(t *testing.T) {
+	e := newEnv(t)
+	f := newFacility(t)
+	p := e.online(f)
+	h := e.hold(fixtures.PatronGood)
+	e.pass()
+
+	srv := httptest.NewServer(ncip.NewHandler(responder.New(e.svc, e.reg.Current), ncip.HandlerOptions{}))
+	defer srv.Close()
+	cl := ncip.Client{URL: srv.URL + "/ncip", APIKey: fixtures.StorageKey}
+	res, err := cl.Do(ctx, &ncip.CheckOutItem{Header: &ncip.InitiationHeader{FromAgencyID: ncip.SV(fixtures.StorageAgency), ToAgencyID: ncip.SV(fixtures.LocalAgency)},
+		UserRef: ncip.UserRef{UserID: ncip.ID(fixtures.StorageCode)}, ItemID: ncip.Identifier{Value: fixtures.ItemAnnex}})
+	if err != nil || res.Status != 200 || res.Problem != nil {
+		t.Fatalf("facility CheckOutItem: %+v, %v", res, err)
+	}
+	if r := e.request(h.Retrieval); r.Status != store.RequestFulfilled {
+		t.Fatalf("retrieval after the facility sent the item: %+v", r)
+	}
+	e.pass()
+	if got := f.received(); len(got) != 1 {
+		t.Fatalf("facility received %+v", got)
+	}
+	e.now.Store(new(seededAt.Add(time.Hour)))
+	ms, err := e.svc.StorageReport(ctx, circ.StorageReportOptions{Facility: p.Facility, Days: 0})
+	if err == nil {
+		ms, err = Annotate(ctx, e.db, e.reg.Current(), p.Facility, ms)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Request == h.Retrieval && (m.Kind == MismatchNotDelivered || m.Kind == MismatchRefused || strings.Contains(m.Detail, KindRequest)) {
+			t.Fatalf("report still speaks of the message: %+v", m)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/circa-ils/circa/fixtures"
@@ -149,6 +150,34 @@ func TestWrongClientCertificateIsNotDelivered(t *testing.T) {
 	h := e.hold(fixtures.PatronGood)
 	e.pass()
 	if m := e.message(KindRequest, h.Retrieval); m.Status != StatusPending || m.Attempts != 1 || m.LastError == "" {
+		t.Fatalf("RequestItem %+v", m)
+	}
+}
+
+// TestUnknownAgencyIsRetried: a facility that does not accept circa's
+// agency answers outside any service response; that is its set-up, not a
+// refusal of the request, so the message stays queued with the reason.
+func TestUnknownAgencyIsRetried(t *testing.T) {
+	fac, url, caFile, cert, key := secondCirca(t)
+	p := *fac.reg.Current().NCIP[libraryPartner]
+	p.AgencyIDs = []string{"SOMEONE-ELSE"}
+	if err := fac.reg.Save(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	if err := fixtures.SeedProfiles(ctx, e.reg); err != nil {
+		t.Fatal(err)
+	}
+	s := *e.reg.Current().Storage[fixtures.StorageCode]
+	s.Online = &profiles.StorageOnline{URL: url, ClientCertFile: cert, ClientKeyFile: key, CAFile: caFile}
+	if err := e.reg.Save(ctx, &s); err != nil {
+		t.Fatal(err)
+	}
+	e.pass()
+	h := e.hold(fixtures.PatronGood)
+	e.pass()
+	m := e.message(KindRequest, h.Retrieval)
+	if m.Status != StatusPending || m.Attempts != 1 || !strings.Contains(m.LastError, ncip.UnknownAgency) {
 		t.Fatalf("RequestItem %+v", m)
 	}
 }

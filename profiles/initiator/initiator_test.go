@@ -37,7 +37,12 @@ func TestRequestAndCancelReachTheFacilityOnce(t *testing.T) {
 		t.Fatal("the patron's barcode went into a message of a profile without patron_details")
 	}
 	e.pass()
+	// A pass with nothing new writes nothing.
+	commits := e.db.CommitStats().Commits
 	e.pass()
+	if n := e.db.CommitStats().Commits; n != commits {
+		t.Fatalf("an idle pass made %d commits", n-commits)
+	}
 	got := f.received()
 	rid := strconv.FormatUint(h.Retrieval, 10)
 	if len(got) != 1 || got[0].Service != KindRequest || got[0].RequestID != rid || got[0].Item != fixtures.ItemAnnex ||

@@ -169,6 +169,8 @@ func (s *Sender) Pass(ctx context.Context) time.Time {
 			if next.IsZero() || s.retry[p.Code].Before(next) {
 				next = s.retry[p.Code]
 			}
+			// The reason, which may quote a facility's Problem, is in
+			// `circa storage report`, not the log.
 			s.log.Warn().Str("profile", p.Code).Int("failures", s.fails[p.Code]).Dur("retry_in", d).Msg("facility not reached")
 		}
 		s.mu.Unlock()
@@ -187,9 +189,18 @@ func (s *Sender) active() []*profiles.Storage {
 	return out
 }
 
-// Queue reads the change journal up to its end, queueing messages.
+// Queue reads the change journal up to its end, queueing messages. It
+// writes nothing when the profile's cursor is at the journal's head, so an
+// idle loop makes no commits.
 func (s *Sender) Queue(ctx context.Context, p *profiles.Storage) error {
 	for {
+		behind := false
+		if err := s.o.DB.View(ctx, func(tx *store.Tx) error {
+			behind = tx.Cursor(cursorName(p.Code)) < tx.JournalHead()
+			return nil
+		}); err != nil || !behind {
+			return err
+		}
 		var more bool
 		err := s.o.DB.Update(ctx, func(tx *store.Tx) error {
 			var err error
@@ -268,32 +279,41 @@ func (s *Sender) send(ctx context.Context, p *profiles.Storage, hc *http.Client,
 			return err
 		}
 	}
-	status, answer := StatusSent, "accepted"
+	status, answer, problem := StatusSent, "accepted", ""
 	if pr := res.Problem; pr != nil {
-		status, answer = StatusRefused, problemText(pr)
+		status, answer, problem = StatusRefused, problemText(pr), pr.Type.Value
 		// The facility already holds this RequestId: an earlier attempt
 		// reached it before its answer was lost.
 		if m.Attempts > 1 && pr.Type.Is(ncip.DuplicateRequest) {
 			status, answer = StatusSent, "accepted (already held: "+answer+")"
 		}
 	}
-	return s.answer(ctx, p, key, status, answer)
+	return s.answer(ctx, p, key, status, answer, problem)
 }
 
-// transient says why an exchange that did not yield an NCIP answer must be
-// tried again: an HTTP error status, a body that is no NCIP message, or a
-// facility that says it is busy.
+// transient says why an exchange that did not yield the facility's
+// answer to the request must be tried again: an HTTP error status, a body
+// that is no NCIP message, a Problem outside any service response, or one
+// that faults the set-up of the two systems (agency, authentication,
+// service) or says the facility is busy rather than anything about the
+// request.
 func transient(res *ncip.Result) error {
 	switch {
 	case res.Status != http.StatusOK:
 		return fmt.Errorf("HTTP %d %s", res.Status, http.StatusText(res.Status))
 	case res.Response == nil:
 		return errors.New("the answer is not an NCIP message")
-	case res.Problem != nil && res.Problem.Type.Is(ncip.TemporaryProcessingFailure):
+	case res.Problem != nil && (res.Response.Service == "" || slices.ContainsFunc(setupProblems, res.Problem.Type.Is)):
 		return errors.New("the facility answered " + problemText(res.Problem))
 	}
 	return nil
 }
+
+// setupProblems are the Problem types retried: fixing them is up to the
+// people running the two systems, and the request stands meanwhile.
+var setupProblems = []string{ncip.TemporaryProcessingFailure, ncip.UnknownAgency, ncip.AgencyAuthenticationFailed,
+	ncip.SystemAuthenticationFailed, ncip.UnauthorizedServiceForAgency, ncip.UnknownSystem, ncip.UnsupportedService,
+	ncip.UnknownService}
 
 func problemText(p *ncip.Problem) string {
 	s := strings.TrimSpace(p.Type.Value)
@@ -330,7 +350,8 @@ func (s *Sender) fail(ctx context.Context, p *profiles.Storage, key string, caus
 
 // answer records the facility's answer on the message and, as a note, on
 // the retrieval request, and takes the message out of the outbox.
-func (s *Sender) answer(ctx context.Context, p *profiles.Storage, key, status, answer string) error {
+// Only the Problem's type is logged: its detail may quote the patron.
+func (s *Sender) answer(ctx context.Context, p *profiles.Storage, key, status, answer, problem string) error {
 	var m Message
 	var pending int
 	now := s.o.Clock().UTC()
@@ -374,7 +395,7 @@ func (s *Sender) answer(ctx context.Context, p *profiles.Storage, key, status, a
 	}
 	ev := s.log.Info()
 	if status == StatusRefused {
-		ev = s.log.Warn().Str("problem", answer)
+		ev = s.log.Warn().Str("problem", problem)
 	}
 	ev.Str("profile", p.Code).Str("kind", m.Kind).Uint64("request", m.Request).Int("attempts", m.Attempts).
 		Str("result", status).Msg("storage message answered")

@@ -1,9 +1,11 @@
 package initiator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -219,6 +221,7 @@ type facility struct {
 	mu       sync.Mutex
 	srv      *http.Server
 	busy     bool   // answer 503
+	failID   string // answer 503 to messages with this RequestId
 	problem  string // refuse RequestItem with this Problem type
 	dupProb  bool   // answer a repeated RequestId with Duplicate Request
 	got      []received
@@ -248,8 +251,17 @@ func (f *facility) start() {
 	f.addr = ln.Addr().String()
 	h := ncip.NewHandler(f, ncip.HandlerOptions{})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		f.mu.Lock()
-		busy := f.busy
+		failed := f.failID != "" && bytes.Contains(body, []byte("RequestIdentifierValue>"+f.failID+"</"))
+		if failed {
+			f.got = append(f.got, received{Service: "503", RequestID: f.failID})
+		}
+		busy := f.busy || failed
 		f.mu.Unlock()
 		if busy {
 			http.Error(w, "maintenance", http.StatusServiceUnavailable)

@@ -348,3 +348,38 @@ func TestFacilityClosesTheLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestUndeliverableMessageHoldsBackTheRest: messages leave in order; while
+// the first cannot be delivered, the ones queued after it wait, so the
+// cancellation behind a request never reaches the facility first.
+func TestUndeliverableMessageHoldsBackTheRest(t *testing.T) {
+	e := newEnv(t)
+	f := newFacility(t)
+	p := e.online(f)
+	a := e.hold(fixtures.PatronGood)
+	rid := strconv.FormatUint(a.Retrieval, 10)
+	f.failID = rid
+	e.pass()
+	b, err := e.svc.PlaceHold(ctx, circ.HoldRequest{Agent: agent, Patron: fixtures.PatronExternal, Item: fixtures.ItemAnnex})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cancel(a)
+	if err := e.snd.Queue(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	e.pass()
+	if got := f.received(); len(got) != 2 || got[0].Service != "503" || got[1].Service != "503" {
+		t.Fatalf("facility received %+v, want only the two failed attempts at %s", got, rid)
+	}
+	f.mu.Lock()
+	f.failID = ""
+	f.mu.Unlock()
+	e.pass()
+	got := f.received()[2:]
+	ridB := strconv.FormatUint(b.Retrieval, 10)
+	if len(got) != 3 || got[0].RequestID != rid || got[0].Service != KindRequest || got[1].RequestID != ridB ||
+		got[2].RequestID != rid || got[2].Service != KindCancel {
+		t.Fatalf("facility received %+v after the fault cleared", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -381,5 +382,66 @@ func TestUndeliverableMessageHoldsBackTheRest(t *testing.T) {
 	if len(got) != 3 || got[0].RequestID != rid || got[0].Service != KindRequest || got[1].RequestID != ridB ||
 		got[2].RequestID != rid || got[2].Service != KindCancel {
 		t.Fatalf("facility received %+v after the fault cleared", got)
+	}
+}
+
+// TestKeyFileIsReadAtEachConnection: a missing key file is the reason
+// reported for the undelivered message; once the file is there the
+// message goes, with its key.
+func TestKeyFileIsReadAtEachConnection(t *testing.T) {
+	e := newEnv(t)
+	f := newFacility(t)
+	p := *e.online(f)
+	on := *p.Online
+	keyFile := on.APIKeyFile
+	on.APIKeyFile = keyFile + ".new"
+	p.Online = &on
+	if err := e.reg.Save(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	h := e.hold(fixtures.PatronGood)
+	e.pass()
+	m := e.message(KindRequest, h.Retrieval)
+	if m.Status != StatusPending || !strings.Contains(m.Outcome(), "last error api key: open "+on.APIKeyFile) || len(f.received()) != 0 {
+		t.Fatalf("without its key file: %q, facility received %+v", m.Outcome(), f.received())
+	}
+	if err := os.Rename(keyFile, on.APIKeyFile); err != nil {
+		t.Fatal(err)
+	}
+	e.pass()
+	if m := e.message(KindRequest, h.Retrieval); m.Status != StatusSent {
+		t.Fatalf("with its key file: %+v", m)
+	}
+}
+
+// TestRefusedCancellationIsReportedUntilTheFacilityReports: a
+// cancellation the facility refuses (it no longer knows the request) is a
+// report line until the facility next reports on the item.
+func TestRefusedCancellationIsReportedUntilTheFacilityReports(t *testing.T) {
+	e := newEnv(t)
+	f := newFacility(t)
+	p := e.online(f)
+	h := e.hold(fixtures.PatronGood)
+	e.pass()
+	f.mu.Lock()
+	clear(f.held)
+	f.mu.Unlock()
+	e.now.Store(new(seededAt.Add(time.Hour)))
+	e.cancel(h)
+	e.pass()
+	m := e.message(KindCancel, h.Retrieval)
+	if m.Status != StatusRefused || m.Answer != ncip.UnknownRequest {
+		t.Fatalf("cancellation %+v", m)
+	}
+	ms, err := Annotate(ctx, e.db, e.reg.Current(), p.Facility, nil)
+	if err != nil || !hasLine(ms, MismatchRefused, h.Retrieval, "CancelRequestItem refused: Unknown Request") {
+		t.Fatalf("report %+v, %v", ms, err)
+	}
+	e.now.Store(new(seededAt.Add(2 * time.Hour)))
+	if _, err := e.svc.StorageCheckin(ctx, circ.StorageEvent{Agent: agent, Facility: p.Facility, Item: fixtures.ItemAnnex}); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := Annotate(ctx, e.db, e.reg.Current(), p.Facility, nil); hasLine(ms, MismatchRefused, h.Retrieval, "") {
+		t.Fatalf("still reported after the facility's check-in: %+v", ms)
 	}
 }

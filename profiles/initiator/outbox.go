@@ -78,6 +78,9 @@ func (m *Message) Outcome() string {
 		return "withdrawn before sending"
 	}
 	if m.Attempts == 0 {
+		if m.LastError != "" {
+			return "not yet delivered: " + m.LastError
+		}
 		return "not yet delivered: no attempt yet"
 	}
 	return fmt.Sprintf("not yet delivered: %d attempts, last error %s", m.Attempts, m.LastError)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/circa-ils/circa/circ"
@@ -101,5 +100,5 @@ func lineOf(tx *store.Tx, p *profiles.Storage, m *Message) (circ.Mismatch, bool,
 // heardSince reports whether the item's storage history has news after t.
 func heardSince(tx *store.Tx, itemID uint64, t time.Time) bool {
 	h, err := tx.StorageHistory(itemID)
-	return err == nil && len(h) > 0 && h[len(h)-1].At.After(t) && !strings.EqualFold(h[len(h)-1].State, circ.StorageRequested)
+	return err == nil && len(h) > 0 && h[len(h)-1].At.After(t) && h[len(h)-1].State != circ.StorageRequested
 }

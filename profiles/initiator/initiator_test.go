@@ -156,6 +156,19 @@ func TestFacilityDownThenBack(t *testing.T) {
 	if len(f.received()) != 0 {
 		t.Fatalf("a busy facility took %v", f.received())
 	}
+	// Taken offline meanwhile, the profile's undelivered messages still
+	// show in the report.
+	off := *e.reg.Current().Storage[p.Code]
+	off.Online = nil
+	if err := e.reg.Save(ctx, &off); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := Annotate(ctx, e.db, e.reg.Current(), "", nil); err != nil || !hasLine(ms, MismatchNotDelivered, a.Retrieval, "CancelRequestItem not yet delivered") {
+		t.Fatalf("report of the offline profile %+v, %v", ms, err)
+	}
+	if err := e.reg.Save(ctx, p); err != nil {
+		t.Fatal(err)
+	}
 
 	// Back: the running loop delivers, after its backoff.
 	runCtx, stop := context.WithCancel(ctx)

@@ -22,11 +22,12 @@ const (
 // RequestItem, and each message not yet delivered, or refused while it
 // still matters (its retrieval is open, or for a cancellation, the
 // facility has said nothing of the item since), gets a line of its own.
-// facility "" means every facility.
+// facility "" means every facility. A profile no longer online still
+// shows the messages it left undelivered.
 func Annotate(ctx context.Context, db *store.DB, snap *profiles.Snapshot, facility string, ms []circ.Mismatch) ([]circ.Mismatch, error) {
 	var ps []*profiles.Storage
 	for _, p := range snap.Storage {
-		if p.Online != nil && (facility == "" || p.Facility == facility) {
+		if facility == "" || p.Facility == facility {
 			ps = append(ps, p)
 		}
 	}

@@ -19,10 +19,11 @@ import (
 )
 
 // TestRequestAndCancelReachTheFacilityOnce: a hold on an annex item sends
-// one schema-valid RequestItem with the retrieval's RequestId, the
-// facility's key and no patron data; passes with nothing new send nothing;
-// the patron's cancellation sends a CancelRequestItem with the same
-// RequestId, and the answers are recorded on the request and the report.
+// one RequestItem, valid against the NCIP schema, with the retrieval's
+// RequestId, the facility's key and no patron data; passes with nothing
+// new send nothing; the patron's cancellation sends a CancelRequestItem
+// with the same RequestId, and the answers are recorded on the request
+// and the report.
 func TestRequestAndCancelReachTheFacilityOnce(t *testing.T) {
 	e := newEnv(t)
 	f := newFacility(t)
@@ -70,6 +71,10 @@ func TestRequestAndCancelReachTheFacilityOnce(t *testing.T) {
 	}
 
 	e.cancel(h)
+	if err := e.snd.Queue(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	conformance.ValidateNCIP(t, e.message(KindCancel, h.Retrieval).Body)
 	e.pass()
 	e.pass()
 	got = f.received()

@@ -463,3 +463,50 @@ func TestRefusedCancellationIsReportedUntilTheFacilityReports(t *testing.T) {
 		t.Fatalf("still reported after the facility's check-in: %+v", ms)
 	}
 }
+
+// TestRetrievalOfAVanishedItemIsSkipped: a retrieval whose item is gone by
+// the time the journal is read asks the facility for nothing and does not
+// stop the requests after it.
+func TestRetrievalOfAVanishedItemIsSkipped(t *testing.T) {
+	e := newEnv(t)
+	f := newFacility(t)
+	e.online(f)
+	gone := e.hold(fixtures.PatronGood)
+	err := e.db.Update(ctx, func(tx *store.Tx) error {
+		it, err := tx.ItemByBarcode(fixtures.ItemAnnex)
+		if err != nil {
+			return err
+		}
+		return tx.DeleteItem(it.ID, seededAt)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another annex copy, requested after.
+	var other string
+	if err := e.db.View(ctx, func(tx *store.Tx) error {
+		return tx.ForEachItem(func(it store.Item) bool {
+			if it.Location == fixtures.LocationAnnex && it.Status == store.ItemAvailable && it.Barcode != fixtures.ItemAnnex {
+				other = it.Barcode
+			}
+			return other == ""
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	next, err := e.svc.PlaceHold(ctx, circ.HoldRequest{Agent: agent, Patron: fixtures.PatronExternal, Item: other})
+	if err != nil || next.Retrieval == 0 {
+		t.Fatalf("hold on annex item %q: %+v, %v", other, next, err)
+	}
+	e.pass()
+	if got := f.received(); len(got) != 1 || got[0].Item != other {
+		t.Fatalf("facility received %+v, want only the request for %s", got, other)
+	}
+	var queued bool
+	if err := e.db.View(ctx, func(tx *store.Tx) (err error) {
+		_, queued, err = loadMessage(tx, fixtures.StorageCode, keyOf(gone.Retrieval, KindRequest))
+		return err
+	}); err != nil || queued {
+		t.Fatalf("queued %v, %v", queued, err)
+	}
+}

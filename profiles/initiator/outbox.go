@@ -191,7 +191,14 @@ func queueRequest(tx *store.Tx, p *profiles.Storage, st *state, id uint64, cance
 	}
 	switch {
 	case req.Status.Open() && !queued:
-		return 1, put(tx, p, st, req, KindRequest, now)
+		it, err := tx.Item(req.ItemID)
+		if errors.Is(err, store.ErrNotFound) || err == nil && it.Barcode == "" {
+			return 0, nil // nothing the facility could retrieve
+		}
+		if err != nil {
+			return 0, err
+		}
+		return 1, put(tx, p, st, req, it.Barcode, KindRequest, now)
 	case cancel && req.Status == store.RequestCancelled && queued && (sent.Status == StatusPending || sent.Status == StatusSent):
 		if _, done, err := loadMessage(tx, p.Code, keyOf(req.ID, KindCancel)); err != nil || done {
 			return 0, err
@@ -201,25 +208,26 @@ func queueRequest(tx *store.Tx, p *profiles.Storage, st *state, id uint64, cance
 			st.Pending = slices.DeleteFunc(st.Pending, func(k string) bool { return k == reqKey })
 			return 0, tx.SetMeta(msgKey(p.Code, reqKey), sent)
 		}
-		return 1, put(tx, p, st, req, KindCancel, now)
+		return 1, put(tx, p, st, req, sent.Item, KindCancel, now)
 	}
 	return 0, nil
 }
 
-// put encodes a message and appends it to the outbox.
-func put(tx *store.Tx, p *profiles.Storage, st *state, req store.Request, kind string, now time.Time) error {
-	it, err := tx.Item(req.ItemID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
+// put encodes a message about the item with this barcode and appends it
+// to the outbox.
+func put(tx *store.Tx, p *profiles.Storage, st *state, req store.Request, barcode, kind string, now time.Time) error {
 	user := req.Pickup
 	if p.Online.PatronDetails {
 		if pt, err := tx.Patron(req.PatronID); err == nil && pt.Barcode != "" {
 			user = pt.Barcode
 		}
 	}
-	m := Message{Profile: p.Code, Kind: kind, Request: req.ID, Hold: req.ParentID, Item: it.Barcode,
+	if user == "" {
+		user = p.LocalAgency // UserId is required
+	}
+	m := Message{Profile: p.Code, Kind: kind, Request: req.ID, Hold: req.ParentID, Item: barcode,
 		RequestID: strconv.FormatUint(req.ID, 10), Queued: now, Status: StatusPending}
+	var err error
 	if m.Body, err = encode(p, &m, user, req.Pickup); err != nil {
 		return fmt.Errorf("request %d: %w", req.ID, err)
 	}

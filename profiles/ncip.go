@@ -3,6 +3,8 @@ package profiles
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -182,6 +184,68 @@ type Storage struct {
 	// reported by `circa storage report`.
 	StaleDays int        `json:"stale_days" yaml:"stale_days"`
 	Compat    NCIPCompat `json:"compat,omitempty" yaml:"compat,omitempty"`
+	// Online, when set, says the facility takes requests at its own NCIP
+	// endpoint: circa sends it RequestItem and CancelRequestItem.
+	Online *StorageOnline `json:"online,omitempty" yaml:"online,omitempty"`
+}
+
+// StorageOnline is how circa, as the NCIP initiator, reaches a facility
+// that takes requests online. Secrets stay in files named here, read at
+// each connection, so the store never holds them and a rotated key is used
+// at once.
+type StorageOnline struct {
+	URL string `json:"url" yaml:"url"`
+	// APIKeyFile holds (first line) the key sent as X-API-Key.
+	APIKeyFile string `json:"api_key_file,omitempty" yaml:"api_key_file,omitempty"`
+	// ClientCertFile and ClientKeyFile are the PEM client certificate and
+	// key presented over TLS.
+	ClientCertFile string `json:"client_cert_file,omitempty" yaml:"client_cert_file,omitempty"`
+	ClientKeyFile  string `json:"client_key_file,omitempty" yaml:"client_key_file,omitempty"`
+	// CAFile, when set, holds the PEM certificates the facility's server
+	// certificate must chain to, instead of the system's.
+	CAFile string `json:"ca_file,omitempty" yaml:"ca_file,omitempty"`
+	// TimeoutSeconds bounds one exchange; 0 means DefaultStorageTimeout.
+	TimeoutSeconds int `json:"timeout_seconds,omitempty" yaml:"timeout_seconds,omitempty"`
+	// PatronDetails sends the patron's barcode as the UserId; without it
+	// the UserId is the pickup library, so no patron data leaves circa.
+	PatronDetails bool `json:"patron_details,omitempty" yaml:"patron_details,omitempty"`
+}
+
+// DefaultStorageTimeout bounds one exchange with a facility, in seconds.
+const DefaultStorageTimeout = 30
+
+// Timeout is how long one exchange with the facility may take.
+func (o *StorageOnline) Timeout() time.Duration {
+	return time.Duration(orDefault(o.TimeoutSeconds, DefaultStorageTimeout)) * time.Second
+}
+
+func (o *StorageOnline) validate() error {
+	var errs []error
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("online url %q: give an http:// or https:// address", o.URL))
+	} else if u.User != nil {
+		errs = append(errs, errors.New("online url: no credentials in the address; use api_key_file or a client certificate"))
+	}
+	if o.APIKeyFile == "" && o.ClientCertFile == "" {
+		errs = append(errs, errors.New("online: give api_key_file or client_cert_file and client_key_file"))
+	}
+	if (o.ClientCertFile == "") != (o.ClientKeyFile == "") {
+		errs = append(errs, errors.New("online: client_cert_file and client_key_file go together"))
+	}
+	if o.ClientCertFile != "" && err == nil && u.Scheme != "https" {
+		errs = append(errs, errors.New("online: a client certificate needs an https:// url"))
+	}
+	for _, f := range []struct{ name, path string }{{"api_key_file", o.APIKeyFile}, {"client_cert_file", o.ClientCertFile},
+		{"client_key_file", o.ClientKeyFile}, {"ca_file", o.CAFile}} {
+		if f.path != "" && !filepath.IsAbs(f.path) {
+			errs = append(errs, fmt.Errorf("online %s %q: give an absolute path", f.name, f.path))
+		}
+	}
+	if o.TimeoutSeconds < 0 {
+		errs = append(errs, errors.New("online timeout_seconds must be ≥ 0"))
+	}
+	return errors.Join(errs...)
 }
 
 // ProfileType implements Profile.
@@ -211,6 +275,9 @@ func (p *Storage) Validate() error {
 	}
 	if p.StaleDays < 0 {
 		errs = append(errs, errors.New("stale_days must be ≥ 0"))
+	}
+	if p.Online != nil {
+		errs = append(errs, p.Online.validate())
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/store"
@@ -292,5 +293,60 @@ func TestSaveRefusesUnknownLibraryAndDesk(t *testing.T) {
 	Prepare(k)
 	if err := r.Save(ctx, k); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStorageOnlineSettings: a facility taking requests online needs an
+// http(s) address without credentials in it, a key file or a client
+// certificate with its key (over https), and absolute paths; the settings
+// survive a YAML export and import.
+func TestStorageOnlineSettings(t *testing.T) {
+	base := func(o *StorageOnline) *Storage {
+		s := NewStorage("S1")
+		s.AgencyIDs, s.LocalAgency, s.Facility, s.Locations, s.Library = []string{"AN"}, "LIB", "ANNEX", []string{"ANNEX"}, "MAIN"
+		s.Auth.APIKey = "in"
+		s.Online = o
+		Prepare(s)
+		return s
+	}
+	for _, c := range []struct {
+		o    StorageOnline
+		want string // "" means valid
+	}{
+		{StorageOnline{URL: "https://asrs.example.edu/ncip", APIKeyFile: "/etc/circa/asrs.key"}, ""},
+		{StorageOnline{URL: "https://asrs.example.edu/ncip", ClientCertFile: "/c.pem", ClientKeyFile: "/k.pem", CAFile: "/ca.pem"}, ""},
+		{StorageOnline{URL: "ftp://asrs.example.edu", APIKeyFile: "/k"}, "online url"},
+		{StorageOnline{URL: "asrs.example.edu/ncip", APIKeyFile: "/k"}, "online url"},
+		{StorageOnline{URL: "https://user:pw@asrs.example.edu/ncip", APIKeyFile: "/k"}, "no credentials in the address"},
+		{StorageOnline{URL: "https://asrs.example.edu/ncip"}, "give api_key_file or client_cert_file"},
+		{StorageOnline{URL: "https://asrs.example.edu/ncip", ClientCertFile: "/c.pem"}, "go together"},
+		{StorageOnline{URL: "http://asrs.example.edu/ncip", ClientCertFile: "/c.pem", ClientKeyFile: "/k.pem"}, "needs an https:// url"},
+		{StorageOnline{URL: "https://asrs.example.edu/ncip", APIKeyFile: "asrs.key"}, "absolute path"},
+		{StorageOnline{URL: "https://asrs.example.edu/ncip", APIKeyFile: "/k", TimeoutSeconds: -1}, "timeout_seconds"},
+	} {
+		err := base(&c.o).Validate()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
+		}
+	}
+	if d := (&StorageOnline{}).Timeout(); d != DefaultStorageTimeout*time.Second {
+		t.Errorf("default timeout %v", d)
+	}
+
+	r := openRegistry(t)
+	s := base(&StorageOnline{URL: "https://asrs.example.edu/ncip", APIKeyFile: "/etc/circa/asrs.key", TimeoutSeconds: 10, PatronDetails: true})
+	if err := r.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := ExportYAML(&buf, r.Current(), TypeStorage); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := ImportYAML(bytes.NewReader(buf.Bytes()), TypeStorage)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("import: %v\n%s", err, buf.String())
+	}
+	if got := ps[0].(*Storage).Online; got == nil || *got != *s.Online {
+		t.Fatalf("round trip: %+v, want %+v", got, s.Online)
 	}
 }

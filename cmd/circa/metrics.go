@@ -10,6 +10,7 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/ncip"
 	fx "github.com/circa-ils/circa/profiles/exchange"
+	"github.com/circa-ils/circa/profiles/initiator"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/store"
 )
@@ -108,6 +109,22 @@ func exchangeMetrics(reg prometheus.Registerer) fx.Observer {
 		} else {
 			stopped.WithLabelValues(r.Profile).Set(0)
 		}
+	}
+}
+
+// storageMetrics counts the messages sent to facilities that take requests
+// online, by answer, and shows how many wait: a growing backlog means a
+// facility is unreachable.
+func storageMetrics(reg prometheus.Registerer) func(initiator.Report) {
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "circa_storage_messages_total", Help: "Attempts at sending NCIP messages to remote-storage facilities, by profile, service and result (sent, refused, failed)."},
+		[]string{"profile", "service", "result"})
+	pending := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "circa_storage_messages_pending", Help: "Messages waiting to be delivered to a remote-storage facility."}, []string{"profile"})
+	reg.MustRegister(sent, pending)
+	return func(r initiator.Report) {
+		sent.WithLabelValues(r.Profile, r.Kind, r.Result).Inc()
+		pending.WithLabelValues(r.Profile).Set(float64(r.Pending))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/profiles/initiator"
 	"github.com/circa-ils/circa/schemas"
 )
 
@@ -225,8 +226,10 @@ func newStorageReportCommand(a *app) *cobra.Command {
 		Short: "List mismatches between circulation and remote-storage facilities",
 		Long: "List retrievals requested but not done after N days, items retrieved but not received after N days,\n" +
 			"items at rest while a request waits for them, items reported not found yet shown available, and items\n" +
-			"in remote-storage locations without a storage history. --facility takes a facility or storage profile\n" +
-			"code; --days defaults to that profile's stale_days, else 3.",
+			"in remote-storage locations without a storage history. For a facility that takes requests online, a\n" +
+			"retrieval's line says what became of its RequestItem (\"sent\", \"refused: <Problem>\", \"not yet delivered: N\n" +
+			"attempts, last error …\"), and messages not yet delivered or refused have lines of their own.\n" +
+			"--facility takes a facility or storage profile code; --days defaults to that profile's stale_days, else 3.",
 		Args: cobra.NoArgs,
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b *backend) error {
@@ -249,11 +252,11 @@ func runStorageReport(ctx context.Context, b *backend, o *storageReportOptions, 
 		return usageError("--days must be ≥ 0")
 	}
 	ro := circ.StorageReportOptions{Facility: o.facility, Days: o.days}
+	reg, err := b.registry(ctx)
+	if err != nil {
+		return err
+	}
 	if o.facility != "" {
-		reg, err := b.registry(ctx)
-		if err != nil {
-			return err
-		}
 		if p, ok := reg.Current().Storage[o.facility]; ok {
 			ro.Facility = p.Facility
 			if !daysGiven && p.StaleDays > 0 {
@@ -263,6 +266,9 @@ func runStorageReport(ctx context.Context, b *backend, o *storageReportOptions, 
 	}
 	ms, err := b.svc.StorageReport(ctx, ro)
 	if err != nil {
+		return err
+	}
+	if ms, err = initiator.Annotate(ctx, b.db, reg.Current(), ro.Facility, ms); err != nil {
 		return err
 	}
 	if o.json {

@@ -3,18 +3,25 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
+	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/profiles/initiator"
 	"github.com/circa-ils/circa/schemas"
+	"github.com/circa-ils/circa/store"
 )
 
 // ncipServer serves NCIP for a seeded data directory on a loopback port.
@@ -147,5 +154,148 @@ func TestStorageReportCommand(t *testing.T) {
 	}
 	if r := run(t, "storage", "report", "--data-dir", dir, "--days", "-1"); r.code != 2 {
 		t.Fatalf("negative days: %+v", r)
+	}
+}
+
+// TestStorageOnlineProfileAndReport: a storage profile is set to take
+// requests online from the command line (secrets as file paths only), an
+// undelivered RequestItem shows in `circa storage report`, and
+// --online-url "" turns it off again.
+func TestStorageOnlineProfileAndReport(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/ncip"
+	ln.Close() // connections are refused from now on
+	key := filepath.Join(t.TempDir(), "annex.key")
+	if err := os.WriteFile(key, []byte("secret-annex-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, append([]string{"profile", "storage", "edit", fixtures.StorageCode, "--online-url", "ftp://annex"}, d...)...); r.code != 1 ||
+		!strings.Contains(r.errOut, "online url") {
+		t.Fatalf("ftp url: %+v", r)
+	}
+	if r := run(t, append([]string{"profile", "storage", "edit", fixtures.StorageCode, "--online-url", url, "--online-api-key-file", key}, d...)...); r.code != 0 {
+		t.Fatalf("edit: %+v", r)
+	}
+	r := run(t, append([]string{"profile", "storage", "show", fixtures.StorageCode}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "url: "+url) || !strings.Contains(r.out, "api_key_file: "+key) || strings.Contains(r.out, "secret-annex-key") {
+		t.Fatalf("show: %+v", r)
+	}
+
+	b, err := openBackend(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, err := b.svc.PlaceHold(context.Background(), circ.HoldRequest{Agent: staffAgent(fixtures.LibraryMain), Patron: fixtures.PatronGood,
+		Item: fixtures.ItemAnnex})
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	reg, err := b.registry(context.Background())
+	if err == nil {
+		var snd *initiator.Sender
+		if snd, err = initiator.New(initiator.Options{DB: b.db, Registry: reg}); err == nil {
+			snd.Pass(context.Background())
+		}
+	}
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "storage", "report", "--data-dir", dir, "--days", "0")
+	rid := circ.RequestKey(hold.Retrieval)
+	if r.code != 0 || !strings.Contains(r.out, initiator.MismatchNotDelivered) ||
+		!strings.Contains(r.out, "RequestItem not yet delivered: 1 attempts, last error ") || !strings.Contains(r.out, "connection refused") ||
+		!strings.Contains(r.out, "retrieval requested, not yet retrieved; RequestItem not yet delivered") ||
+		!strings.Contains(r.out, "2 mismatches") || !strings.Contains(r.out, " "+rid+" ") {
+		t.Fatalf("report: %+v", r)
+	}
+
+	if r := run(t, append([]string{"profile", "storage", "edit", fixtures.StorageCode, "--online-url", ""}, d...)...); r.code != 0 {
+		t.Fatalf("edit off: %+v", r)
+	}
+	if r := run(t, append([]string{"profile", "storage", "show", fixtures.StorageCode}, d...)...); r.code != 0 || strings.Contains(r.out, "online") {
+		t.Fatalf("show after turning off: %+v", r)
+	}
+}
+
+// TestServeSendsStorageRequestsOnline: `circa serve` runs the storage
+// sender. A hold placed at a kiosk on an annex item reaches the facility
+// (another circa's NCIP responder, on a real socket) as a RequestItem, and
+// /metrics counts it.
+func TestServeSendsStorageRequestsOnline(t *testing.T) {
+	fac, url := ncipServer(t)
+	reg, err := fac.registry(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	partner := profiles.NewNCIPPartner("LIBRARY")
+	partner.AgencyIDs, partner.LocalAgency, partner.Library = []string{fixtures.LocalAgency}, fixtures.StorageAgency, fixtures.LibraryMain
+	partner.Auth.APIKey = "library-key"
+	if err := profiles.Prepare(partner); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Save(context.Background(), partner); err != nil {
+		t.Fatal(err)
+	}
+	dir := seededDir(t)
+	key := filepath.Join(t.TempDir(), "facility.key")
+	if err := os.WriteFile(key, []byte("library-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "profile", "storage", "edit", fixtures.StorageCode, "--data-dir", dir, "--online-url", url,
+		"--online-api-key-file", key, "--online-patron-details"); r.code != 0 {
+		t.Fatalf("edit: %+v", r)
+	}
+	s := startDemoServerIn(t, dir)
+	conn, err := net.Dial("tcp", s.sip2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kioskSession(t, conn, time.Now(), fixtures.ItemAnnex)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var held bool
+		err := fac.db.View(context.Background(), func(tx *store.Tx) error {
+			return tx.ForEachRequest(func(r store.Request) bool {
+				held = held || r.Partner == "LIBRARY" && r.Status.Open()
+				return !held
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the facility never received the request")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err := http.Get(s.httpURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := `circa_storage_messages_total{profile="ANNEX",result="sent",service="RequestItem"} 1`
+	for !strings.Contains(string(body), want) {
+		// The answer is recorded just after the facility stored the request.
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %s", want)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if resp, err = http.Get(s.httpURL + "/metrics"); err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
 	}
 }

@@ -491,8 +491,48 @@ func storageKind() profileKind[profiles.Storage] {
 				{"library", func(d, s *S) { d.Library = s.Library }}, {"desk", func(d, s *S) { d.Desk = s.Desk }},
 				{"stale-days", func(d, s *S) { d.StaleDays = s.StaleDays }},
 			}
+			fields = append(fields, bindOnline(fs, p)...)
 			fields = append(fields, bindAuth(fs, &p.Auth, func(n *S) *profiles.NCIPAuth { return &n.Auth })...)
 			return append(fields, bindCompat(fs, &p.Compat, func(n *S) *profiles.NCIPCompat { return &n.Compat })...)
 		},
+	}
+}
+
+// bindOnline binds the settings of a facility that takes requests online.
+// Each change copies the settings, which the registry's snapshot shares;
+// --online-url "" turns requests online off.
+func bindOnline(fs *pflag.FlagSet, p *profiles.Storage) []profileField[profiles.Storage] {
+	type S = profiles.Storage
+	p.Online = &profiles.StorageOnline{}
+	o := p.Online
+	fs.StringVar(&o.URL, "online-url", "", "the facility's NCIP endpoint: circa sends it RequestItem and CancelRequestItem (\"\" turns this off)")
+	fs.StringVar(&o.APIKeyFile, "online-api-key-file", "", "file whose first line is the key sent to the facility as X-API-Key")
+	fs.StringVar(&o.ClientCertFile, "online-client-cert", "", "PEM client certificate presented to the facility")
+	fs.StringVar(&o.ClientKeyFile, "online-client-key", "", "PEM key of --online-client-cert")
+	fs.StringVar(&o.CAFile, "online-ca-file", "", "PEM certificates the facility's server certificate must chain to (default: the system's)")
+	durationVar(fs, &o.TimeoutSeconds, "online-timeout", profiles.DefaultStorageTimeout, time.Second, "bound on one exchange with the facility; whole seconds")
+	fs.BoolVar(&o.PatronDetails, "online-patron-details", false, "send the patron's barcode as UserId (default: the pickup library)")
+	online := func(d *S) *profiles.StorageOnline {
+		var c profiles.StorageOnline
+		if d.Online != nil {
+			c = *d.Online
+		}
+		d.Online = &c
+		return d.Online
+	}
+	return []profileField[S]{
+		{"online-api-key-file", func(d, s *S) { online(d).APIKeyFile = s.Online.APIKeyFile }},
+		{"online-client-cert", func(d, s *S) { online(d).ClientCertFile = s.Online.ClientCertFile }},
+		{"online-client-key", func(d, s *S) { online(d).ClientKeyFile = s.Online.ClientKeyFile }},
+		{"online-ca-file", func(d, s *S) { online(d).CAFile = s.Online.CAFile }},
+		{"online-timeout", func(d, s *S) { online(d).TimeoutSeconds = s.Online.TimeoutSeconds }},
+		{"online-patron-details", func(d, s *S) { online(d).PatronDetails = s.Online.PatronDetails }},
+		{"online-url", func(d, s *S) {
+			if s.Online.URL == "" {
+				d.Online = nil
+				return
+			}
+			online(d).URL = s.Online.URL
+		}},
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/circa-ils/circa/ncip/responder"
 	"github.com/circa-ils/circa/netlimit"
 	fx "github.com/circa-ils/circa/profiles/exchange"
+	"github.com/circa-ils/circa/profiles/initiator"
 	"github.com/circa-ils/circa/profiles/oai"
 	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/sip2"
@@ -215,6 +216,12 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		closeAll()
 		return err
 	}
+	sender, err := initiator.New(initiator.Options{DB: b.db, Registry: reg, Clock: b.svc.Now,
+		Logger: a.log, Observer: storageMetrics(metrics)})
+	if err != nil {
+		closeAll()
+		return err
+	}
 	publisher, err := publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(a.dataDir, "publishing"),
 		Logger: a.log.With().Str("component", "publishing").Logger()})
 	if err != nil {
@@ -259,6 +266,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	g.Go(func() error { return adm.Serve(gctx) })
 	g.Go(func() error { forgetOldRetries(gctx, a, b); return nil })
 	g.Go(func() error { return scheduler.Run(gctx) })
+	g.Go(func() error { return sender.Run(gctx) })
 	g.Go(func() error { return publisher.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()

@@ -347,6 +347,27 @@ type SyncUser struct {
 	Identifiers []store.Identifier
 	Contacts    []store.Contact // the file's segments; all become external
 	Blocks      []store.Block   // the file's blocks; all become external
+	// Status is the file's user status; any but ACTIVE (or none) places
+	// a BlockInactive block.
+	Status string
+}
+
+// BlockInactive is the block a users file places on a user whose status is
+// not ACTIVE. It is external, as the file's blocks are, so the next file
+// that says ACTIVE lifts it and leaves the blocks staff placed alone.
+const BlockInactive = "inactive"
+
+// StatusActive is the user status that places no block.
+const StatusActive = "ACTIVE"
+
+// fileBlocks are the blocks the file gives a user: its blocks, and one for
+// a status other than ACTIVE.
+func (u *SyncUser) fileBlocks() []store.Block {
+	st := strings.ToUpper(strings.TrimSpace(u.Status))
+	if st == "" || st == StatusActive {
+		return u.Blocks
+	}
+	return append(slices.Clip(u.Blocks), store.Block{Type: BlockInactive, Note: "status " + st})
 }
 
 // SyncOptions direct SyncPatrons.
@@ -596,7 +617,7 @@ func applySync(p *store.Patron, u *SyncUser) []string {
 				blocks = append(blocks, b)
 			}
 		}
-		for _, b := range u.Blocks {
+		for _, b := range u.fileBlocks() {
 			b.External = true
 			// A block the file repeats keeps the date it was first placed.
 			for _, old := range p.Blocks {

@@ -24,6 +24,7 @@ import (
 type xmlUser struct {
 	PrimaryID, FirstName, LastName, UserGroup, JobTitle, Language string
 	Birthdate, Expiry, Campus, ShareLib, HomeLibrary, PIN         string
+	Status                                                        string
 
 	Addresses   []xmlAddress
 	Emails      []xmlEmail
@@ -81,6 +82,8 @@ func (x *xmlUser) set(path, v string) {
 		x.HomeLibrary = v
 	case "pin_number":
 		x.PIN = v
+	case "status":
+		x.Status = v
 	}
 	parent, field, _ := cutLast(path)
 	switch parent {
@@ -317,7 +320,7 @@ func toSyncUser(x *xmlUser, match string) (User, []string) {
 	u := User{PIN: x.PIN}
 	u.SyncUser = circ.SyncUser{PrimaryID: tr(x.PrimaryID), FirstName: tr(x.FirstName), LastName: tr(x.LastName),
 		UserGroup: tr(x.UserGroup), JobTitle: tr(x.JobTitle), Language: tr(x.Language), Campus: tr(x.Campus),
-		ShareLib: tr(x.ShareLib), HomeLibrary: tr(x.HomeLibrary)}
+		ShareLib: tr(x.ShareLib), HomeLibrary: tr(x.HomeLibrary), Status: tr(x.Status)}
 	var problems []string
 	for _, id := range x.Identifiers {
 		if tr(id.Type) == "" || tr(id.Value) == "" {
@@ -566,6 +569,20 @@ func (s *Scheduler) buildUsersPage(ctx context.Context, p *profiles.Exchange) (i
 	return n, scanned >= journalPage, err
 }
 
+// isStatusBlock reports whether b is the block a file's status placed.
+func isStatusBlock(b store.Block) bool { return b.External && b.Type == circ.BlockInactive }
+
+// statusOf is the status a users file gives the patron: INACTIVE while the
+// block an INACTIVE file placed stands.
+func statusOf(p *store.Patron) string {
+	for _, b := range p.Blocks {
+		if isStatusBlock(b) {
+			return "INACTIVE"
+		}
+	}
+	return circ.StatusActive
+}
+
 // typeList writes the types list Alma's schema requires of every e-mail and
 // phone, empty when the contact has no type.
 func typeList(w *xw, list, elem, typ string) {
@@ -603,7 +620,7 @@ func renderUsers(pats []store.Patron) []byte {
 		}
 		w.opt("campus_code", pt.Campus)
 		w.elem("account_type", "EXTERNAL")
-		w.elem("status", "ACTIVE")
+		w.elem("status", statusOf(&pt))
 		w.open("contact_info")
 		w.open("addresses")
 		for _, c := range pt.Contacts {
@@ -659,6 +676,9 @@ func renderUsers(pats []store.Patron) []byte {
 		w.close("user_identifiers")
 		w.open("user_blocks")
 		for _, b := range pt.Blocks {
+			if isStatusBlock(b) {
+				continue // written as the status
+			}
 			w.open("user_block", "segment_type", seg(b.External))
 			w.elem("block_type", b.Type)
 			// Alma requires a description; circa's block kind is the code

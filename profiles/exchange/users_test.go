@@ -2,9 +2,11 @@ package exchange
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -377,5 +379,110 @@ func TestUsersMatchOnTheBarcodeIdentifier(t *testing.T) {
 		if strings.EqualFold(id.Type, store.IdentBarcode) {
 			t.Errorf("the barcode became an identifier beside the patron's barcode: %+v", after.Identifiers)
 		}
+	}
+}
+
+// statusFile is a users file naming the SIS patron with a status.
+func statusFile(status string) []byte {
+	return []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<users><user><primary_id>` + fixtures.PatronExternal + `</primary_id><last_name>Raman</last_name>
+  <user_group>UNDERGRAD</user_group><status desc="` + status + `">` + status + `</status>
+  <user_identifiers><user_identifier segment_type="External"><id_type>university_id</id_type><value>U20230005</value></user_identifier></user_identifiers>
+</user></users>`)
+}
+
+// TestUsersInactiveStatusStopsBorrowing: a user the file says is INACTIVE
+// may not borrow, renew or request, and the SIP2 patron status says so; the
+// next file saying ACTIVE lifts what the file placed and nothing staff
+// placed meanwhile.
+func TestUsersInactiveStatusStopsBorrowing(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	tg.RemoteDir = "/in"
+	p := usersProfile(tg)
+	p.Users.Export = true
+	e.save(p)
+	agent := circ.Agent{Protocol: "sip2", Library: fixtures.LibraryMain}
+	// A loan to renew later, made while the patron is in good standing.
+	if _, err := e.svc.Checkout(ctx, circ.CheckoutRequest{Agent: agent, Patron: fixtures.PatronExternal, Item: fixtures.ItemAvailable}); err != nil {
+		t.Fatal(err)
+	}
+	sync := func(status string) {
+		t.Helper()
+		os.WriteFile(srv.Path("/in/users_"+status+".xml"), statusFile(status), 0o644)
+		if run, err := e.sched.RunNow(ctx, "SIS", RunOptions{}); err != nil || len(run.Exceptions) != 0 {
+			t.Fatalf("%s file: %+v, %v", status, run, err)
+		}
+	}
+	refused := func() []string {
+		t.Helper()
+		var got []string
+		_, err := e.svc.Checkout(ctx, circ.CheckoutRequest{Agent: agent, Patron: fixtures.PatronExternal, Item: fixtures.ItemDiacritics})
+		if errors.Is(err, circ.ErrPatronBlocked) {
+			got = append(got, "checkout")
+		} else if err != nil {
+			t.Fatal(err)
+		} else if _, err := e.svc.Checkin(ctx, circ.CheckinRequest{Agent: agent, Item: fixtures.ItemDiacritics}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Renew(ctx, circ.RenewRequest{Agent: agent, Patron: fixtures.PatronExternal, Item: fixtures.ItemAvailable}); errors.Is(err, circ.ErrPatronBlocked) {
+			got = append(got, "renew")
+		}
+		hold, err := e.svc.PlaceHold(ctx, circ.HoldRequest{Agent: agent, Patron: fixtures.PatronExternal, Item: fixtures.ItemOnLoan, Pickup: fixtures.LibraryMain})
+		if errors.Is(err, circ.ErrPatronBlocked) {
+			got = append(got, "request")
+		} else if err != nil {
+			t.Fatal(err)
+		} else if _, err := e.svc.CancelHold(ctx, circ.CancelHoldRequest{Agent: agent, RequestID: hold.Request}); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := e.svc.PatronStatus(ctx, circ.PatronQuery{Patron: fixtures.PatronExternal, Brief: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The flags SIP2's patron status (24) and information (64) send.
+		if sum.Flags[circ.FlagChargeDenied] && sum.Flags[circ.FlagRenewalDenied] && sum.Flags[circ.FlagHoldDenied] {
+			got = append(got, "sip2 flags")
+		}
+		return got
+	}
+	all := []string{"checkout", "renew", "request", "sip2 flags"}
+
+	if got := refused(); len(got) != 0 {
+		t.Fatalf("in good standing, refused %v", got)
+	}
+	sync("INACTIVE")
+	if got := refused(); !slices.Equal(got, all) {
+		t.Fatalf("INACTIVE: refused %v, want %v", got, all)
+	}
+	// Staff block the patron too; the export says INACTIVE and carries
+	// staff's block, and an ACTIVE file lifts only the file's block.
+	if _, err := e.svc.Block(ctx, circ.BlockRequest{Agent: agent, Patron: fixtures.PatronExternal, Note: "Returned damaged"}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{})
+	if err != nil || len(run.Files) != 1 {
+		t.Fatalf("export: %+v, %v", run, err)
+	}
+	data, _ := os.ReadFile(srv.Path("/in/" + run.Files[0]))
+	if !strings.Contains(string(data), "<status>INACTIVE</status>") || strings.Count(string(data), "<user_block ") != 1 {
+		t.Errorf("export of the INACTIVE user with a staff block:\n%s", data)
+	}
+	if conformance.Have(t, "xmllint") {
+		conformance.ValidateAlmaUsers(t, data)
+	}
+	sync("ACTIVE")
+	if got := refused(); !slices.Equal(got, all) {
+		t.Fatalf("ACTIVE with a staff block: refused %v, want %v", got, all)
+	}
+	pt, _ := e.patronBy("university_id", "U20230005")
+	if len(pt.Blocks) != 1 || pt.Blocks[0].External || pt.Blocks[0].Note != "Returned damaged" {
+		t.Fatalf("blocks after ACTIVE: %+v, want staff's alone", pt.Blocks)
+	}
+	if _, err := e.svc.Unblock(ctx, circ.BlockRequest{Agent: agent, Patron: fixtures.PatronExternal}); err != nil {
+		t.Fatal(err)
+	}
+	if got := refused(); len(got) != 0 {
+		t.Fatalf("ACTIVE and unblocked, refused %v", got)
 	}
 }

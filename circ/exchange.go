@@ -382,6 +382,9 @@ type SyncOptions struct {
 	HomeLibrary string
 	// DryRun works out the outcomes and changes nothing.
 	DryRun bool
+	// Groups maps the file's user groups to patron groups. When it maps
+	// any, a user whose group it does not map is rejected.
+	Groups map[string]string
 }
 
 // Sync actions.
@@ -422,8 +425,19 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 		var refs []store.Ref
 		seen := map[string]int{}
 		for i := range users {
-			u := &users[i]
+			// A copy: the mapping below must not reach the caller's
+			// user, and this function may run again.
+			uc := users[i]
+			u := &uc
 			res := SyncOutcome{Line: u.Line, Match: u.MatchValue}
+			if g := u.UserGroup; g != "" && len(o.Groups) > 0 {
+				var ok bool
+				if u.UserGroup, ok = o.Groups[g]; !ok {
+					res.Action, res.Reason = SyncRejected, fmt.Sprintf("user group %q is not in the profile's group map", g)
+					out = append(out, res)
+					continue
+				}
+			}
 			key := store.NormalizeBarcode(u.MatchValue)
 			if first, dup := seen[key]; dup {
 				res.Action, res.Reason = SyncRejected, fmt.Sprintf("the same user as line %d", first)

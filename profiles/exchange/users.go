@@ -468,7 +468,7 @@ func (s *Scheduler) importUsers(ctx context.Context, p *profiles.Exchange, name 
 		return err
 	}
 	opts := circ.SyncOptions{Agent: circ.Agent{Protocol: "exchange", Account: p.Code, Library: p.Library},
-		MatchType: us.MatchIdentifier, AddNew: us.AddNew, HomeLibrary: us.HomeLibrary, DryRun: o.DryRun}
+		MatchType: us.MatchIdentifier, AddNew: us.AddNew, HomeLibrary: us.HomeLibrary, DryRun: o.DryRun, Groups: us.Groups}
 	var report []string
 	counts := map[string]int{}
 	for start := 0; start < len(users); start += syncChunk {

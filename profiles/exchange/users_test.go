@@ -486,3 +486,60 @@ func TestUsersInactiveStatusStopsBorrowing(t *testing.T) {
 		t.Fatalf("ACTIVE and unblocked, refused %v", got)
 	}
 }
+
+// TestUsersGroupsMappedOrReported: a file group circa does not have is
+// reported and changes nothing for that user; a profile's group map turns
+// the SIS's codes into circa's groups, and reports a group it does not map.
+func TestUsersGroupsMappedOrReported(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	tg.RemoteDir = "/in"
+	p := usersProfile(tg)
+	e.save(p)
+	file := func(name string, groups ...string) {
+		var b bytes.Buffer
+		b.WriteString("<users>\n")
+		for i, g := range groups {
+			sisUser(&b, fmt.Sprint(900+i), "Mapped", g, "m@example.edu")
+		}
+		b.WriteString("</users>\n")
+		os.WriteFile(srv.Path("/in/"+name), b.Bytes(), 0o644)
+	}
+	group := func(id string) string {
+		t.Helper()
+		pt, err := e.patronBy("university_id", id)
+		if errors.Is(err, store.ErrNotFound) {
+			return "(none)"
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pt.UserGroup
+	}
+	file("users_1.xml", "UGRD", "GRAD")
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{})
+	if err != nil || run.Records != 1 || len(run.Exceptions) != 1 || !strings.Contains(run.Exceptions[0], `user group "UGRD" does not exist`) {
+		t.Fatalf("unknown group: %+v, %v", run, err)
+	}
+	if group("U900") != "(none)" || group("U901") != "GRAD" {
+		t.Fatalf("groups %s, %s", group("U900"), group("U901"))
+	}
+
+	p.Users.Groups = map[string]string{"UGRD": "UNDERGRAD", "GRD": "GRAD"}
+	e.save(p)
+	file("users_2.xml", "UGRD", "GRD", "VISITOR") // U900 added, U901 unchanged
+	run, err = e.sched.RunNow(ctx, "SIS", RunOptions{})
+	if err != nil || run.Records != 1 || len(run.Exceptions) != 1 ||
+		!strings.Contains(run.Exceptions[0], `user U902 rejected: user group "VISITOR" is not in the profile's group map`) {
+		t.Fatalf("mapped groups: %+v, %v", run, err)
+	}
+	if group("U900") != "UNDERGRAD" || group("U901") != "GRAD" || group("U902") != "(none)" {
+		t.Fatalf("groups %s, %s, %s", group("U900"), group("U901"), group("U902"))
+	}
+	// Once a map is given, a group only circa knows is not taken as is.
+	file("users_3.xml", "UGRD", "FACULTY")
+	run, _ = e.sched.RunNow(ctx, "SIS", RunOptions{})
+	if len(run.Exceptions) != 1 || group("U901") != "GRAD" {
+		t.Fatalf("an unmapped circa group: %+v, U901 in %s", run, group("U901"))
+	}
+}

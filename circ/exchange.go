@@ -409,11 +409,11 @@ type SyncOutcome struct {
 // information system file in one store transaction (or, with DryRun, in a
 // read-only one). A user is matched on its identifier of o.MatchType among
 // external patrons; a match with a patron the library owns is rejected.
-// On a match, core fields are replaced except those in the patron's
-// StaffEdited list, and user group, job title, PIN, language, campus and
-// resource-sharing library are also kept when the file leaves them empty;
-// external contact segments and blocks are replaced and internal ones
-// kept; identifiers from the file are added or replaced by type.
+// On a match it follows Alma's synchronisation rules: core fields are
+// replaced; the protected fields are kept when staff changed them or the
+// file leaves them empty; the patron's external segments (identifiers,
+// contacts, blocks) are replaced by the file's and the internal ones, which
+// staff gave, kept.
 func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUser) ([]SyncOutcome, error) {
 	if o.MatchType == "" {
 		return nil, refuse(InvalidRequest, "match identifier type is required")
@@ -467,7 +467,7 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 				res.PatronID = p.ID
 				next = p
 				s.syncExpiry(tx, u, p.HomeLibrary)
-				res.Changed = applySync(&next, u)
+				res.Changed = applySync(&next, u, o.MatchType)
 				res.Action = SyncUpdated
 				if len(res.Changed) == 0 {
 					res.Action = SyncUnchanged
@@ -552,23 +552,49 @@ func newSyncPatron(u *SyncUser, o SyncOptions) store.Patron {
 		// primary id): that is the barcode kiosks will scan.
 		p.Barcode = u.MatchValue
 	}
-	applySync(&p, u)
-	if p.Barcode != u.PrimaryID && u.PrimaryID != "" && identifierOf(&p, IdentPrimaryID) == "" {
-		// Alma's primary id stays findable: its loan and fee exports name it.
-		p.Identifiers = append(p.Identifiers, store.Identifier{Type: IdentPrimaryID, Value: u.PrimaryID})
-	}
-	if o.MatchType != store.IdentBarcode && identifierOf(&p, o.MatchType) == "" {
-		p.Identifiers = append(p.Identifiers, store.Identifier{Type: o.MatchType, Value: u.MatchValue})
-	}
+	applySync(&p, u, o.MatchType)
 	return p
 }
 
+// protectedFields are the fields of a synced patron that a users file
+// leaves alone once staff have changed them, or when it gives them empty,
+// as Alma's synchronisation does: they say what the library grants the
+// user rather than who the user is. The home library is circa's own.
+var protectedFields = []string{FieldUserGroup, FieldJobTitle, FieldPIN, FieldLanguage, FieldCampus, FieldShareLib, FieldHomeLibrary}
+
+// internalIdentifier is the StaffEdited mark of an identifier type staff
+// gave a synced patron: an internal segment, which the sync keeps.
+func internalIdentifier(typ string) string { return FieldIdentifiers + ":" + typ }
+
+// fileIdentifiers are the external identifiers the file gives a patron with
+// this barcode: the file's own, Alma's primary id when it is not the
+// barcode (Alma's loan and fee exports name users by it), and the match
+// identifier.
+func fileIdentifiers(barcode string, u *SyncUser, match string) []store.Identifier {
+	var ids []store.Identifier
+	has := func(typ string) bool {
+		return slices.ContainsFunc(ids, func(x store.Identifier) bool { return x.Type == typ })
+	}
+	for _, id := range u.Identifiers {
+		if id.Type != store.IdentBarcode && id.Value != "" && !has(id.Type) {
+			ids = append(ids, id)
+		}
+	}
+	if barcode != u.PrimaryID && u.PrimaryID != "" && !has(IdentPrimaryID) {
+		ids = append(ids, store.Identifier{Type: IdentPrimaryID, Value: u.PrimaryID})
+	}
+	if match != store.IdentBarcode && !has(match) {
+		ids = append(ids, store.Identifier{Type: match, Value: u.MatchValue})
+	}
+	return ids
+}
+
 // applySync changes p as the sync rules say and names the fields changed.
-func applySync(p *store.Patron, u *SyncUser) []string {
+func applySync(p *store.Patron, u *SyncUser, match string) []string {
 	var changed []string
 	edited := func(f string) bool { return slices.Contains(p.StaffEdited, f) }
-	set := func(field string, dst *string, v string, keepEmpty bool) {
-		if edited(field) || keepEmpty && v == "" || *dst == v {
+	set := func(field string, dst *string, v string, protected bool) {
+		if protected && (edited(field) || v == "") || *dst == v {
 			return
 		}
 		*dst = v
@@ -583,7 +609,7 @@ func applySync(p *store.Patron, u *SyncUser) []string {
 	set(FieldCampus, &p.Campus, u.Campus, true)
 	set(FieldShareLib, &p.ShareLib, u.ShareLib, true)
 	set(FieldHomeLibrary, &p.HomeLibrary, u.HomeLibrary, true)
-	if !edited(FieldExpiry) && !u.Expiry.IsZero() && !u.Expiry.Equal(p.Expiry) {
+	if !u.Expiry.IsZero() && !u.Expiry.Equal(p.Expiry) {
 		p.Expiry = u.Expiry.UTC()
 		changed = append(changed, FieldExpiry)
 	}
@@ -591,62 +617,56 @@ func applySync(p *store.Patron, u *SyncUser) []string {
 		p.PINHash = u.PINHash
 		changed = append(changed, FieldPIN)
 	}
-	if !edited(FieldIdentifiers) {
-		ids := slices.Clone(p.Identifiers)
-		for _, id := range u.Identifiers {
-			if id.Type == store.IdentBarcode || id.Value == "" {
-				continue
-			}
-			if i := slices.IndexFunc(ids, func(x store.Identifier) bool { return x.Type == id.Type }); i >= 0 {
-				ids[i].Value = id.Value
-			} else {
-				ids = append(ids, id)
-			}
-		}
-		if !slices.Equal(ids, p.Identifiers) {
-			p.Identifiers = ids
-			changed = append(changed, FieldIdentifiers)
+	var ids []store.Identifier
+	for _, id := range p.Identifiers {
+		if edited(internalIdentifier(id.Type)) {
+			ids = append(ids, id)
 		}
 	}
-	if !edited(FieldContacts) {
-		var contacts []store.Contact
-		for _, c := range p.Contacts {
-			if !c.External {
-				contacts = append(contacts, c)
-			}
+	for _, id := range fileIdentifiers(p.Barcode, u, match) {
+		if !edited(internalIdentifier(id.Type)) {
+			ids = append(ids, id)
 		}
-		for _, c := range u.Contacts {
-			c.External = true
+	}
+	if !slices.Equal(ids, p.Identifiers) {
+		p.Identifiers = ids
+		changed = append(changed, FieldIdentifiers)
+	}
+	var contacts []store.Contact
+	for _, c := range p.Contacts {
+		if !c.External {
 			contacts = append(contacts, c)
 		}
-		if !slices.Equal(contacts, p.Contacts) {
-			p.Contacts = contacts
-			changed = append(changed, FieldContacts)
-		}
 	}
-	if !edited(FieldBlocks) {
-		var blocks []store.Block
-		for _, b := range p.Blocks {
-			if !b.External {
-				blocks = append(blocks, b)
-			}
-		}
-		for _, b := range u.fileBlocks() {
-			b.External = true
-			// A block the file repeats keeps the date it was first placed.
-			for _, old := range p.Blocks {
-				if old.External && old.Type == b.Type && old.Note == b.Note {
-					b.Created = old.Created
-				}
-			}
+	for _, c := range u.Contacts {
+		c.External = true
+		contacts = append(contacts, c)
+	}
+	if !slices.Equal(contacts, p.Contacts) {
+		p.Contacts = contacts
+		changed = append(changed, FieldContacts)
+	}
+	var blocks []store.Block
+	for _, b := range p.Blocks {
+		if !b.External {
 			blocks = append(blocks, b)
 		}
-		if !slices.EqualFunc(blocks, p.Blocks, func(a, b store.Block) bool {
-			return a.Type == b.Type && a.Note == b.Note && a.External == b.External && a.Created.Equal(b.Created)
-		}) {
-			p.Blocks = blocks
-			changed = append(changed, FieldBlocks)
+	}
+	for _, b := range u.fileBlocks() {
+		b.External = true
+		// A block the file repeats keeps the date it was first placed.
+		for _, old := range p.Blocks {
+			if old.External && old.Type == b.Type && old.Note == b.Note {
+				b.Created = old.Created
+			}
 		}
+		blocks = append(blocks, b)
+	}
+	if !slices.EqualFunc(blocks, p.Blocks, func(a, b store.Block) bool {
+		return a.Type == b.Type && a.Note == b.Note && a.External == b.External && a.Created.Equal(b.Created)
+	}) {
+		p.Blocks = blocks
+		changed = append(changed, FieldBlocks)
 	}
 	return changed
 }

@@ -14,8 +14,9 @@ import (
 // Staff's patron maintenance: adding, changing and removing patrons and
 // setting their PINs, each checked here for every caller and journalled.
 // A patron the student information system owns (External) may be changed
-// too: each field staff change is listed in StaffEdited, which the users
-// file sync then leaves alone.
+// too: the protected fields and identifier types staff change are listed in
+// StaffEdited, which the users file sync then leaves alone; contacts staff
+// give are internal segments, which it keeps.
 
 // PatronForm is what staff give for a patron. A nil field is not given:
 // add leaves it empty, edit leaves it as it is; an empty string clears it.
@@ -83,11 +84,7 @@ func (s *Service) EditPatron(ctx context.Context, f PatronForm, agent Agent) (st
 			return nil
 		}
 		if p.External {
-			for _, field := range changed {
-				if !slices.Contains(p.StaffEdited, field) {
-					p.StaffEdited = append(p.StaffEdited, field)
-				}
-			}
+			markStaffEdits(&before, &p, changed)
 		}
 		if err := tx.PutPatron(&p, now); err != nil {
 			return err
@@ -323,6 +320,33 @@ func addressOf(s string) store.Contact {
 		c.Line2 = strings.Join(parts[1:n-2], ", ")
 	}
 	return c
+}
+
+// markStaffEdits lists in StaffEdited what staff changed on a synced patron
+// that the next users file must leave alone: the protected fields, and each
+// identifier type staff gave (an internal segment). An identifier type
+// staff remove is the file's to give again.
+func markStaffEdits(before, p *store.Patron, changed []string) {
+	mark := func(m string) {
+		if !slices.Contains(p.StaffEdited, m) {
+			p.StaffEdited = append(p.StaffEdited, m)
+		}
+	}
+	for _, f := range changed {
+		if slices.Contains(protectedFields, f) {
+			mark(f)
+		}
+	}
+	for _, id := range p.Identifiers {
+		if identifierOf(before, id.Type) != id.Value {
+			mark(internalIdentifier(id.Type))
+		}
+	}
+	for _, id := range before.Identifiers {
+		if identifierOf(p, id.Type) == "" {
+			p.StaffEdited = slices.DeleteFunc(p.StaffEdited, func(m string) bool { return m == internalIdentifier(id.Type) })
+		}
+	}
 }
 
 // changedFields names the fields that differ, by the names the users file

@@ -92,8 +92,12 @@ func (x *xmlUser) set(path, v string) {
 			switch field {
 			case "line1":
 				a.Line1 = v
-			case "line2":
-				a.Line2 = v
+			case "line2", "line3", "line4", "line5":
+				// circa keeps two lines: Alma's third to fifth join the second.
+				if v != "" && a.Line2 != "" {
+					a.Line2 += ", "
+				}
+				a.Line2 += v
 			case "city":
 				a.City = v
 			case "state_province":

@@ -543,3 +543,98 @@ func TestUsersGroupsMappedOrReported(t *testing.T) {
 		t.Fatalf("an unmapped circa group: %+v, U901 in %s", run, group("U901"))
 	}
 }
+
+// TestUsersAlmaFileSSHD takes a users file in the shape campus feeds send
+// Alma (testdata/users_alma.xml, itself valid against rest_users.xsd) from
+// Debian's sshd: the known user keeps what staff gave, the INACTIVE user
+// cannot borrow, the user of an unknown group is reported and not added,
+// and the export delivered back to sshd is valid against rest_users.xsd.
+func TestUsersAlmaFileSSHD(t *testing.T) {
+	tg, dir := openSSH(t)
+	e := newEnv(t)
+	feed, err := os.ReadFile(filepath.Join("testdata", "users_alma.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conformance.Have(t, "xmllint") {
+		conformance.ValidateAlmaUsers(t, feed)
+	}
+	p := usersProfile(tg)
+	p.ImportDir = filepath.Join(dir, "in")
+	p.Users.MatchIdentifier, p.Users.Export = store.IdentBarcode, true
+	p.Users.Groups = map[string]string{"UGRD": "UNDERGRAD", "GRAD": "GRAD"}
+	e.save(p)
+	staff := circ.Agent{Protocol: "cli", Library: fixtures.LibraryMain}
+	if _, err := e.svc.EditPatron(ctx, circ.PatronForm{Barcode: fixtures.PatronExternal, UserGroup: ptr("GRAD"),
+		Email: ptr("priya@desk.example.org"), Identifiers: []store.Identifier{{Type: "library_card", Value: "LC5"}}}, staff); err != nil {
+		t.Fatal(err)
+	}
+
+	os.WriteFile(filepath.Join(dir, "in", "users_20261205.xml"), feed, 0o644)
+	run, err := e.sched.RunNow(ctx, "SIS", RunOptions{})
+	// Records count the export of the patron staff edited too.
+	if err != nil || run.Records != 3 || len(run.Exceptions) != 1 ||
+		!strings.Contains(run.Exceptions[0], `user 22000000000888 rejected: user group "VISITOR" is not in the profile's group map`) {
+		t.Fatalf("import over sshd: %+v, %v", run, err)
+	}
+	known, err := e.patronBy(store.IdentBarcode, fixtures.PatronExternal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs := []store.Identifier{{Type: "library_card", Value: "LC5"}, {Type: "NET_ID", Value: "praman"}, {Type: circ.IdentPrimaryID, Value: "940000005"}}
+	switch {
+	case known.LastName != "Raman-Iyer":
+		t.Errorf("last name %q: the file's core fields replace", known.LastName)
+	case known.UserGroup != "GRAD":
+		t.Errorf("group %q: staff's group stands", known.UserGroup)
+	case !slices.Equal(known.Identifiers, wantIDs):
+		t.Errorf("identifiers %+v, want %+v", known.Identifiers, wantIDs)
+	case known.Expiry.In(time.UTC).Format(time.DateOnly) != "2027-11-01":
+		t.Errorf("expiry %s: the end of 31 October in New York is 1 November UTC", known.Expiry)
+	}
+	var contacts []string
+	for _, c := range known.Contacts {
+		contacts = append(contacts, fmt.Sprintf("%s %s%s%s ext=%v", c.Kind, c.Value, c.Line1, ","+c.Line2, c.External))
+	}
+	want := []string{"email priya@desk.example.org, ext=false", "address Room 214,Blair Hall, Box 5 ext=true", "email praman@campus.example.edu, ext=true"}
+	if !slices.Equal(contacts, want) {
+		t.Errorf("contacts\n%q\nwant\n%q", contacts, want)
+	}
+	if _, err := e.patronBy(store.IdentBarcode, "22000000000888"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the user of an unmapped group was added: %v", err)
+	}
+	_, err = e.svc.Checkout(ctx, circ.CheckoutRequest{Agent: staff, Patron: "22000000000777", Item: fixtures.ItemAvailable})
+	if !errors.Is(err, circ.ErrPatronBlocked) {
+		t.Fatalf("the INACTIVE user's checkout: %v", err)
+	}
+
+	// Staff note the INACTIVE user at the desk: the export sends them back.
+	if _, err := e.svc.Block(ctx, circ.BlockRequest{Agent: staff, Patron: "22000000000777", Note: "Card at the desk"}); err != nil {
+		t.Fatal(err)
+	}
+	before := dataFiles(t, tg.RemoteDir)
+	if run, err = e.sched.RunNow(ctx, "SIS", RunOptions{}); err != nil || run.Records == 0 {
+		t.Fatalf("export over sshd: %+v, %v", run, err)
+	}
+	var exports [][]byte
+	for _, name := range dataFiles(t, tg.RemoteDir) {
+		data, err := os.ReadFile(filepath.Join(tg.RemoteDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exports = append(exports, data)
+		if slices.Contains(before, name) {
+			continue
+		}
+		users, err := ParseUsers(name, data, store.IdentBarcode)
+		if err != nil || len(users) != 1 || users[0].MatchValue != "22000000000777" || users[0].Status != "INACTIVE" ||
+			len(users[0].Blocks) != 1 || users[0].Blocks[0].Note != "Card at the desk" {
+			t.Errorf("export %s reads back as %+v, %v", name, users, err)
+		}
+	}
+	if conformance.Have(t, "xmllint") {
+		conformance.ValidateAlmaUsers(t, exports...)
+	}
+}
+
+func ptr(s string) *string { return &s }

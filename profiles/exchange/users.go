@@ -366,6 +366,9 @@ func toSyncUser(x *xmlUser, match string) (User, []string) {
 		}
 	}
 	for _, a := range x.Addresses {
+		if tr(a.Line1+a.Line2+a.City+a.Postal+a.Region+a.Country) == "" {
+			continue
+		}
 		u.Contacts = append(u.Contacts, store.Contact{Kind: "address", Type: tr(a.Type), Line1: tr(a.Line1), Line2: tr(a.Line2),
 			City: tr(a.City), Region: tr(a.Region), Postal: tr(a.Postal), Country: tr(a.Country), Preferred: truthy(a.Preferred)})
 	}
@@ -587,8 +590,8 @@ func statusOf(p *store.Patron) string {
 	return circ.StatusActive
 }
 
-// typeList writes the types list Alma's schema requires of every e-mail and
-// phone, empty when the contact has no type.
+// typeList writes the types list Alma's schema requires of every address,
+// e-mail and phone, empty when the contact has no type.
 func typeList(w *xw, list, elem, typ string) {
 	w.open(list)
 	if typ != "" {
@@ -638,11 +641,7 @@ func renderUsers(pats []store.Patron) []byte {
 			w.opt("state_province", c.Region)
 			w.opt("postal_code", c.Postal)
 			w.opt("country", c.Country)
-			if c.Type != "" {
-				w.open("address_types")
-				w.elem("address_type", c.Type)
-				w.close("address_types")
-			}
+			typeList(w, "address_types", "address_type", c.Type)
 			w.close("address")
 		}
 		w.close("addresses")

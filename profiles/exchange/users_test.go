@@ -638,3 +638,37 @@ func TestUsersAlmaFileSSHD(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestRenderUsersValidForEveryPatron: the one writer of users files gives
+// a file valid against rest_users.xsd for every patron of the demo library
+// (each kind of contact, internal and external, blocks placed by hand and
+// by a file's status), and for the fields a patron may leave empty or fill
+// with characters XML must escape.
+func TestRenderUsersValidForEveryPatron(t *testing.T) {
+	e := newEnv(t)
+	var pats []store.Patron
+	if err := e.db.View(ctx, func(tx *store.Tx) error {
+		return tx.ForEachPatron(func(p store.Patron) bool {
+			pats = append(pats, p)
+			return true
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	created := seededAt.Add(-time.Hour)
+	pats = append(pats, store.Patron{Barcode: "X<&>1", LastName: `O'Brien & "Sons" <Ltd>`, UserGroup: "STAFF",
+		Expiry: seededAt, Blocks: []store.Block{{Type: circ.BlockInactive, Note: "status INACTIVE", External: true},
+			{Type: "SIS", External: true, Created: created}, {Type: "manual", Note: "a\x01b", Created: created}},
+		Contacts: []store.Contact{{Kind: "address"}, {Kind: "email", Value: "x@example.edu", External: true},
+			{Kind: "phone", Value: "+1 555"}, {Kind: "sms", Value: "+1 555"}},
+		Identifiers: []store.Identifier{{Type: "NET_ID", Value: "x&y"}}},
+		store.Patron{Barcode: "EMPTY"})
+	docs := [][]byte{renderUsers(pats)}
+	for i := range min(len(pats), 50) {
+		docs = append(docs, renderUsers(pats[i:i+1]))
+	}
+	conformance.ValidateAlmaUsers(t, docs...)
+	if n := strings.Count(string(docs[0]), "<status>INACTIVE</status>"); n != 1 {
+		t.Errorf("%d users INACTIVE, want the one whose file said so", n)
+	}
+}

@@ -455,7 +455,7 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 					continue
 				}
 				s.syncExpiry(tx, u, cmp.Or(u.HomeLibrary, o.HomeLibrary))
-				next = newSyncPatron(u, o)
+				next = newSyncPatron(u, o, now)
 				res.Action = SyncAdded
 			case err != nil:
 				return err
@@ -467,7 +467,7 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 				res.PatronID = p.ID
 				next = p
 				s.syncExpiry(tx, u, p.HomeLibrary)
-				res.Changed = applySync(&next, u, o.MatchType)
+				res.Changed = applySync(&next, u, o.MatchType, now)
 				res.Action = SyncUpdated
 				if len(res.Changed) == 0 {
 					res.Action = SyncUnchanged
@@ -545,14 +545,14 @@ func (s *Service) syncExpiry(tx *store.Tx, u *SyncUser, home string) {
 // primary_id under when its barcode is another identifier.
 const IdentPrimaryID = "primary_id"
 
-func newSyncPatron(u *SyncUser, o SyncOptions) store.Patron {
+func newSyncPatron(u *SyncUser, o SyncOptions, now time.Time) store.Patron {
 	p := store.Patron{Barcode: u.PrimaryID, External: true, HomeLibrary: o.HomeLibrary}
 	if o.MatchType == store.IdentBarcode {
 		// Matched on the card barcode (a BARCODE identifier, or else the
 		// primary id): that is the barcode kiosks will scan.
 		p.Barcode = u.MatchValue
 	}
-	applySync(&p, u, o.MatchType)
+	applySync(&p, u, o.MatchType, now)
 	return p
 }
 
@@ -589,8 +589,9 @@ func fileIdentifiers(barcode string, u *SyncUser, match string) []store.Identifi
 	return ids
 }
 
-// applySync changes p as the sync rules say and names the fields changed.
-func applySync(p *store.Patron, u *SyncUser, match string) []string {
+// applySync changes p as the sync rules say and names the fields changed;
+// a block the file places without a date is dated now.
+func applySync(p *store.Patron, u *SyncUser, match string, now time.Time) []string {
 	var changed []string
 	edited := func(f string) bool { return slices.Contains(p.StaffEdited, f) }
 	set := func(field string, dst *string, v string, protected bool) {
@@ -654,6 +655,9 @@ func applySync(p *store.Patron, u *SyncUser, match string) []string {
 	}
 	for _, b := range u.fileBlocks() {
 		b.External = true
+		if b.Created.IsZero() {
+			b.Created = now
+		}
 		// A block the file repeats keeps the date it was first placed.
 		for _, old := range p.Blocks {
 			if old.External && old.Type == b.Type && old.Note == b.Note {

@@ -29,6 +29,9 @@ type PatronForm struct {
 	Expiry      *string // YYYY-MM-DD: the patron may borrow to the end of that day in the home library's zone; empty: never expires
 	Birthdate   *string // YYYY-MM-DD
 	Language    *string // ISO 639-2, three letters
+	JobTitle    *string
+	Campus      *string
+	ShareLib    *string // resource-sharing library
 	Email       *string
 	Phone       *string
 	Address     *string // "line1, city, postal"; also "line1, line2, city, postal"
@@ -226,10 +229,20 @@ func (s *Service) applyForm(tx *store.Tx, p *store.Patron, f *PatronForm) error 
 	str(&p.UserGroup, f.UserGroup)
 	str(&p.HomeLibrary, f.HomeLibrary)
 	str(&p.Birthdate, f.Birthdate)
+	str(&p.JobTitle, f.JobTitle)
+	str(&p.Campus, f.Campus)
+	str(&p.ShareLib, f.ShareLib)
 	if f.Language != nil {
 		p.Language = strings.ToLower(strings.TrimSpace(*f.Language))
 	}
 	var errs []error
+	if f.ShareLib != nil && p.ShareLib != "" {
+		if _, err := tx.Library(p.ShareLib); errors.Is(err, store.ErrNotFound) {
+			errs = append(errs, notFound(tx, "library", p.ShareLib))
+		} else if err != nil {
+			return err
+		}
+	}
 	if f.Expiry != nil && strings.TrimSpace(*f.Expiry) == "" {
 		p.Expiry = time.Time{}
 	} else if f.Expiry != nil {
@@ -363,6 +376,9 @@ func changedFields(a, b *store.Patron) []string {
 		{FieldExpiry, a.Expiry.Equal(b.Expiry)},
 		{FieldUserGroup, a.UserGroup == b.UserGroup},
 		{FieldLanguage, a.Language == b.Language},
+		{FieldJobTitle, a.JobTitle == b.JobTitle},
+		{FieldCampus, a.Campus == b.Campus},
+		{FieldShareLib, a.ShareLib == b.ShareLib},
 		{FieldHomeLibrary, a.HomeLibrary == b.HomeLibrary},
 		{FieldIdentifiers, slices.Equal(a.Identifiers, b.Identifiers)},
 		{FieldContacts, slices.Equal(a.Contacts, b.Contacts)},

@@ -130,6 +130,19 @@ func TestEditPatronMarksStaffEdits(t *testing.T) {
 	if _, ok := p.ContactOf("email"); !ok {
 		t.Error("staff's e-mail was dropped by a file without one")
 	}
+	// Job title, campus and resource-sharing library staff set are kept;
+	// a resource-sharing library must exist.
+	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", ShareLib: ptr("NOWHERE")}, atMain); err == nil {
+		t.Error("an unknown resource-sharing library was accepted")
+	}
+	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", JobTitle: ptr("Curator"), Campus: ptr("NORTH"), ShareLib: ptr("MAIN")}, atMain); err != nil {
+		t.Fatal(err)
+	}
+	u.JobTitle, u.Campus, u.ShareLib = "TA", "SOUTH", "BRANCH"
+	l.svc.SyncPatrons(ctx, o, []SyncUser{u})
+	if p = l.patronBy("BU1"); p.JobTitle != "Curator" || p.Campus != "NORTH" || p.ShareLib != "MAIN" {
+		t.Errorf("after sync: job %q, campus %q, resource sharing %q; want staff's", p.JobTitle, p.Campus, p.ShareLib)
+	}
 	// Once staff remove their card, the file's card stands.
 	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", Identifiers: []store.Identifier{{Type: "card"}}}, atMain); err != nil {
 		t.Fatal(err)

@@ -163,11 +163,13 @@ type UsersSettings struct {
 type RequestsSettings struct {
 	// Facility is the facility code whose retrieval requests are sent.
 	Facility string `json:"facility" yaml:"facility"`
-	// PatronDetails adds the requester's name and barcode to each request.
+	// PatronDetails adds the requester's name, barcode and e-mail to each
+	// request.
 	PatronDetails bool `json:"patron_details,omitempty" yaml:"patron_details,omitempty"`
-	// Namespace is the XML namespace of the file; the facility's software
-	// decides it.
-	Namespace string `json:"namespace,omitempty" yaml:"namespace,omitempty"`
+	// Cancellations also sends withdrawn requests, as requestType CANCEL.
+	// Alma's export has none, and software written for it takes every
+	// entry for a retrieval, so only a facility that reads them wants them.
+	Cancellations bool `json:"cancellations,omitempty" yaml:"cancellations,omitempty"`
 }
 
 // SMSSettings direct the SMS notice export.

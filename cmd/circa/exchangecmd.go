@@ -316,12 +316,12 @@ func bindExchange(fs *pflag.FlagSet, p *profiles.Exchange, typ string) []profile
 		r := p.Requests
 		own := func(d *E) *profiles.RequestsSettings { c := *d.Requests; d.Requests = &c; return d.Requests }
 		fs.StringVar(&r.Facility, "facility", "", "facility whose retrieval requests are sent")
-		fs.BoolVar(&r.PatronDetails, "patron-details", false, "include the requester's name and barcode")
-		fs.StringVar(&r.Namespace, "namespace", "", "XML namespace the facility expects (default "+fx.DefaultRequestsNamespace+")")
+		fs.BoolVar(&r.PatronDetails, "patron-details", false, "include the requester's name, barcode and e-mail")
+		fs.BoolVar(&r.Cancellations, "cancellations", false, "also send withdrawn requests as requestType CANCEL (Alma's export has none)")
 		fields = append(fields,
 			profileField[E]{"facility", func(d, s *E) { own(d).Facility = s.Requests.Facility }},
 			profileField[E]{"patron-details", func(d, s *E) { own(d).PatronDetails = s.Requests.PatronDetails }},
-			profileField[E]{"namespace", func(d, s *E) { own(d).Namespace = s.Requests.Namespace }})
+			profileField[E]{"cancellations", func(d, s *E) { own(d).Cancellations = s.Requests.Cancellations }})
 	case profiles.TypeSMS:
 		m := p.SMS
 		own := func(d *E) *profiles.SMSSettings { c := *d.SMS; d.SMS = &c; return d.SMS }

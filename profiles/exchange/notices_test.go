@@ -2,11 +2,11 @@ package exchange
 
 import (
 	"encoding/csv"
-	"encoding/xml"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,27 +20,21 @@ import (
 )
 
 // rsFile is a delivered request file as a facility reads it.
-type rsFile struct {
-	Requests []struct {
-		Type    string `xml:"requestType"`
-		ID      string `xml:"requestId"`
-		Barcode string `xml:"barcode"`
-		Pickup  string `xml:"pickup>library"`
-		Patron  string `xml:"patronInfo>barcode"`
-	} `xml:"rsExport"`
-}
+type rsFile struct{ Requests []rsRequest }
 
+// readRS reads a delivered request file with readAlmaRS, the rules of Ex
+// Libris' sample reader.
 func readRS(t *testing.T, path string) rsFile {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f rsFile
-	if err := xml.Unmarshal(data, &f); err != nil {
+	reqs, err := readAlmaRS(data)
+	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return f
+	return rsFile{reqs}
 }
 
 func TestRemoteStorageRequestsOnceEachWithCancellations(t *testing.T) {
@@ -48,7 +42,7 @@ func TestRemoteStorageRequestsOnceEachWithCancellations(t *testing.T) {
 	srv, tg := sftpTarget(t)
 	p := profiles.NewExchange(profiles.TypeRequests, "ANNEX-REQ")
 	p.Library, p.Target = fixtures.LibraryMain, tg
-	p.Requests.Facility, p.Requests.PatronDetails = "ANNEX", true
+	p.Requests.Facility, p.Requests.PatronDetails, p.Requests.Cancellations = "ANNEX", true, true
 	e.save(p)
 	// Catch up with the seeded journal first.
 	if _, err := e.sched.RunNow(ctx, "ANNEX-REQ", RunOptions{}); err != nil {
@@ -67,8 +61,8 @@ func TestRemoteStorageRequestsOnceEachWithCancellations(t *testing.T) {
 		t.Fatalf("request run: %+v, %v", run, err)
 	}
 	f := readRS(t, srv.Path("/out/"+run.Files[0]))
-	if len(f.Requests) != 1 || f.Requests[0].Type != RequestTypeHold || f.Requests[0].Barcode != fixtures.ItemAnnex ||
-		f.Requests[0].Pickup != fixtures.LibraryMain || f.Requests[0].Patron != fixtures.PatronGood {
+	if len(f.Requests) != 1 || f.Requests[0].Type != RequestTypePatron || f.Requests[0].Barcode != fixtures.ItemAnnex ||
+		f.Requests[0].LibraryCode != fixtures.LibraryMain || f.Requests[0].Patron != fixtures.PatronGood {
 		t.Fatalf("request file %+v", f)
 	}
 	// Nothing new: nothing sent.
@@ -83,7 +77,8 @@ func TestRemoteStorageRequestsOnceEachWithCancellations(t *testing.T) {
 		t.Fatalf("cancel run: %+v, %v", run, err)
 	}
 	f = readRS(t, srv.Path("/out/"+run.Files[0]))
-	if len(f.Requests) != 1 || f.Requests[0].Type != RequestTypeCancel || f.Requests[0].Patron != "" {
+	if len(f.Requests) != 1 || f.Requests[0].Type != RequestTypeCancel || f.Requests[0].ID != strconv.FormatUint(hold.Retrieval, 10) ||
+		f.Requests[0].hasPatronInfo {
 		t.Fatalf("cancellation file %+v", f)
 	}
 	if got := len(dataFiles(t, srv.Path("/out"))); got != before+2 {

@@ -99,7 +99,10 @@ func TestUsersRequestsAndSMSSSHD(t *testing.T) {
 	if err != nil || len(run.Files) != 1 {
 		t.Fatalf("request over sshd: %+v, %v", run, err)
 	}
-	if f := readRS(t, filepath.Join(drop, run.Files[0])); len(f.Requests) != 1 || f.Requests[0].Barcode != fixtures.ItemAnnex {
+	// Read as Ex Libris' sample reader reads Alma's export (readAlmaRS).
+	if f := readRS(t, filepath.Join(drop, run.Files[0])); len(f.Requests) != 1 || f.Requests[0].Barcode != fixtures.ItemAnnex ||
+		f.Requests[0].Type != RequestTypePatron || f.Requests[0].LibraryCode != fixtures.LibraryMain ||
+		f.Requests[0].LocationCode != fixtures.LocationAnnex {
 		t.Fatalf("request file %+v", f)
 	}
 

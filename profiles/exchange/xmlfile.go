@@ -13,11 +13,13 @@ import (
 	"golang.org/x/text/encoding/charmap"
 )
 
-// xw writes indented XML with every value escaped; characters XML cannot
-// carry become U+FFFD rather than a file a partner's parser refuses.
+// xw writes XML, indented unless flat, with every value escaped; characters
+// XML cannot carry become U+FFFD rather than a file a partner's parser
+// refuses.
 type xw struct {
 	b     bytes.Buffer
 	depth int
+	flat  bool // no whitespace between elements
 }
 
 func newXW() *xw {
@@ -26,14 +28,33 @@ func newXW() *xw {
 	return w
 }
 
-func (w *xw) indent() { w.b.WriteString(strings.Repeat("  ", w.depth)) }
+// newFlatXW writes elements with no text between them, as readers that
+// take every child node of an element for an element need.
+func newFlatXW() *xw {
+	w := newXW()
+	w.flat = true
+	return w
+}
+
+func (w *xw) indent() {
+	if !w.flat {
+		w.b.WriteString(strings.Repeat("  ", w.depth))
+	}
+}
+
+func (w *xw) eol() {
+	if !w.flat {
+		w.b.WriteByte('\n')
+	}
+}
 
 // open writes a start tag; attrs are name, value pairs.
 func (w *xw) open(name string, attrs ...string) {
 	w.indent()
 	w.b.WriteString("<" + name)
 	w.attrs(attrs)
-	w.b.WriteString(">\n")
+	w.b.WriteString(">")
+	w.eol()
 	w.depth++
 }
 
@@ -48,7 +69,8 @@ func (w *xw) attrs(attrs []string) {
 func (w *xw) close(name string) {
 	w.depth--
 	w.indent()
-	w.b.WriteString("</" + name + ">\n")
+	w.b.WriteString("</" + name + ">")
+	w.eol()
 }
 
 // elem writes <name>value</name>, always, even when value is empty.
@@ -57,12 +79,14 @@ func (w *xw) elem(name, value string, attrs ...string) {
 	w.b.WriteString("<" + name)
 	w.attrs(attrs)
 	if value == "" {
-		w.b.WriteString("/>\n")
+		w.b.WriteString("/>")
+		w.eol()
 		return
 	}
 	w.b.WriteString(">")
 	xml.EscapeText(&w.b, []byte(value))
-	w.b.WriteString("</" + name + ">\n")
+	w.b.WriteString("</" + name + ">")
+	w.eol()
 }
 
 // opt writes an element only when value is not empty.

@@ -618,14 +618,16 @@ func applySync(p *store.Patron, u *SyncUser, match string, now time.Time) []stri
 		p.PINHash = u.PINHash
 		changed = append(changed, FieldPIN)
 	}
+	// Earlier versions marked the identifiers staff changed as a whole:
+	// all that such a patron holds are staff's.
 	var ids []store.Identifier
 	for _, id := range p.Identifiers {
-		if edited(internalIdentifier(id.Type)) {
+		if edited(FieldIdentifiers) || edited(internalIdentifier(id.Type)) {
 			ids = append(ids, id)
 		}
 	}
 	for _, id := range fileIdentifiers(p.Barcode, u, match) {
-		if !edited(internalIdentifier(id.Type)) {
+		if !slices.ContainsFunc(ids, func(x store.Identifier) bool { return x.Type == id.Type }) {
 			ids = append(ids, id)
 		}
 	}

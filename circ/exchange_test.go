@@ -286,3 +286,23 @@ func TestSyncPatronsRules(t *testing.T) {
 		t.Errorf("given values not applied: %+v", p)
 	}
 }
+
+// A patron whose identifiers staff changed under an earlier version, which
+// marked them as a whole, keeps all of them; the file adds new types.
+func TestSyncKeepsIdentifiersMarkedAsAWhole(t *testing.T) {
+	l := newLib(t)
+	l.patron("BU1", "GRAD", func(p *store.Patron) {
+		p.External = true
+		p.Identifiers = []store.Identifier{{Type: "univ_id", Value: "U1"}, {Type: "card", Value: "C1"}}
+		p.StaffEdited = []string{FieldIdentifiers}
+	})
+	u := syncUser(1, "U1", "Lovelace")
+	u.Identifiers = append(u.Identifiers, store.Identifier{Type: "card", Value: "C2"}, store.Identifier{Type: "sis_id", Value: "S1"})
+	if _, err := l.svc.SyncPatrons(ctx, SyncOptions{Agent: atMain, MatchType: "univ_id"}, []SyncUser{u}); err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Identifier{{Type: "univ_id", Value: "U1"}, {Type: "card", Value: "C1"}, {Type: "sis_id", Value: "S1"}}
+	if got := l.patronBy("BU1").Identifiers; !slices.Equal(got, want) {
+		t.Fatalf("identifiers %+v, want %+v", got, want)
+	}
+}

@@ -403,6 +403,27 @@ type SyncUser struct {
 	Identifiers []store.Identifier
 	Contacts    []store.Contact // the file's segments; all become external
 	Blocks      []store.Block   // the file's blocks; all become external
+	// Status is the file's user status; any but ACTIVE (or none) places
+	// a BlockInactive block.
+	Status string
+}
+
+// BlockInactive is the block a users file places on a user whose status is
+// not ACTIVE. It is external, as the file's blocks are, so the next file
+// that says ACTIVE lifts it and leaves the blocks staff placed alone.
+const BlockInactive = "inactive"
+
+// StatusActive is the user status that places no block.
+const StatusActive = "ACTIVE"
+
+// fileBlocks are the blocks the file gives a user: its blocks, and one for
+// a status other than ACTIVE.
+func (u *SyncUser) fileBlocks() []store.Block {
+	st := strings.ToUpper(strings.TrimSpace(u.Status))
+	if st == "" || st == StatusActive {
+		return u.Blocks
+	}
+	return append(slices.Clip(u.Blocks), store.Block{Type: BlockInactive, Note: "status " + st})
 }
 
 // SyncOptions direct SyncPatrons.
@@ -417,6 +438,9 @@ type SyncOptions struct {
 	HomeLibrary string
 	// DryRun works out the outcomes and changes nothing.
 	DryRun bool
+	// Groups maps the file's user groups to patron groups. When it maps
+	// any, a user whose group it does not map is rejected.
+	Groups map[string]string
 }
 
 // Sync actions.
@@ -441,11 +465,11 @@ type SyncOutcome struct {
 // information system file in one store transaction (or, with DryRun, in a
 // read-only one). A user is matched on its identifier of o.MatchType among
 // external patrons; a match with a patron the library owns is rejected.
-// On a match, core fields are replaced except those in the patron's
-// StaffEdited list, and user group, job title, PIN, language, campus and
-// resource-sharing library are also kept when the file leaves them empty;
-// external contact segments and blocks are replaced and internal ones
-// kept; identifiers from the file are added or replaced by type.
+// On a match it follows Alma's synchronisation rules: core fields are
+// replaced; the protected fields are kept when staff changed them or the
+// file leaves them empty; the patron's external segments (identifiers,
+// contacts, blocks) are replaced by the file's and the internal ones, which
+// staff gave, kept.
 func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUser) ([]SyncOutcome, error) {
 	if o.MatchType == "" {
 		return nil, refuse(InvalidRequest, "match identifier type is required")
@@ -457,8 +481,19 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 		var refs []store.Ref
 		seen := map[string]int{}
 		for i := range users {
-			u := &users[i]
+			// A copy: the mapping below must not reach the caller's
+			// user, and this function may run again.
+			uc := users[i]
+			u := &uc
 			res := SyncOutcome{Line: u.Line, Match: u.MatchValue}
+			if g := u.UserGroup; g != "" && len(o.Groups) > 0 {
+				var ok bool
+				if u.UserGroup, ok = o.Groups[g]; !ok {
+					res.Action, res.Reason = SyncRejected, fmt.Sprintf("user group %q is not in the profile's group map", g)
+					out = append(out, res)
+					continue
+				}
+			}
 			key := store.NormalizeBarcode(u.MatchValue)
 			if first, dup := seen[key]; dup {
 				res.Action, res.Reason = SyncRejected, fmt.Sprintf("the same user as line %d", first)
@@ -476,7 +511,7 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 					continue
 				}
 				s.syncExpiry(tx, u, cmp.Or(u.HomeLibrary, o.HomeLibrary))
-				next = newSyncPatron(u, o)
+				next = newSyncPatron(u, o, now)
 				res.Action = SyncAdded
 			case err != nil:
 				return err
@@ -488,7 +523,7 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 				res.PatronID = p.ID
 				next = p
 				s.syncExpiry(tx, u, p.HomeLibrary)
-				res.Changed = applySync(&next, u)
+				res.Changed = applySync(&next, u, o.MatchType, now)
 				res.Action = SyncUpdated
 				if len(res.Changed) == 0 {
 					res.Action = SyncUnchanged
@@ -566,30 +601,57 @@ func (s *Service) syncExpiry(tx *store.Tx, u *SyncUser, home string) {
 // primary_id under when its barcode is another identifier.
 const IdentPrimaryID = "primary_id"
 
-func newSyncPatron(u *SyncUser, o SyncOptions) store.Patron {
+func newSyncPatron(u *SyncUser, o SyncOptions, now time.Time) store.Patron {
 	p := store.Patron{Barcode: u.PrimaryID, External: true, HomeLibrary: o.HomeLibrary}
 	if o.MatchType == store.IdentBarcode {
 		// Matched on the card barcode (a BARCODE identifier, or else the
 		// primary id): that is the barcode kiosks will scan.
 		p.Barcode = u.MatchValue
 	}
-	applySync(&p, u)
-	if p.Barcode != u.PrimaryID && u.PrimaryID != "" && identifierOf(&p, IdentPrimaryID) == "" {
-		// Alma's primary id stays findable: its loan and fee exports name it.
-		p.Identifiers = append(p.Identifiers, store.Identifier{Type: IdentPrimaryID, Value: u.PrimaryID})
-	}
-	if o.MatchType != store.IdentBarcode && identifierOf(&p, o.MatchType) == "" {
-		p.Identifiers = append(p.Identifiers, store.Identifier{Type: o.MatchType, Value: u.MatchValue})
-	}
+	applySync(&p, u, o.MatchType, now)
 	return p
 }
 
-// applySync changes p as the sync rules say and names the fields changed.
-func applySync(p *store.Patron, u *SyncUser) []string {
+// protectedFields are the fields of a synced patron that a users file
+// leaves alone once staff have changed them, or when it gives them empty,
+// as Alma's synchronisation does: they say what the library grants the
+// user rather than who the user is. The home library is circa's own.
+var protectedFields = []string{FieldUserGroup, FieldJobTitle, FieldPIN, FieldLanguage, FieldCampus, FieldShareLib, FieldHomeLibrary}
+
+// internalIdentifier is the StaffEdited mark of an identifier type staff
+// gave a synced patron: an internal segment, which the sync keeps.
+func internalIdentifier(typ string) string { return FieldIdentifiers + ":" + typ }
+
+// fileIdentifiers are the external identifiers the file gives a patron with
+// this barcode: the file's own, Alma's primary id when it is not the
+// barcode (Alma's loan and fee exports name users by it), and the match
+// identifier.
+func fileIdentifiers(barcode string, u *SyncUser, match string) []store.Identifier {
+	var ids []store.Identifier
+	has := func(typ string) bool {
+		return slices.ContainsFunc(ids, func(x store.Identifier) bool { return x.Type == typ })
+	}
+	for _, id := range u.Identifiers {
+		if id.Type != store.IdentBarcode && id.Value != "" && !has(id.Type) {
+			ids = append(ids, id)
+		}
+	}
+	if barcode != u.PrimaryID && u.PrimaryID != "" && !has(IdentPrimaryID) {
+		ids = append(ids, store.Identifier{Type: IdentPrimaryID, Value: u.PrimaryID})
+	}
+	if match != store.IdentBarcode && !has(match) {
+		ids = append(ids, store.Identifier{Type: match, Value: u.MatchValue})
+	}
+	return ids
+}
+
+// applySync changes p as the sync rules say and names the fields changed;
+// a block the file places without a date is dated now.
+func applySync(p *store.Patron, u *SyncUser, match string, now time.Time) []string {
 	var changed []string
 	edited := func(f string) bool { return slices.Contains(p.StaffEdited, f) }
-	set := func(field string, dst *string, v string, keepEmpty bool) {
-		if edited(field) || keepEmpty && v == "" || *dst == v {
+	set := func(field string, dst *string, v string, protected bool) {
+		if protected && (edited(field) || v == "") || *dst == v {
 			return
 		}
 		*dst = v
@@ -604,7 +666,7 @@ func applySync(p *store.Patron, u *SyncUser) []string {
 	set(FieldCampus, &p.Campus, u.Campus, true)
 	set(FieldShareLib, &p.ShareLib, u.ShareLib, true)
 	set(FieldHomeLibrary, &p.HomeLibrary, u.HomeLibrary, true)
-	if !edited(FieldExpiry) && !u.Expiry.IsZero() && !u.Expiry.Equal(p.Expiry) {
+	if !u.Expiry.IsZero() && !u.Expiry.Equal(p.Expiry) {
 		p.Expiry = u.Expiry.UTC()
 		changed = append(changed, FieldExpiry)
 	}
@@ -612,62 +674,61 @@ func applySync(p *store.Patron, u *SyncUser) []string {
 		p.PINHash = u.PINHash
 		changed = append(changed, FieldPIN)
 	}
-	if !edited(FieldIdentifiers) {
-		ids := slices.Clone(p.Identifiers)
-		for _, id := range u.Identifiers {
-			if id.Type == store.IdentBarcode || id.Value == "" {
-				continue
-			}
-			if i := slices.IndexFunc(ids, func(x store.Identifier) bool { return x.Type == id.Type }); i >= 0 {
-				ids[i].Value = id.Value
-			} else {
-				ids = append(ids, id)
-			}
-		}
-		if !slices.Equal(ids, p.Identifiers) {
-			p.Identifiers = ids
-			changed = append(changed, FieldIdentifiers)
+	// Earlier versions marked the identifiers staff changed as a whole:
+	// all that such a patron holds are staff's.
+	var ids []store.Identifier
+	for _, id := range p.Identifiers {
+		if edited(FieldIdentifiers) || edited(internalIdentifier(id.Type)) {
+			ids = append(ids, id)
 		}
 	}
-	if !edited(FieldContacts) {
-		var contacts []store.Contact
-		for _, c := range p.Contacts {
-			if !c.External {
-				contacts = append(contacts, c)
-			}
+	for _, id := range fileIdentifiers(p.Barcode, u, match) {
+		if !slices.ContainsFunc(ids, func(x store.Identifier) bool { return x.Type == id.Type }) {
+			ids = append(ids, id)
 		}
-		for _, c := range u.Contacts {
-			c.External = true
+	}
+	if !slices.Equal(ids, p.Identifiers) {
+		p.Identifiers = ids
+		changed = append(changed, FieldIdentifiers)
+	}
+	var contacts []store.Contact
+	for _, c := range p.Contacts {
+		if !c.External {
 			contacts = append(contacts, c)
 		}
-		if !slices.Equal(contacts, p.Contacts) {
-			p.Contacts = contacts
-			changed = append(changed, FieldContacts)
-		}
 	}
-	if !edited(FieldBlocks) {
-		var blocks []store.Block
-		for _, b := range p.Blocks {
-			if !b.External {
-				blocks = append(blocks, b)
-			}
-		}
-		for _, b := range u.Blocks {
-			b.External = true
-			// A block the file repeats keeps the date it was first placed.
-			for _, old := range p.Blocks {
-				if old.External && old.Type == b.Type && old.Note == b.Note {
-					b.Created = old.Created
-				}
-			}
+	for _, c := range u.Contacts {
+		c.External = true
+		contacts = append(contacts, c)
+	}
+	if !slices.Equal(contacts, p.Contacts) {
+		p.Contacts = contacts
+		changed = append(changed, FieldContacts)
+	}
+	var blocks []store.Block
+	for _, b := range p.Blocks {
+		if !b.External {
 			blocks = append(blocks, b)
 		}
-		if !slices.EqualFunc(blocks, p.Blocks, func(a, b store.Block) bool {
-			return a.Type == b.Type && a.Note == b.Note && a.External == b.External && a.Created.Equal(b.Created)
-		}) {
-			p.Blocks = blocks
-			changed = append(changed, FieldBlocks)
+	}
+	for _, b := range u.fileBlocks() {
+		b.External = true
+		if b.Created.IsZero() {
+			b.Created = now
 		}
+		// A block the file repeats keeps the date it was first placed.
+		for _, old := range p.Blocks {
+			if old.External && old.Type == b.Type && old.Note == b.Note {
+				b.Created = old.Created
+			}
+		}
+		blocks = append(blocks, b)
+	}
+	if !slices.EqualFunc(blocks, p.Blocks, func(a, b store.Block) bool {
+		return a.Type == b.Type && a.Note == b.Note && a.External == b.External && a.Created.Equal(b.Created)
+	}) {
+		p.Blocks = blocks
+		changed = append(changed, FieldBlocks)
 	}
 	return changed
 }

@@ -263,15 +263,19 @@ func TestSyncPatronsAddOrReject(t *testing.T) {
 	}
 }
 
+// TestSyncPatronsRules follows Alma's synchronisation of external users:
+// core fields are the file's even after staff changed them; the protected
+// fields are kept when staff changed them or the file leaves them empty;
+// external segments are replaced by the file's and internal ones kept.
 func TestSyncPatronsRules(t *testing.T) {
 	l := newLib(t)
 	created := start.Add(-time.Hour)
 	l.patron("BU1", "GRAD", func(p *store.Patron) {
 		p.External = true
-		p.Identifiers = []store.Identifier{{Type: "univ_id", Value: "U1"}}
+		p.Identifiers = []store.Identifier{{Type: "univ_id", Value: "U1"}, {Type: "card", Value: "C1"}, {Type: "old_sis", Value: "O1"}}
 		p.JobTitle, p.Language, p.Campus, p.ShareLib = "TA", "eng", "NORTH", "MAIN"
 		p.FirstName = "Staff-chosen"
-		p.StaffEdited = []string{FieldFirstName}
+		p.StaffEdited = []string{FieldFirstName, FieldLanguage, internalIdentifier("card")}
 		p.Contacts = []store.Contact{{Kind: "email", Value: "old@sis", External: true}, {Kind: "phone", Value: "555-0100"}}
 		p.Blocks = []store.Block{{Type: "manual", Note: "desk"}, {Type: "SIS", Note: "unpaid", External: true, Created: created}}
 	})
@@ -279,9 +283,10 @@ func TestSyncPatronsRules(t *testing.T) {
 	u := syncUser(5, "U1", "Lovelace")
 	u.UserGroup = "" // left empty: kept
 	u.FirstName = "Ada"
+	u.Language = "fre" // staff changed it: kept
 	u.Contacts = []store.Contact{{Kind: "email", Value: "ada@sis"}}
 	u.Blocks = []store.Block{{Type: "SIS", Note: "unpaid"}}
-	u.Identifiers = append(u.Identifiers, store.Identifier{Type: "sis_id", Value: "S1"})
+	u.Identifiers = append(u.Identifiers, store.Identifier{Type: "sis_id", Value: "S1"}, store.Identifier{Type: "card", Value: "C2"})
 	o := SyncOptions{Agent: atMain, MatchType: "univ_id"}
 
 	dry := o
@@ -298,17 +303,17 @@ func TestSyncPatronsRules(t *testing.T) {
 	if err != nil || out[0].Action != SyncUpdated {
 		t.Fatalf("sync: %+v, %v", out, err)
 	}
-	if !slices.Contains(out[0].Changed, FieldLastName) || slices.Contains(out[0].Changed, FieldFirstName) {
+	if !slices.Contains(out[0].Changed, FieldLastName) || slices.Contains(out[0].Changed, FieldLanguage) {
 		t.Fatalf("changed fields %v", out[0].Changed)
 	}
 	p := l.patronBy("BU1")
 	switch {
-	case p.LastName != "Lovelace":
-		t.Error("core field not replaced")
-	case p.FirstName != "Staff-chosen":
-		t.Error("staff-edited field replaced")
-	case p.UserGroup != "GRAD" || p.JobTitle != "TA" || p.Language != "eng" || p.Campus != "NORTH" || p.ShareLib != "MAIN":
-		t.Errorf("fields the file left empty were not kept: %+v", p)
+	case p.LastName != "Lovelace" || p.FirstName != "Ada":
+		t.Errorf("core fields not replaced: %s %s", p.FirstName, p.LastName)
+	case p.Language != "eng":
+		t.Error("a protected field staff changed was replaced")
+	case p.UserGroup != "GRAD" || p.JobTitle != "TA" || p.Campus != "NORTH" || p.ShareLib != "MAIN":
+		t.Errorf("protected fields the file left empty were not kept: %+v", p)
 	case p.PINHash != before.PINHash:
 		t.Error("PIN changed without one in the file")
 	}
@@ -316,8 +321,9 @@ func TestSyncPatronsRules(t *testing.T) {
 		p.Contacts[1].Value != "ada@sis" || !p.Contacts[1].External {
 		t.Errorf("contacts %+v: internal kept, external replaced", p.Contacts)
 	}
-	if len(p.Identifiers) != 2 || p.Identifiers[1] != (store.Identifier{Type: "sis_id", Value: "S1"}) {
-		t.Errorf("identifiers %+v: the file's new type is added, others kept", p.Identifiers)
+	want := []store.Identifier{{Type: "card", Value: "C1"}, {Type: "univ_id", Value: "U1"}, {Type: "sis_id", Value: "S1"}}
+	if !slices.Equal(p.Identifiers, want) {
+		t.Errorf("identifiers %+v, want %+v: staff's kept, the file's replace the other external ones", p.Identifiers, want)
 	}
 	if !p.Expiry.Equal(u.Expiry) {
 		t.Errorf("expiry %s not replaced by %s", p.Expiry, u.Expiry)
@@ -330,27 +336,48 @@ func TestSyncPatronsRules(t *testing.T) {
 	if out[0].Action != SyncUnchanged {
 		t.Fatalf("repeat: %+v", out[0])
 	}
-	// Contacts staff edited are left alone even when the file differs.
-	if err := l.db.Update(ctx, func(tx *store.Tx) error {
-		q, err := tx.PatronByBarcode("BU1")
-		if err != nil {
-			return err
-		}
-		q.StaffEdited = append(q.StaffEdited, FieldContacts)
-		return tx.PutPatron(&q, start)
-	}); err != nil {
+	// An e-mail staff give is an internal segment: the file's e-mail
+	// replaces only the external one beside it.
+	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", Email: ptr("desk@example.org")}, atMain); err != nil {
 		t.Fatal(err)
 	}
 	u.Contacts = []store.Contact{{Kind: "email", Value: "new@sis"}}
-	out, _ = l.svc.SyncPatrons(ctx, o, []SyncUser{u})
-	if out[0].Action != SyncUnchanged || l.patronBy("BU1").Contacts[1].Value != "ada@sis" {
-		t.Fatalf("staff-edited contacts replaced: %+v", out[0])
+	l.svc.SyncPatrons(ctx, o, []SyncUser{u})
+	var emails []string
+	for _, c := range l.patronBy("BU1").Contacts {
+		if c.Kind == "email" {
+			emails = append(emails, fmt.Sprintf("%s/%v", c.Value, c.External))
+		}
 	}
-	// Given values replace; a new PIN hash replaces the old one.
-	u.UserGroup, u.JobTitle, u.Language, u.Campus, u.ShareLib, u.PINHash = "STAFF", "RA", "fre", "SOUTH", "BRANCH", l.pin+"x"
+	if !slices.Equal(emails, []string{"desk@example.org/false", "new@sis/true"}) {
+		t.Fatalf("e-mails after staff's and the file's: %v", emails)
+	}
+	// Given values replace the protected fields staff did not change; a
+	// new PIN hash replaces the old one.
+	u.UserGroup, u.JobTitle, u.Campus, u.ShareLib, u.PINHash = "STAFF", "RA", "SOUTH", "BRANCH", l.pin+"x"
 	l.svc.SyncPatrons(ctx, o, []SyncUser{u})
 	p = l.patronBy("BU1")
-	if p.UserGroup != "STAFF" || p.JobTitle != "RA" || p.Language != "fre" || p.Campus != "SOUTH" || p.ShareLib != "BRANCH" || p.PINHash != l.pin+"x" {
+	if p.UserGroup != "STAFF" || p.JobTitle != "RA" || p.Language != "eng" || p.Campus != "SOUTH" || p.ShareLib != "BRANCH" || p.PINHash != l.pin+"x" {
 		t.Errorf("given values not applied: %+v", p)
+	}
+}
+
+// A patron whose identifiers staff changed under an earlier version, which
+// marked them as a whole, keeps all of them; the file adds new types.
+func TestSyncKeepsIdentifiersMarkedAsAWhole(t *testing.T) {
+	l := newLib(t)
+	l.patron("BU1", "GRAD", func(p *store.Patron) {
+		p.External = true
+		p.Identifiers = []store.Identifier{{Type: "univ_id", Value: "U1"}, {Type: "card", Value: "C1"}}
+		p.StaffEdited = []string{FieldIdentifiers}
+	})
+	u := syncUser(1, "U1", "Lovelace")
+	u.Identifiers = append(u.Identifiers, store.Identifier{Type: "card", Value: "C2"}, store.Identifier{Type: "sis_id", Value: "S1"})
+	if _, err := l.svc.SyncPatrons(ctx, SyncOptions{Agent: atMain, MatchType: "univ_id"}, []SyncUser{u}); err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Identifier{{Type: "univ_id", Value: "U1"}, {Type: "card", Value: "C1"}, {Type: "sis_id", Value: "S1"}}
+	if got := l.patronBy("BU1").Identifiers; !slices.Equal(got, want) {
+		t.Fatalf("identifiers %+v, want %+v", got, want)
 	}
 }

@@ -14,8 +14,9 @@ import (
 // Staff's patron maintenance: adding, changing and removing patrons and
 // setting their PINs, each checked here for every caller and journalled.
 // A patron the student information system owns (External) may be changed
-// too: each field staff change is listed in StaffEdited, which the users
-// file sync then leaves alone.
+// too: the protected fields and identifier types staff change are listed in
+// StaffEdited, which the users file sync then leaves alone; contacts staff
+// give are internal segments, which it keeps.
 
 // PatronForm is what staff give for a patron. A nil field is not given:
 // add leaves it empty, edit leaves it as it is; an empty string clears it.
@@ -28,6 +29,9 @@ type PatronForm struct {
 	Expiry      *string // YYYY-MM-DD: the patron may borrow to the end of that day in the home library's zone; empty: never expires
 	Birthdate   *string // YYYY-MM-DD
 	Language    *string // ISO 639-2, three letters
+	JobTitle    *string
+	Campus      *string
+	ShareLib    *string // resource-sharing library
 	Email       *string
 	Phone       *string
 	Address     *string // "line1, city, postal"; also "line1, line2, city, postal"
@@ -83,11 +87,7 @@ func (s *Service) EditPatron(ctx context.Context, f PatronForm, agent Agent) (st
 			return nil
 		}
 		if p.External {
-			for _, field := range changed {
-				if !slices.Contains(p.StaffEdited, field) {
-					p.StaffEdited = append(p.StaffEdited, field)
-				}
-			}
+			markStaffEdits(&before, &p, changed)
 		}
 		if err := tx.PutPatron(&p, now); err != nil {
 			return err
@@ -229,10 +229,20 @@ func (s *Service) applyForm(tx *store.Tx, p *store.Patron, f *PatronForm) error 
 	str(&p.UserGroup, f.UserGroup)
 	str(&p.HomeLibrary, f.HomeLibrary)
 	str(&p.Birthdate, f.Birthdate)
+	str(&p.JobTitle, f.JobTitle)
+	str(&p.Campus, f.Campus)
+	str(&p.ShareLib, f.ShareLib)
 	if f.Language != nil {
 		p.Language = strings.ToLower(strings.TrimSpace(*f.Language))
 	}
 	var errs []error
+	if f.ShareLib != nil && p.ShareLib != "" {
+		if _, err := tx.Library(p.ShareLib); errors.Is(err, store.ErrNotFound) {
+			errs = append(errs, notFound(tx, "library", p.ShareLib))
+		} else if err != nil {
+			return err
+		}
+	}
 	if f.Expiry != nil && strings.TrimSpace(*f.Expiry) == "" {
 		p.Expiry = time.Time{}
 	} else if f.Expiry != nil {
@@ -325,6 +335,33 @@ func addressOf(s string) store.Contact {
 	return c
 }
 
+// markStaffEdits lists in StaffEdited what staff changed on a synced patron
+// that the next users file must leave alone: the protected fields, and each
+// identifier type staff gave (an internal segment). An identifier type
+// staff remove is the file's to give again.
+func markStaffEdits(before, p *store.Patron, changed []string) {
+	mark := func(m string) {
+		if !slices.Contains(p.StaffEdited, m) {
+			p.StaffEdited = append(p.StaffEdited, m)
+		}
+	}
+	for _, f := range changed {
+		if slices.Contains(protectedFields, f) {
+			mark(f)
+		}
+	}
+	for _, id := range p.Identifiers {
+		if identifierOf(before, id.Type) != id.Value {
+			mark(internalIdentifier(id.Type))
+		}
+	}
+	for _, id := range before.Identifiers {
+		if identifierOf(p, id.Type) == "" {
+			p.StaffEdited = slices.DeleteFunc(p.StaffEdited, func(m string) bool { return m == internalIdentifier(id.Type) })
+		}
+	}
+}
+
 // changedFields names the fields that differ, by the names the users file
 // sync reads in StaffEdited.
 func changedFields(a, b *store.Patron) []string {
@@ -339,6 +376,9 @@ func changedFields(a, b *store.Patron) []string {
 		{FieldExpiry, a.Expiry.Equal(b.Expiry)},
 		{FieldUserGroup, a.UserGroup == b.UserGroup},
 		{FieldLanguage, a.Language == b.Language},
+		{FieldJobTitle, a.JobTitle == b.JobTitle},
+		{FieldCampus, a.Campus == b.Campus},
+		{FieldShareLib, a.ShareLib == b.ShareLib},
 		{FieldHomeLibrary, a.HomeLibrary == b.HomeLibrary},
 		{FieldIdentifiers, slices.Equal(a.Identifiers, b.Identifiers)},
 		{FieldContacts, slices.Equal(a.Contacts, b.Contacts)},

@@ -92,8 +92,9 @@ func TestAddPatronRefusals(t *testing.T) {
 }
 
 // An edit changes only what the form gives; on a patron of the student
-// information system it lists the fields in StaffEdited, and the next sync
-// keeps staff's values.
+// information system it lists the protected fields and identifier types
+// staff changed in StaffEdited, and the next sync keeps those, while the
+// file's core fields replace staff's.
 func TestEditPatronMarksStaffEdits(t *testing.T) {
 	l := newLib(t)
 	o := SyncOptions{Agent: atMain, MatchType: "univ_id", AddNew: true, HomeLibrary: "MAIN"}
@@ -101,7 +102,8 @@ func TestEditPatronMarksStaffEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	head := l.journalHead()
-	p, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", LastName: ptr("King"), Email: ptr("ada@example.org")}, atMain)
+	p, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", LastName: ptr("King"), UserGroup: ptr("GRAD"),
+		Email: ptr("ada@example.org"), Identifiers: []store.Identifier{{Type: "card", Value: "C1"}}}, atMain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,21 +113,47 @@ func TestEditPatronMarksStaffEdits(t *testing.T) {
 	if p.FirstName != "Ada" || p.LastName != "King" {
 		t.Errorf("edited %+v", p)
 	}
-	if !slices.Equal(p.StaffEdited, []string{FieldLastName, FieldContacts}) {
-		t.Errorf("staff edited %v", p.StaffEdited)
+	if want := []string{FieldUserGroup, internalIdentifier("card")}; !slices.Equal(p.StaffEdited, want) {
+		t.Errorf("staff edited %v, want %v", p.StaffEdited, want)
 	}
 	u := syncUser(1, "U1", "Lovelace")
 	u.FirstName = "Augusta"
+	u.Identifiers = append(u.Identifiers, store.Identifier{Type: "card", Value: "C2"})
 	if _, err := l.svc.SyncPatrons(ctx, o, []SyncUser{u}); err != nil {
 		t.Fatal(err)
 	}
 	p = l.patronBy("BU1")
-	if p.LastName != "King" || p.FirstName != "Augusta" {
-		t.Errorf("after sync: %s %s, want staff's last name and the file's first", p.FirstName, p.LastName)
+	if p.LastName != "Lovelace" || p.FirstName != "Augusta" || p.UserGroup != "GRAD" || identifierOf(&p, "card") != "C1" {
+		t.Errorf("after sync: %s %s in %s, card %s; want the file's names, staff's group and card",
+			p.FirstName, p.LastName, p.UserGroup, identifierOf(&p, "card"))
+	}
+	if _, ok := p.ContactOf("email"); !ok {
+		t.Error("staff's e-mail was dropped by a file without one")
+	}
+	// Job title, campus and resource-sharing library staff set are kept;
+	// a resource-sharing library must exist.
+	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", ShareLib: ptr("NOWHERE")}, atMain); err == nil {
+		t.Error("an unknown resource-sharing library was accepted")
+	}
+	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", JobTitle: ptr("Curator"), Campus: ptr("NORTH"), ShareLib: ptr("MAIN")}, atMain); err != nil {
+		t.Fatal(err)
+	}
+	u.JobTitle, u.Campus, u.ShareLib = "TA", "SOUTH", "BRANCH"
+	l.svc.SyncPatrons(ctx, o, []SyncUser{u})
+	if p = l.patronBy("BU1"); p.JobTitle != "Curator" || p.Campus != "NORTH" || p.ShareLib != "MAIN" {
+		t.Errorf("after sync: job %q, campus %q, resource sharing %q; want staff's", p.JobTitle, p.Campus, p.ShareLib)
+	}
+	// Once staff remove their card, the file's card stands.
+	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", Identifiers: []store.Identifier{{Type: "card"}}}, atMain); err != nil {
+		t.Fatal(err)
+	}
+	l.svc.SyncPatrons(ctx, o, []SyncUser{u})
+	if p = l.patronBy("BU1"); identifierOf(&p, "card") != "C2" || slices.Contains(p.StaffEdited, internalIdentifier("card")) {
+		t.Errorf("card %q, marks %v after staff removed theirs", identifierOf(&p, "card"), p.StaffEdited)
 	}
 	// Nothing changed: no event.
 	head = l.journalHead()
-	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", LastName: ptr("King")}, atMain); err != nil {
+	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "BU1", LastName: ptr("Lovelace")}, atMain); err != nil {
 		t.Fatal(err)
 	}
 	if h := l.journalHead(); h != head {

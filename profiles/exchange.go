@@ -184,6 +184,10 @@ type UsersSettings struct {
 	ImportPattern string `json:"import_pattern,omitempty" yaml:"import_pattern,omitempty"`
 	// Export sends changed users with their blocks back in the same shape.
 	Export bool `json:"export,omitempty" yaml:"export,omitempty"`
+	// Groups maps the file's user groups to circa's patron groups; when it
+	// maps any, a user of a group it does not map is reported and left
+	// unchanged.
+	Groups map[string]string `json:"groups,omitempty" yaml:"groups,omitempty"`
 }
 
 // RequestsSettings direct the remote-storage request export.
@@ -388,6 +392,11 @@ func (u *UsersSettings) validate() error {
 		errs = append(errs, errors.New("users: add_new needs a home_library for users whose file names none"))
 	}
 	errs = append(errs, validPattern("users: import_pattern", u.ImportPattern))
+	for _, from := range slices.Sorted(maps.Keys(u.Groups)) {
+		if strings.TrimSpace(from) == "" || strings.TrimSpace(u.Groups[from]) == "" {
+			errs = append(errs, fmt.Errorf("users: groups: %q=%q: give a file group and the patron group it becomes", from, u.Groups[from]))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -89,7 +89,9 @@ func TestExchangeValidation(t *testing.T) {
 	}
 	u := localExchange(t, TypeUsers, "U")
 	u.Users.AddNew, u.Users.ImportPattern = true, "a/b"
-	if err := u.Validate(); err == nil || !strings.Contains(err.Error(), "home_library") || !strings.Contains(err.Error(), "pattern") {
+	u.Users.Groups = map[string]string{"UGRD": "UNDERGRAD", "GRD": " "}
+	if err := u.Validate(); err == nil || !strings.Contains(err.Error(), "home_library") || !strings.Contains(err.Error(), "pattern") ||
+		!strings.Contains(err.Error(), `groups: "GRD"`) || strings.Contains(err.Error(), "UGRD") {
 		t.Errorf("users validation: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"strconv"
@@ -318,7 +319,24 @@ func bindExchange(fs *pflag.FlagSet, p *profiles.Exchange, typ string) []profile
 		fs.StringVar(&u.HomeLibrary, "home-library", "", "home library of new users whose file names none")
 		fs.StringVar(&u.ImportPattern, "import-pattern", "", "SIS files to import, e.g. 'users_*.xml' (empty: none)")
 		fs.BoolVar(&u.Export, "export", false, "send changed users and their blocks back")
+		var groups map[string]string
+		fs.StringToStringVar(&groups, "group-map", nil, "FILE=GROUP: the file's user group FILE becomes patron group GROUP; once any is mapped, users of unmapped groups are reported and left unchanged (repeatable; FILE= removes one)")
 		fields = append(fields,
+			profileField[E]{"group-map", func(d, s *E) {
+				users := own(d)
+				merged := maps.Clone(users.Groups)
+				if merged == nil {
+					merged = map[string]string{}
+				}
+				for from, to := range groups {
+					if to == "" {
+						delete(merged, from)
+					} else {
+						merged[from] = to
+					}
+				}
+				users.Groups = merged
+			}},
 			profileField[E]{"match-identifier", func(d, s *E) { own(d).MatchIdentifier = s.Users.MatchIdentifier }},
 			profileField[E]{"add-new", func(d, s *E) { own(d).AddNew = s.Users.AddNew }},
 			profileField[E]{"home-library", func(d, s *E) { own(d).HomeLibrary = s.Users.HomeLibrary }},

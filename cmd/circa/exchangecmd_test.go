@@ -80,12 +80,20 @@ func TestExchangeProfileCommands(t *testing.T) {
 func TestUsersDryRunFromTheCommandLine(t *testing.T) {
 	dir := seededDir(t)
 	r := run(t, "profile", "users", "add", "SIS", "--data-dir", dir, "--library", "MAIN", "--target", "local",
-		"--local-dir", t.TempDir(), "--port", "0", "--match-identifier", "university_id", "--add-new", "--home-library", "MAIN")
+		"--local-dir", t.TempDir(), "--port", "0", "--match-identifier", "university_id", "--add-new", "--home-library", "MAIN",
+		"--group-map", "GRD=GRAD", "--group-map", "UGRD=UNDERGRAD")
 	if r.code != 0 {
 		t.Fatalf("add: %+v", r)
 	}
+	if r = run(t, "profile", "users", "edit", "SIS", "--data-dir", dir, "--group-map", "UGRD=", "--group-map", "FAC=FACULTY"); r.code != 0 {
+		t.Fatalf("edit: %+v", r)
+	}
+	if r = run(t, "profile", "users", "show", "SIS", "--data-dir", dir); !strings.Contains(r.out, "GRD: GRAD") ||
+		!strings.Contains(r.out, "FAC: FACULTY") || strings.Contains(r.out, "UGRD") {
+		t.Fatalf("group map after edit: %+v", r)
+	}
 	file := filepath.Join(t.TempDir(), "users.xml")
-	os.WriteFile(file, []byte(`<users><user><primary_id>77</primary_id><last_name>Noether</last_name><user_group>GRAD</user_group>
+	os.WriteFile(file, []byte(`<users><user><primary_id>77</primary_id><last_name>Noether</last_name><user_group>GRD</user_group>
 <user_identifiers><user_identifier><id_type>university_id</id_type><value>U77</value></user_identifier></user_identifiers></user></users>`), 0o600)
 	r = run(t, "profile", "run", "SIS", "--data-dir", dir, "--dry-run", "--file", file)
 	if r.code != 0 || !strings.Contains(r.out, "user U77 would be added") || strings.Contains(r.errOut, "[#") {

@@ -17,6 +17,7 @@ import (
 // patronFlags are the flags of patron add and edit.
 type patronFlags struct {
 	first, last, group, library, expiry, birthdate, language, email, phone, address string
+	jobTitle, campus, shareLib                                                      string
 	ids                                                                             []string
 }
 
@@ -28,6 +29,9 @@ func (pf *patronFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&pf.expiry, "expiry", "", "last day the card is valid, YYYY-MM-DD in the home library's zone (empty: never expires)")
 	fs.StringVar(&pf.birthdate, "birthdate", "", "date of birth, YYYY-MM-DD")
 	fs.StringVar(&pf.language, "language", "", "ISO 639-2 language code (eng, fre, ger, …)")
+	fs.StringVar(&pf.jobTitle, "job-title", "", "job title")
+	fs.StringVar(&pf.campus, "campus", "", "campus code")
+	fs.StringVar(&pf.shareLib, "rs-library", "", "resource-sharing library")
 	fs.StringVar(&pf.email, "email", "", "e-mail address")
 	fs.StringVar(&pf.phone, "phone", "", "phone number")
 	fs.StringVar(&pf.address, "address", "", `postal address, "line1, city, postal"`)
@@ -47,6 +51,7 @@ func (pf *patronFlags) form(fs *pflag.FlagSet, barcode string) (circ.PatronForm,
 	f.UserGroup, f.HomeLibrary = given("group", pf.group), given("library", pf.library)
 	f.Expiry, f.Birthdate, f.Language = given("expiry", pf.expiry), given("birthdate", pf.birthdate), given("language", pf.language)
 	f.Email, f.Phone, f.Address = given("email", pf.email), given("phone", pf.phone), given("address", pf.address)
+	f.JobTitle, f.Campus, f.ShareLib = given("job-title", pf.jobTitle), given("campus", pf.campus), given("rs-library", pf.shareLib)
 	for _, id := range pf.ids {
 		typ, v, ok := strings.Cut(id, "=")
 		if !ok || strings.TrimSpace(typ) == "" {

@@ -42,7 +42,8 @@ func TestPatronCommands(t *testing.T) {
 	if r := cmd("patron", "edit", "29000000000001"); r.code != 2 || !strings.Contains(r.errOut, "no setting given") {
 		t.Errorf("edit without flags: %+v", r)
 	}
-	if r = cmd("patron", "edit", "29000000000001", "--last", "King", "--expiry", "2028-01-31"); r.code != 0 {
+	if r = cmd("patron", "edit", "29000000000001", "--last", "King", "--expiry", "2028-01-31", "--job-title", "Analyst",
+		"--campus", "NORTH", "--rs-library", "BRANCH"); r.code != 0 {
 		t.Fatalf("edit: %+v", r)
 	}
 	r = cmd("patron", "show", "29000000000001", "--json")
@@ -53,13 +54,17 @@ func TestPatronCommands(t *testing.T) {
 			Expiry    string `json:"expiry"`
 			Language  string `json:"language"`
 			PINHash   string `json:"pin_hash"`
+			JobTitle  string `json:"job_title"`
+			Campus    string `json:"campus"`
+			ShareLib  string `json:"resource_sharing_library"`
 		}
 	}
 	if err := json.Unmarshal([]byte(r.out), &shown); err != nil {
 		t.Fatalf("show --json: %v\n%s", err, r.out)
 	}
 	// The demo library's MAIN is in New York: the end of 31 January there.
-	if p := shown.Patron; p.LastName != "King" || p.FirstName != "Ada" || p.Expiry != "2028-02-01T04:59:59Z" || p.Language != "eng" {
+	if p := shown.Patron; p.LastName != "King" || p.FirstName != "Ada" || p.Expiry != "2028-02-01T04:59:59Z" || p.Language != "eng" ||
+		p.JobTitle != "Analyst" || p.Campus != "NORTH" || p.ShareLib != "BRANCH" {
 		t.Errorf("after edit: %+v", p)
 	}
 

@@ -24,6 +24,7 @@ import (
 type xmlUser struct {
 	PrimaryID, FirstName, LastName, UserGroup, JobTitle, Language string
 	Birthdate, Expiry, Campus, ShareLib, HomeLibrary, PIN         string
+	Status                                                        string
 
 	Addresses   []xmlAddress
 	Emails      []xmlEmail
@@ -81,6 +82,8 @@ func (x *xmlUser) set(path, v string) {
 		x.HomeLibrary = v
 	case "pin_number":
 		x.PIN = v
+	case "status":
+		x.Status = v
 	}
 	parent, field, _ := cutLast(path)
 	switch parent {
@@ -89,8 +92,12 @@ func (x *xmlUser) set(path, v string) {
 			switch field {
 			case "line1":
 				a.Line1 = v
-			case "line2":
-				a.Line2 = v
+			case "line2", "line3", "line4", "line5":
+				// circa keeps two lines: Alma's third to fifth join the second.
+				if v != "" && a.Line2 != "" {
+					a.Line2 += ", "
+				}
+				a.Line2 += v
 			case "city":
 				a.City = v
 			case "state_province":
@@ -317,7 +324,7 @@ func toSyncUser(x *xmlUser, match string) (User, []string) {
 	u := User{PIN: x.PIN}
 	u.SyncUser = circ.SyncUser{PrimaryID: tr(x.PrimaryID), FirstName: tr(x.FirstName), LastName: tr(x.LastName),
 		UserGroup: tr(x.UserGroup), JobTitle: tr(x.JobTitle), Language: tr(x.Language), Campus: tr(x.Campus),
-		ShareLib: tr(x.ShareLib), HomeLibrary: tr(x.HomeLibrary)}
+		ShareLib: tr(x.ShareLib), HomeLibrary: tr(x.HomeLibrary), Status: tr(x.Status)}
 	var problems []string
 	for _, id := range x.Identifiers {
 		if tr(id.Type) == "" || tr(id.Value) == "" {
@@ -359,6 +366,9 @@ func toSyncUser(x *xmlUser, match string) (User, []string) {
 		}
 	}
 	for _, a := range x.Addresses {
+		if tr(a.Line1+a.Line2+a.City+a.Postal+a.Region+a.Country) == "" {
+			continue
+		}
 		u.Contacts = append(u.Contacts, store.Contact{Kind: "address", Type: tr(a.Type), Line1: tr(a.Line1), Line2: tr(a.Line2),
 			City: tr(a.City), Region: tr(a.Region), Postal: tr(a.Postal), Country: tr(a.Country), Preferred: truthy(a.Preferred)})
 	}
@@ -465,7 +475,7 @@ func (s *Scheduler) importUsers(ctx context.Context, p *profiles.Exchange, name 
 		return err
 	}
 	opts := circ.SyncOptions{Agent: circ.Agent{Protocol: "exchange", Account: p.Code, Library: p.Library},
-		MatchType: us.MatchIdentifier, AddNew: us.AddNew, HomeLibrary: us.HomeLibrary, DryRun: o.DryRun}
+		MatchType: us.MatchIdentifier, AddNew: us.AddNew, HomeLibrary: us.HomeLibrary, DryRun: o.DryRun, Groups: us.Groups}
 	var report []string
 	counts := map[string]int{}
 	for start := 0; start < len(users); start += syncChunk {
@@ -566,8 +576,22 @@ func (s *Scheduler) buildUsersPage(ctx context.Context, p *profiles.Exchange) (i
 	return n, scanned >= journalPage, err
 }
 
-// typeList writes the types list Alma's schema requires of every e-mail and
-// phone, empty when the contact has no type.
+// isStatusBlock reports whether b is the block a file's status placed.
+func isStatusBlock(b store.Block) bool { return b.External && b.Type == circ.BlockInactive }
+
+// statusOf is the status a users file gives the patron: INACTIVE while the
+// block an INACTIVE file placed stands.
+func statusOf(p *store.Patron) string {
+	for _, b := range p.Blocks {
+		if isStatusBlock(b) {
+			return "INACTIVE"
+		}
+	}
+	return circ.StatusActive
+}
+
+// typeList writes the types list Alma's schema requires of every address,
+// e-mail and phone, empty when the contact has no type.
 func typeList(w *xw, list, elem, typ string) {
 	w.open(list)
 	if typ != "" {
@@ -603,7 +627,7 @@ func renderUsers(pats []store.Patron) []byte {
 		}
 		w.opt("campus_code", pt.Campus)
 		w.elem("account_type", "EXTERNAL")
-		w.elem("status", "ACTIVE")
+		w.elem("status", statusOf(&pt))
 		w.open("contact_info")
 		w.open("addresses")
 		for _, c := range pt.Contacts {
@@ -617,11 +641,7 @@ func renderUsers(pats []store.Patron) []byte {
 			w.opt("state_province", c.Region)
 			w.opt("postal_code", c.Postal)
 			w.opt("country", c.Country)
-			if c.Type != "" {
-				w.open("address_types")
-				w.elem("address_type", c.Type)
-				w.close("address_types")
-			}
+			typeList(w, "address_types", "address_type", c.Type)
 			w.close("address")
 		}
 		w.close("addresses")
@@ -659,6 +679,9 @@ func renderUsers(pats []store.Patron) []byte {
 		w.close("user_identifiers")
 		w.open("user_blocks")
 		for _, b := range pt.Blocks {
+			if isStatusBlock(b) {
+				continue // written as the status
+			}
 			w.open("user_block", "segment_type", seg(b.External))
 			w.elem("block_type", b.Type)
 			// Alma requires a description; circa's block kind is the code

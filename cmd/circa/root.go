@@ -232,14 +232,18 @@ func (a *app) setupLogging() error {
 	switch a.logFormat {
 	case "json":
 	case "console":
-		// Colour codes only for a terminal: in a file or a pipe to a log
-		// collector they are noise.
-		w = zerolog.ConsoleWriter{Out: a.errOut, TimeFormat: "15:04:05", NoColor: !isTerminal(a.errOut)}
+		w = consoleWriter(a.errOut)
 	default:
 		return usageError("unknown log format %q (json or console)", a.logFormat)
 	}
 	a.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 	return nil
+}
+
+// consoleWriter formats log lines for people. Colour codes only for a
+// terminal: in a file or a pipe to a log collector they are noise.
+func consoleWriter(out io.Writer) zerolog.ConsoleWriter {
+	return zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05", NoColor: !isTerminal(out)}
 }
 
 // isTerminal says whether w is a terminal.

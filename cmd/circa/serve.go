@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/internal/sdnotify"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
 	"github.com/circa-ils/circa/netlimit"
@@ -51,6 +52,7 @@ type serveOptions struct {
 	idleTimeout   time.Duration
 	loginTimeout  time.Duration
 	shutdownGrace time.Duration
+	logFile       string
 	oai           publishing.Options
 }
 
@@ -61,12 +63,16 @@ func newServeCommand(a *app) *cobra.Command {
 		Short: "Run the server on a data directory",
 		Long: `Run the server: SIP2 in plain text (loopback by default) and over TLS, HTTP (/ncip, /oai,
 /metrics, /healthz) and the admin socket the other circa commands use while it runs.
+Logs go to stderr (for journald), or with --log-file appended to a file.
 
 With --demo an empty data directory is seeded with the demo library and its profiles
 first, a self-signed CA and server certificate are made in DATA/tls when none exists,
 and every listener stays on loopback unless an address is given. Port 0 picks a free
 port; the chosen addresses are printed on start-up. SIGTERM drains and stops; SIGHUP
-re-reads the TLS certificate.`,
+reopens the log file and re-reads the TLS certificate.
+
+Under systemd (Type=notify) it reports ready once every listener is bound and
+serving, and feeds the unit's watchdog while the database can commit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.server != nil {
@@ -95,6 +101,7 @@ re-reads the TLS certificate.`,
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 30*time.Minute, "close a SIP2 connection idle this long")
 	f.DurationVar(&o.loginTimeout, "login-timeout", 2*time.Minute, "close a SIP2 connection that has not logged in by then")
 	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long busy connections may take to finish on SIGTERM")
+	f.StringVar(&o.logFile, "log-file", "", "append logs to this file, reopened on SIGHUP for logrotate (default: stderr)")
 	f.StringVar(&o.oai.Name, "oai-name", "circa catalogue", "OAI-PMH repositoryName")
 	f.StringVar(&o.oai.BaseURL, "oai-base-url", "", "OAI-PMH baseURL as harvesters reach it (default: taken from each request)")
 	f.StringSliceVar(&o.oai.AdminEmails, "oai-admin-email", []string{"circa-admin@example.org"}, "OAI-PMH adminEmail (repeatable)")
@@ -105,10 +112,32 @@ re-reads the TLS certificate.`,
 func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if a.logFormat == "json" {
-		lines := newLineBatcher(a.errOut)
+	systemd, err := sdnotify.FromEnv()
+	if err != nil {
+		return err
+	}
+	var reloads []func() // on SIGHUP, in this order
+	logOut := a.errOut
+	if o.logFile != "" {
+		lf, err := openLogFile(a.path(o.logFile))
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		logOut = lf
+		reloads = append(reloads, func() {
+			if err := lf.Reopen(); err != nil {
+				a.log.Error().Err(err).Msg("keeping the old log file")
+			}
+		})
+	}
+	switch {
+	case a.logFormat == "json":
+		lines := newLineBatcher(logOut)
 		defer lines.Close()
 		a.log = a.log.Output(lines)
+	case o.logFile != "":
+		a.log = a.log.Output(consoleWriter(logOut))
 	}
 	maxConns, httpMaxConns := connLimits(a, o)
 	b, err := openBackendWith(a.dataDir, true)
@@ -237,6 +266,11 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	printAddresses(a, o, b, listeners{http: httpLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}, caFile, adm)
+	if tlsCfg != nil {
+		reloads = append(reloads, func() { reloadCertificate(a, tlsCfg) })
+	}
+	stopHangup := onHangup(ctx, reloads...)
+	defer stopHangup()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -261,16 +295,32 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	}
 	if sipTLSLn != nil {
 		g.Go(func() error { return sipTLSSrv.Serve(sipTLSLn) })
-		g.Go(func() error { reloadTLSOnHUP(gctx, a, tlsCfg); return nil })
 	}
 	g.Go(func() error { return adm.Serve(gctx) })
 	g.Go(func() error { forgetOldRetries(gctx, a, b); return nil })
 	g.Go(func() error { return scheduler.Run(gctx) })
 	g.Go(func() error { return sender.Run(gctx) })
 	g.Go(func() error { return publisher.Run(gctx) })
+	// Every listener is bound and has its server: connections made from
+	// now on are served (the kernel queues those made before Serve runs).
+	if err := systemd.Notify(sdnotify.Ready); err != nil {
+		a.log.Error().Err(err).Msg("could not tell systemd the server is ready")
+	}
+	g.Go(func() error {
+		systemd.RunWatchdog(gctx, func(ctx context.Context) error {
+			if h := storeHealth(ctx, b.db); !h.OK {
+				return errors.New(h.Failure)
+			}
+			return nil
+		}, func(err error) { a.log.Error().Err(err).Msg("not feeding the systemd watchdog") })
+		return nil
+	})
 	g.Go(func() error {
 		<-gctx.Done()
 		a.log.Info().Msg("shutting down")
+		if err := systemd.Notify(sdnotify.Stopping); err != nil {
+			a.log.Error().Err(err).Msg("could not tell systemd the server is stopping")
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 		defer cancel()
 		return errors.Join(sipSrv.Shutdown(sctx), sipTLSSrv.Shutdown(sctx), httpSrv.Shutdown(sctx), adm.Shutdown(sctx))
@@ -298,15 +348,9 @@ const healthProbeWait = 2 * time.Second
 // once per store.ProbeAfter however often this is asked.
 func healthHandler(db *store.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rep healthReport
-		if err := db.View(r.Context(), func(*store.Tx) error { return nil }); err != nil {
-			rep.Store = db.Health()
-			rep.Store.OK, rep.Store.Failure = false, err.Error()
-		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), healthProbeWait)
-			rep.Store = db.CheckHealth(ctx)
-			cancel()
-		}
+		ctx, cancel := context.WithTimeout(r.Context(), healthProbeWait)
+		rep := healthReport{Store: storeHealth(ctx, db)}
+		cancel()
 		rep.Status = "ok"
 		code := http.StatusOK
 		if !rep.Store.OK {
@@ -317,6 +361,18 @@ func healthHandler(db *store.DB) http.Handler {
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(rep)
 	})
+}
+
+// storeHealth is the store's health once it has been proved fresh (see
+// store.DB.CheckHealth), or failing when the store refuses to be read; the
+// probe commit waits until ctx ends.
+func storeHealth(ctx context.Context, db *store.DB) store.Health {
+	if err := db.View(ctx, func(*store.Tx) error { return nil }); err != nil {
+		h := db.Health()
+		h.OK, h.Failure = false, err.Error()
+		return h
+	}
+	return db.CheckHealth(ctx)
 }
 
 // fileReserve is how many descriptors the default --max-conns leaves for
@@ -444,13 +500,6 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 		ev = ev.Str("sip2_tls", sipTLSLn.Addr().String())
 	}
 	ev.Msg("serving")
-}
-
-// reloadTLSOnHUP re-reads the server certificate on SIGHUP until ctx ends.
-func reloadTLSOnHUP(ctx context.Context, a *app, sc *tlsproxy.ServerConfig) {
-	stop := reloadOnHUP(ctx, a, sc)
-	<-ctx.Done()
-	stop()
 }
 
 // forgetOldRetries prunes, hourly, the answers kept for retried requests

@@ -109,15 +109,16 @@ func (n *Notifier) WatchdogInterval() time.Duration {
 
 // RunWatchdog sends WATCHDOG=1 at half the watchdog interval, each time
 // after healthy has said the service can do its work, until ctx ends. While
-// healthy says no it sends nothing and tells onUnhealthy why, so systemd, once the interval has passed
-// without a word, restarts a service that is stuck or cannot write, as the
-// unit's WatchdogSec asks. healthy gets a context ending at the next beat;
-// a check that takes longer counts as a failure. Without a watchdog it
-// returns at once. A failure to reach systemd is returned.
-func (n *Notifier) RunWatchdog(ctx context.Context, healthy func(context.Context) error, onUnhealthy func(error)) error {
+// healthy says no it sends nothing, so systemd, once the interval has passed
+// without a word, restarts a service that is stuck or cannot work, as the
+// unit's WatchdogSec asks. healthy gets a context ending at the next beat; a
+// check that takes longer counts as a failure. report hears why a beat was
+// not sent (the failed check) or not delivered. Without a watchdog it
+// returns at once.
+func (n *Notifier) RunWatchdog(ctx context.Context, healthy func(context.Context) error, report func(error)) {
 	every := n.WatchdogInterval() / 2
 	if every <= 0 {
-		return nil
+		return
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -126,18 +127,17 @@ func (n *Notifier) RunWatchdog(ctx context.Context, healthy func(context.Context
 		err := healthy(cctx)
 		cancel()
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if err == nil {
-			if err := n.Notify(Watchdog); err != nil {
-				return err
-			}
-		} else if onUnhealthy != nil {
-			onUnhealthy(err)
+			err = n.Notify(Watchdog)
+		}
+		if err != nil {
+			report(err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 	}

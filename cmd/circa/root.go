@@ -184,6 +184,7 @@ func newRootCommand(a *app) *cobra.Command {
 	root.AddCommand(newBenchCommand(a))
 	addCatalogCommands(root, a) // bib; item add, move, delete; publish; oai
 	root.AddCommand(newVersionCommand(a))
+	root.AddCommand(newManCommand(a))
 	refuseUnknownSubcommands(root)
 	return root
 }

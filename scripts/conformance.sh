@@ -3,7 +3,7 @@
 # OAI-PMH schemas (schemas/, built into circa), Debian's OpenSSH sshd as an
 # SFTP server on loopback, stunnel as a kiosk-side TLS client and marclint
 # (MARC::Lint) on the published catalogue. Installs what is missing with
-# apt-get.
+# apt-get. Then the Debian package: lintian, install, unit, purge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +24,7 @@ fi
 export CIRCA_CONFORMANCE=1
 echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, marclint"
 go test -count=1 -timeout 30m ./...
+
+# The Debian package that make deb built: lintian, dpkg -i, the unit, the
+# installed binary as the circa user, dpkg --purge.
+scripts/deb-conformance.sh

@@ -15,9 +15,6 @@ import (
 	"golang.org/x/term"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // app is what every command shares: global flags, the standard streams, and
 // where the store comes from. Inside a running server (commands that arrived
 // on the admin socket) server is the server's open backend; otherwise
@@ -186,7 +183,9 @@ func newRootCommand(a *app) *cobra.Command {
 	root.AddCommand(newSIP2Commands(a)...)
 	root.AddCommand(newBenchCommand(a))
 	addCatalogCommands(root, a) // bib; item add, move, delete; publish; oai
-	root.AddCommand(newVersionCommand(a))
+	root.AddCommand(newVersionCommand())
+	root.Version = currentBuild().Version
+	root.SetVersionTemplate(currentBuild().String())
 	refuseUnknownSubcommands(root)
 	return root
 }
@@ -270,16 +269,4 @@ func (a *app) path(p string) string {
 		return p
 	}
 	return filepath.Join(a.cwd, p)
-}
-
-func newVersionCommand(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "circa "+version)
-			return nil
-		},
-	}
 }

@@ -422,7 +422,7 @@ type listeners struct{ http, sip2, sip2TLS, debug net.Listener }
 func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile string, adm *adminServer) {
 	httpLn, sipLn, sipTLSLn := ls.http, ls.sip2, ls.sip2TLS
 	out := a.out
-	fmt.Fprintf(out, "circa %s serving %s\n", version, b.db.Path())
+	fmt.Fprintf(out, "circa %s serving %s\n", currentBuild().Version, b.db.Path())
 	if sipLn != nil {
 		fmt.Fprintf(out, "  sip2      %s\n", sipLn.Addr())
 	}

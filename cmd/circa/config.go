@@ -128,10 +128,11 @@ type fileValue struct {
 // environ, "NAME=value" as os.Environ gives) overrides the file, which
 // overrides the flag's default. Every value is then checked. It returns each
 // setting's value and origin, warnings about CIRCA_ variables that are no
-// setting, and every problem found (not just the first). file may be empty:
-// no file; shownFile is its name in messages.
+// setting, and every problem found (not just the first); problems with
+// flags alone are bad arguments (exit status 2). file may be empty: no
+// file; shownFile is its name in messages.
 func resolveSettings(fs *pflag.FlagSet, table []setting, file, shownFile string, environ []string) ([]effectiveSetting, []string, error) {
-	var errs []error
+	var errs, flagErrs []error
 	fromFile := map[string]fileValue{}
 	if file != "" {
 		var err error
@@ -176,12 +177,20 @@ func resolveSettings(fs *pflag.FlagSet, table []setting, file, shownFile string,
 			e.value = values[0]
 		}
 		if err := s.check(values); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			err = fmt.Errorf("%s: %w", where, err)
+			if e.origin == "flag --"+s.flag {
+				flagErrs = append(flagErrs, err)
+			} else {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		out = append(out, e)
 	}
-	return out, warnings, errors.Join(errs...)
+	if len(errs) == 0 && len(flagErrs) > 0 {
+		return nil, warnings, &exitError{code: 2, err: errors.Join(flagErrs...)} // bad arguments only
+	}
+	return out, warnings, errors.Join(append(errs, flagErrs...)...)
 }
 
 // settingsFromEnv returns the settings CIRCA_ variables give, by key. A
@@ -233,6 +242,12 @@ func readConfigFile(path, shown string, table []setting) (map[string]fileValue, 
 	if err != nil {
 		return nil, err
 	}
+	return parseConfig(data, shown, dir, table)
+}
+
+// parseConfig reads a configuration file's text; shown names the file in
+// messages and dir is its directory, against which relative paths resolve.
+func parseConfig(data []byte, shown, dir string, table []setting) (map[string]fileValue, error) {
 	p := &configParser{file: shown, dir: dir, table: table, values: map[string]fileValue{}, seen: map[string]int{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node

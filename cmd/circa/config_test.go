@@ -286,10 +286,14 @@ func TestSettingsFromEnvironment(t *testing.T) {
 		strings.Contains(r.errOut, "CIRCA_NCIP_KEY") {
 		t.Fatalf("other variables: %+v", r)
 	}
-	// A flag given on the command line is checked too.
-	if r := run(t, "config", "show", "--tls-client-auth", "always"); r.code != 1 ||
+	// A flag given on the command line is checked too: a bad argument.
+	if r := run(t, "config", "show", "--tls-client-auth", "always"); r.code != 2 ||
 		!strings.Contains(r.errOut, `--tls-client-auth: "always" is not one of none, optional, required`) {
 		t.Fatalf("bad flag: %+v", r)
+	}
+	if r := run(t, "serve", "--log-level", "loud", "--data-dir", t.TempDir()); r.code != 2 ||
+		strings.TrimSpace(r.errOut) != `circa: --log-level: "loud" is not one of debug, info, warn, error` {
+		t.Fatalf("serve with a bad flag: %+v", r)
 	}
 }
 
@@ -422,4 +426,41 @@ func TestExampleConfigFile(t *testing.T) {
 			t.Errorf("example %s: %s, want %s", s.key, v, want)
 		}
 	}
+}
+
+// Whatever a configuration file holds, reading it does not panic, every
+// problem names the file, and every value read is one its setting accepts.
+func FuzzConfigFile(f *testing.F) {
+	for _, seed := range []string{"", "http:\n  addr: \"127.0.0.1:8080\"\n", "oai:\n  admin_emails: [a@example.org]\n",
+		"limits: {max_conns: 5, http_max_conns: -1}\n", "a: &x [1]\nb: *x\n", "demo: true\n---\ndemo: false\n",
+		"tls:\n  cert: rel/cert.pem\n", "sip2:\n  addr:\n    - x\n"} {
+		f.Add([]byte(seed))
+	}
+	example, err := os.ReadFile(filepath.Join("..", "..", "docs", "circa.example.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(example)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		values, err := parseConfig(data, "f.yaml", "/etc/circa", settings)
+		if err != nil {
+			for _, line := range errorLines(err) {
+				if !strings.HasPrefix(line, "f.yaml:") {
+					t.Fatalf("a problem that does not name the file: %q", line)
+				}
+			}
+			return
+		}
+		for key, v := range values {
+			i := slices.IndexFunc(settings, func(s setting) bool { return s.key == key })
+			if i < 0 || v.line < 1 {
+				t.Fatalf("value for %q at line %d", key, v.line)
+			}
+			if s := settings[i]; s.kind != kindEmails {
+				if err := s.check([]string{v.text}); err != nil {
+					t.Fatalf("%s: accepted %q: %v", key, v.text, err)
+				}
+			}
+		}
+	})
 }

@@ -328,7 +328,8 @@ func TestSecretSettingsMasked(t *testing.T) {
 }
 
 // A configuration file's values reach a running server: its data directory
-// (relative to the file), listeners, log format and OAI identity.
+// (relative to the file), listeners, log format and OAI identity, with a
+// CIRCA_ variable and a flag overriding the file.
 func TestServeReadsConfigFile(t *testing.T) {
 	data := seededDir(t)
 	file := writeConfig(t, filepath.Dir(data), `data:
@@ -342,13 +343,18 @@ sip2:
 http:
   addr: "127.0.0.1:0"
 oai:
-  name: Config Test Library
+  name: From the file
   admin_emails: [circulation@config-test.example.org]
+  repository_id: file.example.org
 `)
+	t.Setenv("CIRCA_OAI_NAME", "Config Test Library")
+	t.Setenv("CIRCA_OAI_REPOSITORY_ID", "env.example.org")
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- execute(ctx, []string{"serve", "--config", file}, nil, out, errOut) }()
+	go func() {
+		done <- execute(ctx, []string{"serve", "--config", file, "--oai-repository-id", "flag.example.org"}, nil, out, errOut)
+	}()
 	defer func() {
 		cancel()
 		select {
@@ -381,7 +387,8 @@ oai:
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"<repositoryName>Config Test Library</repositoryName>", "<adminEmail>circulation@config-test.example.org</adminEmail>"} {
+	for _, want := range []string{"<repositoryName>Config Test Library</repositoryName>",
+		"<adminEmail>circulation@config-test.example.org</adminEmail>", "<repositoryIdentifier>flag.example.org</repositoryIdentifier>"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("Identify lacks %s: %s", want, body)
 		}

@@ -53,8 +53,10 @@ type setting struct {
 }
 
 // settings is every key of the configuration file, one row per flag of
-// circa serve, in the order circa config show and the example file list
-// them. A new serve flag needs a row (TestEveryServeFlagHasAKey).
+// circa serve, in the order circa config show lists them. A new serve flag
+// needs a row here (TestEveryServeFlagHasAKey), its key at its default with
+// a comment in docs/circa.example.yaml (TestExampleConfigFile) and a line in
+// the config show output of docs/configuration.md (TestDocs).
 var settings = []setting{
 	{key: "data.dir", flag: "data-dir", kind: kindPath},
 	{key: "log.level", flag: "log-level", kind: kindChoice, choices: []string{"debug", "info", "warn", "error"}},

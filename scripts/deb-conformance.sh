@@ -78,32 +78,51 @@ for want in Type=notify WatchdogSec= NoNewPrivileges=yes ProtectSystem=strict Pr
 	grep -q "^$want" "$unit" || fail "the unit lacks $want"
 done
 
-step "circa serve as the circa user, with the unit's command line"
-execstart=$(sed -n 's/^ExecStart=//p' "$unit")
-read -r -a cmd <<<"$execstart"
-# Every address on a free loopback port: this machine may be serving on
-# the default ones. The flags come after the unit's, and override them.
-log=$(mktemp)
-setpriv --reuid circa --regid circa --init-groups --no-new-privs \
-	"${cmd[@]}" --http-addr 127.0.0.1:0 --sip2-addr 127.0.0.1:0 --sip2-tls-addr 127.0.0.1:0 \
-	>"$log.out" 2>"$log" &
+step "circa config check, then circa serve as the circa user with the unit's command line"
+conf=/etc/circa/circa.yaml
+grep -q "^ExecStart=/usr/bin/circa serve --config $conf\$" "$unit" || fail "the unit does not serve $conf"
+dpkg-query -W -f '${Conffiles}' circa | grep -q " $conf " || fail "$conf is not a conffile"
+runuser -u circa -- circa config check "$conf" || fail "the installed $conf does not check"
+# As a librarian would: edit the installed file. Every address on a free
+# loopback port (this machine may be serving on the default ones), and the
+# log to a file in /var/log/circa, which the unit lets circa write.
+sed -i -e 's/^\(  addr: \)"[^"]\+"/\1"127.0.0.1:0"/' -e 's/^\(  tls_addr: \).*/\1"127.0.0.1:0"/' \
+	-e 's|^\(  file: \)""|\1/var/log/circa/circa.log|' -e 's/^\(  name: \)circa catalogue/\1Conformance Library/' "$conf"
+runuser -u circa -- circa config check "$conf" || fail "the edited $conf does not check"
+read -r -a cmd <<<"$(sed -n 's/^ExecStart=//p' "$unit")"
+out=$(mktemp)
+setpriv --reuid circa --regid circa --init-groups --no-new-privs "${cmd[@]}" >"$out" 2>"$out.err" &
 server=$!
 http=
 for _ in $(seq 300); do
-	http=$(sed -n 's/^  http *\(http:\/\/[^ ]*\).*/\1/p' "$log.out")
+	http=$(sed -n 's/^  http *\(http:\/\/[^ ]*\).*/\1/p' "$out")
 	if [ -n "$http" ]; then break; fi
-	kill -0 "$server" 2>/dev/null || fail "circa serve exited: $(cat "$log")"
+	kill -0 "$server" 2>/dev/null || fail "circa serve exited: $(cat "$out.err")"
 	sleep 0.1
 done
-[ -n "$http" ] || fail "circa serve printed no address: $(cat "$log.out" "$log")"
+[ -n "$http" ] || fail "circa serve printed no address: $(cat "$out" "$out.err")"
 health=$(curl -fsS "$http/healthz") || fail "/healthz: $health"
 grep -q '"status":"ok"' <<<"$health" || fail "/healthz: $health"
+curl -fsS "$http/oai?verb=Identify" | grep -q '<repositoryName>Conformance Library</repositoryName>' ||
+	fail "the server did not take oai.name from $conf"
 [ "$(stat -c %U /var/lib/circa/circa.db)" = circa ] || fail "circa.db is not the circa user's"
+logs=/var/log/circa/circa.log
+grep -q '"message":"serving"' "$logs" || fail "no JSON log in $logs (log.file)"
+[ "$(stat -c %U:%a "$logs")" = circa:640 ] || fail "$logs is $(stat -c %U:%a "$logs")"
+# What logrotate does: rename, then SIGHUP (systemctl reload); the TLS
+# reload that follows the reopen logs to the new file.
+mv "$logs" "$logs.1"
+kill -HUP "$server"
+for _ in $(seq 100); do
+	if grep -qs '"message":"TLS certificate reloaded"' "$logs"; then break; fi
+	sleep 0.1
+done
+grep -qs '"message":"TLS certificate reloaded"' "$logs" || fail "no new $logs after SIGHUP"
 kill -TERM "$server"
-wait "$server" || fail "circa serve did not stop cleanly: $(tail -5 "$log")"
+wait "$server" || fail "circa serve did not stop cleanly: $(tail -5 "$logs")"
 server=
-grep -q '"message":"stopped"' "$log" || fail "no JSON log on stderr"
-rm -f "$log" "$log.out"
+grep -q '"message":"stopped"' "$logs" || fail "no last line in $logs"
+rm -f "$out" "$out.err"
 
 step "dpkg --purge"
 dpkg --purge circa

@@ -12,13 +12,15 @@ DATA_DIR ?= demo-data
 FUZZTIME ?= 30s
 
 # The Debian package (make deb): its version from git (packaging/version.sh),
-# its files' dates from the commit, so a rebuild of a commit is the same.
+# its dates (files, man pages, build date) the commit's unless
+# SOURCE_DATE_EPOCH says otherwise, so a rebuild of a commit is the same.
 DEB_VERSION    ?= $(shell packaging/version.sh)
 DEB_ARCH       ?= $(shell $(GO) env GOARCH)
 DEB_MAINTAINER ?= circa maintainers <circa@example.org>
 DEB            := build/circa_$(DEB_VERSION)-1_$(DEB_ARCH).deb
-SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
-export SOURCE_DATE_EPOCH
+DEB_EPOCH      ?= $(or $(SOURCE_DATE_EPOCH),$(shell git log -1 --format=%ct 2>/dev/null || date +%s))
+DEB_LDFLAGS    := -s -w -X main.version=$(DEB_VERSION) -X main.commit=$(COMMIT) \
+	-X main.buildDate=$(shell date -u -d @$(DEB_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
 NFPM           ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 
 .PHONY: all build test demo bench fuzz lint conformance deb clean
@@ -66,15 +68,15 @@ conformance: build deb
 # and the unit, maintainer scripts and logrotate snippet in packaging/.
 deb:
 	rm -rf build/deb && mkdir -p build/deb/man build/deb/completions
-	CGO_ENABLED=0 $(GO) build -trimpath -buildmode=pie -ldflags "-s -w -X main.version=$(DEB_VERSION)" -o build/deb/circa ./cmd/circa
-	build/deb/circa man build/deb/man
+	CGO_ENABLED=0 $(GO) build -trimpath -buildmode=pie -ldflags "$(DEB_LDFLAGS)" -o build/deb/circa ./cmd/circa
+	SOURCE_DATE_EPOCH=$(DEB_EPOCH) build/deb/circa man build/deb/man
 	gzip -9n build/deb/man/*.1
 	for sh in bash zsh fish; do build/deb/circa completion $$sh > build/deb/completions/circa.$$sh || exit 1; done
 	mv build/deb/completions/circa.zsh build/deb/completions/_circa
 	sed -e 's/@VERSION@/$(DEB_VERSION)-1/' -e "s/@COMMIT@/$$(git rev-parse --short HEAD)/" \
-		-e 's/@MAINTAINER@/$(DEB_MAINTAINER)/' -e "s/@DATE@/$$(date -R -u -d @$(SOURCE_DATE_EPOCH))/" \
+		-e 's/@MAINTAINER@/$(DEB_MAINTAINER)/' -e "s/@DATE@/$$(date -R -u -d @$(DEB_EPOCH))/" \
 		packaging/changelog.in | gzip -9n > build/deb/changelog.Debian.gz
-	CIRCA_DEB_VERSION=$(DEB_VERSION) CIRCA_DEB_ARCH=$(DEB_ARCH) CIRCA_DEB_MAINTAINER="$(DEB_MAINTAINER)" \
+	SOURCE_DATE_EPOCH=$(DEB_EPOCH) CIRCA_DEB_VERSION=$(DEB_VERSION) CIRCA_DEB_ARCH=$(DEB_ARCH) CIRCA_DEB_MAINTAINER="$(DEB_MAINTAINER)" \
 		$(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DEB)
 
 clean:

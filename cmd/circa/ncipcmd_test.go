@@ -299,3 +299,30 @@ func TestServeSendsStorageRequestsOnline(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// TestNCIPSendItemShipped: staff tell circa, as the facility, that the
+// annex item of a retrieval is on its way, naming the retrieval by its
+// RequestId; circa fulfils it. Without an address the command says what
+// is missing and sends nothing.
+func TestNCIPSendItemShipped(t *testing.T) {
+	b, url := ncipServer(t)
+	ctx := context.Background()
+	h, err := b.svc.PlaceHold(ctx, circ.HoldRequest{Agent: circ.Agent{Protocol: "cli", Library: fixtures.LibraryMain},
+		Patron: fixtures.PatronGood, Item: fixtures.ItemAnnex, Pickup: fixtures.LibraryMain})
+	if err != nil || h.Retrieval == 0 {
+		t.Fatalf("hold: %+v, %v", h, err)
+	}
+	args := []string{"ncip", "send", "--url", url, "--key", fixtures.StorageKey, "--service", "ItemShipped",
+		"from=" + fixtures.StorageAgency, "request=" + circ.RequestKey(h.Retrieval)}
+	if r := run(t, args...); r.code != 2 || !strings.Contains(r.errOut, "address=") {
+		t.Fatalf("without an address: %+v", r)
+	}
+	r := run(t, append(args, "address="+fixtures.LibraryMain, "note=tote 7")...)
+	if r.code != 0 || !strings.Contains(r.out, "ItemShippedResponse") {
+		t.Fatalf("send: %+v", r)
+	}
+	info, err := b.svc.LookupRequest(ctx, circ.RequestQuery{ID: h.Retrieval})
+	if err != nil || info.Status != store.RequestFulfilled {
+		t.Fatalf("retrieval after ItemShipped: %+v, %v", info, err)
+	}
+}

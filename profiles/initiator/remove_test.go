@@ -1,14 +1,17 @@
 package initiator
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/store"
 )
 
 // successor is the code of a second profile of the demo annex.
@@ -256,5 +259,77 @@ func TestRemoveWhileAnAnswerIsOnItsWay(t *testing.T) {
 				t.Fatal("the profile is still there")
 			}
 		})
+	}
+}
+
+// TestRemoveRacesTheRunningSender: the profile is removed with --drop
+// while the running sender is queueing and sending the requests and
+// cancellations of a busy desk. Whatever the interleaving, each message
+// ends answered (and then the facility has it), withdrawn or dropped,
+// the retrievals carry the profile's notes, and nothing a sender queued
+// after the removal stays pending in the removed profile's outbox.
+func TestRemoveRacesTheRunningSender(t *testing.T) {
+	e := newEnv(t)
+	f := newFacility(t)
+	e.online(f)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- e.snd.Run(runCtx) }()
+	var holds []circ.HoldResult
+	removed := make(chan error, 1)
+	for i := range 6 {
+		h := e.hold(fixtures.PatronGood)
+		holds = append(holds, h)
+		if i == 3 {
+			go func() {
+				_, err := e.remove(fixtures.StorageCode, RemoveOptions{Drop: true})
+				removed <- err
+			}()
+		}
+		time.Sleep(time.Duration(i*40) * time.Millisecond)
+		e.cancel(h)
+	}
+	if err := <-removed; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the loop's last pass, with nothing of the profile left
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p := e.pending(); len(p) != 0 {
+		t.Fatalf("left pending: %v", p)
+	}
+	got := map[string]bool{}
+	for _, r := range f.received() {
+		got[r.Service+" "+r.RequestID] = true
+	}
+	for _, h := range holds {
+		r := e.request(h.Retrieval)
+		for _, kind := range []string{KindRequest, KindCancel} {
+			var m Message
+			var ok bool
+			if err := e.db.View(ctx, func(tx *store.Tx) (err error) {
+				m, ok, err = loadMessage(tx, fixtures.StorageCode, keyOf(h.Retrieval, kind))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				continue
+			}
+			switch m.Status {
+			case StatusSent:
+				if !got[kind+" "+m.RequestID] {
+					t.Errorf("%s %s recorded sent, never received", kind, m.RequestID)
+				}
+			case StatusDropped, StatusWithdrawn:
+			default:
+				t.Errorf("%s %s ends %s", kind, m.RequestID, m.Status)
+			}
+			if m.Status != StatusWithdrawn && !strings.HasPrefix(r.Note, "facility ANNEX: ") {
+				t.Errorf("retrieval %d note %q", h.Retrieval, r.Note)
+			}
+		}
 	}
 }

@@ -246,7 +246,6 @@ func TestFacilityShipsTheItem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conformance.ValidateNCIP(t, body)
 	withoutCert, err := httpClient(&profiles.StorageOnline{CAFile: libCA})
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +265,9 @@ func TestFacilityShipsTheItem(t *testing.T) {
 	if err != nil || res.Status != 200 || res.Response == nil || res.Response.Service != "ItemShipped" || res.Problem != nil {
 		t.Fatalf("ItemShipped: %+v, %v", res, err)
 	}
-	conformance.ValidateNCIP(t, res.Body)
+	if conformance.Have(t, "xmllint") {
+		conformance.ValidateNCIP(t, body, res.Body)
+	}
 
 	if r := e.request(h.Retrieval); r.Status != store.RequestFulfilled {
 		t.Fatalf("retrieval after ItemShipped: %+v", r)

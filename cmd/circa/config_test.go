@@ -326,6 +326,16 @@ func TestSecretSettingsMasked(t *testing.T) {
 		!strings.Contains(s, "********") || !strings.Contains(s, "staff") {
 		t.Fatalf("config show of secrets:\n%s", s)
 	}
+
+	// Nor does a message about a secret's bad value show it.
+	table = append(table, setting{key: "status.attempts", flag: "status-attempts", kind: kindCount, secret: true})
+	fs.Int("status-attempts", 3, "")
+	writeConfig(t, filepath.Dir(file), "status:\n  password: 918273\n  attempts: many-918273\n")
+	_, _, err = resolveSettings(fs, table, file, file, []string{"CIRCA_STATUS_ATTEMPTS=-918273"})
+	if err == nil || strings.Contains(err.Error(), "918273") || !strings.Contains(err.Error(), "status.password: want text") ||
+		!strings.Contains(err.Error(), "CIRCA_STATUS_ATTEMPTS: the value is not a whole number") {
+		t.Fatalf("problems with secrets: %v", err)
+	}
 }
 
 // A configuration file's values reach a running server: its data directory

@@ -564,6 +564,9 @@ func (a *app) applySettings(cmd *cobra.Command) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := applyDemoDefaults(cmd.Flags(), effective); err != nil {
+		return nil, err
+	}
 	a.settings = effective
 	return warnings, nil
 }

@@ -158,6 +158,17 @@ log:
 			t.Errorf("%s: got %q, want %q", key, got[key], w)
 		}
 	}
+	// --demo keeps SIP2 over TLS on loopback unless an address is given.
+	if g := showSettings(t, "--demo")["sip2.tls_addr"]; g != [2]string{demoTLSAddr, "default with --demo"} {
+		t.Errorf("--demo: %q", g)
+	}
+	writeConfig(t, dir, "demo: true\n")
+	if g := showSettings(t, "--config", file)["sip2.tls_addr"]; g != [2]string{demoTLSAddr, "default with --demo"} {
+		t.Errorf("demo: true in the file: %q", g)
+	}
+	if g := showSettings(t, "--demo", "--sip2-tls-addr", ":7443")["sip2.tls_addr"]; g != [2]string{":7443", "flag --sip2-tls-addr"} {
+		t.Errorf("--demo with an address: %q", g)
+	}
 	// A variable set to nothing is a value: it turns the listener off.
 	t.Setenv("CIRCA_SIP2_TLS_ADDR", "")
 	if g := showSettings(t)["sip2.tls_addr"]; g != [2]string{`""`, "env CIRCA_SIP2_TLS_ADDR"} {

@@ -184,8 +184,9 @@ func newRootCommand(a *app) *cobra.Command {
 	root.AddCommand(newBenchCommand(a))
 	addCatalogCommands(root, a) // bib; item add, move, delete; publish; oai
 	root.AddCommand(newVersionCommand())
-	root.Version = currentBuild().Version
-	root.SetVersionTemplate(currentBuild().String())
+	build := currentBuild()
+	root.Version = build.Version
+	root.SetVersionTemplate(build.String())
 	refuseUnknownSubcommands(root)
 	return root
 }

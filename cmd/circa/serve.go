@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/circa-ils/circa/fixtures"
@@ -77,9 +78,6 @@ file. circa config show prints what each setting comes to and from where.`,
 			if a.server != nil {
 				return usageError("serve cannot run through the admin socket")
 			}
-			if !cmd.Flags().Changed("sip2-tls-addr") && o.demo {
-				o.sip2TLSAddr = "127.0.0.1:6443"
-			}
 			return runServe(cmd.Context(), a, o)
 		},
 	}
@@ -106,6 +104,27 @@ file. circa config show prints what each setting comes to and from where.`,
 	f.StringSliceVar(&o.oai.AdminEmails, "oai-admin-email", []string{"circa-admin@example.org"}, "OAI-PMH adminEmail (repeatable)")
 	f.StringVar(&o.oai.RepositoryID, "oai-repository-id", "catalog.circa.invalid", "domain-like name in OAI identifiers (oai:NAME:bib-id)")
 	return cmd
+}
+
+// demoTLSAddr is where --demo listens for SIP2 over TLS unless told
+// otherwise: its well-known credentials stay on loopback.
+const demoTLSAddr = "127.0.0.1:6443"
+
+// applyDemoDefaults moves SIP2 over TLS to demoTLSAddr under --demo when no
+// flag, variable or file gave an address, and says so in effective.
+func applyDemoDefaults(fs *pflag.FlagSet, effective []effectiveSetting) error {
+	if demo, err := fs.GetBool("demo"); err != nil || !demo || fs.Changed("sip2-tls-addr") {
+		return err
+	}
+	if err := fs.Set("sip2-tls-addr", demoTLSAddr); err != nil {
+		return err
+	}
+	for i := range effective {
+		if effective[i].flag == "sip2-tls-addr" {
+			effective[i].value, effective[i].origin = demoTLSAddr, "default with --demo"
+		}
+	}
+	return nil
 }
 
 func runServe(ctx context.Context, a *app, o *serveOptions) error {

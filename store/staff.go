@@ -1,9 +1,6 @@
 package store
 
-import (
-	"bytes"
-	"time"
-)
+import "time"
 
 // StaffAccount is a member of staff who may sign in to the status page.
 // The password is kept only as a hash (circ.HashSecret).
@@ -30,15 +27,3 @@ func (t *Tx) StaffAccounts() ([]StaffAccount, error) { return allJSON[StaffAccou
 
 // DeleteStaff removes a staff account; ErrNotFound when there is none.
 func (t *Tx) DeleteStaff(name string) error { return deleteKey(t.b(bucketStaff), []byte(name)) }
-
-// CountOpenLoansDueBefore counts the open loans due before t0 from the due
-// index alone, without reading a loan.
-func (t *Tx) CountOpenLoansDueBefore(t0 time.Time) int {
-	c := t.b(idxLoanOpenDue).Cursor()
-	end := timeKey(t0, 0)
-	n := 0
-	for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
-		n++
-	}
-	return n
-}

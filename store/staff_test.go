@@ -95,3 +95,34 @@ func openBare(t *testing.T) *DB {
 	}
 	return db
 }
+
+func TestJournalStart(t *testing.T) {
+	db := openBare(t)
+	defer db.Close()
+	day := time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
+	mustView(t, db, func(tx *Tx) error {
+		if seq, err := tx.JournalStart(day); err != nil || seq != 0 {
+			t.Fatalf("empty journal: %d, %v", seq, err)
+		}
+		return nil
+	})
+	mustUpdate(t, db, func(tx *Tx) error {
+		for _, at := range []time.Time{day.Add(-2 * time.Hour), day.Add(-time.Second), day, day.Add(time.Hour)} {
+			if _, err := tx.Emit(Event{At: at, Kind: "checkout"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	mustView(t, db, func(tx *Tx) error {
+		for _, c := range []struct {
+			from time.Time
+			want uint64
+		}{{day, 2}, {day.Add(-time.Hour), 1}, {day.Add(-3 * time.Hour), 0}, {day.Add(2 * time.Hour), 4}} {
+			if seq, err := tx.JournalStart(c.from); err != nil || seq != c.want {
+				t.Errorf("JournalStart(%s) = %d, %v; want %d", c.from, seq, err, c.want)
+			}
+		}
+		return nil
+	})
+}

@@ -135,7 +135,7 @@ var (
 func (h *Handler) authenticate(ctx context.Context, name, password string, remote net.Addr) (store.StaffAccount, error) {
 	var acct store.StaffAccount
 	known := false
-	if CheckName(name) == nil && len(password) <= maxPasswordLen {
+	if CheckName(name) == nil {
 		err := h.o.DB.View(ctx, func(tx *store.Tx) error {
 			var err error
 			acct, err = tx.Staff(name)
@@ -164,7 +164,11 @@ func (h *Handler) authenticate(ctx context.Context, name, password string, remot
 		h.o.Logger.Warn().Str("remote", remote.String()).Msg("status page sign-in to an unknown account")
 		return acct, errWrongLogin
 	}
-	good, err := circ.VerifySecret(acct.PasswordHash, password)
+	var good bool
+	var err error
+	if len(password) <= maxPasswordLen { // no password is longer: refused unhashed
+		good, err = circ.VerifySecret(acct.PasswordHash, password)
+	}
 	if errors.Is(err, circ.ErrBusy) {
 		at.Abandon()
 		return acct, errBusy

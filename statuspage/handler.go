@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -62,7 +63,7 @@ type Listener struct {
 // sign-in form (/status/login) and signing out (/status/logout).
 type Handler struct {
 	o       Options
-	mux     *http.ServeMux
+	serve   http.Handler // the paths below behind Go's cross-origin protection
 	logins  *circ.LoginGuard
 	signIns signIns
 
@@ -93,12 +94,14 @@ func New(o Options) (*Handler, error) {
 	if o.CacheFor <= 0 {
 		o.CacheFor = 5 * time.Second
 	}
-	h := &Handler{o: o, mux: http.NewServeMux()}
+	h := &Handler{o: o}
 	h.logins = circ.NewLoginGuard(func() time.Time { return h.now() })
-	h.mux.HandleFunc("GET "+PagePath, h.page)
-	h.mux.HandleFunc("GET "+loginPath, h.loginForm)
-	h.mux.HandleFunc("POST "+loginPath, h.login)
-	h.mux.HandleFunc("POST "+logoutPath, h.logout)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PagePath, h.page)
+	mux.HandleFunc("GET "+loginPath, h.loginForm)
+	mux.HandleFunc("POST "+loginPath, h.login)
+	mux.HandleFunc("POST "+logoutPath, h.logout)
+	h.serve = http.NewCrossOriginProtection().Handler(mux)
 	return h, nil
 }
 
@@ -113,10 +116,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "no-referrer")
-	crossOrigin.Handler(h.mux).ServeHTTP(w, r)
+	h.serve.ServeHTTP(w, r)
 }
-
-var crossOrigin = http.NewCrossOriginProtection()
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	name, ok := h.current(r)
@@ -242,7 +243,7 @@ func render(w http.ResponseWriter, code int, name string, data any) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	fmt.Fprint(w, b.String())
+	io.WriteString(w, b.String())
 }
 
 // when shows an instant in the zone, without the date when it is today.

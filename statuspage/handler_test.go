@@ -473,3 +473,59 @@ func TestCollectionCostIsBounded(t *testing.T) {
 		t.Error("a view after CacheFor did not collect again")
 	}
 }
+
+// Loans count at the library that lent, returns at the one that took the
+// item back, each on its own date; a reading the next day starts at that
+// day's first event.
+func TestDayTally(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.svc.Checkout(ctx, circ.CheckoutRequest{Agent: circ.Agent{Protocol: "test", Library: "MAIN"},
+		Patron: fixtures.PatronGood, Item: fixtures.ItemAvailable}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Checkin(ctx, circ.CheckinRequest{Agent: circ.Agent{Protocol: "test", Library: "BRANCH"},
+		Item: fixtures.ItemAvailable}); err != nil {
+		t.Fatal(err)
+	}
+	var tally dayTally
+	read := func(now time.Time) map[string]libraryDay {
+		t.Helper()
+		var days map[string]libraryDay
+		err := e.db.View(ctx, func(tx *store.Tx) error {
+			libs, err := tx.Libraries()
+			if err != nil {
+				return err
+			}
+			days, err = tally.update(tx, e.svc, libs, now)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return days
+	}
+	ny := mustZone(t, "America/New_York")
+	now := time.Now()
+	today := now.In(ny).Format(dateLayout)
+	want := map[string]libraryDay{"MAIN": {Date: today, Loans: 1}, "BRANCH": {Date: today, Returns: 1}}
+	for range 2 { // the second reading finds nothing new
+		days := read(now)
+		for lib, w := range want {
+			if days[lib] != w {
+				t.Errorf("%s: %+v, want %+v", lib, days[lib], w)
+			}
+		}
+	}
+	local := now.In(ny)
+	tomorrow := time.Date(local.Year(), local.Month(), local.Day()+1, 9, 0, 0, 0, ny)
+	days := read(tomorrow)
+	if d := days["MAIN"]; d != (libraryDay{Date: tomorrow.Format(dateLayout)}) {
+		t.Errorf("MAIN tomorrow: %+v", d)
+	}
+	var head uint64
+	e.db.View(ctx, func(tx *store.Tx) error { head = tx.JournalHead(); return nil })
+	if tally.after != head {
+		t.Errorf("read up to %d of %d", tally.after, head)
+	}
+}

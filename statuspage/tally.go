@@ -10,10 +10,12 @@ import (
 // dayTally counts each library's loans and returns on its current day from
 // the change journal. The first collection reads the events since the
 // earliest midnight among the libraries' zones; each later one reads only
-// the events journalled since, so a refresh costs what happened in between
-// however big the day or the library.
+// the events journalled since (or since that midnight, when the last was
+// on an earlier day), so a refresh costs what happened in between however
+// big the day or the library.
 type dayTally struct {
 	after uint64                // the last journal event counted
+	at    time.Time             // when the tally last read the journal
 	days  map[string]libraryDay // library → its counts on Date
 }
 
@@ -34,14 +36,22 @@ func (t *dayTally) update(tx *store.Tx, svc *circ.Service, libs []store.Library,
 			earliest = midnight
 		}
 	}
-	if t.days == nil {
-		t.days = map[string]libraryDay{}
+	if len(libs) == 0 {
+		return nil, nil
+	}
+	// On the first reading, and on one after a day without any, skip to
+	// the day's first event rather than read the days in between.
+	if t.days == nil || t.at.Before(earliest) {
 		start, err := tx.JournalStart(earliest)
 		if err != nil {
 			return nil, err
 		}
-		t.after = start
+		t.after = max(t.after, start)
+		if t.days == nil {
+			t.days = map[string]libraryDay{}
+		}
 	}
+	t.at = now
 	err := tx.JournalAfter(t.after, func(e store.Event) bool {
 		t.after = e.Seq
 		if e.Kind != "checkout" && e.Kind != "checkin" {

@@ -152,7 +152,7 @@ func handOver(tx *store.Tx, from, to string, names []string) error {
 // resend delivers again the files a past run delivered, from the content
 // the outbox keeps, under their own names: a file still in place on the
 // target is recognised and left alone.
-func (s *Scheduler) resend(ctx context.Context, cl *delivery.Client, p *profiles.Exchange, id uint64, run *Run) error {
+func (s *Scheduler) resend(ctx context.Context, out *delivery.Session, p *profiles.Exchange, id uint64, run *Run) error {
 	runs, err := History(ctx, s.db, p.Code)
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ func (s *Scheduler) resend(ctx context.Context, cl *delivery.Client, p *profiles
 	}); err != nil {
 		return err
 	}
-	st := entryStore{db: s.db, code: p.Code, target: cl.Target().String(), after: s.afterSave}
+	st := entryStore{db: s.db, code: p.Code, target: out.Target().String(), after: s.afterSave}
 	for _, e := range entries {
 		src := filepath.Join(s.outboxDir(p.Code), e.Name)
 		if err := materialize(src, e.Content, e.SHA256); err != nil {
@@ -195,7 +195,7 @@ func (s *Scheduler) resend(ctx context.Context, cl *delivery.Client, p *profiles
 			return err
 		}
 		d.Created = e.Built
-		if _, err := cl.Deliver(ctx, st, d); err != nil {
+		if _, err := out.Deliver(ctx, st, d); err != nil {
 			return err
 		}
 		if err := os.Remove(src); err != nil {

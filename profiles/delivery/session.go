@@ -124,6 +124,24 @@ func (s *Session) Resume(ctx context.Context, st StateStore, d Delivery) (Delive
 	return d, nil
 }
 
+// CheckTimeout bounds CheckTarget.
+const CheckTimeout = 30 * time.Second
+
+// CheckTarget proves, within CheckTimeout, that t can be reached and takes
+// files (see Session.Check): what a profile's target must pass before the
+// profile is saved, so that nothing is marked sent into files nobody
+// receives.
+func CheckTarget(ctx context.Context, t Target) error {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	cl, err := NewClient(t, Options{})
+	if err != nil {
+		return err
+	}
+	_, err = cl.Check(ctx)
+	return err
+}
+
 // Check reports what the target offers, on the session's connection (one
 // is opened, with no retry, if the session has none): the host key, the
 // login and the target directory are all verified, and the directory is

@@ -8,33 +8,23 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/profiles/delivery"
 	"github.com/circa-ils/circa/store"
 )
 
-// checkTimeout bounds the check of a profile's targets.
-const checkTimeout = 30 * time.Second
-
 // CheckTargets proves that a profile's target, and its import directory
-// when it collects files, can be reached and used (see delivery.Client.Check):
+// when it collects files, can be reached and used (see delivery.CheckTarget):
 // a profile that cannot deliver would otherwise mark records exported into
 // files nobody receives.
 func CheckTargets(ctx context.Context, p *profiles.Exchange) error {
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	defer cancel()
 	targets := []delivery.Target{p.Target}
 	if p.ImportPattern() != "" && p.ImportTarget() != p.Target {
 		targets = append(targets, p.ImportTarget())
 	}
 	for _, tg := range targets {
-		cl, err := delivery.NewClient(tg, delivery.Options{})
-		if err != nil {
-			return err
-		}
-		if _, err := cl.Check(ctx); err != nil {
+		if err := delivery.CheckTarget(ctx, tg); err != nil {
 			return err
 		}
 	}

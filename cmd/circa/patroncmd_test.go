@@ -268,7 +268,7 @@ func TestPatronAdminThroughServerLogsNoPersonalData(t *testing.T) {
 		pin     = "P1n-Q8x7"
 		email   = "hypatia@alexandria.example"
 	)
-	secrets := []string{pin, "Hypatia", "Theonsdottir", email, "+20 3 555 0199", "Serapeum Lane", "Alexandria", "21500", "N-0415"}
+	secrets := []string{pin, "Hypatia", "Theonsdottir", email, "+20 3 555 0199", "+20 3 555 0188", "Serapeum Lane", "Alexandria", "21500", "N-0415"}
 	var clientOut string
 	for _, c := range []struct {
 		stdin string
@@ -276,7 +276,7 @@ func TestPatronAdminThroughServerLogsNoPersonalData(t *testing.T) {
 		code  int
 	}{
 		{"", []string{"patron", "add", barcode, "--group", "UNDERGRAD", "--library", "MAIN", "--last", "Theonsdottir", "--first", "Hypatia",
-			"--email", email, "--phone", "+20 3 555 0199", "--address", "Serapeum Lane, Alexandria, 21500", "--id", "national=N-0415"}, 0},
+			"--email", email, "--phone", "+20 3 555 0199", "--sms", "+20 3 555 0188", "--address", "Serapeum Lane, Alexandria, 21500", "--id", "national=N-0415"}, 0},
 		{"", []string{"patron", "edit", barcode, "--email", "hypatia@alexandria"}, 1},
 		{"", []string{"patron", "search", "Theonsdottir, Hyp"}, 0},
 		{"", []string{"patron", "search", email}, 0},

@@ -111,8 +111,9 @@ type hop struct {
 // proxy, sent. Going back from the nearest hop, it skips the proxies and
 // returns the first address that is not one, with the scheme that client
 // used ("" when not said). A hop that is not an IP address (unknown, an
-// obfuscated name, junk) ends the walk at the last address believed.
-// Without headers the client is peer itself.
+// obfuscated name, junk, none) ends the walk at the last address believed.
+// Without addresses the client is peer itself, with the scheme the
+// nearest proxy gives.
 func Client(peer netip.Addr, h http.Header, proxies Proxies) (netip.AddrPort, string) {
 	var hops []hop
 	if fw := h.Values("Forwarded"); len(fw) > 0 {
@@ -123,6 +124,10 @@ func Client(peer netip.Addr, h http.Header, proxies Proxies) (netip.AddrPort, st
 	client, scheme := netip.AddrPortFrom(peer, 0), ""
 	for i := len(hops) - 1; i >= 0; i-- {
 		if !hops[i].addr.IsValid() {
+			if i == len(hops)-1 {
+				// The nearest proxy names no client but may say the scheme.
+				scheme = hops[i].scheme
+			}
 			break
 		}
 		client, scheme = hops[i].addr, hops[i].scheme
@@ -169,6 +174,9 @@ func parseXForwarded(fors, protos []string) []hop {
 	}
 	for _, v := range protos {
 		schemes = append(schemes, strings.Split(v, ",")...)
+	}
+	if len(addrs) == 0 && len(schemes) > 0 {
+		return []hop{{scheme: parseScheme(schemes[0])}}
 	}
 	hops := make([]hop, len(addrs))
 	for i, a := range addrs {

@@ -61,7 +61,10 @@ func TestClient(t *testing.T) {
 			"203.0.113.9:0", "https"},
 		{"Forwarded quoted comma", map[string][]string{"Forwarded": {`for=203.0.113.9;host="a,b";proto=https`}}, "203.0.113.9:0", "https"},
 		{"Forwarded obfuscated", map[string][]string{"Forwarded": {`for=203.0.113.9, for=_hidden, for=10.0.0.5`}}, "10.0.0.5:0", ""},
-		{"Forwarded unknown", map[string][]string{"Forwarded": {`for=unknown;proto=https`}}, "10.0.0.2:0", ""},
+		{"Forwarded unknown", map[string][]string{"Forwarded": {`for=unknown;proto=https`}}, "10.0.0.2:0", "https"},
+		{"Forwarded scheme only", map[string][]string{"Forwarded": {`proto=https`}}, "10.0.0.2:0", "https"},
+		{"scheme only", map[string][]string{"X-Forwarded-Proto": {"https"}}, "10.0.0.2:0", "https"},
+		{"junk nearest, scheme of a farther hop", map[string][]string{"Forwarded": {`for=203.0.113.9;proto=https, for=junk`}}, "10.0.0.2:0", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

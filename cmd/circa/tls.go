@@ -191,9 +191,10 @@ func runUntilSignal(ctx context.Context, serve func() error, shutdown func(conte
 	return err
 }
 
-// reloadOnHUP re-reads the certificate files on SIGHUP without dropping
-// connections; a bad file keeps the old certificate and is logged.
-func reloadOnHUP(ctx context.Context, a *app, sc *tlsproxy.ServerConfig) (stop func()) {
+// reloadOnHUP re-reads the certificate files of each config on SIGHUP
+// without dropping connections; a bad file keeps the old certificate and
+// is logged.
+func reloadOnHUP(ctx context.Context, a *app, scs ...*tlsproxy.ServerConfig) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGHUP)
@@ -205,7 +206,11 @@ func reloadOnHUP(ctx context.Context, a *app, sc *tlsproxy.ServerConfig) (stop f
 			case <-ctx.Done():
 				return
 			case <-c:
-				if err := sc.Reload(); err != nil {
+				var errs []error
+				for _, sc := range scs {
+					errs = append(errs, sc.Reload())
+				}
+				if err := errors.Join(errs...); err != nil {
 					a.log.Error().Err(err).Msg("TLS certificate reload failed; keeping the old certificate")
 				} else {
 					a.log.Info().Msg("TLS certificate reloaded")

@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/netlimit"
+	"github.com/circa-ils/circa/tlsproxy"
+)
+
+// httpsClient trusts the demo CA, presents cert when not nil and speaks
+// HTTP/2 when the server offers it.
+func (s *demoServer) httpsClient(t *testing.T, cert *tls.Certificate) *http.Client {
+	t.Helper()
+	cfg := s.tlsConfig(t)
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+// postNCIP sends a request of service built from fields, with the demo
+// partner's key and the extra headers, and returns its first Problem
+// type ("" for none).
+func postNCIP(t *testing.T, c *http.Client, url string, hdr map[string]string, service string, fields ...string) string {
+	t.Helper()
+	req, err := ncip.BuildRequest(service, fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := ncip.EncodeRequest(req, ncip.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hreq, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	hreq.Header.Set("X-API-Key", fixtures.PartnerKey)
+	for k, v := range hdr {
+		hreq.Header.Set(k, v)
+	}
+	resp, err := c.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	m, err := ncip.DecodeResponse(out, ncip.DecodeOptions{})
+	if err != nil {
+		t.Fatalf("%s: not an NCIP answer (%v): %s", service, err, out)
+	}
+	if len(m.Problems) > 0 {
+		return m.Problems[0].Type.Value
+	}
+	return ""
+}
+
+// Partners talk NCIP over circa serve's HTTPS listener (HTTP/2 when they
+// offer it), and harvesters get an https baseURL; /metrics is not there. A
+// partner whose profile requires a client certificate gets in with the one
+// circa tls issue made for it, through circa ncip send, and is refused
+// with none, with another profile's, and over plain HTTP.
+func TestNCIPOverHTTPS(t *testing.T) {
+	s := startDemoServer(t)
+	d := []string{"--data-dir", s.dir}
+	c := s.httpsClient(t, nil)
+	lookup := []string{"from=" + fixtures.PartnerAgency, "user=" + fixtures.PatronGood}
+	if p := postNCIP(t, c, s.httpsURL+"/ncip", nil, "LookupUser", lookup...); p != "" {
+		t.Fatalf("LookupUser over HTTPS: %s", p)
+	}
+	resp, err := c.Get(s.httpsURL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Fatalf("healthz over HTTPS: %s %s", resp.Proto, resp.Status)
+	}
+	if resp, err = c.Get(s.httpsURL + "/metrics"); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/metrics over HTTPS: %s, want 404", resp.Status)
+	}
+	if resp, err = c.Get(s.httpsURL + "/oai?verb=Identify"); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "<baseURL>" + s.httpsURL + "/oai</baseURL>"; !strings.Contains(string(body), want) {
+		t.Fatalf("Identify over HTTPS lacks %s:\n%s", want, body)
+	}
+
+	if r := run(t, append([]string{"profile", "ncip", "edit", fixtures.PartnerCode, "--client-cert"}, d...)...); r.code != 0 {
+		t.Fatalf("profile ncip edit --client-cert: %+v", r)
+	}
+	out := t.TempDir()
+	for _, code := range []string{fixtures.PartnerCode, fixtures.KioskLogin} {
+		if r := run(t, append([]string{"tls", "issue", "--profile", code, "--out", out}, d...)...); r.code != 0 {
+			t.Fatalf("tls issue %s: %+v", code, r)
+		}
+	}
+	send := func(url string, tlsFlags ...string) result {
+		t.Helper()
+		args := append([]string{"ncip", "send", "--url", url + "/ncip", "--key", fixtures.PartnerKey, "--service", "LookupUser"}, tlsFlags...)
+		return run(t, append(args, lookup...)...)
+	}
+	certOf := func(code string) []string {
+		return []string{"--ca", s.ca, "--cert", filepath.Join(out, code+".pem"), "--cert-key", filepath.Join(out, code+"-key.pem")}
+	}
+	if r := send(s.httpsURL, certOf(fixtures.PartnerCode)...); r.code != 0 || !strings.Contains(r.out, "LookupUserResponse") {
+		t.Fatalf("ncip send with the partner's certificate: %+v", r)
+	}
+	for name, r := range map[string]result{
+		"no certificate":               send(s.httpsURL, "--ca", s.ca),
+		"another profile's":            send(s.httpsURL, certOf(fixtures.KioskLogin)...),
+		"plain HTTP, no certificate":   send(s.httpURL),
+		"a certificate over plain URL": send(s.httpURL, certOf(fixtures.PartnerCode)...),
+	} {
+		if r.code == 0 {
+			t.Errorf("%s: served: %+v", name, r)
+		}
+		if name != "a certificate over plain URL" && !strings.Contains(r.errOut, ncip.AgencyAuthenticationFailed) {
+			t.Errorf("%s: %q, want %s", name, r.errOut, ncip.AgencyAuthenticationFailed)
+		}
+	}
+}
+
+// Forwarded headers move the logged address, the address a partner's
+// allow-list sees and the OAI baseURL's scheme only when the peer is a
+// trusted proxy; from another address they are ignored.
+func TestForwardedHeadersFromTrustedProxiesOnly(t *testing.T) {
+	s := startDemoServerIn(t, seededDir(t), "--http-trusted-proxies", "127.0.0.1", "--log-level", "info")
+	if r := run(t, "profile", "ncip", "edit", fixtures.PartnerCode, "--allow-ip", "203.0.113.0/24", "--data-dir", s.dir); r.code != 0 {
+		t.Fatalf("profile ncip edit --allow-ip: %+v", r)
+	}
+	from := func(src string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+		tr := &http.Transport{DialContext: d.DialContext}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	}
+	proxy, stranger := from("127.0.0.1"), from("127.0.0.2")
+	lookup := []string{"from=" + fixtures.PartnerAgency, "user=" + fixtures.PatronGood}
+	viaProxy := map[string]string{"X-Forwarded-For": "198.51.100.66, 203.0.113.9", "X-Forwarded-Proto": "https"}
+	if p := postNCIP(t, proxy, s.httpURL+"/ncip", viaProxy, "LookupUser", lookup...); p != "" {
+		t.Fatalf("a partner's request through the trusted proxy: %s", p)
+	}
+	if p := postNCIP(t, proxy, s.httpURL+"/ncip", nil, "LookupUser", lookup...); p != ncip.AgencyAuthenticationFailed {
+		t.Fatalf("the proxy's own address passed the partner's allow-list: %q", p)
+	}
+	for _, h := range []map[string]string{viaProxy, {"Forwarded": "for=203.0.113.9;proto=https"}} {
+		if p := postNCIP(t, stranger, s.httpURL+"/ncip", h, "LookupUser", lookup...); p != ncip.AgencyAuthenticationFailed {
+			t.Fatalf("headers from an untrusted peer were believed (%v): %q", h, p)
+		}
+	}
+	logs := s.logs.String()
+	if !strings.Contains(logs, `"remote":"203.0.113.9:0"`) || !strings.Contains(logs, `"remote":"127.0.0.2:`) ||
+		strings.Contains(logs, "198.51.100.66") {
+		t.Fatalf("logged sources: want the client behind the proxy and the untrusted peer itself:\n%s", grepLines(logs, `"proto":"ncip"`))
+	}
+
+	baseURL := func(c *http.Client) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, s.httpURL+"/oai?verb=Identify", nil)
+		req.Host = "library.example.edu"
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		_, rest, _ := strings.Cut(string(body), "<baseURL>")
+		u, _, _ := strings.Cut(rest, "</baseURL>")
+		return u
+	}
+	if got := baseURL(proxy); got != "https://library.example.edu/oai" {
+		t.Errorf("baseURL through the proxy = %q", got)
+	}
+	if got := baseURL(stranger); got != "http://library.example.edu/oai" {
+		t.Errorf("baseURL from an untrusted peer = %q", got)
+	}
+}
+
+// SIGHUP makes the HTTPS listener serve a renewed certificate without a
+// restart.
+func TestHTTPSReloadsCertificateOnSIGHUP(t *testing.T) {
+	// Held for the whole test, so a SIGHUP that arrives before the server
+	// listens for it cannot end the test process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	s := startDemoServer(t)
+	served := func() string {
+		t.Helper()
+		cfg := s.tlsConfig(t)
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(s.httpsURL, "https://"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := served()
+	if _, err := tlsproxy.IssueServer(filepath.Join(s.dir, "tls"), filepath.Join(s.dir, "tls"), []string{"127.0.0.1", "localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	if served() != before {
+		t.Fatal("the new certificate was served before SIGHUP")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for served() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the HTTPS listener still serves the old certificate after SIGHUP")
+		}
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if p := postNCIP(t, s.httpsClient(t, nil), s.httpsURL+"/ncip", nil, "LookupUser",
+		"from="+fixtures.PartnerAgency, "user="+fixtures.PatronGood); p != "" {
+		t.Fatalf("NCIP after the reload: %s", p)
+	}
+}
+
+// The HTTPS listener as serve builds it, with short timeouts: a peer that
+// never starts its handshake, one that sends its headers a byte at a time
+// and one that opens more connections than its share are all cut off
+// quickly, while a well-behaved client is served over HTTP/2.
+func TestHTTPSListenerLimits(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	pki, err := tlsproxy.InitCA(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := httpsTLSConfig(tlsFiles{cert: pki.Cert, key: pki.Key, clientCA: pki.CACert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const perSource = 3
+	limits := netlimit.NewListener(inner, 0, perSource, &netlimit.RefusalLog{Log: zerolog.Nop()}, nil)
+	timeouts := httpTimeouts{handshake: time.Second, header: time.Second, read: 2 * time.Second,
+		write: 2 * time.Second, idle: 2 * time.Second}
+	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) }), timeouts)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(httpsListener(limits, sc, timeouts.handshake)) }()
+	defer func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Error(err)
+		}
+	}()
+	addr := inner.Addr().String()
+	// cutOff reports how long the server took to close c, failing past limit.
+	cutOff := func(what string, c net.Conn, limit time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		c.SetReadDeadline(start.Add(limit))
+		_, err := io.Copy(io.Discard, c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("%s: still open after %v", what, limit)
+		}
+		return time.Since(start)
+	}
+
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	cutOff("a peer that never starts its handshake", silent, 5*time.Second)
+
+	slow, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	go func() {
+		for _, b := range []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ") {
+			if _, err := slow.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	cutOff("a peer sending its headers a byte at a time", slow, 5*time.Second)
+
+	var held []net.Conn
+	for range perSource {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	time.Sleep(100 * time.Millisecond) // all accepted
+	over, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	if d := cutOff("a connection over the per-source cap", over, 5*time.Second); d > timeouts.handshake*3/10 {
+		t.Fatalf("a connection over the per-source cap was held %v, as long as a handshake may take", d)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+
+	pool, err := tlsproxy.ReadCAFile(pki.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	var resp *http.Response
+	for start := time.Now(); ; {
+		// The held connections give their places back once the server sees them closed.
+		if resp, err = (&http.Client{Transport: tr}).Get("https://" + addr + "/"); err == nil || time.Since(start) > 5*time.Second {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	proto, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	resp.Body.Close()
+	if proto != "HTTP/2.0" {
+		t.Fatalf("served over %q, want HTTP/2.0", proto)
+	}
+}

@@ -247,7 +247,7 @@ func (r *Responder) Authorize(_ context.Context, c *ncip.Call) error {
 // certificate from any issuer and verified none, so this is the check.
 func (r *Responder) checkClientCert(c *ncip.Call, cl *caller) error {
 	if len(c.PeerCertificates) == 0 {
-		return ncip.NewProblem("", ncip.AgencyAuthenticationFailed, "a client certificate for the agency is required (HTTPS)")
+		return ncip.NewProblem("", ncip.AgencyAuthenticationFailed, "a client certificate for the agency is required, over HTTPS")
 	}
 	roots := r.clientCAs()
 	if cl.auth.ClientCA != "" {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks against real outside parts: xmllint with the official NCIP and
 # OAI-PMH schemas (schemas/, built into circa), Debian's OpenSSH sshd as an
-# SFTP server on loopback, stunnel as a kiosk-side TLS client and marclint
+# SFTP server on loopback, stunnel as a kiosk-side TLS client, curl as an
+# NCIP partner's HTTPS client with a client certificate and marclint
 # (MARC::Lint) on the published catalogue. Installs what is missing with
 # apt-get.
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v xmllint >/dev/null || need+=(libxml2-utils)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need+=(stunnel4)
 command -v marclint >/dev/null || need+=(libmarc-lint-perl)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "conformance: installing ${need[*]}"
 	apt-get update -qq >/dev/null
@@ -22,5 +24,5 @@ fi
 # them skip in `make test` when they are missing and run here, where a
 # missing one fails the test (internal/conformance).
 export CIRCA_CONFORMANCE=1
-echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, marclint"
+echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, curl, marclint"
 go test -count=1 -timeout 30m ./...

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/netlimit"
 	"github.com/circa-ils/circa/tlsproxy"
@@ -352,5 +354,54 @@ func TestHTTPSListenerLimits(t *testing.T) {
 	resp.Body.Close()
 	if proto != "HTTP/2.0" {
 		t.Fatalf("served over %q, want HTTP/2.0", proto)
+	}
+}
+
+// curl, a partner's client built on another TLS stack, sends NCIP over
+// HTTPS with the client certificate circa tls issue made, over HTTP/2 when
+// it can, and is refused without it.
+func TestConformanceCurlPartnerWithClientCertificate(t *testing.T) {
+	curl := conformance.Tool(t, "curl")
+	s := startDemoServer(t)
+	d := []string{"--data-dir", s.dir}
+	if r := run(t, append([]string{"profile", "ncip", "edit", fixtures.PartnerCode, "--client-cert"}, d...)...); r.code != 0 {
+		t.Fatalf("profile ncip edit --client-cert: %+v", r)
+	}
+	out := t.TempDir()
+	if r := run(t, append([]string{"tls", "issue", "--profile", fixtures.PartnerCode, "--out", out}, d...)...); r.code != 0 {
+		t.Fatalf("tls issue: %+v", r)
+	}
+	req, err := ncip.BuildRequest("LookupUser", []string{"from=" + fixtures.PartnerAgency, "user=" + fixtures.PatronGood})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := ncip.EncodeRequest(req, ncip.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqFile := filepath.Join(out, "lookup.xml")
+	if err := os.WriteFile(reqFile, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	post := func(extra ...string) (answer, version string) {
+		t.Helper()
+		args := append([]string{"-sS", "--max-time", "20", "--cacert", s.ca, "-H", "X-API-Key: " + fixtures.PartnerKey,
+			"-H", "Content-Type: application/xml", "--data-binary", "@" + reqFile, "-w", "\nHTTP %{http_version}"}, extra...)
+		b, err := exec.Command(curl, append(args, s.httpsURL+"/ncip")...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl: %v\n%s", err, b)
+		}
+		answer, version, _ = strings.Cut(string(b), "\nHTTP ")
+		return answer, strings.TrimSpace(version)
+	}
+	answer, version := post("--cert", filepath.Join(out, fixtures.PartnerCode+".pem"), "--key", filepath.Join(out, fixtures.PartnerCode+"-key.pem"))
+	if !strings.Contains(answer, "LookupUserResponse") || strings.Contains(answer, "Problem") {
+		t.Fatalf("curl with the partner's certificate:\n%s", answer)
+	}
+	if v, _ := exec.Command(curl, "-V").Output(); bytes.Contains(v, []byte("HTTP2")) && version != "2" {
+		t.Errorf("curl supports HTTP/2 but spoke HTTP/%s", version)
+	}
+	if answer, _ = post(); !strings.Contains(answer, ncip.AgencyAuthenticationFailed) {
+		t.Fatalf("curl without a certificate:\n%s", answer)
 	}
 }

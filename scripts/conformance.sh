@@ -2,7 +2,8 @@
 # Checks against real outside parts: xmllint with the official NCIP and
 # OAI-PMH schemas (schemas/, built into circa), Debian's OpenSSH sshd as an
 # SFTP server on loopback, stunnel as a kiosk-side TLS client, curl as an
-# NCIP partner's HTTPS client with a client certificate and marclint
+# NCIP partner's HTTPS client with a client certificate, nginx as the
+# reverse proxy of docs/https.md and marclint
 # (MARC::Lint) on the published catalogue. Installs what is missing with
 # apt-get.
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need+=(stunnel4)
 command -v marclint >/dev/null || need+=(libmarc-lint-perl)
 command -v curl >/dev/null || need+=(curl)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "conformance: installing ${need[*]}"
 	apt-get update -qq >/dev/null
@@ -24,5 +26,5 @@ fi
 # them skip in `make test` when they are missing and run here, where a
 # missing one fails the test (internal/conformance).
 export CIRCA_CONFORMANCE=1
-echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, curl, marclint"
+echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, curl, nginx, marclint"
 go test -count=1 -timeout 30m ./...

@@ -405,3 +405,92 @@ func TestConformanceCurlPartnerWithClientCertificate(t *testing.T) {
 		t.Fatalf("curl without a certificate:\n%s", answer)
 	}
 }
+
+// The nginx server block of docs/https.md, with the test's addresses and
+// files, in front of circa serve: the partner's allow-list sees the client
+// behind nginx, the log names it, and the OAI baseURL is https with the
+// host the client asked for.
+func TestConformanceNginxInFront(t *testing.T) {
+	nginx := conformance.Tool(t, "nginx", "/usr/sbin/nginx")
+	s := startDemoServerIn(t, seededDir(t), "--http-trusted-proxies", "127.0.0.1", "--log-level", "info")
+	if r := run(t, "profile", "ncip", "edit", fixtures.PartnerCode, "--allow-ip", "127.0.0.2", "--data-dir", s.dir); r.code != 0 {
+		t.Fatalf("profile ncip edit --allow-ip: %+v", r)
+	}
+	page, err := os.ReadFile(filepath.Join("..", "..", "docs", "https.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, _ := strings.Cut(string(page), "```nginx\n")
+	block, _, _ = strings.Cut(block, "```")
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close()
+	for shown, real := range map[string]string{
+		"listen 443 ssl;":                               "listen " + addr + " ssl;",
+		"/etc/ssl/ncip.library.example.edu.pem":         filepath.Join(s.dir, "tls", tlsproxy.ServerCertFile),
+		"/etc/ssl/private/ncip.library.example.edu.key": filepath.Join(s.dir, "tls", tlsproxy.ServerKeyFile),
+		"http://127.0.0.1:8080":                         s.httpURL,
+	} {
+		if !strings.Contains(block, shown) {
+			t.Fatalf("the nginx block of docs/https.md no longer has %q", shown)
+		}
+		block = strings.ReplaceAll(block, shown, real)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nginx.conf")
+	err = os.WriteFile(conf, []byte("daemon off;\nmaster_process off;\npid "+dir+"/nginx.pid;\nerror_log "+dir+"/error.log;\n"+
+		"events {}\nhttp {\n  access_log off;\n  client_body_temp_path "+dir+"/body;\n  proxy_temp_path "+dir+"/proxy;\n"+
+		"  fastcgi_temp_path "+dir+"/fastcgi;\n  uwsgi_temp_path "+dir+"/uwsgi;\n  scgi_temp_path "+dir+"/scgi;\n"+block+"}\n"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	var nginxOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &nginxOut, &nginxOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx does not listen on %s:\n%s%s", addr, nginxOut.String(), errLog)
+		}
+	}
+
+	from := func(src string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+		tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: s.tlsConfig(t)}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	}
+	url := "https://" + addr
+	lookup := []string{"from=" + fixtures.PartnerAgency, "user=" + fixtures.PatronGood}
+	if p := postNCIP(t, from("127.0.0.2"), url+"/ncip", nil, "LookupUser", lookup...); p != "" {
+		t.Fatalf("the allowed partner address through nginx: %s", p)
+	}
+	if p := postNCIP(t, from("127.0.0.3"), url+"/ncip", nil, "LookupUser", lookup...); p != ncip.AgencyAuthenticationFailed {
+		t.Fatalf("another address through nginx passed the allow-list: %q", p)
+	}
+	if logs := s.logs.String(); !strings.Contains(logs, `"remote":"127.0.0.2:0"`) {
+		t.Fatalf("the log does not name the client behind nginx:\n%s", grepLines(logs, `"proto":"ncip"`))
+	}
+	req, _ := http.NewRequest(http.MethodGet, url+"/oai?verb=Identify", nil)
+	req.Host = "ncip.library.example.edu"
+	resp, err := from("127.0.0.2").Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "<baseURL>https://ncip.library.example.edu/oai</baseURL>") {
+		t.Fatalf("Identify through nginx:\n%s", body)
+	}
+}

@@ -494,3 +494,27 @@ func TestConformanceNginxInFront(t *testing.T) {
 		t.Fatalf("Identify through nginx:\n%s", body)
 	}
 }
+
+// http.trusted_proxies and https.addr are settings like the others: from
+// the file as a list, from CIRCA_ variables comma-separated, and an entry
+// that is no address or prefix is named with its line.
+func TestHTTPSSettings(t *testing.T) {
+	dir := t.TempDir()
+	file := writeConfig(t, dir, "http:\n  trusted_proxies: [127.0.0.1, 10.0.0.0/8]\nhttps:\n  addr: \"127.0.0.1:8443\"\n")
+	got := showSettings(t, "--config", file)
+	if got["http.trusted_proxies"] != [2]string{"127.0.0.1,10.0.0.0/8", file + ":2"} || got["https.addr"] != [2]string{"127.0.0.1:8443", file + ":4"} {
+		t.Fatalf("from the file: %v %v", got["http.trusted_proxies"], got["https.addr"])
+	}
+	t.Setenv("CIRCA_HTTP_TRUSTED_PROXIES", "192.0.2.7,2001:db8::/32")
+	if g := showSettings(t, "--config", file)["http.trusted_proxies"]; g != [2]string{"192.0.2.7,2001:db8::/32", "env CIRCA_HTTP_TRUSTED_PROXIES"} {
+		t.Fatalf("from the environment: %v", g)
+	}
+	bad := writeConfig(t, dir, "http:\n  trusted_proxies: [127.0.0.1, proxy.example.org]\n")
+	if r := run(t, "config", "check", bad); r.code != 1 ||
+		!strings.Contains(r.errOut, bad+`:2: http.trusted_proxies: trusted proxy "proxy.example.org": not an IP address or prefix`) {
+		t.Fatalf("config check of a proxy given by name: %+v", r)
+	}
+	if r := run(t, "serve", "--data-dir", dir, "--http-trusted-proxies", "10.0.0.0/33"); r.code != 2 || !strings.Contains(r.errOut, "10.0.0.0/33") {
+		t.Fatalf("serve with a bad --http-trusted-proxies: %+v", r)
+	}
+}

@@ -35,6 +35,7 @@ import (
 )
 
 type serveOptions struct {
+	config        string
 	demo          bool
 	sip2Addr      string
 	sip2TLSAddr   string
@@ -69,7 +70,11 @@ With --demo an empty data directory is seeded with the demo library and its prof
 first, a self-signed CA and server certificate are made in DATA/tls when none exists,
 and every listener stays on loopback unless an address is given. Port 0 picks a free
 port; the chosen addresses are printed on start-up. SIGTERM drains and stops; SIGHUP
-re-reads the TLS certificate of SIP2 over TLS and HTTPS.`,
+re-reads the TLS certificate of SIP2 over TLS and HTTPS.
+
+Every flag has a key in the configuration file given with --config (YAML) and a
+CIRCA_ environment variable; flags override the environment, which overrides the
+file. circa config show prints what each setting comes to and from where.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.server != nil {
@@ -84,6 +89,7 @@ re-reads the TLS certificate of SIP2 over TLS and HTTPS.`,
 			return runServe(cmd.Context(), a, o)
 		},
 	}
+	addConfigFlag(cmd, &o.config)
 	f := cmd.Flags()
 	f.BoolVar(&o.demo, "demo", false, "seed the demo library into an empty data directory; loopback only")
 	f.StringVar(&o.sip2Addr, "sip2-addr", "127.0.0.1:6001", "plain SIP2 address (empty: off)")
@@ -424,7 +430,7 @@ type listeners struct{ http, https, sip2, sip2TLS, debug net.Listener }
 func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile string, adm *adminServer) {
 	httpLn, sipLn, sipTLSLn := ls.http, ls.sip2, ls.sip2TLS
 	out := a.out
-	fmt.Fprintf(out, "circa %s serving %s\n", version, b.db.Path())
+	fmt.Fprintf(out, "circa %s serving %s\n", currentBuild().Version, b.db.Path())
 	if sipLn != nil {
 		fmt.Fprintf(out, "  sip2      %s\n", sipLn.Addr())
 	}

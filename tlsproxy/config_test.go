@@ -550,3 +550,38 @@ func TestClientConfig(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerifyClient is what checking a partner's certificate costs per
+// request: one chain verification against a one-CA bundle.
+func BenchmarkVerifyClient(b *testing.B) {
+	pki := newPKI(b)
+	p, err := IssueClient(pki.dir, "BROKER", "", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(p.Cert, p.Key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	roots, err := ReadCAFile(pki.server.CACert)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chain := []*x509.Certificate{cert.Leaf}
+	for b.Loop() {
+		if err := VerifyClient(chain, roots); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadCAFile is what reading a partner's own CA file costs per
+// request.
+func BenchmarkReadCAFile(b *testing.B) {
+	pki := newPKI(b)
+	for b.Loop() {
+		if _, err := ReadCAFile(pki.server.CACert); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

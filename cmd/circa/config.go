@@ -380,14 +380,14 @@ func (p *configParser) value(s setting, n *yaml.Node, line int) {
 	case kindCount:
 		var i int
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
-			p.fail(line, s.key, "want a whole number such as 64, not %s", describeNode(n))
+			p.fail(line, s.key, "want a whole number such as 64, not %s", s.describe(n))
 			return
 		}
 		text = strconv.Itoa(i)
 	case kindBool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
-			p.fail(line, s.key, "want true or false, not %s", describeNode(n))
+			p.fail(line, s.key, "want true or false, not %s", s.describe(n))
 			return
 		}
 		text = strconv.FormatBool(b)
@@ -397,13 +397,13 @@ func (p *configParser) value(s setting, n *yaml.Node, line int) {
 			if s.kind == kindProxies {
 				example = "[127.0.0.1, 10.0.0.0/8]"
 			}
-			p.fail(line, s.key, "want a list such as %s, not %s", example, describeNode(n))
+			p.fail(line, s.key, "want a list such as %s, not %s", example, s.describe(n))
 			return
 		}
 		var list []string
 		for _, c := range n.Content {
 			if c.Kind != yaml.ScalarNode || c.Tag != "!!str" {
-				p.fail(c.Line, s.key, "want each entry to be text, not %s", describeNode(c))
+				p.fail(c.Line, s.key, "want each entry to be text, not %s", s.describe(c))
 				return
 			}
 			list = append(list, c.Value)
@@ -423,7 +423,7 @@ func (p *configParser) value(s setting, n *yaml.Node, line int) {
 			return
 		}
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
-			p.fail(line, s.key, "want text, not %s (quote it: \"...\")", describeNode(n))
+			p.fail(line, s.key, "want text, not %s (quote it: \"...\")", s.describe(n))
 			return
 		}
 		text = n.Value
@@ -440,8 +440,12 @@ func (p *configParser) value(s setting, n *yaml.Node, line int) {
 	p.values[s.key] = fileValue{text: text, line: line}
 }
 
-// describeNode names what a node holds, for a message about a wrong type.
-func describeNode(n *yaml.Node) string {
+// describe names what a node holds, for a message about a wrong type,
+// without a secret's value.
+func (s setting) describe(n *yaml.Node) string {
+	if s.secret && n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		return "a value of another type"
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -471,10 +475,21 @@ func (s setting) setError(v string, err error) error {
 	if why := s.check([]string{v}); why != nil {
 		return why
 	}
+	if s.secret {
+		return errors.New("not a value it takes")
+	}
 	if cause := errors.Unwrap(err); cause != nil {
 		return fmt.Errorf("%q: %w", v, cause)
 	}
 	return err
+}
+
+// quote is v in a message: quoted, or hidden when it is a secret.
+func (s setting) quote(v string) string {
+	if s.secret {
+		return "the value"
+	}
+	return strconv.Quote(v)
 }
 
 // check says what is wrong with a setting's value, or nil. values is the
@@ -483,7 +498,7 @@ func (s setting) check(values []string) error {
 	if s.kind == kindEmails {
 		for _, v := range values {
 			if a, err := mail.ParseAddress(v); err != nil || a.Address != v {
-				return fmt.Errorf("%q is not an e-mail address such as library@example.org", v)
+				return fmt.Errorf("%s is not an e-mail address such as library@example.org", s.quote(v))
 			}
 		}
 		return nil
@@ -507,7 +522,7 @@ func (s setting) check(values []string) error {
 			if s.kind == kindAddrOrOff {
 				hint = `, or "" for none`
 			}
-			return fmt.Errorf("%q is not an address to listen on: want host:port such as 127.0.0.1:8080 or :6443%s", v, hint)
+			return fmt.Errorf("%s is not an address to listen on: want host:port such as 127.0.0.1:8080 or :6443%s", s.quote(v), hint)
 		}
 	case kindURL:
 		if v == "" {
@@ -515,23 +530,23 @@ func (s setting) check(values []string) error {
 		}
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%q is not an http or https URL such as https://library.example.edu/oai", v)
+			return fmt.Errorf("%s is not an http or https URL such as https://library.example.edu/oai", s.quote(v))
 		}
 	case kindChoice:
 		if !slices.Contains(s.choices, v) {
-			return fmt.Errorf("%q is not one of %s", v, strings.Join(s.choices, ", "))
+			return fmt.Errorf("%s is not one of %s", s.quote(v), strings.Join(s.choices, ", "))
 		}
 	case kindCount:
 		if n, err := strconv.Atoi(v); err != nil || n < 0 {
-			return fmt.Errorf("%q is not a whole number, 0 or more", v)
+			return fmt.Errorf("%s is not a whole number, 0 or more", s.quote(v))
 		}
 	case kindBool:
 		if _, err := strconv.ParseBool(v); err != nil {
-			return fmt.Errorf("%q is not true or false", v)
+			return fmt.Errorf("%s is not true or false", s.quote(v))
 		}
 	case kindDuration:
 		if d, err := time.ParseDuration(v); err != nil || d < 0 {
-			return fmt.Errorf("%q is not a duration such as 90s, 30m or 2h", v)
+			return fmt.Errorf("%s is not a duration such as 90s, 30m or 2h", s.quote(v))
 		}
 	}
 	return nil
@@ -563,6 +578,9 @@ func (a *app) applySettings(cmd *cobra.Command) ([]string, error) {
 	}
 	effective, warnings, err := resolveSettings(cmd.Flags(), settings, a.path(file), file, a.environ)
 	if err != nil {
+		return nil, err
+	}
+	if err := applyDemoDefaults(cmd.Flags(), effective); err != nil {
 		return nil, err
 	}
 	a.settings = effective

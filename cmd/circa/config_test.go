@@ -159,6 +159,21 @@ log:
 			t.Errorf("%s: got %q, want %q", key, got[key], w)
 		}
 	}
+	// --demo keeps SIP2 over TLS and HTTPS on loopback unless an address is given.
+	demoShown := showSettings(t, "--demo")
+	if g := demoShown["sip2.tls_addr"]; g != [2]string{demoAddrs["sip2-tls-addr"], "default with --demo"} {
+		t.Errorf("--demo: %q", g)
+	}
+	if g := demoShown["https.addr"]; g != [2]string{"127.0.0.1:8443", "default with --demo"} {
+		t.Errorf("--demo, https: %q", g)
+	}
+	writeConfig(t, dir, "demo: true\n")
+	if g := showSettings(t, "--config", file)["sip2.tls_addr"]; g != [2]string{demoAddrs["sip2-tls-addr"], "default with --demo"} {
+		t.Errorf("demo: true in the file: %q", g)
+	}
+	if g := showSettings(t, "--demo", "--sip2-tls-addr", ":7443")["sip2.tls_addr"]; g != [2]string{":7443", "flag --sip2-tls-addr"} {
+		t.Errorf("--demo with an address: %q", g)
+	}
 	// A variable set to nothing is a value: it turns the listener off.
 	t.Setenv("CIRCA_SIP2_TLS_ADDR", "")
 	if g := showSettings(t)["sip2.tls_addr"]; g != [2]string{`""`, "env CIRCA_SIP2_TLS_ADDR"} {
@@ -326,6 +341,16 @@ func TestSecretSettingsMasked(t *testing.T) {
 	if s := out.String(); strings.Contains(s, "hunter2") || strings.Contains(s, "tok-from-env") ||
 		!strings.Contains(s, "********") || !strings.Contains(s, "staff") {
 		t.Fatalf("config show of secrets:\n%s", s)
+	}
+
+	// Nor does a message about a secret's bad value show it.
+	table = append(table, setting{key: "status.attempts", flag: "status-attempts", kind: kindCount, secret: true})
+	fs.Int("status-attempts", 3, "")
+	writeConfig(t, filepath.Dir(file), "status:\n  password: 918273\n  attempts: many-918273\n")
+	_, _, err = resolveSettings(fs, table, file, file, []string{"CIRCA_STATUS_ATTEMPTS=-918273"})
+	if err == nil || strings.Contains(err.Error(), "918273") || !strings.Contains(err.Error(), "status.password: want text") ||
+		!strings.Contains(err.Error(), "CIRCA_STATUS_ATTEMPTS: the value is not a whole number") {
+		t.Fatalf("problems with secrets: %v", err)
 	}
 }
 

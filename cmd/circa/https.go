@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/circa-ils/circa/tlsproxy"
 )
@@ -31,9 +35,20 @@ const httpsMaxStreams = 8
 
 // newHTTPServer returns the server of one listener with the timeouts t and,
 // over TLS, HTTP/2 with at most httpsMaxStreams streams a connection.
-func newHTTPServer(h http.Handler, t httpTimeouts) *http.Server {
+// net/http's own messages go to l at debug level: they are mostly failed
+// handshakes of scanners, which must not fill the log.
+func newHTTPServer(h http.Handler, t httpTimeouts, l zerolog.Logger) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: t.header, ReadTimeout: t.read, WriteTimeout: t.write,
-		IdleTimeout: t.idle, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: httpsMaxStreams}}
+		IdleTimeout: t.idle, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: httpsMaxStreams},
+		ErrorLog: log.New(debugWriter{l}, "", 0)}
+}
+
+// debugWriter writes each line a log.Logger gives it as a debug line.
+type debugWriter struct{ l zerolog.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.l.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // httpsListener serves TLS on l with sc's certificate, offering HTTP/2 and

@@ -266,7 +266,9 @@ func TestHTTPSListenerLimits(t *testing.T) {
 	limits := netlimit.NewListener(inner, 0, perSource, &netlimit.RefusalLog{Log: zerolog.Nop()}, nil)
 	timeouts := httpTimeouts{handshake: time.Second, header: time.Second, read: 2 * time.Second,
 		write: 2 * time.Second, idle: 2 * time.Second}
-	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) }), timeouts)
+	var logs syncBuffer
+	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) }), timeouts,
+		zerolog.New(&logs).Level(zerolog.DebugLevel))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(httpsListener(limits, sc, timeouts.handshake)) }()
 	defer func() {
@@ -295,6 +297,11 @@ func TestHTTPSListenerLimits(t *testing.T) {
 	}
 	defer silent.Close()
 	cutOff("a peer that never starts its handshake", silent, 5*time.Second)
+	for start := time.Now(); !strings.Contains(logs.String(), `"level":"debug","message":"http: TLS handshake error`); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("the failed handshake was not logged at debug level: %q", logs.String())
+		}
+	}
 
 	slow, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
 	if err != nil {

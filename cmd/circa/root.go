@@ -176,7 +176,7 @@ func newRootCommand(a *app) *cobra.Command {
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a), newNCIPCommand(a), newStorageCommand(a),
-		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a)} {
+		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a), newStaffCommand(a)} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}
@@ -184,8 +184,9 @@ func newRootCommand(a *app) *cobra.Command {
 	root.AddCommand(newBenchCommand(a))
 	addCatalogCommands(root, a) // bib; item add, move, delete; publish; oai
 	root.AddCommand(newVersionCommand())
-	root.Version = currentBuild().Version
-	root.SetVersionTemplate(currentBuild().String())
+	build := currentBuild()
+	root.Version = build.Version
+	root.SetVersionTemplate(build.String())
 	refuseUnknownSubcommands(root)
 	return root
 }

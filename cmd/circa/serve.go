@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/circa-ils/circa/fixtures"
@@ -30,6 +31,7 @@ import (
 	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/sip2/selfcheck"
+	"github.com/circa-ils/circa/statuspage"
 	"github.com/circa-ils/circa/store"
 	"github.com/circa-ils/circa/tlsproxy"
 )
@@ -80,12 +82,6 @@ file. circa config show prints what each setting comes to and from where.`,
 			if a.server != nil {
 				return usageError("serve cannot run through the admin socket")
 			}
-			if !cmd.Flags().Changed("sip2-tls-addr") && o.demo {
-				o.sip2TLSAddr = "127.0.0.1:6443"
-			}
-			if !cmd.Flags().Changed("https-addr") && o.demo {
-				o.httpsAddr = "127.0.0.1:8443"
-			}
 			return runServe(cmd.Context(), a, o)
 		},
 	}
@@ -114,6 +110,32 @@ file. circa config show prints what each setting comes to and from where.`,
 	f.StringSliceVar(&o.oai.AdminEmails, "oai-admin-email", []string{"circa-admin@example.org"}, "OAI-PMH adminEmail (repeatable)")
 	f.StringVar(&o.oai.RepositoryID, "oai-repository-id", "catalog.circa.invalid", "domain-like name in OAI identifiers (oai:NAME:bib-id)")
 	return cmd
+}
+
+// demoAddrs are where --demo listens over TLS unless told otherwise, by
+// flag: its well-known credentials stay on loopback.
+var demoAddrs = map[string]string{"sip2-tls-addr": "127.0.0.1:6443", "https-addr": "127.0.0.1:8443"}
+
+// applyDemoDefaults moves the TLS listeners to demoAddrs under --demo when
+// no flag, variable or file gave an address, and says so in effective.
+func applyDemoDefaults(fs *pflag.FlagSet, effective []effectiveSetting) error {
+	if demo, err := fs.GetBool("demo"); err != nil || !demo {
+		return err
+	}
+	for flag, addr := range demoAddrs {
+		if fs.Changed(flag) {
+			continue
+		}
+		if err := fs.Set(flag, addr); err != nil {
+			return err
+		}
+		for i := range effective {
+			if effective[i].flag == flag {
+				effective[i].value, effective[i].origin = addr, "default with --demo"
+			}
+		}
+	}
+	return nil
 }
 
 func runServe(ctx context.Context, a *app, o *serveOptions) error {
@@ -193,6 +215,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 			return err
 		}
 	}
+	var sip2TLSCfg, httpsCfg *tlsproxy.ServerConfig
 	var tlsCfgs []*tlsproxy.ServerConfig // reloaded on SIGHUP
 	if o.sip2TLSAddr != "" {
 		sc, err := sip2TLSConfig(o, files)
@@ -200,6 +223,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 			closeAll()
 			return err
 		}
+		sip2TLSCfg = sc
 		tlsCfgs = append(tlsCfgs, sc)
 		l, err := listen(o.sip2TLSAddr)
 		if err != nil {
@@ -215,6 +239,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 			closeAll()
 			return err
 		}
+		httpsCfg = sc
 		tlsCfgs = append(tlsCfgs, sc)
 		ncipOpts = append(ncipOpts, responder.WithClientCAs(sc.ClientCAs))
 		l, err := listen(o.httpsAddr)
@@ -255,6 +280,25 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.Handle("/", partnerMux)
 
+	ls := listeners{http: httpLn, https: httpsLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}
+	var sipServers []statuspage.SIP2Listener
+	if sipLn != nil {
+		sipServers = append(sipServers, statuspage.SIP2Listener{Name: "sip2", Server: sipSrv})
+	}
+	if sipTLSLn != nil {
+		sipServers = append(sipServers, statuspage.SIP2Listener{Name: "sip2-tls", Server: sipTLSSrv})
+	}
+	statusPage, err := statuspage.New(statuspage.Options{DB: b.db, Circ: b.svc, Registry: reg, SIP2: sipServers,
+		Listeners: func() []statuspage.Listener { return ls.forStatus(sip2TLSCfg, httpsCfg) },
+		Health:    func(ctx context.Context) store.Health { return storeHealth(ctx, b.db) },
+		Logger:    a.log.With().Str("component", "status").Logger()})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	mux.Handle(statuspage.PagePath, statusPage)
+	mux.Handle(statuspage.PagePath+"/", statusPage)
+
 	exchangeRuns := exchangeMetrics(metrics)
 	scheduler, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg,
 		Dir: fx.DataDir(a.dataDir), Logger: a.log.With().Str("component", "exchange").Logger(), Observer: exchangeRuns})
@@ -274,15 +318,16 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		closeAll()
 		return err
 	}
-	httpSrv := newHTTPServer(forwarded.Handler(proxies, mux), serveHTTPTimeouts)
-	httpsSrv := newHTTPServer(forwarded.Handler(proxies, partnerMux), serveHTTPTimeouts)
+	httpSrv := newHTTPServer(forwarded.Handler(proxies, mux), serveHTTPTimeouts, a.log.With().Str("listener", "http").Logger())
+	httpsSrv := newHTTPServer(forwarded.Handler(proxies, partnerMux), serveHTTPTimeouts, a.log.With().Str("listener", "https").Logger())
 
 	adm, err := listenAdmin(a, b)
 	if err != nil {
 		closeAll()
 		return err
 	}
-	printAddresses(a, o, b, listeners{http: httpLn, https: httpsLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}, files.printedCA, adm)
+	ls.admin = adm.ln
+	printAddresses(a, o, b, ls, files.printedCA, adm)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -355,15 +400,7 @@ const healthProbeWait = 2 * time.Second
 // once per store.ProbeAfter however often this is asked.
 func healthHandler(db *store.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rep healthReport
-		if err := db.View(r.Context(), func(*store.Tx) error { return nil }); err != nil {
-			rep.Store = db.Health()
-			rep.Store.OK, rep.Store.Failure = false, err.Error()
-		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), healthProbeWait)
-			rep.Store = db.CheckHealth(ctx)
-			cancel()
-		}
+		rep := healthReport{Store: storeHealth(r.Context(), db)}
 		rep.Status = "ok"
 		code := http.StatusOK
 		if !rep.Store.OK {
@@ -374,6 +411,20 @@ func healthHandler(db *store.DB) http.Handler {
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(rep)
 	})
+}
+
+// storeHealth is the store's verdict for /healthz and the status page:
+// whether it can read, and then whether its latest commit (or a probe)
+// succeeded.
+func storeHealth(ctx context.Context, db *store.DB) store.Health {
+	if err := db.View(ctx, func(*store.Tx) error { return nil }); err != nil {
+		h := db.Health()
+		h.OK, h.Failure = false, err.Error()
+		return h
+	}
+	ctx, cancel := context.WithTimeout(ctx, healthProbeWait)
+	defer cancel()
+	return db.CheckHealth(ctx)
 }
 
 // fileReserve is how many descriptors the default --max-conns leaves for
@@ -424,8 +475,33 @@ func connLimits(a *app, o *serveOptions) (sip2PerListener, http int) {
 	return n, http
 }
 
-// listeners are the server's sockets; all but http may be nil.
-type listeners struct{ http, https, sip2, sip2TLS, debug net.Listener }
+// listeners are the server's sockets; all but http and admin may be nil.
+type listeners struct{ http, https, sip2, sip2TLS, debug, admin net.Listener }
+
+// forStatus lists the sockets for the status page, with the expiry of the
+// certificate each TLS listener serves now (it changes on SIGHUP).
+func (ls listeners) forStatus(sip2TLS, https *tlsproxy.ServerConfig) []statuspage.Listener {
+	var out []statuspage.Listener
+	add := func(name string, l net.Listener, sc *tlsproxy.ServerConfig) {
+		if l == nil {
+			return
+		}
+		sl := statuspage.Listener{Name: name, Addr: l.Addr().String()}
+		if sc != nil {
+			if c := sc.Certificate(); c != nil {
+				sl.CertExpires = c.NotAfter
+			}
+		}
+		out = append(out, sl)
+	}
+	add("http", ls.http, nil)
+	add("https", ls.https, https)
+	add("sip2", ls.sip2, nil)
+	add("sip2-tls", ls.sip2TLS, sip2TLS)
+	add("debug", ls.debug, nil)
+	add("admin", ls.admin, nil)
+	return out
+}
 
 func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile string, adm *adminServer) {
 	httpLn, sipLn, sipTLSLn := ls.http, ls.sip2, ls.sip2TLS
@@ -441,7 +517,7 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 			fmt.Fprintf(out, "  sip2-tls  %s\n", sipTLSLn.Addr())
 		}
 	}
-	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz)\n", httpLn.Addr())
+	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz /status)\n", httpLn.Addr())
 	if ls.https != nil {
 		fmt.Fprintf(out, "  https     https://%s (/ncip /oai /healthz)\n", ls.https.Addr())
 	}

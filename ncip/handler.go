@@ -25,14 +25,17 @@ import (
 // Call carries the transport facts of one NCIP request, so the service can
 // authenticate the partner. The handler applies no policy of its own.
 type Call struct {
-	Service          string            // request element name, e.g. "CheckOutItem"
-	Version          string            // the request's version attribute
-	Header           *InitiationHeader // nil when the request had none
-	APIKey           string            // X-API-Key header, Authorization: Bearer, or ?apikey=
-	Token            string            // the {token} of /ncip/{token}
+	Service string            // request element name, e.g. "CheckOutItem"
+	Version string            // the request's version attribute
+	Header  *InitiationHeader // nil when the request had none
+	APIKey  string            // X-API-Key header, Authorization: Bearer, or ?apikey=
+	Token   string            // the {token} of /ncip/{token}
+	// PeerCertificates are the TLS client certificates as the client sent
+	// them, leaf first. The listener may have left them unverified: an
+	// Authorizer that relies on them verifies them.
 	PeerCertificates []*x509.Certificate
-	RemoteAddr       string     // host:port of the peer
-	RemoteIP         netip.Addr // the peer's address (no proxy headers are trusted)
+	RemoteAddr       string     // host:port of the client: the peer, or the one a trusted proxy named (port 0 if none given)
+	RemoteIP         netip.Addr // the client's address, as in RemoteAddr
 	Received         time.Time
 
 	// Set by the service:

@@ -18,6 +18,11 @@ const (
 // takes the descriptors other listeners, the database and the log need.
 type Listener struct {
 	net.Listener
+	*counts
+}
+
+// counts are the caps and open connections one or more listeners share.
+type counts struct {
 	max, perSource int
 	refused        func(limit string)
 	log            *RefusalLog
@@ -31,8 +36,15 @@ type Listener struct {
 // perSource those of one source; 0 leaves a cap off. refused, when not
 // nil, is called with the limit each time one closes a connection.
 func NewListener(l net.Listener, max, perSource int, log *RefusalLog, refused func(limit string)) *Listener {
-	return &Listener{Listener: l, max: max, perSource: perSource, log: log, refused: refused,
-		bySrc: map[netip.Addr]int{}}
+	return &Listener{Listener: l, counts: &counts{max: max, perSource: perSource, log: log, refused: refused,
+		bySrc: map[netip.Addr]int{}}}
+}
+
+// Share wraps another listener under the same caps: connections to either
+// count against one total and one count per source, so serving the same
+// peers on a second port gives them no more.
+func (l *Listener) Share(inner net.Listener) *Listener {
+	return &Listener{Listener: inner, counts: l.counts}
 }
 
 // Accept returns the next connection within the caps.
@@ -45,7 +57,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		src := Source(nc.RemoteAddr())
 		limit, max := l.admit(src)
 		if limit == "" {
-			return &conn{Conn: nc, l: l, src: src}, nil
+			return &conn{Conn: nc, l: l.counts, src: src}, nil
 		}
 		// Counted before the close, so a peer that sees its connection
 		// closed finds the refusal already counted.
@@ -61,7 +73,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // admit counts a new connection from src, or names the cap it would pass.
-func (l *Listener) admit(src netip.Addr) (string, int) {
+func (l *counts) admit(src netip.Addr) (string, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -75,7 +87,7 @@ func (l *Listener) admit(src netip.Addr) (string, int) {
 	return "", 0
 }
 
-func (l *Listener) release(src netip.Addr) {
+func (l *counts) release(src netip.Addr) {
 	l.mu.Lock()
 	l.open--
 	if l.bySrc[src]--; l.bySrc[src] <= 0 {
@@ -87,7 +99,7 @@ func (l *Listener) release(src netip.Addr) {
 // conn gives its place back once, on the first Close.
 type conn struct {
 	net.Conn
-	l    *Listener
+	l    *counts
 	src  netip.Addr
 	once sync.Once
 }

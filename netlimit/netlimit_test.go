@@ -135,3 +135,64 @@ func TestListenerCaps(t *testing.T) {
 		t.Fatalf("the per-source refusal does not name its source:\n%s", logs.String())
 	}
 }
+
+// TestSharedCaps: two listeners sharing caps count one source's
+// connections to both together, and a place given back on one is free on
+// the other.
+func TestSharedCaps(t *testing.T) {
+	listen := func() net.Listener {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	plainInner, tlsInner := listen(), listen()
+	plain := NewListener(plainInner, 0, 2, &RefusalLog{}, nil)
+	second := plain.Share(tlsInner)
+	defer plain.Close()
+	defer second.Close()
+	served := make(chan net.Conn, 8)
+	for _, l := range []*Listener{plain, second} {
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				served <- c
+			}
+		}()
+	}
+	dial := func(addr string) net.Conn {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	take := func() net.Conn {
+		t.Helper()
+		select {
+		case c := <-served:
+			return c
+		case <-time.After(2 * time.Second):
+			t.Fatal("connection not served")
+		}
+		return nil
+	}
+	dial(plainInner.Addr().String())
+	first := take()
+	dial(tlsInner.Addr().String())
+	take()
+	c := dial(tlsInner.Addr().String())
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a third connection from one source across both listeners was kept: %v", err)
+	}
+	first.Close()
+	dial(tlsInner.Addr().String())
+	take()
+}

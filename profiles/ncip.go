@@ -24,9 +24,20 @@ type NCIPAuth struct {
 	APIKey     string    `json:"-" yaml:"api_key,omitempty"` // plain, only on input; stored hashed
 	APIKeyHash string    `json:"api_key_hash,omitempty" yaml:"api_key_hash,omitempty"`
 	AllowIPs   AllowList `json:"allow_ips,omitempty" yaml:"allow_ips,omitempty"`
-	// ClientCert requires a verified TLS client certificate whose profile
-	// (subject CN) is this profile's code.
+	// ClientCert requires a TLS client certificate (so HTTPS to circa's
+	// own listener) issued by ClientCA and naming ClientCertName.
 	ClientCert bool `json:"client_cert,omitempty" yaml:"client_cert,omitempty"`
+	// ClientCA is the absolute path of the PEM bundle the caller's
+	// certificate must chain to (the partner's or the consortium's CA),
+	// read at each request; empty means the server's client CA bundle
+	// (--tls-client-ca, default DATA/tls/ca.pem), which circa tls issue
+	// signs with. A self-signed certificate is trusted by naming its own
+	// file here.
+	ClientCA string `json:"client_ca,omitempty" yaml:"client_ca,omitempty"`
+	// ClientCertName is the name the certificate must carry, as its
+	// subject CN or a DNS or URI subject alternative name; empty means the
+	// profile code as subject CN, which circa tls issue writes.
+	ClientCertName string `json:"client_cert_name,omitempty" yaml:"client_cert_name,omitempty"`
 	// SharedSecret is compared with the request's FromAgencyAuthentication.
 	SharedSecret     string `json:"-" yaml:"shared_secret,omitempty"`
 	SharedSecretHash string `json:"shared_secret_hash,omitempty" yaml:"shared_secret_hash,omitempty"`
@@ -49,6 +60,15 @@ func (a *NCIPAuth) validate() error {
 	}
 	if err := a.AllowIPs.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if !a.ClientCert && (a.ClientCA != "" || a.ClientCertName != "") {
+		errs = append(errs, errors.New("client_ca and client_cert_name only apply with client_cert"))
+	}
+	if a.ClientCA != "" && !filepath.IsAbs(a.ClientCA) {
+		errs = append(errs, fmt.Errorf("client_ca %q: give an absolute path", a.ClientCA))
+	}
+	if strings.TrimSpace(a.ClientCertName) != a.ClientCertName {
+		errs = append(errs, fmt.Errorf("client_cert_name %q: no blanks around it", a.ClientCertName))
 	}
 	return errors.Join(errs...)
 }

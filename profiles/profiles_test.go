@@ -350,3 +350,45 @@ func TestStorageOnlineSettings(t *testing.T) {
 		t.Fatalf("round trip: %+v, want %+v", got, s.Online)
 	}
 }
+
+// TestNCIPClientCertSettings: a partner's own CA and certificate name go
+// with client_cert, the CA as an absolute path; they survive YAML.
+func TestNCIPClientCertSettings(t *testing.T) {
+	base := func(a NCIPAuth) *NCIPPartner {
+		p := NewNCIPPartner("BROKER")
+		p.AgencyIDs, p.LocalAgency, p.Library, p.Auth = []string{"BRK"}, "LIB", "MAIN", a
+		return p
+	}
+	for _, c := range []struct {
+		a    NCIPAuth
+		want string // "" means valid
+	}{
+		{NCIPAuth{ClientCert: true}, ""},
+		{NCIPAuth{ClientCert: true, ClientCA: "/etc/circa/broker-ca.pem", ClientCertName: "ncip.broker.example"}, ""},
+		{NCIPAuth{APIKeyHash: "x", ClientCA: "/etc/circa/broker-ca.pem"}, "only apply with client_cert"},
+		{NCIPAuth{APIKeyHash: "x", ClientCertName: "ncip.broker.example"}, "only apply with client_cert"},
+		{NCIPAuth{ClientCert: true, ClientCA: "broker-ca.pem"}, "absolute path"},
+		{NCIPAuth{ClientCert: true, ClientCertName: " ncip.broker.example"}, "no blanks"},
+	} {
+		err := base(c.a).Validate()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%+v: %v, want %q", c.a, err, c.want)
+		}
+	}
+	r := openRegistry(t)
+	p := base(NCIPAuth{ClientCert: true, ClientCA: "/etc/circa/broker-ca.pem", ClientCertName: "ncip.broker.example"})
+	if err := r.Save(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := ExportYAML(&buf, r.Current(), TypeNCIP); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := ImportYAML(bytes.NewReader(buf.Bytes()), TypeNCIP)
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("import: %v (%d profiles)\n%s", err, len(ps), buf.String())
+	}
+	if got := ps[0].(*NCIPPartner).Auth; got.ClientCA != p.Auth.ClientCA || got.ClientCertName != p.Auth.ClientCertName || !got.ClientCert {
+		t.Fatalf("after YAML: %+v", got)
+	}
+}

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Checks against real outside parts: xmllint with the official NCIP and
 # OAI-PMH schemas (schemas/, built into circa), Debian's OpenSSH sshd as an
-# SFTP server on loopback, stunnel as a kiosk-side TLS client and marclint
-# (MARC::Lint) on the published catalogue, and Debian's chromium on the
-# status page (scripts/status-conformance.sh). Installs what is missing with
+# SFTP server on loopback, stunnel as a kiosk-side TLS client, curl as an
+# NCIP partner's HTTPS client with a client certificate, nginx as the
+# reverse proxy of docs/https.md, marclint (MARC::Lint) on the published
+# catalogue, and Debian's chromium on the status page
+# (scripts/status-conformance.sh). Installs what is missing with
 # apt-get. Then the Debian package: lintian, install, unit, purge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,8 @@ command -v xmllint >/dev/null || need+=(libxml2-utils)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need+=(stunnel4)
 command -v marclint >/dev/null || need+=(libmarc-lint-perl)
+command -v curl >/dev/null || need+=(curl)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "conformance: installing ${need[*]}"
 	apt-get update -qq >/dev/null
@@ -28,7 +32,7 @@ scripts/status-conformance.sh
 # missing one fails the test (internal/conformance). The browser test ran
 # just above.
 export CIRCA_CONFORMANCE=1
-echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, marclint"
+echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, curl, nginx, marclint"
 go test -count=1 -timeout 30m -skip '^TestStatusPageInChromium$' ./...
 
 # The Debian package that make deb built: lintian, dpkg -i, the unit, the

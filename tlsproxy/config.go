@@ -24,6 +24,11 @@ const (
 	ClientCertOptional
 	// ClientCertRequired refuses a handshake without a certificate that verifies against the CA bundle.
 	ClientCertRequired
+	// ClientCertRequest asks for a certificate from any issuer and leaves it unverified, for a server that
+	// verifies it per caller with [VerifyClient] once it knows who the caller claims to be (an NCIP partner
+	// whose certificate comes from its own CA). The CA bundle is optional and only read for [ServerConfig.ClientCAs].
+	// ParseClientAuth never returns it: a listener whose peers are trusted by certificate alone must not use it.
+	ClientCertRequest
 )
 
 // String returns the name ParseClientAuth accepts.
@@ -35,6 +40,8 @@ func (a ClientAuth) String() string {
 		return "optional"
 	case ClientCertRequired:
 		return "required"
+	case ClientCertRequest:
+		return "request"
 	}
 	return fmt.Sprintf("ClientAuth(%d)", uint8(a))
 }
@@ -57,7 +64,7 @@ type ServerOptions struct {
 	CertFile     string     // PEM certificate chain, leaf first
 	KeyFile      string     // PEM private key of the leaf
 	ClientAuth   ClientAuth // whether kiosks present a certificate
-	ClientCAFile string     // PEM bundle client certificates must chain to; required unless ClientAuth is none
+	ClientCAFile string     // PEM bundle client certificates must chain to; required for optional and required
 }
 
 // cipherSuites are the TLS 1.2 suites offered: forward secrecy and AEAD only. TLS 1.3 suites are not configurable
@@ -88,13 +95,13 @@ type loadedFiles struct {
 // NewServerConfig reads the certificate, key and (when client certificates are asked for) CA bundle. It fails when
 // any of them is missing, unreadable, mismatched or expired.
 func NewServerConfig(o ServerOptions) (*ServerConfig, error) {
-	if o.ClientAuth > ClientCertRequired {
+	if o.ClientAuth > ClientCertRequest {
 		return nil, fmt.Errorf("tlsproxy: unknown client certificate mode %d", o.ClientAuth)
 	}
 	if o.CertFile == "" || o.KeyFile == "" {
 		return nil, errors.New("tlsproxy: certificate and key files are required")
 	}
-	if o.ClientAuth != ClientCertNone && o.ClientCAFile == "" {
+	if (o.ClientAuth == ClientCertOptional || o.ClientAuth == ClientCertRequired) && o.ClientCAFile == "" {
 		return nil, fmt.Errorf("tlsproxy: client certificates %s need a CA bundle file", o.ClientAuth)
 	}
 	s := &ServerConfig{opts: o}
@@ -117,18 +124,50 @@ func (s *ServerConfig) Reload() error {
 		return fmt.Errorf("tlsproxy: %s expired on %s", s.opts.CertFile, cert.Leaf.NotAfter.UTC().Format(time.DateOnly))
 	}
 	next := &loadedFiles{cert: &cert}
-	if s.opts.ClientAuth != ClientCertNone {
-		pem, err := os.ReadFile(s.opts.ClientCAFile)
-		if err != nil {
-			return fmt.Errorf("tlsproxy: read client CA bundle: %w", err)
-		}
-		next.cas = x509.NewCertPool()
-		if !next.cas.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("tlsproxy: %s holds no PEM certificate", s.opts.ClientCAFile)
+	if s.opts.ClientAuth != ClientCertNone && s.opts.ClientCAFile != "" {
+		if next.cas, err = ReadCAFile(s.opts.ClientCAFile); err != nil {
+			return err
 		}
 	}
 	s.loaded.Store(next)
 	return nil
+}
+
+// ReadCAFile reads a PEM bundle of CA certificates into a pool. It fails when the file cannot be read or holds
+// no certificate.
+func ReadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tlsproxy: read CA bundle: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tlsproxy: %s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// ClientCAs returns the client CA bundle as last loaded, or nil when the config has none.
+func (s *ServerConfig) ClientCAs() *x509.CertPool {
+	return s.loaded.Load().cas
+}
+
+// VerifyClient checks a client's certificate chain, leaf first as the client sent it, against roots: the leaf
+// must chain to one of them through the others and be valid now for client authentication.
+func VerifyClient(chain []*x509.Certificate, roots *x509.CertPool) error {
+	if len(chain) == 0 {
+		return errors.New("tlsproxy: no client certificate")
+	}
+	if roots == nil {
+		return errors.New("tlsproxy: no CA to verify the client certificate against")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err
 }
 
 // Certificate returns the leaf certificate currently served, e.g. to log its expiry after a reload.
@@ -138,7 +177,7 @@ func (s *ServerConfig) Certificate() *x509.Certificate {
 
 // TLSConfig returns a new *tls.Config for a server: TLS 1.2 or newer, the AEAD suites above, the current
 // certificate on every handshake, and the client-certificate rule. Pass it to [NewListener], [ProxyOptions] or
-// http.Server.TLSConfig. After a reload that changes the CA bundle, handshakes use a copy of the returned config
+// http.Server.TLSConfig (adding the NextProtos it serves). After a reload that changes the CA bundle, handshakes use a copy of the returned config
 // (with its fields as the caller left them) holding the new bundle.
 func (s *ServerConfig) TLSConfig() *tls.Config {
 	first := s.loaded.Load()
@@ -151,6 +190,10 @@ func (s *ServerConfig) TLSConfig() *tls.Config {
 	}
 	switch s.opts.ClientAuth {
 	case ClientCertNone:
+		return cfg
+	case ClientCertRequest:
+		// No ClientCAs: the CertificateRequest then names no issuer, so clients send a certificate from any CA.
+		cfg.ClientAuth = tls.RequestClientCert
 		return cfg
 	case ClientCertOptional:
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
@@ -181,6 +224,30 @@ func (s *ServerConfig) TLSConfig() *tls.Config {
 		return derived, nil
 	}
 	return cfg
+}
+
+// ClientConfig returns a client's *tls.Config with the package's policy: TLS 1.2 or newer and the AEAD suites,
+// the server verified against the CA bundle caFile (the system roots when empty), and the certificate in
+// certFile and keyFile presented when given (both or neither).
+func ClientConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: cipherSuites}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("tlsproxy: client certificate and key go together")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tlsproxy: load client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	if caFile != "" {
+		var err error
+		if cfg.RootCAs, err = ReadCAFile(caFile); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
 }
 
 // ClientIdentity is what a verified client certificate says about the kiosks holding it.

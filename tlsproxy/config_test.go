@@ -433,3 +433,155 @@ func expiredPair(t *testing.T, caDir string) (certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
+
+// A listener in ClientCertRequest mode takes a certificate from any issuer
+// without judging it; VerifyClient then tells the right issuer from others.
+func TestRequestedClientCertificates(t *testing.T) {
+	pki := newPKI(t)
+	ours, err := IssueClient(pki.dir, "BROKER", "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := newPKI(t)
+	theirs, err := IssueClient(stranger.dir, "BROKER", "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := NewServerConfig(ServerOptions{CertFile: pki.server.Cert, KeyFile: pki.server.Key,
+		ClientAuth: ClientCertRequest, ClientCAFile: pki.server.CACert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.ClientCAs() == nil {
+		t.Fatal("the CA bundle was not loaded")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewListener(l, sc.TLSConfig(), 5*time.Second)
+	defer ln.Close()
+	peers := make(chan []*x509.Certificate, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if err := Handshake(c, 5*time.Second); err != nil {
+				peers <- nil
+			} else {
+				st := c.(*tls.Conn).ConnectionState()
+				if len(st.VerifiedChains) > 0 {
+					t.Error("a requested certificate was verified in the handshake")
+				}
+				peers <- st.PeerCertificates
+				c.Write([]byte{1})
+			}
+			c.Close()
+		}
+	}()
+	present := func(cc *Paths) []*x509.Certificate {
+		c, err := dialTLS(t, l.Addr().String(), pki.clientConfig(t, cc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := bufio.NewReader(c).ReadByte(); err != nil {
+			t.Fatal(err)
+		}
+		return <-peers
+	}
+	if got := present(nil); len(got) != 0 {
+		t.Fatalf("%d certificates from a client without one", len(got))
+	}
+	if err := VerifyClient(nil, sc.ClientCAs()); err == nil {
+		t.Fatal("no certificate verified")
+	}
+	mine := present(&ours)
+	if err := VerifyClient(mine, sc.ClientCAs()); err != nil {
+		t.Fatalf("our own client certificate: %v", err)
+	}
+	foreign := present(&theirs)
+	if len(foreign) == 0 {
+		t.Fatal("a certificate from another CA was not sent: the request named an issuer")
+	}
+	if err := VerifyClient(foreign, sc.ClientCAs()); err == nil {
+		t.Fatal("a certificate from another CA verified against ours")
+	}
+	theirCA, err := ReadCAFile(filepath.Join(stranger.dir, CACertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyClient(foreign, theirCA); err != nil {
+		t.Fatalf("against its own CA: %v", err)
+	}
+	// A server certificate is not a client certificate, whoever issued it.
+	srv, err := tls.LoadX509KeyPair(pki.server.Cert, pki.server.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyClient([]*x509.Certificate{srv.Leaf}, sc.ClientCAs()); err == nil {
+		t.Fatal("a server certificate verified as a client's")
+	}
+	if err := VerifyClient(mine, nil); err == nil {
+		t.Fatal("verified without a CA")
+	}
+}
+
+func TestClientConfig(t *testing.T) {
+	pki := newPKI(t)
+	kiosk, err := IssueClient(pki.dir, "KIOSK-MAIN", "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ClientConfig(pki.server.CACert, kiosk.Cert, kiosk.Key)
+	if err != nil || cfg.RootCAs == nil || len(cfg.Certificates) != 1 || cfg.MinVersion != tls.VersionTLS12 {
+		t.Fatalf("ClientConfig = %+v, %v", cfg, err)
+	}
+	for name, files := range map[string][3]string{
+		"certificate without key": {"", kiosk.Cert, ""},
+		"key without certificate": {"", "", kiosk.Key},
+		"CA file with no PEM":     {kiosk.Key, "", ""},
+		"missing CA file":         {filepath.Join(pki.dir, "nope.pem"), "", ""},
+	} {
+		if _, err := ClientConfig(files[0], files[1], files[2]); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// BenchmarkVerifyClient is what checking a partner's certificate costs per
+// request: one chain verification against a one-CA bundle.
+func BenchmarkVerifyClient(b *testing.B) {
+	pki := newPKI(b)
+	p, err := IssueClient(pki.dir, "BROKER", "", b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(p.Cert, p.Key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	roots, err := ReadCAFile(pki.server.CACert)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chain := []*x509.Certificate{cert.Leaf}
+	for b.Loop() {
+		if err := VerifyClient(chain, roots); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadCAFile is what reading a partner's own CA file costs per
+// request.
+func BenchmarkReadCAFile(b *testing.B) {
+	pki := newPKI(b)
+	for b.Loop() {
+		if _, err := ReadCAFile(pki.server.CACert); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

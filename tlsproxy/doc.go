@@ -4,7 +4,8 @@
 //
 //   - [ServerConfig]: the server side TLS policy (TLS 1.2 or newer, AEAD cipher suites only), the certificate served
 //     through GetCertificate and re-read by [ServerConfig.Reload] (on SIGHUP), and optional client certificates
-//     verified against a CA bundle file.
+//     verified against a CA bundle file, or requested from any issuer and checked per caller with [VerifyClient].
+//   - [ClientConfig]: the client side of the same policy, for tunnels and HTTPS clients.
 //   - [Identity]: the self-check profile and institution a verified client certificate names.
 //   - [InitCA], [IssueServer], [IssueClient] and [EnsureSelfSigned]: a small private CA for a library's kiosks.
 //   - [NewListener] and [Handshake]: a listener whose Accept never waits for a handshake; the handshake runs in

@@ -3,11 +3,8 @@ package tlsproxy
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -51,29 +48,13 @@ func NewTunnel(o *TunnelOptions) (*Tunnel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlsproxy: tunnel server address %q: %w", o.Connect, err)
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: cipherSuites, ServerName: o.ServerName}
+	tlsCfg, err := ClientConfig(o.CAFile, o.CertFile, o.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg.ServerName = o.ServerName
 	if tlsCfg.ServerName == "" {
 		tlsCfg.ServerName = host
-	}
-	if (o.CertFile == "") != (o.KeyFile == "") {
-		return nil, errors.New("tlsproxy: tunnel client certificate and key go together")
-	}
-	if o.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tlsproxy: load client certificate: %w", err)
-		}
-		tlsCfg.Certificates = []tls.Certificate{cert}
-	}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tlsproxy: read CA bundle: %w", err)
-		}
-		tlsCfg.RootCAs = x509.NewCertPool()
-		if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tlsproxy: %s holds no PEM certificate", o.CAFile)
-		}
 	}
 	t := &Tunnel{listen: o.Listen}
 	if t.listen == "" {

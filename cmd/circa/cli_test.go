@@ -225,7 +225,7 @@ func TestCommandsReachRunningServer(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		done <- execute(ctx, []string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--sip2-addr", "127.0.0.1:0",
-			"--sip2-tls-addr", ""}, nil, out, &syncBuffer{})
+			"--sip2-tls-addr", "", "--https-addr", ""}, nil, out, &syncBuffer{})
 	}()
 	sock := filepath.Join(dir, adminSocketName)
 	waitServing(t, out, done)

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/circa-ils/circa/forwarded"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -40,7 +41,12 @@ const (
 	kindBool                         // true or false
 	kindDuration                     // a duration such as 90s or 30m, 0 or more
 	kindEmails                       // a list of e-mail addresses
+	kindProxies                      // a list of IP addresses and CIDR prefixes
 )
+
+// isList reports whether the kind's value is a list (a YAML sequence, a
+// comma-separated variable).
+func (k settingKind) isList() bool { return k == kindEmails || k == kindProxies }
 
 // setting is one key of the configuration file and the flag of circa serve
 // (its own or one inherited from the root command) that it stands for.
@@ -72,6 +78,8 @@ var settings = []setting{
 	{key: "tls.client_ca", flag: "tls-client-ca", kind: kindPath},
 	{key: "tls.client_auth", flag: "tls-client-auth", kind: kindChoice, choices: []string{"none", "optional", "required"}},
 	{key: "http.addr", flag: "http-addr", kind: kindAddr},
+	{key: "http.trusted_proxies", flag: "http-trusted-proxies", kind: kindProxies},
+	{key: "https.addr", flag: "https-addr", kind: kindAddrOrOff},
 	{key: "debug.addr", flag: "debug-addr", kind: kindAddrOrOff},
 	{key: "limits.max_conns", flag: "max-conns", kind: kindCount},
 	{key: "limits.max_unauth_per_source", flag: "max-unauth-per-source", kind: kindCount},
@@ -384,9 +392,13 @@ func (p *configParser) value(s setting, n *yaml.Node, line int) {
 			return
 		}
 		text = strconv.FormatBool(b)
-	case kindEmails:
+	case kindEmails, kindProxies:
 		if n.Kind != yaml.SequenceNode {
-			p.fail(line, s.key, "want a list such as [library@example.org], not %s", s.describe(n))
+			example := "[library@example.org]"
+			if s.kind == kindProxies {
+				example = "[127.0.0.1, 10.0.0.0/8]"
+			}
+			p.fail(line, s.key, "want a list such as %s, not %s", example, s.describe(n))
 			return
 		}
 		var list []string
@@ -420,7 +432,7 @@ func (p *configParser) value(s setting, n *yaml.Node, line int) {
 			text = filepath.Join(p.dir, text)
 		}
 	}
-	if s.kind != kindEmails {
+	if !s.kind.isList() {
 		if err := s.check([]string{text}); err != nil {
 			p.fail(line, s.key, "%v", err)
 			return
@@ -491,6 +503,10 @@ func (s setting) check(values []string) error {
 			}
 		}
 		return nil
+	}
+	if s.kind == kindProxies {
+		_, err := forwarded.ParseProxies(values)
+		return err
 	}
 	v := ""
 	if len(values) > 0 {

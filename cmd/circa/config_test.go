@@ -22,6 +22,7 @@ import (
 var flagTypes = map[settingKind][]string{
 	kindText: {"string"}, kindPath: {"string", "PATH"}, kindAddr: {"string"}, kindAddrOrOff: {"string"}, kindURL: {"string"},
 	kindChoice: {"string"}, kindCount: {"int"}, kindBool: {"bool"}, kindDuration: {"duration"}, kindEmails: {"stringSlice"},
+	kindProxies: {"stringSlice"},
 }
 
 // Every flag circa serve takes, its own and those it inherits, has a row in
@@ -158,12 +159,16 @@ log:
 			t.Errorf("%s: got %q, want %q", key, got[key], w)
 		}
 	}
-	// --demo keeps SIP2 over TLS on loopback unless an address is given.
-	if g := showSettings(t, "--demo")["sip2.tls_addr"]; g != [2]string{demoTLSAddr, "default with --demo"} {
+	// --demo keeps SIP2 over TLS and HTTPS on loopback unless an address is given.
+	demoShown := showSettings(t, "--demo")
+	if g := demoShown["sip2.tls_addr"]; g != [2]string{demoAddrs["sip2-tls-addr"], "default with --demo"} {
 		t.Errorf("--demo: %q", g)
 	}
+	if g := demoShown["https.addr"]; g != [2]string{"127.0.0.1:8443", "default with --demo"} {
+		t.Errorf("--demo, https: %q", g)
+	}
 	writeConfig(t, dir, "demo: true\n")
-	if g := showSettings(t, "--config", file)["sip2.tls_addr"]; g != [2]string{demoTLSAddr, "default with --demo"} {
+	if g := showSettings(t, "--config", file)["sip2.tls_addr"]; g != [2]string{demoAddrs["sip2-tls-addr"], "default with --demo"} {
 		t.Errorf("demo: true in the file: %q", g)
 	}
 	if g := showSettings(t, "--demo", "--sip2-tls-addr", ":7443")["sip2.tls_addr"]; g != [2]string{":7443", "flag --sip2-tls-addr"} {
@@ -364,6 +369,8 @@ sip2:
   tls_addr: ""
 http:
   addr: "127.0.0.1:0"
+https:
+  addr: ""
 oai:
   name: From the file
   admin_emails: [circulation@config-test.example.org]
@@ -485,7 +492,7 @@ func FuzzConfigFile(f *testing.F) {
 			if i < 0 || v.line < 1 {
 				t.Fatalf("value for %q at line %d", key, v.line)
 			}
-			if s := settings[i]; s.kind != kindEmails {
+			if s := settings[i]; !s.kind.isList() {
 				if err := s.check([]string{v.text}); err != nil {
 					t.Fatalf("%s: accepted %q: %v", key, v.text, err)
 				}

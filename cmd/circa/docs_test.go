@@ -461,13 +461,14 @@ func (p *pageRun) serve(where string, cmds []docCommand) {
 		}
 	})
 	waitServing(p.t, out, done)
-	listeners := map[string]string{"sip2": "--sip2-addr", "sip2-tls": "--sip2-tls-addr", "http": "--http-addr", "debug": "--debug-addr"}
+	listeners := map[string]string{"sip2": "--sip2-addr", "sip2-tls": "--sip2-tls-addr", "http": "--http-addr", "https": "--https-addr",
+		"debug": "--debug-addr"}
 	for _, line := range strings.Split(out.String(), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 || listeners[f[0]] == "" {
 			continue
 		}
-		real := strings.TrimSuffix(strings.TrimPrefix(f[1], "http://"), "/debug/pprof/")
+		real := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(f[1], "https://"), "http://"), "/debug/pprof/")
 		if s := shown[listeners[f[0]]]; s != "" {
 			p.addrs[s] = real
 		}

@@ -24,10 +24,11 @@ import (
 
 // demoServer is `circa serve --demo` running in-process on free ports.
 type demoServer struct {
-	dir                    string
-	sip2, sip2TLS, httpURL string
-	debugURL               string
-	ca                     string
+	dir                              string
+	sip2, sip2TLS, httpURL, httpsURL string
+	debugURL                         string
+	ca                               string
+	logs                             *syncBuffer // what serve logged
 }
 
 func startDemoServer(t *testing.T) *demoServer {
@@ -35,16 +36,16 @@ func startDemoServer(t *testing.T) *demoServer {
 	return startDemoServerIn(t, seededDir(t))
 }
 
-// startDemoServerIn serves the data directory dir.
-func startDemoServerIn(t *testing.T, dir string) *demoServer {
+// startDemoServerIn serves the data directory dir, with extra serve flags.
+func startDemoServerIn(t *testing.T, dir string, extra ...string) *demoServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out, logs := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
-	go func() {
-		done <- execute(ctx, []string{"serve", "--demo", "--data-dir", dir, "--http-addr", "127.0.0.1:0",
-			"--sip2-addr", "127.0.0.1:0", "--sip2-tls-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0", "--log-level", "warn"}, nil, out, &syncBuffer{})
-	}()
+	args := append([]string{"serve", "--demo", "--data-dir", dir, "--http-addr", "127.0.0.1:0",
+		"--sip2-addr", "127.0.0.1:0", "--sip2-tls-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0",
+		"--log-level", "warn"}, extra...)
+	go func() { done <- execute(ctx, args, nil, out, logs) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -57,7 +58,7 @@ func startDemoServerIn(t *testing.T, dir string) *demoServer {
 		}
 	})
 	waitServing(t, out, done)
-	s := &demoServer{dir: dir, ca: filepath.Join(dir, "tls", tlsproxy.CACertFile)}
+	s := &demoServer{dir: dir, ca: filepath.Join(dir, "tls", tlsproxy.CACertFile), logs: logs}
 	for _, line := range strings.Split(out.String(), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
@@ -70,11 +71,13 @@ func startDemoServerIn(t *testing.T, dir string) *demoServer {
 			s.sip2TLS = f[1]
 		case "http":
 			s.httpURL = f[1]
+		case "https":
+			s.httpsURL = f[1]
 		case "debug":
 			s.debugURL = strings.TrimSuffix(f[1], "/debug/pprof/")
 		}
 	}
-	if s.sip2 == "" || s.sip2TLS == "" || s.httpURL == "" {
+	if s.sip2 == "" || s.sip2TLS == "" || s.httpURL == "" || s.httpsURL == "" {
 		t.Fatalf("addresses not printed: %q", out.String())
 	}
 	return s

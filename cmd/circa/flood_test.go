@@ -39,7 +39,7 @@ func TestFloodChildServe(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	code := execute(ctx, []string{"serve", "--demo", "--data-dir", dir, "--http-addr", "127.0.0.1:0",
-		"--sip2-addr", "127.0.0.1:0", "--sip2-tls-addr", "127.0.0.1:0", "--log-level", "info"}, nil, os.Stdout, os.Stderr)
+		"--sip2-addr", "127.0.0.1:0", "--sip2-tls-addr", "127.0.0.1:0", "--https-addr", "", "--log-level", "info"}, nil, os.Stdout, os.Stderr)
 	if code != 0 {
 		t.Fatalf("serve exited %d", code)
 	}

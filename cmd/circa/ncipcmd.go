@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles/initiator"
 	"github.com/circa-ils/circa/schemas"
+	"github.com/circa-ils/circa/tlsproxy"
 )
 
 func newNCIPCommand(a *app) *cobra.Command {
@@ -32,22 +34,27 @@ type ncipSendOptions struct {
 	key     string
 	service string
 	timeout time.Duration
+	ca      string // CA bundle the server must chain to
+	cert    string // client certificate and its key, for a partner that requires one
+	certKey string
 }
 
 func newNCIPSendCommand(a *app) *cobra.Command {
 	o := &ncipSendOptions{}
 	cmd := &cobra.Command{
-		Use:   "send --url URL [--key-file PATH] (FILE | --service NAME [field=value]…)",
+		Use:   "send --url URL [--key-file PATH] [--ca CA --cert CERT --cert-key KEY] (FILE | --service NAME [field=value]…)",
 		Short: "Send an NCIP message and print the response",
 		Long: "Send an NCIP message from FILE (- for standard input), or build one with --service from key=value fields:\n" +
 			"  from, to, from-auth, profile, on-behalf-of, user, barcode, pin, password, item, request, request-type,\n" +
 			"  scope, action, bib, bib-code, isbn, title, author, call-number, pickup, due, amount, currency,\n" +
 			"  fiscal-action, fiscal-type, description, elements, loans, requests, account, agency, and for ItemShipped\n" +
 			"  shipped (RFC 3339, default now), address (where it went, lines joined by ;) and note.\n" +
-			"The response is printed as received; a Problem in it makes the exit status 1.",
+			"The response is printed as received; a Problem in it makes the exit status 1. Over https:// the server is\n" +
+			"verified against --ca (default: the system's CAs) and --cert/--cert-key are presented when given.",
 		Example: "  circa ncip send --url http://127.0.0.1:8080/ncip --key demo-ncip-key --service LookupUser from=DEMO-BROKER user=21000000000001\n" +
 			"  circa ncip send --url http://127.0.0.1:8080/ncip/demo-ncip-key request.xml\n" +
-			"  circa ncip send --key demo-annex-key --service ItemShipped from=DEMO-ANNEX request=42 address=MAIN",
+			"  circa ncip send --key demo-annex-key --service ItemShipped from=DEMO-ANNEX request=42 address=MAIN\n" +
+			"  circa ncip send --url https://127.0.0.1:8443/ncip --ca data/tls/ca.pem --cert data/tls/DEMO-BROKER.pem --cert-key data/tls/DEMO-BROKER-key.pem request.xml",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runNCIPSend(cmd.Context(), a, o, args, cmd.OutOrStdout())
 		},
@@ -58,6 +65,9 @@ func newNCIPSendCommand(a *app) *cobra.Command {
 	addSecretFile(f, "key", "the API key", setFlag(f, "key"))
 	f.StringVar(&o.service, "service", "", "build a request of this service from key=value arguments")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long")
+	f.StringVar(&o.ca, "ca", "", "CA bundle the server's certificate must chain to (default: the system's)")
+	f.StringVar(&o.cert, "cert", "", "client certificate presented over HTTPS (from circa tls issue)")
+	f.StringVar(&o.certKey, "cert-key", "", "private key of --cert")
 	return cmd
 }
 
@@ -68,6 +78,19 @@ func runNCIPSend(ctx context.Context, a *app, o *ncipSendOptions, args []string,
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	client := &ncip.Client{URL: o.url, APIKey: o.key}
+	if o.ca != "" || o.cert != "" || o.certKey != "" {
+		if !strings.HasPrefix(strings.ToLower(o.url), "https://") {
+			return usageError("--ca, --cert and --cert-key need an https:// --url")
+		}
+		cfg, err := tlsproxy.ClientConfig(a.path(o.ca), a.path(o.cert), a.path(o.certKey))
+		if err != nil {
+			return usageError("%v", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		defer tr.CloseIdleConnections()
+		client.HTTP = &http.Client{Transport: tr}
+	}
 	var res *ncip.Result
 	var err error
 	switch {

@@ -421,13 +421,17 @@ func bindAuth[T any](fs *pflag.FlagSet, auth *profiles.NCIPAuth, get func(*T) *p
 	fs.StringVar(&auth.APIKey, "api-key", "", "API key the caller sends (X-API-Key, bearer token or /ncip/KEY); stored hashed (--api-key-file keeps it off the command line)")
 	addSecretFile(fs, "api-key", "the API key", setFlag(fs, "api-key"))
 	fs.StringSliceVar((*[]string)(&auth.AllowIPs), "allow-ip", nil, "IP addresses or prefixes allowed to call (empty: any)")
-	fs.BoolVar(&auth.ClientCert, "client-cert", false, "require a TLS client certificate naming this profile")
+	fs.BoolVar(&auth.ClientCert, "client-cert", false, "require a TLS client certificate (HTTPS listener) naming this profile")
+	fs.StringVar(&auth.ClientCA, "client-ca", "", "with --client-cert: PEM bundle of the CA that issues the caller's certificate (default: the server's --tls-client-ca)")
+	fs.StringVar(&auth.ClientCertName, "client-cert-name", "", "with --client-cert: name the certificate carries as subject CN or DNS/URI SAN (default: the profile code as CN)")
 	fs.StringVar(&auth.SharedSecret, "shared-secret", "", "FromAgencyAuthentication secret; stored hashed (--shared-secret-file keeps it off the command line)")
 	addSecretFile(fs, "shared-secret", "the shared secret", setFlag(fs, "shared-secret"))
 	return []profileField[T]{
 		{"api-key", func(d, s *T) { get(d).APIKey = get(s).APIKey }},
 		{"allow-ip", func(d, s *T) { get(d).AllowIPs = get(s).AllowIPs }},
 		{"client-cert", func(d, s *T) { get(d).ClientCert = get(s).ClientCert }},
+		{"client-ca", func(d, s *T) { get(d).ClientCA = get(s).ClientCA }},
+		{"client-cert-name", func(d, s *T) { get(d).ClientCertName = get(s).ClientCertName }},
 		{"shared-secret", func(d, s *T) { get(d).SharedSecret = get(s).SharedSecret }},
 	}
 }

@@ -136,7 +136,7 @@ func TestSecretReachesRunningServer(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		done <- execute(ctx, []string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--sip2-addr", "127.0.0.1:0",
-			"--sip2-tls-addr", "", "--log-level", "debug"}, nil, out, logs)
+			"--sip2-tls-addr", "", "--https-addr", "", "--log-level", "debug"}, nil, out, logs)
 	}()
 	waitServing(t, out, done)
 	const pw = "through-the-socket-Q7"

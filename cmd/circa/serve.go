@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/internal/sdnotify"
+	"github.com/circa-ils/circa/forwarded"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
 	"github.com/circa-ils/circa/netlimit"
@@ -43,6 +43,8 @@ type serveOptions struct {
 	sip2Addr      string
 	sip2TLSAddr   string
 	httpAddr      string
+	httpsAddr     string
+	proxies       []string
 	debugAddr     string
 	tlsCert       string
 	tlsKey        string
@@ -65,14 +67,15 @@ func newServeCommand(a *app) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the server on a data directory",
 		Long: `Run the server: SIP2 in plain text (loopback by default) and over TLS, HTTP (/ncip, /oai,
-/metrics, /healthz) and the admin socket the other circa commands use while it runs.
+/metrics, /healthz; loopback by default), HTTPS for partners and harvesters (/ncip, /oai,
+/healthz) and the admin socket the other circa commands use while it runs.
 Logs go to stderr (for journald), or with --log-file appended to a file.
 
 With --demo an empty data directory is seeded with the demo library and its profiles
 first, a self-signed CA and server certificate are made in DATA/tls when none exists,
 and every listener stays on loopback unless an address is given. Port 0 picks a free
 port; the chosen addresses are printed on start-up. SIGTERM drains and stops; SIGHUP
-reopens the log file and re-reads the TLS certificate.
+reopens the log file and re-reads the TLS certificate of SIP2 over TLS and HTTPS.
 
 Under systemd (Type=notify) it reports ready once every listener is bound and
 serving, and feeds the unit's watchdog while the database can commit.
@@ -94,6 +97,8 @@ file. circa config show prints what each setting comes to and from where.`,
 	f.StringVar(&o.sip2Addr, "sip2-addr", "127.0.0.1:6001", "plain SIP2 address (empty: off)")
 	f.StringVar(&o.sip2TLSAddr, "sip2-tls-addr", ":6443", "SIP2 over TLS address (empty: off; with --demo 127.0.0.1:6443)")
 	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /ncip, /oai, /metrics and /healthz")
+	f.StringVar(&o.httpsAddr, "https-addr", ":8443", "HTTPS address for /ncip, /oai and /healthz (empty: off; with --demo 127.0.0.1:8443)")
+	f.StringSliceVar(&o.proxies, "http-trusted-proxies", nil, "reverse proxies (addresses or CIDR prefixes) whose Forwarded and X-Forwarded-For/-Proto headers are believed")
 	f.StringVar(&o.debugAddr, "debug-addr", "", "address for Go's /debug/pprof profiles (empty: off; keep it on loopback)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "server certificate (default DATA/tls/server.pem)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "server key (default DATA/tls/server-key.pem)")
@@ -101,8 +106,8 @@ file. circa config show prints what each setting comes to and from where.`,
 	f.StringVar(&o.tlsClientAuth, "tls-client-auth", "optional", "kiosk client certificates: none, optional or required")
 	f.IntVar(&o.maxConns, "max-conns", 0, "most concurrent SIP2 connections per listener (0: the open-file limit less a reserve, shared by the SIP2 listeners)")
 	f.IntVar(&o.maxUnauth, "max-unauth-per-source", 64, "most SIP2 connections from one address that have not logged in (0: no limit)")
-	f.IntVar(&o.httpMaxConns, "http-max-conns", 0, "most concurrent HTTP connections (0: half the open-file reserve left beside the SIP2 listeners)")
-	f.IntVar(&o.httpPerSource, "http-max-conns-per-source", 64, "most concurrent HTTP connections from one address (0: no limit)")
+	f.IntVar(&o.httpMaxConns, "http-max-conns", 0, "most concurrent HTTP and HTTPS connections together (0: half the open-file reserve left beside the SIP2 listeners)")
+	f.IntVar(&o.httpPerSource, "http-max-conns-per-source", 64, "most concurrent HTTP and HTTPS connections from one address, a proxy's included (0: no limit)")
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 30*time.Minute, "close a SIP2 connection idle this long")
 	f.DurationVar(&o.loginTimeout, "login-timeout", 2*time.Minute, "close a SIP2 connection that has not logged in by then")
 	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long busy connections may take to finish on SIGTERM")
@@ -114,22 +119,27 @@ file. circa config show prints what each setting comes to and from where.`,
 	return cmd
 }
 
-// demoTLSAddr is where --demo listens for SIP2 over TLS unless told
-// otherwise: its well-known credentials stay on loopback.
-const demoTLSAddr = "127.0.0.1:6443"
+// demoAddrs are where --demo listens over TLS unless told otherwise, by
+// flag: its well-known credentials stay on loopback.
+var demoAddrs = map[string]string{"sip2-tls-addr": "127.0.0.1:6443", "https-addr": "127.0.0.1:8443"}
 
-// applyDemoDefaults moves SIP2 over TLS to demoTLSAddr under --demo when no
-// flag, variable or file gave an address, and says so in effective.
+// applyDemoDefaults moves the TLS listeners to demoAddrs under --demo when
+// no flag, variable or file gave an address, and says so in effective.
 func applyDemoDefaults(fs *pflag.FlagSet, effective []effectiveSetting) error {
-	if demo, err := fs.GetBool("demo"); err != nil || !demo || fs.Changed("sip2-tls-addr") {
+	if demo, err := fs.GetBool("demo"); err != nil || !demo {
 		return err
 	}
-	if err := fs.Set("sip2-tls-addr", demoTLSAddr); err != nil {
-		return err
-	}
-	for i := range effective {
-		if effective[i].flag == "sip2-tls-addr" {
-			effective[i].value, effective[i].origin = demoTLSAddr, "default with --demo"
+	for flag, addr := range demoAddrs {
+		if fs.Changed(flag) {
+			continue
+		}
+		if err := fs.Set(flag, addr); err != nil {
+			return err
+		}
+		for i := range effective {
+			if effective[i].flag == flag {
+				effective[i].value, effective[i].origin = addr, "default with --demo"
+			}
 		}
 	}
 	return nil
@@ -164,6 +174,10 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		a.log = a.log.Output(lines)
 	case o.logFile != "":
 		a.log = a.log.Output(consoleWriter(logOut))
+	}
+	proxies, err := forwarded.ParseProxies(o.proxies)
+	if err != nil {
+		return usageError("--http-trusted-proxies: %v", err)
 	}
 	maxConns, httpMaxConns := connLimits(a, o)
 	b, err := openBackendWith(a.dataDir, true)
@@ -208,8 +222,9 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	httpRefused := httpRejectedCounter(metrics)
-	httpLn = netlimit.NewListener(httpLn, httpMaxConns, o.httpPerSource,
+	httpLimits := netlimit.NewListener(httpLn, httpMaxConns, o.httpPerSource,
 		&netlimit.RefusalLog{Log: a.log, Proto: "http"}, func(limit string) { httpRefused.WithLabelValues(limit).Inc() })
+	httpLn = httpLimits
 	var debugLn net.Listener
 	if o.debugAddr != "" {
 		if debugLn, err = listen(o.debugAddr); err != nil {
@@ -222,19 +237,45 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 			return fmt.Errorf("SIP2 listener: %w", err)
 		}
 	}
-	var tlsCfg *tlsproxy.ServerConfig
-	var caFile string
+	var files tlsFiles
+	if o.sip2TLSAddr != "" || o.httpsAddr != "" {
+		if files, err = serverTLSFiles(a, o); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	var sip2TLSCfg, httpsCfg *tlsproxy.ServerConfig
+	var tlsCfgs []*tlsproxy.ServerConfig // reloaded on SIGHUP
 	if o.sip2TLSAddr != "" {
-		tlsCfg, caFile, err = serverTLS(a, o)
+		sc, err := sip2TLSConfig(o, files)
 		if err != nil {
 			closeAll()
 			return err
 		}
+		sip2TLSCfg = sc
+		tlsCfgs = append(tlsCfgs, sc)
 		l, err := listen(o.sip2TLSAddr)
 		if err != nil {
 			return fmt.Errorf("SIP2 TLS listener: %w", err)
 		}
-		sipTLSLn = tlsproxy.NewListener(l, tlsCfg.TLSConfig(), 30*time.Second)
+		sipTLSLn = tlsproxy.NewListener(l, sc.TLSConfig(), 30*time.Second)
+	}
+	var httpsLn net.Listener
+	var ncipOpts []responder.Option
+	if o.httpsAddr != "" {
+		sc, err := httpsTLSConfig(files)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		httpsCfg = sc
+		tlsCfgs = append(tlsCfgs, sc)
+		ncipOpts = append(ncipOpts, responder.WithClientCAs(sc.ClientCAs))
+		l, err := listen(o.httpsAddr)
+		if err != nil {
+			return fmt.Errorf("HTTPS listener: %w", err)
+		}
+		httpsLn = httpsListener(httpLimits.Share(l), sc, serveHTTPTimeouts.handshake)
 	}
 
 	sc, err := selfcheck.NewHandler(selfcheck.Options{Service: b.svc, Profiles: reg, Logger: a.log})
@@ -250,21 +291,25 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	sipSrv := sip2.NewServer(sipOpts("sip2"))
 	sipTLSSrv := sip2.NewServer(sipOpts("sip2-tls"))
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", healthHandler(b.db))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
-	ncipHandler := ncip.NewHandler(responder.New(b.svc, reg.Current), ncip.HandlerOptions{
+	// Partners and harvesters reach the same routes over HTTP and HTTPS;
+	// /metrics stays on the plain listener, which is loopback by default.
+	partnerMux := http.NewServeMux()
+	partnerMux.Handle("GET /healthz", healthHandler(b.db))
+	ncipHandler := ncip.NewHandler(responder.New(b.svc, reg.Current, ncipOpts...), ncip.HandlerOptions{
 		Logger: a.log, Observer: ncipObserver(metrics), PathPrefix: "/ncip"})
-	mux.Handle("/ncip", ncipHandler)
-	mux.Handle("/ncip/", ncipHandler)
+	partnerMux.Handle("/ncip", ncipHandler)
+	partnerMux.Handle("/ncip/", ncipHandler)
 	oaiHandler, err := publishing.Handler(b.db, o.oai, oai.Options{Logger: a.log})
 	if err != nil {
 		closeAll()
 		return err
 	}
-	mux.Handle("/oai", oaiHandler)
+	partnerMux.Handle("/oai", oaiHandler)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	mux.Handle("/", partnerMux)
 
-	ls := listeners{http: httpLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}
+	ls := listeners{http: httpLn, https: httpsLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}
 	var sipServers []statuspage.SIP2Listener
 	if sipLn != nil {
 		sipServers = append(sipServers, statuspage.SIP2Listener{Name: "sip2", Server: sipSrv})
@@ -273,7 +318,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		sipServers = append(sipServers, statuspage.SIP2Listener{Name: "sip2-tls", Server: sipTLSSrv})
 	}
 	statusPage, err := statuspage.New(statuspage.Options{DB: b.db, Circ: b.svc, Registry: reg, SIP2: sipServers,
-		Listeners: func() []statuspage.Listener { return ls.forStatus(tlsCfg) },
+		Listeners: func() []statuspage.Listener { return ls.forStatus(sip2TLSCfg, httpsCfg) },
 		Health:    func(ctx context.Context) store.Health { return storeHealth(ctx, b.db) },
 		Logger:    a.log.With().Str("component", "status").Logger()})
 	if err != nil {
@@ -302,8 +347,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		closeAll()
 		return err
 	}
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-		WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute}
+	httpSrv := newHTTPServer(forwarded.Handler(proxies, mux), serveHTTPTimeouts, a.log.With().Str("listener", "http").Logger())
+	httpsSrv := newHTTPServer(forwarded.Handler(proxies, partnerMux), serveHTTPTimeouts, a.log.With().Str("listener", "https").Logger())
 
 	adm, err := listenAdmin(a, b)
 	if err != nil {
@@ -311,9 +356,9 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	ls.admin = adm.ln
-	printAddresses(a, o, b, ls, caFile, adm)
-	if tlsCfg != nil {
-		reloads = append(reloads, func() { reloadCertificate(a, tlsCfg) })
+	printAddresses(a, o, b, ls, files.printedCA, adm)
+	for _, sc := range tlsCfgs {
+		reloads = append(reloads, func() { reloadCertificate(a, sc) })
 	}
 	stopHangup := onHangup(ctx, reloads...)
 	defer stopHangup()
@@ -325,6 +370,14 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		}
 		return nil
 	})
+	if httpsLn != nil {
+		g.Go(func() error {
+			if err := httpsSrv.Serve(httpsLn); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	if debugLn != nil {
 		// Profiles only: a listener of its own, so they are never exposed where /ncip is.
 		debugSrv := &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
@@ -369,7 +422,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 		defer cancel()
-		return errors.Join(sipSrv.Shutdown(sctx), sipTLSSrv.Shutdown(sctx), httpSrv.Shutdown(sctx), adm.Shutdown(sctx))
+		return errors.Join(sipSrv.Shutdown(sctx), sipTLSSrv.Shutdown(sctx), httpSrv.Shutdown(sctx), httpsSrv.Shutdown(sctx),
+			adm.Shutdown(sctx))
 	})
 	err = g.Wait()
 	a.log.Info().Msg("stopped")
@@ -469,72 +523,31 @@ func connLimits(a *app, o *serveOptions) (sip2PerListener, http int) {
 	return n, http
 }
 
-// serverTLS builds the TLS policy of the SIP2 listener. With --demo a CA and
-// server certificate are made in DATA/tls when missing; otherwise the files
-// must exist (circa tls init makes them).
-func serverTLS(a *app, o *serveOptions) (*tlsproxy.ServerConfig, string, error) {
-	dir := filepath.Join(a.dataDir, "tls")
-	cert, key := o.tlsCert, o.tlsKey
-	if cert == "" {
-		cert = filepath.Join(dir, tlsproxy.ServerCertFile)
-	}
-	if key == "" {
-		key = filepath.Join(dir, tlsproxy.ServerKeyFile)
-	}
-	if o.demo && o.tlsCert == "" && o.tlsKey == "" {
-		if _, created, err := tlsproxy.EnsureSelfSigned(dir, []string{"localhost", "127.0.0.1", "::1"}); err != nil {
-			return nil, "", fmt.Errorf("demo TLS certificate: %w", err)
-		} else if created {
-			a.log.Info().Str("dir", dir).Msg("created a demo CA and server certificate")
-		}
-	}
-	if _, err := os.Stat(cert); err != nil {
-		return nil, "", fmt.Errorf("SIP2 over TLS needs a certificate: %s is missing (run circa tls init, give --tls-cert/--tls-key, or --sip2-tls-addr '' to turn TLS off)", cert)
-	}
-	auth, err := tlsproxy.ParseClientAuth(o.tlsClientAuth)
-	if err != nil {
-		return nil, "", usageError("%v", err)
-	}
-	clientCA := o.tlsClientCA
-	caFile := filepath.Join(dir, tlsproxy.CACertFile)
-	if clientCA == "" && auth != tlsproxy.ClientCertNone {
-		if _, err := os.Stat(caFile); err == nil {
-			clientCA = caFile
-		} else {
-			auth = tlsproxy.ClientCertNone
-		}
-	}
-	if _, err := os.Stat(caFile); err != nil {
-		caFile = ""
-	}
-	sc, err := tlsproxy.NewServerConfig(tlsproxy.ServerOptions{CertFile: a.path(cert), KeyFile: a.path(key),
-		ClientAuth: auth, ClientCAFile: a.path(clientCA)})
-	return sc, caFile, err
-}
-
-// listeners are the server's sockets; sip2, sip2TLS and debug may be nil.
-type listeners struct{ http, sip2, sip2TLS, debug, admin net.Listener }
+// listeners are the server's sockets; all but http and admin may be nil.
+type listeners struct{ http, https, sip2, sip2TLS, debug, admin net.Listener }
 
 // forStatus lists the sockets for the status page, with the expiry of the
-// certificate the TLS listener serves now (it changes on SIGHUP).
-func (ls listeners) forStatus(tlsCfg *tlsproxy.ServerConfig) []statuspage.Listener {
+// certificate each TLS listener serves now (it changes on SIGHUP).
+func (ls listeners) forStatus(sip2TLS, https *tlsproxy.ServerConfig) []statuspage.Listener {
 	var out []statuspage.Listener
-	add := func(name string, l net.Listener) {
-		if l != nil {
-			out = append(out, statuspage.Listener{Name: name, Addr: l.Addr().String()})
+	add := func(name string, l net.Listener, sc *tlsproxy.ServerConfig) {
+		if l == nil {
+			return
 		}
-	}
-	add("http", ls.http)
-	add("sip2", ls.sip2)
-	if ls.sip2TLS != nil {
-		l := statuspage.Listener{Name: "sip2-tls", Addr: ls.sip2TLS.Addr().String()}
-		if c := tlsCfg.Certificate(); c != nil {
-			l.CertExpires = c.NotAfter
+		sl := statuspage.Listener{Name: name, Addr: l.Addr().String()}
+		if sc != nil {
+			if c := sc.Certificate(); c != nil {
+				sl.CertExpires = c.NotAfter
+			}
 		}
-		out = append(out, l)
+		out = append(out, sl)
 	}
-	add("debug", ls.debug)
-	add("admin", ls.admin)
+	add("http", ls.http, nil)
+	add("https", ls.https, https)
+	add("sip2", ls.sip2, nil)
+	add("sip2-tls", ls.sip2TLS, sip2TLS)
+	add("debug", ls.debug, nil)
+	add("admin", ls.admin, nil)
 	return out
 }
 
@@ -553,6 +566,9 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 		}
 	}
 	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz /status)\n", httpLn.Addr())
+	if ls.https != nil {
+		fmt.Fprintf(out, "  https     https://%s (/ncip /oai /healthz)\n", ls.https.Addr())
+	}
 	if ls.debug != nil {
 		fmt.Fprintf(out, "  debug     http://%s/debug/pprof/\n", ls.debug.Addr())
 	}
@@ -567,6 +583,9 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 	}
 	if sipTLSLn != nil {
 		ev = ev.Str("sip2_tls", sipTLSLn.Addr().String())
+	}
+	if ls.https != nil {
+		ev = ev.Str("https", ls.https.Addr().String())
 	}
 	ev.Msg("serving")
 }

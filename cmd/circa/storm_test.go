@@ -80,7 +80,7 @@ func TestLoginStormMemory(t *testing.T) {
 	// all 1,000 logins reach the password check, as a storm from 1,000
 	// addresses would: the bound under test is the hashing memory's.
 	p, err := bench.StartProcess(ctx, bin, []string{"serve", "--demo", "--data-dir", dir, "--sip2-addr", "127.0.0.1:0",
-		"--sip2-tls-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "error", "--max-unauth-per-source", "0"}, filepath.Join(t.TempDir(), "serve.log"))
+		"--sip2-tls-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "", "--log-level", "error", "--max-unauth-per-source", "0"}, filepath.Join(t.TempDir(), "serve.log"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func startServer(t *testing.T, dir string) {
 	done := make(chan int, 1)
 	go func() {
 		done <- execute(ctx, []string{"serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--sip2-addr", "127.0.0.1:0",
-			"--sip2-tls-addr", ""}, nil, out, &syncBuffer{})
+			"--sip2-tls-addr", "", "--https-addr", ""}, nil, out, &syncBuffer{})
 	}()
 	t.Cleanup(func() {
 		cancel()

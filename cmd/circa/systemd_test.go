@@ -50,7 +50,7 @@ func startServe(t *testing.T, dir string, extra ...string) (context.CancelFunc, 
 	out := &syncBuffer{}
 	done := make(chan int, 1)
 	args := append([]string{"serve", "--demo", "--data-dir", dir, "--http-addr", "127.0.0.1:0",
-		"--sip2-addr", "127.0.0.1:0", "--sip2-tls-addr", "127.0.0.1:0"}, extra...)
+		"--sip2-addr", "127.0.0.1:0", "--sip2-tls-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0"}, extra...)
 	go func() { done <- execute(ctx, args, nil, out, &syncBuffer{}) }()
 	t.Cleanup(func() {
 		cancel()

@@ -25,7 +25,7 @@ func tlsDir(a *app, dir string) string {
 }
 
 func newTLSCommand(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "tls", Short: "Make the CA, server and kiosk certificates for SIP2 over TLS"}
+	cmd := &cobra.Command{Use: "tls", Short: "Make the CA, server, kiosk and NCIP partner certificates for SIP2 over TLS and HTTPS"}
 	var dir string
 	var hosts []string
 	initCmd := &cobra.Command{
@@ -50,11 +50,11 @@ Kiosks, stunnel and circa tunnel verify the server against ca.pem.`,
 	var issueDir, out, profile, institution string
 	issue := &cobra.Command{
 		Use:   "issue --profile CODE",
-		Short: "Issue a client certificate for a group of kiosks",
-		Long: `Issue a client certificate naming a self-check profile (subject CN) and an institution
+		Short: "Issue a client certificate for a group of kiosks or an NCIP partner",
+		Long: `Issue a client certificate naming a profile (subject CN) and an institution
 (URI urn:circa:institution:CODE), signed by the CA in --dir. A profile that requires a
-client certificate accepts only logins over a connection presenting one that names it.
-The profile (self-check, NCIP partner or remote storage) must exist.`,
+client certificate accepts only logins (SIP2 over TLS) or requests (HTTPS) presenting
+one that names it. The profile (self-check, NCIP partner or remote storage) must exist.`,
 		Args: cobra.NoArgs,
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			if profile == "" {

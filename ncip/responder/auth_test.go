@@ -9,10 +9,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/tlsproxy"
 )
 
 // editPartner changes the demo ILL partner's profile.
@@ -126,42 +130,93 @@ func TestCallerAuthentication(t *testing.T) {
 	})
 }
 
+// A partner that requires a client certificate is served over HTTPS only
+// with one from the CA trusted for it that names it; any other request is
+// refused as an authentication failure and changes nothing.
 func TestClientCertificate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.editPartner(func(p *profiles.NCIPPartner) { p.Auth.ClientCert = true })
-	problem(t, "no certificate", e.ill("LookupUser", "user="+fixtures.PatronGood), ncip.AgencyAuthenticationFailed)
+	problem(t, "plain HTTP", e.ill("LookupUser", "user="+fixtures.PatronGood), ncip.AgencyAuthenticationFailed)
 
-	srv := httptest.NewUnstartedServer(e.srv.Config.Handler)
-	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	dir := t.TempDir()
+	pki, err := tlsproxy.InitCA(filepath.Join(dir, "tls"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(code string) tls.Certificate {
+		p, err := tlsproxy.IssueClient(filepath.Join(dir, "tls"), code, "", filepath.Join(dir, "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tls.LoadX509KeyPair(p.Cert, p.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	sc, err := tlsproxy.NewServerConfig(tlsproxy.ServerOptions{CertFile: pki.Cert, KeyFile: pki.Key,
+		ClientAuth: tlsproxy.ClientCertRequest, ClientCAFile: pki.CACert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(ncip.NewHandler(New(e.svc, e.reg.Current, WithClientCAs(sc.ClientCAs)), ncip.HandlerOptions{}))
+	srv.TLS = sc.TLSConfig()
 	srv.StartTLS()
 	defer srv.Close()
-	client := func(cn string) *http.Client {
+	send := func(cert *tls.Certificate, service string, fields ...string) *ncip.Result {
+		t.Helper()
 		c := srv.Client()
 		tr := c.Transport.(*http.Transport).Clone()
-		tr.TLSClientConfig.Certificates = []tls.Certificate{selfSigned(t, cn)}
-		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	}
-	req, _ := ncip.BuildRequest("LookupUser", []string{"from=" + fixtures.PartnerAgency, "user=" + fixtures.PatronGood})
-	for _, c := range []struct {
-		cn   string
-		want bool
-	}{{fixtures.PartnerCode, true}, {"SOMEONE-ELSE", false}} {
-		cl := &ncip.Client{URL: srv.URL + "/ncip", APIKey: fixtures.PartnerKey, HTTP: client(c.cn)}
+		if cert != nil {
+			tr.TLSClientConfig.Certificates = []tls.Certificate{*cert}
+		}
+		defer tr.CloseIdleConnections()
+		req, err := ncip.BuildRequest(service, append([]string{"from=" + fixtures.PartnerAgency}, fields...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := &ncip.Client{URL: srv.URL + "/ncip", APIKey: fixtures.PartnerKey, HTTP: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 		res, err := cl.Do(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := res.Problem == nil; got != c.want {
-			t.Fatalf("certificate %s: accepted %v, want %v\n%s", c.cn, got, c.want, res.Body)
-		}
-		if tr, ok := cl.HTTP.Transport.(*http.Transport); ok {
-			tr.CloseIdleConnections()
-		}
+		return res
 	}
+	lookup := "user=" + fixtures.PatronGood
+	ours, other := issue(fixtures.PartnerCode), issue("SOMEONE-ELSE")
+	forged := selfSigned(t, fixtures.PartnerCode, "")
+
+	ok(t, "certificate from our CA naming the partner", send(&ours, "LookupUser", lookup))
+	for name, cert := range map[string]*tls.Certificate{"no certificate": nil, "self-signed, naming the partner": &forged,
+		"from our CA, naming another": &other} {
+		problem(t, name, send(cert, "LookupUser", lookup), ncip.AgencyAuthenticationFailed)
+		e.unchanged(name, func() {
+			problem(t, name, send(cert, "CheckInItem", "item="+fixtures.ItemOnLoan), ncip.AgencyAuthenticationFailed)
+		})
+	}
+
+	// The partner's own CA (here its self-signed certificate) and the name it
+	// carries as a DNS subject alternative name.
+	theirs := selfSigned(t, "Broker Ltd", "ncip.broker.example")
+	theirsFile := filepath.Join(dir, "broker-ca.pem")
+	if err := os.WriteFile(theirsFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: theirs.Certificate[0]}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.editPartner(func(p *profiles.NCIPPartner) {
+		p.Auth.ClientCA, p.Auth.ClientCertName = theirsFile, "NCIP.broker.example"
+	})
+	ok(t, "the partner's own certificate", send(&theirs, "LookupUser", lookup))
+	problem(t, "our CA's certificate when the partner has its own CA", send(&ours, "LookupUser", lookup), ncip.AgencyAuthenticationFailed)
+	e.editPartner(func(p *profiles.NCIPPartner) { p.Auth.ClientCertName = "other.broker.example" })
+	problem(t, "the partner's CA, another name", send(&theirs, "LookupUser", lookup), ncip.AgencyAuthenticationFailed)
+	e.editPartner(func(p *profiles.NCIPPartner) { p.Auth.ClientCA = filepath.Join(dir, "gone.pem") })
+	problem(t, "a CA file that is gone", send(&theirs, "LookupUser", lookup), ncip.TemporaryProcessingFailure)
 }
 
-func selfSigned(t *testing.T, cn string) tls.Certificate {
+// selfSigned makes a client certificate signed by its own key, naming cn
+// and, when given, a DNS name.
+func selfSigned(t *testing.T, cn, dns string) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -170,6 +225,9 @@ func selfSigned(t *testing.T, cn string) tls.Certificate {
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	if dns != "" {
+		tmpl.DNSNames = []string{dns}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)

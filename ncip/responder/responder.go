@@ -21,28 +21,46 @@ package responder
 
 import (
 	"context"
+	"crypto/x509"
 	"strings"
 	"sync"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/tlsproxy"
 )
 
 // Responder answers NCIP services. It is safe for concurrent use.
 type Responder struct {
-	svc  *circ.Service
-	snap func() *profiles.Snapshot
+	svc       *circ.Service
+	snap      func() *profiles.Snapshot
+	clientCAs func() *x509.CertPool
 
 	dummyOnce sync.Once
 	dummyHash string
 }
 
+// Option configures a Responder.
+type Option func(*Responder)
+
+// WithClientCAs gives the server's client CA bundle, against which the
+// certificate of a caller whose profile requires one and names no CA of
+// its own is verified. cas is called per request, so a bundle reloaded on
+// SIGHUP applies at once. Without it such callers are refused.
+func WithClientCAs(cas func() *x509.CertPool) Option {
+	return func(r *Responder) { r.clientCAs = cas }
+}
+
 // New returns a Responder over svc. snap returns the profile snapshot in
 // force (profiles.Registry.Current); it is read on every request, so a
 // profile change applies to the next one.
-func New(svc *circ.Service, snap func() *profiles.Snapshot) *Responder {
-	return &Responder{svc: svc, snap: snap}
+func New(svc *circ.Service, snap func() *profiles.Snapshot, opts ...Option) *Responder {
+	r := &Responder{svc: svc, snap: snap, clientCAs: func() *x509.CertPool { return nil }}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // The interfaces the responder implements; the handler finds the add-ons
@@ -196,7 +214,6 @@ func (r *Responder) Authorize(_ context.Context, c *ncip.Call) error {
 	}
 	a := cl.auth
 	keyOK := a.APIKeyHash == "" || keyMatches(a.APIKeyHash, c)
-	certOK := !a.ClientCert || len(c.PeerCertificates) > 0 && c.PeerCertificates[0].Subject.CommonName == cl.code
 	ipOK := len(a.AllowIPs) == 0 || c.RemoteIP.IsValid() && a.AllowIPs.Allows(c.RemoteIP)
 	secretOK := a.SharedSecretHash == "" || c.Header != nil && profiles.KeyMatches(a.SharedSecretHash, c.Header.FromAgencyAuthentication)
 	switch {
@@ -206,10 +223,13 @@ func (r *Responder) Authorize(_ context.Context, c *ncip.Call) error {
 		return failed("requests from this address are not accepted for the agency")
 	case !keyOK:
 		return failed("the API key is missing or wrong")
-	case !certOK:
-		return failed("a client certificate for the agency is required")
 	case !secretOK:
 		return failed("FromAgencyAuthentication is missing or wrong")
+	}
+	if a.ClientCert {
+		if err := r.checkClientCert(c, cl); err != nil {
+			return err
+		}
 	}
 	c.Partner, c.Auth = cl.code, cl
 	c.Write.BareVersion = c.Write.BareVersion || cl.compat.BareVersion
@@ -222,6 +242,57 @@ func (r *Responder) Authorize(_ context.Context, c *ncip.Call) error {
 		return ncip.NewProblem("", ncip.UnauthorizedServiceForAgency, c.Service+" is not enabled for this agency")
 	}
 	return nil
+}
+
+// checkClientCert refuses a request whose TLS client certificate was not
+// issued by the caller's CA or does not name it. The handshake asked for a
+// certificate from any issuer and verified none, so this is the check.
+func (r *Responder) checkClientCert(c *ncip.Call, cl *caller) error {
+	if len(c.PeerCertificates) == 0 {
+		return ncip.NewProblem("", ncip.AgencyAuthenticationFailed, "a client certificate for the agency is required, over HTTPS")
+	}
+	roots := r.clientCAs()
+	if cl.auth.ClientCA != "" {
+		var err error
+		if roots, err = tlsproxy.ReadCAFile(cl.auth.ClientCA); err != nil {
+			// The profile's file is ours to fix: logged, answered as a failure on our side.
+			return err
+		}
+	}
+	if err := tlsproxy.VerifyClient(c.PeerCertificates, roots); err != nil {
+		return ncip.NewProblem("", ncip.AgencyAuthenticationFailed, "the client certificate is not from the CA trusted for the agency")
+	}
+	name := cl.auth.ClientCertName
+	if name == "" {
+		name = cl.code
+	}
+	if !certNames(c.PeerCertificates[0], name, cl.auth.ClientCertName != "") {
+		return ncip.NewProblem("", ncip.AgencyAuthenticationFailed, "the client certificate does not name the agency")
+	}
+	return nil
+}
+
+// certNames reports whether a certificate carries name as its subject CN
+// or, when sans, as a DNS or URI subject alternative name. DNS names are
+// compared without regard to case.
+func certNames(cert *x509.Certificate, name string, sans bool) bool {
+	if cert.Subject.CommonName == name {
+		return true
+	}
+	if !sans {
+		return false
+	}
+	for _, d := range cert.DNSNames {
+		if strings.EqualFold(d, name) {
+			return true
+		}
+	}
+	for _, u := range cert.URIs {
+		if u.String() == name {
+			return true
+		}
+	}
+	return false
 }
 
 // caller returns the authenticated caller of a request: the one Authorize

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/circa-ils/circa/forwarded"
 )
 
 // Options configure a Handler. NewHandler keeps a copy.
@@ -176,11 +178,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ex.baseURL = ex.ident.BaseURL
 	if ex.baseURL == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		ex.baseURL = scheme + "://" + r.Host + r.URL.Path
+		ex.baseURL = forwarded.Scheme(r) + "://" + r.Host + r.URL.Path
 	}
 	switch ex.req.verb {
 	case "Identify":

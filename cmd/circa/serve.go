@@ -21,8 +21,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/circa-ils/circa/fixtures"
-	"github.com/circa-ils/circa/internal/sdnotify"
 	"github.com/circa-ils/circa/forwarded"
+	"github.com/circa-ils/circa/internal/sdnotify"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
 	"github.com/circa-ils/circa/netlimit"

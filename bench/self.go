@@ -42,7 +42,7 @@ func StartSelf(ctx context.Context, exe string) (*Self, error) {
 	// kiosk and broker comes from one address here, so the caps per source
 	// are off.
 	s.serveArgs = []string{"serve", "--demo", "--data-dir", data, "--sip2-addr", "127.0.0.1:0",
-		"--sip2-tls-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "info",
+		"--sip2-tls-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--log-level", "info",
 		"--max-unauth-per-source", "0", "--http-max-conns-per-source", "0"}
 	if s.server, err = StartProcess(ctx, exe, s.serveArgs, filepath.Join(dir, "server.log")); err != nil {
 		s.Close()

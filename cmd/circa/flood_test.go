@@ -118,8 +118,11 @@ func TestKioskLogsInUnderConnectionFlood(t *testing.T) {
 	}
 
 	// A real kiosk from another address logs in.
+	// The fastest of three tries must be prompt: a flood that starved the
+	// kiosk slows every try, while one slow try is the shared machine's.
 	kioskLogin := func(flood string) {
 		t.Helper()
+		fastest := time.Duration(1<<63 - 1)
 		for range 3 {
 			start := time.Now()
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.2.1")}, Timeout: 5 * time.Second}
@@ -136,9 +139,10 @@ func TestKioskLogsInUnderConnectionFlood(t *testing.T) {
 				t.Fatalf("kiosk login under the %s flood: %q, %v (after %v)\n%s", flood, reply, err, took, stderr.String())
 			}
 			t.Logf("kiosk login under a %s flood: %v", flood, took)
-			if took > time.Second {
-				t.Errorf("kiosk login took %v under the %s flood, want under 1 s", took, flood)
-			}
+			fastest = min(fastest, took)
+		}
+		if fastest > time.Second {
+			t.Errorf("kiosk login took at best %v under the %s flood, want under 1 s", fastest, flood)
 		}
 	}
 	kioskLogin(fmt.Sprintf("SIP2 (%d connections)", len(flood)))

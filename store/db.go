@@ -247,6 +247,9 @@ type CommitStats struct {
 	Spill        time.Duration // bbolt turning dirty nodes into pages
 	Write        time.Duration // writing the pages and syncing them
 	Failed       uint64        // commits the disk refused (their operations got ErrUnavailable)
+	// Last is how long the latest successful commit took, from its batch's
+	// start to the end of its sync: what a kiosk waited at that moment.
+	Last time.Duration
 }
 
 // CommitStats reports the writer's counts since Open.
@@ -356,6 +359,7 @@ func (db *DB) run(batch []*op) {
 			db.stats.Apply += applied
 			db.stats.Spill += txStats.GetSpillTime()
 			db.stats.Write += txStats.GetWriteTime()
+			db.stats.Last = now.Sub(start)
 			db.health.OK, db.health.Committed = true, now.UTC()
 		}
 		db.statsMu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
@@ -81,8 +82,9 @@ type ServerConfig struct {
 
 // loadedFiles is one consistent reading of the files; Reload swaps in a new one.
 type loadedFiles struct {
-	cert *tls.Certificate
-	cas  *x509.CertPool
+	cert    *tls.Certificate
+	cas     *x509.CertPool
+	caCerts []*x509.Certificate // the bundle's certificates, for their expiry
 }
 
 // NewServerConfig reads the certificate, key and (when client certificates are asked for) CA bundle. It fails when
@@ -126,6 +128,7 @@ func (s *ServerConfig) Reload() error {
 		if !next.cas.AppendCertsFromPEM(pem) {
 			return fmt.Errorf("tlsproxy: %s holds no PEM certificate", s.opts.ClientCAFile)
 		}
+		next.caCerts = parseCerts(pem)
 	}
 	s.loaded.Store(next)
 	return nil
@@ -134,6 +137,33 @@ func (s *ServerConfig) Reload() error {
 // Certificate returns the leaf certificate currently served, e.g. to log its expiry after a reload.
 func (s *ServerConfig) Certificate() *x509.Certificate {
 	return s.loaded.Load().cert.Leaf
+}
+
+// ClientCAs returns the certificates of the client CA bundle currently in
+// use (none when client certificates are not asked for), e.g. to watch
+// their expiry.
+func (s *ServerConfig) ClientCAs() []*x509.Certificate {
+	return s.loaded.Load().caCerts
+}
+
+// parseCerts returns the certificates of a PEM bundle that parse, as
+// x509.CertPool.AppendCertsFromPEM takes them.
+func parseCerts(bundle []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for len(bundle) > 0 {
+		var b *pem.Block
+		b, bundle = pem.Decode(bundle)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" || len(b.Headers) != 0 {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // TLSConfig returns a new *tls.Config for a server: TLS 1.2 or newer, the AEAD suites above, the current

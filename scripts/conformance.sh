@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Checks against real outside parts: xmllint with the official NCIP and
 # OAI-PMH schemas (schemas/, built into circa), Debian's OpenSSH sshd as an
-# SFTP server on loopback, stunnel as a kiosk-side TLS client and marclint
-# (MARC::Lint) on the published catalogue. Installs what is missing with
-# apt-get.
+# SFTP server on loopback, stunnel as a kiosk-side TLS client, marclint
+# (MARC::Lint) on the published catalogue and promtool on the example alert
+# rules. Installs what is missing with apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,8 @@ if [ ${#need[@]} -gt 0 ]; then
 	apt-get update -qq >/dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+scripts/alert-rules.sh
 
 # The whole suite again with the outside parts present: the tests that need
 # them skip in `make test` when they are missing and run here, where a

@@ -130,7 +130,13 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(metrics, b.db)
 	registerAuthMetrics(metrics, b.svc)
-	sipMetrics := newSIP2MetricVecs(metrics)
+	registerBuildInfo(metrics)
+	metrics.MustRegister(newJobsCollector(b.db, reg))
+	b.exchangeObserver, b.publishingObserver = exchangeMetrics(metrics), publishingMetrics(metrics)
+	sipMetrics := newSIP2MetricVecs(metrics, func(code string) bool {
+		_, ok := reg.Current().SelfCheck[code]
+		return ok
+	}, sortedKeys(reg.Current().SelfCheck))
 
 	// Listeners first, so a busy port fails start-up before anything runs.
 	var lns []net.Listener
@@ -180,6 +186,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 			return fmt.Errorf("SIP2 TLS listener: %w", err)
 		}
 		sipTLSLn = tlsproxy.NewListener(l, tlsCfg.TLSConfig(), 30*time.Second)
+		registerCertificateMetrics(metrics, tlsCfg, time.Now)
 	}
 
 	sc, err := selfcheck.NewHandler(selfcheck.Options{Service: b.svc, Profiles: reg, Logger: a.log})
@@ -209,9 +216,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	}
 	mux.Handle("/oai", oaiHandler)
 
-	exchangeRuns := exchangeMetrics(metrics)
 	scheduler, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg,
-		Dir: fx.DataDir(a.dataDir), Logger: a.log.With().Str("component", "exchange").Logger(), Observer: exchangeRuns})
+		Dir: fx.DataDir(a.dataDir), Logger: a.log.With().Str("component", "exchange").Logger(), Observer: b.exchangeObserver})
 	if err != nil {
 		closeAll()
 		return err
@@ -223,7 +229,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	publisher, err := publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(a.dataDir, "publishing"),
-		Logger: a.log.With().Str("component", "publishing").Logger()})
+		Logger: a.log.With().Str("component", "publishing").Logger(), Observer: b.publishingObserver})
 	if err != nil {
 		closeAll()
 		return err
@@ -298,15 +304,9 @@ const healthProbeWait = 2 * time.Second
 // once per store.ProbeAfter however often this is asked.
 func healthHandler(db *store.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rep healthReport
-		if err := db.View(r.Context(), func(*store.Tx) error { return nil }); err != nil {
-			rep.Store = db.Health()
-			rep.Store.OK, rep.Store.Failure = false, err.Error()
-		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), healthProbeWait)
-			rep.Store = db.CheckHealth(ctx)
-			cancel()
-		}
+		ctx, cancel := context.WithTimeout(r.Context(), healthProbeWait)
+		rep := healthReport{Store: storeHealth(ctx, db)}
+		cancel()
 		rep.Status = "ok"
 		code := http.StatusOK
 		if !rep.Store.OK {
@@ -317,6 +317,19 @@ func healthHandler(db *store.DB) http.Handler {
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(rep)
 	})
+}
+
+// storeHealth is what /healthz and the circa_store_healthy metric report:
+// whether the store can be read, and the latest commit's outcome, written
+// by a probe when the server has been idle (at most once per
+// store.ProbeAfter, however often it is asked).
+func storeHealth(ctx context.Context, db *store.DB) store.Health {
+	if err := db.View(ctx, func(*store.Tx) error { return nil }); err != nil {
+		h := db.Health()
+		h.OK, h.Failure = false, err.Error()
+		return h
+	}
+	return db.CheckHealth(ctx)
 }
 
 // fileReserve is how many descriptors the default --max-conns leaves for

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,10 +46,10 @@ const (
 type sip2Metrics struct {
 	listener string
 	messages *prometheus.HistogramVec
-	// byCode holds the messages histogram's series of each request code,
-	// by outcome, resolved once: a message costs a map read, not a hash
-	// of its labels.
-	byCode      map[string][]prometheus.Observer
+	// byCode holds the messages histogram's series of each request code
+	// by outcome, resolved on first use: a message then costs a map read,
+	// not a hash of its labels, and codes never sent show no series.
+	byCode      map[string][]atomic.Pointer[prometheus.Observer]
 	open        prometheus.Gauge
 	rejected    *prometheus.CounterVec
 	loginFailed prometheus.Counter
@@ -100,11 +101,9 @@ func (v *sip2MetricVecs) observer(listener string) *sip2Metrics {
 	for k := sip2.Malformed(0); k.String() != "unknown"; k++ {
 		v.malformed.WithLabelValues(listener, k.String())
 	}
-	byCode := map[string][]prometheus.Observer{}
+	byCode := map[string][]atomic.Pointer[prometheus.Observer]{}
 	for _, code := range append([]string{"93"}, profiles.SIP2Messages...) {
-		for _, o := range sip2Outcomes {
-			byCode[code] = append(byCode[code], v.messages.WithLabelValues(listener, code, o.String()))
-		}
+		byCode[code] = make([]atomic.Pointer[prometheus.Observer], len(sip2Outcomes))
 	}
 	return &sip2Metrics{listener: listener, messages: v.messages, byCode: byCode, open: v.open.WithLabelValues(listener),
 		rejected: v.rejected, loginFailed: v.loginFailed.WithLabelValues(listener),
@@ -138,11 +137,7 @@ func (m *sip2Metrics) Malformed(account string, kind sip2.Malformed) {
 }
 func (m *sip2Metrics) MessageHandled(account, code string, d time.Duration, o sip2.Outcome) {
 	secs := d.Seconds()
-	if byOutcome, ok := m.byCode[code]; ok && int(o) < len(byOutcome) {
-		byOutcome[o].Observe(secs)
-	} else {
-		m.messages.WithLabelValues(m.listener, code, o.String()).Observe(secs)
-	}
+	m.messageSeries(code, o).Observe(secs)
 	p := m.profiles.of(account)
 	p.latency.Observe(secs)
 	if int(o) < len(p.outcomes) {
@@ -150,6 +145,19 @@ func (m *sip2Metrics) MessageHandled(account, code string, d time.Duration, o si
 	} else {
 		m.profiles.messages.WithLabelValues(p.label, o.String()).Inc()
 	}
+}
+
+func (m *sip2Metrics) messageSeries(code string, o sip2.Outcome) prometheus.Observer {
+	slots, ok := m.byCode[code]
+	if !ok || int(o) >= len(slots) {
+		return m.messages.WithLabelValues(m.listener, code, o.String())
+	}
+	if h := slots[o].Load(); h != nil {
+		return *h
+	}
+	h := m.messages.WithLabelValues(m.listener, code, o.String())
+	slots[o].Store(&h)
+	return h
 }
 
 // sip2ProfileMetrics are the SIP2 metrics labelled by self-check profile.

@@ -114,7 +114,7 @@ func (m *sip2Metrics) ConnOpened(sip2.ConnInfo) { m.open.Inc() }
 func (m *sip2Metrics) ConnClosed(_ sip2.ConnInfo, account string) {
 	m.open.Dec()
 	if account != "" {
-		m.profiles.of(account).sessions.Dec()
+		m.profiles.of(account).sessions.Add(-1)
 	}
 }
 func (m *sip2Metrics) ConnRejected(_ net.Addr, l sip2.Limit) {
@@ -122,12 +122,12 @@ func (m *sip2Metrics) ConnRejected(_ net.Addr, l sip2.Limit) {
 }
 func (m *sip2Metrics) LoggedIn(_ sip2.ConnInfo, account, previous string) {
 	if previous != "" {
-		m.profiles.of(previous).sessions.Dec()
+		m.profiles.of(previous).sessions.Add(-1)
 	}
 	p := m.profiles.of(account)
 	p.logins.Inc()
 	if account != "" {
-		p.sessions.Inc()
+		p.sessions.Add(1)
 	}
 }
 func (m *sip2Metrics) LoginFailed(sip2.ConnInfo) { m.loginFailed.Inc() }
@@ -166,7 +166,7 @@ type sip2ProfileMetrics struct {
 	latency    *prometheus.HistogramVec
 	malformed  *prometheus.CounterVec
 	logins     *prometheus.CounterVec
-	sessions   *prometheus.GaugeVec
+	sessions   *prometheus.Desc
 	configured func(code string) bool
 
 	// byAccount holds the series of each admitted account (and of "" as
@@ -184,7 +184,7 @@ type profileSeries struct {
 	latency   prometheus.Observer
 	malformed prometheus.Counter
 	logins    prometheus.Counter
-	sessions  prometheus.Gauge
+	sessions  atomic.Int64 // connections logged in now
 }
 
 // sip2Outcomes are the outcomes a profile's series are resolved for.
@@ -208,11 +208,11 @@ func newSIP2ProfileMetrics(reg prometheus.Registerer, configured func(string) bo
 			Name: "circa_sip2_profile_errors_total", Help: "Malformed SIP2 input, by self-check profile."}, []string{"profile"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "circa_sip2_profile_logins_total", Help: "Successful SIP2 logins, by self-check profile."}, []string{"profile"}),
-		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "circa_sip2_profile_sessions", Help: "SIP2 connections logged in now, by self-check profile."}, []string{"profile"}),
+		sessions: prometheus.NewDesc("circa_sip2_profile_sessions",
+			"SIP2 connections logged in now, by self-check profile.", []string{"profile"}, nil),
 		configured: configured,
 	}
-	reg.MustRegister(p.messages, p.latency, p.malformed, p.logins, p.sessions)
+	reg.MustRegister(p.messages, p.latency, p.malformed, p.logins, p)
 	p.other = p.series(profileOther)
 	p.byAccount.Store("", p.series(profileNone))
 	return p
@@ -220,12 +220,31 @@ func newSIP2ProfileMetrics(reg prometheus.Registerer, configured func(string) bo
 
 func (p *sip2ProfileMetrics) series(label string) *profileSeries {
 	s := &profileSeries{label: label, latency: p.latency.WithLabelValues(label),
-		malformed: p.malformed.WithLabelValues(label), logins: p.logins.WithLabelValues(label),
-		sessions: p.sessions.WithLabelValues(label)}
+		malformed: p.malformed.WithLabelValues(label), logins: p.logins.WithLabelValues(label)}
 	for _, o := range sip2Outcomes {
 		s.outcomes = append(s.outcomes, p.messages.WithLabelValues(label, o.String()))
 	}
 	return s
+}
+
+// Describe and Collect expose the sessions of each profile label: a
+// profile removed from the configuration drops out once its last kiosk
+// has gone, so an alert on a profile without sessions does not fire for
+// it.
+func (p *sip2ProfileMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- p.sessions }
+
+func (p *sip2ProfileMetrics) Collect(ch chan<- prometheus.Metric) {
+	emit := func(s *profileSeries) {
+		ch <- prometheus.MustNewConstMetric(p.sessions, prometheus.GaugeValue, float64(s.sessions.Load()), s.label)
+	}
+	emit(p.other)
+	p.byAccount.Range(func(account, v any) bool {
+		s := v.(*profileSeries)
+		if account != "" && (s.sessions.Load() != 0 || p.configured(s.label)) {
+			emit(s)
+		}
+		return true
+	})
 }
 
 // of returns the series an account counts under.

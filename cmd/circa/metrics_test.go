@@ -399,7 +399,8 @@ func reissue(t *testing.T, dir string, d time.Duration) {
 // that is no configured profile never becomes a label.
 func TestSIP2ProfileLabelsAreBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	configured := func(code string) bool { return strings.HasPrefix(code, "kiosk") }
+	removed := map[string]bool{}
+	configured := func(code string) bool { return strings.HasPrefix(code, "kiosk") && !removed[code] }
 	v := newSIP2MetricVecs(reg, configured, []string{"kiosk-a"})
 	obs := v.observer("sip2")
 	for i := range maxProfileLabels + 10 {
@@ -447,6 +448,19 @@ func TestSIP2ProfileLabelsAreBounded(t *testing.T) {
 		if v, _ := sample(byName, "circa_sip2_profile_sessions", map[string]string{"profile": code}); v != want {
 			t.Errorf("%s: %v sessions, want %v", code, v, want)
 		}
+	}
+	// Profiles removed from the configuration: the one without a kiosk
+	// shows no sessions series, the one with a kiosk still does.
+	removed["kiosk0"], removed["kiosk1"] = true, true
+	mfs, _ = reg.Gather()
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	if _, ok := sample(byName, "circa_sip2_profile_sessions", map[string]string{"profile": "kiosk0"}); ok {
+		t.Error("a removed profile without kiosks still has a sessions series")
+	}
+	if v, _ := sample(byName, "circa_sip2_profile_sessions", map[string]string{"profile": "kiosk1"}); v != 1 {
+		t.Errorf("a removed profile's connected kiosk: %v sessions", v)
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/tlsproxy"
 )
@@ -166,28 +167,35 @@ func TestMetricsOfARunningServer(t *testing.T) {
 		t.Fatalf("kiosk login over TLS: %v %v", reply, err)
 	}
 
-	// A bursar file that goes, and a profile stopped because its drop
-	// directory is a file; both run by hand only, so no scheduled run
-	// joins the counts.
-	drop, blocked := t.TempDir(), t.TempDir()
-	for _, p := range []struct{ code, dir string }{{"BUR", drop}, {"BAD", blocked}} {
-		if r := run(t, "profile", "bursar", "add", p.code, "--data-dir", s.dir, "--library", "MAIN", "--target", "local",
-			"--local-dir", p.dir, "--active=false"); r.code != 0 {
-			t.Fatalf("bursar add %s: %+v", p.code, r)
-		}
+	// A bursar file of fines that goes, and one of replacement fees left
+	// undelivered by an SFTP server refusing to rename it into place, which
+	// stops the profile; both run by hand only, so no scheduled run joins
+	// the counts.
+	drop := t.TempDir()
+	if r := run(t, "profile", "bursar", "add", "BUR", "--data-dir", s.dir, "--library", "MAIN", "--target", "local",
+		"--local-dir", drop, "--fee-types", "04", "--active=false"); r.code != 0 {
+		t.Fatalf("bursar add: %+v", r)
 	}
 	if r := run(t, "profile", "run", "BUR", "--data-dir", s.dir); r.code != 0 {
 		t.Fatalf("bursar run: %+v", r)
 	}
 	ranAt := time.Now()
-	if err := os.RemoveAll(blocked); err != nil {
+	srv := sftptest.Start(t)
+	if err := os.Mkdir(srv.Path("/out"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(blocked, []byte("a file where the drop directory was"), 0o600); err != nil {
+	sshKey := filepath.Join(t.TempDir(), "id")
+	if err := os.WriteFile(sshKey, srv.ClientKeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if r := run(t, "profile", "bursar", "add", "BAD", "--data-dir", s.dir, "--library", "MAIN", "--host", srv.Host,
+		"--port", strconv.Itoa(srv.Port), "--user", srv.User, "--private-key", sshKey, "--known-hosts", srv.KnownHosts,
+		"--remote-dir", "/out", "--fee-types", "07", "--active=false"); r.code != 0 {
+		t.Fatalf("bursar add over SFTP: %+v", r)
+	}
+	srv.SetFaults(sftptest.Faults{RefuseRename: true})
 	if r := run(t, "profile", "run", "BAD", "--data-dir", s.dir); r.code == 0 {
-		t.Fatalf("bursar run into a file: %+v", r)
+		t.Fatalf("bursar run refused its rename: %+v", r)
 	}
 	pickup := t.TempDir()
 	yml := filepath.Join(t.TempDir(), "films.yaml")
@@ -233,6 +241,7 @@ func TestMetricsOfARunningServer(t *testing.T) {
 		}
 		expect(t, mfs, "circa_exchange_undelivered_files", bur, func(v float64) bool { return v == 0 })
 		expect(t, mfs, "circa_exchange_stopped", bad, func(v float64) bool { return v == 1 })
+		expect(t, mfs, "circa_exchange_undelivered_files", bad, func(v float64) bool { return v == 1 })
 		expect(t, mfs, "circa_exchange_stopped", bur, func(v float64) bool { return v == 0 })
 		films := map[string]string{"profile": "films"}
 		expect(t, mfs, "circa_publishing_runs_total", map[string]string{"profile": "films", "kind": "full", "result": "ok"}, func(v float64) bool { return v == 1 })

@@ -4,6 +4,10 @@
 GO       ?= go
 BIN      := bin/circa
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+# The build's time, or SOURCE_DATE_EPOCH's for a reproducible build.
+BUILD_DATE ?= $(shell date -u -d "@$${SOURCE_DATE_EPOCH:-$$(date +%s)}" +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
 DATA_DIR ?= demo-data
 FUZZTIME ?= 30s
 
@@ -12,7 +16,7 @@ FUZZTIME ?= 30s
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/circa
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/circa
 
 # The whole suite with the race detector, then every fuzz target briefly.
 # The checks that need xmllint or stunnel skip where they are missing, as

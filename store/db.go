@@ -247,9 +247,7 @@ type CommitStats struct {
 	Spill        time.Duration // bbolt turning dirty nodes into pages
 	Write        time.Duration // writing the pages and syncing them
 	Failed       uint64        // commits the disk refused (their operations got ErrUnavailable)
-	// Last is how long the latest successful commit took, from its batch's
-	// start to the end of its sync: what a kiosk waited at that moment.
-	Last time.Duration
+	Last         time.Duration // the latest successful commit, from its start to the end of its sync
 }
 
 // CommitStats reports the writer's counts since Open.

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -477,19 +476,16 @@ func latestOf(certs []*x509.Certificate, cn string) *x509.Certificate {
 	return best
 }
 
-// registerBuildInfo exposes the version circa was built as.
+// registerBuildInfo exposes which circa is running, as circa version says.
 func registerBuildInfo(reg prometheus.Registerer) {
-	commit := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				commit = s.Value
-			}
-		}
+	b := currentBuild()
+	commit := b.Commit
+	if commit == "" {
+		commit = "unknown"
 	}
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "circa_build_info",
-		Help:        "Always 1; its labels say which circa is running.",
-		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()}})
+		Help:        "Always 1; its labels say which circa is running (as circa version prints).",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": commit, "goversion": runtime.Version()}})
 	g.Set(1)
 	reg.MustRegister(g)
 }
@@ -507,9 +503,7 @@ func registerStoreMetrics(reg prometheus.Registerer, db *store.DB) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "circa_store_healthy", Help: "1 while the store can write, as /healthz answers: 0 from a failed commit until one succeeds, or while a commit stalls.",
 	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), healthProbeWait)
-		defer cancel()
-		return boolGauge(storeHealth(ctx, db).OK)
+		return boolGauge(storeHealth(context.Background(), db).OK)
 	}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "circa_store_last_commit_seconds", Help: "How long the latest successful commit took, from its batch's start to the end of its sync.",

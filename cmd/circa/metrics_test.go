@@ -255,7 +255,7 @@ func TestMetricsOfARunningServer(t *testing.T) {
 		expect(t, mfs, "circa_storage_messages_total", map[string]string{"profile": fixtures.StorageCode, "result": "failed"}, func(v float64) bool { return v >= 1 })
 	})
 	t.Run("build and store", func(t *testing.T) {
-		expect(t, mfs, "circa_build_info", map[string]string{"version": version, "goversion": runtime.Version()}, func(v float64) bool { return v == 1 })
+		expect(t, mfs, "circa_build_info", map[string]string{"version": currentBuild().Version, "goversion": runtime.Version()}, func(v float64) bool { return v == 1 })
 		expect(t, mfs, "circa_store_healthy", nil, func(v float64) bool { return v == 1 })
 		expect(t, mfs, "circa_store_last_commit_seconds", nil, func(v float64) bool { return v > 0 && v < 10 })
 		expect(t, mfs, "circa_store_file_bytes", nil, func(v float64) bool {

@@ -11,11 +11,9 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 // app is what every command shares: global flags, the standard streams, and
 // where the store comes from. Inside a running server (commands that arrived
@@ -30,6 +28,8 @@ type app struct {
 	out, errOut io.Writer
 	argv        []string
 	cwd         string
+	environ     []string           // the process's environment, for the CIRCA_ settings
+	settings    []effectiveSetting // what circa serve's settings came to, and from where
 	server      *backend
 	log         zerolog.Logger
 	// secrets are the values of the --NAME-file flags given, by flag name:
@@ -61,7 +61,7 @@ func usageError(format string, args ...any) error {
 // Errors are printed as one line on stderr.
 func execute(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
 	cwd, _ := os.Getwd()
-	a := &app{in: in, out: out, errOut: errOut, argv: args, cwd: cwd}
+	a := &app{in: in, out: out, errOut: errOut, argv: args, cwd: cwd, environ: os.Environ()}
 	return a.run(ctx)
 }
 
@@ -149,24 +149,24 @@ func newRootCommand(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			warnings, err := a.applySettings(cmd)
+			if err != nil {
+				return err
+			}
 			if err := a.setupLogging(); err != nil {
 				return err
+			}
+			for _, w := range warnings {
+				a.log.Warn().Msg(w)
 			}
 			return a.readSecrets(cmd)
 		},
 	}
-	defaultDir := os.Getenv("CIRCA_DATA_DIR")
-	if defaultDir == "" {
-		defaultDir = "data"
-	}
-	pf := root.PersistentFlags()
-	pf.StringVar(&a.dataDir, "data-dir", defaultDir, "data directory holding circa.db (env CIRCA_DATA_DIR)")
-	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	pf.StringVar(&a.logFormat, "log-format", "json", "log format: json, or console for people")
+	addGlobalFlags(root.PersistentFlags(), a)
 
 	root.AddGroup(&cobra.Group{ID: "server", Title: "Server:"}, &cobra.Group{ID: "circ", Title: "Circulation:"},
 		&cobra.Group{ID: "admin", Title: "Administration:"})
-	for _, c := range []*cobra.Command{newServeCommand(a), newTLSCommand(a), newTunnelCommand(a), newTLSProxyCommand(a)} {
+	for _, c := range []*cobra.Command{newServeCommand(a), newConfigCommand(a), newTLSCommand(a), newTunnelCommand(a), newTLSProxyCommand(a)} {
 		c.GroupID = "server"
 		root.AddCommand(c)
 	}
@@ -176,16 +176,30 @@ func newRootCommand(a *app) *cobra.Command {
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a), newNCIPCommand(a), newStorageCommand(a),
-		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a)} {
+		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a), newStaffCommand(a)} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}
 	root.AddCommand(newSIP2Commands(a)...)
 	root.AddCommand(newBenchCommand(a))
 	addCatalogCommands(root, a) // bib; item add, move, delete; publish; oai
-	root.AddCommand(newVersionCommand(a))
+	root.AddCommand(newVersionCommand())
+	build := currentBuild()
+	root.Version = build.Version
+	root.SetVersionTemplate(build.String())
 	refuseUnknownSubcommands(root)
 	return root
+}
+
+// addGlobalFlags adds the flags every command takes.
+func addGlobalFlags(pf *pflag.FlagSet, a *app) {
+	defaultDir := os.Getenv("CIRCA_DATA_DIR")
+	if defaultDir == "" {
+		defaultDir = "data"
+	}
+	pf.StringVar(&a.dataDir, "data-dir", defaultDir, "data directory holding circa.db (env CIRCA_DATA_DIR)")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&a.logFormat, "log-format", "json", "log format: json, or console for people")
 }
 
 // refuseUnknownSubcommands makes every command group (a command with
@@ -256,16 +270,4 @@ func (a *app) path(p string) string {
 		return p
 	}
 	return filepath.Join(a.cwd, p)
-}
-
-func newVersionCommand(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "circa "+version)
-			return nil
-		},
-	}
 }

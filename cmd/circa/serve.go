@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/circa-ils/circa/fixtures"
@@ -30,11 +31,13 @@ import (
 	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/sip2/selfcheck"
+	"github.com/circa-ils/circa/statuspage"
 	"github.com/circa-ils/circa/store"
 	"github.com/circa-ils/circa/tlsproxy"
 )
 
 type serveOptions struct {
+	config        string
 	demo          bool
 	sip2Addr      string
 	sip2TLSAddr   string
@@ -66,18 +69,20 @@ With --demo an empty data directory is seeded with the demo library and its prof
 first, a self-signed CA and server certificate are made in DATA/tls when none exists,
 and every listener stays on loopback unless an address is given. Port 0 picks a free
 port; the chosen addresses are printed on start-up. SIGTERM drains and stops; SIGHUP
-re-reads the TLS certificate.`,
+re-reads the TLS certificate.
+
+Every flag has a key in the configuration file given with --config (YAML) and a
+CIRCA_ environment variable; flags override the environment, which overrides the
+file. circa config show prints what each setting comes to and from where.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.server != nil {
 				return usageError("serve cannot run through the admin socket")
 			}
-			if !cmd.Flags().Changed("sip2-tls-addr") && o.demo {
-				o.sip2TLSAddr = "127.0.0.1:6443"
-			}
 			return runServe(cmd.Context(), a, o)
 		},
 	}
+	addConfigFlag(cmd, &o.config)
 	f := cmd.Flags()
 	f.BoolVar(&o.demo, "demo", false, "seed the demo library into an empty data directory; loopback only")
 	f.StringVar(&o.sip2Addr, "sip2-addr", "127.0.0.1:6001", "plain SIP2 address (empty: off)")
@@ -100,6 +105,27 @@ re-reads the TLS certificate.`,
 	f.StringSliceVar(&o.oai.AdminEmails, "oai-admin-email", []string{"circa-admin@example.org"}, "OAI-PMH adminEmail (repeatable)")
 	f.StringVar(&o.oai.RepositoryID, "oai-repository-id", "catalog.circa.invalid", "domain-like name in OAI identifiers (oai:NAME:bib-id)")
 	return cmd
+}
+
+// demoTLSAddr is where --demo listens for SIP2 over TLS unless told
+// otherwise: its well-known credentials stay on loopback.
+const demoTLSAddr = "127.0.0.1:6443"
+
+// applyDemoDefaults moves SIP2 over TLS to demoTLSAddr under --demo when no
+// flag, variable or file gave an address, and says so in effective.
+func applyDemoDefaults(fs *pflag.FlagSet, effective []effectiveSetting) error {
+	if demo, err := fs.GetBool("demo"); err != nil || !demo || fs.Changed("sip2-tls-addr") {
+		return err
+	}
+	if err := fs.Set("sip2-tls-addr", demoTLSAddr); err != nil {
+		return err
+	}
+	for i := range effective {
+		if effective[i].flag == "sip2-tls-addr" {
+			effective[i].value, effective[i].origin = demoTLSAddr, "default with --demo"
+		}
+	}
+	return nil
 }
 
 func runServe(ctx context.Context, a *app, o *serveOptions) error {
@@ -216,6 +242,25 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	}
 	mux.Handle("/oai", oaiHandler)
 
+	ls := listeners{http: httpLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}
+	var sipServers []statuspage.SIP2Listener
+	if sipLn != nil {
+		sipServers = append(sipServers, statuspage.SIP2Listener{Name: "sip2", Server: sipSrv})
+	}
+	if sipTLSLn != nil {
+		sipServers = append(sipServers, statuspage.SIP2Listener{Name: "sip2-tls", Server: sipTLSSrv})
+	}
+	statusPage, err := statuspage.New(statuspage.Options{DB: b.db, Circ: b.svc, Registry: reg, SIP2: sipServers,
+		Listeners: func() []statuspage.Listener { return ls.forStatus(tlsCfg) },
+		Health:    func(ctx context.Context) store.Health { return storeHealth(ctx, b.db) },
+		Logger:    a.log.With().Str("component", "status").Logger()})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	mux.Handle(statuspage.PagePath, statusPage)
+	mux.Handle(statuspage.PagePath+"/", statusPage)
+
 	scheduler, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg,
 		Dir: fx.DataDir(a.dataDir), Logger: a.log.With().Str("component", "exchange").Logger(), Observer: b.exchangeObserver})
 	if err != nil {
@@ -242,7 +287,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		closeAll()
 		return err
 	}
-	printAddresses(a, o, b, listeners{http: httpLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}, caFile, adm)
+	ls.admin = adm.ln
+	printAddresses(a, o, b, ls, caFile, adm)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -304,9 +350,7 @@ const healthProbeWait = 2 * time.Second
 // once per store.ProbeAfter however often this is asked.
 func healthHandler(db *store.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), healthProbeWait)
-		rep := healthReport{Store: storeHealth(ctx, db)}
-		cancel()
+		rep := healthReport{Store: storeHealth(r.Context(), db)}
 		rep.Status = "ok"
 		code := http.StatusOK
 		if !rep.Store.OK {
@@ -319,16 +363,18 @@ func healthHandler(db *store.DB) http.Handler {
 	})
 }
 
-// storeHealth is what /healthz and the circa_store_healthy metric report:
-// whether the store can be read, and the latest commit's outcome, written
-// by a probe when the server has been idle (at most once per
-// store.ProbeAfter, however often it is asked).
+// storeHealth is the store's verdict for /healthz, the status page and the
+// circa_store_healthy metric: whether it can read, and then whether its
+// latest commit (or a probe, at most once per store.ProbeAfter however
+// often it is asked) succeeded.
 func storeHealth(ctx context.Context, db *store.DB) store.Health {
 	if err := db.View(ctx, func(*store.Tx) error { return nil }); err != nil {
 		h := db.Health()
 		h.OK, h.Failure = false, err.Error()
 		return h
 	}
+	ctx, cancel := context.WithTimeout(ctx, healthProbeWait)
+	defer cancel()
 	return db.CheckHealth(ctx)
 }
 
@@ -424,12 +470,35 @@ func serverTLS(a *app, o *serveOptions) (*tlsproxy.ServerConfig, string, error) 
 }
 
 // listeners are the server's sockets; sip2, sip2TLS and debug may be nil.
-type listeners struct{ http, sip2, sip2TLS, debug net.Listener }
+type listeners struct{ http, sip2, sip2TLS, debug, admin net.Listener }
+
+// forStatus lists the sockets for the status page, with the expiry of the
+// certificate the TLS listener serves now (it changes on SIGHUP).
+func (ls listeners) forStatus(tlsCfg *tlsproxy.ServerConfig) []statuspage.Listener {
+	var out []statuspage.Listener
+	add := func(name string, l net.Listener) {
+		if l != nil {
+			out = append(out, statuspage.Listener{Name: name, Addr: l.Addr().String()})
+		}
+	}
+	add("http", ls.http)
+	add("sip2", ls.sip2)
+	if ls.sip2TLS != nil {
+		l := statuspage.Listener{Name: "sip2-tls", Addr: ls.sip2TLS.Addr().String()}
+		if c := tlsCfg.Certificate(); c != nil {
+			l.CertExpires = c.NotAfter
+		}
+		out = append(out, l)
+	}
+	add("debug", ls.debug)
+	add("admin", ls.admin)
+	return out
+}
 
 func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile string, adm *adminServer) {
 	httpLn, sipLn, sipTLSLn := ls.http, ls.sip2, ls.sip2TLS
 	out := a.out
-	fmt.Fprintf(out, "circa %s serving %s\n", version, b.db.Path())
+	fmt.Fprintf(out, "circa %s serving %s\n", currentBuild().Version, b.db.Path())
 	if sipLn != nil {
 		fmt.Fprintf(out, "  sip2      %s\n", sipLn.Addr())
 	}
@@ -440,7 +509,7 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 			fmt.Fprintf(out, "  sip2-tls  %s\n", sipTLSLn.Addr())
 		}
 	}
-	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz)\n", httpLn.Addr())
+	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz /status)\n", httpLn.Addr())
 	if ls.debug != nil {
 		fmt.Fprintf(out, "  debug     http://%s/debug/pprof/\n", ls.debug.Addr())
 	}

@@ -57,8 +57,8 @@ lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" >&2; exit 1)
 	$(GO) vet ./...
 
-# Checks against real outside parts: stunnel, OpenSSH's sshd, marclint and
-# xmllint with the official schemas in schemas/. Installs what it needs with apt-get when
+# Checks against real outside parts: stunnel, OpenSSH's sshd, marclint, promtool on
+# the example alert rules and xmllint with the official schemas in schemas/. Installs what it needs with apt-get when
 # missing; a test that still lacks one fails instead of skipping.
 conformance: build deb
 	CIRCA_DEB=$(DEB) scripts/conformance.sh

@@ -4,9 +4,10 @@
 # SFTP server on loopback, stunnel as a kiosk-side TLS client, curl as an
 # NCIP partner's HTTPS client with a client certificate, nginx as the
 # reverse proxy of docs/https.md, marclint (MARC::Lint) on the published
-# catalogue, and Debian's chromium on the status page
-# (scripts/status-conformance.sh). Installs what is missing with
-# apt-get. Then the Debian package: lintian, install, unit, purge.
+# catalogue, Debian's chromium on the status page
+# (scripts/status-conformance.sh) and promtool on the example alert rules
+# (scripts/alert-rules.sh). Installs what is missing with apt-get. Then the
+# Debian package: lintian, install, unit, purge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,10 @@ fi
 # The status page in headless chromium (installs it when missing), with
 # its screenshot kept as an artefact.
 scripts/status-conformance.sh
+
+# The example alert rules and their unit tests with promtool (installs it
+# when missing).
+scripts/alert-rules.sh
 
 # The whole suite again with the outside parts present: the tests that need
 # them skip in `make test` when they are missing and run here, where a

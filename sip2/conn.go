@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +47,7 @@ type conn struct {
 	last      []byte // the last response sent, for 97
 	opened    bool   // ConnOpened was reported
 	loggedIn  bool
+	account   string    // of the last successful login, for the Observer
 	loginBy   time.Time // from the accept; no read before login goes past it
 	frameBy   time.Time // from a frame's first byte; the rest must arrive by then
 	malformed int
@@ -172,7 +174,7 @@ func (c *conn) finish() {
 		c.closeSession()
 	}
 	if c.opened {
-		c.s.observer.ConnClosed(c.info)
+		c.s.observer.ConnClosed(c.info, c.account)
 	}
 	c.releaseBuf()
 	c.nc.Close()
@@ -230,7 +232,7 @@ func (c *conn) logReadEnd(err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, errTooLong):
-		c.s.observer.Malformed(MalformedTooLong)
+		c.s.observer.Malformed(c.account, MalformedTooLong)
 		c.log.Warn().Int("max", c.s.opts.MaxMessage).Msg("message too long; closing connection")
 	case c.s.shutting.Load():
 		c.log.Debug().Msg("connection released by shutdown")
@@ -350,7 +352,7 @@ func (c *conn) handle(line string) bool {
 			s.wire(c.info.ID, " < ", fmt.Appendf(nil, "(malformed: %s, %d bytes)", de.Reason, len(line)))
 		}
 		if !c.loggedIn && kind == MalformedFrame {
-			s.observer.Malformed(kind)
+			s.observer.Malformed(c.account, kind)
 			c.log.Warn().Str("reason", de.Reason.String()).Msg("not SIP2 before login; closing connection")
 			return false
 		}
@@ -365,7 +367,7 @@ func (c *conn) handle(line string) bool {
 			return c.malformedInput(MalformedUnknownCode, "resend before any response", m.Code, m.Checksum != "")
 		}
 		c.noteMessage(m.Code, time.Now(), time.Since(start), false)
-		s.observer.MessageHandled(m.Code, time.Since(start), OutcomeResent)
+		s.observer.MessageHandled(c.account, m.Code, time.Since(start), OutcomeResent)
 		c.log.Debug().Str("msg", m.Code).Dur("dur", time.Since(start)).Msg("last response resent")
 		return c.write(c.last)
 	}
@@ -387,7 +389,7 @@ func (c *conn) handle(line string) bool {
 	ok := c.write(c.last)
 	dur := time.Since(start)
 	c.noteMessage(m.Code, start.Add(dur), dur, outcome == OutcomeError || outcome == OutcomePanic || outcome == OutcomeUnsupported)
-	s.observer.MessageHandled(m.Code, dur, outcome)
+	s.observer.MessageHandled(c.account, m.Code, dur, outcome)
 	c.logMessage(m, resp, outcome, ref, dur)
 	return ok && !panicked
 }
@@ -401,10 +403,13 @@ func (c *conn) afterLogin(r *LoginResponse) {
 		c.loggedIn = true
 		c.s.loggedIn(c)
 	}
+	previous := c.account
+	c.account = strings.Clone(r.Account)
+	c.s.observer.LoggedIn(c.info, c.account, previous)
 	if r.Settings != nil {
 		c.set = *r.Settings
 	}
-	c.noteLogin(r.Account, r.Institution)
+	c.noteLogin(c.account, r.Institution)
 	if r.Account != "" || r.Institution != "" {
 		c.log = c.connLogger(r.Account, r.Institution)
 		c.ctx = c.log.WithContext(c.ctx)
@@ -414,7 +419,7 @@ func (c *conn) afterLogin(r *LoginResponse) {
 // malformedInput answers 96 and closes the connection once ErrLimit
 // malformed frames came in a row.
 func (c *conn) malformedInput(kind Malformed, reason, code string, signed bool) bool {
-	c.s.observer.Malformed(kind)
+	c.s.observer.Malformed(c.account, kind)
 	c.noteMessage("96", time.Now(), 0, true)
 	c.malformed++
 	c.log.Warn().Str("msg", code).Str("reason", reason).Int("count", c.malformed).Msg("malformed message; asked for resend")

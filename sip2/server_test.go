@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,24 +133,46 @@ type countObserver struct {
 	outcomes  map[Outcome]int
 	malformed map[Malformed]int
 	loginFail int
+	// byAccount counts messages and malformed input by the account they
+	// were reported under; logins and closedAs record the accounts named.
+	byAccount map[string]int
+	logins    []string
+	closedAs  []string
 }
 
 func newCountObserver() *countObserver {
-	return &countObserver{outcomes: map[Outcome]int{}, malformed: map[Malformed]int{}, byLimit: map[Limit]int{}}
+	return &countObserver{outcomes: map[Outcome]int{}, malformed: map[Malformed]int{}, byLimit: map[Limit]int{},
+		byAccount: map[string]int{}}
 }
 func (o *countObserver) ConnOpened(ConnInfo) { o.mu.Lock(); o.opened++; o.mu.Unlock() }
-func (o *countObserver) ConnClosed(ConnInfo) { o.mu.Lock(); o.closed++; o.mu.Unlock() }
+func (o *countObserver) ConnClosed(_ ConnInfo, account string) {
+	o.mu.Lock()
+	o.closed++
+	o.closedAs = append(o.closedAs, account)
+	o.mu.Unlock()
+}
 func (o *countObserver) ConnRejected(_ net.Addr, l Limit) {
 	o.mu.Lock()
 	o.rejected++
 	o.byLimit[l]++
 	o.mu.Unlock()
 }
-func (o *countObserver) LoginFailed(ConnInfo)  { o.mu.Lock(); o.loginFail++; o.mu.Unlock() }
-func (o *countObserver) Malformed(k Malformed) { o.mu.Lock(); o.malformed[k]++; o.mu.Unlock() }
-func (o *countObserver) MessageHandled(_ string, _ time.Duration, oc Outcome) {
+func (o *countObserver) LoggedIn(_ ConnInfo, account, previous string) {
+	o.mu.Lock()
+	o.logins = append(o.logins, previous+">"+account)
+	o.mu.Unlock()
+}
+func (o *countObserver) LoginFailed(ConnInfo) { o.mu.Lock(); o.loginFail++; o.mu.Unlock() }
+func (o *countObserver) Malformed(account string, k Malformed) {
+	o.mu.Lock()
+	o.malformed[k]++
+	o.byAccount[account]++
+	o.mu.Unlock()
+}
+func (o *countObserver) MessageHandled(account, _ string, _ time.Duration, oc Outcome) {
 	o.mu.Lock()
 	o.outcomes[oc]++
+	o.byAccount[account]++
 	o.mu.Unlock()
 }
 func (o *countObserver) get(f func() int) int { o.mu.Lock(); defer o.mu.Unlock(); return f() }
@@ -974,4 +997,30 @@ func TestServerTrickleCannotHoldConnection(t *testing.T) {
 		go trickle(r.c, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 40*time.Millisecond, stop)
 		closedWithin(t, r, 3*time.Second)
 	})
+}
+
+// The observer learns which account each message came under: none before
+// the login, the logged-in one after it, and at the close.
+func TestObserverAccount(t *testing.T) {
+	ts := startServer(t, nil)
+	r := dialRaw(t, ts.addr)
+	if got := r.roundTrip("9300CNkiosk|COwrong|\r"); got != "940\r" {
+		t.Fatalf("bad login: %q", got)
+	}
+	login(t, r)
+	if got := r.roundTrip("9910302.00\r"); !strings.HasPrefix(got, "98") {
+		t.Fatalf("status: %q", got)
+	}
+	r.send("XX\r") // unknown code: malformed, under the account
+	r.read()
+	r.c.Close()
+	waitFor(t, func() bool { return ts.obs.get(func() int { return ts.obs.closed }) == 1 })
+	ts.obs.mu.Lock()
+	defer ts.obs.mu.Unlock()
+	if ts.obs.byAccount[""] != 1 || ts.obs.byAccount["kiosk"] != 3 {
+		t.Errorf("by account: %v, want the failed login under none and login, status, malformed under kiosk", ts.obs.byAccount)
+	}
+	if !slices.Equal(ts.obs.logins, []string{">kiosk"}) || !slices.Equal(ts.obs.closedAs, []string{"kiosk"}) {
+		t.Errorf("logins %q, closed as %q", ts.obs.logins, ts.obs.closedAs)
+	}
 }

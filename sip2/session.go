@@ -179,16 +179,21 @@ func (m Malformed) String() string {
 
 // Observer receives events for metrics. Its methods are called from
 // connection goroutines and must be safe for concurrent use and quick.
+// An account is the one LoginResponse.Account named at the connection's
+// last successful login, empty before one.
 type Observer interface {
 	ConnOpened(c ConnInfo)
-	ConnClosed(c ConnInfo)
+	ConnClosed(c ConnInfo, account string)
 	// ConnRejected is called when a limit closes a connection: a new one
 	// refused, or for LimitConns the oldest not logged in closed to make
 	// room. For LimitFiles (accept found no free descriptor) remote is nil.
 	ConnRejected(remote net.Addr, limit Limit)
-	MessageHandled(code string, d time.Duration, o Outcome)
+	// LoggedIn is called after each successful login; previous is the
+	// account of an earlier login on the same connection, or empty.
+	LoggedIn(c ConnInfo, account, previous string)
+	MessageHandled(account, code string, d time.Duration, o Outcome)
 	LoginFailed(c ConnInfo)
-	Malformed(kind Malformed)
+	Malformed(account string, kind Malformed)
 }
 
 // NopObserver ignores every event. Embed it to implement only some methods.
@@ -198,16 +203,19 @@ type NopObserver struct{}
 func (NopObserver) ConnOpened(ConnInfo) {}
 
 // ConnClosed does nothing.
-func (NopObserver) ConnClosed(ConnInfo) {}
+func (NopObserver) ConnClosed(ConnInfo, string) {}
 
 // ConnRejected does nothing.
 func (NopObserver) ConnRejected(net.Addr, Limit) {}
 
+// LoggedIn does nothing.
+func (NopObserver) LoggedIn(ConnInfo, string, string) {}
+
 // MessageHandled does nothing.
-func (NopObserver) MessageHandled(string, time.Duration, Outcome) {}
+func (NopObserver) MessageHandled(string, string, time.Duration, Outcome) {}
 
 // LoginFailed does nothing.
 func (NopObserver) LoginFailed(ConnInfo) {}
 
 // Malformed does nothing.
-func (NopObserver) Malformed(Malformed) {}
+func (NopObserver) Malformed(string, Malformed) {}

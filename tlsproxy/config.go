@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
@@ -88,8 +89,9 @@ type ServerConfig struct {
 
 // loadedFiles is one consistent reading of the files; Reload swaps in a new one.
 type loadedFiles struct {
-	cert *tls.Certificate
-	cas  *x509.CertPool
+	cert    *tls.Certificate
+	cas     *x509.CertPool
+	caCerts []*x509.Certificate // the bundle's certificates, for their expiry
 }
 
 // NewServerConfig reads the certificate, key and (when client certificates are asked for) CA bundle. It fails when
@@ -125,7 +127,7 @@ func (s *ServerConfig) Reload() error {
 	}
 	next := &loadedFiles{cert: &cert}
 	if s.opts.ClientAuth != ClientCertNone && s.opts.ClientCAFile != "" {
-		if next.cas, err = ReadCAFile(s.opts.ClientCAFile); err != nil {
+		if next.cas, next.caCerts, err = readCABundle(s.opts.ClientCAFile); err != nil {
 			return err
 		}
 	}
@@ -136,15 +138,22 @@ func (s *ServerConfig) Reload() error {
 // ReadCAFile reads a PEM bundle of CA certificates into a pool. It fails when the file cannot be read or holds
 // no certificate.
 func ReadCAFile(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
+	pool, _, err := readCABundle(path)
+	return pool, err
+}
+
+// readCABundle reads a PEM bundle of CA certificates as a pool and as the
+// certificates in it, from one read of the file.
+func readCABundle(path string) (*x509.CertPool, []*x509.Certificate, error) {
+	bundle, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("tlsproxy: read CA bundle: %w", err)
+		return nil, nil, fmt.Errorf("tlsproxy: read CA bundle: %w", err)
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("tlsproxy: %s holds no PEM certificate", path)
+	if !pool.AppendCertsFromPEM(bundle) {
+		return nil, nil, fmt.Errorf("tlsproxy: %s holds no PEM certificate", path)
 	}
-	return pool, nil
+	return pool, parseCerts(bundle), nil
 }
 
 // ClientCAs returns the client CA bundle as last loaded, or nil when the config has none.
@@ -173,6 +182,33 @@ func VerifyClient(chain []*x509.Certificate, roots *x509.CertPool) error {
 // Certificate returns the leaf certificate currently served, e.g. to log its expiry after a reload.
 func (s *ServerConfig) Certificate() *x509.Certificate {
 	return s.loaded.Load().cert.Leaf
+}
+
+// ClientCACertificates returns the certificates of the client CA bundle
+// currently in use (none when client certificates are not asked for), e.g.
+// to watch their expiry.
+func (s *ServerConfig) ClientCACertificates() []*x509.Certificate {
+	return s.loaded.Load().caCerts
+}
+
+// parseCerts returns the certificates of a PEM bundle that parse, as
+// x509.CertPool.AppendCertsFromPEM takes them.
+func parseCerts(bundle []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for len(bundle) > 0 {
+		var b *pem.Block
+		b, bundle = pem.Decode(bundle)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" || len(b.Headers) != 0 {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // TLSConfig returns a new *tls.Config for a server: TLS 1.2 or newer, the AEAD suites above, the current

@@ -585,3 +585,40 @@ func BenchmarkReadCAFile(b *testing.B) {
 		}
 	}
 }
+
+// ClientCAs are the bundle's certificates as last loaded: none without
+// client certificates, and after a reload the new bundle's, a key or
+// other block in it skipped as the pool skips it.
+func TestClientCAsFollowReload(t *testing.T) {
+	pki := newPKI(t)
+	if got := pki.serverConfig(t, ClientCertNone).ClientCACertificates(); len(got) != 0 {
+		t.Fatalf("without client certificates: %d CAs", len(got))
+	}
+	sc := pki.serverConfig(t, ClientCertOptional)
+	first := sc.ClientCACertificates()
+	if len(first) != 1 || !first[0].IsCA {
+		t.Fatalf("CAs %v", first)
+	}
+	other, err := InitCA(filepath.Join(t.TempDir(), "other"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundle []byte
+	for _, f := range []string{pki.server.CACert, filepath.Join(pki.dir, CAKeyFile), other.CACert} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle = append(bundle, b...)
+	}
+	if err := os.WriteFile(pki.server.CACert, bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got := sc.ClientCACertificates()
+	if len(got) != 2 || !got[0].Equal(first[0]) || got[1].Equal(first[0]) {
+		t.Fatalf("after the reload: %d CAs", len(got))
+	}
+}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles"
+	fx "github.com/circa-ils/circa/profiles/exchange"
+	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -30,6 +32,11 @@ type backend struct {
 	regOnce sync.Once
 	reg     *profiles.Registry
 	regErr  error
+
+	// Inside the server, runs started by a command count in its metrics
+	// too; elsewhere these are nil.
+	exchangeObserver   fx.Observer
+	publishingObserver func(publishing.RunResult, error)
 }
 
 // registry returns the profile registry, loaded on first use. Inside the

@@ -74,7 +74,7 @@ func runExchange(cmd *cobra.Command, a *app, b *backend, reg *profiles.Registry,
 	out := cmd.OutOrStdout()
 	bar := newProgressBar(a.errOut)
 	s, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg, Dir: fx.DataDir(b.dataDir),
-		Logger: a.log, Progress: bar.update})
+		Logger: a.log, Progress: bar.update, Observer: b.exchangeObserver})
 	if err != nil {
 		return err
 	}

@@ -302,7 +302,7 @@ func TestStorageProfileRemoveLosesNothing(t *testing.T) {
 // TestServeSendsStorageRequestsOnline: `circa serve` runs the storage
 // sender. A hold placed at a kiosk on an annex item reaches the facility
 // (another circa's NCIP responder, on a real socket) as a RequestItem, and
-// /metrics counts it.
+// /metrics counts it and shows the outbox emptied.
 func TestServeSendsStorageRequestsOnline(t *testing.T) {
 	fac, url := ncipServer(t)
 	reg, err := fac.registry(context.Background())
@@ -373,6 +373,8 @@ func TestServeSendsStorageRequestsOnline(t *testing.T) {
 		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
 	}
+	// Delivered, the outbox is empty.
+	waitMetric(t, s.httpURL, "circa_storage_messages_pending", map[string]string{"profile": fixtures.StorageCode}, 0)
 }
 
 // TestNCIPSendItemShipped: staff tell circa, as the facility, that the

@@ -204,7 +204,8 @@ func newItemCatalogCommands(a *app) []*cobra.Command {
 // publisher returns the file publisher of a backend: files are built in
 // DATA-DIR/publishing until delivered.
 func publisherOf(b *backend) (*publishing.Publisher, error) {
-	return publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(b.dataDir, "publishing")})
+	return publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(b.dataDir, "publishing"),
+		Observer: b.publishingObserver})
 }
 
 func newPublishCommand(a *app) *cobra.Command {

@@ -199,7 +199,13 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(metrics, b.db)
 	registerAuthMetrics(metrics, b.svc)
-	sipMetrics := newSIP2MetricVecs(metrics)
+	registerBuildInfo(metrics)
+	metrics.MustRegister(newJobsCollector(b.db, reg))
+	b.exchangeObserver, b.publishingObserver = exchangeMetrics(metrics), publishingMetrics(metrics)
+	sipMetrics := newSIP2MetricVecs(metrics, func(code string) bool {
+		_, ok := reg.Current().SelfCheck[code]
+		return ok
+	}, sortedKeys(reg.Current().SelfCheck))
 
 	// Listeners first, so a busy port fails start-up before anything runs.
 	var lns []net.Listener
@@ -328,9 +334,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	mux.Handle(statuspage.PagePath, statusPage)
 	mux.Handle(statuspage.PagePath+"/", statusPage)
 
-	exchangeRuns := exchangeMetrics(metrics)
 	scheduler, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg,
-		Dir: fx.DataDir(a.dataDir), Logger: a.log.With().Str("component", "exchange").Logger(), Observer: exchangeRuns})
+		Dir: fx.DataDir(a.dataDir), Logger: a.log.With().Str("component", "exchange").Logger(), Observer: b.exchangeObserver})
 	if err != nil {
 		closeAll()
 		return err
@@ -342,7 +347,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	publisher, err := publishing.NewPublisher(b.db, publishing.PublisherOptions{Dir: filepath.Join(a.dataDir, "publishing"),
-		Logger: a.log.With().Str("component", "publishing").Logger()})
+		Logger: a.log.With().Str("component", "publishing").Logger(), Observer: b.publishingObserver})
 	if err != nil {
 		closeAll()
 		return err
@@ -356,6 +361,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	ls.admin = adm.ln
+	registerCertificateMetrics(metrics, time.Now, map[string]*tlsproxy.ServerConfig{"sip2": sip2TLSCfg, "https": httpsCfg})
 	printAddresses(a, o, b, ls, files.printedCA, adm)
 	for _, sc := range tlsCfgs {
 		reloads = append(reloads, func() { reloadCertificate(a, sc) })
@@ -461,9 +467,10 @@ func healthHandler(db *store.DB) http.Handler {
 	})
 }
 
-// storeHealth is the store's verdict for /healthz and the status page:
-// whether it can read, and then whether its latest commit (or a probe)
-// succeeded.
+// storeHealth is the store's verdict for /healthz, the status page and the
+// circa_store_healthy metric: whether it can read, and then whether its
+// latest commit (or a probe, at most once per store.ProbeAfter however
+// often it is asked) succeeded.
 func storeHealth(ctx context.Context, db *store.DB) store.Health {
 	if err := db.View(ctx, func(*store.Tx) error { return nil }); err != nil {
 		h := db.Health()

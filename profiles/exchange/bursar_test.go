@@ -810,3 +810,51 @@ func TestBursarFileCarriesEveryFieldOfAlmasFiles(t *testing.T) {
 		t.Fatal("no exported fee has an item to check")
 	}
 }
+
+// The status says when the profile last succeeded: nothing after a failed
+// run, then the finish of the latest successful one, read from the history
+// for runs recorded before the state kept it.
+func TestProfileStatusLastSuccess(t *testing.T) {
+	e := newEnv(t)
+	srv, tg := sftpTarget(t)
+	e.save(bursarProfile(tg))
+	srv.SetFaults(sftptest.Faults{CutAfterBytes: 300})
+	e.sched.afterSave = func(d delivery.Delivery) error {
+		if d.Step == delivery.StepPending {
+			srv.SetFaults(sftptest.Faults{CutAfterBytes: 300})
+		}
+		return nil
+	}
+	if run, _ := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); run.Result != ResultFailed {
+		t.Fatalf("want a failed run, got %+v", run)
+	}
+	if st, err := ProfileStatus(ctx, e.db, "BURSAR"); err != nil || !st.LastSuccess.IsZero() {
+		t.Fatalf("after a failed run: %+v, %v", st, err)
+	}
+	e.sched.afterSave = nil
+	srv.SetFaults(sftptest.Faults{})
+	e.advance(time.Hour)
+	ok, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := ProfileStatus(ctx, e.db, "BURSAR"); !st.LastSuccess.Equal(ok.Finished) || ok.Finished.IsZero() {
+		t.Fatalf("last success %v, want the ok run's finish %v", st.LastSuccess, ok.Finished)
+	}
+	// A run with nothing new to send succeeds too.
+	e.advance(time.Hour)
+	if ok, err = e.sched.RunNow(ctx, "BURSAR", RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = e.db.Update(ctx, func(tx *store.Tx) error {
+		st, err := loadState(tx, "BURSAR")
+		st.LastOK = time.Time{}
+		return errors.Join(err, tx.SetMeta(stateKey("BURSAR"), st))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := ProfileStatus(ctx, e.db, "BURSAR"); !st.LastSuccess.Equal(ok.Finished) {
+		t.Fatalf("from the history: last success %v, want %v", st.LastSuccess, ok.Finished)
+	}
+}

@@ -21,6 +21,8 @@ type state struct {
 	Files   uint64    `json:"files"` // files built so far; numbers the names
 	Runs    uint64    `json:"runs"`
 	LastRun time.Time `json:"last_run"`
+	// LastOK is when the latest successful run finished.
+	LastOK  time.Time `json:"last_ok,omitzero"`
 	Stopped string    `json:"stopped,omitempty"`
 	// Pending lists outbox entries not yet delivered, oldest first.
 	Pending []string `json:"pending,omitempty"`

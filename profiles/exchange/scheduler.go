@@ -465,6 +465,9 @@ type Status struct {
 	Stopped string `json:"stopped,omitempty"`
 	// Pending names files built but not yet delivered.
 	Pending []string `json:"pending,omitempty"`
+	// LastSuccess is when the latest successful run finished (zero: none
+	// in the history).
+	LastSuccess time.Time `json:"last_success,omitzero"`
 }
 
 // ProfileStatus returns a profile's status.
@@ -472,10 +475,23 @@ func ProfileStatus(ctx context.Context, db *store.DB, code string) (Status, erro
 	var st state
 	err := db.View(ctx, func(tx *store.Tx) error {
 		var err error
-		st, err = loadState(tx, code)
-		return err
+		if st, err = loadState(tx, code); err != nil || !st.LastOK.IsZero() {
+			return err
+		}
+		// Runs recorded before the state kept LastOK: the history has it.
+		var runs []Run
+		if err := tx.Meta(historyKey(code), &runs); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		for _, r := range slices.Backward(runs) {
+			if r.Result == ResultOK {
+				st.LastOK = r.Finished
+				break
+			}
+		}
+		return nil
 	})
-	return Status{LastRun: st.LastRun, Stopped: st.Stopped, Pending: st.Pending}, err
+	return Status{LastRun: st.LastRun, Stopped: st.Stopped, Pending: st.Pending, LastSuccess: st.LastOK}, err
 }
 
 // record appends a run to the profile's history and updates its state.
@@ -488,6 +504,9 @@ func (s *Scheduler) record(ctx context.Context, code string, run *Run) error {
 		st.Runs++
 		run.ID = st.Runs
 		st.LastRun = run.Started
+		if run.Result == ResultOK {
+			st.LastOK = run.Finished
+		}
 		if run.Permanent {
 			st.Stopped = run.Error
 		}

@@ -25,6 +25,7 @@
 package initiator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -122,6 +123,17 @@ func msgKey(code, key string) string {
 }
 func keyOf(request uint64, kind string) string {
 	return strconv.FormatUint(request, 10) + "/" + kind
+}
+
+// PendingCount returns how many messages wait in a profile's outbox.
+func PendingCount(ctx context.Context, db *store.DB, code string) (int, error) {
+	var n int
+	err := db.View(ctx, func(tx *store.Tx) error {
+		st, err := loadState(tx, code)
+		n = len(st.Pending)
+		return err
+	})
+	return n, err
 }
 
 func loadState(tx *store.Tx, code string) (state, error) {

@@ -44,6 +44,9 @@ type PublisherOptions struct {
 	Poll time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observer, when set, is told of every run's end, for metrics. It is
+	// called from the run's goroutine and must not block.
+	Observer func(RunResult, error)
 }
 
 // Publisher builds and delivers publishing files.
@@ -219,13 +222,20 @@ func (p *Publisher) saveState(ctx context.Context, code string, st runState) err
 // run (the whole selection, deletions included, on the first run). An
 // unfinished delivery is finished first.
 func (p *Publisher) Incremental(ctx context.Context, code string) (RunResult, error) {
-	return p.run(ctx, code, "incremental")
+	return p.observed(p.run(ctx, code, "incremental"))
 }
 
 // Full delivers every live record of the profile's selection, for a
 // partner's first load; later incremental runs carry on from it.
 func (p *Publisher) Full(ctx context.Context, code string) (RunResult, error) {
-	return p.run(ctx, code, "full")
+	return p.observed(p.run(ctx, code, "full"))
+}
+
+func (p *Publisher) observed(res RunResult, err error) (RunResult, error) {
+	if p.o.Observer != nil {
+		p.o.Observer(res, err)
+	}
+	return res, err
 }
 
 func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, error) {
@@ -653,14 +663,15 @@ func decodeIDs(b []byte) (idSet, error) {
 
 // Status is a profile's publishing progress, for operators.
 type Status struct {
-	Code    string
-	Through time.Time // every change stamped up to here has been delivered
-	Runs    int       // files delivered
-	LastRun time.Time
-	Held    int           // records the partner holds as live records
-	Pending string        // the files on their way, if any
-	Step    delivery.Step // how far the first of them not done has got
-	Failed  string        // the last failure, until a run succeeds
+	Code        string
+	Through     time.Time // every change stamped up to here has been delivered
+	Runs        int       // files delivered
+	LastRun     time.Time
+	Held        int           // records the partner holds as live records
+	Pending     string        // the files on their way, if any
+	Undelivered int           // how many of them are not yet delivered
+	Step        delivery.Step // how far the first of them not done has got
+	Failed      string        // the last failure, until a run succeeds
 }
 
 // LoadStatus returns the progress of a profile's file publishing.
@@ -678,10 +689,13 @@ func LoadStatus(ctx context.Context, db *store.DB, code string) (Status, error) 
 	if st.Pending != nil {
 		s.Pending = strings.Join(st.Pending.names(), ", ")
 		for _, d := range st.Pending.Files {
-			if d.Step != delivery.StepDone {
-				s.Step = d.Step
-				break
+			if d.Step == delivery.StepDone {
+				continue
 			}
+			if s.Undelivered == 0 {
+				s.Step = d.Step
+			}
+			s.Undelivered++
 		}
 	}
 	return s, nil

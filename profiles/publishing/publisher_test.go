@@ -256,6 +256,9 @@ func TestPublishCrashBetweenUploadAndRename(t *testing.T) {
 					t.Fatalf("after the crash the target holds %s", n)
 				}
 			}
+			if st, err := LoadStatus(ctx, db, "recap"); err != nil || st.Undelivered != 1 || !st.LastRun.IsZero() {
+				t.Fatalf("status after the crash: %+v %v", st, err)
+			}
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -263,9 +266,21 @@ func TestPublishCrashBetweenUploadAndRename(t *testing.T) {
 			db = openDB(t, path)
 			c.add(time.Hour)
 			p = newPublisher(t, db, outbox, c)
+			var seen []RunResult
+			p.o.Observer = func(r RunResult, err error) {
+				if err == nil {
+					seen = append(seen, r)
+				}
+			}
 			res, err := p.Incremental(ctx, "recap")
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(seen) != 1 || !slices.Equal(seen[0].Files, res.Files) {
+				t.Errorf("observer saw %+v", seen)
+			}
+			if st, err := LoadStatus(ctx, db, "recap"); err != nil || st.Undelivered != 0 || !st.LastRun.Equal(c.now()) {
+				t.Errorf("status after the resumed run: %+v %v", st, err)
 			}
 			const name = "recap_1_20261102_095950[000]_new.xml"
 			if !res.Resumed || !slices.Equal(res.Files, []string{name}) || res.Records != selectedBibs(t, db) {

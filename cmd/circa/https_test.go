@@ -74,7 +74,8 @@ func postNCIP(t *testing.T, c *http.Client, url string, hdr map[string]string, s
 }
 
 // Partners talk NCIP over circa serve's HTTPS listener (HTTP/2 when they
-// offer it), and harvesters get an https baseURL; /metrics is not there. A
+// offer it), harvesters get an https baseURL and staff the status page's
+// sign-in; /metrics is not there. A
 // partner whose profile requires a client certificate gets in with the one
 // circa tls issue made for it, through circa ncip send, and is refused
 // with none, with another profile's, and over plain HTTP.
@@ -100,6 +101,15 @@ func TestNCIPOverHTTPS(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("/metrics over HTTPS: %s, want 404", resp.Status)
+	}
+	// Staff reach the status page's sign-in over HTTPS.
+	if resp, err = c.Get(s.httpsURL + "/status"); err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Sign in with a staff account") {
+		t.Fatalf("/status over HTTPS: %s\n%s", resp.Status, page)
 	}
 	if resp, err = c.Get(s.httpsURL + "/oai?verb=Identify"); err != nil {
 		t.Fatal(err)

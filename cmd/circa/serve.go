@@ -331,8 +331,10 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		closeAll()
 		return err
 	}
-	mux.Handle(statuspage.PagePath, statusPage)
-	mux.Handle(statuspage.PagePath+"/", statusPage)
+	// Staff reach the page on HTTPS too; sign-in is refused over plain
+	// HTTP from another machine.
+	partnerMux.Handle(statuspage.PagePath, statusPage)
+	partnerMux.Handle(statuspage.PagePath+"/", statusPage)
 
 	scheduler, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg,
 		Dir: fx.DataDir(a.dataDir), Logger: a.log.With().Str("component", "exchange").Logger(), Observer: b.exchangeObserver})
@@ -574,7 +576,7 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 	}
 	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz /status)\n", httpLn.Addr())
 	if ls.https != nil {
-		fmt.Fprintf(out, "  https     https://%s (/ncip /oai /healthz)\n", ls.https.Addr())
+		fmt.Fprintf(out, "  https     https://%s (/ncip /oai /healthz /status)\n", ls.https.Addr())
 	}
 	if ls.debug != nil {
 		fmt.Fprintf(out, "  debug     http://%s/debug/pprof/\n", ls.debug.Addr())

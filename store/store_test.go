@@ -774,7 +774,7 @@ func TestMigrateGroupsAndPoliciesToV5(t *testing.T) {
 		}
 		return nil
 	})
-	if v, _ := db.Version(); v != 5 {
+	if v, _ := db.Version(); v != SchemaVersion {
 		t.Fatalf("version %d after opening a version 4 file", v)
 	}
 	var groups, policies []string

@@ -201,15 +201,16 @@ func (t *Tx) putAudit(e *AuditEntry) error {
 	return putJSON(b, timeKey(e.At, seq), e)
 }
 
-// AuditSummary records one entry for a bulk run (an import, a file-exchange
-// run) in the scope ctx carries; without a scope it records nothing. counts
-// become the entry's After.
-func (db *DB) AuditSummary(ctx context.Context, kind, key, profile string, counts any) error {
+// RecordAudit records one entry of its own in the scope ctx carries: a bulk
+// run (an import, a file-exchange run) with its counts, or a change made
+// outside the store (a certificate issued). what becomes the entry's After.
+// Without a scope it records nothing.
+func (db *DB) RecordAudit(ctx context.Context, kind, key, profile string, what any) error {
 	scope, ok := AuditScopeOf(ctx)
 	if !ok {
 		return nil
 	}
-	after, err := json.Marshal(counts)
+	after, err := json.Marshal(what)
 	if err != nil {
 		return err
 	}
@@ -402,7 +403,7 @@ func maskValues(b, a any) (any, any) {
 			av, aok := am[k]
 			nb, na := bv, av
 			if IsSecretField(k) && (isSecretValue(bv) || isSecretValue(av)) {
-				nb, na = maskOf(bv, nil, false), maskOf(av, bv, true)
+				nb, na = maskOf(bv, nil, false), maskOf(av, bv, bIsMap)
 			} else {
 				nb, na = maskValues(bv, av)
 			}
@@ -447,13 +448,13 @@ func isSecretValue(v any) bool {
 }
 
 // maskOf is what a secret's value is recorded as: empty stays empty (so
-// "no PIN" still shows), anything else is Masked, or MaskedChanged in an
-// after that differs from before.
-func maskOf(v, before any, isAfter bool) any {
+// "no PIN" still shows), anything else is Masked, or MaskedChanged when
+// compared with the record's earlier version it differs.
+func maskOf(v, before any, compare bool) any {
 	if s, ok := v.(string); ok && s == "" {
 		return ""
 	}
-	if isAfter && !reflect.DeepEqual(v, before) {
+	if compare && !reflect.DeepEqual(v, before) {
 		return MaskedChanged
 	}
 	return Masked

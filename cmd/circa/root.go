@@ -12,6 +12,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/circa-ils/circa/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -31,7 +33,9 @@ type app struct {
 	argv        []string
 	cwd         string
 	server      *backend
-	log         zerolog.Logger
+	// peer is the user who sent the command over the admin socket.
+	peer *store.Actor
+	log  zerolog.Logger
 	// secrets are the values of the --NAME-file flags given, by flag name:
 	// read once by the client, carried to a running server beside the
 	// command line.
@@ -176,7 +180,7 @@ func newRootCommand(a *app) *cobra.Command {
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a), newNCIPCommand(a), newStorageCommand(a),
-		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a)} {
+		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a), newAuditCommand(a)} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}

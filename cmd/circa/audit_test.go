@@ -60,6 +60,7 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 	mapping := write("mapping.yaml", kohaMapping)
 	patrons := write("patrons.csv", kohaPatrons)
 	pinFile := write("pin", "9753\n")
+	marcFile := kohaFile(t, kohaRecords()[0])
 	pubFile := write("pub.yaml", "code: FILMS\nname: Films\nselection:\n  material_types: [video]\nformat: marcxml.tar.gz\nevery: 24h\n"+
 		"target:\n  kind: local\n  local_dir: "+drop+"\n")
 	me := localActor()
@@ -153,6 +154,12 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 			check: func(t *testing.T, e store.AuditEntry) {
 				if !strings.Contains(string(e.After), `"records":3`) || !strings.Contains(string(e.After), `"problems":1`) {
 					t.Errorf("import counts: %s", e.After)
+				}
+			}},
+		{name: "catalogue import", args: []string{"import", "marc", marcFile, "--items", "koha"}, kind: "import", key: "marc", change: "summary",
+			check: func(t *testing.T, e store.AuditEntry) {
+				if !strings.Contains(string(e.After), `"records":1`) || !strings.Contains(string(e.After), `"files":["koha.mrc"]`) {
+					t.Errorf("import marc entry: %s", e.After)
 				}
 			}},
 		{name: "certificate authority", args: []string{"tls", "init"}, kind: "certificate", key: "server", change: "summary"},

@@ -154,6 +154,12 @@ func (a *app) admin(run func(cmd *cobra.Command, args []string) error) func(*cob
 	}
 }
 
+// audited wraps the run function of a command that writes but never goes
+// through the admin socket, so that its changes are audited all the same.
+func (a *app) audited(run func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error { return a.runAudited(run, cmd, args) }
+}
+
 // runAudited runs a command with the changes it makes recorded in the
 // audit trail as made by the user who ran it: the admin socket's peer
 // inside a server, the process's own user otherwise. A command marked

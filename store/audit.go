@@ -78,10 +78,12 @@ type AuditEntry struct {
 	// Profile is the code of the profile the change concerns, if any.
 	Profile string `json:"profile,omitempty"`
 	// Before and After are the record as JSON with secrets masked; Before
-	// is absent for a record created, After for one removed. A bulk run's
-	// entry has its counts in After.
+	// is absent for a record created, After for one removed.
 	Before json.RawMessage `json:"before,omitempty"`
 	After  json.RawMessage `json:"after,omitempty"`
+	// Summary marks an entry a command recorded of its own (RecordAudit):
+	// After holds a run's counts or what was made outside the store.
+	Summary bool `json:"summary,omitempty"`
 }
 
 // DefaultAuditRetention is how long entries are kept unless set otherwise.
@@ -221,7 +223,7 @@ func (db *DB) RecordAudit(ctx context.Context, kind, key, profile string, what a
 	scope.Summary = true
 	return db.Update(WithAudit(ctx, scope), func(tx *Tx) error {
 		return tx.putAudit(&AuditEntry{At: time.Now(), Actor: scope.Actor, Command: scope.Command, Kind: kind, Key: key,
-			Profile: profile, After: after})
+			Profile: profile, After: after, Summary: true})
 	})
 }
 
@@ -274,14 +276,23 @@ func (t *Tx) SetAuditRetention(d time.Duration) error {
 	if d < 24*time.Hour {
 		return fmt.Errorf("%w: audit retention %s is less than a day", ErrConflict, d)
 	}
-	before, err := json.Marshal(t.AuditRetention().String())
+	before, err := json.Marshal(FormatRetention(t.AuditRetention()))
 	if err != nil {
 		return err
 	}
-	if err := t.auditNote("setting", "audit retention", before, d.String(), 0, ""); err != nil {
+	if err := t.auditNote("setting", "audit retention", before, FormatRetention(d), 0, ""); err != nil {
 		return err
 	}
 	return t.b(bucketMeta).Put(keyAuditRetention, u64(uint64(d)))
+}
+
+// FormatRetention writes a retention period in days (400d) when it is a
+// whole number of them.
+func FormatRetention(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // pruneAudit removes up to limit entries older than cutoff, oldest first.
@@ -416,8 +427,11 @@ func maskValues(b, a any) (any, any) {
 		}
 		return b, a
 	}
-	bl, _ := b.([]any)
-	al, _ := a.([]any)
+	bl, bIsList := b.([]any)
+	al, aIsList := a.([]any)
+	if !bIsList && !aIsList {
+		return clipped(b), clipped(a)
+	}
 	for i := range max(len(bl), len(al)) {
 		var bv, av any
 		if i < len(bl) {
@@ -435,6 +449,17 @@ func maskValues(b, a any) (any, any) {
 		}
 	}
 	return b, a
+}
+
+// auditValueLimit bounds one value in an entry: a file's content (an
+// outbox file handed to another profile) is summarised, not copied.
+const auditValueLimit = 4096
+
+func clipped(v any) any {
+	if s, ok := v.(string); ok && len(s) > auditValueLimit {
+		return fmt.Sprintf("(%d characters left out)", len(s))
+	}
+	return v
 }
 
 // isSecretValue: a flag (require_pin: true) or a number names a setting

@@ -200,7 +200,7 @@ func TestAuditRetentionPrunesInBoundedBatches(t *testing.T) {
 	if len(es) != 6 || es[5].Kind != "setting" || es[5].Key != "audit retention" {
 		t.Fatalf("left: %+v", es)
 	}
-	if !strings.Contains(string(es[5].After), "720h") {
+	if string(es[5].Before) != `"400d"` || string(es[5].After) != `"30d"` {
 		t.Errorf("retention change: %s → %s", es[5].Before, es[5].After)
 	}
 	if err := db.Update(context.Background(), func(tx *Tx) error { return tx.SetAuditRetention(time.Hour) }); !errors.Is(err, ErrConflict) {
@@ -240,6 +240,12 @@ func TestIsSecretField(t *testing.T) {
 		if got := IsSecretField(name); got != want {
 			t.Errorf("IsSecretField(%q) = %v, want %v", name, got, want)
 		}
+	}
+	// A long value (a file's content) is summarised.
+	long := strings.Repeat("x", auditValueLimit+1)
+	if _, a, err := maskedPair(nil, []byte(`{"content":"`+long+`","name":"f"}`)); err != nil ||
+		string(a) != `{"content":"(4097 characters left out)","name":"f"}` {
+		t.Errorf("long value: %.100s %v", a, err)
 	}
 	// require_pin names a secret but holds a flag: kept.
 	b, a, err := maskedPair([]byte(`{"require_pin":true,"x":{"pin":"1234"}}`), []byte(`{"require_pin":false,"x":{"pin":"1234"}}`))

@@ -207,8 +207,8 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 		e := *found
 		switch s.change {
 		case "created", "summary":
-			if e.Before != nil || e.After == nil {
-				t.Errorf("%s: %s entry with before %s after %s", s.name, s.change, e.Before, e.After)
+			if e.Before != nil || e.After == nil || e.Summary != (s.change == "summary") {
+				t.Errorf("%s: %s entry with before %s after %s, summary %v", s.name, s.change, e.Before, e.After, e.Summary)
 			}
 		case "changed":
 			if e.Before == nil || e.After == nil || bytes.Equal(e.Before, e.After) {

@@ -106,7 +106,7 @@ running server, a few with each change, and at once (in small batches) when this
 			return a.withBackend(func(b *backend) error {
 				if len(args) == 0 {
 					return b.db.View(cmd.Context(), func(tx *store.Tx) error {
-						fmt.Fprintf(cmd.OutOrStdout(), "audit entries are kept %s\n", formatDays(tx.AuditRetention()))
+						fmt.Fprintf(cmd.OutOrStdout(), "audit entries are kept %s\n", store.FormatRetention(tx.AuditRetention()))
 						return nil
 					})
 				}
@@ -117,7 +117,7 @@ running server, a few with each change, and at once (in small batches) when this
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "audit entries are kept %s; %d older entries removed\n", formatDays(d), n)
+				fmt.Fprintf(cmd.OutOrStdout(), "audit entries are kept %s; %d older entries removed\n", store.FormatRetention(d), n)
 				return nil
 			})
 		}),
@@ -172,13 +172,6 @@ func parseRetention(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func formatDays(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	}
-	return d.String()
-}
-
 // printAudit writes entries as a table: one line each, saying what changed.
 func printAudit(w io.Writer, entries []store.AuditEntry, zone *time.Location) {
 	if len(entries) == 0 {
@@ -199,27 +192,22 @@ func printAudit(w io.Writer, entries []store.AuditEntry, zone *time.Location) {
 }
 
 // describeChange says in a few words what an entry changed: the fields a
-// change touched, or what a creation or a run recorded.
+// change touched, or what a run recorded.
 func describeChange(e store.AuditEntry) string {
 	switch {
+	case e.Summary:
+		return compactLine(e.After)
 	case e.Before == nil && e.After == nil:
 		return ""
+	case e.Before == nil:
+		return "created"
 	case e.After == nil:
 		return "removed"
-	case e.Before == nil:
-		var c bytes.Buffer
-		if json.Compact(&c, e.After) != nil {
-			return "created"
-		}
-		s := c.String()
-		if len(s) > 120 {
-			s = s[:117] + "..."
-		}
-		return s
 	}
 	var before, after map[string]json.RawMessage
 	if json.Unmarshal(e.Before, &before) != nil || json.Unmarshal(e.After, &after) != nil {
-		return "changed"
+		// A setting of one value.
+		return compactLine(e.Before) + " → " + compactLine(e.After)
 	}
 	var fields []string
 	for k, v := range after {
@@ -234,4 +222,17 @@ func describeChange(e store.AuditEntry) string {
 	}
 	slices.Sort(fields)
 	return "changed " + strings.Join(fields, ", ")
+}
+
+// compactLine is a JSON value on one line, cut to fit a table.
+func compactLine(raw json.RawMessage) string {
+	var c bytes.Buffer
+	if json.Compact(&c, raw) != nil {
+		return string(raw)
+	}
+	s := c.String()
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
 }

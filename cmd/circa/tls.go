@@ -104,13 +104,19 @@ func (a *app) auditCertificate(cmd *cobra.Command, key, profile string, p tlspro
 	if _, err := os.Stat(dbPath(a.dataDir)); a.server == nil && errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
 	return a.withBackend(func(b *backend) error {
 		return b.db.RecordAudit(cmd.Context(), "certificate", key, profile, struct {
 			Certificate string `json:"certificate"`
 			KeyFile     string `json:"key_file"`
 			CA          string `json:"ca"`
 			Names       string `json:"names,omitempty"`
-		}{p.Cert, p.Key, p.CACert, names})
+		}{abs(p.Cert), abs(p.Key), abs(p.CACert), names})
 	})
 }
 

@@ -401,6 +401,14 @@ func maskedPair(before, after []byte) ([]byte, []byte, error) {
 func maskValues(b, a any) (any, any) {
 	bm, bIsMap := b.(map[string]any)
 	am, aIsMap := a.(map[string]any)
+	bl, bIsList := b.([]any)
+	al, aIsList := a.([]any)
+	if b != nil && a != nil && (bIsMap != aIsMap || bIsList != aIsList) {
+		// Of different shapes, each is masked on its own.
+		nb, _ := maskValues(b, nil)
+		_, na := maskValues(nil, a)
+		return nb, na
+	}
 	if bIsMap || aIsMap {
 		keys := map[string]bool{}
 		for k := range bm {
@@ -427,8 +435,6 @@ func maskValues(b, a any) (any, any) {
 		}
 		return b, a
 	}
-	bl, bIsList := b.([]any)
-	al, aIsList := a.([]any)
 	if !bIsList && !aIsList {
 		return clipped(b), clipped(a)
 	}

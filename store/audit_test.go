@@ -253,3 +253,48 @@ func TestIsSecretField(t *testing.T) {
 		t.Errorf("masked: %s %s %v", b, a, err)
 	}
 }
+
+// FuzzMaskedPair: whatever two versions of a record hold, no string under a
+// secret field survives masking, and masking never fails on valid JSON.
+func FuzzMaskedPair(f *testing.F) {
+	f.Add(`{"pin_hash":"$argon2id$x","a":[{"password":"p"}]}`, `{"pin_hash":"$argon2id$y","a":[]}`)
+	f.Add(`{"auth":{"api_key_hash":"k","shared_secret_hash":""}}`, `null`)
+	f.Add(`[1,"x",{"private_key":{"pem":"-----BEGIN"}}]`, `{"require_pin":true}`)
+	f.Fuzz(func(t *testing.T, before, after string) {
+		if !json.Valid([]byte(before)) || !json.Valid([]byte(after)) {
+			return
+		}
+		b, a, err := maskedPair([]byte(before), []byte(after))
+		if err != nil {
+			t.Fatalf("masking valid JSON: %v", err)
+		}
+		for _, out := range [][]byte{b, a} {
+			var v any
+			if err := json.Unmarshal(out, &v); err != nil {
+				t.Fatalf("masked output is not JSON: %s", out)
+			}
+			assertNoSecret(t, v)
+		}
+	})
+}
+
+func assertNoSecret(t *testing.T, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && IsSecretField(k) && s != "" && s != Masked && s != MaskedChanged {
+				t.Fatalf("secret field %q kept %q", k, s)
+			}
+			if IsSecretField(k) && isSecretValue(e) {
+				if _, ok := e.(string); !ok {
+					t.Fatalf("secret field %q kept %v", k, e)
+				}
+			}
+			assertNoSecret(t, e)
+		}
+	case []any:
+		for _, e := range x {
+			assertNoSecret(t, e)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 	rulesFile := write("rules.yaml", strings.Replace(rules, "loan_days: 21", "loan_days: 28", 1))
 	mapping := write("mapping.yaml", kohaMapping)
 	patrons := write("patrons.csv", kohaPatrons)
-	pinFile := write("pin", "9753\n")
+	pinFile := write("pin", "97531864\n")
 	marcFile := kohaFile(t, kohaRecords()[0])
 	pubFile := write("pub.yaml", "code: FILMS\nname: Films\nselection:\n  material_types: [video]\nformat: marcxml.tar.gz\nevery: 24h\n"+
 		"target:\n  kind: local\n  local_dir: "+drop+"\n")
@@ -67,7 +67,7 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 
 	// The secrets any entry could leak: plain ones given here, and the
 	// hashes stored for them (any argon2 or bcrypt string).
-	secrets := []string{"sc-pass-9", "sc-pass-10", "ncip-key-7", "annex-shh-3", "9753", "$argon2", "$2a$", "$2b$"}
+	secrets := []string{"sc-pass-9", "sc-pass-10", "ncip-key-7", "annex-shh-3", "97531864", "$argon2", "$2a$", "$2b$"}
 
 	type step struct {
 		name   string
@@ -87,6 +87,18 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 	}
 	steps := []step{
 		{name: "library", args: []string{"library", "add", "WEST", "--name", "West", "--timezone", "UTC", "--currency", "USD"}, kind: "library", key: "WEST", change: "created"},
+		{name: "location", args: []string{"location", "add", "WEST-STACKS", "--library", "WEST", "--name", "West stacks"}, kind: "location", key: "WEST-STACKS", change: "created"},
+		{name: "desk", args: []string{"desk", "add", "WEST-CIRC", "--library", "WEST", "--locations", "WEST-STACKS"}, kind: "desk", key: "WEST-CIRC", change: "created"},
+		{name: "institution", args: []string{"institution", "set", "MAINU", "--name", "Main University"}, kind: "setting", key: "institution", change: "changed"},
+		{name: "item add", args: []string{"item", "add", "39000000000777", "--bib", "id:1", "--location", "MAIN-STACKS"}, kind: "item", key: "39000000000777", change: "created"},
+		{name: "item move", args: []string{"item", "move", "39000000000777", "MAIN-REF"}, kind: "item", key: "39000000000777", change: "changed"},
+		{name: "item delete", args: []string{"item", "delete", "39000000000777"}, kind: "item", key: "39000000000777", change: "removed"},
+		{name: "kiosk messages", args: []string{"messages", "set", "--profile", "kiosk1", "--lang", "eng", "busy", "Busy, one moment"}, kind: "profile", key: "selfcheck kiosk1", change: "changed",
+			check: func(t *testing.T, e store.AuditEntry) {
+				if !strings.Contains(string(e.After), "Busy, one moment") {
+					t.Errorf("message not in after: %s", e.After)
+				}
+			}},
 		{name: "group", args: []string{"group", "add", "ALUMNI", "--name", "Alumni"}, kind: "group", key: "ALUMNI", change: "created"},
 		{name: "policy", args: []string{"policy", "add", "MAP", "--name", "Maps"}, kind: "policy", key: "MAP", change: "created"},
 		{name: "rules", args: []string{"rules", "import", rulesFile}, kind: "rules", key: "rules", change: "changed",
@@ -172,7 +184,12 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 		{name: "patron remove", args: []string{"patron", "remove", "P-AUDIT"}, kind: "patron", key: "P-AUDIT", change: "removed"},
 		{name: "retention", args: []string{"audit", "retention", "90d"}, kind: "setting", key: "audit retention", change: "changed"},
 	}
-	seen := len(auditTrail(t, dir))
+	// The seeded directory's trail starts with the seeding, as one entry.
+	initial := auditTrail(t, dir)
+	if len(initial) != 1 || initial[0].Kind != "seed" || !initial[0].Summary || !strings.Contains(string(initial[0].After), `"Patrons":`) {
+		t.Fatalf("trail of a seeded directory: %+v", initial)
+	}
+	seen := len(initial)
 	for _, s := range steps {
 		var out, errOut bytes.Buffer
 		code := execute(context.Background(), append(s.args, "--data-dir", dir), strings.NewReader(s.stdin), &out, &errOut)

@@ -123,6 +123,7 @@ func (s *Service) Checkin(ctx context.Context, req CheckinRequest) (CheckinResul
 		}
 		return nil, nil
 	})
+	s.countRefusal(ctx, req.Agent.Library, err)
 	return res, err
 }
 

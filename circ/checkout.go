@@ -217,6 +217,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 		res.Item.Status = it.Status
 		return nil, nil
 	})
+	s.countRefusal(ctx, req.Agent.Library, err)
 	return res, err
 }
 

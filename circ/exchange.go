@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,15 +28,16 @@ type ExportFeesRequest struct {
 	IdentifierType string
 	// Limit bounds the fees taken (0: no bound).
 	Limit int
-	// TxnPrefix starts every bursar transaction id (the profile code):
-	// ids are TxnPrefix-FEEID, unique and stable.
+	// TxnPrefix starts the id each export records on its fee (the profile
+	// code): TxnPrefix-FEEID, unique and stable, kept in the fee transaction
+	// index. The file itself names the fee by its number, as Alma does.
 	TxnPrefix string
 }
 
 // ExportedFee is one fee an export took, with what the file shows of it.
 type ExportedFee struct {
 	Fee           store.Fee
-	TransactionID string // bursarTransactionId
+	TransactionID string // the export's id in the store: TxnPrefix-FEEID
 	MatchID       string // the patron's identifier of the requested type
 	PatronName    string // "Last, First"
 	PatronID      uint64
@@ -283,7 +285,7 @@ func (s *Service) MarkExportedFeesPaid(ctx context.Context, agent Agent, lines [
 					return err
 				}
 			}
-			f, err := tx.FeeByTransaction(l.TransactionID)
+			f, exported, err := exportedFee(tx, l.TransactionID)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				o.Outcome, o.Detail = PaymentUnknown, "no fee was exported under this transaction id"
@@ -293,12 +295,6 @@ func (s *Service) MarkExportedFeesPaid(ctx context.Context, agent Agent, lines [
 				return err
 			}
 			o.FeeID = f.ID
-			var exported *store.FeeTxn
-			for i := range f.Transactions {
-				if t := &f.Transactions[i]; t.Kind == store.TxnExport && t.ExternalID == l.TransactionID {
-					exported = t
-				}
-			}
 			wrongPatron := false
 			if l.UserValue != "" {
 				p, err := tx.Patron(f.PatronID)
@@ -356,6 +352,47 @@ func (s *Service) MarkExportedFeesPaid(ctx context.Context, agent Agent, lines [
 		return nil, err
 	}
 	return out, nil
+}
+
+// exportedFee finds the fee a payment line's bursarTransactionId names, and
+// its bursar export (nil when it has none): digits are the fee's number, as
+// circa writes the id and Alma does; anything else is the CODE-N id earlier
+// versions wrote, found through the fee transaction index.
+func exportedFee(tx *store.Tx, txnID string) (store.Fee, *store.FeeTxn, error) {
+	if id, ok := FeeNumber(txnID); ok {
+		f, err := tx.Fee(id)
+		if err != nil {
+			return store.Fee{}, nil, err
+		}
+		var exported *store.FeeTxn
+		for i := range f.Transactions {
+			if t := &f.Transactions[i]; t.Kind == store.TxnExport {
+				exported = t
+			}
+		}
+		return f, exported, nil
+	}
+	f, err := tx.FeeByTransaction(txnID)
+	if err != nil {
+		return store.Fee{}, nil, err
+	}
+	var exported *store.FeeTxn
+	for i := range f.Transactions {
+		if t := &f.Transactions[i]; t.Kind == store.TxnExport && t.ExternalID == txnID {
+			exported = t
+		}
+	}
+	return f, exported, nil
+}
+
+// FeeNumber reads a bursarTransactionId written as the fee's number: digits
+// only, as bursar jobs read it into an unsigned 64-bit integer.
+func FeeNumber(txnID string) (uint64, bool) {
+	if txnID == "" || strings.TrimLeft(txnID, "0123456789") != "" {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(txnID, 10, 64)
+	return id, err == nil
 }
 
 // ---- student information system users ----

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -92,6 +93,58 @@ func TestExportFeesRollsBackWhenRecordFails(t *testing.T) {
 	}
 	if f := l.fee(id); f.Status != store.FeeOpen || len(f.Transactions) != 0 {
 		t.Fatalf("fee changed although the outbox write failed: %+v", f)
+	}
+}
+
+// TestMarkExportedFeesPaidByNumber pays fees named by their number, as the
+// export writes bursarTransactionId, next to a line in the legacy CODE-N
+// form; a number of no fee, of a fee never exported and one too large for
+// 64 bits are exceptions and change nothing.
+func TestMarkExportedFeesPaidByNumber(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "UNDERGRAD")
+	a := l.charge("P1", "04", "MAIN", 350)
+	b := l.charge("P1", "04", "MAIN", 120)
+	c := l.charge("P1", "04", "MAIN", 200)
+	open := l.charge("P1", "04", "BRANCH", 80)
+	if _, err := l.svc.ExportFees(ctx, ExportFeesRequest{Libraries: []string{"MAIN"}, IdentifierType: store.IdentBarcode, TxnPrefix: "B"},
+		func(*store.Tx, []ExportedFee) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	number := func(id uint64) string { return strconv.FormatUint(id, 10) }
+	lines := []BursarPayment{
+		{Line: 1, TransactionID: number(a), Amount: 350},                 // in full
+		{Line: 2, TransactionID: "B-" + number(b), Amount: 100},          // legacy, in part
+		{Line: 3, TransactionID: "000" + number(c), Amount: 260},         // 60 too much
+		{Line: 4, TransactionID: "999999", Amount: 100},                  // no such fee
+		{Line: 5, TransactionID: number(open), Amount: 80},               // never exported
+		{Line: 6, TransactionID: "99999999999999999999999", Amount: 100}, // beyond uint64
+	}
+	for i := range lines {
+		lines[i].Currency, lines[i].UserType, lines[i].UserValue = "USD", store.IdentBarcode, "P1"
+		lines[i].Key = fmt.Sprintf("numbers:%d", lines[i].Line)
+	}
+	out, err := l.svc.MarkExportedFeesPaid(ctx, atMain, lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{PaymentApplied, PaymentPartial, PaymentOverpaid, PaymentUnknown, PaymentUnknown, PaymentUnknown}
+	for i, o := range out {
+		if o.Outcome != want[i] {
+			t.Errorf("line %d (%s): %s (%s), want %s", o.Line, o.TransactionID, o.Outcome, o.Detail, want[i])
+		}
+	}
+	if f := l.fee(a); f.Status != store.FeeExportedPaid || f.Balance != 0 {
+		t.Errorf("fee paid in full by number: %+v", f)
+	}
+	if f := l.fee(b); f.Status != store.FeeExported || f.Balance != 20 {
+		t.Errorf("fee paid in part by its legacy id: %+v", f)
+	}
+	if f := l.fee(c); f.Status != store.FeeExportedPaid || f.Balance != 0 {
+		t.Errorf("overpaid fee: %+v", f)
+	}
+	if f := l.fee(open); f.Status != store.FeeOpen || f.Balance != 80 || len(f.Transactions) != 0 {
+		t.Errorf("a fee never exported changed: %+v", f)
 	}
 }
 

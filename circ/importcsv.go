@@ -71,6 +71,7 @@ type PatronImport struct {
 	Language    string   // ISO 639-2, e.g. eng
 	Email       string
 	Phone       string
+	SMS         string        // the number for texts
 	Address     store.Contact // Line1…Country; ignored when all empty
 	PIN         string        // plain; stored hashed
 
@@ -184,6 +185,10 @@ func (b *ImportBatch) ImportPatron(in PatronImport) (string, error) {
 	}
 	setImportedContact(&next, store.Contact{Kind: "email", Value: in.Email})
 	setImportedContact(&next, store.Contact{Kind: "phone", Value: in.Phone})
+	if in.SMS != "" && checkSMS(in.SMS) != "" {
+		return "", importProblem("sms %q: %s", in.SMS, checkSMS(in.SMS))
+	}
+	setImportedContact(&next, store.Contact{Kind: "sms", Value: in.SMS})
 	addr := in.Address
 	addr.Kind, addr.Value = "address", ""
 	if addr != (store.Contact{Kind: "address"}) {

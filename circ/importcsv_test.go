@@ -64,7 +64,7 @@ func TestImportPatronCreatesUpdatesAndLeavesAlone(t *testing.T) {
 	l := newLib(t)
 	in := PatronImport{Barcode: "23000001", FirstName: "Aiko", LastName: "Nakamura", Group: "UNDERGRAD",
 		HomeLibrary: "MAIN", Expiry: wall("2027-06-30"), Birthdate: "2001-04-02", Language: "eng",
-		Email: "aiko@example.edu", Phone: "555-0101", PIN: "4321",
+		Email: "aiko@example.edu", Phone: "555-0101", SMS: "+1 607 555 0101", PIN: "4321",
 		Identifiers: []store.Identifier{{Type: "university_id", Value: "U1"}},
 		Address:     store.Contact{Line1: "12 Elm St", City: "Ithaca", Postal: "14850"}}
 	l.wantImport(ImportCreated, func(b *ImportBatch) (string, error) { return b.ImportPatron(in) })
@@ -83,6 +83,9 @@ func TestImportPatronCreatesUpdatesAndLeavesAlone(t *testing.T) {
 	if a, _ := p.ContactOf("email"); a.Value != "aiko@example.edu" || p.Identifiers[0].Value != "U1" {
 		t.Errorf("patron %+v", p)
 	}
+	if c, _ := p.ContactOf("sms"); c.Value != "+1 607 555 0101" {
+		t.Errorf("sms %+v", c)
+	}
 
 	// The same record again: nothing changes, the PIN is not rehashed.
 	head := l.journalHead()
@@ -100,7 +103,7 @@ func TestImportPatronCreatesUpdatesAndLeavesAlone(t *testing.T) {
 	in2 := PatronImport{Barcode: "23000001", Email: "aiko@new.example", PIN: "9999"}
 	l.wantImport(ImportUpdated, func(b *ImportBatch) (string, error) { return b.ImportPatron(in2) })
 	l.db.View(ctx, func(tx *store.Tx) (err error) { again, err = tx.PatronByBarcode("23000001"); return })
-	if e, _ := again.ContactOf("email"); e.Value != "aiko@new.example" || again.LastName != "Nakamura" || len(again.Contacts) != 3 {
+	if e, _ := again.ContactOf("email"); e.Value != "aiko@new.example" || again.LastName != "Nakamura" || len(again.Contacts) != 4 {
 		t.Errorf("updated patron %+v", again)
 	}
 	if ok, _ := VerifySecret(again.PINHash, "9999"); !ok {
@@ -122,6 +125,7 @@ func TestImportPatronRefusals(t *testing.T) {
 		{`unknown group "UNDERGRD" (did you mean "UNDERGRAD"?)`, func(p *PatronImport) { p.Group = "UNDERGRD" }},
 		{"no last name", func(p *PatronImport) { p.LastName = "" }},
 		{"no patron group", func(p *PatronImport) { p.Group = "" }},
+		{`sms "text me": use digits`, func(p *PatronImport) { p.SMS = "text me" }},
 		{`identifier university_id "U7" already belongs to patron 21000000000001`, func(p *PatronImport) {
 			p.Identifiers = []store.Identifier{{Type: "university_id", Value: "U7"}}
 		}},

@@ -34,6 +34,7 @@ type PatronForm struct {
 	ShareLib    *string // resource-sharing library
 	Email       *string
 	Phone       *string
+	SMS         *string // the number texts go to (the "sms" contact)
 	Address     *string // "line1, city, postal"; also "line1, line2, city, postal"
 	// Identifiers are added, or replace the patron's of the same type; an
 	// empty value removes that type.
@@ -257,7 +258,7 @@ func (s *Service) applyForm(tx *store.Tx, p *store.Patron, f *PatronForm) error 
 	for _, c := range []struct {
 		kind string
 		v    *string
-	}{{"email", f.Email}, {"phone", f.Phone}, {"address", f.Address}} {
+	}{{"email", f.Email}, {"phone", f.Phone}, {"sms", f.SMS}, {"address", f.Address}} {
 		if c.v == nil {
 			continue
 		}
@@ -429,6 +430,11 @@ func checkPatron(tx *store.Tx, p *store.Patron) error {
 				errs = append(errs, fmt.Errorf("e-mail %q: %s", c.Value, msg))
 			}
 		}
+		if c.Kind == "sms" && !c.External {
+			if msg := checkSMS(c.Value); msg != "" {
+				errs = append(errs, fmt.Errorf("SMS number %q: %s", c.Value, msg))
+			}
+		}
 	}
 	values := []string{p.Barcode}
 	for _, id := range p.Identifiers {
@@ -455,6 +461,26 @@ func isLanguageCode(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkSMS is a sanity check of a number for texts: digits, with an
+// optional leading + and the spaces and punctuation people write numbers
+// with, so that an SMS gateway can read it.
+func checkSMS(s string) string {
+	digits := 0
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '+' && i == 0, r == ' ', r == '-', r == '.', r == '(', r == ')':
+		default:
+			return "use digits, with a leading + and spaces, dashes, dots or brackets only"
+		}
+	}
+	if digits < 3 || digits > 15 {
+		return "needs 3 to 15 digits"
+	}
+	return ""
 }
 
 // checkEmail is a sanity check, not RFC 5322: one @ with something on

@@ -3,6 +3,7 @@ package circ
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,43 @@ func TestAddPatron(t *testing.T) {
 	}
 	if q, err := l.svc.VerifyPatron(ctx, "U100", "1234"); err == nil {
 		t.Errorf("an identifier logged in as a barcode: %+v", q)
+	}
+}
+
+// TestPatronSMSContact: staff set the number for texts (the "sms" contact
+// an SMS profile reads), change it, clear it with an empty value, and a
+// number a gateway cannot read is refused with nothing changed.
+func TestPatronSMSContact(t *testing.T) {
+	l := newLib(t)
+	f := goodForm("P200")
+	f.SMS = ptr(" +1 607 555 0142 ")
+	if _, err := l.svc.AddPatron(ctx, f, atMain); err != nil {
+		t.Fatal(err)
+	}
+	sms := func() (store.Contact, bool) { p := l.patronBy("P200"); return p.ContactOf("sms") }
+	if c, ok := sms(); !ok || c.Value != "+1 607 555 0142" || c.External {
+		t.Fatalf("sms after add: %+v, %v", c, ok)
+	}
+	for _, bad := range []string{"call me", "+1 607 555 0142 ext 3", "12", "+1234567890123456", "1+2"} {
+		_, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "P200", SMS: ptr(bad)}, atMain)
+		if err == nil || !strings.Contains(err.Error(), "SMS number") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if c, _ := sms(); c.Value != "+1 607 555 0142" {
+		t.Fatalf("a refused number changed the sms: %+v", c)
+	}
+	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "P200", SMS: ptr("(607) 555-0199")}, atMain); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := sms(); c.Value != "(607) 555-0199" {
+		t.Fatalf("sms after edit: %+v", c)
+	}
+	if _, err := l.svc.EditPatron(ctx, PatronForm{Barcode: "P200", SMS: ptr("")}, atMain); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := sms(); ok {
+		t.Fatalf("sms after clearing: %+v", c)
 	}
 }
 

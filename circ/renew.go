@@ -59,6 +59,7 @@ func (s *Service) Renew(ctx context.Context, req RenewRequest) (RenewResult, err
 		res.Due, res.Renewals = rr.Due, rr.Renewals
 		return refusal, err
 	})
+	s.countRefusal(ctx, req.Agent.Library, err)
 	return res, err
 }
 

@@ -54,6 +54,7 @@ type Service struct {
 	pinLocks patronLocks
 	pins     pinCounters
 	logins   *LoginGuard
+	refusals refusalTally
 
 	// commit runs a write transaction: the store's group commit, or one
 	// fsync'd transaction per operation for the baseline benchmarks measure

@@ -101,10 +101,10 @@ func TestCSVSourceWindows1252(t *testing.T) {
 }
 
 func TestKohaPresetRow(t *testing.T) {
-	data := "cardnumber,surname,firstname,branchcode,categorycode,dateexpiry,dateofbirth,email,phone,address,address2,city,state,zipcode,country,userid,password,lang,borrowernotes\n" +
-		"23000001,Nakamura,Aiko,CPL,PT,2027-06-30,2001-04-02,aiko@example.edu,555-0101,12 Elm St,Apt 3,Ithaca,NY,14850,US,anakamura,4321,en,hello\n" +
-		"23000002,Bell,,CPL,PT,0000-00-00,,,,,,,,,,,$2a$08$abcdefghijklmnopqrstuv,default,\n" +
-		"23000003,Dubois,,CPL,PT,30/06/2027,,,,,,,,,,,,fr-FR,\n"
+	data := "cardnumber,surname,firstname,branchcode,categorycode,dateexpiry,dateofbirth,email,phone,smsalertnumber,address,address2,city,state,zipcode,country,userid,password,lang,borrowernotes\n" +
+		"23000001,Nakamura,Aiko,CPL,PT,2027-06-30,2001-04-02,aiko@example.edu,555-0101,+1 607 555 0177,12 Elm St,Apt 3,Ithaca,NY,14850,US,anakamura,4321,en,hello\n" +
+		"23000002,Bell,,CPL,PT,0000-00-00,,,,,,,,,,,,$2a$08$abcdefghijklmnopqrstuv,default,\n" +
+		"23000003,Dubois,,CPL,PT,30/06/2027,,,,,,,,,,,,,fr-FR,\n"
 	m := mergeMapping(KohaPatrons, PatronMapping{Codes: map[string]map[string]string{"group": {"PT": "UNDERGRAD"}, "library": {"CPL": "MAIN"}}})
 	recs, probs := readAll(t, patronSource(t, m, data, ""))
 	want := []string{
@@ -117,7 +117,7 @@ func TestKohaPresetRow(t *testing.T) {
 	got := recs[0].Value.(circ.PatronImport)
 	wantP := circ.PatronImport{Barcode: "23000001", LastName: "Nakamura", FirstName: "Aiko", HomeLibrary: "MAIN",
 		Group: "UNDERGRAD", Expiry: circ.WallTime{Year: 2027, Month: 6, Day: 30, DateOnly: true}, Birthdate: "2001-04-02",
-		Email: "aiko@example.edu", Phone: "555-0101", PIN: "4321", Language: "eng",
+		Email: "aiko@example.edu", Phone: "555-0101", SMS: "+1 607 555 0177", PIN: "4321", Language: "eng",
 		Address:     store.Contact{Line1: "12 Elm St", Line2: "Apt 3", City: "Ithaca", Region: "NY", Postal: "14850", Country: "US"},
 		Identifiers: []store.Identifier{{Type: "userid", Value: "anakamura"}}}
 	if !reflect.DeepEqual(got, wantP) {

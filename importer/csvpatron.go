@@ -27,6 +27,7 @@ import (
 //	birthdate        YYYY-MM-DD
 //	language         ISO 639-2 code, e.g. eng
 //	email, phone     contact
+//	sms              the number texts go to (an SMS profile's notices)
 //	address_line1, address_line2, city, region, postal_code, country
 //	                 the postal address
 //	pin              the PIN in plain text; stored hashed
@@ -35,7 +36,7 @@ import (
 // Empty cells leave an existing patron's value as it is; a default fills
 // an empty cell.
 var patronFields = []string{"barcode", "last_name", "first_name", "group", "home_library", "expiry",
-	"birthdate", "language", "email", "phone", "address_line1", "address_line2", "city", "region",
+	"birthdate", "language", "email", "phone", "sms", "address_line1", "address_line2", "city", "region",
 	"postal_code", "country", "pin"}
 
 // PatronMapping says how the columns of a patron CSV file become patrons.
@@ -72,7 +73,7 @@ var KohaPatrons = PatronMapping{
 	Columns: map[string]string{
 		"cardnumber": "barcode", "surname": "last_name", "firstname": "first_name",
 		"branchcode": "home_library", "categorycode": "group", "dateexpiry": "expiry",
-		"dateofbirth": "birthdate", "email": "email", "phone": "phone", "address": "address_line1",
+		"dateofbirth": "birthdate", "email": "email", "phone": "phone", "smsalertnumber": "sms", "address": "address_line1",
 		"address2": "address_line2", "city": "city", "state": "region", "zipcode": "postal_code",
 		"country": "country", "password": "pin", "lang": "language", "userid": "identifier:userid",
 	},
@@ -248,6 +249,7 @@ func (m PatronMapping) PatronParser(src *CSVSource) (func(Row) (string, any, err
 			Language:    code("language", get("language")),
 			Email:       get("email"),
 			Phone:       get("phone"),
+			SMS:         get("sms"),
 			PIN:         get("pin"),
 			Address: store.Contact{Line1: get("address_line1"), Line2: get("address_line2"), City: get("city"),
 				Region: get("region"), Postal: get("postal_code"), Country: get("country")},

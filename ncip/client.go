@@ -3,6 +3,7 @@ package ncip
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,6 +90,8 @@ func (c *Client) Do(ctx context.Context, r Request) (*Result, error) {
 //	elements                                     comma-separated UserElementType / AgencyElementType
 //	loans, requests, account                     LookupUser …Desired flags (any non-empty value)
 //	agency                                       LookupAgency AgencyId
+//	shipped, address, note                       ItemShipped DateShipped (RFC 3339, default now), the
+//	                                             postal address it went to (lines joined by ";"), ShippingNote
 func BuildRequest(service string, fields []string) (Request, error) {
 	kv := map[string][]string{}
 	for _, f := range fields {
@@ -108,13 +111,20 @@ func BuildRequest(service string, fields []string) (Request, error) {
 		}
 		return ""
 	}
-	var due time.Time
-	if s := get("due"); s != "" {
+	date := func(key string) (time.Time, error) {
+		s := get(key)
+		if s == "" {
+			return time.Time{}, nil
+		}
 		t, ok := parseDate(s, time.UTC)
 		if !ok {
-			return nil, fmt.Errorf("ncip: due %q is not a date", s)
+			return time.Time{}, fmt.Errorf("ncip: %s %q is not a date", key, s)
 		}
-		due = t
+		return t, nil
+	}
+	due, err := date("due")
+	if err != nil {
+		return nil, err
 	}
 	var hdr *InitiationHeader
 	if get("from") != "" || get("to") != "" || get("from-auth") != "" || get("profile") != "" || get("on-behalf-of") != "" {
@@ -235,13 +245,31 @@ func BuildRequest(service string, fields []string) (Request, error) {
 			return nil, err
 		}
 		return &CreateUserFiscalTransaction{Header: hdr, UserRef: user, FiscalTransaction: f}, nil
+	case "ItemShipped":
+		shipped, err := date("shipped")
+		if err != nil {
+			return nil, err
+		}
+		if shipped.IsZero() {
+			shipped = time.Now().UTC().Truncate(time.Second)
+		}
+		if get("address") == "" {
+			return nil, errors.New("ncip: ItemShipped needs address= (where the item was sent)")
+		}
+		lines := strings.Split(get("address"), ";")
+		for i := range lines {
+			lines[i] = strings.TrimSpace(lines[i])
+		}
+		return &ItemShipped{Header: hdr, ItemID: itemID, RequestID: requestID, UserID: user.UserID, DateShipped: shipped,
+			Shipping: ShippingInformation{Note: get("note"), Physical: &PhysicalAddress{Unstructured: strings.Join(lines, "\n"),
+				UnstructuredType: SV("Newline-Delimited Text"), Type: SV("Postal Address")}}}, nil
 	}
 	return nil, fmt.Errorf("ncip: cannot build a %q request", service)
 }
 
 var buildKeys = []string{"from", "to", "from-auth", "profile", "on-behalf-of", "user", "barcode", "pin", "password", "item", "request",
 	"request-type", "scope", "action", "bib", "bib-code", "isbn", "title", "author", "call-number", "pickup", "due", "amount", "currency",
-	"fiscal-action", "fiscal-type", "description", "elements", "loans", "requests", "account", "agency"}
+	"fiscal-action", "fiscal-type", "description", "elements", "loans", "requests", "account", "agency", "shipped", "address", "note"}
 
 func or(v, def string) string {
 	if v != "" {

@@ -110,6 +110,8 @@ func DecodeRequest(b []byte, o DecodeOptions) (*Message, error) {
 		req = d.deleteItem(svc)
 	case "CreateUserFiscalTransaction":
 		req = d.createUserFiscalTransaction(svc)
+	case "ItemShipped":
+		req = d.itemShipped(svc)
 	default:
 		if knownServices[svc.name] {
 			return nil, &ServiceError{Service: svc.name, Problem: NewProblem("", UnsupportedService, "service "+svc.name+" is not supported").At("NCIPMessage", svc.name)}
@@ -709,61 +711,69 @@ func (d *decoder) address(n *node) Address {
 		case "ValidToDate":
 			a.ValidTo = d.date(c)
 		case "ElectronicAddress":
-			e := &ElectronicAddress{}
-			if t := d.t.child(c, "ElectronicAddressType"); t != nil {
-				e.Type = sv(t)
-			}
-			if t := d.t.child(c, "ElectronicAddressData"); t != nil {
-				e.Data = text(t)
-			}
-			a.Electronic = e
+			a.Electronic = d.electronic(c)
 		case "PhysicalAddress":
-			p := &PhysicalAddress{}
-			d.t.children(c, func(g *node) {
-				switch g.name {
-				case "PhysicalAddressType":
-					p.Type = sv(g)
-				case "UnstructuredAddress":
-					if t := d.t.child(g, "UnstructuredAddressType"); t != nil {
-						p.UnstructuredType = sv(t)
-					}
-					if t := d.t.child(g, "UnstructuredAddressData"); t != nil {
-						p.Unstructured = text(t)
-					}
-				case "StructuredAddress":
-					s := &StructuredAddress{}
-					d.t.children(g, func(h *node) {
-						v := text(h)
-						switch h.name {
-						case "Line1":
-							s.Line1 = v
-						case "Line2":
-							s.Line2 = v
-						case "Street":
-							s.Street = v
-						case "PostOfficeBox":
-							s.PostOfficeBox = v
-						case "District":
-							s.District = v
-						case "Locality":
-							s.Locality = v
-						case "Region":
-							s.Region = v
-						case "Country":
-							s.Country = v
-						case "PostalCode":
-							s.Postal = v
-						case "CareOf":
-							s.CareOf = v
-						}
-					})
-					p.Structured = s
-				}
-			})
-			a.Physical = p
+			a.Physical = d.physical(c)
 		}
 	})
 	return a
+}
+
+func (d *decoder) electronic(n *node) *ElectronicAddress {
+	e := &ElectronicAddress{}
+	if t := d.t.child(n, "ElectronicAddressType"); t != nil {
+		e.Type = sv(t)
+	}
+	if t := d.t.child(n, "ElectronicAddressData"); t != nil {
+		e.Data = text(t)
+	}
+	return e
+}
+
+func (d *decoder) physical(n *node) *PhysicalAddress {
+	p := &PhysicalAddress{}
+	d.t.children(n, func(g *node) {
+		switch g.name {
+		case "PhysicalAddressType":
+			p.Type = sv(g)
+		case "UnstructuredAddress":
+			if t := d.t.child(g, "UnstructuredAddressType"); t != nil {
+				p.UnstructuredType = sv(t)
+			}
+			if t := d.t.child(g, "UnstructuredAddressData"); t != nil {
+				p.Unstructured = text(t)
+			}
+		case "StructuredAddress":
+			s := &StructuredAddress{}
+			d.t.children(g, func(h *node) {
+				v := text(h)
+				switch h.name {
+				case "Line1":
+					s.Line1 = v
+				case "Line2":
+					s.Line2 = v
+				case "Street":
+					s.Street = v
+				case "PostOfficeBox":
+					s.PostOfficeBox = v
+				case "District":
+					s.District = v
+				case "Locality":
+					s.Locality = v
+				case "Region":
+					s.Region = v
+				case "Country":
+					s.Country = v
+				case "PostalCode":
+					s.Postal = v
+				case "CareOf":
+					s.CareOf = v
+				}
+			})
+			p.Structured = s
+		}
+	})
+	return p
 }
 
 func (d *decoder) lookupVersion(n *node) *LookupVersion {
@@ -1125,5 +1135,45 @@ func (d *decoder) createUserFiscalTransaction(n *node) *CreateUserFiscalTransact
 	})
 	d.need(r.HasUser(), "UserId")
 	d.need(seen, "FiscalTransactionInformation")
+	return r
+}
+
+// itemShipped reads an ItemShipped. Only the item or request it is about
+// is required: a message without DateShipped or ShippingInformation still
+// says the item is on its way.
+func (d *decoder) itemShipped(n *node) *ItemShipped {
+	r := &ItemShipped{}
+	d.t.children(n, func(c *node) {
+		switch c.name {
+		case "InitiationHeader":
+			r.Header = d.header(c)
+		case "ItemId":
+			r.ItemID = d.ident(c)
+		case "RequestId":
+			r.RequestID = d.ident(c)
+		case "UserId":
+			r.UserID = d.ident(c)
+		case "DateShipped":
+			r.DateShipped = d.date(c)
+		case "ShippingInformation":
+			d.t.children(c, func(g *node) {
+				switch g.name {
+				case "ShippingInstructions":
+					r.Shipping.Instructions = text(g)
+				case "ShippingNote":
+					r.Shipping.Note = text(g)
+				case "PhysicalAddress":
+					r.Shipping.Physical = d.physical(g)
+				case "ElectronicAddress":
+					r.Shipping.Electronic = d.electronic(g)
+				}
+			})
+		case "ItemOptionalFields":
+			r.ItemOptionalFields = d.itemOptional(c)
+		case "UserOptionalFields":
+			r.UserOptionalFields = d.userOptional(c)
+		}
+	})
+	d.need(r.ItemID != nil && r.ItemID.Value != "" || r.RequestID != nil && r.RequestID.Value != "", "ItemId")
 	return r
 }

@@ -359,7 +359,9 @@ func TestServiceProblems(t *testing.T) {
 		topLevel                      bool
 	}{
 		"unknown service":     {`<NCIPMessage><FetchCoffee/></NCIPMessage>`, "FetchCoffee", UnknownService, "NCIPMessage", true},
-		"unsupported service": {`<NCIPMessage><ItemShipped/></NCIPMessage>`, "ItemShipped", UnsupportedService, "NCIPMessage", true},
+		"unsupported service": {`<NCIPMessage><ItemReceived/></NCIPMessage>`, "ItemReceived", UnsupportedService, "NCIPMessage", true},
+		"nothing shipped":     {`<NCIPMessage><ItemShipped><DateShipped>2026-12-01</DateShipped></ItemShipped></NCIPMessage>`, "ItemShipped", NeededDataMissing, "ItemShipped/ItemId", false},
+		"bad shipped date":    {`<NCIPMessage><ItemShipped><ItemId>I</ItemId><DateShipped>Tuesday</DateShipped></ItemShipped></NCIPMessage>`, "ItemShipped", InvalidDate, "DateShipped", false},
 		"missing item":        {`<NCIPMessage><CheckOutItem><UserId><UserIdentifierValue>P</UserIdentifierValue></UserId></CheckOutItem></NCIPMessage>`, "CheckOutItem", NeededDataMissing, "CheckOutItem/ItemId", false},
 		"missing user":        {`<NCIPMessage><LookupUser/></NCIPMessage>`, "LookupUser", NeededDataMissing, "LookupUser/UserId", false},
 		"bad date":            {`<NCIPMessage><RenewItem><ItemId><ItemIdentifierValue>I</ItemIdentifierValue></ItemId><DesiredDateDue>next week</DesiredDateDue></RenewItem></NCIPMessage>`, "RenewItem", InvalidDate, "DesiredDateDue", false},
@@ -418,6 +420,44 @@ func requestCases() []Request {
 		&RecallItem{Header: h, ItemID: item, DesiredDateDue: tDue, ItemElementTypes: et, UserElementTypes: ut},
 		&DeleteItem{Header: h, DateEventOccurred: tPlaced, ItemID: item},
 		&CreateUserFiscalTransaction{Header: h, UserRef: uid, FiscalTransaction: *fullFiscal()},
+		// The golden file keeps the last ItemShipped, the full one.
+		&ItemShipped{ItemID: &item, DateShipped: tDue, Shipping: ShippingInformation{Electronic: &ElectronicAddress{Type: SV("mailto"), Data: "desk@example.org"}}},
+		&ItemShipped{Header: h, RequestID: &Identifier{AgencyID: SV("MAIN"), Value: "R3"}, ItemID: &item, UserID: uid.UserID, DateShipped: tPlaced,
+			Shipping: ShippingInformation{Instructions: "Fragile", Note: "tote 4", Physical: &PhysicalAddress{
+				Structured: &StructuredAddress{Line1: "Main Library", Line2: "Loading dock", Locality: "Springfield", Postal: "12345"}, Type: SV("Postal Address")}},
+			ItemOptionalFields: &ItemOptionalFields{Bibliographic: &BibliographicDescription{Title: "T"}}},
+	}
+}
+
+// TestItemShippedFields: a facility's ItemShipped is read whichever way it
+// names the item (RequestId alone, ItemId alone), with its shipping
+// details, and one without DateShipped or ShippingInformation still says
+// the item is on its way.
+func TestItemShippedFields(t *testing.T) {
+	m, err := DecodeRequest([]byte(`<NCIPMessage xmlns="http://www.niso.org/2008/ncip" version="2.02"><ItemShipped>
+<InitiationHeader><FromAgencyId><AgencyId>ANNEX</AgencyId></FromAgencyId><ToAgencyId><AgencyId>MAIN</AgencyId></ToAgencyId></InitiationHeader>
+<RequestId><AgencyId>MAIN</AgencyId><RequestIdentifierValue> 42 </RequestIdentifierValue></RequestId>
+<DateShipped>2026-12-01T09:30:00-05:00</DateShipped>
+<ShippingInformation><ShippingNote>tote 4</ShippingNote><PhysicalAddress><UnstructuredAddress>
+<UnstructuredAddressType>Newline-Delimited Text</UnstructuredAddressType><UnstructuredAddressData>Main Library</UnstructuredAddressData>
+</UnstructuredAddress><PhysicalAddressType>Postal Address</PhysicalAddressType></PhysicalAddress></ShippingInformation>
+</ItemShipped></NCIPMessage>`), DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.Request.(*ItemShipped)
+	if r.RequestID == nil || r.RequestID.Value != "42" || r.ItemID != nil || r.Header.FromAgencyID.Value != "ANNEX" ||
+		!r.DateShipped.Equal(time.Date(2026, 12, 1, 14, 30, 0, 0, time.UTC)) || r.Shipping.Note != "tote 4" ||
+		r.Shipping.Physical == nil || r.Shipping.Physical.Unstructured != "Main Library" {
+		t.Fatalf("ItemShipped read as %+v", r)
+	}
+	m, err = DecodeRequest([]byte(`<NCIPMessage><ItemShipped><ItemId>I1</ItemId></ItemShipped></NCIPMessage>`), DecodeOptions{})
+	if err != nil || m.Request.(*ItemShipped).ItemID.Value != "I1" {
+		t.Fatalf("bare ItemShipped: %+v, %v", m, err)
+	}
+	// Strict out: what the schema requires is written or refused.
+	if _, err := EncodeRequest(m.Request, WriteOptions{}); !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("ItemShipped without date or address encoded: %v", err)
 	}
 }
 

@@ -598,14 +598,18 @@ func (w *writer) address(name, roleName string, a *Address) {
 	case a.Physical != nil:
 		w.physical(a.Physical)
 	case a.Electronic != nil:
-		w.open("ElectronicAddress")
-		w.sv("ElectronicAddressType", a.Electronic.Type)
-		w.leaf("ElectronicAddressData", a.Electronic.Data)
-		w.close("ElectronicAddress")
+		w.electronic(a.Electronic)
 	default:
 		w.fail(name + " needs a physical or electronic address")
 	}
 	w.close(name)
+}
+
+func (w *writer) electronic(e *ElectronicAddress) {
+	w.open("ElectronicAddress")
+	w.sv("ElectronicAddressType", e.Type)
+	w.leaf("ElectronicAddressData", e.Data)
+	w.close("ElectronicAddress")
 }
 
 func (w *writer) orgName(o *OrganizationName) {
@@ -983,6 +987,8 @@ func (r *DeleteItemResponse) body(w *writer) {
 	}
 	w.itemID(&r.ItemID)
 }
+
+func (r *ItemShippedResponse) body(w *writer) { w.problems(r.Problems) }
 
 func (r *CreateUserFiscalTransactionResponse) body(w *writer) {
 	if w.problems(r.Problems) {

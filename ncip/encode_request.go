@@ -271,3 +271,25 @@ func (r *CreateUserFiscalTransaction) encode(w *writer) {
 	w.userRef(&r.UserRef)
 	w.fiscal(&r.FiscalTransaction)
 }
+
+func (r *ItemShipped) encode(w *writer) {
+	w.initiation(r.Header)
+	w.itemOrRequest(r.ItemID, r.RequestID)
+	w.userID(r.UserID)
+	w.reqDate("DateShipped", r.DateShipped)
+	s := &r.Shipping
+	w.open("ShippingInformation")
+	w.opt("ShippingInstructions", s.Instructions)
+	w.opt("ShippingNote", s.Note)
+	switch {
+	case s.Physical != nil:
+		w.physical(s.Physical)
+	case s.Electronic != nil:
+		w.electronic(s.Electronic)
+	default:
+		w.fail("ShippingInformation needs a physical or electronic address")
+	}
+	w.close("ShippingInformation")
+	w.itemOptional(r.ItemOptionalFields)
+	w.userOptional(r.UserOptionalFields)
+}

@@ -114,6 +114,7 @@ func responseCases() map[string]Response {
 		"RecallItem":                  &RecallItemResponse{Header: hdr, ItemID: Identifier{Value: "I1"}, UserID: ID("P1"), DateDue: tDue, FiscalTransaction: fullFiscal(), ItemOptionalFields: fullItemOptional(), UserOptionalFields: fullUserOptional()},
 		"DeleteItem":                  &DeleteItemResponse{Header: hdr, ItemID: Identifier{AgencyID: agency, Value: "I1"}},
 		"CreateUserFiscalTransaction": &CreateUserFiscalTransactionResponse{Header: hdr, UserID: Identifier{Value: "P1"}, ReferenceID: FiscalTransactionReferenceID{AgencyID: agency, Value: "F77"}},
+		"ItemShipped":                 &ItemShippedResponse{Header: hdr},
 	}
 }
 
@@ -150,7 +151,7 @@ func TestEncodeResponsesValidate(t *testing.T) {
 
 func serviceNames() map[string]bool {
 	m := map[string]bool{}
-	for _, s := range []string{"LookupVersion", "LookupAgency", "LookupUser", "LookupItem", "LookupRequest", "AcceptItem", "CheckOutItem", "CheckInItem", "RenewItem", "RequestItem", "CancelRequestItem", "RecallItem", "DeleteItem", "CreateUserFiscalTransaction"} {
+	for _, s := range []string{"LookupVersion", "LookupAgency", "LookupUser", "LookupItem", "LookupRequest", "AcceptItem", "CheckOutItem", "CheckInItem", "RenewItem", "RequestItem", "CancelRequestItem", "RecallItem", "DeleteItem", "CreateUserFiscalTransaction", "ItemShipped"} {
 		m[s] = true
 	}
 	return m

@@ -111,6 +111,10 @@ type (
 	CreateUserFiscalTransactionService interface {
 		CreateUserFiscalTransaction(ctx context.Context, c *Call, r *CreateUserFiscalTransaction) (*CreateUserFiscalTransactionResponse, error)
 	}
+	// ItemShippedService is implemented by a Service that answers ItemShipped.
+	ItemShippedService interface {
+		ItemShipped(ctx context.Context, c *Call, r *ItemShipped) (*ItemShippedResponse, error)
+	}
 )
 
 // Outcome classifies a handled request for metrics.
@@ -550,6 +554,10 @@ func (h *handler) call(ctx context.Context, c *Call, req Request) (Response, err
 	case *CreateUserFiscalTransaction:
 		if s, ok := h.svc.(CreateUserFiscalTransactionService); ok {
 			return wrap(s.CreateUserFiscalTransaction(ctx, c, r))
+		}
+	case *ItemShipped:
+		if s, ok := h.svc.(ItemShippedService); ok {
+			return wrap(s.ItemShipped(ctx, c, r))
 		}
 	}
 	return unsupported()

@@ -601,6 +601,7 @@ func TestBuildRequest(t *testing.T) {
 		"RecallItem":                  {"item=I1", "on-behalf-of=DESK"},
 		"DeleteItem":                  {"item=I1"},
 		"CreateUserFiscalTransaction": {"user=P1", "amount=5.00", "currency=EUR", "description=ILL fee"},
+		"ItemShipped":                 {"request=R1", "item=I1", "shipped=2026-12-01T09:00:00Z", "address=Main Library; 1 High St", "note=tote 4"},
 	} {
 		t.Run(service, func(t *testing.T) {
 			r, err := BuildRequest(service, append(append([]string{}, common...), fields...))
@@ -632,6 +633,12 @@ func TestBuildRequest(t *testing.T) {
 	}
 	if _, err := BuildRequest("CreateUserFiscalTransaction", []string{"user=P", "amount=lots"}); err == nil {
 		t.Error("bad amount accepted")
+	}
+	if _, err := BuildRequest("ItemShipped", []string{"item=I1"}); err == nil || !strings.Contains(err.Error(), "address=") {
+		t.Errorf("ItemShipped without an address: %v", err)
+	}
+	if _, err := BuildRequest("ItemShipped", []string{"item=I1", "address=x", "shipped=yesterday"}); err == nil {
+		t.Error("bad shipped date accepted")
 	}
 }
 

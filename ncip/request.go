@@ -200,6 +200,21 @@ type CreateUserFiscalTransaction struct {
 	FiscalTransaction FiscalTransaction
 }
 
+// ItemShipped tells the receiving library an item is on its way: a
+// remote-storage facility's word that it retrieved the item and sent it.
+// The item is named by ItemId, or by the RequestId the library gave the
+// request (with or without the ItemId).
+type ItemShipped struct {
+	Header             *InitiationHeader
+	ItemID             *Identifier
+	RequestID          *Identifier
+	UserID             *Identifier
+	DateShipped        time.Time
+	Shipping           ShippingInformation
+	ItemOptionalFields *ItemOptionalFields
+	UserOptionalFields *UserOptionalFields
+}
+
 // Service returns "LookupVersion".
 func (*LookupVersion) Service() string { return "LookupVersion" }
 
@@ -242,6 +257,9 @@ func (*DeleteItem) Service() string { return "DeleteItem" }
 // Service returns "CreateUserFiscalTransaction".
 func (*CreateUserFiscalTransaction) Service() string { return "CreateUserFiscalTransaction" }
 
+// Service returns "ItemShipped".
+func (*ItemShipped) Service() string { return "ItemShipped" }
+
 // Initiation returns the InitiationHeader, or nil.
 func (r *LookupVersion) Initiation() *InitiationHeader { return r.Header }
 
@@ -283,6 +301,9 @@ func (r *DeleteItem) Initiation() *InitiationHeader { return r.Header }
 
 // Initiation returns the InitiationHeader, or nil.
 func (r *CreateUserFiscalTransaction) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *ItemShipped) Initiation() *InitiationHeader { return r.Header }
 
 // knownServices are the request elements of ncip_v2_02.xsd. A request for
 // one circa does not decode is answered "Unsupported Service"; any other

@@ -249,6 +249,12 @@ type DeleteItemResponse struct {
 	ItemID   Identifier
 }
 
+// ItemShippedResponse acknowledges an ItemShipped: Problems or nothing.
+type ItemShippedResponse struct {
+	Header   *ResponseHeader
+	Problems []Problem
+}
+
 // CreateUserFiscalTransactionResponse confirms a charge with its id.
 type CreateUserFiscalTransactionResponse struct {
 	Header      *ResponseHeader
@@ -296,6 +302,9 @@ func (*RecallItemResponse) Service() string { return "RecallItem" }
 // Service returns "DeleteItem".
 func (*DeleteItemResponse) Service() string { return "DeleteItem" }
 
+// Service returns "ItemShipped".
+func (*ItemShippedResponse) Service() string { return "ItemShipped" }
+
 // Service returns "CreateUserFiscalTransaction".
 func (*CreateUserFiscalTransactionResponse) Service() string { return "CreateUserFiscalTransaction" }
 
@@ -313,6 +322,7 @@ func (r *CancelRequestItemResponse) header() **ResponseHeader           { return
 func (r *RecallItemResponse) header() **ResponseHeader                  { return &r.Header }
 func (r *DeleteItemResponse) header() **ResponseHeader                  { return &r.Header }
 func (r *CreateUserFiscalTransactionResponse) header() **ResponseHeader { return &r.Header }
+func (r *ItemShippedResponse) header() **ResponseHeader                 { return &r.Header }
 
 func (r *LookupVersionResponse) problems() *[]Problem               { return &r.Problems }
 func (r *LookupAgencyResponse) problems() *[]Problem                { return &r.Problems }
@@ -328,6 +338,7 @@ func (r *CancelRequestItemResponse) problems() *[]Problem           { return &r.
 func (r *RecallItemResponse) problems() *[]Problem                  { return &r.Problems }
 func (r *DeleteItemResponse) problems() *[]Problem                  { return &r.Problems }
 func (r *CreateUserFiscalTransactionResponse) problems() *[]Problem { return &r.Problems }
+func (r *ItemShippedResponse) problems() *[]Problem                 { return &r.Problems }
 
 // ProblemResponse returns an empty response of the given service holding
 // only p, or nil when circa has no response type for that service.
@@ -362,6 +373,8 @@ func ProblemResponse(service string, p *Problem) Response {
 		r = &DeleteItemResponse{}
 	case "CreateUserFiscalTransaction":
 		r = &CreateUserFiscalTransactionResponse{}
+	case "ItemShipped":
+		r = &ItemShippedResponse{}
 	default:
 		return nil
 	}

@@ -285,6 +285,15 @@ type Address struct {
 	Electronic         *ElectronicAddress
 }
 
+// ShippingInformation says where and how an item was sent: a postal or
+// an electronic address, with optional instructions and a note.
+type ShippingInformation struct {
+	Instructions string
+	Note         string
+	Physical     *PhysicalAddress
+	Electronic   *ElectronicAddress
+}
+
 // OrganizationName is OrganizationNameInformation.
 type OrganizationName struct {
 	Type SchemeValue

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run a command as on a machine without the outside programs make conformance
-# installs (xmllint, stunnel, sshd, marclint): PATH becomes a directory of links to every
+# installs (xmllint, stunnel, sshd, marclint, chromium): PATH becomes a directory of links to every
 # other program on the current PATH. .ci/run runs make test this way, so that
 # a test that needs one of them without saying so fails in CI, not in a fresh
 # clone on someone's laptop.
@@ -15,7 +15,7 @@ for ((i = ${#dirs[@]} - 1; i >= 0; i--)); do
 	progs=()
 	for p in "${dirs[i]}"/*; do
 		case ${p##*/} in
-		xmllint | stunnel | stunnel4 | sshd | marclint) continue ;;
+		xmllint | stunnel | stunnel4 | sshd | marclint | chromium) continue ;;
 		esac
 		if [ -x "$p" ] && [ ! -d "$p" ]; then
 			progs+=("$p")

@@ -31,8 +31,9 @@ type conn struct {
 	sess   Session
 	set    ConnSettings
 
-	mu       sync.Mutex // orders deadline changes against Shutdown's release
+	mu       sync.Mutex // orders deadline changes against Shutdown's release; guards stats
 	released bool
+	stats    connStats
 
 	// Reading: while idle, only head is held; a pooled buffer of
 	// Options.MaxMessage bytes is borrowed while a longer message arrives.
@@ -57,6 +58,7 @@ type conn struct {
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, set: s.opts.Defaults}
+	c.stats.since = time.Now()
 	c.buf = c.head[:]
 	c.info = ConnInfo{ID: s.nextID.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()}
 	c.log = c.connLogger("", "")
@@ -362,6 +364,7 @@ func (c *conn) handle(line string) bool {
 		if len(c.last) == 0 {
 			return c.malformedInput(MalformedUnknownCode, "resend before any response", m.Code, m.Checksum != "")
 		}
+		c.noteMessage(m.Code, time.Now(), time.Since(start), false)
 		s.observer.MessageHandled(m.Code, time.Since(start), OutcomeResent)
 		c.log.Debug().Str("msg", m.Code).Dur("dur", time.Since(start)).Msg("last response resent")
 		return c.write(c.last)
@@ -383,6 +386,7 @@ func (c *conn) handle(line string) bool {
 	c.malformed = 0
 	ok := c.write(c.last)
 	dur := time.Since(start)
+	c.noteMessage(m.Code, start.Add(dur), dur, outcome == OutcomeError || outcome == OutcomePanic || outcome == OutcomeUnsupported)
 	s.observer.MessageHandled(m.Code, dur, outcome)
 	c.logMessage(m, resp, outcome, ref, dur)
 	return ok && !panicked
@@ -400,6 +404,7 @@ func (c *conn) afterLogin(r *LoginResponse) {
 	if r.Settings != nil {
 		c.set = *r.Settings
 	}
+	c.noteLogin(r.Account, r.Institution)
 	if r.Account != "" || r.Institution != "" {
 		c.log = c.connLogger(r.Account, r.Institution)
 		c.ctx = c.log.WithContext(c.ctx)
@@ -410,6 +415,7 @@ func (c *conn) afterLogin(r *LoginResponse) {
 // malformed frames came in a row.
 func (c *conn) malformedInput(kind Malformed, reason, code string, signed bool) bool {
 	c.s.observer.Malformed(kind)
+	c.noteMessage("96", time.Now(), 0, true)
 	c.malformed++
 	c.log.Warn().Str("msg", code).Str("reason", reason).Int("count", c.malformed).Msg("malformed message; asked for resend")
 	if c.malformed > c.s.opts.ErrLimit {

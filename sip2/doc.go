@@ -30,7 +30,9 @@
 // limits, 96 and 97 (a retransmitted request goes to the Session, which
 // decides whether it is a retry), turns Session errors and
 // panics into failure responses of the right type, logs one redacted line per
-// message and reports events to an Observer.
+// message and reports events to an Observer. Snapshot lists the logged-in
+// connections (account, address, last message and its latency, errors) for
+// operators.
 //
 // # Client
 //

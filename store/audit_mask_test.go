@@ -39,7 +39,7 @@ func TestAuditMasksEverySecretCarryingRecord(t *testing.T) {
 			publishing.ProfileType + " O1": &publishing.Profile{Code: "O1", Target: &target},
 		}
 	}
-	secrets := []string{"passwordhash-", "apikeyhash-", "sharedsecrethash-", "b3BlbnNzaC1rZXktdjEAAAA", "pinhash-"}
+	secrets := []string{"passwordhash-", "apikeyhash-", "sharedsecrethash-", "b3BlbnNzaC1rZXktdjEAAAA", "pinhash-", "staffhash-"}
 	now := time.Now().UTC()
 	for _, v := range []string{"one", "two"} {
 		err := db.Update(ctx, func(tx *store.Tx) error {
@@ -58,7 +58,10 @@ func TestAuditMasksEverySecretCarryingRecord(t *testing.T) {
 				p = store.Patron{Barcode: "P1", LastName: "Doe"}
 			}
 			p.PINHash = "pinhash-" + v
-			return tx.PutPatron(&p, now)
+			if err := tx.PutPatron(&p, now); err != nil {
+				return err
+			}
+			return tx.PutStaff(&store.StaffAccount{Name: "rosa", PasswordHash: "staffhash-" + v, Created: now})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -88,7 +91,7 @@ func TestAuditMasksEverySecretCarryingRecord(t *testing.T) {
 			t.Errorf("profile %s: %d entries, want 2", key, kinds["profile "+key])
 		}
 	}
-	if kinds["patron P1"] != 2 {
-		t.Errorf("patron: %d entries, want 2", kinds["patron P1"])
+	if kinds["patron P1"] != 2 || kinds["staff rosa"] != 2 {
+		t.Errorf("patron: %d entries, staff: %d, want 2 each", kinds["patron P1"], kinds["staff rosa"])
 	}
 }

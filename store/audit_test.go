@@ -208,16 +208,16 @@ func TestAuditRetentionPrunesInBoundedBatches(t *testing.T) {
 	}
 }
 
-func TestMigrateToV6AddsTheAuditTrail(t *testing.T) {
+func TestMigrateToV7AddsTheAuditTrail(t *testing.T) {
 	db, err := Open(filepath.Join(t.TempDir(), DefaultFile), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustUpdate(t, db, func(tx *Tx) error { return tx.PutLibrary(&Library{Code: "WEST"}) })
-	db = reopenAs(t, db, 5, func(btx *bolt.Tx) error { return btx.DeleteBucket(bucketAudit) })
+	db = reopenAs(t, db, 6, func(btx *bolt.Tx) error { return btx.DeleteBucket(bucketAudit) })
 	defer db.Close()
-	if v, _ := db.Version(); v != 6 {
-		t.Fatalf("version %d after opening a version 5 file", v)
+	if v, _ := db.Version(); v != 7 {
+		t.Fatalf("version %d after opening a version 6 file", v)
 	}
 	if err := db.Update(WithAudit(context.Background(), testScope), func(tx *Tx) error {
 		return tx.DeleteLibrary("WEST")

@@ -255,6 +255,7 @@ type CommitStats struct {
 	Spill        time.Duration // bbolt turning dirty nodes into pages
 	Write        time.Duration // writing the pages and syncing them
 	Failed       uint64        // commits the disk refused (their operations got ErrUnavailable)
+	Last         time.Duration // the latest successful commit, from its start to the end of its sync
 }
 
 // CommitStats reports the writer's counts since Open.
@@ -364,6 +365,7 @@ func (db *DB) run(batch []*op) {
 			db.stats.Apply += applied
 			db.stats.Spill += txStats.GetSpillTime()
 			db.stats.Write += txStats.GetWriteTime()
+			db.stats.Last = now.Sub(start)
 			db.health.OK, db.health.Committed = true, now.UTC()
 		}
 		db.statsMu.Unlock()

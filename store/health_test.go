@@ -45,6 +45,9 @@ func TestHealthFollowsCommits(t *testing.T) {
 	}
 	mustUpdate(t, db, func(tx *Tx) error { return tx.SetMeta("a", 1) })
 	before := db.CommitStats()
+	if before.Last <= 0 || before.Last < before.Write {
+		t.Fatalf("latest commit took %s, writing %s", before.Last, before.Write)
+	}
 
 	disk.set(&os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC})
 	// Operations sharing the failed commit all learn why.
@@ -68,7 +71,7 @@ func TestHealthFollowsCommits(t *testing.T) {
 		h.Committed.After(h.Failed) {
 		t.Fatalf("after a refused write: %+v", h)
 	}
-	if st := db.CommitStats(); st.Commits != before.Commits || st.Operations != before.Operations || st.Failed == 0 {
+	if st := db.CommitStats(); st.Commits != before.Commits || st.Operations != before.Operations || st.Failed == 0 || st.Last != before.Last {
 		t.Errorf("a failed commit was counted as committed: %+v then %+v", before, st)
 	}
 	var v int

@@ -37,7 +37,12 @@ var registeredMigrations = []migration{
 		}},
 	{to: 5, description: "patron groups and item policies as records: one for every user group patrons and the rules name, one for every item policy items and the rules name",
 		apply: groupsAndPolicies},
-	{to: 6, description: "an audit trail of the changes staff make through the command line and the admin socket",
+	{to: 6, description: "a bucket for staff accounts, the logins of the status page",
+		apply: func(tx *Tx) error {
+			_, err := tx.btx.CreateBucketIfNotExists(bucketStaff)
+			return err
+		}},
+	{to: 7, description: "an audit trail of the changes staff make through the command line and the admin socket",
 		apply: func(tx *Tx) error {
 			_, err := tx.btx.CreateBucketIfNotExists(bucketAudit)
 			return err

@@ -1055,6 +1055,18 @@ func (t *Tx) loansByIndex(idx []byte, patronID uint64) ([]Loan, error) {
 	return out, nil
 }
 
+// CountOpenLoansDueBefore counts the open loans due before t0 from the due
+// index alone, without reading a loan.
+func (t *Tx) CountOpenLoansDueBefore(t0 time.Time) int {
+	c := t.b(idxLoanOpenDue).Cursor()
+	end := timeKey(t0, 0)
+	n := 0
+	for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
 // OpenLoansDueBefore calls fn for open loans due before t0, earliest first.
 func (t *Tx) OpenLoansDueBefore(t0 time.Time, fn func(Loan) bool) error {
 	c := t.b(idxLoanOpenDue).Cursor()
@@ -1290,6 +1302,23 @@ func (t *Tx) JournalAfter(after uint64, fn func(Event) bool) error {
 		}
 	}
 	return nil
+}
+
+// JournalStart returns the sequence number just before the first event
+// at or after t0, walking back from the newest event, so it reads only the
+// events since t0 (a day's worth for the status page's daily counts).
+func (t *Tx) JournalStart(t0 time.Time) (uint64, error) {
+	c := t.b(bucketJournal).Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		var e Event
+		if err := decodeRecord(v, &e); err != nil {
+			return 0, err
+		}
+		if e.At.Before(t0) {
+			return decodeU64(k), nil
+		}
+	}
+	return 0, nil
 }
 
 // JournalHead is the sequence number of the latest event.

@@ -60,6 +60,8 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 	mapping := write("mapping.yaml", kohaMapping)
 	patrons := write("patrons.csv", kohaPatrons)
 	pinFile := write("pin", "97531864\n")
+	staffPass1 := write("staff1", "staff-secret-pass-1\n")
+	staffPass2 := write("staff2", "staff-secret-pass-2\n")
 	marcFile := kohaFile(t, kohaRecords()[0])
 	pubFile := write("pub.yaml", "code: FILMS\nname: Films\nselection:\n  material_types: [video]\nformat: marcxml.tar.gz\nevery: 24h\n"+
 		"target:\n  kind: local\n  local_dir: "+drop+"\n")
@@ -67,7 +69,7 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 
 	// The secrets any entry could leak: plain ones given here, and the
 	// hashes stored for them (any argon2 or bcrypt string).
-	secrets := []string{"sc-pass-9", "sc-pass-10", "ncip-key-7", "annex-shh-3", "97531864", "$argon2", "$2a$", "$2b$"}
+	secrets := []string{"sc-pass-9", "sc-pass-10", "ncip-key-7", "annex-shh-3", "97531864", "staff-secret-pass", "$argon2", "$2a$", "$2b$"}
 
 	type step struct {
 		name   string
@@ -181,6 +183,11 @@ func TestAuditRecordsEveryKindOfChange(t *testing.T) {
 					t.Errorf("certificate entry: %+v %s", e, e.After)
 				}
 			}},
+		{name: "staff add", args: []string{"staff", "add", "rosa", "--password-file", staffPass1}, kind: "staff", key: "rosa", change: "created",
+			check: masked("password_hash", store.Masked)},
+		{name: "staff passwd", args: []string{"staff", "passwd", "rosa", "--password-file", staffPass2}, kind: "staff", key: "rosa", change: "changed",
+			check: masked("password_hash", store.MaskedChanged)},
+		{name: "staff remove", args: []string{"staff", "remove", "rosa"}, kind: "staff", key: "rosa", change: "removed"},
 		{name: "patron remove", args: []string{"patron", "remove", "P-AUDIT"}, kind: "patron", key: "P-AUDIT", change: "removed"},
 		{name: "retention", args: []string{"audit", "retention", "90d"}, kind: "setting", key: "audit retention", change: "changed"},
 	}

@@ -258,18 +258,22 @@ func exchangeKind(typ, title string) profileKind[profiles.Exchange] {
 			}
 			return fx.CheckTargets(ctx, p)
 		},
-		remove: func(ctx context.Context, b *backend, reg *profiles.Registry, code, handTo string) ([]string, error) {
+		remove: func(ctx context.Context, b *backend, reg *profiles.Registry, code string, o removeOptions) ([]string, error) {
 			s, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg, Dir: fx.DataDir(b.dataDir)})
 			if err != nil {
 				return nil, err
 			}
-			moved, err := s.Remove(ctx, code, handTo)
+			moved, err := s.Remove(ctx, code, o.handTo)
 			var lines []string
 			for _, name := range moved {
-				lines = append(lines, "handed "+name+" to "+handTo)
+				lines = append(lines, "handed "+name+" to "+o.handTo)
 			}
 			return lines, err
 		},
+		removeHelp: "Remove refuses a profile whose outbox holds files not yet delivered, naming them: their records are\n" +
+			"marked exported and reach the partner only through those files. --hand-to OTHER moves them to another\n" +
+			"profile of the same type, which delivers them, unchanged and under their names, at its next run.",
+		handToHelp: "profile of the same type that takes over the undelivered files",
 	}
 }
 

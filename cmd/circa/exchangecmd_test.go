@@ -302,7 +302,7 @@ func TestBursarOverpaymentIsACredit(t *testing.T) {
 	first := lines[0]
 	// The bursar pays the first fee 1.00 too much and every other in full.
 	s := string(export)
-	i := strings.Index(s, ">"+first.TransactionID+"<")
+	i := strings.Index(s, "<xb:bursarTransactionId>"+first.TransactionID+"</xb:bursarTransactionId>")
 	j := strings.LastIndex(s[:i], "<xb:sum>")
 	k := j + strings.Index(s[j:], "</xb:sum>")
 	s = s[:j] + "<xb:sum>" + circ.FormatAmount(first.Amount+100, first.Currency) + s[k:]

@@ -42,10 +42,12 @@ func newNCIPSendCommand(a *app) *cobra.Command {
 		Long: "Send an NCIP message from FILE (- for standard input), or build one with --service from key=value fields:\n" +
 			"  from, to, from-auth, profile, on-behalf-of, user, barcode, pin, password, item, request, request-type,\n" +
 			"  scope, action, bib, bib-code, isbn, title, author, call-number, pickup, due, amount, currency,\n" +
-			"  fiscal-action, fiscal-type, description, elements, loans, requests, account, agency.\n" +
+			"  fiscal-action, fiscal-type, description, elements, loans, requests, account, agency, and for ItemShipped\n" +
+			"  shipped (RFC 3339, default now), address (where it went, lines joined by ;) and note.\n" +
 			"The response is printed as received; a Problem in it makes the exit status 1.",
 		Example: "  circa ncip send --url http://127.0.0.1:8080/ncip --key demo-ncip-key --service LookupUser from=DEMO-BROKER user=21000000000001\n" +
-			"  circa ncip send --url http://127.0.0.1:8080/ncip/demo-ncip-key request.xml",
+			"  circa ncip send --url http://127.0.0.1:8080/ncip/demo-ncip-key request.xml\n" +
+			"  circa ncip send --key demo-annex-key --service ItemShipped from=DEMO-ANNEX request=42 address=MAIN",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runNCIPSend(cmd.Context(), a, o, args, cmd.OutOrStdout())
 		},

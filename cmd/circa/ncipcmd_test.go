@@ -224,6 +224,81 @@ func TestStorageOnlineProfileAndReport(t *testing.T) {
 	}
 }
 
+// TestStorageProfileRemoveLosesNothing: a storage profile whose facility
+// has not answered a RequestItem is not removed; --hand-to gives the
+// message to another online profile of the facility, and --drop on that
+// one gives it up, which `circa storage report` then lists.
+func TestStorageProfileRemoveLosesNothing(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/ncip"
+	ln.Close() // connections are refused from now on
+	key := filepath.Join(t.TempDir(), "annex.key")
+	if err := os.WriteFile(key, []byte("secret-annex-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	online := []string{"--online-url", url, "--online-api-key-file", key}
+	if r := run(t, append(append([]string{"profile", "storage", "edit", fixtures.StorageCode}, online...), d...)...); r.code != 0 {
+		t.Fatalf("edit: %+v", r)
+	}
+	b, err := openBackend(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, err := b.svc.PlaceHold(context.Background(), circ.HoldRequest{Agent: staffAgent(fixtures.LibraryMain), Patron: fixtures.PatronGood,
+		Item: fixtures.ItemAnnex})
+	if err == nil {
+		var reg *profiles.Registry
+		if reg, err = b.registry(context.Background()); err == nil {
+			var snd *initiator.Sender
+			if snd, err = initiator.New(initiator.Options{DB: b.db, Registry: reg}); err == nil {
+				snd.Pass(context.Background())
+			}
+		}
+	}
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rid := circ.RequestKey(hold.Retrieval)
+
+	r := run(t, append([]string{"profile", "storage", "remove", fixtures.StorageCode}, d...)...)
+	if r.code != 1 || !strings.Contains(r.errOut, "ANNEX has 1 (RequestItem of request "+rid) || !strings.Contains(r.errOut, "--hand-to") ||
+		!strings.Contains(r.errOut, "--drop") {
+		t.Fatalf("remove with an unanswered message: %+v", r)
+	}
+	if r := run(t, append([]string{"profile", "storage", "remove", fixtures.StorageCode, "--hand-to", "X", "--drop"}, d...)...); r.code == 0 {
+		t.Fatalf("--hand-to with --drop: %+v", r)
+	}
+	add := append([]string{"profile", "storage", "add", "ANNEX2", "--agency", "DEMO-ANNEX-2", "--local-agency", fixtures.LocalAgency,
+		"--facility", fixtures.LocationAnnex, "--locations", fixtures.LocationAnnex, "--library", fixtures.LibraryMain, "--active=false",
+		"--api-key", "annex2-key"}, online...)
+	if r := run(t, append(add, d...)...); r.code != 0 {
+		t.Fatalf("add ANNEX2: %+v", r)
+	}
+	r = run(t, append([]string{"profile", "storage", "remove", fixtures.StorageCode, "--hand-to", "ANNEX2"}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "RequestItem of request "+rid+": handed to profile ANNEX2") ||
+		!strings.Contains(r.out, "removed storage profile "+fixtures.StorageCode) {
+		t.Fatalf("remove --hand-to: %+v", r)
+	}
+	r = run(t, "storage", "report", "--data-dir", dir, "--days", "0")
+	if r.code != 0 || !strings.Contains(r.out, initiator.MismatchNotDelivered) || !strings.Contains(r.out, " "+rid+" ") {
+		t.Fatalf("report after the hand-over: %+v", r)
+	}
+	r = run(t, append([]string{"profile", "storage", "remove", "ANNEX2", "--drop"}, d...)...)
+	if r.code != 0 || !strings.Contains(r.out, "RequestItem of request "+rid+": dropped when profile ANNEX2 was removed") {
+		t.Fatalf("remove --drop: %+v", r)
+	}
+	r = run(t, "storage", "report", "--data-dir", dir, "--days", "0")
+	if r.code != 0 || !strings.Contains(r.out, initiator.MismatchDropped) || !strings.Contains(r.out, "RequestItem dropped when profile ANNEX2 was removed") {
+		t.Fatalf("report after the drop: %+v", r)
+	}
+}
+
 // TestServeSendsStorageRequestsOnline: `circa serve` runs the storage
 // sender. A hold placed at a kiosk on an annex item reaches the facility
 // (another circa's NCIP responder, on a real socket) as a RequestItem, and
@@ -297,5 +372,32 @@ func TestServeSendsStorageRequestsOnline(t *testing.T) {
 		}
 		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
+	}
+}
+
+// TestNCIPSendItemShipped: staff tell circa, as the facility, that the
+// annex item of a retrieval is on its way, naming the retrieval by its
+// RequestId; circa fulfils it. Without an address the command says what
+// is missing and sends nothing.
+func TestNCIPSendItemShipped(t *testing.T) {
+	b, url := ncipServer(t)
+	ctx := context.Background()
+	h, err := b.svc.PlaceHold(ctx, circ.HoldRequest{Agent: circ.Agent{Protocol: "cli", Library: fixtures.LibraryMain},
+		Patron: fixtures.PatronGood, Item: fixtures.ItemAnnex, Pickup: fixtures.LibraryMain})
+	if err != nil || h.Retrieval == 0 {
+		t.Fatalf("hold: %+v, %v", h, err)
+	}
+	args := []string{"ncip", "send", "--url", url, "--key", fixtures.StorageKey, "--service", "ItemShipped",
+		"from=" + fixtures.StorageAgency, "request=" + circ.RequestKey(h.Retrieval)}
+	if r := run(t, args...); r.code != 2 || !strings.Contains(r.errOut, "address=") {
+		t.Fatalf("without an address: %+v", r)
+	}
+	r := run(t, append(args, "address="+fixtures.LibraryMain, "note=tote 7")...)
+	if r.code != 0 || !strings.Contains(r.out, "ItemShippedResponse") {
+		t.Fatalf("send: %+v", r)
+	}
+	info, err := b.svc.LookupRequest(ctx, circ.RequestQuery{ID: h.Retrieval})
+	if err != nil || info.Status != store.RequestFulfilled {
+		t.Fatalf("retrieval after ItemShipped: %+v, %v", info, err)
 	}
 }

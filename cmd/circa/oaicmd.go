@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/profiles/delivery"
 	"github.com/circa-ils/circa/profiles/oai"
 	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/schemas"
@@ -259,6 +261,11 @@ func newPublishCommand(a *app) *cobra.Command {
 				return &exitError{code: 1, err: fmt.Errorf("%s: %w", args[0], err)}
 			}
 			return a.withBackend(func(b *backend) error {
+				if skip, _ := cmd.Flags().GetBool("no-check"); !skip {
+					if err := checkPublishingTargets(cmd.Context(), b, profs); err != nil {
+						return &exitError{code: 1, err: fmt.Errorf("%s: %w\n(--no-check imports them anyway)", args[0], err)}
+					}
+				}
 				if err := publishing.SaveProfiles(cmd.Context(), b.db, profs...); err != nil {
 					return &exitError{code: 1, err: err}
 				}
@@ -269,6 +276,7 @@ func newPublishCommand(a *app) *cobra.Command {
 			})
 		}),
 	}
+	imp.Flags().Bool("no-check", false, noCheckHelp)
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List publishing profiles",
@@ -348,6 +356,31 @@ func newPublishCommand(a *app) *cobra.Command {
 		runKind("full", "Deliver every live record of the profile's selection (the first load)", true),
 		runKind("run", "Deliver the records changed since the profile's last run", false))
 	return cmd
+}
+
+// checkPublishingTargets checks the delivery target of every profile that
+// has one, unless the profile is saved already with that target: a run
+// marks records published only into files that can be delivered. A
+// profile that does not validate is left to SaveProfiles to refuse.
+func checkPublishingTargets(ctx context.Context, b *backend, profs []publishing.Profile) error {
+	saved, err := publishing.LoadProfiles(ctx, b.db)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range profs {
+		if p.Target == nil || p.Validate() != nil {
+			continue
+		}
+		i := slices.IndexFunc(saved, func(s publishing.Profile) bool { return s.Code == p.Code })
+		if i >= 0 && saved[i].Target != nil && *saved[i].Target == *p.Target {
+			continue
+		}
+		if err := delivery.CheckTarget(ctx, *p.Target); err != nil {
+			errs = append(errs, fmt.Errorf("publishing profile %s: %w", p.Code, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // parseProfiles reads one profile or a list of them.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/ssh/knownhosts"
+
 	"github.com/circa-ils/circa/internal/conformance"
+	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	"github.com/circa-ils/circa/profiles/oai"
 	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/store"
@@ -106,6 +110,78 @@ func TestPublishCommands(t *testing.T) {
 	}
 	if r := run(t, "publish", "profile", "remove", "films", "--data-dir", dir); r.code != 0 {
 		t.Errorf("remove: %+v", r)
+	}
+}
+
+// TestPublishProfileImportChecksTarget: a publishing profile's delivery
+// target is checked on import as a file-exchange profile's is: a missing
+// directory or an SFTP server whose host key is not the pinned one refuses
+// the whole file and saves nothing, --no-check saves it, and a profile
+// imported again with the same target is not checked again.
+func TestPublishProfileImportChecksTarget(t *testing.T) {
+	dir := seededDir(t)
+	pickup := t.TempDir()
+	missing := filepath.Join(t.TempDir(), "not-yet")
+	srv := sftptest.Start(t)
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(key, srv.ClientKeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := sftptest.Start(t) // another server's host key
+	write := func(doc string) string {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "profiles.yaml")
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	local := func(code, dir string) string {
+		return "- code: " + code + "\n  target:\n    kind: local\n    local_dir: " + dir + "\n"
+	}
+	sftpDoc := func(code, knownHosts string) string {
+		return fmt.Sprintf("- code: %s\n  target:\n    kind: sftp\n    host: %s\n    port: %d\n    user: %s\n    private_key: %s\n"+
+			"    known_hosts: %q\n    remote_dir: /\n", code, srv.Host, srv.Port, srv.User, key, knownHosts)
+	}
+	list := func() string {
+		t.Helper()
+		r := run(t, "publish", "profile", "list", "--data-dir", dir)
+		if r.code != 0 {
+			t.Fatalf("list: %+v", r)
+		}
+		return r.out
+	}
+
+	r := run(t, "publish", "profile", "import", write(local("GOOD", pickup)+local("LATER", missing)), "--data-dir", dir)
+	if r.code != 1 || !strings.Contains(r.errOut, "publishing profile LATER") ||
+		!strings.Contains(r.errOut, "target directory does not exist") || !strings.Contains(r.errOut, "--no-check") {
+		t.Fatalf("missing directory: %+v", r)
+	}
+	if out := list(); strings.Contains(out, "GOOD") || strings.Contains(out, "LATER") {
+		t.Fatalf("a refused file saved profiles:\n%s", out)
+	}
+	r = run(t, "publish", "profile", "import", write(sftpDoc("UNION", knownhosts.Line([]string{knownhosts.Normalize(srv.Addr)}, other.HostKey))), "--data-dir", dir)
+	if r.code != 1 || !strings.Contains(r.errOut, "publishing profile UNION") || !strings.Contains(r.errOut, "host key") {
+		t.Fatalf("wrong host key: %+v", r)
+	}
+	if r := run(t, "publish", "profile", "import", write(sftpDoc("UNION", srv.KnownHosts)), "--data-dir", dir); r.code != 0 {
+		t.Fatalf("reachable SFTP server: %+v", r)
+	}
+	if got := srv.Logins(); got != 1 {
+		t.Fatalf("the check logged in %d times", got)
+	}
+	if r := run(t, "publish", "profile", "import", write(local("LATER", missing)), "--no-check", "--data-dir", dir); r.code != 0 {
+		t.Fatalf("--no-check: %+v", r)
+	}
+	if out := list(); !strings.Contains(out, "LATER") || !strings.Contains(out, "UNION") {
+		t.Fatalf("profiles after --no-check:\n%s", out)
+	}
+	// The same target again is not checked again; a new one is.
+	if r := run(t, "publish", "profile", "import", write(sftpDoc("UNION", srv.KnownHosts)), "--data-dir", dir); r.code != 0 || srv.Logins() != 1 {
+		t.Fatalf("unchanged target: %+v, %d logins", r, srv.Logins())
+	}
+	if r := run(t, "publish", "profile", "import", write(local("LATER", pickup)), "--data-dir", dir); r.code != 0 {
+		t.Fatalf("target fixed: %+v", r)
 	}
 }
 

@@ -16,9 +16,9 @@ import (
 
 // patronFlags are the flags of patron add and edit.
 type patronFlags struct {
-	first, last, group, library, expiry, birthdate, language, email, phone, address string
-	jobTitle, campus, shareLib                                                      string
-	ids                                                                             []string
+	first, last, group, library, expiry, birthdate, language, email, phone, sms, address string
+	jobTitle, campus, shareLib                                                           string
+	ids                                                                                  []string
 }
 
 func (pf *patronFlags) bind(fs *pflag.FlagSet) {
@@ -34,6 +34,7 @@ func (pf *patronFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&pf.shareLib, "rs-library", "", "resource-sharing library")
 	fs.StringVar(&pf.email, "email", "", "e-mail address")
 	fs.StringVar(&pf.phone, "phone", "", "phone number")
+	fs.StringVar(&pf.sms, "sms", "", "number for SMS notices, e.g. +1 607 555 0142 (empty: none)")
 	fs.StringVar(&pf.address, "address", "", `postal address, "line1, city, postal"`)
 	fs.StringArrayVar(&pf.ids, "id", nil, "identifier TYPE=VALUE (repeatable); TYPE= removes that type")
 }
@@ -51,6 +52,7 @@ func (pf *patronFlags) form(fs *pflag.FlagSet, barcode string) (circ.PatronForm,
 	f.UserGroup, f.HomeLibrary = given("group", pf.group), given("library", pf.library)
 	f.Expiry, f.Birthdate, f.Language = given("expiry", pf.expiry), given("birthdate", pf.birthdate), given("language", pf.language)
 	f.Email, f.Phone, f.Address = given("email", pf.email), given("phone", pf.phone), given("address", pf.address)
+	f.SMS = given("sms", pf.sms)
 	f.JobTitle, f.Campus, f.ShareLib = given("job-title", pf.jobTitle), given("campus", pf.campus), given("rs-library", pf.shareLib)
 	for _, id := range pf.ids {
 		typ, v, ok := strings.Cut(id, "=")

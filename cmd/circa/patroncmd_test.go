@@ -268,7 +268,7 @@ func TestPatronAdminThroughServerLogsNoPersonalData(t *testing.T) {
 		pin     = "P1n-Q8x7"
 		email   = "hypatia@alexandria.example"
 	)
-	secrets := []string{pin, "Hypatia", "Theonsdottir", email, "+20 3 555 0199", "Serapeum Lane", "Alexandria", "21500", "N-0415"}
+	secrets := []string{pin, "Hypatia", "Theonsdottir", email, "+20 3 555 0199", "+20 3 555 0188", "Serapeum Lane", "Alexandria", "21500", "N-0415"}
 	var clientOut string
 	for _, c := range []struct {
 		stdin string
@@ -276,7 +276,7 @@ func TestPatronAdminThroughServerLogsNoPersonalData(t *testing.T) {
 		code  int
 	}{
 		{"", []string{"patron", "add", barcode, "--group", "UNDERGRAD", "--library", "MAIN", "--last", "Theonsdottir", "--first", "Hypatia",
-			"--email", email, "--phone", "+20 3 555 0199", "--address", "Serapeum Lane, Alexandria, 21500", "--id", "national=N-0415"}, 0},
+			"--email", email, "--phone", "+20 3 555 0199", "--sms", "+20 3 555 0188", "--address", "Serapeum Lane, Alexandria, 21500", "--id", "national=N-0415"}, 0},
 		{"", []string{"patron", "edit", barcode, "--email", "hypatia@alexandria"}, 1},
 		{"", []string{"patron", "search", "Theonsdottir, Hyp"}, 0},
 		{"", []string{"patron", "search", email}, 0},
@@ -326,5 +326,65 @@ func TestSearchJSONFindingNothing(t *testing.T) {
 		if got, ok := hits[list].([]any); !ok || len(got) != 0 || hits["more"] != false {
 			t.Errorf("%v: %s", c, r.out)
 		}
+	}
+}
+
+// TestPatronSMSNumber: staff set, change and clear a patron's number for
+// texts with --sms; a number a gateway cannot read is refused and changes
+// nothing; Koha's smsalertnumber column sets it in a CSV import.
+func TestPatronSMSNumber(t *testing.T) {
+	dir := seededDir(t)
+	d := []string{"--data-dir", dir}
+	cmd := func(args ...string) result { return run(t, append(args, d...)...) }
+	smsLine := regexp.MustCompile(`(?m)^sms\s+(.*)$`)
+	smsOf := func(barcode string) string {
+		t.Helper()
+		r := cmd("patron", "show", barcode)
+		if r.code != 0 {
+			t.Fatalf("patron show %s: %+v", barcode, r)
+		}
+		if m := smsLine.FindStringSubmatch(r.out); m != nil {
+			return strings.TrimSpace(m[1])
+		}
+		return ""
+	}
+	if r := cmd("patron", "add", "29000000000009", "--group", "UNDERGRAD", "--library", "MAIN", "--last", "Hopper",
+		"--phone", "+1 607 555 0100", "--sms", "+1 607 555 0199"); r.code != 0 {
+		t.Fatalf("add: %+v", r)
+	}
+	if got := smsOf("29000000000009"); got != "+1 607 555 0199" {
+		t.Fatalf("sms after add: %q", got)
+	}
+	wantFail(t, cmd("patron", "edit", "29000000000009", "--sms", "call me"), `SMS number "call me"`)
+	if got := smsOf("29000000000009"); got != "+1 607 555 0199" {
+		t.Fatalf("a refused number changed the sms: %q", got)
+	}
+	if r := cmd("patron", "edit", "29000000000009", "--sms", "(607) 555-0123"); r.code != 0 {
+		t.Fatalf("edit: %+v", r)
+	}
+	if got := smsOf("29000000000009"); got != "(607) 555-0123" {
+		t.Fatalf("sms after edit: %q", got)
+	}
+	if r := cmd("patron", "edit", "29000000000009", "--sms", ""); r.code != 0 {
+		t.Fatalf("clear: %+v", r)
+	}
+	if got := smsOf("29000000000009"); got != "" {
+		t.Fatalf("sms after clearing: %q", got)
+	}
+	if r := cmd("patron", "show", "29000000000009"); !strings.Contains(r.out, "+1 607 555 0100") {
+		t.Fatalf("clearing the sms number took the phone: %+v", r)
+	}
+
+	in := writeFiles(t, map[string]string{"mapping.yaml": kohaMapping, "patrons.csv": "cardnumber,surname,categorycode,branchcode,phone,smsalertnumber\n" +
+		"23000011,Lamarr,PT,CPL,555-0101,+1 212 555 0111\n" +
+		"23000012,Noether,PT,CPL,555-0102,\n" +
+		"23000013,Bad,PT,CPL,,text me\n"})
+	r := cmd("import", "patrons", filepath.Join(in, "patrons.csv"), "--mapping", filepath.Join(in, "mapping.yaml"))
+	wantOutput(t, r, "patrons created          2", `line 4 (23000013): sms "text me"`)
+	if got := smsOf("23000011"); got != "+1 212 555 0111" {
+		t.Errorf("smsalertnumber imported as %q", got)
+	}
+	if got := smsOf("23000012"); got != "" {
+		t.Errorf("an empty smsalertnumber gave %q", got)
 	}
 }

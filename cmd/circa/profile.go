@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/circa-ils/circa/profiles"
+	"github.com/circa-ils/circa/profiles/initiator"
 )
 
 // profileField is one setting a flag edits: its flag is bound to a scratch
@@ -43,9 +44,19 @@ type profileKind[T any] struct {
 	// import run it unless --no-check is given.
 	check func(ctx context.Context, old, p *T) error
 	// remove, when set, removes a profile instead of the registry,
-	// handing what it still owes to the profile handTo; it returns a
-	// line to print for each thing handed over.
-	remove func(ctx context.Context, b *backend, reg *profiles.Registry, code, handTo string) ([]string, error)
+	// handing what it still owes to the profile o.handTo, or dropping it
+	// when o.drop; it returns a line to print for each thing handed over
+	// or dropped.
+	remove func(ctx context.Context, b *backend, reg *profiles.Registry, code string, o removeOptions) ([]string, error)
+	// removeHelp and handToHelp explain remove's refusal and --hand-to;
+	// dropHelp, when set, offers --drop.
+	removeHelp, handToHelp, dropHelp string
+}
+
+// removeOptions say what a removed profile's undelivered work becomes.
+type removeOptions struct {
+	handTo string
+	drop   bool
 }
 
 // noCheckHelp says what --no-check is for.
@@ -178,7 +189,7 @@ func profileCommands[T any, PT interface {
 			})
 		}),
 	}
-	var handTo string
+	var ro removeOptions
 	remove := &cobra.Command{
 		Use:   "remove CODE",
 		Short: "Remove a " + k.title + " profile",
@@ -193,7 +204,7 @@ func profileCommands[T any, PT interface {
 					if _, ok := k.lookup(reg.Current(), args[0]); !ok {
 						return &exitError{code: 1, err: fmt.Errorf("no %s profile %s", k.typ, args[0])}
 					}
-					handed, err := k.remove(cmd.Context(), b, reg, args[0], handTo)
+					handed, err := k.remove(cmd.Context(), b, reg, args[0], ro)
 					if err != nil {
 						return &exitError{code: 1, err: err}
 					}
@@ -207,10 +218,12 @@ func profileCommands[T any, PT interface {
 		}),
 	}
 	if k.remove != nil {
-		remove.Long = "Remove refuses a profile whose outbox holds files not yet delivered, naming them: their records are\n" +
-			"marked exported and reach the partner only through those files. --hand-to OTHER moves them to another\n" +
-			"profile of the same type, which delivers them, unchanged and under their names, at its next run."
-		remove.Flags().StringVar(&handTo, "hand-to", "", "profile of the same type that takes over the undelivered files")
+		remove.Long = k.removeHelp
+		remove.Flags().StringVar(&ro.handTo, "hand-to", "", k.handToHelp)
+		if k.dropHelp != "" {
+			remove.Flags().BoolVar(&ro.drop, "drop", false, k.dropHelp)
+			remove.MarkFlagsMutuallyExclusive("hand-to", "drop")
+		}
 	}
 	export := &cobra.Command{
 		Use:   "export [FILE]",
@@ -469,8 +482,22 @@ func storageKind() profileKind[profiles.Storage] {
 	return profileKind[S]{
 		typ: profiles.TypeStorage, title: "remote-storage",
 		newDef: profiles.NewStorage,
-		lookup: func(s *profiles.Snapshot, c string) (*S, bool) { p, ok := s.Storage[c]; return p, ok },
-		codes:  func(s *profiles.Snapshot) []string { return sortedKeys(s.Storage) },
+		remove: func(ctx context.Context, b *backend, reg *profiles.Registry, code string, o removeOptions) ([]string, error) {
+			ms, err := initiator.Remove(ctx, b.db, reg, code, initiator.RemoveOptions{HandTo: o.handTo, Drop: o.drop, Now: b.svc.Now()})
+			var lines []string
+			for _, m := range ms {
+				lines = append(lines, fmt.Sprintf("%s of request %d: %s", m.Kind, m.Request, m.Outcome()))
+			}
+			return lines, err
+		},
+		removeHelp: "Remove refuses a facility that takes requests online while its outbox holds messages the facility has not\n" +
+			"answered (RequestItem, CancelRequestItem), saying how many: nothing else would send them. --hand-to OTHER\n" +
+			"moves them, in order, to another online profile of the same facility and library, which sends them with\n" +
+			"the same RequestId; --drop gives them up, each noted on its retrieval and listed by circa storage report.",
+		handToHelp: "online storage profile of the same facility and library that takes over the unanswered messages",
+		dropHelp:   "give the unanswered messages up (each is recorded as dropped and listed by circa storage report)",
+		lookup:     func(s *profiles.Snapshot, c string) (*S, bool) { p, ok := s.Storage[c]; return p, ok },
+		codes:      func(s *profiles.Snapshot) []string { return sortedKeys(s.Storage) },
 		summary: func(p *S) string {
 			return fmt.Sprintf("facility %s\tlocations %s\tagencies %s\tactive %v", p.Facility, strings.Join(p.Locations, ","), strings.Join(p.AgencyIDs, ","), p.Active)
 		},

@@ -11,13 +11,11 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/circa-ils/circa/store"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 // app is what every command shares: global flags, the standard streams, and
 // where the store comes from. Inside a running server (commands that arrived
@@ -32,6 +30,8 @@ type app struct {
 	out, errOut io.Writer
 	argv        []string
 	cwd         string
+	environ     []string           // the process's environment, for the CIRCA_ settings
+	settings    []effectiveSetting // what circa serve's settings came to, and from where
 	server      *backend
 	// peer is the user who sent the command over the admin socket.
 	peer *store.Actor
@@ -65,7 +65,7 @@ func usageError(format string, args ...any) error {
 // Errors are printed as one line on stderr.
 func execute(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
 	cwd, _ := os.Getwd()
-	a := &app{in: in, out: out, errOut: errOut, argv: args, cwd: cwd}
+	a := &app{in: in, out: out, errOut: errOut, argv: args, cwd: cwd, environ: os.Environ()}
 	return a.run(ctx)
 }
 
@@ -153,24 +153,24 @@ func newRootCommand(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			warnings, err := a.applySettings(cmd)
+			if err != nil {
+				return err
+			}
 			if err := a.setupLogging(); err != nil {
 				return err
+			}
+			for _, w := range warnings {
+				a.log.Warn().Msg(w)
 			}
 			return a.readSecrets(cmd)
 		},
 	}
-	defaultDir := os.Getenv("CIRCA_DATA_DIR")
-	if defaultDir == "" {
-		defaultDir = "data"
-	}
-	pf := root.PersistentFlags()
-	pf.StringVar(&a.dataDir, "data-dir", defaultDir, "data directory holding circa.db (env CIRCA_DATA_DIR)")
-	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	pf.StringVar(&a.logFormat, "log-format", "json", "log format: json, or console for people")
+	addGlobalFlags(root.PersistentFlags(), a)
 
 	root.AddGroup(&cobra.Group{ID: "server", Title: "Server:"}, &cobra.Group{ID: "circ", Title: "Circulation:"},
 		&cobra.Group{ID: "admin", Title: "Administration:"})
-	for _, c := range []*cobra.Command{newServeCommand(a), newTLSCommand(a), newTunnelCommand(a), newTLSProxyCommand(a)} {
+	for _, c := range []*cobra.Command{newServeCommand(a), newConfigCommand(a), newTLSCommand(a), newTunnelCommand(a), newTLSProxyCommand(a)} {
 		c.GroupID = "server"
 		root.AddCommand(c)
 	}
@@ -180,16 +180,31 @@ func newRootCommand(a *app) *cobra.Command {
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a), newNCIPCommand(a), newStorageCommand(a),
-		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a), newAuditCommand(a)} {
+		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a), newStaffCommand(a), newAuditCommand(a)} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}
 	root.AddCommand(newSIP2Commands(a)...)
 	root.AddCommand(newBenchCommand(a))
 	addCatalogCommands(root, a) // bib; item add, move, delete; publish; oai
-	root.AddCommand(newVersionCommand(a))
+	root.AddCommand(newVersionCommand())
+	build := currentBuild()
+	root.Version = build.Version
+	root.SetVersionTemplate(build.String())
+	root.AddCommand(newManCommand(a))
 	refuseUnknownSubcommands(root)
 	return root
+}
+
+// addGlobalFlags adds the flags every command takes.
+func addGlobalFlags(pf *pflag.FlagSet, a *app) {
+	defaultDir := os.Getenv("CIRCA_DATA_DIR")
+	if defaultDir == "" {
+		defaultDir = "data"
+	}
+	pf.StringVar(&a.dataDir, "data-dir", defaultDir, "data directory holding circa.db (env CIRCA_DATA_DIR)")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&a.logFormat, "log-format", "json", "log format: json, or console for people")
 }
 
 // refuseUnknownSubcommands makes every command group (a command with
@@ -236,14 +251,18 @@ func (a *app) setupLogging() error {
 	switch a.logFormat {
 	case "json":
 	case "console":
-		// Colour codes only for a terminal: in a file or a pipe to a log
-		// collector they are noise.
-		w = zerolog.ConsoleWriter{Out: a.errOut, TimeFormat: "15:04:05", NoColor: !isTerminal(a.errOut)}
+		w = consoleWriter(a.errOut)
 	default:
 		return usageError("unknown log format %q (json or console)", a.logFormat)
 	}
 	a.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 	return nil
+}
+
+// consoleWriter formats log lines for people. Colour codes only for a
+// terminal: in a file or a pipe to a log collector they are noise.
+func consoleWriter(out io.Writer) zerolog.ConsoleWriter {
+	return zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05", NoColor: !isTerminal(out)}
 }
 
 // isTerminal says whether w is a terminal.
@@ -260,16 +279,4 @@ func (a *app) path(p string) string {
 		return p
 	}
 	return filepath.Join(a.cwd, p)
-}
-
-func newVersionCommand(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "circa "+version)
-			return nil
-		},
-	}
 }

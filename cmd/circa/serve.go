@@ -18,9 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/internal/sdnotify"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
 	"github.com/circa-ils/circa/netlimit"
@@ -30,11 +32,13 @@ import (
 	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/sip2/selfcheck"
+	"github.com/circa-ils/circa/statuspage"
 	"github.com/circa-ils/circa/store"
 	"github.com/circa-ils/circa/tlsproxy"
 )
 
 type serveOptions struct {
+	config        string
 	demo          bool
 	sip2Addr      string
 	sip2TLSAddr   string
@@ -51,6 +55,7 @@ type serveOptions struct {
 	idleTimeout   time.Duration
 	loginTimeout  time.Duration
 	shutdownGrace time.Duration
+	logFile       string
 	oai           publishing.Options
 }
 
@@ -61,23 +66,29 @@ func newServeCommand(a *app) *cobra.Command {
 		Short: "Run the server on a data directory",
 		Long: `Run the server: SIP2 in plain text (loopback by default) and over TLS, HTTP (/ncip, /oai,
 /metrics, /healthz) and the admin socket the other circa commands use while it runs.
+Logs go to stderr (for journald), or with --log-file appended to a file.
 
 With --demo an empty data directory is seeded with the demo library and its profiles
 first, a self-signed CA and server certificate are made in DATA/tls when none exists,
 and every listener stays on loopback unless an address is given. Port 0 picks a free
 port; the chosen addresses are printed on start-up. SIGTERM drains and stops; SIGHUP
-re-reads the TLS certificate.`,
+reopens the log file and re-reads the TLS certificate.
+
+Under systemd (Type=notify) it reports ready once every listener is bound and
+serving, and feeds the unit's watchdog while the database can commit.
+
+Every flag has a key in the configuration file given with --config (YAML) and a
+CIRCA_ environment variable; flags override the environment, which overrides the
+file. circa config show prints what each setting comes to and from where.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.server != nil {
 				return usageError("serve cannot run through the admin socket")
 			}
-			if !cmd.Flags().Changed("sip2-tls-addr") && o.demo {
-				o.sip2TLSAddr = "127.0.0.1:6443"
-			}
 			return runServe(cmd.Context(), a, o)
 		},
 	}
+	addConfigFlag(cmd, &o.config)
 	f := cmd.Flags()
 	f.BoolVar(&o.demo, "demo", false, "seed the demo library into an empty data directory; loopback only")
 	f.StringVar(&o.sip2Addr, "sip2-addr", "127.0.0.1:6001", "plain SIP2 address (empty: off)")
@@ -95,6 +106,7 @@ re-reads the TLS certificate.`,
 	f.DurationVar(&o.idleTimeout, "idle-timeout", 30*time.Minute, "close a SIP2 connection idle this long")
 	f.DurationVar(&o.loginTimeout, "login-timeout", 2*time.Minute, "close a SIP2 connection that has not logged in by then")
 	f.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long busy connections may take to finish on SIGTERM")
+	f.StringVar(&o.logFile, "log-file", "", "append logs to this file, reopened on SIGHUP for logrotate (default: stderr)")
 	f.StringVar(&o.oai.Name, "oai-name", "circa catalogue", "OAI-PMH repositoryName")
 	f.StringVar(&o.oai.BaseURL, "oai-base-url", "", "OAI-PMH baseURL as harvesters reach it (default: taken from each request)")
 	f.StringSliceVar(&o.oai.AdminEmails, "oai-admin-email", []string{"circa-admin@example.org"}, "OAI-PMH adminEmail (repeatable)")
@@ -102,13 +114,56 @@ re-reads the TLS certificate.`,
 	return cmd
 }
 
+// demoTLSAddr is where --demo listens for SIP2 over TLS unless told
+// otherwise: its well-known credentials stay on loopback.
+const demoTLSAddr = "127.0.0.1:6443"
+
+// applyDemoDefaults moves SIP2 over TLS to demoTLSAddr under --demo when no
+// flag, variable or file gave an address, and says so in effective.
+func applyDemoDefaults(fs *pflag.FlagSet, effective []effectiveSetting) error {
+	if demo, err := fs.GetBool("demo"); err != nil || !demo || fs.Changed("sip2-tls-addr") {
+		return err
+	}
+	if err := fs.Set("sip2-tls-addr", demoTLSAddr); err != nil {
+		return err
+	}
+	for i := range effective {
+		if effective[i].flag == "sip2-tls-addr" {
+			effective[i].value, effective[i].origin = demoTLSAddr, "default with --demo"
+		}
+	}
+	return nil
+}
+
 func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if a.logFormat == "json" {
-		lines := newLineBatcher(a.errOut)
+	systemd, err := sdnotify.FromEnv()
+	if err != nil {
+		return err
+	}
+	var reloads []func() // on SIGHUP, in this order
+	logOut := a.errOut
+	if o.logFile != "" {
+		lf, err := openLogFile(a.path(o.logFile))
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		logOut = lf
+		reloads = append(reloads, func() {
+			if err := lf.Reopen(); err != nil {
+				a.log.Error().Err(err).Msg("keeping the old log file")
+			}
+		})
+	}
+	switch {
+	case a.logFormat == "json":
+		lines := newLineBatcher(logOut)
 		defer lines.Close()
 		a.log = a.log.Output(lines)
+	case o.logFile != "":
+		a.log = a.log.Output(consoleWriter(logOut))
 	}
 	maxConns, httpMaxConns := connLimits(a, o)
 	b, err := openBackendWith(a.dataDir, true)
@@ -209,6 +264,25 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	}
 	mux.Handle("/oai", oaiHandler)
 
+	ls := listeners{http: httpLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}
+	var sipServers []statuspage.SIP2Listener
+	if sipLn != nil {
+		sipServers = append(sipServers, statuspage.SIP2Listener{Name: "sip2", Server: sipSrv})
+	}
+	if sipTLSLn != nil {
+		sipServers = append(sipServers, statuspage.SIP2Listener{Name: "sip2-tls", Server: sipTLSSrv})
+	}
+	statusPage, err := statuspage.New(statuspage.Options{DB: b.db, Circ: b.svc, Registry: reg, SIP2: sipServers,
+		Listeners: func() []statuspage.Listener { return ls.forStatus(tlsCfg) },
+		Health:    func(ctx context.Context) store.Health { return storeHealth(ctx, b.db) },
+		Logger:    a.log.With().Str("component", "status").Logger()})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	mux.Handle(statuspage.PagePath, statusPage)
+	mux.Handle(statuspage.PagePath+"/", statusPage)
+
 	exchangeRuns := exchangeMetrics(metrics)
 	scheduler, err := fx.NewScheduler(fx.Options{DB: b.db, Circ: b.svc, Registry: reg,
 		Dir: fx.DataDir(a.dataDir), Logger: a.log.With().Str("component", "exchange").Logger(), Observer: exchangeRuns})
@@ -236,7 +310,13 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		closeAll()
 		return err
 	}
-	printAddresses(a, o, b, listeners{http: httpLn, sip2: sipLn, sip2TLS: sipTLSLn, debug: debugLn}, caFile, adm)
+	ls.admin = adm.ln
+	printAddresses(a, o, b, ls, caFile, adm)
+	if tlsCfg != nil {
+		reloads = append(reloads, func() { reloadCertificate(a, tlsCfg) })
+	}
+	stopHangup := onHangup(ctx, reloads...)
+	defer stopHangup()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -261,16 +341,32 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	}
 	if sipTLSLn != nil {
 		g.Go(func() error { return sipTLSSrv.Serve(sipTLSLn) })
-		g.Go(func() error { reloadTLSOnHUP(gctx, a, tlsCfg); return nil })
 	}
 	g.Go(func() error { return adm.Serve(gctx) })
 	g.Go(func() error { pruneHourly(gctx, a, b); return nil })
 	g.Go(func() error { return scheduler.Run(gctx) })
 	g.Go(func() error { return sender.Run(gctx) })
 	g.Go(func() error { return publisher.Run(gctx) })
+	// Every listener is bound and has its server: connections made from
+	// now on are served (the kernel queues those made before Serve runs).
+	if err := systemd.Notify(sdnotify.Ready); err != nil {
+		a.log.Error().Err(err).Msg("could not tell systemd the server is ready")
+	}
+	g.Go(func() error {
+		systemd.RunWatchdog(gctx, func(ctx context.Context) error {
+			if h := storeHealth(ctx, b.db); !h.OK {
+				return errors.New(h.Failure)
+			}
+			return nil
+		}, func(err error) { a.log.Error().Err(err).Msg("not feeding the systemd watchdog") })
+		return nil
+	})
 	g.Go(func() error {
 		<-gctx.Done()
 		a.log.Info().Msg("shutting down")
+		if err := systemd.Notify(sdnotify.Stopping); err != nil {
+			a.log.Error().Err(err).Msg("could not tell systemd the server is stopping")
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
 		defer cancel()
 		return errors.Join(sipSrv.Shutdown(sctx), sipTLSSrv.Shutdown(sctx), httpSrv.Shutdown(sctx), adm.Shutdown(sctx))
@@ -298,15 +394,7 @@ const healthProbeWait = 2 * time.Second
 // once per store.ProbeAfter however often this is asked.
 func healthHandler(db *store.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rep healthReport
-		if err := db.View(r.Context(), func(*store.Tx) error { return nil }); err != nil {
-			rep.Store = db.Health()
-			rep.Store.OK, rep.Store.Failure = false, err.Error()
-		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), healthProbeWait)
-			rep.Store = db.CheckHealth(ctx)
-			cancel()
-		}
+		rep := healthReport{Store: storeHealth(r.Context(), db)}
 		rep.Status = "ok"
 		code := http.StatusOK
 		if !rep.Store.OK {
@@ -317,6 +405,20 @@ func healthHandler(db *store.DB) http.Handler {
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(rep)
 	})
+}
+
+// storeHealth is the store's verdict for /healthz and the status page:
+// whether it can read, and then whether its latest commit (or a probe)
+// succeeded.
+func storeHealth(ctx context.Context, db *store.DB) store.Health {
+	if err := db.View(ctx, func(*store.Tx) error { return nil }); err != nil {
+		h := db.Health()
+		h.OK, h.Failure = false, err.Error()
+		return h
+	}
+	ctx, cancel := context.WithTimeout(ctx, healthProbeWait)
+	defer cancel()
+	return db.CheckHealth(ctx)
 }
 
 // fileReserve is how many descriptors the default --max-conns leaves for
@@ -411,12 +513,35 @@ func serverTLS(a *app, o *serveOptions) (*tlsproxy.ServerConfig, string, error) 
 }
 
 // listeners are the server's sockets; sip2, sip2TLS and debug may be nil.
-type listeners struct{ http, sip2, sip2TLS, debug net.Listener }
+type listeners struct{ http, sip2, sip2TLS, debug, admin net.Listener }
+
+// forStatus lists the sockets for the status page, with the expiry of the
+// certificate the TLS listener serves now (it changes on SIGHUP).
+func (ls listeners) forStatus(tlsCfg *tlsproxy.ServerConfig) []statuspage.Listener {
+	var out []statuspage.Listener
+	add := func(name string, l net.Listener) {
+		if l != nil {
+			out = append(out, statuspage.Listener{Name: name, Addr: l.Addr().String()})
+		}
+	}
+	add("http", ls.http)
+	add("sip2", ls.sip2)
+	if ls.sip2TLS != nil {
+		l := statuspage.Listener{Name: "sip2-tls", Addr: ls.sip2TLS.Addr().String()}
+		if c := tlsCfg.Certificate(); c != nil {
+			l.CertExpires = c.NotAfter
+		}
+		out = append(out, l)
+	}
+	add("debug", ls.debug)
+	add("admin", ls.admin)
+	return out
+}
 
 func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile string, adm *adminServer) {
 	httpLn, sipLn, sipTLSLn := ls.http, ls.sip2, ls.sip2TLS
 	out := a.out
-	fmt.Fprintf(out, "circa %s serving %s\n", version, b.db.Path())
+	fmt.Fprintf(out, "circa %s serving %s\n", currentBuild().Version, b.db.Path())
 	if sipLn != nil {
 		fmt.Fprintf(out, "  sip2      %s\n", sipLn.Addr())
 	}
@@ -427,7 +552,7 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 			fmt.Fprintf(out, "  sip2-tls  %s\n", sipTLSLn.Addr())
 		}
 	}
-	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz)\n", httpLn.Addr())
+	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz /status)\n", httpLn.Addr())
 	if ls.debug != nil {
 		fmt.Fprintf(out, "  debug     http://%s/debug/pprof/\n", ls.debug.Addr())
 	}
@@ -444,13 +569,6 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 		ev = ev.Str("sip2_tls", sipTLSLn.Addr().String())
 	}
 	ev.Msg("serving")
-}
-
-// reloadTLSOnHUP re-reads the server certificate on SIGHUP until ctx ends.
-func reloadTLSOnHUP(ctx context.Context, a *app, sc *tlsproxy.ServerConfig) {
-	stop := reloadOnHUP(ctx, a, sc)
-	<-ctx.Done()
-	stop()
 }
 
 // pruneHourly prunes, hourly, the answers kept for retried requests whose

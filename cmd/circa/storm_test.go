@@ -152,7 +152,7 @@ func TestLoginStormClient(t *testing.T) {
 	var (
 		wg               sync.WaitGroup
 		accepted, failed atomic.Int64
-		firstErr         atomic.Value
+		firstErr         atomic.Pointer[string] // errors of different types: keep the text
 	)
 	gate := make(chan struct{})
 	for i := range stormConns {
@@ -164,7 +164,8 @@ func TestLoginStormClient(t *testing.T) {
 			switch {
 			case err != nil:
 				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err)
+				msg := err.Error()
+				firstErr.CompareAndSwap(nil, &msg)
 			case ok:
 				accepted.Add(1)
 			}
@@ -173,5 +174,9 @@ func TestLoginStormClient(t *testing.T) {
 	fmt.Println("dialling")
 	close(gate)
 	wg.Wait()
-	fmt.Printf("storm: %d accepted, %d failed (first error: %v)\n", accepted.Load(), failed.Load(), firstErr.Load())
+	first := "none"
+	if p := firstErr.Load(); p != nil {
+		first = *p
+	}
+	fmt.Printf("storm: %d accepted, %d failed (first error: %s)\n", accepted.Load(), failed.Load(), first)
 }

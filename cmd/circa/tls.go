@@ -225,29 +225,14 @@ func runUntilSignal(ctx context.Context, serve func() error, shutdown func(conte
 // reloadOnHUP re-reads the certificate files on SIGHUP without dropping
 // connections; a bad file keeps the old certificate and is logged.
 func reloadOnHUP(ctx context.Context, a *app, sc *tlsproxy.ServerConfig) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-c:
-				if err := sc.Reload(); err != nil {
-					a.log.Error().Err(err).Msg("TLS certificate reload failed; keeping the old certificate")
-				} else {
-					a.log.Info().Msg("TLS certificate reloaded")
-				}
-			}
-		}
-	}()
-	return func() {
-		signal.Stop(c)
-		cancel()
-		<-done
+	return onHangup(ctx, func() { reloadCertificate(a, sc) })
+}
+
+func reloadCertificate(a *app, sc *tlsproxy.ServerConfig) {
+	if err := sc.Reload(); err != nil {
+		a.log.Error().Err(err).Msg("TLS certificate reload failed; keeping the old certificate")
+	} else {
+		a.log.Info().Msg("TLS certificate reloaded")
 	}
 }
 

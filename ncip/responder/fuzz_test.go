@@ -83,6 +83,9 @@ func FuzzServices(f *testing.F) {
 		{"CheckOutItem", []string{"from=" + fixtures.StorageAgency, "user=ANNEX", "item=" + fixtures.ItemAnnex}},
 		{"CheckInItem", []string{"from=" + fixtures.StorageAgency, "item=" + fixtures.ItemAnnex}},
 		{"CancelRequestItem", []string{"from=" + fixtures.StorageAgency, "user=ANNEX", "item=" + fixtures.ItemAnnex}},
+		{"ItemShipped", []string{"from=" + fixtures.StorageAgency, "request=1", "item=" + fixtures.ItemAnnex, "address=MAIN", "note=n"}},
+		{"ItemShipped", []string{"from=" + fixtures.StorageAgency, "request=999", "address=MAIN"}},
+		{"ItemShipped", []string{"from=" + fixtures.PartnerAgency, "item=" + fixtures.ItemAnnex, "address=MAIN"}},
 	} {
 		req, err := ncip.BuildRequest(s.service, s.fields)
 		if err != nil {

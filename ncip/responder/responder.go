@@ -8,7 +8,8 @@
 // ours the partner names or else to the partner's institutional patron
 // (one rule, circ.PartnerAccountOf), CheckInItem returns it. A facility's
 // calls get the remote-storage meaning: CheckInItem is accessioned or
-// refiled, CheckOutItem retrieved and sent, CancelRequestItem not found.
+// refiled, CheckOutItem and ItemShipped retrieved and sent,
+// CancelRequestItem not found.
 //
 // Changing services are safe to retry: a retry (the same partner, service
 // and request id within the partner's retry window, with nothing changed
@@ -59,11 +60,12 @@ var (
 	_ ncip.RecallItemService                  = (*Responder)(nil)
 	_ ncip.DeleteItemService                  = (*Responder)(nil)
 	_ ncip.CreateUserFiscalTransactionService = (*Responder)(nil)
+	_ ncip.ItemShippedService                 = (*Responder)(nil)
 )
 
 // StorageServices are the services a remote-storage facility may call.
 var StorageServices = []string{"LookupVersion", "LookupAgency", "LookupItem", "LookupRequest",
-	"CheckInItem", "CheckOutItem", "CancelRequestItem"}
+	"CheckInItem", "CheckOutItem", "ItemShipped", "CancelRequestItem"}
 
 // caller is the authenticated partner or facility of a request.
 type caller struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/ncip"
@@ -628,4 +629,88 @@ func (r *Responder) CreateUserFiscalTransaction(ctx context.Context, c *ncip.Cal
 	}
 	return &ncip.CreateUserFiscalTransactionResponse{Header: header(c, cl), UserID: ours(cl, user),
 		ReferenceID: ncip.FiscalTransactionReferenceID{AgencyID: ncip.SV(cl.localAgency), Value: strconv.FormatUint(res.FeeID, 10)}}, nil
+}
+
+// ItemShipped is a facility's word that it retrieved an item and sent it
+// on: the same as its CheckOutItem (circ.StorageRetrieve), so the
+// retrieval is fulfilled and the item travels to the hold's pickup
+// library. The item is named by its ItemId or by the RequestId circa gave
+// the retrieval in its RequestItem; when both come they must agree. Only a
+// remote-storage facility sends it; a repeat changes nothing.
+func (r *Responder) ItemShipped(ctx context.Context, c *ncip.Call, req *ncip.ItemShipped) (*ncip.ItemShippedResponse, error) {
+	cl, err := r.caller(c)
+	if err != nil {
+		return nil, err
+	}
+	if cl.storage == nil {
+		return nil, ncip.NewProblem(c.Service, ncip.UnauthorizedServiceForAgency, "ItemShipped is taken from remote-storage facilities only")
+	}
+	item, requestID := "", ""
+	if req.ItemID != nil {
+		item = strings.TrimSpace(req.ItemID.Value)
+	}
+	if req.RequestID != nil {
+		requestID = strings.TrimSpace(req.RequestID.Value)
+	}
+	if requestID != "" {
+		barcode, err := r.retrievalItem(ctx, cl, req.RequestID.AgencyID.Value, requestID, item != "")
+		if err != nil {
+			return nil, problemOf(c.Service, err, ids{item: item, request: requestID})
+		}
+		if item != "" && barcode != "" && item != barcode {
+			return nil, ncip.NewProblem(c.Service, ncip.ElementRuleViolated,
+				"request "+requestID+" is the retrieval of another item").At("ItemId", item)
+		}
+		if item == "" {
+			item = barcode
+		}
+	}
+	if item == "" {
+		return nil, missing(c.Service, "ItemId")
+	}
+	_, err = r.svc.StorageRetrieve(ctx, circ.StorageEvent{Agent: cl.agent(), Facility: cl.storage.Facility, Item: item,
+		Note: shippedNote(req)})
+	if err != nil {
+		return nil, problemOf(c.Service, err, ids{item: item, request: requestID})
+	}
+	return &ncip.ItemShippedResponse{Header: header(c, cl)}, nil
+}
+
+// retrievalItem returns the barcode of the item of the retrieval circa
+// named id in its RequestItem. An id under another agency is the
+// facility's own, which circa does not know: it is passed over when the
+// message names the item too.
+func (r *Responder) retrievalItem(ctx context.Context, cl *caller, agency, id string, haveItem bool) (string, error) {
+	if agency = strings.TrimSpace(agency); agency != "" && !strings.EqualFold(agency, cl.localAgency) {
+		if haveItem {
+			return "", nil
+		}
+		return "", &circ.Error{Code: circ.HoldNotFound, Detail: "request " + id + " of agency " + agency + " is not one of ours"}
+	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return "", &circ.Error{Code: circ.HoldNotFound, Detail: "no retrieval " + id}
+	}
+	info, err := r.svc.LookupRequest(ctx, circ.RequestQuery{ID: n})
+	if err == nil && (info.Kind != store.RequestRetrieval || info.Item == "") {
+		err = &circ.Error{Code: circ.HoldNotFound, Detail: "request " + id + " is not a retrieval from remote storage"}
+	}
+	return info.Item, err
+}
+
+// shippedNote is what the storage history keeps of a shipment: its date
+// and the facility's note, bounded.
+func shippedNote(req *ncip.ItemShipped) string {
+	note := "shipped"
+	if !req.DateShipped.IsZero() {
+		note += " " + req.DateShipped.UTC().Format(time.RFC3339)
+	}
+	if s := strings.Join(strings.Fields(req.Shipping.Note), " "); s != "" {
+		note += ": " + s
+	}
+	const max = 200
+	if len(note) > max {
+		note = strings.ToValidUTF8(note[:max], "") + "…"
+	}
+	return note
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/ncip"
+	"github.com/circa-ils/circa/store"
 )
 
 func TestEveryCodeHasAProblem(t *testing.T) {
@@ -322,4 +323,64 @@ func TestStorageServices(t *testing.T) {
 	}
 	e.advance(time.Hour)
 	ok(t, "found and refiled", e.annex("CheckInItem", "item="+fixtures.ItemAnnex))
+}
+
+// TestRemoteStorageItemShipped: the facility's ItemShipped, naming the
+// retrieval circa asked for by its RequestId, fulfils it and sends the
+// item to the hold's pickup library, as its CheckOutItem does; a repeat
+// changes nothing. Unknown items and requests, a RequestId of another
+// item and an ILL partner get Problems and change nothing.
+func TestRemoteStorageItemShipped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	hold, err := e.svc.PlaceHold(ctx, circ.HoldRequest{Agent: circ.Agent{Protocol: "cli", Library: fixtures.LibraryMain},
+		Patron: fixtures.PatronGood, Item: fixtures.ItemAnnex, Pickup: fixtures.LibraryBranch})
+	if err != nil || hold.Retrieval == 0 {
+		t.Fatalf("hold on the annex item: %+v, %v", hold, err)
+	}
+	rid := circ.RequestKey(hold.Retrieval)
+	ship := func(fields ...string) *ncip.Result {
+		return e.annex("ItemShipped", append([]string{"address=" + fixtures.LibraryBranch, "note=tote 4"}, fields...)...)
+	}
+	e.unchanged("refused shipments", func() {
+		problem(t, "unknown item", ship("item=NOPE"), ncip.UnknownItem)
+		problem(t, "unknown request", ship("request=999999"), ncip.UnknownRequest)
+		problem(t, "not a request number", ship("request=R-1"), ncip.UnknownRequest)
+		problem(t, "a hold is no retrieval", ship("request="+circ.RequestKey(hold.Request)), ncip.UnknownRequest)
+		problem(t, "request of another item", ship("request="+rid, "item="+fixtures.ItemAvailable), ncip.ElementRuleViolated)
+		problem(t, "item outside the annex", ship("item="+fixtures.ItemAvailable), ncip.ElementRuleViolated)
+		problem(t, "from the ILL partner", e.ill("ItemShipped", "item="+fixtures.ItemAnnex, "address=x"), ncip.UnauthorizedServiceForAgency)
+		p := problem(t, "nothing named", e.raw(fixtures.StorageKey, `<ItemShipped><InitiationHeader><FromAgencyId><AgencyId>`+fixtures.StorageAgency+
+			`</AgencyId></FromAgencyId></InitiationHeader><DateShipped>2026-12-01</DateShipped></ItemShipped>`), ncip.NeededDataMissing)
+		if p.Element != "ItemShipped/ItemId" {
+			t.Fatalf("problem element %q", p.Element)
+		}
+	})
+
+	ok(t, "shipped", ship("request="+rid, "shipped=2026-11-03T08:00:00Z"))
+	info, err := e.svc.LookupRequest(ctx, circ.RequestQuery{ID: hold.Retrieval})
+	if err != nil || info.Status != store.RequestFulfilled {
+		t.Fatalf("retrieval after ItemShipped: %+v, %v", info, err)
+	}
+	if h, err := e.svc.LookupRequest(ctx, circ.RequestQuery{ID: hold.Request}); err != nil || h.Status != store.RequestInTransit {
+		t.Fatalf("hold after ItemShipped: %+v, %v", h, err)
+	}
+	it, err := e.svc.ItemInfo(ctx, fixtures.ItemAnnex)
+	if err != nil || it.Item.Status != store.ItemInTransit || it.Destination != fixtures.LibraryBranch {
+		t.Fatalf("item after ItemShipped: %+v, %v", it.Item, err)
+	}
+	hist, err := e.svc.StorageHistory(ctx, fixtures.ItemAnnex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := hist[len(hist)-1]; last.State != circ.StorageRetrieved || last.Request != hold.Retrieval ||
+		last.Note != "shipped 2026-11-03T08:00:00Z: tote 4" {
+		t.Fatalf("storage history ends %+v", last)
+	}
+	e.unchanged("a repeated ItemShipped", func() {
+		ok(t, "by request again", ship("request="+rid))
+		ok(t, "by item again", ship("item="+fixtures.ItemAnnex))
+	})
+	e.validate()
 }

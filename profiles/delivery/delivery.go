@@ -72,7 +72,7 @@ type Delivery struct {
 	Step Step `json:"step"`
 	// ManifestStep is the manifest's progress.
 	ManifestStep Step `json:"manifest_step,omitempty"`
-	// Attempts counts connections made for this delivery.
+	// Attempts counts the tries made for this delivery.
 	Attempts int `json:"attempts"`
 	// LastError is the last failure, for operators; empty once done.
 	LastError string `json:"last_error,omitempty"`
@@ -184,9 +184,10 @@ type Options struct {
 	Retry Retry
 }
 
-// Client delivers files to, and picks files up from, one Target. Each call
-// opens its own connection and closes it before returning, so a Client holds
-// nothing open between calls and is safe for concurrent use.
+// Client delivers files to, and picks files up from, one Target. Each of its
+// calls opens its own connection and closes it before returning, so a
+// Client holds nothing open between calls and is safe for concurrent use;
+// a Session (Client.Open) shares one connection among many calls.
 type Client struct {
 	target   Target
 	signer   ssh.Signer
@@ -224,9 +225,17 @@ type stopError struct{ err error }
 func (s *stopError) Error() string { return s.err.Error() }
 func (s *stopError) Unwrap() error { return s.err }
 
-// Deliver records d (fresh from Prepare) through st, then sends it: see
-// Resume.
+// Deliver records d (fresh from Prepare) through st, then sends it on a
+// connection of its own: see Session.Resume.
 func (c *Client) Deliver(ctx context.Context, st StateStore, d Delivery) (Delivery, error) {
+	ss := c.Open()
+	defer ss.Close()
+	return ss.Deliver(ctx, st, d)
+}
+
+// Deliver records d (fresh from Prepare) through st, then sends it on the
+// session's connection: see Resume.
+func (s *Session) Deliver(ctx context.Context, st StateStore, d Delivery) (Delivery, error) {
 	if err := d.validate(); err != nil {
 		return d, fmt.Errorf("deliver %s: %w: %w", d.Name, ErrInvalid, err)
 	}
@@ -236,63 +245,15 @@ func (c *Client) Deliver(ctx context.Context, st StateStore, d Delivery) (Delive
 	if err := st.Save(ctx, d); err != nil {
 		return d, fmt.Errorf("deliver %s: save state: %w", d.Name, err)
 	}
-	return c.Resume(ctx, st, d)
+	return s.Resume(ctx, st, d)
 }
 
-// Resume takes d from whatever step it was saved at to StepDone: the data
-// file is written under a hidden temporary name (.NAME.part), synced,
-// renamed into place and read back; then the manifest NAME.manifest.json
-// goes the same way (unless NoManifest). Every step is saved through st
-// before the next one starts. Transient failures are retried on a new
-// connection with backoff; permanent ones (see IsPermanent) return at once.
-// Calling Resume on a finished delivery does nothing, and a delivery cut
-// short anywhere, even between an action and the saving of its result,
-// ends with exactly one complete copy of each file.
-//
-// The returned Delivery is the latest state, also on error.
+// Resume takes d from whatever step it was saved at to StepDone on a
+// connection of its own: see Session.Resume.
 func (c *Client) Resume(ctx context.Context, st StateStore, d Delivery) (Delivery, error) {
-	if err := d.validate(); err != nil {
-		return d, fmt.Errorf("resume %s: %w: %w", d.Name, ErrInvalid, err)
-	}
-	if d.Step == StepDone {
-		return d, nil
-	}
-	save := func(ctx context.Context) error {
-		if err := st.Save(ctx, d); err != nil {
-			return &stopError{fmt.Errorf("save state of %s at %s: %w", d.Name, d.Step, err)}
-		}
-		return nil
-	}
-	log := c.log.With().Str("file", d.Name).Logger()
-	start := time.Now()
-	err := c.retry.do(ctx, func(ctx context.Context) error {
-		d.Attempts++
-		f, err := c.connect(ctx)
-		if err != nil {
-			return err
-		}
-		defer f.close()
-		if err := c.advance(ctx, f, &d, save); err != nil {
-			return err
-		}
-		d.Step, d.LastError = StepDone, ""
-		return save(ctx)
-	}, func(attempt int, err error) {
-		d.LastError = err.Error()
-		log.Warn().Err(err).Int("attempt", attempt).Str("step", string(d.Step)).
-			Bool("permanent", IsPermanent(err)).Msg("delivery attempt failed")
-		var se *stopError
-		if !errors.As(err, &se) {
-			if serr := st.Save(ctx, d); serr != nil {
-				log.Error().Err(serr).Msg("saving delivery state failed")
-			}
-		}
-	})
-	if err != nil {
-		return d, fmt.Errorf("deliver %s to %s: %w", d.Name, c.target, err)
-	}
-	log.Info().Int64("bytes", d.Size).Int("attempts", d.Attempts).Dur("dur", time.Since(start)).Msg("delivered")
-	return d, nil
+	ss := c.Open()
+	defer ss.Close()
+	return ss.Resume(ctx, st, d)
 }
 
 // part is one file of a delivery: the data file or its manifest.

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -35,6 +36,9 @@ type fsys interface {
 	remove(name string) error
 	mkdir(name string) error
 	list(dir string) ([]fs.FileInfo, error)
+	// idle tells the session that no operation is running until the next
+	// request, so waiting is not a stall.
+	idle()
 	close() error
 }
 
@@ -155,6 +159,7 @@ func (l *localFS) list(dir string) ([]fs.FileInfo, error) {
 	return out, nil
 }
 
+func (l *localFS) idle()        {}
 func (l *localFS) close() error { return nil }
 
 // probeWrite creates and removes a hidden file, proving the directory
@@ -191,6 +196,7 @@ type sftpFS struct {
 	dir        string
 	cl         *sftp.Client
 	ssh        *ssh.Client
+	conn       *stallConn
 	stop       func() bool
 	posix      bool
 	fsyncAvail bool
@@ -267,6 +273,8 @@ func (s *sftpFS) mkdir(name string) error  { return s.cl.Mkdir(s.path(name)) }
 
 func (s *sftpFS) list(dir string) ([]fs.FileInfo, error) { return s.cl.ReadDir(s.path(dir)) }
 
+func (s *sftpFS) idle() { s.conn.park() }
+
 func (s *sftpFS) close() error {
 	s.stop()
 	return errors.Join(s.cl.Close(), s.ssh.Close())
@@ -327,24 +335,44 @@ func (c *Client) dialSFTP(ctx context.Context) (fsys, error) {
 	}
 	_, posix := cl.HasExtension("posix-rename@openssh.com")
 	_, fsync := cl.HasExtension("fsync@openssh.com")
-	return &sftpFS{dir: t.RemoteDir, cl: cl, ssh: sc, stop: stop, posix: posix, fsyncAvail: fsync}, nil
+	conn.park()
+	return &sftpFS{dir: t.RemoteDir, cl: cl, ssh: sc, conn: conn, stop: stop, posix: posix, fsyncAvail: fsync}, nil
 }
 
 // stallConn pushes its deadline forward on every read and write, so a
 // connection that makes no progress for timeout fails instead of hanging.
-// A session is used only while an operation runs and is closed afterwards,
-// so an idle session never trips it.
+// Between operations a session parks it: the SSH client's reader then waits
+// without a deadline until the next request is written, so a connection
+// kept for a run survives the pauses between its files.
 type stallConn struct {
 	net.Conn
 	timeout time.Duration
+	mu      sync.Mutex
+	parked  bool
 }
 
 func (c *stallConn) Read(p []byte) (int, error) {
-	c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	c.mu.Lock()
+	if !c.parked {
+		c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	}
+	c.mu.Unlock()
 	return c.Conn.Read(p)
 }
 
 func (c *stallConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.parked = false
 	c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	c.mu.Unlock()
 	return c.Conn.Write(p)
+}
+
+// park lifts the deadline, also from a read already waiting, until the next
+// write.
+func (c *stallConn) park() {
+	c.mu.Lock()
+	c.parked = true
+	c.Conn.SetDeadline(time.Time{})
+	c.mu.Unlock()
 }

@@ -52,8 +52,8 @@ func (c *Client) List(ctx context.Context, pattern string) ([]RemoteFile, error)
 		return nil, fmt.Errorf("pattern %q: %w: %w", pattern, ErrInvalid, err)
 	}
 	wantManifests := strings.HasSuffix(pattern, ManifestSuffix)
-	ss := c.newSession()
-	defer ss.close()
+	ss := c.Open()
+	defer ss.Close()
 	out, err := ss.list(ctx, pattern, wantManifests)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", c.target, err)
@@ -61,7 +61,7 @@ func (c *Client) List(ctx context.Context, pattern string) ([]RemoteFile, error)
 	return out, nil
 }
 
-func (s *session) list(ctx context.Context, pattern string, wantManifests bool) ([]RemoteFile, error) {
+func (s *Session) list(ctx context.Context, pattern string, wantManifests bool) ([]RemoteFile, error) {
 	var out []RemoteFile
 	err := s.do(ctx, "list", func(f fsys) error {
 		out = out[:0]
@@ -90,42 +90,6 @@ func (s *session) list(ctx context.Context, pattern string, wantManifests bool) 
 	return out, err
 }
 
-// session keeps one connection for a run of pick-up operations and opens a
-// new one when an operation fails in a way that may have broken it.
-type session struct {
-	c *Client
-	f fsys
-}
-
-func (c *Client) newSession() *session { return &session{c: c} }
-
-// do runs body on the session's connection with the client's retries.
-func (s *session) do(ctx context.Context, op string, body func(fsys) error) error {
-	return s.c.retry.do(ctx, func(ctx context.Context) error {
-		if s.f == nil {
-			f, err := s.c.connect(ctx)
-			if err != nil {
-				return err
-			}
-			s.f = f
-		}
-		err := body(s.f)
-		if err != nil && !IsPermanent(err) {
-			s.close()
-		}
-		return err
-	}, func(attempt int, err error) {
-		s.c.log.Warn().Err(err).Str("op", op).Int("attempt", attempt).Bool("permanent", IsPermanent(err)).Msg("pick-up attempt failed")
-	})
-}
-
-func (s *session) close() {
-	if s.f != nil {
-		s.f.close()
-		s.f = nil
-	}
-}
-
 // Fetch copies the remote file rf to localPath atomically (temporary name,
 // fsync, rename, directory fsync), so a crash never leaves a partial file
 // under localPath. A file still growing on the server is not taken (the
@@ -136,12 +100,12 @@ func (c *Client) Fetch(ctx context.Context, rf RemoteFile, localPath string) (Fe
 	if err := checkName(rf.Name); err != nil {
 		return Fetched{}, fmt.Errorf("fetch: %w: %w", ErrInvalid, err)
 	}
-	ss := c.newSession()
-	defer ss.close()
+	ss := c.Open()
+	defer ss.Close()
 	return ss.fetch(ctx, rf, localPath)
 }
 
-func (s *session) fetch(ctx context.Context, rf RemoteFile, localPath string) (Fetched, error) {
+func (s *Session) fetch(ctx context.Context, rf RemoteFile, localPath string) (Fetched, error) {
 	var got Fetched
 	err := s.do(ctx, "fetch", func(f fsys) error {
 		var err error
@@ -264,12 +228,12 @@ func (c *Client) Remove(ctx context.Context, got Fetched) error {
 }
 
 func (c *Client) finish(ctx context.Context, got Fetched, del bool) error {
-	ss := c.newSession()
-	defer ss.close()
+	ss := c.Open()
+	defer ss.Close()
 	return ss.finish(ctx, got, del)
 }
 
-func (s *session) finish(ctx context.Context, got Fetched, del bool) error {
+func (s *Session) finish(ctx context.Context, got Fetched, del bool) error {
 	if err := checkName(got.Name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -403,10 +367,10 @@ func (c *Client) Collect(ctx context.Context, o CollectOptions, process func(con
 		return ctx.Err() != nil || errors.Is(err, ErrHostKey) || errors.Is(err, ErrAuth)
 	}
 
-	ss := c.newSession()
+	ss := c.Open()
 	files, err := ss.list(ctx, pattern, strings.HasSuffix(pattern, ManifestSuffix))
 	if err != nil {
-		ss.close()
+		ss.Close()
 		return nil, fmt.Errorf("list %s: %w", c.target, err)
 	}
 	var fetched []Fetched
@@ -428,7 +392,7 @@ func (c *Client) Collect(ctx context.Context, o CollectOptions, process func(con
 		}
 		fetched = append(fetched, got)
 	}
-	ss.close()
+	ss.Close()
 
 	var processed []Fetched
 	for _, got := range fetched {
@@ -444,8 +408,8 @@ func (c *Client) Collect(ctx context.Context, o CollectOptions, process func(con
 	}
 
 	var done []Fetched
-	ss = c.newSession()
-	defer ss.close()
+	ss = c.Open()
+	defer ss.Close()
 	for _, got := range processed {
 		if err := ss.finish(ctx, got, o.Delete); err != nil {
 			errs = append(errs, err)
@@ -469,36 +433,10 @@ type Capabilities struct {
 	Fsync bool
 }
 
-// Check connects once, with no retry, and reports what the target offers:
-// the host key, the login and the target directory are all verified, and
-// the directory is listed. A local directory must also take a file: a
-// hidden probe is created and removed at once. Nothing is written to an
-// SFTP server, whose pick-up jobs might see it. It is what "test this
-// destination" runs.
+// Check connects once, with no retry, and reports what the target offers
+// (see Session.Check). It is what "test this destination" runs.
 func (c *Client) Check(ctx context.Context) (Capabilities, error) {
-	f, err := c.connect(ctx)
-	if err != nil {
-		return Capabilities{}, fmt.Errorf("check %s: %w", c.target, err)
-	}
-	defer f.close()
-	fi, err := f.stat("")
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.IsDir()) {
-		return Capabilities{}, fmt.Errorf("check %s: %w", c.target, ErrNoDir)
-	}
-	if err != nil {
-		return Capabilities{}, fmt.Errorf("check %s: %w", c.target, wrapFSError(err))
-	}
-	if _, err := f.list(""); err != nil {
-		return Capabilities{}, fmt.Errorf("check %s: cannot list the directory: %w", c.target, wrapFSError(err))
-	}
-	if l, ok := f.(*localFS); ok {
-		if err := l.probeWrite(); err != nil {
-			return Capabilities{}, fmt.Errorf("check %s: cannot create a file: %w", c.target, wrapFSError(err))
-		}
-	}
-	caps := Capabilities{PosixRename: f.replaces(), Fsync: true}
-	if s, ok := f.(*sftpFS); ok {
-		caps.Fsync = s.fsyncAvail
-	}
-	return caps, nil
+	ss := c.Open()
+	defer ss.Close()
+	return ss.Check(ctx)
 }

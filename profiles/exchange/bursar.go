@@ -106,7 +106,9 @@ func (s *Scheduler) bursarPlaces(tx *store.Tx) (places, error) {
 // library (Alma's libraryId is its internal number; circa's libraries are
 // known by their codes), itemLibrary and itemLocation are names, and
 // itemInternalLocation is "location code: library name". circa's fees carry
-// no VAT, which Alma writes as a nil vat.
+// no VAT, which Alma writes as a nil vat. bursarTransactionId is the fee's
+// number, as Alma writes its fee ids: bursar jobs read it as an unsigned
+// integer.
 func renderBursar(exportNumber uint64, idType string, pl places, fees []circ.ExportedFee) ([]byte, delivery.Summary) {
 	sort.SliceStable(fees, func(i, j int) bool {
 		if fees[i].PatronID != fees[j].PatronID {
@@ -171,7 +173,7 @@ func renderBursar(exportNumber uint64, idType string, pl places, fees []circ.Exp
 			w.elem("xb:sum", circ.FormatAmount(f.Balance, f.Currency))
 			w.elem("xb:vat", "", "xsi:nil", "true")
 			w.close("xb:compositeSum")
-			w.elem("xb:bursarTransactionId", e.TransactionID)
+			w.elem("xb:bursarTransactionId", strconv.FormatUint(f.ID, 10))
 			w.close("xb:userFineFee")
 			totals[strings.ToUpper(f.Currency)] += f.Balance
 		}
@@ -187,7 +189,7 @@ func renderBursar(exportNumber uint64, idType string, pl places, fees []circ.Exp
 		sum.Totals[cur] = circ.FormatAmount(v, cur)
 	}
 	if len(fees) > 0 {
-		sum.FirstID, sum.LastID = fees[0].TransactionID, fees[len(fees)-1].TransactionID
+		sum.FirstID, sum.LastID = strconv.FormatUint(fees[0].Fee.ID, 10), strconv.FormatUint(fees[len(fees)-1].Fee.ID, 10)
 	}
 	return w.bytes(), sum
 }
@@ -211,7 +213,8 @@ type xmlBursarUser struct {
 }
 
 // ParseBursar reads a bursar payment file (the export's shape) into payment
-// lines, each with the user of its userExportedFineFeesList and a key made
+// lines, each naming its fee by number or, from files of earlier versions,
+// by CODE-N, each with the user of its userExportedFineFeesList and a key made
 // of the file's digest and the line, which tells a file read again from a
 // new one. Every problem is collected: a missing transaction id or amount,
 // an amount that is not a number, a transaction id repeated, broken or

@@ -46,9 +46,15 @@ func TestBursarExportOverSFTP(t *testing.T) {
 	// Shape: Alma's element names, the historical spelling included.
 	data, _ := os.ReadFile(srv.Path("/out/" + run.Files[0]))
 	for _, want := range []string{`<xb:xml-fragment xmlns:xb="` + BursarNamespace, "<xb:exportNumber>1</xb:exportNumber>",
-		"<xb:userExportedFineFeesList>", "<xb:itemCallNumebr", "<xb:compositeSum>", "<xb:bursarTransactionId>BURSAR-"} {
+		"<xb:userExportedFineFeesList>", "<xb:itemCallNumebr", "<xb:compositeSum>"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("file lacks %q", want)
+		}
+	}
+	// bursarTransactionId is the fee's number, as Alma writes it.
+	for _, f := range readAsBursarJob(t, data) {
+		if !exported[strconv.FormatUint(f.TxnID, 10)] {
+			t.Errorf("bursarTransactionId %d is not an exported fee's number", f.TxnID)
 		}
 	}
 	// A second run has nothing new to send.
@@ -64,12 +70,13 @@ func TestBursarExportOverSFTP(t *testing.T) {
 
 // consumerFineFee is what a bursar job reads of each userFineFee, parsed the
 // way such jobs do: element names with the xb prefix's namespace, times in
-// Alma's month-first layout with the library zone's abbreviation.
+// Alma's month-first layout with the library zone's abbreviation, the
+// transaction id as an unsigned 64-bit integer (a C# job's ulong).
 type consumerFineFee struct {
 	Library  string `xml:"owneredEntity>libraryCode"`
 	LastDate string `xml:"lastTransactionDate"`
 	DueDate  string `xml:"itemDueDate"`
-	TxnID    string `xml:"bursarTransactionId"`
+	TxnID    uint64 `xml:"bursarTransactionId"`
 }
 
 func readAsBursarJob(t *testing.T, data []byte) []consumerFineFee {
@@ -95,13 +102,13 @@ func TestBursarTimesAsAlmaWritesThem(t *testing.T) {
 	e := newEnv(t)
 	srv, tg := sftpTarget(t)
 	e.save(bursarProfile(tg))
-	before := map[string]time.Time{} // bursar transaction id → the fee's last change before the export
+	before := map[uint64]time.Time{} // fee number → the fee's last change before the export
 	for _, f := range e.fees()[store.FeeOpen] {
 		last := f.Created
 		if n := len(f.Transactions); n > 0 {
 			last = f.Transactions[n-1].At
 		}
-		before[fmt.Sprintf("BURSAR-%d", f.ID)] = last
+		before[f.ID] = last
 	}
 	e.advance(72 * time.Hour) // the export is days after any fee changed
 	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
@@ -125,22 +132,22 @@ func TestBursarTimesAsAlmaWritesThem(t *testing.T) {
 	for _, f := range fees {
 		got, err := time.ParseInLocation(layout, f.LastDate, zone)
 		if err != nil {
-			t.Fatalf("%s: lastTransactionDate %q: %v", f.TxnID, f.LastDate, err)
+			t.Fatalf("fee %d: lastTransactionDate %q: %v", f.TxnID, f.LastDate, err)
 		}
 		if abbr, _ := got.Zone(); !strings.HasSuffix(f.LastDate, " "+abbr) || abbr == "UTC" && zone != time.UTC {
-			t.Errorf("%s: lastTransactionDate %q is not in the library's zone %s", f.TxnID, f.LastDate, zone)
+			t.Errorf("fee %d: lastTransactionDate %q is not in the library's zone %s", f.TxnID, f.LastDate, zone)
 		}
 		want, ok := before[f.TxnID]
 		if !ok {
-			t.Fatalf("%s was not an open fee", f.TxnID)
+			t.Fatalf("fee %d was not an open fee", f.TxnID)
 		}
 		if !got.Equal(want.Truncate(time.Second)) {
-			t.Errorf("%s: lastTransactionDate %s, want the fee's own last change %s", f.TxnID, got, want.In(zone))
+			t.Errorf("fee %d: lastTransactionDate %s, want the fee's own last change %s", f.TxnID, got, want.In(zone))
 		}
 		if f.DueDate != "" {
 			dues++
 			if _, err := time.ParseInLocation(layout, f.DueDate, zone); err != nil {
-				t.Errorf("%s: itemDueDate %q: %v", f.TxnID, f.DueDate, err)
+				t.Errorf("fee %d: itemDueDate %q: %v", f.TxnID, f.DueDate, err)
 			}
 		}
 	}
@@ -178,10 +185,15 @@ func paymentFile(t *testing.T, export []byte, edit func(string) string) []byte {
 	return []byte(edit(string(export)))
 }
 
+// txnElem is a bursarTransactionId element naming txn.
+func txnElem(txn string) string {
+	return "<xb:bursarTransactionId>" + txn + "</xb:bursarTransactionId>"
+}
+
 // editFee changes the userFineFee of transaction txn in a bursar file.
 func editFee(t *testing.T, s, txn string, edit func(block string) string) string {
 	t.Helper()
-	i := strings.Index(s, ">"+txn+"<")
+	i := strings.Index(s, txnElem(txn))
 	if i < 0 {
 		t.Fatalf("no transaction %s", txn)
 	}
@@ -192,11 +204,12 @@ func editFee(t *testing.T, s, txn string, edit func(block string) string) string
 
 var sumElem = regexp.MustCompile(`<xb:sum>[^<]*</xb:sum>`)
 
-// TestBursarImportWithExceptions imports a payment file as Alma's import
-// takes it: a payment in full, in part and too much are applied (the last
-// with a credit); an unknown transaction, another patron, an amount that is
-// not positive and another currency are reported and change nothing; the
-// same file again pays nothing twice.
+// TestBursarImportWithExceptions imports a payment file naming fees by
+// number, as Alma's import takes it: a payment in full, in part and too much
+// are applied (the last with a credit); an unknown transaction (a legacy id
+// or a number no fee has), another patron, an amount that is not positive
+// and another currency are reported and change nothing; the same file again
+// pays nothing twice.
 func TestBursarImportWithExceptions(t *testing.T) {
 	e := newEnv(t)
 	srv, tg := sftpTarget(t)
@@ -219,16 +232,23 @@ func TestBursarImportWithExceptions(t *testing.T) {
 			others = append(others, l)
 		}
 	}
-	if len(others) < 7 {
-		t.Fatalf("the export has %d fees of other patrons than the first; the test needs 7", len(others))
+	if len(others) < 8 {
+		t.Fatalf("the export has %d fees of other patrons than the first; the test needs 8", len(others))
 	}
 	unknown, partial, over, zero, negative, euro := others[0], others[1], others[2], others[3], others[4], others[5]
+	noSuchNumber := others[6]
+	for _, l := range lines {
+		if _, ok := circ.FeeNumber(l.TransactionID); !ok {
+			t.Fatalf("bursarTransactionId %q is not a fee number", l.TransactionID)
+		}
+	}
 	sumOf := func(amount int64, cur string) string {
 		return "<xb:sum>" + circ.FormatAmount(amount, cur) + "</xb:sum>"
 	}
 	payments := paymentFile(t, export, func(s string) string {
 		s = strings.ReplaceAll(s, "<xb:value>"+stranger+"</xb:value>", "<xb:value>SOMEONE-ELSE</xb:value>")
-		s = strings.Replace(s, ">"+unknown.TransactionID+"<", ">NOSUCH-1<", 1)
+		s = strings.Replace(s, txnElem(unknown.TransactionID), txnElem("NOSUCH-1"), 1)
+		s = strings.Replace(s, txnElem(noSuchNumber.TransactionID), txnElem("18446744073709551615"), 1)
 		s = editFee(t, s, partial.TransactionID, func(b string) string {
 			return sumElem.ReplaceAllString(b, sumOf(partial.Amount-1, partial.Currency))
 		})
@@ -252,12 +272,13 @@ func TestBursarImportWithExceptions(t *testing.T) {
 		t.Fatalf("import: %v", err)
 	}
 	strangers := len(lines) - len(others)
-	refused := strangers + 4 // and unknown, zero, negative, euro
+	refused := strangers + 5 // and unknown, noSuchNumber, zero, negative, euro
 	if run.Records != len(lines)-refused || len(run.Reports) != 1 {
 		t.Fatalf("import run: records %d of %d lines, %d refused expected; exceptions %v", run.Records, len(lines), refused, run.Exceptions)
 	}
 	report, _ := os.ReadFile(run.Reports[0])
-	for _, want := range []string{"NOSUCH-1: unknown_transaction", zero.TransactionID + ": bad_amount",
+	for _, want := range []string{"NOSUCH-1: unknown_transaction", "18446744073709551615: unknown_transaction",
+		zero.TransactionID + ": bad_amount",
 		negative.TransactionID + ": bad_amount", euro.TransactionID + ": currency_mismatch",
 		lines[0].TransactionID + ": wrong_patron"} {
 		if !strings.Contains(string(report), want) {
@@ -276,7 +297,7 @@ func TestBursarImportWithExceptions(t *testing.T) {
 			}
 			for _, tr := range f.Transactions {
 				if tr.Kind == store.TxnExport {
-					byTxn[tr.ExternalID] = f
+					byTxn[strconv.FormatUint(f.ID, 10)] = f
 				}
 			}
 		}
@@ -290,7 +311,7 @@ func TestBursarImportWithExceptions(t *testing.T) {
 	if len(credits) != 1 || credits[0].Balance != 250 || credits[0].PatronID != byTxn[over.TransactionID].PatronID {
 		t.Errorf("credits %+v", credits)
 	}
-	for _, l := range append([]circ.BursarPayment{unknown, zero, negative, euro}, lines[:strangers]...) {
+	for _, l := range append([]circ.BursarPayment{unknown, noSuchNumber, zero, negative, euro}, lines[:strangers]...) {
 		if f := byTxn[l.TransactionID]; f.Status != store.FeeExported || f.Balance != l.Amount {
 			t.Errorf("%s changed by a refused line: %s, balance %d", l.TransactionID, f.Status, f.Balance)
 		}
@@ -320,6 +341,56 @@ func TestBursarImportWithExceptions(t *testing.T) {
 	}
 }
 
+// TestBursarImportReadsLegacyTransactionIDs applies a payment file that
+// names fees in the CODE-N form earlier versions wrote: the ids are found
+// through the fee transaction index and pay as numbers do.
+func TestBursarImportReadsLegacyTransactionIDs(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	p := bursarProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: dir})
+	p.ImportDir = ""
+	e.save(p)
+	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	export, _ := os.ReadFile(filepath.Join(dir, run.Files[0]))
+	lines, err := ParseBursar("x", export)
+	if err != nil || len(lines) < 2 {
+		t.Fatalf("%d lines, %v", len(lines), err)
+	}
+	partial := lines[1]
+	s := string(export)
+	s = editFee(t, s, partial.TransactionID, func(b string) string {
+		return sumElem.ReplaceAllString(b, "<xb:sum>"+circ.FormatAmount(partial.Amount-1, partial.Currency)+"</xb:sum>")
+	})
+	for _, l := range lines {
+		s = strings.Replace(s, txnElem(l.TransactionID), txnElem("BURSAR-"+l.TransactionID), 1)
+	}
+	path := filepath.Join(t.TempDir(), "payments_legacy.xml")
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run, err = e.sched.RunNow(ctx, "BURSAR", RunOptions{Files: []string{path}})
+	if err != nil || run.Records != len(lines) || len(run.Exceptions) != 0 {
+		t.Fatalf("legacy ids: %+v, %v", run, err)
+	}
+	for _, l := range lines {
+		id, _ := circ.FeeNumber(l.TransactionID)
+		var f store.Fee
+		if err := e.db.View(ctx, func(tx *store.Tx) (err error) { f, err = tx.Fee(id); return err }); err != nil {
+			t.Fatal(err)
+		}
+		want, status := int64(0), store.FeeExportedPaid
+		if l.TransactionID == partial.TransactionID {
+			want, status = 1, store.FeeExported
+		}
+		if f.Balance != want || f.Status != status {
+			t.Errorf("fee %d: %s, balance %d; want %s, %d", id, f.Status, f.Balance, status, want)
+		}
+	}
+}
+
 func TestBursarImportRefusesBadFiles(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
@@ -341,9 +412,9 @@ func TestBursarImportRefusesBadFiles(t *testing.T) {
 		"truncated":  {good[:len(good)*2/3], "truncated"},
 		"malformed":  {[]byte(strings.Replace(string(good), "</xb:sum>", "</xb:summ>", 1)), "line"},
 		"not utf-8":  {[]byte(strings.Replace(string(good), "<xb:fineFeeComment", "<xb:x>\xe9t\xe9</xb:x><xb:fineFeeComment", 1)), "not UTF-8"},
-		"duplicated": {[]byte(strings.Replace(string(good), ">"+lines[1].TransactionID+"<", ">"+first+"<", 1)), "repeats line"},
+		"duplicated": {[]byte(strings.Replace(string(good), txnElem(lines[1].TransactionID), txnElem(first), 1)), "repeats line"},
 		"bad sum":    {[]byte(strings.Replace(string(good), "<xb:sum>"+firstSum, "<xb:sum>3,50", 1)), "not a number"},
-		"no id":      {[]byte(strings.Replace(string(good), ">"+first+"<", "><", 1)), "no bursarTransactionId"},
+		"no id":      {[]byte(strings.Replace(string(good), txnElem(first), txnElem(""), 1)), "no bursarTransactionId"},
 		"encoding":   {[]byte(strings.Replace(string(good), `encoding="UTF-8"`, `encoding="EBCDIC"`, 1)), "not supported"},
 		"other file": {[]byte("<users><user/></users>"), "not a bursar file"},
 		"empty":      {nil, "empty"},
@@ -670,7 +741,7 @@ func TestBursarFileCarriesEveryFieldOfAlmasFiles(t *testing.T) {
 	}
 	fees := map[string]store.Fee{}
 	for _, f := range e.fees()[store.FeeExported] {
-		fees[fmt.Sprintf("BURSAR-%d", f.ID)] = f
+		fees[strconv.FormatUint(f.ID, 10)] = f
 	}
 	withItem := 0
 	for _, name := range run.Files {

@@ -8,33 +8,23 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/profiles/delivery"
 	"github.com/circa-ils/circa/store"
 )
 
-// checkTimeout bounds the check of a profile's targets.
-const checkTimeout = 30 * time.Second
-
 // CheckTargets proves that a profile's target, and its import directory
-// when it collects files, can be reached and used (see delivery.Client.Check):
+// when it collects files, can be reached and used (see delivery.CheckTarget):
 // a profile that cannot deliver would otherwise mark records exported into
 // files nobody receives.
 func CheckTargets(ctx context.Context, p *profiles.Exchange) error {
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	defer cancel()
 	targets := []delivery.Target{p.Target}
 	if p.ImportPattern() != "" && p.ImportTarget() != p.Target {
 		targets = append(targets, p.ImportTarget())
 	}
 	for _, tg := range targets {
-		cl, err := delivery.NewClient(tg, delivery.Options{})
-		if err != nil {
-			return err
-		}
-		if _, err := cl.Check(ctx); err != nil {
+		if err := delivery.CheckTarget(ctx, tg); err != nil {
 			return err
 		}
 	}
@@ -152,7 +142,7 @@ func handOver(tx *store.Tx, from, to string, names []string) error {
 // resend delivers again the files a past run delivered, from the content
 // the outbox keeps, under their own names: a file still in place on the
 // target is recognised and left alone.
-func (s *Scheduler) resend(ctx context.Context, cl *delivery.Client, p *profiles.Exchange, id uint64, run *Run) error {
+func (s *Scheduler) resend(ctx context.Context, out *delivery.Session, p *profiles.Exchange, id uint64, run *Run) error {
 	runs, err := History(ctx, s.db, p.Code)
 	if err != nil {
 		return err
@@ -184,7 +174,7 @@ func (s *Scheduler) resend(ctx context.Context, cl *delivery.Client, p *profiles
 	}); err != nil {
 		return err
 	}
-	st := entryStore{db: s.db, code: p.Code, target: cl.Target().String(), after: s.afterSave}
+	st := entryStore{db: s.db, code: p.Code, target: out.Target().String(), after: s.afterSave}
 	for _, e := range entries {
 		src := filepath.Join(s.outboxDir(p.Code), e.Name)
 		if err := materialize(src, e.Content, e.SHA256); err != nil {
@@ -195,7 +185,7 @@ func (s *Scheduler) resend(ctx context.Context, cl *delivery.Client, p *profiles
 			return err
 		}
 		d.Created = e.Built
-		if _, err := cl.Deliver(ctx, st, d); err != nil {
+		if _, err := out.Deliver(ctx, st, d); err != nil {
 			return err
 		}
 		if err := os.Remove(src); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,14 +226,15 @@ func deliveredTxns(t *testing.T, dir string) map[string]bool {
 	return seen
 }
 
-// exportedTxns returns the bursar transaction ids of fees marked exported.
+// exportedTxns returns the bursar transaction ids of fees marked exported:
+// their numbers, as the files write them.
 func (e *env) exportedTxns() map[string]bool {
 	out := map[string]bool{}
 	for _, st := range []store.FeeStatus{store.FeeExported, store.FeeExportedPaid} {
 		for _, f := range e.fees()[st] {
 			for _, tr := range f.Transactions {
 				if tr.Kind == store.TxnExport {
-					out[tr.ExternalID] = true
+					out[strconv.FormatUint(f.ID, 10)] = true
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -424,5 +425,70 @@ func TestSMSLetterReadsBack(t *testing.T) {
 	got := readSMSDrop(t, dir)
 	if len(got) != 1 || got[0].To != "+16075550142" || got[0].Body != "Main Library: Éloge de la lenteur was due back on 2026-11-16." {
 		t.Fatalf("read back %+v", got)
+	}
+}
+
+// TestSMSRunDeliversOverOneConnection: the notices of a run, a file each,
+// go over one SSH login; when the connection drops in the middle of the
+// run, the file in flight resumes from its saved step on a new connection
+// and every notice arrives once.
+func TestSMSRunDeliversOverOneConnection(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dropped=%v", drop), func(t *testing.T) {
+			e := newEnv(t)
+			srv, tg := sftpTarget(t)
+			p := smsProfile(t, "SMS")
+			p.Target = tg
+			e.save(p)
+			if err := e.db.Update(ctx, func(tx *store.Tx) error {
+				pt, err := tx.PatronByBarcode(fixtures.PatronFees)
+				if err != nil {
+					return err
+				}
+				pt.Contacts = append(pt.Contacts, store.Contact{Kind: "sms", Value: "+1 212 555 0104"})
+				return tx.PutPatron(&pt, seededAt)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			e.advance(13 * 24 * time.Hour) // a courtesy notice beside the fee notices
+			dropped := ""
+			if drop {
+				// Cut the connection once the second file has its final
+				// name, before it is read back.
+				renamed := 0
+				e.sched.afterSave = func(d delivery.Delivery) error {
+					if d.Step == delivery.StepRenamed && d.ManifestStep == delivery.StepPending {
+						if renamed++; renamed == 2 {
+							dropped = d.Name
+							srv.DropConnections()
+						}
+					}
+					return nil
+				}
+			}
+			run, err := e.sched.RunNow(ctx, "SMS", RunOptions{})
+			if err != nil || len(run.Files) < 3 || len(run.Files) != run.Records {
+				t.Fatalf("run %+v, %v", run, err)
+			}
+			logins := int64(1)
+			if drop {
+				if dropped == "" {
+					t.Fatal("the connection was never dropped")
+				}
+				logins = 2
+			}
+			if n := srv.Logins(); n != logins {
+				t.Fatalf("%d files took %d logins, want %d", len(run.Files), n, logins)
+			}
+			texts := readSMSDrop(t, srv.Path("/out"))
+			if len(texts) != run.Records || len(dataFiles(t, srv.Path("/out"), true)) != run.Records {
+				t.Fatalf("%d texts for %d notices: %v", len(texts), run.Records, texts)
+			}
+			for _, name := range run.Files {
+				if !slices.ContainsFunc(texts, func(x smsText) bool { return x.File == name }) {
+					t.Errorf("%s was not delivered", name)
+				}
+			}
+		})
 	}
 }

@@ -113,7 +113,7 @@ func addNamedEntry(tx *store.Tx, p *profiles.Exchange, at time.Time, name func(u
 
 // flush delivers every pending outbox entry, oldest first, stopping at the
 // first failure so files reach the partner in order.
-func (s *Scheduler) flush(ctx context.Context, cl *delivery.Client, p *profiles.Exchange, run *Run) error {
+func (s *Scheduler) flush(ctx context.Context, out *delivery.Session, p *profiles.Exchange, run *Run) error {
 	var pending []string
 	if err := s.db.View(ctx, func(tx *store.Tx) error {
 		st, err := loadState(tx, p.Code)
@@ -123,7 +123,7 @@ func (s *Scheduler) flush(ctx context.Context, cl *delivery.Client, p *profiles.
 		return err
 	}
 	for _, name := range pending {
-		if err := s.deliverEntry(ctx, cl, p, name); err != nil {
+		if err := s.deliverEntry(ctx, out, p, name); err != nil {
 			return err
 		}
 		run.Files = append(run.Files, name)
@@ -131,7 +131,7 @@ func (s *Scheduler) flush(ctx context.Context, cl *delivery.Client, p *profiles.
 	return nil
 }
 
-func (s *Scheduler) deliverEntry(ctx context.Context, cl *delivery.Client, p *profiles.Exchange, name string) error {
+func (s *Scheduler) deliverEntry(ctx context.Context, out *delivery.Session, p *profiles.Exchange, name string) error {
 	var e entry
 	if err := s.db.View(ctx, func(tx *store.Tx) error { return tx.Meta(entryKey(p.Code, name), &e) }); err != nil {
 		return fmt.Errorf("outbox entry %s: %w", name, err)
@@ -140,7 +140,7 @@ func (s *Scheduler) deliverEntry(ctx context.Context, cl *delivery.Client, p *pr
 	if err := materialize(src, e.Content, e.SHA256); err != nil {
 		return err
 	}
-	target := cl.Target().String()
+	target := out.Target().String()
 	if d := e.Delivery; d != nil && e.Target != "" && e.Target != target {
 		switch d.Step {
 		case delivery.StepPending, delivery.StepUploadedTemp:
@@ -162,9 +162,9 @@ func (s *Scheduler) deliverEntry(ctx context.Context, cl *delivery.Client, p *pr
 			return err
 		}
 		d.Created, d.NoManifest = e.Built, noManifest(p)
-		_, err = cl.Deliver(ctx, st, d)
+		_, err = out.Deliver(ctx, st, d)
 	} else {
-		_, err = cl.Resume(ctx, st, *e.Delivery)
+		_, err = out.Resume(ctx, st, *e.Delivery)
 	}
 	if err != nil {
 		return err

@@ -367,17 +367,21 @@ func (s *Scheduler) work(ctx context.Context, p *profiles.Exchange, o RunOptions
 	if err != nil {
 		return err
 	}
+	// Every file the run delivers goes over one connection: an SMS run
+	// writes a file per notice.
+	out := cl.Open()
+	defer out.Close()
 	if o.Resend > 0 {
-		return s.resend(ctx, cl, p, o.Resend, run)
+		return s.resend(ctx, out, p, o.Resend, run)
 	}
-	if err := s.flush(ctx, cl, p, run); err != nil {
+	if err := s.flush(ctx, out, p, run); err != nil {
 		return err
 	}
 	build := s.builder(p)
 	if build != nil {
 		// A build marks its records (fees exported, notices sent): build
 		// nothing for a target that cannot take the file now.
-		if _, err := cl.Check(ctx); err != nil {
+		if _, err := out.Check(ctx); err != nil {
 			return err
 		}
 	}
@@ -390,7 +394,7 @@ func (s *Scheduler) work(ctx context.Context, p *profiles.Exchange, o RunOptions
 			break
 		}
 		run.Records += n
-		if err := s.flush(ctx, cl, p, run); err != nil {
+		if err := s.flush(ctx, out, p, run); err != nil {
 			return err
 		}
 	}

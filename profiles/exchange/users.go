@@ -590,6 +590,20 @@ func statusOf(p *store.Patron) string {
 	return circ.StatusActive
 }
 
+// sameNumber tells whether two phone numbers are one, as written with
+// different spaces or punctuation.
+func sameNumber(a, b string) bool {
+	digits := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, s)
+	}
+	return strings.TrimSpace(a) == strings.TrimSpace(b) || digits(a) != "" && digits(a) == digits(b)
+}
+
 // typeList writes the types list Alma's schema requires of every address,
 // e-mail and phone, empty when the contact has no type.
 func typeList(w *xw, list, elem, typ string) {
@@ -657,14 +671,27 @@ func renderUsers(pats []store.Patron) []byte {
 		w.close("emails")
 		w.open("phones")
 		sms, hasSMS := pt.ContactOf("sms")
+		phones, smsWritten := 0, false
 		for _, c := range pt.Contacts {
 			if c.Kind == "phone" {
-				w.open("phone", "preferred", fmt.Sprint(c.Preferred), "preferred_sms", fmt.Sprint(hasSMS && sms.Value == c.Value),
+				isSMS := hasSMS && sameNumber(sms.Value, c.Value) && !smsWritten
+				smsWritten = smsWritten || isSMS
+				phones++
+				w.open("phone", "preferred", fmt.Sprint(c.Preferred), "preferred_sms", fmt.Sprint(isSMS),
 					"segment_type", seg(c.External))
 				w.elem("phone_number", c.Value)
 				typeList(w, "phone_types", "phone_type", c.Type)
 				w.close("phone")
 			}
+		}
+		if hasSMS && !smsWritten {
+			// A number for texts that is none of the patron's phones (set
+			// by staff, or a CSV's sms column) is a mobile of its own, as
+			// Alma keeps it.
+			w.open("phone", "preferred", fmt.Sprint(phones == 0), "preferred_sms", "true", "segment_type", seg(sms.External))
+			w.elem("phone_number", sms.Value)
+			typeList(w, "phone_types", "phone_type", "mobile")
+			w.close("phone")
 		}
 		w.close("phones")
 		w.close("contact_info")

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"os"
@@ -670,5 +671,71 @@ func TestRenderUsersValidForEveryPatron(t *testing.T) {
 	conformance.ValidateAlmaUsers(t, docs...)
 	if n := strings.Count(string(docs[0]), "<status>INACTIVE</status>"); n != 1 {
 		t.Errorf("%d users INACTIVE, want the one whose file said so", n)
+	}
+}
+
+// TestUsersExportWritesSMSNumber: a patron's number for texts goes out as
+// Alma keeps it, a phone marked preferred_sms: the phone it is when the
+// patron has that number as a phone (however punctuated), else a mobile of
+// its own. The file is valid against rest_users.xsd and reads back with the
+// same number for texts.
+func TestUsersExportWritesSMSNumber(t *testing.T) {
+	pats := []store.Patron{
+		{Barcode: "S1", LastName: "Only", UserGroup: "UNDERGRAD",
+			Contacts: []store.Contact{{Kind: "sms", Value: "+1 607 555 0101"}}},
+		{Barcode: "S2", LastName: "Apart", UserGroup: "UNDERGRAD",
+			Contacts: []store.Contact{{Kind: "phone", Type: "home", Value: "+1 607 555 0100", Preferred: true},
+				{Kind: "sms", Value: "+1 607 555 0102"}}},
+		{Barcode: "S3", LastName: "Same", UserGroup: "UNDERGRAD",
+			Contacts: []store.Contact{{Kind: "phone", Type: "mobile", Value: "+1 (607) 555-0103"},
+				{Kind: "sms", Value: "+1 607 555 0103"}}},
+		{Barcode: "S4", LastName: "None", UserGroup: "UNDERGRAD",
+			Contacts: []store.Contact{{Kind: "phone", Type: "mobile", Value: "+1 607 555 0104"}}},
+	}
+	data := renderUsers(pats)
+	conformance.ValidateAlmaUsers(t, data)
+	var doc struct {
+		Users []struct {
+			ID     string `xml:"primary_id"`
+			Phones []struct {
+				Number       string   `xml:"phone_number"`
+				Preferred    string   `xml:"preferred,attr"`
+				PreferredSMS string   `xml:"preferred_sms,attr"`
+				Types        []string `xml:"phone_types>phone_type"`
+			} `xml:"contact_info>phones>phone"`
+		} `xml:"user"`
+	}
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{ // number/preferred/preferred_sms/types
+		"S1": {"+1 607 555 0101/true/true/[mobile]"},
+		"S2": {"+1 607 555 0100/true/false/[home]", "+1 607 555 0102/false/true/[mobile]"},
+		"S3": {"+1 (607) 555-0103/false/true/[mobile]"},
+		"S4": {"+1 607 555 0104/false/false/[mobile]"},
+	}
+	for _, u := range doc.Users {
+		var got []string
+		for _, ph := range u.Phones {
+			got = append(got, fmt.Sprintf("%s/%s/%s/%v", ph.Number, ph.Preferred, ph.PreferredSMS, ph.Types))
+		}
+		if !slices.Equal(got, want[u.ID]) {
+			t.Errorf("%s phones %q, want %q", u.ID, got, want[u.ID])
+		}
+	}
+	users, err := ParseUsers("export.xml", data, store.IdentBarcode)
+	if err != nil || len(users) != len(pats) {
+		t.Fatalf("read back: %d users, %v", len(users), err)
+	}
+	for i, u := range users {
+		got := ""
+		for _, c := range u.Contacts {
+			if c.Kind == "sms" {
+				got = c.Value
+			}
+		}
+		if want := map[string]string{"S1": "+1 607 555 0101", "S2": "+1 607 555 0102", "S3": "+1 (607) 555-0103"}[pats[i].Barcode]; got != want {
+			t.Errorf("%s reads back with sms %q, want %q", pats[i].Barcode, got, want)
+		}
 	}
 }

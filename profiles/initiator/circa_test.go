@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/internal/conformance"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
 	"github.com/circa-ils/circa/profiles"
@@ -27,6 +30,7 @@ const libraryPartner = "LIBRARY"
 // the facility. It returns its URL, the CA file its server certificate
 // chains to, and the library's client certificate and key.
 func secondCirca(t *testing.T) (fac *env, url, caFile, cert, key string) {
+	t.Helper()
 	fac = newEnv(t)
 	p := profiles.NewNCIPPartner(libraryPartner)
 	p.AgencyIDs, p.LocalAgency, p.Library = []string{fixtures.LocalAgency}, fixtures.StorageAgency, fixtures.LibraryMain
@@ -35,12 +39,21 @@ func secondCirca(t *testing.T) (fac *env, url, caFile, cert, key string) {
 	if err := fac.reg.Save(ctx, p); err != nil {
 		t.Fatal(err)
 	}
+	url, caFile, cert, key = serveNCIPOverTLS(t, responder.New(fac.svc, fac.reg.Current), libraryPartner)
+	return fac, url, caFile, cert, key
+}
+
+// serveNCIPOverTLS answers NCIP with svc on a real TLS socket whose
+// server certificate chains to a new CA, accepting only clients with a
+// certificate of that CA. It returns the URL, the CA file, and the client
+// certificate and key the CA issued to the profile client.
+func serveNCIPOverTLS(t *testing.T, svc ncip.Service, client string) (url, caFile, cert, key string) {
 	caDir, out := t.TempDir(), t.TempDir()
 	srvPaths, err := tlsproxy.InitCA(caDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := tlsproxy.IssueClient(caDir, libraryPartner, "", out)
+	issued, err := tlsproxy.IssueClient(caDir, client, "", out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +66,11 @@ func secondCirca(t *testing.T) (fac *env, url, caFile, cert, key string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: ncip.NewHandler(responder.New(fac.svc, fac.reg.Current), ncip.HandlerOptions{}),
+	srv := &http.Server{Handler: ncip.NewHandler(svc, ncip.HandlerOptions{}),
 		ErrorLog: log.New(io.Discard, "", 0)} // refused handshakes are expected
 	go srv.Serve(tls.NewListener(ln, cfg.TLSConfig()))
 	t.Cleanup(func() { srv.Close() })
-	return fac, "https://" + ln.Addr().String() + "/ncip", client.CACert, client.Cert, client.Key
+	return "https://" + ln.Addr().String() + "/ncip", issued.CACert, issued.Cert, issued.Key
 }
 
 // facilityRequests returns the facility circa's requests placed by the
@@ -179,5 +192,120 @@ func TestUnknownAgencyIsRetried(t *testing.T) {
 	m := e.message(KindRequest, h.Retrieval)
 	if m.Status != StatusPending || m.Attempts != 1 || !strings.Contains(m.LastError, ncip.UnknownAgency) {
 		t.Fatalf("RequestItem %+v", m)
+	}
+}
+
+// TestFacilityShipsTheItem: the library's RequestItem reaches a second
+// circa playing the facility, which then tells the library over TLS, with
+// the client certificate the library issued to its storage profile, that
+// the item is on its way: an ItemShipped naming the library's RequestId
+// and its own record of the item. The retrieval is fulfilled, the
+// patron's hold is in transit to its pickup library, and the report no
+// longer lists the retrieval; the same message again changes nothing, and
+// one sent without the certificate does not get in.
+func TestFacilityShipsTheItem(t *testing.T) {
+	fac, facURL, facCA, libCert, libKey := secondCirca(t)
+	e := newEnv(t)
+	if err := fixtures.SeedProfiles(ctx, e.reg); err != nil {
+		t.Fatal(err)
+	}
+	libURL, libCA, annexCert, annexKey := serveNCIPOverTLS(t, responder.New(e.svc, e.reg.Current), fixtures.StorageCode)
+	p := *e.reg.Current().Storage[fixtures.StorageCode]
+	p.Auth.ClientCert = true
+	p.Online = &profiles.StorageOnline{URL: facURL, ClientCertFile: libCert, ClientKeyFile: libKey, CAFile: facCA, PatronDetails: true}
+	if err := e.reg.Save(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	e.pass() // the seeded journal
+	h := e.hold(fixtures.PatronGood)
+	e.pass()
+	m := e.message(KindRequest, h.Retrieval)
+	r, ok := facilityRequests(t, fac)[m.RequestID]
+	if m.Status != StatusSent || !ok {
+		t.Fatalf("RequestItem %+v; the facility holds %v", m, ok)
+	}
+
+	// The facility ships what it was asked for, from its own records.
+	var barcode string
+	if err := fac.db.View(ctx, func(tx *store.Tx) error {
+		it, err := tx.Item(r.ItemID)
+		barcode = it.Barcode
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	shipped := &ncip.ItemShipped{
+		Header:      &ncip.InitiationHeader{FromAgencyID: ncip.SV(fixtures.StorageAgency), ToAgencyID: ncip.SV(fixtures.LocalAgency)},
+		RequestID:   &ncip.Identifier{AgencyID: ncip.SV(fixtures.LocalAgency), Value: r.ExternalID},
+		ItemID:      &ncip.Identifier{AgencyID: ncip.SV(fixtures.StorageAgency), Value: barcode},
+		DateShipped: seededAt.Add(time.Hour),
+		Shipping: ncip.ShippingInformation{Note: "van 2", Physical: &ncip.PhysicalAddress{Unstructured: r.Pickup,
+			Type: ncip.SV("Postal Address")}},
+	}
+	body, err := ncip.EncodeRequest(shipped, ncip.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutCert, err := httpClient(&profiles.StorageOnline{CAFile: libCA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := (&ncip.Client{URL: libURL, APIKey: fixtures.StorageKey, HTTP: withoutCert}).Send(ctx, body); err == nil {
+		t.Fatalf("ItemShipped without the client certificate was answered: %s", res.Body)
+	}
+	if r := e.request(h.Retrieval); r.Status != store.RequestWaiting {
+		t.Fatalf("retrieval after a refused ItemShipped: %+v", r)
+	}
+	hc, err := httpClient(&profiles.StorageOnline{CAFile: libCA, ClientCertFile: annexCert, ClientKeyFile: annexKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	library := &ncip.Client{URL: libURL, APIKey: fixtures.StorageKey, HTTP: hc}
+	res, err := library.Send(ctx, body)
+	if err != nil || res.Status != 200 || res.Response == nil || res.Response.Service != "ItemShipped" || res.Problem != nil {
+		t.Fatalf("ItemShipped: %+v, %v", res, err)
+	}
+	if conformance.Have(t, "xmllint") {
+		conformance.ValidateNCIP(t, body, res.Body)
+	}
+
+	if r := e.request(h.Retrieval); r.Status != store.RequestFulfilled {
+		t.Fatalf("retrieval after ItemShipped: %+v", r)
+	}
+	hold := e.request(h.Request)
+	var it store.Item
+	if err := e.db.View(ctx, func(tx *store.Tx) (err error) { it, err = tx.ItemByBarcode(fixtures.ItemAnnex); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if hold.Status != store.RequestInTransit || it.Status != store.ItemInTransit || it.TransitTo != hold.Pickup || it.HeldFor != hold.ID {
+		t.Fatalf("after ItemShipped: hold %+v, item %+v", hold, it)
+	}
+	e.now.Store(new(seededAt.AddDate(0, 0, 5)))
+	ms, err := e.svc.StorageReport(ctx, circ.StorageReportOptions{Facility: p.Facility, Days: 3})
+	if err == nil {
+		ms, err = Annotate(ctx, e.db, e.reg.Current(), p.Facility, ms)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range ms {
+		if line.Request == h.Retrieval && line.Kind != circ.MismatchNotReceived {
+			t.Fatalf("report still waits for the retrieval: %+v", line)
+		}
+	}
+
+	journal := func() uint64 {
+		var n uint64
+		if err := e.db.View(ctx, func(tx *store.Tx) error { n = tx.JournalHead(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	head := journal()
+	if res, err := library.Send(ctx, body); err != nil || res.Problem != nil {
+		t.Fatalf("ItemShipped again: %+v, %v", res, err)
+	}
+	if n := journal(); n != head {
+		t.Fatalf("a repeated ItemShipped changed the store (journal %d → %d)", head, n)
 	}
 }

@@ -170,11 +170,16 @@ func (e *env) cancel(h circ.HoldResult) {
 
 func (e *env) message(kind string, request uint64) Message {
 	e.t.Helper()
+	return e.messageOf(fixtures.StorageCode, kind, request)
+}
+
+func (e *env) messageOf(code, kind string, request uint64) Message {
+	e.t.Helper()
 	var m Message
 	var ok bool
 	err := e.db.View(ctx, func(tx *store.Tx) error {
 		var err error
-		m, ok, err = loadMessage(tx, fixtures.StorageCode, keyOf(request, kind))
+		m, ok, err = loadMessage(tx, code, keyOf(request, kind))
 		return err
 	})
 	if err != nil || !ok {
@@ -194,8 +199,13 @@ func (e *env) request(id uint64) store.Request {
 
 func (e *env) pending() []string {
 	e.t.Helper()
+	return e.pendingOf(fixtures.StorageCode)
+}
+
+func (e *env) pendingOf(code string) []string {
+	e.t.Helper()
 	var st state
-	if err := e.db.View(ctx, func(tx *store.Tx) (err error) { st, err = loadState(tx, fixtures.StorageCode); return err }); err != nil {
+	if err := e.db.View(ctx, func(tx *store.Tx) (err error) { st, err = loadState(tx, code); return err }); err != nil {
 		e.t.Fatal(err)
 	}
 	return st.Pending

@@ -14,6 +14,14 @@
 // recognises the RequestId. Messages leave one profile's outbox strictly
 // in order, the first that cannot be delivered holding back the rest, so a
 // cancellation never overtakes its request.
+//
+// # Removing a profile
+//
+// Remove refuses a profile with unanswered messages unless they are handed
+// to another profile of the facility or dropped, in the transaction that
+// deletes it. The sender records an answer, and queues, only inside
+// transactions that find the message still pending and the profile still
+// stored, so an answer arriving after the removal never undoes it.
 package initiator
 
 import (
@@ -40,6 +48,9 @@ const (
 	StatusSent      = "sent"      // the facility accepted it
 	StatusRefused   = "refused"   // the facility answered a Problem
 	StatusWithdrawn = "withdrawn" // cancelled before any attempt: never sent
+	// A removed profile's undelivered messages are handed over or dropped.
+	StatusHandedOver = "handed_over" // moved to the outbox of the profile HandedTo
+	StatusDropped    = "dropped"     // given up with its profile: never answered
 )
 
 // Message is one outgoing NCIP message and its delivery.
@@ -64,6 +75,10 @@ type Message struct {
 	// and detail.
 	Answer   string    `json:"answer,omitempty"`
 	Answered time.Time `json:"answered,omitempty"`
+	// HandedTo and HandedFrom name the profiles a message moved between
+	// when its profile was removed.
+	HandedTo   string `json:"handed_to,omitempty"`
+	HandedFrom string `json:"handed_from,omitempty"`
 }
 
 // Outcome is a message's standing in a line: "sent", "refused: Unknown
@@ -76,6 +91,10 @@ func (m *Message) Outcome() string {
 		return "refused: " + m.Answer
 	case StatusWithdrawn:
 		return "withdrawn before sending"
+	case StatusHandedOver:
+		return "handed to profile " + m.HandedTo
+	case StatusDropped:
+		return "dropped when profile " + m.Profile + " was removed (" + m.Answer + ")"
 	}
 	if m.Attempts == 0 {
 		if m.LastError != "" {
@@ -134,6 +153,13 @@ const journalPage = 10_000
 // the facility does not hold either. It reports whether
 // the journal holds more to read.
 func queue(tx *store.Tx, p *profiles.Storage, now time.Time) (queued int, more bool, err error) {
+	// A profile removed since the caller's snapshot queues nothing: its
+	// outbox was handed over or dropped, and nothing would send it.
+	if _, err := tx.Profile(profiles.TypeStorage, p.Code); errors.Is(err, store.ErrNotFound) {
+		return 0, false, nil
+	} else if err != nil {
+		return 0, false, err
+	}
 	cur := tx.Cursor(cursorName(p.Code))
 	last, scanned := cur, 0
 	st, err := loadState(tx, p.Code)
@@ -216,8 +242,22 @@ func queueRequest(tx *store.Tx, p *profiles.Storage, st *state, id uint64, cance
 // put encodes a message about the item with this barcode and appends it
 // to the outbox.
 func put(tx *store.Tx, p *profiles.Storage, st *state, req store.Request, barcode, kind string, now time.Time) error {
+	m := Message{Profile: p.Code, Kind: kind, Request: req.ID, Hold: req.ParentID, Item: barcode,
+		RequestID: strconv.FormatUint(req.ID, 10), Queued: now, Status: StatusPending}
+	var err error
+	if m.Body, err = encode(p, &m, userOf(tx, p, &req), req.Pickup); err != nil {
+		return fmt.Errorf("request %d: %w", req.ID, err)
+	}
+	key := keyOf(req.ID, kind)
+	st.Pending = append(st.Pending, key)
+	return tx.SetMeta(msgKey(p.Code, key), m)
+}
+
+// userOf is the UserId of a message about req: the pickup library, or the
+// patron's barcode when the profile sends patron details.
+func userOf(tx *store.Tx, p *profiles.Storage, req *store.Request) string {
 	user := req.Pickup
-	if p.Online.PatronDetails {
+	if p.Online != nil && p.Online.PatronDetails {
 		if pt, err := tx.Patron(req.PatronID); err == nil && pt.Barcode != "" {
 			user = pt.Barcode
 		}
@@ -225,15 +265,7 @@ func put(tx *store.Tx, p *profiles.Storage, st *state, req store.Request, barcod
 	if user == "" {
 		user = p.LocalAgency // UserId is required
 	}
-	m := Message{Profile: p.Code, Kind: kind, Request: req.ID, Hold: req.ParentID, Item: barcode,
-		RequestID: strconv.FormatUint(req.ID, 10), Queued: now, Status: StatusPending}
-	var err error
-	if m.Body, err = encode(p, &m, user, req.Pickup); err != nil {
-		return fmt.Errorf("request %d: %w", req.ID, err)
-	}
-	key := keyOf(req.ID, kind)
-	st.Pending = append(st.Pending, key)
-	return tx.SetMeta(msgKey(p.Code, key), m)
+	return user
 }
 
 // encode writes the message. The RequestId carries circa's agency, the

@@ -15,6 +15,7 @@ import (
 const (
 	MismatchNotDelivered = "online_not_delivered" // the facility has not had the message yet
 	MismatchRefused      = "online_refused"       // the facility answered a Problem
+	MismatchDropped      = "online_dropped"       // given up with its removed profile, never answered
 )
 
 // Annotate adds the online profiles' messages to a storage report: the
@@ -23,7 +24,8 @@ const (
 // still matters (its retrieval is open, or for a cancellation, the
 // facility has said nothing of the item since), gets a line of its own.
 // facility "" means every facility. A profile no longer online still
-// shows the messages it left undelivered.
+// shows the messages it left undelivered, and a message dropped with its
+// profile is listed for as long as it would have mattered.
 func Annotate(ctx context.Context, db *store.DB, snap *profiles.Snapshot, facility string, ms []circ.Mismatch) ([]circ.Mismatch, error) {
 	var ps []*profiles.Storage
 	for _, p := range snap.Storage {
@@ -31,11 +33,31 @@ func Annotate(ctx context.Context, db *store.DB, snap *profiles.Snapshot, facili
 			ps = append(ps, p)
 		}
 	}
-	if len(ps) == 0 {
-		return ms, nil
-	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Code < ps[j].Code })
 	err := db.View(ctx, func(tx *store.Tx) error {
+		var gone []dropped
+		if err := tx.Meta(droppedKey, &gone); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		for _, d := range gone {
+			if facility != "" && d.Facility != facility {
+				continue
+			}
+			m, ok, err := loadMessage(tx, d.Profile, d.Key)
+			if err != nil {
+				return err
+			}
+			if !ok || m.Status != StatusDropped {
+				continue
+			}
+			line, show, err := lineOf(tx, d.Facility, &m)
+			if err != nil {
+				return err
+			}
+			if show {
+				ms = append(ms, line)
+			}
+		}
 		for _, p := range ps {
 			st, err := loadState(tx, p.Code)
 			if err != nil {
@@ -59,7 +81,7 @@ func Annotate(ctx context.Context, db *store.DB, snap *profiles.Snapshot, facili
 				if !ok {
 					continue
 				}
-				line, show, err := lineOf(tx, p, &m)
+				line, show, err := lineOf(tx, p.Facility, &m)
 				if err != nil {
 					return err
 				}
@@ -74,8 +96,8 @@ func Annotate(ctx context.Context, db *store.DB, snap *profiles.Snapshot, facili
 	return ms, err
 }
 
-func lineOf(tx *store.Tx, p *profiles.Storage, m *Message) (circ.Mismatch, bool, error) {
-	line := circ.Mismatch{Facility: p.Facility, Item: m.Item, Request: m.Request, Since: m.Queued,
+func lineOf(tx *store.Tx, facility string, m *Message) (circ.Mismatch, bool, error) {
+	line := circ.Mismatch{Facility: facility, Item: m.Item, Request: m.Request, Since: m.Queued,
 		Detail: m.Kind + " " + m.Outcome()}
 	req, err := tx.Request(m.Request)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -88,8 +110,11 @@ func lineOf(tx *store.Tx, p *profiles.Storage, m *Message) (circ.Mismatch, bool,
 	case StatusPending:
 		line.Kind = MismatchNotDelivered
 		return line, true, nil
-	case StatusRefused:
+	case StatusRefused, StatusDropped:
 		line.Kind, line.Since = MismatchRefused, m.Answered
+		if m.Status == StatusDropped {
+			line.Kind = MismatchDropped
+		}
 		if m.Kind == KindRequest {
 			return line, req.Status.Open(), nil
 		}

@@ -333,8 +333,8 @@ func (s *Sender) fail(ctx context.Context, p *profiles.Storage, key string, caus
 	var pending int
 	err := s.o.DB.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		m, ok, err := loadMessage(tx, p.Code, key)
-		if err != nil || !ok {
-			return err
+		if err != nil || !ok || m.Status != StatusPending {
+			return err // handed over or dropped meanwhile: not this sender's any more
 		}
 		st, err := loadState(tx, p.Code)
 		if err != nil {
@@ -344,7 +344,9 @@ func (s *Sender) fail(ctx context.Context, p *profiles.Storage, key string, caus
 		m.LastError = msg
 		return tx.SetMeta(msgKey(p.Code, key), m)
 	})
-	s.observe(Report{Profile: p.Code, Kind: kind, Result: ResultFailed, Pending: pending})
+	if kind != "" {
+		s.observe(Report{Profile: p.Code, Kind: kind, Result: ResultFailed, Pending: pending})
+	}
 	return errors.Join(fmt.Errorf("facility %s: %s", p.Code, msg), err)
 }
 
@@ -354,12 +356,20 @@ func (s *Sender) fail(ctx context.Context, p *profiles.Storage, key string, caus
 func (s *Sender) answer(ctx context.Context, p *profiles.Storage, key, status, answer, problem string) error {
 	var m Message
 	var pending int
+	late := false
 	now := s.o.Clock().UTC()
 	err := s.o.DB.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		var ok bool
 		var err error
 		if m, ok, err = loadMessage(tx, p.Code, key); err != nil || !ok {
 			return err
+		}
+		if m.Status != StatusPending {
+			// Its profile was removed while the message was out: the
+			// profile it was handed to sends it again under the same
+			// RequestId, or it was dropped. Either stands.
+			late = true
+			return nil
 		}
 		m.Status, m.Answer, m.Answered, m.Body, m.LastError = status, answer, now, nil, ""
 		if err := tx.SetMeta(msgKey(p.Code, key), m); err != nil {
@@ -380,18 +390,15 @@ func (s *Sender) answer(ctx context.Context, p *profiles.Storage, key, status, a
 		if err := tx.SetMeta(stateKey(p.Code), st); err != nil {
 			return err
 		}
-		req, err := tx.Request(m.Request)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		req.Note = "facility " + p.Code + ": " + m.Kind + " " + m.Outcome()
-		return tx.PutRequest(&req)
+		return note(tx, p, &m)
 	})
 	if err != nil {
 		return err
+	}
+	if late {
+		s.log.Info().Str("profile", p.Code).Str("kind", m.Kind).Uint64("request", m.Request).Str("result", status).
+			Str("now", m.Status).Msg("storage message answered after its profile was removed")
+		return nil
 	}
 	ev := s.log.Info()
 	if status == StatusRefused {

@@ -242,13 +242,17 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 	if err != nil {
 		return res, err
 	}
+	// Every file of the run (a pending one, then the new ones) goes over
+	// one connection.
+	session := client.Open()
+	defer session.Close()
 	st, err := p.state(ctx, code)
 	if err != nil {
 		return res, err
 	}
 	if st.Pending != nil {
 		pend := *st.Pending
-		if err := p.deliver(ctx, client, code, &st); err != nil {
+		if err := p.deliver(ctx, session, code, &st); err != nil {
 			return res, err
 		}
 		if pend.Kind == kind {
@@ -313,7 +317,7 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 	if err := p.saveState(ctx, code, st); err != nil {
 		return res, err
 	}
-	if err := p.deliver(ctx, client, code, &st); err != nil {
+	if err := p.deliver(ctx, session, code, &st); err != nil {
 		return res, err
 	}
 	res.Files, res.Records, res.Deleted = pend.names(), n, deleted
@@ -325,7 +329,7 @@ func (p *Publisher) run(ctx context.Context, code, kind string) (RunResult, erro
 // deliver sends st.Pending's files in order, each from the step it was
 // saved at, and once all are done records the run as finished and
 // removes the local files.
-func (p *Publisher) deliver(ctx context.Context, client *delivery.Client, code string, st *runState) error {
+func (p *Publisher) deliver(ctx context.Context, session *delivery.Session, code string, st *runState) error {
 	for i := range st.Pending.Files {
 		save := delivery.StateStoreFunc(func(ctx context.Context, d delivery.Delivery) error {
 			if p.crash != nil {
@@ -342,7 +346,7 @@ func (p *Publisher) deliver(ctx context.Context, client *delivery.Client, code s
 			}
 			return nil
 		})
-		if _, err := client.Resume(ctx, save, st.Pending.Files[i]); err != nil {
+		if _, err := session.Resume(ctx, save, st.Pending.Files[i]); err != nil {
 			if ctx.Err() == nil && p.crash == nil {
 				fail := *st
 				fail.Failed = err.Error()

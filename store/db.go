@@ -98,6 +98,9 @@ type DB struct {
 type op struct {
 	fn   func(*Tx) error
 	done chan error
+	// audit is the scope of an audited operation (nil: not audited, or a
+	// bulk command that records its own summary).
+	audit *AuditScope
 }
 
 // DefaultFile is the database's name inside a data directory.
@@ -195,12 +198,17 @@ var viewTxs = sync.Pool{New: func() any { return new(Tx) }}
 // transaction is durable. fn may run more than once (when a neighbour fails
 // and the batch is retried without it), so it must not have effects outside
 // the transaction. A refusal must be recorded as a value, not returned as an
-// error: an error rolls fn back.
+// error: an error rolls fn back. When ctx carries an audit scope, the
+// records fn changes are written to the audit trail in the same
+// transaction, once however often fn runs.
 func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	o := &op{fn: fn, done: make(chan error, 1)}
+	if s, ok := AuditScopeOf(ctx); ok && !s.Summary {
+		o.audit = &s
+	}
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
@@ -322,7 +330,7 @@ func (db *DB) run(batch []*op) {
 			}
 			applyStart := time.Now()
 			for i, o := range batch {
-				if err := safeCall(o.fn, tx); err != nil {
+				if err := applyOp(o, tx); err != nil {
 					failed, failErr = i, err
 					return err
 				}
@@ -375,6 +383,22 @@ func (db *DB) run(batch []*op) {
 		}
 		return
 	}
+}
+
+// applyOp runs one operation's function in the batch's transaction and,
+// for an audited one, writes the trail of what it changed. The trail is
+// collected afresh on each run, so a function run again after a neighbour
+// failed records its changes once.
+func applyOp(o *op, tx *Tx) error {
+	tx.audit = nil
+	if o.audit != nil {
+		tx.audit = &auditOp{scope: *o.audit}
+	}
+	if err := safeCall(o.fn, tx); err != nil {
+		tx.audit = nil
+		return err
+	}
+	return tx.flushAudit(time.Now())
 }
 
 func safeCall(fn func(*Tx) error, tx *Tx) (err error) {

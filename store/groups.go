@@ -27,7 +27,16 @@ type Policy struct {
 }
 
 // PutGroup creates or replaces a patron group.
-func (t *Tx) PutGroup(g *Group) error { return putJSON(t.b(bucketGroups), []byte(g.Code), g) }
+func (t *Tx) PutGroup(g *Group) error {
+	before, err := auditBefore(t, func() (Group, error) { return t.Group(g.Code) })
+	if err != nil {
+		return err
+	}
+	if err := t.auditNote("group", g.Code, before, g, 0, ""); err != nil {
+		return err
+	}
+	return putJSON(t.b(bucketGroups), []byte(g.Code), g)
+}
 
 // Group returns a patron group by code.
 func (t *Tx) Group(code string) (Group, error) {
@@ -40,10 +49,19 @@ func (t *Tx) Groups() ([]Group, error) { return allJSON[Group](t, bucketGroups) 
 
 // DeleteGroup removes a patron group; ErrNotFound when there is none.
 // Callers check first that nothing names it (circ.RemoveGroup).
-func (t *Tx) DeleteGroup(code string) error { return deleteKey(t.b(bucketGroups), []byte(code)) }
+func (t *Tx) DeleteGroup(code string) error { return t.deleteAudited("group", bucketGroups, code) }
 
 // PutPolicy creates or replaces an item policy.
-func (t *Tx) PutPolicy(p *Policy) error { return putJSON(t.b(bucketPolicies), []byte(p.Code), p) }
+func (t *Tx) PutPolicy(p *Policy) error {
+	before, err := auditBefore(t, func() (Policy, error) { return t.Policy(p.Code) })
+	if err != nil {
+		return err
+	}
+	if err := t.auditNote("policy", p.Code, before, p, 0, ""); err != nil {
+		return err
+	}
+	return putJSON(t.b(bucketPolicies), []byte(p.Code), p)
+}
 
 // Policy returns an item policy by code.
 func (t *Tx) Policy(code string) (Policy, error) {
@@ -56,7 +74,7 @@ func (t *Tx) Policies() ([]Policy, error) { return allJSON[Policy](t, bucketPoli
 
 // DeletePolicy removes an item policy; ErrNotFound when there is none.
 // Callers check first that nothing names it (circ.RemovePolicy).
-func (t *Tx) DeletePolicy(code string) error { return deleteKey(t.b(bucketPolicies), []byte(code)) }
+func (t *Tx) DeletePolicy(code string) error { return t.deleteAudited("policy", bucketPolicies, code) }
 
 // allJSON decodes every record of a bucket of JSON records, in key order.
 func allJSON[T any](t *Tx, bucket []byte) ([]T, error) {

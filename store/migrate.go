@@ -42,6 +42,11 @@ var registeredMigrations = []migration{
 			_, err := tx.btx.CreateBucketIfNotExists(bucketStaff)
 			return err
 		}},
+	{to: 7, description: "an audit trail of the changes staff make through the command line and the admin socket",
+		apply: func(tx *Tx) error {
+			_, err := tx.btx.CreateBucketIfNotExists(bucketAudit)
+			return err
+		}},
 }
 
 // groupsAndPolicies creates the group and policy records that version 3

@@ -12,7 +12,7 @@ import (
 // or of a length-free string suffix that always comes last.
 
 // SchemaVersion is the version of the layout this binary writes.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 var (
 	bucketMeta      = []byte("meta")
@@ -36,6 +36,7 @@ var (
 	bucketGroups    = []byte("groups")        // code → Group (patron groups)
 	bucketPolicies  = []byte("item_policies") // code → Policy
 	bucketStaff     = []byte("staff")         // name → StaffAccount (status page logins)
+	bucketAudit     = []byte("audit")         // unix nanos ‖ seq → AuditEntry (JSON)
 
 	idxItemBarcode    = []byte("idx_item_barcode")     // normalised barcode → itemID
 	idxItemsBib       = []byte("idx_items_bib")        // bibID ‖ itemID → ∅
@@ -62,7 +63,7 @@ var allBuckets = allBucketsArray[:]
 var allBucketsArray = [...][]byte{
 	bucketMeta, bucketLibraries, bucketLocations, bucketDesks, bucketBibs, bucketMARC, bucketBibStamp, bucketHoldings,
 	bucketItems, bucketPatrons, bucketLoans, bucketRequests, bucketFees, bucketJournal,
-	bucketIdem, bucketProfiles, bucketStorage, bucketPINFails, bucketGroups, bucketPolicies, bucketStaff,
+	bucketIdem, bucketProfiles, bucketStorage, bucketPINFails, bucketGroups, bucketPolicies, bucketStaff, bucketAudit,
 	idxItemBarcode, idxItemsBib, idxHoldingsBib, idxBibControl, idxBibChanged, idxBibISBN, idxBibSysNum, idxPatronIdent,
 	idxLoanOpenItem, idxLoanOpenPatron, idxLoanOpenDue, idxLoanHistPatron,
 	idxReqOpenBib, idxReqOpenPatron, idxReqExternal, idxFeesPatron, idxFeeTxn,

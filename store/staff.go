@@ -14,7 +14,16 @@ type StaffAccount struct {
 }
 
 // PutStaff creates or replaces a staff account.
-func (t *Tx) PutStaff(s *StaffAccount) error { return putJSON(t.b(bucketStaff), []byte(s.Name), s) }
+func (t *Tx) PutStaff(s *StaffAccount) error {
+	before, err := auditBefore(t, func() (StaffAccount, error) { return t.Staff(s.Name) })
+	if err != nil {
+		return err
+	}
+	if err := t.auditNote("staff", s.Name, before, s, 0, ""); err != nil {
+		return err
+	}
+	return putJSON(t.b(bucketStaff), []byte(s.Name), s)
+}
 
 // Staff returns a staff account by name; ErrNotFound when there is none.
 func (t *Tx) Staff(name string) (StaffAccount, error) {
@@ -26,4 +35,4 @@ func (t *Tx) Staff(name string) (StaffAccount, error) {
 func (t *Tx) StaffAccounts() ([]StaffAccount, error) { return allJSON[StaffAccount](t, bucketStaff) }
 
 // DeleteStaff removes a staff account; ErrNotFound when there is none.
-func (t *Tx) DeleteStaff(name string) error { return deleteKey(t.b(bucketStaff), []byte(name)) }
+func (t *Tx) DeleteStaff(name string) error { return t.deleteAudited("staff", bucketStaff, name) }

@@ -30,6 +30,9 @@ type Tx struct {
 	// operation can keep with its stored answer what it changed.
 	tracking bool
 	touched  []Ref
+	// audit collects the changes of the operation running, when its
+	// context carries an audit scope (nil otherwise).
+	audit *auditOp
 }
 
 // Track starts collecting the items, patrons, loans, requests and fees the
@@ -118,6 +121,13 @@ func scanPrefix(b *bolt.Bucket, prefix uint64, fn func(id uint64) bool) {
 
 // PutLibrary creates or replaces a library.
 func (t *Tx) PutLibrary(l *Library) error {
+	before, err := auditBefore(t, func() (Library, error) { return t.Library(l.Code) })
+	if err != nil {
+		return err
+	}
+	if err := t.auditNote("library", l.Code, before, l, 0, ""); err != nil {
+		return err
+	}
 	return putJSON(t.b(bucketLibraries), []byte(l.Code), l)
 }
 
@@ -143,6 +153,13 @@ func (t *Tx) Libraries() ([]Library, error) {
 
 // PutLocation creates or replaces a location.
 func (t *Tx) PutLocation(l *Location) error {
+	before, err := auditBefore(t, func() (Location, error) { return t.Location(l.Code) })
+	if err != nil {
+		return err
+	}
+	if err := t.auditNote("location", l.Code, before, l, 0, ""); err != nil {
+		return err
+	}
 	return putJSON(t.b(bucketLocations), []byte(l.Code), l)
 }
 
@@ -168,6 +185,13 @@ func (t *Tx) Locations() ([]Location, error) {
 
 // PutDesk creates or replaces a circulation desk.
 func (t *Tx) PutDesk(d *Desk) error {
+	before, err := auditBefore(t, func() (Desk, error) { return t.Desk(d.Code) })
+	if err != nil {
+		return err
+	}
+	if err := t.auditNote("desk", d.Code, before, d, 0, ""); err != nil {
+		return err
+	}
 	return putJSON(t.b(bucketDesks), []byte(d.Code), d)
 }
 
@@ -193,13 +217,29 @@ func (t *Tx) Desks() ([]Desk, error) {
 
 // DeleteLibrary removes a library; ErrNotFound when there is none. Callers
 // check first that nothing refers to it (circ.RemoveLibrary).
-func (t *Tx) DeleteLibrary(code string) error { return deleteKey(t.b(bucketLibraries), []byte(code)) }
+func (t *Tx) DeleteLibrary(code string) error {
+	return t.deleteAudited("library", bucketLibraries, code)
+}
 
 // DeleteLocation removes a location; ErrNotFound when there is none.
-func (t *Tx) DeleteLocation(code string) error { return deleteKey(t.b(bucketLocations), []byte(code)) }
+func (t *Tx) DeleteLocation(code string) error {
+	return t.deleteAudited("location", bucketLocations, code)
+}
 
 // DeleteDesk removes a desk; ErrNotFound when there is none.
-func (t *Tx) DeleteDesk(code string) error { return deleteKey(t.b(bucketDesks), []byte(code)) }
+func (t *Tx) DeleteDesk(code string) error { return t.deleteAudited("desk", bucketDesks, code) }
+
+// deleteAudited removes the JSON record under code, noting it in the trail.
+func (t *Tx) deleteAudited(kind string, bucket []byte, code string) error {
+	if t.audit != nil {
+		if raw := t.b(bucket).Get([]byte(code)); raw != nil {
+			if err := t.auditNote(kind, code, bytes.Clone(raw), nil, 0, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return deleteKey(t.b(bucket), []byte(code))
+}
 
 func deleteKey(b *bolt.Bucket, key []byte) error {
 	if b.Get(key) == nil {
@@ -224,7 +264,16 @@ func (t *Tx) ForEachHolding(fn func(Holding) bool) error {
 }
 
 // PutRules replaces the circulation rules.
-func (t *Tx) PutRules(r *Rules) error { return putJSON(t.b(bucketMeta), keyRules, r) }
+func (t *Tx) PutRules(r *Rules) error {
+	before, err := auditBefore(t, t.Rules)
+	if err != nil {
+		return err
+	}
+	if err := t.auditNote("rules", "rules", before, r, 0, ""); err != nil {
+		return err
+	}
+	return putJSON(t.b(bucketMeta), keyRules, r)
+}
 
 // Rules returns the circulation rules.
 func (t *Tx) Rules() (Rules, error) {
@@ -274,6 +323,11 @@ func (t *Tx) PutInstitution(in *Institution) error { return t.SetMeta(institutio
 
 // SetMeta stores a small named setting document.
 func (t *Tx) SetMeta(name string, v any) error {
+	if t.audit != nil {
+		if err := t.auditNote("setting", name, bytes.Clone(t.b(bucketMeta).Get([]byte("setting/"+name))), v, 0, ""); err != nil {
+			return err
+		}
+	}
 	return putJSON(t.b(bucketMeta), []byte("setting/"+name), v)
 }
 
@@ -288,6 +342,10 @@ func (t *Tx) Meta(name string, v any) error {
 // changed at the given time. The MARCXML is written when b.MARCXML is set and
 // kept as it was otherwise.
 func (t *Tx) PutBib(b *Bib, at time.Time) error {
+	before, err := auditBefore(t, func() (Bib, error) { return t.Bib(b.ID) })
+	if err != nil {
+		return err
+	}
 	bk := t.b(bucketBibs)
 	var old Bib
 	if b.ID == 0 {
@@ -328,7 +386,10 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 		return err
 	}
 	b.Changed = time.Time{}
-	return t.stampBib(b.ID, at, &b.Changed)
+	if err := t.stampBib(b.ID, at, &b.Changed); err != nil {
+		return err
+	}
+	return t.auditNote("bib", idKeyOf(b.ID), before, b, 0, "")
 }
 
 // indexBibNumbers moves a bib's ISBN and system number index entries from
@@ -499,6 +560,10 @@ func (t *Tx) EarliestChange() (time.Time, bool) {
 
 // PutHolding creates (ID 0) or replaces a holding.
 func (t *Tx) PutHolding(h *Holding, at time.Time) error {
+	before, err := auditBefore(t, func() (Holding, error) { return t.Holding(h.ID) })
+	if err != nil {
+		return err
+	}
 	if h.ID == 0 {
 		id, err := t.nextID(bucketHoldings)
 		if err != nil {
@@ -510,6 +575,9 @@ func (t *Tx) PutHolding(h *Holding, at time.Time) error {
 		return err
 	}
 	if err := putRecord(t.b(bucketHoldings), u64(h.ID), h); err != nil {
+		return err
+	}
+	if err := t.auditNote("holding", idKeyOf(h.ID), before, h, 0, ""); err != nil {
 		return err
 	}
 	return t.TouchBib(h.BibID, at)
@@ -544,6 +612,10 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 	bc := NormalizeBarcode(it.Barcode)
 	if bc == "" {
 		return fmt.Errorf("%w: item without barcode", ErrConflict)
+	}
+	before, err := auditBefore(t, func() (Item, error) { return t.Item(it.ID) })
+	if err != nil {
+		return err
 	}
 	owner := decodeU64(t.b(idxItemBarcode).Get([]byte(bc)))
 	if owner != 0 && owner != it.ID {
@@ -596,6 +668,9 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 	if err := putRecord(t.b(bucketItems), u64(it.ID), it); err != nil {
 		return err
 	}
+	if err := t.auditNote("item", it.Barcode, before, it, 0, ""); err != nil {
+		return err
+	}
 	if err := t.TouchBib(it.BibID, at); err != nil && err != ErrNotFound {
 		return err
 	}
@@ -621,6 +696,15 @@ func (t *Tx) DeleteItem(id uint64, at time.Time) error {
 	t.touch("item", id)
 	if err := t.b(bucketItems).Delete(u64(id)); err != nil {
 		return err
+	}
+	if t.audit != nil {
+		before, err := json.Marshal(it)
+		if err != nil {
+			return err
+		}
+		if err := t.auditNote("item", it.Barcode, before, nil, 0, ""); err != nil {
+			return err
+		}
 	}
 	if err := t.TouchBib(it.BibID, at); err != nil && err != ErrNotFound {
 		return err
@@ -692,6 +776,10 @@ func (t *Tx) PutPatron(p *Patron, at time.Time) error {
 	if NormalizeBarcode(p.Barcode) == "" {
 		return fmt.Errorf("%w: patron without barcode", ErrConflict)
 	}
+	before, err := auditBefore(t, func() (Patron, error) { return t.Patron(p.ID) })
+	if err != nil {
+		return err
+	}
 	idx := t.b(idxPatronIdent)
 	keys := t.patronIdents(p)
 	for _, k := range keys {
@@ -722,6 +810,9 @@ func (t *Tx) PutPatron(p *Patron, at time.Time) error {
 	}
 	p.Updated = at
 	t.touch("patron", p.ID)
+	if err := t.auditNote("patron", p.Barcode, before, p, 0, ""); err != nil {
+		return err
+	}
 	return putRecord(t.b(bucketPatrons), u64(p.ID), p)
 }
 
@@ -814,6 +905,15 @@ func (t *Tx) DeletePatron(id uint64) error {
 		return err
 	}
 	t.touch("patron", id)
+	if t.audit != nil {
+		before, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		if err := t.auditNote("patron", p.Barcode, before, nil, 0, ""); err != nil {
+			return err
+		}
+	}
 	return t.b(bucketPatrons).Delete(u64(id))
 }
 
@@ -840,8 +940,7 @@ func (t *Tx) OpenLoan(l *Loan) error {
 	if err := t.b(idxLoanOpenDue).Put(timeKey(l.Due, l.ID), nil); err != nil {
 		return err
 	}
-	t.touch("loan", l.ID)
-	return putRecord(t.b(bucketLoans), u64(l.ID), l)
+	return t.putLoan(l, nil)
 }
 
 // UpdateLoan rewrites an open loan (renewal, recall), moving its due index.
@@ -861,8 +960,7 @@ func (t *Tx) UpdateLoan(l *Loan) error {
 			return err
 		}
 	}
-	t.touch("loan", l.ID)
-	return putRecord(t.b(bucketLoans), u64(l.ID), l)
+	return t.putLoan(l, &old)
 }
 
 // CloseLoan marks an open loan returned and moves it to the history index.
@@ -896,7 +994,24 @@ func (t *Tx) CloseLoan(l *Loan, at time.Time, library string) error {
 	}
 	l.Returned = at
 	l.ReturnedAt = library
+	return t.putLoan(l, &old)
+}
+
+// putLoan writes a loan; before is the loan as it was (nil for a new one).
+func (t *Tx) putLoan(l *Loan, before *Loan) error {
 	t.touch("loan", l.ID)
+	if t.audit != nil {
+		var was []byte
+		if before != nil {
+			var err error
+			if was, err = json.Marshal(before); err != nil {
+				return err
+			}
+		}
+		if err := t.auditNote("loan", idKeyOf(l.ID), was, l, l.PatronID, ""); err != nil {
+			return err
+		}
+	}
 	return putRecord(t.b(bucketLoans), u64(l.ID), l)
 }
 
@@ -973,6 +1088,10 @@ func (t *Tx) OpenLoansDueBefore(t0 time.Time, fn func(Loan) bool) error {
 // PutRequest creates (ID 0) or replaces a request, keeping the open-queue
 // indexes in step with its status.
 func (t *Tx) PutRequest(r *Request) error {
+	before, err := auditBefore(t, func() (Request, error) { return t.Request(r.ID) })
+	if err != nil {
+		return err
+	}
 	if r.ID == 0 {
 		id, err := t.nextID(bucketRequests)
 		if err != nil {
@@ -1012,6 +1131,9 @@ func (t *Tx) PutRequest(r *Request) error {
 		}
 	}
 	t.touch("request", r.ID)
+	if err := t.auditNote("request", idKeyOf(r.ID), before, r, r.PatronID, ""); err != nil {
+		return err
+	}
 	return putRecord(t.b(bucketRequests), u64(r.ID), r)
 }
 
@@ -1077,6 +1199,10 @@ func (t *Tx) PutFee(f *Fee) error {
 	if f.Balance < 0 || f.Balance > f.Amount {
 		return fmt.Errorf("%w: fee balance %d outside 0..%d", ErrConflict, f.Balance, f.Amount)
 	}
+	before, err := auditBefore(t, func() (Fee, error) { return t.Fee(f.ID) })
+	if err != nil {
+		return err
+	}
 	if f.ID == 0 {
 		id, err := t.nextID(bucketFees)
 		if err != nil {
@@ -1096,6 +1222,9 @@ func (t *Tx) PutFee(f *Fee) error {
 		return err
 	}
 	t.touch("fee", f.ID)
+	if err := t.auditNote("fee", idKeyOf(f.ID), before, f, f.PatronID, ""); err != nil {
+		return err
+	}
 	return putRecord(t.b(bucketFees), u64(f.ID), f)
 }
 
@@ -1314,6 +1443,15 @@ func (t *Tx) PINFailures(patronID uint64) (PINFailures, error) {
 
 // PutPINFailures stores a patron's failure run; a zero count deletes it.
 func (t *Tx) PutPINFailures(patronID uint64, f PINFailures) error {
+	if t.audit != nil {
+		var after any
+		if f.Count != 0 {
+			after = f
+		}
+		if err := t.auditNote("pin failures", idKeyOf(patronID), bytes.Clone(t.b(bucketPINFails).Get(u64(patronID))), after, patronID, ""); err != nil {
+			return err
+		}
+	}
 	if f.Count == 0 {
 		return t.b(bucketPINFails).Delete(u64(patronID))
 	}
@@ -1325,6 +1463,9 @@ func (t *Tx) PutPINFailures(patronID uint64, f PINFailures) error {
 
 // PutProfile stores a profile document of a type under its code.
 func (t *Tx) PutProfile(typ, code string, doc []byte) error {
+	if err := t.auditProfile(typ, code, json.RawMessage(doc)); err != nil {
+		return err
+	}
 	return t.b(bucketProfiles).Put(stringKey(typ, code), doc)
 }
 
@@ -1342,7 +1483,19 @@ func (t *Tx) DeleteProfile(typ, code string) error {
 	if t.b(bucketProfiles).Get(stringKey(typ, code)) == nil {
 		return ErrNotFound
 	}
+	if err := t.auditProfile(typ, code, nil); err != nil {
+		return err
+	}
 	return t.b(bucketProfiles).Delete(stringKey(typ, code))
+}
+
+// auditProfile notes a profile's document replaced by doc (nil: removed).
+func (t *Tx) auditProfile(typ, code string, doc any) error {
+	if t.audit == nil {
+		return nil
+	}
+	before := bytes.Clone(t.b(bucketProfiles).Get(stringKey(typ, code)))
+	return t.auditNote("profile", typ+" "+code, before, doc, 0, code)
 }
 
 // Profiles calls fn for every profile of a type in code order.

@@ -134,12 +134,12 @@ type adminResponse struct {
 func (a *app) admin(run func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if a.server != nil {
-			return run(cmd, args)
+			return a.runAudited(run, cmd, args)
 		}
 		sock := filepath.Join(a.dataDir, adminSocketName)
 		conn, err := net.DialTimeout("unix", sock, time.Second)
 		if err != nil {
-			return run(cmd, args)
+			return a.runAudited(run, cmd, args)
 		}
 		defer conn.Close()
 		req := adminRequest{Args: a.argv, Cwd: a.cwd, Secrets: a.secrets}
@@ -159,6 +159,26 @@ func (a *app) admin(run func(cmd *cobra.Command, args []string) error) func(*cob
 		}
 		return nil
 	}
+}
+
+// audited wraps the run function of a command that writes but never goes
+// through the admin socket, so that its changes are audited all the same.
+func (a *app) audited(run func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error { return a.runAudited(run, cmd, args) }
+}
+
+// runAudited runs a command with the changes it makes recorded in the
+// audit trail as made by the user who ran it: the admin socket's peer
+// inside a server, the process's own user otherwise. A command marked
+// auditSummary records one entry of its own instead of one per record.
+func (a *app) runAudited(run func(cmd *cobra.Command, args []string) error, cmd *cobra.Command, args []string) error {
+	actor := localActor()
+	if a.peer != nil {
+		actor = *a.peer
+	}
+	_, summary := cmd.Annotations[auditSummary]
+	cmd.SetContext(store.WithAudit(cmd.Context(), store.AuditScope{Actor: actor, Command: cmd.CommandPath(), Summary: summary}))
+	return run(cmd, args)
 }
 
 func forward(conn net.Conn, req adminRequest) (adminResponse, error) {
@@ -240,9 +260,18 @@ func (s *adminServer) handle(ctx context.Context, conn net.Conn) {
 	}
 	conn.SetReadDeadline(time.Time{})
 	var stdout, stderr bytes.Buffer
-	a := &app{in: strings.NewReader(req.Stdin), out: &stdout, errOut: &stderr, argv: req.Args, cwd: req.Cwd,
-		server: s.b, log: s.parent.log, secrets: req.Secrets}
-	code := a.run(ctx)
+	var code int
+	// Whoever can open the socket can change anything: a command whose
+	// user cannot be told is not run, as it could not be audited.
+	peer, err := peerActor(conn)
+	if err != nil {
+		stderr.WriteString("circa: admin socket: cannot tell which user is asking: " + err.Error() + "\n")
+		code = 1
+	} else {
+		a := &app{in: strings.NewReader(req.Stdin), out: &stdout, errOut: &stderr, argv: req.Args, cwd: req.Cwd,
+			server: s.b, log: s.parent.log, secrets: req.Secrets, peer: &peer}
+		code = a.run(ctx)
+	}
 	s.parent.log.Info().Str("component", "admin").Int("code", code).Str("command", commandName(req.Args)).Msg("admin command")
 	conn.SetWriteDeadline(time.Now().Add(time.Minute))
 	json.NewEncoder(conn).Encode(adminResponse{Stdout: stdout.String(), Stderr: stderr.String(), Code: code})

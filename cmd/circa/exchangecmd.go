@@ -52,6 +52,9 @@ func newProfileRunCommand(a *app) *cobra.Command {
 			"and does nothing else; a profile keeps the content of its last " + strconv.Itoa(fx.KeptFiles) + " delivered files,\n" +
 			"up to " + strconv.Itoa(fx.KeptBytes>>20) + " MiB.",
 		Args: cobra.ExactArgs(1),
+		// A run can touch thousands of patrons or fees: one audit entry
+		// with its counts.
+		Annotations: map[string]string{auditSummary: ""},
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			if o.resend > 0 && (o.dryRun || len(o.files) > 0) {
 				return usageError("--resend goes alone, without --dry-run or --file")
@@ -83,6 +86,19 @@ func runExchange(cmd *cobra.Command, a *app, b *backend, reg *profiles.Registry,
 	bar.done()
 	if errors.Is(err, fx.ErrUnknownProfile) {
 		return &exitError{code: 1, err: err}
+	}
+	if !o.dryRun && run.ID != 0 {
+		entry := struct {
+			Run        uint64 `json:"run"`
+			Trigger    string `json:"trigger"`
+			Result     string `json:"result"`
+			Records    int    `json:"records"`
+			Files      int    `json:"files"`
+			Exceptions int    `json:"exceptions"`
+		}{run.ID, run.Trigger, run.Result, run.Records, len(run.Files), len(run.Exceptions)}
+		if aerr := b.db.RecordAudit(cmd.Context(), "exchange run", code, code, entry); aerr != nil {
+			return aerr
+		}
 	}
 	if !o.dryRun {
 		printRun(out, run)

@@ -190,6 +190,20 @@ func TestBursarMisconfiguredTargetLosesNothing(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.out, "handed "+pending[1]+" to GOOD") {
 		t.Fatalf("remove --hand-to: %+v", r)
 	}
+	// The audit trail has the hand-over: the file now in GOOD's queue
+	// (its content summarised) and STUCK removed.
+	var handedIn, removed bool
+	for _, e := range auditTrail(t, dir) {
+		if e.Command != "circa profile bursar remove" {
+			continue
+		}
+		handedIn = handedIn || (e.Key == "exchange/GOOD/outbox/"+pending[1] && e.Before == nil &&
+			strings.Contains(string(e.After), "characters left out"))
+		removed = removed || (e.Kind == "profile" && e.Key == "bursar STUCK" && e.After == nil)
+	}
+	if !handedIn || !removed {
+		t.Errorf("audit of the hand-over: file to GOOD %v, STUCK removed %v", handedIn, removed)
+	}
 
 	r = run(t, "profile", "run", "GOOD", "--data-dir", dir)
 	if r.code != 0 || !strings.Contains(r.out, "file "+pending[1]) || !strings.Contains(r.out, "run 1: ok, 0 records") {

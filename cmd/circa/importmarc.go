@@ -36,7 +36,9 @@ A record with a problem (unknown library, location or item policy, an item
 without a barcode, a barcode another record's item holds …) is reported with
 its number and nothing of it is imported.`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		// It runs in this process, not through the admin socket, and is
+		// audited all the same.
+		RunE: a.audited(func(cmd *cobra.Command, args []string) error {
 			if items == "" {
 				return usageError("--items is required: a preset (%s) or a mapping file", strings.Join(importer.PresetNames(), ", "))
 			}
@@ -72,7 +74,7 @@ its number and nothing of it is imported.`,
 				batch: importer.MARCBatch,
 			}
 			return a.runImport(cmd, job, f)
-		},
+		}),
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&items, "items", "", "where the records carry their items: "+strings.Join(importer.PresetNames(), ", ")+", or a mapping YAML file")

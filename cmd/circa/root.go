@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+
+	"github.com/circa-ils/circa/store"
 )
 
 // app is what every command shares: global flags, the standard streams, and
@@ -31,7 +33,9 @@ type app struct {
 	environ     []string           // the process's environment, for the CIRCA_ settings
 	settings    []effectiveSetting // what circa serve's settings came to, and from where
 	server      *backend
-	log         zerolog.Logger
+	// peer is the user who sent the command over the admin socket.
+	peer *store.Actor
+	log  zerolog.Logger
 	// secrets are the values of the --NAME-file flags given, by flag name:
 	// read once by the client, carried to a running server beside the
 	// command line.
@@ -176,7 +180,7 @@ func newRootCommand(a *app) *cobra.Command {
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a), newNCIPCommand(a), newStorageCommand(a),
-		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a), newStaffCommand(a)} {
+		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a), newStaffCommand(a), newAuditCommand(a)} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}

@@ -404,7 +404,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		g.Go(func() error { return sipTLSSrv.Serve(sipTLSLn) })
 	}
 	g.Go(func() error { return adm.Serve(gctx) })
-	g.Go(func() error { forgetOldRetries(gctx, a, b); return nil })
+	g.Go(func() error { pruneHourly(gctx, a, b); return nil })
 	g.Go(func() error { return scheduler.Run(gctx) })
 	g.Go(func() error { return sender.Run(gctx) })
 	g.Go(func() error { return publisher.Run(gctx) })
@@ -599,9 +599,10 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 	ev.Msg("serving")
 }
 
-// forgetOldRetries prunes, hourly, the answers kept for retried requests
-// whose retry window has ended; payment and charge ids are kept for good.
-func forgetOldRetries(ctx context.Context, a *app, b *backend) {
+// pruneHourly prunes, hourly, the answers kept for retried requests whose
+// retry window has ended (payment and charge ids are kept for good) and
+// the audit entries older than the audit retention period.
+func pruneHourly(ctx context.Context, a *app, b *backend) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -620,6 +621,12 @@ func forgetOldRetries(ctx context.Context, a *app, b *backend) {
 				a.log.Error().Err(err).Msg("pruning retry answers failed")
 			} else if n > 0 {
 				a.log.Info().Int("pruned", n).Msg("pruned retry answers")
+			}
+			n, err = b.db.PruneAudit(ctx, time.Now())
+			if err != nil {
+				a.log.Error().Err(err).Msg("pruning the audit trail failed")
+			} else if n > 0 {
+				a.log.Info().Int("pruned", n).Msg("pruned audit entries past their retention")
 			}
 		}
 	}

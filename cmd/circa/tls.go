@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,14 +37,17 @@ func newTLSCommand(a *app) *cobra.Command {
 for the given host names and addresses in DIR (default DATA/tls, where serve looks).
 Kiosks, stunnel and circa tunnel verify the server against ca.pem.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			p, err := tlsproxy.InitCA(tlsDir(a, dir), hosts)
 			if err != nil {
 				return err
 			}
+			if err := a.auditCertificate(cmd, "server", "", p, strings.Join(hosts, " ")); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "CA          %s\ncertificate %s\nkey         %s\n", p.CACert, p.Cert, p.Key)
 			return nil
-		},
+		}),
 	}
 	initCmd.Flags().StringVar(&dir, "dir", "", "directory for the files (default DATA/tls)")
 	initCmd.Flags().StringSliceVar(&hosts, "host", []string{"localhost", "127.0.0.1"}, "host names and IP addresses the server answers as")
@@ -76,6 +81,9 @@ one that names it. The profile (self-check, NCIP partner or remote storage) must
 			if err != nil {
 				return err
 			}
+			if err := a.auditCertificate(cmd, "client "+profile, profile, p, institution); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "certificate %s\nkey         %s\nCA          %s\n", p.Cert, p.Key, p.CACert)
 			return nil
 		}),
@@ -86,6 +94,30 @@ one that names it. The profile (self-check, NCIP partner or remote storage) must
 	issue.Flags().StringVar(&institution, "institution", "", "institution id the certificate names")
 	cmd.AddCommand(initCmd, issue)
 	return cmd
+}
+
+// auditCertificate records a certificate made, by the paths of its files
+// (never the key's content) and what it names. A certificate made before
+// the data directory has a database (tls init at installation) has no
+// trail to go to, and making one for it would be a surprise.
+func (a *app) auditCertificate(cmd *cobra.Command, key, profile string, p tlsproxy.Paths, names string) error {
+	if _, err := os.Stat(dbPath(a.dataDir)); a.server == nil && errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	return a.withBackend(func(b *backend) error {
+		return b.db.RecordAudit(cmd.Context(), "certificate", key, profile, struct {
+			Certificate string `json:"certificate"`
+			KeyFile     string `json:"key_file"`
+			CA          string `json:"ca"`
+			Names       string `json:"names,omitempty"`
+		}{abs(p.Cert), abs(p.Key), abs(p.CACert), names})
+	})
 }
 
 func newTunnelCommand(a *app) *cobra.Command {

@@ -39,15 +39,16 @@ func secondCirca(t *testing.T) (fac *env, url, caFile, cert, key string) {
 	if err := fac.reg.Save(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	url, caFile, cert, key = serveNCIPOverTLS(t, responder.New(fac.svc, fac.reg.Current), libraryPartner)
+	url, caFile, cert, key = serveNCIPOverTLS(t, fac, libraryPartner)
 	return fac, url, caFile, cert, key
 }
 
-// serveNCIPOverTLS answers NCIP with svc on a real TLS socket whose
+// serveNCIPOverTLS answers NCIP as e's circa on a real TLS socket whose
 // server certificate chains to a new CA, accepting only clients with a
-// certificate of that CA. It returns the URL, the CA file, and the client
-// certificate and key the CA issued to the profile client.
-func serveNCIPOverTLS(t *testing.T, svc ncip.Service, client string) (url, caFile, cert, key string) {
+// certificate of that CA, which the responder trusts for partners requiring
+// one. It returns the URL, the CA file, and the client certificate and key
+// the CA issued to the profile client.
+func serveNCIPOverTLS(t *testing.T, e *env, client string) (url, caFile, cert, key string) {
 	caDir, out := t.TempDir(), t.TempDir()
 	srvPaths, err := tlsproxy.InitCA(caDir, nil)
 	if err != nil {
@@ -66,6 +67,7 @@ func serveNCIPOverTLS(t *testing.T, svc ncip.Service, client string) (url, caFil
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc := responder.New(e.svc, e.reg.Current, responder.WithClientCAs(cfg.ClientCAs))
 	srv := &http.Server{Handler: ncip.NewHandler(svc, ncip.HandlerOptions{}),
 		ErrorLog: log.New(io.Discard, "", 0)} // refused handshakes are expected
 	go srv.Serve(tls.NewListener(ln, cfg.TLSConfig()))
@@ -209,7 +211,7 @@ func TestFacilityShipsTheItem(t *testing.T) {
 	if err := fixtures.SeedProfiles(ctx, e.reg); err != nil {
 		t.Fatal(err)
 	}
-	libURL, libCA, annexCert, annexKey := serveNCIPOverTLS(t, responder.New(e.svc, e.reg.Current), fixtures.StorageCode)
+	libURL, libCA, annexCert, annexKey := serveNCIPOverTLS(t, e, fixtures.StorageCode)
 	p := *e.reg.Current().Storage[fixtures.StorageCode]
 	p.Auth.ClientCert = true
 	p.Online = &profiles.StorageOnline{URL: facURL, ClientCertFile: libCert, ClientKeyFile: libKey, CAFile: facCA, PatronDetails: true}

@@ -204,7 +204,13 @@ func BuildRequest(service string, fields []string) (Request, error) {
 	case "LookupItemSet":
 		r := &LookupItemSet{Header: hdr, ElementTypes: elements, NextItemToken: get("token")}
 		for _, v := range kv["bib"] {
-			r.BibliographicIDs = append(r.BibliographicIDs, BibliographicID{RecordID: &BibliographicRecordID{Identifier: v, AgencyID: SV(get("to"))}})
+			// A record id needs an agency or a code; without either the
+			// title goes as a bare item identifier, as VuFind sends it.
+			id := BibliographicID{ItemID: &BibliographicItemID{Identifier: v}}
+			if get("to") != "" || get("bib-code") != "" {
+				id = BibliographicID{RecordID: &BibliographicRecordID{Identifier: v, AgencyID: SV(get("to")), Code: SV(get("bib-code"))}}
+			}
+			r.BibliographicIDs = append(r.BibliographicIDs, id)
 		}
 		for _, v := range kv["item"] {
 			r.ItemIDs = append(r.ItemIDs, Identifier{Value: v})

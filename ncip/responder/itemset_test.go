@@ -27,6 +27,8 @@ type itemSetAnswer struct {
 		Problems []string `xml:"Problem>ProblemType"`
 		Title    string   `xml:"BibliographicDescription>Title"`
 		Holdings []struct {
+			ID         string   `xml:"HoldingsSetId"`
+			Problems   []string `xml:"Problem>ProblemType"`
 			CallNumber string   `xml:"CallNumber"`
 			Location   []string `xml:"Location>LocationName>LocationNameInstance>LocationNameValue"`
 			Items      []struct {
@@ -244,6 +246,25 @@ func TestLookupItemSetElements(t *testing.T) {
 	if len(b.Bibs) != 1 || b.Bibs[0].RecordID != strconv.FormatUint(bib.ID, 10) {
 		t.Fatalf("the BibliographicId asked for is not echoed:\n%s", bare.Body)
 	}
+	// By holding: its items only, and a Problem for an unknown one.
+	avail, _ := e.bibOf(fixtures.ItemAvailable)
+	holding := strconv.FormatUint(avail.HoldingID, 10)
+	hr := e.raw(fixtures.PartnerKey, `<LookupItemSet><HoldingsSetId>`+holding+`</HoldingsSetId><HoldingsSetId>999999</HoldingsSetId>`+
+		`<ItemElementType>Circulation Status</ItemElementType></LookupItemSet>`)
+	ok(t, "by holding", hr)
+	h := readItemSet(t, hr.Body)
+	if len(h.Bibs) != 2 || len(h.Bibs[0].Holdings) != 1 || h.Bibs[0].Holdings[0].ID != holding {
+		t.Fatalf("by holding:\n%s", hr.Body)
+	}
+	for _, it := range h.Bibs[0].Holdings[0].Items {
+		if it.ID == fixtures.ItemOnLoan {
+			t.Errorf("an item of another holding")
+		}
+	}
+	if len(h.Bibs[0].Holdings[0].Items) == 0 || h.Bibs[1].Holdings[0].ID != "999999" || len(h.Bibs[1].Holdings[0].Problems) != 1 {
+		t.Fatalf("by holding:\n%s", hr.Body)
+	}
+	problem(t, "nothing named", e.raw(fixtures.PartnerKey, `<LookupItemSet><ItemElementType>Location</ItemElementType></LookupItemSet>`), ncip.NeededDataMissing)
 }
 
 // TestLookupItemSetPaging: pages of MaximumItemsCount items cover every

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -200,6 +201,34 @@ func BuildRequest(service string, fields []string) (Request, error) {
 			RequestedItemsDesired: get("requests") != "", UserFiscalAccountDesired: get("account") != ""}, nil
 	case "LookupItem":
 		return &LookupItem{Header: hdr, ItemID: itemID, RequestID: requestID}, nil
+	case "LookupItemSet":
+		r := &LookupItemSet{Header: hdr, ElementTypes: elements, NextItemToken: get("token")}
+		for _, v := range kv["bib"] {
+			// A record id needs an agency or a code; without either the
+			// title goes as a bare item identifier, as VuFind sends it.
+			id := BibliographicID{ItemID: &BibliographicItemID{Identifier: v}}
+			if get("to") != "" || get("bib-code") != "" {
+				id = BibliographicID{RecordID: &BibliographicRecordID{Identifier: v, AgencyID: SV(get("to")), Code: SV(get("bib-code"))}}
+			}
+			r.BibliographicIDs = append(r.BibliographicIDs, id)
+		}
+		for _, v := range kv["item"] {
+			r.ItemIDs = append(r.ItemIDs, Identifier{Value: v})
+		}
+		if v := get("max"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("ncip: max %q is not a positive whole number", v)
+			}
+			r.MaximumItemsCount = n
+		}
+		if len(elements) == 0 {
+			for _, e := range []string{ElementBibliographicDescription, ElementCirculationStatus, ElementHoldQueueLength,
+				ElementItemDescription, ElementLocation, ElementDateDue} {
+				r.ElementTypes = append(r.ElementTypes, SchemeValue{Scheme: SchemeItemElementType, Value: e})
+			}
+		}
+		return r, nil
 	case "LookupRequest":
 		return &LookupRequest{Header: hdr, UserRef: user, ItemID: itemID, RequestID: requestID, RequestType: reqType}, nil
 	case "AcceptItem":
@@ -269,7 +298,7 @@ func BuildRequest(service string, fields []string) (Request, error) {
 
 var buildKeys = []string{"from", "to", "from-auth", "profile", "on-behalf-of", "user", "barcode", "pin", "password", "item", "request",
 	"request-type", "scope", "action", "bib", "bib-code", "isbn", "title", "author", "call-number", "pickup", "due", "amount", "currency",
-	"fiscal-action", "fiscal-type", "description", "elements", "loans", "requests", "account", "agency", "shipped", "address", "note"}
+	"fiscal-action", "fiscal-type", "description", "elements", "loans", "requests", "account", "agency", "shipped", "address", "note", "max", "token"}
 
 func or(v, def string) string {
 	if v != "" {

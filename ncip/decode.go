@@ -3,6 +3,7 @@ package ncip
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -90,6 +91,8 @@ func DecodeRequest(b []byte, o DecodeOptions) (*Message, error) {
 		req = d.lookupUser(svc)
 	case "LookupItem":
 		req = d.lookupItem(svc)
+	case "LookupItemSet":
+		req = d.lookupItemSet(svc)
 	case "LookupRequest":
 		req = d.lookupRequest(svc)
 	case "AcceptItem":
@@ -843,6 +846,49 @@ func (d *decoder) lookupItem(n *node) *LookupItem {
 	})
 	d.need(r.ItemID != nil || r.RequestID != nil, "ItemId")
 	return r
+}
+
+func (d *decoder) lookupItemSet(n *node) *LookupItemSet {
+	r := &LookupItemSet{}
+	d.t.children(n, func(c *node) {
+		switch c.name {
+		case "InitiationHeader":
+			r.Header = d.header(c)
+		case "BibliographicId":
+			r.BibliographicIDs = append(r.BibliographicIDs, d.bibID(c))
+		case "HoldingsSetId":
+			r.HoldingsSetIDs = append(r.HoldingsSetIDs, text(c))
+		case "ItemId":
+			r.ItemIDs = append(r.ItemIDs, *d.ident(c))
+		case "ItemElementType":
+			r.ElementTypes = append(r.ElementTypes, sv(c))
+		case "CurrentBorrowerDesired":
+			r.CurrentBorrowerDesired = true
+		case "CurrentRequestersDesired":
+			r.CurrentRequestersDesired = true
+		case "MaximumItemsCount":
+			r.MaximumItemsCount = d.positiveCount(c)
+		case "NextItemToken":
+			r.NextItemToken = text(c)
+		}
+	})
+	d.need(len(r.BibliographicIDs)+len(r.HoldingsSetIDs)+len(r.ItemIDs) > 0, "BibliographicId")
+	return r
+}
+
+// positiveCount reads an xs:positiveInteger; one too large for an int is
+// read as the largest int, which the reader of the value bounds anyway.
+func (d *decoder) positiveCount(c *node) int {
+	s := strings.TrimPrefix(text(c), "+")
+	if s == "" || strings.Trim(s, "0123456789") != "" || strings.Trim(s, "0") == "" {
+		d.fail(NewProblem(d.service, ElementRuleViolated, c.name+" must be a positive whole number").At(d.service+"/"+c.name, clip(text(c))))
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return math.MaxInt
+	}
+	return n
 }
 
 func (d *decoder) lookupRequest(n *node) *LookupRequest {

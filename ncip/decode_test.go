@@ -404,6 +404,8 @@ func requestCases() []Request {
 		&LookupAgency{Header: h, AgencyID: SV("MAIN"), ElementTypes: []SchemeValue{SV("Agency Address Information")}},
 		&LookupUser{Header: h, UserRef: auth, ElementTypes: ut, LoanedItemsDesired: true, RequestedItemsDesired: true, UserFiscalAccountDesired: true},
 		&LookupItem{Header: h, ItemID: &item, ElementTypes: et, CurrentBorrowerDesired: true, CurrentRequestersDesired: true},
+		&LookupItemSet{Header: h, BibliographicIDs: []BibliographicID{{ItemID: &BibliographicItemID{Identifier: "b1", Code: SV("Legal Deposit Number")}},
+			{RecordID: &BibliographicRecordID{Identifier: "2", AgencyID: SV("MAIN")}}}, ElementTypes: et, CurrentBorrowerDesired: true, MaximumItemsCount: 20, NextItemToken: "AQID"},
 		&LookupRequest{Header: h, UserRef: uid, ItemID: &item, RequestType: SV("Hold"), RequestElementTypes: []SchemeValue{SV("Request Status Type")}, ItemElementTypes: et, UserElementTypes: ut},
 		&AcceptItem{Header: h, DateEventOccurred: tPlaced, RequestID: Identifier{AgencyID: SV("ILL"), Value: "R1"}, RequestedActionType: SV("Hold For Pickup"),
 			UserID: uid.UserID, ItemID: &item, DateForReturn: tDue, RenewalNotPermitted: true, FiscalTransaction: fullFiscal(), ItemOptionalFields: fullItemOptional(),

@@ -832,6 +832,78 @@ func (r *LookupItemResponse) body(w *writer) {
 	w.itemOptional(r.ItemOptionalFields)
 }
 
+func (r *LookupItemSetResponse) body(w *writer) {
+	if w.problems(r.Problems) {
+		return
+	}
+	if len(r.Bibs) == 0 {
+		w.fail("LookupItemSetResponse needs a BibInformation")
+	}
+	for i := range r.Bibs {
+		w.bibInformation(&r.Bibs[i])
+	}
+	w.opt("NextItemToken", r.NextItemToken)
+}
+
+func (w *writer) bibInformation(b *BibInformation) {
+	w.open("BibInformation")
+	if b.BibliographicID != nil {
+		w.bibIDs([]BibliographicID{*b.BibliographicID})
+	}
+	if !w.problems(b.Problems) {
+		w.bibDesc(b.Description)
+		if b.TitleHoldQueueLength != nil && *b.TitleHoldQueueLength >= 0 {
+			w.leaf("TitleHoldQueueLength", strconv.Itoa(*b.TitleHoldQueueLength))
+		}
+		if len(b.HoldingsSets) == 0 {
+			w.fail("BibInformation needs a HoldingsSet or a Problem")
+		}
+		for i := range b.HoldingsSets {
+			w.holdingsSet(&b.HoldingsSets[i])
+		}
+	}
+	w.close("BibInformation")
+}
+
+func (w *writer) holdingsSet(h *HoldingsSet) {
+	w.open("HoldingsSet")
+	w.opt("HoldingsSetId", h.ID)
+	if !w.problems(h.Problems) {
+		if h.Location != nil {
+			w.location(h.Location)
+		}
+		w.opt("CallNumber", h.CallNumber)
+		if len(h.Items) == 0 {
+			w.fail("HoldingsSet needs an ItemInformation or a Problem")
+		}
+		for i := range h.Items {
+			w.itemInformation(&h.Items[i])
+		}
+	}
+	w.close("HoldingsSet")
+}
+
+func (w *writer) itemInformation(it *ItemInformation) {
+	w.open("ItemInformation")
+	if it.ItemID != nil {
+		w.itemID(it.ItemID)
+	}
+	if !w.problems(it.Problems) {
+		if it.CurrentBorrower != nil {
+			w.open("CurrentBorrower")
+			w.userID(it.CurrentBorrower)
+			w.close("CurrentBorrower")
+		}
+		for i := range it.CurrentRequesters {
+			w.open("CurrentRequester")
+			w.userID(&it.CurrentRequesters[i])
+			w.close("CurrentRequester")
+		}
+		w.itemOptional(it.ItemOptionalFields)
+	}
+	w.close("ItemInformation")
+}
+
 func (r *LookupRequestResponse) body(w *writer) {
 	if w.problems(r.Problems) {
 		return

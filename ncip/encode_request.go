@@ -135,6 +135,33 @@ func (r *LookupItem) encode(w *writer) {
 	}
 }
 
+func (r *LookupItemSet) encode(w *writer) {
+	w.initiation(r.Header)
+	switch {
+	case len(r.BibliographicIDs) > 0:
+		w.bibIDs(r.BibliographicIDs)
+	case len(r.HoldingsSetIDs) > 0:
+		for _, id := range r.HoldingsSetIDs {
+			w.leaf("HoldingsSetId", id)
+		}
+	case len(r.ItemIDs) > 0:
+		for i := range r.ItemIDs {
+			w.itemID(&r.ItemIDs[i])
+		}
+	default:
+		w.fail("BibliographicId, HoldingsSetId or ItemId is required")
+	}
+	w.svs("ItemElementType", r.ElementTypes)
+	if r.CurrentBorrowerDesired {
+		w.flag("CurrentBorrowerDesired")
+	}
+	if r.CurrentRequestersDesired {
+		w.flag("CurrentRequestersDesired")
+	}
+	w.posInt("MaximumItemsCount", r.MaximumItemsCount)
+	w.opt("NextItemToken", r.NextItemToken)
+}
+
 func (r *LookupRequest) encode(w *writer) {
 	w.initiation(r.Header)
 	if r.RequestID != nil {

@@ -92,6 +92,15 @@ func responseCases() map[string]Response {
 		"LookupUser-org": &LookupUserResponse{UserID: Identifier{Value: "INST"}, UserOptionalFields: &UserOptionalFields{Organizations: []OrganizationName{{Type: SV("Legal"), Name: "Partner Library"}}}},
 		"LookupItem": &LookupItemResponse{Header: hdr, ItemID: ID("I1"), HoldPickupDate: tDue, DateRecalled: tPlaced,
 			CurrentBorrower: ID("P1"), CurrentRequesters: []Identifier{{Value: "P2"}}, ItemOptionalFields: fullItemOptional()},
+		"LookupItemSet": &LookupItemSetResponse{Header: hdr, NextItemToken: "AQID", Bibs: []BibInformation{
+			{BibliographicID: &BibliographicID{RecordID: &BibliographicRecordID{Identifier: "1", AgencyID: agency}},
+				Description: &BibliographicDescription{Title: "T", Author: "A"}, TitleHoldQueueLength: intp(1),
+				HoldingsSets: []HoldingsSet{{ID: "7", Location: &Location{Type: SV("Permanent"), Names: []LocationNameInstance{{Level: 1, Value: "MAIN"}}}, CallNumber: "QA 76",
+					Items: []ItemInformation{{ItemID: ID("I1"), CurrentBorrower: ID("P1"), ItemOptionalFields: fullItemOptional()}, {ItemID: ID("I2")}}}}},
+			{BibliographicID: &BibliographicID{ItemID: &BibliographicItemID{Identifier: "nope"}}, Problems: []Problem{*NewProblem("LookupItemSet", UnknownItem, "no such title")}},
+			{HoldingsSets: []HoldingsSet{{Items: []ItemInformation{{ItemID: ID("I9"), Problems: []Problem{*NewProblem("LookupItemSet", UnknownItem, "")}}}}}},
+			{HoldingsSets: []HoldingsSet{{ID: "8", Problems: []Problem{*NewProblem("LookupItemSet", UnknownItem, "")}}}},
+		}},
 		"LookupRequest": &LookupRequestResponse{Header: hdr, RequestID: ID("R1"), ItemID: ID("I1"), UserID: ID("P1"), RequestType: SV("Hold"),
 			RequestScopeType: SV("Item"), RequestStatusType: SV("In Process"), HoldQueuePosition: 2, EarliestDateNeeded: tPlaced, NeedBeforeDate: tDue,
 			PickupDate: tDue, PickupLocation: SV("MAIN"), PickupExpiryDate: tDue, DateOfUserRequest: tPlaced, DateAvailable: tDue,
@@ -151,7 +160,7 @@ func TestEncodeResponsesValidate(t *testing.T) {
 
 func serviceNames() map[string]bool {
 	m := map[string]bool{}
-	for _, s := range []string{"LookupVersion", "LookupAgency", "LookupUser", "LookupItem", "LookupRequest", "AcceptItem", "CheckOutItem", "CheckInItem", "RenewItem", "RequestItem", "CancelRequestItem", "RecallItem", "DeleteItem", "CreateUserFiscalTransaction", "ItemShipped"} {
+	for _, s := range []string{"LookupVersion", "LookupAgency", "LookupUser", "LookupItem", "LookupItemSet", "LookupRequest", "AcceptItem", "CheckOutItem", "CheckInItem", "RenewItem", "RequestItem", "CancelRequestItem", "RecallItem", "DeleteItem", "CreateUserFiscalTransaction", "ItemShipped"} {
 		m[s] = true
 	}
 	return m
@@ -227,14 +236,17 @@ func TestEncodeEscapesAndDropsInvalidCharacters(t *testing.T) {
 
 func TestEncodeIncomplete(t *testing.T) {
 	for name, r := range map[string]Response{
-		"no due date":           &CheckOutItemResponse{ItemID: Identifier{Value: "I"}, UserID: Identifier{Value: "U"}},
-		"no item or request":    &RequestItemResponse{UserID: Identifier{Value: "U"}},
-		"requested no date":     &LookupUserResponse{RequestedItems: []RequestedItem{{ItemID: ID("I")}}},
-		"loan count no kind":    &LookupUserResponse{LoanedItemsCounts: []ItemCount{{Count: 1}}},
-		"request count no kind": &LookupUserResponse{RequestedItemsCounts: []ItemCount{{Count: 1}}},
-		"address without kind":  &LookupUserResponse{UserOptionalFields: &UserOptionalFields{Addresses: []Address{{Role: SV("Home")}}}},
-		"routing no dest":       &CheckInItemResponse{Routing: &RoutingInformation{Instructions: "x"}},
-		"location without name": &LookupItemResponse{ItemID: ID("I"), ItemOptionalFields: &ItemOptionalFields{Locations: []Location{{Type: SV("x")}}}},
+		"no due date":                &CheckOutItemResponse{ItemID: Identifier{Value: "I"}, UserID: Identifier{Value: "U"}},
+		"no item or request":         &RequestItemResponse{UserID: Identifier{Value: "U"}},
+		"requested no date":          &LookupUserResponse{RequestedItems: []RequestedItem{{ItemID: ID("I")}}},
+		"loan count no kind":         &LookupUserResponse{LoanedItemsCounts: []ItemCount{{Count: 1}}},
+		"request count no kind":      &LookupUserResponse{RequestedItemsCounts: []ItemCount{{Count: 1}}},
+		"address without kind":       &LookupUserResponse{UserOptionalFields: &UserOptionalFields{Addresses: []Address{{Role: SV("Home")}}}},
+		"routing no dest":            &CheckInItemResponse{Routing: &RoutingInformation{Instructions: "x"}},
+		"item set without titles":    &LookupItemSetResponse{},
+		"title without holdings":     &LookupItemSetResponse{Bibs: []BibInformation{{Description: &BibliographicDescription{Title: "T"}}}},
+		"holdings set without items": &LookupItemSetResponse{Bibs: []BibInformation{{HoldingsSets: []HoldingsSet{{ID: "1"}}}}},
+		"location without name":      &LookupItemResponse{ItemID: ID("I"), ItemOptionalFields: &ItemOptionalFields{Locations: []Location{{Type: SV("x")}}}},
 	} {
 		if _, err := EncodeResponse(r, WriteOptions{}); !errors.Is(err, ErrIncomplete) {
 			t.Errorf("%s: err = %v, want ErrIncomplete", name, err)

@@ -47,6 +47,12 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		[]byte(`<NCIPMessage xmlns="urn:example:not-ncip" version="2.02"><CheckInItem><ItemId>I</ItemId></CheckInItem></NCIPMessage>`),
 		[]byte(`<NCIPMessage version="http://www.niso.org/ncip/v1_0/imp1/dtd/ncip_v1_0.dtd"><RequestItem><UniqueUserId><UserIdentifierValue>U</UserIdentifierValue></UniqueUserId>`+
 			`<UniqueBibliographicId><BibliographicRecordId><BibliographicRecordIdentifier>1</BibliographicRecordIdentifier></BibliographicRecordId></UniqueBibliographicId></RequestItem></NCIPMessage>`),
+		[]byte(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?><ns1:NCIPMessage xmlns:ns1="http://www.niso.org/2008/ncip" ns1:version="http://www.niso.org/schemas/ncip/v2_02/ncip_v2_02.xsd"><ns1:LookupItemSet>`+
+			`<ns1:BibliographicId><ns1:BibliographicItemId><ns1:BibliographicItemIdentifier>123</ns1:BibliographicItemIdentifier><ns1:BibliographicItemIdentifierCode ns1:Scheme="http://www.niso.org/ncip/v1_0/imp1/schemes/bibliographicitemidentifiercode/bibliographicitemidentifiercode.scm">Legal Deposit Number</ns1:BibliographicItemIdentifierCode></ns1:BibliographicItemId></ns1:BibliographicId>`+
+			`<ns1:ItemElementType ns1:Scheme="http://www.niso.org/ncip/v1_0/schemes/itemelementtype/itemelementtype.scm">Circulation Status</ns1:ItemElementType><ns1:NextItemToken>AQID</ns1:NextItemToken></ns1:LookupItemSet></ns1:NCIPMessage>`),
+		[]byte(`<NCIPMessage><LookupItemSet><ItemId>I1</ItemId><HoldingsSetId>7</HoldingsSetId><BibliographicId><BibliographicRecordId><BibliographicRecordIdentifier>1</BibliographicRecordIdentifier></BibliographicRecordId></BibliographicId>`+
+			`<MaximumItemsCount>99999999999999999999999</MaximumItemsCount></LookupItemSet></NCIPMessage>`),
+		[]byte(`<NCIPMessage><LookupItemSet><ItemId>I1</ItemId><MaximumItemsCount>0</MaximumItemsCount><NextItemToken/></LookupItemSet></NCIPMessage>`),
 		[]byte(`<NCIPMessage><LookupUser><UserId>P1</UserId><AuthenticationInput><AuthenticationInputData>1</AuthenticationInputData><AuthenticationInputType>PIN</AuthenticationInputType></AuthenticationInput></LookupUser></NCIPMessage>`),
 		[]byte(`<NCIPMessage><CheckOutItem><ItemId><ItemIdentifierValue>A&amp;&#x42;<![CDATA[<c>]]></ItemIdentifierValue></ItemId><UserId><UserIdentifierValue> u </UserIdentifierValue></UserId><PaidFeeAmount><MonetaryValue>-0.5</MonetaryValue></PaidFeeAmount></CheckOutItem></NCIPMessage>`),
 	)

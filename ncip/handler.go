@@ -86,6 +86,10 @@ type (
 	LookupItemService interface {
 		LookupItem(ctx context.Context, c *Call, r *LookupItem) (*LookupItemResponse, error)
 	}
+	// LookupItemSetService is implemented by a Service that answers LookupItemSet.
+	LookupItemSetService interface {
+		LookupItemSet(ctx context.Context, c *Call, r *LookupItemSet) (*LookupItemSetResponse, error)
+	}
 	// LookupRequestService is implemented by a Service that answers LookupRequest.
 	LookupRequestService interface {
 		LookupRequest(ctx context.Context, c *Call, r *LookupRequest) (*LookupRequestResponse, error)
@@ -529,6 +533,10 @@ func (h *handler) call(ctx context.Context, c *Call, req Request) (Response, err
 	case *LookupItem:
 		if s, ok := h.svc.(LookupItemService); ok {
 			return wrap(s.LookupItem(ctx, c, r))
+		}
+	case *LookupItemSet:
+		if s, ok := h.svc.(LookupItemSetService); ok {
+			return wrap(s.LookupItemSet(ctx, c, r))
 		}
 	case *LookupRequest:
 		if s, ok := h.svc.(LookupRequestService); ok {

@@ -99,6 +99,11 @@ var ProblemSchemes = []ProblemScheme{
 // Types no v1 scheme lists (Duplicate Item, Missing Version, partner
 // strings) get "" and are written without a Scheme.
 func SchemeFor(service, problemType string) string {
+	if service == "LookupItemSet" {
+		// NCIP 2.02 added LookupItemSet without a v1 list of its own; its
+		// errors are those of LookupItem.
+		service = "LookupItem"
+	}
 	for _, s := range ProblemSchemes {
 		if s.Service == service && contains(s.Values, problemType) {
 			return s.URI

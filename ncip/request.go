@@ -60,6 +60,39 @@ type LookupItem struct {
 // Wants reports whether the request asked for an ItemElementType.
 func (r *LookupItem) Wants(elementType string) bool { return wants(r.ElementTypes, elementType) }
 
+// ItemElementType values (NCIP v1 scheme) a LookupItem or LookupItemSet may
+// ask for; see LookupItemSet.Wants.
+const (
+	ElementBibliographicDescription = "Bibliographic Description"
+	ElementCirculationStatus        = "Circulation Status"
+	ElementHoldQueueLength          = "Hold Queue Length"
+	ElementItemDescription          = "Item Description" // the call number
+	ElementLocation                 = "Location"
+	ElementDateDue                  = "Date Due"
+)
+
+// SchemeItemElementType is the scheme of the ItemElementType values.
+const SchemeItemElementType = "http://www.niso.org/ncip/v1_0/schemes/itemelementtype/itemelementtype.scm"
+
+// LookupItemSet asks for the items of titles (BibliographicId), of
+// holdings (HoldingsSetId) or named one by one (ItemId), a page at a time:
+// at most MaximumItemsCount items, the next page named by the
+// NextItemToken of the previous answer.
+type LookupItemSet struct {
+	Header                   *InitiationHeader
+	BibliographicIDs         []BibliographicID
+	HoldingsSetIDs           []string
+	ItemIDs                  []Identifier
+	ElementTypes             []SchemeValue // ItemElementType
+	CurrentBorrowerDesired   bool
+	CurrentRequestersDesired bool
+	MaximumItemsCount        int // 0 when not given
+	NextItemToken            string
+}
+
+// Wants reports whether the request asked for an ItemElementType.
+func (r *LookupItemSet) Wants(elementType string) bool { return wants(r.ElementTypes, elementType) }
+
 // LookupRequest asks for a request, by RequestId or by user, item and type.
 type LookupRequest struct {
 	Header *InitiationHeader
@@ -227,6 +260,9 @@ func (*LookupUser) Service() string { return "LookupUser" }
 // Service returns "LookupItem".
 func (*LookupItem) Service() string { return "LookupItem" }
 
+// Service returns "LookupItemSet".
+func (*LookupItemSet) Service() string { return "LookupItemSet" }
+
 // Service returns "LookupRequest".
 func (*LookupRequest) Service() string { return "LookupRequest" }
 
@@ -271,6 +307,9 @@ func (r *LookupUser) Initiation() *InitiationHeader { return r.Header }
 
 // Initiation returns the InitiationHeader, or nil.
 func (r *LookupItem) Initiation() *InitiationHeader { return r.Header }
+
+// Initiation returns the InitiationHeader, or nil.
+func (r *LookupItemSet) Initiation() *InitiationHeader { return r.Header }
 
 // Initiation returns the InitiationHeader, or nil.
 func (r *LookupRequest) Initiation() *InitiationHeader { return r.Header }

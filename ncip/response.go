@@ -111,6 +111,45 @@ type LookupItemResponse struct {
 	ItemOptionalFields *ItemOptionalFields
 }
 
+// LookupItemSetResponse is one page of items, grouped by title and
+// holding; NextItemToken names the next page, "" on the last.
+type LookupItemSetResponse struct {
+	Header        *ResponseHeader
+	Problems      []Problem // the whole service failed
+	Bibs          []BibInformation
+	NextItemToken string
+}
+
+// BibInformation is one title of a LookupItemSetResponse: its holdings, or
+// the Problems that kept it from being described (an unknown title).
+type BibInformation struct {
+	BibliographicID      *BibliographicID // the id the request named, when it named one
+	Problems             []Problem
+	Description          *BibliographicDescription
+	TitleHoldQueueLength *int // holds on the title, not on one of its items
+	HoldingsSets         []HoldingsSet
+}
+
+// HoldingsSet is the items of one holding; Location and CallNumber are the
+// holding's own.
+type HoldingsSet struct {
+	ID         string // HoldingsSetId
+	Problems   []Problem
+	Location   *Location
+	CallNumber string
+	Items      []ItemInformation
+}
+
+// ItemInformation is one item of a HoldingsSet, or the Problems about an
+// item the request named.
+type ItemInformation struct {
+	ItemID             *Identifier
+	Problems           []Problem
+	CurrentBorrower    *Identifier
+	CurrentRequesters  []Identifier
+	ItemOptionalFields *ItemOptionalFields
+}
+
 // LookupRequestResponse describes a request.
 type LookupRequestResponse struct {
 	Header             *ResponseHeader
@@ -275,6 +314,9 @@ func (*LookupUserResponse) Service() string { return "LookupUser" }
 // Service returns "LookupItem".
 func (*LookupItemResponse) Service() string { return "LookupItem" }
 
+// Service returns "LookupItemSet".
+func (*LookupItemSetResponse) Service() string { return "LookupItemSet" }
+
 // Service returns "LookupRequest".
 func (*LookupRequestResponse) Service() string { return "LookupRequest" }
 
@@ -312,6 +354,7 @@ func (r *LookupVersionResponse) header() **ResponseHeader               { return
 func (r *LookupAgencyResponse) header() **ResponseHeader                { return &r.Header }
 func (r *LookupUserResponse) header() **ResponseHeader                  { return &r.Header }
 func (r *LookupItemResponse) header() **ResponseHeader                  { return &r.Header }
+func (r *LookupItemSetResponse) header() **ResponseHeader               { return &r.Header }
 func (r *LookupRequestResponse) header() **ResponseHeader               { return &r.Header }
 func (r *AcceptItemResponse) header() **ResponseHeader                  { return &r.Header }
 func (r *CheckOutItemResponse) header() **ResponseHeader                { return &r.Header }
@@ -328,6 +371,7 @@ func (r *LookupVersionResponse) problems() *[]Problem               { return &r.
 func (r *LookupAgencyResponse) problems() *[]Problem                { return &r.Problems }
 func (r *LookupUserResponse) problems() *[]Problem                  { return &r.Problems }
 func (r *LookupItemResponse) problems() *[]Problem                  { return &r.Problems }
+func (r *LookupItemSetResponse) problems() *[]Problem               { return &r.Problems }
 func (r *LookupRequestResponse) problems() *[]Problem               { return &r.Problems }
 func (r *AcceptItemResponse) problems() *[]Problem                  { return &r.Problems }
 func (r *CheckOutItemResponse) problems() *[]Problem                { return &r.Problems }
@@ -353,6 +397,8 @@ func ProblemResponse(service string, p *Problem) Response {
 		r = &LookupUserResponse{}
 	case "LookupItem":
 		r = &LookupItemResponse{}
+	case "LookupItemSet":
+		r = &LookupItemSetResponse{}
 	case "LookupRequest":
 		r = &LookupRequestResponse{}
 	case "AcceptItem":

@@ -13,7 +13,7 @@ import (
 )
 
 // NCIPServices are the services a partner may be allowed.
-var NCIPServices = []string{"LookupVersion", "LookupAgency", "LookupUser", "LookupItem", "LookupRequest",
+var NCIPServices = []string{"LookupVersion", "LookupAgency", "LookupUser", "LookupItem", "LookupItemSet", "LookupRequest",
 	"AcceptItem", "CheckOutItem", "CheckInItem", "RenewItem", "RequestItem", "CancelRequestItem", "RecallItem",
 	"DeleteItem", "CreateUserFiscalTransaction"}
 

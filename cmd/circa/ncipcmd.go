@@ -48,11 +48,14 @@ func newNCIPSendCommand(a *app) *cobra.Command {
 			"  from, to, from-auth, profile, on-behalf-of, user, barcode, pin, password, item, request, request-type,\n" +
 			"  scope, action, bib, bib-code, isbn, title, author, call-number, pickup, due, amount, currency,\n" +
 			"  fiscal-action, fiscal-type, description, elements, loans, requests, account, agency, and for ItemShipped\n" +
-			"  shipped (RFC 3339, default now), address (where it went, lines joined by ;) and note.\n" +
+			"  shipped (RFC 3339, default now), address (where it went, lines joined by ;) and note. LookupItemSet takes\n" +
+			"  bib= or item= (each as often as needed), max (MaximumItemsCount) and token (the NextItemToken of the last\n" +
+			"  answer); without elements= it asks for description, status, hold queue, call number, location and due date.\n" +
 			"The response is printed as received; a Problem in it makes the exit status 1. Over https:// the server is\n" +
 			"verified against --ca (default: the system's CAs) and --cert/--cert-key are presented when given.",
 		Example: "  circa ncip send --url http://127.0.0.1:8080/ncip --key demo-ncip-key --service LookupUser from=DEMO-BROKER user=21000000000001\n" +
 			"  circa ncip send --url http://127.0.0.1:8080/ncip/demo-ncip-key request.xml\n" +
+			"  circa ncip send --key demo-ncip-key --service LookupItemSet from=DEMO-BROKER bib=1 bib=2 max=20\n" +
 			"  circa ncip send --key demo-annex-key --service ItemShipped from=DEMO-ANNEX request=42 address=MAIN\n" +
 			"  circa ncip send --url https://127.0.0.1:8443/ncip --ca data/tls/ca.pem --cert data/tls/DEMO-BROKER.pem --cert-key data/tls/DEMO-BROKER-key.pem request.xml",
 		RunE: func(cmd *cobra.Command, args []string) error {

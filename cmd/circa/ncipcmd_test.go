@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -401,5 +402,46 @@ func TestNCIPSendItemShipped(t *testing.T) {
 	info, err := b.svc.LookupRequest(ctx, circ.RequestQuery{ID: h.Retrieval})
 	if err != nil || info.Status != store.RequestFulfilled {
 		t.Fatalf("retrieval after ItemShipped: %+v, %v", info, err)
+	}
+}
+
+// TestNCIPSendLookupItemSet: ncip send builds a LookupItemSet from bib=
+// fields, asks for the usual elements by default, pages with max= and
+// token=, and refuses a max that is not a positive number.
+func TestNCIPSendLookupItemSet(t *testing.T) {
+	b, url := ncipServer(t)
+	bibs := map[string]string{}
+	if err := b.db.View(context.Background(), func(tx *store.Tx) error {
+		for _, bc := range []string{fixtures.ItemOnLoan, fixtures.ItemAvailable} {
+			it, err := tx.ItemByBarcode(bc)
+			if err != nil {
+				return err
+			}
+			bibs[bc] = "bib=" + strconv.FormatUint(it.BibID, 10)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(fields ...string) result {
+		return run(t, append([]string{"ncip", "send", "--url", url, "--key", fixtures.PartnerKey, "--service", "LookupItemSet",
+			"from=" + fixtures.PartnerAgency}, fields...)...)
+	}
+	r := send(bibs[fixtures.ItemOnLoan], bibs[fixtures.ItemAvailable], "max=1")
+	if r.code != 0 || !strings.Contains(r.out, "<ncip:CirculationStatus>On Loan</ncip:CirculationStatus>") ||
+		!strings.Contains(r.out, "<ncip:DateDue>") || strings.Contains(r.out, fixtures.ItemAvailable) {
+		t.Fatalf("first page: %+v", r)
+	}
+	_, token, found := strings.Cut(r.out, "<ncip:NextItemToken>")
+	token, _, _ = strings.Cut(token, "</ncip:NextItemToken>")
+	if !found || token == "" {
+		t.Fatalf("no NextItemToken: %s", r.out)
+	}
+	r = send(bibs[fixtures.ItemOnLoan], bibs[fixtures.ItemAvailable], "max=1", "token="+token)
+	if r.code != 0 || !strings.Contains(r.out, fixtures.ItemAvailable) || strings.Contains(r.out, "NextItemToken") {
+		t.Fatalf("second page: %+v", r)
+	}
+	if r := send("bib=1", "max=0"); r.code != 2 {
+		t.Fatalf("max=0: exit %d, want 2 (%s)", r.code, r.errOut)
 	}
 }

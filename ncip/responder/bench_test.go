@@ -282,3 +282,43 @@ func reportCPU(b *testing.B) func() {
 		}
 	}
 }
+
+// BenchmarkLookupItemSet runs VuFind's LookupItemSet for one title and for
+// a result list of 20 titles (every element type VuFind asks for) through
+// the handler and the responder, beside the fixed-response echo.
+func BenchmarkLookupItemSet(b *testing.B) {
+	h, svc := benchService(b)
+	var ids []string
+	seen := map[uint64]bool{}
+	err := svc.DB().View(context.Background(), func(tx *store.Tx) error {
+		return tx.ForEachItem(func(it store.Item) bool {
+			if b, err := tx.Bib(it.BibID); err == nil && !seen[it.BibID] && !b.Suppressed && !b.Deleted && !b.Temporary {
+				seen[it.BibID] = true
+				ids = append(ids, fmt.Sprint(it.BibID))
+			}
+			return len(ids) < 20
+		})
+	})
+	if err != nil || len(ids) < 20 {
+		b.Fatalf("%d titles with items: %v", len(ids), err)
+	}
+	b.Run("echo", func(b *testing.B) {
+		e := echoHandler(echoLookupUser)
+		body := []byte(vufindItemSet(ids, ""))
+		b.ReportAllocs()
+		defer reportCPU(b)()
+		for b.Loop() {
+			do(b, e, body, "Response>")
+		}
+	})
+	for _, n := range []int{1, 20} {
+		b.Run(fmt.Sprintf("titles-%d", n), func(b *testing.B) {
+			body := []byte(vufindItemSet(ids[:n], ""))
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			for b.Loop() {
+				do(b, h, body, "LookupItemSetResponse>")
+			}
+		})
+	}
+}

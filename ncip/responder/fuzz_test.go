@@ -78,6 +78,8 @@ func FuzzServices(f *testing.F) {
 		{"DeleteItem", []string{"from=" + fixtures.PartnerAgency, "item=F-1"}},
 		{"CreateUserFiscalTransaction", []string{"from=" + fixtures.PartnerAgency, "user=" + fixtures.PatronGood, "amount=2.50"}},
 		{"LookupItem", []string{"from=" + fixtures.PartnerAgency, "item=" + fixtures.ItemAnnex}},
+		{"LookupItemSet", []string{"from=" + fixtures.PartnerAgency, "bib=1", "bib=2", "bib=NO-SUCH-TITLE", "max=2"}},
+		{"LookupItemSet", []string{"from=" + fixtures.PartnerAgency, "item=" + fixtures.ItemOnLoan, "item=NO-SUCH-ITEM", "token=AQIDBAUG"}},
 		{"LookupRequest", []string{"from=" + fixtures.PartnerAgency, "request=1"}},
 		{"LookupAgency", []string{"from=" + fixtures.PartnerAgency, "agency=" + fixtures.LocalAgency}},
 		{"CheckOutItem", []string{"from=" + fixtures.StorageAgency, "user=ANNEX", "item=" + fixtures.ItemAnnex}},
@@ -97,6 +99,7 @@ func FuzzServices(f *testing.F) {
 		}
 		f.Add(b, strings.Contains(s.fields[0], fixtures.StorageAgency))
 	}
+	f.Add([]byte(vufindItemSet([]string{"1", "2", "x"}, "")), false)
 	h := handlerOver(f, nil)
 	f.Fuzz(func(t *testing.T, body []byte, annex bool) {
 		key := fixtures.PartnerKey

@@ -21,6 +21,7 @@ package responder
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ type Responder struct {
 
 	dummyOnce sync.Once
 	dummyHash string
+	tokenKey  []byte // signs LookupItemSet's NextItemTokens
 }
 
 // Option configures a Responder.
@@ -56,7 +58,10 @@ func WithClientCAs(cas func() *x509.CertPool) Option {
 // force (profiles.Registry.Current); it is read on every request, so a
 // profile change applies to the next one.
 func New(svc *circ.Service, snap func() *profiles.Snapshot, opts ...Option) *Responder {
-	r := &Responder{svc: svc, snap: snap, clientCAs: func() *x509.CertPool { return nil }}
+	r := &Responder{svc: svc, snap: snap, clientCAs: func() *x509.CertPool { return nil }, tokenKey: make([]byte, 32)}
+	if _, err := rand.Read(r.tokenKey); err != nil {
+		panic("responder: no randomness for the NextItemToken key: " + err.Error())
+	}
 	for _, o := range opts {
 		o(r)
 	}
@@ -71,6 +76,7 @@ var (
 	_ ncip.LookupVersionService               = (*Responder)(nil)
 	_ ncip.LookupAgencyService                = (*Responder)(nil)
 	_ ncip.LookupItemService                  = (*Responder)(nil)
+	_ ncip.LookupItemSetService               = (*Responder)(nil)
 	_ ncip.LookupRequestService               = (*Responder)(nil)
 	_ ncip.AcceptItemService                  = (*Responder)(nil)
 	_ ncip.RequestItemService                 = (*Responder)(nil)

@@ -570,7 +570,7 @@ const readsSettings = "reads-settings"
 
 // ignoresSettings marks the commands that need no data directory and read
 // no configuration file, so that a broken file never stops them: config
-// check (its file is its argument), version and man.
+// check (its file is its argument), version and man; shell completion too.
 const ignoresSettings = "ignores-settings"
 
 func markReadsSettings(cmd *cobra.Command)   { annotate(cmd, readsSettings) }
@@ -588,7 +588,7 @@ func annotate(cmd *cobra.Command, mark string) {
 // root flags' for the others) and returns the warnings to log once logging
 // is set up. Inside a running server the client has settled them already.
 func (a *app) applySettings(cmd *cobra.Command) ([]string, error) {
-	if _, ok := cmd.Annotations[ignoresSettings]; ok {
+	if ignoresConfig(cmd) {
 		return nil, nil
 	}
 	rootFlags := cmd.Root().PersistentFlags()
@@ -623,6 +623,21 @@ func (a *app) applySettings(cmd *cobra.Command) ([]string, error) {
 	}
 	a.settings = effective
 	return warnings, nil
+}
+
+// ignoresConfig says whether cmd, or the group it is in, is marked as
+// reading no configuration file; cobra's shell-completion commands read
+// none either.
+func ignoresConfig(cmd *cobra.Command) bool {
+	for c := cmd; c.HasParent(); c = c.Parent() {
+		if _, ok := c.Annotations[ignoresSettings]; ok {
+			return true
+		}
+		if !c.Parent().HasParent() && (c.Name() == "completion" || c.Name() == cobra.ShellCompRequestCmd) {
+			return true
+		}
+	}
+	return false
 }
 
 // configFile is the configuration file a command reads ("" for none):

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/store"
 )
@@ -57,6 +59,15 @@ func TestAdminCommandReadsConfigFile(t *testing.T) {
 	// The server holds the store: only the admin socket can have answered.
 	if r := run(t, "patron", "show", fixtures.PatronGood, "--config", file); r.code != 0 || !strings.Contains(r.out, fixtures.PatronGood) {
 		t.Fatalf("patron show through the admin socket: %+v", r)
+	}
+	// Inside the server the command works on the data directory its caller
+	// settled: the certificate is signed by the CA in DATA/tls and put there.
+	r = run(t, "tls", "issue", "--profile", "kiosk1", "--config", file)
+	if r.code != 0 {
+		t.Fatalf("tls issue through the admin socket: %+v", r)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "tls", "*kiosk1*")); len(m) == 0 {
+		t.Fatalf("tls issue wrote no certificate in %s: %+v", filepath.Join(dir, "tls"), r)
 	}
 	if r := runAs(t, "", []string{"CIRCA_CONFIG=" + file}, "library", "list"); r.code != 0 || r.out == "" {
 		t.Fatalf("library list through the admin socket, file from CIRCA_CONFIG: %+v", r)
@@ -145,8 +156,10 @@ sip2:
 		t.Fatalf("a missing file: %+v", r)
 	}
 	// Commands that read no data directory are not stopped by the file.
-	if r := runAs(t, "", []string{"CIRCA_CONFIG=" + missing}, "version"); r.code != 0 {
-		t.Fatalf("version: %+v", r)
+	for _, args := range [][]string{{"version"}, {"completion", "bash"}, {cobra.ShellCompRequestCmd, "library", ""}} {
+		if r := runAs(t, "", []string{"CIRCA_CONFIG=" + missing}, args...); r.code != 0 || r.out == "" {
+			t.Fatalf("%v: %+v", args, r)
+		}
 	}
 	if r := runAs(t, "", []string{"CIRCA_CONFIG=" + file}, "config", "check", writeConfig(t, t.TempDir(), "log:\n  level: warn\n")); r.code != 0 {
 		t.Fatalf("config check of another file: %+v", r)

@@ -209,6 +209,19 @@ func TestSystemConfigFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(work, "data", store.DefaultFile)); err != nil {
 		t.Fatalf("without a system file the data directory is not ./data: %v", err)
 	}
+	// An empty --config or CIRCA_CONFIG is no file: ./data, not the system file's.
+	for name, c := range map[string]struct {
+		environ []string
+		args    []string
+	}{
+		"--config \"\"": {nil, []string{"--config", ""}},
+		"CIRCA_CONFIG=": {[]string{"CIRCA_CONFIG="}, nil},
+	} {
+		r := runAs(t, system, c.environ, append(show, c.args...)...)
+		if r.code != 1 || !strings.Contains(r.errOut, "no patron") && !strings.Contains(r.errOut, fixtures.PatronGood) {
+			t.Errorf("%s read the system file: %+v", name, r)
+		}
+	}
 
 	if os.Geteuid() == 0 {
 		t.Skip("root reads any file")

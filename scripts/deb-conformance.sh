@@ -2,7 +2,8 @@
 # The Debian package against Debian's own tools, as a systems librarian
 # would meet it: lintian (no errors), dpkg -i, systemd-analyze verify on the
 # installed unit, the installed binary run as the circa user with the unit's
-# command line (up to /healthz answering), then dpkg --purge and a check that
+# command line (up to /healthz answering) and admin commands reaching it with
+# the installed configuration file, then dpkg --purge and a check that
 # it left nothing behind. Runs as root on a machine without circa installed
 # and without a running systemd (as CI does). CIRCA_DEB names the .deb
 # (make deb builds it; make conformance passes it).
@@ -108,6 +109,14 @@ curl -fsS "$http/oai?verb=Identify" | grep -q '<repositoryName>Conformance Libra
 [ "$(stat -c %U /var/lib/circa/circa.db)" = circa ] || fail "circa.db is not the circa user's"
 logs=/var/log/circa/circa.log
 grep -q '"message":"serving"' "$logs" || fail "no JSON log in $logs (log.file)"
+# Admin commands as docs/systemd.md runs them: no --data-dir, the installed
+# file names the data directory, the running server's admin socket answers,
+# from a directory the circa user cannot write, where ./data would fail.
+admin=$(cd / && runuser -u circa -- circa library add CONF --name "Conformance Library" --timezone Europe/Berlin --currency EUR 2>&1) ||
+	fail "circa library add as circa without --data-dir: $admin"
+admin=$(cd / && runuser -u circa -- circa library list 2>&1) || fail "circa library list as circa without --data-dir: $admin"
+grep -q '^CONF  *Conformance Library' <<<"$admin" || fail "circa library list did not show the library just added: $admin"
+grep -q '"message":"admin command"' "$logs" || fail "the admin commands did not reach the server's admin socket"
 [ "$(stat -c %U:%a "$logs")" = circa:640 ] || fail "$logs is $(stat -c %U:%a "$logs")"
 # What logrotate does: rename, then SIGHUP (systemctl reload); the TLS
 # reload that follows the reopen logs to the new file.
@@ -130,4 +139,4 @@ for gone in /usr/bin/circa "$unit" /var/lib/circa /var/log/circa /etc/logrotate.
 	/etc/systemd/system/multi-user.target.wants/circa.service; do
 	if [ -e "$gone" ]; then fail "$gone is left after purge"; fi
 done
-step "done: lintian, install, unit, serve as circa, purge"
+step "done: lintian, install, unit, serve as circa, admin commands, purge"

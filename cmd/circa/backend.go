@@ -119,6 +119,9 @@ type adminRequest struct {
 	Stdin string `json:"stdin,omitempty"`
 	// Secrets are the secrets the client read for --NAME-file flags.
 	Secrets map[string]string `json:"secrets,omitempty"`
+	// Settings are the root flags' values as the client settled them
+	// from its configuration file, environment and flags, by flag name.
+	Settings map[string]string `json:"settings,omitempty"`
 }
 
 // adminResponse is the command's output and exit status.
@@ -142,7 +145,7 @@ func (a *app) admin(run func(cmd *cobra.Command, args []string) error) func(*cob
 			return a.runAudited(run, cmd, args)
 		}
 		defer conn.Close()
-		req := adminRequest{Args: a.argv, Cwd: a.cwd, Secrets: a.secrets}
+		req := adminRequest{Args: a.argv, Cwd: a.cwd, Secrets: a.secrets, Settings: a.forwardedSettings(cmd.Root().PersistentFlags())}
 		if _, ok := cmd.Annotations[stdinLine]; ok {
 			if req.Stdin, err = readLine(cmd.InOrStdin()); err != nil {
 				return err
@@ -269,7 +272,7 @@ func (s *adminServer) handle(ctx context.Context, conn net.Conn) {
 		code = 1
 	} else {
 		a := &app{in: strings.NewReader(req.Stdin), out: &stdout, errOut: &stderr, argv: req.Args, cwd: req.Cwd,
-			server: s.b, log: s.parent.log, secrets: req.Secrets, peer: &peer}
+			server: s.b, log: s.parent.log, secrets: req.Secrets, peer: &peer, forwarded: req.Settings}
 		code = a.run(ctx)
 	}
 	s.parent.log.Info().Str("component", "admin").Int("code", code).Str("command", commandName(req.Args)).Msg("admin command")

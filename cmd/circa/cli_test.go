@@ -81,6 +81,7 @@ func seededDir(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	systemConfig = ""
 	code := m.Run()
 	if templateDir != "" {
 		os.RemoveAll(templateDir)

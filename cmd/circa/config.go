@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/mail"
 	"net/url"
@@ -95,6 +96,7 @@ var settings = []setting{
 // otherVariables are CIRCA_ variables that are not settings of circa serve
 // but are read elsewhere; they are neither errors nor warned about.
 var otherVariables = []string{
+	"CIRCA_CONFIG",      // the configuration file itself
 	"CIRCA_NCIP_KEY",    // circa ncip's API key
 	"CIRCA_CONFORMANCE", // make conformance: outside programs are required
 }
@@ -159,8 +161,7 @@ func resolveSettings(fs *pflag.FlagSet, table []setting, file, shownFile string,
 	for _, s := range table {
 		f := fs.Lookup(s.flag)
 		if f == nil {
-			errs = append(errs, fmt.Errorf("%s: no flag --%s to set", s.key, s.flag))
-			continue
+			continue // a setting of circa serve alone, given to another command
 		}
 		e := effectiveSetting{setting: s, origin: "default"}
 		where := "--" + s.flag // how a problem names the value's origin
@@ -553,33 +554,69 @@ func (s setting) check(values []string) error {
 	return nil
 }
 
-// readsSettings marks the commands whose flags the configuration file and
-// the CIRCA_ variables settle: serve, and config show which shows them.
+// systemConfigFile is the configuration file of a system install: the
+// Debian package's, which its service runs with.
+const systemConfigFile = "/etc/circa/circa.yaml"
+
+// systemConfig is the file execute reads by that rule; the tests clear it,
+// so that a package installed on the machine running them goes unread.
+var systemConfig = systemConfigFile
+
+// readsSettings marks the commands that take every setting of circa serve
+// from the configuration file and the CIRCA_ variables: serve, and config
+// show which shows them. Every other command takes only the root flags'
+// settings (data.dir, log.level, log.format) from them.
 const readsSettings = "reads-settings"
 
-// addConfigFlag gives cmd --config FILE and marks it as reading settings.
-func addConfigFlag(cmd *cobra.Command, file *string) {
-	cmd.Flags().StringVar(file, "config", "", "configuration file (YAML); its paths are relative to its directory")
+// ignoresSettings marks the commands that need no data directory and read
+// no configuration file, so that a broken file never stops them: config
+// check (its file is its argument), version and man; shell completion too.
+const ignoresSettings = "ignores-settings"
+
+func markReadsSettings(cmd *cobra.Command)   { annotate(cmd, readsSettings) }
+func markIgnoresSettings(cmd *cobra.Command) { annotate(cmd, ignoresSettings) }
+
+func annotate(cmd *cobra.Command, mark string) {
 	if cmd.Annotations == nil {
 		cmd.Annotations = map[string]string{}
 	}
-	cmd.Annotations[readsSettings] = ""
+	cmd.Annotations[mark] = ""
 }
 
-// applySettings settles the flags of a command that reads settings from
-// the configuration file and the environment, and returns the warnings to
-// log once logging is set up.
+// applySettings settles the flags a command takes from the configuration
+// file and the environment (every setting for serve and config show, the
+// root flags' for the others) and returns the warnings to log once logging
+// is set up. Inside a running server the client has settled them already.
 func (a *app) applySettings(cmd *cobra.Command) ([]string, error) {
-	if _, ok := cmd.Annotations[readsSettings]; !ok {
+	if ignoresConfig(cmd) {
 		return nil, nil
 	}
-	file, err := cmd.Flags().GetString("config")
+	rootFlags := cmd.Root().PersistentFlags()
+	if a.server != nil {
+		for name, v := range a.forwarded {
+			if _, ok := rootSetting(rootFlags, name); ok {
+				if err := rootFlags.Set(name, v); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return nil, nil
+	}
+	file, err := a.configFile(rootFlags)
 	if err != nil {
 		return nil, err
 	}
-	effective, warnings, err := resolveSettings(cmd.Flags(), settings, a.path(file), file, a.environ)
+	_, all := cmd.Annotations[readsSettings]
+	fs := rootFlags
+	if all {
+		fs = cmd.Flags()
+	}
+	effective, warnings, err := resolveSettings(fs, settings, a.path(file), file, a.environ)
 	if err != nil {
 		return nil, err
+	}
+	if !all {
+		return nil, nil // the other variables are serve's business
 	}
 	if err := applyDemoDefaults(cmd.Flags(), effective); err != nil {
 		return nil, err
@@ -588,12 +625,88 @@ func (a *app) applySettings(cmd *cobra.Command) ([]string, error) {
 	return warnings, nil
 }
 
+// ignoresConfig says whether cmd, or the group it is in, is marked as
+// reading no configuration file; cobra's shell-completion commands read
+// none either.
+func ignoresConfig(cmd *cobra.Command) bool {
+	for c := cmd; c.HasParent(); c = c.Parent() {
+		if _, ok := c.Annotations[ignoresSettings]; ok {
+			return true
+		}
+		if !c.Parent().HasParent() && (c.Name() == "completion" || c.Name() == cobra.ShellCompRequestCmd) {
+			return true
+		}
+	}
+	return false
+}
+
+// configFile is the configuration file a command reads ("" for none):
+// --config, else CIRCA_CONFIG, else the system install's file when it
+// exists and neither --data-dir nor CIRCA_DATA_DIR names a data directory.
+func (a *app) configFile(rootFlags *pflag.FlagSet) (string, error) {
+	if f := rootFlags.Lookup("config"); f.Changed {
+		return f.Value.String(), nil
+	}
+	if v, ok := lookupEnv(a.environ, "CIRCA_CONFIG"); ok {
+		return v, nil
+	}
+	_, dirFromEnv := lookupEnv(a.environ, envName("data.dir"))
+	if a.systemConfig == "" || rootFlags.Lookup("data-dir").Changed || dirFromEnv {
+		return "", nil
+	}
+	f, err := os.Open(a.systemConfig)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		// Falling back to ./data would open or create another database.
+		return "", fmt.Errorf("configuration file: %w (read when no --config, CIRCA_CONFIG or --data-dir is given)", err)
+	}
+	f.Close()
+	return a.systemConfig, nil
+}
+
+// lookupEnv finds a variable in environ ("NAME=value" as os.Environ gives).
+func lookupEnv(environ []string, name string) (string, bool) {
+	for _, kv := range slices.Backward(environ) {
+		if n, v, ok := strings.Cut(kv, "="); ok && n == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// rootSetting is the setting of a root flag, if it has one.
+func rootSetting(rootFlags *pflag.FlagSet, flag string) (setting, bool) {
+	i := slices.IndexFunc(settings, func(s setting) bool { return s.flag == flag })
+	if i < 0 || rootFlags.Lookup(flag) == nil {
+		return setting{}, false
+	}
+	return settings[i], true
+}
+
+// forwardedSettings are the root flags' settled values, sent with a command
+// line to a running server: paths made absolute, since the server runs in
+// another directory.
+func (a *app) forwardedSettings(rootFlags *pflag.FlagSet) map[string]string {
+	values := map[string]string{}
+	rootFlags.VisitAll(func(f *pflag.Flag) {
+		if s, ok := rootSetting(rootFlags, f.Name); ok {
+			v := f.Value.String()
+			if s.kind == kindPath {
+				v = a.path(v)
+			}
+			values[f.Name] = v
+		}
+	})
+	return values
+}
+
 func newConfigCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Show or check the settings of circa serve",
 	}
-	var file string
 	show := &cobra.Command{
 		Use:   "show [--config FILE] [serve flags]",
 		Short: "Print every setting of circa serve, its value and where the value comes from",
@@ -605,13 +718,8 @@ origin: default, FILE:LINE, env CIRCA_X, or flag --x.`,
 			return writeSettings(cmd.OutOrStdout(), a.settings)
 		},
 	}
-	addConfigFlag(show, &file)
-	serveFlags := newServeCommand(&app{}).Flags()
-	serveFlags.VisitAll(func(f *pflag.Flag) {
-		if f.Name != "config" {
-			show.Flags().AddFlag(f)
-		}
-	})
+	markReadsSettings(show)
+	show.Flags().AddFlagSet(newServeCommand(&app{}).Flags())
 	check := &cobra.Command{
 		Use:   "check FILE",
 		Short: "Check a configuration file, naming every problem with its line",
@@ -624,6 +732,7 @@ origin: default, FILE:LINE, env CIRCA_X, or flag --x.`,
 			return nil
 		},
 	}
+	markIgnoresSettings(check)
 	cmd.AddCommand(show, check)
 	return cmd
 }

@@ -22,9 +22,13 @@ import (
 // on the admin socket) server is the server's open backend; otherwise
 // commands open the data directory themselves.
 type app struct {
+	config    string
 	dataDir   string
 	logLevel  string
 	logFormat string
+	// systemConfig is the system install's configuration file, read when
+	// no other file and no data directory is given ("" for none).
+	systemConfig string
 
 	in          io.Reader
 	out, errOut io.Writer
@@ -40,6 +44,9 @@ type app struct {
 	// read once by the client, carried to a running server beside the
 	// command line.
 	secrets map[string]string
+	// forwarded are the root flags' values as the client settled them
+	// from its configuration file, environment and flags, by flag name.
+	forwarded map[string]string
 }
 
 // exitError carries a process exit status through cobra.
@@ -65,7 +72,7 @@ func usageError(format string, args ...any) error {
 // Errors are printed as one line on stderr.
 func execute(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
 	cwd, _ := os.Getwd()
-	a := &app{in: in, out: out, errOut: errOut, argv: args, cwd: cwd, environ: os.Environ()}
+	a := &app{in: in, out: out, errOut: errOut, argv: args, cwd: cwd, environ: os.Environ(), systemConfig: systemConfig}
 	return a.run(ctx)
 }
 
@@ -187,24 +194,25 @@ func newRootCommand(a *app) *cobra.Command {
 	root.AddCommand(newSIP2Commands(a)...)
 	root.AddCommand(newBenchCommand(a))
 	addCatalogCommands(root, a) // bib; item add, move, delete; publish; oai
-	root.AddCommand(newVersionCommand())
+	version := newVersionCommand()
+	markIgnoresSettings(version)
+	root.AddCommand(version)
 	build := currentBuild()
 	root.Version = build.Version
 	root.SetVersionTemplate(build.String())
-	root.AddCommand(newManCommand(a))
+	man := newManCommand(a)
+	markIgnoresSettings(man)
+	root.AddCommand(man)
 	refuseUnknownSubcommands(root)
 	return root
 }
 
 // addGlobalFlags adds the flags every command takes.
 func addGlobalFlags(pf *pflag.FlagSet, a *app) {
-	defaultDir := os.Getenv("CIRCA_DATA_DIR")
-	if defaultDir == "" {
-		defaultDir = "data"
-	}
-	pf.StringVar(&a.dataDir, "data-dir", defaultDir, "data directory holding circa.db (env CIRCA_DATA_DIR)")
-	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	pf.StringVar(&a.logFormat, "log-format", "json", "log format: json, or console for people")
+	pf.StringVar(&a.config, "config", "", "configuration file (YAML; env CIRCA_CONFIG; default "+systemConfigFile+" when it exists and no data directory is given); its paths are relative to its directory")
+	pf.StringVar(&a.dataDir, "data-dir", "data", "data directory holding circa.db (env CIRCA_DATA_DIR)")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error (env CIRCA_LOG_LEVEL)")
+	pf.StringVar(&a.logFormat, "log-format", "json", "log format: json, or console for people (env CIRCA_LOG_FORMAT)")
 }
 
 // refuseUnknownSubcommands makes every command group (a command with

@@ -38,7 +38,6 @@ import (
 )
 
 type serveOptions struct {
-	config        string
 	demo          bool
 	sip2Addr      string
 	sip2TLSAddr   string
@@ -91,7 +90,7 @@ file. circa config show prints what each setting comes to and from where.`,
 			return runServe(cmd.Context(), a, o)
 		},
 	}
-	addConfigFlag(cmd, &o.config)
+	markReadsSettings(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&o.demo, "demo", false, "seed the demo library into an empty data directory; loopback only")
 	f.StringVar(&o.sip2Addr, "sip2-addr", "127.0.0.1:6001", "plain SIP2 address (empty: off)")

@@ -61,7 +61,7 @@ lint:
 # the example alert rules and xmllint with the official schemas in schemas/. Installs what it needs with apt-get when
 # missing; a test that still lacks one fails instead of skipping.
 conformance: build deb
-	CIRCA_DEB=$(DEB) scripts/conformance.sh
+	DEB_PACKAGE=$(DEB) scripts/conformance.sh
 
 # build/circa_VERSION-1_ARCH.deb: the binary (static, stripped, position-independent), a man
 # page per command and the shell completions, all made by the binary itself,

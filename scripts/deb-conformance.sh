@@ -5,14 +5,14 @@
 # command line (up to /healthz answering) and admin commands reaching it with
 # the installed configuration file, then dpkg --purge and a check that
 # it left nothing behind. Runs as root on a machine without circa installed
-# and without a running systemd (as CI does). CIRCA_DEB names the .deb
+# and without a running systemd (as CI does). DEB_PACKAGE names the .deb
 # (make deb builds it; make conformance passes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-deb=${CIRCA_DEB:-}
+deb=${DEB_PACKAGE:-}
 if [ -z "$deb" ] || [ ! -f "$deb" ]; then
-	echo "deb-conformance: CIRCA_DEB must name the package (make deb builds it)" >&2
+	echo "deb-conformance: DEB_PACKAGE must name the package (make deb builds it)" >&2
 	exit 1
 fi
 if [ "$(id -u)" != 0 ]; then

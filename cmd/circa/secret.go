@@ -97,10 +97,7 @@ func (a *app) readSecret(cmd *cobra.Command, s *secretFile) (string, error) {
 	}
 	in := cmd.InOrStdin()
 	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s: ", s.what)
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(cmd.ErrOrStderr())
-		return string(b), err
+		return promptWithoutEcho(f, cmd.ErrOrStderr(), s.what)
 	}
 	return readSecretLine(in)
 }

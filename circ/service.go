@@ -10,6 +10,8 @@ package circ
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -116,6 +118,15 @@ func (s *Service) ReloadRules(ctx context.Context) error {
 
 // Logins is the throttle of account logins.
 func (s *Service) Logins() *LoginGuard { return s.logins }
+
+// Key derives a secret for purpose from the installation's key: the same
+// on every start and every node sharing the store, different per purpose,
+// so a token a protocol signs with it stays valid across a restart.
+func (s *Service) Key(purpose string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
 
 // DB returns the store the service works on.
 func (s *Service) DB() *store.DB { return s.db }

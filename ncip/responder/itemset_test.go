@@ -268,7 +268,7 @@ func TestLookupItemSetElements(t *testing.T) {
 }
 
 // TestLookupItemSetPaging: pages of MaximumItemsCount items cover every
-// item once; a token altered, forged, or used with another request is
+// item once, across a restart; a token altered, forged, or used with another request is
 // refused with a Problem and changes nothing; MaximumItemsCount that is not
 // a positive number is refused, one of 10^9 is bounded.
 func TestLookupItemSetPaging(t *testing.T) {
@@ -304,6 +304,9 @@ func TestLookupItemSetPaging(t *testing.T) {
 			break
 		}
 		tokens = append(tokens, token)
+		if len(tokens) == 1 {
+			e.restart() // a harvester's next page may come after circa restarts
+		}
 	}
 	if len(got) != len(copies)+1 || !got[fixtures.ItemAvailable] {
 		t.Fatalf("items seen %v, want %d", got, len(copies)+1)
@@ -338,9 +341,6 @@ func TestLookupItemSetPaging(t *testing.T) {
 			problem(t, "MaximumItemsCount "+bad, r, ncip.ElementRuleViolated)
 		}
 	})
-	// A token survives nothing but its own process.
-	e.restart()
-	problem(t, "after a restart", e.ill("LookupItemSet", id, "token="+tokens[0]), ncip.ElementRuleViolated)
 }
 
 // TestLookupItemSetBounds: a request naming more titles than one answer

@@ -21,7 +21,6 @@ package responder
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"strings"
 	"sync"
@@ -58,10 +57,8 @@ func WithClientCAs(cas func() *x509.CertPool) Option {
 // force (profiles.Registry.Current); it is read on every request, so a
 // profile change applies to the next one.
 func New(svc *circ.Service, snap func() *profiles.Snapshot, opts ...Option) *Responder {
-	r := &Responder{svc: svc, snap: snap, clientCAs: func() *x509.CertPool { return nil }, tokenKey: make([]byte, 32)}
-	if _, err := rand.Read(r.tokenKey); err != nil {
-		panic("responder: no randomness for the NextItemToken key: " + err.Error())
-	}
+	r := &Responder{svc: svc, snap: snap, clientCAs: func() *x509.CertPool { return nil },
+		tokenKey: svc.Key("ncip LookupItemSet NextItemToken")}
 	for _, o := range opts {
 		o(r)
 	}

@@ -273,7 +273,8 @@ func TestHTTPSListenerLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	const perSource = 3
-	limits := netlimit.NewListener(inner, 0, perSource, &netlimit.RefusalLog{Log: zerolog.Nop()}, nil)
+	refused := make(chan string, 16)
+	limits := netlimit.NewListener(inner, 0, perSource, &netlimit.RefusalLog{Log: zerolog.Nop()}, func(limit string) { refused <- limit })
 	timeouts := httpTimeouts{handshake: time.Second, header: time.Second, read: 2 * time.Second,
 		write: 2 * time.Second, idle: 2 * time.Second}
 	var logs syncBuffer
@@ -328,8 +329,10 @@ func TestHTTPSListenerLimits(t *testing.T) {
 	}()
 	cutOff("a peer sending its headers a byte at a time", slow, 5*time.Second)
 
+	// One connection more than the cap: whichever of them the listener
+	// accepts last is refused at once, not held for a handshake's time.
 	var held []net.Conn
-	for range perSource {
+	for range perSource + 1 {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -337,14 +340,13 @@ func TestHTTPSListenerLimits(t *testing.T) {
 		defer c.Close()
 		held = append(held, c)
 	}
-	time.Sleep(100 * time.Millisecond) // all accepted
-	over, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer over.Close()
-	if d := cutOff("a connection over the per-source cap", over, 5*time.Second); d > timeouts.handshake*3/10 {
-		t.Fatalf("a connection over the per-source cap was held %v, as long as a handshake may take", d)
+	select {
+	case limit := <-refused:
+		if limit != netlimit.LimitConnsPerSource {
+			t.Fatalf("refused by %s, want the per-source cap", limit)
+		}
+	case <-time.After(timeouts.handshake * 3 / 10):
+		t.Fatalf("a connection over the per-source cap was not refused within %v", timeouts.handshake*3/10)
 	}
 	for _, c := range held {
 		c.Close()

@@ -476,11 +476,16 @@ func (r *Responder) RequestItem(ctx context.Context, c *ncip.Call, req *ncip.Req
 		item = strings.TrimSpace(req.ItemIDs[0].Value)
 	}
 	if req.TitleLevel() || item == "" {
+		// A record id names the title; without one, an item-level
+		// BibliographicId (VuFind sends its record id so) is tried.
 		bib := ""
 		for _, b := range req.BibliographicIDs {
-			if b.RecordID != nil && b.RecordID.Identifier != "" {
+			if b.RecordID != nil && strings.TrimSpace(b.RecordID.Identifier) != "" {
 				bib = b.RecordID.Identifier
 				break
+			}
+			if b.ItemID != nil && bib == "" {
+				bib = b.ItemID.Identifier
 			}
 		}
 		switch {

@@ -403,6 +403,34 @@ func TestVuFindPlaceHold(t *testing.T) {
 	}
 }
 
+// TestVuFindPlaceTitleHold: a RequestItem without an item (VuFind's
+// ItemId then has no value) places a title-level hold on the title its
+// BibliographicItemId names, listed with that title and no item.
+func TestVuFindPlaceTitleHold(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, bib := e.bibOf(fixtures.ItemOnLoan)
+	bibID := strconv.FormatUint(bib.ID, 10)
+	e.unchanged("a title hold on an unknown title", func() {
+		if a := e.vufindPlace(fixtures.PatronExternal, fixtures.DemoPIN, "NO-SUCH-TITLE", "", ""); len(a.Problems) != 1 || a.Problems[0] != ncip.UnknownItem {
+			t.Errorf("unknown title: %+v", a)
+		}
+	})
+	a := e.vufindPlace(fixtures.PatronExternal, fixtures.DemoPIN, bibID, "", "")
+	if len(a.Problems) > 0 || a.RequestID == "" {
+		t.Fatalf("title hold: %+v", a)
+	}
+	for _, q := range e.vufindUser(fixtures.PatronExternal, fixtures.DemoPIN).Requests {
+		if q.RequestID == a.RequestID {
+			if q.Bib != bibID || q.ItemID != "" || q.Status != "In Process" {
+				t.Errorf("title hold: %+v", q)
+			}
+			return
+		}
+	}
+	t.Errorf("title hold %s not listed", a.RequestID)
+}
+
 // TestVuFindHolds: a hold placed at a numbered pickup location is listed
 // waiting there, In Process; once its item is checked in it reads as
 // Available For Pickup (the status the driver shows as ready) with its

@@ -483,7 +483,7 @@ func (e *env) libraryName(code string) string {
 
 // TestVuFindCancelHold: cancelHolds' CancelRequestItem (request id, item,
 // type) answers the UserId the driver counts as success, and the hold is
-// gone; someone else's PIN cancels nothing.
+// gone; a wrong PIN, or another patron naming the request, cancels nothing.
 func TestVuFindCancelHold(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -497,8 +497,8 @@ func TestVuFindCancelHold(t *testing.T) {
 	if placed.RequestID == "" {
 		t.Fatalf("hold: %+v", placed)
 	}
-	cancel := func(pin string) (problems []string, user string) {
-		inner := vufindPatron(fixtures.PatronExternal, pin) +
+	cancel := func(patron, pin string) (problems []string, user string) {
+		inner := vufindPatron(patron, pin) +
 			"<ns1:RequestId>" + vufindElement("AgencyId", fixtures.LocalAgency, "") +
 			vufindElement("RequestIdentifierValue", placed.RequestID, "") + "</ns1:RequestId>" + vufindItemID(fixtures.ItemOnLoan) +
 			vufindElement("RequestType", "Hold", "http://www.niso.org/ncip/v1_0/imp1/schemes/requesttype/requesttype.scm") +
@@ -513,12 +513,15 @@ func TestVuFindCancelHold(t *testing.T) {
 		}
 		return a.Problems, a.User
 	}
-	e.unchanged("CancelRequestItem with a wrong PIN", func() {
-		if p, user := cancel("0000"); len(p) == 0 || user != "" {
+	e.unchanged("refused CancelRequestItems", func() {
+		if p, user := cancel(fixtures.PatronExternal, "0000"); len(p) != 1 || p[0] != ncip.UserAuthenticationFailed || user != "" {
 			t.Errorf("wrong PIN: %v %q", p, user)
 		}
+		if p, user := cancel(fixtures.PatronGood, fixtures.DemoPIN); len(p) != 1 || user != "" {
+			t.Errorf("another patron's request: %v %q", p, user)
+		}
 	})
-	if p, user := cancel(fixtures.DemoPIN); len(p) > 0 || user != fixtures.PatronExternal {
+	if p, user := cancel(fixtures.PatronExternal, fixtures.DemoPIN); len(p) > 0 || user != fixtures.PatronExternal {
 		t.Fatalf("cancel: %v %q", p, user)
 	}
 	for _, q := range e.vufindUser(fixtures.PatronExternal, fixtures.DemoPIN).Requests {

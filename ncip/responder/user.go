@@ -3,6 +3,7 @@ package responder
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -201,6 +202,9 @@ func titleRecord(cl *caller, bib uint64) *ncip.BibliographicDescription {
 // account's lines link to their titles. An item since deleted is left out.
 func (r *Responder) feeItems(ctx context.Context, cl *caller, fees []store.Fee) (map[uint64]*ncip.ItemDetails, error) {
 	out := map[uint64]*ncip.ItemDetails{}
+	if !slices.ContainsFunc(fees, func(f store.Fee) bool { return f.ItemID != 0 }) {
+		return out, nil
+	}
 	err := r.svc.DB().View(ctx, func(tx *store.Tx) error {
 		for _, fee := range fees {
 			if fee.ItemID == 0 || out[fee.ItemID] != nil {

@@ -726,6 +726,19 @@ func (r *LookupAgencyResponse) body(w *writer) {
 	w.svs("ApplicationProfileSupportedType", r.ApplicationProfilesSupported)
 	w.svs("ConsortiumAgreement", r.ConsortiumAgreements)
 	w.svs("AgencyUserPrivilegeType", r.AgencyUserPrivilegeTypes)
+	if len(r.PickupLocations) == 0 {
+		return
+	}
+	w.open("Ext")
+	w.open("LocationName")
+	for _, l := range r.PickupLocations {
+		w.open("LocationNameInstance")
+		w.leaf("LocationNameLevel", strconv.Itoa(max(l.Level, 1)))
+		w.leaf("LocationNameValue", l.Value)
+		w.close("LocationNameInstance")
+	}
+	w.close("LocationName")
+	w.close("Ext")
 }
 
 func (r *LookupUserResponse) body(w *writer) {
@@ -771,6 +784,14 @@ func (r *LookupUserResponse) body(w *writer) {
 		w.amount("Amount", l.Amount)
 		w.opt("Title", l.Title)
 		w.optSV("MediumType", l.MediumType)
+		if l.Bibliographic != nil || l.RenewalNotPermitted {
+			w.open("Ext")
+			w.bibDesc(l.Bibliographic)
+			if l.RenewalNotPermitted {
+				w.flag("RenewalNotPermitted")
+			}
+			w.close("Ext")
+		}
 		w.close("LoanedItem")
 	}
 	for _, c := range r.RequestedItemsCounts {
@@ -803,6 +824,11 @@ func (r *LookupUserResponse) body(w *writer) {
 		w.posInt("HoldQueuePosition", q.HoldQueuePosition)
 		w.opt("Title", q.Title)
 		w.optSV("MediumType", q.MediumType)
+		if q.Bibliographic != nil {
+			w.open("Ext")
+			w.bibDesc(q.Bibliographic)
+			w.close("Ext")
+		}
 		w.close("RequestedItem")
 	}
 	w.userOptional(r.UserOptionalFields)

@@ -53,6 +53,13 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		[]byte(`<NCIPMessage><LookupItemSet><ItemId>I1</ItemId><HoldingsSetId>7</HoldingsSetId><BibliographicId><BibliographicRecordId><BibliographicRecordIdentifier>1</BibliographicRecordIdentifier></BibliographicRecordId></BibliographicId>`+
 			`<MaximumItemsCount>99999999999999999999999</MaximumItemsCount></LookupItemSet></NCIPMessage>`),
 		[]byte(`<NCIPMessage><LookupItemSet><ItemId>I1</ItemId><MaximumItemsCount>0</MaximumItemsCount><NextItemToken/></LookupItemSet></NCIPMessage>`),
+		[]byte(`<ns1:NCIPMessage xmlns:ns1="http://www.niso.org/2008/ncip" ns1:version="http://www.niso.org/schemas/ncip/v2_02/ncip_v2_02.xsd"><ns1:LookupUser>`+
+			`<ns1:AuthenticationInput><ns1:AuthenticationInputData>P1</ns1:AuthenticationInputData><ns1:AuthenticationDataFormatType>text</ns1:AuthenticationDataFormatType><ns1:AuthenticationInputType>Username</ns1:AuthenticationInputType></ns1:AuthenticationInput>`+
+			`<ns1:AuthenticationInput><ns1:AuthenticationInputData>1234</ns1:AuthenticationInputData><ns1:AuthenticationDataFormatType>text</ns1:AuthenticationDataFormatType><ns1:AuthenticationInputType>Password</ns1:AuthenticationInputType></ns1:AuthenticationInput>`+
+			`<ns1:UserId><ns1:AgencyId>A</ns1:AgencyId><ns1:UserIdentifierType>Institution Id Number</ns1:UserIdentifierType><ns1:UserIdentifierValue>P1</ns1:UserIdentifierValue></ns1:UserId>`+
+			`<ns1:UserElementType>Block Or Trap</ns1:UserElementType><ns1:LoanedItemsDesired /><ns1:RequestedItemsDesired /><ns1:UserFiscalAccountDesired /></ns1:LookupUser></ns1:NCIPMessage>`),
+		[]byte(`<NCIPMessage><RequestItem><UserId><UserIdentifierValue>P1</UserIdentifierValue></UserId><ItemId><AgencyId>A</AgencyId><ItemIdentifierValue>I1</ItemIdentifierValue></ItemId>`+
+			`<RequestType>Hold</RequestType><RequestScopeType>Item</RequestScopeType><PickupLocation>2</PickupLocation><NeedBeforeDate>2027-01-01T23:59:59+01:00</NeedBeforeDate></RequestItem></NCIPMessage>`),
 		[]byte(`<NCIPMessage><LookupUser><UserId>P1</UserId><AuthenticationInput><AuthenticationInputData>1</AuthenticationInputData><AuthenticationInputType>PIN</AuthenticationInputType></AuthenticationInput></LookupUser></NCIPMessage>`),
 		[]byte(`<NCIPMessage><CheckOutItem><ItemId><ItemIdentifierValue>A&amp;&#x42;<![CDATA[<c>]]></ItemIdentifierValue></ItemId><UserId><UserIdentifierValue> u </UserIdentifierValue></UserId><PaidFeeAmount><MonetaryValue>-0.5</MonetaryValue></PaidFeeAmount></CheckOutItem></NCIPMessage>`),
 	)

@@ -31,6 +31,11 @@ type LookupAgencyResponse struct {
 	ApplicationProfilesSupported []SchemeValue
 	ConsortiumAgreements         []SchemeValue
 	AgencyUserPrivilegeTypes     []SchemeValue
+	// PickupLocations are written in Ext as one LocationName, the form
+	// VuFind's XCNCIP2 driver reads its pickup list from: the level (a
+	// positive integer in the schema) is what the driver sends back as
+	// RequestItem's PickupLocation.
+	PickupLocations []LocationNameInstance
 }
 
 // LoanedItem is one loan in a LookupUserResponse. A zero DateDue is written
@@ -43,6 +48,10 @@ type LoanedItem struct {
 	Amount           *Amount
 	Title            string
 	MediumType       SchemeValue
+	// Bibliographic and RenewalNotPermitted are written in Ext, where
+	// discovery layers read the loan's title id and whether to offer renewal.
+	Bibliographic       *BibliographicDescription
+	RenewalNotPermitted bool
 }
 
 // RequestedItem is one request in a LookupUserResponse. DatePlaced is required.
@@ -60,6 +69,7 @@ type RequestedItem struct {
 	HoldQueuePosition int // written when > 0
 	Title             string
 	MediumType        SchemeValue
+	Bibliographic     *BibliographicDescription // written in Ext
 }
 
 // AccountDetails is one transaction of a user's fiscal account.

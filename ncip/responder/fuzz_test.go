@@ -100,6 +100,17 @@ func FuzzServices(f *testing.F) {
 		f.Add(b, strings.Contains(s.fields[0], fixtures.StorageAgency))
 	}
 	f.Add([]byte(vufindItemSet([]string{"1", "2", "x"}, "")), false)
+	for _, b := range []string{
+		vufindLookupUser(fixtures.PatronGood, fixtures.DemoPIN),
+		vufindRenew(fixtures.PatronGood, fixtures.DemoPIN, fixtures.ItemOnLoan),
+		vufindRequestItem(fixtures.PatronExternal, fixtures.DemoPIN, "1", fixtures.ItemOnLoan, "2", seededAt.AddDate(0, 2, 0)),
+		vufindMessage("CancelRequestItem", vufindPatron(fixtures.PatronExternal, fixtures.DemoPIN)+
+			"<ns1:RequestId><ns1:RequestIdentifierValue>1</ns1:RequestIdentifierValue></ns1:RequestId>"+vufindItemID(fixtures.ItemHeld)),
+		vufindMessage("LookupAgency", vufindElement("AgencyId", fixtures.LocalAgency, "")+
+			vufindElement("AgencyElementType", "Organization Name Information", "")),
+	} {
+		f.Add([]byte(b), false)
+	}
 	h := handlerOver(f, nil)
 	f.Fuzz(func(t *testing.T, body []byte, annex bool) {
 		key := fixtures.PartnerKey

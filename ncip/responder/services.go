@@ -1,7 +1,9 @@
 package responder
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,17 +36,22 @@ func (r *Responder) LookupAgency(ctx context.Context, c *ncip.Call, _ *ncip.Look
 		return nil, err
 	}
 	var lib store.Library
+	var pickups []store.Library
 	err = r.svc.DB().View(ctx, func(tx *store.Tx) error {
 		l, err := tx.Library(cl.library)
 		if err == nil {
 			lib = l
 		}
-		return nil
+		pickups, err = pickupLibraries(tx)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	resp := &ncip.LookupAgencyResponse{Header: header(c, cl), AgencyID: ncip.SV(cl.localAgency)}
+	for i, p := range pickups {
+		resp.PickupLocations = append(resp.PickupLocations, ncip.LocationNameInstance{Level: i + 1, Value: cmp.Or(p.Name, p.Code)})
+	}
 	name := lib.Name
 	if name == "" {
 		name = cl.localAgency
@@ -55,6 +62,37 @@ func (r *Responder) LookupAgency(ctx context.Context, c *ncip.Call, _ *ncip.Look
 			UnstructuredType: ncip.SV("Newline-Delimited Text"), Type: ncip.SV("Postal Address")}}}
 	}
 	return resp, nil
+}
+
+// pickupLibraries are the libraries a patron may collect a hold from, in
+// code order: LookupAgency numbers them from 1 in this order.
+func pickupLibraries(tx *store.Tx) ([]store.Library, error) {
+	libs, err := tx.Libraries()
+	slices.SortFunc(libs, func(a, b store.Library) int { return strings.Compare(a.Code, b.Code) })
+	return libs, err
+}
+
+// pickupLibrary reads a RequestItem's PickupLocation: a library code, or
+// the number LookupAgency gave a library (the form VuFind sends back). A
+// value that is neither is passed on for circ to refuse as unknown.
+func (r *Responder) pickupLibrary(ctx context.Context, value string) (string, error) {
+	value = strings.TrimSpace(value)
+	n, err := strconv.Atoi(value)
+	if err != nil || n < 1 {
+		return value, nil
+	}
+	code := value
+	err = r.svc.DB().View(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Library(value); err == nil {
+			return nil
+		}
+		libs, err := pickupLibraries(tx)
+		if n <= len(libs) {
+			code = libs[n-1].Code
+		}
+		return err
+	})
+	return code, err
 }
 
 // LookupItem describes an item: title, call number, circulation status,
@@ -425,7 +463,10 @@ func (r *Responder) RequestItem(ctx context.Context, c *ncip.Call, req *ncip.Req
 	}
 	hr.Patron = acct.Patron
 	if acct.Local {
-		hr.Kind, hr.Pickup = store.RequestHold, strings.TrimSpace(req.PickupLocation.Value)
+		hr.Kind = store.RequestHold
+		if hr.Pickup, err = r.pickupLibrary(ctx, req.PickupLocation.Value); err != nil {
+			return nil, err
+		}
 		if pin, ok := req.Secret(); ok {
 			hr.PIN, hr.RequirePIN = pin, true
 		}
@@ -435,11 +476,16 @@ func (r *Responder) RequestItem(ctx context.Context, c *ncip.Call, req *ncip.Req
 		item = strings.TrimSpace(req.ItemIDs[0].Value)
 	}
 	if req.TitleLevel() || item == "" {
+		// A record id names the title; without one, an item-level
+		// BibliographicId (VuFind sends its record id so) is tried.
 		bib := ""
 		for _, b := range req.BibliographicIDs {
-			if b.RecordID != nil && b.RecordID.Identifier != "" {
+			if b.RecordID != nil && strings.TrimSpace(b.RecordID.Identifier) != "" {
 				bib = b.RecordID.Identifier
 				break
+			}
+			if b.ItemID != nil && bib == "" {
+				bib = b.ItemID.Identifier
 			}
 		}
 		switch {
@@ -517,8 +563,20 @@ func (r *Responder) CancelRequestItem(ctx context.Context, c *ncip.Call, req *nc
 		return resp, nil
 	}
 	ch := circ.CancelHoldRequest{Agent: cl.agent(), Reason: "cancelled by " + cl.code}
+	local := false
 	switch {
 	case requestID != "":
+		// A request cancelled on a local patron's behalf must be theirs,
+		// and their PIN, when sent, right.
+		if user != "" {
+			acct, err := r.account(ctx, cl, user)
+			if err != nil {
+				return nil, problemOf(c.Service, err, ids{user: user, request: requestID})
+			}
+			if local = acct.Local; local {
+				ch.Patron = acct.Patron
+			}
+		}
 		q := r.requestQuery(ctx, cl, requestID)
 		info, err := r.svc.LookupRequest(ctx, q)
 		if err == nil && !r.visible(cl, &info) {
@@ -533,9 +591,12 @@ func (r *Responder) CancelRequestItem(ctx context.Context, c *ncip.Call, req *nc
 		if err != nil {
 			return nil, problemOf(c.Service, err, ids{user: user, item: item})
 		}
-		ch.Patron, ch.Item = acct.Patron, item
+		ch.Patron, ch.Item, local = acct.Patron, item, acct.Local
 	default:
 		return nil, missing(c.Service, "RequestId")
+	}
+	if pin, ok := req.Secret(); ok && local {
+		ch.PIN, ch.RequirePIN = pin, true
 	}
 	res, err := r.svc.CancelHold(ctx, ch)
 	if err != nil {

@@ -3,6 +3,7 @@ package responder
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -138,9 +139,13 @@ func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.Look
 		resp.UserOptionalFields = f
 	}
 	if req.LoanedItemsDesired {
+		rules := r.svc.Rules()
 		for _, l := range sum.Loans {
+			rule := circ.FindLoanRule(&rules, p.UserGroup, l.Item.Policy, l.Item.Library)
 			resp.LoanedItems = append(resp.LoanedItems, ncip.LoanedItem{ItemID: ours(cl, l.Item.Barcode), DateDue: l.Due,
-				Title: l.Item.Title, MediumType: ncip.SV(mediumOf(l.Item.MediaType))})
+				Title: l.Item.Title, MediumType: ncip.SV(mediumOf(l.Item.MediaType)),
+				Bibliographic:       titleRecord(cl, l.Item.BibID),
+				RenewalNotPermitted: l.Recalled || l.Renewals >= rule.RenewalLimit})
 		}
 	}
 	if req.RequestedItemsDesired {
@@ -151,7 +156,10 @@ func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.Look
 		for _, q := range reqs {
 			ri := ncip.RequestedItem{RequestID: oursPtr(cl, circ.RequestKey(q.ID)), RequestType: ncip.SV("Hold"),
 				RequestStatusType: ncip.SV(requestStatus(q.Status)), DatePlaced: q.Created, PickupLocation: ncip.SV(q.Pickup),
-				PickupExpiryDate: q.ShelfExpires, HoldQueuePosition: q.Position, Title: q.Title}
+				PickupExpiryDate: q.ShelfExpires, HoldQueuePosition: q.Position, Title: q.Title, Bibliographic: titleRecord(cl, q.BibID)}
+			if ri.Bibliographic != nil {
+				ri.BibliographicIDs = []ncip.BibliographicID{{RecordID: &ri.Bibliographic.RecordIDs[0]}}
+			}
 			if q.Item != "" {
 				ri.ItemID = oursPtr(cl, q.Item)
 			}
@@ -160,6 +168,10 @@ func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.Look
 	}
 	if req.UserFiscalAccountDesired {
 		acct := ncip.UserFiscalAccount{Balance: ncip.Amount{CurrencyCode: ncip.SV(sum.Currency)}}
+		feeItems, err := r.feeItems(ctx, cl, sum.Fees)
+		if err != nil {
+			return nil, err
+		}
 		for _, fee := range sum.Fees {
 			acct.Balance.Value += fee.Balance
 			acct.Details = append(acct.Details, ncip.AccountDetails{AccrualDate: fee.Created, Transaction: ncip.FiscalTransaction{
@@ -168,11 +180,52 @@ func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.Look
 				TransactionType: ncip.SV(feeType(fee.Type)),
 				Amount:          ncip.Amount{CurrencyCode: ncip.SV(fee.Currency), Value: fee.Balance},
 				Description:     fee.Description,
+				ItemDetails:     feeItems[fee.ItemID],
 			}})
 		}
 		resp.FiscalAccounts = []ncip.UserFiscalAccount{acct}
 	}
 	return resp, nil
+}
+
+// titleRecord names a title by its record id in our agency, the id a
+// discovery layer's record carries; nil for no title.
+func titleRecord(cl *caller, bib uint64) *ncip.BibliographicDescription {
+	if bib == 0 {
+		return nil
+	}
+	return &ncip.BibliographicDescription{RecordIDs: []ncip.BibliographicRecordID{
+		{Identifier: strconv.FormatUint(bib, 10), AgencyID: ncip.SV(cl.localAgency)}}}
+}
+
+// feeItems describes the items fees are for, by item id, so that an
+// account's lines link to their titles. An item since deleted is left out.
+func (r *Responder) feeItems(ctx context.Context, cl *caller, fees []store.Fee) (map[uint64]*ncip.ItemDetails, error) {
+	out := map[uint64]*ncip.ItemDetails{}
+	if !slices.ContainsFunc(fees, func(f store.Fee) bool { return f.ItemID != 0 }) {
+		return out, nil
+	}
+	err := r.svc.DB().View(ctx, func(tx *store.Tx) error {
+		for _, fee := range fees {
+			if fee.ItemID == 0 || out[fee.ItemID] != nil {
+				continue
+			}
+			it, err := tx.Item(fee.ItemID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			d := &ncip.ItemDetails{ItemID: ours(cl, it.Barcode), Bibliographic: *titleRecord(cl, it.BibID)}
+			if b, err := tx.Bib(it.BibID); err == nil {
+				d.Bibliographic.Title = b.Title
+			}
+			out[fee.ItemID] = d
+		}
+		return nil
+	})
+	return out, err
 }
 
 // refusalName names why a patron may not borrow, for a Block Or Trap.

@@ -2,8 +2,6 @@ package initiator
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +17,7 @@ import (
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/tlsproxy"
 )
 
 // Backoff spaces the attempts at a facility that cannot be reached: the
@@ -442,23 +441,9 @@ func readKey(path string) (string, error) {
 
 // httpClient builds the client of one pass from the profile's files.
 func httpClient(o *profiles.StorageOnline) (*http.Client, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca file: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca file %s holds no PEM certificate", o.CAFile)
-		}
-	}
-	if o.ClientCertFile != "" {
-		c, err := tls.LoadX509KeyPair(o.ClientCertFile, o.ClientKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{c}
+	cfg, err := tlsproxy.ClientConfig(o.CAFile, o.ClientCertFile, o.ClientKeyFile)
+	if err != nil {
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg

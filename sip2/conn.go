@@ -366,9 +366,10 @@ func (c *conn) handle(line string) bool {
 		if len(c.last) == 0 {
 			return c.malformedInput(MalformedUnknownCode, "resend before any response", m.Code, m.Checksum != "")
 		}
-		c.noteMessage(m.Code, time.Now(), time.Since(start), false)
-		s.observer.MessageHandled(c.account, m.Code, time.Since(start), OutcomeResent)
-		c.log.Debug().Str("msg", m.Code).Dur("dur", time.Since(start)).Msg("last response resent")
+		dur := time.Since(start)
+		c.noteMessage(m.Code, start.Add(dur), dur, false)
+		s.observer.MessageHandled(c.account, m.Code, dur, OutcomeResent)
+		c.log.Debug().Str("msg", m.Code).Dur("dur", dur).Msg("last response resent")
 		return c.write(c.last)
 	}
 	// A retransmitted request goes to the Session like any other: only it

@@ -47,7 +47,7 @@ demo: build
 # Go benchmarks (store, circulation, codecs), then a short circa bench run
 # against the demo server; BENCHMARKS.md records a full run of both.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 20m ./store/ ./circ/ ./sip2/ ./ncip/ ./ncip/responder/ ./marc/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 20m ./store/... ./circ/ ./sip2/ ./ncip/ ./ncip/responder/ ./marc/
 	$(BIN) bench --self --mix kiosk --conns 20 --duration 6s --windows 3 --store-time 500ms
 
 fuzz:

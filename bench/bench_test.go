@@ -20,6 +20,7 @@ import (
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -476,8 +477,8 @@ func TestStoreLimitsAndProc(t *testing.T) {
 }
 
 func TestVerifyWritesAfterCrash(t *testing.T) {
-	path := filepath.Join(t.TempDir(), store.DefaultFile)
-	db, err := store.Open(path, store.Options{})
+	path := filepath.Join(t.TempDir(), boltstore.DefaultFile)
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +492,7 @@ func TestVerifyWritesAfterCrash(t *testing.T) {
 		"I4": {false, true},        // out, in, then a loan no write made
 		"I5": {},                   // only a claim before the run
 	}
-	err = db.Update(context.Background(), func(tx *store.Tx) error {
+	err = db.Update(context.Background(), func(tx store.Tx) error {
 		// db check reports records naming a library, group or policy that
 		// does not exist.
 		if err := tx.PutLibrary(&store.Library{Code: "MAIN", Name: "Main", Timezone: "UTC", Currency: "USD"}); err != nil {

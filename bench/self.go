@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // Self is a server under test that the run starts itself: `circa serve
@@ -100,7 +101,7 @@ func (s *Self) CheckCrash(ctx context.Context, writes []Writes) (*CrashResult, e
 	if err := restarted.Stop(30 * time.Second); err != nil {
 		return nil, fmt.Errorf("stop the restarted server: %w", err)
 	}
-	return VerifyWrites(filepath.Join(s.DataDir(), store.DefaultFile), writes)
+	return VerifyWrites(filepath.Join(s.DataDir(), boltstore.DefaultFile), writes)
 }
 
 // loanState is where a connection's item can be, as far as its writes
@@ -139,13 +140,13 @@ func (s loanState) apply(op opKind, loans []store.Loan) (loanState, bool) {
 // loans its item got since the run began, then the store's consistency.
 // An unanswered write may or may not have happened, so both are followed.
 func VerifyWrites(path string, writes []Writes) (*CrashResult, error) {
-	db, err := store.Open(path, store.Options{})
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
 	res := &CrashResult{Missing: []string{}, DBProblems: []string{}}
-	err = db.View(context.Background(), func(tx *store.Tx) error {
+	err = db.View(context.Background(), func(tx store.Tx) error {
 		patronLoans := map[uint64][]store.Loan{} // a patron's loans, open and returned, shared by connections
 		for _, w := range writes {
 			for _, op := range w.log {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // StoreLimits are the store's durable-commit rates measured on a disk:
@@ -45,7 +46,7 @@ func MeasureStore(ctx context.Context, dir string, writers int, d time.Duration)
 		return StoreLimits{}, err
 	}
 	defer os.RemoveAll(tmp)
-	db, err := store.Open(filepath.Join(tmp, store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(tmp, boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		return StoreLimits{}, fmt.Errorf("store baseline: %w", err)
 	}
@@ -53,7 +54,7 @@ func MeasureStore(ctx context.Context, dir string, writers int, d time.Duration)
 	lim := StoreLimits{Writers: writers, MeasuredForMS: 2 * d.Milliseconds()}
 	s0 := db.CommitStats()
 	lim.GroupCommit, err = storeRate(writers, d, func(w int, i uint64) error {
-		return db.Update(ctx, func(tx *store.Tx) error { return tx.SetMeta(benchKey(w), loanOf(w, i)) })
+		return db.Update(ctx, func(tx store.Tx) error { return tx.SetMeta(benchKey(w), loanOf(w, i)) })
 	})
 	if err != nil {
 		return lim, err
@@ -63,7 +64,7 @@ func MeasureStore(ctx context.Context, dir string, writers int, d time.Duration)
 		lim.OpsPerCommit = float64(s1.Operations-s0.Operations) / float64(s1.Commits-s0.Commits)
 	}
 	lim.FsyncUpdate, err = storeRate(writers, d, func(w int, i uint64) error {
-		return db.UpdateDirect(func(tx *store.Tx) error { return tx.SetMeta(benchKey(w), loanOf(w, i)) })
+		return db.UpdateDirect(func(tx store.Tx) error { return tx.SetMeta(benchKey(w), loanOf(w, i)) })
 	})
 	return lim, err
 }

@@ -41,7 +41,7 @@ func tombstoneKey(id uint64) string { return "tombstone/" + strconv.FormatUint(i
 
 // TombstoneOf returns what was remembered when a bib was deleted or
 // suppressed; ok is false when nothing was.
-func TombstoneOf(tx *store.Tx, bibID uint64) (t Tombstone, ok bool, err error) {
+func TombstoneOf(tx store.Tx, bibID uint64) (t Tombstone, ok bool, err error) {
 	err = tx.Meta(tombstoneKey(bibID), &t)
 	if errors.Is(err, store.ErrNotFound) {
 		return t, false, nil
@@ -52,7 +52,7 @@ func TombstoneOf(tx *store.Tx, bibID uint64) (t Tombstone, ok bool, err error) {
 // PlacesOf returns the distinct places of a bib's items, sorted; a bib
 // without items is at the places of its holdings (on order, say). A holding
 // an item has moved away from does not count.
-func PlacesOf(tx *store.Tx, bibID uint64) ([]Place, error) {
+func PlacesOf(tx store.Tx, bibID uint64) ([]Place, error) {
 	its, err := tx.ItemsOfBib(bibID)
 	if err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func (s *Service) PutBibs(ctx context.Context, agent Agent, recs []MARCRecord) (
 		chunk := recs[start:min(start+bibMaxChunk, len(recs))]
 		var changes []BibChange
 		now := s.Now()
-		err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
+		err := s.update(ctx, Retry{}, nil, func(tx store.Tx) (*Error, error) {
 			changes = changes[:0]
 			for i := range chunk {
 				c, err := putBib(tx, &chunk[i], now, agent)
@@ -113,7 +113,7 @@ func (s *Service) PutBibs(ctx context.Context, agent Agent, recs []MARCRecord) (
 	return out, nil
 }
 
-func putBib(tx *store.Tx, rec *MARCRecord, now time.Time, agent Agent) (BibChange, error) {
+func putBib(tx store.Tx, rec *MARCRecord, now time.Time, agent Agent) (BibChange, error) {
 	f := ExtractBib(rec)
 	var c BibChange
 	b, err := store.Bib{}, error(nil)
@@ -152,7 +152,7 @@ func putBib(tx *store.Tx, rec *MARCRecord, now time.Time, agent Agent) (BibChang
 func (s *Service) DeleteBib(ctx context.Context, agent Agent, bibID uint64) (BibChange, error) {
 	var res BibChange
 	now := s.Now()
-	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx store.Tx) (*Error, error) {
 		b, refusal, err := catalogBib(tx, bibID)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -203,7 +203,7 @@ func (s *Service) DeleteBib(ctx context.Context, agent Agent, bibID uint64) (Bib
 func (s *Service) SuppressBib(ctx context.Context, agent Agent, bibID uint64, suppress bool) (BibChange, error) {
 	var res BibChange
 	now := s.Now()
-	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx store.Tx) (*Error, error) {
 		b, refusal, err := catalogBib(tx, bibID)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -231,7 +231,7 @@ func (s *Service) SuppressBib(ctx context.Context, agent Agent, bibID uint64, su
 	return res, err
 }
 
-func rememberPlaces(tx *store.Tx, bibID uint64, now time.Time) error {
+func rememberPlaces(tx store.Tx, bibID uint64, now time.Time) error {
 	places, err := PlacesOf(tx, bibID)
 	if err != nil {
 		return err
@@ -240,7 +240,7 @@ func rememberPlaces(tx *store.Tx, bibID uint64, now time.Time) error {
 }
 
 // catalogBib loads a bib that catalogue operations may change.
-func catalogBib(tx *store.Tx, bibID uint64) (store.Bib, *Error, error) {
+func catalogBib(tx store.Tx, bibID uint64) (store.Bib, *Error, error) {
 	b, err := tx.Bib(bibID)
 	if errors.Is(err, store.ErrNotFound) {
 		return b, refuse(InvalidRequest, "no bibliographic record "+strconv.FormatUint(bibID, 10)), nil
@@ -286,7 +286,7 @@ func (s *Service) AddItem(ctx context.Context, agent Agent, n NewItem) (store.It
 	if n.Pieces <= 0 {
 		n.Pieces = 1
 	}
-	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx store.Tx) (*Error, error) {
 		pol, err := tx.Policy(n.Policy)
 		if errors.Is(err, store.ErrNotFound) {
 			return refuse(InvalidRequest, notFound(tx, "policy", n.Policy).Error()), nil
@@ -327,7 +327,7 @@ func (s *Service) AddItem(ctx context.Context, agent Agent, n NewItem) (store.It
 func (s *Service) MoveItem(ctx context.Context, agent Agent, barcode, location, callNumber string) (store.Item, error) {
 	var res store.Item
 	now := s.Now()
-	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx store.Tx) (*Error, error) {
 		it, refusal, err := lookupItem(tx, barcode)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -361,7 +361,7 @@ func (s *Service) MoveItem(ctx context.Context, agent Agent, barcode, location, 
 func (s *Service) RemoveItem(ctx context.Context, agent Agent, barcode string) (store.Item, error) {
 	var res store.Item
 	now := s.Now()
-	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx store.Tx) (*Error, error) {
 		it, refusal, err := lookupItem(tx, barcode)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -385,7 +385,7 @@ func (s *Service) RemoveItem(ctx context.Context, agent Agent, barcode string) (
 func (s *Service) AddHolding(ctx context.Context, agent Agent, bibID uint64, location, callNumber string) (store.Holding, error) {
 	var res store.Holding
 	now := s.Now()
-	err := s.update(ctx, Retry{}, nil, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, Retry{}, nil, func(tx store.Tx) (*Error, error) {
 		b, refusal, err := catalogBib(tx, bibID)
 		if err != nil || refusal != nil {
 			return refusal, err
@@ -410,7 +410,7 @@ func (s *Service) AddHolding(ctx context.Context, agent Agent, bibID uint64, loc
 }
 
 // holdingAt returns the bib's holding at a location, creating it.
-func holdingAt(tx *store.Tx, b *store.Bib, location, callNumber string, now time.Time) (store.Holding, *Error, error) {
+func holdingAt(tx store.Tx, b *store.Bib, location, callNumber string, now time.Time) (store.Holding, *Error, error) {
 	loc, err := tx.Location(location)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Holding{}, refuse(LocationUnknown, "no location "+location), nil

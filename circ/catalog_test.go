@@ -106,7 +106,7 @@ func FuzzParseMARCXML(f *testing.F) {
 // events returns the kinds of journal events after seq.
 func (l *testLib) events(after uint64) []string {
 	var kinds []string
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		return tx.JournalAfter(after, func(e store.Event) bool { kinds = append(kinds, e.Kind); return true })
 	})
 	return kinds
@@ -115,7 +115,7 @@ func (l *testLib) events(after uint64) []string {
 func (l *testLib) bib(id uint64) (store.Bib, string) {
 	var b store.Bib
 	var marc string
-	err := l.db.View(ctx, func(tx *store.Tx) error {
+	err := l.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		if b, err = tx.Bib(id); err != nil {
 			return err
@@ -219,7 +219,7 @@ func TestCatalogueLifecycle(t *testing.T) {
 	}
 	var ts Tombstone
 	var items []store.Item
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		ts, _, _ = TombstoneOf(tx, id)
 		items, _ = tx.ItemsOfBib(id)
 		return nil

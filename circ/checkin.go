@@ -60,7 +60,7 @@ func (s *Service) Checkin(ctx context.Context, req CheckinRequest) (CheckinResul
 	var res CheckinResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = CheckinResult{At: now, Currency: rules.Currency}
 		it, refusal, err := lookupItem(tx, req.Item)
 		if err != nil || refusal != nil {
@@ -129,7 +129,7 @@ func (s *Service) Checkin(ctx context.Context, req CheckinRequest) (CheckinResul
 
 // route decides where a returned or arriving item goes and updates the item
 // and the request it is trapped for.
-func (s *Service) route(tx *store.Tx, rules *store.Rules, it *store.Item, here string, now time.Time, res *CheckinResult) error {
+func (s *Service) route(tx store.Tx, rules *store.Rules, it *store.Item, here string, now time.Time, res *CheckinResult) error {
 	res.SortBin = it.Location
 	// An item already trapped for a request keeps serving it.
 	if it.HeldFor != 0 {
@@ -158,7 +158,7 @@ func (s *Service) route(tx *store.Tx, rules *store.Rules, it *store.Item, here s
 
 // trap reserves an item for a request: on the hold shelf when the pickup
 // library is here, in transit to it otherwise.
-func (s *Service) trap(tx *store.Tx, rules *store.Rules, it *store.Item, r *store.Request, here string, now time.Time, res *CheckinResult) error {
+func (s *Service) trap(tx store.Tx, rules *store.Rules, it *store.Item, r *store.Request, here string, now time.Time, res *CheckinResult) error {
 	p, err := tx.Patron(r.PatronID)
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ type ItemBrief struct {
 	Note       string           `json:"note,omitempty"`  // for staff
 }
 
-func briefOf(tx *store.Tx, it *store.Item) ItemBrief {
+func briefOf(tx store.Tx, it *store.Item) ItemBrief {
 	b := ItemBrief{ID: it.ID, Barcode: it.Barcode, CallNumber: it.CallNumber, Library: it.Library,
 		Location: it.Location, MediaType: it.MediaType, Magnetic: it.Magnetic, Pieces: it.Pieces,
 		Status: it.Status, Policy: it.Policy, BibID: it.BibID, Properties: it.Properties, Price: it.Price, Note: it.Note}
@@ -100,7 +100,7 @@ func (s *Service) Checkout(ctx context.Context, req CheckoutRequest) (CheckoutRe
 	if err != nil {
 		return res, err
 	}
-	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err = s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = CheckoutResult{At: now, Currency: rules.Currency}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || (refusal != nil && refusal.Code == PatronUnknown) {
@@ -235,7 +235,7 @@ func rentalFee(r *store.Rules, policy string) int64 {
 // for, or a title-level request on its bib. reqs are the bib's open
 // requests, read once by the checkout. It returns the closed request's id,
 // or 0.
-func fulfilRequests(tx *store.Tx, it *store.Item, reqs []store.Request, patronID uint64, now time.Time) (uint64, error) {
+func fulfilRequests(tx store.Tx, it *store.Item, reqs []store.Request, patronID uint64, now time.Time) (uint64, error) {
 	for _, r := range reqs {
 		if r.PatronID != patronID || r.Kind == store.RequestRetrieval {
 			continue
@@ -250,7 +250,7 @@ func fulfilRequests(tx *store.Tx, it *store.Item, reqs []store.Request, patronID
 
 // circulates says whether an item may go out: its loan rule lends it and
 // its location is not one whose items stay in the building.
-func circulates(tx *store.Tx, rule store.LoanRule, it *store.Item) (bool, error) {
+func circulates(tx store.Tx, rule store.LoanRule, it *store.Item) (bool, error) {
 	if !rule.Circulates {
 		return false, nil
 	}

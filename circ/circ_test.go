@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // testLib is a small library in a real database file, with a clock the
 // test moves.
 type testLib struct {
 	t   *testing.T
-	db  *store.DB
+	db  store.DB
 	svc *Service
 	now atomic.Pointer[time.Time]
 	pin string // hash of 1234
@@ -39,7 +40,7 @@ var (
 	testPolicies = []string{"BOOK", "REF", "SHORT", "VIDEO"}
 )
 
-func putTestGroupsAndPolicies(tx *store.Tx) error {
+func putTestGroupsAndPolicies(tx store.Tx) error {
 	for _, g := range testGroups {
 		if err := tx.PutGroup(&store.Group{Code: g, Name: g, Created: start, Updated: start}); err != nil {
 			return err
@@ -55,14 +56,14 @@ func putTestGroupsAndPolicies(tx *store.Tx) error {
 
 func newLib(t *testing.T) *testLib {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(t.TempDir(), boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := &testLib{t: t, db: db}
 	l.now.Store(&start)
 	l.pin, _ = HashSecret("1234")
-	err = db.Update(ctx, func(tx *store.Tx) error {
+	err = db.Update(ctx, func(tx store.Tx) error {
 		for _, lib := range []store.Library{{Code: "MAIN", Timezone: "America/New_York", Currency: "USD"}, {Code: "BRANCH", Timezone: "America/New_York", Currency: "USD"}} {
 			if err := tx.PutLibrary(&lib); err != nil {
 				return err
@@ -107,8 +108,8 @@ func newLib(t *testing.T) *testLib {
 // answer through.
 func journalsWrites(t *testing.T, s *Service) {
 	inner := s.commit
-	s.commit = func(ctx context.Context, fn func(*store.Tx) error) error {
-		return inner(ctx, func(tx *store.Tx) error {
+	s.commit = func(ctx context.Context, fn func(store.Tx) error) error {
+		return inner(ctx, func(tx store.Tx) error {
 			head, before := tx.JournalHead(), tx.Track()
 			if err := fn(tx); err != nil {
 				return err
@@ -139,7 +140,7 @@ func (l *testLib) patron(barcode, group string, mod ...func(*store.Patron)) stor
 	for _, m := range mod {
 		m(&p)
 	}
-	if err := l.db.Update(ctx, func(tx *store.Tx) error { return tx.PutPatron(&p, start) }); err != nil {
+	if err := l.db.Update(ctx, func(tx store.Tx) error { return tx.PutPatron(&p, start) }); err != nil {
 		l.t.Fatal(err)
 	}
 	return p
@@ -148,7 +149,7 @@ func (l *testLib) patron(barcode, group string, mod ...func(*store.Patron)) stor
 func (l *testLib) item(barcode, policy, library, location string) store.Item {
 	l.t.Helper()
 	var it store.Item
-	err := l.db.Update(ctx, func(tx *store.Tx) error {
+	err := l.db.Update(ctx, func(tx store.Tx) error {
 		b := store.Bib{Title: "Title " + barcode, MARCXML: "<record/>"}
 		if err := tx.PutBib(&b, start); err != nil {
 			return err
@@ -168,7 +169,7 @@ func (l *testLib) copyOf(orig store.Item, barcode string) store.Item {
 	l.t.Helper()
 	it := orig
 	it.ID, it.Barcode = 0, barcode
-	if err := l.db.Update(ctx, func(tx *store.Tx) error { return tx.PutItem(&it, start) }); err != nil {
+	if err := l.db.Update(ctx, func(tx store.Tx) error { return tx.PutItem(&it, start) }); err != nil {
 		l.t.Fatal(err)
 	}
 	return it
@@ -258,7 +259,7 @@ func TestCheckoutRefusals(t *testing.T) {
 
 func (l *testLib) journalHead() uint64 {
 	var h uint64
-	l.db.View(ctx, func(tx *store.Tx) error { h = tx.JournalHead(); return nil })
+	l.db.View(ctx, func(tx store.Tx) error { h = tx.JournalHead(); return nil })
 	return h
 }
 
@@ -315,7 +316,7 @@ func TestNoBlockCheckout(t *testing.T) {
 	if !res.NoBlock || !res.Due.Equal(kioskDue) {
 		t.Fatalf("no-block: %+v", res)
 	}
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		loan, _ := tx.Loan(res.LoanID)
 		if !loan.NeedsReview {
 			t.Error("offline checkout not flagged for review")
@@ -484,7 +485,7 @@ func TestHolds(t *testing.T) {
 	if err != nil || ah.Retrieval == 0 {
 		t.Fatalf("annex hold: %+v %v", ah, err)
 	}
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		r, _ := tx.Request(ah.Retrieval)
 		if r.Kind != store.RequestRetrieval || r.Facility != "ANNEX" || r.ItemID != annex.ID {
 			t.Errorf("retrieval: %+v", r)
@@ -497,7 +498,7 @@ func TestHolds(t *testing.T) {
 	})
 	// Cancelling the hold cancels the retrieval too.
 	l.svc.CancelHold(ctx, CancelHoldRequest{Agent: atMain, RequestID: ah.Request})
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		r, _ := tx.Request(ah.Retrieval)
 		if r.Status != store.RequestCancelled {
 			t.Errorf("retrieval after cancel: %s", r.Status)
@@ -560,7 +561,7 @@ func TestFeePayments(t *testing.T) {
 	if sum.Standing.Balance != 400 || len(sum.Fees) != 1 {
 		t.Fatalf("balance %d fees %d", sum.Standing.Balance, len(sum.Fees))
 	}
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		f, err := tx.FeeByTransaction("T1")
 		if err != nil || f.ID != fees[0] && f.ID != fees[1] {
 			t.Errorf("fee by transaction: %v", err)
@@ -680,7 +681,7 @@ func TestRetryReplaysOnlyRetries(t *testing.T) {
 	// A refusal is not kept, and clears the slot.
 	_, err := l.svc.Checkin(ctx, CheckinRequest{Agent: atMain, Item: "NOPE", Retry: kiosk("f4")})
 	wantCode(t, err, ItemUnknown)
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		if _, found, _ := tx.Remembered("kiosk-1"); found {
 			t.Error("a refusal left an answer in the kiosk's slot")
 		}
@@ -713,7 +714,7 @@ func TestPaymentIDKeptForGood(t *testing.T) {
 	l.advance(400 * 24 * time.Hour)
 	n, err := func() (int, error) {
 		var n int
-		err := l.db.Update(ctx, func(tx *store.Tx) error {
+		err := l.db.Update(ctx, func(tx store.Tx) error {
 			var err error
 			n, err = tx.ForgetBefore(l.svc.Now())
 			return err

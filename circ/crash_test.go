@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 const crashChildEnv = "CIRCA_CRASH_CHILD_DB"
@@ -31,7 +32,7 @@ const crashItems = 2000
 // crashChild checks out items from many goroutines and prints each barcode
 // once its checkout is acknowledged, until it is killed.
 func crashChild(path string) {
-	db, err := store.Open(path, store.Options{})
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -71,12 +72,12 @@ func TestSIGKILLLosesNoAcknowledgedCheckout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
-	path := filepath.Join(t.TempDir(), store.DefaultFile)
-	db, err := store.Open(path, store.Options{})
+	path := filepath.Join(t.TempDir(), boltstore.DefaultFile)
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(ctx, func(tx *store.Tx) error {
+	err = db.Update(ctx, func(tx store.Tx) error {
 		// testRules name both libraries; db check refuses a rule naming none.
 		for _, code := range []string{"MAIN", "BRANCH"} {
 			if err := tx.PutLibrary(&store.Library{Code: code, Timezone: "UTC", Currency: "USD"}); err != nil {
@@ -143,7 +144,7 @@ func TestSIGKILLLosesNoAcknowledgedCheckout(t *testing.T) {
 		t.Fatalf("child was not killed mid-load: %v", state)
 	}
 
-	db, err = store.Open(path, store.Options{})
+	db, err = boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestSIGKILLLosesNoAcknowledgedCheckout(t *testing.T) {
 		t.Fatalf("check after SIGKILL: %v %v", err, probs)
 	}
 	onLoan := 0
-	db.View(ctx, func(tx *store.Tx) error {
+	db.View(ctx, func(tx store.Tx) error {
 		for bc := range acked {
 			it, err := tx.ItemByBarcode(bc)
 			if err != nil {

@@ -55,7 +55,7 @@ type ExportedFee struct {
 // commits with the marks or not at all. record must keep to the
 // transaction: it may run more than once. No matching fee is not an error:
 // record is not called and the result is empty.
-func (s *Service) ExportFees(ctx context.Context, req ExportFeesRequest, record func(tx *store.Tx, fees []ExportedFee) error) ([]ExportedFee, error) {
+func (s *Service) ExportFees(ctx context.Context, req ExportFeesRequest, record func(tx store.Tx, fees []ExportedFee) error) ([]ExportedFee, error) {
 	if req.IdentifierType == "" || req.TxnPrefix == "" {
 		return nil, refuse(InvalidRequest, "identifier type and transaction prefix are required")
 	}
@@ -69,7 +69,7 @@ func (s *Service) ExportFees(ctx context.Context, req ExportFeesRequest, record 
 	// that marks them touches a bounded number of fees and holds the commit
 	// only briefly; it checks each candidate again.
 	var candidates []uint64
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		candidates = candidates[:0]
 		seen := map[uint64]bool{}
 		ok := map[uint64]bool{}
@@ -101,7 +101,7 @@ func (s *Service) ExportFees(ctx context.Context, req ExportFeesRequest, record 
 		return nil, err
 	}
 	var out []ExportedFee
-	err = s.commit(ctx, func(tx *store.Tx) error {
+	err = s.commit(ctx, func(tx store.Tx) error {
 		out = out[:0]
 		var picked []store.Fee
 		for _, id := range candidates {
@@ -269,7 +269,7 @@ func (o PaymentOutcome) Exception() bool {
 func (s *Service) MarkExportedFeesPaid(ctx context.Context, agent Agent, lines []BursarPayment) ([]PaymentOutcome, error) {
 	now := s.Now()
 	var out []PaymentOutcome
-	err := s.commit(ctx, func(tx *store.Tx) error {
+	err := s.commit(ctx, func(tx store.Tx) error {
 		out = make([]PaymentOutcome, 0, len(lines))
 		var refs []store.Ref
 		for _, l := range lines {
@@ -358,7 +358,7 @@ func (s *Service) MarkExportedFeesPaid(ctx context.Context, agent Agent, lines [
 // its bursar export (nil when it has none): digits are the fee's number, as
 // circa writes the id and Alma does; anything else is the CODE-N id earlier
 // versions wrote, found through the fee transaction index.
-func exportedFee(tx *store.Tx, txnID string) (store.Fee, *store.FeeTxn, error) {
+func exportedFee(tx store.Tx, txnID string) (store.Fee, *store.FeeTxn, error) {
 	if id, ok := FeeNumber(txnID); ok {
 		f, err := tx.Fee(id)
 		if err != nil {
@@ -513,7 +513,7 @@ func (s *Service) SyncPatrons(ctx context.Context, o SyncOptions, users []SyncUs
 	}
 	now := s.Now()
 	var out []SyncOutcome
-	run := func(tx *store.Tx) error {
+	run := func(tx store.Tx) error {
 		out = make([]SyncOutcome, 0, len(users))
 		var refs []store.Ref
 		seen := map[string]int{}
@@ -625,7 +625,7 @@ func checkSynced(p *store.Patron) string {
 
 // syncExpiry turns a user's expiry day into the end of that day in the
 // home library's zone, as a librarian reads "expires 31 October".
-func (s *Service) syncExpiry(tx *store.Tx, u *SyncUser, home string) {
+func (s *Service) syncExpiry(tx store.Tx, u *SyncUser, home string) {
 	day, err := time.Parse(time.DateOnly, u.ExpiryDay)
 	if err != nil {
 		return

@@ -24,7 +24,7 @@ func (l *testLib) charge(patron, typ, library string, amount int64) uint64 {
 func (l *testLib) fee(id uint64) store.Fee {
 	l.t.Helper()
 	var f store.Fee
-	if err := l.db.View(ctx, func(tx *store.Tx) error {
+	if err := l.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		f, err = tx.Fee(id)
 		return err
@@ -48,7 +48,7 @@ func TestExportFeesSelectsMarksAndRecordsTogether(t *testing.T) {
 	req := ExportFeesRequest{Agent: atMain, FeeTypes: []string{"04"}, Libraries: []string{"MAIN"}, MinAmount: 100,
 		IdentifierType: "univ_id", TxnPrefix: "BURSAR"}
 	var recorded []uint64
-	got, err := l.svc.ExportFees(ctx, req, func(tx *store.Tx, fees []ExportedFee) error {
+	got, err := l.svc.ExportFees(ctx, req, func(tx store.Tx, fees []ExportedFee) error {
 		recorded = recorded[:0]
 		for _, f := range fees {
 			recorded = append(recorded, f.Fee.ID)
@@ -72,7 +72,7 @@ func TestExportFeesSelectsMarksAndRecordsTogether(t *testing.T) {
 		}
 	}
 	// A second export finds nothing new and does not call record.
-	again, err := l.svc.ExportFees(ctx, req, func(*store.Tx, []ExportedFee) error {
+	again, err := l.svc.ExportFees(ctx, req, func(store.Tx, []ExportedFee) error {
 		t.Error("record called with nothing to export")
 		return nil
 	})
@@ -87,7 +87,7 @@ func TestExportFeesRollsBackWhenRecordFails(t *testing.T) {
 	id := l.charge("P1", "04", "MAIN", 350)
 	boom := errors.New("outbox full")
 	_, err := l.svc.ExportFees(ctx, ExportFeesRequest{IdentifierType: store.IdentBarcode, TxnPrefix: "B"},
-		func(*store.Tx, []ExportedFee) error { return boom })
+		func(store.Tx, []ExportedFee) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("want the record error, got %v", err)
 	}
@@ -108,7 +108,7 @@ func TestMarkExportedFeesPaidByNumber(t *testing.T) {
 	c := l.charge("P1", "04", "MAIN", 200)
 	open := l.charge("P1", "04", "BRANCH", 80)
 	if _, err := l.svc.ExportFees(ctx, ExportFeesRequest{Libraries: []string{"MAIN"}, IdentifierType: store.IdentBarcode, TxnPrefix: "B"},
-		func(*store.Tx, []ExportedFee) error { return nil }); err != nil {
+		func(store.Tx, []ExportedFee) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	number := func(id uint64) string { return strconv.FormatUint(id, 10) }
@@ -158,7 +158,7 @@ func TestMarkExportedFeesPaid(t *testing.T) {
 	other := l.charge("P2", "04", "MAIN", 500)
 	open := l.charge("P1", "04", "BRANCH", 80)
 	if _, err := l.svc.ExportFees(ctx, ExportFeesRequest{Libraries: []string{"MAIN"}, IdentifierType: store.IdentBarcode, TxnPrefix: "B"},
-		func(*store.Tx, []ExportedFee) error { return nil }); err != nil {
+		func(store.Tx, []ExportedFee) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	balance := func(patron string) Standing {
@@ -215,7 +215,7 @@ func TestMarkExportedFeesPaid(t *testing.T) {
 	// The 60 overpaid is a credit on P1, set against what P1 owes: 20 on
 	// b and 80 never exported.
 	var credits []store.Fee
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		fees, err := tx.FeesOfPatron(l.patronBy("P1").ID)
 		for _, f := range fees {
 			if f.Status == store.FeeCredit {
@@ -279,7 +279,7 @@ func syncUser(line int, id, last string) SyncUser {
 func (l *testLib) patronBy(barcode string) store.Patron {
 	l.t.Helper()
 	var p store.Patron
-	if err := l.db.View(ctx, func(tx *store.Tx) error {
+	if err := l.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		p, err = tx.PatronByBarcode(barcode)
 		return err

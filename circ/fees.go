@@ -68,7 +68,7 @@ func (s *Service) PayFee(ctx context.Context, req PayRequest) (PayResult, error)
 	if err != nil {
 		return res, err
 	}
-	err = s.update(ctx, retry, &res, func(tx *store.Tx) (*Error, error) {
+	err = s.update(ctx, retry, &res, func(tx store.Tx) (*Error, error) {
 		res = PayResult{At: now, Currency: currency, TransactionID: req.TransactionID}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || refusal != nil {
@@ -187,7 +187,7 @@ func (s *Service) Charge(ctx context.Context, req ChargeRequest) (ChargeResult, 
 	var res ChargeResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, foreverKey(req.Key), &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, foreverKey(req.Key), &res, func(tx store.Tx) (*Error, error) {
 		res = ChargeResult{At: now}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, pinVerdict{})
 		if err != nil || refusal != nil {

@@ -18,7 +18,7 @@ func (s *Service) AddGroup(ctx context.Context, g store.Group, agent Agent) erro
 	if err := checkGroupRecord(&g); err != nil {
 		return err
 	}
-	return s.structureUpdate(ctx, "group.add", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "group.add", agent, func(tx store.Tx) error {
 		if _, err := tx.Group(g.Code); err == nil {
 			return fmt.Errorf("group %s: %w; use edit", g.Code, ErrExists)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -32,7 +32,7 @@ func (s *Service) AddGroup(ctx context.Context, g store.Group, agent Agent) erro
 
 // EditGroup changes a patron group with change, then checks the result.
 func (s *Service) EditGroup(ctx context.Context, code string, change func(*store.Group), agent Agent) error {
-	return s.structureUpdate(ctx, "group.edit", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "group.edit", agent, func(tx store.Tx) error {
 		g, err := tx.Group(code)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "group", code)
@@ -52,7 +52,7 @@ func (s *Service) EditGroup(ctx context.Context, code string, change func(*store
 
 // RemoveGroup removes a patron group no patron or rule names.
 func (s *Service) RemoveGroup(ctx context.Context, code string, agent Agent) error {
-	return s.removeNamed(ctx, "group", code, agent, func(tx *store.Tx) error { return tx.DeleteGroup(code) })
+	return s.removeNamed(ctx, "group", code, agent, func(tx store.Tx) error { return tx.DeleteGroup(code) })
 }
 
 // AddPolicy stores a new item policy.
@@ -60,7 +60,7 @@ func (s *Service) AddPolicy(ctx context.Context, p store.Policy, agent Agent) er
 	if err := checkPolicyRecord(&p); err != nil {
 		return err
 	}
-	return s.structureUpdate(ctx, "policy.add", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "policy.add", agent, func(tx store.Tx) error {
 		if _, err := tx.Policy(p.Code); err == nil {
 			return fmt.Errorf("item policy %s: %w; use edit", p.Code, ErrExists)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -75,7 +75,7 @@ func (s *Service) AddPolicy(ctx context.Context, p store.Policy, agent Agent) er
 // EditPolicy changes an item policy with change, then checks the result.
 // A new media type is for items added from now on; items keep theirs.
 func (s *Service) EditPolicy(ctx context.Context, code string, change func(*store.Policy), agent Agent) error {
-	return s.structureUpdate(ctx, "policy.edit", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "policy.edit", agent, func(tx store.Tx) error {
 		p, err := tx.Policy(code)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "policy", code)
@@ -95,17 +95,17 @@ func (s *Service) EditPolicy(ctx context.Context, code string, change func(*stor
 
 // RemovePolicy removes an item policy no item or rule names.
 func (s *Service) RemovePolicy(ctx context.Context, code string, agent Agent) error {
-	return s.removeNamed(ctx, "policy", code, agent, func(tx *store.Tx) error { return tx.DeletePolicy(code) })
+	return s.removeNamed(ctx, "policy", code, agent, func(tx store.Tx) error { return tx.DeletePolicy(code) })
 }
 
 // removeNamed removes a group or policy after the same two scans as
 // RemoveLibrary: one in a read transaction that keeps kiosks' commits
 // flowing, and one again in the write transaction.
-func (s *Service) removeNamed(ctx context.Context, kind, code string, agent Agent, del func(*store.Tx) error) error {
+func (s *Service) removeNamed(ctx context.Context, kind, code string, agent Agent, del func(store.Tx) error) error {
 	if err := s.refuseReferencedView(ctx, kind, code); err != nil {
 		return err
 	}
-	return s.structureUpdate(ctx, kind+".remove", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, kind+".remove", agent, func(tx store.Tx) error {
 		if err := s.refuseReferenced(tx, kind, code); err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ func (s *Service) removeNamed(ctx context.Context, kind, code string, agent Agen
 
 // CheckGroup says whether a patron group exists: nil, or a NotFoundError
 // naming the nearest group.
-func CheckGroup(tx *store.Tx, code string) error {
+func CheckGroup(tx store.Tx, code string) error {
 	_, err := tx.Group(code)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound(tx, "group", code)
@@ -130,7 +130,7 @@ func CheckGroup(tx *store.Tx, code string) error {
 
 // CheckPolicy says whether an item policy exists: nil, or a NotFoundError
 // naming the nearest policy.
-func CheckPolicy(tx *store.Tx, code string) error {
+func CheckPolicy(tx store.Tx, code string) error {
 	_, err := tx.Policy(code)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound(tx, "policy", code)
@@ -171,7 +171,7 @@ func validMediaType(m string) bool {
 // namedByRules adds to r what names a group (patrons, loan rules, group
 // limits) or an item policy (items, loan rules, rental fees). Like the
 // structure's scan it is linear in patrons or items: removals are rare.
-func (s *Service) namedByRules(tx *store.Tx, kind, code string, r *Referrers) error {
+func (s *Service) namedByRules(tx store.Tx, kind, code string, r *Referrers) error {
 	if kind == "group" {
 		// Patrons are counted, never named: a barcode is personal data.
 		n := 0

@@ -67,7 +67,7 @@ func TestGroupRecords(t *testing.T) {
 	for _, bc := range []string{"P-SECRET", "P-SECRET2"} {
 		p := l.patronBy(bc)
 		p.UserGroup = "GRAD"
-		if err := l.db.Update(ctx, func(tx *store.Tx) error { return tx.PutPatron(&p, start) }); err != nil {
+		if err := l.db.Update(ctx, func(tx store.Tx) error { return tx.PutPatron(&p, start) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -78,7 +78,7 @@ func TestGroupRecords(t *testing.T) {
 	if l.journalHead() != head+1 {
 		t.Error("the removal was not journalled")
 	}
-	if err := l.db.View(ctx, func(tx *store.Tx) error { return CheckGroup(tx, "ALUMNI") }); !errors.As(err, &nf) {
+	if err := l.db.View(ctx, func(tx store.Tx) error { return CheckGroup(tx, "ALUMNI") }); !errors.As(err, &nf) {
 		t.Errorf("CheckGroup after removal: %v", err)
 	}
 }
@@ -171,14 +171,14 @@ func TestRulesNameExistingGroupsAndPolicies(t *testing.T) {
 func TestAcceptItemCreatesItsPolicy(t *testing.T) {
 	l := newLib(t)
 	l.patron("P1", "GRAD")
-	if err := l.db.Update(ctx, func(tx *store.Tx) error { return tx.DeletePolicy(ILLItemPolicy) }); err != nil {
+	if err := l.db.Update(ctx, func(tx store.Tx) error { return tx.DeletePolicy(ILLItemPolicy) }); err != nil {
 		t.Fatal(err)
 	}
 	res, err := l.svc.AcceptItem(ctx, AcceptItemRequest{Agent: atPartner, Partner: "ILL", RequestID: "R1", Item: "ILL-1", Patron: "P1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.db.View(ctx, func(tx *store.Tx) error {
+	if err := l.db.View(ctx, func(tx store.Tx) error {
 		p, err := tx.Policy(ILLItemPolicy)
 		if err != nil || p.Name == "" || !p.Created.Equal(start) {
 			t.Errorf("policy %s after the first borrowed item: %+v %v", ILLItemPolicy, p, err)
@@ -198,7 +198,7 @@ func TestAcceptItemCreatesItsPolicy(t *testing.T) {
 	if _, err := l.svc.AcceptItem(ctx, AcceptItemRequest{Agent: atPartner, Partner: "ILL", RequestID: "R2", Item: "ILL-2", Patron: "P1"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.db.View(ctx, func(tx *store.Tx) error {
+	if err := l.db.View(ctx, func(tx store.Tx) error {
 		if p, _ := tx.Policy(ILLItemPolicy); p.Name != "Books" {
 			t.Errorf("policy replaced: %+v", p)
 		}
@@ -238,7 +238,7 @@ func TestSyncPatronsRefusesUnknownGroup(t *testing.T) {
 func (l *testLib) group(code string) store.Group {
 	l.t.Helper()
 	var g store.Group
-	if err := l.db.View(ctx, func(tx *store.Tx) error {
+	if err := l.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		g, err = tx.Group(code)
 		return err

@@ -52,7 +52,7 @@ func (s *Service) PlaceHold(ctx context.Context, req HoldRequest) (HoldResult, e
 	if err != nil {
 		return res, err
 	}
-	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err = s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = HoldResult{At: now}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || refusal != nil {
@@ -186,7 +186,7 @@ func (s *Service) CancelHold(ctx context.Context, req CancelHoldRequest) (HoldRe
 	if err != nil {
 		return res, err
 	}
-	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err = s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = HoldResult{At: now}
 		r, refusal, err := s.findRequest(tx, req.Patron, pin, req.RequestID, req.Item, req.BibID, req.Partner, req.ExternalID)
 		if err != nil || refusal != nil {
@@ -208,7 +208,7 @@ func (s *Service) CancelHold(ctx context.Context, req CancelHoldRequest) (HoldRe
 
 // closeRequest ends a request, releases an item trapped for it and cancels
 // the retrieval that served it. It returns the refs of what it changed.
-func (s *Service) closeRequest(tx *store.Tx, r *store.Request, status store.RequestStatus, note string, now time.Time) ([]store.Ref, error) {
+func (s *Service) closeRequest(tx store.Tx, r *store.Request, status store.RequestStatus, note string, now time.Time) ([]store.Ref, error) {
 	r.Status, r.Closed = status, now
 	if note != "" {
 		r.Note = note
@@ -246,7 +246,7 @@ func (s *Service) closeRequest(tx *store.Tx, r *store.Request, status store.Requ
 	return refs, nil
 }
 
-func (s *Service) findRequest(tx *store.Tx, patron string, pin pinVerdict, id uint64, item string, bibID uint64, partner, externalID string) (store.Request, *Error, error) {
+func (s *Service) findRequest(tx store.Tx, patron string, pin pinVerdict, id uint64, item string, bibID uint64, partner, externalID string) (store.Request, *Error, error) {
 	var p store.Patron
 	if patron != "" {
 		var refusal *Error
@@ -322,7 +322,7 @@ func (s *Service) ChangeHold(ctx context.Context, req ChangeHoldRequest) (HoldRe
 	if err != nil {
 		return res, err
 	}
-	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err = s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = HoldResult{At: now}
 		r, refusal, err := s.findRequest(tx, req.Patron, pin, req.RequestID, req.Item, req.BibID, "", "")
 		if err != nil || refusal != nil {

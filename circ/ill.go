@@ -23,7 +23,7 @@ const ILLItemPolicy = "BOOK"
 // policy. A borrowed item arrives on a partner's request, with no one at
 // hand to add a missing record, and every item must name a policy that
 // exists; the loan rules decide how it lends, as for any other policy.
-func ensureILLPolicy(tx *store.Tx, now time.Time) error {
+func ensureILLPolicy(tx store.Tx, now time.Time) error {
 	_, err := tx.Policy(ILLItemPolicy)
 	if !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -82,7 +82,7 @@ func (s *Service) AcceptItem(ctx context.Context, req AcceptItemRequest) (Accept
 	var res AcceptItemResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = AcceptItemResult{At: now, RequestID: req.RequestID}
 		if strings.TrimSpace(req.RequestID) == "" {
 			return refuse(InvalidRequest, "a request id is required"), nil
@@ -182,7 +182,7 @@ func (s *Service) AcceptItem(ctx context.Context, req AcceptItemRequest) (Accept
 	return res, err
 }
 
-func acceptedResult(tx *store.Tx, r *store.Request, it *store.Item, res *AcceptItemResult) error {
+func acceptedResult(tx store.Tx, r *store.Request, it *store.Item, res *AcceptItemResult) error {
 	p, err := tx.Patron(r.PatronID)
 	if err != nil {
 		return err
@@ -195,7 +195,7 @@ func acceptedResult(tx *store.Tx, r *store.Request, it *store.Item, res *AcceptI
 // shelfOf picks the shelving location of a library that temporary items
 // get: its first location (in code order) that lends (a borrowed item is
 // there to go out) and is not remote storage.
-func shelfOf(tx *store.Tx, library string) (string, error) {
+func shelfOf(tx store.Tx, library string) (string, error) {
 	locs, err := tx.Locations()
 	if err != nil {
 		return "", err
@@ -230,7 +230,7 @@ type DeleteItemResult struct {
 func (s *Service) DeleteTemporaryItem(ctx context.Context, req DeleteItemRequest) (DeleteItemResult, error) {
 	var res DeleteItemResult
 	now := s.Now()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = DeleteItemResult{At: now}
 		marker := deletedKey(req.Partner, req.Item)
 		it, err := tx.ItemByBarcode(req.Item)
@@ -324,7 +324,7 @@ type RecallResult struct {
 func (s *Service) Recall(ctx context.Context, req RecallRequest) (RecallResult, error) {
 	var res RecallResult
 	now := s.Now()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = RecallResult{At: now}
 		it, refusal, err := lookupItem(tx, req.Item)
 		if err != nil || refusal != nil {
@@ -388,7 +388,7 @@ func (s *Service) PartnerCheckin(ctx context.Context, req PartnerCheckinRequest)
 	var res CheckinResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = CheckinResult{At: now, Currency: rules.Currency}
 		it, refusal, err := lookupItem(tx, req.Item)
 		if err != nil || refusal != nil {
@@ -473,7 +473,7 @@ func (s *Service) PartnerCheckin(ctx context.Context, req PartnerCheckinRequest)
 
 // temporaryRequest finds the resource-sharing request a temporary item was
 // accepted for, open or closed.
-func temporaryRequest(tx *store.Tx, it *store.Item) (*store.Request, error) {
+func temporaryRequest(tx store.Tx, it *store.Item) (*store.Request, error) {
 	if it.HeldFor != 0 {
 		if r, err := tx.Request(it.HeldFor); err == nil && r.Kind == store.RequestResourceSharing {
 			return &r, nil
@@ -491,7 +491,7 @@ func temporaryRequest(tx *store.Tx, it *store.Item) (*store.Request, error) {
 }
 
 // closeLoan ends a loan at returned, charging the overdue fine its rule sets.
-func (s *Service) closeLoan(tx *store.Tx, rules *store.Rules, it *store.Item, loan *store.Loan, returned time.Time, library string, now time.Time, res *CheckinResult) ([]store.Ref, error) {
+func (s *Service) closeLoan(tx store.Tx, rules *store.Rules, it *store.Item, loan *store.Loan, returned time.Time, library string, now time.Time, res *CheckinResult) ([]store.Ref, error) {
 	p, err := tx.Patron(loan.PatronID)
 	if err != nil {
 		return nil, err
@@ -549,7 +549,7 @@ type RequestInfo struct {
 func (s *Service) LookupRequest(ctx context.Context, q RequestQuery) (RequestInfo, error) {
 	var info RequestInfo
 	var refusal *Error
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		var r store.Request
 		var err error
 		switch {
@@ -586,7 +586,7 @@ func (s *Service) LookupRequest(ctx context.Context, q RequestQuery) (RequestInf
 	return info, nil
 }
 
-func patronRequestOn(tx *store.Tx, patron, item string) (store.Request, bool, error) {
+func patronRequestOn(tx store.Tx, patron, item string) (store.Request, bool, error) {
 	p, err := tx.PatronByBarcode(patron)
 	if err != nil {
 		return store.Request{}, false, err
@@ -611,7 +611,7 @@ func patronRequestOn(tx *store.Tx, patron, item string) (store.Request, bool, er
 func (s *Service) PatronRequests(ctx context.Context, patron string) ([]RequestInfo, error) {
 	var out []RequestInfo
 	var refusal *Error
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		p, err := tx.PatronByBarcode(patron)
 		if errors.Is(err, store.ErrNotFound) {
 			refusal = refuse(PatronUnknown, "")
@@ -642,7 +642,7 @@ func (s *Service) PatronRequests(ctx context.Context, patron string) ([]RequestI
 	return out, err
 }
 
-func requestInfo(tx *store.Tx, r *store.Request) (RequestInfo, error) {
+func requestInfo(tx store.Tx, r *store.Request) (RequestInfo, error) {
 	info := RequestInfo{ID: r.ID, Kind: r.Kind, Status: r.Status, TitleLevel: r.TitleLevel, BibID: r.BibID,
 		Pickup: r.Pickup, Created: r.Created, Expires: r.Expires, ShelfExpires: r.ShelfExpires,
 		Partner: r.Partner, ExternalID: r.ExternalID}
@@ -672,7 +672,7 @@ func requestInfo(tx *store.Tx, r *store.Request) (RequestInfo, error) {
 func (s *Service) FindBib(ctx context.Context, id string) (uint64, error) {
 	id = strings.TrimSpace(id)
 	var found uint64
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		if b, err := tx.BibByControlNumber(id); err == nil && !b.Deleted {
 			found = b.ID
 			return nil
@@ -695,7 +695,7 @@ func (s *Service) FindBib(ctx context.Context, id string) (uint64, error) {
 func (s *Service) ItemIsTemporary(ctx context.Context, barcode string) (bool, error) {
 	var temp bool
 	var refusal *Error
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		it, r, err := lookupItem(tx, barcode)
 		refusal, temp = r, it.Temporary
 		return err
@@ -723,7 +723,7 @@ type PartnerAccount struct {
 // set up has no account: such a user is refused as PatronUnknown.
 func (s *Service) PartnerAccountOf(ctx context.Context, lendingPatron, user string) (PartnerAccount, error) {
 	var acct PartnerAccount
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		var err error
 		acct, err = partnerAccount(tx, lendingPatron, user)
 		return err
@@ -734,7 +734,7 @@ func (s *Service) PartnerAccountOf(ctx context.Context, lendingPatron, user stri
 	return acct, err
 }
 
-func partnerAccount(tx *store.Tx, lendingPatron, user string) (PartnerAccount, error) {
+func partnerAccount(tx store.Tx, lendingPatron, user string) (PartnerAccount, error) {
 	user = strings.TrimSpace(user)
 	if user != "" && store.NormalizeBarcode(user) != store.NormalizeBarcode(lendingPatron) {
 		p, err := tx.PatronByBarcode(user)
@@ -754,7 +754,7 @@ func partnerAccount(tx *store.Tx, lendingPatron, user string) (PartnerAccount, e
 // partnersLoan reports whether an open loan is a partner's to return: on
 // the partner's lending patron, or made by the partner for one of our
 // patrons it named (PartnerAccountOf).
-func partnersLoan(tx *store.Tx, agent Agent, lendingPatron string, loan *store.Loan) (bool, error) {
+func partnersLoan(tx store.Tx, agent Agent, lendingPatron string, loan *store.Loan) (bool, error) {
 	if loan.Agent == agent.String() {
 		return true, nil
 	}

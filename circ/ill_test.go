@@ -89,7 +89,7 @@ func TestAcceptItemBorrowingCycle(t *testing.T) {
 	}
 	_, err = l.svc.DeleteTemporaryItem(ctx, DeleteItemRequest{Agent: atPartner, Partner: "OTHER", Item: "ILL-0001"})
 	wantCode(t, err, ItemUnknown)
-	err = l.db.View(ctx, func(tx *store.Tx) error {
+	err = l.db.View(ctx, func(tx store.Tx) error {
 		b, err := tx.Bib(res.Item.BibID)
 		if err != nil {
 			return err
@@ -176,7 +176,7 @@ func TestLendingCycle(t *testing.T) {
 func TestFindBib(t *testing.T) {
 	l := newLib(t)
 	it := l.item("B1", "BOOK", "MAIN", "STACKS")
-	err := l.db.Update(ctx, func(tx *store.Tx) error {
+	err := l.db.Update(ctx, func(tx store.Tx) error {
 		b, err := tx.Bib(it.BibID)
 		if err != nil {
 			return err

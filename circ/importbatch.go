@@ -15,7 +15,7 @@ import (
 // and journal an event naming every record they write, as every other
 // circ operation does.
 type ImportBatch struct {
-	tx    *store.Tx
+	tx    store.Tx
 	at    time.Time
 	agent Agent
 	svc   *Service
@@ -30,7 +30,7 @@ type ImportBatch struct {
 // nothing outside the transaction.
 func (s *Service) Import(ctx context.Context, agent Agent, fn func(*ImportBatch) error) error {
 	at := s.Now()
-	return s.commit(ctx, func(tx *store.Tx) error {
+	return s.commit(ctx, func(tx store.Tx) error {
 		return fn(&ImportBatch{tx: tx, at: at, agent: agent, svc: s})
 	})
 }
@@ -64,7 +64,7 @@ func (b *ImportBatch) SaveCheckpoint(key string, cp ImportCheckpoint) error {
 // ImportCheckpointOf reads the checkpoint of key; ok is false when there is
 // none.
 func (s *Service) ImportCheckpointOf(ctx context.Context, key string) (cp ImportCheckpoint, ok bool, err error) {
-	err = s.db.View(ctx, func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx store.Tx) error {
 		err := tx.Meta(checkpointName(key), &cp)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil

@@ -92,7 +92,7 @@ func (s *Service) PreparePIN(ctx context.Context, in *PatronImport) error {
 		return nil
 	}
 	var stored string
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		p, err := tx.PatronByBarcode(in.Barcode)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -420,7 +420,7 @@ func (b *ImportBatch) ImportHold(in HoldImport) (string, error) {
 }
 
 // importBib finds a title by its 001, or by circa's id written "id:N".
-func importBib(tx *store.Tx, id string) (store.Bib, bool, error) {
+func importBib(tx store.Tx, id string) (store.Bib, bool, error) {
 	if n, ok := strings.CutPrefix(id, "id:"); ok {
 		v, err := strconv.ParseUint(n, 10, 64)
 		if err != nil {

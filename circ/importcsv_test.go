@@ -69,7 +69,7 @@ func TestImportPatronCreatesUpdatesAndLeavesAlone(t *testing.T) {
 		Address:     store.Contact{Line1: "12 Elm St", City: "Ithaca", Postal: "14850"}}
 	l.wantImport(ImportCreated, func(b *ImportBatch) (string, error) { return b.ImportPatron(in) })
 	var p store.Patron
-	l.db.View(ctx, func(tx *store.Tx) (err error) { p, err = tx.PatronByBarcode("23000001"); return })
+	l.db.View(ctx, func(tx store.Tx) (err error) { p, err = tx.PatronByBarcode("23000001"); return })
 	ny, _ := time.LoadLocation("America/New_York")
 	if !p.Expiry.Equal(time.Date(2027, 6, 30, 23, 59, 59, 0, ny)) {
 		t.Errorf("expiry %v: want the end of the day in the home library's zone", p.Expiry)
@@ -94,7 +94,7 @@ func TestImportPatronCreatesUpdatesAndLeavesAlone(t *testing.T) {
 		t.Error("an unchanged patron was journalled")
 	}
 	var again store.Patron
-	l.db.View(ctx, func(tx *store.Tx) (err error) { again, err = tx.PatronByBarcode("23000001"); return })
+	l.db.View(ctx, func(tx store.Tx) (err error) { again, err = tx.PatronByBarcode("23000001"); return })
 	if again.PINHash != p.PINHash {
 		t.Error("the PIN was rehashed on a second run")
 	}
@@ -102,7 +102,7 @@ func TestImportPatronCreatesUpdatesAndLeavesAlone(t *testing.T) {
 	// A different e-mail and PIN update; empty fields keep their values.
 	in2 := PatronImport{Barcode: "23000001", Email: "aiko@new.example", PIN: "9999"}
 	l.wantImport(ImportUpdated, func(b *ImportBatch) (string, error) { return b.ImportPatron(in2) })
-	l.db.View(ctx, func(tx *store.Tx) (err error) { again, err = tx.PatronByBarcode("23000001"); return })
+	l.db.View(ctx, func(tx store.Tx) (err error) { again, err = tx.PatronByBarcode("23000001"); return })
 	if e, _ := again.ContactOf("email"); e.Value != "aiko@new.example" || again.LastName != "Nakamura" || len(again.Contacts) != 4 {
 		t.Errorf("updated patron %+v", again)
 	}
@@ -148,13 +148,13 @@ func TestImportLoan(t *testing.T) {
 	l.item("I2", "BOOK", "MAIN", "STACKS")
 	lost := l.item("I3", "BOOK", "MAIN", "STACKS")
 	lost.Status = store.ItemLost
-	l.db.Update(ctx, func(tx *store.Tx) error { return tx.PutItem(&lost, start) })
+	l.db.Update(ctx, func(tx store.Tx) error { return tx.PutItem(&lost, start) })
 
 	// Overdue already: the due date is kept as given.
 	in := LoanImport{Patron: "P1", Item: "I1", Out: wall("2026-02-01 14:05"), Due: wall("2026-02-22"), Renewals: 1}
 	l.wantImport(ImportCreated, func(b *ImportBatch) (string, error) { return b.ImportLoan(in) })
 	ny, _ := time.LoadLocation("America/New_York")
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		loan, open, err := tx.OpenLoanOfItem(it.ID)
 		if err != nil || !open {
 			t.Fatalf("no open loan: %v", err)
@@ -201,7 +201,7 @@ func TestImportHoldKeepsQueueOrder(t *testing.T) {
 	}
 	it := l.item("I1", "BOOK", "MAIN", "STACKS")
 	var bib store.Bib
-	l.db.Update(ctx, func(tx *store.Tx) error {
+	l.db.Update(ctx, func(tx store.Tx) error {
 		bib, _ = tx.Bib(it.BibID)
 		bib.ControlNumber = "ocm123"
 		return tx.PutBib(&bib, start)
@@ -214,7 +214,7 @@ func TestImportHoldKeepsQueueOrder(t *testing.T) {
 		l.wantImport(ImportCreated, func(b *ImportBatch) (string, error) { return b.ImportHold(in) })
 	}
 	l.wantImport(ImportUnchanged, func(b *ImportBatch) (string, error) { return b.ImportHold(HoldImport{Patron: "P1", Bib: "ocm123"}) })
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		q, _ := tx.OpenRequestsOfBib(bib.ID)
 		var order []string
 		for _, r := range q {
@@ -251,7 +251,7 @@ func TestImportFee(t *testing.T) {
 	// A second run finds all three.
 	l.wantImport(ImportUnchanged, func(b *ImportBatch) (string, error) { return b.ImportFee(part) })
 	l.wantImport(ImportUnchanged, func(b *ImportBatch) (string, error) { return b.ImportFee(twin) })
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		p, _ := tx.PatronByBarcode("P1")
 		fees, _ := tx.FeesOfPatron(p.ID)
 		if len(fees) != 3 || fees[0].Amount != 500 || fees[0].Balance != 350 || fees[0].Currency != "USD" {
@@ -284,7 +284,7 @@ func TestImportPatronPreparedPIN(t *testing.T) {
 	l.wantImport(ImportCreated, func(b *ImportBatch) (string, error) { return b.ImportPatron(in) })
 	stored := func() string {
 		var p store.Patron
-		l.db.View(ctx, func(tx *store.Tx) (err error) { p, err = tx.PatronByBarcode("P1"); return })
+		l.db.View(ctx, func(tx store.Tx) (err error) { p, err = tx.PatronByBarcode("P1"); return })
 		return p.PINHash
 	}
 	if stored() != in.pinHash {
@@ -302,7 +302,7 @@ func TestImportPatronPreparedPIN(t *testing.T) {
 	if err := l.svc.PreparePIN(ctx, &changed); err != nil {
 		t.Fatal(err)
 	}
-	l.db.Update(ctx, func(tx *store.Tx) error {
+	l.db.Update(ctx, func(tx store.Tx) error {
 		p, _ := tx.PatronByBarcode("P1")
 		p.PINHash = l.pin // 1234, set by staff meanwhile
 		return tx.PutPatron(&p, start)
@@ -318,7 +318,7 @@ func TestImportPatronPreparedPIN(t *testing.T) {
 func TestImportFeeTakesTheLibrarysCurrency(t *testing.T) {
 	l := newLib(t)
 	l.patron("P1", "UNDERGRAD")
-	l.db.Update(ctx, func(tx *store.Tx) error {
+	l.db.Update(ctx, func(tx store.Tx) error {
 		if err := tx.PutLibrary(&store.Library{Code: "EURO", Timezone: "UTC", Currency: "EUR"}); err != nil {
 			return err
 		}
@@ -345,7 +345,7 @@ func TestImportFeeTakesTheLibrarysCurrency(t *testing.T) {
 	if strings.Join(got, " ") != "unchanged unchanged unchanged" {
 		t.Errorf("second run: %v", got)
 	}
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		p, _ := tx.PatronByBarcode("P1")
 		fees, _ := tx.FeesOfPatron(p.ID)
 		var currencies []string

@@ -43,7 +43,7 @@ func (l *testLib) importOne(rec *MARCRecord, items ...ImportItem) (ImportedBib, 
 func (l *testLib) itemByBarcode(bc string) store.Item {
 	l.t.Helper()
 	var it store.Item
-	if err := l.db.View(ctx, func(tx *store.Tx) (err error) { it, err = tx.ItemByBarcode(bc); return err }); err != nil {
+	if err := l.db.View(ctx, func(tx store.Tx) (err error) { it, err = tx.ItemByBarcode(bc); return err }); err != nil {
 		l.t.Fatal(err)
 	}
 	return it
@@ -99,7 +99,7 @@ func TestImportMARCCreatesUpdatesAndLeavesUnchanged(t *testing.T) {
 		t.Fatalf("moved item: %+v", moved)
 	}
 	var bib store.Bib
-	l.db.View(ctx, func(tx *store.Tx) (err error) { bib, err = tx.BibByControlNumber("b1"); return err })
+	l.db.View(ctx, func(tx store.Tx) (err error) { bib, err = tx.BibByControlNumber("b1"); return err })
 	if bib.Title != "Moby-Dick; or, The Whale" || bib.ID != res.BibID {
 		t.Fatalf("bib: %+v", bib)
 	}
@@ -116,7 +116,7 @@ func TestImportMARCWithoutControlNumberMatchesOnRerun(t *testing.T) {
 		t.Fatalf("rerun: %+v %v", again, err)
 	}
 	var bib store.Bib
-	l.db.View(ctx, func(tx *store.Tx) (err error) { bib, err = tx.Bib(first.BibID); return err })
+	l.db.View(ctx, func(tx store.Tx) (err error) { bib, err = tx.Bib(first.BibID); return err })
 	if !strings.HasPrefix(bib.ControlNumber, GeneratedControlPrefix) {
 		t.Fatalf("control number %q", bib.ControlNumber)
 	}
@@ -150,7 +150,7 @@ func TestImportMARCProblemsWriteNothing(t *testing.T) {
 			if l.journalHead() != head {
 				t.Fatal("a refused record was journalled")
 			}
-			l.db.View(ctx, func(tx *store.Tx) error {
+			l.db.View(ctx, func(tx store.Tx) error {
 				if _, err := tx.BibByControlNumber("p1"); !errors.Is(err, store.ErrNotFound) {
 					t.Errorf("bib written: %v", err)
 				}
@@ -188,7 +188,7 @@ func TestImportMARCKeepsTheStatusOfALoan(t *testing.T) {
 
 func TestImportMARCRefusesATemporaryRecord(t *testing.T) {
 	l := newLib(t)
-	err := l.db.Update(ctx, func(tx *store.Tx) error {
+	err := l.db.Update(ctx, func(tx store.Tx) error {
 		b := store.Bib{ControlNumber: "ill1", Title: "Borrowed", Temporary: true}
 		return tx.PutBib(&b, start)
 	})
@@ -232,7 +232,7 @@ func TestImportMARCMatchesBySystemNumberAndISBN(t *testing.T) {
 		t.Fatalf("by 035: %+v", res)
 	}
 	var bib store.Bib
-	l.db.View(ctx, func(tx *store.Tx) (err error) { bib, err = tx.Bib(first.BibID); return err })
+	l.db.View(ctx, func(tx store.Tx) (err error) { bib, err = tx.Bib(first.BibID); return err })
 	if bib.ControlNumber != "koha-7" {
 		t.Fatalf("the record's 001 replaces the bib's: %+v", bib)
 	}
@@ -246,7 +246,7 @@ func TestImportMARCMatchesBySystemNumberAndISBN(t *testing.T) {
 	if err != nil || res.BibID != first.BibID {
 		t.Fatalf("by ISBN: %+v %v", res, err)
 	}
-	l.db.View(ctx, func(tx *store.Tx) (err error) { bib, err = tx.Bib(first.BibID); return err })
+	l.db.View(ctx, func(tx store.Tx) (err error) { bib, err = tx.Bib(first.BibID); return err })
 	if bib.ControlNumber != "koha-7" {
 		t.Fatalf("a record without 001 takes the matched bib's: %+v", bib)
 	}

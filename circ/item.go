@@ -26,7 +26,7 @@ func (s *Service) ItemInfo(ctx context.Context, barcode string) (ItemSummary, er
 	var sum ItemSummary
 	rules := s.rules.Load()
 	var refusal *Error
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		it, r, err := lookupItem(tx, barcode)
 		if err != nil || r != nil {
 			refusal = r
@@ -88,7 +88,7 @@ type ItemPropertiesRequest struct {
 func (s *Service) SetItemProperties(ctx context.Context, req ItemPropertiesRequest) (ItemBrief, error) {
 	var res ItemBrief
 	now := s.Now()
-	err := s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		it, refusal, err := lookupItem(tx, req.Item)
 		if err != nil || refusal != nil {
 			return refusal, err

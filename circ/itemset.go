@@ -73,7 +73,7 @@ func (s *Service) ItemSetPage(ctx context.Context, targets []ItemSetTarget, cur 
 	if maxTitles < 1 || maxItems < 1 || cur.Target < 0 || cur.Offset < 0 {
 		return nil, cur, true, errors.New("circ: item set page bounds must be positive")
 	}
-	err = s.view(ctx, func(tx *store.Tx) error {
+	err = s.view(ctx, func(tx store.Tx) error {
 		sets, next, done = nil, ItemSetCursor{}, true
 		items := 0
 		for t := cur.Target; t < len(targets); t++ {
@@ -115,7 +115,7 @@ func (s *Service) ItemSetPage(ctx context.Context, targets []ItemSetTarget, cur 
 
 // resolveTarget finds a target's bib and its items, grouped by holding
 // (items of one holding together, in id order).
-func resolveTarget(tx *store.Tx, target ItemSetTarget) (store.Bib, []store.Item, bool, error) {
+func resolveTarget(tx store.Tx, target ItemSetTarget) (store.Bib, []store.Item, bool, error) {
 	id := strings.TrimSpace(target.ID)
 	switch target.Kind {
 	case TargetItem:
@@ -156,7 +156,7 @@ func resolveTarget(tx *store.Tx, target ItemSetTarget) (store.Bib, []store.Item,
 }
 
 // titleItems returns a shown bib and its items, grouped by holding.
-func titleItems(tx *store.Tx, bibID uint64) (store.Bib, []store.Item, bool, error) {
+func titleItems(tx store.Tx, bibID uint64) (store.Bib, []store.Item, bool, error) {
 	b, err := tx.Bib(bibID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (b.Deleted || b.Suppressed || b.Temporary)) {
 		return store.Bib{}, nil, false, nil
@@ -185,7 +185,7 @@ func compareU64(a, b uint64) int {
 }
 
 // fillItemSet adds the holds on the title and the state of items.
-func fillItemSet(tx *store.Tx, set *ItemSet, items []store.Item) error {
+func fillItemSet(tx store.Tx, set *ItemSet, items []store.Item) error {
 	reqs, err := tx.OpenRequestsOfBib(set.Bib.ID)
 	if err != nil {
 		return err

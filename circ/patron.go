@@ -79,7 +79,7 @@ func (s *Service) PatronStatus(ctx context.Context, q PatronQuery) (PatronSummar
 	if err != nil {
 		return sum, err
 	}
-	err = s.view(ctx, func(tx *store.Tx) error {
+	err = s.view(ctx, func(tx store.Tx) error {
 		sum = PatronSummary{Currency: rules.Currency}
 		p, err := tx.PatronByBarcode(q.Patron)
 		if errors.Is(err, store.ErrNotFound) {
@@ -172,7 +172,7 @@ func (s *Service) VerifyPatron(ctx context.Context, barcode, pin string) (store.
 	if err != nil {
 		return p, err
 	}
-	err = s.view(ctx, func(tx *store.Tx) error {
+	err = s.view(ctx, func(tx store.Tx) error {
 		var err error
 		p, refusal, err = s.lookupPatron(tx, barcode, v)
 		return err
@@ -203,7 +203,7 @@ type BlockRequest struct {
 func (s *Service) Block(ctx context.Context, req BlockRequest) (store.Patron, error) {
 	var p store.Patron
 	now := s.Now()
-	err := s.update(ctx, req.Retry, &p, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &p, func(tx store.Tx) (*Error, error) {
 		var refusal *Error
 		var err error
 		p, refusal, err = s.lookupPatron(tx, req.Patron, pinVerdict{})
@@ -231,7 +231,7 @@ func (s *Service) Block(ctx context.Context, req BlockRequest) (store.Patron, er
 func (s *Service) Unblock(ctx context.Context, req BlockRequest) (store.Patron, error) {
 	var p store.Patron
 	now := s.Now()
-	err := s.update(ctx, req.Retry, &p, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, req.Retry, &p, func(tx store.Tx) (*Error, error) {
 		var refusal *Error
 		var err error
 		p, refusal, err = s.lookupPatron(tx, req.Patron, pinVerdict{})

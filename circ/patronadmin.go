@@ -45,7 +45,7 @@ type PatronForm struct {
 func (s *Service) AddPatron(ctx context.Context, f PatronForm, agent Agent) (store.Patron, error) {
 	var p store.Patron
 	now := s.Now()
-	err := s.commit(ctx, func(tx *store.Tx) error {
+	err := s.commit(ctx, func(tx store.Tx) error {
 		if _, err := tx.PatronByBarcode(f.Barcode); err == nil {
 			return fmt.Errorf("patron %s: %w; use edit", f.Barcode, ErrExists)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -70,7 +70,7 @@ func (s *Service) AddPatron(ctx context.Context, f PatronForm, agent Agent) (sto
 func (s *Service) EditPatron(ctx context.Context, f PatronForm, agent Agent) (store.Patron, error) {
 	var p store.Patron
 	now := s.Now()
-	err := s.commit(ctx, func(tx *store.Tx) error {
+	err := s.commit(ctx, func(tx store.Tx) error {
 		var err error
 		if p, err = patronOf(tx, f.Barcode); err != nil {
 			return err
@@ -130,7 +130,7 @@ func (e *PatronInUseError) Error() string {
 // outstanding fees. Returned loans and settled fees stay, naming no one.
 func (s *Service) RemovePatron(ctx context.Context, barcode string, agent Agent) error {
 	now := s.Now()
-	return s.commit(ctx, func(tx *store.Tx) error {
+	return s.commit(ctx, func(tx store.Tx) error {
 		p, err := patronOf(tx, barcode)
 		if err != nil {
 			return err
@@ -177,7 +177,7 @@ func (s *Service) SetPIN(ctx context.Context, barcode, pin string, agent Agent) 
 		return err
 	}
 	now := s.Now()
-	return s.commit(ctx, func(tx *store.Tx) error {
+	return s.commit(ctx, func(tx store.Tx) error {
 		p, err := patronOf(tx, barcode)
 		if err != nil {
 			return err
@@ -209,7 +209,7 @@ func checkNewPIN(pin string) error {
 	return nil
 }
 
-func patronOf(tx *store.Tx, barcode string) (store.Patron, error) {
+func patronOf(tx store.Tx, barcode string) (store.Patron, error) {
 	p, err := tx.PatronByBarcode(barcode)
 	if errors.Is(err, store.ErrNotFound) {
 		return p, &NotFoundError{Kind: "patron", Code: barcode}
@@ -219,7 +219,7 @@ func patronOf(tx *store.Tx, barcode string) (store.Patron, error) {
 
 // applyForm copies the fields given into p, reading dates in the home
 // library's zone.
-func (s *Service) applyForm(tx *store.Tx, p *store.Patron, f *PatronForm) error {
+func (s *Service) applyForm(tx store.Tx, p *store.Patron, f *PatronForm) error {
 	str := func(dst *string, v *string) {
 		if v != nil {
 			*dst = strings.TrimSpace(*v)
@@ -393,7 +393,7 @@ func changedFields(a, b *store.Patron) []string {
 
 // checkPatron checks a patron's fields and that its barcode and
 // identifiers name no other patron, of whatever type they hold them.
-func checkPatron(tx *store.Tx, p *store.Patron) error {
+func checkPatron(tx store.Tx, p *store.Patron) error {
 	var errs []error
 	if p.Barcode == "" {
 		errs = append(errs, errors.New("a patron needs a barcode"))

@@ -117,7 +117,7 @@ func (s *Service) checkPIN(ctx context.Context, barcode, pin string, required bo
 		return v, nil
 	}
 	var p store.Patron
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		var err error
 		p, err = tx.PatronByBarcode(barcode)
 		return err
@@ -139,7 +139,7 @@ func (s *Service) checkPIN(ctx context.Context, barcode, pin string, required bo
 	defer s.pinLocks.unlock(p.ID)
 
 	var fails store.PINFailures
-	err = s.view(ctx, func(tx *store.Tx) error {
+	err = s.view(ctx, func(tx store.Tx) error {
 		var err error
 		if p, err = tx.Patron(p.ID); err != nil {
 			return err
@@ -172,14 +172,14 @@ func (s *Service) checkPIN(ctx context.Context, barcode, pin string, required bo
 		fails.Count++
 		fails.Last = now
 		fails.LockedUntil = now.Add(pinLockAfter(fails.Count))
-		if err := s.commit(ctx, func(tx *store.Tx) error { return tx.PutPINFailures(p.ID, fails) }); err != nil {
+		if err := s.commit(ctx, func(tx store.Tx) error { return tx.PutPINFailures(p.ID, fails) }); err != nil {
 			return v, err
 		}
 		v.refusal = refuse(PatronAuthFailed, "")
 		return v, nil
 	}
 	if fails.Count > 0 {
-		if err := s.commit(ctx, func(tx *store.Tx) error { return tx.PutPINFailures(p.ID, store.PINFailures{}) }); err != nil {
+		if err := s.commit(ctx, func(tx store.Tx) error { return tx.PutPINFailures(p.ID, store.PINFailures{}) }); err != nil {
 			return v, err
 		}
 	}
@@ -201,7 +201,7 @@ func (l PINLock) Locked(now time.Time) bool { return now.Before(l.LockedUntil) }
 func (s *Service) PINLockOf(ctx context.Context, barcode string) (PINLock, error) {
 	var l PINLock
 	var f store.PINFailures
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		p, err := tx.PatronByBarcode(barcode)
 		if err != nil {
 			return err
@@ -218,7 +218,7 @@ func (s *Service) PINLockOf(ctx context.Context, barcode string) (PINLock, error
 // UnlockPIN ends a patron's run of wrong PINs and any lock it imposed.
 func (s *Service) UnlockPIN(ctx context.Context, barcode string) error {
 	var p store.Patron
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		var err error
 		p, err = tx.PatronByBarcode(barcode)
 		return err
@@ -229,5 +229,5 @@ func (s *Service) UnlockPIN(ctx context.Context, barcode string) error {
 	if err != nil {
 		return err
 	}
-	return s.commit(ctx, func(tx *store.Tx) error { return tx.PutPINFailures(p.ID, store.PINFailures{}) })
+	return s.commit(ctx, func(tx store.Tx) error { return tx.PutPINFailures(p.ID, store.PINFailures{}) })
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // The first wrong PINs are free; the next locks the PIN, and while locked
@@ -81,14 +82,14 @@ func TestPINOneMistakeNeverLocks(t *testing.T) {
 // The count survives a restart and staff can clear it.
 func TestPINFailuresSurviveRestartAndUnlock(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, store.DefaultFile)
-	db, err := store.Open(path, store.Options{})
+	path := filepath.Join(dir, boltstore.DefaultFile)
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, _ := HashSecret("1234")
 	p := store.Patron{Barcode: "P1", LastName: "Doe", UserGroup: "ADULT", HomeLibrary: "MAIN", Expiry: start.AddDate(1, 0, 0), PINHash: h}
-	if err := db.Update(ctx, func(tx *store.Tx) error { return tx.PutPatron(&p, start) }); err != nil {
+	if err := db.Update(ctx, func(tx store.Tx) error { return tx.PutPatron(&p, start) }); err != nil {
 		t.Fatal(err)
 	}
 	now := start
@@ -102,7 +103,7 @@ func TestPINFailuresSurviveRestartAndUnlock(t *testing.T) {
 	}
 	db.Close()
 
-	db, err = store.Open(path, store.Options{})
+	db, err = boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func (s *Service) Renew(ctx context.Context, req RenewRequest) (RenewResult, err
 	if err != nil {
 		return res, err
 	}
-	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err = s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = RenewResult{At: now}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || refusal != nil {
@@ -65,7 +65,7 @@ func (s *Service) Renew(ctx context.Context, req RenewRequest) (RenewResult, err
 
 // renewLoan applies the renewal rules to one open loan and, when allowed,
 // extends it. On refusal the returned result holds the current due date.
-func (s *Service) renewLoan(tx *store.Tx, rules *store.Rules, p *store.Patron, it *store.Item, loan *store.Loan, now time.Time, agent Agent) (RenewResult, *Error, error) {
+func (s *Service) renewLoan(tx store.Tx, rules *store.Rules, p *store.Patron, it *store.Item, loan *store.Loan, now time.Time, agent Agent) (RenewResult, *Error, error) {
 	res := RenewResult{Due: loan.Due, Renewals: loan.Renewals}
 	st, _, _, err := standing(tx, p, now)
 	if err != nil {
@@ -139,7 +139,7 @@ func (s *Service) RenewAll(ctx context.Context, req RenewAllRequest) (RenewAllRe
 	if err != nil {
 		return res, err
 	}
-	err = s.update(ctx, req.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err = s.update(ctx, req.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = RenewAllResult{At: now}
 		p, refusal, err := s.lookupPatron(tx, req.Patron, pin)
 		if err != nil || refusal != nil {

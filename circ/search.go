@@ -104,7 +104,7 @@ func (s *Service) SearchPatrons(ctx context.Context, query string, limit int) (P
 		p.PINHash = ""
 		return c.add(p.ID, p)
 	}
-	err = s.view(ctx, func(tx *store.Tx) error {
+	err = s.view(ctx, func(tx store.Tx) error {
 		for _, id := range tx.PatronsWithValue(q) {
 			p, err := tx.Patron(id)
 			if err != nil {
@@ -155,7 +155,7 @@ func (s *Service) SearchBibs(ctx context.Context, query string, limit int) (BibH
 		return BibHits{}, err
 	}
 	c := newCollector[store.Bib](limit)
-	err = s.view(ctx, func(tx *store.Tx) error {
+	err = s.view(ctx, func(tx store.Tx) error {
 		if b, err := tx.BibByControlNumber(q); err == nil {
 			c.add(b.ID, b)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -235,7 +235,7 @@ func (s *Service) SearchItems(ctx context.Context, query string, limit int) (Ite
 		return ItemHits{}, err
 	}
 	c := newCollector[store.Item](limit)
-	err = s.view(ctx, func(tx *store.Tx) error {
+	err = s.view(ctx, func(tx store.Tx) error {
 		if it, err := tx.ItemByBarcode(q); err == nil {
 			c.add(it.ID, it)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -278,7 +278,7 @@ func (e *AmbiguousBibError) Error() string {
 // anything else the 001 control number or, for a number, the internal id.
 // A number that is one record's id and another's 001 is refused as
 // ambiguous.
-func ResolveBib(tx *store.Tx, name string) (store.Bib, error) {
+func ResolveBib(tx store.Tx, name string) (store.Bib, error) {
 	name = strings.TrimSpace(name)
 	if id, ok := strings.CutPrefix(name, "id:"); ok {
 		n, err := strconv.ParseUint(id, 10, 64)
@@ -313,7 +313,7 @@ func ResolveBib(tx *store.Tx, name string) (store.Bib, error) {
 	return store.Bib{}, &NotFoundError{Kind: "bib with id or 001", Code: name}
 }
 
-func bibByID(tx *store.Tx, id uint64) (store.Bib, error) {
+func bibByID(tx store.Tx, id uint64) (store.Bib, error) {
 	b, err := tx.Bib(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return b, &NotFoundError{Kind: "bib with id", Code: strconv.FormatUint(id, 10)}

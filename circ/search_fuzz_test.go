@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // FuzzNormalizeISBN: what comes out is an ISBN's digits or nothing.
@@ -73,12 +74,12 @@ func FuzzPatronMatcher(f *testing.F) {
 // that says why, and a record found by a name that is not id:N is the one
 // with that 001 or, for a number, that id.
 func FuzzResolveBib(f *testing.F) {
-	db, err := store.Open(filepath.Join(f.TempDir(), store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(f.TempDir(), boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { db.Close() })
-	err = db.Update(ctx, func(tx *store.Tx) error {
+	err = db.Update(ctx, func(tx store.Tx) error {
 		for _, cn := range []string{"2", "x9", "3", "id:1", "ocm 5"} {
 			if err := tx.PutBib(&store.Bib{ControlNumber: cn, Title: cn, MARCXML: "<record/>"}, start); err != nil {
 				return err
@@ -93,7 +94,7 @@ func FuzzResolveBib(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		db.View(ctx, func(tx *store.Tx) error {
+		db.View(ctx, func(tx store.Tx) error {
 			b, err := ResolveBib(tx, name)
 			if err != nil {
 				var amb *AmbiguousBibError

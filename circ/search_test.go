@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 func patronBarcodes(h PatronHits) []string {
@@ -77,7 +78,7 @@ func TestSearchPatrons(t *testing.T) {
 func (l *testLib) catalogue(recs ...[4]string) []uint64 {
 	l.t.Helper()
 	var ids []uint64
-	err := l.db.Update(ctx, func(tx *store.Tx) error {
+	err := l.db.Update(ctx, func(tx store.Tx) error {
 		for i, r := range recs {
 			b := store.Bib{ControlNumber: r[0], Title: r[1], Author: r[2], ISBN: r[3], MARCXML: "<record/>"}
 			if err := tx.PutBib(&b, start); err != nil {
@@ -167,7 +168,7 @@ func TestResolveBib(t *testing.T) {
 	ids := l.catalogue([4]string{"2", "One", "", ""}, [4]string{"x9", "Two", "", ""}, [4]string{"3", "Three", "", ""})
 	resolve := func(name string) (uint64, error) {
 		var id uint64
-		err := l.db.View(ctx, func(tx *store.Tx) error {
+		err := l.db.View(ctx, func(tx store.Tx) error {
 			b, err := ResolveBib(tx, name)
 			id = b.ID
 			return err
@@ -199,7 +200,7 @@ func TestResolveBib(t *testing.T) {
 // BenchmarkSearchPatrons searches 100,000 patrons by a last-name prefix
 // that a few hundred share, by a barcode and by an e-mail address.
 func BenchmarkSearchPatrons(b *testing.B) {
-	db, err := store.Open(filepath.Join(b.TempDir(), store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(b.TempDir(), boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func BenchmarkSearchPatrons(b *testing.B) {
 	first := []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Dennis", "Frances"}
 	const patrons = 100000
 	for chunk := 0; chunk < patrons; chunk += 10000 {
-		err := db.Update(ctx, func(tx *store.Tx) error {
+		err := db.Update(ctx, func(tx store.Tx) error {
 			for i := chunk; i < chunk+10000; i++ {
 				// Surnames get a numbered suffix so a prefix like "Smith12"
 				// matches tens of patrons, as a real surname does.

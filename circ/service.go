@@ -44,7 +44,7 @@ func (a Agent) String() string {
 
 // Service runs circulation operations over a store.
 type Service struct {
-	db      *store.DB
+	db      store.DB
 	now     func() time.Time
 	rules   atomic.Pointer[store.Rules]
 	key     []byte    // per-installation key for patron refs
@@ -61,7 +61,7 @@ type Service struct {
 	// commit runs a write transaction: the store's group commit, or one
 	// fsync'd transaction per operation for the baseline benchmarks measure
 	// group commit against.
-	commit func(ctx context.Context, fn func(*store.Tx) error) error
+	commit func(ctx context.Context, fn func(store.Tx) error) error
 }
 
 // Option configures a Service.
@@ -70,23 +70,22 @@ type Option func(*Service)
 // WithClock replaces the wall clock, for tests.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
-// WithoutGroupCommit gives every operation its own fsync'd transaction. It
-// exists as the baseline that benchmarks compare group commit against.
-func WithoutGroupCommit() Option {
-	return func(s *Service) {
-		s.commit = func(_ context.Context, fn func(*store.Tx) error) error { return s.db.UpdateDirect(fn) }
-	}
+// WithCommit replaces the store's Update for write transactions: the
+// benchmarks measure group commit against one fsync'd transaction per
+// operation this way.
+func WithCommit(commit func(ctx context.Context, fn func(store.Tx) error) error) Option {
+	return func(s *Service) { s.commit = commit }
 }
 
 // New returns a Service over db, loading the rules stored in it.
-func New(db *store.DB, opts ...Option) (*Service, error) {
+func New(db store.DB, opts ...Option) (*Service, error) {
 	s := &Service{db: db, now: time.Now, zones: map[string]*time.Location{}}
 	s.commit = db.Update
 	for _, o := range opts {
 		o(s)
 	}
 	s.logins = newLoginGuard(func() time.Time { return s.now().UTC() })
-	err := db.View(context.Background(), func(tx *store.Tx) error {
+	err := db.View(context.Background(), func(tx store.Tx) error {
 		s.key = tx.InstallKey()
 		return nil
 	})
@@ -103,7 +102,7 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 // ReloadRules reads the rules from the store again, after something other
 // than SetRules wrote them (seeding, an import).
 func (s *Service) ReloadRules(ctx context.Context) error {
-	return s.db.View(ctx, func(tx *store.Tx) error {
+	return s.db.View(ctx, func(tx store.Tx) error {
 		r, err := tx.Rules()
 		if errors.Is(err, store.ErrNotFound) {
 			r, err = store.Rules{}, nil
@@ -129,7 +128,7 @@ func (s *Service) Key(purpose string) []byte {
 }
 
 // DB returns the store the service works on.
-func (s *Service) DB() *store.DB { return s.db }
+func (s *Service) DB() store.DB { return s.db }
 
 // Now is the service's clock.
 func (s *Service) Now() time.Time { return s.now().UTC() }
@@ -145,7 +144,7 @@ func (s *Service) SetRules(ctx context.Context, r store.Rules) error {
 		return err
 	}
 	at := s.Now()
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.db.Update(ctx, func(tx store.Tx) error {
 		if err := tx.PutRules(&r); err != nil {
 			return err
 		}
@@ -163,7 +162,7 @@ func (s *Service) CheckRules(ctx context.Context, r *store.Rules) error {
 	if err := ValidateRules(r); err != nil {
 		return err
 	}
-	return s.db.View(ctx, func(tx *store.Tx) error { return CheckRuleRefs(tx, r) })
+	return s.db.View(ctx, func(tx store.Tx) error { return CheckRuleRefs(tx, r) })
 }
 
 // ruleName says which loan rule a message is about, in the rule's own terms.
@@ -231,9 +230,9 @@ func ValidateRules(r *store.Rules) error {
 
 // CheckRuleRefs refuses rules naming a library, item policy or user group
 // that does not exist, each with the nearest code that does.
-func CheckRuleRefs(tx *store.Tx, r *store.Rules) error {
+func CheckRuleRefs(tx store.Tx, r *store.Rules) error {
 	var errs []error
-	check := func(what, kind, code string, exists func(*store.Tx, string) error) error {
+	check := func(what, kind, code string, exists func(store.Tx, string) error) error {
 		if code == "" {
 			return nil
 		}
@@ -245,7 +244,7 @@ func CheckRuleRefs(tx *store.Tx, r *store.Rules) error {
 		}
 		return nil
 	}
-	library := func(tx *store.Tx, code string) error {
+	library := func(tx store.Tx, code string) error {
 		_, err := tx.Library(code)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "library", code)
@@ -286,7 +285,7 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 // Zone returns a library's time zone (UTC when unknown).
-func (s *Service) Zone(tx *store.Tx, library string) *time.Location {
+func (s *Service) Zone(tx store.Tx, library string) *time.Location {
 	s.zonesMu.Lock()
 	z, ok := s.zones[library]
 	s.zonesMu.Unlock()
@@ -354,10 +353,10 @@ func (r Retry) keeps() bool { return r.Key != "" && (r.forever || r.Window > 0) 
 // changing success is stored in the same transaction. res must be a
 // pointer the operation fills; the operation returns its refusal (nil for
 // success).
-func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *store.Tx) (*Error, error)) error {
+func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx store.Tx) (*Error, error)) error {
 	if !r.keeps() {
 		var refusal *Error
-		err := s.commit(ctx, func(tx *store.Tx) error {
+		err := s.commit(ctx, func(tx store.Tx) error {
 			var err error
 			refusal, err = fn(tx)
 			return err
@@ -379,7 +378,7 @@ func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *stor
 	// to give does the request go to the writer, which checks again for an
 	// answer committed meanwhile (the same request still in flight).
 	var seen retryCheck
-	err := s.db.View(ctx, func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		seen, err = checkRetry(tx, r, s.Now(), retryCheck{}, res)
 		return err
@@ -390,7 +389,7 @@ func (s *Service) update(ctx context.Context, r Retry, res any, fn func(tx *stor
 	}
 	var refusal *Error
 	replayed := false
-	err = s.commit(ctx, func(tx *store.Tx) error {
+	err = s.commit(ctx, func(tx store.Tx) error {
 		refusal, replayed = nil, false
 		now := s.Now()
 		if c, err := checkRetry(tx, r, now, seen, res); err != nil || c.replayed {
@@ -457,7 +456,7 @@ type retryCheck struct {
 // checkRetry fills res with the stored answer when the request is a retry
 // of the one stored under its key. seen, from an earlier check of the same
 // entry, spares reading the journal again when it already found a change.
-func checkRetry(tx *store.Tx, r Retry, now time.Time, seen retryCheck, res any) (retryCheck, error) {
+func checkRetry(tx store.Tx, r Retry, now time.Time, seen retryCheck, res any) (retryCheck, error) {
 	e, found, err := tx.Remembered(r.Key)
 	if err != nil || !found {
 		return retryCheck{}, err
@@ -523,14 +522,14 @@ func encodeStored(res any) ([]byte, error) {
 }
 
 // view runs a read-only operation.
-func (s *Service) view(ctx context.Context, fn func(tx *store.Tx) error) error {
+func (s *Service) view(ctx context.Context, fn func(tx store.Tx) error) error {
 	return s.db.View(ctx, fn)
 }
 
 // lookupPatron finds a patron by barcode and applies the verdict on the
 // PIN that checkPIN reached before the transaction. The PIN must have
 // matched the hash the patron has now: one changed in between is refused.
-func (s *Service) lookupPatron(tx *store.Tx, barcode string, pin pinVerdict) (store.Patron, *Error, error) {
+func (s *Service) lookupPatron(tx store.Tx, barcode string, pin pinVerdict) (store.Patron, *Error, error) {
 	p, err := tx.PatronByBarcode(barcode)
 	if errors.Is(err, store.ErrNotFound) {
 		return p, refuse(PatronUnknown, "no patron with that barcode"), nil
@@ -547,7 +546,7 @@ func (s *Service) lookupPatron(tx *store.Tx, barcode string, pin pinVerdict) (st
 	return p, nil, nil
 }
 
-func lookupItem(tx *store.Tx, barcode string) (store.Item, *Error, error) {
+func lookupItem(tx store.Tx, barcode string) (store.Item, *Error, error) {
 	it, err := tx.ItemByBarcode(barcode)
 	if errors.Is(err, store.ErrNotFound) {
 		return it, refuse(ItemUnknown, "no item with barcode "+barcode), nil
@@ -556,7 +555,7 @@ func lookupItem(tx *store.Tx, barcode string) (store.Item, *Error, error) {
 }
 
 // standing loads what decides whether a patron may borrow.
-func standing(tx *store.Tx, p *store.Patron, now time.Time) (Standing, []store.Loan, []store.Fee, error) {
+func standing(tx store.Tx, p *store.Patron, now time.Time) (Standing, []store.Loan, []store.Fee, error) {
 	loans, err := tx.OpenLoansOfPatron(p.ID)
 	if err != nil {
 		return Standing{}, nil, nil, err
@@ -568,7 +567,7 @@ func standing(tx *store.Tx, p *store.Patron, now time.Time) (Standing, []store.L
 	return StandingOf(p, loans, fees, now), loans, fees, nil
 }
 
-func emit(tx *store.Tx, at time.Time, kind string, agent Agent, refs ...store.Ref) error {
+func emit(tx store.Tx, at time.Time, kind string, agent Agent, refs ...store.Ref) error {
 	_, err := tx.Emit(store.Event{At: at, Kind: kind, Agent: agent.String(), Refs: refs})
 	return err
 }

@@ -46,7 +46,7 @@ type StorageResult struct {
 }
 
 // facilityItem finds an item kept by a facility.
-func facilityItem(tx *store.Tx, facility, barcode string) (store.Item, store.Location, *Error, error) {
+func facilityItem(tx store.Tx, facility, barcode string) (store.Item, store.Location, *Error, error) {
 	it, refusal, err := lookupItem(tx, barcode)
 	if err != nil || refusal != nil {
 		return it, store.Location{}, refusal, err
@@ -58,7 +58,7 @@ func facilityItem(tx *store.Tx, facility, barcode string) (store.Item, store.Loc
 	return it, loc, nil, err
 }
 
-func lastState(tx *store.Tx, itemID uint64) (store.StorageState, error) {
+func lastState(tx store.Tx, itemID uint64) (store.StorageState, error) {
 	h, err := tx.StorageHistory(itemID)
 	if err != nil || len(h) == 0 {
 		return store.StorageState{}, err
@@ -67,7 +67,7 @@ func lastState(tx *store.Tx, itemID uint64) (store.StorageState, error) {
 }
 
 // openRetrieval returns the item's open retrieval request from the facility.
-func openRetrieval(tx *store.Tx, it *store.Item, facility string) (store.Request, bool, error) {
+func openRetrieval(tx store.Tx, it *store.Item, facility string) (store.Request, bool, error) {
 	reqs, err := tx.OpenRequestsOfBib(it.BibID)
 	if err != nil {
 		return store.Request{}, false, err
@@ -89,7 +89,7 @@ func (s *Service) StorageCheckin(ctx context.Context, ev StorageEvent) (StorageR
 	var res StorageResult
 	now := s.Now()
 	rules := s.rules.Load()
-	err := s.update(ctx, ev.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, ev.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = StorageResult{At: now}
 		it, _, refusal, err := facilityItem(tx, ev.Facility, ev.Item)
 		if err != nil || refusal != nil {
@@ -154,7 +154,7 @@ func (s *Service) StorageCheckin(ctx context.Context, ev StorageEvent) (StorageR
 func (s *Service) StorageRetrieve(ctx context.Context, ev StorageEvent) (StorageResult, error) {
 	var res StorageResult
 	now := s.Now()
-	err := s.update(ctx, ev.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, ev.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = StorageResult{At: now}
 		it, _, refusal, err := facilityItem(tx, ev.Facility, ev.Item)
 		if err != nil || refusal != nil {
@@ -226,7 +226,7 @@ func (s *Service) StorageRetrieve(ctx context.Context, ev StorageEvent) (Storage
 func (s *Service) StorageMissing(ctx context.Context, ev StorageEvent) (StorageResult, error) {
 	var res StorageResult
 	now := s.Now()
-	err := s.update(ctx, ev.Retry, &res, func(tx *store.Tx) (*Error, error) {
+	err := s.update(ctx, ev.Retry, &res, func(tx store.Tx) (*Error, error) {
 		res = StorageResult{At: now}
 		it, _, refusal, err := facilityItem(tx, ev.Facility, ev.Item)
 		if err != nil || refusal != nil {
@@ -295,7 +295,7 @@ func (s *Service) StorageMissing(ctx context.Context, ev StorageEvent) (StorageR
 // other copy of the title, asking a facility for it when it is in remote
 // storage. Without one the hold waits as it is. It returns the new copy's
 // barcode.
-func moveHold(tx *store.Tx, hold *store.Request, missing *store.Item, now time.Time) (string, []store.Ref, error) {
+func moveHold(tx store.Tx, hold *store.Request, missing *store.Item, now time.Time) (string, []store.Ref, error) {
 	hold.Status, hold.ShelfExpires = store.RequestWaiting, time.Time{}
 	items, err := tx.ItemsOfBib(hold.BibID)
 	if err != nil {
@@ -333,7 +333,7 @@ func moveHold(tx *store.Tx, hold *store.Request, missing *store.Item, now time.T
 func (s *Service) StorageHistory(ctx context.Context, barcode string) ([]store.StorageState, error) {
 	var out []store.StorageState
 	var refusal *Error
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		it, r, err := lookupItem(tx, barcode)
 		if err != nil || r != nil {
 			refusal = r
@@ -385,7 +385,7 @@ func (s *Service) StorageReport(ctx context.Context, o StorageReportOptions) ([]
 	now := s.Now()
 	cutoff := now.AddDate(0, 0, -o.Days)
 	var out []Mismatch
-	err := s.view(ctx, func(tx *store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		locs, err := tx.Locations()
 		if err != nil {
 			return err

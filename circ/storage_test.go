@@ -186,7 +186,7 @@ func TestStorageReport(t *testing.T) {
 	if _, err := l.svc.StorageMissing(ctx, annexEvent("A4")); err != nil {
 		t.Fatal(err)
 	}
-	err := l.db.Update(ctx, func(tx *store.Tx) error {
+	err := l.db.Update(ctx, func(tx store.Tx) error {
 		it, err := tx.ItemByBarcode("A4")
 		if err != nil {
 			return err

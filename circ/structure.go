@@ -26,7 +26,7 @@ func (s *Service) AddLibrary(ctx context.Context, l store.Library, agent Agent) 
 	if err := checkLibrary(&l); err != nil {
 		return err
 	}
-	return s.structureUpdate(ctx, "library.add", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "library.add", agent, func(tx store.Tx) error {
 		if _, err := tx.Library(l.Code); err == nil {
 			return fmt.Errorf("library %s: %w; use edit", l.Code, ErrExists)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -38,7 +38,7 @@ func (s *Service) AddLibrary(ctx context.Context, l store.Library, agent Agent) 
 
 // EditLibrary changes a library with change, then checks the result.
 func (s *Service) EditLibrary(ctx context.Context, code string, change func(*store.Library), agent Agent) error {
-	err := s.structureUpdate(ctx, "library.edit", agent, func(tx *store.Tx) error {
+	err := s.structureUpdate(ctx, "library.edit", agent, func(tx store.Tx) error {
 		l, err := tx.Library(code)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "library", code)
@@ -67,7 +67,7 @@ func (s *Service) RemoveLibrary(ctx context.Context, code string, agent Agent) e
 	if err := s.refuseReferencedView(ctx, "library", code); err != nil {
 		return err
 	}
-	return s.structureUpdate(ctx, "library.remove", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "library.remove", agent, func(tx store.Tx) error {
 		if _, err := tx.Library(code); errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "library", code)
 		} else if err != nil {
@@ -82,7 +82,7 @@ func (s *Service) RemoveLibrary(ctx context.Context, code string, agent Agent) e
 
 // AddLocation stores a new location of an existing library.
 func (s *Service) AddLocation(ctx context.Context, l store.Location, agent Agent) error {
-	return s.structureUpdate(ctx, "location.add", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "location.add", agent, func(tx store.Tx) error {
 		if _, err := tx.Location(l.Code); err == nil {
 			return fmt.Errorf("location %s: %w; use edit", l.Code, ErrExists)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -99,7 +99,7 @@ func (s *Service) AddLocation(ctx context.Context, l store.Location, agent Agent
 // location keeps its library while desks, items or holdings name it: they
 // would be left pointing across libraries.
 func (s *Service) EditLocation(ctx context.Context, code string, change func(*store.Location), agent Agent) error {
-	return s.structureUpdate(ctx, "location.edit", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "location.edit", agent, func(tx store.Tx) error {
 		l, err := tx.Location(code)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "location", code)
@@ -131,7 +131,7 @@ func (s *Service) RemoveLocation(ctx context.Context, code string, agent Agent) 
 	if err := s.refuseReferencedView(ctx, "location", code); err != nil {
 		return err
 	}
-	return s.structureUpdate(ctx, "location.remove", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "location.remove", agent, func(tx store.Tx) error {
 		if _, err := tx.Location(code); errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "location", code)
 		} else if err != nil {
@@ -146,7 +146,7 @@ func (s *Service) RemoveLocation(ctx context.Context, code string, agent Agent) 
 
 // AddDesk stores a new desk of an existing library.
 func (s *Service) AddDesk(ctx context.Context, d store.Desk, agent Agent) error {
-	return s.structureUpdate(ctx, "desk.add", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "desk.add", agent, func(tx store.Tx) error {
 		if _, err := tx.Desk(d.Code); err == nil {
 			return fmt.Errorf("desk %s: %w; use edit", d.Code, ErrExists)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -161,7 +161,7 @@ func (s *Service) AddDesk(ctx context.Context, d store.Desk, agent Agent) error 
 
 // EditDesk changes a desk with change, then checks the result.
 func (s *Service) EditDesk(ctx context.Context, code string, change func(*store.Desk), agent Agent) error {
-	return s.structureUpdate(ctx, "desk.edit", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "desk.edit", agent, func(tx store.Tx) error {
 		d, err := tx.Desk(code)
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "desk", code)
@@ -193,7 +193,7 @@ func (s *Service) RemoveDesk(ctx context.Context, code string, agent Agent) erro
 	if err := s.refuseReferencedView(ctx, "desk", code); err != nil {
 		return err
 	}
-	return s.structureUpdate(ctx, "desk.remove", agent, func(tx *store.Tx) error {
+	return s.structureUpdate(ctx, "desk.remove", agent, func(tx store.Tx) error {
 		if _, err := tx.Desk(code); errors.Is(err, store.ErrNotFound) {
 			return notFound(tx, "desk", code)
 		} else if err != nil {
@@ -209,9 +209,9 @@ func (s *Service) RemoveDesk(ctx context.Context, code string, agent Agent) erro
 // structureUpdate runs fn and journals the change in one transaction. The
 // journal names the change by kind only: its refs carry numeric ids, and
 // libraries, locations and desks are named by code.
-func (s *Service) structureUpdate(ctx context.Context, kind string, agent Agent, fn func(*store.Tx) error) error {
+func (s *Service) structureUpdate(ctx context.Context, kind string, agent Agent, fn func(store.Tx) error) error {
 	at := s.Now()
-	return s.commit(ctx, func(tx *store.Tx) error {
+	return s.commit(ctx, func(tx store.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -248,7 +248,7 @@ func checkLibrary(l *store.Library) error {
 	return errors.Join(errs...)
 }
 
-func checkLocation(tx *store.Tx, l *store.Location) error {
+func checkLocation(tx store.Tx, l *store.Location) error {
 	var errs []error
 	if err := checkCode("location", l.Code); err != nil {
 		errs = append(errs, err)
@@ -272,7 +272,7 @@ func checkLocation(tx *store.Tx, l *store.Location) error {
 	return errors.Join(errs...)
 }
 
-func checkDesk(tx *store.Tx, d *store.Desk) error {
+func checkDesk(tx store.Tx, d *store.Desk) error {
 	var errs []error
 	if err := checkCode("desk", d.Code); err != nil {
 		errs = append(errs, err)
@@ -300,7 +300,7 @@ func checkDesk(tx *store.Tx, d *store.Desk) error {
 }
 
 // notFound says a code names nothing, with the nearest known code.
-func notFound(tx *store.Tx, kind, code string) error {
+func notFound(tx store.Tx, kind, code string) error {
 	var known []string
 	switch kind {
 	case "library":
@@ -400,7 +400,7 @@ func (e *ReferencedError) Error() string {
 	return fmt.Sprintf("%s %s is still in use: %s", e.Refs.Kind, e.Refs.Code, e.Refs)
 }
 
-func (s *Service) refuseReferenced(tx *store.Tx, kind, code string) error {
+func (s *Service) refuseReferenced(tx store.Tx, kind, code string) error {
 	refs, err := s.references(tx, kind, code)
 	if err != nil {
 		return err
@@ -430,7 +430,7 @@ func (s *Service) refuseReferencedView(ctx context.Context, kind, code string) e
 // ("group") or item policy ("policy").
 func (s *Service) References(ctx context.Context, kind, code string) (*Referrers, error) {
 	var refs *Referrers
-	err := s.db.View(ctx, func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		refs, err = s.references(tx, kind, code)
 		return err
@@ -441,7 +441,7 @@ func (s *Service) References(ctx context.Context, kind, code string) (*Referrers
 // references scans every record that can name a library, location or desk.
 // The scan is linear in items and patrons; removing a library is rare and
 // the store has no index by library.
-func (s *Service) references(tx *store.Tx, kind, code string) (*Referrers, error) {
+func (s *Service) references(tx store.Tx, kind, code string) (*Referrers, error) {
 	r := &Referrers{Kind: kindName(kind), Code: code, Counts: map[string]int{}, Names: map[string][]string{}}
 	if kind == "group" || kind == "policy" {
 		return r, s.namedByRules(tx, kind, code, r)
@@ -543,5 +543,5 @@ func (s *Service) SetInstitution(ctx context.Context, in store.Institution, agen
 	if err := checkCode("institution", in.Code); err != nil {
 		return err
 	}
-	return s.structureUpdate(ctx, "institution.set", agent, func(tx *store.Tx) error { return tx.PutInstitution(&in) })
+	return s.structureUpdate(ctx, "institution.set", agent, func(tx store.Tx) error { return tx.PutInstitution(&in) })
 }

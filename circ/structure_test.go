@@ -65,7 +65,7 @@ func TestLibraryValidation(t *testing.T) {
 	l.wantRefused(l.svc.EditLibrary(ctx, "EAST", func(x *store.Library) { x.Timezone = "Nowhere" }, atMain), head, "unknown time zone")
 
 	// An edit in force moves the zone times are shown in.
-	err = l.db.View(ctx, func(tx *store.Tx) error {
+	err = l.db.View(ctx, func(tx store.Tx) error {
 		if z := l.svc.Zone(tx, "EAST").String(); z != "Europe/Berlin" {
 			t.Errorf("zone %s", z)
 		}
@@ -77,7 +77,7 @@ func TestLibraryValidation(t *testing.T) {
 	if err := l.svc.EditLibrary(ctx, "EAST", func(x *store.Library) { x.Timezone = "Asia/Tokyo"; x.Currency = "JPY" }, atMain); err != nil {
 		t.Fatal(err)
 	}
-	err = l.db.View(ctx, func(tx *store.Tx) error {
+	err = l.db.View(ctx, func(tx store.Tx) error {
 		if z := l.svc.Zone(tx, "EAST").String(); z != "Asia/Tokyo" {
 			t.Errorf("zone after edit %s", z)
 		}
@@ -130,7 +130,7 @@ func TestLocationAndDeskValidation(t *testing.T) {
 	if err := l.svc.RemoveDesk(ctx, "D1", atMain); err != nil {
 		t.Fatal(err)
 	}
-	err := l.db.View(ctx, func(tx *store.Tx) error {
+	err := l.db.View(ctx, func(tx store.Tx) error {
 		if _, err := tx.Location("REF"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("location REF after remove: %v", err)
 		}
@@ -143,7 +143,7 @@ func TestLocationAndDeskValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	var kinds []string
-	l.db.View(ctx, func(tx *store.Tx) error {
+	l.db.View(ctx, func(tx store.Tx) error {
 		return tx.JournalAfter(head, func(e store.Event) bool { kinds = append(kinds, e.Kind); return true })
 	})
 	if got := strings.Join(kinds, " "); got != "desk.edit location.remove desk.remove" {
@@ -159,7 +159,7 @@ func TestRemoveReferencedLibrary(t *testing.T) {
 		l.item(b, "BOOK", "BRANCH", "BSTACKS")
 	}
 	l.patron("P-SECRET", "ADULT", func(p *store.Patron) { p.HomeLibrary = "BRANCH" })
-	err := l.db.Update(ctx, func(tx *store.Tx) error {
+	err := l.db.Update(ctx, func(tx store.Tx) error {
 		if err := tx.PutDesk(&store.Desk{Code: "BD", Library: "BRANCH", Locations: []string{"BSTACKS"}}); err != nil {
 			return err
 		}

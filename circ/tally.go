@@ -74,7 +74,7 @@ func (s *Service) zoneOf(ctx context.Context, library string) *time.Location {
 		return z
 	}
 	z = time.UTC
-	s.db.View(ctx, func(tx *store.Tx) error {
+	s.db.View(ctx, func(tx store.Tx) error {
 		z = s.Zone(tx, library)
 		return nil
 	})

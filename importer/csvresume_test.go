@@ -11,6 +11,7 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // failingReader gives the first n bytes of r, then fails as a disk would.
@@ -31,12 +32,12 @@ func (f *failingReader) Read(p []byte) (int, error) {
 
 func TestCSVImportResumesAfterACrash(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "circa.db"), store.Options{})
+	db, err := boltstore.Open(filepath.Join(t.TempDir(), "circa.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.Update(ctx, func(tx *store.Tx) error {
+	err = db.Update(ctx, func(tx store.Tx) error {
 		if err := tx.PutLibrary(&store.Library{Code: "MAIN", Timezone: "UTC", Currency: "USD"}); err != nil {
 			return err
 		}
@@ -85,7 +86,7 @@ func TestCSVImportResumesAfterACrash(t *testing.T) {
 		t.Errorf("report %+v: want a resume after the committed batches and 120 created in all", rep)
 	}
 	n := 0
-	db.View(ctx, func(tx *store.Tx) error {
+	db.View(ctx, func(tx store.Tx) error {
 		return tx.ForEachPatron(func(store.Patron) bool { n++; return true })
 	})
 	if n != 120 {

@@ -13,7 +13,7 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/marc"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 var benchItems = flag.Int("importmarc.items", 3000, "items BenchmarkImportMARC imports and seeds (BENCHMARKS.md uses 100000)")
@@ -62,7 +62,7 @@ func BenchmarkImportMARC(b *testing.B) {
 			b.Fatalf("import: %v %+v", err, rep)
 		}
 
-		db, err := store.Open(filepath.Join(b.TempDir(), store.DefaultFile), store.Options{})
+		db, err := boltstore.Open(filepath.Join(b.TempDir(), boltstore.DefaultFile), boltstore.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

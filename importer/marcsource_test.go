@@ -12,18 +12,19 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/marc"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // catalogueService is a store with two libraries, their locations and loan
 // rules and record of the item policy BOOK.
-func catalogueService(t testing.TB) (*circ.Service, *store.DB) {
+func catalogueService(t testing.TB) (*circ.Service, store.DB) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(t.TempDir(), boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	err = db.Update(context.Background(), func(tx *store.Tx) error {
+	err = db.Update(context.Background(), func(tx store.Tx) error {
 		for _, l := range []store.Library{{Code: "MAIN", Timezone: "UTC", Currency: "USD"}, {Code: "BRANCH", Timezone: "UTC", Currency: "USD"}} {
 			if err := tx.PutLibrary(&l); err != nil {
 				return err
@@ -147,10 +148,10 @@ func TestMARCImportResumesAfterACrash(t *testing.T) {
 	}
 }
 
-func countItems(t *testing.T, db *store.DB) int {
+func countItems(t *testing.T, db store.DB) int {
 	t.Helper()
 	n := 0
-	db.View(context.Background(), func(tx *store.Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		return tx.ForEachItem(func(store.Item) bool { n++; return true })
 	})
 	return n
@@ -208,7 +209,7 @@ func TestMARCApplyStoresTheBibWithoutItsItems(t *testing.T) {
 		return rep
 	}
 	run("marc/1")
-	err = db.View(context.Background(), func(tx *store.Tx) error {
+	err = db.View(context.Background(), func(tx store.Tx) error {
 		b, err := tx.BibByControlNumber("k0000001")
 		if err != nil {
 			return err

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/circ"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 func openService(t *testing.T) *circ.Service {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "circa.db"), store.Options{})
+	db, err := boltstore.Open(filepath.Join(t.TempDir(), "circa.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

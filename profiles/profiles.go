@@ -155,12 +155,12 @@ func (s *Snapshot) NCIPCallers() []Profile {
 
 // Registry loads profiles from the store and keeps the current snapshot.
 type Registry struct {
-	db   *store.DB
+	db   store.DB
 	snap atomic.Pointer[Snapshot]
 }
 
 // Open loads the profiles of db.
-func Open(ctx context.Context, db *store.DB) (*Registry, error) {
+func Open(ctx context.Context, db store.DB) (*Registry, error) {
 	r := &Registry{db: db}
 	return r, r.Reload(ctx)
 }
@@ -172,7 +172,7 @@ func (r *Registry) Current() *Snapshot { return r.snap.Load() }
 func (r *Registry) Reload(ctx context.Context) error {
 	s := &Snapshot{SelfCheck: map[string]*SelfCheck{}, NCIP: map[string]*NCIPPartner{}, Storage: map[string]*Storage{},
 		Exchange: map[string]*Exchange{}, byLogin: map[string]*SelfCheck{}, byAgency: map[string]Profile{}}
-	err := r.db.View(ctx, func(tx *store.Tx) error {
+	err := r.db.View(ctx, func(tx store.Tx) error {
 		if err := tx.Profiles(TypeSelfCheck, func(code string, doc []byte) error {
 			var p SelfCheck
 			if err := json.Unmarshal(doc, &p); err != nil {
@@ -249,7 +249,7 @@ func (r *Registry) Save(ctx context.Context, ps ...Profile) error {
 	if err := r.checkUnique(ps); err != nil {
 		return err
 	}
-	err := r.db.Update(ctx, func(tx *store.Tx) error {
+	err := r.db.Update(ctx, func(tx store.Tx) error {
 		var errs []error
 		for _, p := range ps {
 			if err := checkRefs(tx, p); err != nil {
@@ -343,7 +343,7 @@ func agencyIDs(p Profile) []string {
 
 // Remove deletes a profile.
 func (r *Registry) Remove(ctx context.Context, typ, code string) error {
-	err := r.db.Update(ctx, func(tx *store.Tx) error { return tx.DeleteProfile(typ, code) })
+	err := r.db.Update(ctx, func(tx store.Tx) error { return tx.DeleteProfile(typ, code) })
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %s %s", ErrNotFound, typ, code)
 	}

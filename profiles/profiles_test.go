@@ -13,19 +13,20 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 var ctx = context.Background()
 
 func openRegistry(t *testing.T) *Registry {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(t.TempDir(), boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	// Profiles may name only libraries and desks that exist.
-	err = db.Update(ctx, func(tx *store.Tx) error {
+	err = db.Update(ctx, func(tx store.Tx) error {
 		for _, lib := range []store.Library{{Code: "MAIN"}, {Code: "BRANCH"}} {
 			if err := tx.PutLibrary(&lib); err != nil {
 				return err

@@ -37,7 +37,7 @@ func NewStorage(code string) *Storage {
 // checkRefs refuses a profile naming a library or desk the store does not
 // hold, or a desk of another library: a kiosk logged in at a library that
 // does not exist would lend at nowhere.
-func checkRefs(tx *store.Tx, p Profile) error {
+func checkRefs(tx store.Tx, p Profile) error {
 	var libs [][2]string // field, code
 	desk := ""
 	switch v := p.(type) {

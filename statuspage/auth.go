@@ -136,7 +136,7 @@ func (h *Handler) authenticate(ctx context.Context, name, password string, remot
 	var acct store.StaffAccount
 	known := false
 	if CheckName(name) == nil {
-		err := h.o.DB.View(ctx, func(tx *store.Tx) error {
+		err := h.o.DB.View(ctx, func(tx store.Tx) error {
 			var err error
 			acct, err = tx.Staff(name)
 			return err
@@ -216,7 +216,7 @@ func (h *Handler) current(r *http.Request) (string, bool) {
 		return "", false
 	}
 	var acct store.StaffAccount
-	err = h.o.DB.View(r.Context(), func(tx *store.Tx) error {
+	err = h.o.DB.View(r.Context(), func(tx store.Tx) error {
 		var err error
 		acct, err = tx.Staff(si.name)
 		return err

@@ -3,7 +3,6 @@ package statuspage
 import (
 	"cmp"
 	"context"
-	"os"
 	"slices"
 	"time"
 
@@ -22,7 +21,7 @@ type view struct {
 	Health     store.Health
 	Commits    store.CommitStats
 	StoreBytes int64
-	StorePath  string
+	Store      string
 	Listeners  []Listener
 	Kiosks     []kiosk
 	// NotLoggedIn counts SIP2 connections that have not logged in.
@@ -62,11 +61,11 @@ const runsShown = 3
 // and the rest reads a record per profile.
 func (h *Handler) collect(ctx context.Context) (*view, error) {
 	now := h.now()
-	v := &view{At: now, StorePath: h.o.DB.Path()}
+	v := &view{At: now, Store: h.o.DB.Describe()}
 	v.Health = h.o.Health(ctx)
 	v.Commits = h.o.DB.CommitStats()
-	if fi, err := os.Stat(h.o.DB.Path()); err == nil {
-		v.StoreBytes = fi.Size()
+	if n, err := h.o.DB.Size(); err == nil {
+		v.StoreBytes = n
 	}
 	if h.o.Listeners != nil {
 		v.Listeners = h.o.Listeners()
@@ -109,7 +108,7 @@ func (h *Handler) collect(ctx context.Context) (*view, error) {
 		}
 		v.Publishing = append(v.Publishing, st)
 	}
-	err = h.o.DB.View(ctx, func(tx *store.Tx) error {
+	err = h.o.DB.View(ctx, func(tx store.Tx) error {
 		v.Overdue = tx.CountOpenLoansDueBefore(now)
 		libs, err := tx.Libraries()
 		if err != nil {

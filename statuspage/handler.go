@@ -23,7 +23,7 @@ import (
 
 // Options configure a Handler. New copies them.
 type Options struct {
-	DB       *store.DB
+	DB       store.DB
 	Circ     *circ.Service
 	Registry *profiles.Registry
 	// SIP2 are the SIP2 servers whose logged-in kiosks the page lists.

@@ -26,6 +26,7 @@ import (
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/sip2/selfcheck"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -39,7 +40,7 @@ const (
 // socket and the status page on a real HTTP server.
 type env struct {
 	t       *testing.T
-	db      *store.DB
+	db      store.DB
 	svc     *circ.Service
 	sip     *sip2.Server
 	sipAddr string
@@ -54,7 +55,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t}
 	now := time.Now().UTC()
 	e.clock.Store(&now)
-	db, err := store.Open(filepath.Join(t.TempDir(), store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(t.TempDir(), boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestPageShowsKiosksCirculationAndNoPatronData(t *testing.T) {
 		t.Errorf("MAIN today: %q, want %q", got, want)
 	}
 	var overdue int
-	e.db.View(context.Background(), func(tx *store.Tx) error { overdue = tx.CountOpenLoansDueBefore(*e.clock.Load()); return nil })
+	e.db.View(context.Background(), func(tx store.Tx) error { overdue = tx.CountOpenLoansDueBefore(*e.clock.Load()); return nil })
 	if overdue == 0 || !strings.Contains(page, `<td id="overdue">`+strconv.Itoa(overdue)+`</td>`) {
 		t.Errorf("overdue count %d not shown", overdue)
 	}
@@ -459,7 +460,7 @@ func TestCollectionCostIsBounded(t *testing.T) {
 	e.get(c, PagePath)
 	first := e.h.cached
 	var head uint64
-	e.db.View(context.Background(), func(tx *store.Tx) error { head = tx.JournalHead(); return nil })
+	e.db.View(context.Background(), func(tx store.Tx) error { head = tx.JournalHead(); return nil })
 	if e.h.tally.after != head {
 		t.Fatalf("tally read up to %d, journal head %d", e.h.tally.after, head)
 	}
@@ -492,7 +493,7 @@ func TestDayTally(t *testing.T) {
 	read := func(now time.Time) map[string]libraryDay {
 		t.Helper()
 		var days map[string]libraryDay
-		err := e.db.View(ctx, func(tx *store.Tx) error {
+		err := e.db.View(ctx, func(tx store.Tx) error {
 			libs, err := tx.Libraries()
 			if err != nil {
 				return err
@@ -524,7 +525,7 @@ func TestDayTally(t *testing.T) {
 		t.Errorf("MAIN tomorrow: %+v", d)
 	}
 	var head uint64
-	e.db.View(ctx, func(tx *store.Tx) error { head = tx.JournalHead(); return nil })
+	e.db.View(ctx, func(tx store.Tx) error { head = tx.JournalHead(); return nil })
 	if tally.after != head {
 		t.Errorf("read up to %d of %d", tally.after, head)
 	}

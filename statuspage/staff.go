@@ -56,12 +56,12 @@ func CheckPassword(password string) error {
 }
 
 // AddStaff creates an account.
-func AddStaff(ctx context.Context, db *store.DB, name, password string, now time.Time) error {
+func AddStaff(ctx context.Context, db store.DB, name, password string, now time.Time) error {
 	hash, err := checkAndHash(name, password)
 	if err != nil {
 		return err
 	}
-	return db.Update(ctx, func(tx *store.Tx) error {
+	return db.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.Staff(name); err == nil {
 			return fmt.Errorf("%w: %s", ErrStaffExists, name)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -73,12 +73,12 @@ func AddStaff(ctx context.Context, db *store.DB, name, password string, now time
 
 // SetStaffPassword gives an account a new password; whoever is signed in
 // to it is signed out.
-func SetStaffPassword(ctx context.Context, db *store.DB, name, password string, now time.Time) error {
+func SetStaffPassword(ctx context.Context, db store.DB, name, password string, now time.Time) error {
 	hash, err := checkAndHash(name, password)
 	if err != nil {
 		return err
 	}
-	return db.Update(ctx, func(tx *store.Tx) error {
+	return db.Update(ctx, func(tx store.Tx) error {
 		s, err := tx.Staff(name)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrNoStaff, name)
@@ -92,8 +92,8 @@ func SetStaffPassword(ctx context.Context, db *store.DB, name, password string, 
 
 // RemoveStaff removes an account; whoever is signed in to it is signed
 // out at their next page view.
-func RemoveStaff(ctx context.Context, db *store.DB, name string) error {
-	return db.Update(ctx, func(tx *store.Tx) error {
+func RemoveStaff(ctx context.Context, db store.DB, name string) error {
+	return db.Update(ctx, func(tx store.Tx) error {
 		if err := tx.DeleteStaff(name); errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrNoStaff, name)
 		} else {
@@ -103,9 +103,9 @@ func RemoveStaff(ctx context.Context, db *store.DB, name string) error {
 }
 
 // ListStaff returns every account in name order.
-func ListStaff(ctx context.Context, db *store.DB) ([]store.StaffAccount, error) {
+func ListStaff(ctx context.Context, db store.DB) ([]store.StaffAccount, error) {
 	var out []store.StaffAccount
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = tx.StaffAccounts()
 		return err

@@ -23,7 +23,7 @@ const dateLayout = "2006-01-02"
 
 // update counts the new events and returns the counts of each library's
 // current day. It runs under the handler's collection lock.
-func (t *dayTally) update(tx *store.Tx, svc *circ.Service, libs []store.Library, now time.Time) (map[string]libraryDay, error) {
+func (t *dayTally) update(tx store.Tx, svc *circ.Service, libs []store.Library, now time.Time) (map[string]libraryDay, error) {
 	today := make(map[string]string, len(libs))
 	zones := make(map[string]*time.Location, len(libs))
 	var earliest time.Time

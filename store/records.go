@@ -404,3 +404,63 @@ type StorageState struct {
 	Request  uint64    `json:"request,omitempty"`
 	Note     string    `json:"note,omitempty"`
 }
+
+// Group is a patron group (user group): the row of the loan rules a
+// patron borrows under, and the key of the group loan limits.
+type Group struct {
+	Code    string    `json:"code"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+// Policy is an item policy: the column of the loan rules an item lends
+// under, and the key of the rental fees.
+type Policy struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+	// MediaType is the SIP2 media type (000–010) an item of the policy
+	// gets when it is added without one; empty leaves the default, 001.
+	MediaType string    `json:"media_type,omitempty"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
+}
+
+// StaffAccount is a member of staff who may sign in to the status page.
+// The password is kept only as a hash (circ.HashSecret).
+type StaffAccount struct {
+	Name         string    `json:"name"`
+	PasswordHash string    `json:"password_hash"`
+	Created      time.Time `json:"created"`
+	// PasswordSet is when the password was last set; a sign-in from
+	// before it is no longer valid.
+	PasswordSet time.Time `json:"password_set"`
+}
+
+// IdemEntry is a stored answer to a request that may be repeated.
+//
+// A payment id (or a partner's charge id) names one payment for good: its
+// entry has no Until and answers every repeat, however late. Any other
+// entry answers only a retry: a repeat before Until whose Match is the
+// entry's, when no journal event after Head names one of Refs (the records
+// the first request changed). The caller decides that with ChangedSince.
+type IdemEntry struct {
+	At    time.Time `json:"at"`    // when the request was answered
+	Until time.Time `json:"until"` // end of the retry window; zero: kept for good
+	// Head is the journal head after the request's own events.
+	Head uint64 `json:"head"`
+	// Match is what a repeat under the same key must equal to be a retry
+	// (a SIP2 kiosk's slot holds the hash of its last frame).
+	Match  string `json:"match,omitempty"`
+	Refs   []Ref  `json:"refs,omitempty"`
+	Result []byte `json:"result"`
+}
+
+// PINFailures is a patron's run of wrong PINs since the last right one (or
+// staff's unlock). It is kept apart from the patron record so a failure
+// writes one small key and nothing in the journal.
+type PINFailures struct {
+	Count       int       `json:"count"`
+	Last        time.Time `json:"last"`
+	LockedUntil time.Time `json:"locked_until,omitempty"`
+}

@@ -60,7 +60,7 @@ the runs' (import, exchange run, seed, certificate).`,
 					return err
 				}
 				var entries []store.AuditEntry
-				err = b.db.View(cmd.Context(), func(tx *store.Tx) error {
+				err = b.db.View(cmd.Context(), func(tx store.Tx) error {
 					return tx.ForEachAudit(f, func(e store.AuditEntry) bool {
 						entries = append(entries, e)
 						return true
@@ -105,12 +105,12 @@ running server, a few with each change, and at once (in small batches) when this
 			}
 			return a.withBackend(func(b *backend) error {
 				if len(args) == 0 {
-					return b.db.View(cmd.Context(), func(tx *store.Tx) error {
+					return b.db.View(cmd.Context(), func(tx store.Tx) error {
 						fmt.Fprintf(cmd.OutOrStdout(), "audit entries are kept %s\n", store.FormatRetention(tx.AuditRetention()))
 						return nil
 					})
 				}
-				if err := b.db.Update(cmd.Context(), func(tx *store.Tx) error { return tx.SetAuditRetention(d) }); err != nil {
+				if err := b.db.Update(cmd.Context(), func(tx store.Tx) error { return tx.SetAuditRetention(d) }); err != nil {
 					return err
 				}
 				n, err := b.db.PruneAudit(cmd.Context(), time.Now())

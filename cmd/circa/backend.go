@@ -21,12 +21,13 @@ import (
 	fx "github.com/circa-ils/circa/profiles/exchange"
 	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // backend is an open data directory: the store and the circulation service.
 type backend struct {
 	dataDir string
-	db      *store.DB
+	db      store.DB
 	svc     *circ.Service
 
 	regOnce sync.Once
@@ -50,19 +51,28 @@ func (b *backend) registry(ctx context.Context) (*profiles.Registry, error) {
 // adminSocketName is the admin socket inside a data directory.
 const adminSocketName = "admin.sock"
 
-func dbPath(dataDir string) string { return filepath.Join(dataDir, store.DefaultFile) }
+func dbPath(dataDir string) string { return filepath.Join(dataDir, boltstore.DefaultFile) }
 
 // openBackend opens a data directory for a command. A command that runs
 // without a server holds the file alone, so nothing can harvest while it
-// writes; serve opens it with commit stamps (store.Options.CommitStamps),
+// writes; serve opens it with commit stamps (boltstore.Options.CommitStamps),
 // since its harvesters read while kiosks write.
+// file returns the embedded store, for the commands that work on its file;
+// on another backend they refuse and say what to use instead.
+func (b *backend) file(command string) (*boltstore.DB, error) {
+	if db, ok := b.db.(*boltstore.DB); ok {
+		return db, nil
+	}
+	return nil, fmt.Errorf("%s works on the embedded store's file; %s is kept by its database server (use pg_dump and PostgreSQL's own tools)", command, b.db.Describe())
+}
+
 func openBackend(dataDir string) (*backend, error) { return openBackendWith(dataDir, false) }
 
 func openBackendWith(dataDir string, commitStamps bool) (*backend, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	db, err := store.Open(dbPath(dataDir), store.Options{LockTimeout: time.Second, CommitStamps: commitStamps})
+	db, err := boltstore.Open(dbPath(dataDir), boltstore.Options{LockTimeout: time.Second, CommitStamps: commitStamps})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%s is in use by another process and its admin socket does not answer", dataDir)
 	}
@@ -85,7 +95,7 @@ func (b *backend) reloadRules(ctx context.Context) error { return b.svc.ReloadRu
 // first library's.
 func (b *backend) zone(ctx context.Context, library string) *time.Location {
 	loc := time.UTC
-	b.db.View(ctx, func(tx *store.Tx) error {
+	b.db.View(ctx, func(tx store.Tx) error {
 		if library == "" {
 			if libs, _ := tx.Libraries(); len(libs) > 0 {
 				library = libs[0].Code

@@ -21,7 +21,7 @@ const bibArg = "BIB is the record's 001, its internal id, or id:N for the intern
 // name that is ambiguous is a bad argument, one that names nothing fails.
 func resolveBib(ctx context.Context, b *backend, name string) (store.Bib, error) {
 	var bib store.Bib
-	err := b.db.View(ctx, func(tx *store.Tx) error {
+	err := b.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		bib, err = circ.ResolveBib(tx, name)
 		return err
@@ -60,7 +60,7 @@ func newBibQueryCommands(a *app) []*cobra.Command {
 					return err
 				}
 				rec := bibRecord{Bib: bib, Holdings: []store.Holding{}, Items: []store.Item{}}
-				err = b.db.View(cmd.Context(), func(tx *store.Tx) error {
+				err = b.db.View(cmd.Context(), func(tx store.Tx) error {
 					hs, err := tx.HoldingsOfBib(bib.ID)
 					if err != nil {
 						return err

@@ -447,7 +447,7 @@ type overdueLoan struct {
 func listOverdue(ctx context.Context, w io.Writer, b *backend, asJSON bool) error {
 	now := b.svc.Now()
 	out := []overdueLoan{}
-	err := b.db.View(ctx, func(tx *store.Tx) error {
+	err := b.db.View(ctx, func(tx store.Tx) error {
 		var loans []store.Loan
 		err := tx.OpenLoansDueBefore(now, func(l store.Loan) bool { loans = append(loans, l); return true })
 		if err != nil {
@@ -501,7 +501,7 @@ func daysLate(due, now time.Time) int {
 func listLoans(ctx context.Context, b *backend, patron string, history bool) ([]circ.LoanBrief, error) {
 	now := b.svc.Now()
 	var out []circ.LoanBrief
-	err := b.db.View(ctx, func(tx *store.Tx) error {
+	err := b.db.View(ctx, func(tx store.Tx) error {
 		p, err := tx.PatronByBarcode(patron)
 		if errors.Is(err, store.ErrNotFound) {
 			return &exitError{code: 1, err: fmt.Errorf("no patron %s", patron)}
@@ -546,7 +546,7 @@ func newFeeCommand(a *app) *cobra.Command {
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b *backend) error {
 				var fees []store.Fee
-				err := b.db.View(cmd.Context(), func(tx *store.Tx) error {
+				err := b.db.View(cmd.Context(), func(tx store.Tx) error {
 					p, err := tx.PatronByBarcode(args[0])
 					if errors.Is(err, store.ErrNotFound) {
 						return &exitError{code: 1, err: fmt.Errorf("no patron %s", args[0])}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/fixtures"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // syncBuffer is a buffer a server goroutine writes while the test reads.
@@ -70,11 +70,11 @@ func seededDir(t *testing.T) string {
 		t.Fatalf("seed template: %v", templateErr)
 	}
 	dir := t.TempDir()
-	data, err := os.ReadFile(filepath.Join(templateDir, store.DefaultFile))
+	data, err := os.ReadFile(filepath.Join(templateDir, boltstore.DefaultFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, store.DefaultFile), data, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, boltstore.DefaultFile), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -202,7 +202,7 @@ func TestFeesFromTheCommandLine(t *testing.T) {
 
 func TestLockedFileGivesOneLineError(t *testing.T) {
 	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(dir, boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

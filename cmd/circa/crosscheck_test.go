@@ -9,6 +9,7 @@ import (
 
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // TestProfileNamesExistingLibraryAndDesk: add, edit and import refuse a
@@ -103,11 +104,11 @@ func TestDBCheckReportsDanglingReferences(t *testing.T) {
 	if r := run(t, append([]string{"db", "check"}, d...)...); r.code != 0 || strings.TrimSpace(r.out) != "OK" {
 		t.Fatalf("demo db check: %+v", r)
 	}
-	db, err := store.Open(filepath.Join(dir, store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(dir, boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(context.Background(), func(tx *store.Tx) error {
+	err = db.Update(context.Background(), func(tx store.Tx) error {
 		return tx.PutLocation(&store.Location{Code: "ORPHAN", Library: "GONE"})
 	})
 	db.Close()

@@ -16,6 +16,7 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 func newDBCommand(a *app) *cobra.Command {
@@ -36,7 +37,7 @@ func newDBInitCommand(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s ready (schema version %d)\n", b.db.Path(), v)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s ready (schema version %d)\n", b.db.Describe(), v)
 				return nil
 			})
 		}),
@@ -92,7 +93,11 @@ func newDBBackupCommand(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b *backend) error {
-				n, err := b.db.BackupFile(a.path(args[0]))
+				file, err := b.file("db backup")
+				if err != nil {
+					return err
+				}
+				n, err := file.BackupFile(a.path(args[0]))
 				if err != nil {
 					return err
 				}
@@ -116,7 +121,7 @@ replaced is kept beside it as circa.db.bak. Refused while a server runs on the d
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dst := dbPath(a.dataDir)
-			err := store.Restore(a.path(args[0]), dst, time.Second)
+			err := boltstore.Restore(a.path(args[0]), dst, time.Second)
 			if errors.Is(err, store.ErrLocked) {
 				return fmt.Errorf("restore refused: %s is held by a running server (or another circa command); stop it first", dst)
 			}
@@ -173,8 +178,8 @@ func newDBStatsCommand(a *app) *cobra.Command {
 				for _, n := range names {
 					fmt.Fprintf(w, "%s\t%d\n", n, stats[n])
 				}
-				if fi, err := os.Stat(b.db.Path()); err == nil {
-					fmt.Fprintf(w, "file size\t%d\n", fi.Size())
+				if n, err := b.db.Size(); err == nil {
+					fmt.Fprintf(w, "size on disk\t%d\n", n)
 				}
 				st := b.db.CommitStats()
 				fmt.Fprintf(w, "commits since start\t%d (%d operations)\n", st.Commits, st.Operations)
@@ -195,10 +200,10 @@ written by a newer circa. This command does that explicitly; --dry-run prints th
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			if dryRun {
 				if a.server != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "schema version %d; the running server is up to date\n", store.SchemaVersion)
+					fmt.Fprintf(cmd.OutOrStdout(), "schema version %d; the running server is up to date\n", boltstore.SchemaVersion)
 					return nil
 				}
-				db, err := store.Open(dbPath(a.dataDir), store.Options{ReadOnly: true, LockTimeout: time.Second})
+				db, err := boltstore.Open(dbPath(a.dataDir), boltstore.Options{ReadOnly: true, LockTimeout: time.Second})
 				if err != nil {
 					return err
 				}
@@ -207,8 +212,8 @@ written by a newer circa. This command does that explicitly; --dry-run prints th
 				if err != nil {
 					return err
 				}
-				steps := store.Plan(v)
-				fmt.Fprintf(cmd.OutOrStdout(), "schema version %d, this binary writes %d\n", v, store.SchemaVersion)
+				steps := boltstore.Plan(v)
+				fmt.Fprintf(cmd.OutOrStdout(), "schema version %d, this binary writes %d\n", v, boltstore.SchemaVersion)
 				for _, s := range steps {
 					fmt.Fprintf(cmd.OutOrStdout(), "  %d → %d  %s\n", s.From, s.To, s.Description)
 				}

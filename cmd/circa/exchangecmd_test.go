@@ -13,6 +13,7 @@ import (
 	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	fx "github.com/circa-ils/circa/profiles/exchange"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 func TestExchangeProfileCommands(t *testing.T) {
@@ -260,13 +261,13 @@ func TestBursarMisconfiguredTargetLosesNothing(t *testing.T) {
 // exportedFees counts the fees of a data directory marked exported.
 func exportedFees(t *testing.T, dir string) int {
 	t.Helper()
-	db, err := store.Open(filepath.Join(dir, store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(dir, boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	n := 0
-	if err := db.View(context.Background(), func(tx *store.Tx) error {
+	if err := db.View(context.Background(), func(tx store.Tx) error {
 		return tx.ForEachFee(func(f store.Fee) bool {
 			if f.Status == store.FeeExported {
 				n++

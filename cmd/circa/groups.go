@@ -32,8 +32,8 @@ func newGroupCommand(a *app) *cobra.Command {
 			return b.svc.RemoveGroup(cmd.Context(), code, staffAgent(""))
 		},
 		code:   func(r *store.Group) *string { return &r.Code },
-		get:    func(tx *store.Tx, code string) (store.Group, error) { return tx.Group(code) },
-		all:    func(tx *store.Tx) ([]store.Group, error) { return tx.Groups() },
+		get:    func(tx store.Tx, code string) (store.Group, error) { return tx.Group(code) },
+		all:    func(tx store.Tx) ([]store.Group, error) { return tx.Groups() },
 		header: []string{"CODE", "NAME"},
 		row:    func(r *store.Group) []string { return []string{r.Code, r.Name} },
 		fields: func(r *store.Group) [][2]string {
@@ -63,8 +63,8 @@ func newPolicyCommand(a *app) *cobra.Command {
 			return b.svc.RemovePolicy(cmd.Context(), code, staffAgent(""))
 		},
 		code:   func(r *store.Policy) *string { return &r.Code },
-		get:    func(tx *store.Tx, code string) (store.Policy, error) { return tx.Policy(code) },
-		all:    func(tx *store.Tx) ([]store.Policy, error) { return tx.Policies() },
+		get:    func(tx store.Tx, code string) (store.Policy, error) { return tx.Policy(code) },
+		all:    func(tx store.Tx) ([]store.Policy, error) { return tx.Policies() },
 		header: []string{"CODE", "NAME", "MEDIA TYPE"},
 		row:    func(r *store.Policy) []string { return []string{r.Code, r.Name, orDash(r.MediaType)} },
 		fields: func(r *store.Policy) [][2]string {
@@ -84,7 +84,7 @@ func newInstitutionCommand(a *app) *cobra.Command {
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b *backend) error {
 				var in store.Institution
-				err := b.db.View(cmd.Context(), func(tx *store.Tx) error {
+				err := b.db.View(cmd.Context(), func(tx store.Tx) error {
 					var err error
 					in, err = tx.Institution()
 					return err

@@ -22,12 +22,13 @@ import (
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/sip2/selfcheck"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 func TestHealthzReportsAFailingStore(t *testing.T) {
-	path := filepath.Join(t.TempDir(), store.DefaultFile)
+	path := filepath.Join(t.TempDir(), boltstore.DefaultFile)
 	var fail atomic.Bool
-	db, err := store.Open(path, store.Options{WriteFault: func() error {
+	db, err := boltstore.Open(path, boltstore.Options{WriteFault: func() error {
 		if fail.Load() {
 			return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
 		}
@@ -58,7 +59,7 @@ func TestHealthzReportsAFailingStore(t *testing.T) {
 		return resp.StatusCode, rep
 	}
 	write := func() error {
-		return db.Update(context.Background(), func(tx *store.Tx) error { return tx.SetMeta("x", 1) })
+		return db.Update(context.Background(), func(tx store.Tx) error { return tx.SetMeta("x", 1) })
 	}
 	if code, rep := get(); code != http.StatusOK || rep.Status != "ok" || !rep.Store.OK {
 		t.Fatalf("healthy: %d %+v", code, rep)
@@ -132,7 +133,7 @@ func TestServeOnAFullDisk(t *testing.T) {
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) }) // after the server's own cleanup
 	// A compacted copy has no free pages, so once the disk is full a commit
 	// soon needs the file to grow, as on a server that filled its disk.
-	compactInto(t, filepath.Join(seededDir(t), store.DefaultFile), filepath.Join(dir, store.DefaultFile))
+	compactInto(t, filepath.Join(seededDir(t), boltstore.DefaultFile), filepath.Join(dir, boltstore.DefaultFile))
 	s := startDemoServerIn(t, dir)
 
 	conn, err := net.Dial("tcp", s.sip2)

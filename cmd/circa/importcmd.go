@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/circa-ils/circa/importer"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // The migration importers share this command code: each gives an
@@ -227,7 +227,11 @@ func withScratchCopy(b *backend, fn func(*backend) error) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if _, err := b.db.BackupFile(filepath.Join(dir, store.DefaultFile)); err != nil {
+	file, err := b.file("import --dry-run")
+	if err != nil {
+		return err
+	}
+	if _, err := file.BackupFile(filepath.Join(dir, boltstore.DefaultFile)); err != nil {
 		return fmt.Errorf("copy the database for the check: %w", err)
 	}
 	scratch, err := openBackend(dir)

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -338,7 +337,7 @@ func storageMetrics(reg prometheus.Registerer) func(initiator.Report) {
 // command or before a restart count as much as the server's own, so "did
 // last night's bursar file go?" has an answer from the first scrape.
 type jobsCollector struct {
-	db  *store.DB
+	db  store.DB
 	reg *profiles.Registry
 
 	exchangeOK, exchangeUndelivered, exchangeStopped    *prometheus.Desc
@@ -349,7 +348,7 @@ type jobsCollector struct {
 // jobsScrapeWait bounds the store reads of one scrape.
 const jobsScrapeWait = 5 * time.Second
 
-func newJobsCollector(db *store.DB, reg *profiles.Registry) *jobsCollector {
+func newJobsCollector(db store.DB, reg *profiles.Registry) *jobsCollector {
 	ex := []string{"profile", "type"}
 	pub := []string{"profile"}
 	return &jobsCollector{db: db, reg: reg,
@@ -500,7 +499,7 @@ func registerBuildInfo(reg prometheus.Registerer) {
 	reg.MustRegister(g)
 }
 
-func registerStoreMetrics(reg prometheus.Registerer, db *store.DB) {
+func registerStoreMetrics(reg prometheus.Registerer, db store.DB) {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "circa_store_commits_total", Help: "Write transactions committed (each fsync'd).",
 	}, func() float64 { return float64(db.CommitStats().Commits) }))
@@ -527,13 +526,13 @@ func registerStoreMetrics(reg prometheus.Registerer, db *store.DB) {
 		return 0
 	}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "circa_store_file_bytes", Help: "Size of the store's file on disk.",
+		Name: "circa_store_file_bytes", Help: "Size of the store on disk: its file, or its PostgreSQL database.",
 	}, func() float64 {
-		fi, err := os.Stat(db.Path())
+		n, err := db.Size()
 		if err != nil {
 			return 0
 		}
-		return float64(fi.Size())
+		return float64(n)
 	}))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "circa_store_pages_written_total", Help: "Pages written by committed transactions.",

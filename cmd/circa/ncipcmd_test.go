@@ -338,7 +338,7 @@ func TestServeSendsStorageRequestsOnline(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var held bool
-		err := fac.db.View(context.Background(), func(tx *store.Tx) error {
+		err := fac.db.View(context.Background(), func(tx store.Tx) error {
 			return tx.ForEachRequest(func(r store.Request) bool {
 				held = held || r.Partner == "LIBRARY" && r.Status.Open()
 				return !held
@@ -411,7 +411,7 @@ func TestNCIPSendItemShipped(t *testing.T) {
 func TestNCIPSendLookupItemSet(t *testing.T) {
 	b, url := ncipServer(t)
 	bibs := map[string]string{}
-	if err := b.db.View(context.Background(), func(tx *store.Tx) error {
+	if err := b.db.View(context.Background(), func(tx store.Tx) error {
 		for _, bc := range []string{fixtures.ItemOnLoan, fixtures.ItemAvailable} {
 			it, err := tx.ItemByBarcode(bc)
 			if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/circa-ils/circa/profiles/oai"
 	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 const cliRecord = `<?xml version="1.0" encoding="UTF-8"?>
@@ -190,7 +191,7 @@ func TestPublishProfileImportChecksTarget(t *testing.T) {
 // xmllint is installed.
 func TestOAIHarvestValidate(t *testing.T) {
 	dir := seededDir(t)
-	db, err := store.Open(filepath.Join(dir, store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(dir, boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestOAIHarvestValidate(t *testing.T) {
 	defer srv.Close()
 	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	bibs := 0
-	db.View(context.Background(), func(tx *store.Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		return tx.ForEachBib(func(b store.Bib) bool {
 			if !b.Temporary {
 				bibs++

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/circa-ils/circa/fixtures"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // runAs runs a command line as execute would, with environ for the process's
@@ -206,7 +206,7 @@ func TestSystemConfigFile(t *testing.T) {
 	if r := runAs(t, filepath.Join(work, "absent.yaml"), nil, "library", "list"); r.code != 0 {
 		t.Fatalf("without a system file: %+v", r)
 	}
-	if _, err := os.Stat(filepath.Join(work, "data", store.DefaultFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(work, "data", boltstore.DefaultFile)); err != nil {
 		t.Fatalf("without a system file the data directory is not ./data: %v", err)
 	}
 	// An empty --config or CIRCA_CONFIG is no file: ./data, not the system file's.
@@ -234,7 +234,7 @@ func TestSystemConfigFile(t *testing.T) {
 		!strings.Contains(r.errOut, "--data-dir") {
 		t.Fatalf("an unreadable system file: %+v", r)
 	}
-	if _, err := os.Stat(filepath.Join(work, "data", store.DefaultFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(work, "data", boltstore.DefaultFile)); err != nil {
 		t.Fatal(err)
 	}
 }

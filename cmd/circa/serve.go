@@ -453,7 +453,7 @@ const healthProbeWait = 2 * time.Second
 // which is what a load balancer or an operator must hear. An idle server's
 // answer stays current through the store's probe commit, written at most
 // once per store.ProbeAfter however often this is asked.
-func healthHandler(db *store.DB) http.Handler {
+func healthHandler(db store.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rep := healthReport{Store: storeHealth(r.Context(), db)}
 		rep.Status = "ok"
@@ -472,8 +472,8 @@ func healthHandler(db *store.DB) http.Handler {
 // circa_store_healthy metric: whether it can read, and then whether its
 // latest commit (or a probe, at most once per store.ProbeAfter however
 // often it is asked) succeeded.
-func storeHealth(ctx context.Context, db *store.DB) store.Health {
-	if err := db.View(ctx, func(*store.Tx) error { return nil }); err != nil {
+func storeHealth(ctx context.Context, db store.DB) store.Health {
+	if err := db.View(ctx, func(store.Tx) error { return nil }); err != nil {
 		h := db.Health()
 		h.OK, h.Failure = false, err.Error()
 		return h
@@ -562,7 +562,7 @@ func (ls listeners) forStatus(sip2TLS, https *tlsproxy.ServerConfig) []statuspag
 func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile string, adm *adminServer) {
 	httpLn, sipLn, sipTLSLn := ls.http, ls.sip2, ls.sip2TLS
 	out := a.out
-	fmt.Fprintf(out, "circa %s serving %s\n", currentBuild().Version, b.db.Path())
+	fmt.Fprintf(out, "circa %s serving %s\n", currentBuild().Version, b.db.Describe())
 	if sipLn != nil {
 		fmt.Fprintf(out, "  sip2      %s\n", sipLn.Addr())
 	}
@@ -611,7 +611,7 @@ func pruneHourly(ctx context.Context, a *app, b *backend) {
 		case <-t.C:
 			var n int
 			now := b.svc.Now()
-			err := b.db.Update(ctx, func(tx *store.Tx) error {
+			err := b.db.Update(ctx, func(tx store.Tx) error {
 				var err error
 				n, err = tx.ForgetBefore(now)
 				return err

@@ -27,8 +27,8 @@ type structureKind[T any] struct {
 	edit   func(b *backend, cmd *cobra.Command, code string, change func(*T)) error
 	remove func(b *backend, cmd *cobra.Command, code string) error
 	code   func(r *T) *string
-	get    func(tx *store.Tx, code string) (T, error)
-	all    func(tx *store.Tx) ([]T, error)
+	get    func(tx store.Tx, code string) (T, error)
+	all    func(tx store.Tx) ([]T, error)
 	row    func(r *T) []string // list columns, the code first
 	header []string
 	fields func(r *T) [][2]string // show's lines
@@ -59,8 +59,8 @@ func newLibraryCommand(a *app) *cobra.Command {
 			return b.svc.RemoveLibrary(cmd.Context(), code, staffAgent(""))
 		},
 		code:   func(r *store.Library) *string { return &r.Code },
-		get:    func(tx *store.Tx, code string) (store.Library, error) { return tx.Library(code) },
-		all:    func(tx *store.Tx) ([]store.Library, error) { return tx.Libraries() },
+		get:    func(tx store.Tx, code string) (store.Library, error) { return tx.Library(code) },
+		all:    func(tx store.Tx) ([]store.Library, error) { return tx.Libraries() },
 		header: []string{"CODE", "NAME", "TIME ZONE", "CURRENCY"},
 		row: func(r *store.Library) []string {
 			return []string{r.Code, r.Name, r.Timezone, r.Currency}
@@ -100,8 +100,8 @@ func newLocationCommand(a *app) *cobra.Command {
 			return b.svc.RemoveLocation(cmd.Context(), code, staffAgent(""))
 		},
 		code:   func(r *store.Location) *string { return &r.Code },
-		get:    func(tx *store.Tx, code string) (store.Location, error) { return tx.Location(code) },
-		all:    func(tx *store.Tx) ([]store.Location, error) { return tx.Locations() },
+		get:    func(tx store.Tx, code string) (store.Location, error) { return tx.Location(code) },
+		all:    func(tx store.Tx) ([]store.Location, error) { return tx.Locations() },
 		header: []string{"CODE", "LIBRARY", "NAME", "CIRCULATES", "STORAGE"},
 		row: func(r *store.Location) []string {
 			return []string{r.Code, r.Library, r.Name, yesNo(!r.NotCirculating), orDash(r.Facility)}
@@ -136,8 +136,8 @@ func newDeskCommand(a *app) *cobra.Command {
 			return b.svc.RemoveDesk(cmd.Context(), code, staffAgent(""))
 		},
 		code:   func(r *store.Desk) *string { return &r.Code },
-		get:    func(tx *store.Tx, code string) (store.Desk, error) { return tx.Desk(code) },
-		all:    func(tx *store.Tx) ([]store.Desk, error) { return tx.Desks() },
+		get:    func(tx store.Tx, code string) (store.Desk, error) { return tx.Desk(code) },
+		all:    func(tx store.Tx) ([]store.Desk, error) { return tx.Desks() },
 		header: []string{"CODE", "LIBRARY", "NAME", "LOCATIONS"},
 		row: func(r *store.Desk) []string {
 			return []string{r.Code, r.Library, orDash(r.Name), orDash(strings.Join(r.Locations, ","))}
@@ -200,7 +200,7 @@ func structureCommands[T any](a *app, k structureKind[T]) *cobra.Command {
 		RunE: a.admin(func(cmd *cobra.Command, args []string) error {
 			return a.withBackend(func(b *backend) error {
 				var all []T
-				err := b.db.View(cmd.Context(), func(tx *store.Tx) error {
+				err := b.db.View(cmd.Context(), func(tx store.Tx) error {
 					var err error
 					all, err = k.all(tx)
 					return err
@@ -238,7 +238,7 @@ func structureCommands[T any](a *app, k structureKind[T]) *cobra.Command {
 			return a.withBackend(func(b *backend) error {
 				var r T
 				var hint string
-				err := b.db.View(cmd.Context(), func(tx *store.Tx) error {
+				err := b.db.View(cmd.Context(), func(tx store.Tx) error {
 					var err error
 					r, err = k.get(tx, args[0])
 					if errors.Is(err, store.ErrNotFound) {

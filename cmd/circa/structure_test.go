@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // wantFail checks a command failed with every part in its one-line error.
@@ -139,8 +140,8 @@ func TestDBRestore(t *testing.T) {
 		// is refused, leaving the file alone.
 		srv := filepath.Join(t.TempDir(), "srv")
 		os.MkdirAll(srv, 0o700)
-		data, _ := os.ReadFile(filepath.Join(dir, store.DefaultFile))
-		os.WriteFile(filepath.Join(srv, store.DefaultFile), data, 0o600)
+		data, _ := os.ReadFile(filepath.Join(dir, boltstore.DefaultFile))
+		os.WriteFile(filepath.Join(srv, boltstore.DefaultFile), data, 0o600)
 		startServer(t, srv)
 		if r := run(t, "library", "add", "WEST", "--name", "West", "--timezone", "UTC", "--currency", "USD", "--data-dir", srv); r.code != 0 {
 			t.Fatalf("library add through the server: %+v", r)
@@ -171,12 +172,12 @@ func TestDBRestore(t *testing.T) {
 		t.Errorf("check after restore: %+v", r)
 	}
 	// The replaced file is kept, with the library added after the backup.
-	kept, err := store.Open(filepath.Join(dir, store.DefaultFile+".bak"), store.Options{ReadOnly: true})
+	kept, err := boltstore.Open(filepath.Join(dir, boltstore.DefaultFile+".bak"), boltstore.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer kept.Close()
-	kept.View(context.Background(), func(tx *store.Tx) error {
+	kept.View(context.Background(), func(tx store.Tx) error {
 		if _, err := tx.Library("EAST"); err != nil {
 			t.Errorf("the kept file lacks the replaced data: %v", err)
 		}

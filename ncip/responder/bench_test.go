@@ -20,6 +20,7 @@ import (
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // benchServer is the whole NCIP path as circa serve mounts it: handler,
@@ -33,11 +34,11 @@ func benchServer(b *testing.B) http.Handler {
 // benchService is benchServer that also returns the circ service.
 func benchService(b *testing.B) (http.Handler, *circ.Service) {
 	b.Helper()
-	path := filepath.Join(b.TempDir(), store.DefaultFile)
+	path := filepath.Join(b.TempDir(), boltstore.DefaultFile)
 	if err := fixtures.CopyFile(template, path); err != nil {
 		b.Fatal(err)
 	}
-	db, err := store.Open(path, store.Options{})
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func BenchmarkLookupItemSet(b *testing.B) {
 	h, svc := benchService(b)
 	var ids []string
 	seen := map[uint64]bool{}
-	err := svc.DB().View(context.Background(), func(tx *store.Tx) error {
+	err := svc.DB().View(context.Background(), func(tx store.Tx) error {
 		return tx.ForEachItem(func(it store.Item) bool {
 			if b, err := tx.Bib(it.BibID); err == nil && !seen[it.BibID] && !b.Suppressed && !b.Deleted && !b.Temporary {
 				seen[it.BibID] = true

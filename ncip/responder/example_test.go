@@ -14,7 +14,7 @@ import (
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
 	"github.com/circa-ils/circa/profiles"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // The wiring a server does: a circ.Service and the profile registry over
@@ -24,9 +24,9 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "responder-example-")
 	defer os.RemoveAll(dir)
 	seeded, _ := fixtures.SeedTemplate(dir, time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC))
-	path := filepath.Join(dir, store.DefaultFile)
+	path := filepath.Join(dir, boltstore.DefaultFile)
 	_ = fixtures.CopyFile(seeded, path)
-	db, _ := store.Open(path, store.Options{})
+	db, _ := boltstore.Open(path, boltstore.Options{})
 	defer db.Close()
 	reg, _ := profiles.Open(context.Background(), db)
 	_ = fixtures.SeedProfiles(context.Background(), reg)

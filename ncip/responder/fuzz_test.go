@@ -16,18 +16,18 @@ import (
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // handlerOver opens a copy of the template and returns the NCIP handler
 // over it, in process; log receives the handler's log lines.
 func handlerOver(tb testing.TB, log *bytes.Buffer) http.Handler {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), store.DefaultFile)
+	path := filepath.Join(tb.TempDir(), boltstore.DefaultFile)
 	if err := fixtures.CopyFile(template, path); err != nil {
 		tb.Fatal(err)
 	}
-	db, err := store.Open(path, store.Options{})
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // seededAt is when the demo library is seeded; every test's clock starts there.
@@ -63,7 +64,7 @@ func seed(dir string) (string, error) {
 	if err := fixtures.CopyFile(demo, path); err != nil {
 		return "", err
 	}
-	db, err := store.Open(path, store.Options{})
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		return "", err
 	}
@@ -81,7 +82,7 @@ func seed(dir string) (string, error) {
 // listener on 127.0.0.1.
 type env struct {
 	t    *testing.T
-	db   *store.DB
+	db   store.DB
 	svc  *circ.Service
 	reg  *profiles.Registry
 	srv  *httptest.Server
@@ -95,16 +96,16 @@ type env struct {
 	failing bool
 }
 
-func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, store.Options{}) }
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, boltstore.Options{}) }
 
 // newEnvWith opens the copy of the template with the given store options.
-func newEnvWith(t *testing.T, o store.Options) *env {
+func newEnvWith(t *testing.T, o boltstore.Options) *env {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), store.DefaultFile)
+	path := filepath.Join(t.TempDir(), boltstore.DefaultFile)
 	if err := fixtures.CopyFile(template, path); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(path, o)
+	db, err := boltstore.Open(path, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func (e *env) restart() {
 	if err := e.db.Close(); err != nil {
 		e.t.Fatal(err)
 	}
-	db, err := store.Open(e.path, store.Options{})
+	db, err := boltstore.Open(e.path, boltstore.Options{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func (e *env) advance(d time.Duration) {
 
 func (e *env) head() uint64 {
 	var h uint64
-	if err := e.db.View(context.Background(), func(tx *store.Tx) error { h = tx.JournalHead(); return nil }); err != nil {
+	if err := e.db.View(context.Background(), func(tx store.Tx) error { h = tx.JournalHead(); return nil }); err != nil {
 		e.t.Fatal(err)
 	}
 	return h

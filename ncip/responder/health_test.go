@@ -7,7 +7,7 @@ import (
 
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/ncip"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // TestFullDiskIsATemporaryProcessingFailure: while the store's commits
@@ -16,7 +16,7 @@ import (
 // again the same request succeeds.
 func TestFullDiskIsATemporaryProcessingFailure(t *testing.T) {
 	var full atomic.Bool
-	e := newEnvWith(t, store.Options{WriteFault: func() error {
+	e := newEnvWith(t, boltstore.Options{WriteFault: func() error {
 		if full.Load() {
 			return syscall.ENOSPC
 		}

@@ -90,7 +90,7 @@ func (e *env) bibOf(barcode string) (store.Item, store.Bib) {
 	e.t.Helper()
 	var it store.Item
 	var b store.Bib
-	err := e.db.View(context.Background(), func(tx *store.Tx) error {
+	err := e.db.View(context.Background(), func(tx store.Tx) error {
 		var err error
 		if it, err = tx.ItemByBarcode(barcode); err != nil {
 			return err

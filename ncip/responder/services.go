@@ -35,16 +35,11 @@ func (r *Responder) LookupAgency(ctx context.Context, c *ncip.Call, _ *ncip.Look
 	if err != nil {
 		return nil, err
 	}
-	var lib store.Library
-	var pickups []store.Library
-	err = r.svc.DB().View(ctx, func(tx *store.Tx) error {
-		l, err := tx.Library(cl.library)
-		if err == nil {
-			lib = l
-		}
-		pickups, err = pickupLibraries(tx)
-		return err
-	})
+	lib, err := r.svc.Library(ctx, cl.library)
+	if err != nil {
+		return nil, err
+	}
+	pickups, err := r.svc.PickupLibraries(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -64,14 +59,6 @@ func (r *Responder) LookupAgency(ctx context.Context, c *ncip.Call, _ *ncip.Look
 	return resp, nil
 }
 
-// pickupLibraries are the libraries a patron may collect a hold from, in
-// code order: LookupAgency numbers them from 1 in this order.
-func pickupLibraries(tx *store.Tx) ([]store.Library, error) {
-	libs, err := tx.Libraries()
-	slices.SortFunc(libs, func(a, b store.Library) int { return strings.Compare(a.Code, b.Code) })
-	return libs, err
-}
-
 // pickupLibrary reads a RequestItem's PickupLocation: a library code, or
 // the number LookupAgency gave a library (the form VuFind sends back). A
 // value that is neither is passed on for circ to refuse as unknown.
@@ -81,18 +68,14 @@ func (r *Responder) pickupLibrary(ctx context.Context, value string) (string, er
 	if err != nil || n < 1 {
 		return value, nil
 	}
-	code := value
-	err = r.svc.DB().View(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Library(value); err == nil {
-			return nil
-		}
-		libs, err := pickupLibraries(tx)
-		if n <= len(libs) {
-			code = libs[n-1].Code
-		}
-		return err
-	})
-	return code, err
+	libs, err := r.svc.PickupLibraries(ctx)
+	if err != nil || slices.ContainsFunc(libs, func(l store.Library) bool { return l.Code == value }) {
+		return value, err
+	}
+	if n <= len(libs) {
+		return libs[n-1].Code, nil
+	}
+	return value, nil
 }
 
 // LookupItem describes an item: title, call number, circulation status,

@@ -3,7 +3,6 @@ package responder
 import (
 	"context"
 	"errors"
-	"slices"
 	"strconv"
 	"time"
 
@@ -40,14 +39,7 @@ func (r *Responder) patronSummary(ctx context.Context, service string, req *ncip
 		sum.Patron, err = r.svc.VerifyPatron(ctx, user, secret)
 		sum.Valid = err == nil
 	default:
-		err = r.svc.DB().View(ctx, func(tx *store.Tx) error {
-			p, err := tx.PatronByBarcode(user)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			sum.Patron, sum.Valid = p, err == nil
-			return err
-		})
+		sum.Patron, sum.Valid, err = r.svc.PatronByBarcode(ctx, user)
 		return sum, err
 	}
 	if code, ok := circ.CodeOf(err); ok && code == circ.PatronUnknown {
@@ -201,30 +193,13 @@ func titleRecord(cl *caller, bib uint64) *ncip.BibliographicDescription {
 // feeItems describes the items fees are for, by item id, so that an
 // account's lines link to their titles. An item since deleted is left out.
 func (r *Responder) feeItems(ctx context.Context, cl *caller, fees []store.Fee) (map[uint64]*ncip.ItemDetails, error) {
-	out := map[uint64]*ncip.ItemDetails{}
-	if !slices.ContainsFunc(fees, func(f store.Fee) bool { return f.ItemID != 0 }) {
-		return out, nil
+	items, err := r.svc.FeeItems(ctx, fees)
+	out := make(map[uint64]*ncip.ItemDetails, len(items))
+	for id, it := range items {
+		d := &ncip.ItemDetails{ItemID: ours(cl, it.Barcode), Bibliographic: *titleRecord(cl, it.BibID)}
+		d.Bibliographic.Title = it.Title
+		out[id] = d
 	}
-	err := r.svc.DB().View(ctx, func(tx *store.Tx) error {
-		for _, fee := range fees {
-			if fee.ItemID == 0 || out[fee.ItemID] != nil {
-				continue
-			}
-			it, err := tx.Item(fee.ItemID)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			d := &ncip.ItemDetails{ItemID: ours(cl, it.Barcode), Bibliographic: *titleRecord(cl, it.BibID)}
-			if b, err := tx.Bib(it.BibID); err == nil {
-				d.Bibliographic.Title = b.Title
-			}
-			out[fee.ItemID] = d
-		}
-		return nil
-	})
 	return out, err
 }
 

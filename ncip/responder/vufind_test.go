@@ -218,7 +218,7 @@ func TestVuFindFines(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	item, bib := e.bibOf(fixtures.ItemAvailable)
-	err := e.db.Update(context.Background(), func(tx *store.Tx) error {
+	err := e.db.Update(context.Background(), func(tx store.Tx) error {
 		p, err := tx.PatronByBarcode(fixtures.PatronFees)
 		if err != nil {
 			return err
@@ -470,7 +470,7 @@ func TestVuFindHolds(t *testing.T) {
 func (e *env) libraryName(code string) string {
 	e.t.Helper()
 	var name string
-	err := e.db.View(context.Background(), func(tx *store.Tx) error {
+	err := e.db.View(context.Background(), func(tx store.Tx) error {
 		l, err := tx.Library(code)
 		name = cmp.Or(l.Name, code)
 		return err

@@ -42,7 +42,7 @@ func (s *Scheduler) buildBursar(ctx context.Context, p *profiles.Exchange) (int,
 	agent := circ.Agent{Protocol: "exchange", Account: p.Code, Library: p.Library}
 	fees, err := s.o.Circ.ExportFees(ctx, circ.ExportFeesRequest{Agent: agent, FeeTypes: b.FeeTypes, Libraries: b.Libraries,
 		MinAmount: b.MinAmount, IdentifierType: b.IdentifierType, Limit: p.Records(), TxnPrefix: p.Code},
-		func(tx *store.Tx, fees []circ.ExportedFee) error {
+		func(tx store.Tx, fees []circ.ExportedFee) error {
 			st, err := loadState(tx, p.Code)
 			if err != nil {
 				return err
@@ -68,7 +68,7 @@ type places struct {
 }
 
 // bursarPlaces reads places from tx, each library and location once.
-func (s *Scheduler) bursarPlaces(tx *store.Tx) (places, error) {
+func (s *Scheduler) bursarPlaces(tx store.Tx) (places, error) {
 	in, err := tx.Institution()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return places{}, err

@@ -124,7 +124,7 @@ func TestBursarTimesAsAlmaWritesThem(t *testing.T) {
 		t.Fatal("no fees in the file")
 	}
 	var zone *time.Location
-	if err := e.db.View(ctx, func(tx *store.Tx) error { zone = e.svc.Zone(tx, fees[0].Library); return nil }); err != nil {
+	if err := e.db.View(ctx, func(tx store.Tx) error { zone = e.svc.Zone(tx, fees[0].Library); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	const layout = "01/02/2006 15:04:05 MST"
@@ -171,7 +171,7 @@ func TestBursarExportFilters(t *testing.T) {
 			t.Errorf("fee %d (type %s, %d) should not have been exported", f.ID, f.Type, f.Amount)
 		}
 		var p store.Patron
-		e.db.View(ctx, func(tx *store.Tx) error { p, _ = tx.Patron(f.PatronID); return nil })
+		e.db.View(ctx, func(tx store.Tx) error { p, _ = tx.Patron(f.PatronID); return nil })
 		if !strings.Contains(fmt.Sprint(p.Identifiers), "university_id") {
 			t.Errorf("fee %d of a patron without a university id was exported", f.ID)
 		}
@@ -378,7 +378,7 @@ func TestBursarImportReadsLegacyTransactionIDs(t *testing.T) {
 	for _, l := range lines {
 		id, _ := circ.FeeNumber(l.TransactionID)
 		var f store.Fee
-		if err := e.db.View(ctx, func(tx *store.Tx) (err error) { f, err = tx.Fee(id); return err }); err != nil {
+		if err := e.db.View(ctx, func(tx store.Tx) (err error) { f, err = tx.Fee(id); return err }); err != nil {
 			t.Fatal(err)
 		}
 		want, status := int64(0), store.FeeExportedPaid
@@ -559,7 +559,7 @@ func TestFaultKilled(t *testing.T) {
 			}
 			// The process restarts: a new store handle, service and
 			// scheduler, and the local outbox copy may be gone too.
-			path := e.db.Path()
+			path := e.db.Describe()
 			e.db.Close()
 			os.RemoveAll(filepath.Join(e.dir, "outbox"))
 			e.open(path)
@@ -580,7 +580,7 @@ func TestFaultKilledAfterBuild(t *testing.T) {
 	if err != nil || n == 0 {
 		t.Fatalf("build: %d, %v", n, err)
 	}
-	path := e.db.Path()
+	path := e.db.Describe()
 	e.db.Close()
 	e.open(path)
 	exactlyOnce(t, e, srv)
@@ -730,7 +730,7 @@ func TestBursarFileCarriesEveryFieldOfAlmasFiles(t *testing.T) {
 	p := bursarProfile(delivery.Target{Kind: delivery.KindLocal, LocalDir: dir})
 	p.Bursar.ImportPattern = ""
 	e.save(p)
-	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+	if err := e.db.Update(ctx, func(tx store.Tx) error {
 		return tx.PutInstitution(&store.Institution{Code: "CIRCA_U", Name: "Circa University"})
 	}); err != nil {
 		t.Fatal(err)
@@ -786,7 +786,7 @@ func TestBursarFileCarriesEveryFieldOfAlmasFiles(t *testing.T) {
 				var it store.Item
 				var lib store.Library
 				var loc store.Location
-				if err := e.db.View(ctx, func(tx *store.Tx) (err error) {
+				if err := e.db.View(ctx, func(tx store.Tx) (err error) {
 					if it, err = tx.Item(fee.ItemID); err != nil {
 						return err
 					}
@@ -846,7 +846,7 @@ func TestProfileStatusLastSuccess(t *testing.T) {
 	if ok, err = e.sched.RunNow(ctx, "BURSAR", RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err = e.db.Update(ctx, func(tx *store.Tx) error {
+	err = e.db.Update(ctx, func(tx store.Tx) error {
 		st, err := loadState(tx, "BURSAR")
 		st.LastOK = time.Time{}
 		return errors.Join(err, tx.SetMeta(stateKey("BURSAR"), st))

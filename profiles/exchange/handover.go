@@ -70,7 +70,7 @@ func (s *Scheduler) Remove(ctx context.Context, code, handTo string) ([]string, 
 	defer running.Delete(key)
 
 	var moved []string
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.db.Update(ctx, func(tx store.Tx) error {
 		moved = nil
 		st, err := loadState(tx, code)
 		if err != nil {
@@ -109,7 +109,7 @@ func (s *Scheduler) Remove(ctx context.Context, code, handTo string) ([]string, 
 // handOver moves pending entries from one profile's outbox to another's.
 // The delivery starts afresh at the new target; the old entry keeps a note
 // of where its file went.
-func handOver(tx *store.Tx, from, to string, names []string) error {
+func handOver(tx store.Tx, from, to string, names []string) error {
 	dst, err := loadState(tx, to)
 	if err != nil {
 		return err
@@ -156,7 +156,7 @@ func (s *Scheduler) resend(ctx context.Context, out *delivery.Session, p *profil
 		return fmt.Errorf("run %d delivered no files", id)
 	}
 	entries := make([]entry, len(past.Files))
-	if err := s.db.View(ctx, func(tx *store.Tx) error {
+	if err := s.db.View(ctx, func(tx store.Tx) error {
 		var gone []string
 		for i, name := range past.Files {
 			if err := tx.Meta(entryKey(p.Code, name), &entries[i]); err != nil {

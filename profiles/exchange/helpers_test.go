@@ -21,6 +21,7 @@ import (
 	"github.com/circa-ils/circa/profiles/delivery"
 	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // templateDir holds the seeded demo database the tests copy.
@@ -60,7 +61,7 @@ var (
 // service on a clock the test moves, a profile registry and a scheduler.
 type env struct {
 	t     *testing.T
-	db    *store.DB
+	db    store.DB
 	svc   *circ.Service
 	reg   *profiles.Registry
 	dir   string
@@ -78,7 +79,7 @@ func newEnv(t *testing.T) *env {
 	if templateErr != nil {
 		t.Fatal(templateErr)
 	}
-	path := filepath.Join(t.TempDir(), store.DefaultFile)
+	path := filepath.Join(t.TempDir(), boltstore.DefaultFile)
 	if err := fixtures.CopyFile(templatePath, path); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func newEnv(t *testing.T) *env {
 // open (re)opens the database, as a restarted process would.
 func (e *env) open(path string) *env {
 	t := e.t
-	db, err := store.Open(path, store.Options{})
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func dataFiles(t *testing.T, dir string, noTemps ...bool) []string {
 func (e *env) fees() map[store.FeeStatus][]store.Fee {
 	e.t.Helper()
 	out := map[store.FeeStatus][]store.Fee{}
-	if err := e.db.View(ctx, func(tx *store.Tx) error {
+	if err := e.db.View(ctx, func(tx store.Tx) error {
 		return tx.ForEachFee(func(f store.Fee) bool {
 			out[f.Status] = append(out[f.Status], f)
 			return true

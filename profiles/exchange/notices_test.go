@@ -184,7 +184,7 @@ func TestSMSNoticesEndToEnd(t *testing.T) {
 	e.save(p)
 	good := "+16075550142" // PatronGood's seeded mobile, 607-555-0142
 	// The patron with fees reads German and has a number marked for texts.
-	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+	if err := e.db.Update(ctx, func(tx store.Tx) error {
 		pt, err := tx.PatronByBarcode(fixtures.PatronFees)
 		if err != nil {
 			return err
@@ -205,7 +205,7 @@ func TestSMSNoticesEndToEnd(t *testing.T) {
 	}
 	var bookDue time.Time
 	var zone *time.Location
-	if err := e.db.View(ctx, func(tx *store.Tx) error {
+	if err := e.db.View(ctx, func(tx store.Tx) error {
 		zone = e.svc.Zone(tx, fixtures.LibraryMain)
 		it, err := tx.ItemByBarcode(fixtures.ItemOnLoan)
 		if err != nil {
@@ -280,7 +280,7 @@ func TestSMSNoticesOnceEach(t *testing.T) {
 	e.save(p)
 	// Give the patron with fees a number for texts and French as language;
 	// the patron with a loan has his mobile phone.
-	err := e.db.Update(ctx, func(tx *store.Tx) error {
+	err := e.db.Update(ctx, func(tx store.Tx) error {
 		pt, err := tx.PatronByBarcode(fixtures.PatronFees)
 		if err != nil {
 			return err
@@ -440,7 +440,7 @@ func TestSMSRunDeliversOverOneConnection(t *testing.T) {
 			p := smsProfile(t, "SMS")
 			p.Target = tg
 			e.save(p)
-			if err := e.db.Update(ctx, func(tx *store.Tx) error {
+			if err := e.db.Update(ctx, func(tx store.Tx) error {
 				pt, err := tx.PatronByBarcode(fixtures.PatronFees)
 				if err != nil {
 					return err

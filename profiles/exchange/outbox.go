@@ -72,7 +72,7 @@ func cursorName(code string) string               { return "exchange/" + code }
 func markKey(code, mark string) string            { return "exchange/" + code + "/mark/" + mark }
 func (s *Scheduler) outboxDir(code string) string { return filepath.Join(s.o.Dir, "outbox", code) }
 
-func loadState(tx *store.Tx, code string) (state, error) {
+func loadState(tx store.Tx, code string) (state, error) {
 	var st state
 	err := tx.Meta(stateKey(code), &st)
 	if errors.Is(err, store.ErrNotFound) {
@@ -89,14 +89,14 @@ func fileName(p *profiles.Exchange, n uint64, at time.Time, ext string) string {
 
 // addEntry puts a built file into the outbox, inside the transaction that
 // marked its records.
-func addEntry(tx *store.Tx, p *profiles.Exchange, at time.Time, ext string, content []byte, sum delivery.Summary) (string, error) {
+func addEntry(tx store.Tx, p *profiles.Exchange, at time.Time, ext string, content []byte, sum delivery.Summary) (string, error) {
 	return addNamedEntry(tx, p, at, func(n uint64) string { return fileName(p, n, at, ext) }, content, sum)
 }
 
 // addNamedEntry is addEntry for a file whose name the partner's software
 // dictates; name gets the profile's file sequence number, which keeps it
 // unique.
-func addNamedEntry(tx *store.Tx, p *profiles.Exchange, at time.Time, name func(uint64) string, content []byte, sum delivery.Summary) (string, error) {
+func addNamedEntry(tx store.Tx, p *profiles.Exchange, at time.Time, name func(uint64) string, content []byte, sum delivery.Summary) (string, error) {
 	st, err := loadState(tx, p.Code)
 	if err != nil {
 		return "", err
@@ -117,7 +117,7 @@ func addNamedEntry(tx *store.Tx, p *profiles.Exchange, at time.Time, name func(u
 // first failure so files reach the partner in order.
 func (s *Scheduler) flush(ctx context.Context, out *delivery.Session, p *profiles.Exchange, run *Run) error {
 	var pending []string
-	if err := s.db.View(ctx, func(tx *store.Tx) error {
+	if err := s.db.View(ctx, func(tx store.Tx) error {
 		st, err := loadState(tx, p.Code)
 		pending = st.Pending
 		return err
@@ -135,7 +135,7 @@ func (s *Scheduler) flush(ctx context.Context, out *delivery.Session, p *profile
 
 func (s *Scheduler) deliverEntry(ctx context.Context, out *delivery.Session, p *profiles.Exchange, name string) error {
 	var e entry
-	if err := s.db.View(ctx, func(tx *store.Tx) error { return tx.Meta(entryKey(p.Code, name), &e) }); err != nil {
+	if err := s.db.View(ctx, func(tx store.Tx) error { return tx.Meta(entryKey(p.Code, name), &e) }); err != nil {
 		return fmt.Errorf("outbox entry %s: %w", name, err)
 	}
 	src := filepath.Join(s.outboxDir(p.Code), name)
@@ -214,7 +214,7 @@ func materialize(path string, content []byte, sum string) error {
 // the kept ones, and the oldest kept entry beyond KeptFiles drops its
 // bytes.
 type entryStore struct {
-	db     *store.DB
+	db     store.DB
 	code   string
 	target string // where the delivery goes
 	after  func(delivery.Delivery) error
@@ -231,7 +231,7 @@ func (es entryStore) Save(ctx context.Context, d delivery.Delivery) error {
 }
 
 func (es entryStore) save(ctx context.Context, d delivery.Delivery) error {
-	return es.db.Update(ctx, func(tx *store.Tx) error {
+	return es.db.Update(ctx, func(tx store.Tx) error {
 		var e entry
 		if err := tx.Meta(entryKey(es.code, d.Name), &e); err != nil {
 			return err
@@ -266,7 +266,7 @@ func (es entryStore) save(ctx context.Context, d delivery.Delivery) error {
 }
 
 // dropContent forgets the bytes of a delivered entry, keeping its record.
-func dropContent(tx *store.Tx, code, name string) error {
+func dropContent(tx store.Tx, code, name string) error {
 	var e entry
 	err := tx.Meta(entryKey(code, name), &e)
 	if errors.Is(err, store.ErrNotFound) {
@@ -281,7 +281,7 @@ func dropContent(tx *store.Tx, code, name string) error {
 
 func (s *Scheduler) state(ctx context.Context, code string) (state, error) {
 	var st state
-	err := s.db.View(ctx, func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		st, err = loadState(tx, code)
 		return err

@@ -52,7 +52,7 @@ func (s *Scheduler) buildRequestsPage(ctx context.Context, p *profiles.Exchange)
 	rs := p.Requests
 	now := s.o.Circ.Now().Truncate(time.Second)
 	n, scanned := 0, 0
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.db.Update(ctx, func(tx store.Tx) error {
 		n, scanned = 0, 0
 		cur := tx.Cursor(cursorName(p.Code))
 		last := cur
@@ -164,7 +164,7 @@ func (s *Scheduler) buildRequestsPage(ctx context.Context, p *profiles.Exchange)
 // requestLine gathers what the file says of a retrieval: its item, record,
 // pickup library, the item's location, and the type and note of the
 // request it serves.
-func requestLine(tx *store.Tx, req store.Request, cancel, withPatron bool) (rsLine, error) {
+func requestLine(tx store.Tx, req store.Request, cancel, withPatron bool) (rsLine, error) {
 	l := rsLine{typ: RequestTypePatron, req: req, note: req.Note}
 	if cancel {
 		l.typ = RequestTypeCancel

@@ -244,7 +244,7 @@ func TestRequestFileAsAlmaReadersTakeIt(t *testing.T) {
 		bib  store.Bib
 		pt   store.Patron
 	)
-	err = e.db.View(ctx, func(tx *store.Tx) error {
+	err = e.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		if lib, err = tx.Library(fixtures.LibraryMain); err != nil {
 			return err

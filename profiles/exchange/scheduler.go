@@ -90,7 +90,7 @@ type Observer func(Report)
 
 // Options configure a Scheduler.
 type Options struct {
-	DB       *store.DB
+	DB       store.DB
 	Circ     *circ.Service
 	Registry *profiles.Registry
 	// Dir holds the local outbox, inbox and reports (created if missing).
@@ -126,7 +126,7 @@ const maxExceptionsKept = 50
 // Scheduler runs file-exchange profiles on their schedules.
 type Scheduler struct {
 	o    Options
-	db   *store.DB
+	db   store.DB
 	log  zerolog.Logger
 	wake chan struct{}
 	// afterSave, in tests, runs after each delivery step is saved; an
@@ -239,7 +239,7 @@ func (s *Scheduler) active() []*profiles.Exchange {
 
 func (s *Scheduler) zone(ctx context.Context, library string) *time.Location {
 	loc := time.UTC
-	s.db.View(ctx, func(tx *store.Tx) error {
+	s.db.View(ctx, func(tx store.Tx) error {
 		loc = s.o.Circ.Zone(tx, library)
 		return nil
 	})
@@ -282,7 +282,7 @@ func (s *Scheduler) RunNow(ctx context.Context, code string, o RunOptions) (Run,
 		o.Trigger = "manual"
 	}
 	if !o.DryRun {
-		if err := s.db.Update(ctx, func(tx *store.Tx) error {
+		if err := s.db.Update(ctx, func(tx store.Tx) error {
 			st, err := loadState(tx, code)
 			if err != nil {
 				return err
@@ -305,7 +305,7 @@ func (s *Scheduler) RunNow(ctx context.Context, code string, o RunOptions) (Run,
 var running sync.Map // key: db pointer and code
 
 type runKey struct {
-	db   *store.DB
+	db   store.DB
 	code string
 }
 
@@ -445,9 +445,9 @@ func (s *Scheduler) pages(ctx context.Context, page func() (n int, more bool, er
 }
 
 // History returns a profile's runs, newest first.
-func History(ctx context.Context, db *store.DB, code string) ([]Run, error) {
+func History(ctx context.Context, db store.DB, code string) ([]Run, error) {
 	var runs []Run
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		err := tx.Meta(historyKey(code), &runs)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -471,9 +471,9 @@ type Status struct {
 }
 
 // ProfileStatus returns a profile's status.
-func ProfileStatus(ctx context.Context, db *store.DB, code string) (Status, error) {
+func ProfileStatus(ctx context.Context, db store.DB, code string) (Status, error) {
 	var st state
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		var err error
 		if st, err = loadState(tx, code); err != nil || !st.LastOK.IsZero() {
 			return err
@@ -496,7 +496,7 @@ func ProfileStatus(ctx context.Context, db *store.DB, code string) (Status, erro
 
 // record appends a run to the profile's history and updates its state.
 func (s *Scheduler) record(ctx context.Context, code string, run *Run) error {
-	return s.db.Update(ctx, func(tx *store.Tx) error {
+	return s.db.Update(ctx, func(tx store.Tx) error {
 		st, err := loadState(tx, code)
 		if err != nil {
 			return err

@@ -105,7 +105,7 @@ func (s *Scheduler) buildSMS(ctx context.Context, p *profiles.Exchange) (int, er
 		content   []byte
 	}
 	var letters []letter
-	err := s.db.View(ctx, func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx store.Tx) error {
 		notices, err := s.dueNotices(tx, p, now)
 		if err != nil {
 			return err
@@ -123,7 +123,7 @@ func (s *Scheduler) buildSMS(ctx context.Context, p *profiles.Exchange) (int, er
 		return 0, err
 	}
 	n := 0
-	err = s.db.Update(ctx, func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx store.Tx) error {
 		n = 0
 		for _, l := range letters {
 			var sent time.Time
@@ -170,7 +170,7 @@ func smsNumber(pt *store.Patron) (string, bool) {
 
 // dueNotices lists the notices due and not yet sent, up to the profile's
 // file size.
-func (s *Scheduler) dueNotices(tx *store.Tx, p *profiles.Exchange, now time.Time) ([]smsNotice, error) {
+func (s *Scheduler) dueNotices(tx store.Tx, p *profiles.Exchange, now time.Time) ([]smsNotice, error) {
 	ss := p.SMS
 	kinds := ss.Kinds()
 	limit := p.Records()
@@ -324,7 +324,7 @@ func (s *Scheduler) dueNotices(tx *store.Tx, p *profiles.Exchange, now time.Time
 	return out, nil
 }
 
-func libraryName(tx *store.Tx, code string) string {
+func libraryName(tx store.Tx, code string) string {
 	if l, err := tx.Library(code); err == nil && l.Name != "" {
 		return l.Name
 	}

@@ -47,7 +47,7 @@ func TestBursarSSHD(t *testing.T) {
 	if _, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{}); err == nil {
 		t.Fatal("want the simulated kill")
 	}
-	path := e.db.Path()
+	path := e.db.Describe()
 	e.db.Close()
 	e.open(path)
 	run, err := e.sched.RunNow(ctx, "BURSAR", RunOptions{})
@@ -113,7 +113,7 @@ func TestUsersRequestsAndSMSSSHD(t *testing.T) {
 	// shelf, every kind of notice arrives as the gateway reads it. The
 	// generated patrons' mobile phones are left out, sparing sshd the
 	// demo's hundred-odd other texts (TestSMSNoticesEndToEnd sends them).
-	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+	if err := e.db.Update(ctx, func(tx store.Tx) error {
 		var others []store.Patron
 		if err := tx.ForEachPatron(func(pt store.Patron) bool {
 			if pt.Barcode != fixtures.PatronGood && slices.ContainsFunc(pt.Contacts, func(c store.Contact) bool { return c.Kind == "phone" }) {

@@ -422,7 +422,7 @@ type User struct {
 func (s *Scheduler) hashPINs(ctx context.Context, match string, users []User) ([]circ.SyncUser, error) {
 	out := make([]circ.SyncUser, len(users))
 	stored := map[int]string{}
-	err := s.db.View(ctx, func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx store.Tx) error {
 		for i := range users {
 			out[i] = users[i].SyncUser
 			if users[i].PIN == "" {
@@ -520,7 +520,7 @@ func (s *Scheduler) buildUsers(ctx context.Context, p *profiles.Exchange) (int, 
 func (s *Scheduler) buildUsersPage(ctx context.Context, p *profiles.Exchange) (int, bool, error) {
 	now := s.o.Circ.Now().Truncate(time.Second)
 	n, scanned := 0, 0
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.db.Update(ctx, func(tx store.Tx) error {
 		n, scanned = 0, 0
 		cur := tx.Cursor(cursorName(p.Code))
 		last := cur

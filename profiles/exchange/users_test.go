@@ -62,7 +62,7 @@ func usersProfile(tg delivery.Target) *profiles.Exchange {
 
 func (e *env) patronBy(typ, value string) (store.Patron, error) {
 	var p store.Patron
-	err := e.db.View(ctx, func(tx *store.Tx) error {
+	err := e.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		p, err = tx.PatronByIdentifier(typ, value)
 		return err
@@ -89,7 +89,7 @@ func TestUsersImportOverSFTP(t *testing.T) {
 	b.WriteString(`<user><primary_id>X1</primary_id><last_name>Intruder</last_name><user_group>STAFF</user_group>
 	  <user_identifiers><user_identifier><id_type>university_id</id_type><value>` + fixtures.PatronGood + `</value></user_identifier></user_identifiers></user>`)
 	b.WriteString("</users>\n")
-	if err := e.db.Update(ctx, func(tx *store.Tx) error {
+	if err := e.db.Update(ctx, func(tx store.Tx) error {
 		good.Identifiers = append(good.Identifiers, store.Identifier{Type: "university_id", Value: fixtures.PatronGood})
 		return tx.PutPatron(&good, seededAt)
 	}); err != nil {
@@ -648,7 +648,7 @@ func ptr(s string) *string { return &s }
 func TestRenderUsersValidForEveryPatron(t *testing.T) {
 	e := newEnv(t)
 	var pats []store.Patron
-	if err := e.db.View(ctx, func(tx *store.Tx) error {
+	if err := e.db.View(ctx, func(tx store.Tx) error {
 		return tx.ForEachPatron(func(p store.Patron) bool {
 			pats = append(pats, p)
 			return true

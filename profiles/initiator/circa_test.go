@@ -80,7 +80,7 @@ func serveNCIPOverTLS(t *testing.T, e *env, client string) (url, caFile, cert, k
 func facilityRequests(t *testing.T, fac *env) map[string]store.Request {
 	t.Helper()
 	out := map[string]store.Request{}
-	err := fac.db.View(ctx, func(tx *store.Tx) error {
+	err := fac.db.View(ctx, func(tx store.Tx) error {
 		return tx.ForEachRequest(func(r store.Request) bool {
 			if r.Partner == libraryPartner {
 				out[r.ExternalID] = r
@@ -129,7 +129,7 @@ func TestAgainstASecondCirca(t *testing.T) {
 		t.Fatalf("facility requests %+v, want one open for %s", reqs, m.RequestID)
 	}
 	var pt store.Patron
-	if err := fac.db.View(ctx, func(tx *store.Tx) (err error) { pt, err = tx.PatronByBarcode(fixtures.PatronGood); return err }); err != nil || pt.ID != r.PatronID {
+	if err := fac.db.View(ctx, func(tx store.Tx) (err error) { pt, err = tx.PatronByBarcode(fixtures.PatronGood); return err }); err != nil || pt.ID != r.PatronID {
 		t.Fatalf("facility request for patron %d, want %s (%d, %v)", r.PatronID, fixtures.PatronGood, pt.ID, err)
 	}
 
@@ -229,7 +229,7 @@ func TestFacilityShipsTheItem(t *testing.T) {
 
 	// The facility ships what it was asked for, from its own records.
 	var barcode string
-	if err := fac.db.View(ctx, func(tx *store.Tx) error {
+	if err := fac.db.View(ctx, func(tx store.Tx) error {
 		it, err := tx.Item(r.ItemID)
 		barcode = it.Barcode
 		return err
@@ -276,7 +276,7 @@ func TestFacilityShipsTheItem(t *testing.T) {
 	}
 	hold := e.request(h.Request)
 	var it store.Item
-	if err := e.db.View(ctx, func(tx *store.Tx) (err error) { it, err = tx.ItemByBarcode(fixtures.ItemAnnex); return err }); err != nil {
+	if err := e.db.View(ctx, func(tx store.Tx) (err error) { it, err = tx.ItemByBarcode(fixtures.ItemAnnex); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if hold.Status != store.RequestInTransit || it.Status != store.ItemInTransit || it.TransitTo != hold.Pickup || it.HeldFor != hold.ID {
@@ -298,7 +298,7 @@ func TestFacilityShipsTheItem(t *testing.T) {
 
 	journal := func() uint64 {
 		var n uint64
-		if err := e.db.View(ctx, func(tx *store.Tx) error { n = tx.JournalHead(); return nil }); err != nil {
+		if err := e.db.View(ctx, func(tx store.Tx) error { n = tx.JournalHead(); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return n

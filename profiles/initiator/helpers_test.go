@@ -22,6 +22,7 @@ import (
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 var templateDir string
@@ -59,7 +60,7 @@ var (
 type env struct {
 	t    *testing.T
 	path string
-	db   *store.DB
+	db   store.DB
 	svc  *circ.Service
 	reg  *profiles.Registry
 	now  atomic.Pointer[time.Time]
@@ -75,7 +76,7 @@ func newEnv(t *testing.T) *env {
 	if templateErr != nil {
 		t.Fatal(templateErr)
 	}
-	e := &env{t: t, path: filepath.Join(t.TempDir(), store.DefaultFile)}
+	e := &env{t: t, path: filepath.Join(t.TempDir(), boltstore.DefaultFile)}
 	if err := fixtures.CopyFile(templatePath, e.path); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func newEnv(t *testing.T) *env {
 // process would.
 func (e *env) open() {
 	t := e.t
-	db, err := store.Open(e.path, store.Options{})
+	db, err := boltstore.Open(e.path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func (e *env) messageOf(code, kind string, request uint64) Message {
 	e.t.Helper()
 	var m Message
 	var ok bool
-	err := e.db.View(ctx, func(tx *store.Tx) error {
+	err := e.db.View(ctx, func(tx store.Tx) error {
 		var err error
 		m, ok, err = loadMessage(tx, code, keyOf(request, kind))
 		return err
@@ -191,7 +192,7 @@ func (e *env) messageOf(code, kind string, request uint64) Message {
 func (e *env) request(id uint64) store.Request {
 	e.t.Helper()
 	var r store.Request
-	if err := e.db.View(ctx, func(tx *store.Tx) (err error) { r, err = tx.Request(id); return err }); err != nil {
+	if err := e.db.View(ctx, func(tx store.Tx) (err error) { r, err = tx.Request(id); return err }); err != nil {
 		e.t.Fatal(err)
 	}
 	return r
@@ -205,7 +206,7 @@ func (e *env) pending() []string {
 func (e *env) pendingOf(code string) []string {
 	e.t.Helper()
 	var st state
-	if err := e.db.View(ctx, func(tx *store.Tx) (err error) { st, err = loadState(tx, code); return err }); err != nil {
+	if err := e.db.View(ctx, func(tx store.Tx) (err error) { st, err = loadState(tx, code); return err }); err != nil {
 		e.t.Fatal(err)
 	}
 	return st.Pending

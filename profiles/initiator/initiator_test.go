@@ -472,7 +472,7 @@ func TestRetrievalOfAVanishedItemIsSkipped(t *testing.T) {
 	f := newFacility(t)
 	e.online(f)
 	gone := e.hold(fixtures.PatronGood)
-	err := e.db.Update(ctx, func(tx *store.Tx) error {
+	err := e.db.Update(ctx, func(tx store.Tx) error {
 		it, err := tx.ItemByBarcode(fixtures.ItemAnnex)
 		if err != nil {
 			return err
@@ -484,7 +484,7 @@ func TestRetrievalOfAVanishedItemIsSkipped(t *testing.T) {
 	}
 	// Another annex copy, requested after.
 	var other string
-	if err := e.db.View(ctx, func(tx *store.Tx) error {
+	if err := e.db.View(ctx, func(tx store.Tx) error {
 		return tx.ForEachItem(func(it store.Item) bool {
 			if it.Location == fixtures.LocationAnnex && it.Status == store.ItemAvailable && it.Barcode != fixtures.ItemAnnex {
 				other = it.Barcode
@@ -503,7 +503,7 @@ func TestRetrievalOfAVanishedItemIsSkipped(t *testing.T) {
 		t.Fatalf("facility received %+v, want only the request for %s", got, other)
 	}
 	var queued bool
-	if err := e.db.View(ctx, func(tx *store.Tx) (err error) {
+	if err := e.db.View(ctx, func(tx store.Tx) (err error) {
 		_, queued, err = loadMessage(tx, fixtures.StorageCode, keyOf(gone.Retrieval, KindRequest))
 		return err
 	}); err != nil || queued {

@@ -126,9 +126,9 @@ func keyOf(request uint64, kind string) string {
 }
 
 // PendingCount returns how many messages wait in a profile's outbox.
-func PendingCount(ctx context.Context, db *store.DB, code string) (int, error) {
+func PendingCount(ctx context.Context, db store.DB, code string) (int, error) {
 	var n int
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		st, err := loadState(tx, code)
 		n = len(st.Pending)
 		return err
@@ -136,7 +136,7 @@ func PendingCount(ctx context.Context, db *store.DB, code string) (int, error) {
 	return n, err
 }
 
-func loadState(tx *store.Tx, code string) (state, error) {
+func loadState(tx store.Tx, code string) (state, error) {
 	var st state
 	err := tx.Meta(stateKey(code), &st)
 	if errors.Is(err, store.ErrNotFound) {
@@ -145,7 +145,7 @@ func loadState(tx *store.Tx, code string) (state, error) {
 	return st, err
 }
 
-func loadMessage(tx *store.Tx, code, key string) (Message, bool, error) {
+func loadMessage(tx store.Tx, code, key string) (Message, bool, error) {
 	var m Message
 	err := tx.Meta(msgKey(code, key), &m)
 	if errors.Is(err, store.ErrNotFound) {
@@ -164,7 +164,7 @@ const journalPage = 10_000
 // withdrawn instead, and one the facility refused needs no cancellation:
 // the facility does not hold either. It reports whether
 // the journal holds more to read.
-func queue(tx *store.Tx, p *profiles.Storage, now time.Time) (queued int, more bool, err error) {
+func queue(tx store.Tx, p *profiles.Storage, now time.Time) (queued int, more bool, err error) {
 	// A profile removed since the caller's snapshot queues nothing: its
 	// outbox was handed over or dropped, and nothing would send it.
 	if _, err := tx.Profile(profiles.TypeStorage, p.Code); errors.Is(err, store.ErrNotFound) {
@@ -211,7 +211,7 @@ func queue(tx *store.Tx, p *profiles.Storage, now time.Time) (queued int, more b
 	return queued, more, tx.SetCursor(cursorName(p.Code), last)
 }
 
-func queueRequest(tx *store.Tx, p *profiles.Storage, st *state, id uint64, cancel bool, now time.Time) (int, error) {
+func queueRequest(tx store.Tx, p *profiles.Storage, st *state, id uint64, cancel bool, now time.Time) (int, error) {
 	req, err := tx.Request(id)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil
@@ -253,7 +253,7 @@ func queueRequest(tx *store.Tx, p *profiles.Storage, st *state, id uint64, cance
 
 // put encodes a message about the item with this barcode and appends it
 // to the outbox.
-func put(tx *store.Tx, p *profiles.Storage, st *state, req store.Request, barcode, kind string, now time.Time) error {
+func put(tx store.Tx, p *profiles.Storage, st *state, req store.Request, barcode, kind string, now time.Time) error {
 	m := Message{Profile: p.Code, Kind: kind, Request: req.ID, Hold: req.ParentID, Item: barcode,
 		RequestID: strconv.FormatUint(req.ID, 10), Queued: now, Status: StatusPending}
 	var err error
@@ -267,7 +267,7 @@ func put(tx *store.Tx, p *profiles.Storage, st *state, req store.Request, barcod
 
 // userOf is the UserId of a message about req: the pickup library, or the
 // patron's barcode when the profile sends patron details.
-func userOf(tx *store.Tx, p *profiles.Storage, req *store.Request) string {
+func userOf(tx store.Tx, p *profiles.Storage, req *store.Request) string {
 	user := req.Pickup
 	if p.Online != nil && p.Online.PatronDetails {
 		if pt, err := tx.Patron(req.PatronID); err == nil && pt.Barcode != "" {

@@ -51,7 +51,7 @@ type dropped struct {
 // it as Remove left it: the profile handed it sends it again under the
 // same RequestId, which the facility recognises. It returns the messages
 // handed over or dropped, as they now stand.
-func Remove(ctx context.Context, db *store.DB, reg *profiles.Registry, code string, o RemoveOptions) ([]Message, error) {
+func Remove(ctx context.Context, db store.DB, reg *profiles.Registry, code string, o RemoveOptions) ([]Message, error) {
 	snap := reg.Current()
 	p, ok := snap.Storage[code]
 	if !ok {
@@ -77,7 +77,7 @@ func Remove(ctx context.Context, db *store.DB, reg *profiles.Registry, code stri
 	}
 	now := o.Now.UTC()
 	var out []Message
-	err := db.Update(ctx, func(tx *store.Tx) error {
+	err := db.Update(ctx, func(tx store.Tx) error {
 		out = nil
 		st, err := loadState(tx, code)
 		if err != nil {
@@ -114,7 +114,7 @@ func Remove(ctx context.Context, db *store.DB, reg *profiles.Registry, code stri
 }
 
 // describe names the first few undelivered messages of a refusal.
-func describe(tx *store.Tx, code string, keys []string) string {
+func describe(tx store.Tx, code string, keys []string) string {
 	const shown = 3
 	var parts []string
 	for _, key := range keys[:min(len(keys), shown)] {
@@ -133,7 +133,7 @@ func describe(tx *store.Tx, code string, keys []string) string {
 // already made go with them, so a Duplicate Request from the facility
 // reads as the request received. A message the other profile already
 // carries (it queued the retrieval itself) is not doubled.
-func handOver(tx *store.Tx, from, to *profiles.Storage, keys []string) ([]Message, error) {
+func handOver(tx store.Tx, from, to *profiles.Storage, keys []string) ([]Message, error) {
 	dst, err := loadState(tx, to.Code)
 	if err != nil {
 		return nil, err
@@ -184,7 +184,7 @@ func handOver(tx *store.Tx, from, to *profiles.Storage, keys []string) ([]Messag
 
 // drop gives messages up, recording each on itself, on its retrieval and
 // in the list the storage report reads.
-func drop(tx *store.Tx, p *profiles.Storage, keys []string, now time.Time) ([]Message, error) {
+func drop(tx store.Tx, p *profiles.Storage, keys []string, now time.Time) ([]Message, error) {
 	var list []dropped
 	if err := tx.Meta(droppedKey, &list); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -219,7 +219,7 @@ func drop(tx *store.Tx, p *profiles.Storage, keys []string, now time.Time) ([]Me
 }
 
 // note records what became of a message on its retrieval request.
-func note(tx *store.Tx, p *profiles.Storage, m *Message) error {
+func note(tx store.Tx, p *profiles.Storage, m *Message) error {
 	req, err := tx.Request(m.Request)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil

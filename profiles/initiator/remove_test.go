@@ -309,7 +309,7 @@ func TestRemoveRacesTheRunningSender(t *testing.T) {
 		for _, kind := range []string{KindRequest, KindCancel} {
 			var m Message
 			var ok bool
-			if err := e.db.View(ctx, func(tx *store.Tx) (err error) {
+			if err := e.db.View(ctx, func(tx store.Tx) (err error) {
 				m, ok, err = loadMessage(tx, fixtures.StorageCode, keyOf(h.Retrieval, kind))
 				return err
 			}); err != nil {

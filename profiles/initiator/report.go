@@ -26,7 +26,7 @@ const (
 // facility "" means every facility. A profile no longer online still
 // shows the messages it left undelivered, and a message dropped with its
 // profile is listed for as long as it would have mattered.
-func Annotate(ctx context.Context, db *store.DB, snap *profiles.Snapshot, facility string, ms []circ.Mismatch) ([]circ.Mismatch, error) {
+func Annotate(ctx context.Context, db store.DB, snap *profiles.Snapshot, facility string, ms []circ.Mismatch) ([]circ.Mismatch, error) {
 	var ps []*profiles.Storage
 	for _, p := range snap.Storage {
 		if facility == "" || p.Facility == facility {
@@ -34,7 +34,7 @@ func Annotate(ctx context.Context, db *store.DB, snap *profiles.Snapshot, facili
 		}
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Code < ps[j].Code })
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		var gone []dropped
 		if err := tx.Meta(droppedKey, &gone); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -96,7 +96,7 @@ func Annotate(ctx context.Context, db *store.DB, snap *profiles.Snapshot, facili
 	return ms, err
 }
 
-func lineOf(tx *store.Tx, facility string, m *Message) (circ.Mismatch, bool, error) {
+func lineOf(tx store.Tx, facility string, m *Message) (circ.Mismatch, bool, error) {
 	line := circ.Mismatch{Facility: facility, Item: m.Item, Request: m.Request, Since: m.Queued,
 		Detail: m.Kind + " " + m.Outcome()}
 	req, err := tx.Request(m.Request)
@@ -124,7 +124,7 @@ func lineOf(tx *store.Tx, facility string, m *Message) (circ.Mismatch, bool, err
 }
 
 // heardSince reports whether the item's storage history has news after t.
-func heardSince(tx *store.Tx, itemID uint64, t time.Time) bool {
+func heardSince(tx store.Tx, itemID uint64, t time.Time) bool {
 	h, err := tx.StorageHistory(itemID)
 	return err == nil && len(h) > 0 && h[len(h)-1].At.After(t) && h[len(h)-1].State != circ.StorageRequested
 }

@@ -55,7 +55,7 @@ const ResultFailed = "failed"
 
 // Options configure a Sender.
 type Options struct {
-	DB       *store.DB
+	DB       store.DB
 	Registry *profiles.Registry
 	// Clock stamps messages; nil means time.Now.
 	Clock   func() time.Time
@@ -194,14 +194,14 @@ func (s *Sender) active() []*profiles.Storage {
 func (s *Sender) Queue(ctx context.Context, p *profiles.Storage) error {
 	for {
 		behind := false
-		if err := s.o.DB.View(ctx, func(tx *store.Tx) error {
+		if err := s.o.DB.View(ctx, func(tx store.Tx) error {
 			behind = tx.Cursor(cursorName(p.Code)) < tx.JournalHead()
 			return nil
 		}); err != nil || !behind {
 			return err
 		}
 		var more bool
-		err := s.o.DB.Update(ctx, func(tx *store.Tx) error {
+		err := s.o.DB.Update(ctx, func(tx store.Tx) error {
 			var err error
 			_, more, err = queue(tx, p, s.o.Clock().UTC())
 			return err
@@ -216,7 +216,7 @@ func (s *Sender) Queue(ctx context.Context, p *profiles.Storage) error {
 // message that cannot be delivered (it returns why).
 func (s *Sender) Flush(ctx context.Context, p *profiles.Storage) error {
 	var pending []string
-	if err := s.o.DB.View(ctx, func(tx *store.Tx) error {
+	if err := s.o.DB.View(ctx, func(tx store.Tx) error {
 		st, err := loadState(tx, p.Code)
 		pending = st.Pending
 		return err
@@ -245,7 +245,7 @@ func (s *Sender) Flush(ctx context.Context, p *profiles.Storage) error {
 func (s *Sender) send(ctx context.Context, p *profiles.Storage, hc *http.Client, key string) error {
 	var m Message
 	var live bool
-	err := s.o.DB.Update(ctx, func(tx *store.Tx) error {
+	err := s.o.DB.Update(ctx, func(tx store.Tx) error {
 		var err error
 		if m, live, err = loadMessage(tx, p.Code, key); err != nil || !live || m.Status != StatusPending {
 			live = false
@@ -330,7 +330,7 @@ func (s *Sender) fail(ctx context.Context, p *profiles.Storage, key string, caus
 	msg := oneLine(cause.Error())
 	var kind string
 	var pending int
-	err := s.o.DB.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	err := s.o.DB.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
 		m, ok, err := loadMessage(tx, p.Code, key)
 		if err != nil || !ok || m.Status != StatusPending {
 			return err // handed over or dropped meanwhile: not this sender's any more
@@ -357,7 +357,7 @@ func (s *Sender) answer(ctx context.Context, p *profiles.Storage, key, status, a
 	var pending int
 	late := false
 	now := s.o.Clock().UTC()
-	err := s.o.DB.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	err := s.o.DB.Update(context.WithoutCancel(ctx), func(tx store.Tx) error {
 		var ok bool
 		var err error
 		if m, ok, err = loadMessage(tx, p.Code, key); err != nil || !ok {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/profiles/oai"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // largeScale seeds about 100,000 bibliographic records (bibs are two thirds
@@ -31,7 +31,7 @@ var (
 func largeFile(b *testing.B) string {
 	largeOnce.Do(func() {
 		largePath = filepath.Join(templateDir, "large.db")
-		db, err := store.Open(largePath, store.Options{})
+		db, err := boltstore.Open(largePath, boltstore.Options{})
 		if err != nil {
 			largeErr = err
 			return

@@ -18,7 +18,7 @@ import (
 func TestOneInstitution(t *testing.T) {
 	db := openDB(t, demoFile(t))
 	const code = "01CIRCA_INST"
-	if err := db.Update(ctx, func(tx *store.Tx) error { return tx.PutInstitution(&store.Institution{Code: code}) }); err != nil {
+	if err := db.Update(ctx, func(tx store.Tx) error { return tx.PutInstitution(&store.Institution{Code: code}) }); err != nil {
 		t.Fatal(err)
 	}
 	bib := itemOf(t, db, fixtures.ItemBranch).BibID

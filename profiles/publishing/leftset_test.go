@@ -20,7 +20,7 @@ func TestRecordLeavingSetIsDeleted(t *testing.T) {
 	db := openDB(t, demoFile(t))
 	it := itemOf(t, db, fixtures.ItemBranch)
 	var others int
-	db.View(ctx, func(tx *store.Tx) error {
+	db.View(ctx, func(tx store.Tx) error {
 		its, err := tx.ItemsOfBib(it.BibID)
 		others = len(its) - 1
 		return err
@@ -89,10 +89,10 @@ func TestRecordLeavingSetIsDeleted(t *testing.T) {
 	s.validate()
 }
 
-func bibControl(t *testing.T, db *store.DB, id uint64) string {
+func bibControl(t *testing.T, db store.DB, id uint64) string {
 	t.Helper()
 	var b store.Bib
-	if err := db.View(ctx, func(tx *store.Tx) (err error) { b, err = tx.Bib(id); return err }); err != nil {
+	if err := db.View(ctx, func(tx store.Tx) (err error) { b, err = tx.Bib(id); return err }); err != nil {
 		t.Fatal(err)
 	}
 	return b.ControlNumber

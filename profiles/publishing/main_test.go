@@ -23,6 +23,7 @@ import (
 	"github.com/circa-ils/circa/profiles/oai"
 	"github.com/circa-ils/circa/schemas"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 var templateDir string
@@ -66,16 +67,16 @@ func demoFile(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), store.DefaultFile)
+	path := filepath.Join(t.TempDir(), boltstore.DefaultFile)
 	if err := fixtures.CopyFile(tmpl, path); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-func openDB(t testing.TB, path string) *store.DB {
+func openDB(t testing.TB, path string) *boltstore.DB {
 	t.Helper()
-	db, err := store.Open(path, store.Options{})
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ type server struct {
 	pages [][]byte
 }
 
-func startServer(t *testing.T, db *store.DB, oo oai.Options) *server {
+func startServer(t *testing.T, db store.DB, oo oai.Options) *server {
 	t.Helper()
 	h, err := Handler(db, testOptions, oo)
 	if err != nil {
@@ -221,10 +222,10 @@ func texts(doc *etree.Document, path string) []string {
 }
 
 // catalogue lists the publishable bibs of a database: id → deleted.
-func catalogue(t *testing.T, db *store.DB) map[uint64]bool {
+func catalogue(t *testing.T, db store.DB) map[uint64]bool {
 	t.Helper()
 	out := map[uint64]bool{}
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		return tx.ForEachBib(func(b store.Bib) bool {
 			if !b.Temporary {
 				out[b.ID] = b.Deleted || b.Suppressed
@@ -241,7 +242,7 @@ func catalogue(t *testing.T, db *store.DB) map[uint64]bool {
 func oaiID(id uint64) string { return fmt.Sprintf("oai:library.example.edu:%d", id) }
 
 // service returns a circulation service on db with the given clock.
-func service(t *testing.T, db *store.DB, c *clock) *circ.Service {
+func service(t *testing.T, db store.DB, c *clock) *circ.Service {
 	t.Helper()
 	svc, err := circ.New(db, circ.WithClock(c.now))
 	if err != nil {
@@ -253,10 +254,10 @@ func service(t *testing.T, db *store.DB, c *clock) *circ.Service {
 var staff = circ.Agent{Protocol: "cli", Account: "test", Library: "MAIN"}
 
 // itemOf returns an item by barcode.
-func itemOf(t *testing.T, db *store.DB, barcode string) store.Item {
+func itemOf(t *testing.T, db store.DB, barcode string) store.Item {
 	t.Helper()
 	var it store.Item
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		var err error
 		it, err = tx.ItemByBarcode(barcode)
 		return err

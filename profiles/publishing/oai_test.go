@@ -15,7 +15,7 @@ import (
 
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/profiles/oai"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // TestVerbsAndErrorsSchema asks every verb, and provokes every error, on
@@ -197,7 +197,7 @@ func TestIncrementalHarvestSeesEveryChange(t *testing.T) {
 func TestResumeAfterRestart(t *testing.T) {
 	path := demoFile(t)
 	c := newClock(seedNow.Add(time.Hour))
-	db, err := store.Open(path, store.Options{})
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

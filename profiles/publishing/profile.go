@@ -134,7 +134,7 @@ func (p *Profile) format() string {
 
 // SaveProfiles validates profiles and stores them in one transaction, all
 // or none. Libraries and locations named in selections must exist.
-func SaveProfiles(ctx context.Context, db *store.DB, ps ...Profile) error {
+func SaveProfiles(ctx context.Context, db store.DB, ps ...Profile) error {
 	var errs []error
 	for i := range ps {
 		if err := ps[i].Validate(); err != nil {
@@ -145,7 +145,7 @@ func SaveProfiles(ctx context.Context, db *store.DB, ps ...Profile) error {
 		return err
 	}
 	var unknown []error
-	err := db.Update(ctx, func(tx *store.Tx) error {
+	err := db.Update(ctx, func(tx store.Tx) error {
 		unknown = unknown[:0]
 		for _, p := range ps {
 			for _, l := range p.Selection.Libraries {
@@ -181,9 +181,9 @@ func SaveProfiles(ctx context.Context, db *store.DB, ps ...Profile) error {
 }
 
 // LoadProfiles returns every publishing profile in code order.
-func LoadProfiles(ctx context.Context, db *store.DB) ([]Profile, error) {
+func LoadProfiles(ctx context.Context, db store.DB) ([]Profile, error) {
 	var out []Profile
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		var err error
 		out, err = profilesIn(tx)
 		return err
@@ -193,9 +193,9 @@ func LoadProfiles(ctx context.Context, db *store.DB) ([]Profile, error) {
 
 // LoadProfile returns one publishing profile; store.ErrNotFound when none
 // has the code.
-func LoadProfile(ctx context.Context, db *store.DB, code string) (Profile, error) {
+func LoadProfile(ctx context.Context, db store.DB, code string) (Profile, error) {
 	var p Profile
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		doc, err := tx.Profile(ProfileType, code)
 		if err != nil {
 			return err
@@ -209,8 +209,8 @@ func LoadProfile(ctx context.Context, db *store.DB, code string) (Profile, error
 }
 
 // RemoveProfile deletes a publishing profile and its run state.
-func RemoveProfile(ctx context.Context, db *store.DB, code string) error {
-	return db.Update(ctx, func(tx *store.Tx) error {
+func RemoveProfile(ctx context.Context, db store.DB, code string) error {
+	return db.Update(ctx, func(tx store.Tx) error {
 		if err := tx.DeleteProfile(ProfileType, code); err != nil {
 			return fmt.Errorf("publishing profile %s: %w", code, err)
 		}
@@ -218,7 +218,7 @@ func RemoveProfile(ctx context.Context, db *store.DB, code string) error {
 	})
 }
 
-func profilesIn(tx *store.Tx) ([]Profile, error) {
+func profilesIn(tx store.Tx) ([]Profile, error) {
 	var out []Profile
 	err := tx.Profiles(ProfileType, func(code string, doc []byte) error {
 		var p Profile

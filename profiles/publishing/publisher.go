@@ -51,7 +51,7 @@ type PublisherOptions struct {
 
 // Publisher builds and delivers publishing files.
 type Publisher struct {
-	db *store.DB
+	db store.DB
 	o  PublisherOptions
 
 	// crash, when set (by tests), runs before (saved false) and after each
@@ -114,7 +114,7 @@ func (p *pending) names() []string {
 func stateKey(code string) string { return "publishing/" + code }
 
 // NewPublisher returns a publisher over db.
-func NewPublisher(db *store.DB, o PublisherOptions) (*Publisher, error) {
+func NewPublisher(db store.DB, o PublisherOptions) (*Publisher, error) {
 	if o.Dir == "" {
 		return nil, errors.New("publishing: PublisherOptions.Dir is required")
 	}
@@ -179,7 +179,7 @@ var runLocks struct {
 }
 
 type runLockKey struct {
-	db   *store.DB
+	db   store.DB
 	code string
 }
 
@@ -201,7 +201,7 @@ func (p *Publisher) lock(code string) func() {
 
 func (p *Publisher) state(ctx context.Context, code string) (runState, error) {
 	var st runState
-	err := p.db.View(ctx, func(tx *store.Tx) error {
+	err := p.db.View(ctx, func(tx store.Tx) error {
 		err := tx.Meta(stateKey(code), &st)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -215,7 +215,7 @@ func (p *Publisher) state(ctx context.Context, code string) (runState, error) {
 }
 
 func (p *Publisher) saveState(ctx context.Context, code string, st runState) error {
-	return p.db.Update(ctx, func(tx *store.Tx) error { return tx.SetMeta(stateKey(code), st) })
+	return p.db.Update(ctx, func(tx store.Tx) error { return tx.SetMeta(stateKey(code), st) })
 }
 
 // Incremental delivers the records of the profile changed since its last
@@ -428,7 +428,7 @@ func (p *Publisher) build(ctx context.Context, prof *Profile, full bool, from, t
 	}
 	var batch []entry
 	repo := &Repository{db: p.db}
-	visit := func(tx *store.Tx, b *store.Bib, _ []Profile) (bool, error) {
+	visit := func(tx store.Tx, b *store.Bib, _ []Profile) (bool, error) {
 		withdrawn := b.Deleted || b.Suppressed
 		if full && withdrawn {
 			return true, nil
@@ -675,7 +675,7 @@ type Status struct {
 }
 
 // LoadStatus returns the progress of a profile's file publishing.
-func LoadStatus(ctx context.Context, db *store.DB, code string) (Status, error) {
+func LoadStatus(ctx context.Context, db store.DB, code string) (Status, error) {
 	p := &Publisher{db: db}
 	st, err := p.state(ctx, code)
 	if err != nil {

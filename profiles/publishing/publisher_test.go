@@ -18,6 +18,7 @@ import (
 	"github.com/circa-ils/circa/profiles/delivery"
 	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 var fastRetry = delivery.Retry{Attempts: 3, Initial: time.Millisecond, Max: 4 * time.Millisecond}
@@ -31,7 +32,7 @@ func sftpProfile(srv *sftptest.Server, format string) Profile {
 			PrivateKey: string(srv.ClientKeyPEM), KnownHosts: srv.KnownHosts, RemoteDir: "/out"}}
 }
 
-func newPublisher(t *testing.T, db *store.DB, dir string, c *clock) *Publisher {
+func newPublisher(t *testing.T, db store.DB, dir string, c *clock) *Publisher {
 	t.Helper()
 	p, err := NewPublisher(db, PublisherOptions{Dir: dir, Now: c.now,
 		Delivery: delivery.Options{Retry: fastRetry}})
@@ -90,10 +91,10 @@ func records(t *testing.T, name string, b []byte) []circ.MARCRecord {
 }
 
 // selectedBibs counts the live records sftpProfile selects.
-func selectedBibs(t *testing.T, db *store.DB) int {
+func selectedBibs(t *testing.T, db store.DB) int {
 	t.Helper()
 	n := 0
-	err := db.View(ctx, func(tx *store.Tx) error {
+	err := db.View(ctx, func(tx store.Tx) error {
 		return tx.ForEachBib(func(b store.Bib) bool {
 			if b.Temporary || b.Deleted || b.Suppressed {
 				return true
@@ -189,7 +190,7 @@ func TestPublishFullThenIncremental(t *testing.T) {
 		}
 	}
 	var movedBib, goneBib, leftBib store.Bib
-	db.View(ctx, func(tx *store.Tx) error {
+	db.View(ctx, func(tx store.Tx) error {
 		movedBib, _ = tx.Bib(moved.BibID)
 		goneBib, _ = tx.Bib(gone)
 		leftBib, _ = tx.Bib(left.BibID)
@@ -228,7 +229,7 @@ func TestPublishCrashBetweenUploadAndRename(t *testing.T) {
 			}
 			outbox := t.TempDir()
 			c := newClock(seedNow.Add(time.Hour))
-			db, err := store.Open(path, store.Options{})
+			db, err := boltstore.Open(path, boltstore.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -40,7 +40,7 @@ const (
 
 // Repository is the store-backed oai.Repository.
 type Repository struct {
-	db *store.DB
+	db store.DB
 	o  Options
 
 	mu     sync.Mutex
@@ -61,7 +61,7 @@ type countEntry struct {
 var _ oai.Repository = (*Repository)(nil)
 
 // NewRepository returns the repository over db.
-func NewRepository(db *store.DB, o Options) *Repository {
+func NewRepository(db store.DB, o Options) *Repository {
 	if o.CountTTL <= 0 {
 		o.CountTTL = 30 * time.Second
 	}
@@ -72,9 +72,9 @@ func NewRepository(db *store.DB, o Options) *Repository {
 // Handler returns the OAI-PMH data provider over db. Unless oo.TokenKey is
 // set, resumptionTokens are signed with a key derived from the store's
 // install key, so they stay valid across restarts.
-func Handler(db *store.DB, o Options, oo oai.Options) (*oai.Handler, error) {
+func Handler(db store.DB, o Options, oo oai.Options) (*oai.Handler, error) {
 	if len(oo.TokenKey) == 0 {
-		err := db.View(context.Background(), func(tx *store.Tx) error {
+		err := db.View(context.Background(), func(tx store.Tx) error {
 			if k := tx.InstallKey(); len(k) > 0 {
 				m := hmac.New(sha256.New, k)
 				m.Write([]byte("circa oai resumptionToken v1"))
@@ -93,7 +93,7 @@ func Handler(db *store.DB, o Options, oo oai.Options) (*oai.Handler, error) {
 // change stamp.
 func (r *Repository) Identity(ctx context.Context) (oai.Identity, error) {
 	id := oai.Identity{Name: r.o.Name, BaseURL: r.o.BaseURL, AdminEmails: r.o.AdminEmails, RepositoryIdentifier: r.o.RepositoryID}
-	err := r.db.View(ctx, func(tx *store.Tx) error {
+	err := r.db.View(ctx, func(tx store.Tx) error {
 		id.EarliestDatestamp, _ = tx.EarliestChange()
 		return nil
 	})
@@ -130,7 +130,7 @@ func ProfileSet(code string) string { return "profile:" + SetToken(code) }
 // Sets lists every library, location and publishing profile.
 func (r *Repository) Sets(ctx context.Context) ([]oai.Set, error) {
 	var sets []oai.Set
-	err := r.db.View(ctx, func(tx *store.Tx) error {
+	err := r.db.View(ctx, func(tx store.Tx) error {
 		libs, err := tx.Libraries()
 		if err != nil {
 			return err
@@ -179,7 +179,7 @@ func (r *Repository) Record(ctx context.Context, bibID string) (oai.Record, erro
 		return oai.Record{}, fmt.Errorf("bib %q: %w", bibID, oai.ErrNotFound)
 	}
 	var rec oai.Record
-	err = r.db.View(ctx, func(tx *store.Tx) error {
+	err = r.db.View(ctx, func(tx store.Tx) error {
 		b, err := tx.Bib(id)
 		if errors.Is(err, store.ErrNotFound) || err == nil && b.Temporary {
 			return fmt.Errorf("bib %d: %w", id, oai.ErrNotFound)
@@ -198,14 +198,14 @@ func (r *Repository) Record(ctx context.Context, bibID string) (oai.Record, erro
 }
 
 // load reads everything a record needs inside tx; the result holds copies.
-func (r *Repository) load(tx *store.Tx, b *store.Bib, profs []Profile, headersOnly bool) (oai.Record, error) {
+func (r *Repository) load(tx store.Tx, b *store.Bib, profs []Profile, headersOnly bool) (oai.Record, error) {
 	rec, _, err := r.loadPlaces(tx, b, profs, headersOnly)
 	return rec, err
 }
 
 // loadPlaces is load that also returns the places the record is held at
 // (or was, for a tombstone).
-func (r *Repository) loadPlaces(tx *store.Tx, b *store.Bib, profs []Profile, headersOnly bool) (oai.Record, []circ.Place, error) {
+func (r *Repository) loadPlaces(tx store.Tx, b *store.Bib, profs []Profile, headersOnly bool) (oai.Record, []circ.Place, error) {
 	rec, places, _, err := r.loadFormer(tx, b, profs, headersOnly)
 	return rec, places, err
 }
@@ -213,7 +213,7 @@ func (r *Repository) loadPlaces(tx *store.Tx, b *store.Bib, profs []Profile, hea
 // loadFormer is loadPlaces that also returns the sets a live record has
 // left: those of the places its items have all moved away from, so that a
 // harvester of such a set can be told the record is gone from it.
-func (r *Repository) loadFormer(tx *store.Tx, b *store.Bib, profs []Profile, headersOnly bool) (oai.Record, []circ.Place, []string, error) {
+func (r *Repository) loadFormer(tx store.Tx, b *store.Bib, profs []Profile, headersOnly bool) (oai.Record, []circ.Place, []string, error) {
 	rec := oai.Record{ID: strconv.FormatUint(b.ID, 10), Datestamp: b.Changed, Deleted: b.Deleted || b.Suppressed}
 	var places, former []circ.Place
 	if rec.Deleted {
@@ -253,7 +253,7 @@ func (r *Repository) loadFormer(tx *store.Tx, b *store.Bib, profs []Profile, hea
 }
 
 // readMARC fills in a record's stored MARCXML (none for a tombstone).
-func readMARC(tx *store.Tx, rec *oai.Record, id uint64) error {
+func readMARC(tx store.Tx, rec *oai.Record, id uint64) error {
 	if rec.Deleted {
 		return nil
 	}
@@ -278,7 +278,7 @@ type inventory struct {
 // without items (a title on order) is held at its holdings. With details,
 // the holdings carry what enrichment publishes (institution, call-number
 // scheme, items).
-func inventoryOf(tx *store.Tx, b *store.Bib, details bool) (inventory, error) {
+func inventoryOf(tx store.Tx, b *store.Bib, details bool) (inventory, error) {
 	var inv inventory
 	hs, err := tx.HoldingsOfBib(b.ID)
 	if err != nil {
@@ -404,7 +404,7 @@ func setsOf(b *store.Bib, places []circ.Place, profs []Profile) []string {
 
 // scanFunc is called for each candidate bib inside a read transaction; it
 // returns false to end that transaction early (a full batch).
-type scanFunc func(tx *store.Tx, b *store.Bib, profs []Profile) (bool, error)
+type scanFunc func(tx store.Tx, b *store.Bib, profs []Profile) (bool, error)
 
 // scan walks the change index over [from, until] after (afterTime, afterID)
 // in short read transactions of at most scanChunk entries, calling visit
@@ -414,7 +414,7 @@ func (r *Repository) scan(ctx context.Context, from, until time.Time, afterTime 
 	visit scanFunc, flush func() error) error {
 	for {
 		exhausted := true
-		err := r.db.View(ctx, func(tx *store.Tx) error {
+		err := r.db.View(ctx, func(tx store.Tx) error {
 			profs, err := profilesIn(tx)
 			if err != nil {
 				return err
@@ -494,7 +494,7 @@ func (r *Repository) List(ctx context.Context, req oai.ListRequest, fn func(oai.
 	}
 	n := 0
 	batch := make([]oai.Record, 0, readChunk)
-	visit := func(tx *store.Tx, b *store.Bib, profs []Profile) (bool, error) {
+	visit := func(tx store.Tx, b *store.Bib, profs []Profile) (bool, error) {
 		rec, in, err := r.inSet(tx, b, profs, req.Set)
 		if err != nil {
 			return false, err
@@ -539,7 +539,7 @@ var errListFull = errors.New("publishing: list full")
 // whether it belongs there: a record that has left the set (its items
 // there all moved away) is listed in it as deleted, so that the set's
 // harvesters drop it.
-func (r *Repository) inSet(tx *store.Tx, b *store.Bib, profs []Profile, set string) (oai.Record, bool, error) {
+func (r *Repository) inSet(tx store.Tx, b *store.Bib, profs []Profile, set string) (oai.Record, bool, error) {
 	rec, _, left, err := r.loadFormer(tx, b, profs, true)
 	switch {
 	case err != nil:
@@ -566,7 +566,7 @@ func (r *Repository) Count(ctx context.Context, rg oai.Range) (int, error) {
 	}
 	changed := r.db.Changed()
 	n := 0
-	visit := func(tx *store.Tx, b *store.Bib, profs []Profile) (bool, error) {
+	visit := func(tx store.Tx, b *store.Bib, profs []Profile) (bool, error) {
 		if rg.Set == "" {
 			n++
 			return true, nil

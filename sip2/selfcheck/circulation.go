@@ -77,16 +77,9 @@ func (s *Session) unavailable(err error) bool {
 // disk slower than that is reported by the next 99.
 const statusWait = time.Second
 
-// online reports whether the store can be read and, as far as it knows
-// (store.CheckHealth, which probes a store that has been idle), written.
-func (s *Session) online(ctx context.Context) bool {
-	if s.h.svc.DB().View(ctx, func(*store.Tx) error { return nil }) != nil {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(ctx, statusWait)
-	defer cancel()
-	return s.h.svc.DB().CheckHealth(ctx).OK
-}
+// online reports whether the store can be read and, as far as it knows,
+// written.
+func (s *Session) online(ctx context.Context) bool { return s.h.svc.Online(ctx, statusWait) }
 
 // whyOffline is the screen message of an off-line 98.
 func (s *Session) whyOffline(online bool) []string {

@@ -22,6 +22,7 @@ import (
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // now is the fixed instant the demo library is seeded at and the clock of
@@ -110,7 +111,7 @@ func seedTemplate(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	db, err := store.Open(path, store.Options{})
+	db, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		return "", err
 	}
@@ -153,7 +154,7 @@ func (s *syncBuffer) String() string {
 type env struct {
 	t    testing.TB
 	path string
-	db   *store.DB
+	db   store.DB
 	svc  *circ.Service
 	reg  *profiles.Registry
 	srv  *sip2.Server
@@ -162,7 +163,7 @@ type env struct {
 	done chan error
 	// wrap, when set, turns the listener into a TLS one.
 	wrap func(net.Listener) net.Listener
-	// fault, when set, is the store's write fault (store.Options.WriteFault).
+	// fault, when set, is the store's write fault (boltstore.Options.WriteFault).
 	fault func() error
 	// later moves the server's clock on from now.
 	later atomic.Int64
@@ -175,7 +176,7 @@ func (e *env) advance(d time.Duration) { e.later.Add(int64(d)) }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), store.DefaultFile), logs: &syncBuffer{}}
+	e := &env{t: t, path: filepath.Join(t.TempDir(), boltstore.DefaultFile), logs: &syncBuffer{}}
 	if err := fixtures.CopyFile(templatePath, e.path); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) start() *env {
 	e.t.Helper()
-	db, err := store.Open(e.path, store.Options{WriteFault: e.fault})
+	db, err := boltstore.Open(e.path, boltstore.Options{WriteFault: e.fault})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func (e *env) restart() {
 // head is the change journal's sequence number.
 func (e *env) head() uint64 {
 	var h uint64
-	e.db.View(context.Background(), func(tx *store.Tx) error {
+	e.db.View(context.Background(), func(tx store.Tx) error {
 		h = tx.JournalHead()
 		return nil
 	})

@@ -11,14 +11,14 @@ import (
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/sip2/selfcheck"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // Example wires the self-check handler into a SIP2 server: the same
 // circ.Service and profile registry the rest of the server uses, and the
 // library's zone for the dates the server writes.
 func Example() {
-	db, err := store.Open("circa.db", store.Options{})
+	db, err := boltstore.Open("circa.db", boltstore.Options{})
 	if err != nil {
 		return
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/sip2"
-	"github.com/circa-ils/circa/store"
 	"github.com/circa-ils/circa/tlsproxy"
 )
 
@@ -69,13 +68,6 @@ func (h *Handler) NewSession(ctx context.Context, c sip2.ConnInfo) (sip2.Session
 
 // library returns a library's time zone and name.
 func (h *Handler) library(ctx context.Context, code string) (*time.Location, string) {
-	zone, name := time.UTC, ""
-	h.svc.DB().View(ctx, func(tx *store.Tx) error {
-		zone = h.svc.Zone(tx, code)
-		if lib, err := tx.Library(code); err == nil {
-			name = lib.Name
-		}
-		return nil
-	})
-	return zone, name
+	lib, _ := h.svc.Library(ctx, code)
+	return lib.Zone, lib.Name
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/sip2"
-	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 	"github.com/circa-ils/circa/tlsproxy"
 )
 
@@ -164,7 +164,7 @@ type logServer struct {
 func startLogServer(t *testing.T) *logServer {
 	t.Helper()
 	e := newEnv(t)
-	db, err := store.Open(e.path, store.Options{})
+	db, err := boltstore.Open(e.path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,34 +1,14 @@
-package store
+package boltstore
 
 import (
 	"encoding/json"
-	"time"
+
+	"github.com/circa-ils/circa/store"
 )
 
-// Group is a patron group (user group): the row of the loan rules a
-// patron borrows under, and the key of the group loan limits.
-type Group struct {
-	Code    string    `json:"code"`
-	Name    string    `json:"name"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
-}
-
-// Policy is an item policy: the column of the loan rules an item lends
-// under, and the key of the rental fees.
-type Policy struct {
-	Code string `json:"code"`
-	Name string `json:"name"`
-	// MediaType is the SIP2 media type (000–010) an item of the policy
-	// gets when it is added without one; empty leaves the default, 001.
-	MediaType string    `json:"media_type,omitempty"`
-	Created   time.Time `json:"created"`
-	Updated   time.Time `json:"updated"`
-}
-
 // PutGroup creates or replaces a patron group.
-func (t *Tx) PutGroup(g *Group) error {
-	before, err := auditBefore(t, func() (Group, error) { return t.Group(g.Code) })
+func (t *Tx) PutGroup(g *store.Group) error {
+	before, err := auditBefore(t, func() (store.Group, error) { return t.Group(g.Code) })
 	if err != nil {
 		return err
 	}
@@ -39,21 +19,21 @@ func (t *Tx) PutGroup(g *Group) error {
 }
 
 // Group returns a patron group by code.
-func (t *Tx) Group(code string) (Group, error) {
-	var g Group
+func (t *Tx) Group(code string) (store.Group, error) {
+	var g store.Group
 	return g, getJSON(t.b(bucketGroups), []byte(code), &g)
 }
 
 // Groups returns every patron group in code order.
-func (t *Tx) Groups() ([]Group, error) { return allJSON[Group](t, bucketGroups) }
+func (t *Tx) Groups() ([]store.Group, error) { return allJSON[store.Group](t, bucketGroups) }
 
 // DeleteGroup removes a patron group; ErrNotFound when there is none.
 // Callers check first that nothing names it (circ.RemoveGroup).
 func (t *Tx) DeleteGroup(code string) error { return t.deleteAudited("group", bucketGroups, code) }
 
 // PutPolicy creates or replaces an item policy.
-func (t *Tx) PutPolicy(p *Policy) error {
-	before, err := auditBefore(t, func() (Policy, error) { return t.Policy(p.Code) })
+func (t *Tx) PutPolicy(p *store.Policy) error {
+	before, err := auditBefore(t, func() (store.Policy, error) { return t.Policy(p.Code) })
 	if err != nil {
 		return err
 	}
@@ -64,13 +44,13 @@ func (t *Tx) PutPolicy(p *Policy) error {
 }
 
 // Policy returns an item policy by code.
-func (t *Tx) Policy(code string) (Policy, error) {
-	var p Policy
+func (t *Tx) Policy(code string) (store.Policy, error) {
+	var p store.Policy
 	return p, getJSON(t.b(bucketPolicies), []byte(code), &p)
 }
 
 // Policies returns every item policy in code order.
-func (t *Tx) Policies() ([]Policy, error) { return allJSON[Policy](t, bucketPolicies) }
+func (t *Tx) Policies() ([]store.Policy, error) { return allJSON[store.Policy](t, bucketPolicies) }
 
 // DeletePolicy removes an item policy; ErrNotFound when there is none.
 // Callers check first that nothing names it (circ.RemovePolicy).

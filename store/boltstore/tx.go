@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/circa-ils/circa/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -29,7 +30,7 @@ type Tx struct {
 	// touched collects the circulation records written since Track, so an
 	// operation can keep with its stored answer what it changed.
 	tracking bool
-	touched  []Ref
+	touched  []store.Ref
 	// audit collects the changes of the operation running, when its
 	// context carries an audit scope (nil otherwise).
 	audit *auditOp
@@ -47,11 +48,11 @@ func (t *Tx) Track() int {
 
 // Touched returns the records written since tracking began, in order, with
 // repeats.
-func (t *Tx) Touched() []Ref { return t.touched }
+func (t *Tx) Touched() []store.Ref { return t.touched }
 
 func (t *Tx) touch(kind string, id uint64) {
 	if t.tracking {
-		t.touched = append(t.touched, Ref{Kind: kind, ID: id})
+		t.touched = append(t.touched, store.Ref{Kind: kind, ID: id})
 	}
 }
 
@@ -86,7 +87,7 @@ func (t *Tx) Writable() bool { return t.btx.Writable() }
 func getJSON(b *bolt.Bucket, key []byte, v any) error {
 	raw := b.Get(key)
 	if raw == nil {
-		return ErrNotFound
+		return store.ErrNotFound
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("store: decode record %x: %w", key, err)
@@ -120,8 +121,8 @@ func scanPrefix(b *bolt.Bucket, prefix uint64, fn func(id uint64) bool) {
 // ---- libraries, locations, desks, rules, meta ----
 
 // PutLibrary creates or replaces a library.
-func (t *Tx) PutLibrary(l *Library) error {
-	before, err := auditBefore(t, func() (Library, error) { return t.Library(l.Code) })
+func (t *Tx) PutLibrary(l *store.Library) error {
+	before, err := auditBefore(t, func() (store.Library, error) { return t.Library(l.Code) })
 	if err != nil {
 		return err
 	}
@@ -132,16 +133,16 @@ func (t *Tx) PutLibrary(l *Library) error {
 }
 
 // Library returns a library by code.
-func (t *Tx) Library(code string) (Library, error) {
-	var l Library
+func (t *Tx) Library(code string) (store.Library, error) {
+	var l store.Library
 	return l, getJSON(t.b(bucketLibraries), []byte(code), &l)
 }
 
 // Libraries returns every library in code order.
-func (t *Tx) Libraries() ([]Library, error) {
-	var out []Library
+func (t *Tx) Libraries() ([]store.Library, error) {
+	var out []store.Library
 	err := t.b(bucketLibraries).ForEach(func(k, v []byte) error {
-		var l Library
+		var l store.Library
 		if err := json.Unmarshal(v, &l); err != nil {
 			return err
 		}
@@ -152,8 +153,8 @@ func (t *Tx) Libraries() ([]Library, error) {
 }
 
 // PutLocation creates or replaces a location.
-func (t *Tx) PutLocation(l *Location) error {
-	before, err := auditBefore(t, func() (Location, error) { return t.Location(l.Code) })
+func (t *Tx) PutLocation(l *store.Location) error {
+	before, err := auditBefore(t, func() (store.Location, error) { return t.Location(l.Code) })
 	if err != nil {
 		return err
 	}
@@ -164,16 +165,16 @@ func (t *Tx) PutLocation(l *Location) error {
 }
 
 // Location returns a location by code.
-func (t *Tx) Location(code string) (Location, error) {
-	var l Location
+func (t *Tx) Location(code string) (store.Location, error) {
+	var l store.Location
 	return l, getJSON(t.b(bucketLocations), []byte(code), &l)
 }
 
 // Locations returns every location in code order.
-func (t *Tx) Locations() ([]Location, error) {
-	var out []Location
+func (t *Tx) Locations() ([]store.Location, error) {
+	var out []store.Location
 	err := t.b(bucketLocations).ForEach(func(k, v []byte) error {
-		var l Location
+		var l store.Location
 		if err := json.Unmarshal(v, &l); err != nil {
 			return err
 		}
@@ -184,8 +185,8 @@ func (t *Tx) Locations() ([]Location, error) {
 }
 
 // PutDesk creates or replaces a circulation desk.
-func (t *Tx) PutDesk(d *Desk) error {
-	before, err := auditBefore(t, func() (Desk, error) { return t.Desk(d.Code) })
+func (t *Tx) PutDesk(d *store.Desk) error {
+	before, err := auditBefore(t, func() (store.Desk, error) { return t.Desk(d.Code) })
 	if err != nil {
 		return err
 	}
@@ -196,16 +197,16 @@ func (t *Tx) PutDesk(d *Desk) error {
 }
 
 // Desk returns a desk by code.
-func (t *Tx) Desk(code string) (Desk, error) {
-	var d Desk
+func (t *Tx) Desk(code string) (store.Desk, error) {
+	var d store.Desk
 	return d, getJSON(t.b(bucketDesks), []byte(code), &d)
 }
 
 // Desks returns every desk in code order.
-func (t *Tx) Desks() ([]Desk, error) {
-	var out []Desk
+func (t *Tx) Desks() ([]store.Desk, error) {
+	var out []store.Desk
 	err := t.b(bucketDesks).ForEach(func(k, v []byte) error {
-		var d Desk
+		var d store.Desk
 		if err := json.Unmarshal(v, &d); err != nil {
 			return err
 		}
@@ -243,16 +244,16 @@ func (t *Tx) deleteAudited(kind string, bucket []byte, code string) error {
 
 func deleteKey(b *bolt.Bucket, key []byte) error {
 	if b.Get(key) == nil {
-		return ErrNotFound
+		return store.ErrNotFound
 	}
 	return b.Delete(key)
 }
 
 // ForEachHolding calls fn with every holding in id order until fn returns false.
-func (t *Tx) ForEachHolding(fn func(Holding) bool) error {
+func (t *Tx) ForEachHolding(fn func(store.Holding) bool) error {
 	c := t.b(bucketHoldings).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var h Holding
+		var h store.Holding
 		if err := decodeRecord(v, &h); err != nil {
 			return err
 		}
@@ -264,7 +265,7 @@ func (t *Tx) ForEachHolding(fn func(Holding) bool) error {
 }
 
 // PutRules replaces the circulation rules.
-func (t *Tx) PutRules(r *Rules) error {
+func (t *Tx) PutRules(r *store.Rules) error {
 	before, err := auditBefore(t, t.Rules)
 	if err != nil {
 		return err
@@ -276,8 +277,8 @@ func (t *Tx) PutRules(r *Rules) error {
 }
 
 // Rules returns the circulation rules.
-func (t *Tx) Rules() (Rules, error) {
-	var r Rules
+func (t *Tx) Rules() (store.Rules, error) {
+	var r store.Rules
 	return r, getJSON(t.b(bucketMeta), keyRules, &r)
 }
 
@@ -302,10 +303,10 @@ const institutionSetting = "institution"
 // Institution returns the institution set with PutInstitution or, in a
 // database where none was set, one named after the first library by code.
 // ErrNotFound means neither exists.
-func (t *Tx) Institution() (Institution, error) {
-	var in Institution
+func (t *Tx) Institution() (store.Institution, error) {
+	var in store.Institution
 	err := t.Meta(institutionSetting, &in)
-	if !errors.Is(err, ErrNotFound) {
+	if !errors.Is(err, store.ErrNotFound) {
 		return in, err
 	}
 	libs, err := t.Libraries()
@@ -313,13 +314,13 @@ func (t *Tx) Institution() (Institution, error) {
 		return in, err
 	}
 	if len(libs) == 0 {
-		return in, ErrNotFound
+		return in, store.ErrNotFound
 	}
-	return Institution{Code: libs[0].Code}, nil
+	return store.Institution{Code: libs[0].Code}, nil
 }
 
 // PutInstitution sets the installation's institution.
-func (t *Tx) PutInstitution(in *Institution) error { return t.SetMeta(institutionSetting, in) }
+func (t *Tx) PutInstitution(in *store.Institution) error { return t.SetMeta(institutionSetting, in) }
 
 // SetMeta stores a small named setting document.
 func (t *Tx) SetMeta(name string, v any) error {
@@ -341,13 +342,13 @@ func (t *Tx) Meta(name string, v any) error {
 // PutBib creates (ID 0) or replaces a bibliographic record and stamps it as
 // changed at the given time. The MARCXML is written when b.MARCXML is set and
 // kept as it was otherwise.
-func (t *Tx) PutBib(b *Bib, at time.Time) error {
-	before, err := auditBefore(t, func() (Bib, error) { return t.Bib(b.ID) })
+func (t *Tx) PutBib(b *store.Bib, at time.Time) error {
+	before, err := auditBefore(t, func() (store.Bib, error) { return t.Bib(b.ID) })
 	if err != nil {
 		return err
 	}
 	bk := t.b(bucketBibs)
-	var old Bib
+	var old store.Bib
 	if b.ID == 0 {
 		id, err := t.nextID(bucketBibs)
 		if err != nil {
@@ -362,7 +363,7 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 					return err
 				}
 			}
-		} else if err != ErrNotFound {
+		} else if err != store.ErrNotFound {
 			return err
 		}
 	}
@@ -371,7 +372,7 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 	}
 	if b.ControlNumber != "" {
 		if id := decodeU64(t.b(idxBibControl).Get([]byte(b.ControlNumber))); id != 0 && id != b.ID {
-			return fmt.Errorf("%w: control number %q belongs to bib %d", ErrConflict, b.ControlNumber, id)
+			return fmt.Errorf("%w: control number %q belongs to bib %d", store.ErrConflict, b.ControlNumber, id)
 		}
 		if err := t.b(idxBibControl).Put([]byte(b.ControlNumber), u64(b.ID)); err != nil {
 			return err
@@ -394,7 +395,7 @@ func (t *Tx) PutBib(b *Bib, at time.Time) error {
 
 // indexBibNumbers moves a bib's ISBN and system number index entries from
 // what old carried to what b carries.
-func (t *Tx) indexBibNumbers(old, b *Bib) error {
+func (t *Tx) indexBibNumbers(old, b *store.Bib) error {
 	move := func(idx []byte, from, to []string) error {
 		for _, v := range from {
 			if v != "" && !slices.Contains(to, v) {
@@ -412,7 +413,7 @@ func (t *Tx) indexBibNumbers(old, b *Bib) error {
 		}
 		return nil
 	}
-	if err := move(idxBibISBN, []string{NormalizeISBN(old.ISBN)}, []string{NormalizeISBN(b.ISBN)}); err != nil {
+	if err := move(idxBibISBN, []string{store.NormalizeISBN(old.ISBN)}, []string{store.NormalizeISBN(b.ISBN)}); err != nil {
 		return err
 	}
 	return move(idxBibSysNum, old.SystemNumbers, b.SystemNumbers)
@@ -421,13 +422,13 @@ func (t *Tx) indexBibNumbers(old, b *Bib) error {
 // BibsByISBN returns the ids of the bibs whose ISBN is isbn (ISBN-10 and
 // ISBN-13 alike), in id order.
 func (t *Tx) BibsByISBN(isbn string) []uint64 {
-	return scanIDKeys(t.b(idxBibISBN), NormalizeISBN(isbn))
+	return scanIDKeys(t.b(idxBibISBN), store.NormalizeISBN(isbn))
 }
 
 // BibsBySystemNumber returns the ids of the bibs carrying the 035 system
 // control number n, in id order.
 func (t *Tx) BibsBySystemNumber(n string) []uint64 {
-	return scanIDKeys(t.b(idxBibSysNum), NormalizeSystemNumber(n))
+	return scanIDKeys(t.b(idxBibSysNum), store.NormalizeSystemNumber(n))
 }
 
 // idKey is a value 0x00 id, for indexes where several records share a value.
@@ -489,15 +490,15 @@ func (t *Tx) stampBib(id uint64, at time.Time, out *time.Time) error {
 // harvesters see the change.
 func (t *Tx) TouchBib(id uint64, at time.Time) error {
 	if t.b(bucketBibs).Get(u64(id)) == nil {
-		return ErrNotFound
+		return store.ErrNotFound
 	}
 	var ignored time.Time
 	return t.stampBib(id, at, &ignored)
 }
 
 // Bib returns a bibliographic record by id, without its MARCXML.
-func (t *Tx) Bib(id uint64) (Bib, error) {
-	var b Bib
+func (t *Tx) Bib(id uint64) (store.Bib, error) {
+	var b store.Bib
 	if err := getRecord(t.b(bucketBibs), u64(id), &b); err != nil {
 		return b, err
 	}
@@ -511,23 +512,23 @@ func (t *Tx) Bib(id uint64) (Bib, error) {
 func (t *Tx) BibMARC(id uint64) (string, error) {
 	v := t.b(bucketMARC).Get(u64(id))
 	if v == nil {
-		return "", ErrNotFound
+		return "", store.ErrNotFound
 	}
 	return string(v), nil
 }
 
 // BibByControlNumber returns the bib whose 001 is cn.
-func (t *Tx) BibByControlNumber(cn string) (Bib, error) {
+func (t *Tx) BibByControlNumber(cn string) (store.Bib, error) {
 	id := decodeU64(t.b(idxBibControl).Get([]byte(cn)))
 	if id == 0 {
-		return Bib{}, ErrNotFound
+		return store.Bib{}, store.ErrNotFound
 	}
 	return t.Bib(id)
 }
 
 // BibsChanged calls fn for bibs in change order with Changed in
 // [from, until], starting after (afterTime, afterID); fn returns false to stop.
-func (t *Tx) BibsChanged(from, until time.Time, afterTime time.Time, afterID uint64, fn func(Bib) bool) error {
+func (t *Tx) BibsChanged(from, until time.Time, afterTime time.Time, afterID uint64, fn func(store.Bib) bool) error {
 	c := t.b(idxBibChanged).Cursor()
 	start := timeKey(from, 0)
 	if !afterTime.IsZero() {
@@ -559,8 +560,8 @@ func (t *Tx) EarliestChange() (time.Time, bool) {
 }
 
 // PutHolding creates (ID 0) or replaces a holding.
-func (t *Tx) PutHolding(h *Holding, at time.Time) error {
-	before, err := auditBefore(t, func() (Holding, error) { return t.Holding(h.ID) })
+func (t *Tx) PutHolding(h *store.Holding, at time.Time) error {
+	before, err := auditBefore(t, func() (store.Holding, error) { return t.Holding(h.ID) })
 	if err != nil {
 		return err
 	}
@@ -584,16 +585,16 @@ func (t *Tx) PutHolding(h *Holding, at time.Time) error {
 }
 
 // Holding returns a holding by id.
-func (t *Tx) Holding(id uint64) (Holding, error) {
-	var h Holding
+func (t *Tx) Holding(id uint64) (store.Holding, error) {
+	var h store.Holding
 	return h, getRecord(t.b(bucketHoldings), u64(id), &h)
 }
 
 // HoldingsOfBib returns the holdings of a bib.
-func (t *Tx) HoldingsOfBib(bibID uint64) ([]Holding, error) {
+func (t *Tx) HoldingsOfBib(bibID uint64) ([]store.Holding, error) {
 	var ids []uint64
 	scanPrefix(t.b(idxHoldingsBib), bibID, func(id uint64) bool { ids = append(ids, id); return true })
-	out := make([]Holding, 0, len(ids))
+	out := make([]store.Holding, 0, len(ids))
 	for _, id := range ids {
 		h, err := t.Holding(id)
 		if err != nil {
@@ -608,18 +609,18 @@ func (t *Tx) HoldingsOfBib(bibID uint64) ([]Holding, error) {
 
 // PutItem creates (ID 0) or replaces an item, keeping the barcode and bib
 // indexes and the bib's change stamp in step.
-func (t *Tx) PutItem(it *Item, at time.Time) error {
-	bc := NormalizeBarcode(it.Barcode)
+func (t *Tx) PutItem(it *store.Item, at time.Time) error {
+	bc := store.NormalizeBarcode(it.Barcode)
 	if bc == "" {
-		return fmt.Errorf("%w: item without barcode", ErrConflict)
+		return fmt.Errorf("%w: item without barcode", store.ErrConflict)
 	}
-	before, err := auditBefore(t, func() (Item, error) { return t.Item(it.ID) })
+	before, err := auditBefore(t, func() (store.Item, error) { return t.Item(it.ID) })
 	if err != nil {
 		return err
 	}
 	owner := decodeU64(t.b(idxItemBarcode).Get([]byte(bc)))
 	if owner != 0 && owner != it.ID {
-		return fmt.Errorf("%w: barcode %s belongs to item %d", ErrConflict, it.Barcode, owner)
+		return fmt.Errorf("%w: barcode %s belongs to item %d", store.ErrConflict, it.Barcode, owner)
 	}
 	// An unchanged item (the common case: a status change) has both index
 	// entries already; writing them again would dirty two more pages.
@@ -636,11 +637,11 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 		// in each index, so an unchanged item is recognised without
 		// decoding its stored record): move the index entries.
 		old, err := t.Item(it.ID)
-		if err != nil && err != ErrNotFound {
+		if err != nil && err != store.ErrNotFound {
 			return err
 		}
 		if err == nil {
-			if ob := NormalizeBarcode(old.Barcode); ob != bc {
+			if ob := store.NormalizeBarcode(old.Barcode); ob != bc {
 				if err := t.b(idxItemBarcode).Delete([]byte(ob)); err != nil {
 					return err
 				}
@@ -649,7 +650,7 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 				if err := t.b(idxItemsBib).Delete(pair(old.BibID, old.ID)); err != nil {
 					return err
 				}
-				if err := t.TouchBib(old.BibID, at); err != nil && err != ErrNotFound {
+				if err := t.TouchBib(old.BibID, at); err != nil && err != store.ErrNotFound {
 					return err
 				}
 			}
@@ -671,7 +672,7 @@ func (t *Tx) PutItem(it *Item, at time.Time) error {
 	if err := t.auditNote("item", it.Barcode, before, it, 0, ""); err != nil {
 		return err
 	}
-	if err := t.TouchBib(it.BibID, at); err != nil && err != ErrNotFound {
+	if err := t.TouchBib(it.BibID, at); err != nil && err != store.ErrNotFound {
 		return err
 	}
 	return nil
@@ -685,9 +686,9 @@ func (t *Tx) DeleteItem(id uint64, at time.Time) error {
 		return err
 	}
 	if t.b(idxLoanOpenItem).Get(u64(id)) != nil {
-		return fmt.Errorf("%w: item %s is on loan", ErrConflict, it.Barcode)
+		return fmt.Errorf("%w: item %s is on loan", store.ErrConflict, it.Barcode)
 	}
-	if err := t.b(idxItemBarcode).Delete([]byte(NormalizeBarcode(it.Barcode))); err != nil {
+	if err := t.b(idxItemBarcode).Delete([]byte(store.NormalizeBarcode(it.Barcode))); err != nil {
 		return err
 	}
 	if err := t.b(idxItemsBib).Delete(pair(it.BibID, it.ID)); err != nil {
@@ -706,32 +707,32 @@ func (t *Tx) DeleteItem(id uint64, at time.Time) error {
 			return err
 		}
 	}
-	if err := t.TouchBib(it.BibID, at); err != nil && err != ErrNotFound {
+	if err := t.TouchBib(it.BibID, at); err != nil && err != store.ErrNotFound {
 		return err
 	}
 	return nil
 }
 
 // Item returns an item by id.
-func (t *Tx) Item(id uint64) (Item, error) {
-	var it Item
+func (t *Tx) Item(id uint64) (store.Item, error) {
+	var it store.Item
 	return it, getRecord(t.b(bucketItems), u64(id), &it)
 }
 
 // ItemByBarcode returns an item by barcode.
-func (t *Tx) ItemByBarcode(barcode string) (Item, error) {
-	id := decodeU64(t.b(idxItemBarcode).Get([]byte(NormalizeBarcode(barcode))))
+func (t *Tx) ItemByBarcode(barcode string) (store.Item, error) {
+	id := decodeU64(t.b(idxItemBarcode).Get([]byte(store.NormalizeBarcode(barcode))))
 	if id == 0 {
-		return Item{}, ErrNotFound
+		return store.Item{}, store.ErrNotFound
 	}
 	return t.Item(id)
 }
 
 // ItemsOfBib returns the items of a bib in id order.
-func (t *Tx) ItemsOfBib(bibID uint64) ([]Item, error) {
+func (t *Tx) ItemsOfBib(bibID uint64) ([]store.Item, error) {
 	var ids []uint64
 	scanPrefix(t.b(idxItemsBib), bibID, func(id uint64) bool { ids = append(ids, id); return true })
-	out := make([]Item, 0, len(ids))
+	out := make([]store.Item, 0, len(ids))
 	for _, id := range ids {
 		it, err := t.Item(id)
 		if err != nil {
@@ -743,10 +744,10 @@ func (t *Tx) ItemsOfBib(bibID uint64) ([]Item, error) {
 }
 
 // ForEachItem calls fn for every item in id order until fn returns false.
-func (t *Tx) ForEachItem(fn func(Item) bool) error {
+func (t *Tx) ForEachItem(fn func(store.Item) bool) error {
 	c := t.b(bucketItems).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var it Item
+		var it store.Item
 		if err := decodeRecord(v, &it); err != nil {
 			return err
 		}
@@ -759,24 +760,24 @@ func (t *Tx) ForEachItem(fn func(Item) bool) error {
 
 // ---- patrons ----
 
-func (t *Tx) patronIdents(p *Patron) [][]byte {
-	keys := [][]byte{stringKey(IdentBarcode, NormalizeBarcode(p.Barcode))}
+func (t *Tx) patronIdents(p *store.Patron) [][]byte {
+	keys := [][]byte{stringKey(store.IdentBarcode, store.NormalizeBarcode(p.Barcode))}
 	for _, id := range p.Identifiers {
-		if id.Type == IdentBarcode || id.Value == "" {
+		if id.Type == store.IdentBarcode || id.Value == "" {
 			continue
 		}
-		keys = append(keys, stringKey(id.Type, NormalizeBarcode(id.Value)))
+		keys = append(keys, stringKey(id.Type, store.NormalizeBarcode(id.Value)))
 	}
 	return keys
 }
 
 // PutPatron creates (ID 0) or replaces a patron, keeping the identifier
 // index in step. An identifier already used by another patron is a conflict.
-func (t *Tx) PutPatron(p *Patron, at time.Time) error {
-	if NormalizeBarcode(p.Barcode) == "" {
-		return fmt.Errorf("%w: patron without barcode", ErrConflict)
+func (t *Tx) PutPatron(p *store.Patron, at time.Time) error {
+	if store.NormalizeBarcode(p.Barcode) == "" {
+		return fmt.Errorf("%w: patron without barcode", store.ErrConflict)
 	}
-	before, err := auditBefore(t, func() (Patron, error) { return t.Patron(p.ID) })
+	before, err := auditBefore(t, func() (store.Patron, error) { return t.Patron(p.ID) })
 	if err != nil {
 		return err
 	}
@@ -784,7 +785,7 @@ func (t *Tx) PutPatron(p *Patron, at time.Time) error {
 	keys := t.patronIdents(p)
 	for _, k := range keys {
 		if owner := decodeU64(idx.Get(k)); owner != 0 && owner != p.ID {
-			return fmt.Errorf("%w: identifier already belongs to another patron", ErrConflict)
+			return fmt.Errorf("%w: identifier already belongs to another patron", store.ErrConflict)
 		}
 	}
 	if p.ID == 0 {
@@ -800,7 +801,7 @@ func (t *Tx) PutPatron(p *Patron, at time.Time) error {
 				return err
 			}
 		}
-	} else if err != ErrNotFound {
+	} else if err != store.ErrNotFound {
 		return err
 	}
 	for _, k := range keys {
@@ -817,21 +818,21 @@ func (t *Tx) PutPatron(p *Patron, at time.Time) error {
 }
 
 // Patron returns a patron by id.
-func (t *Tx) Patron(id uint64) (Patron, error) {
-	var p Patron
+func (t *Tx) Patron(id uint64) (store.Patron, error) {
+	var p store.Patron
 	return p, getRecord(t.b(bucketPatrons), u64(id), &p)
 }
 
 // PatronByBarcode returns a patron by primary id.
-func (t *Tx) PatronByBarcode(barcode string) (Patron, error) {
-	return t.PatronByIdentifier(IdentBarcode, barcode)
+func (t *Tx) PatronByBarcode(barcode string) (store.Patron, error) {
+	return t.PatronByIdentifier(store.IdentBarcode, barcode)
 }
 
 // PatronByIdentifier returns a patron by a typed identifier.
-func (t *Tx) PatronByIdentifier(typ, value string) (Patron, error) {
-	id := decodeU64(t.b(idxPatronIdent).Get(stringKey(typ, NormalizeBarcode(value))))
+func (t *Tx) PatronByIdentifier(typ, value string) (store.Patron, error) {
+	id := decodeU64(t.b(idxPatronIdent).Get(stringKey(typ, store.NormalizeBarcode(value))))
 	if id == 0 {
-		return Patron{}, ErrNotFound
+		return store.Patron{}, store.ErrNotFound
 	}
 	return t.Patron(id)
 }
@@ -840,7 +841,7 @@ func (t *Tx) PatronByIdentifier(typ, value string) (Patron, error) {
 // barcode or as an identifier of any type, in type order. It seeks once per
 // identifier type the index holds, never reading the index whole.
 func (t *Tx) PatronsWithValue(value string) []uint64 {
-	v := NormalizeBarcode(value)
+	v := store.NormalizeBarcode(value)
 	if v == "" {
 		return nil
 	}
@@ -864,10 +865,10 @@ func (t *Tx) PatronsWithValue(value string) []uint64 {
 }
 
 // ForEachPatron calls fn for every patron in id order until fn returns false.
-func (t *Tx) ForEachPatron(fn func(Patron) bool) error {
+func (t *Tx) ForEachPatron(fn func(store.Patron) bool) error {
 	c := t.b(bucketPatrons).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var p Patron
+		var p store.Patron
 		if err := decodeRecord(v, &p); err != nil {
 			return err
 		}
@@ -890,7 +891,7 @@ func (t *Tx) DeletePatron(id uint64) error {
 	}
 	for _, idx := range [][]byte{idxLoanOpenPatron, idxReqOpenPatron} {
 		if k, _ := t.b(idx).Cursor().Seek(u64(id)); k != nil && decodeU64(k) == id {
-			return fmt.Errorf("%w: patron %d has open loans or requests", ErrConflict, id)
+			return fmt.Errorf("%w: patron %d has open loans or requests", store.ErrConflict, id)
 		}
 	}
 	for _, k := range t.patronIdents(&p) {
@@ -921,9 +922,9 @@ func (t *Tx) DeletePatron(id uint64) error {
 
 // OpenLoan creates a loan for an item that has none; a second open loan for
 // the same item is a conflict, whatever the caller checked before.
-func (t *Tx) OpenLoan(l *Loan) error {
+func (t *Tx) OpenLoan(l *store.Loan) error {
 	if t.b(idxLoanOpenItem).Get(u64(l.ItemID)) != nil {
-		return fmt.Errorf("%w: item %d already has an open loan", ErrConflict, l.ItemID)
+		return fmt.Errorf("%w: item %d already has an open loan", store.ErrConflict, l.ItemID)
 	}
 	id, err := t.nextID(bucketLoans)
 	if err != nil {
@@ -944,13 +945,13 @@ func (t *Tx) OpenLoan(l *Loan) error {
 }
 
 // UpdateLoan rewrites an open loan (renewal, recall), moving its due index.
-func (t *Tx) UpdateLoan(l *Loan) error {
+func (t *Tx) UpdateLoan(l *store.Loan) error {
 	old, err := t.Loan(l.ID)
 	if err != nil {
 		return err
 	}
 	if !old.Open() || !l.Open() {
-		return fmt.Errorf("%w: loan %d is not open", ErrConflict, l.ID)
+		return fmt.Errorf("%w: loan %d is not open", store.ErrConflict, l.ID)
 	}
 	if !old.Due.Equal(l.Due) {
 		if err := t.b(idxLoanOpenDue).Delete(timeKey(old.Due, l.ID)); err != nil {
@@ -964,7 +965,7 @@ func (t *Tx) UpdateLoan(l *Loan) error {
 }
 
 // CloseLoan marks an open loan returned and moves it to the history index.
-func (t *Tx) CloseLoan(l *Loan, at time.Time, library string) error {
+func (t *Tx) CloseLoan(l *store.Loan, at time.Time, library string) error {
 	old := *l
 	// An open loan has one entry in each open index; when l's item and due
 	// date find it there, l is what is stored and need not be decoded again.
@@ -974,7 +975,7 @@ func (t *Tx) CloseLoan(l *Loan, at time.Time, library string) error {
 			return err
 		}
 		if !old.Open() {
-			return fmt.Errorf("%w: loan %d already returned", ErrConflict, l.ID)
+			return fmt.Errorf("%w: loan %d already returned", store.ErrConflict, l.ID)
 		}
 	}
 	for _, del := range []struct {
@@ -998,7 +999,7 @@ func (t *Tx) CloseLoan(l *Loan, at time.Time, library string) error {
 }
 
 // putLoan writes a loan; before is the loan as it was (nil for a new one).
-func (t *Tx) putLoan(l *Loan, before *Loan) error {
+func (t *Tx) putLoan(l *store.Loan, before *store.Loan) error {
 	t.touch("loan", l.ID)
 	if t.audit != nil {
 		var was []byte
@@ -1016,35 +1017,35 @@ func (t *Tx) putLoan(l *Loan, before *Loan) error {
 }
 
 // Loan returns a loan by id.
-func (t *Tx) Loan(id uint64) (Loan, error) {
-	var l Loan
+func (t *Tx) Loan(id uint64) (store.Loan, error) {
+	var l store.Loan
 	return l, getRecord(t.b(bucketLoans), u64(id), &l)
 }
 
 // OpenLoanOfItem returns the item's open loan, if any.
-func (t *Tx) OpenLoanOfItem(itemID uint64) (Loan, bool, error) {
+func (t *Tx) OpenLoanOfItem(itemID uint64) (store.Loan, bool, error) {
 	v := t.b(idxLoanOpenItem).Get(u64(itemID))
 	if v == nil {
-		return Loan{}, false, nil
+		return store.Loan{}, false, nil
 	}
 	l, err := t.Loan(decodeU64(v))
 	return l, err == nil, err
 }
 
 // OpenLoansOfPatron returns a patron's open loans in loan order.
-func (t *Tx) OpenLoansOfPatron(patronID uint64) ([]Loan, error) {
+func (t *Tx) OpenLoansOfPatron(patronID uint64) ([]store.Loan, error) {
 	return t.loansByIndex(idxLoanOpenPatron, patronID)
 }
 
 // LoanHistoryOfPatron returns a patron's returned loans in loan order.
-func (t *Tx) LoanHistoryOfPatron(patronID uint64) ([]Loan, error) {
+func (t *Tx) LoanHistoryOfPatron(patronID uint64) ([]store.Loan, error) {
 	return t.loansByIndex(idxLoanHistPatron, patronID)
 }
 
-func (t *Tx) loansByIndex(idx []byte, patronID uint64) ([]Loan, error) {
+func (t *Tx) loansByIndex(idx []byte, patronID uint64) ([]store.Loan, error) {
 	var ids []uint64
 	scanPrefix(t.b(idx), patronID, func(id uint64) bool { ids = append(ids, id); return true })
-	out := make([]Loan, 0, len(ids))
+	out := make([]store.Loan, 0, len(ids))
 	for _, id := range ids {
 		l, err := t.Loan(id)
 		if err != nil {
@@ -1068,7 +1069,7 @@ func (t *Tx) CountOpenLoansDueBefore(t0 time.Time) int {
 }
 
 // OpenLoansDueBefore calls fn for open loans due before t0, earliest first.
-func (t *Tx) OpenLoansDueBefore(t0 time.Time, fn func(Loan) bool) error {
+func (t *Tx) OpenLoansDueBefore(t0 time.Time, fn func(store.Loan) bool) error {
 	c := t.b(idxLoanOpenDue).Cursor()
 	end := timeKey(t0, 0)
 	for k, _ := c.First(); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
@@ -1087,8 +1088,8 @@ func (t *Tx) OpenLoansDueBefore(t0 time.Time, fn func(Loan) bool) error {
 
 // PutRequest creates (ID 0) or replaces a request, keeping the open-queue
 // indexes in step with its status.
-func (t *Tx) PutRequest(r *Request) error {
-	before, err := auditBefore(t, func() (Request, error) { return t.Request(r.ID) })
+func (t *Tx) PutRequest(r *store.Request) error {
+	before, err := auditBefore(t, func() (store.Request, error) { return t.Request(r.ID) })
 	if err != nil {
 		return err
 	}
@@ -1110,7 +1111,7 @@ func (t *Tx) PutRequest(r *Request) error {
 				return err
 			}
 		}
-	} else if err != ErrNotFound {
+	} else if err != store.ErrNotFound {
 		return err
 	}
 	if r.Status.Open() {
@@ -1124,7 +1125,7 @@ func (t *Tx) PutRequest(r *Request) error {
 	if r.ExternalID != "" {
 		k := stringKey(r.Partner, r.ExternalID)
 		if owner := decodeU64(t.b(idxReqExternal).Get(k)); owner != 0 && owner != r.ID {
-			return fmt.Errorf("%w: request id %s already used", ErrConflict, r.ExternalID)
+			return fmt.Errorf("%w: request id %s already used", store.ErrConflict, r.ExternalID)
 		}
 		if err := t.b(idxReqExternal).Put(k, u64(r.ID)); err != nil {
 			return err
@@ -1138,34 +1139,34 @@ func (t *Tx) PutRequest(r *Request) error {
 }
 
 // Request returns a request by id.
-func (t *Tx) Request(id uint64) (Request, error) {
-	var r Request
+func (t *Tx) Request(id uint64) (store.Request, error) {
+	var r store.Request
 	return r, getRecord(t.b(bucketRequests), u64(id), &r)
 }
 
 // RequestByExternalID returns the request a partner knows by its own id.
-func (t *Tx) RequestByExternalID(partner, externalID string) (Request, error) {
+func (t *Tx) RequestByExternalID(partner, externalID string) (store.Request, error) {
 	id := decodeU64(t.b(idxReqExternal).Get(stringKey(partner, externalID)))
 	if id == 0 {
-		return Request{}, ErrNotFound
+		return store.Request{}, store.ErrNotFound
 	}
 	return t.Request(id)
 }
 
 // OpenRequestsOfBib returns the open requests on a bib in queue order.
-func (t *Tx) OpenRequestsOfBib(bibID uint64) ([]Request, error) {
+func (t *Tx) OpenRequestsOfBib(bibID uint64) ([]store.Request, error) {
 	return t.requestsByIndex(idxReqOpenBib, bibID)
 }
 
 // OpenRequestsOfPatron returns a patron's open requests in creation order.
-func (t *Tx) OpenRequestsOfPatron(patronID uint64) ([]Request, error) {
+func (t *Tx) OpenRequestsOfPatron(patronID uint64) ([]store.Request, error) {
 	return t.requestsByIndex(idxReqOpenPatron, patronID)
 }
 
-func (t *Tx) requestsByIndex(idx []byte, owner uint64) ([]Request, error) {
+func (t *Tx) requestsByIndex(idx []byte, owner uint64) ([]store.Request, error) {
 	var ids []uint64
 	scanPrefix(t.b(idx), owner, func(id uint64) bool { ids = append(ids, id); return true })
-	out := make([]Request, 0, len(ids))
+	out := make([]store.Request, 0, len(ids))
 	for _, id := range ids {
 		r, err := t.Request(id)
 		if err != nil {
@@ -1177,10 +1178,10 @@ func (t *Tx) requestsByIndex(idx []byte, owner uint64) ([]Request, error) {
 }
 
 // ForEachRequest calls fn for every request in id order until fn returns false.
-func (t *Tx) ForEachRequest(fn func(Request) bool) error {
+func (t *Tx) ForEachRequest(fn func(store.Request) bool) error {
 	c := t.b(bucketRequests).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var r Request
+		var r store.Request
 		if err := decodeRecord(v, &r); err != nil {
 			return err
 		}
@@ -1195,11 +1196,11 @@ func (t *Tx) ForEachRequest(fn func(Request) bool) error {
 
 // PutFee creates (ID 0) or replaces a fee, indexing its external
 // transaction ids so a repeated payment is recognised.
-func (t *Tx) PutFee(f *Fee) error {
+func (t *Tx) PutFee(f *store.Fee) error {
 	if f.Balance < 0 || f.Balance > f.Amount {
-		return fmt.Errorf("%w: fee balance %d outside 0..%d", ErrConflict, f.Balance, f.Amount)
+		return fmt.Errorf("%w: fee balance %d outside 0..%d", store.ErrConflict, f.Balance, f.Amount)
 	}
-	before, err := auditBefore(t, func() (Fee, error) { return t.Fee(f.ID) })
+	before, err := auditBefore(t, func() (store.Fee, error) { return t.Fee(f.ID) })
 	if err != nil {
 		return err
 	}
@@ -1229,25 +1230,25 @@ func (t *Tx) PutFee(f *Fee) error {
 }
 
 // Fee returns a fee by id.
-func (t *Tx) Fee(id uint64) (Fee, error) {
-	var f Fee
+func (t *Tx) Fee(id uint64) (store.Fee, error) {
+	var f store.Fee
 	return f, getRecord(t.b(bucketFees), u64(id), &f)
 }
 
 // FeeByTransaction returns the fee that carries an external transaction id.
-func (t *Tx) FeeByTransaction(txnID string) (Fee, error) {
+func (t *Tx) FeeByTransaction(txnID string) (store.Fee, error) {
 	id := decodeU64(t.b(idxFeeTxn).Get([]byte(txnID)))
 	if id == 0 {
-		return Fee{}, ErrNotFound
+		return store.Fee{}, store.ErrNotFound
 	}
 	return t.Fee(id)
 }
 
 // FeesOfPatron returns all of a patron's fees, oldest first.
-func (t *Tx) FeesOfPatron(patronID uint64) ([]Fee, error) {
+func (t *Tx) FeesOfPatron(patronID uint64) ([]store.Fee, error) {
 	var ids []uint64
 	scanPrefix(t.b(idxFeesPatron), patronID, func(id uint64) bool { ids = append(ids, id); return true })
-	out := make([]Fee, 0, len(ids))
+	out := make([]store.Fee, 0, len(ids))
 	for _, id := range ids {
 		f, err := t.Fee(id)
 		if err != nil {
@@ -1260,10 +1261,10 @@ func (t *Tx) FeesOfPatron(patronID uint64) ([]Fee, error) {
 }
 
 // ForEachFee calls fn for every fee in id order until fn returns false.
-func (t *Tx) ForEachFee(fn func(Fee) bool) error {
+func (t *Tx) ForEachFee(fn func(store.Fee) bool) error {
 	c := t.b(bucketFees).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var f Fee
+		var f store.Fee
 		if err := decodeRecord(v, &f); err != nil {
 			return err
 		}
@@ -1278,7 +1279,7 @@ func (t *Tx) ForEachFee(fn func(Fee) bool) error {
 
 // Emit appends an event to the change journal in the same transaction as
 // the change it describes, and returns its sequence number.
-func (t *Tx) Emit(e Event) (uint64, error) {
+func (t *Tx) Emit(e store.Event) (uint64, error) {
 	seq, err := t.nextID(bucketJournal)
 	if err != nil {
 		return 0, err
@@ -1290,10 +1291,10 @@ func (t *Tx) Emit(e Event) (uint64, error) {
 
 // JournalAfter calls fn for events with a sequence above after, in order,
 // until fn returns false.
-func (t *Tx) JournalAfter(after uint64, fn func(Event) bool) error {
+func (t *Tx) JournalAfter(after uint64, fn func(store.Event) bool) error {
 	c := t.b(bucketJournal).Cursor()
 	for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
-		var e Event
+		var e store.Event
 		if err := decodeRecord(v, &e); err != nil {
 			return err
 		}
@@ -1310,7 +1311,7 @@ func (t *Tx) JournalAfter(after uint64, fn func(Event) bool) error {
 func (t *Tx) JournalStart(t0 time.Time) (uint64, error) {
 	c := t.b(bucketJournal).Cursor()
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
-		var e Event
+		var e store.Event
 		if err := decodeRecord(v, &e); err != nil {
 			return 0, err
 		}
@@ -1326,37 +1327,18 @@ func (t *Tx) JournalHead() uint64 { return t.b(bucketJournal).Sequence() }
 
 // ---- idempotency journal ----
 
-// IdemEntry is a stored answer to a request that may be repeated.
-//
-// A payment id (or a partner's charge id) names one payment for good: its
-// entry has no Until and answers every repeat, however late. Any other
-// entry answers only a retry: a repeat before Until whose Match is the
-// entry's, when no journal event after Head names one of Refs (the records
-// the first request changed). The caller decides that with ChangedSince.
-type IdemEntry struct {
-	At    time.Time `json:"at"`    // when the request was answered
-	Until time.Time `json:"until"` // end of the retry window; zero: kept for good
-	// Head is the journal head after the request's own events.
-	Head uint64 `json:"head"`
-	// Match is what a repeat under the same key must equal to be a retry
-	// (a SIP2 kiosk's slot holds the hash of its last frame).
-	Match  string `json:"match,omitempty"`
-	Refs   []Ref  `json:"refs,omitempty"`
-	Result []byte `json:"result"`
-}
-
 // Remembered returns the stored entry for a request key.
-func (t *Tx) Remembered(key string) (IdemEntry, bool, error) {
-	var e IdemEntry
+func (t *Tx) Remembered(key string) (store.IdemEntry, bool, error) {
+	var e store.IdemEntry
 	err := getRecord(t.b(bucketIdem), []byte(key), &e)
-	if err == ErrNotFound {
+	if err == store.ErrNotFound {
 		return e, false, nil
 	}
 	return e, err == nil, err
 }
 
 // Remember stores the entry of a request under its key, replacing any.
-func (t *Tx) Remember(key string, e IdemEntry) error {
+func (t *Tx) Remember(key string, e store.IdemEntry) error {
 	e.At, e.Until = e.At.UTC(), e.Until.UTC()
 	return putRecord(t.b(bucketIdem), []byte(key), &e)
 }
@@ -1374,7 +1356,7 @@ func (t *Tx) Forget(key string) error {
 // repeated request within its retry window asks, so the walk is bounded by
 // the events of that window. It relies on every change of a record being
 // journalled with an event naming it (circ's tests check that).
-func (t *Tx) ChangedSince(head uint64, refs []Ref) (bool, error) {
+func (t *Tx) ChangedSince(head uint64, refs []store.Ref) (bool, error) {
 	c := t.b(bucketJournal).Cursor()
 	for k, v := c.Seek(u64(head + 1)); k != nil; k, v = c.Next() {
 		// Only the refs are read, in place and without copying: the value
@@ -1403,7 +1385,7 @@ func (t *Tx) ChangedSince(head uint64, refs []Ref) (bool, error) {
 func (t *Tx) ForgetBefore(cutoff time.Time) (int, error) {
 	var stale [][]byte
 	err := t.b(bucketIdem).ForEach(func(k, v []byte) error {
-		var e IdemEntry
+		var e store.IdemEntry
 		if decodeRecord(v, &e) == nil && !e.Until.IsZero() && e.Until.Before(cutoff) {
 			stale = append(stale, append([]byte(nil), k...))
 		}
@@ -1422,27 +1404,18 @@ func (t *Tx) ForgetBefore(cutoff time.Time) (int, error) {
 
 // ---- patron PIN failures ----
 
-// PINFailures is a patron's run of wrong PINs since the last right one (or
-// staff's unlock). It is kept apart from the patron record so a failure
-// writes one small key and nothing in the journal.
-type PINFailures struct {
-	Count       int       `json:"count"`
-	Last        time.Time `json:"last"`
-	LockedUntil time.Time `json:"locked_until,omitempty"`
-}
-
 // PINFailures returns a patron's failure run; none is the zero value.
-func (t *Tx) PINFailures(patronID uint64) (PINFailures, error) {
-	var f PINFailures
+func (t *Tx) PINFailures(patronID uint64) (store.PINFailures, error) {
+	var f store.PINFailures
 	err := getJSON(t.b(bucketPINFails), u64(patronID), &f)
-	if err == ErrNotFound {
+	if err == store.ErrNotFound {
 		err = nil
 	}
 	return f, err
 }
 
 // PutPINFailures stores a patron's failure run; a zero count deletes it.
-func (t *Tx) PutPINFailures(patronID uint64, f PINFailures) error {
+func (t *Tx) PutPINFailures(patronID uint64, f store.PINFailures) error {
 	if t.audit != nil {
 		var after any
 		if f.Count != 0 {
@@ -1473,7 +1446,7 @@ func (t *Tx) PutProfile(typ, code string, doc []byte) error {
 func (t *Tx) Profile(typ, code string) ([]byte, error) {
 	v := t.b(bucketProfiles).Get(stringKey(typ, code))
 	if v == nil {
-		return nil, ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	return append([]byte(nil), v...), nil
 }
@@ -1481,7 +1454,7 @@ func (t *Tx) Profile(typ, code string) ([]byte, error) {
 // DeleteProfile removes a profile.
 func (t *Tx) DeleteProfile(typ, code string) error {
 	if t.b(bucketProfiles).Get(stringKey(typ, code)) == nil {
-		return ErrNotFound
+		return store.ErrNotFound
 	}
 	if err := t.auditProfile(typ, code, nil); err != nil {
 		return err
@@ -1526,7 +1499,7 @@ func (t *Tx) ForEachProfile(fn func(typ, code string, doc []byte) error) error {
 // ---- remote-storage state history ----
 
 // AddStorageState appends to an item's remote-storage history.
-func (t *Tx) AddStorageState(s StorageState) error {
+func (t *Tx) AddStorageState(s store.StorageState) error {
 	seq, err := t.nextID(bucketStorage)
 	if err != nil {
 		return err
@@ -1535,12 +1508,12 @@ func (t *Tx) AddStorageState(s StorageState) error {
 }
 
 // StorageHistory returns an item's remote-storage history, oldest first.
-func (t *Tx) StorageHistory(itemID uint64) ([]StorageState, error) {
-	var out []StorageState
+func (t *Tx) StorageHistory(itemID uint64) ([]store.StorageState, error) {
+	var out []store.StorageState
 	p := u64(itemID)
 	c := t.b(bucketStorage).Cursor()
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		var s StorageState
+		var s store.StorageState
 		if err := json.Unmarshal(v, &s); err != nil {
 			return nil, err
 		}
@@ -1551,10 +1524,10 @@ func (t *Tx) StorageHistory(itemID uint64) ([]StorageState, error) {
 
 // ForEachBib calls fn for every bibliographic record in id order until fn
 // returns false.
-func (t *Tx) ForEachBib(fn func(Bib) bool) error {
+func (t *Tx) ForEachBib(fn func(store.Bib) bool) error {
 	c := t.b(bucketBibs).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var b Bib
+		var b store.Bib
 		if err := decodeRecord(v, &b); err != nil {
 			return err
 		}

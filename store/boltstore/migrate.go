@@ -1,17 +1,17 @@
-package store
+package boltstore
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/circa-ils/circa/marc"
+	"github.com/circa-ils/circa/store"
 )
 
 // migration moves the file from version to version+1 in one transaction.
@@ -33,7 +33,7 @@ var registeredMigrations = []migration{
 			if err := bibNumbers(tx); err != nil {
 				return err
 			}
-			return reencode(tx, bucketItems, func() binaryRecord { return &itemV3{} }, func(r binaryRecord) binaryRecord { return &r.(*itemV3).Item })
+			return reencode(tx, bucketItems, func() any { return &itemV3{} }, func(r any) any { return &r.(*itemV3).Item })
 		}},
 	{to: 5, description: "patron groups and item policies as records: one for every user group patrons and the rules name, one for every item policy items and the rules name",
 		apply: groupsAndPolicies},
@@ -55,21 +55,21 @@ var registeredMigrations = []migration{
 // it another.
 func groupsAndPolicies(tx *Tx) error {
 	groups, policies := map[string]bool{}, map[string]bool{}
-	err := tx.ForEachPatron(func(p Patron) bool {
+	err := tx.ForEachPatron(func(p store.Patron) bool {
 		groups[p.UserGroup] = true
 		return true
 	})
 	if err != nil {
 		return err
 	}
-	if err := tx.ForEachItem(func(it Item) bool {
+	if err := tx.ForEachItem(func(it store.Item) bool {
 		policies[it.Policy] = true
 		return true
 	}); err != nil {
 		return err
 	}
 	r, err := tx.Rules()
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	for _, lr := range r.Loans {
@@ -90,7 +90,7 @@ func groupsAndPolicies(tx *Tx) error {
 		if _, err := tx.Group(code); err == nil {
 			continue
 		}
-		if err := tx.PutGroup(&Group{Code: code, Name: code, Created: now, Updated: now}); err != nil {
+		if err := tx.PutGroup(&store.Group{Code: code, Name: code, Created: now, Updated: now}); err != nil {
 			return err
 		}
 	}
@@ -101,7 +101,7 @@ func groupsAndPolicies(tx *Tx) error {
 		if _, err := tx.Policy(code); err == nil {
 			continue
 		}
-		if err := tx.PutPolicy(&Policy{Code: code, Name: code, Created: now, Updated: now}); err != nil {
+		if err := tx.PutPolicy(&store.Policy{Code: code, Name: code, Created: now, Updated: now}); err != nil {
 			return err
 		}
 	}
@@ -110,7 +110,7 @@ func groupsAndPolicies(tx *Tx) error {
 
 // reencode rewrites every record of a bucket from an old layout (old gives
 // a fresh record of it) to the current one (current converts).
-func reencode(tx *Tx, bucket []byte, old func() binaryRecord, current func(binaryRecord) binaryRecord) error {
+func reencode(tx *Tx, bucket []byte, old func() any, current func(any) any) error {
 	b := tx.b(bucket)
 	return rewriteChunked(b, func(k, v []byte) (func() error, error) {
 		rec := old()
@@ -134,14 +134,14 @@ func bibNumbers(tx *Tx) error {
 		// A record that cannot be read has no system numbers.
 		if raw := tx.b(bucketMARC).Get(k); raw != nil {
 			if rec, err := marc.NewXMLReader(bytes.NewReader(raw)).Next(); err == nil {
-				bib.SystemNumbers = SystemNumbersOf(rec)
+				bib.SystemNumbers = store.SystemNumbersOf(rec)
 			}
 		}
 		return func() error {
 			if err := putRecord(b, u64(bib.ID), &bib); err != nil {
 				return err
 			}
-			return tx.indexBibNumbers(&Bib{}, &bib)
+			return tx.indexBibNumbers(&store.Bib{}, &bib)
 		}, nil
 	})
 }
@@ -187,32 +187,19 @@ func putLater(b *bolt.Bucket, k, value []byte) func() error {
 	return func() error { return b.Put(k, value) }
 }
 
-// SystemNumbersOf returns the distinct 035 $a of a record, normalised.
-func SystemNumbersOf(rec *marc.Record) []string {
-	var out []string
-	for _, f := range rec.Fields("035") {
-		for _, sf := range f.Subfields {
-			if n := NormalizeSystemNumber(sf.Value); sf.Code == "a" && n != "" && !slices.Contains(out, n) {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
-}
-
 func binaryFromJSON(tx *Tx) error {
 	for _, bb := range binaryBuckets {
 		fresh := bb.fresh
 		switch {
 		case bytes.Equal(bb.name, bucketIdem):
 			// Version 2's layout of a stored answer; version 3 converts it.
-			fresh = func() binaryRecord { return &idemEntryV2{} }
+			fresh = func() any { return &idemEntryV2{} }
 		case bytes.Equal(bb.name, bucketBibs):
 			// Version 2's layouts of a bib and an item; version 4
 			// converts them.
-			fresh = func() binaryRecord { return &bibV3{} }
+			fresh = func() any { return &bibV3{} }
 		case bytes.Equal(bb.name, bucketItems):
-			fresh = func() binaryRecord { return &itemV3{} }
+			fresh = func() any { return &itemV3{} }
 		}
 		if err := reencodeJSON(tx, bb.name, fresh); err != nil {
 			return err
@@ -242,7 +229,7 @@ func idemWithWindows(tx *Tx) error {
 			return nil
 		}
 		keep = append(keep, key)
-		kept = append(kept, encodeRecord(&IdemEntry{At: old.At, Result: old.Result}))
+		kept = append(kept, encodeRecord(&store.IdemEntry{At: old.At, Result: old.Result}))
 		return nil
 	})
 	if err != nil {
@@ -274,7 +261,7 @@ func keptForGood(key string) bool {
 }
 
 // reencodeJSON rewrites every JSON record of a bucket in the binary layout.
-func reencodeJSON(tx *Tx, bucket []byte, fresh func() binaryRecord) error {
+func reencodeJSON(tx *Tx, bucket []byte, fresh func() any) error {
 	b := tx.b(bucket)
 	return rewriteChunked(b, func(k, v []byte) (func() error, error) {
 		rec := fresh()

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/circa-ils/circa/store"
 )
 
 // faultyDisk stands in for a disk whose writes fail while err is set.
@@ -43,7 +45,7 @@ func TestHealthFollowsCommits(t *testing.T) {
 	if h := db.Health(); !h.OK || h.Failure != "" || h.Failures != 0 {
 		t.Fatalf("fresh store: %+v", h)
 	}
-	mustUpdate(t, db, func(tx *Tx) error { return tx.SetMeta("a", 1) })
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.SetMeta("a", 1) })
 	before := db.CommitStats()
 	if before.Last <= 0 || before.Last < before.Write {
 		t.Fatalf("latest commit took %s, writing %s", before.Last, before.Write)
@@ -57,12 +59,12 @@ func TestHealthFollowsCommits(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = db.Update(ctx, func(tx *Tx) error { return tx.SetMeta("b", i) })
+			errs[i] = db.Update(ctx, func(tx store.Tx) error { return tx.SetMeta("b", i) })
 		}()
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ENOSPC) {
+		if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, syscall.ENOSPC) {
 			t.Fatalf("operation %d: %v", i, err)
 		}
 	}
@@ -75,18 +77,18 @@ func TestHealthFollowsCommits(t *testing.T) {
 		t.Errorf("a failed commit was counted as committed: %+v then %+v", before, st)
 	}
 	var v int
-	if err := db.View(ctx, func(tx *Tx) error { return tx.Meta("b", &v) }); !errors.Is(err, ErrNotFound) {
+	if err := db.View(ctx, func(tx store.Tx) error { return tx.Meta("b", &v) }); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a failed commit left its record: %v %d", err, v)
 	}
 	// A refusal inside an operation is the operation's, not the disk's.
 	disk.set(nil)
-	if err := db.Update(ctx, func(*Tx) error { return ErrConflict }); !errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) {
+	if err := db.Update(ctx, func(store.Tx) error { return store.ErrConflict }); !errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("operation error: %v", err)
 	}
 	if h := db.Health(); h.OK {
 		t.Fatalf("a rolled-back operation is not a commit: %+v", h)
 	}
-	mustUpdate(t, db, func(tx *Tx) error { return tx.SetMeta("b", 2) })
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.SetMeta("b", 2) })
 	if h := db.Health(); !h.OK || !h.Committed.After(h.Failed) || h.Failures == 0 {
 		t.Fatalf("after a commit succeeded again: %+v", h)
 	}
@@ -163,8 +165,8 @@ func TestHealthOnFullFilesystem(t *testing.T) {
 	f.Close()
 	// A record larger than any free page run makes the file grow.
 	big := strings.Repeat("x", 1<<20)
-	err = db.Update(context.Background(), func(tx *Tx) error { return tx.SetMeta("big", big) })
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no space left on device") {
+	err = db.Update(context.Background(), func(tx store.Tx) error { return tx.SetMeta("big", big) })
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("write to a full disk: %v", err)
 	}
 	if h := db.Health(); h.OK || !strings.Contains(h.Failure, "no space left on device") {
@@ -173,7 +175,7 @@ func TestHealthOnFullFilesystem(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, func(tx *Tx) error { return tx.SetMeta("big", big) })
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.SetMeta("big", big) })
 	if h := db.Health(); !h.OK {
 		t.Fatalf("health after space was freed: %+v", h)
 	}
@@ -198,7 +200,7 @@ func TestHealthReportsAStalledCommit(t *testing.T) {
 	db.stallAfter = 10 * time.Millisecond
 	stall.Store(true)
 	done := make(chan error, 1)
-	go func() { done <- db.Update(context.Background(), func(tx *Tx) error { return tx.SetMeta("a", 1) }) }()
+	go func() { done <- db.Update(context.Background(), func(tx store.Tx) error { return tx.SetMeta("a", 1) }) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for db.Health().OK {
 		if time.Now().After(deadline) {

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circa-ils/circa/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -45,22 +46,22 @@ func seedPlaces(t *testing.T, db *DB) {
 	// Straight through bbolt, so tests counting commits see only theirs.
 	err := db.bolt.Update(func(btx *bolt.Tx) error {
 		tx := &Tx{btx: btx}
-		if err := tx.PutLibrary(&Library{Code: "MAIN"}); err != nil {
+		if err := tx.PutLibrary(&store.Library{Code: "MAIN"}); err != nil {
 			return err
 		}
 		for _, l := range []string{"STACKS", "ANNEX"} {
-			if err := tx.PutLocation(&Location{Code: l, Library: "MAIN"}); err != nil {
+			if err := tx.PutLocation(&store.Location{Code: l, Library: "MAIN"}); err != nil {
 				return err
 			}
 		}
-		return tx.PutGroup(&Group{Code: "G", Name: "Test group"})
+		return tx.PutGroup(&store.Group{Code: "G", Name: "Test group"})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-func mustUpdate(t *testing.T, db *DB, fn func(*Tx) error) {
+func mustUpdate(t *testing.T, db *DB, fn func(store.Tx) error) {
 	t.Helper()
 	if err := db.Update(context.Background(), fn); err != nil {
 		t.Fatal(err)
@@ -88,16 +89,16 @@ func reopenAs(t *testing.T, db *DB, v uint64, edit func(*bolt.Tx) error) *DB {
 	return db
 }
 
-func seedItem(t *testing.T, db *DB, barcode string) (Bib, Item) {
+func seedItem(t *testing.T, db *DB, barcode string) (store.Bib, store.Item) {
 	t.Helper()
-	var b Bib
-	var it Item
-	mustUpdate(t, db, func(tx *Tx) error {
-		b = Bib{Title: "T " + barcode, MARCXML: "<record/>"}
+	var b store.Bib
+	var it store.Item
+	mustUpdate(t, db, func(tx store.Tx) error {
+		b = store.Bib{Title: "T " + barcode, MARCXML: "<record/>"}
 		if err := tx.PutBib(&b, t0); err != nil {
 			return err
 		}
-		it = Item{Barcode: barcode, BibID: b.ID, Library: "MAIN", Location: "STACKS", Status: ItemAvailable, Pieces: 1}
+		it = store.Item{Barcode: barcode, BibID: b.ID, Library: "MAIN", Location: "STACKS", Status: store.ItemAvailable, Pieces: 1}
 		return tx.PutItem(&it, t0)
 	})
 	return b, it
@@ -123,7 +124,7 @@ func TestKeyOrderIsNumericOrder(t *testing.T) {
 func TestItemIndexesFollowChanges(t *testing.T) {
 	db := openTest(t)
 	_, it := seedItem(t, db, "31000000000001")
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		got, err := tx.ItemByBarcode(" 31000000000001 ")
 		if err != nil || got.ID != it.ID {
 			t.Fatalf("lookup by padded barcode: %v %v", got.ID, err)
@@ -131,8 +132,8 @@ func TestItemIndexesFollowChanges(t *testing.T) {
 		got.Barcode = "X1"
 		return tx.PutItem(&got, t0)
 	})
-	db.View(context.Background(), func(tx *Tx) error {
-		if _, err := tx.ItemByBarcode("31000000000001"); !errors.Is(err, ErrNotFound) {
+	db.View(context.Background(), func(tx store.Tx) error {
+		if _, err := tx.ItemByBarcode("31000000000001"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("old barcode still indexed: %v", err)
 		}
 		if got, err := tx.ItemByBarcode("x1"); err != nil || got.ID != it.ID {
@@ -141,11 +142,11 @@ func TestItemIndexesFollowChanges(t *testing.T) {
 		return nil
 	})
 	// A second item may not take a barcode in use.
-	err := db.Update(context.Background(), func(tx *Tx) error {
-		other := Item{Barcode: "X1", BibID: it.BibID, Status: ItemAvailable}
+	err := db.Update(context.Background(), func(tx store.Tx) error {
+		other := store.Item{Barcode: "X1", BibID: it.BibID, Status: store.ItemAvailable}
 		return tx.PutItem(&other, t0)
 	})
-	if !errors.Is(err, ErrConflict) {
+	if !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate barcode: got %v", err)
 	}
 }
@@ -153,25 +154,25 @@ func TestItemIndexesFollowChanges(t *testing.T) {
 func TestOneOpenLoanPerItem(t *testing.T) {
 	db := openTest(t)
 	_, it := seedItem(t, db, "I1")
-	var p Patron
-	mustUpdate(t, db, func(tx *Tx) error {
-		p = Patron{Barcode: "P1", LastName: "x", UserGroup: "G"}
+	var p store.Patron
+	mustUpdate(t, db, func(tx store.Tx) error {
+		p = store.Patron{Barcode: "P1", LastName: "x", UserGroup: "G"}
 		return tx.PutPatron(&p, t0)
 	})
-	mustUpdate(t, db, func(tx *Tx) error {
-		it.Status = ItemOnLoan
+	mustUpdate(t, db, func(tx store.Tx) error {
+		it.Status = store.ItemOnLoan
 		if err := tx.PutItem(&it, t0); err != nil {
 			return err
 		}
-		return tx.OpenLoan(&Loan{ItemID: it.ID, PatronID: p.ID, Out: t0, Due: t0.Add(time.Hour)})
+		return tx.OpenLoan(&store.Loan{ItemID: it.ID, PatronID: p.ID, Out: t0, Due: t0.Add(time.Hour)})
 	})
-	err := db.Update(context.Background(), func(tx *Tx) error {
-		return tx.OpenLoan(&Loan{ItemID: it.ID, PatronID: p.ID, Out: t0, Due: t0.Add(time.Hour)})
+	err := db.Update(context.Background(), func(tx store.Tx) error {
+		return tx.OpenLoan(&store.Loan{ItemID: it.ID, PatronID: p.ID, Out: t0, Due: t0.Add(time.Hour)})
 	})
-	if !errors.Is(err, ErrConflict) {
+	if !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second open loan: got %v", err)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		l, open, err := tx.OpenLoanOfItem(it.ID)
 		if err != nil || !open {
 			t.Fatalf("open loan missing: %v", err)
@@ -183,10 +184,10 @@ func TestOneOpenLoanPerItem(t *testing.T) {
 		if err := tx.CloseLoan(&l, t0.Add(2*time.Hour), "MAIN"); err != nil {
 			return err
 		}
-		it.Status = ItemAvailable
+		it.Status = store.ItemAvailable
 		return tx.PutItem(&it, t0)
 	})
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		if open, _ := tx.OpenLoansOfPatron(p.ID); len(open) != 0 {
 			t.Errorf("open loans after close: %d", len(open))
 		}
@@ -206,14 +207,14 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = db.Update(context.Background(), func(tx *Tx) error {
-				if _, err := tx.Emit(Event{At: t0, Kind: "test"}); err != nil {
+			errs[i] = db.Update(context.Background(), func(tx store.Tx) error {
+				if _, err := tx.Emit(store.Event{At: t0, Kind: "test"}); err != nil {
 					return err
 				}
 				if i%10 == 0 {
 					return errors.New("boom")
 				}
-				return tx.Remember(string(rune('a'+i%26))+string(rune(i)), IdemEntry{At: t0, Result: []byte("x")})
+				return tx.Remember(string(rune('a'+i%26))+string(rune(i)), store.IdemEntry{At: t0, Result: []byte("x")})
 			})
 		}()
 	}
@@ -227,9 +228,9 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 			failed++
 		}
 	}
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		count := 0
-		tx.JournalAfter(0, func(Event) bool { count++; return true })
+		tx.JournalAfter(0, func(store.Event) bool { count++; return true })
 		if count != n-failed {
 			t.Errorf("journal holds %d events, want %d (failed ops must leave nothing)", count, n-failed)
 		}
@@ -244,11 +245,11 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 
 func TestPanicInOperationIsAnError(t *testing.T) {
 	db := openTest(t)
-	err := db.Update(context.Background(), func(tx *Tx) error { panic("bad") })
+	err := db.Update(context.Background(), func(tx store.Tx) error { panic("bad") })
 	if err == nil {
 		t.Fatal("panic not reported")
 	}
-	mustUpdate(t, db, func(tx *Tx) error { return nil })
+	mustUpdate(t, db, func(tx store.Tx) error { return nil })
 }
 
 func TestOpenFailsFastWhenLocked(t *testing.T) {
@@ -260,7 +261,7 @@ func TestOpenFailsFastWhenLocked(t *testing.T) {
 	defer db.Close()
 	start := time.Now()
 	_, err = Open(path, Options{LockTimeout: 200 * time.Millisecond})
-	if !errors.Is(err, ErrLocked) {
+	if !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("second open: got %v, want ErrLocked", err)
 	}
 	if time.Since(start) > 5*time.Second {
@@ -278,7 +279,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 		return btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(SchemaVersion+1))
 	})
 	db.Close()
-	if _, err := Open(path, Options{}); !errors.Is(err, ErrNewer) {
+	if _, err := Open(path, Options{}); !errors.Is(err, store.ErrNewer) {
 		t.Fatalf("got %v, want ErrNewer", err)
 	}
 }
@@ -316,7 +317,7 @@ func TestMigrationBacksUpAndStepsForward(t *testing.T) {
 	if _, err := os.Stat(BackupPath(path, 0)); err != nil {
 		t.Fatalf("no backup before migrating: %v", err)
 	}
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		got, _ := tx.Item(it.ID)
 		if got.Properties != "migrated" {
 			t.Error("migration step not applied")
@@ -328,7 +329,7 @@ func TestMigrationBacksUpAndStepsForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer backup.Close()
-	backup.View(context.Background(), func(tx *Tx) error {
+	backup.View(context.Background(), func(tx store.Tx) error {
 		got, _ := tx.Item(it.ID)
 		if got.Properties != "" {
 			t.Error("backup holds migrated data")
@@ -360,15 +361,15 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 		return btx.Bucket(idxItemBarcode).Put([]byte("C1"), u64(it.ID))
 	})
 	// An item marked on loan without a loan breaks an invariant.
-	mustUpdate(t, db, func(tx *Tx) error {
-		it.Status = ItemOnLoan
+	mustUpdate(t, db, func(tx store.Tx) error {
+		it.Status = store.ItemOnLoan
 		return tx.PutItem(&it, t0)
 	})
 	if probs, _ := db.Check(); len(probs) != 1 {
 		t.Fatalf("want one invariant problem, got %v", probs)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		it.Status = ItemAvailable
+	mustUpdate(t, db, func(tx store.Tx) error {
+		it.Status = store.ItemAvailable
 		return tx.PutItem(&it, t0)
 	})
 }
@@ -377,22 +378,22 @@ func TestBibChangeStampMovesForward(t *testing.T) {
 	db := openTest(t)
 	b, it := seedItem(t, db, "S1")
 	later := t0.Add(90 * time.Minute)
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		it.Location = "ANNEX"
 		return tx.PutItem(&it, later)
 	})
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		got, _ := tx.Bib(b.ID)
 		if !got.Changed.Equal(later) {
 			t.Errorf("bib changed %v, want %v", got.Changed, later)
 		}
 		n := 0
-		tx.BibsChanged(later, later, time.Time{}, 0, func(Bib) bool { n++; return true })
+		tx.BibsChanged(later, later, time.Time{}, 0, func(store.Bib) bool { n++; return true })
 		if n != 1 {
 			t.Errorf("BibsChanged at the new stamp: %d", n)
 		}
 		n = 0
-		tx.BibsChanged(t0, later.Add(-time.Second), time.Time{}, 0, func(Bib) bool { n++; return true })
+		tx.BibsChanged(t0, later.Add(-time.Second), time.Time{}, 0, func(store.Bib) bool { n++; return true })
 		if n != 0 {
 			t.Errorf("old stamp still indexed: %d", n)
 		}
@@ -405,14 +406,14 @@ func TestBibChangeStampMovesForward(t *testing.T) {
 
 func TestIdempotencyJournal(t *testing.T) {
 	db := openTest(t)
-	window := IdemEntry{At: t0, Until: t0.Add(time.Minute), Head: 7, Match: "frame",
-		Refs: []Ref{{Kind: "item", ID: 3}, {Kind: "loan", ID: 9}}, Result: []byte("r1")}
-	mustUpdate(t, db, func(tx *Tx) error { return tx.Remember("k1", window) })
-	mustUpdate(t, db, func(tx *Tx) error { return tx.Remember("k2", IdemEntry{At: t0, Result: []byte("paid")}) })
-	mustUpdate(t, db, func(tx *Tx) error {
-		return tx.Remember("k3", IdemEntry{At: t0.Add(48 * time.Hour), Until: t0.Add(49 * time.Hour), Result: []byte("r3")})
+	window := store.IdemEntry{At: t0, Until: t0.Add(time.Minute), Head: 7, Match: "frame",
+		Refs: []store.Ref{{Kind: "item", ID: 3}, {Kind: "loan", ID: 9}}, Result: []byte("r1")}
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.Remember("k1", window) })
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.Remember("k2", store.IdemEntry{At: t0, Result: []byte("paid")}) })
+	mustUpdate(t, db, func(tx store.Tx) error {
+		return tx.Remember("k3", store.IdemEntry{At: t0.Add(48 * time.Hour), Until: t0.Add(49 * time.Hour), Result: []byte("r3")})
 	})
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		e, ok, err := tx.Remembered("k1")
 		if err != nil || !ok || !reflect.DeepEqual(e, window) {
 			t.Fatalf("remembered: %v %v %+v", ok, err, e)
@@ -447,34 +448,34 @@ func TestTouchedAndChangedSince(t *testing.T) {
 	db := openTest(t)
 	_, it := seedItem(t, db, "T1")
 	var head uint64
-	var mine []Ref
-	mustUpdate(t, db, func(tx *Tx) error {
-		p := Patron{Barcode: "PT1"} // a neighbour's write, untracked
+	var mine []store.Ref
+	mustUpdate(t, db, func(tx store.Tx) error {
+		p := store.Patron{Barcode: "PT1"} // a neighbour's write, untracked
 		if err := tx.PutPatron(&p, t0); err != nil {
 			return err
 		}
 		before := tx.Track()
-		l := Loan{ItemID: it.ID, PatronID: p.ID, Library: "MAIN", Out: t0, Due: t0.Add(time.Hour)}
+		l := store.Loan{ItemID: it.ID, PatronID: p.ID, Library: "MAIN", Out: t0, Due: t0.Add(time.Hour)}
 		if err := tx.OpenLoan(&l); err != nil {
 			return err
 		}
-		it.Status = ItemOnLoan
+		it.Status = store.ItemOnLoan
 		if err := tx.PutItem(&it, t0); err != nil {
 			return err
 		}
 		mine = append(mine, tx.Touched()[before:]...)
-		if _, err := tx.Emit(Event{At: t0, Kind: "checkout", Refs: mine}); err != nil {
+		if _, err := tx.Emit(store.Event{At: t0, Kind: "checkout", Refs: mine}); err != nil {
 			return err
 		}
 		head = tx.JournalHead()
 		return nil
 	})
-	if want := []Ref{{Kind: "loan", ID: 1}, {Kind: "item", ID: it.ID}}; !reflect.DeepEqual(mine, want) {
+	if want := []store.Ref{{Kind: "loan", ID: 1}, {Kind: "item", ID: it.ID}}; !reflect.DeepEqual(mine, want) {
 		t.Fatalf("touched %+v, want %+v", mine, want)
 	}
 	changed := func() bool {
 		var c bool
-		db.View(context.Background(), func(tx *Tx) error {
+		db.View(context.Background(), func(tx store.Tx) error {
 			var err error
 			c, err = tx.ChangedSince(head, mine)
 			if err != nil {
@@ -484,15 +485,15 @@ func TestTouchedAndChangedSince(t *testing.T) {
 		})
 		return c
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		_, err := tx.Emit(Event{At: t0, Kind: "other", Refs: []Ref{{Kind: "item", ID: it.ID + 1}, {Kind: "patron", ID: 1}}})
+	mustUpdate(t, db, func(tx store.Tx) error {
+		_, err := tx.Emit(store.Event{At: t0, Kind: "other", Refs: []store.Ref{{Kind: "item", ID: it.ID + 1}, {Kind: "patron", ID: 1}}})
 		return err
 	})
 	if changed() {
 		t.Fatal("an event about other records counted as a change")
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		_, err := tx.Emit(Event{At: t0, Kind: "checkin", Refs: []Ref{{Kind: "loan", ID: 1}}})
+	mustUpdate(t, db, func(tx store.Tx) error {
+		_, err := tx.Emit(store.Event{At: t0, Kind: "checkin", Refs: []store.Ref{{Kind: "loan", ID: 1}}})
 		return err
 	})
 	if !changed() {
@@ -528,7 +529,7 @@ func TestMigrateStoredAnswersToV3(t *testing.T) {
 	if v, _ := db.Version(); v != SchemaVersion {
 		t.Fatalf("version %d after opening a version 2 file", v)
 	}
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		for k, kept := range keys {
 			e, ok, err := tx.Remembered(k)
 			if err != nil || ok != kept {
@@ -544,12 +545,12 @@ func TestMigrateStoredAnswersToV3(t *testing.T) {
 
 func TestProfilesByType(t *testing.T) {
 	db := openTest(t)
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		tx.PutProfile("selfcheck", "b", []byte("B"))
 		tx.PutProfile("selfcheck", "a", []byte("A"))
 		return tx.PutProfile("ncip", "a", []byte("N"))
 	})
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		var codes []string
 		tx.Profiles("selfcheck", func(code string, doc []byte) error { codes = append(codes, code+string(doc)); return nil })
 		if len(codes) != 2 || codes[0] != "aA" || codes[1] != "bB" {
@@ -571,7 +572,7 @@ func TestBackupIsConsistentCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cp.Close()
-	cp.View(context.Background(), func(tx *Tx) error {
+	cp.View(context.Background(), func(tx store.Tx) error {
 		if _, err := tx.ItemByBarcode("B1"); err != nil {
 			t.Errorf("backup lacks item: %v", err)
 		}
@@ -591,11 +592,11 @@ func TestCommitStampsAndWaitCommitted(t *testing.T) {
 	b, it := seedItem(t, db, "W1")
 	longAgo := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	before := time.Now().Truncate(time.Second)
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		it.Location = "ANNEX"
 		return tx.PutItem(&it, longAgo)
 	})
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		got, _ := tx.Bib(b.ID)
 		if got.Changed.Before(before) {
 			t.Errorf("stamp %v is earlier than the commit (after %v)", got.Changed, before)
@@ -606,7 +607,7 @@ func TestCommitStampsAndWaitCommitted(t *testing.T) {
 	// Hold a commit in flight; WaitCommitted for a later instant must wait.
 	release := make(chan struct{})
 	entered := make(chan struct{})
-	go db.Update(context.Background(), func(tx *Tx) error {
+	go db.Update(context.Background(), func(tx store.Tx) error {
 		close(entered)
 		<-release
 		return nil
@@ -642,8 +643,8 @@ func TestPINFailuresPersistAndMigrate(t *testing.T) {
 	}
 	// Make the file a version 2 file: no failure bucket yet.
 	db = reopenAs(t, db, 2, func(btx *bolt.Tx) error { return btx.DeleteBucket(bucketPINFails) })
-	want := PINFailures{Count: 7, Last: t0, LockedUntil: t0.Add(4 * time.Minute)}
-	mustUpdate(t, db, func(tx *Tx) error { return tx.PutPINFailures(42, want) })
+	want := store.PINFailures{Count: 7, Last: t0, LockedUntil: t0.Add(4 * time.Minute)}
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.PutPINFailures(42, want) })
 	db.Close()
 
 	db, err = Open(path, Options{})
@@ -654,13 +655,13 @@ func TestPINFailuresPersistAndMigrate(t *testing.T) {
 	if v, _ := db.Version(); v != SchemaVersion {
 		t.Fatalf("version %d", v)
 	}
-	var got PINFailures
-	db.View(context.Background(), func(tx *Tx) error { got, err = tx.PINFailures(42); return err })
+	var got store.PINFailures
+	db.View(context.Background(), func(tx store.Tx) error { got, err = tx.PINFailures(42); return err })
 	if err != nil || got != want {
 		t.Fatalf("after restart: %+v %v, want %+v", got, err, want)
 	}
-	mustUpdate(t, db, func(tx *Tx) error { return tx.PutPINFailures(42, PINFailures{}) })
-	db.View(context.Background(), func(tx *Tx) error { got, err = tx.PINFailures(42); return err })
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.PutPINFailures(42, store.PINFailures{}) })
+	db.View(context.Background(), func(tx store.Tx) error { got, err = tx.PINFailures(42); return err })
 	if err != nil || got.Count != 0 {
 		t.Fatalf("after reset: %+v %v", got, err)
 	}
@@ -682,29 +683,29 @@ func TestCheckFindsDanglingReferences(t *testing.T) {
 	if probs, _ := db.Check(); len(probs) != 0 {
 		t.Fatalf("clean db has problems: %v", probs)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		it.Location, it.Library, it.Policy = "ATTIC", "BRANCH", "GONEPOL"
 		if err := tx.PutItem(&it, t0); err != nil {
 			return err
 		}
-		if err := tx.PutLocation(&Location{Code: "ORPHAN", Library: "GONE"}); err != nil {
+		if err := tx.PutLocation(&store.Location{Code: "ORPHAN", Library: "GONE"}); err != nil {
 			return err
 		}
-		if err := tx.PutDesk(&Desk{Code: "D1", Library: "MAIN", Locations: []string{"NOPE"}}); err != nil {
+		if err := tx.PutDesk(&store.Desk{Code: "D1", Library: "MAIN", Locations: []string{"NOPE"}}); err != nil {
 			return err
 		}
-		p := Patron{Barcode: "P1", UserGroup: "GONE", HomeLibrary: "MAIN"}
+		p := store.Patron{Barcode: "P1", UserGroup: "GONE", HomeLibrary: "MAIN"}
 		if err := tx.PutPatron(&p, t0); err != nil {
 			return err
 		}
-		if err := tx.OpenLoan(&Loan{ItemID: 999, PatronID: p.ID, Library: "MAIN", Out: t0, Due: t0.Add(time.Hour)}); err != nil {
+		if err := tx.OpenLoan(&store.Loan{ItemID: 999, PatronID: p.ID, Library: "MAIN", Out: t0, Due: t0.Add(time.Hour)}); err != nil {
 			return err
 		}
 		if err := tx.PutProfile("selfcheck", "k1", []byte(`{"code":"k1","library":"GONE","desk":"NODESK"}`)); err != nil {
 			return err
 		}
-		return tx.PutRules(&Rules{Currency: "USD", Loans: []LoanRule{{Library: "GONE", UserGroup: "NOGROUP", ItemPolicy: "NOPOL", Circulates: true, LoanDays: 1}},
-			Groups: []GroupRule{{UserGroup: "NOGROUP2", LoanLimit: 3}}, RentalFees: []RentalFee{{ItemPolicy: "NOPOL2", Amount: 100}}})
+		return tx.PutRules(&store.Rules{Currency: "USD", Loans: []store.LoanRule{{Library: "GONE", UserGroup: "NOGROUP", ItemPolicy: "NOPOL", Circulates: true, LoanDays: 1}},
+			Groups: []store.GroupRule{{UserGroup: "NOGROUP2", LoanLimit: 3}}, RentalFees: []store.RentalFee{{ItemPolicy: "NOPOL2", Amount: 100}}})
 	})
 	probs, err := db.Check()
 	if err != nil {
@@ -748,22 +749,22 @@ func TestMigrateGroupsAndPoliciesToV5(t *testing.T) {
 	}
 	seedPlaces(t, db)
 	_, it := seedItem(t, db, "M1")
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		it.Policy = "BOOK"
 		if err := tx.PutItem(&it, t0); err != nil {
 			return err
 		}
 		for _, g := range []string{"GRAD", "STAFF"} {
-			p := Patron{Barcode: "P-" + g, LastName: "Doe", UserGroup: g, HomeLibrary: "MAIN"}
+			p := store.Patron{Barcode: "P-" + g, LastName: "Doe", UserGroup: g, HomeLibrary: "MAIN"}
 			if err := tx.PutPatron(&p, t0); err != nil {
 				return err
 			}
 		}
-		return tx.PutRules(&Rules{Currency: "USD",
-			Loans: []LoanRule{{UserGroup: "FACULTY", ItemPolicy: "VIDEO", Circulates: true, LoanDays: 7},
+		return tx.PutRules(&store.Rules{Currency: "USD",
+			Loans: []store.LoanRule{{UserGroup: "FACULTY", ItemPolicy: "VIDEO", Circulates: true, LoanDays: 7},
 				{ItemPolicy: "BOOK", Circulates: true, LoanDays: 21}},
-			Groups:     []GroupRule{{UserGroup: "ILL", LoanLimit: 200}},
-			RentalFees: []RentalFee{{ItemPolicy: "DVD", Amount: 100}}})
+			Groups:     []store.GroupRule{{UserGroup: "ILL", LoanLimit: 200}},
+			RentalFees: []store.RentalFee{{ItemPolicy: "DVD", Amount: 100}}})
 	})
 	// Make it a version 4 file: no group or policy buckets.
 	db = reopenAs(t, db, 4, func(btx *bolt.Tx) error {
@@ -778,7 +779,7 @@ func TestMigrateGroupsAndPoliciesToV5(t *testing.T) {
 		t.Fatalf("version %d after opening a version 4 file", v)
 	}
 	var groups, policies []string
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		gs, err := tx.Groups()
 		if err != nil {
 			t.Fatal(err)
@@ -813,17 +814,17 @@ func TestMigrateGroupsAndPoliciesToV5(t *testing.T) {
 
 	// A group renamed after the migration keeps its name when the step runs
 	// again on a file put back to version 4.
-	mustUpdate(t, db, func(tx *Tx) error {
-		return tx.PutGroup(&Group{Code: "GRAD", Name: "Graduate students", Created: t0, Updated: t0})
+	mustUpdate(t, db, func(tx store.Tx) error {
+		return tx.PutGroup(&store.Group{Code: "GRAD", Name: "Graduate students", Created: t0, Updated: t0})
 	})
-	mustUpdate(t, db, func(tx *Tx) error { return tx.btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(4)) })
+	mustUpdate(t, db, func(tx store.Tx) error { return tx.(*Tx).btx.Bucket(bucketMeta).Put(keySchemaVersion, u64(4)) })
 	db.Close()
 	db, err = Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		g, err := tx.Group("GRAD")
 		if err != nil || g.Name != "Graduate students" {
 			t.Errorf("GRAD after a second migration: %+v %v", g, err)

@@ -1,5 +1,6 @@
-// Package store keeps everything circa knows in one bbolt file: records,
-// their indexes (written in the same transaction as the record), the change
+// Package boltstore is the embedded store, the default for one library on
+// one machine: everything circa knows in one bbolt file, records, their
+// indexes (written in the same transaction as the record), the change
 // journal that background loops read, the idempotency journal that answers
 // retried requests, and the schema version with its forward migrations.
 //
@@ -8,7 +9,7 @@
 // acknowledged only after its transaction is on disk. A commit the disk
 // refuses answers its operations with ErrUnavailable and makes Health report
 // the store failing until a later commit succeeds.
-package store
+package boltstore
 
 import (
 	"context"
@@ -21,22 +22,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/circa-ils/circa/store"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-)
-
-// Storage sentinels. circ turns them into circulation codes where it knows
-// which thing was missing.
-var (
-	ErrNotFound = errors.New("store: not found")
-	ErrConflict = errors.New("store: conflict")
-	ErrLocked   = errors.New("store: database is in use by another process")
-	ErrNewer    = errors.New("store: database was written by a newer circa")
-	ErrClosed   = errors.New("store: database is closed")
-	// ErrUnavailable wraps the error of a commit that could not be written
-	// (a full disk, an I/O error): nothing of it was stored, and the store
-	// reports itself failing (Health) until a later commit succeeds.
-	ErrUnavailable = errors.New("store: cannot write")
 )
 
 // Options configure Open.
@@ -82,13 +70,13 @@ type DB struct {
 	inflightDone *sync.Cond
 	inflight     time.Time // start of the commit in progress; zero when idle
 
-	stats    CommitStats // guarded by statsMu
+	stats    store.CommitStats // guarded by statsMu
 	statsMu  sync.Mutex
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after each commit
 
-	health     Health    // guarded by statsMu; WritingSince is filled in by Health
-	opened     time.Time // when Open returned, the start of Health's knowledge
+	health     store.Health // guarded by statsMu; WritingSince is filled in by Health
+	opened     time.Time    // when Open returned, the start of Health's knowledge
 	probeAfter time.Duration
 	stallAfter time.Duration
 	probeMu    sync.Mutex
@@ -96,11 +84,11 @@ type DB struct {
 }
 
 type op struct {
-	fn   func(*Tx) error
+	fn   func(store.Tx) error
 	done chan error
 	// audit is the scope of an audited operation (nil: not audited, or a
 	// bulk command that records its own summary).
-	audit *AuditScope
+	audit *store.AuditScope
 }
 
 // DefaultFile is the database's name inside a data directory.
@@ -134,12 +122,12 @@ func openWith(path string, o Options, migrations []migration) (*DB, error) {
 		NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s is locked (is circa serve running on it?)", ErrLocked, path)
+			return nil, fmt.Errorf("%w: %s is locked (is circa serve running on it?)", store.ErrLocked, path)
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	db := &DB{bolt: bdb, path: path, maxBatch: o.MaxBatch, migrations: migrations, commitStamps: o.CommitStamps,
-		readOnly: o.ReadOnly, writeFault: o.WriteFault, health: Health{OK: true}, opened: time.Now(), probeAfter: ProbeAfter, stallAfter: StallAfter, ops: make(chan *op, 4096), stop: make(chan struct{}), notify: make(chan struct{})}
+		readOnly: o.ReadOnly, writeFault: o.WriteFault, health: store.Health{OK: true}, opened: time.Now(), probeAfter: store.ProbeAfter, stallAfter: store.StallAfter, ops: make(chan *op, 4096), stop: make(chan struct{}), notify: make(chan struct{})}
 	db.inflightDone = sync.NewCond(&db.inflightMu)
 	if !o.ReadOnly {
 		if err := db.prepare(); err != nil {
@@ -173,7 +161,7 @@ func (db *DB) Close() error {
 }
 
 // View runs fn in a read-only transaction.
-func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
+func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -201,18 +189,18 @@ var viewTxs = sync.Pool{New: func() any { return new(Tx) }}
 // error: an error rolls fn back. When ctx carries an audit scope, the
 // records fn changes are written to the audit trail in the same
 // transaction, once however often fn runs.
-func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	o := &op{fn: fn, done: make(chan error, 1)}
-	if s, ok := AuditScopeOf(ctx); ok && !s.Summary {
+	if s, ok := store.AuditScopeOf(ctx); ok && !s.Summary {
 		o.audit = &s
 	}
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
-		return ErrClosed
+		return store.ErrClosed
 	}
 	db.ops <- o
 	db.mu.RUnlock()
@@ -223,7 +211,7 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 
 // UpdateDirect runs fn in its own fsync'd bbolt transaction, bypassing group
 // commit. It exists as the baseline that benchmarks compare against.
-func (db *DB) UpdateDirect(fn func(*Tx) error) error {
+func (db *DB) UpdateDirect(fn func(store.Tx) error) error {
 	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{btx: btx}) })
 }
 
@@ -246,20 +234,8 @@ func (db *DB) WaitCommitted(t time.Time) {
 	}
 }
 
-// CommitStats counts the work of the group-committing writer.
-type CommitStats struct {
-	Commits      uint64        // write transactions committed
-	Operations   uint64        // operations they carried
-	PagesWritten uint64        // pages written (each dirty node)
-	Apply        time.Duration // running the operations' functions
-	Spill        time.Duration // bbolt turning dirty nodes into pages
-	Write        time.Duration // writing the pages and syncing them
-	Failed       uint64        // commits the disk refused (their operations got ErrUnavailable)
-	Last         time.Duration // the latest successful commit, from its start to the end of its sync
-}
-
 // CommitStats reports the writer's counts since Open.
-func (db *DB) CommitStats() CommitStats {
+func (db *DB) CommitStats() store.CommitStats {
 	db.statsMu.Lock()
 	defer db.statsMu.Unlock()
 	return db.stats
@@ -354,7 +330,7 @@ func (db *DB) run(batch []*op) {
 		now := time.Now()
 		db.statsMu.Lock()
 		if err != nil {
-			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 			db.stats.Failed++
 			db.health.OK, db.health.Failed, db.health.Failures = false, now.UTC(), db.health.Failures+1
 			db.health.Failure = err.Error()
@@ -401,7 +377,7 @@ func applyOp(o *op, tx *Tx) error {
 	return tx.flushAudit(time.Now())
 }
 
-func safeCall(fn func(*Tx) error, tx *Tx) (err error) {
+func safeCall(fn func(store.Tx) error, tx *Tx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("store: operation panicked: %v", r)
@@ -444,7 +420,7 @@ func (db *DB) prepare() error {
 		return nil
 	}
 	if version > SchemaVersion {
-		return fmt.Errorf("%w: schema version %d, this binary knows up to %d", ErrNewer, version, SchemaVersion)
+		return fmt.Errorf("%w: schema version %d, this binary knows up to %d", store.ErrNewer, version, SchemaVersion)
 	}
 	return db.migrate(version)
 }
@@ -456,7 +432,7 @@ func (db *DB) checkVersion() error {
 			return fmt.Errorf("store: %s is not a circa database", db.path)
 		}
 		if v := decodeU64(meta.Get(keySchemaVersion)); v > SchemaVersion {
-			return fmt.Errorf("%w: schema version %d, this binary knows up to %d", ErrNewer, v, SchemaVersion)
+			return fmt.Errorf("%w: schema version %d, this binary knows up to %d", store.ErrNewer, v, SchemaVersion)
 		}
 		return nil
 	})
@@ -507,3 +483,26 @@ func (db *DB) BackupFile(path string) (int64, error) {
 	}
 	return n, nil
 }
+
+// update is Update for the store's own operations, which reach bbolt
+// directly.
+func (db *DB) update(ctx context.Context, fn func(*Tx) error) error {
+	return db.Update(ctx, func(tx store.Tx) error { return fn(tx.(*Tx)) })
+}
+
+// Describe names the store by its file.
+func (db *DB) Describe() string { return db.path }
+
+// Size is the size of the file.
+func (db *DB) Size() (int64, error) {
+	fi, err := os.Stat(db.path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+var (
+	_ store.DB = (*DB)(nil)
+	_ store.Tx = (*Tx)(nil)
+)

@@ -1,9 +1,10 @@
-package store
+package boltstore
 
 import (
 	"bytes"
 	"strings"
 
+	"github.com/circa-ils/circa/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -16,25 +17,22 @@ import (
 // every patron whose stored record holds text with ASCII letters in either
 // case: at least every patron with a field that contains text. The caller
 // still matches the fields; text is best its longest ASCII word.
-func (t *Tx) ForEachPatronHolding(text string, fn func(Patron) bool) error {
+func (t *Tx) ForEachPatronHolding(text string, fn func(store.Patron) bool) error {
 	return scanHolding(t.b(bucketPatrons), text, fn)
 }
 
 // ForEachBibHolding is ForEachPatronHolding for bibliographic records;
 // their MARCXML, stored apart, is not read, and Changed is left zero.
-func (t *Tx) ForEachBibHolding(text string, fn func(Bib) bool) error {
+func (t *Tx) ForEachBibHolding(text string, fn func(store.Bib) bool) error {
 	return scanHolding(t.b(bucketBibs), text, fn)
 }
 
 // ForEachItemHolding is ForEachPatronHolding for items.
-func (t *Tx) ForEachItemHolding(text string, fn func(Item) bool) error {
+func (t *Tx) ForEachItemHolding(text string, fn func(store.Item) bool) error {
 	return scanHolding(t.b(bucketItems), text, fn)
 }
 
-func scanHolding[T any, P interface {
-	*T
-	binaryRecord
-}](b *bolt.Bucket, text string, fn func(T) bool) error {
+func scanHolding[T any](b *bolt.Bucket, text string, fn func(T) bool) error {
 	lower := []byte(strings.ToLower(text))
 	holds := containsFoldASCII
 	if !bytes.ContainsFunc(lower, func(r rune) bool { return 'a' <= r && r <= 'z' }) {
@@ -46,7 +44,7 @@ func scanHolding[T any, P interface {
 		if !holds(v, lower) {
 			continue
 		}
-		r := P(new(T))
+		r := new(T)
 		if err := decodeRecord(v, r); err != nil {
 			return err
 		}

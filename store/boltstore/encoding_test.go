@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circa-ils/circa/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -17,7 +18,7 @@ import (
 func binaryRecords() []binaryRecord {
 	recs := make([]binaryRecord, len(binaryBuckets))
 	for i, bb := range binaryBuckets {
-		recs[i] = bb.fresh()
+		recs[i] = binaryOf(bb.fresh())
 	}
 	return recs
 }
@@ -103,8 +104,8 @@ func TestBinaryTimesAreUTCAndExact(t *testing.T) {
 		time.Date(2026, 11, 27, 10, 15, 0, 0, time.FixedZone("CET", 3600)),
 		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
 	} {
-		l := Loan{Due: at}
-		var got Loan
+		l := store.Loan{Due: at}
+		var got store.Loan
 		if err := decodeRecord(encodeRecord(&l), &got); err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +120,7 @@ func TestBinaryDecodeRefusesHugeCounts(t *testing.T) {
 	e.uint(7)       // ID
 	e.str("P1")     // Barcode
 	e.uint(1 << 40) // Identifiers: far more than the bytes left
-	var p Patron
+	var p store.Patron
 	if err := decodeRecord(e.b, &p); err == nil {
 		t.Fatal("a list longer than the record decoded")
 	}
@@ -136,27 +137,27 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 	ctx := context.Background()
 	seedPlaces(t, db)
 	// Enough loans to cross the migration's chunk size.
-	var it Item
-	mustUpdate(t, db, func(tx *Tx) error {
-		b := Bib{Title: "Migrated", MARCXML: "<record/>", ControlNumber: "ocm1"}
+	var it store.Item
+	mustUpdate(t, db, func(tx store.Tx) error {
+		b := store.Bib{Title: "Migrated", MARCXML: "<record/>", ControlNumber: "ocm1"}
 		if err := tx.PutBib(&b, t0); err != nil {
 			return err
 		}
-		h := Holding{BibID: b.ID, Library: "MAIN", Location: "STACKS"}
+		h := store.Holding{BibID: b.ID, Library: "MAIN", Location: "STACKS"}
 		if err := tx.PutHolding(&h, t0); err != nil {
 			return err
 		}
-		it = Item{Barcode: "MIG-1", BibID: b.ID, HoldingID: h.ID, Library: "MAIN", Status: ItemAvailable, Pieces: 1}
+		it = store.Item{Barcode: "MIG-1", BibID: b.ID, HoldingID: h.ID, Library: "MAIN", Status: store.ItemAvailable, Pieces: 1}
 		if err := tx.PutItem(&it, t0); err != nil {
 			return err
 		}
-		p := Patron{Barcode: "P-MIG", LastName: "Näme", Identifiers: []Identifier{{Type: "uid", Value: "u1"}},
-			Contacts: []Contact{{Kind: "email", Value: "a@example.org", Preferred: true}}, Expiry: t0.AddDate(1, 0, 0)}
+		p := store.Patron{Barcode: "P-MIG", LastName: "Näme", Identifiers: []store.Identifier{{Type: "uid", Value: "u1"}},
+			Contacts: []store.Contact{{Kind: "email", Value: "a@example.org", Preferred: true}}, Expiry: t0.AddDate(1, 0, 0)}
 		if err := tx.PutPatron(&p, t0); err != nil {
 			return err
 		}
 		for i := 0; i < 5000; i++ {
-			l := Loan{ItemID: it.ID, PatronID: p.ID, Library: "MAIN", Out: t0, Due: t0.Add(time.Duration(i) * time.Hour)}
+			l := store.Loan{ItemID: it.ID, PatronID: p.ID, Library: "MAIN", Out: t0, Due: t0.Add(time.Duration(i) * time.Hour)}
 			if err := tx.OpenLoan(&l); err != nil {
 				return err
 			}
@@ -164,26 +165,26 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 				return err
 			}
 		}
-		r := Request{Kind: RequestHold, BibID: b.ID, PatronID: p.ID, Pickup: "MAIN", Status: RequestWaiting, Created: t0}
+		r := store.Request{Kind: store.RequestHold, BibID: b.ID, PatronID: p.ID, Pickup: "MAIN", Status: store.RequestWaiting, Created: t0}
 		if err := tx.PutRequest(&r); err != nil {
 			return err
 		}
-		f := Fee{PatronID: p.ID, Type: "01", Amount: 250, Balance: 100, Currency: "EUR", Status: FeeOpen, Created: t0,
-			Transactions: []FeeTxn{{Kind: TxnPayment, Amount: 150, At: t0, ExternalID: "BK1"}}}
+		f := store.Fee{PatronID: p.ID, Type: "01", Amount: 250, Balance: 100, Currency: "EUR", Status: store.FeeOpen, Created: t0,
+			Transactions: []store.FeeTxn{{Kind: store.TxnPayment, Amount: 150, At: t0, ExternalID: "BK1"}}}
 		if err := tx.PutFee(&f); err != nil {
 			return err
 		}
-		if _, err := tx.Emit(Event{At: t0, Kind: "checkout", Refs: []Ref{{Kind: "item", ID: it.ID}}}); err != nil {
+		if _, err := tx.Emit(store.Event{At: t0, Kind: "checkout", Refs: []store.Ref{{Kind: "item", ID: it.ID}}}); err != nil {
 			return err
 		}
-		return tx.Remember("pay\x00BK1", IdemEntry{At: t0, Result: []byte("12 answer\r")})
+		return tx.Remember("pay\x00BK1", store.IdemEntry{At: t0, Result: []byte("12 answer\r")})
 	})
 	// What version 2 reads now, record by record.
 	want := map[string]binaryRecord{}
 	err = db.bolt.View(func(btx *bolt.Tx) error {
 		for _, hb := range binaryBuckets {
 			err := btx.Bucket(hb.name).ForEach(func(k, v []byte) error {
-				rec := hb.fresh()
+				rec := binaryOf(hb.fresh())
 				if err := decodeRecord(v, rec); err != nil {
 					return err
 				}
@@ -224,7 +225,7 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 	err = db.bolt.View(func(btx *bolt.Tx) error {
 		for _, hb := range binaryBuckets {
 			err := btx.Bucket(hb.name).ForEach(func(k, v []byte) error {
-				rec := hb.fresh()
+				rec := binaryOf(hb.fresh())
 				if err := decodeRecord(v, rec); err != nil {
 					return fmt.Errorf("%s %x not migrated: %w", hb.name, k, err)
 				}
@@ -250,7 +251,7 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 	if err != nil || len(probs) > 0 {
 		t.Fatalf("check after migrating: %v %v", probs, err)
 	}
-	db.View(ctx, func(tx *Tx) error {
+	db.View(ctx, func(tx store.Tx) error {
 		if e, ok, _ := tx.Remembered("pay\x00BK1"); !ok || string(e.Result) != "12 answer\r" || !e.Until.IsZero() {
 			t.Errorf("stored answer after migrating: %+v %v", e, ok)
 		}

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/circa-ils/circa/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -18,8 +19,8 @@ func openLib(t *testing.T, path, code string) *DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(context.Background(), func(tx *Tx) error {
-		return tx.PutLibrary(&Library{Code: code, Name: code, Timezone: "UTC", Currency: "USD"})
+	err = db.Update(context.Background(), func(tx store.Tx) error {
+		return tx.PutLibrary(&store.Library{Code: code, Name: code, Timezone: "UTC", Currency: "USD"})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func libraryCodes(t *testing.T, path string) string {
 	}
 	defer db.Close()
 	var codes []string
-	db.View(context.Background(), func(tx *Tx) error {
+	db.View(context.Background(), func(tx store.Tx) error {
 		libs, err := tx.Libraries()
 		for _, l := range libs {
 			codes = append(codes, l.Code)
@@ -55,7 +56,7 @@ func TestRestore(t *testing.T) {
 
 	// While a process holds the file, restore refuses and leaves it alone.
 	err := Restore(backup, live, 100*time.Millisecond)
-	if !errors.Is(err, ErrLocked) {
+	if !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("restore under a running server: %v, want ErrLocked", err)
 	}
 	db.Close()
@@ -123,29 +124,10 @@ func TestRestoreRefusesNewerSchema(t *testing.T) {
 	live := filepath.Join(dir, DefaultFile)
 	db = openLib(t, live, "NEW")
 	db.Close()
-	if err := Restore(backup, live, time.Second); !errors.Is(err, ErrNewer) {
+	if err := Restore(backup, live, time.Second); !errors.Is(err, store.ErrNewer) {
 		t.Fatalf("restore of a newer schema: %v, want ErrNewer", err)
 	}
 	if got := libraryCodes(t, live); got != "NEW" {
 		t.Errorf("file holds %q", got)
-	}
-}
-
-// Every currency the minor-units table names is one KnownCurrency accepts.
-func TestCurrencyTables(t *testing.T) {
-	for c := range minorDigits {
-		if !KnownCurrency(c) {
-			t.Errorf("%s has minor digits but is not a known currency", c)
-		}
-	}
-	for _, c := range []string{"USD", "EUR", "GBP", "JPY", "CHF"} {
-		if !KnownCurrency(c) {
-			t.Errorf("%s unknown", c)
-		}
-	}
-	for _, c := range []string{"", "usd", "EURO", "XXX", "ABC"} {
-		if KnownCurrency(c) {
-			t.Errorf("%q known", c)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/circa-ils/circa/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -14,7 +15,7 @@ func TestNormalizeISBNAndSystemNumber(t *testing.T) {
 		"0306406152": "9780306406157", "030640615X": "9780306406157", "978-0-306-40615-7": "9780306406157",
 		"9780306406157": "9780306406157", "12345": "", "03064061A2": "", "": "",
 	} {
-		if got := NormalizeISBN(in); got != want {
+		if got := store.NormalizeISBN(in); got != want {
 			t.Errorf("NormalizeISBN(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -22,7 +23,7 @@ func TestNormalizeISBNAndSystemNumber(t *testing.T) {
 		"(OCoLC)ocm00012345": "(OCOLC)12345", "(OCoLC)12345": "(OCOLC)12345", " (OCoLC) on12345 ": "(OCOLC)12345",
 		"(DLC) 79109631": "(DLC)79109631", "(Sirsi) a123": "(SIRSI)A123",
 	} {
-		if got := NormalizeSystemNumber(in); got != want {
+		if got := store.NormalizeSystemNumber(in); got != want {
 			t.Errorf("NormalizeSystemNumber(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -34,17 +35,17 @@ func TestBibNumberIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var b1, b2 Bib
-	mustUpdate(t, db, func(tx *Tx) error {
-		b1 = Bib{Title: "One", ISBN: "0306406152", SystemNumbers: []string{"(OCOLC)1", "(DLC)9"}}
-		b2 = Bib{Title: "Two", ISBN: "9780306406157", SystemNumbers: []string{"(OCOLC)1"}}
+	var b1, b2 store.Bib
+	mustUpdate(t, db, func(tx store.Tx) error {
+		b1 = store.Bib{Title: "One", ISBN: "0306406152", SystemNumbers: []string{"(OCOLC)1", "(DLC)9"}}
+		b2 = store.Bib{Title: "Two", ISBN: "9780306406157", SystemNumbers: []string{"(OCOLC)1"}}
 		if err := tx.PutBib(&b1, t0); err != nil {
 			return err
 		}
 		return tx.PutBib(&b2, t0)
 	})
 	look := func(isbn, sn string) (a, b []uint64) {
-		db.View(context.Background(), func(tx *Tx) error {
+		db.View(context.Background(), func(tx store.Tx) error {
 			a, b = tx.BibsByISBN(isbn), tx.BibsBySystemNumber(sn)
 			return nil
 		})
@@ -53,7 +54,7 @@ func TestBibNumberIndexes(t *testing.T) {
 	if a, b := look("978-0-306-40615-7", "(OCoLC)ocm001"); !reflect.DeepEqual(a, []uint64{b1.ID, b2.ID}) || !reflect.DeepEqual(b, []uint64{b1.ID, b2.ID}) {
 		t.Fatalf("lookups: %v %v", a, b)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	mustUpdate(t, db, func(tx store.Tx) error {
 		b1.ISBN, b1.SystemNumbers = "", []string{"(DLC)9"}
 		return tx.PutBib(&b1, t0)
 	})
@@ -82,14 +83,14 @@ func TestMigrationIndexesBibNumbers(t *testing.T) {
 		`<datafield tag="035" ind1=" " ind2=" "><subfield code="a">(Koha)17</subfield><subfield code="z">(Koha)16</subfield></datafield>` +
 		`<datafield tag="245" ind1="0" ind2="0"><subfield code="a">Migrated</subfield></datafield></record>`
 	seedPlaces(t, db)
-	var b Bib
-	var it Item
-	mustUpdate(t, db, func(tx *Tx) error {
-		b = Bib{Title: "Migrated", ControlNumber: "m1", ISBN: "0306406152", MARCXML: marcxml}
+	var b store.Bib
+	var it store.Item
+	mustUpdate(t, db, func(tx store.Tx) error {
+		b = store.Bib{Title: "Migrated", ControlNumber: "m1", ISBN: "0306406152", MARCXML: marcxml}
 		if err := tx.PutBib(&b, t0); err != nil {
 			return err
 		}
-		it = Item{Barcode: "MIG-1", BibID: b.ID, Library: "MAIN", Location: "STACKS", Status: ItemAvailable, Pieces: 1}
+		it = store.Item{Barcode: "MIG-1", BibID: b.ID, Library: "MAIN", Location: "STACKS", Status: store.ItemAvailable, Pieces: 1}
 		return tx.PutItem(&it, t0)
 	})
 	// Write the bib and the item as version 3 laid them out, without the
@@ -114,7 +115,7 @@ func TestMigrationIndexesBibNumbers(t *testing.T) {
 	if v, _ := db.Version(); v != SchemaVersion {
 		t.Fatalf("version %d", v)
 	}
-	err = db.View(context.Background(), func(tx *Tx) error {
+	err = db.View(context.Background(), func(tx store.Tx) error {
 		got, err := tx.Bib(b.ID)
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package store_test
+package boltstore_test
 
 import (
 	"context"
@@ -12,13 +12,14 @@ import (
 	"github.com/circa-ils/circa/profiles/delivery"
 	"github.com/circa-ils/circa/profiles/publishing"
 	"github.com/circa-ils/circa/store"
+	"github.com/circa-ils/circa/store/boltstore"
 )
 
 // TestAuditMasksEverySecretCarryingRecord writes each record type that
 // holds a secret (or its hash) twice through an audited operation, the
 // secret changed, and finds neither version anywhere in the trail.
 func TestAuditMasksEverySecretCarryingRecord(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), store.DefaultFile), store.Options{})
+	db, err := boltstore.Open(filepath.Join(t.TempDir(), boltstore.DefaultFile), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestAuditMasksEverySecretCarryingRecord(t *testing.T) {
 	secrets := []string{"passwordhash-", "apikeyhash-", "sharedsecrethash-", "b3BlbnNzaC1rZXktdjEAAAA", "pinhash-", "staffhash-"}
 	now := time.Now().UTC()
 	for _, v := range []string{"one", "two"} {
-		err := db.Update(ctx, func(tx *store.Tx) error {
+		err := db.Update(ctx, func(tx store.Tx) error {
 			for key, p := range versions(v) {
 				doc, err := json.Marshal(p)
 				if err != nil {
@@ -68,7 +69,7 @@ func TestAuditMasksEverySecretCarryingRecord(t *testing.T) {
 		}
 	}
 	kinds := map[string]int{}
-	err = db.View(context.Background(), func(tx *store.Tx) error {
+	err = db.View(context.Background(), func(tx store.Tx) error {
 		return tx.ForEachAudit(store.AuditFilter{}, func(e store.AuditEntry) bool {
 			kinds[e.Kind+" "+e.Key]++
 			raw, _ := json.Marshal(e)

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -6,16 +6,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/circa-ils/circa/store"
 	bolt "go.etcd.io/bbolt"
 )
-
-// Problem is one inconsistency found by Check.
-type Problem struct {
-	Where  string
-	Detail string
-}
-
-func (p Problem) String() string { return p.Where + ": " + p.Detail }
 
 // Check verifies bbolt's own page consistency, that every index entry points
 // at a record that agrees with it and every record is indexed, and the
@@ -23,15 +16,15 @@ func (p Problem) String() string { return p.Where + ": " + p.Detail }
 // fee balances within their amounts), and that records name libraries,
 // locations, desks, groups, item policies, items and patrons that exist. It returns every problem
 // found.
-func (db *DB) Check() ([]Problem, error) {
-	var probs []Problem
+func (db *DB) Check() ([]store.Problem, error) {
+	var probs []store.Problem
 	err := db.bolt.View(func(btx *bolt.Tx) error {
 		for err := range btx.Check() {
-			probs = append(probs, Problem{"bbolt", err.Error()})
+			probs = append(probs, store.Problem{Where: "bbolt", Detail: err.Error()})
 		}
 		for _, name := range allBuckets {
 			if btx.Bucket(name) == nil {
-				probs = append(probs, Problem{"buckets", fmt.Sprintf("bucket %s missing", name)})
+				probs = append(probs, store.Problem{Where: "buckets", Detail: fmt.Sprintf("bucket %s missing", name)})
 			}
 		}
 		if len(probs) > 0 {
@@ -54,11 +47,11 @@ func (db *DB) Check() ([]Problem, error) {
 
 type checker struct {
 	tx    *Tx
-	probs []Problem
+	probs []store.Problem
 }
 
 func (c *checker) add(where, format string, args ...any) {
-	c.probs = append(c.probs, Problem{where, fmt.Sprintf(format, args...)})
+	c.probs = append(c.probs, store.Problem{Where: where, Detail: fmt.Sprintf(format, args...)})
 }
 
 func (c *checker) forEach(bucket []byte, fn func(k, v []byte)) {
@@ -68,13 +61,13 @@ func (c *checker) forEach(bucket []byte, fn func(k, v []byte)) {
 func (c *checker) items() {
 	seen := 0
 	c.forEach(bucketItems, func(k, v []byte) {
-		var it Item
+		var it store.Item
 		if err := decodeRecord(v, &it); err != nil {
 			c.add("items", "record %x undecodable: %v", k, err)
 			return
 		}
 		seen++
-		if decodeU64(c.tx.b(idxItemBarcode).Get([]byte(NormalizeBarcode(it.Barcode)))) != it.ID {
+		if decodeU64(c.tx.b(idxItemBarcode).Get([]byte(store.NormalizeBarcode(it.Barcode)))) != it.ID {
 			c.add("items", "item %d (%s) missing from barcode index", it.ID, it.Barcode)
 		}
 		if c.tx.b(idxItemsBib).Get(pair(it.BibID, it.ID)) == nil {
@@ -84,7 +77,7 @@ func (c *checker) items() {
 			c.add("items", "item %d names bib %d: %v", it.ID, it.BibID, err)
 		}
 		_, open, _ := c.tx.OpenLoanOfItem(it.ID)
-		if open != (it.Status == ItemOnLoan) {
+		if open != (it.Status == store.ItemOnLoan) {
 			c.add("items", "item %d status %s but open loan=%v", it.ID, it.Status, open)
 		}
 	})
@@ -92,7 +85,7 @@ func (c *checker) items() {
 	c.forEach(idxItemBarcode, func(k, v []byte) {
 		n++
 		it, err := c.tx.Item(decodeU64(v))
-		if err != nil || NormalizeBarcode(it.Barcode) != string(k) {
+		if err != nil || store.NormalizeBarcode(it.Barcode) != string(k) {
 			c.add("idx_item_barcode", "entry %q points at item %d that does not carry it", k, decodeU64(v))
 		}
 	})
@@ -110,7 +103,7 @@ func (c *checker) items() {
 func (c *checker) patrons() {
 	keys := 0
 	c.forEach(bucketPatrons, func(k, v []byte) {
-		var p Patron
+		var p store.Patron
 		if err := decodeRecord(v, &p); err != nil {
 			c.add("patrons", "record %x undecodable: %v", k, err)
 			return
@@ -131,7 +124,7 @@ func (c *checker) patrons() {
 func (c *checker) loans() {
 	open := 0
 	c.forEach(bucketLoans, func(k, v []byte) {
-		var l Loan
+		var l store.Loan
 		if err := decodeRecord(v, &l); err != nil {
 			c.add("loans", "record %x undecodable: %v", k, err)
 			return
@@ -165,7 +158,7 @@ func (c *checker) loans() {
 func (c *checker) requests() {
 	open := 0
 	c.forEach(bucketRequests, func(k, v []byte) {
-		var r Request
+		var r store.Request
 		if err := decodeRecord(v, &r); err != nil {
 			c.add("requests", "record %x undecodable: %v", k, err)
 			return
@@ -176,7 +169,7 @@ func (c *checker) requests() {
 				c.add("requests", "open request %d not indexed", r.ID)
 			}
 		}
-		if r.Status == RequestOnShelf && r.ItemID != 0 {
+		if r.Status == store.RequestOnShelf && r.ItemID != 0 {
 			if it, err := c.tx.Item(r.ItemID); err != nil || it.HeldFor != r.ID {
 				c.add("requests", "request %d on shelf but item %d not held for it", r.ID, r.ItemID)
 			}
@@ -191,7 +184,7 @@ func (c *checker) requests() {
 
 func (c *checker) fees() {
 	c.forEach(bucketFees, func(k, v []byte) {
-		var f Fee
+		var f store.Fee
 		if err := decodeRecord(v, &f); err != nil {
 			c.add("fees", "record %x undecodable: %v", k, err)
 			return
@@ -201,7 +194,7 @@ func (c *checker) fees() {
 		}
 		var paid int64
 		for _, t := range f.Transactions {
-			if t.Kind != TxnExport {
+			if t.Kind != store.TxnExport {
 				paid += t.Amount
 			}
 		}
@@ -217,7 +210,7 @@ func (c *checker) fees() {
 func (c *checker) bibs() {
 	n := 0
 	c.forEach(bucketBibs, func(k, v []byte) {
-		var b Bib
+		var b store.Bib
 		if err := decodeRecord(v, &b); err != nil {
 			c.add("bibs", "record %x undecodable: %v", k, err)
 			return
@@ -227,7 +220,7 @@ func (c *checker) bibs() {
 		if c.tx.b(idxBibChanged).Get(timeKey(b.Changed, b.ID)) == nil {
 			c.add("bibs", "bib %d missing from change index", b.ID)
 		}
-		if isbn := NormalizeISBN(b.ISBN); isbn != "" && c.tx.b(idxBibISBN).Get(idKey(isbn, b.ID)) == nil {
+		if isbn := store.NormalizeISBN(b.ISBN); isbn != "" && c.tx.b(idxBibISBN).Get(idKey(isbn, b.ID)) == nil {
 			c.add("bibs", "bib %d missing from ISBN index", b.ID)
 		}
 		for _, sn := range b.SystemNumbers {
@@ -252,7 +245,7 @@ func (c *checker) lookups() {
 		}
 	})
 	c.forEach(bucketHoldings, func(k, v []byte) {
-		var h Holding
+		var h store.Holding
 		if err := decodeRecord(v, &h); err != nil {
 			c.add("holdings", "record %x undecodable: %v", k, err)
 			return
@@ -270,7 +263,7 @@ func (c *checker) lookups() {
 	c.forEach(idxBibISBN, func(k, v []byte) {
 		id, isbn := idKeyParts(k)
 		b, err := c.tx.Bib(id)
-		if err != nil || NormalizeISBN(b.ISBN) != isbn {
+		if err != nil || store.NormalizeISBN(b.ISBN) != isbn {
 			c.add("idx_bib_isbn", "entry %q points at bib %d that does not carry it", isbn, id)
 		}
 	})
@@ -299,7 +292,7 @@ func (c *checker) lookups() {
 	})
 	var last uint64
 	c.forEach(bucketJournal, func(k, v []byte) {
-		var e Event
+		var e store.Event
 		if err := decodeRecord(v, &e); err != nil || e.Seq != decodeU64(k) || e.Seq <= last {
 			c.add("journal", "event %d out of sequence or undecodable", decodeU64(k))
 		}
@@ -330,8 +323,8 @@ func codeSet[T any](c *checker, where string, all func() ([]T, error), code func
 // checked: open loans and requests, outstanding fees, items, patrons,
 // holdings, locations, desks, profiles and the rules.
 func (c *checker) references() {
-	libs := codeSet(c, "libraries", c.tx.Libraries, func(l *Library) string { return l.Code })
-	locs, desks := map[string]Location{}, map[string]Desk{}
+	libs := codeSet(c, "libraries", c.tx.Libraries, func(l *store.Library) string { return l.Code })
+	locs, desks := map[string]store.Location{}, map[string]store.Desk{}
 	lcs, err := c.tx.Locations()
 	if err != nil {
 		c.add("locations", "%v", err)
@@ -356,8 +349,8 @@ func (c *checker) references() {
 			c.add(where, "%s names location %q, which does not exist", what, code)
 		}
 	}
-	groups := codeSet(c, "groups", c.tx.Groups, func(g *Group) string { return g.Code })
-	policies := codeSet(c, "item_policies", c.tx.Policies, func(p *Policy) string { return p.Code })
+	groups := codeSet(c, "groups", c.tx.Groups, func(g *store.Group) string { return g.Code })
+	policies := codeSet(c, "item_policies", c.tx.Policies, func(p *store.Policy) string { return p.Code })
 	group := func(where, what, code string) {
 		if code != "" && !groups[code] {
 			c.add(where, "%s names group %q, which does not exist", what, code)
@@ -378,7 +371,7 @@ func (c *checker) references() {
 		}
 	}
 	c.forEach(bucketItems, func(k, v []byte) {
-		var it Item
+		var it store.Item
 		if decodeRecord(v, &it) != nil {
 			return // reported by items
 		}
@@ -394,14 +387,14 @@ func (c *checker) references() {
 		}
 	})
 	c.forEach(bucketPatrons, func(k, v []byte) {
-		var p Patron
+		var p store.Patron
 		if decodeRecord(v, &p) != nil {
 			return // reported by patrons
 		}
 		group("patrons", fmt.Sprintf("patron %d", p.ID), p.UserGroup)
 	})
 	c.forEach(bucketHoldings, func(k, v []byte) {
-		var h Holding
+		var h store.Holding
 		if decodeRecord(v, &h) != nil {
 			return
 		}
@@ -409,7 +402,7 @@ func (c *checker) references() {
 		location("holdings", fmt.Sprintf("holding %d", h.ID), h.Location)
 	})
 	c.forEach(bucketLoans, func(k, v []byte) {
-		var l Loan
+		var l store.Loan
 		if decodeRecord(v, &l) != nil || !l.Open() {
 			return
 		}
@@ -419,7 +412,7 @@ func (c *checker) references() {
 		library("loans", fmt.Sprintf("open loan %d", l.ID), l.Library)
 	})
 	c.forEach(bucketRequests, func(k, v []byte) {
-		var r Request
+		var r store.Request
 		if decodeRecord(v, &r) != nil || !r.Status.Open() {
 			return
 		}
@@ -438,7 +431,7 @@ func (c *checker) references() {
 		library("requests", what+" pickup", r.Pickup)
 	})
 	c.forEach(bucketFees, func(k, v []byte) {
-		var f Fee
+		var f store.Fee
 		if decodeRecord(v, &f) != nil || !f.Outstanding() {
 			return
 		}

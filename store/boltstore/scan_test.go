@@ -1,10 +1,12 @@
-package store
+package boltstore
 
 import (
 	"bytes"
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/circa-ils/circa/store"
 )
 
 func TestContainsFoldASCII(t *testing.T) {
@@ -60,8 +62,8 @@ func asciiLower(b []byte) []byte {
 // The scans pass every record holding the text, in any case, and no other.
 func TestForEachHolding(t *testing.T) {
 	db := openTest(t)
-	mustUpdate(t, db, func(tx *Tx) error {
-		for _, p := range []Patron{{Barcode: "A1", LastName: "Lovelace"}, {Barcode: "B1", LastName: "Babbage"}, {Barcode: "C1", LastName: "lovell"}} {
+	mustUpdate(t, db, func(tx store.Tx) error {
+		for _, p := range []store.Patron{{Barcode: "A1", LastName: "Lovelace"}, {Barcode: "B1", LastName: "Babbage"}, {Barcode: "C1", LastName: "lovell"}} {
 			if err := tx.PutPatron(&p, t0); err != nil {
 				return err
 			}
@@ -69,16 +71,16 @@ func TestForEachHolding(t *testing.T) {
 		return nil
 	})
 	var got []string
-	db.View(context.Background(), func(tx *Tx) error {
-		return tx.ForEachPatronHolding("LOVE", func(p Patron) bool { got = append(got, p.Barcode); return true })
+	db.View(context.Background(), func(tx store.Tx) error {
+		return tx.ForEachPatronHolding("LOVE", func(p store.Patron) bool { got = append(got, p.Barcode); return true })
 	})
 	if strings.Join(got, ",") != "A1,C1" {
 		t.Errorf("patrons holding LOVE: %v", got)
 	}
 	// Text without letters takes the plain search.
 	got = nil
-	db.View(context.Background(), func(tx *Tx) error {
-		return tx.ForEachPatronHolding("1", func(p Patron) bool { got = append(got, p.Barcode); return true })
+	db.View(context.Background(), func(tx store.Tx) error {
+		return tx.ForEachPatronHolding("1", func(p store.Patron) bool { got = append(got, p.Barcode); return true })
 	})
 	if strings.Join(got, ",") != "A1,B1,C1" {
 		t.Errorf("patrons holding 1: %v", got)

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"syscall"
+
+	"github.com/circa-ils/circa/store"
 )
 
 // Restore replaces the database at dst with the backup at src. src must be
@@ -20,7 +22,7 @@ import (
 func Restore(src, dst string, lockTimeout time.Duration) error {
 	cand, err := Open(src, Options{ReadOnly: true, LockTimeout: lockTimeout})
 	if err != nil {
-		if errors.Is(err, ErrNewer) || errors.Is(err, ErrLocked) {
+		if errors.Is(err, store.ErrNewer) || errors.Is(err, store.ErrLocked) {
 			return err
 		}
 		return fmt.Errorf("store: %s is not a circa database: %w", src, err)
@@ -97,7 +99,7 @@ func lockFile(path string, timeout time.Duration) (*os.File, error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%w: %s is locked (is circa serve running on it?)", ErrLocked, path)
+				return nil, fmt.Errorf("%w: %s is locked (is circa serve running on it?)", store.ErrLocked, path)
 			}
 			return nil, fmt.Errorf("store: lock %s: %w", path, err)
 		}

@@ -1,8 +1,10 @@
-package store
+package boltstore
 
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/circa-ils/circa/store"
 )
 
 // A patron naming a group that does not exist is one problem, reported
@@ -14,8 +16,8 @@ func TestCheckReportsAMissingGroupOnce(t *testing.T) {
 	}
 	defer db.Close()
 	seedPlaces(t, db)
-	mustUpdate(t, db, func(tx *Tx) error {
-		return tx.PutPatron(&Patron{Barcode: "P1", UserGroup: "GONE", HomeLibrary: "MAIN"}, t0)
+	mustUpdate(t, db, func(tx store.Tx) error {
+		return tx.PutPatron(&store.Patron{Barcode: "P1", UserGroup: "GONE", HomeLibrary: "MAIN"}, t0)
 	})
 	probs, err := db.Check()
 	if err != nil {

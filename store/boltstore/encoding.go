@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"encoding/binary"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/circa-ils/circa/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -26,27 +27,69 @@ type binaryRecord interface {
 	decodeBinary(d *recordDecoder)
 }
 
+// The record types of package store get their binary layouts through these
+// local types of the same shape.
+type (
+	bibRecord     store.Bib
+	holdingRecord store.Holding
+	itemRecord    store.Item
+	patronRecord  store.Patron
+	loanRecord    store.Loan
+	requestRecord store.Request
+	feeRecord     store.Fee
+	eventRecord   store.Event
+	idemRecord    store.IdemEntry
+)
+
+// binaryOf returns the binary layout of a record: one of package store's
+// record types, or an old layout kept for migrations.
+func binaryOf(v any) binaryRecord {
+	switch v := v.(type) {
+	case *store.Bib:
+		return (*bibRecord)(v)
+	case *store.Holding:
+		return (*holdingRecord)(v)
+	case *store.Item:
+		return (*itemRecord)(v)
+	case *store.Patron:
+		return (*patronRecord)(v)
+	case *store.Loan:
+		return (*loanRecord)(v)
+	case *store.Request:
+		return (*requestRecord)(v)
+	case *store.Fee:
+		return (*feeRecord)(v)
+	case *store.Event:
+		return (*eventRecord)(v)
+	case *store.IdemEntry:
+		return (*idemRecord)(v)
+	case binaryRecord:
+		return v
+	}
+	panic(fmt.Sprintf("boltstore: %T has no binary layout", v))
+}
+
 // binaryBuckets are the buckets whose records have a binary layout, each
 // with a fresh value of its record type.
 var binaryBuckets = []struct {
 	name  []byte
-	fresh func() binaryRecord
+	fresh func() any
 }{
-	{bucketItems, func() binaryRecord { return &Item{} }},
-	{bucketPatrons, func() binaryRecord { return &Patron{} }},
-	{bucketLoans, func() binaryRecord { return &Loan{} }},
-	{bucketBibs, func() binaryRecord { return &Bib{} }},
-	{bucketHoldings, func() binaryRecord { return &Holding{} }},
-	{bucketRequests, func() binaryRecord { return &Request{} }},
-	{bucketFees, func() binaryRecord { return &Fee{} }},
-	{bucketJournal, func() binaryRecord { return &Event{} }},
-	{bucketIdem, func() binaryRecord { return &IdemEntry{} }},
+	{bucketItems, func() any { return &store.Item{} }},
+	{bucketPatrons, func() any { return &store.Patron{} }},
+	{bucketLoans, func() any { return &store.Loan{} }},
+	{bucketBibs, func() any { return &store.Bib{} }},
+	{bucketHoldings, func() any { return &store.Holding{} }},
+	{bucketRequests, func() any { return &store.Request{} }},
+	{bucketFees, func() any { return &store.Fee{} }},
+	{bucketJournal, func() any { return &store.Event{} }},
+	{bucketIdem, func() any { return &store.IdemEntry{} }},
 }
 
-func getRecord(b *bolt.Bucket, key []byte, v binaryRecord) error {
+func getRecord(b *bolt.Bucket, key []byte, v any) error {
 	raw := b.Get(key)
 	if raw == nil {
-		return ErrNotFound
+		return store.ErrNotFound
 	}
 	if err := decodeRecord(raw, v); err != nil {
 		return fmt.Errorf("store: decode record %x: %w", key, err)
@@ -54,14 +97,14 @@ func getRecord(b *bolt.Bucket, key []byte, v binaryRecord) error {
 	return nil
 }
 
-func putRecord(b *bolt.Bucket, key []byte, v binaryRecord) error {
+func putRecord(b *bolt.Bucket, key []byte, v any) error {
 	// A fresh buffer each time: bbolt keeps the value until the commit.
 	return b.Put(key, encodeRecord(v))
 }
 
-func encodeRecord(v binaryRecord) []byte {
+func encodeRecord(v any) []byte {
 	e := recordEncoder{b: make([]byte, 0, 128)}
-	v.appendBinary(&e)
+	binaryOf(v).appendBinary(&e)
 	return e.b
 }
 
@@ -69,9 +112,9 @@ var errRecordLayout = errors.New("record does not match its binary layout")
 
 // decodeRecord copies raw into one string that every string field of the
 // record then shares, so a decode costs one allocation plus its lists.
-func decodeRecord(raw []byte, v binaryRecord) error {
+func decodeRecord(raw []byte, v any) error {
 	d := recordDecoder{s: string(raw)}
-	v.decodeBinary(&d)
+	binaryOf(v).decodeBinary(&d)
 	if d.bad || d.i != len(d.s) {
 		return errRecordLayout
 	}
@@ -196,7 +239,7 @@ func (d *recordDecoder) count(minSize int) int {
 
 // ---- layouts, fields in declaration order ----
 
-func (b *Bib) appendBinary(e *recordEncoder) {
+func (b *bibRecord) appendBinary(e *recordEncoder) {
 	b.appendV3(e)
 	e.uint(uint64(len(b.SystemNumbers)))
 	for _, n := range b.SystemNumbers {
@@ -204,7 +247,7 @@ func (b *Bib) appendBinary(e *recordEncoder) {
 	}
 }
 
-func (b *Bib) decodeBinary(d *recordDecoder) {
+func (b *bibRecord) decodeBinary(d *recordDecoder) {
 	b.decodeV3(d)
 	if n := d.count(1); n > 0 {
 		b.SystemNumbers = make([]string, n)
@@ -216,7 +259,7 @@ func (b *Bib) decodeBinary(d *recordDecoder) {
 
 // appendV3 and decodeV3 are the fields of a bib through schema version 3;
 // later versions add theirs after them.
-func (b *Bib) appendV3(e *recordEncoder) {
+func (b *bibRecord) appendV3(e *recordEncoder) {
 	e.uint(b.ID)
 	e.str(b.ControlNumber)
 	e.str(b.Title)
@@ -230,7 +273,7 @@ func (b *Bib) appendV3(e *recordEncoder) {
 	e.time(b.Created)
 }
 
-func (b *Bib) decodeV3(d *recordDecoder) {
+func (b *bibRecord) decodeV3(d *recordDecoder) {
 	b.ID = d.uint()
 	b.ControlNumber = d.str()
 	b.Title = d.str()
@@ -246,12 +289,12 @@ func (b *Bib) decodeV3(d *recordDecoder) {
 
 // bibV3 is a bib as schema versions 2 and 3 laid it out, without its
 // system numbers. Only the migrations read it.
-type bibV3 struct{ Bib }
+type bibV3 struct{ store.Bib }
 
-func (b *bibV3) appendBinary(e *recordEncoder) { b.Bib.appendV3(e) }
-func (b *bibV3) decodeBinary(d *recordDecoder) { b.Bib.decodeV3(d) }
+func (b *bibV3) appendBinary(e *recordEncoder) { (*bibRecord)(&b.Bib).appendV3(e) }
+func (b *bibV3) decodeBinary(d *recordDecoder) { (*bibRecord)(&b.Bib).decodeV3(d) }
 
-func (h *Holding) appendBinary(e *recordEncoder) {
+func (h *holdingRecord) appendBinary(e *recordEncoder) {
 	e.uint(h.ID)
 	e.uint(h.BibID)
 	e.str(h.Library)
@@ -259,7 +302,7 @@ func (h *Holding) appendBinary(e *recordEncoder) {
 	e.str(h.CallNumber)
 }
 
-func (h *Holding) decodeBinary(d *recordDecoder) {
+func (h *holdingRecord) decodeBinary(d *recordDecoder) {
 	h.ID = d.uint()
 	h.BibID = d.uint()
 	h.Library = d.str()
@@ -267,13 +310,13 @@ func (h *Holding) decodeBinary(d *recordDecoder) {
 	h.CallNumber = d.str()
 }
 
-func (it *Item) appendBinary(e *recordEncoder) {
+func (it *itemRecord) appendBinary(e *recordEncoder) {
 	it.appendV3(e)
 	e.int(it.Price)
 	e.str(it.Note)
 }
 
-func (it *Item) decodeBinary(d *recordDecoder) {
+func (it *itemRecord) decodeBinary(d *recordDecoder) {
 	it.decodeV3(d)
 	it.Price = d.int()
 	it.Note = d.str()
@@ -281,7 +324,7 @@ func (it *Item) decodeBinary(d *recordDecoder) {
 
 // appendV3 and decodeV3 are the fields of an item through schema version
 // 3; later versions add theirs after them.
-func (it *Item) appendV3(e *recordEncoder) {
+func (it *itemRecord) appendV3(e *recordEncoder) {
 	e.uint(it.ID)
 	e.str(it.Barcode)
 	e.uint(it.BibID)
@@ -303,7 +346,7 @@ func (it *Item) appendV3(e *recordEncoder) {
 	e.time(it.Updated)
 }
 
-func (it *Item) decodeV3(d *recordDecoder) {
+func (it *itemRecord) decodeV3(d *recordDecoder) {
 	it.ID = d.uint()
 	it.Barcode = d.str()
 	it.BibID = d.uint()
@@ -313,7 +356,7 @@ func (it *Item) decodeV3(d *recordDecoder) {
 	it.CallNumber = d.str()
 	it.MediaType = d.str()
 	it.Policy = d.str()
-	it.Status = ItemStatus(d.str())
+	it.Status = store.ItemStatus(d.str())
 	it.Magnetic = d.bool()
 	it.Pieces = int(d.int())
 	it.Properties = d.str()
@@ -327,12 +370,12 @@ func (it *Item) decodeV3(d *recordDecoder) {
 
 // itemV3 is an item as schema versions 2 and 3 laid it out, without price
 // and note. Only the migrations read it.
-type itemV3 struct{ Item }
+type itemV3 struct{ store.Item }
 
-func (it *itemV3) appendBinary(e *recordEncoder) { it.Item.appendV3(e) }
-func (it *itemV3) decodeBinary(d *recordDecoder) { it.Item.decodeV3(d) }
+func (it *itemV3) appendBinary(e *recordEncoder) { (*itemRecord)(&it.Item).appendV3(e) }
+func (it *itemV3) decodeBinary(d *recordDecoder) { (*itemRecord)(&it.Item).decodeV3(d) }
 
-func (p *Patron) appendBinary(e *recordEncoder) {
+func (p *patronRecord) appendBinary(e *recordEncoder) {
 	e.uint(p.ID)
 	e.str(p.Barcode)
 	e.uint(uint64(len(p.Identifiers)))
@@ -382,13 +425,13 @@ func (p *Patron) appendBinary(e *recordEncoder) {
 	e.time(p.Updated)
 }
 
-func (p *Patron) decodeBinary(d *recordDecoder) {
+func (p *patronRecord) decodeBinary(d *recordDecoder) {
 	p.ID = d.uint()
 	p.Barcode = d.str()
 	if n := d.count(2); n > 0 {
-		p.Identifiers = make([]Identifier, n)
+		p.Identifiers = make([]store.Identifier, n)
 		for i := range p.Identifiers {
-			p.Identifiers[i] = Identifier{Type: d.str(), Value: d.str()}
+			p.Identifiers[i] = store.Identifier{Type: d.str(), Value: d.str()}
 		}
 	}
 	p.FirstName = d.str()
@@ -400,7 +443,7 @@ func (p *Patron) decodeBinary(d *recordDecoder) {
 	p.PINHash = d.str()
 	p.Language = d.str()
 	if n := d.count(11); n > 0 {
-		p.Contacts = make([]Contact, n)
+		p.Contacts = make([]store.Contact, n)
 		for i := range p.Contacts {
 			c := &p.Contacts[i]
 			c.Kind, c.Type, c.Value = d.str(), d.str(), d.str()
@@ -410,7 +453,7 @@ func (p *Patron) decodeBinary(d *recordDecoder) {
 		}
 	}
 	if n := d.count(4); n > 0 {
-		p.Blocks = make([]Block, n)
+		p.Blocks = make([]store.Block, n)
 		for i := range p.Blocks {
 			b := &p.Blocks[i]
 			b.Type, b.Note, b.Created, b.External = d.str(), d.str(), d.time(), d.bool()
@@ -431,7 +474,7 @@ func (p *Patron) decodeBinary(d *recordDecoder) {
 	p.Updated = d.time()
 }
 
-func (l *Loan) appendBinary(e *recordEncoder) {
+func (l *loanRecord) appendBinary(e *recordEncoder) {
 	e.uint(l.ID)
 	e.uint(l.ItemID)
 	e.uint(l.PatronID)
@@ -447,7 +490,7 @@ func (l *Loan) appendBinary(e *recordEncoder) {
 	e.str(l.ReturnedAt)
 }
 
-func (l *Loan) decodeBinary(d *recordDecoder) {
+func (l *loanRecord) decodeBinary(d *recordDecoder) {
 	l.ID = d.uint()
 	l.ItemID = d.uint()
 	l.PatronID = d.uint()
@@ -463,7 +506,7 @@ func (l *Loan) decodeBinary(d *recordDecoder) {
 	l.ReturnedAt = d.str()
 }
 
-func (r *Request) appendBinary(e *recordEncoder) {
+func (r *requestRecord) appendBinary(e *recordEncoder) {
 	e.uint(r.ID)
 	e.str(string(r.Kind))
 	e.bool(r.TitleLevel)
@@ -483,15 +526,15 @@ func (r *Request) appendBinary(e *recordEncoder) {
 	e.str(r.Note)
 }
 
-func (r *Request) decodeBinary(d *recordDecoder) {
+func (r *requestRecord) decodeBinary(d *recordDecoder) {
 	r.ID = d.uint()
-	r.Kind = RequestKind(d.str())
+	r.Kind = store.RequestKind(d.str())
 	r.TitleLevel = d.bool()
 	r.BibID = d.uint()
 	r.ItemID = d.uint()
 	r.PatronID = d.uint()
 	r.Pickup = d.str()
-	r.Status = RequestStatus(d.str())
+	r.Status = store.RequestStatus(d.str())
 	r.Created = d.time()
 	r.Expires = d.time()
 	r.ShelfExpires = d.time()
@@ -503,7 +546,7 @@ func (r *Request) decodeBinary(d *recordDecoder) {
 	r.Note = d.str()
 }
 
-func (f *Fee) appendBinary(e *recordEncoder) {
+func (f *feeRecord) appendBinary(e *recordEncoder) {
 	e.uint(f.ID)
 	e.uint(f.PatronID)
 	e.uint(f.ItemID)
@@ -527,7 +570,7 @@ func (f *Fee) appendBinary(e *recordEncoder) {
 	}
 }
 
-func (f *Fee) decodeBinary(d *recordDecoder) {
+func (f *feeRecord) decodeBinary(d *recordDecoder) {
 	f.ID = d.uint()
 	f.PatronID = d.uint()
 	f.ItemID = d.uint()
@@ -536,15 +579,15 @@ func (f *Fee) decodeBinary(d *recordDecoder) {
 	f.Amount = d.int()
 	f.Balance = d.int()
 	f.Currency = d.str()
-	f.Status = FeeStatus(d.str())
+	f.Status = store.FeeStatus(d.str())
 	f.Library = d.str()
 	f.Description = d.str()
 	f.Created = d.time()
 	if n := d.count(6); n > 0 {
-		f.Transactions = make([]FeeTxn, n)
+		f.Transactions = make([]store.FeeTxn, n)
 		for i := range f.Transactions {
 			tr := &f.Transactions[i]
-			tr.Kind = FeeTxnKind(d.str())
+			tr.Kind = store.FeeTxnKind(d.str())
 			tr.Amount = d.int()
 			tr.At = d.time()
 			tr.ExternalID, tr.PaymentType, tr.Agent = d.str(), d.str(), d.str()
@@ -552,7 +595,7 @@ func (f *Fee) decodeBinary(d *recordDecoder) {
 	}
 }
 
-func (ev *Event) appendBinary(e *recordEncoder) {
+func (ev *eventRecord) appendBinary(e *recordEncoder) {
 	e.uint(ev.Seq)
 	e.time(ev.At)
 	e.str(ev.Kind)
@@ -564,20 +607,20 @@ func (ev *Event) appendBinary(e *recordEncoder) {
 	e.str(ev.Agent)
 }
 
-func (ev *Event) decodeBinary(d *recordDecoder) {
+func (ev *eventRecord) decodeBinary(d *recordDecoder) {
 	ev.Seq = d.uint()
 	ev.At = d.time()
 	ev.Kind = d.str()
 	if n := d.count(2); n > 0 {
-		ev.Refs = make([]Ref, n)
+		ev.Refs = make([]store.Ref, n)
 		for i := range ev.Refs {
-			ev.Refs[i] = Ref{Kind: d.str(), ID: d.uint()}
+			ev.Refs[i] = store.Ref{Kind: d.str(), ID: d.uint()}
 		}
 	}
 	ev.Agent = d.str()
 }
 
-func (x *IdemEntry) appendBinary(e *recordEncoder) {
+func (x *idemRecord) appendBinary(e *recordEncoder) {
 	e.time(x.At)
 	e.time(x.Until)
 	e.uint(x.Head)
@@ -590,15 +633,15 @@ func (x *IdemEntry) appendBinary(e *recordEncoder) {
 	e.str(string(x.Result))
 }
 
-func (x *IdemEntry) decodeBinary(d *recordDecoder) {
+func (x *idemRecord) decodeBinary(d *recordDecoder) {
 	x.At = d.time()
 	x.Until = d.time()
 	x.Head = d.uint()
 	x.Match = d.str()
 	if n := d.count(2); n > 0 {
-		x.Refs = make([]Ref, n)
+		x.Refs = make([]store.Ref, n)
 		for i := range x.Refs {
-			x.Refs[i] = Ref{Kind: d.str(), ID: d.uint()}
+			x.Refs[i] = store.Ref{Kind: d.str(), ID: d.uint()}
 		}
 	}
 	if r := d.str(); r != "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/circa-ils/circa/daia"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/forwarded"
 	"github.com/circa-ils/circa/internal/sdnotify"
@@ -66,8 +67,8 @@ func newServeCommand(a *app) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the server on a data directory",
 		Long: `Run the server: SIP2 in plain text (loopback by default) and over TLS, HTTP (/ncip, /oai,
-/metrics, /healthz; loopback by default), HTTPS for partners and harvesters (/ncip, /oai,
-/healthz) and the admin socket the other circa commands use while it runs.
+/api/availability, /metrics, /healthz; loopback by default), HTTPS for partners and harvesters
+(/ncip, /oai, /api/availability, /healthz) and the admin socket the other circa commands use while it runs.
 Logs go to stderr (for journald), or with --log-file appended to a file.
 
 With --demo an empty data directory is seeded with the demo library and its profiles
@@ -310,6 +311,12 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	partnerMux.Handle("/oai", oaiHandler)
+	availability, err := daia.NewHandler(daia.Options{Service: b.svc, Logger: a.log.With().Str("component", "availability").Logger()})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	partnerMux.Handle(daia.Path, availability)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.Handle("/", partnerMux)
@@ -573,9 +580,9 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 			fmt.Fprintf(out, "  sip2-tls  %s\n", sipTLSLn.Addr())
 		}
 	}
-	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz /status)\n", httpLn.Addr())
+	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /api/availability /metrics /healthz /status)\n", httpLn.Addr())
 	if ls.https != nil {
-		fmt.Fprintf(out, "  https     https://%s (/ncip /oai /healthz /status)\n", ls.https.Addr())
+		fmt.Fprintf(out, "  https     https://%s (/ncip /oai /api/availability /healthz /status)\n", ls.https.Addr())
 	}
 	if ls.debug != nil {
 		fmt.Fprintf(out, "  debug     http://%s/debug/pprof/\n", ls.debug.Addr())

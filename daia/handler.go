@@ -51,6 +51,8 @@ type Options struct {
 	// MaxConcurrent is how many requests are computed at once; others wait
 	// up to two seconds for a turn, then get 503. 0 means GOMAXPROCS.
 	MaxConcurrent int
+	// Observer, when set, is told of every GET, HEAD or refused request.
+	Observer func(Observation)
 	// ItemsPerTitle and ItemBudget bound one request's reading (see
 	// circ.AvailabilityLimits); 0 means DefaultItemsPerTitle and
 	// DefaultItemBudget.
@@ -59,11 +61,29 @@ type Options struct {
 
 // Handler serves DAIA availability.
 type Handler struct {
-	svc    *circ.Service
-	log    zerolog.Logger
-	limits circ.AvailabilityLimits
-	turns  chan struct{}
-	wait   time.Duration // for a turn
+	svc      *circ.Service
+	log      zerolog.Logger
+	limits   circ.AvailabilityLimits
+	turns    chan struct{}
+	wait     time.Duration // for a turn
+	observer func(Observation)
+}
+
+// Outcomes of a request, for Observation.
+const (
+	OutcomeOK      = "ok"
+	OutcomeRefused = "refused" // a bad request: DAIA's 4xx or 501
+	OutcomeBusy    = "busy"    // no turn within the wait: 503
+	OutcomeFailed  = "failed"  // the store could not be read: 500
+)
+
+// Observation describes one answered request, for metrics.
+type Observation struct {
+	Outcome   string
+	IDs       int // distinct request identifiers
+	Documents int // titles answered
+	Unread    int // identifiers left for the Link to a next request
+	Duration  time.Duration
 }
 
 // NewHandler makes a Handler.
@@ -77,12 +97,14 @@ func NewHandler(o Options) (*Handler, error) {
 	}
 	lim := circ.AvailabilityLimits{ItemsPerTitle: cmp.Or(max(o.ItemsPerTitle, 0), DefaultItemsPerTitle),
 		Items: cmp.Or(max(o.ItemBudget, 0), DefaultItemBudget)}
-	return &Handler{svc: o.Service, log: o.Logger, limits: lim, turns: make(chan struct{}, n), wait: queueWait}, nil
+	return &Handler{svc: o.Service, log: o.Logger, limits: lim, turns: make(chan struct{}, n), wait: queueWait,
+		observer: o.Observer}, nil
 }
 
 // ServeHTTP answers GET and HEAD with a DAIA response or error response,
 // and OPTIONS with what a browser's cross-origin preflight asks.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	hd := w.Header()
 	hd.Set("X-DAIA-Version", Version)
 	hd.Set("Access-Control-Allow-Origin", "*")
@@ -99,17 +121,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Allow", "GET, HEAD, OPTIONS")
 		h.fail(w, r, query{}, &apiError{Error: "invalid_request", Code: http.StatusMethodNotAllowed,
 			Description: "use GET"})
+		h.observe(Observation{Outcome: OutcomeRefused, Duration: time.Since(start)})
 		return
 	}
 	q, perr := parseQuery(r.URL.RawQuery)
 	if perr != nil {
 		h.fail(w, r, q, perr)
+		h.observe(Observation{Outcome: OutcomeRefused, Duration: time.Since(start)})
 		return
 	}
 	if !h.takeTurn(r.Context()) {
 		hd.Set("Retry-After", "1")
 		h.fail(w, r, q, &apiError{Error: "service_unavailable", Code: http.StatusServiceUnavailable,
 			Description: "too many availability requests at once; try again"})
+		h.observe(Observation{Outcome: OutcomeBusy, IDs: len(q.ids), Duration: time.Since(start)})
 		return
 	}
 	resp, rest, err := h.answer(r.Context(), q)
@@ -118,12 +143,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Error().Err(err).Str("path", Path).Msg("availability read failed")
 		h.fail(w, r, q, &apiError{Error: "internal_error", Code: http.StatusInternalServerError,
 			Description: "the availability could not be read"})
+		h.observe(Observation{Outcome: OutcomeFailed, IDs: len(q.ids), Duration: time.Since(start)})
 		return
 	}
 	if len(rest) > 0 {
 		hd.Set("Link", "<"+nextURL(rest, q.callback)+`>; rel="next"`)
 	}
 	h.write(w, r, q, http.StatusOK, resp)
+	h.observe(Observation{Outcome: OutcomeOK, IDs: len(q.ids), Documents: len(resp.Document), Unread: len(rest),
+		Duration: time.Since(start)})
+}
+
+func (h *Handler) observe(o Observation) {
+	if h.observer != nil {
+		h.observer(o)
+	}
 }
 
 func (h *Handler) takeTurn(ctx context.Context) bool {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -744,5 +745,28 @@ func TestAvailabilityBusy(t *testing.T) {
 	<-e.h.turns
 	if status, _, body := e.get("id=1"); status != http.StatusOK {
 		t.Errorf("free again: %d %s", status, body)
+	}
+}
+
+// TestAvailabilityObserved: every request is reported with its outcome,
+// and an answered one with the titles found, unknown and left unread.
+func TestAvailabilityObserved(t *testing.T) {
+	var mu sync.Mutex
+	var seen []Observation
+	e := newEnv(t, Options{Observer: func(o Observation) { mu.Lock(); seen = append(seen, o); mu.Unlock() }})
+	_, b := e.item(fixtures.ItemAvailable)
+	e.get("id=" + url.QueryEscape("ppn:"+b.ControlNumber+"|ppn:nothing"))
+	e.get("format=json")
+	e.do(http.MethodPost, "id=1")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 {
+		t.Fatalf("observations %+v", seen)
+	}
+	if o := seen[0]; o.Outcome != OutcomeOK || o.IDs != 2 || o.Documents != 1 || o.Unread != 0 || o.Duration <= 0 {
+		t.Errorf("answered: %+v", o)
+	}
+	if seen[1].Outcome != OutcomeRefused || seen[2].Outcome != OutcomeRefused {
+		t.Errorf("refused: %+v", seen[1:])
 	}
 }

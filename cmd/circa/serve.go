@@ -311,7 +311,8 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	partnerMux.Handle("/oai", oaiHandler)
-	availability, err := daia.NewHandler(daia.Options{Service: b.svc, Logger: a.log.With().Str("component", "availability").Logger()})
+	availability, err := daia.NewHandler(daia.Options{Service: b.svc, Logger: a.log.With().Str("component", "availability").Logger(),
+		Observer: availabilityObserver(metrics)})
 	if err != nil {
 		closeAll()
 		return err

@@ -961,3 +961,36 @@ func TestAReadingRoomLendsNothing(t *testing.T) {
 	_, err = l.svc.PlaceHold(ctx, HoldRequest{Agent: atMain, Patron: "P2", Item: "B1", Pickup: "MAIN"})
 	wantCode(t, err, ItemNotCirculating)
 }
+
+// TestRenewCountsOnlyOthersHolds: a renewal refused because of holds counts
+// only other patrons' waiting holds: the borrower's own hold on the title
+// never blocks it, another patron's hold does until its expiry date, and
+// renew-all agrees.
+func TestRenewCountsOnlyOthersHolds(t *testing.T) {
+	l := newLib(t)
+	l.patron("P1", "GRAD")
+	l.patron("P2", "GRAD")
+	it := l.item("B1", "BOOK", "MAIN", "STACKS")
+	if _, err := l.checkout("P1", "B1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.svc.PlaceHold(ctx, HoldRequest{Agent: atMain, Patron: "P1", BibID: it.BibID, TitleLevel: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := l.svc.Renew(ctx, RenewRequest{Agent: atMain, Patron: "P1", Item: "B1"}); err != nil || r.Renewals != 1 {
+		t.Fatalf("with only the borrower's own hold: %+v %v", r, err)
+	}
+	if _, err := l.svc.PlaceHold(ctx, HoldRequest{Agent: atMain, Patron: "P2", Item: "B1", Expires: start.Add(48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.svc.Renew(ctx, RenewRequest{Agent: atMain, Patron: "P1", Item: "B1"})
+	wantCode(t, err, RenewalOnHold)
+	all, err := l.svc.RenewAll(ctx, RenewAllRequest{Agent: atMain, Patron: "P1"})
+	if err != nil || len(all.Unrenewed) != 1 || all.Unrenewed[0].Refusal != RenewalOnHold {
+		t.Fatalf("renew all while another patron waits: %+v %v", all, err)
+	}
+	l.advance(72 * time.Hour)
+	if r, err := l.svc.Renew(ctx, RenewRequest{Agent: atMain, Patron: "P1", Item: "B1"}); err != nil || r.Renewals != 2 {
+		t.Fatalf("after the other patron's hold expired: %+v %v", r, err)
+	}
+}

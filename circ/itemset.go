@@ -62,6 +62,10 @@ type ItemState struct {
 	Due        time.Time
 	Recalled   bool
 	HoldQueue  int // holds the item would serve: on its title or on it
+	// Reserved is true when another patron's request has claimed the item:
+	// it waits on the hold shelf or is on its way for them, or they asked
+	// for this copy. Nobody else may borrow it.
+	Reserved bool
 }
 
 // ItemSetPage reads the page of targets starting at cur: at most maxTitles
@@ -73,6 +77,7 @@ func (s *Service) ItemSetPage(ctx context.Context, targets []ItemSetTarget, cur 
 	if maxTitles < 1 || maxItems < 1 || cur.Target < 0 || cur.Offset < 0 {
 		return nil, cur, true, errors.New("circ: item set page bounds must be positive")
 	}
+	now := s.Now()
 	err = s.view(ctx, func(tx store.Tx) error {
 		sets, next, done = nil, ItemSetCursor{}, true
 		items := 0
@@ -98,7 +103,7 @@ func (s *Service) ItemSetPage(ctx context.Context, targets []ItemSetTarget, cur 
 				continue // its last items went on the previous page
 			}
 			take := min(len(list)-offset, maxItems-items)
-			if err := fillItemSet(tx, &set, list[offset:offset+take]); err != nil {
+			if err := fillItemSet(tx, &set, list[offset:offset+take], now); err != nil {
 				return err
 			}
 			sets = append(sets, set)
@@ -184,8 +189,8 @@ func compareU64(a, b uint64) int {
 	return 0
 }
 
-// fillItemSet adds the holds on the title and the state of items.
-func fillItemSet(tx store.Tx, set *ItemSet, items []store.Item) error {
+// fillItemSet adds the holds on the title and the state of items as of now.
+func fillItemSet(tx store.Tx, set *ItemSet, items []store.Item, now time.Time) error {
 	reqs, err := tx.OpenRequestsOfBib(set.Bib.ID)
 	if err != nil {
 		return err
@@ -197,7 +202,7 @@ func fillItemSet(tx store.Tx, set *ItemSet, items []store.Item) error {
 		}
 	}
 	for _, it := range items {
-		st := ItemState{Item: it, CallNumber: it.CallNumber}
+		st := ItemState{Item: it, CallNumber: it.CallNumber, Reserved: heldForOther(&it, reqs, 0, now)}
 		loan, open, err := tx.OpenLoanOfItem(it.ID)
 		if err != nil {
 			return err

@@ -302,10 +302,15 @@ func heldForOther(it *store.Item, reqs []store.Request, patronID uint64, now tim
 }
 
 // othersWaiting reports whether another patron waits for this item or its
-// title, which blocks a renewal.
-func othersWaiting(reqs []store.Request, itemID, patronID uint64) bool {
+// title, which blocks a renewal. The borrower's own holds never count, nor
+// a hold past its expiry date, which a checkin no longer serves either
+// (firstWaiting).
+func othersWaiting(reqs []store.Request, itemID, patronID uint64, now time.Time) bool {
 	for _, r := range reqs {
 		if r.Kind == store.RequestRetrieval || r.PatronID == patronID || r.Status != store.RequestWaiting {
+			continue
+		}
+		if !r.Expires.IsZero() && now.After(r.Expires) {
 			continue
 		}
 		if r.TitleLevel || r.ItemID == itemID {

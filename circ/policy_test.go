@@ -188,11 +188,17 @@ func TestQueueRules(t *testing.T) {
 	if heldForOther(&store.Item{ID: 8}, reqs, 99, now) {
 		t.Fatal("a title-level wait does not hold a shelf copy")
 	}
-	if !othersWaiting(reqs, 8, 99) {
+	if !othersWaiting(reqs, 8, 99, now) {
 		t.Fatal("title-level wait blocks renewal")
 	}
-	if othersWaiting(reqs[:3], 8, 99) {
+	if othersWaiting(reqs[:3], 8, 99, now) {
 		t.Fatal("an item-level request on another copy does not block renewal")
+	}
+	if othersWaiting(reqs[:3], 7, 12, now) {
+		t.Fatal("the borrower's own request does not block their renewal")
+	}
+	if othersWaiting(reqs[:1], 5, 99, now) || !othersWaiting(reqs[:1], 5, 99, now.Add(-2*time.Hour)) {
+		t.Fatal("a request blocks renewal until its expiry, not after")
 	}
 	if queuePosition(reqs, 4) != 3 {
 		t.Fatalf("queue position skips retrievals: %d", queuePosition(reqs, 4))

@@ -88,7 +88,7 @@ func (s *Service) renewLoan(tx store.Tx, rules *store.Rules, p *store.Patron, it
 	if err != nil {
 		return res, nil, err
 	}
-	if othersWaiting(reqs, it.ID, p.ID) {
+	if othersWaiting(reqs, it.ID, p.ID, now) {
 		return res, refuse(RenewalOnHold, ""), nil
 	}
 	due := DueDate(rule, now, s.Zone(tx, agent.Library))

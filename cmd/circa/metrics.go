@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/daia"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/netlimit"
 	"github.com/circa-ils/circa/profiles"
@@ -277,6 +278,27 @@ func ncipObserver(reg prometheus.Registerer) ncip.Observer {
 		h.WithLabelValues(o.Service, o.Partner, fmt.Sprint(o.Outcome)).Observe(o.Duration.Seconds())
 		if o.ProblemType != "" {
 			problems.WithLabelValues(o.Service, o.ProblemType).Inc()
+		}
+	}
+}
+
+// availabilityObserver times /api/availability requests by outcome and
+// counts the titles they asked for: found, unknown to circa (a discovery
+// layer whose ids circa cannot match shows as a rising unknown), or left
+// for a next request.
+func availabilityObserver(reg prometheus.Registerer) func(daia.Observation) {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "circa_availability_request_duration_seconds", Help: "Time to answer an availability request, by outcome (ok, refused, busy, failed).",
+		Buckets: latencyBuckets}, []string{"outcome"})
+	titles := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "circa_availability_titles_total", Help: "Titles availability requests named, by result (found, unknown, unread)."}, []string{"result"})
+	reg.MustRegister(h, titles)
+	return func(o daia.Observation) {
+		h.WithLabelValues(o.Outcome).Observe(o.Duration.Seconds())
+		if o.Outcome == daia.OutcomeOK {
+			titles.WithLabelValues("found").Add(float64(o.Documents))
+			titles.WithLabelValues("unknown").Add(float64(o.IDs - o.Documents - o.Unread))
+			titles.WithLabelValues("unread").Add(float64(o.Unread))
 		}
 	}
 }

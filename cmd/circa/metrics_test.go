@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/circa-ils/circa/daia"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/profiles/delivery/sftptest"
 	"github.com/circa-ils/circa/sip2"
@@ -156,6 +157,13 @@ func TestMetricsOfARunningServer(t *testing.T) {
 		resp.Body.Close()
 	}
 
+	// A discovery layer asks for a title circa has and one it has not.
+	if resp, err := http.Get(s.httpURL + daia.Path + "?id=ppn:cir000000001%7Cppn:nothing&format=json"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// A kiosk still connected over TLS counts as a session.
 	tc, err := tls.Dial("tcp", s.sip2TLS, s.tlsConfig(t))
 	if err != nil {
@@ -214,6 +222,11 @@ func TestMetricsOfARunningServer(t *testing.T) {
 	// The hold on the annex item waits for the facility.
 	waitMetric(t, s.httpURL, "circa_storage_messages_pending", map[string]string{"profile": fixtures.StorageCode}, 1)
 	mfs := scrape(t, s.httpURL)
+	for result, want := range map[string]float64{"found": 1, "unknown": 1, "unread": 0} {
+		if v, ok := sample(mfs, "circa_availability_titles_total", map[string]string{"result": result}); !ok || v != want {
+			t.Errorf("circa_availability_titles_total{result=%q} = %v (%v), want %v", result, v, ok, want)
+		}
+	}
 	t.Run("kiosk profiles", func(t *testing.T) {
 		expect(t, mfs, "circa_sip2_profile_messages_total", map[string]string{"profile": kiosk, "outcome": "ok"}, func(v float64) bool { return v >= 12 })
 		expect(t, mfs, "circa_sip2_profile_message_duration_seconds", map[string]string{"profile": kiosk}, func(v float64) bool { return v >= 13 })

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/circa-ils/circa/daia"
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/forwarded"
 	"github.com/circa-ils/circa/internal/sdnotify"
@@ -66,8 +67,8 @@ func newServeCommand(a *app) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the server on a data directory",
 		Long: `Run the server: SIP2 in plain text (loopback by default) and over TLS, HTTP (/ncip, /oai,
-/metrics, /healthz; loopback by default), HTTPS for partners and harvesters (/ncip, /oai,
-/healthz) and the admin socket the other circa commands use while it runs.
+/api/availability, /metrics, /healthz; loopback by default), HTTPS for partners and harvesters
+(/ncip, /oai, /api/availability, /healthz) and the admin socket the other circa commands use while it runs.
 Logs go to stderr (for journald), or with --log-file appended to a file.
 
 With --demo an empty data directory is seeded with the demo library and its profiles
@@ -95,8 +96,8 @@ file. circa config show prints what each setting comes to and from where.`,
 	f.BoolVar(&o.demo, "demo", false, "seed the demo library into an empty data directory; loopback only")
 	f.StringVar(&o.sip2Addr, "sip2-addr", "127.0.0.1:6001", "plain SIP2 address (empty: off)")
 	f.StringVar(&o.sip2TLSAddr, "sip2-tls-addr", ":6443", "SIP2 over TLS address (empty: off; with --demo 127.0.0.1:6443)")
-	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /ncip, /oai, /metrics and /healthz")
-	f.StringVar(&o.httpsAddr, "https-addr", ":8443", "HTTPS address for /ncip, /oai and /healthz (empty: off; with --demo 127.0.0.1:8443)")
+	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address for /ncip, /oai, /api/availability, /metrics and /healthz")
+	f.StringVar(&o.httpsAddr, "https-addr", ":8443", "HTTPS address for /ncip, /oai, /api/availability and /healthz (empty: off; with --demo 127.0.0.1:8443)")
 	f.StringSliceVar(&o.proxies, "http-trusted-proxies", nil, "reverse proxies (addresses or CIDR prefixes) whose Forwarded and X-Forwarded-For/-Proto headers are believed")
 	f.StringVar(&o.debugAddr, "debug-addr", "", "address for Go's /debug/pprof profiles (empty: off; keep it on loopback)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "server certificate (default DATA/tls/server.pem)")
@@ -310,6 +311,13 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return err
 	}
 	partnerMux.Handle("/oai", oaiHandler)
+	availability, err := daia.NewHandler(daia.Options{Service: b.svc, Logger: a.log.With().Str("component", "availability").Logger(),
+		Observer: availabilityObserver(metrics)})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	partnerMux.Handle(daia.Path, availability)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.Handle("/", partnerMux)
@@ -573,9 +581,9 @@ func printAddresses(a *app, o *serveOptions, b *backend, ls listeners, caFile st
 			fmt.Fprintf(out, "  sip2-tls  %s\n", sipTLSLn.Addr())
 		}
 	}
-	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /metrics /healthz /status)\n", httpLn.Addr())
+	fmt.Fprintf(out, "  http      http://%s (/ncip /oai /api/availability /metrics /healthz /status)\n", httpLn.Addr())
 	if ls.https != nil {
-		fmt.Fprintf(out, "  https     https://%s (/ncip /oai /healthz /status)\n", ls.https.Addr())
+		fmt.Fprintf(out, "  https     https://%s (/ncip /oai /api/availability /healthz /status)\n", ls.https.Addr())
 	}
 	if ls.debug != nil {
 		fmt.Fprintf(out, "  debug     http://%s/debug/pprof/\n", ls.debug.Addr())

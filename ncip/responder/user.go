@@ -55,7 +55,9 @@ func (r *Responder) patronSummary(ctx context.Context, service string, req *ncip
 
 // LookupUser answers with the elements asked for: name, addresses,
 // privileges with their status, blocks, user ids, date of birth, language,
-// and on request loaned items, requested items and the fiscal account. A
+// and on request loaned items and requested items, each list with its
+// counts summary (LoanedItemsCount, RequestedItemsCount), and the fiscal
+// account. A
 // PIN or password, when sent, must be right.
 func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.LookupUser) (*ncip.LookupUserResponse, error) {
 	cl, err := r.caller(c)
@@ -131,6 +133,18 @@ func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.Look
 		resp.UserOptionalFields = f
 	}
 	if req.LoanedItemsDesired {
+		// The summary a "My Account" overview shows: loans by circulation
+		// status, On Loan always (0 for none), Recalled when there are any.
+		recalled := 0
+		for _, l := range sum.Loans {
+			if l.Recalled {
+				recalled++
+			}
+		}
+		resp.LoanedItemsCounts = []ncip.ItemCount{{CirculationStatus: ncip.SV(circulationStatus(store.ItemOnLoan, false)), Count: len(sum.Loans) - recalled}}
+		if recalled > 0 {
+			resp.LoanedItemsCounts = append(resp.LoanedItemsCounts, ncip.ItemCount{CirculationStatus: ncip.SV(circulationStatus(store.ItemOnLoan, true)), Count: recalled})
+		}
 		rules := r.svc.Rules()
 		for _, l := range sum.Loans {
 			rule := circ.FindLoanRule(&rules, p.UserGroup, l.Item.Policy, l.Item.Library)
@@ -145,6 +159,8 @@ func (r *Responder) LookupUser(ctx context.Context, c *ncip.Call, req *ncip.Look
 		if err != nil {
 			return nil, err
 		}
+		// Every request a patron places here is a Hold, as each RequestedItem says.
+		resp.RequestedItemsCounts = []ncip.ItemCount{{RequestType: ncip.SV("Hold"), Count: len(reqs)}}
 		for _, q := range reqs {
 			ri := ncip.RequestedItem{RequestID: oursPtr(cl, circ.RequestKey(q.ID)), RequestType: ncip.SV("Hold"),
 				RequestStatusType: ncip.SV(requestStatus(q.Status)), DatePlaced: q.Created, PickupLocation: ncip.SV(q.Pickup),

@@ -1,0 +1,219 @@
+package ldapauth
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/internal/slapdtest"
+	"github.com/circa-ils/circa/profiles"
+)
+
+// directoryOver returns a Directory whose only profile, "campus", is prof.
+func directoryOver(t *testing.T, prof *profiles.LDAP) *Directory {
+	t.Helper()
+	if err := prof.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	snap := &profiles.Snapshot{LDAP: map[string]*profiles.LDAP{"campus": prof}}
+	d := New(func() *profiles.Snapshot { return snap }, zerolog.Nop())
+	t.Cleanup(d.Close)
+	return d
+}
+
+func campusProfile(s *slapdtest.Server, urls ...string) *profiles.LDAP {
+	p := profiles.NewLDAP("campus")
+	p.URLs = urls
+	p.CAFile = s.CAFile
+	p.BindDN, p.BindPasswordFile = slapdtest.BindDN, s.BindPasswordFile
+	p.BaseDN = slapdtest.BaseDN
+	p.TimeoutSeconds = 2
+	return p
+}
+
+func TestVerifyAgainstSlapdOverLDAPSAndStartTLS(t *testing.T) {
+	s := slapdtest.Start(t)
+	ctx := context.Background()
+	student := slapdtest.People[0]
+	for _, tc := range []struct {
+		name     string
+		url      string
+		startTLS bool
+	}{{"ldaps", s.LDAPS, false}, {"starttls", s.LDAP, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := campusProfile(s, tc.url)
+			p.StartTLS = tc.startTLS
+			d := directoryOver(t, p)
+			if err := d.Verify(ctx, "campus", circ.DirectoryUser{User: student.UID}, student.Password); err != nil {
+				t.Fatalf("right password: %v", err)
+			}
+			for name, pw := range map[string]string{"wrong": "not it", "other's": slapdtest.People[1].Password, "empty": ""} {
+				if err := d.Verify(ctx, "campus", circ.DirectoryUser{User: student.UID}, pw); !errors.Is(err, circ.ErrDirectoryRejected) {
+					t.Errorf("%s password: %v, want rejected", name, err)
+				}
+			}
+			if err := d.Verify(ctx, "campus", circ.DirectoryUser{User: "nobody"}, "x"); !errors.Is(err, circ.ErrDirectoryRejected) {
+				t.Errorf("unknown user: %v, want rejected", err)
+			}
+			st := d.Sources()["campus"]
+			if st.OK.Load() != 1 || st.Rejected.Load() != 4 || st.Unavailable.Load() != 0 || !st.Up() {
+				t.Errorf("stats ok %d rejected %d unavailable %d up %v", st.OK.Load(), st.Rejected.Load(), st.Unavailable.Load(), st.Up())
+			}
+			if n := st.Open.Load(); n != 1 {
+				t.Errorf("%d connections open after checks one at a time, want 1 reused", n)
+			}
+		})
+	}
+}
+
+func TestVerifyByBarcodeFilter(t *testing.T) {
+	s := slapdtest.Start(t)
+	p := campusProfile(s, s.LDAPS)
+	p.Filter = "(&(objectClass=inetOrgPerson)(employeeNumber={barcode}))"
+	d := directoryOver(t, p)
+	student := slapdtest.People[1]
+	err := d.Verify(context.Background(), "campus", circ.DirectoryUser{User: "typed at kiosk", Barcode: student.EmployeeNumber}, student.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A user id that would widen an unescaped filter to every entry finds
+// none: with (uid={user}), `*)(uid=*` unescaped would match everyone, and
+// the password of any of them would let the stranger in.
+func TestInjectionInUserIDFindsNothing(t *testing.T) {
+	s := slapdtest.Start(t)
+	d := directoryOver(t, campusProfile(s, s.LDAPS))
+	for _, user := range []string{"*", "*)(uid=*", "astudent)(|(uid=*", `astudent\2a`, "a*", "astudent\x00"} {
+		for _, pw := range []string{slapdtest.People[0].Password, slapdtest.People[1].Password} {
+			err := d.Verify(context.Background(), "campus", circ.DirectoryUser{User: user}, pw)
+			if !errors.Is(err, circ.ErrDirectoryRejected) {
+				t.Errorf("user %q: %v, want rejected (no entry)", user, err)
+			}
+		}
+	}
+}
+
+func TestFailoverFromDeadURL(t *testing.T) {
+	s := slapdtest.Start(t)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "ldaps://" + dead.Addr().String()
+	dead.Close() // nothing listens there now: connection refused
+	d := directoryOver(t, campusProfile(s, deadURL, s.LDAPS))
+	student := slapdtest.People[0]
+	if err := d.Verify(context.Background(), "campus", circ.DirectoryUser{User: student.UID}, student.Password); err != nil {
+		t.Fatalf("with the first URL dead: %v", err)
+	}
+	dn, server, err := d.Lookup(context.Background(), "campus", student.UID)
+	if err != nil || server != s.LDAPS || dn != "uid=astudent,"+slapdtest.BaseDN {
+		t.Fatalf("lookup: %q via %s, %v", dn, server, err)
+	}
+}
+
+// A directory that stops, or one that accepts connections and never
+// answers, is "cannot verify now" within the profile's timeout, and a
+// directory that comes back is used again.
+func TestDirectoryDownOrSilentIsUnavailableFast(t *testing.T) {
+	s := slapdtest.Start(t)
+	p := campusProfile(s, s.LDAPS)
+	p.TimeoutSeconds = 1
+	d := directoryOver(t, p)
+	student := slapdtest.People[0]
+	ctx := context.Background()
+	who := circ.DirectoryUser{User: student.UID}
+	if err := d.Verify(ctx, "campus", who, student.Password); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	start := time.Now()
+	err := d.Verify(ctx, "campus", who, student.Password)
+	if !errors.Is(err, circ.ErrDirectoryUnavailable) {
+		t.Fatalf("stopped directory: %v, want unavailable", err)
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("stopped directory answered after %s", took)
+	}
+	st := d.Sources()["campus"]
+	if st.Up() || st.LastError() == "" || st.Unavailable.Load() != 1 {
+		t.Errorf("after the outage: up %v, last error %q, unavailable %d", st.Up(), st.LastError(), st.Unavailable.Load())
+	}
+	s.Restart()
+	if err := d.Verify(ctx, "campus", who, student.Password); err != nil || !st.Up() {
+		t.Fatalf("restarted directory: %v, up %v", err, st.Up())
+	}
+
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	p = campusProfile(s, "ldaps://"+silent.Addr().String())
+	p.TimeoutSeconds = 1
+	d = directoryOver(t, p)
+	start = time.Now()
+	if err := d.Verify(ctx, "campus", who, student.Password); !errors.Is(err, circ.ErrDirectoryUnavailable) {
+		t.Fatalf("silent directory: %v, want unavailable", err)
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("silent directory answered after %s", took)
+	}
+}
+
+// Without TLS a connection is refused unless the profile allows it and the
+// directory is on loopback, where a plain ldap:// check works.
+func TestPlainLDAPOnlyWhenAllowedOnLoopback(t *testing.T) {
+	s := slapdtest.Start(t)
+	p := campusProfile(s, s.LDAP)
+	if err := p.Validate(); err == nil {
+		t.Fatal("ldap:// without start_tls or allow_plain validated")
+	}
+	p.AllowPlain = true
+	d := directoryOver(t, p)
+	student := slapdtest.People[0]
+	if err := d.Verify(context.Background(), "campus", circ.DirectoryUser{User: student.UID}, student.Password); err != nil {
+		t.Fatalf("plain on loopback when allowed: %v", err)
+	}
+	remote := *p
+	remote.URLs = []string{"ldap://192.0.2.10"}
+	if err := remote.Validate(); err == nil {
+		t.Fatal("allow_plain validated for an address that is not loopback")
+	}
+}
+
+func TestWrongCAIsUnavailable(t *testing.T) {
+	s := slapdtest.Start(t)
+	other := slapdtest.Start(t)
+	p := campusProfile(s, s.LDAPS)
+	p.CAFile = other.CAFile
+	d := directoryOver(t, p)
+	student := slapdtest.People[0]
+	err := d.Verify(context.Background(), "campus", circ.DirectoryUser{User: student.UID}, student.Password)
+	if !errors.Is(err, circ.ErrDirectoryUnavailable) {
+		t.Fatalf("certificate from another CA: %v, want unavailable", err)
+	}
+}
+
+func TestUnconfiguredSourceIsUnavailable(t *testing.T) {
+	d := New(func() *profiles.Snapshot { return &profiles.Snapshot{} }, zerolog.Nop())
+	err := d.Verify(context.Background(), "gone", circ.DirectoryUser{User: "x"}, "y")
+	if !errors.Is(err, circ.ErrDirectoryUnavailable) {
+		t.Fatal(err)
+	}
+}

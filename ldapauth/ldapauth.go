@@ -155,6 +155,35 @@ func (d *Directory) Lookup(ctx context.Context, source, user string) (dn, server
 	return dn, c.url, nil
 }
 
+// probeEvery is how often Run retries a directory that is down.
+const probeEvery = 30 * time.Second
+
+// Run retries each directory that is down every 30 seconds until ctx
+// ends, so its Up, /healthz and /metrics clear once it answers again
+// without waiting for a patron to try.
+func (d *Directory) Run(ctx context.Context) error {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			d.probe(ctx)
+		}
+	}
+}
+
+func (d *Directory) probe(ctx context.Context) {
+	for code, st := range d.Sources() {
+		if !st.Up() {
+			if _, _, err := d.Lookup(ctx, code, ""); err != nil {
+				d.log.Debug().Str("ldap", code).Err(err).Msg("directory still down")
+			}
+		}
+	}
+}
+
 // Close closes every pooled connection; checks after it are unavailable.
 func (d *Directory) Close() {
 	d.mu.Lock()
@@ -428,8 +457,8 @@ func (p *pool) serviceBind(ctx context.Context, c *conn) error {
 		first, _, _ := strings.Cut(string(secret), "\n")
 		err = c.Bind(p.prof.BindDN, strings.TrimRight(first, "\r"))
 	}
+	p.stats.reached(err)
 	if err != nil {
-		p.stats.reached(err)
 		return fmt.Errorf("%w: service bind as %s: %v", circ.ErrDirectoryUnavailable, orAnonymous(p.prof.BindDN), err)
 	}
 	return nil

@@ -14,9 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/ldapauth"
 	"github.com/circa-ils/circa/profiles"
 	fx "github.com/circa-ils/circa/profiles/exchange"
 	"github.com/circa-ils/circa/profiles/publishing"
@@ -28,6 +30,9 @@ type backend struct {
 	dataDir string
 	db      *store.DB
 	svc     *circ.Service
+	// directory checks the passwords of patron groups whose auth names an
+	// LDAP profile.
+	directory *ldapauth.Directory
 
 	regOnce sync.Once
 	reg     *profiles.Registry
@@ -56,9 +61,11 @@ func dbPath(dataDir string) string { return filepath.Join(dataDir, store.Default
 // without a server holds the file alone, so nothing can harvest while it
 // writes; serve opens it with commit stamps (store.Options.CommitStamps),
 // since its harvesters read while kiosks write.
-func openBackend(dataDir string) (*backend, error) { return openBackendWith(dataDir, false) }
+func openBackend(dataDir string) (*backend, error) {
+	return openBackendWith(dataDir, false, zerolog.Nop())
+}
 
-func openBackendWith(dataDir string, commitStamps bool) (*backend, error) {
+func openBackendWith(dataDir string, commitStamps bool, log zerolog.Logger) (*backend, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -69,15 +76,25 @@ func openBackendWith(dataDir string, commitStamps bool) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := circ.New(db)
-	if err != nil {
+	b := &backend{dataDir: dataDir, db: db}
+	b.directory = ldapauth.New(func() *profiles.Snapshot {
+		reg, err := b.registry(context.Background())
+		if err != nil {
+			return &profiles.Snapshot{}
+		}
+		return reg.Current()
+	}, log)
+	if b.svc, err = circ.New(db, circ.WithDirectory(b.directory)); err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &backend{dataDir: dataDir, db: db, svc: svc}, nil
+	return b, nil
 }
 
-func (b *backend) Close() error { return b.db.Close() }
+func (b *backend) Close() error {
+	b.directory.Close()
+	return b.db.Close()
+}
 
 func (b *backend) reloadRules(ctx context.Context) error { return b.svc.ReloadRules(ctx) }
 
@@ -103,7 +120,7 @@ func (a *app) withBackend(fn func(*backend) error) error {
 	if a.server != nil {
 		return fn(a.server)
 	}
-	b, err := openBackend(a.dataDir)
+	b, err := openBackendWith(a.dataDir, false, a.log)
 	if err != nil {
 		return err
 	}

@@ -49,11 +49,12 @@ var People = []Person{
 
 // Server is a running slapd.
 type Server struct {
-	tb   testing.TB
-	dir  string
-	bin  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	tb     testing.TB
+	people []Person
+	dir    string
+	bin    string
+	cmd    *exec.Cmd
+	done   chan struct{}
 
 	// LDAPS is its ldaps:// URL, LDAP its ldap:// URL (StartTLS offered).
 	LDAPS, LDAP string
@@ -63,9 +64,9 @@ type Server struct {
 	BindPasswordFile string
 }
 
-// Start configures slapd in a temporary directory and starts it; it is
-// stopped when the test ends.
-func Start(tb testing.TB) *Server {
+// Start configures slapd in a temporary directory holding People and more,
+// and starts it; it is stopped when the test ends.
+func Start(tb testing.TB, more ...Person) *Server {
 	tb.Helper()
 	bin := slapd(tb)
 	dir := tb.TempDir()
@@ -73,7 +74,7 @@ func Start(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{tb: tb, dir: dir, bin: bin, CAFile: certs.CACert, BindPasswordFile: filepath.Join(dir, "bind-password")}
+	s := &Server{tb: tb, people: append(append([]Person(nil), People...), more...), dir: dir, bin: bin, CAFile: certs.CACert, BindPasswordFile: filepath.Join(dir, "bind-password")}
 	if err := os.WriteFile(s.BindPasswordFile, []byte(BindPassword+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func (s *Server) entries() string {
 	fmt.Fprintf(&b, "dn: %s\nobjectClass: organizationalUnit\nou: people\n\n", BaseDN)
 	fmt.Fprintf(&b, "dn: %s\nobjectClass: person\nobjectClass: simpleSecurityObject\ncn: circa\nsn: circa\nuserPassword: %s\n\n",
 		BindDN, BindPassword)
-	for _, p := range People {
+	for _, p := range s.people {
 		fmt.Fprintf(&b, "dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: Student\nemployeeNumber: %s\nuserPassword: %s\n\n",
 			p.UID, BaseDN, p.UID, p.UID, p.EmployeeNumber, p.Password)
 	}

@@ -68,7 +68,7 @@ type Server struct {
 // and starts it; it is stopped when the test ends.
 func Start(tb testing.TB, more ...Person) *Server {
 	tb.Helper()
-	bin := slapd(tb)
+	bin := conformance.Tool(tb, "slapd", "/usr/sbin/slapd") // /usr/sbin is often off a user's PATH
 	dir := tb.TempDir()
 	certs, err := tlsproxy.InitCA(filepath.Join(dir, "tls"), []string{"127.0.0.1", "localhost"})
 	if err != nil {
@@ -187,23 +187,6 @@ func (s *Server) Stop() {
 		}
 	}
 	s.cmd = nil
-}
-
-// slapd finds the slapd binary (in /usr/sbin, often off a user's PATH).
-func slapd(tb testing.TB) string {
-	tb.Helper()
-	if p, err := exec.LookPath("slapd"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/slapd"); err == nil {
-		return "/usr/sbin/slapd"
-	}
-	const msg = "slapd is not installed (Debian package slapd)"
-	if conformance.Required() {
-		tb.Fatalf("%s=1 but %s", conformance.Env, msg)
-	}
-	tb.Skip(msg + "; runs in make conformance")
-	return ""
 }
 
 // freePort returns a loopback port that was free a moment ago.

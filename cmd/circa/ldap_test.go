@@ -182,9 +182,25 @@ func TestKioskAuthenticatesAgainstLDAP(t *testing.T) {
 		t.Fatalf("/healthz with the directory down: %+v", health)
 	}
 
+	// NCIP's AuthenticationInput goes the same way.
+	lookupUser := func(password string) result {
+		return run(t, "ncip", "send", "--url", srv.httpURL+"/ncip", "--key", fixtures.PartnerKey, "--service", "LookupUser",
+			"from="+fixtures.PartnerAgency, "user="+other.EmployeeNumber, "password="+password)
+	}
+	if r := lookupUser(other.Password); r.code != 1 || !strings.Contains(r.errOut, "Temporary Processing Failure") ||
+		!strings.Contains(r.out, "AuthenticationInput") {
+		t.Fatalf("NCIP LookupUser with the directory down: %+v", r)
+	}
+
 	s.Restart()
 	if r := send("23", "AO=MAIN", "AA="+other.EmployeeNumber, "AD="+other.Password); r.Value("CQ") != "Y" {
 		t.Fatalf("directory back: %v", r)
+	}
+	if r := lookupUser(other.Password); r.code != 0 {
+		t.Fatalf("NCIP LookupUser with the campus password: %+v", r)
+	}
+	if r := lookupUser("guess"); r.code != 1 || !strings.Contains(r.errOut, "User Authentication Failed") {
+		t.Fatalf("NCIP LookupUser with a wrong password: %+v", r)
 	}
 	if logs := srv.logs.String(); strings.Contains(logs, other.Password) || strings.Contains(logs, slapdtest.BindPassword) {
 		t.Fatal("a password reached the log")

@@ -249,17 +249,8 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: every connection busy for %s", circ.ErrDirectoryUnavailable, p.prof.Timeout())
 	}
-	for {
-		select {
-		case c := <-p.idle:
-			if !c.IsClosing() {
-				return c, nil
-			}
-			p.stats.Open.Add(-1)
-			continue
-		default:
-		}
-		break
+	if c := p.takeIdle(); c != nil {
+		return c, nil
 	}
 	c, err := p.dial(ctx)
 	p.stats.reached(err)
@@ -269,6 +260,21 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 	}
 	p.stats.Open.Add(1)
 	return c, nil
+}
+
+// takeIdle returns an idle connection the directory has not closed, or nil.
+func (p *pool) takeIdle() *conn {
+	for {
+		select {
+		case c := <-p.idle:
+			if !c.IsClosing() {
+				return c
+			}
+			p.stats.Open.Add(-1)
+		default:
+			return nil
+		}
+	}
 }
 
 // put returns a connection to the pool, or closes it when it is not fit
@@ -413,7 +419,7 @@ func (p *pool) verify(ctx context.Context, who circ.DirectoryUser, password stri
 			break
 		}
 	}
-	if ctx.Err() != nil && !errors.Is(err, circ.ErrDirectoryRejected) && err != nil {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, circ.ErrDirectoryRejected) {
 		return fmt.Errorf("%w: no answer within %s", circ.ErrDirectoryUnavailable, p.prof.Timeout())
 	}
 	return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,5 +221,47 @@ func TestUnconfiguredSourceIsUnavailable(t *testing.T) {
 	err := d.Verify(context.Background(), "gone", circ.DirectoryUser{User: "x"}, "y")
 	if !errors.Is(err, circ.ErrDirectoryUnavailable) {
 		t.Fatal(err)
+	}
+}
+
+// Many checks at once share the pool's connections: never more open than
+// its size, and each check still gets its own answer.
+func TestPoolBoundsConnections(t *testing.T) {
+	s := slapdtest.Start(t)
+	p := campusProfile(s, s.LDAPS)
+	p.PoolSize = 2
+	d := directoryOver(t, p)
+	st := d.Sources()["campus"]
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	var most atomic.Int64
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			who := slapdtest.People[i%2]
+			pw := who.Password
+			if i%4 == 3 {
+				pw = "wrong"
+			}
+			err := d.Verify(context.Background(), "campus", circ.DirectoryUser{User: who.UID}, pw)
+			if n := st.Open.Load(); n > most.Load() {
+				most.Store(n)
+			}
+			if (pw == "wrong") != errors.Is(err, circ.ErrDirectoryRejected) || (pw != "wrong" && err != nil) {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("check: %v", err)
+	}
+	if most.Load() > 2 || st.Open.Load() > 2 {
+		t.Errorf("%d connections open at most, %d now; the pool holds 2", most.Load(), st.Open.Load())
+	}
+	if st.OK.Load() != 30 || st.Rejected.Load() != 10 {
+		t.Errorf("ok %d, rejected %d", st.OK.Load(), st.Rejected.Load())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -263,5 +264,25 @@ func TestPoolBoundsConnections(t *testing.T) {
 	}
 	if st.OK.Load() != 30 || st.Rejected.Load() != 10 {
 		t.Errorf("ok %d, rejected %d", st.OK.Load(), st.Rejected.Load())
+	}
+}
+
+// A profile that requires StartTLS never falls back to sending passwords in
+// clear to a directory that does not offer TLS.
+func TestStartTLSRequiredIsNeverSkipped(t *testing.T) {
+	s := slapdtest.StartWithoutTLS(t)
+	p := campusProfile(s, s.LDAP)
+	p.StartTLS = true
+	d := directoryOver(t, p)
+	student := slapdtest.People[0]
+	err := d.Verify(context.Background(), "campus", circ.DirectoryUser{User: student.UID}, student.Password)
+	if !errors.Is(err, circ.ErrDirectoryUnavailable) || !strings.Contains(err.Error(), "StartTLS") {
+		t.Fatalf("StartTLS refused by the directory: %v, want unavailable", err)
+	}
+	p = campusProfile(s, s.LDAP)
+	p.AllowPlain = true // on loopback only
+	d = directoryOver(t, p)
+	if err := d.Verify(context.Background(), "campus", circ.DirectoryUser{User: student.UID}, student.Password); err != nil {
+		t.Fatalf("plain LDAP allowed on loopback: %v", err)
 	}
 }

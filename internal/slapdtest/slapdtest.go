@@ -68,6 +68,18 @@ type Server struct {
 // and starts it; it is stopped when the test ends.
 func Start(tb testing.TB, more ...Person) *Server {
 	tb.Helper()
+	return start(tb, true, more)
+}
+
+// StartWithoutTLS starts a slapd that offers neither ldaps:// nor StartTLS:
+// only LDAP is set.
+func StartWithoutTLS(tb testing.TB) *Server {
+	tb.Helper()
+	return start(tb, false, nil)
+}
+
+func start(tb testing.TB, withTLS bool, more []Person) *Server {
+	tb.Helper()
 	bin := conformance.Tool(tb, "slapd", "/usr/sbin/slapd") // /usr/sbin is often off a user's PATH
 	dir := tb.TempDir()
 	certs, err := tlsproxy.InitCA(filepath.Join(dir, "tls"), []string{"127.0.0.1", "localhost"})
@@ -88,18 +100,15 @@ pidfile %[2]s/slapd.pid
 argsfile %[2]s/slapd.args
 modulepath %[3]s
 moduleload back_mdb
-TLSCACertificateFile %[4]s
-TLSCertificateFile %[5]s
-TLSCertificateKeyFile %[6]s
-database mdb
+%[8]sdatabase mdb
 maxsize 16777216
-suffix "%[7]s"
-rootdn "%[8]s"
-rootpw %[9]s
+suffix "%[4]s"
+rootdn "%[5]s"
+rootpw %[6]s
 directory %[2]s/db
 access to attrs=userPassword by anonymous auth by * none
-access to * by dn.exact="%[10]s" read by * none
-`, schemaDirectory, dir, moduleDirectory, certs.CACert, certs.Cert, certs.Key, suffix, rootDN, rootPassword, BindDN)
+access to * by dn.exact="%[7]s" read by * none
+`, schemaDirectory, dir, moduleDirectory, suffix, rootDN, rootPassword, BindDN, tlsSettings(withTLS, certs))
 	confFile := filepath.Join(dir, "slapd.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		tb.Fatal(err)
@@ -111,7 +120,9 @@ access to * by dn.exact="%[10]s" read by * none
 		tb.Fatalf("slapadd: %v\n%s", err, out)
 	}
 	s.LDAP = "ldap://127.0.0.1:" + strconv.Itoa(freePort(tb))
-	s.LDAPS = "ldaps://127.0.0.1:" + strconv.Itoa(freePort(tb))
+	if withTLS {
+		s.LDAPS = "ldaps://127.0.0.1:" + strconv.Itoa(freePort(tb))
+	}
 	s.Restart()
 	tb.Cleanup(s.Stop)
 	return s
@@ -134,7 +145,11 @@ func (s *Server) entries() string {
 // Restart starts slapd again on the same ports after Stop.
 func (s *Server) Restart() {
 	s.tb.Helper()
-	s.cmd = exec.Command(s.bin, "-f", filepath.Join(s.dir, "slapd.conf"), "-h", s.LDAP+"/ "+s.LDAPS+"/", "-d", "0")
+	listen := []string{s.LDAP + "/"}
+	if s.LDAPS != "" {
+		listen = append(listen, s.LDAPS+"/")
+	}
+	s.cmd = exec.Command(s.bin, "-f", filepath.Join(s.dir, "slapd.conf"), "-h", strings.Join(listen, " "), "-d", "0")
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	log, err := os.Create(filepath.Join(s.dir, "slapd.log"))
 	if err != nil {
@@ -148,8 +163,8 @@ func (s *Server) Restart() {
 	s.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
 	deadline := time.Now().Add(10 * time.Second)
-	for _, u := range []string{s.LDAP, s.LDAPS} {
-		addr := strings.TrimPrefix(strings.TrimPrefix(u, "ldaps://"), "ldap://")
+	for _, u := range listen {
+		addr := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(u, "ldaps://"), "ldap://"), "/")
 		for {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {
@@ -187,6 +202,14 @@ func (s *Server) Stop() {
 		}
 	}
 	s.cmd = nil
+}
+
+// tlsSettings are the lines of slapd.conf that give it its certificate.
+func tlsSettings(withTLS bool, certs tlsproxy.Paths) string {
+	if !withTLS {
+		return ""
+	}
+	return fmt.Sprintf("TLSCACertificateFile %s\nTLSCertificateFile %s\nTLSCertificateKeyFile %s\n", certs.CACert, certs.Cert, certs.Key)
 }
 
 // freePort returns a loopback port that was free a moment ago.

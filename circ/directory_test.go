@@ -108,7 +108,7 @@ func TestDirectoryChecksGroupPasswordsUnderThePINThrottle(t *testing.T) {
 	dir.down = true
 	dir.mu.Unlock()
 	for range 3 * PINFreeFailures {
-		if _, err := l.svc.VerifyPatron(ctx, "P1", "campus pass"); !errors.Is(err, &Error{Code: DirectoryUnavailable}) {
+		if _, err := l.svc.VerifyPatron(ctx, "P1", "campus pass"); !errors.Is(err, &Error{Code: AuthUnavailable}) {
 			t.Fatalf("directory down: %v", err)
 		}
 	}
@@ -118,7 +118,7 @@ func TestDirectoryChecksGroupPasswordsUnderThePINThrottle(t *testing.T) {
 	if st := l.svc.PINStats(); st.Unavailable != 3*PINFreeFailures || st.Failed != PINFreeFailures+2 {
 		t.Fatalf("stats %+v", st)
 	}
-	if _, err := l.svc.Renew(ctx, RenewRequest{Agent: atMain, Patron: "P1", PIN: "campus pass", Item: "x"}); !errors.Is(err, &Error{Code: DirectoryUnavailable}) {
+	if _, err := l.svc.Renew(ctx, RenewRequest{Agent: atMain, Patron: "P1", PIN: "campus pass", Item: "x"}); !errors.Is(err, &Error{Code: AuthUnavailable}) {
 		t.Fatalf("renewal with the directory down: %v", err)
 	}
 

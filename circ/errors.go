@@ -42,42 +42,42 @@ const (
 	PatronPINLocked
 	// Busy refuses a PIN check the server had no room to run now.
 	Busy
-	// DirectoryUnavailable refuses a password the directory could not
+	// AuthUnavailable refuses a password the directory could not
 	// check now (down, slow or misconfigured): not a wrong guess.
-	DirectoryUnavailable
+	AuthUnavailable
 )
 
 var codeNames = [...]string{
-	OK:                   "ok",
-	PatronUnknown:        "patron unknown",
-	PatronAuthFailed:     "patron PIN or password wrong",
-	PatronBlocked:        "patron blocked",
-	PatronExpired:        "patron card expired",
-	LoanLimit:            "loan limit reached",
-	ItemUnknown:          "item unknown",
-	ItemNotCirculating:   "item does not circulate",
-	ItemOnLoanToOther:    "item on loan to another patron",
-	ItemOnHoldForOther:   "item on hold for another patron",
-	ItemNotOnLoan:        "item not on loan",
-	ItemUnavailable:      "item not available",
-	ItemHasLoan:          "item is on loan",
-	FeeAckRequired:       "fee acknowledgement required",
-	RenewalLimit:         "renewal limit reached",
-	RenewalOnHold:        "item requested by another patron",
-	AlreadyOnLoan:        "item already on loan to this patron",
-	HoldExists:           "patron already has a request for this",
-	HoldNotFound:         "request not found",
-	HoldNotAllowed:       "request not allowed",
-	FeeUnknown:           "fee unknown",
-	FeeOverpaid:          "payment exceeds amount owed",
-	FeeNothingOwed:       "nothing owed",
-	CurrencyMismatch:     "currency does not match",
-	InvalidRequest:       "invalid request",
-	DuplicateRequest:     "duplicate request",
-	LocationUnknown:      "location unknown",
-	PatronPINLocked:      "patron PIN locked after too many wrong tries",
-	Busy:                 "server busy, try again",
-	DirectoryUnavailable: "the directory cannot verify passwords now",
+	OK:                 "ok",
+	PatronUnknown:      "patron unknown",
+	PatronAuthFailed:   "patron PIN or password wrong",
+	PatronBlocked:      "patron blocked",
+	PatronExpired:      "patron card expired",
+	LoanLimit:          "loan limit reached",
+	ItemUnknown:        "item unknown",
+	ItemNotCirculating: "item does not circulate",
+	ItemOnLoanToOther:  "item on loan to another patron",
+	ItemOnHoldForOther: "item on hold for another patron",
+	ItemNotOnLoan:      "item not on loan",
+	ItemUnavailable:    "item not available",
+	ItemHasLoan:        "item is on loan",
+	FeeAckRequired:     "fee acknowledgement required",
+	RenewalLimit:       "renewal limit reached",
+	RenewalOnHold:      "item requested by another patron",
+	AlreadyOnLoan:      "item already on loan to this patron",
+	HoldExists:         "patron already has a request for this",
+	HoldNotFound:       "request not found",
+	HoldNotAllowed:     "request not allowed",
+	FeeUnknown:         "fee unknown",
+	FeeOverpaid:        "payment exceeds amount owed",
+	FeeNothingOwed:     "nothing owed",
+	CurrencyMismatch:   "currency does not match",
+	InvalidRequest:     "invalid request",
+	DuplicateRequest:   "duplicate request",
+	LocationUnknown:    "location unknown",
+	PatronPINLocked:    "patron PIN locked after too many wrong tries",
+	Busy:               "server busy, try again",
+	AuthUnavailable:    "the directory cannot verify passwords now",
 }
 
 // Codes lists every refusal code, for tables that must cover them all.

@@ -177,7 +177,7 @@ func (s *Service) checkPIN(ctx context.Context, barcode, pin string, required bo
 		good, unavailable = s.verifyWithDirectory(ctx, directory, DirectoryUser{User: barcode, Barcode: p.Barcode}, pin)
 		if unavailable {
 			s.pins.unavailable.Add(1)
-			v.refusal = refuse(DirectoryUnavailable, "")
+			v.refusal = refuse(AuthUnavailable, "")
 			return v, nil
 		}
 	default:
@@ -214,14 +214,14 @@ func (s *Service) checkPIN(ctx context.Context, barcode, pin string, required bo
 // has now, or the directory that checked the password is still the one
 // the patron's group names.
 func (v *pinVerdict) accepts(tx *store.Tx, p *store.Patron) (bool, error) {
-	if v.patronID != p.ID {
+	switch {
+	case v.patronID != p.ID:
 		return false, nil
+	case v.directory == "":
+		return v.hash != "" && v.hash == p.PINHash, nil
 	}
 	directory, err := authOf(tx, p)
-	if err != nil || directory != v.directory {
-		return false, err
-	}
-	return directory != "" || (v.hash != "" && v.hash == p.PINHash), nil
+	return err == nil && directory == v.directory, err
 }
 
 // PINLock is the state of a patron's PIN throttle.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,13 @@ func TestLDAPCommands(t *testing.T) {
 	r = run(t, "ldap", "show", "campus", "--data-dir", dir)
 	if r.code != 0 || !strings.Contains(r.out, "bind_password_file: "+s.BindPasswordFile) || strings.Contains(r.out, slapdtest.BindPassword) {
 		t.Fatalf("ldap show: %+v", r)
+	}
+	exported := filepath.Join(t.TempDir(), "ldap.yaml")
+	if r = run(t, "ldap", "export", exported, "--data-dir", dir); r.code != 0 {
+		t.Fatalf("ldap export: %+v", r)
+	}
+	if r = run(t, "ldap", "import", exported, "--data-dir", dir); r.code != 0 || !strings.Contains(r.out, "imported 1 ldap profiles") {
+		t.Fatalf("ldap import of its own export (checked against the directory): %+v", r)
 	}
 	if r = run(t, "group", "show", "UNDERGRAD", "--data-dir", dir); r.code != 0 || !strings.Contains(r.out, "ldap:campus") {
 		t.Fatalf("group show: %+v", r)

@@ -250,8 +250,10 @@ func TestPoolBoundsConnections(t *testing.T) {
 				pw = "wrong"
 			}
 			err := d.Verify(context.Background(), "campus", circ.DirectoryUser{User: who.UID}, pw)
-			if n := st.Open.Load(); n > most.Load() {
-				most.Store(n)
+			for n := st.Open.Load(); ; {
+				if m := most.Load(); n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
 			}
 			if (pw == "wrong") != errors.Is(err, circ.ErrDirectoryRejected) || (pw != "wrong" && err != nil) {
 				errs <- err

@@ -42,6 +42,9 @@ const (
 	PatronPINLocked
 	// Busy refuses a PIN check the server had no room to run now.
 	Busy
+	// AuthUnavailable refuses a password the directory could not
+	// check now (down, slow or misconfigured): not a wrong guess.
+	AuthUnavailable
 )
 
 var codeNames = [...]string{
@@ -74,6 +77,7 @@ var codeNames = [...]string{
 	LocationUnknown:    "location unknown",
 	PatronPINLocked:    "patron PIN locked after too many wrong tries",
 	Busy:               "server busy, try again",
+	AuthUnavailable:    "the directory cannot verify passwords now",
 }
 
 // Codes lists every refusal code, for tables that must cover them all.

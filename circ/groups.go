@@ -24,6 +24,9 @@ func (s *Service) AddGroup(ctx context.Context, g store.Group, agent Agent) erro
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		if err := checkAuth(tx, &g); err != nil {
+			return err
+		}
 		now := s.Now()
 		g.Created, g.Updated = now, now
 		return tx.PutGroup(&g)
@@ -44,6 +47,9 @@ func (s *Service) EditGroup(ctx context.Context, code string, change func(*store
 		change(&g)
 		g.Code, g.Created, g.Updated = code, created, s.Now()
 		if err := checkGroupRecord(&g); err != nil {
+			return err
+		}
+		if err := checkAuth(tx, &g); err != nil {
 			return err
 		}
 		return tx.PutGroup(&g)

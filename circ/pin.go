@@ -52,22 +52,28 @@ type PINStats struct {
 	Failed uint64 // a wrong PIN
 	Locked uint64 // refused unchecked: the patron's PIN is locked
 	Busy   uint64 // refused unchecked: hashing budget full
+	// Unavailable counts checks a directory could not answer: refused
+	// without counting against the patron.
+	Unavailable uint64
 }
 
-type pinCounters struct{ failed, locked, busy atomic.Uint64 }
+type pinCounters struct{ failed, locked, busy, unavailable atomic.Uint64 }
 
 // PINStats returns the PIN counters since the service started.
 func (s *Service) PINStats() PINStats {
-	return PINStats{Failed: s.pins.failed.Load(), Locked: s.pins.locked.Load(), Busy: s.pins.busy.Load()}
+	return PINStats{Failed: s.pins.failed.Load(), Locked: s.pins.locked.Load(), Busy: s.pins.busy.Load(),
+		Unavailable: s.pins.unavailable.Load()}
 }
 
 // pinVerdict is the outcome of a PIN check made before the operation's
 // transaction, so that argon2 never runs inside a write transaction and a
 // failure can be recorded whatever the operation does.
 type pinVerdict struct {
-	need    bool   // a PIN was given or is required
-	hash    string // the patron's PIN hash the PIN matched
-	refusal *Error // why the PIN is not accepted
+	need      bool   // a PIN was given or is required
+	patronID  uint64 // the patron whose PIN or password was accepted
+	hash      string // the patron's PIN hash the PIN matched
+	directory string // the LDAP profile that accepted the password, "" for a PIN
+	refusal   *Error // why the PIN is not accepted
 }
 
 // patronLocks serialises the PIN checks of one patron, so concurrent
@@ -139,9 +145,13 @@ func (s *Service) checkPIN(ctx context.Context, barcode, pin string, required bo
 	defer s.pinLocks.unlock(p.ID)
 
 	var fails store.PINFailures
+	var directory string
 	err = s.view(ctx, func(tx store.Tx) error {
 		var err error
 		if p, err = tx.Patron(p.ID); err != nil {
+			return err
+		}
+		if directory, err = authOf(tx, &p); err != nil {
 			return err
 		}
 		fails, err = tx.PINFailures(p.ID)
@@ -156,18 +166,30 @@ func (s *Service) checkPIN(ctx context.Context, barcode, pin string, required bo
 		v.refusal = refuse(PatronPINLocked, "until "+fails.LockedUntil.Format(time.RFC3339))
 		return v, nil
 	}
-	if pin == "" || p.PINHash == "" {
-		// Nothing to guess at: no hash is run and nothing counted.
+	var good bool
+	switch {
+	case pin == "" || (directory == "" && p.PINHash == ""):
+		// Nothing to guess at: nothing is checked and nothing counted.
 		v.refusal = refuse(PatronAuthFailed, "")
 		return v, nil
+	case directory != "":
+		var unavailable bool
+		good, unavailable = s.verifyWithDirectory(ctx, directory, DirectoryUser{User: barcode, Barcode: p.Barcode}, pin)
+		if unavailable {
+			s.pins.unavailable.Add(1)
+			v.refusal = refuse(AuthUnavailable, "")
+			return v, nil
+		}
+	default:
+		good, err = VerifySecret(p.PINHash, pin)
+		if errors.Is(err, ErrBusy) {
+			s.pins.busy.Add(1)
+			v.refusal = refuse(Busy, "")
+			return v, nil
+		}
+		good = good && err == nil
 	}
-	good, err := VerifySecret(p.PINHash, pin)
-	if errors.Is(err, ErrBusy) {
-		s.pins.busy.Add(1)
-		v.refusal = refuse(Busy, "")
-		return v, nil
-	}
-	if err != nil || !good {
+	if !good {
 		s.pins.failed.Add(1)
 		fails.Count++
 		fails.Last = now
@@ -183,8 +205,23 @@ func (s *Service) checkPIN(ctx context.Context, barcode, pin string, required bo
 			return v, err
 		}
 	}
-	v.hash = p.PINHash
+	v.patronID, v.directory, v.hash = p.ID, directory, p.PINHash
 	return v, nil
+}
+
+// accepts reports whether the verdict still holds for the patron as the
+// operation's transaction sees it: the PIN matched the hash the patron
+// has now, or the directory that checked the password is still the one
+// the patron's group names.
+func (v *pinVerdict) accepts(tx store.Tx, p *store.Patron) (bool, error) {
+	switch {
+	case v.patronID != p.ID:
+		return false, nil
+	case v.directory == "":
+		return v.hash != "" && v.hash == p.PINHash, nil
+	}
+	directory, err := authOf(tx, p)
+	return err == nil && directory == v.directory, err
 }
 
 // PINLock is the state of a patron's PIN throttle.

@@ -53,10 +53,11 @@ type Service struct {
 	zonesMu sync.Mutex
 	zones   map[string]*time.Location
 
-	pinLocks patronLocks
-	pins     pinCounters
-	logins   *LoginGuard
-	refusals refusalTally
+	pinLocks  patronLocks
+	pins      pinCounters
+	directory Directory // checks the passwords of groups with an LDAP auth
+	logins    *LoginGuard
+	refusals  refusalTally
 
 	// commit runs a write transaction: the store's group commit, or one
 	// fsync'd transaction per operation for the baseline benchmarks measure
@@ -528,7 +529,8 @@ func (s *Service) view(ctx context.Context, fn func(tx store.Tx) error) error {
 
 // lookupPatron finds a patron by barcode and applies the verdict on the
 // PIN that checkPIN reached before the transaction. The PIN must have
-// matched the hash the patron has now: one changed in between is refused.
+// matched the hash the patron has now, or the password been accepted by the
+// directory the patron's group names now: a change in between is refused.
 func (s *Service) lookupPatron(tx store.Tx, barcode string, pin pinVerdict) (store.Patron, *Error, error) {
 	p, err := tx.PatronByBarcode(barcode)
 	if errors.Is(err, store.ErrNotFound) {
@@ -540,8 +542,10 @@ func (s *Service) lookupPatron(tx store.Tx, barcode string, pin pinVerdict) (sto
 	if pin.refusal != nil {
 		return p, pin.refusal, nil
 	}
-	if pin.need && (pin.hash == "" || pin.hash != p.PINHash) {
-		return p, refuse(PatronAuthFailed, ""), nil
+	if pin.need {
+		if ok, err := pin.accepts(tx, &p); err != nil || !ok {
+			return p, refuse(PatronAuthFailed, ""), err
+		}
 	}
 	return p, nil, nil
 }

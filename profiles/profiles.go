@@ -123,6 +123,7 @@ type Snapshot struct {
 	NCIP      map[string]*NCIPPartner // by code
 	Storage   map[string]*Storage     // by code
 	Exchange  map[string]*Exchange    // file-exchange profiles of every type, by code
+	LDAP      map[string]*LDAP        // directories that check patrons' passwords, by code
 	byLogin   map[string]*SelfCheck
 	byAgency  map[string]Profile // NCIP partners and storage facilities by agency id
 }
@@ -171,7 +172,7 @@ func (r *Registry) Current() *Snapshot { return r.snap.Load() }
 // Reload rebuilds the snapshot from the store.
 func (r *Registry) Reload(ctx context.Context) error {
 	s := &Snapshot{SelfCheck: map[string]*SelfCheck{}, NCIP: map[string]*NCIPPartner{}, Storage: map[string]*Storage{},
-		Exchange: map[string]*Exchange{}, byLogin: map[string]*SelfCheck{}, byAgency: map[string]Profile{}}
+		Exchange: map[string]*Exchange{}, LDAP: map[string]*LDAP{}, byLogin: map[string]*SelfCheck{}, byAgency: map[string]Profile{}}
 	err := r.db.View(ctx, func(tx store.Tx) error {
 		if err := tx.Profiles(TypeSelfCheck, func(code string, doc []byte) error {
 			var p SelfCheck
@@ -208,6 +209,16 @@ func (r *Registry) Reload(ctx context.Context) error {
 			for _, a := range p.AgencyIDs {
 				s.byAgency[strings.ToUpper(a)] = &p
 			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Profiles(TypeLDAP, func(code string, doc []byte) error {
+			var p LDAP
+			if err := json.Unmarshal(doc, &p); err != nil {
+				return fmt.Errorf("LDAP profile %s: %w", code, err)
+			}
+			s.LDAP[p.Code] = &p
 			return nil
 		}); err != nil {
 			return err

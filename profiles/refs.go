@@ -17,6 +17,8 @@ func New(typ, code string) (Profile, error) {
 		return NewNCIPPartner(code), nil
 	case TypeStorage:
 		return NewStorage(code), nil
+	case TypeLDAP:
+		return NewLDAP(code), nil
 	}
 	if IsExchangeType(typ) {
 		return NewExchange(typ, code), nil

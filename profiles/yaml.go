@@ -35,6 +35,8 @@ func ExportYAML(w io.Writer, s *Snapshot, typ string) error {
 		return enc.Encode(yamlFile[*NCIPPartner]{fileVersion, typ, sorted(s.NCIP)})
 	case TypeStorage:
 		return enc.Encode(yamlFile[*Storage]{fileVersion, typ, sorted(s.Storage)})
+	case TypeLDAP:
+		return enc.Encode(yamlFile[*LDAP]{fileVersion, typ, sorted(s.LDAP)})
 	}
 	if IsExchangeType(typ) {
 		var ps []*Exchange
@@ -78,6 +80,8 @@ func ImportYAML(r io.Reader, typ string) ([]Profile, error) {
 		ps, err = decodeAs[NCIPPartner](data, typ)
 	case TypeStorage:
 		ps, err = decodeAs[Storage](data, typ)
+	case TypeLDAP:
+		ps, err = decodeAs[LDAP](data, typ)
 	case TypeBursar, TypeUsers, TypeRequests, TypeSMS:
 		ps, err = decodeAs[Exchange](data, typ)
 		for _, p := range ps {

@@ -3,7 +3,8 @@
 # OAI-PMH schemas (schemas/, built into circa), Debian's OpenSSH sshd as an
 # SFTP server on loopback, stunnel as a kiosk-side TLS client, curl as an
 # NCIP partner's HTTPS client with a client certificate, nginx as the
-# reverse proxy of docs/https.md, marclint (MARC::Lint) on the published
+# reverse proxy of docs/https.md, OpenLDAP's slapd with TLS as the campus
+# directory of docs/ldap.md, marclint (MARC::Lint) on the published
 # catalogue, Debian's chromium on the status page
 # (scripts/status-conformance.sh) and promtool on the example alert rules
 # (scripts/alert-rules.sh). Installs what is missing with apt-get. Then the
@@ -18,6 +19,8 @@ command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need+=(stunne
 command -v marclint >/dev/null || need+=(libmarc-lint-perl)
 command -v curl >/dev/null || need+=(curl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapsearch >/dev/null || need+=(ldap-utils)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "conformance: installing ${need[*]}"
 	apt-get update -qq >/dev/null
@@ -37,7 +40,7 @@ scripts/alert-rules.sh
 # missing one fails the test (internal/conformance). The browser test ran
 # just above.
 export CIRCA_CONFORMANCE=1
-echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, curl, nginx, marclint"
+echo "conformance: schema validation (xmllint), OpenSSH sshd, stunnel, curl, nginx, slapd, marclint"
 go test -count=1 -timeout 30m -skip '^TestStatusPageInChromium$' ./...
 
 # The Debian package that make deb built: lintian, dpkg -i, the unit, the

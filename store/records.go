@@ -412,6 +412,10 @@ type Group struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+	// Auth is where the group's patrons prove who they are: empty or
+	// "local" for their PIN, "ldap:CODE" for the directory of LDAP
+	// profile CODE.
+	Auth string `json:"auth,omitempty"`
 }
 
 // Policy is an item policy: the column of the loan rules an item lends

@@ -14,9 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/circa-ils/circa/circ"
+	"github.com/circa-ils/circa/ldapauth"
 	"github.com/circa-ils/circa/profiles"
 	fx "github.com/circa-ils/circa/profiles/exchange"
 	"github.com/circa-ils/circa/profiles/publishing"
@@ -29,6 +31,9 @@ type backend struct {
 	dataDir string
 	db      store.DB
 	svc     *circ.Service
+	// directory checks the passwords of patron groups whose auth names an
+	// LDAP profile.
+	directory *ldapauth.Directory
 
 	regOnce sync.Once
 	reg     *profiles.Registry
@@ -66,9 +71,11 @@ func (b *backend) file(command string) (*boltstore.DB, error) {
 	return nil, fmt.Errorf("%s works on the embedded store's file; %s is kept by its database server (use pg_dump and PostgreSQL's own tools)", command, b.db.Describe())
 }
 
-func openBackend(dataDir string) (*backend, error) { return openBackendWith(dataDir, false) }
+func openBackend(dataDir string) (*backend, error) {
+	return openBackendWith(dataDir, false, zerolog.Nop())
+}
 
-func openBackendWith(dataDir string, commitStamps bool) (*backend, error) {
+func openBackendWith(dataDir string, commitStamps bool, log zerolog.Logger) (*backend, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -79,15 +86,25 @@ func openBackendWith(dataDir string, commitStamps bool) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := circ.New(db)
-	if err != nil {
+	b := &backend{dataDir: dataDir, db: db}
+	b.directory = ldapauth.New(func() *profiles.Snapshot {
+		reg, err := b.registry(context.Background())
+		if err != nil {
+			return &profiles.Snapshot{}
+		}
+		return reg.Current()
+	}, log)
+	if b.svc, err = circ.New(db, circ.WithDirectory(b.directory)); err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &backend{dataDir: dataDir, db: db, svc: svc}, nil
+	return b, nil
 }
 
-func (b *backend) Close() error { return b.db.Close() }
+func (b *backend) Close() error {
+	b.directory.Close()
+	return b.db.Close()
+}
 
 func (b *backend) reloadRules(ctx context.Context) error { return b.svc.ReloadRules(ctx) }
 
@@ -113,7 +130,7 @@ func (a *app) withBackend(fn func(*backend) error) error {
 	if a.server != nil {
 		return fn(a.server)
 	}
-	b, err := openBackend(a.dataDir)
+	b, err := openBackendWith(a.dataDir, false, a.log)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/store"
 )
 
@@ -18,9 +19,11 @@ func newGroupCommand(a *app) *cobra.Command {
 		name: "group", plural: "groups",
 		bind: func(fs *pflag.FlagSet, r *store.Group) {
 			fs.StringVar(&r.Name, "name", "", "name shown to staff")
+			fs.StringVar(&r.Auth, "auth", circ.AuthLocal, "how the group's patrons prove who they are: local (their PIN) or ldap:CODE (their password, checked by LDAP profile CODE)")
 		},
 		apply: func(fs *pflag.FlagSet, dst, src *store.Group) {
 			set(fs, "name", &dst.Name, src.Name)
+			set(fs, "auth", &dst.Auth, src.Auth)
 		},
 		add: func(b *backend, cmd *cobra.Command, r store.Group) error {
 			return b.svc.AddGroup(cmd.Context(), r, staffAgent(""))
@@ -34,12 +37,20 @@ func newGroupCommand(a *app) *cobra.Command {
 		code:   func(r *store.Group) *string { return &r.Code },
 		get:    func(tx store.Tx, code string) (store.Group, error) { return tx.Group(code) },
 		all:    func(tx store.Tx) ([]store.Group, error) { return tx.Groups() },
-		header: []string{"CODE", "NAME"},
-		row:    func(r *store.Group) []string { return []string{r.Code, r.Name} },
+		header: []string{"CODE", "NAME", "AUTH"},
+		row:    func(r *store.Group) []string { return []string{r.Code, r.Name, authOrLocal(r.Auth)} },
 		fields: func(r *store.Group) [][2]string {
-			return [][2]string{{"code", r.Code}, {"name", r.Name}}
+			return [][2]string{{"code", r.Code}, {"name", r.Name}, {"auth", authOrLocal(r.Auth)}}
 		},
 	})
+}
+
+// authOrLocal names a group's auth, local when it names none.
+func authOrLocal(auth string) string {
+	if auth == "" {
+		return circ.AuthLocal
+	}
+	return auth
 }
 
 func newPolicyCommand(a *app) *cobra.Command {

@@ -16,9 +16,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/circa-ils/circa/fixtures"
+	"github.com/circa-ils/circa/ldapauth"
+	"github.com/circa-ils/circa/profiles"
 	"github.com/circa-ils/circa/sip2"
 	"github.com/circa-ils/circa/sip2/selfcheck"
 	"github.com/circa-ils/circa/store"
@@ -40,7 +43,7 @@ func TestHealthzReportsAFailingStore(t *testing.T) {
 	defer db.Close()
 	metrics := prometheus.NewRegistry()
 	registerStoreMetrics(metrics, db)
-	srv := httptest.NewServer(healthHandler(db))
+	srv := httptest.NewServer(healthHandler(db, ldapauth.New(func() *profiles.Snapshot { return &profiles.Snapshot{} }, zerolog.Nop())))
 	defer srv.Close()
 	get := func() (int, healthReport) {
 		t.Helper()

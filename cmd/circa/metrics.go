@@ -15,6 +15,7 @@ import (
 
 	"github.com/circa-ils/circa/circ"
 	"github.com/circa-ils/circa/daia"
+	"github.com/circa-ils/circa/ldapauth"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/netlimit"
 	"github.com/circa-ils/circa/profiles"
@@ -620,12 +621,49 @@ func registerAuthMetrics(reg prometheus.Registerer, svc *circ.Service) {
 		Name: "circa_pin_failures_total", Help: "Patron PIN checks that found the PIN wrong.",
 	}, pins(func(s circ.PINStats) uint64 { return s.Failed })))
 	for reason, get := range map[string]func(circ.PINStats) uint64{
-		"locked": func(s circ.PINStats) uint64 { return s.Locked },
-		"busy":   func(s circ.PINStats) uint64 { return s.Busy },
+		"locked":                func(s circ.PINStats) uint64 { return s.Locked },
+		"busy":                  func(s circ.PINStats) uint64 { return s.Busy },
+		"directory_unavailable": func(s circ.PINStats) uint64 { return s.Unavailable },
 	} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "circa_pin_refused_total", Help: "Patron PIN checks refused unchecked: PIN locked after too many wrong ones, or hashing busy.",
+			Name: "circa_pin_refused_total", Help: "Patron PIN checks refused unchecked: PIN locked after too many wrong ones, hashing busy, or the directory could not answer.",
 			ConstLabels: prometheus.Labels{"reason": reason},
 		}, pins(get)))
+	}
+}
+
+// directoryCollector reports each LDAP profile's password checks, whether
+// its directory answered the last attempt to reach it, and the connections
+// held open to it. Only configured profiles have series.
+type directoryCollector struct {
+	dir               *ldapauth.Directory
+	checks, up, conns *prometheus.Desc
+}
+
+func newDirectoryCollector(dir *ldapauth.Directory) *directoryCollector {
+	return &directoryCollector{dir: dir,
+		checks: prometheus.NewDesc("circa_ldap_checks_total",
+			"Patron password checks by an LDAP directory, by result: ok, rejected (wrong password or no such user), unavailable (no answer in time).",
+			[]string{"source", "result"}, nil),
+		up: prometheus.NewDesc("circa_ldap_up",
+			"1 while the LDAP directory answered the last attempt to reach it.", []string{"source"}, nil),
+		conns: prometheus.NewDesc("circa_ldap_connections_open",
+			"Connections held open to the LDAP directory.", []string{"source"}, nil),
+	}
+}
+
+func (c *directoryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.checks
+	ch <- c.up
+	ch <- c.conns
+}
+
+func (c *directoryCollector) Collect(ch chan<- prometheus.Metric) {
+	for code, st := range c.dir.Sources() {
+		for result, n := range map[string]uint64{"ok": st.OK.Load(), "rejected": st.Rejected.Load(), "unavailable": st.Unavailable.Load()} {
+			ch <- prometheus.MustNewConstMetric(c.checks, prometheus.CounterValue, float64(n), code, result)
+		}
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, boolGauge(st.Up()), code)
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(st.Open.Load()), code)
 	}
 }

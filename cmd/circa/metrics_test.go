@@ -122,6 +122,11 @@ func TestMetricsOfARunningServer(t *testing.T) {
 		"--online-api-key-file", key); r.code != 0 {
 		t.Fatalf("storage edit: %+v", r)
 	}
+	// A campus directory, also where nothing listens, has its series too.
+	if r := run(t, "ldap", "add", "campus", "--data-dir", dir, "--url", "ldaps://"+closedAddr(t), "--base-dn", "dc=campus",
+		"--no-check"); r.code != 0 {
+		t.Fatalf("ldap add: %+v", r)
+	}
 	s := startDemoServerIn(t, dir)
 	kiosk := fixtures.KioskLogin // the demo kiosk's profile code is its login
 

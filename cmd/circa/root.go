@@ -187,7 +187,7 @@ func newRootCommand(a *app) *cobra.Command {
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{newDBCommand(a), newRulesCommand(a), newProfileCommand(a), newNCIPCommand(a), newStorageCommand(a),
-		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a), newStaffCommand(a), newAuditCommand(a)} {
+		newLibraryCommand(a), newLocationCommand(a), newDeskCommand(a), newGroupCommand(a), newLDAPCommand(a), newPolicyCommand(a), newInstitutionCommand(a), newImportCommand(a), newStaffCommand(a), newAuditCommand(a)} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/circa-ils/circa/fixtures"
 	"github.com/circa-ils/circa/forwarded"
 	"github.com/circa-ils/circa/internal/sdnotify"
+	"github.com/circa-ils/circa/ldapauth"
 	"github.com/circa-ils/circa/ncip"
 	"github.com/circa-ils/circa/ncip/responder"
 	"github.com/circa-ils/circa/netlimit"
@@ -180,7 +181,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		return usageError("--http-trusted-proxies: %v", err)
 	}
 	maxConns, httpMaxConns := connLimits(a, o)
-	b, err := openBackendWith(a.dataDir, true)
+	b, err := openBackendWith(a.dataDir, true, a.log)
 	if err != nil {
 		return err
 	}
@@ -199,6 +200,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerStoreMetrics(metrics, b.db)
 	registerAuthMetrics(metrics, b.svc)
+	metrics.MustRegister(newDirectoryCollector(b.directory))
 	registerBuildInfo(metrics)
 	metrics.MustRegister(newJobsCollector(b.db, reg))
 	b.exchangeObserver, b.publishingObserver = exchangeMetrics(metrics), publishingMetrics(metrics)
@@ -300,7 +302,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	// Partners and harvesters reach the same routes over HTTP and HTTPS;
 	// /metrics stays on the plain listener, which is loopback by default.
 	partnerMux := http.NewServeMux()
-	partnerMux.Handle("GET /healthz", healthHandler(b.db))
+	partnerMux.Handle("GET /healthz", healthHandler(b.db, b.directory))
 	ncipHandler := ncip.NewHandler(responder.New(b.svc, reg.Current, ncipOpts...), ncip.HandlerOptions{
 		Logger: a.log, Observer: ncipObserver(metrics), PathPrefix: "/ncip"})
 	partnerMux.Handle("/ncip", ncipHandler)
@@ -415,6 +417,7 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 	g.Go(func() error { return scheduler.Run(gctx) })
 	g.Go(func() error { return sender.Run(gctx) })
 	g.Go(func() error { return publisher.Run(gctx) })
+	g.Go(func() error { return b.directory.Run(gctx) })
 	// Every listener is bound and has its server: connections made from
 	// now on are served (the kernel queues those made before Serve runs).
 	if err := systemd.Notify(sdnotify.Ready); err != nil {
@@ -449,6 +452,16 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 type healthReport struct {
 	Status string       `json:"status"` // "ok" or "failing"
 	Store  store.Health `json:"store"`
+	// LDAP says of each directory whether it answered its last check. A
+	// directory that is down leaves the status ok: local patrons and
+	// everything but its patrons' logins still work.
+	LDAP map[string]directoryHealth `json:"ldap,omitempty"`
+}
+
+// directoryHealth is a directory's part of /healthz; why it is down is in
+// the log and `circa ldap test`, not here, where partners read.
+type directoryHealth struct {
+	Up bool `json:"up"`
 }
 
 // healthProbeWait bounds how long /healthz waits for a probe commit; a
@@ -461,9 +474,15 @@ const healthProbeWait = 2 * time.Second
 // which is what a load balancer or an operator must hear. An idle server's
 // answer stays current through the store's probe commit, written at most
 // once per store.ProbeAfter however often this is asked.
-func healthHandler(db store.DB) http.Handler {
+func healthHandler(db store.DB, dir *ldapauth.Directory) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rep := healthReport{Store: storeHealth(r.Context(), db)}
+		for code, st := range dir.Sources() {
+			if rep.LDAP == nil {
+				rep.LDAP = map[string]directoryHealth{}
+			}
+			rep.LDAP[code] = directoryHealth{Up: st.Up()}
+		}
 		rep.Status = "ok"
 		code := http.StatusOK
 		if !rep.Store.OK {

@@ -40,6 +40,7 @@ var problemTypes = map[circ.Code]string{
 	circ.LocationUnknown:    ncip.ElementRuleViolated,
 	circ.PatronPINLocked:    ncip.UserAuthenticationFailed,
 	circ.Busy:               ncip.TemporaryProcessingFailure,
+	circ.AuthUnavailable:    ncip.TemporaryProcessingFailure,
 }
 
 // serviceProblemTypes are the services whose own scheme names a refusal
@@ -56,6 +57,7 @@ var problemElements = map[circ.Code]string{
 	circ.PatronUnknown:    "UserId",
 	circ.PatronAuthFailed: "AuthenticationInput",
 	circ.PatronPINLocked:  "AuthenticationInput",
+	circ.AuthUnavailable:  "AuthenticationInput",
 	circ.PatronBlocked:    "UserId",
 	circ.PatronExpired:    "UserId",
 	circ.ItemUnknown:      "ItemId",

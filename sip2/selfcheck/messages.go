@@ -55,6 +55,7 @@ var codeMessages = map[circ.Code]string{
 	circ.LocationUnknown:    "location_unknown",
 	circ.PatronPINLocked:    "pin_locked",
 	circ.Busy:               "busy",
+	circ.AuthUnavailable:    "password_unverifiable",
 }
 
 // MessageForCode returns the message code that explains a circ refusal.
@@ -76,6 +77,7 @@ var builtin = map[string]map[string]string{
 		"patron_auth_failed":     "Wrong PIN, please try again",
 		"pin_locked":             "Too many wrong PINs: your PIN is locked for now, please try later or see staff",
 		"busy":                   "The system is busy, please try again in a moment",
+		"password_unverifiable":  "Your password cannot be checked right now, please try again later or see staff",
 		"patron_blocked":         "Your account is blocked, please see staff",
 		"patron_blocked_note":    "Your account is blocked: {note}",
 		"patron_blocked_balance": "Your account is blocked: you owe {amount}, the limit is {limit}",
@@ -151,6 +153,7 @@ var builtin = map[string]map[string]string{
 		"patron_auth_failed":     "Code PIN incorrect, veuillez réessayer",
 		"pin_locked":             "Trop de codes PIN erronés : votre code est bloqué pour le moment, réessayez plus tard ou adressez-vous au personnel",
 		"busy":                   "Le système est occupé, veuillez réessayer dans un instant",
+		"password_unverifiable":  "Votre mot de passe ne peut pas être vérifié pour le moment, veuillez réessayer plus tard ou vous adresser au personnel",
 		"patron_blocked":         "Votre compte est bloqué, veuillez vous adresser au personnel",
 		"patron_blocked_note":    "Votre compte est bloqué : {note}",
 		"patron_blocked_balance": "Votre compte est bloqué : vous devez {amount}, la limite est de {limit}",
@@ -226,6 +229,7 @@ var builtin = map[string]map[string]string{
 		"patron_auth_failed":     "Falsche PIN, bitte versuchen Sie es erneut",
 		"pin_locked":             "Zu viele falsche PINs: Ihre PIN ist vorerst gesperrt, bitte später erneut versuchen oder an das Personal wenden",
 		"busy":                   "Das System ist ausgelastet, bitte versuchen Sie es gleich noch einmal",
+		"password_unverifiable":  "Ihr Passwort kann gerade nicht geprüft werden, bitte versuchen Sie es später noch einmal oder wenden Sie sich an das Personal",
 		"patron_blocked":         "Ihr Konto ist gesperrt, bitte wenden Sie sich an das Personal",
 		"patron_blocked_note":    "Ihr Konto ist gesperrt: {note}",
 		"patron_blocked_balance": "Ihr Konto ist gesperrt: offen sind {amount}, die Grenze ist {limit}",
@@ -301,6 +305,7 @@ var builtin = map[string]map[string]string{
 		"patron_auth_failed":     "PIN incorrecto, inténtelo de nuevo",
 		"pin_locked":             "Demasiados PIN incorrectos: su PIN está bloqueado por ahora, inténtelo más tarde o consulte al personal",
 		"busy":                   "El sistema está ocupado, inténtelo de nuevo en un momento",
+		"password_unverifiable":  "Su contraseña no se puede comprobar ahora, inténtelo más tarde o consulte al personal",
 		"patron_blocked":         "Su cuenta está bloqueada, consulte al personal",
 		"patron_blocked_note":    "Su cuenta está bloqueada: {note}",
 		"patron_blocked_balance": "Su cuenta está bloqueada: debe {amount}, el límite es {limit}",

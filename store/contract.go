@@ -10,6 +10,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -218,6 +219,27 @@ type AuditTrail interface {
 	SetAuditRetention(d time.Duration) error
 }
 
+// Transfer reads and writes a library whole, for circa db copy: each kind
+// of record enumerated, and written back as it was, ids, journal sequence
+// numbers and the installation key kept. Records with ids of their own go
+// through the roles' Put methods with the id set.
+type Transfer interface {
+	ForEachLoan(fn func(Loan) bool) error
+	ForEachStorageState(fn func(StorageState) bool) error
+	ForEachPINFailures(fn func(patronID uint64, f PINFailures) bool) error
+	ForEachRemembered(fn func(key string, e IdemEntry) bool) error
+	ForEachCursor(fn func(name string, seq uint64) bool) error
+	// ForEachMeta calls fn with every named setting (SetMeta) as JSON.
+	ForEachMeta(fn func(name string, raw json.RawMessage) bool) error
+	CopyLoan(l *Loan) error
+	CopyEvent(e Event) error
+	CopyAuditEntry(e AuditEntry) error
+	SetInstallKey(key []byte) error
+	// FinishCopy moves every id sequence past the largest id copied, so
+	// records created afterwards get new ids.
+	FinishCopy() error
+}
+
 // Tx is one transaction over every role.
 type Tx interface {
 	Settings
@@ -233,6 +255,7 @@ type Tx interface {
 	ProfileDocs
 	StaffAccounts
 	AuditTrail
+	Transfer
 	// Writable reports whether the transaction can write.
 	Writable() bool
 }

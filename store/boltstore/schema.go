@@ -74,6 +74,7 @@ var (
 	keyInstallKey    = []byte("install_key")
 	keyLibraryName   = []byte("repository")
 	cursorPrefix     = "cursor/"
+	settingPrefix    = "setting/"
 )
 
 func u64(v uint64) []byte {

@@ -325,16 +325,16 @@ func (t *Tx) PutInstitution(in *store.Institution) error { return t.SetMeta(inst
 // SetMeta stores a small named setting document.
 func (t *Tx) SetMeta(name string, v any) error {
 	if t.audit != nil {
-		if err := t.auditNote("setting", name, bytes.Clone(t.b(bucketMeta).Get([]byte("setting/"+name))), v, 0, ""); err != nil {
+		if err := t.auditNote("setting", name, bytes.Clone(t.b(bucketMeta).Get([]byte(settingPrefix+name))), v, 0, ""); err != nil {
 			return err
 		}
 	}
-	return putJSON(t.b(bucketMeta), []byte("setting/"+name), v)
+	return putJSON(t.b(bucketMeta), []byte(settingPrefix+name), v)
 }
 
 // Meta reads a small named setting document.
 func (t *Tx) Meta(name string, v any) error {
-	return getJSON(t.b(bucketMeta), []byte("setting/"+name), v)
+	return getJSON(t.b(bucketMeta), []byte(settingPrefix+name), v)
 }
 
 // ---- bibliographic records and holdings ----

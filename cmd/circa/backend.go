@@ -58,10 +58,6 @@ const adminSocketName = "admin.sock"
 
 func dbPath(dataDir string) string { return filepath.Join(dataDir, boltstore.DefaultFile) }
 
-// openBackend opens a data directory for a command. A command that runs
-// without a server holds the file alone, so nothing can harvest while it
-// writes; serve opens it with commit stamps (boltstore.Options.CommitStamps),
-// since its harvesters read while kiosks write.
 // file returns the embedded store, for the commands that work on its file;
 // on another backend they refuse and say what to use instead.
 func (b *backend) file(command string) (*boltstore.DB, error) {
@@ -71,6 +67,10 @@ func (b *backend) file(command string) (*boltstore.DB, error) {
 	return nil, fmt.Errorf("%s works on the embedded store's file; %s is kept by its database server (use pg_dump and PostgreSQL's own tools)", command, b.db.Describe())
 }
 
+// openBackend opens a data directory for a command. A command that runs
+// without a server holds the file alone, so nothing can harvest while it
+// writes; serve opens it with commit stamps (boltstore.Options.CommitStamps),
+// since its harvesters read while kiosks write.
 func openBackend(dataDir string) (*backend, error) {
 	return openBackendWith(dataDir, false, zerolog.Nop())
 }

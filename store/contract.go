@@ -219,6 +219,15 @@ type AuditTrail interface {
 	SetAuditRetention(d time.Duration) error
 }
 
+// Lease is a leadership Lead granted.
+type Lease interface {
+	// Lost is closed when the leadership ends without Release: the
+	// database connection that held it failed, and another node may lead.
+	Lost() <-chan struct{}
+	// Release gives the leadership up.
+	Release()
+}
+
 // Transfer reads and writes a library whole, for circa db copy: each kind
 // of record enumerated, and written back as it was, ids, journal sequence
 // numbers and the installation key kept. Records with ids of their own go
@@ -291,6 +300,12 @@ type DB interface {
 	// CheckHealth writes a probe first when the store has been idle.
 	Health() Health
 	CheckHealth(ctx context.Context) Health
+	// Lead returns once this process leads the named group of background
+	// loops, or with ctx's error: on the embedded store at once, since one
+	// process holds the file; on a shared database while this node holds
+	// its lock, which passes to another node when this one dies. The
+	// loops run only while they lead.
+	Lead(ctx context.Context, name string) (Lease, error)
 	// Describe names the store for people: a file path, or a database
 	// address without its password.
 	Describe() string

@@ -667,3 +667,18 @@ func (c *directoryCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(st.Open.Load()), code)
 	}
 }
+
+// leaderGauge exports whether this node runs the background loops: with
+// several nodes on one database, exactly one of them shows 1.
+func leaderGauge(reg prometheus.Registerer) func(bool) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "circa_background_leader",
+		Help: "1 while this node runs the background loops (file exchange, publishing, storage sender, pruning), else 0."})
+	reg.MustRegister(g)
+	return func(leading bool) {
+		if leading {
+			g.Set(1)
+		} else {
+			g.Set(0)
+		}
+	}
+}

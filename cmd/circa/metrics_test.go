@@ -280,6 +280,7 @@ func TestMetricsOfARunningServer(t *testing.T) {
 			fi, err := os.Stat(filepath.Join(s.dir, "circa.db"))
 			return err == nil && v == float64(fi.Size())
 		})
+		expect(t, mfs, "circa_background_leader", nil, func(v float64) bool { return v == 1 })
 	})
 	t.Run("alert rules name exported metrics", func(t *testing.T) {
 		rules, err := os.ReadFile("../../docs/circa-alerts.yaml")

@@ -413,10 +413,12 @@ func runServe(ctx context.Context, a *app, o *serveOptions) error {
 		g.Go(func() error { return sipTLSSrv.Serve(sipTLSLn) })
 	}
 	g.Go(func() error { return adm.Serve(gctx) })
-	g.Go(func() error { pruneHourly(gctx, a, b); return nil })
-	g.Go(func() error { return scheduler.Run(gctx) })
-	g.Go(func() error { return sender.Run(gctx) })
-	g.Go(func() error { return publisher.Run(gctx) })
+	// The loops that act for the whole library run on one node at a time.
+	g.Go(func() error {
+		return runLeading(gctx, b.db, a.log.With().Str("component", "leader").Logger(), leaderGauge(metrics),
+			func(ctx context.Context) error { pruneHourly(ctx, a, b); return nil },
+			scheduler.Run, sender.Run, publisher.Run)
+	})
 	g.Go(func() error { return b.directory.Run(gctx) })
 	// Every listener is bound and has its server: connections made from
 	// now on are served (the kernel queues those made before Serve runs).

@@ -470,3 +470,31 @@ func TestTunnelServerNamePerServer(t *testing.T) {
 		t.Fatalf("with ServerName, %s saw %d connections, want 1", other.addr, other.connections())
 	}
 }
+
+func TestTunnelTriesOthersInListOrder(t *testing.T) {
+	pki := newPKI(t)
+	tlsCfg := pki.serverConfig(t, ClientCertNone).TLSConfig()
+	a := deadAddr(t)
+	b := startEcho(t, "127.0.0.1:0", tlsCfg)
+	c := startEcho(t, "127.0.0.1:0", tlsCfg)
+	_, addr, _ := startTunnel(t, pki, nil, TunnelOptions{
+		Servers: []string{a, b.addr, c.addr}, BackoffMin: time.Hour, BackoffMax: time.Hour,
+	})
+	first, firstR := dialKiosk(t, addr)
+	roundTrip(t, first, firstR, "9900302.00\r")
+	if n := b.connections(); n != 1 {
+		t.Fatalf("second server saw %d connections, want 1", n)
+	}
+
+	// The first server comes up and the second, in use, dies: the next round starts at the second and goes on
+	// from the top of the list, to the first server rather than the third.
+	aServer := startEcho(t, a, tlsCfg)
+	b.stop()
+	expectEOF(t, first, firstR)
+	second, secondR := dialKiosk(t, addr)
+	roundTrip(t, second, secondR, "9900302.00\r")
+	if aServer.connections() != 1 || c.connections() != 0 {
+		t.Fatalf("after the second server died: first saw %d connections, third %d; want 1, 0",
+			aServer.connections(), c.connections())
+	}
+}

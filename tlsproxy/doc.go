@@ -11,7 +11,8 @@
 //   - [NewListener] and [Handshake]: a listener whose Accept never waits for a handshake; the handshake runs in
 //     the connection's own goroutine under a deadline.
 //   - [Proxy]: TLS in, plain TCP out, for fronting a legacy plaintext SIP2 server.
-//   - [Tunnel]: plain TCP in on the kiosk PC, TLS out to the server, in place of stunnel.
+//   - [Tunnel]: plain TCP in on the kiosk PC, TLS out to one of the library's servers (failing over between them),
+//     in place of stunnel.
 //
 // # Client certificate convention
 //

@@ -54,7 +54,7 @@ func NewProxy(o *ProxyOptions) (*Proxy, error) {
 	}
 	tlsCfg := o.TLSConfig.Clone()
 	hsTimeout := orDefault(o.HandshakeTimeout, DefaultHandshakeTimeout)
-	upstream := o.Upstream
+	upstreamAddr := o.Upstream
 	cfg := relayConfig{
 		log: o.Logger.With().Str("proto", "tlsproxy").Logger(),
 		accept: func(s *session, log zerolog.Logger) (zerolog.Logger, error) {
@@ -81,9 +81,9 @@ func NewProxy(o *ProxyOptions) (*Proxy, error) {
 	}
 	cfg.setDefaults(o.DialTimeout, o.BackoffMin, o.BackoffMax, o.MaxAttempts, o.IdleTimeout, o.WriteTimeout)
 	dialer := &net.Dialer{}
-	cfg.dial = func(ctx context.Context) (net.Conn, error) {
-		return dialer.DialContext(ctx, "tcp", upstream)
-	}
+	cfg.upstreams = []upstream{{addr: upstreamAddr, dial: func(ctx context.Context) (net.Conn, error) {
+		return dialer.DialContext(ctx, "tcp", upstreamAddr)
+	}}}
 	cfg.wrap = func(l net.Listener) net.Listener { return NewListener(l, tlsCfg, hsTimeout) }
 	p.r = newRelay(cfg)
 	return p, nil

@@ -327,7 +327,7 @@ func TestServeSurvivesAcceptErrors(t *testing.T) {
 	server := startEcho(t, "127.0.0.1:0", pki.serverConfig(t, ClientCertNone).TLSConfig())
 	logs := newLogSink()
 	tun, err := NewTunnel(&TunnelOptions{
-		Connect: server.addr, CAFile: filepath.Join(pki.dir, CACertFile), Logger: zerolog.New(logs),
+		Servers: []string{server.addr}, CAFile: filepath.Join(pki.dir, CACertFile), Logger: zerolog.New(logs),
 	})
 	if err != nil {
 		t.Fatal(err)

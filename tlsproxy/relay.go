@@ -39,9 +39,10 @@ type relayConfig struct {
 	// wrap, when set, wraps each listener given to Serve (the proxy's TLS listener).
 	wrap func(net.Listener) net.Listener
 	// accept prepares an accepted conn (the proxy's TLS handshake) and returns the logger to use for it.
-	accept       func(s *session, log zerolog.Logger) (zerolog.Logger, error)
-	dial         func(ctx context.Context) (net.Conn, error) // one attempt, bounded by its ctx
-	dialTimeout  time.Duration
+	accept func(s *session, log zerolog.Logger) (zerolog.Logger, error)
+	// upstreams are the servers a connection may be relayed to, in the order they are tried (at least one).
+	upstreams    []upstream
+	dialTimeout  time.Duration // per upstream tried
 	backoffMin   time.Duration
 	backoffMax   time.Duration
 	maxAttempts  int
@@ -63,6 +64,12 @@ func (c *relayConfig) setDefaults(dialTimeout, backoffMin, backoffMax time.Durat
 	c.writeTimeout = orDefault(writeTimeout, DefaultWriteTimeout)
 }
 
+// upstream is one server a relay can connect to.
+type upstream struct {
+	addr string
+	dial func(ctx context.Context) (net.Conn, error) // one attempt, bounded by its ctx
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def
@@ -77,6 +84,8 @@ type relay struct {
 	ctx    context.Context // cancelled by Shutdown and Close: stops dials and backoff waits
 	cancel context.CancelFunc
 	ids    atomic.Uint64
+	// current is the index of the upstream that last answered, tried first by every connection.
+	current atomic.Int64
 
 	mu        sync.Mutex
 	closed    bool
@@ -196,14 +205,12 @@ func (r *relay) handle(s *session) {
 	log.Debug().Int64("bytes_up", up).Int64("bytes_down", down).Msg("relay closed")
 }
 
-// dialRetry tries the upstream up to maxAttempts times with exponential backoff (jittered, capped), while the
-// accepted conn waits unread. It stops early when the relay shuts down.
+// dialRetry tries the upstreams up to maxAttempts rounds with exponential backoff (jittered, capped) between
+// rounds, while the accepted conn waits unread. It stops early when the relay shuts down.
 func (r *relay) dialRetry(log zerolog.Logger) (net.Conn, error) {
 	wait := r.cfg.backoffMin
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.dialTimeout)
-		c, err := r.cfg.dial(ctx)
-		cancel()
+		c, addr, err := r.dialRound(log)
 		if err == nil {
 			return c, nil
 		}
@@ -211,12 +218,13 @@ func (r *relay) dialRetry(log zerolog.Logger) (net.Conn, error) {
 			return nil, r.ctx.Err()
 		}
 		if attempt >= r.cfg.maxAttempts {
-			log.Warn().Err(err).Int("attempts", attempt).Msg("upstream unreachable, giving up")
+			log.Warn().Err(err).Str("upstream", addr).Int("attempts", attempt).Msg("upstream unreachable, giving up")
 			return nil, err
 		}
 		// Equal jitter: half the wait is fixed, half random, so kiosks cut off together do not return together.
 		d := wait/2 + rand.N(wait/2+1)
-		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", d).Msg("upstream unreachable, retrying")
+		log.Warn().Err(err).Str("upstream", addr).Int("attempt", attempt).Dur("retry_in", d).
+			Msg("upstream unreachable, retrying")
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -226,6 +234,44 @@ func (r *relay) dialRetry(log zerolog.Logger) (net.Conn, error) {
 		}
 		wait = min(2*wait, r.cfg.backoffMax)
 	}
+}
+
+// dialRound tries each upstream once, each bounded by dialTimeout: first the one that last answered, then the
+// others in list order. Starting from the last one that answered keeps connections on a survivor, so they do not
+// pay a dead server's timeout each time. On failure it returns the address tried last and its error.
+func (r *relay) dialRound(log zerolog.Logger) (net.Conn, string, error) {
+	var err error
+	var addr string
+	for _, i := range tryOrder(int(r.current.Load()), len(r.cfg.upstreams)) {
+		up := r.cfg.upstreams[i]
+		if err != nil {
+			log.Warn().Err(err).Str("upstream", addr).Str("next", up.addr).Msg("upstream unreachable, trying the next")
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.dialTimeout)
+		c, dialErr := up.dial(ctx)
+		cancel()
+		if dialErr == nil {
+			r.current.Store(int64(i))
+			return c, up.addr, nil
+		}
+		err, addr = dialErr, up.addr
+		if r.ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, addr, err
+}
+
+// tryOrder lists the indexes 0..n-1 with first moved to the front.
+func tryOrder(first, n int) []int {
+	order := make([]int, 0, n)
+	order = append(order, first)
+	for i := range n {
+		if i != first {
+			order = append(order, i)
+		}
+	}
+	return order
 }
 
 // pipe copies both ways until both directions have ended, and returns the bytes moved each way. A clean end of

@@ -3,6 +3,7 @@ package tlsproxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -17,13 +18,13 @@ const DefaultTunnelListen = "127.0.0.1:6001"
 // TunnelOptions configure a [Tunnel]. Zero durations and counts take the package defaults.
 type TunnelOptions struct {
 	Listen      string        // plain address for ListenAndServe; DefaultTunnelListen when empty
-	Connect     string        // the circa server's TLS address, host:port (required)
+	Servers     []string      // the circa servers' TLS addresses, host:port, in the order to try them (at least one)
 	CertFile    string        // client certificate (PEM), as written by IssueClient; empty for none
 	KeyFile     string        // its private key
 	CAFile      string        // CA bundle the server certificate must chain to; empty: the system roots
-	ServerName  string        // name checked in the server certificate; the host of Connect when empty
-	DialTimeout time.Duration // per attempt, TCP connect and TLS handshake together
-	BackoffMin  time.Duration // first wait after a failed attempt
+	ServerName  string        // name checked in every server certificate; the host of the server dialled when empty
+	DialTimeout time.Duration // per server tried, TCP connect and TLS handshake together
+	BackoffMin  time.Duration // first wait after an attempt (every server tried once) failed
 	BackoffMax  time.Duration // the wait doubles up to this
 	MaxAttempts int           // attempts per kiosk connection before the kiosk side is closed
 	IdleTimeout time.Duration // close after this long with no byte either way; 0 never
@@ -33,10 +34,11 @@ type TunnelOptions struct {
 }
 
 // Tunnel runs on a kiosk PC in place of stunnel: each plain connection accepted on loopback gets its own TLS
-// connection to the server, and bytes are copied both ways with half-close. While the server cannot be reached
-// the kiosk connection waits, unread, and the tunnel retries with exponential backoff; after MaxAttempts it closes
-// the kiosk side. Kiosks reconnect and log in again by themselves, so each kiosk connection is tied to one server
-// connection and never moved to another.
+// connection to a server, and bytes are copied both ways with half-close. Each attempt tries the servers once,
+// starting with the one that last answered and going on in list order, so kiosks stay on a server that works and
+// fail over to another when it stops answering. While no server can be reached the kiosk connection waits, unread,
+// and the tunnel retries with exponential backoff; after MaxAttempts it closes the kiosk side. Kiosks reconnect and
+// log in again by themselves, so each kiosk connection is tied to one server connection and never moved to another.
 type Tunnel struct {
 	listen string
 	r      *relay
@@ -44,21 +46,12 @@ type Tunnel struct {
 
 // NewTunnel reads the certificate files, checks and copies o.
 func NewTunnel(o *TunnelOptions) (*Tunnel, error) {
-	host, _, err := net.SplitHostPort(o.Connect)
-	if err != nil {
-		return nil, fmt.Errorf("tlsproxy: tunnel server address %q: %w", o.Connect, err)
+	if len(o.Servers) == 0 {
+		return nil, errors.New("tlsproxy: tunnel needs at least one server address")
 	}
 	tlsCfg, err := ClientConfig(o.CAFile, o.CertFile, o.KeyFile)
 	if err != nil {
 		return nil, err
-	}
-	tlsCfg.ServerName = o.ServerName
-	if tlsCfg.ServerName == "" {
-		tlsCfg.ServerName = host
-	}
-	t := &Tunnel{listen: o.Listen}
-	if t.listen == "" {
-		t.listen = DefaultTunnelListen
 	}
 	cfg := relayConfig{
 		log: o.Logger.With().Str("proto", "tunnel").Logger(),
@@ -66,13 +59,31 @@ func NewTunnel(o *TunnelOptions) (*Tunnel, error) {
 			return log, nil
 		},
 	}
-	cfg.setDefaults(o.DialTimeout, o.BackoffMin, o.BackoffMax, o.MaxAttempts, o.IdleTimeout, o.WriteTimeout)
-	dialer := &tls.Dialer{Config: tlsCfg}
-	server := o.Connect
-	cfg.dial = func(ctx context.Context) (net.Conn, error) {
-		return dialer.DialContext(ctx, "tcp", server)
+	seen := make(map[string]bool, len(o.Servers))
+	for _, server := range o.Servers {
+		host, _, err := net.SplitHostPort(server)
+		if err != nil {
+			return nil, fmt.Errorf("tlsproxy: tunnel server address %q: %w", server, err)
+		}
+		if seen[server] {
+			return nil, fmt.Errorf("tlsproxy: tunnel server address %q listed twice", server)
+		}
+		seen[server] = true
+		serverCfg := tlsCfg.Clone()
+		serverCfg.ServerName = o.ServerName
+		if serverCfg.ServerName == "" {
+			serverCfg.ServerName = host
+		}
+		dialer := &tls.Dialer{Config: serverCfg}
+		cfg.upstreams = append(cfg.upstreams, upstream{addr: server, dial: func(ctx context.Context) (net.Conn, error) {
+			return dialer.DialContext(ctx, "tcp", server)
+		}})
 	}
-	t.r = newRelay(cfg)
+	cfg.setDefaults(o.DialTimeout, o.BackoffMin, o.BackoffMax, o.MaxAttempts, o.IdleTimeout, o.WriteTimeout)
+	t := &Tunnel{listen: o.Listen, r: newRelay(cfg)}
+	if t.listen == "" {
+		t.listen = DefaultTunnelListen
+	}
 	return t, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,21 +155,38 @@ func TestKioskSessionOverEveryTransport(t *testing.T) {
 		kioskSession(t, conn, time.Now().Add(time.Second), fixtures.ItemDiacritics)
 	})
 	t.Run("tunnel", func(t *testing.T) {
-		tun, err := tlsproxy.NewTunnel(&tlsproxy.TunnelOptions{Connect: s.sip2TLS, CAFile: s.ca, ServerName: "127.0.0.1"})
-		if err != nil {
-			t.Fatal(err)
+		// The first server named is down: the tunnel goes on to the one that answers.
+		down := closedAddr(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		out, logs := &syncBuffer{}, &syncBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			done <- execute(ctx, []string{"tunnel", "--listen", "127.0.0.1:0", "--connect", down + ", " + s.sip2TLS,
+				"--ca", s.ca}, nil, out, logs)
+		}()
+		defer func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("tunnel exit %d: %s", code, logs.String())
+			}
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), "(TLS)") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		start := strings.Fields(out.String())
+		if want := []string{"tunnel", "→", down + ",", s.sip2TLS, "(TLS)"}; len(start) != 6 || start[0] != want[0] ||
+			!slices.Equal(start[2:], want[1:]) {
+			t.Fatalf("start line %q, want the listen address and both servers", out.String())
 		}
-		go tun.Serve(ln)
-		defer tun.Close()
-		conn, err := net.Dial("tcp", ln.Addr().String())
+		conn, err := net.Dial("tcp", start[1])
 		if err != nil {
 			t.Fatal(err)
 		}
 		kioskSession(t, conn, time.Now().Add(2*time.Second), fixtures.ItemMagnetic)
+		if !strings.Contains(logs.String(), "trying the next") {
+			t.Errorf("the move past %s was not logged:\n%s", down, logs.String())
+		}
 	})
 	if r := run(t, "db", "check", "--data-dir", s.dir); r.code != 0 {
 		t.Fatalf("db check after the sessions: %+v", r)

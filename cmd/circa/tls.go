@@ -123,14 +123,25 @@ func (a *app) auditCertificate(cmd *cobra.Command, key, profile string, p tlspro
 func newTunnelCommand(a *app) *cobra.Command {
 	o := &tlsproxy.TunnelOptions{}
 	cmd := &cobra.Command{
-		Use:   "tunnel --connect HOST:6443",
+		Use:   "tunnel --connect HOST:6443 [--connect HOST2:6443…]",
 		Short: "Run on a kiosk PC instead of stunnel: plain SIP2 in, TLS to the server out",
 		Long: `Accept plain SIP2 from kiosks on --listen (loopback) and carry each connection over TLS to
-the server, verifying it against --ca and presenting --cert/--key when given. While the
-server cannot be reached, a kiosk connection waits and the tunnel retries with backoff.`,
+a server, verifying it against --ca and presenting --cert/--key when given.
+
+With several servers (--connect repeated, or separated by commas) each kiosk connection
+goes to the server that last answered; when that one cannot be reached the tunnel tries
+the others in the order given, so kiosks move to a server that works and stay there.
+A server that refuses connections is passed at once; one that accepts and then hangs
+holds each kiosk connection that tries it for up to --dial-timeout. While no server can
+be reached, a kiosk connection waits and the tunnel retries with backoff. A kiosk
+connection stays with its server; when that server goes away the kiosk reconnects and
+logs in again, through the tunnel, to one that answers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Connect == "" {
+			for i, s := range o.Servers {
+				o.Servers[i] = strings.TrimSpace(s)
+			}
+			if len(o.Servers) == 0 {
 				return usageError("--connect is required")
 			}
 			o.CertFile, o.KeyFile, o.CAFile = a.path(o.CertFile), a.path(o.KeyFile), a.path(o.CAFile)
@@ -143,18 +154,19 @@ server cannot be reached, a kiosk connection waits and the tunnel retries with b
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "tunnel %s → %s (TLS)\n", ln.Addr(), o.Connect)
+			fmt.Fprintf(cmd.OutOrStdout(), "tunnel %s → %s (TLS)\n", ln.Addr(), strings.Join(o.Servers, ", "))
 			return runUntilSignal(cmd.Context(), func() error { return t.Serve(ln) }, t.Shutdown)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Listen, "listen", tlsproxy.DefaultTunnelListen, "plain address kiosks connect to")
-	f.StringVar(&o.Connect, "connect", "", "the circa server's TLS address")
+	f.StringSliceVar(&o.Servers, "connect", nil, "a circa server's TLS address; repeat or separate with commas to name servers tried in order")
 	f.StringVar(&o.CertFile, "cert", "", "client certificate (from circa tls issue)")
 	f.StringVar(&o.KeyFile, "key", "", "client key")
-	f.StringVar(&o.CAFile, "ca", "", "CA certificate the server must chain to")
-	f.StringVar(&o.ServerName, "server-name", "", "name to verify in the server certificate (default: the host of --connect)")
-	f.IntVar(&o.MaxAttempts, "max-attempts", 0, "connection attempts per kiosk connection before giving up (0: default)")
+	f.StringVar(&o.CAFile, "ca", "", "CA certificate the servers must chain to")
+	f.StringVar(&o.ServerName, "server-name", "", "name to verify in every server's certificate (default: the host of each --connect)")
+	f.DurationVar(&o.DialTimeout, "dial-timeout", tlsproxy.DefaultDialTimeout, "longest wait for one server's TCP connect and TLS handshake")
+	f.IntVar(&o.MaxAttempts, "max-attempts", 0, "attempts (each trying every server once) per kiosk connection before giving up (0: default)")
 	return cmd
 }
 
